@@ -1,0 +1,294 @@
+//! Application (OAuth client) settings: type, grant types, token format, client
+//! authentication and signing algorithm, and the rules that keep them consistent.
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+use thiserror::Error;
+
+use crate::text::preview;
+
+/// A string that is not one of an enum's values; names the setting and the value.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[error("{value:?} is not a valid {field}; expected one of: {expected}")]
+pub struct ParseEnumError {
+    /// The setting (`application_type`, `grant_type`, …).
+    pub field: &'static str,
+    /// The offending text (shortened).
+    pub value: String,
+    /// The accepted values, comma-separated.
+    pub expected: &'static str,
+}
+
+macro_rules! string_enum {
+    (
+        $(#[$doc:meta])*
+        $name:ident, field = $field:literal, expected = $expected:literal {
+            $( $(#[$vdoc:meta])* $variant:ident => $text:literal ),+ $(,)?
+        }
+    ) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+        pub enum $name {
+            $( $(#[$vdoc])* #[serde(rename = $text)] $variant ),+
+        }
+
+        impl $name {
+            /// Every value, in declaration order.
+            pub const ALL: &'static [$name] = &[$( $name::$variant ),+];
+
+            /// The protocol / storage string.
+            pub fn as_str(&self) -> &'static str {
+                match self {
+                    $( Self::$variant => $text ),+
+                }
+            }
+
+            /// Parses the protocol / storage string (exact, case-sensitive).
+            pub fn parse(raw: &str) -> Result<Self, ParseEnumError> {
+                match raw {
+                    $( $text => Ok(Self::$variant), )+
+                    _ => Err(ParseEnumError {
+                        field: $field,
+                        value: preview(raw),
+                        expected: $expected,
+                    }),
+                }
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+
+        impl FromStr for $name {
+            type Err = ParseEnumError;
+            fn from_str(s: &str) -> Result<Self, Self::Err> {
+                Self::parse(s)
+            }
+        }
+    };
+}
+
+string_enum!(
+    /// The kind of application, which decides whether it is a confidential or a public
+    /// client (RFC 6749 §2.1).
+    ApplicationType, field = "application_type", expected = "web, spa, native, machine" {
+        /// A server-side web application: confidential.
+        Web => "web",
+        /// A single-page application in the browser: public.
+        Spa => "spa",
+        /// A native (mobile or desktop) application: public (RFC 8252).
+        Native => "native",
+        /// A backend service calling APIs with its own credentials: confidential.
+        Machine => "machine",
+    }
+);
+
+impl ApplicationType {
+    /// RFC 6749 §2.1: SPA and native apps cannot keep a secret; they authenticate with
+    /// `none` and must use PKCE (RFC 9700 §2.1.1, SECURITY.md).
+    pub fn is_public(&self) -> bool {
+        matches!(self, Self::Spa | Self::Native)
+    }
+
+    /// Whether PKCE is mandatory (public clients).
+    pub fn requires_pkce(&self) -> bool {
+        self.is_public()
+    }
+}
+
+string_enum!(
+    /// RFC 6749 grant types Tessera supports.
+    GrantType, field = "grant_type",
+    expected = "authorization_code, refresh_token, client_credentials, password" {
+        /// RFC 6749 §4.1.
+        AuthorizationCode => "authorization_code",
+        /// RFC 6749 §6.
+        RefreshToken => "refresh_token",
+        /// RFC 6749 §4.4.
+        ClientCredentials => "client_credentials",
+        /// RFC 6749 §4.3, legacy: off unless the application enables it.
+        Password => "password",
+    }
+);
+
+string_enum!(
+    /// The access token format, chosen per application (default `jwt`).
+    #[derive(Default)]
+    TokenFormat, field = "token_format", expected = "jwt, reference" {
+        /// RFC 9068 JWT access token.
+        #[default]
+        Jwt => "jwt",
+        /// Opaque reference token, validated by introspection (RFC 7662).
+        Reference => "reference",
+    }
+);
+
+string_enum!(
+    /// RFC 7591 §2 `token_endpoint_auth_method`.
+    ClientAuthMethod, field = "token_endpoint_auth_method",
+    expected = "client_secret_basic, client_secret_post, private_key_jwt, none" {
+        /// RFC 6749 §2.3.1, HTTP Basic.
+        ClientSecretBasic => "client_secret_basic",
+        /// RFC 6749 §2.3.1, secret in the form body.
+        ClientSecretPost => "client_secret_post",
+        /// OIDC Core §9 / RFC 7523: a JWT signed with the client's key.
+        PrivateKeyJwt => "private_key_jwt",
+        /// Public client: no authentication.
+        None => "none",
+    }
+);
+
+string_enum!(
+    /// JWS algorithm (RFC 7518 §3.1, RFC 8037) for tokens signed by Tessera (default ES256).
+    #[derive(Default)]
+    SigningAlgorithm, field = "signing_algorithm", expected = "ES256, RS256, EdDSA" {
+        /// ECDSA P-256 SHA-256: the default.
+        #[default]
+        ES256 => "ES256",
+        /// RSASSA-PKCS1-v1_5 SHA-256: for relying parties that need it; slow to sign.
+        RS256 => "RS256",
+        /// Ed25519.
+        EdDSA => "EdDSA",
+    }
+);
+
+/// An inconsistency between application settings; [`Self::field`] names the setting to
+/// show it beside.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum ApplicationSettingsError {
+    /// RFC 6749 §2.1: a public client has no secret.
+    #[error(
+        "{app_type} applications are public clients and must use the \"none\" authentication method, not {auth_method}"
+    )]
+    PublicClientMustUseNone {
+        /// The application type.
+        app_type: ApplicationType,
+        /// The method chosen.
+        auth_method: ClientAuthMethod,
+    },
+    /// Web and machine applications are confidential and must authenticate.
+    #[error(
+        "{app_type} applications are confidential clients and must authenticate: choose client_secret_basic, client_secret_post or private_key_jwt"
+    )]
+    ConfidentialClientNeedsAuthentication {
+        /// The application type.
+        app_type: ApplicationType,
+    },
+    /// No grant type at all.
+    #[error("choose at least one grant type")]
+    NoGrantType,
+    /// A grant type the application type cannot use.
+    #[error("{app_type} applications cannot use the {grant_type} grant")]
+    GrantNotAllowed {
+        /// The application type.
+        app_type: ApplicationType,
+        /// The refused grant type.
+        grant_type: GrantType,
+    },
+    /// A grant type the application type needs.
+    #[error("{app_type} applications need the {grant_type} grant")]
+    GrantRequired {
+        /// The application type.
+        app_type: ApplicationType,
+        /// The missing grant type.
+        grant_type: GrantType,
+    },
+    /// Refresh tokens are issued only by grants that involve a user.
+    #[error(
+        "the refresh_token grant needs authorization_code or password: refresh tokens are only issued to users' sessions"
+    )]
+    RefreshWithoutUserGrant,
+    /// OIDC Core §3.1.2.1: the code flow redirects to a registered URI.
+    #[error("the authorization_code grant needs at least one redirect URI")]
+    MissingRedirectUri,
+}
+
+impl ApplicationSettingsError {
+    /// The setting to show the message beside.
+    pub fn field(&self) -> &'static str {
+        match self {
+            Self::PublicClientMustUseNone { .. } | Self::ConfidentialClientNeedsAuthentication { .. } => {
+                "token_endpoint_auth_method"
+            }
+            Self::NoGrantType
+            | Self::GrantNotAllowed { .. }
+            | Self::GrantRequired { .. }
+            | Self::RefreshWithoutUserGrant => "grant_types",
+            Self::MissingRedirectUri => "redirect_uris",
+        }
+    }
+}
+
+/// The settings whose combination must be consistent.
+#[derive(Debug, Clone, Copy)]
+pub struct ApplicationSettings<'a> {
+    /// The application type.
+    pub app_type: ApplicationType,
+    /// How it authenticates at the token endpoint.
+    pub auth_method: ClientAuthMethod,
+    /// The grant types it may use (duplicates are harmless).
+    pub grant_types: &'a [GrantType],
+    /// How many redirect URIs are registered (each already a valid `RedirectUri`).
+    pub redirect_uri_count: usize,
+}
+
+impl ApplicationSettings<'_> {
+    /// Returns the first inconsistency, checked in this order:
+    /// 1. public clients (SPA, native) use `none`; web and machine apps do not;
+    /// 2. at least one grant type;
+    /// 3. machine apps: only `client_credentials`; SPA and native: `authorization_code`
+    ///    required, `client_credentials` and `password` refused (public clients cannot
+    ///    authenticate); `password` only for web apps (RFC 9700 §2.4: legacy);
+    /// 4. `refresh_token` needs `authorization_code` or `password`;
+    /// 5. `authorization_code` needs a redirect URI.
+    pub fn validate(&self) -> Result<(), ApplicationSettingsError> {
+        use ApplicationSettingsError as E;
+        let app_type = self.app_type;
+        let has = |g: GrantType| self.grant_types.contains(&g);
+
+        match (app_type.is_public(), self.auth_method) {
+            (true, ClientAuthMethod::None) => {}
+            (true, auth_method) => {
+                return Err(E::PublicClientMustUseNone { app_type, auth_method });
+            }
+            (false, ClientAuthMethod::None) => {
+                return Err(E::ConfidentialClientNeedsAuthentication { app_type });
+            }
+            (false, _) => {}
+        }
+        if self.grant_types.is_empty() {
+            return Err(E::NoGrantType);
+        }
+        let refused: &[GrantType] = match app_type {
+            ApplicationType::Machine => &[GrantType::AuthorizationCode, GrantType::RefreshToken, GrantType::Password],
+            ApplicationType::Spa | ApplicationType::Native => &[GrantType::ClientCredentials, GrantType::Password],
+            ApplicationType::Web => &[],
+        };
+        if let Some(&grant_type) = self.grant_types.iter().find(|g| refused.contains(g)) {
+            return Err(E::GrantNotAllowed { app_type, grant_type });
+        }
+        let required = match app_type {
+            ApplicationType::Machine => Some(GrantType::ClientCredentials),
+            ApplicationType::Spa | ApplicationType::Native => Some(GrantType::AuthorizationCode),
+            ApplicationType::Web => None,
+        };
+        if let Some(grant_type) = required.filter(|g| !has(*g)) {
+            return Err(E::GrantRequired { app_type, grant_type });
+        }
+        if has(GrantType::RefreshToken) && !has(GrantType::AuthorizationCode) && !has(GrantType::Password) {
+            return Err(E::RefreshWithoutUserGrant);
+        }
+        if has(GrantType::AuthorizationCode) && self.redirect_uri_count == 0 {
+            return Err(E::MissingRedirectUri);
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests;

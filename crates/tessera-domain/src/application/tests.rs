@@ -1,0 +1,178 @@
+use super::*;
+
+use ApplicationType::{Machine, Native, Spa, Web};
+use GrantType::{AuthorizationCode, ClientCredentials, Password, RefreshToken};
+
+fn settings(
+    app_type: ApplicationType,
+    auth_method: ClientAuthMethod,
+    grant_types: &[GrantType],
+    redirect_uri_count: usize,
+) -> Result<(), ApplicationSettingsError> {
+    ApplicationSettings { app_type, auth_method, grant_types, redirect_uri_count }.validate()
+}
+
+#[test]
+fn enum_strings_are_the_protocol_strings() {
+    let pairs: Vec<(&str, String)> = vec![
+        ("web", Web.to_string()),
+        ("spa", Spa.to_string()),
+        ("native", Native.to_string()),
+        ("machine", Machine.to_string()),
+        ("authorization_code", AuthorizationCode.to_string()),
+        ("refresh_token", RefreshToken.to_string()),
+        ("client_credentials", ClientCredentials.to_string()),
+        ("password", Password.to_string()),
+        ("jwt", TokenFormat::Jwt.to_string()),
+        ("reference", TokenFormat::Reference.to_string()),
+        ("client_secret_basic", ClientAuthMethod::ClientSecretBasic.to_string()),
+        ("client_secret_post", ClientAuthMethod::ClientSecretPost.to_string()),
+        ("private_key_jwt", ClientAuthMethod::PrivateKeyJwt.to_string()),
+        ("none", ClientAuthMethod::None.to_string()),
+        ("ES256", SigningAlgorithm::ES256.to_string()),
+        ("RS256", SigningAlgorithm::RS256.to_string()),
+        ("EdDSA", SigningAlgorithm::EdDSA.to_string()),
+    ];
+    for (expected, actual) in pairs {
+        assert_eq!(expected, actual);
+    }
+}
+
+#[test]
+fn every_enum_value_parses_back_and_round_trips_through_serde() {
+    fn check<T>(all: &[T])
+    where
+        T: Copy + PartialEq + fmt::Debug + fmt::Display + FromStr + Serialize,
+        T: for<'de> Deserialize<'de>,
+        <T as FromStr>::Err: fmt::Debug,
+    {
+        for v in all {
+            assert_eq!(v.to_string().parse::<T>().unwrap(), *v);
+            let json = serde_json::to_value(v).unwrap();
+            assert_eq!(json, serde_json::Value::String(v.to_string()));
+            assert_eq!(serde_json::from_value::<T>(json).unwrap(), *v);
+        }
+    }
+    check(ApplicationType::ALL);
+    check(GrantType::ALL);
+    check(TokenFormat::ALL);
+    check(ClientAuthMethod::ALL);
+    check(SigningAlgorithm::ALL);
+    assert_eq!(GrantType::ALL.len(), 4);
+}
+
+#[test]
+fn unknown_enum_strings_are_refused_naming_setting_and_value() {
+    let err = GrantType::parse("implicit").unwrap_err();
+    assert_eq!(err.field, "grant_type");
+    assert_eq!(err.value, "implicit");
+    assert_eq!(
+        err.to_string(),
+        "\"implicit\" is not a valid grant_type; expected one of: authorization_code, refresh_token, client_credentials, password"
+    );
+    assert!(SigningAlgorithm::parse("es256").is_err());
+    assert!(SigningAlgorithm::parse("none").is_err());
+    assert!(ApplicationType::parse("Web").is_err());
+    assert!(serde_json::from_str::<TokenFormat>("\"opaque\"").is_err());
+}
+
+#[test]
+fn defaults_are_es256_and_jwt() {
+    assert_eq!(SigningAlgorithm::default(), SigningAlgorithm::ES256);
+    assert_eq!(TokenFormat::default(), TokenFormat::Jwt);
+}
+
+#[test]
+fn spa_and_native_are_public_clients_that_need_pkce() {
+    assert!(Spa.is_public() && Spa.requires_pkce());
+    assert!(Native.is_public() && Native.requires_pkce());
+    assert!(!Web.is_public());
+    assert!(!Machine.is_public());
+}
+
+#[test]
+fn consistent_settings_pass() {
+    use ClientAuthMethod as A;
+    assert!(settings(Web, A::ClientSecretBasic, &[AuthorizationCode, RefreshToken], 1).is_ok());
+    assert!(settings(Web, A::PrivateKeyJwt, &[AuthorizationCode, Password, ClientCredentials], 2).is_ok());
+    assert!(settings(Spa, A::None, &[AuthorizationCode, RefreshToken], 1).is_ok());
+    assert!(settings(Native, A::None, &[AuthorizationCode], 1).is_ok());
+    assert!(settings(Machine, A::ClientSecretPost, &[ClientCredentials], 0).is_ok());
+    assert!(settings(Web, A::ClientSecretBasic, &[Password], 0).is_ok());
+}
+
+#[test]
+fn public_clients_must_use_none() {
+    let err = settings(Spa, ClientAuthMethod::ClientSecretBasic, &[AuthorizationCode], 1).unwrap_err();
+    assert_eq!(
+        err,
+        ApplicationSettingsError::PublicClientMustUseNone {
+            app_type: Spa,
+            auth_method: ClientAuthMethod::ClientSecretBasic
+        }
+    );
+    assert_eq!(err.field(), "token_endpoint_auth_method");
+    assert!(err.to_string().contains("spa applications are public clients"));
+}
+
+#[test]
+fn confidential_clients_cannot_use_none() {
+    for app_type in [Web, Machine] {
+        let err = settings(app_type, ClientAuthMethod::None, &[ClientCredentials], 1).unwrap_err();
+        assert_eq!(err, ApplicationSettingsError::ConfidentialClientNeedsAuthentication { app_type });
+        assert_eq!(err.field(), "token_endpoint_auth_method");
+    }
+}
+
+#[test]
+fn at_least_one_grant_type_is_needed() {
+    let err = settings(Web, ClientAuthMethod::ClientSecretBasic, &[], 1).unwrap_err();
+    assert_eq!(err, ApplicationSettingsError::NoGrantType);
+    assert_eq!(err.field(), "grant_types");
+}
+
+#[test]
+fn machine_apps_only_use_client_credentials() {
+    for grant_type in [AuthorizationCode, RefreshToken, Password] {
+        let err =
+            settings(Machine, ClientAuthMethod::ClientSecretBasic, &[ClientCredentials, grant_type], 1).unwrap_err();
+        assert_eq!(err, ApplicationSettingsError::GrantNotAllowed { app_type: Machine, grant_type });
+    }
+}
+
+#[test]
+fn a_machine_app_with_only_a_user_grant_is_refused_for_that_grant() {
+    let err = settings(Machine, ClientAuthMethod::ClientSecretBasic, &[AuthorizationCode], 1).unwrap_err();
+    assert_eq!(err, ApplicationSettingsError::GrantNotAllowed { app_type: Machine, grant_type: AuthorizationCode });
+    assert_eq!(err.field(), "grant_types");
+}
+
+#[test]
+fn public_clients_cannot_use_client_credentials_or_password() {
+    for app_type in [Spa, Native] {
+        for grant_type in [ClientCredentials, Password] {
+            let err = settings(app_type, ClientAuthMethod::None, &[AuthorizationCode, grant_type], 1).unwrap_err();
+            assert_eq!(err, ApplicationSettingsError::GrantNotAllowed { app_type, grant_type });
+        }
+    }
+}
+
+#[test]
+fn public_clients_need_the_authorization_code_grant() {
+    let err = settings(Native, ClientAuthMethod::None, &[RefreshToken], 1).unwrap_err();
+    assert_eq!(err, ApplicationSettingsError::GrantRequired { app_type: Native, grant_type: AuthorizationCode });
+}
+
+#[test]
+fn refresh_tokens_need_a_grant_with_a_user() {
+    let err = settings(Web, ClientAuthMethod::ClientSecretBasic, &[ClientCredentials, RefreshToken], 1).unwrap_err();
+    assert_eq!(err, ApplicationSettingsError::RefreshWithoutUserGrant);
+    assert_eq!(err.field(), "grant_types");
+}
+
+#[test]
+fn the_code_flow_needs_a_redirect_uri() {
+    let err = settings(Web, ClientAuthMethod::ClientSecretBasic, &[AuthorizationCode], 0).unwrap_err();
+    assert_eq!(err, ApplicationSettingsError::MissingRedirectUri);
+    assert_eq!(err.field(), "redirect_uris");
+}

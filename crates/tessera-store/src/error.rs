@@ -1,0 +1,127 @@
+//! What can go wrong in the store, in its own terms.
+
+use diesel::result::{DatabaseErrorKind, Error as DieselError};
+
+pub type StoreResult<T> = Result<T, StoreError>;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The entity asked for does not exist.
+    #[error("{entity} not found")]
+    NotFound { entity: &'static str },
+    /// A unique name or key is already taken; `field` names it.
+    #[error("{field} is already taken")]
+    Conflict { field: String },
+    /// The request names something that cannot be stored as asked (a missing reference,
+    /// a rule of the schema); `field` names what is wrong when it is known.
+    #[error("{message}")]
+    Invalid { field: Option<String>, message: String },
+    /// The database could not be reached or a pooled connection could not be had.
+    #[error("database unavailable: {0}")]
+    Unavailable(String),
+    /// Anything else the database reported.
+    #[error("database error: {0}")]
+    Database(String),
+    /// A stored value could not be read back (corrupt JSON, an unknown enum string).
+    #[error("stored data is corrupt: {0}")]
+    Corrupt(String),
+}
+
+impl StoreError {
+    pub fn invalid(field: impl Into<String>, message: impl Into<String>) -> Self {
+        StoreError::Invalid { field: Some(field.into()), message: message.into() }
+    }
+
+    pub fn not_found(entity: &'static str) -> Self {
+        StoreError::NotFound { entity }
+    }
+}
+
+impl From<DieselError> for StoreError {
+    fn from(err: DieselError) -> Self {
+        match err {
+            DieselError::NotFound => StoreError::NotFound { entity: "record" },
+            DieselError::DatabaseError(kind, info) => match kind {
+                DatabaseErrorKind::UniqueViolation => {
+                    StoreError::Conflict { field: conflicting_field(info.constraint_name(), info.message()) }
+                }
+                DatabaseErrorKind::ForeignKeyViolation => {
+                    StoreError::Invalid { field: None, message: "a referenced record does not exist".into() }
+                }
+                DatabaseErrorKind::CheckViolation | DatabaseErrorKind::NotNullViolation => StoreError::Invalid {
+                    field: info.column_name().map(str::to_owned),
+                    message: info.message().to_owned(),
+                },
+                DatabaseErrorKind::ClosedConnection | DatabaseErrorKind::UnableToSendCommand => {
+                    StoreError::Unavailable(info.message().to_owned())
+                }
+                _ => StoreError::Database(info.message().to_owned()),
+            },
+            other => StoreError::Database(other.to_string()),
+        }
+    }
+}
+
+impl From<diesel::r2d2::PoolError> for StoreError {
+    fn from(err: diesel::r2d2::PoolError) -> Self {
+        StoreError::Unavailable(err.to_string())
+    }
+}
+
+/// The column a unique violation is about. Postgres names the constraint
+/// (`users_username_key`, `{table}_{column}_key` for an inline UNIQUE; `{table}_pkey` for
+/// the primary key); SQLite says `UNIQUE constraint failed: users.username`.
+fn conflicting_field(constraint: Option<&str>, message: &str) -> String {
+    if let Some(rest) = message.strip_prefix("UNIQUE constraint failed: ") {
+        let columns: Vec<&str> =
+            rest.split(", ").map(|qualified| qualified.rsplit('.').next().unwrap_or(qualified)).collect();
+        return columns.join(",");
+    }
+    match constraint {
+        Some(name) if name.ends_with("_pkey") => primary_key_field(name.trim_end_matches("_pkey")),
+        Some(name) => {
+            let without_suffix = name.trim_end_matches("_key");
+            KNOWN_TABLES
+                .iter()
+                .filter_map(|table| without_suffix.strip_prefix(table).and_then(|r| r.strip_prefix('_')))
+                .next()
+                .unwrap_or(without_suffix)
+                .to_owned()
+        }
+        None => "name".to_owned(),
+    }
+}
+
+/// The primary-key column of tables whose key is a natural name.
+fn primary_key_field(table: &str) -> String {
+    match table {
+        "claim_types" | "scopes" | "script_environment_variables" => "name",
+        "signing_keys" => "kid",
+        "custom_claim_scripts" => "kind",
+        _ => "id",
+    }
+    .to_owned()
+}
+
+const KNOWN_TABLES: &[&str] =
+    &["api_connections", "applications", "organizations", "roles", "users", "browser_sessions"];
+
+#[cfg(test)]
+mod tests {
+    use super::conflicting_field;
+
+    #[test]
+    fn sqlite_unique_message_names_the_column() {
+        assert_eq!(conflicting_field(None, "UNIQUE constraint failed: users.username"), "username");
+        assert_eq!(conflicting_field(None, "UNIQUE constraint failed: scopes.name"), "name");
+    }
+
+    #[test]
+    fn postgres_constraint_names_the_column() {
+        assert_eq!(conflicting_field(Some("users_username_key"), ""), "username");
+        assert_eq!(conflicting_field(Some("api_connections_name_key"), ""), "name");
+        assert_eq!(conflicting_field(Some("applications_client_id_key"), ""), "client_id");
+        assert_eq!(conflicting_field(Some("scopes_pkey"), ""), "name");
+        assert_eq!(conflicting_field(Some("users_pkey"), ""), "id");
+    }
+}

@@ -1,0 +1,46 @@
+//! Tessera's storage: the diesel schema, row types and every query, over Postgres (the
+//! production store, shared by any number of stateless nodes) and SQLite (the embedded
+//! default), with one query code path for both.
+//!
+//! Queries are grouped by aggregate (`users`, `applications`, `scopes`, `connections`,
+//! `sessions`, `tokens`, `keys`, `scripts`, `management_keys`, `audit`, `organizations`).
+//! Each function takes a connection so callers can compose several in one transaction;
+//! [`Store::write`] and [`Store::read`] run a closure in one. Nothing here decides
+//! policy: the rules live in `tessera-domain`, the web crates call these functions and
+//! never write SQL.
+#![forbid(unsafe_code)]
+#![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
+
+mod connection;
+mod database_url;
+mod error;
+mod ids;
+mod json;
+mod migrate;
+pub mod page;
+mod pool;
+pub mod schema;
+mod seed;
+
+pub mod applications;
+pub mod audit;
+pub mod connections;
+pub mod instance;
+pub mod keys;
+pub mod management_keys;
+pub mod organizations;
+pub mod scopes;
+pub mod scripts;
+pub mod sessions;
+pub mod testing;
+pub mod tokens;
+pub mod users;
+
+pub use connection::{AnyConnection, Backend};
+pub use database_url::{DatabaseUrl, DatabaseUrlError};
+pub use error::{StoreError, StoreResult};
+pub use ids::new_id;
+pub use migrate::{MigrationReport, migrate};
+pub use page::{Page, Paged};
+pub use pool::{PoolOptions, Store};
+pub use seed::{SeedReport, seed_standard_data};

@@ -1,0 +1,189 @@
+//! The connection pool and the two ways to run an operation: [`Store::write`] (one write
+//! transaction) and [`Store::read`] (one read transaction).
+
+use std::time::Duration;
+
+use diesel::connection::SimpleConnection;
+use diesel::prelude::*;
+use diesel::r2d2::{self, ManageConnection, Pool, PooledConnection, R2D2Connection};
+
+use crate::{AnyConnection, Backend, DatabaseUrl, StoreError, StoreResult};
+
+/// How the pool is sized and how long a caller waits for a connection.
+#[derive(Debug, Clone)]
+pub struct PoolOptions {
+    pub max_size: u32,
+    pub connection_timeout: Duration,
+}
+
+impl PoolOptions {
+    /// Defaults sized to the machine: Postgres gets a few connections per core (requests
+    /// block on I/O there); SQLite serialises writers anyway, so a handful suffices.
+    pub fn for_backend(backend: Backend) -> Self {
+        let cores = std::thread::available_parallelism().map(|n| n.get() as u32).unwrap_or(2);
+        let max_size = match backend {
+            Backend::Postgres => (cores * 4).clamp(4, 32),
+            Backend::Sqlite => (cores * 2).clamp(2, 8),
+        };
+        PoolOptions { max_size, connection_timeout: Duration::from_secs(5) }
+    }
+}
+
+/// Opens connections of the backend the URL names, and no other. (The derived
+/// `MultiConnection::establish` tries each backend in turn, which would turn a mistyped
+/// Postgres URL into a new SQLite file.)
+#[derive(Debug)]
+pub struct Manager {
+    url: DatabaseUrl,
+}
+
+impl Manager {
+    fn open(&self) -> Result<AnyConnection, diesel::ConnectionError> {
+        match &self.url {
+            DatabaseUrl::Postgres(url) => diesel::PgConnection::establish(url).map(AnyConnection::Postgres),
+            DatabaseUrl::Sqlite(_) => {
+                let mut conn = diesel::SqliteConnection::establish(&self.url.connection_string())?;
+                // The busy timeout first, so that switching to WAL waits for a lock
+                // rather than failing; WAL lets readers proceed while one writer
+                // commits; FULL keeps every committed token on disk; foreign keys are
+                // off by default in SQLite.
+                conn.batch_execute(
+                    "PRAGMA busy_timeout = 5000; PRAGMA journal_mode = WAL; \
+                     PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;",
+                )
+                .map_err(diesel::ConnectionError::CouldntSetupConfiguration)?;
+                Ok(AnyConnection::Sqlite(conn))
+            }
+        }
+    }
+}
+
+impl ManageConnection for Manager {
+    type Connection = AnyConnection;
+    type Error = r2d2::Error;
+
+    fn connect(&self) -> Result<AnyConnection, r2d2::Error> {
+        self.open().map_err(r2d2::Error::ConnectionError)
+    }
+
+    fn is_valid(&self, conn: &mut AnyConnection) -> Result<(), r2d2::Error> {
+        conn.ping().map_err(r2d2::Error::QueryError)
+    }
+
+    fn has_broken(&self, conn: &mut AnyConnection) -> bool {
+        conn.is_broken()
+    }
+}
+
+/// A pooled connection.
+pub type Conn = PooledConnection<Manager>;
+
+/// The database: a pool over one backend. Cheap to clone.
+#[derive(Clone)]
+pub struct Store {
+    pool: Pool<Manager>,
+    backend: Backend,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store").field("backend", &self.backend).finish_non_exhaustive()
+    }
+}
+
+impl Store {
+    /// Opens the database. A first connection is made directly so that an unreachable
+    /// server or a wrong URL is reported with the database's own words.
+    pub fn connect(url: &DatabaseUrl, options: &PoolOptions) -> StoreResult<Store> {
+        if let DatabaseUrl::Sqlite(path) = url
+            && let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty())
+        {
+            std::fs::create_dir_all(parent)
+                .map_err(|e| StoreError::Unavailable(format!("cannot create {}: {e}", parent.display())))?;
+        }
+        let manager = Manager { url: url.clone() };
+        let first = manager.open().map_err(|e| StoreError::Unavailable(e.to_string().trim().to_owned()))?;
+        let pool = Pool::builder()
+            .max_size(options.max_size)
+            .min_idle(Some(1))
+            .connection_timeout(options.connection_timeout)
+            .error_handler(Box::new(LogErrors))
+            .build_unchecked(manager);
+        drop(first);
+        Ok(Store { pool, backend: url.backend() })
+    }
+
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// A connection from the pool, for callers that manage their own transaction.
+    pub fn conn(&self) -> StoreResult<Conn> {
+        Ok(self.pool.get()?)
+    }
+
+    /// Checks that the database answers within `timeout` (for `/readyz`).
+    pub fn ping(&self, timeout: Duration) -> StoreResult<()> {
+        let mut conn = self.pool.get_timeout(timeout)?;
+        conn.batch_execute("SELECT 1").map_err(|e| StoreError::Unavailable(e.to_string()))
+    }
+
+    /// Runs `f` in one write transaction: all of it commits or none of it does.
+    ///
+    /// On SQLite the transaction starts with `BEGIN IMMEDIATE`, taking the write lock at
+    /// once: a deferred transaction that reads and then writes fails with `SQLITE_BUSY`
+    /// when another writer committed in between, whatever the busy timeout.
+    pub fn write<T>(&self, f: impl FnOnce(&mut AnyConnection) -> StoreResult<T>) -> StoreResult<T> {
+        let mut conn = self.pool.get()?;
+        match self.backend {
+            Backend::Postgres => conn.transaction(|c| f(c)),
+            Backend::Sqlite => immediate_transaction(&mut conn, f),
+        }
+    }
+
+    /// Runs `f` in one read transaction (a consistent view across its queries).
+    pub fn read<T>(&self, f: impl FnOnce(&mut AnyConnection) -> StoreResult<T>) -> StoreResult<T> {
+        let mut conn = self.pool.get()?;
+        conn.transaction(|c| f(c))
+    }
+}
+
+fn immediate_transaction<T>(
+    conn: &mut AnyConnection,
+    f: impl FnOnce(&mut AnyConnection) -> StoreResult<T>,
+) -> StoreResult<T> {
+    conn.batch_execute("BEGIN IMMEDIATE")?;
+    let mut guard = RollbackOnDrop { conn, finished: false };
+    let result = f(guard.conn);
+    let end = if result.is_ok() { "COMMIT" } else { "ROLLBACK" };
+    guard.finished = true;
+    if let Err(err) = guard.conn.batch_execute(end) {
+        let _ = guard.conn.batch_execute("ROLLBACK");
+        return Err(err.into());
+    }
+    result
+}
+
+/// Rolls an open SQLite transaction back if the operation unwinds, so the connection
+/// goes back to the pool clean.
+struct RollbackOnDrop<'a> {
+    conn: &'a mut AnyConnection,
+    finished: bool,
+}
+
+impl Drop for RollbackOnDrop<'_> {
+    fn drop(&mut self) {
+        if !self.finished {
+            let _ = self.conn.batch_execute("ROLLBACK");
+        }
+    }
+}
+
+#[derive(Debug)]
+struct LogErrors;
+
+impl<E: std::fmt::Display> r2d2::HandleError<E> for LogErrors {
+    fn handle_error(&self, error: E) {
+        tracing::warn!(%error, "database connection failed");
+    }
+}

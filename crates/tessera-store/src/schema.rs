@@ -1,0 +1,408 @@
+//! The diesel schema shared by both backends. Hand-written to match
+//! `migrations/postgres` and `migrations/sqlite`: every column uses a type both backends
+//! support (`Text`, `BigInt`, `Bool`, `Integer`), times are unix seconds and JSON is text.
+
+diesel::table! {
+    instance (id) {
+        id -> Integer,
+        master_key_check -> Text,
+        created_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    users (id) {
+        id -> Text,
+        username -> Text,
+        email -> Nullable<Text>,
+        email_verified -> Bool,
+        password_hash -> Nullable<Text>,
+        disabled -> Bool,
+        app_metadata -> Text,
+        user_metadata -> Text,
+        created_at -> BigInt,
+        updated_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    claim_types (name) {
+        name -> Text,
+        display_name -> Text,
+        description -> Text,
+        value_type -> Text,
+        standard -> Bool,
+        created_at -> BigInt,
+        updated_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    user_claims (user_id, claim_name) {
+        user_id -> Text,
+        claim_name -> Text,
+        value -> Text,
+        updated_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    api_connections (id) {
+        id -> Text,
+        name -> Text,
+        display_name -> Text,
+        description -> Text,
+        access_token_format -> Nullable<Text>,
+        created_at -> BigInt,
+        updated_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    api_connection_secrets (id) {
+        id -> Text,
+        connection_id -> Text,
+        secret_hash -> Text,
+        created_at -> BigInt,
+        expires_at -> Nullable<BigInt>,
+    }
+}
+
+diesel::table! {
+    scopes (name) {
+        name -> Text,
+        kind -> Text,
+        connection_id -> Nullable<Text>,
+        display_name -> Text,
+        description -> Text,
+        standard -> Bool,
+        show_in_discovery -> Bool,
+        created_at -> BigInt,
+        updated_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    scope_claims (scope_name, claim_name) {
+        scope_name -> Text,
+        claim_name -> Text,
+    }
+}
+
+diesel::table! {
+    applications (id) {
+        id -> Text,
+        client_id -> Text,
+        name -> Text,
+        description -> Text,
+        app_type -> Text,
+        token_endpoint_auth_method -> Text,
+        grant_types -> Text,
+        access_token_format -> Text,
+        id_token_signed_response_alg -> Text,
+        access_token_lifetime -> BigInt,
+        id_token_lifetime -> BigInt,
+        refresh_token_lifetime -> BigInt,
+        authorization_code_lifetime -> BigInt,
+        require_consent -> Bool,
+        always_issue_refresh_token -> Bool,
+        jwks -> Nullable<Text>,
+        app_metadata -> Text,
+        enabled -> Bool,
+        created_at -> BigInt,
+        updated_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    application_secrets (id) {
+        id -> Text,
+        application_id -> Text,
+        secret_hash -> Text,
+        created_at -> BigInt,
+        expires_at -> Nullable<BigInt>,
+    }
+}
+
+diesel::table! {
+    application_redirect_uris (application_id, kind, uri) {
+        application_id -> Text,
+        kind -> Text,
+        uri -> Text,
+    }
+}
+
+diesel::table! {
+    application_scopes (application_id, scope_name) {
+        application_id -> Text,
+        scope_name -> Text,
+    }
+}
+
+diesel::table! {
+    application_required_claims (application_id, claim_name) {
+        application_id -> Text,
+        claim_name -> Text,
+    }
+}
+
+diesel::table! {
+    roles (id) {
+        id -> Text,
+        name -> Text,
+        description -> Text,
+        created_at -> BigInt,
+        updated_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    user_roles (user_id, role_id) {
+        user_id -> Text,
+        role_id -> Text,
+    }
+}
+
+diesel::table! {
+    organizations (id) {
+        id -> Text,
+        name -> Text,
+        display_name -> Text,
+        metadata -> Text,
+        created_at -> BigInt,
+        updated_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    organization_members (organization_id, user_id) {
+        organization_id -> Text,
+        user_id -> Text,
+        created_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    organization_member_roles (organization_id, user_id, role_id) {
+        organization_id -> Text,
+        user_id -> Text,
+        role_id -> Text,
+    }
+}
+
+diesel::table! {
+    browser_sessions (id_hash) {
+        id_hash -> Text,
+        sid -> Text,
+        user_id -> Nullable<Text>,
+        auth_time -> Nullable<BigInt>,
+        amr -> Text,
+        created_at -> BigInt,
+        last_seen_at -> BigInt,
+        expires_at -> BigInt,
+        ended_at -> Nullable<BigInt>,
+    }
+}
+
+diesel::table! {
+    authorization_requests (id_hash) {
+        id_hash -> Text,
+        application_id -> Text,
+        session_id_hash -> Nullable<Text>,
+        parameters -> Text,
+        created_at -> BigInt,
+        expires_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    authorization_codes (code_hash) {
+        code_hash -> Text,
+        grant_id -> Text,
+        application_id -> Text,
+        user_id -> Text,
+        sid -> Nullable<Text>,
+        redirect_uri -> Text,
+        scope -> Text,
+        resources -> Text,
+        nonce -> Nullable<Text>,
+        code_challenge -> Nullable<Text>,
+        code_challenge_method -> Nullable<Text>,
+        auth_time -> BigInt,
+        amr -> Text,
+        created_at -> BigInt,
+        expires_at -> BigInt,
+        consumed_at -> Nullable<BigInt>,
+    }
+}
+
+diesel::table! {
+    consents (user_id, application_id) {
+        user_id -> Text,
+        application_id -> Text,
+        scope -> Text,
+        created_at -> BigInt,
+        updated_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    grants (id) {
+        id -> Text,
+        application_id -> Text,
+        user_id -> Nullable<Text>,
+        sid -> Nullable<Text>,
+        scope -> Text,
+        resources -> Text,
+        auth_time -> Nullable<BigInt>,
+        amr -> Text,
+        custom_claims -> Text,
+        created_at -> BigInt,
+        expires_at -> BigInt,
+        revoked_at -> Nullable<BigInt>,
+    }
+}
+
+diesel::table! {
+    refresh_tokens (token_hash) {
+        token_hash -> Text,
+        grant_id -> Text,
+        created_at -> BigInt,
+        expires_at -> BigInt,
+        consumed_at -> Nullable<BigInt>,
+    }
+}
+
+diesel::table! {
+    reference_tokens (token_hash) {
+        token_hash -> Text,
+        grant_id -> Nullable<Text>,
+        application_id -> Text,
+        user_id -> Nullable<Text>,
+        claims -> Text,
+        created_at -> BigInt,
+        expires_at -> BigInt,
+        revoked_at -> Nullable<BigInt>,
+    }
+}
+
+diesel::table! {
+    client_assertion_jtis (application_id, jti_hash) {
+        application_id -> Text,
+        jti_hash -> Text,
+        expires_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    signing_keys (kid) {
+        kid -> Text,
+        alg -> Text,
+        state -> Text,
+        private_key -> Text,
+        public_jwk -> Text,
+        created_at -> BigInt,
+        activated_at -> Nullable<BigInt>,
+        retired_at -> Nullable<BigInt>,
+        publish_until -> Nullable<BigInt>,
+    }
+}
+
+diesel::table! {
+    custom_claim_scripts (kind) {
+        kind -> Text,
+        source -> Text,
+        enabled -> Bool,
+        on_failure -> Text,
+        version -> BigInt,
+        updated_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    script_environment_variables (name) {
+        name -> Text,
+        value -> Text,
+        secret -> Bool,
+        created_at -> BigInt,
+        updated_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    management_keys (id) {
+        id -> Text,
+        name -> Text,
+        secret_hash -> Text,
+        created_by -> Text,
+        created_at -> BigInt,
+        expires_at -> Nullable<BigInt>,
+        last_used_at -> Nullable<BigInt>,
+        revoked_at -> Nullable<BigInt>,
+    }
+}
+
+diesel::table! {
+    audit_events (id) {
+        id -> Text,
+        occurred_at -> BigInt,
+        actor -> Text,
+        action -> Text,
+        target -> Text,
+        summary -> Text,
+        client_ip -> Nullable<Text>,
+    }
+}
+
+diesel::joinable!(user_claims -> users (user_id));
+diesel::joinable!(user_claims -> claim_types (claim_name));
+diesel::joinable!(api_connection_secrets -> api_connections (connection_id));
+diesel::joinable!(scopes -> api_connections (connection_id));
+diesel::joinable!(scope_claims -> scopes (scope_name));
+diesel::joinable!(scope_claims -> claim_types (claim_name));
+diesel::joinable!(application_secrets -> applications (application_id));
+diesel::joinable!(application_redirect_uris -> applications (application_id));
+diesel::joinable!(application_scopes -> applications (application_id));
+diesel::joinable!(application_scopes -> scopes (scope_name));
+diesel::joinable!(application_required_claims -> applications (application_id));
+diesel::joinable!(application_required_claims -> claim_types (claim_name));
+diesel::joinable!(user_roles -> users (user_id));
+diesel::joinable!(user_roles -> roles (role_id));
+diesel::joinable!(organization_members -> organizations (organization_id));
+diesel::joinable!(organization_members -> users (user_id));
+diesel::joinable!(organization_member_roles -> roles (role_id));
+diesel::joinable!(refresh_tokens -> grants (grant_id));
+
+diesel::allow_tables_to_appear_in_same_query!(
+    instance,
+    users,
+    claim_types,
+    user_claims,
+    api_connections,
+    api_connection_secrets,
+    scopes,
+    scope_claims,
+    applications,
+    application_secrets,
+    application_redirect_uris,
+    application_scopes,
+    application_required_claims,
+    roles,
+    user_roles,
+    organizations,
+    organization_members,
+    organization_member_roles,
+    browser_sessions,
+    authorization_requests,
+    authorization_codes,
+    consents,
+    grants,
+    refresh_tokens,
+    reference_tokens,
+    client_assertion_jtis,
+    signing_keys,
+    custom_claim_scripts,
+    script_environment_variables,
+    management_keys,
+    audit_events,
+);

@@ -1,0 +1,29 @@
+//! Store tests: every test runs on SQLite and on Postgres (see `common`).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+#[path = "store/applications.rs"]
+mod applications;
+#[path = "store/audit.rs"]
+mod audit;
+#[path = "store/connections.rs"]
+mod connections;
+#[path = "store/keys.rs"]
+mod keys;
+#[path = "store/management_keys.rs"]
+mod management_keys;
+#[path = "store/migrations.rs"]
+mod migrations;
+#[path = "store/organizations.rs"]
+mod organizations;
+#[path = "store/scopes.rs"]
+mod scopes;
+#[path = "store/scripts.rs"]
+mod scripts;
+#[path = "store/sessions.rs"]
+mod sessions;
+#[path = "store/tokens.rs"]
+mod tokens;
+#[path = "store/users.rs"]
+mod users;

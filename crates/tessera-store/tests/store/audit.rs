@@ -1,0 +1,36 @@
+use serde_json::json;
+use tessera_store::Page;
+use tessera_store::audit::{self, AuditFilter, NewAuditEvent};
+
+use crate::common::NOW;
+
+fn event<'a>(actor: &'a str, action: &'a str, target: &'a str) -> NewAuditEvent<'a> {
+    NewAuditEvent { actor, action, target, summary: json!({"changed": ["name"]}), client_ip: Some("192.0.2.1") }
+}
+
+crate::both_backends! {
+    fn events_are_listed_newest_first_and_filtered(store) {
+        store.write(|c| audit::record(c, &event("admin", "application.create", "app:1"), NOW)).unwrap();
+        store.write(|c| audit::record(c, &event("admin", "user.update", "user:1"), NOW + 1)).unwrap();
+        store.write(|c| audit::record(c, &event("system", "login.failed", "user:1"), NOW + 2)).unwrap();
+        let all = store.read(|c| audit::list(c, &AuditFilter::default(), &Page::first(10))).unwrap();
+        assert_eq!(all.items.iter().map(|e| e.action.as_str()).collect::<Vec<_>>(), ["login.failed", "user.update", "application.create"]);
+        assert_eq!(all.items[0].summary, json!({"changed": ["name"]}));
+        assert_eq!(all.items[0].client_ip.as_deref(), Some("192.0.2.1"));
+
+        let by_actor = AuditFilter { actor: Some("admin".into()), ..Default::default() };
+        assert_eq!(store.read(|c| audit::list(c, &by_actor, &Page::first(10))).unwrap().items.len(), 2);
+        let by_target = AuditFilter { target: Some("user:1".into()), from: Some(NOW + 2), ..Default::default() };
+        let found = store.read(|c| audit::list(c, &by_target, &Page::first(10))).unwrap();
+        assert_eq!(found.items.len(), 1);
+        assert_eq!(found.items[0].actor, "system");
+        let window = AuditFilter { from: Some(NOW), until: Some(NOW + 1), ..Default::default() };
+        assert_eq!(store.read(|c| audit::list(c, &window, &Page::first(10))).unwrap().items.len(), 2);
+
+        let first = store.read(|c| audit::list(c, &AuditFilter::default(), &Page::first(2))).unwrap();
+        let rest = store.read(|c| audit::list(c, &AuditFilter::default(), &Page { after: first.next.clone(), limit: 2 })).unwrap();
+        assert_eq!(rest.items.len(), 1);
+        assert_eq!(rest.items[0].action, "application.create");
+        assert_eq!(store.read(audit::count).unwrap(), 3);
+    }
+}

@@ -1,0 +1,77 @@
+use tessera_store::management_keys::{self, NewManagementKey};
+use tessera_store::{Page, StoreError};
+
+use crate::common::NOW;
+
+fn new_key(id: &str, expires_at: Option<i64>) -> NewManagementKey {
+    NewManagementKey {
+        id: id.into(),
+        name: format!("key {id}"),
+        secret_hash: format!("sha256-of-{id}"),
+        created_by: "admin".into(),
+        expires_at,
+    }
+}
+
+crate::both_backends! {
+    fn created_key_is_usable_until_it_is_revoked(store) {
+        let created = store.write(|c| management_keys::create(c, &new_key("mk_1", None), NOW)).unwrap();
+        assert_eq!((created.created_at, created.revoked_at, created.last_used_at), (NOW, None, None));
+        assert_eq!(store.read(|c| management_keys::find_usable(c, "mk_1", NOW + 1)).unwrap(), Some(created));
+
+        let revoked = store.write(|c| management_keys::revoke(c, "mk_1", NOW + 2)).unwrap();
+        assert_eq!(revoked.revoked_at, Some(NOW + 2));
+        assert!(store.read(|c| management_keys::find_usable(c, "mk_1", NOW + 3)).unwrap().is_none());
+        // Revoking again keeps the first time; the key is still listed for the console.
+        assert_eq!(store.write(|c| management_keys::revoke(c, "mk_1", NOW + 9)).unwrap().revoked_at, Some(NOW + 2));
+        assert_eq!(store.read(|c| management_keys::get(c, "mk_1")).unwrap().revoked_at, Some(NOW + 2));
+    }
+
+    fn expired_or_unknown_key_is_not_usable(store) {
+        store.write(|c| management_keys::create(c, &new_key("mk_1", Some(NOW + 60)), NOW)).unwrap();
+        assert!(store.read(|c| management_keys::find_usable(c, "mk_1", NOW + 59)).unwrap().is_some());
+        assert!(store.read(|c| management_keys::find_usable(c, "mk_1", NOW + 60)).unwrap().is_none());
+        assert!(store.read(|c| management_keys::find_usable(c, "mk_unknown", NOW)).unwrap().is_none());
+        assert!(matches!(
+            store.write(|c| management_keys::revoke(c, "mk_unknown", NOW)),
+            Err(StoreError::NotFound { entity: "management key" })
+        ));
+    }
+
+    fn touch_records_the_last_use(store) {
+        store.write(|c| management_keys::create(c, &new_key("mk_1", None), NOW)).unwrap();
+        store.write(|c| management_keys::touch(c, "mk_1", NOW + 30)).unwrap();
+        assert_eq!(store.read(|c| management_keys::get(c, "mk_1")).unwrap().last_used_at, Some(NOW + 30));
+        assert!(matches!(
+            store.write(|c| management_keys::touch(c, "mk_unknown", NOW)),
+            Err(StoreError::NotFound { entity: "management key" })
+        ));
+    }
+
+    fn duplicate_key_id_is_a_conflict(store) {
+        store.write(|c| management_keys::create(c, &new_key("mk_1", None), NOW)).unwrap();
+        match store.write(|c| management_keys::create(c, &new_key("mk_1", None), NOW)) {
+            Err(StoreError::Conflict { field }) => assert_eq!(field, "id"),
+            other => panic!("expected a conflict, got {other:?}"),
+        }
+    }
+
+    fn keys_are_listed_page_by_page_in_id_order(store) {
+        for id in ["mk_c", "mk_a", "mk_b"] {
+            store.write(|c| management_keys::create(c, &new_key(id, None), NOW)).unwrap();
+        }
+        let first = store.read(|c| management_keys::list(c, &Page::first(2))).unwrap();
+        assert_eq!(first.items.iter().map(|k| k.id.as_str()).collect::<Vec<_>>(), ["mk_a", "mk_b"]);
+        assert_eq!(first.next.as_deref(), Some("mk_b"));
+        let second = store.read(|c| management_keys::list(c, &Page { after: first.next, limit: 2 })).unwrap();
+        assert_eq!(second.items.iter().map(|k| k.id.as_str()).collect::<Vec<_>>(), ["mk_c"]);
+        assert_eq!(second.next, None);
+    }
+
+    fn debug_output_never_shows_the_secret_hash(store) {
+        let created = store.write(|c| management_keys::create(c, &new_key("mk_1", None), NOW)).unwrap();
+        let shown = format!("{created:?} {:?}", new_key("mk_1", None));
+        assert!(shown.contains("mk_1"));
+        assert!(!shown.contains("sha256-of"), "{shown}");
+    }
+}

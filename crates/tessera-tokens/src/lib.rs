@@ -1,0 +1,19 @@
+//! Tessera's cryptography, on material it is handed: it never touches the database.
+//!
+//! - [`master_key`]: the key that encrypts signing keys and secrets at rest (AES-256-GCM).
+//! - [`secret`]: generated secrets, opaque tokens and codes (256 random bits), stored
+//!   only as SHA-256 hashes and compared in constant time.
+//! - [`password`]: argon2id hashing of user passwords, for sign-in only.
+//!
+//! Signing keys and JWT minting and verification join this crate with the OpenID
+//! Connect endpoints.
+#![forbid(unsafe_code)]
+#![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
+
+pub mod master_key;
+pub mod password;
+pub mod secret;
+
+pub use master_key::{MasterKey, MasterKeyError};
+pub use password::{PasswordError, PasswordHasher, PasswordParams};
+pub use secret::{Secret, SecretHash, generate_secret};

@@ -1,0 +1,184 @@
+//! What each command does.
+
+use std::io::BufRead;
+use std::path::Path;
+
+use serde_json::json;
+use tessera_domain::{Email, Password, Username};
+use tessera_store::StoreError;
+use tessera_store::audit::{self, NewAuditEvent};
+use tessera_store::organizations::{self, ADMIN_ROLE};
+use tessera_store::users::{self, NewUser};
+use tessera_tokens::{MasterKey, PasswordHasher, generate_secret};
+use tracing_subscriber::EnvFilter;
+
+use crate::cli::{AdminCommand, ConfigCommand, CreateUser};
+use crate::settings::{LogFormat, Settings};
+use crate::{Fatal, bootstrap, server};
+
+/// Sets up logging to standard error: human-readable or JSON lines.
+pub fn init_logging(settings: &Settings) {
+    let filter = EnvFilter::try_new(&settings.log_level).unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let _ = match settings.log_format {
+        LogFormat::Human => builder.try_init(),
+        LogFormat::Json => builder.json().flatten_event(true).try_init(),
+    };
+}
+
+pub fn serve(config: Option<&Path>) -> Result<(), Fatal> {
+    let settings = Settings::load(config)?;
+    init_logging(&settings);
+    let listener = server::bind(&settings)?;
+    let prepared = server::prepare(&settings)?;
+    if let Some(admin) = &prepared.bootstrap_admin {
+        announce_admin(&settings, admin);
+    }
+    tracing::info!(
+        issuer = %settings.issuer,
+        address = %settings.bind,
+        database = %settings.database_url,
+        "Tessera is serving"
+    );
+    actix_web::rt::System::new().block_on(async move {
+        let server = server::start(&prepared, listener)?;
+        server.await.map_err(|e| Fatal(format!("server stopped: {e}")))
+    })?;
+    tracing::info!("Tessera stopped");
+    Ok(())
+}
+
+/// Prints the first administrator's credentials once, to standard error, outside the
+/// log stream (they are never logged).
+fn announce_admin(settings: &Settings, admin: &bootstrap::BootstrapAdmin) {
+    let console = settings.issuer.join("admin").map(|u| u.to_string()).unwrap_or_else(|_| settings.issuer.to_string());
+    eprintln!(
+        "\n  Tessera created the first administrator account.\n\
+         \n    username: {}\n    password: {}\n\
+         \n  Sign in at {console}. This password is shown only now: change it after signing in.\n",
+        admin.username, admin.password
+    );
+}
+
+pub fn migrate(config: Option<&Path>) -> Result<(), Fatal> {
+    let settings = Settings::load(config)?;
+    init_logging(&settings);
+    let store = bootstrap::open_store(&settings)?;
+    let applied = bootstrap::migrate(&store)?;
+    if applied.is_empty() {
+        println!("The database schema is up to date; nothing to apply.");
+    } else {
+        println!("Applied {} migration(s):", applied.len());
+        for version in applied {
+            println!("  {version}");
+        }
+    }
+    Ok(())
+}
+
+pub fn admin(config: Option<&Path>, command: &AdminCommand) -> Result<(), Fatal> {
+    match command {
+        AdminCommand::CreateUser(args) => create_user(config, args),
+    }
+}
+
+fn create_user(config: Option<&Path>, args: &CreateUser) -> Result<(), Fatal> {
+    let settings = Settings::load(config)?;
+    init_logging(&settings);
+    let username = Username::parse(&args.username).map_err(|e| Fatal(format!("--username: {e}")))?;
+    let email = args.email.as_deref().map(Email::parse).transpose().map_err(|e| Fatal(format!("--email: {e}")))?;
+    let (password, generated) = if args.password_stdin {
+        let mut line = String::new();
+        std::io::stdin().lock().read_line(&mut line).map_err(|e| Fatal(format!("--password-stdin: {e}")))?;
+        (line.trim_end_matches(['\r', '\n']).to_owned(), false)
+    } else {
+        (generate_secret().expose().to_owned(), true)
+    };
+    Password::check_policy(&password).map_err(|e| Fatal(format!("password: {e}")))?;
+    let hasher = PasswordHasher::new(settings.password_params).map_err(|e| Fatal(format!("argon2_memory_kib: {e}")))?;
+    let hash = hasher.hash(&password).map_err(|e| Fatal(format!("hashing the password: {e}")))?;
+    let store = bootstrap::open_store(&settings)?;
+    bootstrap::migrate(&store)?;
+    let now = crate::now();
+    let user = store
+        .write(|c| {
+            let new = NewUser {
+                username: username.as_str().to_owned(),
+                email: email.as_ref().map(|e| e.as_str().to_owned()),
+                password_hash: Some(hash.clone()),
+                ..Default::default()
+            };
+            let user = users::create(c, &new, now)?;
+            if args.admin {
+                let role = organizations::find_role_by_name(c, ADMIN_ROLE)?.ok_or(StoreError::not_found("role"))?;
+                users::add_role(c, &user.id, &role.id)?;
+            }
+            audit::record(
+                c,
+                &NewAuditEvent {
+                    actor: "cli",
+                    action: "user.create",
+                    target: &format!("user:{}", user.id),
+                    summary: json!({ "username": user.username, "email": user.email, "admin": args.admin }),
+                    client_ip: None,
+                },
+                now,
+            )?;
+            Ok(user)
+        })
+        .map_err(|e| match e {
+            StoreError::Conflict { field } => Fatal(format!("--{field}: a user with this {field} already exists")),
+            other => Fatal(format!("creating the user failed: {other}")),
+        })?;
+    println!(
+        "Created user {} (id {}){}.",
+        user.username,
+        user.id,
+        if args.admin { " with the tessera-admin role" } else { "" }
+    );
+    if generated {
+        println!("Password (shown once): {password}");
+    }
+    Ok(())
+}
+
+pub fn config(config: Option<&Path>, command: &ConfigCommand) -> Result<(), Fatal> {
+    match command {
+        ConfigCommand::Check => check(config),
+        ConfigCommand::GenerateMasterKey => {
+            let key = MasterKey::generate().map_err(|e| Fatal(format!("master_key: {e}")))?;
+            println!("{}", key.to_base64());
+            Ok(())
+        }
+    }
+}
+
+fn check(config: Option<&Path>) -> Result<(), Fatal> {
+    let settings = Settings::load(config)?;
+    let store = bootstrap::open_store(&settings)?;
+    store
+        .ping(tessera_oidc::READY_TIMEOUT)
+        .map_err(|e| Fatal(format!("database_url: {} does not answer: {e}", settings.database_url)))?;
+    println!("Configuration is valid (read from {}).", settings.sources.join(", then "));
+    println!("  issuer                = {}", settings.issuer);
+    println!("  bind                  = {}", settings.bind);
+    println!("  data_dir              = {}", settings.data_dir.display());
+    println!("  database_url          = {} (answers)", settings.database_url);
+    println!("  database_pool_size    = {}", settings.pool.max_size);
+    println!(
+        "  master_key            = {}",
+        if settings.master_key.is_some() {
+            "(set)"
+        } else {
+            "(from data_dir/master.key, created at first start on SQLite)"
+        }
+    );
+    println!("  log_format            = {:?}", settings.log_format);
+    println!("  log_level             = {}", settings.log_level);
+    println!("  registration_enabled  = {}", settings.registration_enabled);
+    println!(
+        "  argon2                = m={} KiB, t={}, p={}",
+        settings.password_params.memory_kib, settings.password_params.iterations, settings.password_params.parallelism
+    );
+    Ok(())
+}

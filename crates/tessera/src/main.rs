@@ -1,0 +1,36 @@
+//! `tessera`: see `tessera --help`.
+#![forbid(unsafe_code)]
+
+use std::process::ExitCode;
+
+use clap::Parser;
+use tessera::cli::{Cli, Command};
+use tessera::{Fatal, commands};
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result: Result<(), Fatal> = match &cli.command {
+        Command::Serve => commands::serve(cli.config.as_deref()),
+        Command::Migrate => commands::migrate(cli.config.as_deref()),
+        Command::Admin(admin) => commands::admin(cli.config.as_deref(), admin),
+        Command::Config(config) => commands::config(cli.config.as_deref(), config),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(Fatal(message)) => {
+            eprintln!("error: {}", one_line(&message));
+            ExitCode::from(2)
+        }
+    }
+}
+
+/// Folds a message from below (libpq, the TOML parser) onto one line, dropping the
+/// source excerpt a parser draws under its message.
+fn one_line(message: &str) -> String {
+    message
+        .lines()
+        .map(str::trim)
+        .filter(|line| !line.is_empty() && !line.starts_with('|') && !line.starts_with(|c: char| c.is_ascii_digit()))
+        .collect::<Vec<_>>()
+        .join(" ")
+}

@@ -1,0 +1,108 @@
+//! The HTTP server: one actix-web app serving the protocol endpoints (and, as they land,
+//! the admin console and management API), with request tracing and graceful shutdown.
+
+use std::net::TcpListener;
+
+use actix_web::dev::{Server, ServerHandle};
+use actix_web::{App, HttpServer, web};
+use tessera_store::Store;
+use tessera_tokens::{MasterKey, PasswordHasher};
+use tracing_actix_web::TracingLogger;
+
+use crate::Fatal;
+use crate::bootstrap::{self, BootstrapAdmin};
+use crate::settings::Settings;
+
+/// Everything a node needs to serve, built once at start.
+pub struct Prepared {
+    pub store: Store,
+    pub master_key: MasterKey,
+    pub password_hasher: PasswordHasher,
+    /// The first administrator's credentials when this start created them.
+    pub bootstrap_admin: Option<BootstrapAdmin>,
+}
+
+/// Opens and migrates the database, settles the master key and bootstraps the first
+/// administrator. Blocking: call before the server starts.
+pub fn prepare(settings: &Settings) -> Result<Prepared, Fatal> {
+    let store = bootstrap::open_store(settings)?;
+    let applied = bootstrap::migrate(&store)?;
+    if !applied.is_empty() {
+        tracing::info!(count = applied.len(), "applied database migrations");
+    }
+    let master_key = bootstrap::master_key(settings, &store)?;
+    let password_hasher =
+        PasswordHasher::new(settings.password_params).map_err(|e| Fatal(format!("argon2_memory_kib: {e}")))?;
+    let bootstrap_admin = bootstrap::bootstrap_admin(&store, &password_hasher)?;
+    Ok(Prepared { store, master_key, password_hasher, bootstrap_admin })
+}
+
+/// Starts serving on `listener`. The returned server runs until stopped through its
+/// handle or by SIGTERM/SIGINT, finishing requests in flight first.
+pub fn start(prepared: &Prepared, listener: TcpListener) -> Result<Server, Fatal> {
+    let store = web::Data::new(prepared.store.clone());
+    let address = listener.local_addr().map_err(|e| Fatal(format!("bind: {e}")))?;
+    let server = HttpServer::new(move || {
+        App::new().wrap(TracingLogger::default()).app_data(store.clone()).configure(tessera_oidc::configure)
+    })
+    .shutdown_timeout(30)
+    .listen(listener)
+    .map_err(|e| Fatal(format!("bind: cannot listen on {address}: {e}")))?
+    .run();
+    Ok(server)
+}
+
+/// Binds the configured address.
+pub fn bind(settings: &Settings) -> Result<TcpListener, Fatal> {
+    TcpListener::bind(settings.bind).map_err(|e| Fatal(format!("bind: cannot listen on {}: {e}", settings.bind)))
+}
+
+/// A server running on its own thread, for tests and embedding.
+pub struct RunningServer {
+    pub address: std::net::SocketAddr,
+    pub handle: ServerHandle,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl RunningServer {
+    /// Stops the server gracefully and waits for its thread.
+    pub fn stop(mut self) {
+        self.shutdown();
+    }
+
+    fn shutdown(&mut self) {
+        if let Some(thread) = self.thread.take() {
+            let handle = self.handle.clone();
+            let stopper = std::thread::spawn(move || actix_web::rt::System::new().block_on(handle.stop(true)));
+            let _ = stopper.join();
+            let _ = thread.join();
+        }
+    }
+}
+
+impl Drop for RunningServer {
+    fn drop(&mut self) {
+        self.shutdown();
+    }
+}
+
+/// Starts a prepared server on `listener` on a new thread with its own runtime.
+pub fn spawn(prepared: Prepared, listener: TcpListener) -> Result<RunningServer, Fatal> {
+    let address = listener.local_addr().map_err(|e| Fatal(format!("bind: {e}")))?;
+    let (sender, receiver) = std::sync::mpsc::channel();
+    let thread = std::thread::spawn(move || {
+        actix_web::rt::System::new().block_on(async move {
+            match start(&prepared, listener) {
+                Ok(server) => {
+                    let _ = sender.send(Ok(server.handle()));
+                    let _ = server.await;
+                }
+                Err(e) => {
+                    let _ = sender.send(Err(e));
+                }
+            }
+        });
+    });
+    let handle = receiver.recv().map_err(|_| Fatal("the server thread stopped before starting".into()))??;
+    Ok(RunningServer { address, handle, thread: Some(thread) })
+}

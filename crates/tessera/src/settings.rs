@@ -1,0 +1,241 @@
+//! Configuration: defaults that run on a fresh machine, then `tessera.toml` (or the file
+//! named by `--config` / `TESSERA_CONFIG`), then `TESSERA_*` environment variables.
+//! Every problem is reported as one line naming the setting.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use figment::Figment;
+use figment::providers::{Env, Format, Serialized, Toml};
+use serde::{Deserialize, Serialize};
+use tessera_store::{DatabaseUrl, PoolOptions};
+use tessera_tokens::{MasterKey, PasswordParams};
+
+/// The settings as written in the file and the environment.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawSettings {
+    /// The issuer identifier: the URL at which clients reach Tessera (OIDC Discovery §2).
+    pub issuer: String,
+    /// The address and port to listen on.
+    pub bind: String,
+    /// Where an embedded installation keeps its files (the master key file).
+    pub data_dir: PathBuf,
+    /// `sqlite://path` (embedded) or `postgres://…` (production, shared by nodes).
+    pub database_url: String,
+    /// Database connections per node; by default sized to the machine.
+    pub database_pool_size: Option<u32>,
+    /// 32 bytes in base64 encrypting signing keys and secrets at rest. Required with
+    /// Postgres; generated into `data_dir/master.key` on SQLite when absent.
+    pub master_key: Option<String>,
+    /// `human` or `json`.
+    pub log_format: String,
+    /// A tracing filter, e.g. `info` or `tessera=debug,info`.
+    pub log_level: String,
+    /// Whether the sign-in page offers registration.
+    pub registration_enabled: bool,
+    /// argon2id memory cost in KiB (default OWASP: 19456).
+    pub argon2_memory_kib: u32,
+    /// argon2id iterations (default OWASP: 2).
+    pub argon2_iterations: u32,
+    /// argon2id parallelism (default OWASP: 1).
+    pub argon2_parallelism: u32,
+}
+
+impl Default for RawSettings {
+    fn default() -> Self {
+        RawSettings {
+            issuer: "http://localhost:8080".into(),
+            bind: "127.0.0.1:8080".into(),
+            data_dir: PathBuf::from("tessera-data"),
+            database_url: "sqlite://tessera-data/tessera.db".into(),
+            database_pool_size: None,
+            master_key: None,
+            log_format: "human".into(),
+            log_level: "info".into(),
+            registration_enabled: true,
+            argon2_memory_kib: PasswordParams::OWASP.memory_kib,
+            argon2_iterations: PasswordParams::OWASP.iterations,
+            argon2_parallelism: PasswordParams::OWASP.parallelism,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    Human,
+    Json,
+}
+
+/// The settings, checked.
+#[derive(Debug)]
+pub struct Settings {
+    pub issuer: url::Url,
+    pub bind: SocketAddr,
+    pub data_dir: PathBuf,
+    pub database_url: DatabaseUrl,
+    pub pool: PoolOptions,
+    pub master_key: Option<MasterKey>,
+    pub log_format: LogFormat,
+    pub log_level: String,
+    pub registration_enabled: bool,
+    pub password_params: PasswordParams,
+    /// Where the settings came from, for `tessera config check`.
+    pub sources: Vec<String>,
+}
+
+/// A configuration problem: which setting, and what is wrong with it.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[error("{setting}: {message}")]
+pub struct SettingsError {
+    pub setting: String,
+    pub message: String,
+}
+
+impl SettingsError {
+    pub fn new(setting: impl Into<String>, message: impl Into<String>) -> Self {
+        SettingsError { setting: setting.into(), message: message.into() }
+    }
+}
+
+/// Environment variables starting with `TESSERA_` that are not settings.
+const NOT_SETTINGS: &[&str] = &["CONFIG", "TEST_DATABASE_URL"];
+
+/// The default configuration file, read when it exists.
+pub const DEFAULT_CONFIG_FILE: &str = "tessera.toml";
+
+impl Settings {
+    /// Reads the settings. `config` is the file named on the command line or in
+    /// `TESSERA_CONFIG`, which must exist; without it `tessera.toml` is read if present.
+    pub fn load(config: Option<&Path>) -> Result<Settings, SettingsError> {
+        let mut figment = Figment::from(Serialized::defaults(RawSettings::default()));
+        let mut sources = vec!["defaults".to_owned()];
+        let (path, required) = match config {
+            Some(path) => (path.to_path_buf(), true),
+            None => (PathBuf::from(DEFAULT_CONFIG_FILE), false),
+        };
+        match std::fs::read_to_string(&path) {
+            Ok(text) => {
+                figment = figment.merge(Toml::string(&text));
+                sources.push(path.display().to_string());
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound && !required => {}
+            Err(e) => {
+                return Err(SettingsError::new("config", format!("cannot read {}: {e}", path.display())));
+            }
+        }
+        let env = Env::prefixed("TESSERA_").ignore(NOT_SETTINGS).lowercase(true);
+        if env.iter().next().is_some() {
+            sources.push("TESSERA_* environment".into());
+        }
+        let raw: RawSettings = figment.merge(env).extract().map_err(|e| describe(e, &path))?;
+        Settings::from_raw(raw, sources)
+    }
+
+    /// Checks settings built in code (tests, embedding).
+    pub fn from_raw(raw: RawSettings, sources: Vec<String>) -> Result<Settings, SettingsError> {
+        let issuer = check_issuer(&raw.issuer)?;
+        let bind: SocketAddr = raw.bind.parse().map_err(|_| {
+            SettingsError::new("bind", format!("{:?} is not an address and port such as 127.0.0.1:8080", raw.bind))
+        })?;
+        let database_url =
+            DatabaseUrl::parse(&raw.database_url).map_err(|e| SettingsError::new("database_url", e.to_string()))?;
+        let mut pool = PoolOptions::for_backend(database_url.backend());
+        if let Some(size) = raw.database_pool_size {
+            if !(1..=1000).contains(&size) {
+                return Err(SettingsError::new("database_pool_size", "must be between 1 and 1000"));
+            }
+            pool.max_size = size;
+        }
+        let master_key = raw
+            .master_key
+            .as_deref()
+            .map(MasterKey::from_base64)
+            .transpose()
+            .map_err(|e| SettingsError::new("master_key", e.to_string()))?;
+        let log_format = match raw.log_format.as_str() {
+            "human" => LogFormat::Human,
+            "json" => LogFormat::Json,
+            other => {
+                return Err(SettingsError::new("log_format", format!("must be human or json, not {other:?}")));
+            }
+        };
+        tracing_subscriber::EnvFilter::try_new(&raw.log_level)
+            .map_err(|e| SettingsError::new("log_level", format!("{:?} is not a log filter: {e}", raw.log_level)))?;
+        let password_params = PasswordParams {
+            memory_kib: raw.argon2_memory_kib,
+            iterations: raw.argon2_iterations,
+            parallelism: raw.argon2_parallelism,
+        };
+        tessera_tokens::PasswordHasher::check_params(password_params)
+            .map_err(|e| SettingsError::new("argon2_memory_kib", e.to_string()))?;
+        Ok(Settings {
+            issuer,
+            bind,
+            data_dir: raw.data_dir,
+            database_url,
+            pool,
+            master_key,
+            log_format,
+            log_level: raw.log_level,
+            registration_enabled: raw.registration_enabled,
+            password_params,
+            sources,
+        })
+    }
+}
+
+/// OIDC Discovery §3 / RFC 8414 §2: the issuer is an https URL with no query or
+/// fragment (plain http is accepted for local development).
+fn check_issuer(raw: &str) -> Result<url::Url, SettingsError> {
+    let url = url::Url::parse(raw).map_err(|e| SettingsError::new("issuer", format!("{raw:?} is not a URL: {e}")))?;
+    if !matches!(url.scheme(), "https" | "http") {
+        return Err(SettingsError::new("issuer", "must be an https:// URL (http:// only for local development)"));
+    }
+    if url.query().is_some() || url.fragment().is_some() {
+        return Err(SettingsError::new("issuer", "must not have a query or fragment"));
+    }
+    if url.host_str().is_none_or(str::is_empty) || !url.username().is_empty() || url.password().is_some() {
+        return Err(SettingsError::new("issuer", "must name a host and carry no credentials"));
+    }
+    Ok(url)
+}
+
+/// Turns figment's error into one line naming the setting and where it came from.
+fn describe(error: figment::Error, file: &Path) -> SettingsError {
+    use figment::error::Kind;
+    let origin =
+        error
+            .metadata
+            .as_ref()
+            .map(|m| {
+                if m.name.contains("TOML") {
+                    format!(" (in {})", file.display())
+                } else {
+                    format!(" (from {})", m.name)
+                }
+            })
+            .unwrap_or_default();
+    let setting = error.path.last().cloned();
+    match &error.kind {
+        Kind::UnknownField(field, _) => {
+            let shown = if origin.contains("environment") {
+                format!("TESSERA_{}", field.to_uppercase())
+            } else {
+                field.clone()
+            };
+            SettingsError::new(
+                shown,
+                format!("unknown setting{origin}; see docs/configuration.md for the settings there are"),
+            )
+        }
+        Kind::Message(message) if setting.is_none() => {
+            SettingsError::new("config", format!("{} is not valid TOML: {message}", file.display()))
+        }
+        _ => {
+            let mut message = error.kind.to_string();
+            message.push_str(&origin);
+            SettingsError::new(setting.unwrap_or_else(|| "config".into()), message)
+        }
+    }
+}

@@ -1,0 +1,3 @@
+DROP TABLE user_claims;
+DROP TABLE claim_types;
+DROP TABLE users;

@@ -1,0 +1,2 @@
+DROP TABLE api_connection_secrets;
+DROP TABLE api_connections;

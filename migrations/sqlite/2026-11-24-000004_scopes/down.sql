@@ -1,0 +1,2 @@
+DROP TABLE scope_claims;
+DROP TABLE scopes;

@@ -1,0 +1,2 @@
+DROP TABLE script_environment_variables;
+DROP TABLE custom_claim_scripts;
