@@ -36,6 +36,32 @@ pub enum Command {
     /// Inspect configuration.
     #[command(subcommand)]
     Config(ConfigCommand),
+    /// Manage the keys that sign tokens.
+    #[command(subcommand)]
+    Keys(KeysCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KeysCommand {
+    /// List the signing keys: kid, algorithm, state (next, active, retired) and until
+    /// when a retired key stays published in the JWKS.
+    List,
+    /// Rotate: create a new key that every node publishes at once and that starts
+    /// signing after `key_activation_delay`; the key it replaces stays published until
+    /// every token it signed has expired.
+    Rotate(RotateKeys),
+}
+
+#[derive(Debug, Args)]
+pub struct RotateKeys {
+    /// The algorithm whose key to rotate: ES256, EdDSA, RS256, or all.
+    #[arg(long, default_value = "all")]
+    pub alg: String,
+    /// Make the new key sign immediately (a compromised key). Nodes that have not yet
+    /// reloaded their keys may then sign with a key the others do not publish yet, for
+    /// up to `key_refresh_interval`.
+    #[arg(long)]
+    pub now: bool,
 }
 
 #[derive(Debug, Subcommand)]

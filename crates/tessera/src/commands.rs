@@ -12,7 +12,7 @@ use tessera_store::users::{self, NewUser};
 use tessera_tokens::{MasterKey, PasswordHasher, generate_secret};
 use tracing_subscriber::EnvFilter;
 
-use crate::cli::{AdminCommand, ConfigCommand, CreateUser};
+use crate::cli::{AdminCommand, ConfigCommand, CreateUser, KeysCommand};
 use crate::settings::{LogFormat, Settings};
 use crate::{Fatal, bootstrap, server};
 
@@ -40,10 +40,13 @@ pub fn serve(config: Option<&Path>) -> Result<(), Fatal> {
         database = %settings.database_url,
         "Tessera is serving"
     );
-    actix_web::rt::System::new().block_on(async move {
+    prepared.start_background_tasks();
+    let result = actix_web::rt::System::new().block_on(async {
         let server = server::start(&prepared, listener)?;
         server.await.map_err(|e| Fatal(format!("server stopped: {e}")))
-    })?;
+    });
+    prepared.stop();
+    result?;
     tracing::info!("Tessera stopped");
     Ok(())
 }
@@ -181,4 +184,48 @@ fn check(config: Option<&Path>) -> Result<(), Fatal> {
         settings.password_params.memory_kib, settings.password_params.iterations, settings.password_params.parallelism
     );
     Ok(())
+}
+
+pub fn keys(config: Option<&Path>, command: &KeysCommand) -> Result<(), Fatal> {
+    let settings = Settings::load(config)?;
+    init_logging(&settings);
+    let store = bootstrap::open_store(&settings)?;
+    bootstrap::migrate(&store)?;
+    let master_key = bootstrap::master_key(&settings, &store)?;
+    let now = crate::now();
+    let failure = |e: crate::keys::KeyManagementError| Fatal(format!("signing keys: {e}"));
+    crate::keys::ensure_signing_keys(&store, &master_key, now).map_err(failure)?;
+    match command {
+        KeysCommand::List => {
+            let keys = store.read(tessera_store::keys::list).map_err(|e| Fatal(format!("database_url: {e}")))?;
+            println!("{:<44} {:<6} {:<8} {:<12} PUBLISHED UNTIL", "KID", "ALG", "STATE", "CREATED");
+            for key in keys {
+                let until = match key.publish_until {
+                    Some(t) if key.state == tessera_store::keys::KeyState::Retired => t.to_string(),
+                    _ => "-".to_owned(),
+                };
+                println!("{:<44} {:<6} {:<8} {:<12} {until}", key.kid, key.alg, key.state.as_str(), key.created_at);
+            }
+            Ok(())
+        }
+        KeysCommand::Rotate(args) => {
+            let algs: Vec<tessera_domain::SigningAlgorithm> = if args.alg.eq_ignore_ascii_case("all") {
+                tessera_domain::SigningAlgorithm::ALL.to_vec()
+            } else {
+                vec![tessera_domain::SigningAlgorithm::parse(&args.alg).map_err(|e| Fatal(format!("--alg: {e}")))?]
+            };
+            for alg in algs {
+                let kid = crate::keys::rotate(&store, &master_key, alg, args.now, "cli", now).map_err(failure)?;
+                if args.now {
+                    println!("{alg}: new key {kid} is active now.");
+                } else {
+                    println!(
+                        "{alg}: new key {kid} is published and starts signing in {} s.",
+                        settings.key_activation_delay
+                    );
+                }
+            }
+            Ok(())
+        }
+    }
 }

@@ -7,6 +7,7 @@
 pub mod bootstrap;
 pub mod cli;
 pub mod commands;
+pub mod keys;
 pub mod server;
 pub mod settings;
 

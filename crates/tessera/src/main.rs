@@ -14,6 +14,7 @@ fn main() -> ExitCode {
         Command::Migrate => commands::migrate(cli.config.as_deref()),
         Command::Admin(admin) => commands::admin(cli.config.as_deref(), admin),
         Command::Config(config) => commands::config(cli.config.as_deref(), config),
+        Command::Keys(keys) => commands::keys(cli.config.as_deref(), keys),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

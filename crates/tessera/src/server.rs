@@ -2,24 +2,50 @@
 //! the admin console and management API), with request tracing and graceful shutdown.
 
 use std::net::TcpListener;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use actix_web::dev::{Server, ServerHandle};
 use actix_web::{App, HttpServer, web};
 use tessera_store::Store;
-use tessera_tokens::{MasterKey, PasswordHasher};
+use tessera_tokens::{MasterKey, PasswordHasher, SharedKeySet};
 use tracing_actix_web::TracingLogger;
 
 use crate::Fatal;
 use crate::bootstrap::{self, BootstrapAdmin};
+use crate::keys;
 use crate::settings::Settings;
 
 /// Everything a node needs to serve, built once at start.
 pub struct Prepared {
     pub store: Store,
-    pub master_key: MasterKey,
+    pub master_key: Arc<MasterKey>,
     pub password_hasher: PasswordHasher,
+    pub keys: SharedKeySet,
     /// The first administrator's credentials when this start created them.
     pub bootstrap_admin: Option<BootstrapAdmin>,
+    key_activation_delay: i64,
+    key_refresh_interval: std::time::Duration,
+    /// Set to stop the background tasks.
+    stop: Arc<AtomicBool>,
+}
+
+impl Prepared {
+    /// Starts the background tasks (key reloading); they run until [`Prepared::stop`].
+    pub fn start_background_tasks(&self) {
+        keys::spawn_refresher(
+            self.store.clone(),
+            self.master_key.clone(),
+            self.keys.clone(),
+            self.key_activation_delay,
+            self.key_refresh_interval,
+            self.stop.clone(),
+        );
+    }
+
+    pub fn stop(&self) {
+        self.stop.store(true, Ordering::Relaxed);
+    }
 }
 
 /// Opens and migrates the database, settles the master key and bootstraps the first
@@ -34,16 +60,38 @@ pub fn prepare(settings: &Settings) -> Result<Prepared, Fatal> {
     let password_hasher =
         PasswordHasher::new(settings.password_params).map_err(|e| Fatal(format!("argon2_memory_kib: {e}")))?;
     let bootstrap_admin = bootstrap::bootstrap_admin(&store, &password_hasher)?;
-    Ok(Prepared { store, master_key, password_hasher, bootstrap_admin })
+    let now = crate::now();
+    let key_failure = |e: keys::KeyManagementError| Fatal(format!("signing keys: {e}"));
+    let created = keys::ensure_signing_keys(&store, &master_key, now).map_err(key_failure)?;
+    if !created.is_empty() {
+        tracing::info!(count = created.len(), "generated signing keys");
+    }
+    keys::advance(&store, settings.key_activation_delay, now).map_err(key_failure)?;
+    let keys = SharedKeySet::new(keys::load(&store, &master_key, now).map_err(key_failure)?);
+    Ok(Prepared {
+        store,
+        master_key: Arc::new(master_key),
+        password_hasher,
+        keys,
+        bootstrap_admin,
+        key_activation_delay: settings.key_activation_delay,
+        key_refresh_interval: settings.key_refresh_interval,
+        stop: Arc::new(AtomicBool::new(false)),
+    })
 }
 
 /// Starts serving on `listener`. The returned server runs until stopped through its
 /// handle or by SIGTERM/SIGINT, finishing requests in flight first.
 pub fn start(prepared: &Prepared, listener: TcpListener) -> Result<Server, Fatal> {
     let store = web::Data::new(prepared.store.clone());
+    let keys = web::Data::new(prepared.keys.clone());
     let address = listener.local_addr().map_err(|e| Fatal(format!("bind: {e}")))?;
     let server = HttpServer::new(move || {
-        App::new().wrap(TracingLogger::default()).app_data(store.clone()).configure(tessera_oidc::configure)
+        App::new()
+            .wrap(TracingLogger::default())
+            .app_data(store.clone())
+            .app_data(keys.clone())
+            .configure(tessera_oidc::configure)
     })
     .shutdown_timeout(30)
     .listen(listener)
@@ -91,13 +139,16 @@ pub fn spawn(prepared: Prepared, listener: TcpListener) -> Result<RunningServer,
     let address = listener.local_addr().map_err(|e| Fatal(format!("bind: {e}")))?;
     let (sender, receiver) = std::sync::mpsc::channel();
     let thread = std::thread::spawn(move || {
+        prepared.start_background_tasks();
         actix_web::rt::System::new().block_on(async move {
             match start(&prepared, listener) {
                 Ok(server) => {
                     let _ = sender.send(Ok(server.handle()));
                     let _ = server.await;
+                    prepared.stop();
                 }
                 Err(e) => {
+                    prepared.stop();
                     let _ = sender.send(Err(e));
                 }
             }

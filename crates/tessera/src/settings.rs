@@ -40,6 +40,11 @@ pub struct RawSettings {
     pub argon2_iterations: u32,
     /// argon2id parallelism (default OWASP: 1).
     pub argon2_parallelism: u32,
+    /// Seconds between a key rotation and the new key signing: long enough for every
+    /// node to have reloaded and published it.
+    pub key_activation_delay: u64,
+    /// Seconds between reloads of the signing keys from the database on each node.
+    pub key_refresh_interval: u64,
 }
 
 impl Default for RawSettings {
@@ -57,6 +62,8 @@ impl Default for RawSettings {
             argon2_memory_kib: PasswordParams::OWASP.memory_kib,
             argon2_iterations: PasswordParams::OWASP.iterations,
             argon2_parallelism: PasswordParams::OWASP.parallelism,
+            key_activation_delay: 120,
+            key_refresh_interval: 30,
         }
     }
 }
@@ -80,6 +87,8 @@ pub struct Settings {
     pub log_level: String,
     pub registration_enabled: bool,
     pub password_params: PasswordParams,
+    pub key_activation_delay: i64,
+    pub key_refresh_interval: std::time::Duration,
     /// Where the settings came from, for `tessera config check`.
     pub sources: Vec<String>,
 }
@@ -169,7 +178,21 @@ impl Settings {
         };
         tessera_tokens::PasswordHasher::check_params(password_params)
             .map_err(|e| SettingsError::new("argon2_memory_kib", e.to_string()))?;
+        if !(1..=60).contains(&raw.key_refresh_interval) {
+            return Err(SettingsError::new("key_refresh_interval", "must be between 1 and 60 seconds"));
+        }
+        if raw.key_activation_delay > 86_400 {
+            return Err(SettingsError::new("key_activation_delay", "must be at most 86400 seconds"));
+        }
+        if raw.key_activation_delay < 2 * raw.key_refresh_interval {
+            return Err(SettingsError::new(
+                "key_activation_delay",
+                "must be at least twice key_refresh_interval, so every node publishes a new key before any signs with it",
+            ));
+        }
         Ok(Settings {
+            key_activation_delay: i64::try_from(raw.key_activation_delay).unwrap_or(86_400),
+            key_refresh_interval: std::time::Duration::from_secs(raw.key_refresh_interval),
             issuer,
             bind,
             data_dir: raw.data_dir,

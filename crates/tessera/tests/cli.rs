@@ -72,6 +72,8 @@ fn every_command_has_help() {
         vec!["admin", "create-user", "--help"],
         vec!["config", "check", "--help"],
         vec!["config", "generate-master-key", "--help"],
+        vec!["keys", "list", "--help"],
+        vec!["keys", "rotate", "--help"],
     ] {
         let output = dir.run(&args, &[]);
         assert!(output.status.success(), "{args:?}: {}", stderr(&output));
@@ -261,4 +263,23 @@ fn serve_with_no_configuration_answers_and_stops_on_sigterm() {
 
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+#[test]
+fn keys_rotate_creates_a_next_key_and_list_shows_it() {
+    let dir = Workdir::new();
+    let rotated = dir.run(&["keys", "rotate", "--alg", "EdDSA"], &[]);
+    assert!(rotated.status.success(), "{}", stderr(&rotated));
+    let out = stdout(&rotated);
+    assert!(out.starts_with("EdDSA: new key ") && out.contains("starts signing in 120 s"), "{out}");
+    let listed = stdout(&dir.run(&["keys", "list"], &[]));
+    assert_eq!(listed.lines().filter(|l| l.contains(" next ")).count(), 1, "{listed}");
+    assert_eq!(listed.lines().filter(|l| l.contains(" active ")).count(), 3, "{listed}");
+    let now = dir.run(&["keys", "rotate", "--alg", "ES256", "--now"], &[]);
+    assert!(stdout(&now).contains("is active now"), "{}", stdout(&now));
+    let listed = stdout(&dir.run(&["keys", "list"], &[]));
+    assert_eq!(listed.lines().filter(|l| l.contains(" retired ")).count(), 1, "{listed}");
+    let bad = dir.run(&["keys", "rotate", "--alg", "HS256"], &[]);
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(stderr(&bad).starts_with("error: --alg"), "{}", stderr(&bad));
 }

@@ -33,6 +33,8 @@ pub fn settings_for(db: &TestDatabase, data_dir: &std::path::Path) -> RawSetting
         database_url,
         argon2_memory_kib: 64,
         argon2_iterations: 1,
+        key_refresh_interval: 1,
+        key_activation_delay: 2,
         ..RawSettings::default()
     }
 }
