@@ -22,6 +22,8 @@ pub struct Prepared {
     pub master_key: Arc<MasterKey>,
     pub password_hasher: PasswordHasher,
     pub keys: SharedKeySet,
+    /// The issuer identifier.
+    pub issuer: String,
     /// The first administrator's credentials when this start created them.
     pub bootstrap_admin: Option<BootstrapAdmin>,
     key_activation_delay: i64,
@@ -73,6 +75,7 @@ pub fn prepare(settings: &Settings) -> Result<Prepared, Fatal> {
         master_key: Arc::new(master_key),
         password_hasher,
         keys,
+        issuer: settings.issuer.as_str().to_owned(),
         bootstrap_admin,
         key_activation_delay: settings.key_activation_delay,
         key_refresh_interval: settings.key_refresh_interval,
@@ -85,12 +88,15 @@ pub fn prepare(settings: &Settings) -> Result<Prepared, Fatal> {
 pub fn start(prepared: &Prepared, listener: TcpListener) -> Result<Server, Fatal> {
     let store = web::Data::new(prepared.store.clone());
     let keys = web::Data::new(prepared.keys.clone());
+    let oidc =
+        web::Data::new(tessera_oidc::OidcState::new(prepared.store.clone(), prepared.keys.clone(), &prepared.issuer));
     let address = listener.local_addr().map_err(|e| Fatal(format!("bind: {e}")))?;
     let server = HttpServer::new(move || {
         App::new()
             .wrap(TracingLogger::default())
             .app_data(store.clone())
             .app_data(keys.clone())
+            .app_data(oidc.clone())
             .configure(tessera_oidc::configure)
     })
     .shutdown_timeout(30)

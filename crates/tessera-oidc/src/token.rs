@@ -1,0 +1,82 @@
+//! The token endpoint (RFC 6749 §3.2): authenticates the client, then hands the request
+//! to its grant. Every answer carries `Cache-Control: no-store` (§5.1).
+
+pub mod grants;
+
+use std::net::IpAddr;
+
+use actix_web::http::header::{self, CacheControl, CacheDirective};
+use actix_web::{HttpRequest, HttpResponse, web};
+use serde::Serialize;
+
+use crate::client_auth;
+use crate::error::OAuthError;
+use crate::form::Params;
+use crate::state::{OidcState, now};
+
+/// RFC 6749 §5.1: the successful response.
+#[derive(Debug, Serialize)]
+pub struct TokenResponse {
+    pub access_token: String,
+    pub token_type: &'static str,
+    pub expires_in: i64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub refresh_token: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub id_token: Option<String>,
+    pub scope: String,
+}
+
+/// `POST /connect/token`.
+pub(crate) async fn token(
+    request: HttpRequest,
+    body: web::Bytes,
+    state: web::Data<OidcState>,
+) -> Result<HttpResponse, OAuthError> {
+    let params = Params::from_form_body(&request, &body)?;
+    let presented = client_auth::presented(&request, &params)?;
+    let client_ip = request.peer_addr().map(|a| a.ip());
+    let state = state.into_inner();
+    let response = web::block(move || exchange(&state, &presented, &params, client_ip))
+        .await
+        .map_err(|_| OAuthError::server_error())??;
+    Ok(HttpResponse::Ok()
+        .insert_header(CacheControl(vec![CacheDirective::NoStore]))
+        .insert_header((header::PRAGMA, "no-cache"))
+        .json(response))
+}
+
+/// Any other method on the token endpoint: 405 (SECURITY.md: `GET /connect/token` is 405).
+pub(crate) async fn method_not_allowed() -> HttpResponse {
+    HttpResponse::MethodNotAllowed()
+        .insert_header((header::ALLOW, "POST"))
+        .insert_header(CacheControl(vec![CacheDirective::NoStore]))
+        .json(serde_json::json!({
+            "error": "invalid_request",
+            "error_description": "the token endpoint accepts POST only",
+        }))
+}
+
+fn exchange(
+    state: &OidcState,
+    presented: &client_auth::Presented,
+    params: &Params,
+    client_ip: Option<IpAddr>,
+) -> Result<TokenResponse, OAuthError> {
+    let now = now();
+    let app = match state.store.read(|c| client_auth::authenticate(c, presented, now))? {
+        Ok(app) => app,
+        Err(reason) => {
+            let ip = client_ip.map(|ip| ip.to_string());
+            client_auth::record_failure(&state.store, presented, reason, ip.as_deref(), now);
+            return Err(OAuthError::invalid_client("client authentication failed"));
+        }
+    };
+    match params.require("grant_type")? {
+        "client_credentials" => grants::client_credentials::exchange(state, &app, params, now),
+        other => Err(OAuthError::unsupported_grant_type(format!(
+            "grant_type {} is not supported",
+            other.chars().filter(char::is_ascii_graphic).take(40).collect::<String>()
+        ))),
+    }
+}

@@ -1,0 +1,3 @@
+//! The grants of the token endpoint, one module each.
+
+pub mod client_credentials;
