@@ -1,9 +1,9 @@
 //! Tessera's protocol application on actix-web: the endpoints browsers, applications
 //! and resource servers talk to. For now: the health endpoints `/healthz` (the process
-//! is alive) and `/readyz` (the database answers), the JWKS, and the token endpoint
-//! with client authentication and the client credentials grant. Discovery, authorize,
-//! the sign-in pages, the user grants, userinfo, introspection, revocation and
-//! end-session join it as the OpenID Connect issues land.
+//! is alive) and `/readyz` (the database answers), the JWKS, the token endpoint with
+//! client authentication and the client credentials grant, and introspection for API
+//! connections. Discovery, authorize, the sign-in pages, the user grants, userinfo,
+//! revocation and end-session join it as the OpenID Connect issues land.
 //!
 //! Not for: admin pages or the management API (`tessera-admin`), SQL (`tessera-store`),
 //! cryptography (`tessera-tokens`), scope and claim rules (`tessera-domain`).
@@ -15,6 +15,7 @@ mod client_auth;
 mod error;
 mod form;
 mod health;
+mod introspect;
 mod jwks;
 mod scopes;
 mod state;
@@ -32,6 +33,11 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(health::healthz).service(health::readyz).service(jwks::jwks).service(
         web::resource("/connect/token")
             .route(web::post().to(token::token))
+            .default_service(web::to(token::method_not_allowed)),
+    );
+    cfg.service(
+        web::resource("/connect/introspect")
+            .route(web::post().to(introspect::introspect))
             .default_service(web::to(token::method_not_allowed)),
     );
 }

@@ -46,14 +46,15 @@ pub(crate) async fn token(
         .json(response))
 }
 
-/// Any other method on the token endpoint: 405 (SECURITY.md: `GET /connect/token` is 405).
+/// Any other method on a POST-only endpoint: 405 (SECURITY.md: `GET /connect/token` is
+/// 405).
 pub(crate) async fn method_not_allowed() -> HttpResponse {
     HttpResponse::MethodNotAllowed()
         .insert_header((header::ALLOW, "POST"))
         .insert_header(CacheControl(vec![CacheDirective::NoStore]))
         .json(serde_json::json!({
             "error": "invalid_request",
-            "error_description": "the token endpoint accepts POST only",
+            "error_description": "this endpoint accepts POST only",
         }))
 }
 

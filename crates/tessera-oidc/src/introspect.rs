@@ -1,0 +1,204 @@
+//! Token introspection (RFC 7662) for resource servers. The caller authenticates as an
+//! API connection and learns only about its own scopes: a token carrying none of them
+//! is inactive to it. JWT and reference access tokens alike; with
+//! `Accept: application/token-introspection+jwt` the answer is a signed JWT (RFC 9701).
+
+use actix_web::http::header::{self, CacheControl, CacheDirective};
+use actix_web::{HttpRequest, HttpResponse, web};
+use serde_json::{Map, Value, json};
+use tessera_domain::{ScopeSet, SigningAlgorithm};
+use tessera_store::audit::{self, NewAuditEvent};
+use tessera_store::connections::{self, ApiConnection};
+use tessera_store::scopes::{self};
+use tessera_store::{AnyConnection, StoreResult, tokens};
+use tessera_tokens::SecretHash;
+
+use crate::client_auth::parse_basic;
+use crate::error::OAuthError;
+use crate::form::Params;
+use crate::state::{OidcState, now};
+
+/// RFC 9701 §5: the media type asking for a signed answer.
+const JWT_RESPONSE: &str = "application/token-introspection+jwt";
+/// Clock skew tolerated on `nbf` and `exp` of JWT access tokens.
+const LEEWAY: i64 = 30;
+
+/// `POST /connect/introspect`.
+pub(crate) async fn introspect(
+    request: HttpRequest,
+    body: web::Bytes,
+    state: web::Data<OidcState>,
+) -> Result<HttpResponse, OAuthError> {
+    let params = Params::from_form_body(&request, &body)?;
+    let (name, secret) = caller_credentials(&request, &params)?;
+    let token = params.require("token")?.to_owned();
+    let wants_jwt = request
+        .headers()
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|accept| accept.split(',').any(|m| m.split(';').next().unwrap_or("").trim() == JWT_RESPONSE));
+    let client_ip = request.peer_addr().map(|a| a.ip().to_string());
+    let state = state.into_inner();
+    let answer = web::block(move || answer(&state, &name, &secret, &token, client_ip.as_deref(), wants_jwt))
+        .await
+        .map_err(|_| OAuthError::server_error())??;
+    let mut response = HttpResponse::Ok();
+    response.insert_header(CacheControl(vec![CacheDirective::NoStore])).insert_header((header::PRAGMA, "no-cache"));
+    Ok(match answer {
+        Answer::Json(body) => response.json(body),
+        Answer::Jwt(jwt) => response.content_type(JWT_RESPONSE).body(jwt),
+    })
+}
+
+enum Answer {
+    Json(Value),
+    Jwt(String),
+}
+
+/// HTTP Basic with the connection's name and secret, or `client_id`/`client_secret` in
+/// the form (Cotia ID's convention), not both.
+fn caller_credentials(request: &HttpRequest, params: &Params) -> Result<(String, String), OAuthError> {
+    let basic = match request.headers().get(header::AUTHORIZATION) {
+        Some(value) => {
+            let value = value.to_str().map_err(|_| OAuthError::invalid_client("malformed Authorization header"))?;
+            match value.split_once(' ') {
+                Some((scheme, credentials)) if scheme.eq_ignore_ascii_case("basic") => {
+                    Some(parse_basic(credentials.trim())?)
+                }
+                _ => return Err(OAuthError::invalid_client("authenticate with the API connection's name and secret")),
+            }
+        }
+        None => None,
+    };
+    match (basic, params.get("client_id"), params.get("client_secret")) {
+        (Some(_), _, Some(_)) => Err(OAuthError::invalid_request("use one client authentication method, not several")),
+        (Some(credentials), _, None) => Ok(credentials),
+        (None, Some(id), Some(secret)) => Ok((id.to_owned(), secret.to_owned())),
+        _ => Err(OAuthError::invalid_client("authenticate with the API connection's name and secret")),
+    }
+}
+
+fn answer(
+    state: &OidcState,
+    name: &str,
+    secret: &str,
+    token: &str,
+    client_ip: Option<&str>,
+    wants_jwt: bool,
+) -> Result<Answer, OAuthError> {
+    let now = now();
+    let (caller, own_scopes) = match state.store.read(|c| authenticate(c, name, secret, now))? {
+        Some(found) => found,
+        None => {
+            record_failure(state, name, client_ip, now);
+            return Err(OAuthError::invalid_client("API connection authentication failed"));
+        }
+    };
+    let claims = match find_claims(state, token, now)? {
+        Some(claims) => claims,
+        None => return respond(state, &caller, json!({ "active": false }), wants_jwt, now),
+    };
+    let body = match visible_to(&claims, &own_scopes) {
+        Some(scope) => active_answer(claims, &scope),
+        None => json!({ "active": false }),
+    };
+    respond(state, &caller, body, wants_jwt, now)
+}
+
+/// The connection and its API scopes, if the credentials are right.
+fn authenticate(
+    conn: &mut AnyConnection,
+    name: &str,
+    secret: &str,
+    now: i64,
+) -> StoreResult<Option<(ApiConnection, ScopeSet)>> {
+    let Some(connection) = connections::find_by_name(conn, name)? else { return Ok(None) };
+    let live = connections::live_secrets(conn, &connection.id, now)?;
+    let matched =
+        live.iter().fold(false, |acc, s| SecretHash::from_stored(s.secret_hash.as_str()).matches(secret) | acc);
+    if !matched {
+        return Ok(None);
+    }
+    let own: ScopeSet = scopes::scopes_of_connection(conn, &connection.id)?
+        .into_iter()
+        .filter_map(|s| tessera_domain::ScopeToken::parse(&s.name).ok())
+        .collect();
+    Ok(Some((connection, own)))
+}
+
+fn record_failure(state: &OidcState, name: &str, client_ip: Option<&str>, now: i64) {
+    let target = format!("connection:{}", name.chars().take(100).collect::<String>());
+    let event = NewAuditEvent {
+        actor: "anonymous",
+        action: "connection.authentication_failed",
+        target: &target,
+        summary: json!({ "endpoint": "introspect" }),
+        client_ip,
+    };
+    if let Err(error) = state.store.write(|c| audit::record(c, &event, now)) {
+        tracing::warn!(%error, "could not record a failed API connection authentication");
+    }
+}
+
+/// The claims of an active access token Tessera issued, or `None` (RFC 7662 §2.2: unknown,
+/// malformed, expired, revoked tokens are all just inactive). The hint is not needed:
+/// the token's form tells a JWT from a reference token, and refresh tokens are never
+/// active to a resource server.
+fn find_claims(state: &OidcState, token: &str, now: i64) -> Result<Option<Map<String, Value>>, OAuthError> {
+    if token.matches('.').count() == 2 {
+        let keys = state.keys.current();
+        let Ok(verified) = tessera_tokens::jwt::verify(token, keys.verifying_keys(), SigningAlgorithm::ALL) else {
+            return Ok(None);
+        };
+        let claims = verified.claims;
+        let time = |name: &str| claims.get(name).and_then(Value::as_i64);
+        let live = verified.typ.as_deref() == Some("at+jwt")
+            && claims.get("iss").and_then(Value::as_str) == Some(state.issuer.as_str())
+            && time("exp").is_some_and(|exp| exp + LEEWAY > now)
+            && time("nbf").is_none_or(|nbf| nbf - LEEWAY <= now);
+        return Ok(live.then_some(claims));
+    }
+    if token.is_empty() || token.len() > 512 {
+        return Ok(None);
+    }
+    let hash = SecretHash::of(token);
+    Ok(state.store.read(|c| tokens::find_active(c, hash.as_str(), now))?)
+}
+
+/// The token's scopes that belong to the caller, space-separated; `None` when there are
+/// none (the token is then inactive to this caller).
+fn visible_to(claims: &Map<String, Value>, own: &ScopeSet) -> Option<String> {
+    let granted = ScopeSet::parse(claims.get("scope").and_then(Value::as_str).unwrap_or("")).ok()?;
+    let visible = granted.intersection(own);
+    (!visible.is_empty()).then(|| visible.to_string())
+}
+
+/// RFC 7662 §2.2: `active`, the caller's `scope`, `token_type`, and the token's other
+/// claims (registered and custom) as they are.
+fn active_answer(mut claims: Map<String, Value>, scope: &str) -> Value {
+    claims.insert("active".into(), Value::Bool(true));
+    claims.insert("scope".into(), Value::String(scope.to_owned()));
+    claims.insert("token_type".into(), Value::String("Bearer".into()));
+    Value::Object(claims)
+}
+
+/// JSON, or RFC 9701 §5: a JWT `{iss, aud: caller, iat, token_introspection}` with
+/// `typ: token-introspection+jwt`.
+fn respond(
+    state: &OidcState,
+    caller: &ApiConnection,
+    body: Value,
+    wants_jwt: bool,
+    now: i64,
+) -> Result<Answer, OAuthError> {
+    if !wants_jwt {
+        return Ok(Answer::Json(body));
+    }
+    let keys = state.keys.current();
+    let signer = keys.signer(SigningAlgorithm::ES256).ok_or_else(OAuthError::server_error)?;
+    let payload = json!({ "iss": state.issuer, "aud": caller.name, "iat": now, "token_introspection": body });
+    tessera_tokens::jwt::sign(signer, "token-introspection+jwt", &payload).map(Answer::Jwt).map_err(|e| {
+        tracing::error!(error = %e, "signing an introspection answer failed");
+        OAuthError::server_error()
+    })
+}
