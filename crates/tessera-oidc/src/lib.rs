@@ -2,8 +2,8 @@
 //! and resource servers talk to. For now: the health endpoints `/healthz` (the process
 //! is alive) and `/readyz` (the database answers), the JWKS, the token endpoint with
 //! client authentication and the client credentials grant, and introspection for API
-//! connections. Discovery, authorize, the sign-in pages, the user grants, userinfo,
-//! revocation and end-session join it as the OpenID Connect issues land.
+//! connections, and revocation. Discovery, authorize, the sign-in pages, the user
+//! grants, userinfo and end-session join it as the OpenID Connect issues land.
 //!
 //! Not for: admin pages or the management API (`tessera-admin`), SQL (`tessera-store`),
 //! cryptography (`tessera-tokens`), scope and claim rules (`tessera-domain`).
@@ -17,6 +17,7 @@ mod form;
 mod health;
 mod introspect;
 mod jwks;
+mod revocation;
 mod scopes;
 mod state;
 mod token;
@@ -38,6 +39,11 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(
         web::resource("/connect/introspect")
             .route(web::post().to(introspect::introspect))
+            .default_service(web::to(token::method_not_allowed)),
+    );
+    cfg.service(
+        web::resource("/connect/revocation")
+            .route(web::post().to(revocation::revocation))
             .default_service(web::to(token::method_not_allowed)),
     );
 }

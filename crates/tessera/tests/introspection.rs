@@ -5,102 +5,12 @@
 
 mod common;
 
-use common::TestApp;
+use common::resource_servers::{introspect, issue, world};
 use serde_json::{Value, json};
-use tessera_domain::{ApplicationType, ClientAuthMethod, GrantType, SigningAlgorithm, TokenFormat, TokenLifetimes};
-use tessera_store::applications::{self, ApplicationSettings};
-use tessera_store::connections::{self, NewApiConnection};
-use tessera_store::scopes::{self, ApiScopeInput};
+use tessera_domain::SigningAlgorithm;
+use tessera_store::applications;
 use tessera_store::tokens::{self, NewReferenceToken};
-use tessera_store::{PoolOptions, Store};
 use tessera_tokens::{SecretHash, VerifyingKey, generate_secret};
-
-const NOW: i64 = 1_800_000_000;
-
-struct World {
-    app: TestApp,
-    store: Store,
-    /// (name, secret) of the two connections.
-    orders: (String, String),
-    billing: (String, String),
-    /// Client secret of "machine" (JWT) and "ref-machine" (reference).
-    client_secret: String,
-}
-
-fn world(db: &common::TestDatabase) -> World {
-    let app = TestApp::spawn(db);
-    let store = Store::connect(&db.url, &PoolOptions::for_backend(db.url.backend())).unwrap();
-    let mut secrets = vec![];
-    for (name, extra) in [("orders-api", "orders.read"), ("billing-api", "billing.read")] {
-        let secret = generate_secret();
-        let new = NewApiConnection {
-            name: name.into(),
-            display_name: name.into(),
-            description: String::new(),
-            access_token_format: None,
-        };
-        let connection = store.write(|c| connections::create(c, &new, secret.hash().as_str(), NOW)).unwrap();
-        let scope = ApiScopeInput { name: extra.into(), display_name: extra.into(), description: String::new() };
-        store.write(|c| scopes::create_api_scope(c, &connection.id, &scope, NOW)).unwrap();
-        secrets.push((name.to_owned(), secret.expose().to_owned()));
-    }
-    let client_secret = generate_secret();
-    for (client_id, format) in [("machine", TokenFormat::Jwt), ("ref-machine", TokenFormat::Reference)] {
-        let settings = ApplicationSettings {
-            name: client_id.into(),
-            description: String::new(),
-            app_type: ApplicationType::Machine,
-            token_endpoint_auth_method: ClientAuthMethod::ClientSecretBasic,
-            grant_types: vec![GrantType::ClientCredentials],
-            access_token_format: format,
-            id_token_signed_response_alg: SigningAlgorithm::ES256,
-            lifetimes: TokenLifetimes::default(),
-            require_consent: false,
-            always_issue_refresh_token: false,
-            jwks: None,
-            app_metadata: json!({}),
-            enabled: true,
-            redirect_uris: vec![],
-            post_logout_redirect_uris: vec![],
-            allowed_scopes: ["orders-api", "orders.read", "billing-api", "billing.read"].map(String::from).to_vec(),
-            required_claims: vec![],
-        };
-        store
-            .write(|c| applications::create(c, client_id, &settings, Some(client_secret.hash().as_str()), NOW))
-            .unwrap();
-    }
-    let billing = secrets.pop().unwrap();
-    let orders = secrets.pop().unwrap();
-    World { app, store, orders, billing, client_secret: client_secret.expose().to_owned() }
-}
-
-fn issue(world: &World, client_id: &str, scope: &str) -> String {
-    let response: Value = world
-        .app
-        .client
-        .post(world.app.url("/connect/token"))
-        .basic_auth(client_id, Some(&world.client_secret))
-        .form(&[("grant_type", "client_credentials"), ("scope", scope)])
-        .send()
-        .unwrap()
-        .json()
-        .unwrap();
-    response["access_token"].as_str().unwrap_or_else(|| panic!("{response}")).to_owned()
-}
-
-fn introspect(world: &World, caller: &(String, String), form: &[(&str, &str)]) -> (u16, Value) {
-    let response = world
-        .app
-        .client
-        .post(world.app.url("/connect/introspect"))
-        .basic_auth(&caller.0, Some(&caller.1))
-        .form(form)
-        .send()
-        .unwrap();
-    let status = response.status().as_u16();
-    assert_eq!(response.headers()["cache-control"], "no-store");
-    (status, response.json().unwrap_or(Value::Null))
-}
 
 crate::both_backends! {
     fn each_connection_sees_only_its_own_scopes_of_a_jwt_and_a_reference_token(db) {

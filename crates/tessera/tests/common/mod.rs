@@ -3,6 +3,8 @@
 
 use std::net::TcpListener;
 
+pub mod resource_servers;
+
 use tessera::server::{self, Prepared, RunningServer};
 use tessera::settings::{RawSettings, Settings};
 pub use tessera_store::testing::TestDatabase;

@@ -1,0 +1,88 @@
+//! Token revocation (RFC 7009). An application revokes its own reference access tokens
+//! and refresh tokens; revoking a refresh token revokes its whole grant (the refresh
+//! family and every reference token issued from it). Unknown tokens, and tokens of
+//! another application, answer 200 and are left alone (§2.2).
+
+use std::net::IpAddr;
+
+use actix_web::http::header::{CacheControl, CacheDirective};
+use actix_web::{HttpRequest, HttpResponse, web};
+use serde_json::json;
+use tessera_store::audit::{self, NewAuditEvent};
+use tessera_store::tokens;
+use tessera_tokens::SecretHash;
+
+use crate::client_auth;
+use crate::error::OAuthError;
+use crate::form::Params;
+use crate::state::{OidcState, now};
+
+/// `POST /connect/revocation`.
+pub(crate) async fn revocation(
+    request: HttpRequest,
+    body: web::Bytes,
+    state: web::Data<OidcState>,
+) -> Result<HttpResponse, OAuthError> {
+    let params = Params::from_form_body(&request, &body)?;
+    let presented = client_auth::presented(&request, &params)?;
+    let client_ip = request.peer_addr().map(|a| a.ip());
+    let state = state.into_inner();
+    web::block(move || revoke(&state, &presented, &params, client_ip))
+        .await
+        .map_err(|_| OAuthError::server_error())??;
+    Ok(HttpResponse::Ok().insert_header(CacheControl(vec![CacheDirective::NoStore])).finish())
+}
+
+fn revoke(
+    state: &OidcState,
+    presented: &client_auth::Presented,
+    params: &Params,
+    client_ip: Option<IpAddr>,
+) -> Result<(), OAuthError> {
+    let now = now();
+    let ip = client_ip.map(|ip| ip.to_string());
+    let app = match state.store.read(|c| client_auth::authenticate(c, presented, now))? {
+        Ok(app) => app,
+        Err(reason) => {
+            client_auth::record_failure(&state.store, presented, reason, ip.as_deref(), now);
+            return Err(OAuthError::invalid_client("client authentication failed"));
+        }
+    };
+    let token = params.require("token")?;
+    // JWT access tokens are self-contained and cannot be revoked one by one; revoking
+    // the refresh token of their grant ends the grant.
+    if token.len() > 512 || token.contains('.') {
+        return Ok(());
+    }
+    let hash = SecretHash::of(token);
+    let revoked = state.store.write(|c| {
+        // The hint only orders the look-ups; both kinds are tried (RFC 7009 §2.1).
+        let what = if tokens::revoke_reference_token(c, hash.as_str(), &app.id, now)? {
+            Some(("access_token", None))
+        } else {
+            match tokens::find_refresh_token(c, hash.as_str())? {
+                Some((_, grant)) if grant.application_id == app.id => {
+                    tokens::revoke_grant(c, &grant.id, now)?;
+                    Some(("refresh_token", Some(grant.id)))
+                }
+                _ => None,
+            }
+        };
+        if let Some((kind, grant)) = &what {
+            audit::record(
+                c,
+                &NewAuditEvent {
+                    actor: &format!("client:{}", app.client_id),
+                    action: "token.revoke",
+                    target: &format!("application:{}", app.client_id),
+                    summary: json!({ "token_type": kind, "grant": grant }),
+                    client_ip: ip.as_deref(),
+                },
+                now,
+            )?;
+        }
+        Ok(what.is_some())
+    })?;
+    tracing::debug!(revoked, "revocation request");
+    Ok(())
+}
