@@ -39,6 +39,12 @@ pub enum Command {
     /// Manage the keys that sign tokens.
     #[command(subcommand)]
     Keys(KeysCommand),
+    /// Register and inspect API connections (resource servers).
+    #[command(subcommand)]
+    Connection(crate::connections::ConnectionCommand),
+    /// Register and inspect applications (OAuth clients).
+    #[command(subcommand)]
+    App(crate::apps::AppCommand),
 }
 
 #[derive(Debug, Subcommand)]

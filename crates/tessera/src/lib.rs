@@ -4,9 +4,11 @@
 #![forbid(unsafe_code)]
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 
+pub mod apps;
 pub mod bootstrap;
 pub mod cli;
 pub mod commands;
+pub mod connections;
 pub mod keys;
 pub mod server;
 pub mod settings;

@@ -15,6 +15,8 @@ fn main() -> ExitCode {
         Command::Admin(admin) => commands::admin(cli.config.as_deref(), admin),
         Command::Config(config) => commands::config(cli.config.as_deref(), config),
         Command::Keys(keys) => commands::keys(cli.config.as_deref(), keys),
+        Command::Connection(connection) => tessera::connections::run(cli.config.as_deref(), connection),
+        Command::App(app) => tessera::apps::run(cli.config.as_deref(), app),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

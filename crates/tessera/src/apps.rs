@@ -1,0 +1,655 @@
+//! `tessera app …`: register, list, inspect and delete applications (OAuth clients) from
+//! the command line, so that an application can exist before the admin console does and
+//! scripts can set one up.
+//!
+//! Every flag is checked with the domain rules (`tessera-domain`) before the database is
+//! opened; the application, its first secret and the audit event are written in one
+//! transaction. A problem ends the command with one line naming the flag, exit status 2.
+
+use std::path::Path;
+
+use clap::{Args, Subcommand};
+use serde_json::{Map, Value, json};
+use tessera_domain::{
+    ApplicationSettingsError, ApplicationType, ClaimName, ClientAuthMethod, DisplayName, GrantType, LifetimeError,
+    PostLogoutRedirectUri, RedirectUri, ScopeName, SigningAlgorithm, TokenFormat, TokenLifetimes,
+};
+use tessera_store::applications::{self, Application, ApplicationSettings};
+use tessera_store::audit::{self, NewAuditEvent};
+use tessera_store::{Page, Store, StoreError};
+use tessera_tokens::generate_secret;
+
+use crate::commands::init_logging;
+use crate::settings::Settings;
+use crate::{Fatal, bootstrap};
+
+/// Length of a generated client id: 24 characters from `[A-Za-z0-9]`, about 142 bits.
+const GENERATED_CLIENT_ID_LEN: usize = 24;
+/// Longest client id an operator may choose, in characters.
+const MAX_CLIENT_ID_LEN: usize = 100;
+/// Longest description, in characters.
+const MAX_DESCRIPTION_LEN: usize = 1000;
+/// RFC 7517 §9.3 / RFC 7518 §6: members that carry private or symmetric key material.
+const PRIVATE_JWK_MEMBERS: &[&str] = &["d", "p", "q", "dp", "dq", "qi", "oth", "k"];
+
+/// `tessera app …`.
+#[derive(Debug, Subcommand)]
+pub enum AppCommand {
+    /// Register an application. Confidential clients (client_secret_basic or
+    /// client_secret_post) get a generated secret, printed once: Tessera keeps only its
+    /// SHA-256 hash. Writes an audit event.
+    Create(Box<CreateApp>),
+    /// List the applications: client id, name, type, grant types, token format.
+    List(ListApps),
+    /// Print every setting of one application (never its secret or the secret's hash).
+    Show(ShowApp),
+    /// Delete an application with its secrets, consents, codes, grants and refresh and
+    /// reference tokens (no confirmation is asked). Writes an audit event.
+    Delete(DeleteApp),
+}
+
+/// The flags of `tessera app create`. Values are checked by the command itself, so that
+/// every mistake is reported as one line naming its flag.
+#[derive(Debug, Args)]
+pub struct CreateApp {
+    /// Display name shown to users on the sign-in and consent pages (1 to 200 characters).
+    #[arg(long, value_name = "NAME")]
+    pub name: String,
+    /// Application type: web (server-side, confidential), spa (single-page, public),
+    /// native (mobile or desktop, public) or machine (service to service, confidential).
+    #[arg(long = "type", value_name = "TYPE")]
+    pub app_type: String,
+    /// The client_id (3 to 100 characters: letters, digits, '.', '_', '-', '~', starting
+    /// with a letter or a digit). Default: 24 random letters and digits.
+    #[arg(long, value_name = "ID")]
+    pub client_id: Option<String>,
+    /// A redirect URI, matched exactly (repeat the flag for several). https, or http to
+    /// 127.0.0.1, [::1] or localhost; native apps may use a private scheme
+    /// (com.example.app:/callback). Required with the authorization_code grant.
+    #[arg(long = "redirect-uri", value_name = "URI")]
+    pub redirect_uris: Vec<String>,
+    /// Where the application may ask to be sent after logout (repeatable; same rules as
+    /// --redirect-uri).
+    #[arg(long = "post-logout-redirect-uri", value_name = "URI")]
+    pub post_logout_redirect_uris: Vec<String>,
+    /// A grant type (repeatable): authorization_code, refresh_token, client_credentials,
+    /// password. Default: authorization_code and refresh_token; client_credentials for
+    /// machine applications.
+    #[arg(long = "grant-type", value_name = "GRANT")]
+    pub grant_types: Vec<String>,
+    /// Token endpoint authentication: client_secret_basic, client_secret_post,
+    /// private_key_jwt (needs --jwks) or none. Default: client_secret_basic for web and
+    /// machine applications, none for spa and native (public clients must use none).
+    #[arg(long, value_name = "METHOD")]
+    pub auth_method: Option<String>,
+    /// An identity or API scope the application may request, by name (repeatable; each
+    /// must exist). Default: openid, except for machine applications (none).
+    #[arg(long = "scope", value_name = "SCOPE")]
+    pub scopes: Vec<String>,
+    /// A claim a user must have a value for before the application receives a code
+    /// (repeatable; each claim type must exist). Default: none.
+    #[arg(long = "required-claim", value_name = "CLAIM")]
+    pub required_claims: Vec<String>,
+    /// Access token format: jwt (RFC 9068, verified with the JWKS) or reference (opaque,
+    /// checked by introspection). Default: jwt.
+    #[arg(long, value_name = "FORMAT")]
+    pub token_format: Option<String>,
+    /// Algorithm that signs ID tokens and JWT access tokens: ES256, RS256 or EdDSA.
+    /// Default: ES256.
+    #[arg(long, value_name = "ALG")]
+    pub signing_alg: Option<String>,
+    /// Access token lifetime in seconds (60 to 86400). Default: 3600.
+    #[arg(long, value_name = "SECONDS")]
+    pub access_token_lifetime: Option<String>,
+    /// ID token lifetime in seconds (60 to 86400). Default: 3600.
+    #[arg(long, value_name = "SECONDS")]
+    pub id_token_lifetime: Option<String>,
+    /// Refresh token absolute lifetime in seconds (300 to 31536000, at least the access
+    /// token lifetime). Default: 2592000 (30 days).
+    #[arg(long, value_name = "SECONDS")]
+    pub refresh_token_lifetime: Option<String>,
+    /// Authorization code lifetime in seconds (10 to 600). Default: 60.
+    #[arg(long, value_name = "SECONDS")]
+    pub code_lifetime: Option<String>,
+    /// Do not ask users to consent to the scopes (for first-party applications).
+    /// Default: consent is asked.
+    #[arg(long)]
+    pub no_consent: bool,
+    /// Issue a refresh token with every code exchange, even when the offline_access scope
+    /// was not requested (needs the refresh_token grant). Default: only with offline_access.
+    #[arg(long)]
+    pub always_issue_refresh_token: bool,
+    /// Free text for administrators (at most 1000 characters). Default: empty.
+    #[arg(long, value_name = "TEXT")]
+    pub description: Option<String>,
+    /// A JSON object of your own data about the application, e.g. '{"team":"billing"}'.
+    /// Default: {}.
+    #[arg(long, value_name = "JSON")]
+    pub app_metadata: Option<String>,
+    /// The application's public keys for private_key_jwt, as a JWK Set:
+    /// '{"keys":[{"kty":"EC",…}]}' (no private key members). Required with
+    /// private_key_jwt, refused otherwise.
+    #[arg(long, value_name = "JSON")]
+    pub jwks: Option<String>,
+    /// Register the application disabled: it cannot sign users in or get tokens.
+    #[arg(long)]
+    pub disabled: bool,
+    /// Print the result as one JSON object (with client_secret when one was generated).
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// The flags of `tessera app list`.
+#[derive(Debug, Args)]
+pub struct ListApps {
+    /// Print a JSON array of applications with every setting.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// The arguments of `tessera app show`.
+#[derive(Debug, Args)]
+pub struct ShowApp {
+    /// The application's client_id.
+    #[arg(value_name = "CLIENT_ID")]
+    pub client_id: String,
+    /// Print one JSON object instead of a table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// The arguments of `tessera app delete`.
+#[derive(Debug, Args)]
+pub struct DeleteApp {
+    /// The application's client_id.
+    #[arg(value_name = "CLIENT_ID")]
+    pub client_id: String,
+}
+
+/// Runs `tessera app …`.
+pub fn run(config: Option<&Path>, command: &AppCommand) -> Result<(), Fatal> {
+    let settings = Settings::load(config)?;
+    init_logging(&settings);
+    match command {
+        AppCommand::Create(args) => create(&settings, args),
+        AppCommand::List(args) => list(&open(&settings)?, args),
+        AppCommand::Show(args) => show(&open(&settings)?, args),
+        AppCommand::Delete(args) => delete(&open(&settings)?, args),
+    }
+}
+
+fn open(settings: &Settings) -> Result<Store, Fatal> {
+    let store = bootstrap::open_store(settings)?;
+    bootstrap::migrate(&store)?;
+    Ok(store)
+}
+
+fn flag(name: &str) -> impl Fn(String) -> Fatal + '_ {
+    move |message| Fatal(format!("{name}: {message}"))
+}
+
+fn unknown_client(client_id: &str) -> Fatal {
+    Fatal(format!("CLIENT_ID: no application with client_id {client_id:?}"))
+}
+
+fn store_failure(e: StoreError) -> Fatal {
+    Fatal(format!("database_url: {e}"))
+}
+
+fn create(settings: &Settings, args: &CreateApp) -> Result<(), Fatal> {
+    let (client_id, app) = parse_create(args)?;
+    let secret = matches!(
+        app.token_endpoint_auth_method,
+        ClientAuthMethod::ClientSecretBasic | ClientAuthMethod::ClientSecretPost
+    )
+    .then(generate_secret);
+    let hash = secret.as_ref().map(|s| s.hash());
+    let store = open(settings)?;
+    let now = crate::now();
+    let created = store
+        .write(|c| {
+            let created = applications::create(c, &client_id, &app, hash.as_ref().map(|h| h.as_str()), now)?;
+            let mut summary = app_json(&created);
+            summary["client_secret_issued"] = json!(secret.is_some());
+            audit::record(
+                c,
+                &NewAuditEvent {
+                    actor: "cli",
+                    action: "application.create",
+                    target: &format!("application:{}", created.client_id),
+                    summary,
+                    client_ip: None,
+                },
+                now,
+            )?;
+            Ok(created)
+        })
+        .map_err(|e| match e {
+            StoreError::Conflict { field } if field == "client_id" => {
+                Fatal(format!("--client-id: an application with client_id {client_id:?} already exists"))
+            }
+            StoreError::Invalid { field: Some(field), message } if field == "allowed_scopes" => {
+                Fatal(format!("--scope: {message}"))
+            }
+            StoreError::Invalid { field: Some(field), message } if field == "required_claims" => {
+                Fatal(format!("--required-claim: {message}"))
+            }
+            other => Fatal(format!("creating the application failed: {other}")),
+        })?;
+    if args.json {
+        let mut out = app_json(&created);
+        if let Some(secret) = &secret {
+            out["client_secret"] = json!(secret.expose());
+        }
+        print_json(&out)?;
+        return Ok(());
+    }
+    let s = &created.settings;
+    println!("Created application {:?} ({}), client_id {}.", s.name, s.app_type, created.client_id);
+    match &secret {
+        Some(secret) => {
+            println!("Client secret (shown once): {}", secret.expose());
+            println!("Tessera keeps only its hash: store the secret now, it cannot be shown again.");
+        }
+        None if s.token_endpoint_auth_method == ClientAuthMethod::PrivateKeyJwt => {
+            println!("No secret: the application authenticates with a JWT signed by a key in its JWKS.");
+        }
+        None => println!("No secret: a public client authenticates with none and must use PKCE."),
+    }
+    Ok(())
+}
+
+/// Turns the flags into the client id and the settings to store, checking each with the
+/// domain rules; the first problem names its flag.
+fn parse_create(args: &CreateApp) -> Result<(String, ApplicationSettings), Fatal> {
+    let name = DisplayName::parse(&args.name).map_err(|e| flag("--name")(e.to_string()))?;
+    let app_type = ApplicationType::parse(&args.app_type).map_err(|e| flag("--type")(e.to_string()))?;
+    let client_id = match &args.client_id {
+        Some(id) => check_client_id(id).map_err(flag("--client-id"))?,
+        None => generate_client_id(),
+    };
+    let description = args.description.as_deref().unwrap_or_default().trim().to_owned();
+    if description.chars().count() > MAX_DESCRIPTION_LEN {
+        return Err(flag("--description")(format!("is longer than {MAX_DESCRIPTION_LEN} characters")));
+    }
+
+    let redirect_uris = args
+        .redirect_uris
+        .iter()
+        .map(|uri| RedirectUri::parse(uri, app_type).map(|u| u.as_str().to_owned()))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| flag("--redirect-uri")(e.to_string()))?;
+    let post_logout_redirect_uris = args
+        .post_logout_redirect_uris
+        .iter()
+        .map(|uri| PostLogoutRedirectUri::parse(uri, app_type).map(|u| u.as_str().to_owned()))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| flag("--post-logout-redirect-uri")(e.to_string()))?;
+    if app_type == ApplicationType::Machine {
+        let never = "machine applications use client_credentials and never redirect a browser";
+        if !redirect_uris.is_empty() {
+            return Err(flag("--redirect-uri")(never.into()));
+        }
+        if !post_logout_redirect_uris.is_empty() {
+            return Err(flag("--post-logout-redirect-uri")(never.into()));
+        }
+    }
+
+    let mut grant_types = Vec::new();
+    for raw in &args.grant_types {
+        let grant = GrantType::parse(raw).map_err(|e| flag("--grant-type")(e.to_string()))?;
+        if !grant_types.contains(&grant) {
+            grant_types.push(grant);
+        }
+    }
+    if grant_types.is_empty() {
+        grant_types = match app_type {
+            ApplicationType::Machine => vec![GrantType::ClientCredentials],
+            _ => vec![GrantType::AuthorizationCode, GrantType::RefreshToken],
+        };
+    }
+    let auth_method = match &args.auth_method {
+        Some(raw) => ClientAuthMethod::parse(raw).map_err(|e| flag("--auth-method")(e.to_string()))?,
+        None if app_type.is_public() => ClientAuthMethod::None,
+        None => ClientAuthMethod::ClientSecretBasic,
+    };
+    tessera_domain::ApplicationSettings {
+        app_type,
+        auth_method,
+        grant_types: &grant_types,
+        redirect_uri_count: redirect_uris.len(),
+    }
+    .validate()
+    .map_err(|e| flag(settings_flag(&e))(e.to_string()))?;
+    if args.always_issue_refresh_token && !grant_types.contains(&GrantType::RefreshToken) {
+        return Err(flag("--always-issue-refresh-token")("needs the refresh_token grant".into()));
+    }
+
+    let mut allowed_scopes = Vec::new();
+    for raw in &args.scopes {
+        allowed_scopes.push(ScopeName::parse(raw).map_err(|e| flag("--scope")(e.to_string()))?.into_string());
+    }
+    if allowed_scopes.is_empty() && app_type != ApplicationType::Machine {
+        allowed_scopes.push(tessera_domain::OPENID.to_owned());
+    }
+    let mut required_claims = Vec::new();
+    for raw in &args.required_claims {
+        required_claims
+            .push(ClaimName::parse(raw).map_err(|e| flag("--required-claim")(e.to_string()))?.as_str().to_owned());
+    }
+    if app_type == ApplicationType::Machine && !required_claims.is_empty() {
+        return Err(flag("--required-claim")(
+            "machine applications act for no user, so no claim can be required".into(),
+        ));
+    }
+
+    let access_token_format = match &args.token_format {
+        Some(raw) => TokenFormat::parse(raw).map_err(|e| flag("--token-format")(e.to_string()))?,
+        None => TokenFormat::default(),
+    };
+    let id_token_signed_response_alg = match &args.signing_alg {
+        Some(raw) => SigningAlgorithm::parse(raw).map_err(|e| flag("--signing-alg")(e.to_string()))?,
+        None => SigningAlgorithm::default(),
+    };
+    let defaults = TokenLifetimes::default();
+    let lifetimes = TokenLifetimes {
+        access_token: seconds("--access-token-lifetime", &args.access_token_lifetime, defaults.access_token)?,
+        id_token: seconds("--id-token-lifetime", &args.id_token_lifetime, defaults.id_token)?,
+        refresh_token: seconds("--refresh-token-lifetime", &args.refresh_token_lifetime, defaults.refresh_token)?,
+        authorization_code: seconds("--code-lifetime", &args.code_lifetime, defaults.authorization_code)?,
+    };
+    lifetimes.validate().map_err(|e| flag(lifetime_flag(&e))(e.to_string()))?;
+
+    let app_metadata = match &args.app_metadata {
+        Some(raw) => json_object(raw).map_err(flag("--app-metadata"))?,
+        None => Value::Object(Map::new()),
+    };
+    let jwks = args.jwks.as_deref().map(parse_jwks).transpose().map_err(flag("--jwks"))?;
+    match (auth_method == ClientAuthMethod::PrivateKeyJwt, jwks.is_some()) {
+        (true, false) => {
+            return Err(flag("--jwks")("private_key_jwt needs the application's public keys: pass --jwks".into()));
+        }
+        (false, true) => return Err(flag("--jwks")("is only used with --auth-method private_key_jwt".into())),
+        _ => {}
+    }
+
+    let settings = ApplicationSettings {
+        name: name.into_string(),
+        description,
+        app_type,
+        token_endpoint_auth_method: auth_method,
+        grant_types,
+        access_token_format,
+        id_token_signed_response_alg,
+        lifetimes,
+        require_consent: !args.no_consent,
+        always_issue_refresh_token: args.always_issue_refresh_token,
+        jwks,
+        app_metadata,
+        enabled: !args.disabled,
+        redirect_uris,
+        post_logout_redirect_uris,
+        allowed_scopes,
+        required_claims,
+    };
+    Ok((client_id, settings))
+}
+
+/// The flag that sets what [`ApplicationSettingsError::field`] names.
+fn settings_flag(e: &ApplicationSettingsError) -> &'static str {
+    match e.field() {
+        "token_endpoint_auth_method" => "--auth-method",
+        "redirect_uris" => "--redirect-uri",
+        _ => "--grant-type",
+    }
+}
+
+/// The flag that sets what [`LifetimeError::field`] names.
+fn lifetime_flag(e: &LifetimeError) -> &'static str {
+    match e.field() {
+        "access_token" => "--access-token-lifetime",
+        "id_token" => "--id-token-lifetime",
+        "refresh_token" => "--refresh-token-lifetime",
+        _ => "--code-lifetime",
+    }
+}
+
+fn seconds(name: &str, raw: &Option<String>, default: i64) -> Result<i64, Fatal> {
+    match raw {
+        None => Ok(default),
+        Some(raw) => raw.trim().parse().map_err(|_| flag(name)(format!("{raw:?} is not a whole number of seconds"))),
+    }
+}
+
+/// RFC 6749 §2.2 lets a client id be any printable string; we keep to characters that
+/// need no escaping in a URL, in HTTP Basic (no ':') or on a command line.
+fn check_client_id(raw: &str) -> Result<String, String> {
+    let len = raw.chars().count();
+    if !(3..=MAX_CLIENT_ID_LEN).contains(&len) {
+        return Err(format!("{raw:?} must have 3 to {MAX_CLIENT_ID_LEN} characters"));
+    }
+    if !raw.starts_with(|c: char| c.is_ascii_alphanumeric()) {
+        return Err(format!("{raw:?} must start with a letter or a digit"));
+    }
+    if !raw.chars().all(|c| c.is_ascii_alphanumeric() || "._-~".contains(c)) {
+        return Err(format!("{raw:?} may only contain letters, digits, '.', '_', '-' and '~'"));
+    }
+    Ok(raw.to_owned())
+}
+
+/// 24 letters and digits taken from 256-bit random secrets: unguessable, and safe
+/// wherever a client id goes (it cannot start with '-' and be taken for a flag).
+fn generate_client_id() -> String {
+    let mut id = String::with_capacity(GENERATED_CLIENT_ID_LEN);
+    while id.len() < GENERATED_CLIENT_ID_LEN {
+        let secret = generate_secret();
+        let wanted = GENERATED_CLIENT_ID_LEN - id.len();
+        id.extend(secret.expose().chars().filter(char::is_ascii_alphanumeric).take(wanted));
+    }
+    id
+}
+
+fn json_object(raw: &str) -> Result<Value, String> {
+    match serde_json::from_str(raw) {
+        Ok(value @ Value::Object(_)) => Ok(value),
+        Ok(_) => Err("must be a JSON object, such as {\"team\":\"billing\"}".into()),
+        Err(e) => Err(format!("is not valid JSON: {e}")),
+    }
+}
+
+/// RFC 7517 §5: a JWK Set is an object with a `keys` array; each key has a `kty`. Only
+/// public keys belong here (RFC 7523 §3: the server verifies the client's signature).
+fn parse_jwks(raw: &str) -> Result<Value, String> {
+    let jwks = json_object(raw).map_err(|_| "must be a JWK Set: a JSON object {\"keys\":[…]}".to_owned())?;
+    let keys = jwks.get("keys").and_then(Value::as_array).ok_or("must have a \"keys\" array")?;
+    if keys.is_empty() {
+        return Err("\"keys\" must hold at least one key".into());
+    }
+    for (i, key) in keys.iter().enumerate() {
+        let key = key.as_object().ok_or(format!("key {i} is not a JSON object"))?;
+        if !key.get("kty").is_some_and(Value::is_string) {
+            return Err(format!("key {i} has no \"kty\""));
+        }
+        if let Some(member) = PRIVATE_JWK_MEMBERS.iter().find(|m| key.contains_key(**m)) {
+            return Err(format!("key {i} holds private key material ({member:?}); give only public keys"));
+        }
+    }
+    Ok(jwks)
+}
+
+/// Every setting of an application as JSON, named like the stored columns. Holds no
+/// secret and no secret hash: it is printed, and written to the audit log.
+fn app_json(app: &Application) -> Value {
+    let s = &app.settings;
+    json!({
+        "client_id": app.client_id,
+        "name": s.name,
+        "description": s.description,
+        "app_type": s.app_type,
+        "enabled": s.enabled,
+        "token_endpoint_auth_method": s.token_endpoint_auth_method,
+        "grant_types": s.grant_types,
+        "redirect_uris": s.redirect_uris,
+        "post_logout_redirect_uris": s.post_logout_redirect_uris,
+        "allowed_scopes": s.allowed_scopes,
+        "required_claims": s.required_claims,
+        "access_token_format": s.access_token_format,
+        "id_token_signed_response_alg": s.id_token_signed_response_alg,
+        "access_token_lifetime": s.lifetimes.access_token,
+        "id_token_lifetime": s.lifetimes.id_token,
+        "refresh_token_lifetime": s.lifetimes.refresh_token,
+        "authorization_code_lifetime": s.lifetimes.authorization_code,
+        "require_consent": s.require_consent,
+        "always_issue_refresh_token": s.always_issue_refresh_token,
+        "jwks": s.jwks,
+        "app_metadata": s.app_metadata,
+        "created_at": app.created_at,
+        "updated_at": app.updated_at,
+    })
+}
+
+fn print_json(value: &Value) -> Result<(), Fatal> {
+    let text = serde_json::to_string_pretty(value).map_err(|e| Fatal(format!("--json: {e}")))?;
+    println!("{text}");
+    Ok(())
+}
+
+fn all_applications(store: &Store) -> Result<Vec<Application>, Fatal> {
+    let mut apps = Vec::new();
+    let mut page = Page::first(Page::MAX_LIMIT);
+    loop {
+        let paged = store.read(|c| applications::list(c, &page)).map_err(store_failure)?;
+        apps.extend(paged.items);
+        match paged.next {
+            Some(after) => page.after = Some(after),
+            None => return Ok(apps),
+        }
+    }
+}
+
+fn list(store: &Store, args: &ListApps) -> Result<(), Fatal> {
+    let apps = all_applications(store)?;
+    if args.json {
+        return print_json(&Value::Array(apps.iter().map(app_json).collect()));
+    }
+    if apps.is_empty() {
+        println!("No applications registered. Add one with `tessera app create`.");
+        return Ok(());
+    }
+    let rows: Vec<[String; 5]> = apps
+        .iter()
+        .map(|a| {
+            let s = &a.settings;
+            let grants: Vec<&str> = s.grant_types.iter().map(GrantType::as_str).collect();
+            let name = if s.enabled { s.name.clone() } else { format!("{} (disabled)", s.name) };
+            [a.client_id.clone(), name, s.app_type.to_string(), grants.join(","), s.access_token_format.to_string()]
+        })
+        .collect();
+    let header = ["CLIENT_ID", "NAME", "TYPE", "GRANT TYPES", "TOKEN FORMAT"].map(str::to_owned);
+    let mut widths = header.clone().map(|h| h.chars().count());
+    for row in &rows {
+        for (width, cell) in widths.iter_mut().zip(row) {
+            *width = (*width).max(cell.chars().count());
+        }
+    }
+    for row in std::iter::once(&header).chain(&rows) {
+        let cells: Vec<String> = row.iter().zip(widths).map(|(cell, w)| format!("{cell:<w$}")).collect();
+        println!("{}", cells.join("  ").trim_end());
+    }
+    Ok(())
+}
+
+fn show(store: &Store, args: &ShowApp) -> Result<(), Fatal> {
+    let now = crate::now();
+    let found = store
+        .read(|c| {
+            let Some(app) = applications::find_by_client_id(c, &args.client_id)? else { return Ok(None) };
+            let live = applications::live_secrets(c, &app.id, now)?.len();
+            Ok(Some((app, live)))
+        })
+        .map_err(store_failure)?;
+    let (app, live_secrets) = found.ok_or_else(|| unknown_client(&args.client_id))?;
+    if args.json {
+        return print_json(&app_json(&app));
+    }
+    let s = &app.settings;
+    let yes_no = |b: bool| if b { "yes" } else { "no" };
+    let none_if_empty = |text: &str| if text.is_empty() { "(none)".to_owned() } else { text.to_owned() };
+    let grants: Vec<String> = s.grant_types.iter().map(GrantType::to_string).collect();
+    let kind = if s.app_type.is_public() { "public client" } else { "confidential client" };
+    field("client_id", &app.client_id);
+    field("name", &s.name);
+    field("description", &none_if_empty(&s.description));
+    field("type", &format!("{} ({kind})", s.app_type));
+    field("enabled", yes_no(s.enabled));
+    field("auth method", s.token_endpoint_auth_method.as_str());
+    let secrets = match live_secrets {
+        0 => "none".to_owned(),
+        n => format!("{n} live (only their hashes are stored)"),
+    };
+    field("client secrets", &secrets);
+    field("grant types", &grants.join(", "));
+    list_field("redirect URIs", &s.redirect_uris);
+    list_field("post-logout redirect URIs", &s.post_logout_redirect_uris);
+    list_field("allowed scopes", &s.allowed_scopes);
+    list_field("required claims", &s.required_claims);
+    field("access token format", s.access_token_format.as_str());
+    field("signing algorithm", s.id_token_signed_response_alg.as_str());
+    field("access token lifetime", &format!("{} s", s.lifetimes.access_token));
+    field("ID token lifetime", &format!("{} s", s.lifetimes.id_token));
+    field("refresh token lifetime", &format!("{} s", s.lifetimes.refresh_token));
+    field("code lifetime", &format!("{} s", s.lifetimes.authorization_code));
+    field("require consent", yes_no(s.require_consent));
+    field("always issue refresh token", yes_no(s.always_issue_refresh_token));
+    field("jwks", &s.jwks.as_ref().map_or_else(|| "(none)".to_owned(), Value::to_string));
+    field("app metadata", &s.app_metadata.to_string());
+    field("created at", &app.created_at.to_string());
+    field("updated at", &app.updated_at.to_string());
+    Ok(())
+}
+
+/// Width of the label column of `show`.
+const LABEL_WIDTH: usize = 28;
+
+fn field(label: &str, value: &str) {
+    println!("{:<LABEL_WIDTH$}{value}", format!("{label}:"));
+}
+
+/// A multi-valued setting: one value per line, aligned under the first.
+fn list_field(label: &str, values: &[String]) {
+    let mut values = values.iter();
+    match values.next() {
+        None => field(label, "(none)"),
+        Some(first) => {
+            field(label, first);
+            for value in values {
+                println!("{:<LABEL_WIDTH$}{value}", "");
+            }
+        }
+    }
+}
+
+fn delete(store: &Store, args: &DeleteApp) -> Result<(), Fatal> {
+    let now = crate::now();
+    let deleted = store
+        .write(|c| {
+            let Some(app) = applications::find_by_client_id(c, &args.client_id)? else { return Ok(None) };
+            applications::delete(c, &app.id)?;
+            audit::record(
+                c,
+                &NewAuditEvent {
+                    actor: "cli",
+                    action: "application.delete",
+                    target: &format!("application:{}", app.client_id),
+                    summary: json!({ "name": app.settings.name, "app_type": app.settings.app_type }),
+                    client_ip: None,
+                },
+                now,
+            )?;
+            Ok(Some(app))
+        })
+        .map_err(store_failure)?;
+    let app = deleted.ok_or_else(|| unknown_client(&args.client_id))?;
+    println!("Deleted application {:?} (client_id {}).", app.settings.name, app.client_id);
+    Ok(())
+}
