@@ -5,8 +5,8 @@
 
 use serde_json::{Map, Value};
 use tessera_domain::{SigningAlgorithm, TokenFormat};
-use tessera_store::Store;
 use tessera_store::tokens::{self, NewReferenceToken};
+use tessera_store::{AnyConnection, StoreResult};
 use tessera_tokens::{KeySet, generate_secret};
 
 use crate::error::OAuthError;
@@ -22,9 +22,27 @@ pub struct AccessTokenClaims {
     pub grant_id: Option<String>,
 }
 
+/// A minted token: the string for the client and, for a reference token, the row to
+/// store in the same transaction as the rest of the issuance.
+#[derive(Debug)]
+pub struct Minted {
+    pub token: String,
+    pub reference: Option<NewReferenceToken>,
+}
+
+impl Minted {
+    /// Stores the reference token's row, if any.
+    pub fn persist(&self, conn: &mut AnyConnection, now: i64) -> StoreResult<()> {
+        match &self.reference {
+            Some(row) => tokens::insert_reference_token(conn, row, now),
+            None => Ok(()),
+        }
+    }
+}
+
 /// Turns claims into the token string handed to the client.
 pub trait AccessTokenFormat {
-    fn mint(&self, token: &AccessTokenClaims, now: i64) -> Result<String, OAuthError>;
+    fn mint(&self, token: &AccessTokenClaims) -> Result<Minted, OAuthError>;
 }
 
 /// RFC 9068: a JWT with `typ: at+jwt`, signed with the application's algorithm.
@@ -34,37 +52,47 @@ pub struct JwtAccessToken<'a> {
 }
 
 impl AccessTokenFormat for JwtAccessToken<'_> {
-    fn mint(&self, token: &AccessTokenClaims, _now: i64) -> Result<String, OAuthError> {
+    fn mint(&self, token: &AccessTokenClaims) -> Result<Minted, OAuthError> {
         let signer = self.keys.signer(self.alg).ok_or_else(|| {
             tracing::error!(alg = %self.alg, "no active signing key");
             OAuthError::server_error()
         })?;
-        tessera_tokens::jwt::sign(signer, "at+jwt", &token.claims).map_err(|e| {
+        let jwt = tessera_tokens::jwt::sign(signer, "at+jwt", &token.claims).map_err(|e| {
             tracing::error!(error = %e, "signing an access token failed");
             OAuthError::server_error()
-        })
+        })?;
+        Ok(Minted { token: jwt, reference: None })
     }
 }
 
 /// An opaque reference token; only its hash and claims are stored.
-pub struct ReferenceAccessToken<'a> {
-    pub store: &'a Store,
-}
+pub struct ReferenceAccessToken;
 
-impl AccessTokenFormat for ReferenceAccessToken<'_> {
-    fn mint(&self, token: &AccessTokenClaims, now: i64) -> Result<String, OAuthError> {
+impl AccessTokenFormat for ReferenceAccessToken {
+    fn mint(&self, token: &AccessTokenClaims) -> Result<Minted, OAuthError> {
         let secret = generate_secret();
-        let hash = secret.hash();
-        let new = NewReferenceToken {
-            token_hash: hash.as_str().to_owned(),
+        let row = NewReferenceToken {
+            token_hash: secret.hash().as_str().to_owned(),
             grant_id: token.grant_id.clone(),
             application_id: token.application_id.clone(),
             user_id: token.user_id.clone(),
             claims: token.claims.clone(),
             expires_at: token.expires_at,
         };
-        self.store.write(|c| tokens::insert_reference_token(c, &new, now))?;
-        Ok(secret.expose().to_owned())
+        Ok(Minted { token: secret.expose().to_owned(), reference: Some(row) })
+    }
+}
+
+/// Mints in `format`.
+pub fn mint(
+    format: TokenFormat,
+    keys: &KeySet,
+    alg: SigningAlgorithm,
+    token: &AccessTokenClaims,
+) -> Result<Minted, OAuthError> {
+    match format {
+        TokenFormat::Jwt => JwtAccessToken { keys, alg }.mint(token),
+        TokenFormat::Reference => ReferenceAccessToken.mint(token),
     }
 }
 

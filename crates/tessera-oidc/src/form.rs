@@ -24,7 +24,25 @@ impl Params {
     /// Reads `application/x-www-form-urlencoded` pairs from `raw` (a query string or a
     /// form body). A repeated parameter (other than `resource`) is `invalid_request`.
     pub fn parse(raw: &[u8]) -> Result<Params, OAuthError> {
+        let (params, repeated) = Params::parse_noting_repeats(raw)?;
+        match repeated.first() {
+            Some(name) => Err(OAuthError::invalid_request(format!("parameter {name} is repeated"))),
+            None => Ok(params),
+        }
+    }
+
+    /// Reads the content-type-independent form of an HTML form post (the pages): the
+    /// body as `application/x-www-form-urlencoded`.
+    pub fn from_page_form(body: &[u8]) -> Result<Params, OAuthError> {
+        Params::parse(body)
+    }
+
+    /// Like [`Params::parse`], but a repeated parameter keeps its first value and is
+    /// reported instead of refused, for endpoints that must first find out where errors
+    /// may be sent (the authorization endpoint).
+    pub fn parse_noting_repeats(raw: &[u8]) -> Result<(Params, Vec<String>), OAuthError> {
         let mut pairs: Vec<(String, String)> = Vec::new();
+        let mut repeated = Vec::new();
         for (key, value) in url::form_urlencoded::parse(raw) {
             if value.is_empty() {
                 continue;
@@ -36,11 +54,12 @@ impl Params {
                 return Err(OAuthError::invalid_request(format!("parameter {} is too long", printable(&key))));
             }
             if !REPEATABLE.contains(&key.as_ref()) && pairs.iter().any(|(k, _)| *k == key) {
-                return Err(OAuthError::invalid_request(format!("parameter {} is repeated", printable(&key))));
+                repeated.push(printable(&key));
+                continue;
             }
             pairs.push((key.into_owned(), value.into_owned()));
         }
-        Ok(Params { pairs })
+        Ok((Params { pairs }, repeated))
     }
 
     /// Reads a form body, refusing any other content type.

@@ -10,7 +10,7 @@ use tessera_domain::{ScopeSet, SigningAlgorithm};
 use tessera_store::audit::{self, NewAuditEvent};
 use tessera_store::connections::{self, ApiConnection};
 use tessera_store::scopes::{self};
-use tessera_store::{AnyConnection, StoreResult, tokens};
+use tessera_store::{AnyConnection, StoreResult};
 use tessera_tokens::SecretHash;
 
 use crate::client_auth::parse_basic;
@@ -20,8 +20,6 @@ use crate::state::{OidcState, now};
 
 /// RFC 9701 §5: the media type asking for a signed answer.
 const JWT_RESPONSE: &str = "application/token-introspection+jwt";
-/// Clock skew tolerated on `nbf` and `exp` of JWT access tokens.
-const LEEWAY: i64 = 30;
 
 /// `POST /connect/introspect`.
 pub(crate) async fn introspect(
@@ -140,29 +138,11 @@ fn record_failure(state: &OidcState, name: &str, client_ip: Option<&str>, now: i
     }
 }
 
-/// The claims of an active access token Tessera issued, or `None` (RFC 7662 §2.2: unknown,
-/// malformed, expired, revoked tokens are all just inactive). The hint is not needed:
-/// the token's form tells a JWT from a reference token, and refresh tokens are never
-/// active to a resource server.
+/// RFC 7662 §2.2: unknown, malformed, expired, revoked tokens are all just inactive.
+/// The hint is not needed: the token's form tells a JWT from a reference token, and
+/// refresh tokens are never active to a resource server.
 fn find_claims(state: &OidcState, token: &str, now: i64) -> Result<Option<Map<String, Value>>, OAuthError> {
-    if token.matches('.').count() == 2 {
-        let keys = state.keys.current();
-        let Ok(verified) = tessera_tokens::jwt::verify(token, keys.verifying_keys(), SigningAlgorithm::ALL) else {
-            return Ok(None);
-        };
-        let claims = verified.claims;
-        let time = |name: &str| claims.get(name).and_then(Value::as_i64);
-        let live = verified.typ.as_deref() == Some("at+jwt")
-            && claims.get("iss").and_then(Value::as_str) == Some(state.issuer.as_str())
-            && time("exp").is_some_and(|exp| exp + LEEWAY > now)
-            && time("nbf").is_none_or(|nbf| nbf - LEEWAY <= now);
-        return Ok(live.then_some(claims));
-    }
-    if token.is_empty() || token.len() > 512 {
-        return Ok(None);
-    }
-    let hash = SecretHash::of(token);
-    Ok(state.store.read(|c| tokens::find_active(c, hash.as_str(), now))?)
+    crate::bearer::active_claims(state, token, now)
 }
 
 /// The token's scopes that belong to the caller, space-separated; `None` when there are

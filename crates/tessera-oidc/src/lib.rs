@@ -1,9 +1,9 @@
 //! Tessera's protocol application on actix-web: the endpoints browsers, applications
 //! and resource servers talk to. For now: the health endpoints `/healthz` (the process
-//! is alive) and `/readyz` (the database answers), the JWKS, the token endpoint with
-//! client authentication and the client credentials grant, and introspection for API
-//! connections, and revocation. Discovery, authorize, the sign-in pages, the user
-//! grants, userinfo and end-session join it as the OpenID Connect issues land.
+//! is alive) and `/readyz` (the database answers), discovery and the JWKS, authorize
+//! with the sign-in, registration, required-claims and consent pages, the token
+//! endpoint (authorization code, refresh token, client credentials, password), userinfo,
+//! introspection, revocation and end-session.
 //!
 //! Not for: admin pages or the management API (`tessera-admin`), SQL (`tessera-store`),
 //! cryptography (`tessera-tokens`), scope and claim rules (`tessera-domain`).
@@ -11,39 +11,91 @@
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 
 mod access_token;
+mod authorize;
+mod bearer;
 mod client_auth;
+mod discovery;
+mod end_session;
 mod error;
 mod form;
 mod health;
+mod id_token;
+mod interaction;
 mod introspect;
 mod jwks;
+mod pages;
 mod revocation;
 mod scopes;
+mod session;
 mod state;
+mod static_files;
 mod token;
+mod userinfo;
+mod view;
 
 use actix_web::web;
 
+pub use discovery::DiscoveryCache;
 pub use error::OAuthError;
 pub use health::READY_TIMEOUT;
-pub use state::OidcState;
+pub use state::{OidcSettings, OidcState};
 
-/// Mounts the protocol endpoints. Expects `web::Data<tessera_store::Store>`,
-/// `web::Data<tessera_tokens::SharedKeySet>` and `web::Data<OidcState>` in app data.
+/// Mounts the protocol endpoints and the sign-in pages. Expects in app data:
+/// `web::Data<tessera_store::Store>`, `web::Data<tessera_tokens::SharedKeySet>`,
+/// `web::Data<OidcState>` and `web::Data<DiscoveryCache>`.
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.service(health::healthz).service(health::readyz).service(jwks::jwks).service(
-        web::resource("/connect/token")
-            .route(web::post().to(token::token))
-            .default_service(web::to(token::method_not_allowed)),
-    );
-    cfg.service(
-        web::resource("/connect/introspect")
-            .route(web::post().to(introspect::introspect))
-            .default_service(web::to(token::method_not_allowed)),
-    );
-    cfg.service(
-        web::resource("/connect/revocation")
-            .route(web::post().to(revocation::revocation))
-            .default_service(web::to(token::method_not_allowed)),
-    );
+    let post_only = || web::to(token::method_not_allowed);
+    cfg.service(health::healthz)
+        .service(health::readyz)
+        .service(jwks::jwks)
+        .route("/.well-known/openid-configuration", web::get().to(discovery::discovery))
+        .service(
+            web::resource("/connect/authorize")
+                .route(web::get().to(authorize::authorize_get))
+                .route(web::post().to(authorize::authorize_post)),
+        )
+        .route("/connect/authorize/resume", web::get().to(authorize::resume))
+        .service(web::resource("/connect/token").route(web::post().to(token::token)).default_service(post_only()))
+        .service(
+            web::resource("/connect/introspect")
+                .route(web::post().to(introspect::introspect))
+                .default_service(post_only()),
+        )
+        .service(
+            web::resource("/connect/revocation")
+                .route(web::post().to(revocation::revocation))
+                .default_service(post_only()),
+        )
+        .service(
+            web::resource("/connect/userinfo")
+                .route(web::get().to(userinfo::userinfo_get))
+                .route(web::post().to(userinfo::userinfo_post)),
+        )
+        .service(
+            web::resource("/connect/endsession")
+                .route(web::get().to(end_session::end_session_get))
+                .route(web::post().to(end_session::end_session_post)),
+        )
+        .route("/connect/endsession/confirm", web::post().to(end_session::confirm))
+        .service(
+            web::resource("/login")
+                .route(web::get().to(interaction::sign_in::show))
+                .route(web::post().to(interaction::sign_in::submit)),
+        )
+        .service(
+            web::resource("/register")
+                .route(web::get().to(interaction::register::show))
+                .route(web::post().to(interaction::register::submit)),
+        )
+        .service(
+            web::resource(interaction::required_claims::PATH)
+                .route(web::get().to(interaction::required_claims::show))
+                .route(web::post().to(interaction::required_claims::submit)),
+        )
+        .service(
+            web::resource("/consent")
+                .route(web::get().to(interaction::consent::show))
+                .route(web::post().to(interaction::consent::submit)),
+        )
+        .configure(static_files::configure);
 }

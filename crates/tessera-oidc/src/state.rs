@@ -1,20 +1,50 @@
 //! What the protocol endpoints share, built once at start.
 
 use tessera_store::Store;
-use tessera_tokens::SharedKeySet;
+use tessera_tokens::{PasswordHasher, SharedKeySet};
+
+/// Settings of the protocol app that come from configuration.
+#[derive(Debug, Clone)]
+pub struct OidcSettings {
+    /// The issuer identifier, without a trailing slash (OIDC Discovery §3).
+    pub issuer: String,
+    pub registration_enabled: bool,
+    /// Seconds of inactivity after which a browser session ends.
+    pub session_idle_timeout: i64,
+    /// Seconds after sign-in after which a browser session ends whatever its activity.
+    pub session_absolute_timeout: i64,
+}
+
+impl OidcSettings {
+    pub fn new(issuer: &str) -> OidcSettings {
+        OidcSettings {
+            issuer: issuer.trim_end_matches('/').to_owned(),
+            registration_enabled: true,
+            session_idle_timeout: 2 * 3600,
+            session_absolute_timeout: 12 * 3600,
+        }
+    }
+
+    /// Cookies are `Secure` and `__Host-` prefixed when the issuer is https.
+    pub fn secure_cookies(&self) -> bool {
+        self.issuer.starts_with("https://")
+    }
+}
 
 /// The protocol app's state.
 #[derive(Clone)]
 pub struct OidcState {
     pub store: Store,
     pub keys: SharedKeySet,
-    /// The issuer identifier, without a trailing slash (OIDC Discovery §3).
+    pub passwords: PasswordHasher,
+    pub settings: OidcSettings,
+    /// The issuer identifier, without a trailing slash.
     pub issuer: String,
 }
 
 impl OidcState {
-    pub fn new(store: Store, keys: SharedKeySet, issuer: &str) -> OidcState {
-        OidcState { store, keys, issuer: issuer.trim_end_matches('/').to_owned() }
+    pub fn new(store: Store, keys: SharedKeySet, passwords: PasswordHasher, settings: OidcSettings) -> OidcState {
+        OidcState { store, keys, passwords, issuer: settings.issuer.clone(), settings }
     }
 
     /// An absolute URL of this issuer.

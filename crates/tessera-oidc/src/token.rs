@@ -2,6 +2,7 @@
 //! to its grant. Every answer carries `Cache-Control: no-store` (§5.1).
 
 pub mod grants;
+pub mod issue;
 
 use std::net::IpAddr;
 
@@ -74,7 +75,13 @@ fn exchange(
         }
     };
     match params.require("grant_type")? {
+        "authorization_code" => grants::authorization_code::exchange(state, &app, params, now),
+        "refresh_token" => grants::refresh_token::exchange(state, &app, params, now),
         "client_credentials" => grants::client_credentials::exchange(state, &app, params, now),
+        "password" => {
+            let ip = client_ip.map(|ip| ip.to_string());
+            grants::password::exchange(state, &app, params, ip.as_deref(), now)
+        }
         other => Err(OAuthError::unsupported_grant_type(format!(
             "grant_type {} is not supported",
             other.chars().filter(char::is_ascii_graphic).take(40).collect::<String>()

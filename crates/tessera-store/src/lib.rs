@@ -33,6 +33,7 @@ pub mod scopes;
 pub mod scripts;
 pub mod sessions;
 pub mod testing;
+pub mod throttle;
 pub mod tokens;
 pub mod users;
 

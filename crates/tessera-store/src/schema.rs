@@ -354,6 +354,15 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    sign_in_throttle (key) {
+        key -> Text,
+        failures -> BigInt,
+        window_started_at -> BigInt,
+        locked_until -> Nullable<BigInt>,
+    }
+}
+
 diesel::joinable!(user_claims -> users (user_id));
 diesel::joinable!(user_claims -> claim_types (claim_name));
 diesel::joinable!(api_connection_secrets -> api_connections (connection_id));
@@ -405,4 +414,5 @@ diesel::allow_tables_to_appear_in_same_query!(
     script_environment_variables,
     management_keys,
     audit_events,
+    sign_in_throttle,
 );

@@ -321,6 +321,15 @@ pub fn get_request(conn: &mut AnyConnection, id_hash: &str, now: i64) -> StoreRe
         .transpose()
 }
 
+/// Replaces the parameters of a pending authorization request (the flow's progress:
+/// signed in, consented).
+pub fn update_request(conn: &mut AnyConnection, id_hash: &str, parameters: &Value) -> StoreResult<()> {
+    let changed = diesel::update(authorization_requests::table.find(id_hash))
+        .set(authorization_requests::parameters.eq(parameters.to_string()))
+        .execute(conn)?;
+    found(changed, "authorization request")
+}
+
 /// Removes a finished request; `false` when there was none.
 pub fn delete_request(conn: &mut AnyConnection, id_hash: &str) -> StoreResult<bool> {
     Ok(diesel::delete(authorization_requests::table.find(id_hash)).execute(conn)? > 0)

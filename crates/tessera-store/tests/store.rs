@@ -23,6 +23,8 @@ mod scopes;
 mod scripts;
 #[path = "store/sessions.rs"]
 mod sessions;
+#[path = "store/throttle.rs"]
+mod throttle;
 #[path = "store/tokens.rs"]
 mod tokens;
 #[path = "store/users.rs"]

@@ -22,8 +22,8 @@ pub struct Prepared {
     pub master_key: Arc<MasterKey>,
     pub password_hasher: PasswordHasher,
     pub keys: SharedKeySet,
-    /// The issuer identifier.
-    pub issuer: String,
+    /// The protocol app's settings.
+    pub oidc: tessera_oidc::OidcSettings,
     /// The first administrator's credentials when this start created them.
     pub bootstrap_admin: Option<BootstrapAdmin>,
     key_activation_delay: i64,
@@ -75,7 +75,10 @@ pub fn prepare(settings: &Settings) -> Result<Prepared, Fatal> {
         master_key: Arc::new(master_key),
         password_hasher,
         keys,
-        issuer: settings.issuer.as_str().to_owned(),
+        oidc: tessera_oidc::OidcSettings {
+            registration_enabled: settings.registration_enabled,
+            ..tessera_oidc::OidcSettings::new(settings.issuer.as_str())
+        },
         bootstrap_admin,
         key_activation_delay: settings.key_activation_delay,
         key_refresh_interval: settings.key_refresh_interval,
@@ -88,8 +91,13 @@ pub fn prepare(settings: &Settings) -> Result<Prepared, Fatal> {
 pub fn start(prepared: &Prepared, listener: TcpListener) -> Result<Server, Fatal> {
     let store = web::Data::new(prepared.store.clone());
     let keys = web::Data::new(prepared.keys.clone());
-    let oidc =
-        web::Data::new(tessera_oidc::OidcState::new(prepared.store.clone(), prepared.keys.clone(), &prepared.issuer));
+    let oidc = web::Data::new(tessera_oidc::OidcState::new(
+        prepared.store.clone(),
+        prepared.keys.clone(),
+        prepared.password_hasher.clone(),
+        prepared.oidc.clone(),
+    ));
+    let discovery = web::Data::new(tessera_oidc::DiscoveryCache::default());
     let address = listener.local_addr().map_err(|e| Fatal(format!("bind: {e}")))?;
     let server = HttpServer::new(move || {
         App::new()
@@ -97,6 +105,7 @@ pub fn start(prepared: &Prepared, listener: TcpListener) -> Result<Server, Fatal
             .app_data(store.clone())
             .app_data(keys.clone())
             .app_data(oidc.clone())
+            .app_data(discovery.clone())
             .configure(tessera_oidc::configure)
     })
     .shutdown_timeout(30)

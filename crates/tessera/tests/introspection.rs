@@ -23,7 +23,7 @@ crate::both_backends! {
             assert_eq!(body["scope"], "orders-api orders.read");
             assert_eq!(body["client_id"], client);
             assert_eq!(body["sub"], client);
-            assert_eq!(body["iss"], "http://127.0.0.1");
+            assert_eq!(body["iss"], world.app.base.as_str());
             assert_eq!(body["aud"], json!(["billing-api", "orders-api"]));
             assert_eq!(body["token_type"], "Bearer");
             for claim in ["exp", "iat", "nbf"] {
@@ -48,7 +48,7 @@ crate::both_backends! {
         let world = world(&db);
         let foreign_key = tessera_tokens::signing::generate(SigningAlgorithm::ES256).unwrap();
         let signer = tessera_tokens::Signer::from_pkcs8(foreign_key.kid.clone(), SigningAlgorithm::ES256, &foreign_key.pkcs8).unwrap();
-        let forged = tessera_tokens::jwt::sign(&signer, "at+jwt", &json!({"iss": "http://127.0.0.1", "scope": "orders-api", "exp": 4_000_000_000i64})).unwrap();
+        let forged = tessera_tokens::jwt::sign(&signer, "at+jwt", &json!({"iss": world.app.base, "scope": "orders-api", "exp": 4_000_000_000i64})).unwrap();
         let long = "x".repeat(5000);
         for token in ["nope", "a.b.c", "eyJhbGciOiJub25lIn0.eyJzY29wZSI6Im9yZGVycy1hcGkifQ.", forged.as_str(), long.as_str(), "%00", "é"] {
             let (status, body) = introspect(&world, &world.orders, &[("token", token)]);
@@ -132,7 +132,7 @@ crate::both_backends! {
         let verified = tessera_tokens::jwt::verify(&jwt, &keys, &[SigningAlgorithm::ES256]).unwrap();
         assert_eq!(verified.typ.as_deref(), Some("token-introspection+jwt"));
         assert_eq!(verified.claims["aud"], "orders-api");
-        assert_eq!(verified.claims["iss"], "http://127.0.0.1");
+        assert_eq!(verified.claims["iss"], world.app.base.as_str());
         assert_eq!(verified.claims["token_introspection"]["active"], true);
         assert_eq!(verified.claims["token_introspection"]["scope"], "orders-api");
     }

@@ -107,7 +107,7 @@ crate::both_backends! {
         assert_eq!(verified.typ.as_deref(), Some("at+jwt"));
         assert_eq!(verified.alg, SigningAlgorithm::ES256);
         let claims = &verified.claims;
-        assert_eq!(claims["iss"], "http://127.0.0.1");
+        assert_eq!(claims["iss"], world.app.base.as_str());
         assert_eq!(claims["sub"], "machine");
         assert_eq!(claims["client_id"], "machine");
         assert_eq!(claims["aud"], "orders-api");
@@ -245,7 +245,7 @@ crate::both_backends! {
         assert_eq!(repeated.status(), 400);
         assert_error(&post(&world, Some(("machine", &secret)), &[]), 400, "invalid_request");
         assert_error(&post(&world, Some(("machine", &secret)), &[("grant_type", "urn:nope")]), 400, "unsupported_grant_type");
-        assert_error(&post(&world, Some(("machine", &secret)), &[("grant_type", "password")]), 400, "unsupported_grant_type");
+        assert_error(&post(&world, Some(("machine", &secret)), &[("grant_type", "password")]), 400, "unauthorized_client");
         for body in [&b"\xff\xfe=\x80"[..], b"%%%%", b"&&&==&", b"grant_type=%ZZ"] {
             let response = world.app.client.post(world.app.url("/connect/token"))
                 .header("content-type", "application/x-www-form-urlencoded")

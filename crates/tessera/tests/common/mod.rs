@@ -10,6 +10,9 @@ use tessera::settings::{RawSettings, Settings};
 pub use tessera_store::testing::TestDatabase;
 use tessera_tokens::MasterKey;
 
+/// Replaced by the server's own address when the app starts.
+const DEFAULT_TEST_ISSUER: &str = "http://127.0.0.1";
+
 pub struct TestApp {
     pub server: Option<RunningServer>,
     pub base: String,
@@ -27,7 +30,7 @@ pub fn settings_for(db: &TestDatabase, data_dir: &std::path::Path) -> RawSetting
         tessera_store::DatabaseUrl::Postgres(url) => url.clone(),
     };
     RawSettings {
-        issuer: "http://127.0.0.1".into(),
+        issuer: DEFAULT_TEST_ISSUER.into(),
         bind: "127.0.0.1:0".into(),
         data_dir: data_dir.to_path_buf(),
         master_key: matches!(db.url, tessera_store::DatabaseUrl::Postgres(_))
@@ -49,11 +52,16 @@ impl TestApp {
         app
     }
 
-    pub fn spawn_with(raw: RawSettings) -> TestApp {
+    /// Starts the server. Unless the settings name another issuer, the issuer is the
+    /// address the server listens on, as relying parties reach it.
+    pub fn spawn_with(mut raw: RawSettings) -> TestApp {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        if raw.issuer == DEFAULT_TEST_ISSUER {
+            raw.issuer = format!("http://{}", listener.local_addr().unwrap());
+        }
         let settings = Settings::from_raw(raw, vec!["test".into()]).expect("valid test settings");
         let prepared: Prepared = server::prepare(&settings).unwrap_or_else(|e| panic!("preparing the server: {e}"));
         let bootstrap_password = prepared.bootstrap_admin.as_ref().map(|a| a.password.clone());
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let running = server::spawn(prepared, listener).unwrap();
         let base = format!("http://{}", running.address);
         let client = reqwest::blocking::Client::builder()

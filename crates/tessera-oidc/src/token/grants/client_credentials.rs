@@ -2,13 +2,11 @@
 //! scopes, no refresh token (§4.4.3), and the access token's `sub` is the client id.
 
 use serde_json::{Map, Value, json};
-use tessera_domain::{
-    GrantType, ScopeSet, TokenFormat, access_token_audience_and_scope, resolve_for_client_credentials,
-};
+use tessera_domain::{GrantType, ScopeSet, access_token_audience_and_scope, resolve_for_client_credentials};
 use tessera_store::applications::Application;
 use tessera_store::connections;
 
-use crate::access_token::{AccessTokenClaims, AccessTokenFormat, JwtAccessToken, ReferenceAccessToken, format_for};
+use crate::access_token::{self, AccessTokenClaims, format_for};
 use crate::error::OAuthError;
 use crate::form::Params;
 use crate::scopes;
@@ -47,13 +45,13 @@ pub fn exchange(state: &OidcState, app: &Application, params: &Params, now: i64)
         [only] => all_connections.iter().find(|c| &c.name == only).and_then(|c| c.access_token_format),
         _ => None,
     };
-    let access_token = match format_for(app.settings.access_token_format, &audience, connection_format) {
-        TokenFormat::Jwt => {
-            let keys = state.keys.current();
-            JwtAccessToken { keys: &keys, alg: app.settings.id_token_signed_response_alg }.mint(&token, now)?
-        }
-        TokenFormat::Reference => ReferenceAccessToken { store: &state.store }.mint(&token, now)?,
-    };
+    let format = format_for(app.settings.access_token_format, &audience, connection_format);
+    let keys = state.keys.current();
+    let minted = access_token::mint(format, &keys, app.settings.id_token_signed_response_alg, &token)?;
+    if minted.reference.is_some() {
+        state.store.write(|c| minted.persist(c, now))?;
+    }
+    let access_token = minted.token;
     Ok(TokenResponse {
         access_token,
         token_type: "Bearer",

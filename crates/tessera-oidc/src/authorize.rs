@@ -1,0 +1,366 @@
+//! The authorization endpoint (RFC 6749 §4.1, OIDC Core §3.1.2): checks the request,
+//! keeps it while the user signs in, fills in required claims and consents (our pages),
+//! then answers the client with a single-use code.
+
+pub mod request;
+pub mod response;
+
+use actix_web::{HttpRequest, HttpResponse, web};
+use serde_json::Value;
+use tessera_store::applications::{self, Application};
+use tessera_store::sessions::{self, BrowserSession, NewAuthorizationCode, NewAuthorizationRequest};
+use tessera_store::{AnyConnection, StoreError, StoreResult, users};
+use tessera_tokens::{SecretHash, generate_secret};
+
+use self::request::{AuthorizationRequest, Refusal, ReplyTo, Untrusted};
+use self::response::{refuse, reply, see_other};
+use crate::form::Params;
+use crate::interaction::required_claims;
+use crate::pages::{self, ErrorPage};
+use crate::scopes;
+use crate::session;
+use crate::state::{OidcState, now};
+use crate::view::Deferred;
+
+/// How long a pending authorization request waits for the user.
+const REQUEST_LIFETIME: i64 = 30 * 60;
+
+/// `GET /connect/authorize`: parameters in the query.
+pub(crate) async fn authorize_get(request: HttpRequest, state: web::Data<OidcState>) -> HttpResponse {
+    let raw = request.query_string().as_bytes().to_vec();
+    begin(request, state, raw).await
+}
+
+/// `POST /connect/authorize`: the same parameters as a form (OIDC Core §3.1.2.1).
+pub(crate) async fn authorize_post(
+    request: HttpRequest,
+    body: web::Bytes,
+    state: web::Data<OidcState>,
+) -> HttpResponse {
+    begin(request, state, body.to_vec()).await
+}
+
+/// What to do next with a pending request.
+pub(crate) enum Next {
+    Page(Deferred),
+    SetCookie(Deferred, String),
+}
+
+impl Next {
+    fn into_response(self, state: &OidcState) -> HttpResponse {
+        match self {
+            Next::Page(response) => response.into_response(),
+            Next::SetCookie(response, id) => {
+                let mut response = response.into_response();
+                let _ = response.add_cookie(&session::cookie(&id, &state.settings));
+                response
+            }
+        }
+    }
+}
+
+async fn begin(request: HttpRequest, state: web::Data<OidcState>, raw: Vec<u8>) -> HttpResponse {
+    let cookie = session::presented_id(&request, &state.settings);
+    let state = state.into_inner();
+    let worker = state.clone();
+    match web::block(move || start(&worker, &raw, cookie.as_deref())).await {
+        Ok(Ok(next)) => next.into_response(&state),
+        Ok(Err(error)) => failure(error),
+        Err(_) => failure(StoreError::Unavailable("worker pool".into())),
+    }
+}
+
+/// A store failure during the flow: an error page (no redirect: nothing is known to
+/// be trustworthy), 503 when the database is away.
+pub(crate) fn failure(error: StoreError) -> HttpResponse {
+    let unavailable = matches!(error, StoreError::Unavailable(_));
+    if unavailable {
+        tracing::warn!(%error, "database unavailable during an authorization");
+    } else {
+        tracing::error!(%error, "store error during an authorization");
+    }
+    let status = if unavailable {
+        actix_web::http::StatusCode::SERVICE_UNAVAILABLE
+    } else {
+        actix_web::http::StatusCode::INTERNAL_SERVER_ERROR
+    };
+    pages::html_status(
+        status,
+        &ErrorPage {
+            title: "Something went wrong".into(),
+            message: "Tessera could not complete the request. Please try again in a moment.".into(),
+        },
+    )
+}
+
+pub(crate) fn untrusted(reason: &Untrusted) -> Deferred {
+    Deferred::page_status(
+        actix_web::http::StatusCode::BAD_REQUEST,
+        ErrorPage { title: "This sign-in request cannot be used".into(), message: reason.0.clone() },
+    )
+}
+
+fn start(state: &OidcState, raw: &[u8], cookie: Option<&str>) -> StoreResult<Next> {
+    let now = now();
+    let (params, repeated) = match Params::parse_noting_repeats(raw) {
+        Ok(parsed) => parsed,
+        Err(e) => return Ok(Next::Page(untrusted(&Untrusted(e.description)))),
+    };
+    if repeated.iter().any(|p| p == "client_id" || p == "redirect_uri") {
+        return Ok(Next::Page(untrusted(&Untrusted("client_id or redirect_uri is repeated.".into()))));
+    }
+    let client_id = match request::check_client(&params) {
+        Ok(id) => id.to_owned(),
+        Err(reason) => return Ok(Next::Page(untrusted(&reason))),
+    };
+    let app = match state.store.read(|c| applications::find_by_client_id(c, &client_id))? {
+        Some(app) if app.settings.enabled => app,
+        _ => return Ok(Next::Page(untrusted(&Untrusted("The application in the request is not known.".into())))),
+    };
+    let redirect_uri = match request::check_redirect_uri(&params, &app) {
+        Ok(uri) => uri,
+        Err(reason) => return Ok(Next::Page(untrusted(&reason))),
+    };
+    let state_param = params.get("state").map(|s| s.chars().take(2048).collect::<String>());
+    let mode = request::check_response_mode(&params);
+    let reply_to = ReplyTo {
+        redirect_uri,
+        response_mode: *mode.as_ref().unwrap_or(&request::ResponseMode::Query),
+        state: state_param,
+    };
+    let checked = mode.and_then(|_| check_rest(state, &params, &repeated, &app, now));
+    let authorization = match checked {
+        Ok(authorization) => authorization,
+        Err(refusal) => return Ok(Next::Page(refuse(&reply_to, &state.issuer, &refusal))),
+    };
+    let authorization = AuthorizationRequest { reply: reply_to, ..authorization };
+
+    // Keep the request, bound to this browser's session (a new anonymous one if none).
+    state.store.write(|c| {
+        let (session_id, session, new_cookie) = match session::current(c, cookie, &state.settings, now)? {
+            Some((id, session)) => (id, session, false),
+            None => {
+                let (id, session) = session::start(c, None, None, &state.settings, now)?;
+                (id, session, true)
+            }
+        };
+        let handle = generate_secret();
+        sessions::create_request(
+            c,
+            &NewAuthorizationRequest {
+                id_hash: handle.hash().as_str().to_owned(),
+                application_id: app.id.clone(),
+                session_id_hash: Some(session.id_hash.clone()),
+                parameters: serde_json::to_value(&authorization).map_err(|e| StoreError::Corrupt(e.to_string()))?,
+                expires_at: now + REQUEST_LIFETIME,
+            },
+            now,
+        )?;
+        let response = decide(c, state, handle.expose(), &authorization, &app, &session, now)?;
+        Ok(if new_cookie { Next::SetCookie(response, session_id) } else { Next::Page(response) })
+    })
+}
+
+/// Everything after the client and redirect URI, in the order of the specs.
+fn check_rest(
+    state: &OidcState,
+    params: &Params,
+    repeated: &[String],
+    app: &Application,
+    now: i64,
+) -> Result<AuthorizationRequest, Refusal> {
+    if let Some(name) = repeated.first() {
+        return Err(Refusal::new("invalid_request", format!("parameter {name} is repeated")));
+    }
+    request::check_response_type(params)?;
+    request::check_grant_type(app)?;
+    let catalog =
+        state.store.read(scopes::catalog).map_err(|_| Refusal::new("temporarily_unavailable", "try again"))?;
+    let allowed = scopes::allowed(app, &catalog);
+    let scope = request::check_scope(params, &catalog, &allowed)?;
+    let code_challenge = request::check_pkce(params, app.settings.app_type)?;
+    let prompt = request::check_prompt(params)?;
+    let max_age = request::check_max_age(params)?;
+    let nonce = request::check_text(params, "nonce")?;
+    let login_hint = request::check_text(params, "login_hint")?;
+    let hinted_sub = match params.get("id_token_hint") {
+        None => None,
+        Some(hint) => Some(crate::id_token::hinted_subject(state, hint, &app.client_id, now).ok_or_else(|| {
+            Refusal::new("invalid_request", "id_token_hint is not a valid ID token Tessera issued to this client")
+        })?),
+    };
+    Ok(AuthorizationRequest {
+        client_id: app.client_id.clone(),
+        reply: ReplyTo { redirect_uri: String::new(), response_mode: request::ResponseMode::Query, state: None },
+        scope: scope.to_string(),
+        nonce,
+        code_challenge,
+        prompt,
+        max_age,
+        login_hint,
+        hinted_sub,
+        signed_in_at: None,
+        consented: false,
+    })
+}
+
+/// The next step of a pending request (OIDC Core §3.1.2.3–§3.1.2.5): sign in, required
+/// claims, consent, or the code. With `prompt=none` every step needing the user is an
+/// error to the client instead (§3.1.2.6).
+pub(crate) fn decide(
+    conn: &mut AnyConnection,
+    state: &OidcState,
+    handle: &str,
+    request: &AuthorizationRequest,
+    app: &Application,
+    session: &BrowserSession,
+    now: i64,
+) -> StoreResult<Deferred> {
+    let silent = request.prompts("none");
+    let ask = |path: &str, error: &'static str, description: &str| -> Deferred {
+        if silent {
+            refuse(&request.reply, &state.issuer, &Refusal::new(error, description))
+        } else {
+            see_other(&format!("{path}?request={handle}"))
+        }
+    };
+    let user = match &session.user_id {
+        Some(id) => users::get(conn, id).ok().filter(|u| !u.disabled),
+        None => None,
+    };
+    let fresh_sign_in_needed = request.signed_in_at.is_none()
+        && (request.prompts("login")
+            || request.prompts("select_account")
+            || request.max_age.is_some_and(|max| now - session.auth_time.unwrap_or(0) > max));
+    let hint_mismatch = match (&request.hinted_sub, &user) {
+        (Some(sub), Some(user)) => *sub != user.id,
+        _ => false,
+    };
+    let Some(user) = user.filter(|_| !fresh_sign_in_needed && !hint_mismatch) else {
+        return Ok(ask("/login", "login_required", "the user must sign in"));
+    };
+    let values = users::claim_values(conn, &user)?;
+    if !tessera_domain::missing_required_claims(&app.settings.required_claims, &values).is_empty() {
+        return Ok(ask(required_claims::PATH, "interaction_required", "the user must provide required information"));
+    }
+    if app.settings.require_consent && !request.consented {
+        let remembered = sessions::get_consent(conn, &user.id, &app.id)?
+            .and_then(|c| tessera_domain::ScopeSet::parse(&c.scope).ok())
+            .zip(tessera_domain::ScopeSet::parse(&request.scope).ok())
+            .is_some_and(|(given, asked)| asked.is_subset(&given));
+        if request.prompts("consent") || !remembered {
+            return Ok(ask("/consent", "consent_required", "the user must consent"));
+        }
+    }
+    issue_code(conn, state, handle, request, app, session, &user.id, now)
+}
+
+/// RFC 6749 §4.1.2: a code of 256 random bits, stored as its hash, single use, bound to
+/// the client, the redirect URI and the PKCE challenge.
+#[allow(clippy::too_many_arguments)]
+fn issue_code(
+    conn: &mut AnyConnection,
+    state: &OidcState,
+    handle: &str,
+    request: &AuthorizationRequest,
+    app: &Application,
+    session: &BrowserSession,
+    user_id: &str,
+    now: i64,
+) -> StoreResult<Deferred> {
+    let code = generate_secret();
+    sessions::insert_code(
+        conn,
+        &NewAuthorizationCode {
+            code_hash: code.hash().as_str().to_owned(),
+            grant_id: tessera_store::new_id(),
+            application_id: app.id.clone(),
+            user_id: user_id.to_owned(),
+            sid: Some(session.sid.clone()),
+            redirect_uri: request.reply.redirect_uri.clone(),
+            scope: request.scope.clone(),
+            resources: Vec::new(),
+            nonce: request.nonce.clone(),
+            code_challenge: request.code_challenge.clone(),
+            code_challenge_method: request.code_challenge.as_ref().map(|_| "S256".to_owned()),
+            auth_time: session.auth_time.unwrap_or(now),
+            amr: session.amr.clone(),
+            expires_at: now + app.settings.lifetimes.authorization_code,
+        },
+        now,
+    )?;
+    sessions::delete_request(conn, SecretHash::of(handle).as_str())?;
+    Ok(reply(&request.reply, &state.issuer, vec![("code".into(), code.expose().to_owned())]))
+}
+
+/// A pending request as the interaction pages see it: the request, its application and
+/// the browser session it belongs to. `None` when the handle is unknown, expired, or
+/// belongs to another browser.
+#[derive(Clone)]
+pub(crate) struct Pending {
+    pub handle: String,
+    pub request: AuthorizationRequest,
+    pub app: Application,
+    pub session_id: String,
+    pub session: BrowserSession,
+}
+
+pub(crate) fn load_pending(
+    conn: &mut AnyConnection,
+    state: &OidcState,
+    handle: Option<&str>,
+    cookie: Option<&str>,
+    now: i64,
+) -> StoreResult<Option<Pending>> {
+    let (Some(handle), Some((session_id, session))) = (handle, session::current(conn, cookie, &state.settings, now)?)
+    else {
+        return Ok(None);
+    };
+    let Some(stored) = sessions::get_request(conn, SecretHash::of(handle).as_str(), now)? else { return Ok(None) };
+    if stored.session_id_hash.as_deref() != Some(session.id_hash.as_str()) {
+        return Ok(None);
+    }
+    let Ok(request) = serde_json::from_value::<AuthorizationRequest>(stored.parameters) else { return Ok(None) };
+    let app = applications::get(conn, &stored.application_id)?;
+    Ok(Some(Pending { handle: handle.to_owned(), request, app, session_id, session }))
+}
+
+pub(crate) fn save_pending(conn: &mut AnyConnection, pending: &Pending) -> StoreResult<()> {
+    let value: Value = serde_json::to_value(&pending.request).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    sessions::update_request(conn, SecretHash::of(&pending.handle).as_str(), &value)
+}
+
+/// The page shown when a pending request cannot be continued.
+pub(crate) fn expired() -> Deferred {
+    Deferred::page_status(
+        actix_web::http::StatusCode::BAD_REQUEST,
+        ErrorPage {
+            title: "This sign-in has expired".into(),
+            message: "Go back to the application and start signing in again.".into(),
+        },
+    )
+}
+
+/// `GET /connect/authorize/resume?request=…`: the next step after a page.
+pub(crate) async fn resume(request: HttpRequest, state: web::Data<OidcState>) -> HttpResponse {
+    let cookie = session::presented_id(&request, &state.settings);
+    let handle =
+        Params::parse(request.query_string().as_bytes()).ok().and_then(|p| p.get("request").map(str::to_owned));
+    let state = state.into_inner();
+    let worker = state.clone();
+    let result = web::block(move || {
+        worker.store.write(|c| {
+            let now = now();
+            let Some(pending) = load_pending(c, &worker, handle.as_deref(), cookie.as_deref(), now)? else {
+                return Ok(expired());
+            };
+            decide(c, &worker, &pending.handle, &pending.request, &pending.app, &pending.session, now)
+        })
+    })
+    .await;
+    match result {
+        Ok(Ok(response)) => response.into_response(),
+        Ok(Err(error)) => failure(error),
+        Err(_) => failure(StoreError::Unavailable("worker pool".into())),
+    }
+}

@@ -1,0 +1,258 @@
+//! The authorization request (RFC 6749 §4.1.1, OIDC Core §3.1.2.1) checked in the order
+//! the specs reason, each check a function: the client and its redirect URI first
+//! (failures there show our error page and never redirect), then everything else
+//! (failures redirect to the client with `error`, `error_description`, `state`, `iss`).
+
+use serde::{Deserialize, Serialize};
+use tessera_domain::{
+    AllowedScopes, ApplicationType, GrantType, RedirectUri, ScopeCatalog, ScopeSet, resolve_requested,
+};
+use tessera_store::applications::Application;
+
+use crate::form::Params;
+
+/// Why the request cannot even be answered to the client: shown on our error page.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Untrusted(pub String);
+
+/// An error to redirect to the client's validated redirect URI (RFC 6749 §4.1.2.1).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refusal {
+    pub error: &'static str,
+    pub description: String,
+}
+
+impl Refusal {
+    pub fn new(error: &'static str, description: impl Into<String>) -> Refusal {
+        Refusal { error, description: description.into() }
+    }
+}
+
+/// OAuth 2.0 Multiple Response Type Encoding Practices / Form Post Response Mode.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ResponseMode {
+    Query,
+    FormPost,
+}
+
+/// Where and how to answer the client: known once the client and redirect URI checked.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReplyTo {
+    pub redirect_uri: String,
+    pub response_mode: ResponseMode,
+    pub state: Option<String>,
+}
+
+/// A checked authorization request, stored while the user signs in and consents.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuthorizationRequest {
+    pub client_id: String,
+    pub reply: ReplyTo,
+    /// The scopes granted if the user agrees (canonical, space-separated).
+    pub scope: String,
+    pub nonce: Option<String>,
+    pub code_challenge: Option<String>,
+    pub prompt: Vec<String>,
+    pub max_age: Option<i64>,
+    pub login_hint: Option<String>,
+    /// The `sub` of a valid `id_token_hint`.
+    pub hinted_sub: Option<String>,
+    /// Set once the user signed in for this request (so `prompt=login` asks once).
+    #[serde(default)]
+    pub signed_in_at: Option<i64>,
+    /// Set once the user answered the consent page for this request.
+    #[serde(default)]
+    pub consented: bool,
+}
+
+impl AuthorizationRequest {
+    pub fn prompts(&self, value: &str) -> bool {
+        self.prompt.iter().any(|p| p == value)
+    }
+}
+
+/// RFC 6749 §3.1: a `client_id` we know and that is enabled.
+pub fn check_client(params: &Params) -> Result<&str, Untrusted> {
+    params.get("client_id").ok_or_else(|| Untrusted("The request names no application (client_id is missing).".into()))
+}
+
+/// OIDC Core §3.1.2.1: `redirect_uri` is required and must match a registered one
+/// exactly (RFC 9700 §4.1.3; only a loopback IP's port may vary, RFC 8252 §7.3).
+pub fn check_redirect_uri(params: &Params, app: &Application) -> Result<String, Untrusted> {
+    let presented = params
+        .get("redirect_uri")
+        .ok_or_else(|| Untrusted("The request names no redirect URI (redirect_uri is missing).".into()))?;
+    let registered = app
+        .settings
+        .redirect_uris
+        .iter()
+        .any(|uri| RedirectUri::parse(uri, app.settings.app_type).is_ok_and(|r| r.matches(presented)));
+    if !registered {
+        return Err(Untrusted(
+            "The redirect URI in the request is not registered for this application, so Tessera will not send you there."
+                .into(),
+        ));
+    }
+    Ok(presented.to_owned())
+}
+
+/// The response mode, with `query` as the default for the code flow.
+pub fn check_response_mode(params: &Params) -> Result<ResponseMode, Refusal> {
+    match params.get("response_mode") {
+        None | Some("query") => Ok(ResponseMode::Query),
+        Some("form_post") => Ok(ResponseMode::FormPost),
+        Some(_) => Err(Refusal::new("invalid_request", "response_mode must be query or form_post")),
+    }
+}
+
+/// Only the authorization code flow: `token` and hybrid types are refused.
+pub fn check_response_type(params: &Params) -> Result<(), Refusal> {
+    match params.get("response_type") {
+        Some("code") => Ok(()),
+        None => Err(Refusal::new("invalid_request", "response_type is missing")),
+        Some(_) => Err(Refusal::new("unsupported_response_type", "only response_type=code is supported")),
+    }
+}
+
+pub fn check_grant_type(app: &Application) -> Result<(), Refusal> {
+    if app.settings.grant_types.contains(&GrantType::AuthorizationCode) {
+        Ok(())
+    } else {
+        Err(Refusal::new("unauthorized_client", "this application may not use the authorization code flow"))
+    }
+}
+
+/// RFC 6749 §3.3 with the domain's resolution: every requested scope must be known and
+/// allowed to the application.
+pub fn check_scope(params: &Params, catalog: &ScopeCatalog, allowed: &AllowedScopes) -> Result<ScopeSet, Refusal> {
+    let requested =
+        ScopeSet::parse(params.get("scope").unwrap_or("")).map_err(|e| Refusal::new("invalid_scope", e.to_string()))?;
+    if requested.is_empty() {
+        return Err(Refusal::new("invalid_scope", "scope is missing"));
+    }
+    let resolved =
+        resolve_requested(&requested, catalog, allowed).map_err(|e| Refusal::new("invalid_scope", e.to_string()))?;
+    Ok(resolved.granted())
+}
+
+/// RFC 7636 and RFC 9700 §2.1.1: S256 only; required for public clients.
+pub fn check_pkce(params: &Params, app_type: ApplicationType) -> Result<Option<String>, Refusal> {
+    let challenge = params.get("code_challenge");
+    match (challenge, params.get("code_challenge_method")) {
+        (None, None) if app_type.is_public() => {
+            Err(Refusal::new("invalid_request", "code_challenge is required (PKCE with S256) for this application"))
+        }
+        (None, None) => Ok(None),
+        (None, Some(_)) => Err(Refusal::new("invalid_request", "code_challenge_method without code_challenge")),
+        (Some(_), None | Some("plain")) => {
+            Err(Refusal::new("invalid_request", "code_challenge_method must be S256 (plain is not accepted)"))
+        }
+        (Some(challenge), Some("S256")) => {
+            // RFC 7636 §4.2: BASE64URL(SHA256(verifier)), 43 characters.
+            let valid =
+                challenge.len() == 43 && challenge.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+            if valid {
+                Ok(Some(challenge.to_owned()))
+            } else {
+                Err(Refusal::new("invalid_request", "code_challenge is malformed"))
+            }
+        }
+        (Some(_), Some(_)) => Err(Refusal::new("invalid_request", "code_challenge_method must be S256")),
+    }
+}
+
+/// OIDC Core §3.1.2.1: `prompt` is a space-separated list of none, login, consent,
+/// select_account; `none` stands alone.
+pub fn check_prompt(params: &Params) -> Result<Vec<String>, Refusal> {
+    let Some(raw) = params.get("prompt") else { return Ok(Vec::new()) };
+    let mut prompts: Vec<String> = raw.split(' ').filter(|p| !p.is_empty()).map(str::to_owned).collect();
+    prompts.sort();
+    prompts.dedup();
+    if let Some(unknown) =
+        prompts.iter().find(|p| !matches!(p.as_str(), "none" | "login" | "consent" | "select_account"))
+    {
+        let shown: String = unknown.chars().filter(char::is_ascii_graphic).take(30).collect();
+        return Err(Refusal::new("invalid_request", format!("prompt value {shown} is not supported")));
+    }
+    if prompts.len() > 1 && prompts.iter().any(|p| p == "none") {
+        return Err(Refusal::new("invalid_request", "prompt=none cannot be combined with other values"));
+    }
+    Ok(prompts)
+}
+
+/// OIDC Core §3.1.2.1: `max_age` is a non-negative number of seconds.
+pub fn check_max_age(params: &Params) -> Result<Option<i64>, Refusal> {
+    match params.get("max_age") {
+        None => Ok(None),
+        Some(raw) => raw
+            .parse::<i64>()
+            .ok()
+            .filter(|v| *v >= 0)
+            .map(Some)
+            .ok_or_else(|| Refusal::new("invalid_request", "max_age must be a non-negative integer")),
+    }
+}
+
+/// Free-text parameters carried through, bounded in size.
+pub fn check_text(params: &Params, name: &str) -> Result<Option<String>, Refusal> {
+    match params.get(name) {
+        Some(value) if value.len() > 2048 => Err(Refusal::new("invalid_request", format!("{name} is too long"))),
+        other => Ok(other.map(str::to_owned)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn params(raw: &str) -> Params {
+        Params::parse(raw.as_bytes()).unwrap()
+    }
+
+    #[test]
+    fn only_code_is_a_supported_response_type() {
+        assert!(check_response_type(&params("response_type=code")).is_ok());
+        for other in ["token", "id_token", "code+id_token", "code+token"] {
+            let refusal = check_response_type(&params(&format!("response_type={other}"))).unwrap_err();
+            assert_eq!(refusal.error, "unsupported_response_type", "{other}");
+        }
+        assert_eq!(check_response_type(&params("")).unwrap_err().error, "invalid_request");
+    }
+
+    #[test]
+    fn pkce_is_s256_only_and_required_for_public_clients() {
+        let challenge = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";
+        let ok = params(&format!("code_challenge={challenge}&code_challenge_method=S256"));
+        assert_eq!(check_pkce(&ok, ApplicationType::Spa).unwrap().as_deref(), Some(challenge));
+        let plain = params(&format!("code_challenge={challenge}&code_challenge_method=plain"));
+        assert!(check_pkce(&plain, ApplicationType::Web).is_err());
+        let no_method = params(&format!("code_challenge={challenge}"));
+        assert!(check_pkce(&no_method, ApplicationType::Web).is_err());
+        assert!(check_pkce(&params(""), ApplicationType::Native).is_err());
+        assert_eq!(check_pkce(&params(""), ApplicationType::Web).unwrap(), None);
+        assert!(check_pkce(&params("code_challenge=short&code_challenge_method=S256"), ApplicationType::Web).is_err());
+    }
+
+    #[test]
+    fn prompt_none_stands_alone_and_unknown_values_are_refused() {
+        assert_eq!(check_prompt(&params("prompt=login+consent")).unwrap(), ["consent", "login"]);
+        assert!(check_prompt(&params("prompt=none+login")).is_err());
+        assert!(check_prompt(&params("prompt=create")).is_err());
+        assert!(check_prompt(&params("")).unwrap().is_empty());
+    }
+
+    #[test]
+    fn max_age_must_be_a_non_negative_integer() {
+        assert_eq!(check_max_age(&params("max_age=0")).unwrap(), Some(0));
+        assert!(check_max_age(&params("max_age=-1")).is_err());
+        assert!(check_max_age(&params("max_age=abc")).is_err());
+    }
+
+    #[test]
+    fn response_mode_is_query_or_form_post() {
+        assert_eq!(check_response_mode(&params("")).unwrap(), ResponseMode::Query);
+        assert_eq!(check_response_mode(&params("response_mode=form_post")).unwrap(), ResponseMode::FormPost);
+        assert!(check_response_mode(&params("response_mode=fragment")).is_err());
+    }
+}

@@ -1,0 +1,78 @@
+//! Access tokens presented back to Tessera (userinfo, introspection): the claims of an
+//! active token it issued, whether JWT or reference, and the bearer token of a request
+//! per RFC 6750 (header or form body, never the query string).
+
+use actix_web::HttpRequest;
+use actix_web::http::header;
+use serde_json::{Map, Value};
+use tessera_domain::SigningAlgorithm;
+use tessera_store::tokens;
+use tessera_tokens::SecretHash;
+
+use crate::error::OAuthError;
+use crate::form::Params;
+use crate::state::OidcState;
+
+/// Clock skew tolerated on `nbf` and `exp` of JWT access tokens.
+const LEEWAY: i64 = 30;
+
+/// The claims of an active access token Tessera issued, or `None` (unknown, malformed,
+/// expired, revoked, or of a revoked grant). A JWT must carry `typ: at+jwt` (RFC 9068
+/// §4), our issuer and a live `exp`; a reference token is found by its hash.
+pub fn active_claims(state: &OidcState, token: &str, now: i64) -> Result<Option<Map<String, Value>>, OAuthError> {
+    if token.matches('.').count() == 2 {
+        let keys = state.keys.current();
+        let Ok(verified) = tessera_tokens::jwt::verify(token, keys.verifying_keys(), SigningAlgorithm::ALL) else {
+            return Ok(None);
+        };
+        let claims = verified.claims;
+        let time = |name: &str| claims.get(name).and_then(Value::as_i64);
+        let live = verified.typ.as_deref() == Some("at+jwt")
+            && claims.get("iss").and_then(Value::as_str) == Some(state.issuer.as_str())
+            && time("exp").is_some_and(|exp| exp + LEEWAY > now)
+            && time("nbf").is_none_or(|nbf| nbf - LEEWAY <= now);
+        if !live {
+            return Ok(None);
+        }
+        // A JWT of a grant that was revoked (refresh reuse, revocation, logout) is no
+        // longer active, though it still verifies offline until it expires.
+        if let Some(grant_id) = claims.get("grant_id").and_then(Value::as_str) {
+            let grant = state.store.read(|c| match tokens::get_grant(c, grant_id) {
+                Ok(grant) => Ok(Some(grant)),
+                Err(tessera_store::StoreError::NotFound { .. }) => Ok(None),
+                Err(e) => Err(e),
+            })?;
+            if grant.is_none_or(|g| g.revoked_at.is_some()) {
+                return Ok(None);
+            }
+        }
+        return Ok(Some(claims));
+    }
+    if token.is_empty() || token.len() > 512 {
+        return Ok(None);
+    }
+    let hash = SecretHash::of(token);
+    Ok(state.store.read(|c| tokens::find_active(c, hash.as_str(), now))?)
+}
+
+/// RFC 6750 §2.1 and §2.2: the token from `Authorization: Bearer`, or from the form body
+/// of a POST; both at once is `invalid_request`. §2.3 (the query string) is not accepted.
+pub fn bearer_token(request: &HttpRequest, form: Option<&Params>) -> Result<Option<String>, &'static str> {
+    let from_header = match request.headers().get(header::AUTHORIZATION) {
+        None => None,
+        Some(value) => {
+            let value = value.to_str().map_err(|_| "malformed Authorization header")?;
+            match value.split_once(' ') {
+                Some((scheme, token)) if scheme.eq_ignore_ascii_case("bearer") && !token.trim().is_empty() => {
+                    Some(token.trim().to_owned())
+                }
+                _ => return Err("the Authorization header must use the Bearer scheme"),
+            }
+        }
+    };
+    let from_form = form.and_then(|f| f.get("access_token")).map(str::to_owned);
+    match (from_header, from_form) {
+        (Some(_), Some(_)) => Err("send the access token once"),
+        (header, form) => Ok(header.or(form)),
+    }
+}

@@ -1,0 +1,92 @@
+//! OpenID Provider metadata (OIDC Discovery §3, RFC 8414), at
+//! `/.well-known/openid-configuration`. Scopes and claims come from the database; the
+//! document is rebuilt at most every 30 seconds, not per request.
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use actix_web::http::header::{self, CacheControl, CacheDirective};
+use actix_web::{HttpResponse, web};
+use serde_json::json;
+use tessera_domain::SigningAlgorithm;
+use tessera_store::StoreResult;
+use tessera_store::scopes::{self, ScopeKind};
+
+use crate::state::OidcState;
+
+const REBUILD_AFTER: Duration = Duration::from_secs(30);
+
+/// A built document and when it was built.
+type Built = (Instant, Arc<String>);
+
+/// The last built document.
+#[derive(Debug, Default, Clone)]
+pub struct DiscoveryCache(Arc<Mutex<Option<Built>>>);
+
+fn build(state: &OidcState) -> StoreResult<String> {
+    let (all_scopes, claims) =
+        state.store.read(|c| Ok((scopes::list_scopes(c, None)?, scopes::list_claim_types(c)?)))?;
+    let scopes_supported: Vec<&str> = all_scopes
+        .iter()
+        .filter(|s| s.show_in_discovery && (s.kind == ScopeKind::Identity || s.kind == ScopeKind::Api))
+        .map(|s| s.name.as_str())
+        .collect();
+    let claims_supported: Vec<&str> = claims.iter().map(|c| c.name.as_str()).collect();
+    let algs: Vec<&str> = SigningAlgorithm::ALL.iter().map(|a| a.as_str()).collect();
+    let document = json!({
+        "issuer": state.issuer,
+        "authorization_endpoint": state.url("/connect/authorize"),
+        "token_endpoint": state.url("/connect/token"),
+        "userinfo_endpoint": state.url("/connect/userinfo"),
+        "jwks_uri": state.url("/.well-known/openid-configuration/jwks"),
+        "end_session_endpoint": state.url("/connect/endsession"),
+        "introspection_endpoint": state.url("/connect/introspect"),
+        "revocation_endpoint": state.url("/connect/revocation"),
+        "scopes_supported": scopes_supported,
+        "claims_supported": claims_supported,
+        "response_types_supported": ["code"],
+        "response_modes_supported": ["query", "form_post"],
+        "grant_types_supported": ["authorization_code", "refresh_token", "client_credentials", "password"],
+        "subject_types_supported": ["public"],
+        "id_token_signing_alg_values_supported": algs,
+        "code_challenge_methods_supported": ["S256"],
+        "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
+        "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
+        "revocation_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
+        "introspection_signing_alg_values_supported": ["ES256"],
+        "prompt_values_supported": ["none", "login", "consent", "select_account"],
+        "claims_parameter_supported": false,
+        "request_parameter_supported": false,
+        "request_uri_parameter_supported": false,
+        "authorization_response_iss_parameter_supported": true,
+        "frontchannel_logout_supported": false,
+        "backchannel_logout_supported": false,
+    });
+    Ok(document.to_string())
+}
+
+/// `GET /.well-known/openid-configuration`.
+pub(crate) async fn discovery(state: web::Data<OidcState>, cache: web::Data<DiscoveryCache>) -> HttpResponse {
+    let cached = cache.0.lock().ok().and_then(|guard| guard.clone());
+    let document = match cached {
+        Some((built, document)) if built.elapsed() < REBUILD_AFTER => document,
+        _ => {
+            let state = state.into_inner();
+            match web::block(move || build(&state)).await {
+                Ok(Ok(document)) => {
+                    let document = Arc::new(document);
+                    if let Ok(mut guard) = cache.0.lock() {
+                        *guard = Some((Instant::now(), document.clone()));
+                    }
+                    document
+                }
+                _ => return HttpResponse::ServiceUnavailable().finish(),
+            }
+        }
+    };
+    HttpResponse::Ok()
+        .content_type("application/json")
+        .insert_header(CacheControl(vec![CacheDirective::Public, CacheDirective::MaxAge(300)]))
+        .insert_header((header::ACCESS_CONTROL_ALLOW_ORIGIN, "*"))
+        .body(document.as_str().to_owned())
+}

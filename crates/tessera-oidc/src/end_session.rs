@@ -1,0 +1,180 @@
+//! RP-Initiated Logout 1.0: `/connect/endsession`. With a valid `id_token_hint`, the
+//! session ends and the browser goes to `post_logout_redirect_uri` only if that exact URI
+//! is registered for the client the hint was issued to; without a valid hint the user is
+//! asked to confirm, and nothing ever redirects.
+
+use actix_web::{HttpRequest, HttpResponse, web};
+use serde_json::{Value, json};
+use tessera_store::applications;
+use tessera_store::{StoreError, audit, sessions};
+use tessera_tokens::SecretHash;
+
+use crate::authorize::failure;
+use crate::authorize::response::see_other;
+use crate::form::Params;
+use crate::id_token::verified_id_token;
+use crate::pages::{self, LogoutPage, SignedOutPage};
+use crate::session;
+use crate::state::{OidcState, now};
+use crate::view::Deferred;
+
+/// `GET /connect/endsession`.
+pub(crate) async fn end_session_get(request: HttpRequest, state: web::Data<OidcState>) -> HttpResponse {
+    let params = Params::parse(request.query_string().as_bytes()).unwrap_or_default();
+    end_session(request, state, params).await
+}
+
+/// `POST /connect/endsession`.
+pub(crate) async fn end_session_post(
+    request: HttpRequest,
+    body: web::Bytes,
+    state: web::Data<OidcState>,
+) -> HttpResponse {
+    let params = Params::parse(&body).unwrap_or_default();
+    end_session(request, state, params).await
+}
+
+async fn end_session(request: HttpRequest, state: web::Data<OidcState>, params: Params) -> HttpResponse {
+    let cookie = session::presented_id(&request, &state.settings);
+    let client_ip = request.peer_addr().map(|a| a.ip().to_string());
+    let state = state.into_inner();
+    let worker = state.clone();
+    let result = web::block(move || decide(&worker, &params, cookie.as_deref(), client_ip.as_deref())).await;
+    match result {
+        Ok(Ok((response, clear_cookie))) => {
+            let mut response = response.into_response();
+            if clear_cookie {
+                let _ = response.add_cookie(&session::removal(&state.settings));
+            }
+            response
+        }
+        Ok(Err(error)) => failure(error),
+        Err(_) => failure(StoreError::Unavailable("worker pool".into())),
+    }
+}
+
+fn decide(
+    state: &OidcState,
+    params: &Params,
+    cookie: Option<&str>,
+    client_ip: Option<&str>,
+) -> Result<(Deferred, bool), StoreError> {
+    let now = now();
+    let hint = params.get("id_token_hint").and_then(|hint| verified_id_token(state, hint));
+    let Some(hint) = hint else {
+        // No valid hint: ask first (the form carries the CSRF token of this session).
+        return state.store.read(|c| {
+            Ok(match session::current(c, cookie, &state.settings, now)? {
+                Some((id, _)) => (
+                    Deferred::page(LogoutPage {
+                        csrf: session::csrf_token(&id),
+                        client_name: None,
+                        request: String::new(),
+                    }),
+                    false,
+                ),
+                None => (Deferred::page(SignedOutPage {}), true),
+            })
+        });
+    };
+    let client_id = match hint.get("aud") {
+        Some(Value::String(aud)) => Some(aud.clone()),
+        Some(Value::Array(auds)) => auds.first().and_then(Value::as_str).map(str::to_owned),
+        _ => None,
+    };
+    state.store.write(|c| {
+        let app = match &client_id {
+            Some(id) => applications::find_by_client_id(c, id)?,
+            None => None,
+        };
+        end(c, cookie, state, client_ip, now)?;
+        let target = params.get("post_logout_redirect_uri").filter(|uri| {
+            app.as_ref()
+                .is_some_and(|app| app.settings.post_logout_redirect_uris.iter().any(|registered| registered == uri))
+        });
+        Ok(match target {
+            Some(uri) => {
+                let location = match (url::Url::parse(uri), params.get("state")) {
+                    (Ok(mut url), Some(state_param)) => {
+                        url.query_pairs_mut().append_pair("state", state_param);
+                        url.to_string()
+                    }
+                    _ => uri.to_owned(),
+                };
+                (see_other(&location), true)
+            }
+            None => (Deferred::page(SignedOutPage {}), true),
+        })
+    })
+}
+
+/// Ends the browser's session, if it has one, and records it.
+fn end(
+    conn: &mut tessera_store::AnyConnection,
+    cookie: Option<&str>,
+    state: &OidcState,
+    client_ip: Option<&str>,
+    now: i64,
+) -> Result<(), StoreError> {
+    if let Some((id, session)) = session::current(conn, cookie, &state.settings, now)? {
+        sessions::end(conn, SecretHash::of(&id).as_str(), now)?;
+        if let Some(user_id) = &session.user_id {
+            let target = format!("user:{user_id}");
+            audit::record(
+                conn,
+                &audit::NewAuditEvent {
+                    actor: &target,
+                    action: "user.sign_out",
+                    target: &target,
+                    summary: json!({}),
+                    client_ip,
+                },
+                now,
+            )?;
+        }
+    }
+    Ok(())
+}
+
+/// `POST /connect/endsession/confirm`: the answer to the confirmation page.
+pub(crate) async fn confirm(request: HttpRequest, body: web::Bytes, state: web::Data<OidcState>) -> HttpResponse {
+    let cookie = session::presented_id(&request, &state.settings);
+    let form = Params::parse(&body).unwrap_or_default();
+    let client_ip = request.peer_addr().map(|a| a.ip().to_string());
+    let state = state.into_inner();
+    let worker = state.clone();
+    let result = web::block(move || {
+        worker.store.write(|c| {
+            let now = now();
+            let Some((id, _)) = session::current(c, cookie.as_deref(), &worker.settings, now)? else {
+                return Ok((Deferred::page(SignedOutPage {}), true));
+            };
+            if !session::csrf_matches(&id, form.get("csrf")) {
+                return Ok((crate::interaction::bad_form(), false));
+            }
+            if form.get("decision") != Some("logout") {
+                return Ok((
+                    Deferred::page(pages::ErrorPage {
+                        title: "You are still signed in".into(),
+                        message: "You can close this page.".into(),
+                    }),
+                    false,
+                ));
+            }
+            end(c, cookie.as_deref(), &worker, client_ip.as_deref(), now)?;
+            Ok((Deferred::page(SignedOutPage {}), true))
+        })
+    })
+    .await;
+    match result {
+        Ok(Ok((response, clear))) => {
+            let mut response = response.into_response();
+            if clear {
+                let _ = response.add_cookie(&session::removal(&state.settings));
+            }
+            response
+        }
+        Ok(Err(error)) => failure(error),
+        Err(_) => failure(StoreError::Unavailable("worker pool".into())),
+    }
+}

@@ -1,0 +1,206 @@
+//! Registration (on unless the `registration_enabled` setting turns it off): username,
+//! optional email, password, and the claims the application requires; then the new user
+//! is signed in and the authorization continues.
+
+use std::collections::BTreeMap;
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpRequest, HttpResponse, web};
+use serde_json::json;
+use tessera_domain::{Email, Password, Username};
+use tessera_store::scopes::ClaimType;
+use tessera_store::users::{self, NewUser};
+use tessera_store::{StoreError, StoreResult};
+
+use super::{
+    audit_user, bad_form, claim_names, claim_types, fields, handle_from_query, resume_location, save_claims, validate,
+};
+use crate::authorize::{Pending, expired, failure, load_pending, save_pending};
+use crate::form::Params;
+use crate::pages::{self, ErrorPage, RegisterPage};
+use crate::session;
+use crate::state::{OidcState, now};
+use crate::view::Deferred;
+
+#[derive(Default)]
+struct Problems {
+    username: Option<String>,
+    email: Option<String>,
+    password: Option<String>,
+    claims: BTreeMap<String, String>,
+    general: Option<String>,
+}
+
+impl Problems {
+    fn any(&self) -> bool {
+        self.username.is_some()
+            || self.email.is_some()
+            || self.password.is_some()
+            || !self.claims.is_empty()
+            || self.general.is_some()
+    }
+}
+
+fn page(pending: &Pending, types: &[ClaimType], form: &Params, problems: Problems) -> RegisterPage {
+    RegisterPage {
+        request: pending.handle.clone(),
+        csrf: session::csrf_token(&pending.session_id),
+        client_name: pending.app.settings.name.clone(),
+        username: form.get("username").unwrap_or("").to_owned(),
+        email: form.get("email").unwrap_or("").to_owned(),
+        claims: fields(types, form, &problems.claims),
+        error: problems.general.or_else(|| {
+            (problems.username.is_some()
+                || problems.email.is_some()
+                || problems.password.is_some()
+                || !problems.claims.is_empty())
+            .then(|| "Please correct the fields marked below.".to_owned())
+        }),
+        username_error: problems.username,
+        email_error: problems.email,
+        password_error: problems.password,
+    }
+}
+
+fn closed() -> HttpResponse {
+    pages::html_status(
+        StatusCode::NOT_FOUND,
+        &ErrorPage { title: "Registration is closed".into(), message: "Ask an administrator for an account.".into() },
+    )
+}
+
+/// The claims asked at registration: the application's required claims, except the
+/// email the form asks for anyway.
+fn required_types(conn: &mut tessera_store::AnyConnection, pending: &Pending) -> StoreResult<Vec<ClaimType>> {
+    let names: Vec<String> = pending
+        .app
+        .settings
+        .required_claims
+        .iter()
+        .filter(|n| !matches!(n.as_str(), "email" | "email_verified"))
+        .cloned()
+        .collect();
+    claim_types(conn, &names)
+}
+
+/// `GET /register?request=…`.
+pub(crate) async fn show(request: HttpRequest, state: web::Data<OidcState>) -> HttpResponse {
+    if !state.settings.registration_enabled {
+        return closed();
+    }
+    let cookie = session::presented_id(&request, &state.settings);
+    let handle = handle_from_query(request.query_string());
+    let state = state.into_inner();
+    let result = web::block(move || {
+        state.store.read(|c| {
+            let Some(pending) = load_pending(c, &state, handle.as_deref(), cookie.as_deref(), now())? else {
+                return Ok(expired());
+            };
+            let types = required_types(c, &pending)?;
+            Ok(Deferred::page(page(&pending, &types, &Params::default(), Problems::default())))
+        })
+    })
+    .await;
+    match result {
+        Ok(Ok(response)) => response.into_response(),
+        Ok(Err(error)) => failure(error),
+        Err(_) => failure(StoreError::Unavailable("worker pool".into())),
+    }
+}
+
+/// `POST /register`.
+pub(crate) async fn submit(request: HttpRequest, body: web::Bytes, state: web::Data<OidcState>) -> HttpResponse {
+    if !state.settings.registration_enabled {
+        return closed();
+    }
+    let cookie = session::presented_id(&request, &state.settings);
+    let Ok(form) = Params::from_page_form(&body) else { return bad_form().into_response() };
+    let client_ip = request.peer_addr().map(|a| a.ip().to_string());
+    let state = state.into_inner();
+    let worker = state.clone();
+    let result = web::block(move || register(&worker, &form, cookie.as_deref(), client_ip.as_deref())).await;
+    match result {
+        Ok(Ok((response, Some(new_session)))) => {
+            let mut response = response.into_response();
+            let _ = response.add_cookie(&session::cookie(&new_session, &state.settings));
+            response
+        }
+        Ok(Ok((response, None))) => response.into_response(),
+        Ok(Err(error)) => failure(error),
+        Err(_) => failure(StoreError::Unavailable("worker pool".into())),
+    }
+}
+
+fn register(
+    state: &OidcState,
+    form: &Params,
+    cookie: Option<&str>,
+    client_ip: Option<&str>,
+) -> StoreResult<(Deferred, Option<String>)> {
+    let now = now();
+    let loaded = state.store.read(|c| {
+        let Some(pending) = load_pending(c, state, form.get("request"), cookie, now)? else { return Ok(None) };
+        let types = required_types(c, &pending)?;
+        Ok(Some((pending, types)))
+    })?;
+    let Some((pending, types)) = loaded else { return Ok((expired(), None)) };
+    if !session::csrf_matches(&pending.session_id, form.get("csrf")) {
+        return Ok((bad_form(), None));
+    }
+    let mut problems = Problems::default();
+    let username =
+        Username::parse(form.get("username").unwrap_or("")).map_err(|e| problems.username = Some(e.to_string())).ok();
+    let email = match form.get("email").map(str::trim).filter(|e| !e.is_empty()) {
+        None if pending.app.settings.required_claims.iter().any(|c| c == "email") => {
+            problems.email = Some("An email address is required.".into());
+            None
+        }
+        None => None,
+        Some(raw) => Email::parse(raw).map_err(|e| problems.email = Some(e.to_string())).ok(),
+    };
+    let password = form.get("password").unwrap_or("");
+    if let Err(e) = Password::check_policy(password) {
+        problems.password = Some(e.to_string());
+    }
+    let values = validate(&types, form).map_err(|errors| problems.claims = errors).ok();
+    let (Some(username), Some(values), false) = (username, values, problems.any()) else {
+        return Ok((Deferred::page_status(StatusCode::BAD_REQUEST, page(&pending, &types, form, problems)), None));
+    };
+    let hash = state.passwords.hash(password).map_err(|e| StoreError::Database(e.to_string()))?;
+    let outcome = state.store.write(|c| {
+        let new = NewUser {
+            username: username.as_str().to_owned(),
+            email: email.as_ref().map(|e| e.as_str().to_owned()),
+            password_hash: Some(hash.clone()),
+            ..Default::default()
+        };
+        let user = users::create(c, &new, now)?;
+        save_claims(c, &user, &values, now)?;
+        let (new_id, _) = session::start(
+            c,
+            Some(&pending.session_id),
+            Some((user.id.as_str(), now, vec!["pwd".to_owned()])),
+            &state.settings,
+            now,
+        )?;
+        let mut pending = pending.clone();
+        pending.request.signed_in_at = Some(now);
+        save_pending(c, &pending)?;
+        let mut summary = claim_names(&values);
+        summary["client_id"] = json!(pending.app.client_id);
+        audit_user(c, &user.id, "user.register", summary, client_ip, now)?;
+        Ok((crate::authorize::response::see_other(&resume_location(&pending.handle)), Some(new_id)))
+    });
+    match outcome {
+        Err(StoreError::Conflict { field }) => {
+            let mut problems = Problems::default();
+            if field == "email" {
+                problems.email = Some("This email address is already registered.".into());
+            } else {
+                problems.username = Some("This username is taken.".into());
+            }
+            Ok((Deferred::page_status(StatusCode::BAD_REQUEST, page(&pending, &types, form, problems)), None))
+        }
+        other => other,
+    }
+}

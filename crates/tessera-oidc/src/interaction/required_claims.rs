@@ -1,0 +1,110 @@
+//! The required-claims page (Cotia ID's required claims): asks for every claim the
+//! application requires and the user lacks, validates each by its claim type, saves them
+//! to the user, then continues the authorization.
+
+use std::collections::BTreeMap;
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpRequest, HttpResponse, web};
+use tessera_store::{AnyConnection, StoreError, StoreResult, users};
+
+use super::{
+    audit_user, bad_form, claim_names, claim_types, fields, handle_from_query, resume_location, save_claims, validate,
+};
+use crate::authorize::{Pending, expired, failure, load_pending};
+use crate::form::Params;
+use crate::pages::RequiredClaimsPage;
+use crate::session;
+use crate::state::{OidcState, now};
+use crate::view::Deferred;
+
+pub const PATH: &str = "/login/claims";
+
+/// The signed-in user of the pending request and the claim types they lack.
+fn missing(
+    conn: &mut AnyConnection,
+    pending: &Pending,
+) -> StoreResult<Option<(users::User, Vec<tessera_store::scopes::ClaimType>)>> {
+    let Some(user_id) = &pending.session.user_id else { return Ok(None) };
+    let user = users::get(conn, user_id)?;
+    let values = users::claim_values(conn, &user)?;
+    let names = tessera_domain::missing_required_claims(&pending.app.settings.required_claims, &values);
+    Ok(Some((user, claim_types(conn, &names)?)))
+}
+
+fn page(
+    pending: &Pending,
+    types: &[tessera_store::scopes::ClaimType],
+    form: &Params,
+    errors: &BTreeMap<String, String>,
+) -> RequiredClaimsPage {
+    RequiredClaimsPage {
+        request: pending.handle.clone(),
+        csrf: session::csrf_token(&pending.session_id),
+        client_name: pending.app.settings.name.clone(),
+        fields: fields(types, form, errors),
+        error: (!errors.is_empty()).then(|| "Please correct the fields marked below.".to_owned()),
+    }
+}
+
+/// `GET /login/claims?request=…`.
+pub(crate) async fn show(request: HttpRequest, state: web::Data<OidcState>) -> HttpResponse {
+    let cookie = session::presented_id(&request, &state.settings);
+    let handle = handle_from_query(request.query_string());
+    let state = state.into_inner();
+    let result = web::block(move || {
+        state.store.read(|c| {
+            let Some(pending) = load_pending(c, &state, handle.as_deref(), cookie.as_deref(), now())? else {
+                return Ok(expired());
+            };
+            match missing(c, &pending)? {
+                Some((_, types)) if !types.is_empty() => {
+                    Ok(Deferred::page(page(&pending, &types, &Params::default(), &BTreeMap::new())))
+                }
+                _ => Ok(crate::authorize::response::see_other(&resume_location(&pending.handle))),
+            }
+        })
+    })
+    .await;
+    match result {
+        Ok(Ok(response)) => response.into_response(),
+        Ok(Err(error)) => failure(error),
+        Err(_) => failure(StoreError::Unavailable("worker pool".into())),
+    }
+}
+
+/// `POST /login/claims`.
+pub(crate) async fn submit(request: HttpRequest, body: web::Bytes, state: web::Data<OidcState>) -> HttpResponse {
+    let cookie = session::presented_id(&request, &state.settings);
+    let Ok(form) = Params::from_page_form(&body) else { return bad_form().into_response() };
+    let client_ip = request.peer_addr().map(|a| a.ip().to_string());
+    let state = state.into_inner();
+    let result = web::block(move || {
+        state.store.write(|c| {
+            let now = now();
+            let Some(pending) = load_pending(c, &state, form.get("request"), cookie.as_deref(), now)? else {
+                return Ok(expired());
+            };
+            if !session::csrf_matches(&pending.session_id, form.get("csrf")) {
+                return Ok(bad_form());
+            }
+            let Some((user, types)) = missing(c, &pending)? else { return Ok(expired()) };
+            match validate(&types, &form) {
+                Err(errors) => {
+                    Ok(Deferred::page_status(StatusCode::BAD_REQUEST, page(&pending, &types, &form, &errors)))
+                }
+                Ok(values) => {
+                    save_claims(c, &user, &values, now)?;
+                    audit_user(c, &user.id, "user.claims_provided", claim_names(&values), client_ip.as_deref(), now)?;
+                    Ok(crate::authorize::response::see_other(&resume_location(&pending.handle)))
+                }
+            }
+        })
+    })
+    .await;
+    match result {
+        Ok(Ok(response)) => response.into_response(),
+        Ok(Err(error)) => failure(error),
+        Err(_) => failure(StoreError::Unavailable("worker pool".into())),
+    }
+}

@@ -1,0 +1,153 @@
+//! RFC 6749 §4.1.3 and RFC 7636 §4.6: redeeming an authorization code. The code is
+//! checked against the client, the redirect URI and the PKCE verifier before it is
+//! consumed, so a replay with a wrong verifier or wrong credentials revokes nothing; a
+//! second valid redemption is `invalid_grant` and revokes what the first one issued
+//! (RFC 6749 §4.1.2, RFC 9700 §4.2.4).
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use serde_json::json;
+use sha2::{Digest, Sha256};
+use tessera_domain::{GrantType, ScopeSet};
+use tessera_store::applications::Application;
+use tessera_store::sessions::{self, CodeConsumption};
+use tessera_store::tokens::{self, NewGrant};
+use tessera_store::{StoreError, audit, connections, users};
+use tessera_tokens::SecretHash;
+
+use crate::error::OAuthError;
+use crate::form::Params;
+use crate::scopes;
+use crate::state::OidcState;
+use crate::token::TokenResponse;
+use crate::token::issue::{UserGrant, issue};
+
+pub fn exchange(state: &OidcState, app: &Application, params: &Params, now: i64) -> Result<TokenResponse, OAuthError> {
+    if !app.settings.grant_types.contains(&GrantType::AuthorizationCode) {
+        return Err(OAuthError::unauthorized_client("this application may not use the authorization_code grant"));
+    }
+    let code = params.require("code")?;
+    let redirect_uri = params.get("redirect_uri");
+    let verifier = params.get("code_verifier");
+    if code.len() > 256 {
+        return Err(OAuthError::invalid_grant("the code is not valid"));
+    }
+    let hash = SecretHash::of(code);
+    state.store.write(|c| {
+        let Some(found) = sessions::get_code(c, hash.as_str())? else {
+            return Ok(Err(OAuthError::invalid_grant("the code is not valid")));
+        };
+        if found.application_id != app.id {
+            return Ok(Err(OAuthError::invalid_grant("the code was issued to another client")));
+        }
+        if redirect_uri != Some(found.redirect_uri.as_str()) {
+            return Ok(Err(OAuthError::invalid_grant("redirect_uri does not match the authorization request")));
+        }
+        if let Err(problem) = check_verifier(found.code_challenge.as_deref(), verifier) {
+            return Ok(Err(OAuthError::invalid_grant(problem)));
+        }
+        let code = match sessions::consume(c, hash.as_str(), now)? {
+            CodeConsumption::Consumed(code) => code,
+            CodeConsumption::AlreadyConsumed(code) => {
+                tokens::revoke_grant(c, &code.grant_id, now)?;
+                audit::record(
+                    c,
+                    &audit::NewAuditEvent {
+                        actor: &format!("client:{}", app.client_id),
+                        action: "token.code_replayed",
+                        target: &format!("user:{}", code.user_id),
+                        summary: json!({ "grant": code.grant_id }),
+                        client_ip: None,
+                    },
+                    now,
+                )?;
+                return Ok(Err(OAuthError::invalid_grant("the code was already used; what it issued is revoked")));
+            }
+            CodeConsumption::Expired | CodeConsumption::Unknown => {
+                return Ok(Err(OAuthError::invalid_grant("the code has expired")));
+            }
+        };
+        let user = users::get(c, &code.user_id)?;
+        if user.disabled {
+            return Ok(Err(OAuthError::invalid_grant("the account is disabled")));
+        }
+        let claims = users::claim_values(c, &user)?;
+        let catalog = scopes::catalog(c)?;
+        let all_connections = connections::all(c)?;
+        let scope = ScopeSet::parse(&code.scope).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let grant = tokens::create_grant(
+            c,
+            &NewGrant {
+                id: Some(code.grant_id.clone()),
+                application_id: app.id.clone(),
+                user_id: Some(user.id.clone()),
+                sid: code.sid.clone(),
+                scope: code.scope.clone(),
+                resources: code.resources.clone(),
+                auth_time: Some(code.auth_time),
+                amr: code.amr.clone(),
+                custom_claims: Default::default(),
+                expires_at: now + app.settings.lifetimes.refresh_token,
+            },
+            now,
+        )?;
+        let user_grant = UserGrant {
+            grant_id: &grant.id,
+            user: &user,
+            user_claims: &claims,
+            scope: &scope,
+            auth_time: Some(code.auth_time),
+            amr: &code.amr,
+            sid: code.sid.as_deref(),
+            nonce: code.nonce.as_deref(),
+            custom_claims: &grant.custom_claims,
+            rotated_refresh: None,
+        };
+        let issued = issue(state, app, &catalog, &all_connections, &user_grant, now)
+            .map_err(|e| StoreError::Invalid { field: None, message: e.description })?;
+        issued.access.persist(c, now)?;
+        if let Some(refresh) = &issued.refresh {
+            tokens::insert_refresh_token(c, refresh.hash().as_str(), &grant.id, grant.expires_at, now)?;
+        }
+        Ok(Ok(issued.response))
+    })?
+}
+
+/// RFC 7636 §4.6 with S256, and RFC 9700 §2.1.1: a verifier for a code issued without a
+/// challenge is refused (no downgrade), as is a challenge without a verifier.
+fn check_verifier(challenge: Option<&str>, verifier: Option<&str>) -> Result<(), &'static str> {
+    match (challenge, verifier) {
+        (None, None) => Ok(()),
+        (None, Some(_)) => Err("a code_verifier was sent for a code issued without a code_challenge"),
+        (Some(_), None) => Err("code_verifier is missing"),
+        (Some(challenge), Some(verifier)) => {
+            // RFC 7636 §4.1: 43 to 128 unreserved characters.
+            let well_formed = (43..=128).contains(&verifier.len())
+                && verifier.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~'));
+            let computed = URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes()));
+            if well_formed && bool::from(subtle::ConstantTimeEq::ct_eq(computed.as_bytes(), challenge.as_bytes())) {
+                Ok(())
+            } else {
+                Err("code_verifier does not match the code_challenge")
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::check_verifier;
+
+    #[test]
+    fn the_rfc_7636_example_verifies() {
+        // RFC 7636 Appendix B.
+        let verifier = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
+        let challenge = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";
+        assert!(check_verifier(Some(challenge), Some(verifier)).is_ok());
+        assert!(check_verifier(Some(challenge), Some("dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXX")).is_err());
+        assert!(check_verifier(Some(challenge), None).is_err());
+        assert!(check_verifier(None, Some(verifier)).is_err());
+        assert!(check_verifier(None, None).is_ok());
+        assert!(check_verifier(Some(challenge), Some("short")).is_err());
+    }
+}

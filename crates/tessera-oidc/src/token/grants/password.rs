@@ -1,0 +1,121 @@
+//! RFC 6749 §4.3, the resource owner password credentials grant: legacy, off unless an
+//! application enables it (OAuth 2.1 drops it). Failures are throttled like the sign-in
+//! page and audited; no browser session is created.
+
+use serde_json::json;
+use tessera_domain::{GrantType, ScopeSet, resolve_requested};
+use tessera_store::applications::Application;
+use tessera_store::throttle;
+use tessera_store::tokens::{self, NewGrant};
+use tessera_store::{StoreError, audit, connections, users};
+
+use crate::error::OAuthError;
+use crate::form::Params;
+use crate::interaction::sign_in::{ACCOUNT_LIMIT, IP_LIMIT};
+use crate::scopes;
+use crate::state::OidcState;
+use crate::token::TokenResponse;
+use crate::token::issue::{UserGrant, issue};
+
+pub fn exchange(
+    state: &OidcState,
+    app: &Application,
+    params: &Params,
+    client_ip: Option<&str>,
+    now: i64,
+) -> Result<TokenResponse, OAuthError> {
+    if !app.settings.grant_types.contains(&GrantType::Password) {
+        return Err(OAuthError::unauthorized_client("this application may not use the password grant"));
+    }
+    let login = params.require("username")?.trim().to_lowercase();
+    let password = params.require("password")?;
+    let requested =
+        ScopeSet::parse(params.get("scope").unwrap_or("")).map_err(|e| OAuthError::invalid_scope(e.to_string()))?;
+    let catalog = state.store.read(scopes::catalog)?;
+    let allowed = scopes::allowed(app, &catalog);
+    let resolved =
+        resolve_requested(&requested, &catalog, &allowed).map_err(|e| OAuthError::invalid_scope(e.to_string()))?;
+    let account_key = format!("account:{}", login.chars().take(200).collect::<String>());
+    let ip_key = format!("ip:{}", client_ip.unwrap_or("unknown"));
+
+    let (locked, user) = state.store.read(|c| {
+        let locked = throttle::locked_until(c, &account_key, now)?.or(throttle::locked_until(c, &ip_key, now)?);
+        Ok((locked, users::find_by_login(c, &login)?))
+    })?;
+    if locked.is_some() {
+        return Err(OAuthError::invalid_grant("too many failed sign-ins; try again later"));
+    }
+    let verified = state.passwords.verify(password, user.as_ref().and_then(|u| u.password_hash.as_deref()));
+    let Some(user) = user.filter(|u| verified && !u.disabled) else {
+        state.store.write(|c| {
+            throttle::record_failure(c, &account_key, ACCOUNT_LIMIT, now)?;
+            throttle::record_failure(c, &ip_key, IP_LIMIT, now)?;
+            audit::record(
+                c,
+                &audit::NewAuditEvent {
+                    actor: &format!("client:{}", app.client_id),
+                    action: "user.sign_in_failed",
+                    target: &format!("login:{}", login.chars().take(100).collect::<String>()),
+                    summary: json!({ "grant_type": "password" }),
+                    client_ip,
+                },
+                now,
+            )
+        })?;
+        return Err(OAuthError::invalid_grant("the username or password is incorrect"));
+    };
+    let scope = resolved.granted();
+    let outcome = state.store.write(|c| {
+        throttle::clear(c, &account_key)?;
+        let claims = users::claim_values(c, &user)?;
+        let all_connections = connections::all(c)?;
+        let amr = vec!["pwd".to_owned()];
+        let grant = tokens::create_grant(
+            c,
+            &NewGrant {
+                id: None,
+                application_id: app.id.clone(),
+                user_id: Some(user.id.clone()),
+                sid: None,
+                scope: scope.to_string(),
+                resources: Vec::new(),
+                auth_time: Some(now),
+                amr: amr.clone(),
+                custom_claims: Default::default(),
+                expires_at: now + app.settings.lifetimes.refresh_token,
+            },
+            now,
+        )?;
+        let user_grant = UserGrant {
+            grant_id: &grant.id,
+            user: &user,
+            user_claims: &claims,
+            scope: &scope,
+            auth_time: Some(now),
+            amr: &amr,
+            sid: None,
+            nonce: None,
+            custom_claims: &grant.custom_claims,
+            rotated_refresh: None,
+        };
+        let issued = issue(state, app, &catalog, &all_connections, &user_grant, now)
+            .map_err(|e| StoreError::Database(e.description))?;
+        issued.access.persist(c, now)?;
+        if let Some(refresh) = &issued.refresh {
+            tokens::insert_refresh_token(c, refresh.hash().as_str(), &grant.id, grant.expires_at, now)?;
+        }
+        audit::record(
+            c,
+            &audit::NewAuditEvent {
+                actor: &format!("user:{}", user.id),
+                action: "user.sign_in",
+                target: &format!("user:{}", user.id),
+                summary: json!({ "client_id": app.client_id, "grant_type": "password" }),
+                client_ip,
+            },
+            now,
+        )?;
+        Ok(issued.response)
+    })?;
+    Ok(outcome)
+}

@@ -1,0 +1,93 @@
+//! Why `/protected` refused a request, mapped once to RFC 6750 §3 responses.
+
+use actix_web::http::StatusCode;
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::{HttpResponse, ResponseError};
+use serde_json::json;
+
+/// The realm named in every `WWW-Authenticate` challenge.
+pub const REALM: &str = "resource-server";
+/// Seconds a client should wait before retrying when Tessera is unavailable.
+const RETRY_AFTER: &str = "5";
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// No usable `Authorization: Bearer` header. RFC 6750 §3.1: a request without
+    /// authentication gets a challenge without an error code.
+    #[error("send Authorization: Bearer <access token>")]
+    MissingToken,
+    /// Tessera says the token is not active for this connection.
+    #[error("the access token is not valid for this API")]
+    InvalidToken,
+    /// The token is active but lacks the scope the route needs.
+    #[error("the access token lacks the scope {0}")]
+    InsufficientScope(String),
+    /// Tessera could not be asked; the token is neither accepted nor refused.
+    #[error("the access token cannot be checked right now")]
+    Unavailable,
+}
+
+impl ApiError {
+    fn code(&self) -> Option<&'static str> {
+        match self {
+            ApiError::MissingToken => None,
+            ApiError::InvalidToken => Some("invalid_token"),
+            ApiError::InsufficientScope(_) => Some("insufficient_scope"),
+            ApiError::Unavailable => Some("temporarily_unavailable"),
+        }
+    }
+
+    /// RFC 6750 §3: `Bearer realm="…"`, with `error` and, for a missing scope, `scope`.
+    /// Scopes are checked at start to be RFC 6749 §3.3 scope-tokens, so they need no escaping.
+    fn challenge(&self) -> String {
+        let mut challenge = format!("Bearer realm=\"{REALM}\"");
+        if let Some(code) = self.code() {
+            challenge.push_str(&format!(", error=\"{code}\""));
+        }
+        if let ApiError::InsufficientScope(scope) = self {
+            challenge.push_str(&format!(", scope=\"{scope}\""));
+        }
+        challenge
+    }
+}
+
+impl ResponseError for ApiError {
+    fn status_code(&self) -> StatusCode {
+        match self {
+            ApiError::MissingToken | ApiError::InvalidToken => StatusCode::UNAUTHORIZED,
+            ApiError::InsufficientScope(_) => StatusCode::FORBIDDEN,
+            ApiError::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+        }
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        let mut response = HttpResponse::build(self.status_code());
+        response.insert_header((header::CACHE_CONTROL, "no-store"));
+        match self {
+            ApiError::Unavailable => {
+                response.insert_header((header::RETRY_AFTER, RETRY_AFTER));
+            }
+            _ => {
+                if let Ok(challenge) = HeaderValue::from_str(&self.challenge()) {
+                    response.insert_header((header::WWW_AUTHENTICATE, challenge));
+                }
+            }
+        }
+        response.json(json!({ "error": self.code().unwrap_or("unauthorized"), "message": self.to_string() }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn challenges_follow_rfc_6750() {
+        assert_eq!(ApiError::MissingToken.challenge(), r#"Bearer realm="resource-server""#);
+        assert_eq!(ApiError::InvalidToken.challenge(), r#"Bearer realm="resource-server", error="invalid_token""#);
+        assert_eq!(
+            ApiError::InsufficientScope("orders-api".into()).challenge(),
+            r#"Bearer realm="resource-server", error="insufficient_scope", scope="orders-api""#
+        );
+    }
+}

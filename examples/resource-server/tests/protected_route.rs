@@ -1,0 +1,350 @@
+//! The example against a real Tessera started in-process on a fresh SQLite database: an
+//! API connection `orders-api` (with the further scope `orders.read`), a second connection
+//! `billing-api`, and machine applications issuing JWT (`machine`) and reference
+//! (`ref-machine`) access tokens with client credentials.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::net::TcpListener;
+use std::sync::mpsc;
+
+use actix_web::dev::ServerHandle;
+use actix_web::web;
+use resource_server::{AppState, Config};
+use serde_json::{Value, json};
+use tessera::server::{self, RunningServer};
+use tessera::settings::{RawSettings, Settings};
+use tessera_domain::{ApplicationType, ClientAuthMethod, GrantType, SigningAlgorithm, TokenFormat, TokenLifetimes};
+use tessera_store::applications::{self, ApplicationSettings};
+use tessera_store::connections::{self, NewApiConnection};
+use tessera_store::scopes::{self, ApiScopeInput};
+use tessera_store::testing::TestDatabase;
+use tessera_tokens::generate_secret;
+
+const CHALLENGE: &str = r#"Bearer realm="resource-server""#;
+const INVALID_TOKEN: &str = r#"Bearer realm="resource-server", error="invalid_token""#;
+
+/// Tessera on an ephemeral port, with the connections and applications above.
+struct Tessera {
+    server: Option<RunningServer>,
+    base: String,
+    /// (name, secret) of `orders-api`.
+    orders: (String, String),
+    client_secret: String,
+    http: reqwest::blocking::Client,
+    data_dir: std::path::PathBuf,
+    _db: TestDatabase,
+}
+
+impl Tessera {
+    fn start() -> Tessera {
+        let db = TestDatabase::sqlite();
+        let data_dir = std::env::temp_dir().join(format!("tessera-example-{}", uuid::Uuid::now_v7().simple()));
+        let tessera_store::DatabaseUrl::Sqlite(path) = &db.url else { unreachable!() };
+        let raw = RawSettings {
+            issuer: "http://127.0.0.1".into(),
+            bind: "127.0.0.1:0".into(),
+            data_dir: data_dir.clone(),
+            database_url: format!("sqlite://{}", path.display()),
+            argon2_memory_kib: 64,
+            argon2_iterations: 1,
+            key_refresh_interval: 1,
+            key_activation_delay: 2,
+            ..RawSettings::default()
+        };
+        let settings = Settings::from_raw(raw, vec!["test".into()]).expect("valid test settings");
+        let prepared = server::prepare(&settings).unwrap_or_else(|e| panic!("preparing the server: {e}"));
+        let store = prepared.store.clone();
+        let running = server::spawn(prepared, TcpListener::bind("127.0.0.1:0").unwrap()).unwrap();
+        let base = format!("http://{}", running.address);
+
+        let now = tessera::now();
+        let mut secrets = vec![];
+        for (name, extra) in [("orders-api", "orders.read"), ("billing-api", "billing.read")] {
+            let secret = generate_secret();
+            let new = NewApiConnection {
+                name: name.into(),
+                display_name: name.into(),
+                description: String::new(),
+                access_token_format: None,
+            };
+            let connection = store.write(|c| connections::create(c, &new, secret.hash().as_str(), now)).unwrap();
+            let scope = ApiScopeInput { name: extra.into(), display_name: extra.into(), description: String::new() };
+            store.write(|c| scopes::create_api_scope(c, &connection.id, &scope, now)).unwrap();
+            secrets.push((name.to_owned(), secret.expose().to_owned()));
+        }
+        let client_secret = generate_secret();
+        for (client_id, format) in [("machine", TokenFormat::Jwt), ("ref-machine", TokenFormat::Reference)] {
+            let settings = ApplicationSettings {
+                name: client_id.into(),
+                description: String::new(),
+                app_type: ApplicationType::Machine,
+                token_endpoint_auth_method: ClientAuthMethod::ClientSecretBasic,
+                grant_types: vec![GrantType::ClientCredentials],
+                access_token_format: format,
+                id_token_signed_response_alg: SigningAlgorithm::ES256,
+                lifetimes: TokenLifetimes::default(),
+                require_consent: false,
+                always_issue_refresh_token: false,
+                jwks: None,
+                app_metadata: json!({}),
+                enabled: true,
+                redirect_uris: vec![],
+                post_logout_redirect_uris: vec![],
+                allowed_scopes: ["orders-api", "orders.read", "billing-api", "billing.read"].map(String::from).to_vec(),
+                required_claims: vec![],
+            };
+            store
+                .write(|c| applications::create(c, client_id, &settings, Some(client_secret.hash().as_str()), now))
+                .unwrap();
+        }
+        Tessera {
+            server: Some(running),
+            base,
+            orders: secrets.swap_remove(0),
+            client_secret: client_secret.expose().to_owned(),
+            http: reqwest::blocking::Client::new(),
+            data_dir,
+            _db: db,
+        }
+    }
+
+    /// A client_credentials access token for `client_id` with `scope`.
+    fn issue(&self, client_id: &str, scope: &str) -> String {
+        let response: Value = self
+            .http
+            .post(format!("{}/connect/token", self.base))
+            .basic_auth(client_id, Some(&self.client_secret))
+            .form(&[("grant_type", "client_credentials"), ("scope", scope)])
+            .send()
+            .unwrap()
+            .json()
+            .unwrap();
+        response["access_token"].as_str().unwrap_or_else(|| panic!("{response}")).to_owned()
+    }
+
+    /// RFC 7009 revocation of `ref-machine`'s reference token.
+    fn revoke(&self, token: &str) {
+        let response = self
+            .http
+            .post(format!("{}/connect/revocation", self.base))
+            .basic_auth("ref-machine", Some(&self.client_secret))
+            .form(&[("token", token)])
+            .send()
+            .unwrap();
+        assert_eq!(response.status(), 200);
+    }
+
+    /// The example's settings for the `orders-api` connection.
+    fn config(&self) -> Config {
+        Config {
+            tessera_url: url::Url::parse(&self.base).unwrap(),
+            connection_name: self.orders.0.clone(),
+            connection_secret: self.orders.1.clone(),
+            bind: "127.0.0.1:0".parse().unwrap(),
+            required_scope: self.orders.0.clone(),
+        }
+    }
+
+    fn stop(&mut self) {
+        if let Some(server) = self.server.take() {
+            server.stop();
+        }
+    }
+}
+
+impl Drop for Tessera {
+    fn drop(&mut self) {
+        self.stop();
+        let _ = std::fs::remove_dir_all(&self.data_dir);
+    }
+}
+
+/// The example on an ephemeral port, on its own thread; `state` is shared with it.
+struct Example {
+    base: String,
+    state: web::Data<AppState>,
+    handle: ServerHandle,
+    thread: Option<std::thread::JoinHandle<()>>,
+    http: reqwest::blocking::Client,
+}
+
+impl Example {
+    fn start(config: Config) -> Example {
+        let state = web::Data::new(AppState::new(&config).unwrap());
+        let listener = TcpListener::bind(config.bind).unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let (sender, receiver) = mpsc::channel();
+        let shared = state.clone();
+        let thread = std::thread::spawn(move || {
+            actix_web::rt::System::new().block_on(async move {
+                let server = resource_server::serve(shared, listener).unwrap();
+                sender.send(server.handle()).unwrap();
+                let _ = server.await;
+            });
+        });
+        let handle = receiver.recv().unwrap();
+        Example { base, state, handle, thread: Some(thread), http: reqwest::blocking::Client::new() }
+    }
+
+    fn get(&self, path: &str, authorization: Option<&str>) -> reqwest::blocking::Response {
+        let mut request = self.http.get(format!("{}{path}", self.base));
+        if let Some(value) = authorization {
+            request = request.header("Authorization", value);
+        }
+        request.send().unwrap()
+    }
+
+    fn protected(&self, token: &str) -> reqwest::blocking::Response {
+        self.get("/protected", Some(&format!("Bearer {token}")))
+    }
+
+    fn calls(&self) -> u64 {
+        self.state.introspection_calls()
+    }
+}
+
+impl Drop for Example {
+    fn drop(&mut self) {
+        if let Some(thread) = self.thread.take() {
+            let handle = self.handle.clone();
+            let _ = std::thread::spawn(move || actix_web::rt::System::new().block_on(handle.stop(true))).join();
+            let _ = thread.join();
+        }
+    }
+}
+
+fn challenge(response: &reqwest::blocking::Response) -> &str {
+    response.headers().get("www-authenticate").map(|v| v.to_str().unwrap()).unwrap_or("")
+}
+
+#[test]
+fn the_public_route_needs_no_token() {
+    let tessera = Tessera::start();
+    let example = Example::start(tessera.config());
+    let response = example.get("/public", None);
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.json::<Value>().unwrap(), json!({"message": "hello, anyone"}));
+    assert_eq!(example.calls(), 0);
+}
+
+#[test]
+fn a_request_without_a_bearer_token_is_challenged_without_asking_tessera() {
+    let tessera = Tessera::start();
+    let example = Example::start(tessera.config());
+    for authorization in [None, Some("Basic b3JkZXJzLWFwaTp4"), Some("Bearer"), Some("Bearer two words")] {
+        let response = example.get("/protected", authorization);
+        assert_eq!(response.status(), 401, "{authorization:?}");
+        assert_eq!(challenge(&response), CHALLENGE, "{authorization:?}");
+    }
+    assert_eq!(example.calls(), 0);
+}
+
+#[test]
+fn an_active_token_with_the_connection_scope_is_accepted() {
+    let tessera = Tessera::start();
+    let example = Example::start(tessera.config());
+    for client_id in ["machine", "ref-machine"] {
+        let token = tessera.issue(client_id, "orders-api billing-api");
+        let response = example.protected(&token);
+        assert_eq!(response.status(), 200, "{client_id}");
+        assert_eq!(
+            response.json::<Value>().unwrap(),
+            json!({"message": "hello", "sub": client_id, "client_id": client_id, "scope": "orders-api"}),
+            "introspection shows only this connection's scopes"
+        );
+    }
+}
+
+#[test]
+fn a_token_for_another_connection_is_an_invalid_token_here() {
+    let tessera = Tessera::start();
+    let example = Example::start(tessera.config());
+    let token = tessera.issue("machine", "billing-api billing.read");
+    let response = example.protected(&token);
+    assert_eq!(response.status(), 401);
+    assert_eq!(challenge(&response), INVALID_TOKEN);
+    assert_eq!(response.json::<Value>().unwrap()["error"], "invalid_token");
+}
+
+#[test]
+fn a_garbage_token_is_invalid_and_inactive_answers_are_not_cached() {
+    let tessera = Tessera::start();
+    let example = Example::start(tessera.config());
+    for _ in 0..2 {
+        let response = example.protected("not-a-token");
+        assert_eq!(response.status(), 401);
+        assert_eq!(challenge(&response), INVALID_TOKEN);
+    }
+    assert_eq!(example.calls(), 2);
+    assert_eq!(example.state.cached_tokens(), 0);
+}
+
+#[test]
+fn an_active_token_without_the_required_scope_is_forbidden() {
+    let tessera = Tessera::start();
+    let example = Example::start(Config { required_scope: "orders.read".into(), ..tessera.config() });
+    let response = example.protected(&tessera.issue("machine", "orders-api"));
+    assert_eq!(response.status(), 403);
+    assert_eq!(
+        challenge(&response),
+        r#"Bearer realm="resource-server", error="insufficient_scope", scope="orders.read""#
+    );
+    assert_eq!(response.json::<Value>().unwrap()["error"], "insufficient_scope");
+
+    let response = example.protected(&tessera.issue("machine", "orders-api orders.read"));
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.json::<Value>().unwrap()["scope"], "orders-api orders.read");
+}
+
+#[test]
+fn a_second_call_with_the_same_token_is_served_from_the_cache() {
+    let mut tessera = Tessera::start();
+    let example = Example::start(tessera.config());
+    let token = tessera.issue("machine", "orders-api");
+    assert_eq!(example.protected(&token).status(), 200);
+    assert_eq!(example.protected(&token).status(), 200);
+    assert_eq!(example.calls(), 1);
+    assert_eq!(example.state.cached_tokens(), 1);
+
+    tessera.stop();
+    let response = example.protected(&token);
+    assert_eq!(response.status(), 200, "within the TTL the cached answer stands in for Tessera");
+    assert_eq!(response.json::<Value>().unwrap()["sub"], "machine");
+    assert_eq!(example.calls(), 1);
+}
+
+#[test]
+fn a_revoked_token_stays_accepted_while_its_answer_is_cached() {
+    let tessera = Tessera::start();
+    let example = Example::start(tessera.config());
+    let cached = tessera.issue("ref-machine", "orders-api");
+    let fresh = tessera.issue("ref-machine", "orders-api");
+    assert_eq!(example.protected(&cached).status(), 200);
+    tessera.revoke(&cached);
+    tessera.revoke(&fresh);
+    assert_eq!(example.protected(&cached).status(), 200, "accepted for up to CACHE_MAX_TTL seconds");
+    assert_eq!(example.protected(&fresh).status(), 401, "never cached, so refused at once");
+}
+
+#[test]
+fn with_tessera_stopped_an_uncached_token_is_503_not_401() {
+    let mut tessera = Tessera::start();
+    let example = Example::start(tessera.config());
+    let token = tessera.issue("machine", "orders-api");
+    tessera.stop();
+    let response = example.protected(&token);
+    assert_eq!(response.status(), 503);
+    assert!(response.headers().get("www-authenticate").is_none());
+    assert_eq!(response.headers()["retry-after"], "5");
+    assert_eq!(response.json::<Value>().unwrap()["error"], "temporarily_unavailable");
+    assert_eq!(example.state.cached_tokens(), 0);
+}
+
+#[test]
+fn a_wrong_connection_secret_is_503_for_every_token() {
+    let tessera = Tessera::start();
+    let example = Example::start(Config { connection_secret: "wrong".into(), ..tessera.config() });
+    let response = example.protected(&tessera.issue("machine", "orders-api"));
+    assert_eq!(response.status(), 503, "Tessera answered 401 invalid_client: no verdict on the token");
+    assert_eq!(example.calls(), 1);
+}
