@@ -118,6 +118,8 @@ fn end(
 ) -> Result<(), StoreError> {
     if let Some((id, session)) = session::current(conn, cookie, &state.settings, now)? {
         sessions::end(conn, SecretHash::of(&id).as_str(), now)?;
+        // The session's tokens end with it; offline_access grants outlive it.
+        tessera_store::tokens::revoke_online_grants_of_session(conn, &session.sid, now)?;
         if let Some(user_id) = &session.user_id {
             let target = format!("user:{user_id}");
             audit::record(

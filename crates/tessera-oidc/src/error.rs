@@ -73,6 +73,8 @@ impl ResponseError for OAuthError {
     fn error_response(&self) -> HttpResponse {
         let mut response = HttpResponse::build(self.status);
         response.insert_header(CacheControl(vec![CacheDirective::NoStore])).insert_header((header::PRAGMA, "no-cache"));
+        // Errors of the token endpoint must be readable by browser-based clients too.
+        response.insert_header((header::ACCESS_CONTROL_ALLOW_ORIGIN, "*"));
         if self.error == "invalid_client" {
             response.insert_header((header::WWW_AUTHENTICATE, "Basic realm=\"tessera\", charset=\"UTF-8\""));
         }

@@ -14,6 +14,7 @@ mod access_token;
 mod authorize;
 mod bearer;
 mod client_auth;
+mod cors;
 mod discovery;
 mod end_session;
 mod error;
@@ -55,7 +56,12 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .route(web::post().to(authorize::authorize_post)),
         )
         .route("/connect/authorize/resume", web::get().to(authorize::resume))
-        .service(web::resource("/connect/token").route(web::post().to(token::token)).default_service(post_only()))
+        .service(
+            web::resource("/connect/token")
+                .route(web::post().to(token::token))
+                .route(web::method(actix_web::http::Method::OPTIONS).to(cors::preflight))
+                .default_service(post_only()),
+        )
         .service(
             web::resource("/connect/introspect")
                 .route(web::post().to(introspect::introspect))
@@ -69,7 +75,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(
             web::resource("/connect/userinfo")
                 .route(web::get().to(userinfo::userinfo_get))
-                .route(web::post().to(userinfo::userinfo_post)),
+                .route(web::post().to(userinfo::userinfo_post))
+                .route(web::method(actix_web::http::Method::OPTIONS).to(cors::preflight)),
         )
         .service(
             web::resource("/connect/endsession")

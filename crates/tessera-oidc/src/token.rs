@@ -44,6 +44,7 @@ pub(crate) async fn token(
     Ok(HttpResponse::Ok()
         .insert_header(CacheControl(vec![CacheDirective::NoStore]))
         .insert_header((header::PRAGMA, "no-cache"))
+        .insert_header(crate::cors::ALLOW_ANY_ORIGIN)
         .json(response))
 }
 

@@ -22,6 +22,8 @@ fn challenge(status: StatusCode, error: &'static str, description: &'static str)
             format!("Bearer realm=\"tessera\", error=\"{error}\", error_description=\"{description}\""),
         ))
         .insert_header(CacheControl(vec![CacheDirective::NoStore]))
+        .insert_header(crate::cors::ALLOW_ANY_ORIGIN)
+        .insert_header((header::ACCESS_CONTROL_EXPOSE_HEADERS, "WWW-Authenticate"))
         .json(json!({ "error": error, "error_description": description }))
 }
 

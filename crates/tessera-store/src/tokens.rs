@@ -160,6 +160,23 @@ pub fn revoke_grants_of_session(conn: &mut AnyConnection, sid: &str, now: i64) -
     revoke_grants(conn, &ids, now)
 }
 
+/// RP-initiated logout: the grants of the session end with it, except those with
+/// `offline_access`, which by definition outlive the user's presence (OIDC Core §11;
+/// Back-Channel Logout 1.0 §2.7). Returns how many were revoked.
+pub fn revoke_online_grants_of_session(conn: &mut AnyConnection, sid: &str, now: i64) -> StoreResult<usize> {
+    let rows: Vec<(String, String)> = grants::table
+        .filter(grants::sid.eq(sid))
+        .filter(grants::revoked_at.is_null())
+        .select((grants::id, grants::scope))
+        .load(conn)?;
+    let ids: Vec<String> = rows
+        .into_iter()
+        .filter(|(_, scope)| !scope.split(' ').any(|s| s == tessera_domain::OFFLINE_ACCESS))
+        .map(|(id, _)| id)
+        .collect();
+    revoke_grants(conn, &ids, now)
+}
+
 /// Revokes what a user granted one application (consent withdrawn, access removed).
 pub fn revoke_grants_of_user_application(
     conn: &mut AnyConnection,

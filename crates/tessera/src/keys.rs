@@ -153,7 +153,11 @@ pub fn load(store: &Store, master_key: &MasterKey, now: i64) -> Result<KeySet, K
     KeySet::new(loaded).map_err(|e| KeyManagementError::Crypto(e.to_string()))
 }
 
-/// Reloads the node's keys every `interval` until `stop` is set.
+/// How often each node deletes expired codes, tokens, sessions and requests.
+const PURGE_EVERY: Duration = Duration::from_secs(300);
+
+/// Reloads the node's keys every `interval` until `stop` is set, and every
+/// [`PURGE_EVERY`] removes what has expired.
 pub fn spawn_refresher(
     store: Store,
     master_key: Arc<MasterKey>,
@@ -165,14 +169,26 @@ pub fn spawn_refresher(
     std::thread::spawn(move || {
         let tick = Duration::from_millis(100).min(interval);
         let mut waited = Duration::ZERO;
+        let mut since_purge = Duration::ZERO;
         while !stop.load(Ordering::Relaxed) {
             std::thread::sleep(tick);
             waited += tick;
             if waited < interval {
                 continue;
             }
+            since_purge += waited;
             waited = Duration::ZERO;
             let now = crate::now();
+            if since_purge >= PURGE_EVERY {
+                since_purge = Duration::ZERO;
+                match store.write(|c| tessera_store::tokens::purge_expired(c, now)) {
+                    Ok(counts) if counts.total() > 0 => {
+                        tracing::info!(removed = counts.total(), "purged expired tokens and codes")
+                    }
+                    Ok(_) => {}
+                    Err(error) => tracing::warn!(%error, "purging expired tokens failed"),
+                }
+            }
             let result = advance(&store, activation_delay, now).and_then(|()| load(&store, &master_key, now));
             match result {
                 Ok(keys) => shared.replace(keys),

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use actix_web::dev::{Server, ServerHandle};
+use actix_web::middleware::{Condition, DefaultHeaders};
 use actix_web::{App, HttpServer, web};
 use tessera_store::Store;
 use tessera_tokens::{MasterKey, PasswordHasher, SharedKeySet};
@@ -98,9 +99,15 @@ pub fn start(prepared: &Prepared, listener: TcpListener) -> Result<Server, Fatal
         prepared.oidc.clone(),
     ));
     let discovery = web::Data::new(tessera_oidc::DiscoveryCache::default());
+    // RFC 6797: with an https issuer, browsers must not come back over plain http.
+    let hsts = prepared.oidc.secure_cookies();
     let address = listener.local_addr().map_err(|e| Fatal(format!("bind: {e}")))?;
     let server = HttpServer::new(move || {
         App::new()
+            .wrap(Condition::new(
+                hsts,
+                DefaultHeaders::new().add(("Strict-Transport-Security", "max-age=31536000; includeSubDomains")),
+            ))
             .wrap(TracingLogger::default())
             .app_data(store.clone())
             .app_data(keys.clone())

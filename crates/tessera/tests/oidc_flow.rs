@@ -269,9 +269,63 @@ crate::both_backends! {
         assert_eq!(http.get(f.app.url("/connect/userinfo")).bearer_auth(narrowed.access_token().secret()).send().unwrap().status(), 401);
         let _ = RefreshToken::new(String::new());
     }
+
+    fn end_session_redirects_only_to_a_registered_uri_and_ends_the_session(db) {
+        let f = fixture(&db, TokenFormat::Jwt);
+        logout_test(&f);
+    }
 }
 
 type Tokens = openidconnect::core::CoreTokenResponse;
+
+fn logout_test(f: &Fixture) {
+    let http = http_client();
+    let (client, tokens) = sign_in_fully(f, &http);
+    let id_token = tokens.id_token().unwrap().to_string();
+    let access = tokens.access_token().secret().clone();
+    // An unregistered target: the session ends but nothing redirects.
+    let elsewhere = f
+        .app
+        .client
+        .get(f.app.url("/connect/endsession"))
+        .query(&[("id_token_hint", id_token.as_str()), ("post_logout_redirect_uri", "https://evil.example/")])
+        .send()
+        .unwrap();
+    assert_eq!(elsewhere.status(), 200);
+    assert!(elsewhere.headers().get("location").is_none());
+
+    let (client2, tokens2) = sign_in_fully(f, &http);
+    let id_token2 = tokens2.id_token().unwrap().to_string();
+    let bye = f
+        .app
+        .client
+        .get(f.app.url("/connect/endsession"))
+        .query(&[
+            ("id_token_hint", id_token2.as_str()),
+            ("post_logout_redirect_uri", "http://127.0.0.1:9/bye"),
+            ("state", "s1"),
+        ])
+        .send()
+        .unwrap();
+    assert_eq!(location(&bye), "http://127.0.0.1:9/bye?state=s1");
+    // The browser must sign in again.
+    let metadata = CoreProviderMetadata::discover(&IssuerUrl::new(f.app.base.clone()).unwrap(), &http).unwrap();
+    let again = CoreClient::from_provider_metadata(metadata, ClientId::new("webapp".into()), None)
+        .set_redirect_uri(RedirectUrl::new(REDIRECT.into()).unwrap());
+    let (challenge, _) = PkceCodeChallenge::new_random_sha256();
+    let (url, _, _) = again
+        .authorize_url(
+            AuthenticationFlow::<CoreResponseType>::AuthorizationCode,
+            CsrfToken::new_random,
+            Nonce::new_random,
+        )
+        .set_pkce_challenge(challenge)
+        .url();
+    assert!(location(&f.app.client.get(url.as_str()).send().unwrap()).starts_with("/login?"));
+    // These grants asked for offline_access: their tokens outlive the session.
+    assert!(client2.exchange_refresh_token(tokens2.refresh_token().unwrap()).unwrap().request(&http).is_ok());
+    let _ = (client, access);
+}
 
 /// Signs alice in through every page and redeems the code.
 fn sign_in_fully(

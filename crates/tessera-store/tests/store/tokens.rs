@@ -324,4 +324,13 @@ crate::both_backends! {
         // Nothing else is due: a second run deletes nothing.
         assert_eq!(store.write(|c| tokens::purge_expired(c, at)).unwrap(), PurgeCounts::default());
     }
+
+    fn logout_revokes_the_sessions_online_grants_and_keeps_offline_ones(store) {
+        let p = parties(&store);
+        let online = create_grant(&store, &NewGrant { scope: "openid profile".into(), ..grant(&p, "sid-9", NOW + 3600) });
+        let offline = create_grant(&store, &NewGrant { scope: "offline_access openid".into(), ..grant(&p, "sid-9", NOW + 3600) });
+        assert_eq!(store.write(|c| tokens::revoke_online_grants_of_session(c, "sid-9", NOW + 1)).unwrap(), 1);
+        assert_eq!(store.read(|c| tokens::get_grant(c, &online.id)).unwrap().revoked_at, Some(NOW + 1));
+        assert_eq!(store.read(|c| tokens::get_grant(c, &offline.id)).unwrap().revoked_at, None);
+    }
 }
