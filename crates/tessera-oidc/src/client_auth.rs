@@ -1,6 +1,7 @@
 //! Client authentication at the token endpoint (RFC 6749 §2.3, OIDC Core §9):
-//! `client_secret_basic`, `client_secret_post`, and `none` for public clients. A client
-//! uses exactly the method it registered, and only one per request.
+//! `client_secret_basic`, `client_secret_post`, `private_key_jwt` (RFC 7523 §2.2, with
+//! the client's registered JWKS and `jti` replay refused), and `none` for public
+//! clients. A client uses exactly the method it registered, and only one per request.
 
 use actix_web::HttpRequest;
 use actix_web::http::header;
@@ -10,17 +11,25 @@ use serde_json::json;
 use tessera_domain::ClientAuthMethod;
 use tessera_store::applications::{self, Application};
 use tessera_store::audit::{self, NewAuditEvent};
-use tessera_store::{AnyConnection, StoreResult};
+use tessera_store::{AnyConnection, StoreResult, tokens};
 use tessera_tokens::SecretHash;
 
 use crate::error::OAuthError;
 use crate::form::Params;
+
+/// RFC 7523 §2.2.
+const JWT_BEARER: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
+/// Clock skew tolerated on assertion times.
+const LEEWAY: i64 = 60;
+/// The longest an assertion may be valid for (bounds the replay records kept).
+const MAX_ASSERTION_LIFETIME: i64 = 3600;
 
 /// The credentials a request presented, before they are checked.
 #[derive(Debug, PartialEq, Eq)]
 pub struct Presented {
     pub client_id: String,
     pub secret: Option<String>,
+    pub assertion: Option<String>,
     pub method: ClientAuthMethod,
 }
 
@@ -39,7 +48,26 @@ pub fn presented(request: &HttpRequest, params: &Params) -> Result<Presented, OA
         None => None,
     };
     if params.get("client_assertion").is_some() || params.get("client_assertion_type").is_some() {
-        return Err(OAuthError::invalid_client("private_key_jwt client authentication is not supported yet"));
+        if basic.is_some() || params.get("client_secret").is_some() {
+            return Err(OAuthError::invalid_request("use one client authentication method, not several"));
+        }
+        if params.get("client_assertion_type") != Some(JWT_BEARER) {
+            return Err(OAuthError::invalid_request(format!("client_assertion_type must be {JWT_BEARER}")));
+        }
+        let assertion = params.require("client_assertion")?.to_owned();
+        // The client is named by the assertion's issuer (RFC 7523 §3); its signature is
+        // checked against that client's keys before anything is trusted.
+        let client_id = unverified_issuer(&assertion)
+            .ok_or_else(|| OAuthError::invalid_client("client_assertion is not a JWT with an iss claim"))?;
+        if params.get("client_id").is_some_and(|id| id != client_id) {
+            return Err(OAuthError::invalid_request("client_id differs from the client_assertion's issuer"));
+        }
+        return Ok(Presented {
+            client_id,
+            secret: None,
+            assertion: Some(assertion),
+            method: ClientAuthMethod::PrivateKeyJwt,
+        });
     }
     match basic {
         Some((client_id, secret)) => {
@@ -49,7 +77,12 @@ pub fn presented(request: &HttpRequest, params: &Params) -> Result<Presented, OA
             if params.get("client_id").is_some_and(|id| id != client_id) {
                 return Err(OAuthError::invalid_request("client_id differs from the authenticated client"));
             }
-            Ok(Presented { client_id, secret: Some(secret), method: ClientAuthMethod::ClientSecretBasic })
+            Ok(Presented {
+                client_id,
+                secret: Some(secret),
+                assertion: None,
+                method: ClientAuthMethod::ClientSecretBasic,
+            })
         }
         None => {
             let client_id = params
@@ -60,9 +93,10 @@ pub fn presented(request: &HttpRequest, params: &Params) -> Result<Presented, OA
                 Some(secret) => Ok(Presented {
                     client_id,
                     secret: Some(secret.to_owned()),
+                    assertion: None,
                     method: ClientAuthMethod::ClientSecretPost,
                 }),
-                None => Ok(Presented { client_id, secret: None, method: ClientAuthMethod::None }),
+                None => Ok(Presented { client_id, secret: None, assertion: None, method: ClientAuthMethod::None }),
             }
         }
     }
@@ -94,14 +128,26 @@ pub(crate) fn parse_basic(credentials: &str) -> Result<(String, String), OAuthEr
 pub fn authenticate(
     conn: &mut AnyConnection,
     presented: &Presented,
+    audiences: &[String],
     now: i64,
-) -> StoreResult<Result<Application, &'static str>> {
+) -> StoreResult<Result<Authenticated, &'static str>> {
     let app = applications::find_by_client_id(conn, &presented.client_id)?;
+    let mut replay_guard = None;
     let reason = match &app {
         None => Some("unknown client"),
         Some(app) if !app.settings.enabled => Some("application disabled"),
         Some(app) if app.settings.token_endpoint_auth_method != presented.method => {
             Some("authentication method differs from the registered one")
+        }
+        Some(app) if presented.method == ClientAuthMethod::PrivateKeyJwt => {
+            match presented.assertion.as_deref().map(|a| check_assertion(app, a, audiences, now)) {
+                Some(Ok(guard)) => {
+                    replay_guard = Some(guard);
+                    None
+                }
+                Some(Err(reason)) => Some(reason),
+                None => Some("no assertion"),
+            }
         }
         Some(app) => match &presented.secret {
             None if app.settings.token_endpoint_auth_method == ClientAuthMethod::None => None,
@@ -116,9 +162,117 @@ pub fn authenticate(
         },
     };
     Ok(match (app, reason) {
-        (Some(app), None) => Ok(app),
+        (Some(app), None) => Ok(Authenticated { app, replay_guard }),
         (_, reason) => Err(reason.unwrap_or("refused")),
     })
+}
+
+/// An authenticated client, and for `private_key_jwt` the assertion's `jti` and until
+/// when to remember it.
+pub struct Authenticated {
+    pub app: Application,
+    pub replay_guard: Option<(String, i64)>,
+}
+
+/// The `iss` of a JWT, read without verifying it (only to find whose keys verify it).
+fn unverified_issuer(assertion: &str) -> Option<String> {
+    let payload = assertion.split('.').nth(1)?;
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(payload).ok()?;
+    let claims: serde_json::Map<String, serde_json::Value> = serde_json::from_slice(&bytes).ok()?;
+    claims.get("iss").and_then(|v| v.as_str()).filter(|s| !s.is_empty() && s.len() <= 200).map(str::to_owned)
+}
+
+/// RFC 7523 §3: the assertion is signed by one of the client's registered keys (no
+/// `alg: none`, no algorithm confusion), `iss` and `sub` are the client, `aud` names
+/// this server, it has not expired, is not from the future, lives at most an hour, and
+/// carries a `jti`. Returns the `jti` and expiry to record against replay.
+pub fn check_assertion(
+    app: &Application,
+    assertion: &str,
+    audiences: &[String],
+    now: i64,
+) -> Result<(String, i64), &'static str> {
+    let keys: Vec<tessera_tokens::VerifyingKey> = app
+        .settings
+        .jwks
+        .as_ref()
+        .and_then(|jwks| jwks.get("keys"))
+        .and_then(|keys| keys.as_array())
+        .map(|keys| keys.iter().filter_map(|k| tessera_tokens::VerifyingKey::from_jwk(k, None)).collect())
+        .unwrap_or_default();
+    if keys.is_empty() {
+        return Err("the application has no registered keys");
+    }
+    let verified = tessera_tokens::jwt::verify(assertion, &keys, tessera_domain::SigningAlgorithm::ALL)
+        .map_err(|_| "the client assertion's signature does not verify")?;
+    let claims = verified.claims;
+    let text = |name: &str| claims.get(name).and_then(|v| v.as_str());
+    let time = |name: &str| claims.get(name).and_then(|v| v.as_i64());
+    if text("iss") != Some(app.client_id.as_str()) || text("sub") != Some(app.client_id.as_str()) {
+        return Err("the client assertion's iss and sub must be the client id");
+    }
+    let audience_ok = match claims.get("aud") {
+        Some(serde_json::Value::String(aud)) => audiences.iter().any(|a| a == aud),
+        Some(serde_json::Value::Array(auds)) => {
+            auds.iter().any(|aud| aud.as_str().is_some_and(|aud| audiences.iter().any(|a| a == aud)))
+        }
+        _ => false,
+    };
+    if !audience_ok {
+        return Err("the client assertion's aud does not name this server");
+    }
+    let Some(exp) = time("exp") else { return Err("the client assertion has no exp") };
+    if exp + LEEWAY <= now {
+        return Err("the client assertion has expired");
+    }
+    if exp > now + MAX_ASSERTION_LIFETIME {
+        return Err("the client assertion is valid for too long");
+    }
+    if time("nbf").is_some_and(|nbf| nbf - LEEWAY > now) || time("iat").is_some_and(|iat| iat - LEEWAY > now) {
+        return Err("the client assertion is not valid yet");
+    }
+    let Some(jti) = text("jti").filter(|j| !j.is_empty() && j.len() <= 256) else {
+        return Err("the client assertion has no jti");
+    };
+    Ok((jti.to_owned(), exp + LEEWAY))
+}
+
+/// Authenticates the client of a request to the token, introspection-by-client or
+/// revocation endpoint: the application, or `invalid_client` (audited). For
+/// `private_key_jwt` the assertion's `jti` is recorded, and a replay refused.
+pub fn authenticate_request(
+    state: &crate::state::OidcState,
+    presented: &Presented,
+    client_ip: Option<&str>,
+    now: i64,
+) -> Result<Application, OAuthError> {
+    let audiences: Vec<String> = vec![
+        state.issuer.clone(),
+        state.url("/connect/token"),
+        state.url("/connect/revocation"),
+        state.url("/connect/introspect"),
+    ];
+    let Authenticated { app, replay_guard } = match state.store.read(|c| authenticate(c, presented, &audiences, now))? {
+        Ok(authenticated) => authenticated,
+        Err(reason) => {
+            record_failure(&state.store, presented, reason, client_ip, now);
+            return Err(OAuthError::invalid_client("client authentication failed"));
+        }
+    };
+    if let Some((jti, expires_at)) = replay_guard {
+        let jti_hash = SecretHash::of(&jti);
+        let fresh = match state.store.write(|c| tokens::record_jti(c, &app.id, jti_hash.as_str(), expires_at, now)) {
+            Ok(fresh) => fresh,
+            // A concurrent duplicate insert on Postgres: a replay too.
+            Err(tessera_store::StoreError::Conflict { .. }) => false,
+            Err(other) => return Err(other.into()),
+        };
+        if !fresh {
+            record_failure(&state.store, presented, "client assertion replayed", client_ip, now);
+            return Err(OAuthError::invalid_client("client authentication failed"));
+        }
+    }
+    Ok(app)
 }
 
 /// Records a refused client authentication (a security event) in its own transaction.

@@ -41,13 +41,7 @@ fn revoke(
 ) -> Result<(), OAuthError> {
     let now = now();
     let ip = client_ip.map(|ip| ip.to_string());
-    let app = match state.store.read(|c| client_auth::authenticate(c, presented, now))? {
-        Ok(app) => app,
-        Err(reason) => {
-            client_auth::record_failure(&state.store, presented, reason, ip.as_deref(), now);
-            return Err(OAuthError::invalid_client("client authentication failed"));
-        }
-    };
+    let app = client_auth::authenticate_request(state, presented, ip.as_deref(), now)?;
     let token = params.require("token")?;
     // JWT access tokens are self-contained and cannot be revoked one by one; revoking
     // the refresh token of their grant ends the grant.

@@ -67,14 +67,8 @@ fn exchange(
     client_ip: Option<IpAddr>,
 ) -> Result<TokenResponse, OAuthError> {
     let now = now();
-    let app = match state.store.read(|c| client_auth::authenticate(c, presented, now))? {
-        Ok(app) => app,
-        Err(reason) => {
-            let ip = client_ip.map(|ip| ip.to_string());
-            client_auth::record_failure(&state.store, presented, reason, ip.as_deref(), now);
-            return Err(OAuthError::invalid_client("client authentication failed"));
-        }
-    };
+    let ip = client_ip.map(|ip| ip.to_string());
+    let app = client_auth::authenticate_request(state, presented, ip.as_deref(), now)?;
     match params.require("grant_type")? {
         "authorization_code" => grants::authorization_code::exchange(state, &app, params, now),
         "refresh_token" => grants::refresh_token::exchange(state, &app, params, now),
