@@ -177,7 +177,9 @@ fn check_rest(
     let catalog =
         state.store.read(scopes::catalog).map_err(|_| Refusal::new("temporarily_unavailable", "try again"))?;
     let allowed = scopes::allowed(app, &catalog);
-    let scope = request::check_scope(params, &catalog, &allowed)?;
+    let resolved = request::check_scope(params, &catalog, &allowed)?;
+    let resources = request::check_resources(params, &resolved)?;
+    let scope = resolved.granted();
     let code_challenge = request::check_pkce(params, app.settings.app_type)?;
     let prompt = request::check_prompt(params)?;
     let max_age = request::check_max_age(params)?;
@@ -201,6 +203,7 @@ fn check_rest(
         hinted_sub,
         signed_in_at: None,
         consented: false,
+        resources,
     })
 }
 
@@ -279,7 +282,7 @@ fn issue_code(
             sid: Some(session.sid.clone()),
             redirect_uri: request.reply.redirect_uri.clone(),
             scope: request.scope.clone(),
-            resources: Vec::new(),
+            resources: request.resources.clone(),
             nonce: request.nonce.clone(),
             code_challenge: request.code_challenge.clone(),
             code_challenge_method: request.code_challenge.as_ref().map(|_| "S256".to_owned()),

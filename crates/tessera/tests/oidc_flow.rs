@@ -75,6 +75,15 @@ pub fn fixture(db: &common::TestDatabase, format: TokenFormat) -> Fixture {
             Ok(())
         })
         .unwrap();
+    for api in ["orders-api", "billing-api"] {
+        let new = tessera_store::connections::NewApiConnection {
+            name: api.into(),
+            display_name: api.into(),
+            description: String::new(),
+            access_token_format: None,
+        };
+        store.write(|c| tessera_store::connections::create(c, &new, "unused", now)).unwrap();
+    }
     let secret = generate_secret();
     let settings = ApplicationSettings {
         name: "Web app".into(),
@@ -92,7 +101,9 @@ pub fn fixture(db: &common::TestDatabase, format: TokenFormat) -> Fixture {
         enabled: true,
         redirect_uris: vec![REDIRECT.into()],
         post_logout_redirect_uris: vec!["http://127.0.0.1:9/bye".into()],
-        allowed_scopes: ["openid", "profile", "email", "work", "offline_access"].map(String::from).to_vec(),
+        allowed_scopes: ["openid", "profile", "email", "work", "offline_access", "orders-api", "billing-api"]
+            .map(String::from)
+            .to_vec(),
         required_claims: vec!["employee_id".into()],
     };
     store.write(|c| applications::create(c, "webapp", &settings, Some(secret.hash().as_str()), now)).unwrap();
@@ -270,6 +281,36 @@ crate::both_backends! {
         let _ = RefreshToken::new(String::new());
     }
 
+    fn a_refresh_may_ask_for_one_resource_of_the_grant(db) {
+        let f = fixture(&db, TokenFormat::Jwt);
+        let http = http_client();
+        let (client, tokens) = sign_in_with(&f, &http, &["orders-api", "billing-api", "offline_access"]);
+        let claims = |token: &str| -> Value {
+            let payload = token.split('.').nth(1).unwrap().to_owned();
+            use base64::Engine;
+            serde_json::from_slice(&base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(payload).unwrap()).unwrap()
+        };
+        assert_eq!(claims(tokens.access_token().secret())["aud"], json!(["billing-api", "orders-api"]));
+        let refresh = tokens.refresh_token().unwrap().clone();
+        let narrowed = client
+            .exchange_refresh_token(&refresh)
+            .unwrap()
+            .add_extra_param("resource", "billing-api")
+            .request(&http)
+            .unwrap();
+        let access = claims(narrowed.access_token().secret());
+        assert_eq!(access["aud"], "billing-api");
+        assert_eq!(access["scope"], "billing-api offline_access openid");
+        let unknown = client
+            .exchange_refresh_token(narrowed.refresh_token().unwrap())
+            .unwrap()
+            .add_extra_param("resource", "https://elsewhere.example")
+            .request(&http);
+        assert!(unknown.is_err(), "invalid_target");
+        // The refused request spent nothing: the same refresh token still works.
+        assert!(client.exchange_refresh_token(narrowed.refresh_token().unwrap()).unwrap().request(&http).is_ok());
+    }
+
     fn end_session_redirects_only_to_a_registered_uri_and_ends_the_session(db) {
         let f = fixture(&db, TokenFormat::Jwt);
         logout_test(&f);
@@ -342,6 +383,25 @@ fn sign_in_fully(
     >,
     Tokens,
 ) {
+    sign_in_with(f, http, &["work", "offline_access"])
+}
+
+/// Signs alice in asking for `scopes` (besides `openid`) and redeems the code.
+fn sign_in_with(
+    f: &Fixture,
+    http: &reqwest::blocking::Client,
+    scopes: &[&str],
+) -> (
+    openidconnect::core::CoreClient<
+        openidconnect::EndpointSet,
+        openidconnect::EndpointNotSet,
+        openidconnect::EndpointNotSet,
+        openidconnect::EndpointNotSet,
+        openidconnect::EndpointMaybeSet,
+        openidconnect::EndpointMaybeSet,
+    >,
+    Tokens,
+) {
     let browser = &f.app.client;
     let metadata = CoreProviderMetadata::discover(&IssuerUrl::new(f.app.base.clone()).unwrap(), http).unwrap();
     let client = CoreClient::from_provider_metadata(
@@ -357,8 +417,7 @@ fn sign_in_fully(
             CsrfToken::new_random,
             Nonce::new_random,
         )
-        .add_scope(Scope::new("work".into()))
-        .add_scope(Scope::new("offline_access".into()))
+        .add_scopes(scopes.iter().map(|s| Scope::new((*s).to_owned())))
         .set_pkce_challenge(challenge)
         .url();
     let mut next = location(&browser.get(url.as_str()).send().unwrap());

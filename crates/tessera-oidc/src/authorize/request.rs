@@ -5,7 +5,8 @@
 
 use serde::{Deserialize, Serialize};
 use tessera_domain::{
-    AllowedScopes, ApplicationType, GrantType, RedirectUri, ScopeCatalog, ScopeSet, resolve_requested,
+    AllowedScopes, ApplicationType, GrantType, RedirectUri, ResolvedScopes, ScopeCatalog, ScopeSet,
+    access_token_audience_and_scope, resolve_requested,
 };
 use tessera_store::applications::Application;
 
@@ -64,6 +65,9 @@ pub struct AuthorizationRequest {
     /// Set once the user answered the consent page for this request.
     #[serde(default)]
     pub consented: bool,
+    /// RFC 8707 resource indicators: the API connections the tokens are for.
+    #[serde(default)]
+    pub resources: Vec<String>,
 }
 
 impl AuthorizationRequest {
@@ -125,15 +129,25 @@ pub fn check_grant_type(app: &Application) -> Result<(), Refusal> {
 
 /// RFC 6749 §3.3 with the domain's resolution: every requested scope must be known and
 /// allowed to the application.
-pub fn check_scope(params: &Params, catalog: &ScopeCatalog, allowed: &AllowedScopes) -> Result<ScopeSet, Refusal> {
+pub fn check_scope(
+    params: &Params,
+    catalog: &ScopeCatalog,
+    allowed: &AllowedScopes,
+) -> Result<ResolvedScopes, Refusal> {
     let requested =
         ScopeSet::parse(params.get("scope").unwrap_or("")).map_err(|e| Refusal::new("invalid_scope", e.to_string()))?;
     if requested.is_empty() {
         return Err(Refusal::new("invalid_scope", "scope is missing"));
     }
-    let resolved =
-        resolve_requested(&requested, catalog, allowed).map_err(|e| Refusal::new("invalid_scope", e.to_string()))?;
-    Ok(resolved.granted())
+    resolve_requested(&requested, catalog, allowed).map_err(|e| Refusal::new("invalid_scope", e.to_string()))
+}
+
+/// RFC 8707 §2: each `resource` must name an API connection whose scopes are requested.
+pub fn check_resources(params: &Params, resolved: &ResolvedScopes) -> Result<Vec<String>, Refusal> {
+    let resources = params.get_all("resource");
+    access_token_audience_and_scope(resolved, Some(&resources))
+        .map_err(|e| Refusal::new("invalid_target", e.to_string()))?;
+    Ok(resources)
 }
 
 /// RFC 7636 and RFC 9700 §2.1.1: S256 only; required for public clients.

@@ -33,6 +33,8 @@ pub struct UserGrant<'a> {
     pub nonce: Option<&'a str>,
     /// Claims attached to the grant (custom claims that persist through rotation).
     pub custom_claims: &'a Map<String, Value>,
+    /// RFC 8707: the API connections this access token is for (empty: every one granted).
+    pub resources: &'a [String],
     /// The refresh token already stored by a rotation; `None` lets the application's
     /// settings decide whether a new one is issued.
     pub rotated_refresh: Option<&'a Secret>,
@@ -64,8 +66,8 @@ pub fn issue(
 ) -> Result<Issued, OAuthError> {
     let allowed = scopes::allowed(app, catalog);
     let resolved = resolve_requested_lenient(grant.scope, catalog, &allowed);
-    let (audience, scope) =
-        access_token_audience_and_scope(&resolved, None).map_err(|e| OAuthError::invalid_target(e.to_string()))?;
+    let (audience, scope) = access_token_audience_and_scope(&resolved, Some(grant.resources))
+        .map_err(|e| OAuthError::invalid_target(e.to_string()))?;
     let expires_at = now + app.settings.lifetimes.access_token;
 
     let mut claims = grant.custom_claims.clone();

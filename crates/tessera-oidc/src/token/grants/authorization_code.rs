@@ -29,6 +29,7 @@ pub fn exchange(state: &OidcState, app: &Application, params: &Params, now: i64)
     let code = params.require("code")?;
     let redirect_uri = params.get("redirect_uri");
     let verifier = params.get("code_verifier");
+    let requested_resources = params.get_all("resource");
     if code.len() > 256 {
         return Err(OAuthError::invalid_grant("the code is not valid"));
     }
@@ -91,7 +92,13 @@ pub fn exchange(state: &OidcState, app: &Application, params: &Params, now: i64)
             },
             now,
         )?;
+        // RFC 8707 §2.2: the token request may narrow to resources of the authorization.
+        if requested_resources.iter().any(|r| !code.resources.is_empty() && !code.resources.contains(r)) {
+            return Ok(Err(OAuthError::invalid_target("a resource was not part of the authorization request")));
+        }
+        let resources = if requested_resources.is_empty() { &code.resources } else { &requested_resources };
         let user_grant = UserGrant {
+            resources,
             grant_id: &grant.id,
             user: &user,
             user_claims: &claims,
@@ -103,8 +110,11 @@ pub fn exchange(state: &OidcState, app: &Application, params: &Params, now: i64)
             custom_claims: &grant.custom_claims,
             rotated_refresh: None,
         };
-        let issued = issue(state, app, &catalog, &all_connections, &user_grant, now)
-            .map_err(|e| StoreError::Invalid { field: None, message: e.description })?;
+        let issued = match issue(state, app, &catalog, &all_connections, &user_grant, now) {
+            Ok(issued) => issued,
+            Err(e) if e.error == "invalid_target" => return Ok(Err(e)),
+            Err(e) => return Err(StoreError::Invalid { field: None, message: e.description }),
+        };
         issued.access.persist(c, now)?;
         if let Some(refresh) = &issued.refresh {
             tokens::insert_refresh_token(c, refresh.hash().as_str(), &grant.id, grant.expires_at, now)?;

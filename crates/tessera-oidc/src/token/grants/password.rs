@@ -87,6 +87,7 @@ pub fn exchange(
             now,
         )?;
         let user_grant = UserGrant {
+            resources: &[],
             grant_id: &grant.id,
             user: &user,
             user_claims: &claims,

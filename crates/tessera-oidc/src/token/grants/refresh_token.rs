@@ -26,6 +26,7 @@ pub fn exchange(state: &OidcState, app: &Application, params: &Params, now: i64)
     }
     let requested =
         ScopeSet::parse(params.get("scope").unwrap_or("")).map_err(|e| OAuthError::invalid_scope(e.to_string()))?;
+    let requested_resources = params.get_all("resource");
     let old_hash = SecretHash::of(presented);
     let new_token = generate_secret();
     let new_expires_at = now + app.settings.lifetimes.refresh_token;
@@ -74,7 +75,9 @@ pub fn exchange(state: &OidcState, app: &Application, params: &Params, now: i64)
         let claims = users::claim_values(c, &user)?;
         let catalog = scopes::catalog(c)?;
         let all_connections = connections::all(c)?;
+        let resources = if requested_resources.is_empty() { &grant.resources } else { &requested_resources };
         let user_grant = UserGrant {
+            resources,
             grant_id: &grant.id,
             user: &user,
             user_claims: &claims,
@@ -86,14 +89,23 @@ pub fn exchange(state: &OidcState, app: &Application, params: &Params, now: i64)
             custom_claims: &grant.custom_claims,
             rotated_refresh: Some(&new_token),
         };
-        let issued = issue(state, app, &catalog, &all_connections, &user_grant, now)
-            .map_err(|e| StoreError::Database(e.description))?;
+        // An unknown resource rolls the rotation back (the token stays usable).
+        let issued = issue(state, app, &catalog, &all_connections, &user_grant, now).map_err(|e| {
+            if e.error == "invalid_target" {
+                StoreError::invalid("resource", e.description)
+            } else {
+                StoreError::Database(e.description)
+            }
+        })?;
         issued.access.persist(c, now)?;
         Ok(Ok(issued.response))
     });
     match outcome {
         Ok(result) => result,
         Err(StoreError::NotFound { .. }) => Err(OAuthError::invalid_grant("the refresh token is not valid")),
+        Err(StoreError::Invalid { field: Some(field), message }) if field == "resource" => {
+            Err(OAuthError::invalid_target(message))
+        }
         Err(StoreError::Invalid { message, .. }) => Err(OAuthError::invalid_scope(message)),
         Err(other) => Err(other.into()),
     }
