@@ -311,6 +311,37 @@ crate::both_backends! {
         assert!(client.exchange_refresh_token(narrowed.refresh_token().unwrap()).unwrap().request(&http).is_ok());
     }
 
+    fn the_password_grant_works_only_where_enabled(db) {
+        let f = fixture(&db, TokenFormat::Jwt);
+        let http = http_client();
+        let ask = |client_id: &str, secret: &str, password: &str| -> (u16, Value) {
+            let response = http
+                .post(f.app.url("/connect/token"))
+                .basic_auth(client_id, Some(secret))
+                .form(&[("grant_type", "password"), ("username", "alice"), ("password", password), ("scope", "openid email")])
+                .send()
+                .unwrap();
+            (response.status().as_u16(), response.json().unwrap())
+        };
+        // webapp does not enable it.
+        let (status, body) = ask("webapp", &f.client_secret, PASSWORD);
+        assert_eq!((status, body["error"].as_str()), (400, Some("unauthorized_client")));
+        // A legacy application that does.
+        let secret = generate_secret();
+        let mut settings = f.store.read(|c| applications::find_by_client_id(c, "webapp")).unwrap().unwrap().settings;
+        settings.grant_types = vec![GrantType::Password, GrantType::RefreshToken];
+        settings.redirect_uris = vec![];
+        f.store.write(|c| applications::create(c, "legacy", &settings, Some(secret.hash().as_str()), tessera::now())).unwrap();
+        let (status, body) = ask("legacy", secret.expose(), PASSWORD);
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(body["scope"], "email openid");
+        assert!(body["id_token"].is_string());
+        let info: Value = http.get(f.app.url("/connect/userinfo")).bearer_auth(body["access_token"].as_str().unwrap()).send().unwrap().json().unwrap();
+        assert_eq!(info["email"], "alice@example.com");
+        let (status, body) = ask("legacy", secret.expose(), "wrong password");
+        assert_eq!((status, body["error"].as_str()), (400, Some("invalid_grant")));
+    }
+
     fn end_session_redirects_only_to_a_registered_uri_and_ends_the_session(db) {
         let f = fixture(&db, TokenFormat::Jwt);
         logout_test(&f);
