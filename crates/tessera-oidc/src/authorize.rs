@@ -20,7 +20,7 @@ use crate::pages::{self, ErrorPage};
 use crate::scopes;
 use crate::session;
 use crate::state::{OidcState, now};
-use crate::view::Deferred;
+use crate::view::{Deferred, run_blocking};
 
 /// How long a pending authorization request waits for the user.
 const REQUEST_LIFETIME: i64 = 30 * 60;
@@ -351,19 +351,17 @@ pub(crate) async fn resume(request: HttpRequest, state: web::Data<OidcState>) ->
         Params::parse(request.query_string().as_bytes()).ok().and_then(|p| p.get("request").map(str::to_owned));
     let state = state.into_inner();
     let worker = state.clone();
-    let result = web::block(move || {
-        worker.store.write(|c| {
-            let now = now();
-            let Some(pending) = load_pending(c, &worker, handle.as_deref(), cookie.as_deref(), now)? else {
-                return Ok(expired());
-            };
-            decide(c, &worker, &pending.handle, &pending.request, &pending.app, &pending.session, now)
-        })
-    })
-    .await;
-    match result {
-        Ok(Ok(response)) => response.into_response(),
-        Ok(Err(error)) => failure(error),
-        Err(_) => failure(StoreError::Unavailable("worker pool".into())),
-    }
+    run_blocking(
+        move || {
+            worker.store.write(|c| {
+                let now = now();
+                let Some(pending) = load_pending(c, &worker, handle.as_deref(), cookie.as_deref(), now)? else {
+                    return Ok(expired());
+                };
+                decide(c, &worker, &pending.handle, &pending.request, &pending.app, &pending.session, now)
+            })
+        },
+        Deferred::into_response,
+    )
+    .await
 }

@@ -1,8 +1,9 @@
 //! A response decided inside a blocking database task and built on the server thread:
 //! actix's `HttpResponse` cannot cross threads, so the task returns what to build.
 
-use actix_web::HttpResponse;
 use actix_web::http::StatusCode;
+use actix_web::{HttpResponse, web};
+use tessera_store::{StoreError, StoreResult};
 
 use crate::pages;
 
@@ -25,5 +26,18 @@ impl Deferred {
 
     pub(crate) fn into_response(self) -> HttpResponse {
         (self.0)()
+    }
+}
+
+/// Runs store work on the blocking pool and builds the response from its result; a
+/// store failure becomes the error page (503 when the database is away).
+pub(crate) async fn run_blocking<T: Send + 'static>(
+    work: impl FnOnce() -> StoreResult<T> + Send + 'static,
+    respond: impl FnOnce(T) -> HttpResponse,
+) -> HttpResponse {
+    match web::block(work).await {
+        Ok(Ok(value)) => respond(value),
+        Ok(Err(error)) => crate::authorize::failure(error),
+        Err(_) => crate::authorize::failure(StoreError::Unavailable("worker pool".into())),
     }
 }

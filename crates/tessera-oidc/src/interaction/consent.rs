@@ -6,18 +6,18 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use serde_json::json;
 use tessera_domain::ScopeSet;
 use tessera_store::scopes::{self, ScopeKind};
-use tessera_store::{AnyConnection, StoreError, StoreResult, sessions, users};
+use tessera_store::{AnyConnection, StoreResult, sessions, users};
 use tessera_tokens::SecretHash;
 
 use super::{audit_user, bad_form, handle_from_query, resume_location};
 use crate::authorize::request::Refusal;
 use crate::authorize::response::{refuse, see_other};
-use crate::authorize::{Pending, expired, failure, load_pending, save_pending};
+use crate::authorize::{Pending, expired, load_pending, save_pending};
 use crate::form::Params;
 use crate::pages::{ConsentPage, ScopeItem};
 use crate::session;
 use crate::state::{OidcState, now};
-use crate::view::Deferred;
+use crate::view::{Deferred, run_blocking};
 
 fn page(conn: &mut AnyConnection, pending: &Pending) -> StoreResult<Option<ConsentPage>> {
     let Some(user_id) = &pending.session.user_id else { return Ok(None) };
@@ -48,23 +48,21 @@ pub(crate) async fn show(request: HttpRequest, state: web::Data<OidcState>) -> H
     let cookie = session::presented_id(&request, &state.settings);
     let handle = handle_from_query(request.query_string());
     let state = state.into_inner();
-    let result = web::block(move || {
-        state.store.read(|c| {
-            let Some(pending) = load_pending(c, &state, handle.as_deref(), cookie.as_deref(), now())? else {
-                return Ok(expired());
-            };
-            Ok(match page(c, &pending)? {
-                Some(page) => Deferred::page(page),
-                None => see_other(&resume_location(&pending.handle)),
+    run_blocking(
+        move || {
+            state.store.read(|c| {
+                let Some(pending) = load_pending(c, &state, handle.as_deref(), cookie.as_deref(), now())? else {
+                    return Ok(expired());
+                };
+                Ok(match page(c, &pending)? {
+                    Some(page) => Deferred::page(page),
+                    None => see_other(&resume_location(&pending.handle)),
+                })
             })
-        })
-    })
-    .await;
-    match result {
-        Ok(Ok(response)) => response.into_response(),
-        Ok(Err(error)) => failure(error),
-        Err(_) => failure(StoreError::Unavailable("worker pool".into())),
-    }
+        },
+        Deferred::into_response,
+    )
+    .await
 }
 
 /// `POST /consent`: `decision=allow` or `decision=deny`.
@@ -73,39 +71,37 @@ pub(crate) async fn submit(request: HttpRequest, body: web::Bytes, state: web::D
     let Ok(form) = Params::from_page_form(&body) else { return bad_form().into_response() };
     let client_ip = request.peer_addr().map(|a| a.ip().to_string());
     let state = state.into_inner();
-    let result = web::block(move || {
-        state.store.write(|c| {
-            let now = now();
-            let Some(mut pending) = load_pending(c, &state, form.get("request"), cookie.as_deref(), now)? else {
-                return Ok(expired());
-            };
-            if !session::csrf_matches(&pending.session_id, form.get("csrf")) {
-                return Ok(bad_form());
-            }
-            let Some(user_id) = pending.session.user_id.clone() else { return Ok(expired()) };
-            let summary = json!({ "client_id": pending.app.client_id, "scope": pending.request.scope });
-            match form.get("decision") {
-                Some("allow") => {
-                    sessions::upsert_consent(c, &user_id, &pending.app.id, &pending.request.scope, now)?;
-                    pending.request.consented = true;
-                    save_pending(c, &pending)?;
-                    audit_user(c, &user_id, "user.consent_given", summary, client_ip.as_deref(), now)?;
-                    Ok(see_other(&resume_location(&pending.handle)))
+    run_blocking(
+        move || {
+            state.store.write(|c| {
+                let now = now();
+                let Some(mut pending) = load_pending(c, &state, form.get("request"), cookie.as_deref(), now)? else {
+                    return Ok(expired());
+                };
+                if !session::csrf_matches(&pending.session_id, form.get("csrf")) {
+                    return Ok(bad_form());
                 }
-                Some("deny") => {
-                    sessions::delete_request(c, SecretHash::of(&pending.handle).as_str())?;
-                    audit_user(c, &user_id, "user.consent_denied", summary, client_ip.as_deref(), now)?;
-                    let refusal = Refusal::new("access_denied", "the user did not allow the request");
-                    Ok(refuse(&pending.request.reply, &state.issuer, &refusal))
+                let Some(user_id) = pending.session.user_id.clone() else { return Ok(expired()) };
+                let summary = json!({ "client_id": pending.app.client_id, "scope": pending.request.scope });
+                match form.get("decision") {
+                    Some("allow") => {
+                        sessions::upsert_consent(c, &user_id, &pending.app.id, &pending.request.scope, now)?;
+                        pending.request.consented = true;
+                        save_pending(c, &pending)?;
+                        audit_user(c, &user_id, "user.consent_given", summary, client_ip.as_deref(), now)?;
+                        Ok(see_other(&resume_location(&pending.handle)))
+                    }
+                    Some("deny") => {
+                        sessions::delete_request(c, SecretHash::of(&pending.handle).as_str())?;
+                        audit_user(c, &user_id, "user.consent_denied", summary, client_ip.as_deref(), now)?;
+                        let refusal = Refusal::new("access_denied", "the user did not allow the request");
+                        Ok(refuse(&pending.request.reply, &state.issuer, &refusal))
+                    }
+                    _ => Ok(bad_form()),
                 }
-                _ => Ok(bad_form()),
-            }
-        })
-    })
-    .await;
-    match result {
-        Ok(Ok(response)) => response.into_response(),
-        Ok(Err(error)) => failure(error),
-        Err(_) => failure(StoreError::Unavailable("worker pool".into())),
-    }
+            })
+        },
+        Deferred::into_response,
+    )
+    .await
 }

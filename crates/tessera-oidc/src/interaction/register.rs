@@ -20,7 +20,7 @@ use crate::form::Params;
 use crate::pages::{self, ErrorPage, RegisterPage};
 use crate::session;
 use crate::state::{OidcState, now};
-use crate::view::Deferred;
+use crate::view::{Deferred, run_blocking};
 
 #[derive(Default)]
 struct Problems {
@@ -91,21 +91,19 @@ pub(crate) async fn show(request: HttpRequest, state: web::Data<OidcState>) -> H
     let cookie = session::presented_id(&request, &state.settings);
     let handle = handle_from_query(request.query_string());
     let state = state.into_inner();
-    let result = web::block(move || {
-        state.store.read(|c| {
-            let Some(pending) = load_pending(c, &state, handle.as_deref(), cookie.as_deref(), now())? else {
-                return Ok(expired());
-            };
-            let types = required_types(c, &pending)?;
-            Ok(Deferred::page(page(&pending, &types, &Params::default(), Problems::default())))
-        })
-    })
-    .await;
-    match result {
-        Ok(Ok(response)) => response.into_response(),
-        Ok(Err(error)) => failure(error),
-        Err(_) => failure(StoreError::Unavailable("worker pool".into())),
-    }
+    run_blocking(
+        move || {
+            state.store.read(|c| {
+                let Some(pending) = load_pending(c, &state, handle.as_deref(), cookie.as_deref(), now())? else {
+                    return Ok(expired());
+                };
+                let types = required_types(c, &pending)?;
+                Ok(Deferred::page(page(&pending, &types, &Params::default(), Problems::default())))
+            })
+        },
+        Deferred::into_response,
+    )
+    .await
 }
 
 /// `POST /register`.

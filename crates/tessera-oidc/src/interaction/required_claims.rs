@@ -6,17 +6,17 @@ use std::collections::BTreeMap;
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
-use tessera_store::{AnyConnection, StoreError, StoreResult, users};
+use tessera_store::{AnyConnection, StoreResult, users};
 
 use super::{
     audit_user, bad_form, claim_names, claim_types, fields, handle_from_query, resume_location, save_claims, validate,
 };
-use crate::authorize::{Pending, expired, failure, load_pending};
+use crate::authorize::{Pending, expired, load_pending};
 use crate::form::Params;
 use crate::pages::RequiredClaimsPage;
 use crate::session;
 use crate::state::{OidcState, now};
-use crate::view::Deferred;
+use crate::view::{Deferred, run_blocking};
 
 pub const PATH: &str = "/login/claims";
 
@@ -52,25 +52,23 @@ pub(crate) async fn show(request: HttpRequest, state: web::Data<OidcState>) -> H
     let cookie = session::presented_id(&request, &state.settings);
     let handle = handle_from_query(request.query_string());
     let state = state.into_inner();
-    let result = web::block(move || {
-        state.store.read(|c| {
-            let Some(pending) = load_pending(c, &state, handle.as_deref(), cookie.as_deref(), now())? else {
-                return Ok(expired());
-            };
-            match missing(c, &pending)? {
-                Some((_, types)) if !types.is_empty() => {
-                    Ok(Deferred::page(page(&pending, &types, &Params::default(), &BTreeMap::new())))
+    run_blocking(
+        move || {
+            state.store.read(|c| {
+                let Some(pending) = load_pending(c, &state, handle.as_deref(), cookie.as_deref(), now())? else {
+                    return Ok(expired());
+                };
+                match missing(c, &pending)? {
+                    Some((_, types)) if !types.is_empty() => {
+                        Ok(Deferred::page(page(&pending, &types, &Params::default(), &BTreeMap::new())))
+                    }
+                    _ => Ok(crate::authorize::response::see_other(&resume_location(&pending.handle))),
                 }
-                _ => Ok(crate::authorize::response::see_other(&resume_location(&pending.handle))),
-            }
-        })
-    })
-    .await;
-    match result {
-        Ok(Ok(response)) => response.into_response(),
-        Ok(Err(error)) => failure(error),
-        Err(_) => failure(StoreError::Unavailable("worker pool".into())),
-    }
+            })
+        },
+        Deferred::into_response,
+    )
+    .await
 }
 
 /// `POST /login/claims`.
@@ -79,32 +77,37 @@ pub(crate) async fn submit(request: HttpRequest, body: web::Bytes, state: web::D
     let Ok(form) = Params::from_page_form(&body) else { return bad_form().into_response() };
     let client_ip = request.peer_addr().map(|a| a.ip().to_string());
     let state = state.into_inner();
-    let result = web::block(move || {
-        state.store.write(|c| {
-            let now = now();
-            let Some(pending) = load_pending(c, &state, form.get("request"), cookie.as_deref(), now)? else {
-                return Ok(expired());
-            };
-            if !session::csrf_matches(&pending.session_id, form.get("csrf")) {
-                return Ok(bad_form());
-            }
-            let Some((user, types)) = missing(c, &pending)? else { return Ok(expired()) };
-            match validate(&types, &form) {
-                Err(errors) => {
-                    Ok(Deferred::page_status(StatusCode::BAD_REQUEST, page(&pending, &types, &form, &errors)))
+    run_blocking(
+        move || {
+            state.store.write(|c| {
+                let now = now();
+                let Some(pending) = load_pending(c, &state, form.get("request"), cookie.as_deref(), now)? else {
+                    return Ok(expired());
+                };
+                if !session::csrf_matches(&pending.session_id, form.get("csrf")) {
+                    return Ok(bad_form());
                 }
-                Ok(values) => {
-                    save_claims(c, &user, &values, now)?;
-                    audit_user(c, &user.id, "user.claims_provided", claim_names(&values), client_ip.as_deref(), now)?;
-                    Ok(crate::authorize::response::see_other(&resume_location(&pending.handle)))
+                let Some((user, types)) = missing(c, &pending)? else { return Ok(expired()) };
+                match validate(&types, &form) {
+                    Err(errors) => {
+                        Ok(Deferred::page_status(StatusCode::BAD_REQUEST, page(&pending, &types, &form, &errors)))
+                    }
+                    Ok(values) => {
+                        save_claims(c, &user, &values, now)?;
+                        audit_user(
+                            c,
+                            &user.id,
+                            "user.claims_provided",
+                            claim_names(&values),
+                            client_ip.as_deref(),
+                            now,
+                        )?;
+                        Ok(crate::authorize::response::see_other(&resume_location(&pending.handle)))
+                    }
                 }
-            }
-        })
-    })
-    .await;
-    match result {
-        Ok(Ok(response)) => response.into_response(),
-        Ok(Err(error)) => failure(error),
-        Err(_) => failure(StoreError::Unavailable("worker pool".into())),
-    }
+            })
+        },
+        Deferred::into_response,
+    )
+    .await
 }

@@ -14,7 +14,7 @@ use crate::form::Params;
 use crate::pages::SignInPage;
 use crate::session;
 use crate::state::{OidcState, now};
-use crate::view::Deferred;
+use crate::view::{Deferred, run_blocking};
 
 /// Five failures for one account within 15 minutes lock it for 15 minutes.
 pub const ACCOUNT_LIMIT: Limit = Limit { failures: 5, window: 15 * 60, lockout: 15 * 60 };
@@ -46,21 +46,19 @@ pub(crate) async fn show(request: HttpRequest, state: web::Data<OidcState>) -> H
     let cookie = session::presented_id(&request, &state.settings);
     let handle = handle_from_query(request.query_string());
     let state = state.into_inner();
-    let result = web::block(move || {
-        state.store.read(|c| {
-            let Some(pending) = load_pending(c, &state, handle.as_deref(), cookie.as_deref(), now())? else {
-                return Ok(expired());
-            };
-            let hint = pending.request.login_hint.clone().unwrap_or_default();
-            Ok(Deferred::page(page(&pending, &state, &hint, None, None)))
-        })
-    })
-    .await;
-    match result {
-        Ok(Ok(response)) => response.into_response(),
-        Ok(Err(error)) => failure(error),
-        Err(_) => failure(StoreError::Unavailable("worker pool".into())),
-    }
+    run_blocking(
+        move || {
+            state.store.read(|c| {
+                let Some(pending) = load_pending(c, &state, handle.as_deref(), cookie.as_deref(), now())? else {
+                    return Ok(expired());
+                };
+                let hint = pending.request.login_hint.clone().unwrap_or_default();
+                Ok(Deferred::page(page(&pending, &state, &hint, None, None)))
+            })
+        },
+        Deferred::into_response,
+    )
+    .await
 }
 
 /// `POST /login`.
