@@ -1,7 +1,13 @@
-//! Tessera's admin console (server-rendered askama pages under `/admin`) and its
-//! management REST API (`/api/v1`, described by an OpenAPI document).
+//! Tessera's management REST API (`/api/v1`, described by an OpenAPI 3 document at
+//! `/api/v1/openapi.json`) and, later, its admin console (server-rendered pages under
+//! `/admin`).
 //!
-//! This crate is empty until the admin-console issue lands: until then administrators
-//! use the `tessera` command line (`tessera admin create-user`, …). It depends only on
-//! the layers below it and never on `tessera-oidc`.
+//! What it is for: letting administrators' automation create, read, update, delete and
+//! list what Tessera manages, authenticated by management API keys, every change written
+//! to the audit log in the same transaction. What it is not for: protocol endpoints
+//! (`tessera-oidc`), SQL (`tessera-store`), or the rules themselves (`tessera-domain`).
+//! It depends only on the layers below it and never on `tessera-oidc`.
 #![forbid(unsafe_code)]
+#![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
+
+pub mod api;

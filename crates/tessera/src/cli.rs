@@ -75,6 +75,19 @@ pub enum AdminCommand {
     /// Create a user. The password is read from standard input with --password-stdin,
     /// or generated and printed once.
     CreateUser(CreateUser),
+    /// Create a management API key (for `/api/v1`), printed once as `<id>.<secret>`:
+    /// send it as `Authorization: Bearer <id>.<secret>`.
+    CreateApiKey(CreateApiKey),
+}
+
+#[derive(Debug, Args)]
+pub struct CreateApiKey {
+    /// A name to recognise the key by (in the console and the audit log).
+    #[arg(long)]
+    pub name: String,
+    /// Seconds until the key expires (default: it does not expire; revoke it when done).
+    #[arg(long)]
+    pub expires_in: Option<u32>,
 }
 
 #[derive(Debug, Args)]

@@ -12,7 +12,7 @@ use tessera_store::users::{self, NewUser};
 use tessera_tokens::{MasterKey, PasswordHasher, generate_secret};
 use tracing_subscriber::EnvFilter;
 
-use crate::cli::{AdminCommand, ConfigCommand, CreateUser, KeysCommand};
+use crate::cli::{AdminCommand, ConfigCommand, CreateApiKey, CreateUser, KeysCommand};
 use crate::settings::{LogFormat, Settings};
 use crate::{Fatal, bootstrap, server};
 
@@ -82,6 +82,7 @@ pub fn migrate(config: Option<&Path>) -> Result<(), Fatal> {
 pub fn admin(config: Option<&Path>, command: &AdminCommand) -> Result<(), Fatal> {
     match command {
         AdminCommand::CreateUser(args) => create_user(config, args),
+        AdminCommand::CreateApiKey(args) => create_api_key(config, args),
     }
 }
 
@@ -142,6 +143,43 @@ fn create_user(config: Option<&Path>, args: &CreateUser) -> Result<(), Fatal> {
     if generated {
         println!("Password (shown once): {password}");
     }
+    Ok(())
+}
+
+fn create_api_key(config: Option<&Path>, args: &CreateApiKey) -> Result<(), Fatal> {
+    let settings = Settings::load(config)?;
+    init_logging(&settings);
+    let name = tessera_domain::DisplayName::parse(&args.name).map_err(|e| Fatal(format!("--name: {e}")))?;
+    let store = bootstrap::open_store(&settings)?;
+    bootstrap::migrate(&store)?;
+    let now = crate::now();
+    let secret = generate_secret();
+    let new = tessera_store::management_keys::NewManagementKey {
+        id: tessera_store::new_id(),
+        name: name.as_str().to_owned(),
+        secret_hash: secret.hash().as_str().to_owned(),
+        created_by: "cli".into(),
+        expires_at: args.expires_in.map(|s| now + i64::from(s)),
+    };
+    let key = store
+        .write(|c| {
+            let key = tessera_store::management_keys::create(c, &new, now)?;
+            audit::record(
+                c,
+                &NewAuditEvent {
+                    actor: "cli",
+                    action: "management_key.create",
+                    target: &format!("management_key:{}", key.id),
+                    summary: json!({ "name": key.name, "expires_at": key.expires_at }),
+                    client_ip: None,
+                },
+                now,
+            )?;
+            Ok(key)
+        })
+        .map_err(|e| Fatal(format!("creating the key failed: {e}")))?;
+    println!("Management API key {} ({}), shown once:", key.id, key.name);
+    println!("{}.{}", key.id, secret.expose());
     Ok(())
 }
 

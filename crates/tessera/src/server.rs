@@ -99,6 +99,7 @@ pub fn start(prepared: &Prepared, listener: TcpListener) -> Result<Server, Fatal
         prepared.oidc.clone(),
     ));
     let discovery = web::Data::new(tessera_oidc::DiscoveryCache::default());
+    let password_hasher = web::Data::new(prepared.password_hasher.clone());
     // RFC 6797: with an https issuer, browsers must not come back over plain http.
     let hsts = prepared.oidc.secure_cookies();
     let address = listener.local_addr().map_err(|e| Fatal(format!("bind: {e}")))?;
@@ -114,6 +115,8 @@ pub fn start(prepared: &Prepared, listener: TcpListener) -> Result<Server, Fatal
             .app_data(oidc.clone())
             .app_data(discovery.clone())
             .configure(tessera_oidc::configure)
+            .app_data(password_hasher.clone())
+            .configure(tessera_admin::api::configure)
     })
     .shutdown_timeout(30)
     .listen(listener)

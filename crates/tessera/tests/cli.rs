@@ -70,6 +70,7 @@ fn every_command_has_help() {
         vec!["migrate", "--help"],
         vec!["admin", "--help"],
         vec!["admin", "create-user", "--help"],
+        vec!["admin", "create-api-key", "--help"],
         vec!["config", "check", "--help"],
         vec!["config", "generate-master-key", "--help"],
         vec!["keys", "list", "--help"],
@@ -285,4 +286,39 @@ fn keys_rotate_creates_a_next_key_and_list_shows_it() {
     let bad = dir.run(&["keys", "rotate", "--alg", "HS256"], &[]);
     assert_eq!(bad.status.code(), Some(2));
     assert!(stderr(&bad).starts_with("error: --alg"), "{}", stderr(&bad));
+}
+
+/// A key created on the command line opens the management API.
+#[test]
+fn create_api_key_prints_a_key_the_api_accepts() {
+    let dir = Workdir::new();
+    let output = dir.run(&["admin", "create-api-key", "--name", "automation"], &[]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let out = stdout(&output);
+    let key = out.lines().nth(1).unwrap().trim().to_owned();
+    assert!(key.contains('.') && key.len() > 60, "{out}");
+    let port = free_port();
+    let mut child = dir
+        .command(&["serve"])
+        .env("TESSERA_BIND", format!("127.0.0.1:{port}"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let client = reqwest::blocking::Client::new();
+    let url = format!("http://127.0.0.1:{port}/api/v1/applications");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let status = loop {
+        if let Ok(response) = client.get(&url).bearer_auth(&key).send() {
+            break response.status();
+        }
+        assert!(Instant::now() < deadline, "the server did not come up");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let unauthenticated = client.get(&url).send().unwrap().status();
+    let _ = child.kill();
+    let _ = child.wait();
+    assert_eq!(status, 200);
+    assert_eq!(unauthenticated, 401);
+    assert_config_error(&dir.run(&["admin", "create-api-key", "--name", ""], &[]), "--name");
 }

@@ -1,0 +1,59 @@
+//! The management REST API under `/api/v1`: one module per resource, each handler thin
+//! (parse the request, call the store in one transaction with its audit event, render).
+//!
+//! Mounting: `App::new().app_data(web::Data<Store>).app_data(web::Data<PasswordHasher>)
+//! .configure(tessera_admin::api::configure)`.
+
+use actix_web::web;
+
+mod applications;
+mod audit_events;
+mod auth;
+mod body;
+mod changes;
+mod claim_types;
+mod connections;
+mod error;
+mod identity_scopes;
+mod management_keys;
+pub mod openapi;
+mod users;
+
+pub use auth::{KEY_ID_HEADER, SECRET_HEADER};
+pub use error::{ApiError, ErrorBody};
+
+/// Where the API lives.
+pub const PREFIX: &str = "/api/v1";
+
+/// Mounts every `/api/v1` route. Needs `web::Data<tessera_store::Store>` and
+/// `web::Data<tessera_tokens::PasswordHasher>` in the app data.
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(
+        web::scope(PREFIX)
+            .app_data(body::query_config())
+            .app_data(body::path_config())
+            .app_data(body::payload_config())
+            .route("/openapi.json", web::get().to(openapi::serve))
+            .configure(applications::routes)
+            .configure(connections::routes)
+            .configure(claim_types::routes)
+            .configure(identity_scopes::routes)
+            .configure(users::routes)
+            .configure(management_keys::routes)
+            .configure(audit_events::routes)
+            .default_service(web::to(not_found)),
+    );
+}
+
+/// Unknown paths under `/api/v1` answer in the API's error format.
+async fn not_found() -> Result<actix_web::HttpResponse, ApiError> {
+    Err(ApiError::not_found("no such endpoint"))
+}
+
+/// The current time in unix seconds.
+pub(crate) fn now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
+}

@@ -1,0 +1,365 @@
+//! `/api/v1/connections`: API connections (resource servers). The name is the audience
+//! of the tokens and never changes; the API scope of the same name is created with the
+//! connection; its secret is generated here, returned once, stored as its SHA-256.
+
+use actix_web::{HttpResponse, web};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use tessera_domain::{ConnectionName, DisplayName, ScopeName, TokenFormat};
+use tessera_store::connections::{self, ApiConnection, NewApiConnection};
+use tessera_store::scopes::{self, ApiScopeInput, Scope};
+use tessera_store::{Store, StoreError};
+use tessera_tokens::generate_secret;
+use utoipa::ToSchema;
+
+use super::auth::Caller;
+use super::body::{self, PageQuery, RotateSecret, blocking, page_schema};
+use super::changes;
+use super::error::ApiError;
+
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.route("/connections", web::get().to(list))
+        .route("/connections", web::post().to(create))
+        .route("/connections/{id}", web::get().to(get))
+        .route("/connections/{id}", web::put().to(update))
+        .route("/connections/{id}", web::delete().to(delete))
+        .route("/connections/{id}/scopes", web::get().to(list_scopes))
+        .route("/connections/{id}/scopes", web::post().to(add_scope))
+        .route("/connections/{id}/scopes/{name}", web::delete().to(delete_scope))
+        .route("/connections/{id}/secret", web::post().to(rotate_secret));
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewConnectionInput {
+    /// The audience of access tokens and the name of its API scope:
+    /// `[a-z0-9][a-z0-9._:-]*`, at most 100 characters. Cannot change later.
+    #[schema(example = "billing-api")]
+    name: String,
+    /// Default: the name.
+    display_name: Option<String>,
+    description: Option<String>,
+    /// `jwt` or `reference`; null leaves it to each application.
+    access_token_format: Option<String>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ConnectionUpdate {
+    display_name: String,
+    description: Option<String>,
+    access_token_format: Option<String>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ApiScopeBody {
+    #[schema(example = "billing-api:read")]
+    name: String,
+    display_name: Option<String>,
+    description: Option<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ConnectionView {
+    id: String,
+    name: String,
+    display_name: String,
+    description: String,
+    access_token_format: Option<String>,
+    created_at: i64,
+    updated_at: i64,
+}
+
+/// The answer to create and rotation: `secret` is shown this once.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ConnectionWithSecret {
+    #[serde(flatten)]
+    connection: ConnectionView,
+    secret: String,
+    /// When the previous secrets stop working (rotation only).
+    previous_secrets_expire_at: Option<i64>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ApiScopeView {
+    name: String,
+    display_name: String,
+    description: String,
+    /// The scope named after its connection, removed only with it.
+    primary: bool,
+}
+
+page_schema!(ConnectionPage, ConnectionView);
+page_schema!(ApiScopePage, ApiScopeView);
+
+fn view(c: ApiConnection) -> ConnectionView {
+    ConnectionView {
+        id: c.id,
+        name: c.name,
+        display_name: c.display_name,
+        description: c.description,
+        access_token_format: c.access_token_format.map(|f| f.as_str().to_owned()),
+        created_at: c.created_at,
+        updated_at: c.updated_at,
+    }
+}
+
+fn scope_view(s: Scope) -> ApiScopeView {
+    let primary = s.connection.as_ref().is_some_and(|(_, name)| *name == s.name);
+    ApiScopeView { name: s.name, display_name: s.display_name, description: s.description, primary }
+}
+
+fn summary(c: &ApiConnection) -> Value {
+    json!({ "name": c.name, "display_name": c.display_name, "description": c.description,
+            "access_token_format": c.access_token_format.map(|f| f.as_str()) })
+}
+
+fn token_format(raw: Option<&str>) -> Result<Option<TokenFormat>, ApiError> {
+    raw.map(|r| TokenFormat::parse(r).map_err(|e| ApiError::invalid("access_token_format", e.to_string()))).transpose()
+}
+
+fn display_name(raw: &str) -> Result<String, ApiError> {
+    Ok(DisplayName::parse(raw).map_err(|e| ApiError::invalid("display_name", e.to_string()))?.into_string())
+}
+
+#[utoipa::path(get, path = "/api/v1/connections", tag = "connections", params(PageQuery),
+    responses((status = 200, body = ConnectionPage)))]
+pub async fn list(
+    store: web::Data<Store>,
+    _caller: Caller,
+    query: web::Query<PageQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let page = query.page()?;
+    let paged = blocking(move || Ok(store.read(|c| connections::list(c, &page))?)).await?;
+    Ok(HttpResponse::Ok().json(body::PageOf::of(paged, view)))
+}
+
+#[utoipa::path(post, path = "/api/v1/connections", tag = "connections", request_body = NewConnectionInput,
+    responses((status = 201, body = ConnectionWithSecret), (status = 409, body = super::ErrorBody)))]
+pub async fn create(store: web::Data<Store>, caller: Caller, bytes: web::Bytes) -> Result<HttpResponse, ApiError> {
+    let input: NewConnectionInput = body::parse(&bytes)?;
+    let name = ConnectionName::parse(&input.name).map_err(|e| ApiError::invalid("name", e.to_string()))?;
+    let new = NewApiConnection {
+        display_name: display_name(input.display_name.as_deref().unwrap_or(name.as_str()))?,
+        description: body::description("description", input.description)?,
+        access_token_format: token_format(input.access_token_format.as_deref())?,
+        name: name.into_string(),
+    };
+    let secret = generate_secret();
+    let hash = secret.hash();
+    let now = super::now();
+    let created = blocking(move || {
+        Ok(store.write(|c| {
+            let created = connections::create(c, &new, hash.as_str(), now)?;
+            let mut summary = summary(&created);
+            summary["secret_issued"] = json!(true);
+            changes::record(c, &caller, "connection.create", &format!("connection:{}", created.name), summary, now)?;
+            Ok(created)
+        })?)
+    })
+    .await?;
+    Ok(HttpResponse::Created().json(ConnectionWithSecret {
+        connection: view(created),
+        secret: secret.expose().to_owned(),
+        previous_secrets_expire_at: None,
+    }))
+}
+
+#[utoipa::path(get, path = "/api/v1/connections/{id}", tag = "connections", params(("id" = String, Path)),
+    responses((status = 200, body = ConnectionView), (status = 404, body = super::ErrorBody)))]
+pub async fn get(store: web::Data<Store>, _caller: Caller, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
+    let id = id.into_inner();
+    let found = blocking(move || Ok(store.read(|c| connections::get(c, &id))?)).await?;
+    Ok(HttpResponse::Ok().json(view(found)))
+}
+
+#[utoipa::path(put, path = "/api/v1/connections/{id}", tag = "connections", params(("id" = String, Path)),
+    request_body = ConnectionUpdate,
+    responses((status = 200, body = ConnectionView), (status = 404, body = super::ErrorBody)))]
+pub async fn update(
+    store: web::Data<Store>,
+    caller: Caller,
+    id: web::Path<String>,
+    bytes: web::Bytes,
+) -> Result<HttpResponse, ApiError> {
+    let id = id.into_inner();
+    let input: ConnectionUpdate = body::parse(&bytes)?;
+    let display_name = display_name(&input.display_name)?;
+    let description = body::description("description", input.description)?;
+    let format = token_format(input.access_token_format.as_deref())?;
+    let now = super::now();
+    let updated = blocking(move || {
+        Ok(store.write(|c| {
+            let before = connections::get(c, &id)?;
+            let after = connections::update(c, &id, &display_name, &description, format, now)?;
+            let summary = json!({ "before": summary(&before), "after": summary(&after) });
+            changes::record(c, &caller, "connection.update", &format!("connection:{}", after.name), summary, now)?;
+            Ok(after)
+        })?)
+    })
+    .await?;
+    Ok(HttpResponse::Ok().json(view(updated)))
+}
+
+#[utoipa::path(delete, path = "/api/v1/connections/{id}", tag = "connections", params(("id" = String, Path)),
+    responses((status = 204), (status = 404, body = super::ErrorBody)))]
+pub async fn delete(store: web::Data<Store>, caller: Caller, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
+    let id = id.into_inner();
+    let now = super::now();
+    blocking(move || {
+        Ok(store.write(|c| {
+            let found = connections::get(c, &id)?;
+            connections::delete(c, &id)?;
+            changes::record(
+                c,
+                &caller,
+                "connection.delete",
+                &format!("connection:{}", found.name),
+                summary(&found),
+                now,
+            )
+        })?)
+    })
+    .await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+#[utoipa::path(get, path = "/api/v1/connections/{id}/scopes", tag = "connections", params(("id" = String, Path)),
+    responses((status = 200, body = ApiScopePage), (status = 404, body = super::ErrorBody)))]
+pub async fn list_scopes(
+    store: web::Data<Store>,
+    _caller: Caller,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let id = id.into_inner();
+    let found = blocking(move || {
+        Ok(store.read(|c| {
+            connections::get(c, &id)?;
+            scopes::scopes_of_connection(c, &id)
+        })?)
+    })
+    .await?;
+    Ok(HttpResponse::Ok().json(body::PageOf { items: found.into_iter().map(scope_view).collect(), next: None }))
+}
+
+#[utoipa::path(post, path = "/api/v1/connections/{id}/scopes", tag = "connections", params(("id" = String, Path)),
+    request_body = ApiScopeBody,
+    responses((status = 201, body = ApiScopeView), (status = 404, body = super::ErrorBody), (status = 409, body = super::ErrorBody)))]
+pub async fn add_scope(
+    store: web::Data<Store>,
+    caller: Caller,
+    id: web::Path<String>,
+    bytes: web::Bytes,
+) -> Result<HttpResponse, ApiError> {
+    let id = id.into_inner();
+    let input: ApiScopeBody = body::parse(&bytes)?;
+    let name = ScopeName::parse(&input.name).map_err(|e| ApiError::invalid("name", e.to_string()))?;
+    let scope = ApiScopeInput {
+        display_name: display_name(input.display_name.as_deref().unwrap_or(name.as_str()))?,
+        description: body::description("description", input.description)?,
+        name: name.into_string(),
+    };
+    let now = super::now();
+    let created = blocking(move || {
+        Ok(store.write(|c| {
+            let connection = connections::get(c, &id)?;
+            let created = scopes::create_api_scope(c, &id, &scope, now).map_err(|e| match e {
+                StoreError::Conflict { .. } => StoreError::Conflict { field: "name".into() },
+                other => other,
+            })?;
+            let summary = json!({ "scope": created.name, "display_name": created.display_name });
+            changes::record(
+                c,
+                &caller,
+                "connection.add_scope",
+                &format!("connection:{}", connection.name),
+                summary,
+                now,
+            )?;
+            Ok(created)
+        })?)
+    })
+    .await?;
+    Ok(HttpResponse::Created().json(scope_view(created)))
+}
+
+/// Deletes an extra API scope; the scope named after the connection goes only with it.
+#[utoipa::path(delete, path = "/api/v1/connections/{id}/scopes/{name}", tag = "connections",
+    params(("id" = String, Path), ("name" = String, Path)),
+    responses((status = 204), (status = 403, body = super::ErrorBody), (status = 404, body = super::ErrorBody)))]
+pub async fn delete_scope(
+    store: web::Data<Store>,
+    caller: Caller,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse, ApiError> {
+    let (id, name) = path.into_inner();
+    let now = super::now();
+    blocking(move || {
+        let (connection, scope) = store.read(|c| Ok((connections::get(c, &id)?, scopes::get_scope(c, &name)?)))?;
+        if scope.connection.as_ref().map(|(owner, _)| owner.as_str()) != Some(id.as_str()) {
+            return Err(ApiError::not_found(format!("the connection has no scope named {name}")));
+        }
+        if scope.name == connection.name {
+            return Err(ApiError::forbidden(
+                Some("name"),
+                format!("{name} is the scope of the connection of the same name; delete the connection instead"),
+            ));
+        }
+        Ok(store.write(|c| {
+            scopes::delete_scope(c, &name)?;
+            let summary = json!({ "scope": name });
+            changes::record(
+                c,
+                &caller,
+                "connection.delete_scope",
+                &format!("connection:{}", connection.name),
+                summary,
+                now,
+            )
+        })?)
+    })
+    .await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// Issues a new secret, shown once; the current ones stay valid for
+/// `grace_period_seconds` (default 0) so the resource server can switch over.
+#[utoipa::path(post, path = "/api/v1/connections/{id}/secret", tag = "connections", params(("id" = String, Path)),
+    request_body(content = Option<RotateSecret>),
+    responses((status = 200, body = ConnectionWithSecret), (status = 404, body = super::ErrorBody)))]
+pub async fn rotate_secret(
+    store: web::Data<Store>,
+    caller: Caller,
+    id: web::Path<String>,
+    bytes: web::Bytes,
+) -> Result<HttpResponse, ApiError> {
+    let id = id.into_inner();
+    let grace = body::parse_optional::<RotateSecret>(&bytes)?.grace()?;
+    let secret = generate_secret();
+    let hash = secret.hash();
+    let now = super::now();
+    let until = now + grace;
+    let found = blocking(move || {
+        Ok(store.write(|c| {
+            let found = connections::get(c, &id)?;
+            connections::rotate_secret(c, &id, hash.as_str(), until, now)?;
+            let summary = json!({ "secret_issued": true, "grace_period_seconds": grace });
+            changes::record(
+                c,
+                &caller,
+                "connection.rotate_secret",
+                &format!("connection:{}", found.name),
+                summary,
+                now,
+            )?;
+            Ok(found)
+        })?)
+    })
+    .await?;
+    Ok(HttpResponse::Ok().json(ConnectionWithSecret {
+        connection: view(found),
+        secret: secret.expose().to_owned(),
+        previous_secrets_expire_at: Some(until),
+    }))
+}

@@ -1,0 +1,146 @@
+//! `/api/v1/management-keys`: the keys this API is called with. The id is public; the
+//! secret is 256 random bits, returned once as `key` (`<id>.<secret>`) and stored as its
+//! SHA-256. A key created through the API inherits its creator from the calling key (so
+//! it stops working, like its parent, when that administrator loses the role).
+
+use actix_web::{HttpResponse, web};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use tessera_domain::DisplayName;
+use tessera_store::management_keys::{self, ManagementKey, NewManagementKey};
+use tessera_store::{Store, new_id};
+use tessera_tokens::generate_secret;
+use utoipa::ToSchema;
+
+use super::auth::Caller;
+use super::body::{self, PageQuery, blocking, page_schema};
+use super::changes;
+use super::error::ApiError;
+
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.route("/management-keys", web::get().to(list))
+        .route("/management-keys", web::post().to(create))
+        .route("/management-keys/{id}", web::get().to(get))
+        .route("/management-keys/{id}", web::delete().to(revoke));
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewKeyBody {
+    /// What the key is for (1 to 200 characters).
+    #[schema(example = "deploy pipeline")]
+    name: String,
+    /// Unix time after which the key stops working; must be in the future. Default: never.
+    expires_at: Option<i64>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct KeyView {
+    id: String,
+    name: String,
+    created_by: String,
+    created_at: i64,
+    expires_at: Option<i64>,
+    last_used_at: Option<i64>,
+    revoked_at: Option<i64>,
+}
+
+/// The answer to create: `key` is shown this once.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct KeyWithSecret {
+    #[serde(flatten)]
+    management_key: KeyView,
+    /// `<id>.<secret>`: send it as `Authorization: Bearer <key>`, or its two halves as
+    /// `API_KEY_ID` and `API_SECRET_KEY`.
+    key: String,
+}
+
+page_schema!(KeyPage, KeyView);
+
+fn view(k: ManagementKey) -> KeyView {
+    KeyView {
+        id: k.id,
+        name: k.name,
+        created_by: k.created_by,
+        created_at: k.created_at,
+        expires_at: k.expires_at,
+        last_used_at: k.last_used_at,
+        revoked_at: k.revoked_at,
+    }
+}
+
+#[utoipa::path(get, path = "/api/v1/management-keys", tag = "management keys", params(PageQuery),
+    responses((status = 200, body = KeyPage)))]
+pub async fn list(
+    store: web::Data<Store>,
+    _caller: Caller,
+    query: web::Query<PageQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let page = query.page()?;
+    let paged = blocking(move || Ok(store.read(|c| management_keys::list(c, &page))?)).await?;
+    Ok(HttpResponse::Ok().json(body::PageOf::of(paged, view)))
+}
+
+#[utoipa::path(post, path = "/api/v1/management-keys", tag = "management keys", request_body = NewKeyBody,
+    responses((status = 201, body = KeyWithSecret)))]
+pub async fn create(store: web::Data<Store>, caller: Caller, bytes: web::Bytes) -> Result<HttpResponse, ApiError> {
+    let input: NewKeyBody = body::parse(&bytes)?;
+    let name = DisplayName::parse(&input.name).map_err(|e| ApiError::invalid("name", e.to_string()))?.into_string();
+    let now = super::now();
+    if input.expires_at.is_some_and(|t| t <= now) {
+        return Err(ApiError::invalid("expires_at", "expires_at must be in the future (unix seconds)"));
+    }
+    let secret = generate_secret();
+    let new = NewManagementKey {
+        id: new_id(),
+        name,
+        secret_hash: secret.hash().as_str().to_owned(),
+        created_by: caller.created_by.clone(),
+        expires_at: input.expires_at,
+    };
+    let created = blocking(move || {
+        Ok(store.write(|c| {
+            let key = management_keys::create(c, &new, now)?;
+            let summary = json!({ "name": key.name, "expires_at": key.expires_at, "secret_issued": true });
+            changes::record(c, &caller, "management_key.create", &format!("management_key:{}", key.id), summary, now)?;
+            Ok(key)
+        })?)
+    })
+    .await?;
+    let key = format!("{}.{}", created.id, secret.expose());
+    Ok(HttpResponse::Created().json(KeyWithSecret { management_key: view(created), key }))
+}
+
+#[utoipa::path(get, path = "/api/v1/management-keys/{id}", tag = "management keys", params(("id" = String, Path)),
+    responses((status = 200, body = KeyView), (status = 404, body = super::ErrorBody)))]
+pub async fn get(store: web::Data<Store>, _caller: Caller, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
+    let id = id.into_inner();
+    let found = blocking(move || Ok(store.read(|c| management_keys::get(c, &id))?)).await?;
+    Ok(HttpResponse::Ok().json(view(found)))
+}
+
+/// Revokes the key at once (revoking it again keeps the first time). Revoked keys stay
+/// listed, for the record.
+#[utoipa::path(delete, path = "/api/v1/management-keys/{id}", tag = "management keys", params(("id" = String, Path)),
+    responses((status = 200, body = KeyView), (status = 404, body = super::ErrorBody)))]
+pub async fn revoke(store: web::Data<Store>, caller: Caller, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
+    let id = id.into_inner();
+    let now = super::now();
+    let revoked = blocking(move || {
+        Ok(store.write(|c| {
+            management_keys::get(c, &id)?;
+            let key = management_keys::revoke(c, &id, now)?;
+            changes::record(
+                c,
+                &caller,
+                "management_key.revoke",
+                &format!("management_key:{id}"),
+                json!({ "name": key.name }),
+                now,
+            )?;
+            Ok(key)
+        })?)
+    })
+    .await?;
+    Ok(HttpResponse::Ok().json(view(revoked)))
+}

@@ -1,0 +1,157 @@
+//! The test harness: the real `/api/v1` app (`tessera_admin::api::configure`) over a
+//! fresh migrated database, SQLite always and Postgres when it answers, with an
+//! administrator and a management key created through the store.
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
+
+use actix_web::dev::{Service, ServiceResponse};
+use actix_web::http::{Method, StatusCode};
+use actix_web::{App, test, web};
+use serde_json::Value;
+use tessera_store::organizations::{self, ADMIN_ROLE};
+pub use tessera_store::testing::TestDatabase;
+use tessera_store::users::{self, NewUser};
+use tessera_store::{Store, management_keys, new_id};
+use tessera_tokens::{PasswordHasher, PasswordParams, generate_secret};
+
+/// The TCP peer every test request comes from.
+pub const PEER: &str = "203.0.113.9:40000";
+
+/// `both_backends! { async fn name(store) { body } ... }` defines `sqlite::name` and
+/// `postgres::name`, each with a fresh migrated `store`.
+#[macro_export]
+macro_rules! both_backends {
+    ($(async fn $name:ident($store:ident) $body:block)*) => {
+        mod sqlite {
+            #[allow(unused_imports)]
+            use super::*;
+            $(
+                #[actix_web::test]
+                async fn $name() {
+                    let db = $crate::common::TestDatabase::sqlite();
+                    let $store = db.store();
+                    $body
+                }
+            )*
+        }
+        mod postgres {
+            #[allow(unused_imports)]
+            use super::*;
+            $(
+                #[actix_web::test]
+                async fn $name() {
+                    let Some(db) = $crate::common::TestDatabase::postgres() else { return };
+                    let $store = db.store();
+                    $body
+                }
+            )*
+        }
+    };
+}
+
+/// The app under test.
+pub async fn app(
+    store: &Store,
+) -> impl Service<actix_http::Request, Response = ServiceResponse, Error = actix_web::Error> {
+    let hasher = PasswordHasher::new(PasswordParams::TESTING).unwrap();
+    test::init_service(
+        App::new()
+            .app_data(web::Data::new(store.clone()))
+            .app_data(web::Data::new(hasher))
+            .configure(tessera_admin::api::configure),
+    )
+    .await
+}
+
+/// An administrator (holding the `tessera-admin` role); returns the user id.
+pub fn admin(store: &Store) -> String {
+    store
+        .write(|c| {
+            let role = match organizations::find_role_by_name(c, ADMIN_ROLE)? {
+                Some(role) => role,
+                None => organizations::create_role(c, ADMIN_ROLE, "administrators", 1)?,
+            };
+            let user =
+                users::create(c, &NewUser { username: format!("admin-{}", &new_id()[28..]), ..Default::default() }, 1)?;
+            users::add_role(c, &user.id, &role.id)?;
+            Ok(user.id)
+        })
+        .unwrap()
+}
+
+/// A management key created by `created_by`; returns `<id>.<secret>`.
+pub fn key_for(store: &Store, created_by: &str, expires_at: Option<i64>) -> String {
+    let secret = generate_secret();
+    let id = new_id();
+    store
+        .write(|c| {
+            management_keys::create(
+                c,
+                &management_keys::NewManagementKey {
+                    id: id.clone(),
+                    name: "test".into(),
+                    secret_hash: secret.hash().as_str().to_owned(),
+                    created_by: created_by.into(),
+                    expires_at,
+                },
+                1,
+            )
+        })
+        .unwrap();
+    format!("{id}.{}", secret.expose())
+}
+
+/// A key of a fresh administrator.
+pub fn key(store: &Store) -> String {
+    let admin = admin(store);
+    key_for(store, &admin, None)
+}
+
+/// Sends a request with the key as a Bearer token (if any) and returns status and JSON.
+pub async fn call<S>(app: &S, method: Method, path: &str, key: Option<&str>, body: Option<Value>) -> (StatusCode, Value)
+where
+    S: Service<actix_http::Request, Response = ServiceResponse, Error = actix_web::Error>,
+{
+    let mut req = test::TestRequest::default().method(method).uri(path).peer_addr(PEER.parse().unwrap());
+    if let Some(key) = key {
+        req = req.insert_header(("Authorization", format!("Bearer {key}")));
+    }
+    if let Some(body) = body {
+        req = req.set_json(body);
+    }
+    send(app, req).await
+}
+
+pub async fn send<S>(app: &S, req: test::TestRequest) -> (StatusCode, Value)
+where
+    S: Service<actix_http::Request, Response = ServiceResponse, Error = actix_web::Error>,
+{
+    let response = test::call_service(app, req.to_request()).await;
+    let status = response.status();
+    let bytes = test::read_body(response).await;
+    let json = if bytes.is_empty() { Value::Null } else { serde_json::from_slice(&bytes).unwrap_or(Value::Null) };
+    (status, json)
+}
+
+/// Asserts an error answer: status, code and field.
+pub fn assert_error(got: &(StatusCode, Value), status: u16, error: &str, field: Option<&str>) {
+    assert_eq!(got.0.as_u16(), status, "{}", got.1);
+    assert_eq!(got.1["error"], error, "{}", got.1);
+    match field {
+        Some(field) => assert_eq!(got.1["field"], field, "{}", got.1),
+        None => assert!(got.1["field"].is_null(), "{}", got.1),
+    }
+}
+
+/// The audit events with `action`, newest first.
+pub fn audit_events(store: &Store, action: &str) -> Vec<tessera_store::audit::AuditEvent> {
+    store
+        .read(|c| {
+            tessera_store::audit::list(
+                c,
+                &tessera_store::audit::AuditFilter { action: Some(action.into()), ..Default::default() },
+                &tessera_store::Page::first(100),
+            )
+        })
+        .unwrap()
+        .items
+}
