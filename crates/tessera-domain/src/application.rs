@@ -206,6 +206,24 @@ pub enum ApplicationSettingsError {
     /// OIDC Core §3.1.2.1: the code flow redirects to a registered URI.
     #[error("the authorization_code grant needs at least one redirect URI")]
     MissingRedirectUri,
+    /// Machine applications use client credentials and never redirect a browser.
+    #[error("machine applications use client_credentials and never redirect a browser")]
+    MachineRedirects {
+        /// Whether the offending URIs are post-logout ones.
+        post_logout: bool,
+    },
+    /// Machine applications act for no user.
+    #[error("machine applications act for no user, so no claim can be required")]
+    MachineRequiredClaims,
+    /// Always issuing refresh tokens needs the grant that redeems them.
+    #[error("always issuing refresh tokens needs the refresh_token grant")]
+    AlwaysRefreshWithoutRefreshGrant,
+    /// RFC 7523: `private_key_jwt` verifies the client's signature with its public keys.
+    #[error("private_key_jwt needs the application's public keys (a JWKS)")]
+    JwksRequired,
+    /// A JWKS is only used by `private_key_jwt`.
+    #[error("a JWKS is only used with the private_key_jwt authentication method")]
+    JwksWithoutPrivateKeyJwt,
 }
 
 impl ApplicationSettingsError {
@@ -219,7 +237,11 @@ impl ApplicationSettingsError {
             | Self::GrantNotAllowed { .. }
             | Self::GrantRequired { .. }
             | Self::RefreshWithoutUserGrant => "grant_types",
-            Self::MissingRedirectUri => "redirect_uris",
+            Self::MissingRedirectUri | Self::MachineRedirects { post_logout: false } => "redirect_uris",
+            Self::MachineRedirects { post_logout: true } => "post_logout_redirect_uris",
+            Self::MachineRequiredClaims => "required_claims",
+            Self::AlwaysRefreshWithoutRefreshGrant => "always_issue_refresh_token",
+            Self::JwksRequired | Self::JwksWithoutPrivateKeyJwt => "jwks",
         }
     }
 }
@@ -235,6 +257,14 @@ pub struct ApplicationSettings<'a> {
     pub grant_types: &'a [GrantType],
     /// How many redirect URIs are registered (each already a valid `RedirectUri`).
     pub redirect_uri_count: usize,
+    /// How many post-logout redirect URIs are registered.
+    pub post_logout_redirect_uri_count: usize,
+    /// How many claims the application requires.
+    pub required_claim_count: usize,
+    /// Whether a refresh token is issued even without `offline_access`.
+    pub always_issue_refresh_token: bool,
+    /// Whether a JWKS (for `private_key_jwt`) is registered.
+    pub has_jwks: bool,
 }
 
 impl ApplicationSettings<'_> {
@@ -286,8 +316,96 @@ impl ApplicationSettings<'_> {
         if has(GrantType::AuthorizationCode) && self.redirect_uri_count == 0 {
             return Err(E::MissingRedirectUri);
         }
-        Ok(())
+        if app_type == ApplicationType::Machine {
+            if self.redirect_uri_count > 0 {
+                return Err(E::MachineRedirects { post_logout: false });
+            }
+            if self.post_logout_redirect_uri_count > 0 {
+                return Err(E::MachineRedirects { post_logout: true });
+            }
+            if self.required_claim_count > 0 {
+                return Err(E::MachineRequiredClaims);
+            }
+        }
+        if self.always_issue_refresh_token && !has(GrantType::RefreshToken) {
+            return Err(E::AlwaysRefreshWithoutRefreshGrant);
+        }
+        match (self.auth_method == ClientAuthMethod::PrivateKeyJwt, self.has_jwks) {
+            (true, false) => Err(E::JwksRequired),
+            (false, true) => Err(E::JwksWithoutPrivateKeyJwt),
+            _ => Ok(()),
+        }
     }
+}
+
+impl ApplicationType {
+    /// The grant types an application of this type gets when none are chosen.
+    pub fn default_grant_types(self) -> Vec<GrantType> {
+        match self {
+            ApplicationType::Machine => vec![GrantType::ClientCredentials],
+            _ => vec![GrantType::AuthorizationCode, GrantType::RefreshToken],
+        }
+    }
+
+    /// The client authentication method when none is chosen: `none` for public clients.
+    pub fn default_auth_method(self) -> ClientAuthMethod {
+        if self.is_public() { ClientAuthMethod::None } else { ClientAuthMethod::ClientSecretBasic }
+    }
+
+    /// The allowed scopes when none are chosen: `openid` for applications that sign users in.
+    pub fn default_allowed_scopes(self) -> Vec<String> {
+        match self {
+            ApplicationType::Machine => Vec::new(),
+            _ => vec![crate::scope::OPENID.to_owned()],
+        }
+    }
+}
+
+/// Longest client id accepted.
+pub const MAX_CLIENT_ID_LEN: usize = 100;
+
+/// RFC 6749 §2.2 lets a client id be any printable string; Tessera keeps to characters
+/// that need no escaping in a URL, in HTTP Basic (no ':') or on a command line: 3 to 100
+/// letters, digits, '.', '_', '-', '~', starting with a letter or a digit.
+pub fn check_client_id(raw: &str) -> Result<(), String> {
+    let len = raw.chars().count();
+    if !(3..=MAX_CLIENT_ID_LEN).contains(&len) {
+        return Err(format!("{:?} must have 3 to {MAX_CLIENT_ID_LEN} characters", preview(raw)));
+    }
+    if !raw.starts_with(|c: char| c.is_ascii_alphanumeric()) {
+        return Err(format!("{:?} must start with a letter or a digit", preview(raw)));
+    }
+    if !raw.chars().all(|c| c.is_ascii_alphanumeric() || "._-~".contains(c)) {
+        return Err(format!("{:?} may only contain letters, digits, '.', '_', '-' and '~'", preview(raw)));
+    }
+    Ok(())
+}
+
+/// JWK members that hold private or symmetric key material (RFC 7518 §6).
+const PRIVATE_JWK_MEMBERS: &[&str] = &["d", "p", "q", "dp", "dq", "qi", "oth", "k"];
+
+/// RFC 7517 §5: a JWK Set is an object with a non-empty `keys` array, each key an object
+/// with a `kty`. Only public keys belong to a client's registration (RFC 7523 §3: the
+/// server verifies the client's signature).
+pub fn check_jwks(jwks: &serde_json::Value) -> Result<(), String> {
+    let keys = jwks
+        .as_object()
+        .and_then(|o| o.get("keys"))
+        .and_then(serde_json::Value::as_array)
+        .ok_or("must be a JWK Set: a JSON object {\"keys\":[…]}")?;
+    if keys.is_empty() {
+        return Err("\"keys\" must hold at least one key".into());
+    }
+    for (i, key) in keys.iter().enumerate() {
+        let key = key.as_object().ok_or(format!("key {i} is not a JSON object"))?;
+        if !key.get("kty").is_some_and(serde_json::Value::is_string) {
+            return Err(format!("key {i} has no \"kty\""));
+        }
+        if let Some(member) = PRIVATE_JWK_MEMBERS.iter().find(|m| key.contains_key(**m)) {
+            return Err(format!("key {i} holds private key material ({member:?}); give only public keys"));
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]

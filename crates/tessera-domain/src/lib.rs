@@ -31,7 +31,7 @@ mod text;
 
 pub use application::{
     ApplicationSettings, ApplicationSettingsError, ApplicationType, ClientAuthMethod, GrantType, ParseEnumError,
-    SigningAlgorithm, TokenFormat,
+    SigningAlgorithm, TokenFormat, check_client_id, check_jwks,
 };
 pub use assembly::{
     IdentityClaims, TargetError, access_token_audience_and_scope, claims_for_id_token, claims_for_userinfo,

@@ -21,5 +21,5 @@ pub use jwt::{JwtError, Verified, VerifyingKey};
 pub use keyset::{KeySet, LoadedKey, SharedKeySet};
 pub use master_key::{MasterKey, MasterKeyError};
 pub use password::{PasswordError, PasswordHasher, PasswordParams};
-pub use secret::{Secret, SecretHash, generate_secret};
+pub use secret::{Secret, SecretHash, generate_client_id, generate_secret};
 pub use signing::{GeneratedKey, KeyError, Signer};

@@ -37,6 +37,20 @@ pub fn generate_secret() -> Secret {
     Secret(URL_SAFE_NO_PAD.encode(bytes))
 }
 
+/// A new client id: 24 letters and digits taken from 256-bit random secrets (about 142
+/// bits): unguessable, and safe wherever a client id goes (a URL, HTTP Basic, a command
+/// line, where a leading '-' would read as a flag).
+pub fn generate_client_id() -> String {
+    const LEN: usize = 24;
+    let mut id = String::with_capacity(LEN);
+    while id.len() < LEN {
+        let secret = generate_secret();
+        let wanted = LEN - id.len();
+        id.extend(secret.expose().chars().filter(char::is_ascii_alphanumeric).take(wanted));
+    }
+    id
+}
+
 /// The SHA-256 of a secret, as lowercase hex: what the database stores.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SecretHash(String);
@@ -85,6 +99,14 @@ mod tests {
         assert_eq!(a.expose().len(), 43);
         assert_eq!(URL_SAFE_NO_PAD.decode(a.expose()).unwrap().len(), 32);
         assert_ne!(a, b);
+    }
+
+    #[test]
+    fn generated_client_ids_are_24_alphanumerics() {
+        let id = generate_client_id();
+        assert_eq!(id.len(), 24);
+        assert!(id.chars().all(|c| c.is_ascii_alphanumeric()));
+        assert_ne!(id, generate_client_id());
     }
 
     #[test]

@@ -23,14 +23,8 @@ use crate::commands::init_logging;
 use crate::settings::Settings;
 use crate::{Fatal, bootstrap};
 
-/// Length of a generated client id: 24 characters from `[A-Za-z0-9]`, about 142 bits.
-const GENERATED_CLIENT_ID_LEN: usize = 24;
-/// Longest client id an operator may choose, in characters.
-const MAX_CLIENT_ID_LEN: usize = 100;
 /// Longest description, in characters.
 const MAX_DESCRIPTION_LEN: usize = 1000;
-/// RFC 7517 §9.3 / RFC 7518 §6: members that carry private or symmetric key material.
-const PRIVATE_JWK_MEMBERS: &[&str] = &["d", "p", "q", "dp", "dq", "qi", "oth", "k"];
 
 /// `tessera app …`.
 #[derive(Debug, Subcommand)]
@@ -265,8 +259,8 @@ fn parse_create(args: &CreateApp) -> Result<(String, ApplicationSettings), Fatal
     let name = DisplayName::parse(&args.name).map_err(|e| flag("--name")(e.to_string()))?;
     let app_type = ApplicationType::parse(&args.app_type).map_err(|e| flag("--type")(e.to_string()))?;
     let client_id = match &args.client_id {
-        Some(id) => check_client_id(id).map_err(flag("--client-id"))?,
-        None => generate_client_id(),
+        Some(id) => tessera_domain::check_client_id(id).map(|()| id.clone()).map_err(flag("--client-id"))?,
+        None => tessera_tokens::generate_client_id(),
     };
     let description = args.description.as_deref().unwrap_or_default().trim().to_owned();
     if description.chars().count() > MAX_DESCRIPTION_LEN {
@@ -285,15 +279,6 @@ fn parse_create(args: &CreateApp) -> Result<(String, ApplicationSettings), Fatal
         .map(|uri| PostLogoutRedirectUri::parse(uri, app_type).map(|u| u.as_str().to_owned()))
         .collect::<Result<Vec<_>, _>>()
         .map_err(|e| flag("--post-logout-redirect-uri")(e.to_string()))?;
-    if app_type == ApplicationType::Machine {
-        let never = "machine applications use client_credentials and never redirect a browser";
-        if !redirect_uris.is_empty() {
-            return Err(flag("--redirect-uri")(never.into()));
-        }
-        if !post_logout_redirect_uris.is_empty() {
-            return Err(flag("--post-logout-redirect-uri")(never.into()));
-        }
-    }
 
     let mut grant_types = Vec::new();
     for raw in &args.grant_types {
@@ -303,45 +288,37 @@ fn parse_create(args: &CreateApp) -> Result<(String, ApplicationSettings), Fatal
         }
     }
     if grant_types.is_empty() {
-        grant_types = match app_type {
-            ApplicationType::Machine => vec![GrantType::ClientCredentials],
-            _ => vec![GrantType::AuthorizationCode, GrantType::RefreshToken],
-        };
+        grant_types = app_type.default_grant_types();
     }
     let auth_method = match &args.auth_method {
         Some(raw) => ClientAuthMethod::parse(raw).map_err(|e| flag("--auth-method")(e.to_string()))?,
-        None if app_type.is_public() => ClientAuthMethod::None,
-        None => ClientAuthMethod::ClientSecretBasic,
+        None => app_type.default_auth_method(),
     };
-    tessera_domain::ApplicationSettings {
-        app_type,
-        auth_method,
-        grant_types: &grant_types,
-        redirect_uri_count: redirect_uris.len(),
-    }
-    .validate()
-    .map_err(|e| flag(settings_flag(&e))(e.to_string()))?;
-    if args.always_issue_refresh_token && !grant_types.contains(&GrantType::RefreshToken) {
-        return Err(flag("--always-issue-refresh-token")("needs the refresh_token grant".into()));
-    }
-
     let mut allowed_scopes = Vec::new();
     for raw in &args.scopes {
         allowed_scopes.push(ScopeName::parse(raw).map_err(|e| flag("--scope")(e.to_string()))?.into_string());
     }
-    if allowed_scopes.is_empty() && app_type != ApplicationType::Machine {
-        allowed_scopes.push(tessera_domain::OPENID.to_owned());
+    if allowed_scopes.is_empty() {
+        allowed_scopes = app_type.default_allowed_scopes();
     }
     let mut required_claims = Vec::new();
     for raw in &args.required_claims {
         required_claims
             .push(ClaimName::parse(raw).map_err(|e| flag("--required-claim")(e.to_string()))?.as_str().to_owned());
     }
-    if app_type == ApplicationType::Machine && !required_claims.is_empty() {
-        return Err(flag("--required-claim")(
-            "machine applications act for no user, so no claim can be required".into(),
-        ));
+    let jwks = args.jwks.as_deref().map(parse_jwks).transpose().map_err(flag("--jwks"))?;
+    tessera_domain::ApplicationSettings {
+        app_type,
+        auth_method,
+        grant_types: &grant_types,
+        redirect_uri_count: redirect_uris.len(),
+        post_logout_redirect_uri_count: post_logout_redirect_uris.len(),
+        required_claim_count: required_claims.len(),
+        always_issue_refresh_token: args.always_issue_refresh_token,
+        has_jwks: jwks.is_some(),
     }
+    .validate()
+    .map_err(|e| flag(settings_flag(&e))(e.to_string()))?;
 
     let access_token_format = match &args.token_format {
         Some(raw) => TokenFormat::parse(raw).map_err(|e| flag("--token-format")(e.to_string()))?,
@@ -364,14 +341,6 @@ fn parse_create(args: &CreateApp) -> Result<(String, ApplicationSettings), Fatal
         Some(raw) => json_object(raw).map_err(flag("--app-metadata"))?,
         None => Value::Object(Map::new()),
     };
-    let jwks = args.jwks.as_deref().map(parse_jwks).transpose().map_err(flag("--jwks"))?;
-    match (auth_method == ClientAuthMethod::PrivateKeyJwt, jwks.is_some()) {
-        (true, false) => {
-            return Err(flag("--jwks")("private_key_jwt needs the application's public keys: pass --jwks".into()));
-        }
-        (false, true) => return Err(flag("--jwks")("is only used with --auth-method private_key_jwt".into())),
-        _ => {}
-    }
 
     let settings = ApplicationSettings {
         name: name.into_string(),
@@ -400,6 +369,10 @@ fn settings_flag(e: &ApplicationSettingsError) -> &'static str {
     match e.field() {
         "token_endpoint_auth_method" => "--auth-method",
         "redirect_uris" => "--redirect-uri",
+        "post_logout_redirect_uris" => "--post-logout-redirect-uri",
+        "required_claims" => "--required-claim",
+        "always_issue_refresh_token" => "--always-issue-refresh-token",
+        "jwks" => "--jwks",
         _ => "--grant-type",
     }
 }
@@ -421,34 +394,6 @@ fn seconds(name: &str, raw: &Option<String>, default: i64) -> Result<i64, Fatal>
     }
 }
 
-/// RFC 6749 §2.2 lets a client id be any printable string; we keep to characters that
-/// need no escaping in a URL, in HTTP Basic (no ':') or on a command line.
-fn check_client_id(raw: &str) -> Result<String, String> {
-    let len = raw.chars().count();
-    if !(3..=MAX_CLIENT_ID_LEN).contains(&len) {
-        return Err(format!("{raw:?} must have 3 to {MAX_CLIENT_ID_LEN} characters"));
-    }
-    if !raw.starts_with(|c: char| c.is_ascii_alphanumeric()) {
-        return Err(format!("{raw:?} must start with a letter or a digit"));
-    }
-    if !raw.chars().all(|c| c.is_ascii_alphanumeric() || "._-~".contains(c)) {
-        return Err(format!("{raw:?} may only contain letters, digits, '.', '_', '-' and '~'"));
-    }
-    Ok(raw.to_owned())
-}
-
-/// 24 letters and digits taken from 256-bit random secrets: unguessable, and safe
-/// wherever a client id goes (it cannot start with '-' and be taken for a flag).
-fn generate_client_id() -> String {
-    let mut id = String::with_capacity(GENERATED_CLIENT_ID_LEN);
-    while id.len() < GENERATED_CLIENT_ID_LEN {
-        let secret = generate_secret();
-        let wanted = GENERATED_CLIENT_ID_LEN - id.len();
-        id.extend(secret.expose().chars().filter(char::is_ascii_alphanumeric).take(wanted));
-    }
-    id
-}
-
 fn json_object(raw: &str) -> Result<Value, String> {
     match serde_json::from_str(raw) {
         Ok(value @ Value::Object(_)) => Ok(value),
@@ -457,23 +402,10 @@ fn json_object(raw: &str) -> Result<Value, String> {
     }
 }
 
-/// RFC 7517 §5: a JWK Set is an object with a `keys` array; each key has a `kty`. Only
-/// public keys belong here (RFC 7523 §3: the server verifies the client's signature).
+/// A JWK Set given as JSON text, checked by the domain rules.
 fn parse_jwks(raw: &str) -> Result<Value, String> {
     let jwks = json_object(raw).map_err(|_| "must be a JWK Set: a JSON object {\"keys\":[…]}".to_owned())?;
-    let keys = jwks.get("keys").and_then(Value::as_array).ok_or("must have a \"keys\" array")?;
-    if keys.is_empty() {
-        return Err("\"keys\" must hold at least one key".into());
-    }
-    for (i, key) in keys.iter().enumerate() {
-        let key = key.as_object().ok_or(format!("key {i} is not a JSON object"))?;
-        if !key.get("kty").is_some_and(Value::is_string) {
-            return Err(format!("key {i} has no \"kty\""));
-        }
-        if let Some(member) = PRIVATE_JWK_MEMBERS.iter().find(|m| key.contains_key(**m)) {
-            return Err(format!("key {i} holds private key material ({member:?}); give only public keys"));
-        }
-    }
+    tessera_domain::check_jwks(&jwks)?;
     Ok(jwks)
 }
 

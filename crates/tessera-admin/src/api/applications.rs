@@ -10,8 +10,8 @@ use tessera_domain::{
     ApplicationType, ClaimName, ClientAuthMethod, DisplayName, GrantType, PostLogoutRedirectUri, RedirectUri,
     ScopeName, SigningAlgorithm, TokenFormat, TokenLifetimes,
 };
+use tessera_store::Store;
 use tessera_store::applications::{self, Application, ApplicationSettings};
-use tessera_store::{Store, new_id};
 use tessera_tokens::{Secret, generate_secret};
 use utoipa::ToSchema;
 
@@ -49,9 +49,13 @@ pub struct ApplicationInput {
     /// `authorization_code`, `refresh_token`, `client_credentials`, `password`. Default:
     /// authorization_code and refresh_token; client_credentials for machine applications.
     grant_types: Option<Vec<String>>,
-    /// `client_secret_basic`, `client_secret_post` or `none`. Default:
+    /// `client_secret_basic`, `client_secret_post`, `private_key_jwt` or `none`. Default:
     /// client_secret_basic for web and machine, none for spa and native.
     token_endpoint_auth_method: Option<String>,
+    /// The application's public keys (a JWK Set) for `private_key_jwt`; only public keys
+    /// are accepted. On replace, leaving it out keeps the registered keys.
+    #[schema(value_type = Option<Object>)]
+    jwks: Option<Value>,
     /// Identity and API scopes the application may request. Default: `openid` (none for
     /// machine applications).
     allowed_scopes: Option<Vec<String>>,
@@ -182,15 +186,6 @@ fn settings(input: ApplicationInput, existing_jwks: Option<Value>) -> Result<App
             .map_err(|e| ApiError::invalid(format!("post_logout_redirect_uris[{i}]"), e.to_string()))?;
         post_logout_redirect_uris.push(uri.as_str().to_owned());
     }
-    if app_type == ApplicationType::Machine {
-        let never = "machine applications use client_credentials and never redirect a browser";
-        if !redirect_uris.is_empty() {
-            return Err(ApiError::invalid("redirect_uris", never));
-        }
-        if !post_logout_redirect_uris.is_empty() {
-            return Err(ApiError::invalid("post_logout_redirect_uris", never));
-        }
-    }
     let mut grant_types = Vec::new();
     for (i, raw) in input.grant_types.iter().flatten().enumerate() {
         let grant = GrantType::parse(raw).map_err(|e| ApiError::invalid(format!("grant_types[{i}]"), e.to_string()))?;
@@ -199,46 +194,20 @@ fn settings(input: ApplicationInput, existing_jwks: Option<Value>) -> Result<App
         }
     }
     if input.grant_types.is_none() {
-        grant_types = match app_type {
-            ApplicationType::Machine => vec![GrantType::ClientCredentials],
-            _ => vec![GrantType::AuthorizationCode, GrantType::RefreshToken],
-        };
+        grant_types = app_type.default_grant_types();
     }
     let auth_method = match &input.token_endpoint_auth_method {
         Some(raw) => ClientAuthMethod::parse(raw).map_err(|e| invalid("token_endpoint_auth_method")(e.to_string()))?,
-        None if app_type.is_public() => ClientAuthMethod::None,
-        None => ClientAuthMethod::ClientSecretBasic,
+        None => app_type.default_auth_method(),
     };
-    tessera_domain::ApplicationSettings {
-        app_type,
-        auth_method,
-        grant_types: &grant_types,
-        redirect_uri_count: redirect_uris.len(),
-    }
-    .validate()
-    .map_err(|e| ApiError::invalid(e.field(), e.to_string()))?;
-    let jwks = match (auth_method, existing_jwks) {
-        (ClientAuthMethod::PrivateKeyJwt, Some(jwks)) => Some(jwks),
-        (ClientAuthMethod::PrivateKeyJwt, None) => {
-            return Err(ApiError::invalid(
-                "token_endpoint_auth_method",
-                "private_key_jwt applications are registered with `tessera app create --jwks` for now",
-            ));
-        }
-        _ => None,
-    };
-    let always_issue_refresh_token = input.always_issue_refresh_token.unwrap_or(false);
-    if always_issue_refresh_token && !grant_types.contains(&GrantType::RefreshToken) {
-        return Err(ApiError::invalid("always_issue_refresh_token", "needs the refresh_token grant"));
-    }
     let mut allowed_scopes = Vec::new();
     for (i, raw) in input.allowed_scopes.iter().flatten().enumerate() {
         let scope =
             ScopeName::parse(raw).map_err(|e| ApiError::invalid(format!("allowed_scopes[{i}]"), e.to_string()))?;
         allowed_scopes.push(scope.into_string());
     }
-    if input.allowed_scopes.is_none() && app_type != ApplicationType::Machine {
-        allowed_scopes.push(tessera_domain::OPENID.to_owned());
+    if input.allowed_scopes.is_none() {
+        allowed_scopes = app_type.default_allowed_scopes();
     }
     let mut required_claims = Vec::new();
     for (i, raw) in input.required_claims.iter().enumerate() {
@@ -246,12 +215,27 @@ fn settings(input: ApplicationInput, existing_jwks: Option<Value>) -> Result<App
             ClaimName::parse(raw).map_err(|e| ApiError::invalid(format!("required_claims[{i}]"), e.to_string()))?;
         required_claims.push(claim.as_str().to_owned());
     }
-    if app_type == ApplicationType::Machine && !required_claims.is_empty() {
-        return Err(ApiError::invalid(
-            "required_claims",
-            "machine applications act for no user, so no claim can be required",
-        ));
+    let jwks = match input.jwks {
+        Some(jwks) => {
+            tessera_domain::check_jwks(&jwks).map_err(|e| ApiError::invalid("jwks", e))?;
+            Some(jwks)
+        }
+        // A replacement that does not mention the keys keeps the registered ones.
+        None => existing_jwks.filter(|_| auth_method == ClientAuthMethod::PrivateKeyJwt),
+    };
+    let always_issue_refresh_token = input.always_issue_refresh_token.unwrap_or(false);
+    tessera_domain::ApplicationSettings {
+        app_type,
+        auth_method,
+        grant_types: &grant_types,
+        redirect_uri_count: redirect_uris.len(),
+        post_logout_redirect_uri_count: post_logout_redirect_uris.len(),
+        required_claim_count: required_claims.len(),
+        always_issue_refresh_token,
+        has_jwks: jwks.is_some(),
     }
+    .validate()
+    .map_err(|e| ApiError::invalid(e.field(), e.to_string()))?;
     let access_token_format = match &input.access_token_format {
         Some(raw) => TokenFormat::parse(raw).map_err(|e| invalid("access_token_format")(e.to_string()))?,
         None => TokenFormat::default(),
@@ -295,12 +279,6 @@ fn settings(input: ApplicationInput, existing_jwks: Option<Value>) -> Result<App
     })
 }
 
-/// The client id of a new application: a UUIDv7 without hyphens (32 hex digits). Public,
-/// so uniqueness is what matters; it needs no escaping anywhere a client id goes.
-fn generate_client_id() -> String {
-    new_id().replace('-', "")
-}
-
 #[utoipa::path(get, path = "/api/v1/applications", tag = "applications", params(PageQuery),
     responses((status = 200, body = ApplicationPage)))]
 pub async fn list(
@@ -322,7 +300,7 @@ pub async fn create(store: web::Data<Store>, caller: Caller, bytes: web::Bytes) 
     let now = super::now();
     let created = blocking(move || {
         Ok(store.write(|c| {
-            let client_id = generate_client_id();
+            let client_id = tessera_tokens::generate_client_id();
             let app = applications::create(c, &client_id, &settings, hash.as_ref().map(|h| h.as_str()), now)?;
             let mut summary = summary(&app);
             summary["secret_issued"] = json!(hash.is_some());

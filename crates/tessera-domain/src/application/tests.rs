@@ -9,7 +9,17 @@ fn settings(
     grant_types: &[GrantType],
     redirect_uri_count: usize,
 ) -> Result<(), ApplicationSettingsError> {
-    ApplicationSettings { app_type, auth_method, grant_types, redirect_uri_count }.validate()
+    ApplicationSettings {
+        app_type,
+        auth_method,
+        grant_types,
+        redirect_uri_count,
+        post_logout_redirect_uri_count: 0,
+        required_claim_count: 0,
+        always_issue_refresh_token: false,
+        has_jwks: auth_method == ClientAuthMethod::PrivateKeyJwt,
+    }
+    .validate()
 }
 
 #[test]
@@ -175,4 +185,47 @@ fn the_code_flow_needs_a_redirect_uri() {
     let err = settings(Web, ClientAuthMethod::ClientSecretBasic, &[AuthorizationCode], 0).unwrap_err();
     assert_eq!(err, ApplicationSettingsError::MissingRedirectUri);
     assert_eq!(err.field(), "redirect_uris");
+}
+
+#[test]
+fn machine_applications_neither_redirect_nor_require_claims() {
+    let base = ApplicationSettings {
+        app_type: ApplicationType::Machine,
+        auth_method: ClientAuthMethod::ClientSecretBasic,
+        grant_types: &[GrantType::ClientCredentials],
+        redirect_uri_count: 0,
+        post_logout_redirect_uri_count: 0,
+        required_claim_count: 0,
+        always_issue_refresh_token: false,
+        has_jwks: false,
+    };
+    assert!(base.validate().is_ok());
+    assert_eq!(
+        ApplicationSettings { post_logout_redirect_uri_count: 1, ..base }.validate().unwrap_err().field(),
+        "post_logout_redirect_uris"
+    );
+    assert_eq!(
+        ApplicationSettings { required_claim_count: 1, ..base }.validate().unwrap_err().field(),
+        "required_claims"
+    );
+    assert_eq!(
+        ApplicationSettings { always_issue_refresh_token: true, ..base }.validate().unwrap_err().field(),
+        "always_issue_refresh_token"
+    );
+    assert_eq!(ApplicationSettings { has_jwks: true, ..base }.validate().unwrap_err().field(), "jwks");
+    let signed = ApplicationSettings { auth_method: ClientAuthMethod::PrivateKeyJwt, ..base };
+    assert_eq!(signed.validate().unwrap_err().field(), "jwks");
+    assert!(ApplicationSettings { has_jwks: true, ..signed }.validate().is_ok());
+}
+
+#[test]
+fn client_ids_and_jwks_are_checked() {
+    assert!(check_client_id("my-app_1.x~").is_ok());
+    for bad in ["ab", "-flag", "has space", "colon:no", &"x".repeat(101)] {
+        assert!(check_client_id(bad).is_err(), "{bad}");
+    }
+    assert!(check_jwks(&serde_json::json!({"keys": [{"kty": "EC", "crv": "P-256", "x": "a", "y": "b"}]})).is_ok());
+    assert!(check_jwks(&serde_json::json!({"keys": []})).is_err());
+    assert!(check_jwks(&serde_json::json!({"keys": [{"kty": "EC", "d": "secret"}]})).is_err());
+    assert!(check_jwks(&serde_json::json!([1])).is_err());
 }
