@@ -73,6 +73,9 @@ async fn begin(request: HttpRequest, state: web::Data<OidcState>, raw: Vec<u8>) 
 /// A store failure during the flow: an error page (no redirect: nothing is known to
 /// be trustworthy), 503 when the database is away.
 pub(crate) fn failure(error: StoreError) -> HttpResponse {
+    if let StoreError::Invalid { message, .. } = &error {
+        return untrusted(&Untrusted(format!("The request could not be used: {message}."))).into_response();
+    }
     let unavailable = matches!(error, StoreError::Unavailable(_));
     if unavailable {
         tracing::warn!(%error, "database unavailable during an authorization");

@@ -116,7 +116,7 @@ pub(crate) fn parse_basic(credentials: &str) -> Result<(String, String), OAuthEr
             .ok_or_else(malformed)
     };
     let (id, secret) = (unescape(id)?, unescape(secret)?);
-    if id.is_empty() {
+    if id.is_empty() || id.contains('\0') || secret.contains('\0') {
         return Err(malformed());
     }
     Ok((id, secret))

@@ -91,6 +91,8 @@ impl From<StoreError> for OAuthError {
                 tracing::warn!(%reason, "database unavailable");
                 OAuthError::temporarily_unavailable()
             }
+            // Input the database cannot hold (e.g. a NUL character): the request's fault.
+            StoreError::Invalid { message, .. } => OAuthError::invalid_request(message),
             other => {
                 tracing::error!(error = %other, "store error on a protocol endpoint");
                 OAuthError::server_error()

@@ -53,6 +53,13 @@ impl Params {
             if value.len() > MAX_VALUE_LEN || key.len() > 256 {
                 return Err(OAuthError::invalid_request(format!("parameter {} is too long", printable(&key))));
             }
+            // No protocol value contains a NUL, and databases refuse to store or compare one.
+            if key.contains('\0') || value.contains('\0') {
+                return Err(OAuthError::invalid_request(format!(
+                    "parameter {} contains a NUL character",
+                    printable(&key)
+                )));
+            }
             if !REPEATABLE.contains(&key.as_ref()) && pairs.iter().any(|(k, _)| *k == key) {
                 repeated.push(printable(&key));
                 continue;

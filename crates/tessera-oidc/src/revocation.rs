@@ -43,9 +43,10 @@ fn revoke(
     let ip = client_ip.map(|ip| ip.to_string());
     let app = client_auth::authenticate_request(state, presented, ip.as_deref(), now)?;
     let token = params.require("token")?;
-    // JWT access tokens are self-contained and cannot be revoked one by one; revoking
-    // the refresh token of their grant ends the grant.
-    if token.len() > 512 || token.contains('.') {
+    if token.contains('.') {
+        return revoke_jwt(state, &app, token, ip.as_deref(), now);
+    }
+    if token.len() > 512 {
         return Ok(());
     }
     let hash = SecretHash::of(token);
@@ -78,5 +79,40 @@ fn revoke(
         Ok(what.is_some())
     })?;
     tracing::debug!(revoked, "revocation request");
+    Ok(())
+}
+
+/// A JWT access token cannot be revoked by itself (it is self-contained), so revoking one
+/// revokes its grant (RFC 7009 §2.1 allows revoking related tokens): introspection and
+/// userinfo refuse it and every token of the grant at once. A client-credentials JWT has
+/// no grant and stays valid until it expires; another client's token is left alone.
+fn revoke_jwt(
+    state: &OidcState,
+    app: &tessera_store::applications::Application,
+    token: &str,
+    client_ip: Option<&str>,
+    now: i64,
+) -> Result<(), OAuthError> {
+    let Some(claims) = crate::bearer::active_claims(state, token, now)? else { return Ok(()) };
+    if claims.get("client_id").and_then(serde_json::Value::as_str) != Some(app.client_id.as_str()) {
+        return Ok(());
+    }
+    let Some(grant_id) = claims.get("grant_id").and_then(serde_json::Value::as_str) else { return Ok(()) };
+    state.store.write(|c| {
+        if tokens::revoke_grant(c, grant_id, now)? {
+            audit::record(
+                c,
+                &NewAuditEvent {
+                    actor: &format!("client:{}", app.client_id),
+                    action: "token.revoke",
+                    target: &format!("application:{}", app.client_id),
+                    summary: json!({ "token_type": "access_token", "grant": grant_id }),
+                    client_ip,
+                },
+                now,
+            )?;
+        }
+        Ok(())
+    })?;
     Ok(())
 }

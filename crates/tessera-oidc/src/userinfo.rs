@@ -55,6 +55,8 @@ async fn answer(request: HttpRequest, state: web::Data<OidcState>, form: Option<
             return HttpResponse::Unauthorized()
                 .insert_header((header::WWW_AUTHENTICATE, "Bearer realm=\"tessera\""))
                 .insert_header(CacheControl(vec![CacheDirective::NoStore]))
+                .insert_header(crate::cors::ALLOW_ANY_ORIGIN)
+                .insert_header((header::ACCESS_CONTROL_EXPOSE_HEADERS, "WWW-Authenticate"))
                 .finish();
         }
         Err(problem) => return challenge(StatusCode::BAD_REQUEST, "invalid_request", problem),
@@ -62,9 +64,10 @@ async fn answer(request: HttpRequest, state: web::Data<OidcState>, form: Option<
     let state = state.into_inner();
     let result = web::block(move || lookup(&state, &token)).await;
     match result {
-        Ok(Ok(Answer::Claims(body))) => {
-            HttpResponse::Ok().insert_header(CacheControl(vec![CacheDirective::NoStore])).json(body)
-        }
+        Ok(Ok(Answer::Claims(body))) => HttpResponse::Ok()
+            .insert_header(CacheControl(vec![CacheDirective::NoStore]))
+            .insert_header(crate::cors::ALLOW_ANY_ORIGIN)
+            .json(body),
         Ok(Ok(Answer::Refused(status, error, description))) => challenge(status, error, description),
         Ok(Err(StoreError::Unavailable(_))) | Err(_) => HttpResponse::ServiceUnavailable().finish(),
         Ok(Err(error)) => {

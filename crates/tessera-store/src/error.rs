@@ -55,6 +55,11 @@ impl From<DieselError> for StoreError {
                 DatabaseErrorKind::ClosedConnection | DatabaseErrorKind::UnableToSendCommand => {
                     StoreError::Unavailable(info.message().to_owned())
                 }
+                // Postgres text cannot hold NUL characters; such input is invalid, not a
+                // server failure.
+                _ if info.message().contains("0x00") => {
+                    StoreError::Invalid { field: None, message: "text may not contain NUL characters".into() }
+                }
                 _ => StoreError::Database(info.message().to_owned()),
             },
             other => StoreError::Database(other.to_string()),

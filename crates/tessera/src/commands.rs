@@ -19,7 +19,8 @@ use crate::{Fatal, bootstrap, server};
 /// Sets up logging to standard error: human-readable or JSON lines.
 pub fn init_logging(settings: &Settings) {
     let filter = EnvFilter::try_new(&settings.log_level).unwrap_or_else(|_| EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let colours = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_ansi(colours);
     let _ = match settings.log_format {
         LogFormat::Human => builder.try_init(),
         LogFormat::Json => builder.json().flatten_event(true).try_init(),
@@ -32,10 +33,10 @@ pub fn serve(config: Option<&Path>) -> Result<(), Fatal> {
     let listener = server::bind(&settings)?;
     let prepared = server::prepare(&settings)?;
     if let Some(admin) = &prepared.bootstrap_admin {
-        announce_admin(&settings, admin);
+        announce_admin(admin);
     }
     tracing::info!(
-        issuer = %settings.issuer,
+        issuer = settings.issuer.as_str().trim_end_matches('/'),
         address = %settings.bind,
         database = %settings.database_url,
         "Tessera is serving"
@@ -53,12 +54,11 @@ pub fn serve(config: Option<&Path>) -> Result<(), Fatal> {
 
 /// Prints the first administrator's credentials once, to standard error, outside the
 /// log stream (they are never logged).
-fn announce_admin(settings: &Settings, admin: &bootstrap::BootstrapAdmin) {
-    let console = settings.issuer.join("admin").map(|u| u.to_string()).unwrap_or_else(|_| settings.issuer.to_string());
+fn announce_admin(admin: &bootstrap::BootstrapAdmin) {
     eprintln!(
-        "\n  Tessera created the first administrator account.\n\
+        "\n  Tessera created the first administrator account (role tessera-admin).\n\
          \n    username: {}\n    password: {}\n\
-         \n  Sign in at {console}. This password is shown only now: change it after signing in.\n",
+         \n  This password is shown only now: keep it safe, and change it once you have signed in.\n",
         admin.username, admin.password
     );
 }

@@ -4,6 +4,7 @@
 use std::net::TcpListener;
 
 pub mod resource_servers;
+pub mod security;
 
 use tessera::server::{self, Prepared, RunningServer};
 use tessera::settings::{RawSettings, Settings};
