@@ -13,6 +13,7 @@ mod body;
 mod changes;
 mod claim_types;
 mod connections;
+mod custom_claims;
 mod error;
 mod identity_scopes;
 mod management_keys;
@@ -20,13 +21,15 @@ pub mod openapi;
 mod users;
 
 pub use auth::{KEY_ID_HEADER, SECRET_HEADER};
+pub use custom_claims::TokenSigning;
 pub use error::{ApiError, ErrorBody};
 
 /// Where the API lives.
 pub const PREFIX: &str = "/api/v1";
 
-/// Mounts every `/api/v1` route. Needs `web::Data<tessera_store::Store>` and
-/// `web::Data<tessera_tokens::PasswordHasher>` in the app data.
+/// Mounts every `/api/v1` route. Needs `web::Data<tessera_store::Store>`,
+/// `web::Data<tessera_tokens::PasswordHasher>` and `web::Data<TokenSigning>` in the app
+/// data.
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(
         web::scope(PREFIX)
@@ -41,6 +44,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .configure(users::routes)
             .configure(management_keys::routes)
             .configure(audit_events::routes)
+            .configure(custom_claims::routes)
             .default_service(web::to(not_found)),
     );
 }

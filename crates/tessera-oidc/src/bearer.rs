@@ -5,7 +5,6 @@
 use actix_web::HttpRequest;
 use actix_web::http::header;
 use serde_json::{Map, Value};
-use tessera_domain::SigningAlgorithm;
 use tessera_store::tokens;
 use tessera_tokens::SecretHash;
 
@@ -22,18 +21,12 @@ const LEEWAY: i64 = 30;
 pub fn active_claims(state: &OidcState, token: &str, now: i64) -> Result<Option<Map<String, Value>>, OAuthError> {
     if token.matches('.').count() == 2 {
         let keys = state.keys.current();
-        let Ok(verified) = tessera_tokens::jwt::verify(token, keys.verifying_keys(), SigningAlgorithm::ALL) else {
+        let Some(verified) =
+            tessera_tokens::jwt::verify_access_token(token, keys.verifying_keys(), &state.issuer, now, LEEWAY)
+        else {
             return Ok(None);
         };
         let claims = verified.claims;
-        let time = |name: &str| claims.get(name).and_then(Value::as_i64);
-        let live = verified.typ.as_deref() == Some("at+jwt")
-            && claims.get("iss").and_then(Value::as_str) == Some(state.issuer.as_str())
-            && time("exp").is_some_and(|exp| exp + LEEWAY > now)
-            && time("nbf").is_none_or(|nbf| nbf - LEEWAY <= now);
-        if !live {
-            return Ok(None);
-        }
         // A JWT of a grant that was revoked (refresh reuse, revocation, logout) is no
         // longer active, though it still verifies offline until it expires.
         if let Some(grant_id) = claims.get("grant_id").and_then(Value::as_str) {

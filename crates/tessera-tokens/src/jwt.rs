@@ -162,6 +162,26 @@ pub fn verify(token: &str, keys: &[VerifyingKey], allowed: &[SigningAlgorithm]) 
     Ok(Verified { alg, kid: key.kid.clone(), typ, claims })
 }
 
+/// RFC 9068 §4: a JWT access token this issuer signed and that is live at `now`: `typ`
+/// `at+jwt`, signature by a published key, `iss` the issuer, `exp` in the future and
+/// `nbf` in the past (each within `leeway` seconds). Revocation is the caller's check
+/// (it needs the database).
+pub fn verify_access_token(
+    token: &str,
+    keys: &[VerifyingKey],
+    issuer: &str,
+    now: i64,
+    leeway: i64,
+) -> Option<Verified> {
+    let verified = verify(token, keys, SigningAlgorithm::ALL).ok()?;
+    let time = |name: &str| verified.claims.get(name).and_then(Value::as_i64);
+    let live = verified.typ.as_deref() == Some("at+jwt")
+        && verified.claims.get("iss").and_then(Value::as_str) == Some(issuer)
+        && time("exp").is_some_and(|exp| exp + leeway > now)
+        && time("nbf").is_none_or(|nbf| nbf - leeway <= now);
+    live.then_some(verified)
+}
+
 fn decode_json<T: serde::de::DeserializeOwned>(part: &str) -> Result<T, JwtError> {
     let bytes = URL_SAFE_NO_PAD.decode(part).map_err(|_| JwtError::Malformed)?;
     serde_json::from_slice(&bytes).map_err(|_| JwtError::Malformed)

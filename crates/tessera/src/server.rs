@@ -99,6 +99,10 @@ pub fn start(prepared: &Prepared, listener: TcpListener) -> Result<Server, Fatal
         prepared.oidc.clone(),
     ));
     let discovery = web::Data::new(tessera_oidc::DiscoveryCache::default());
+    let token_signing = web::Data::new(tessera_admin::api::TokenSigning {
+        keys: prepared.keys.clone(),
+        issuer: prepared.oidc.issuer.clone(),
+    });
     let password_hasher = web::Data::new(prepared.password_hasher.clone());
     // RFC 6797: with an https issuer, browsers must not come back over plain http.
     let hsts = prepared.oidc.secure_cookies();
@@ -114,6 +118,7 @@ pub fn start(prepared: &Prepared, listener: TcpListener) -> Result<Server, Fatal
             .app_data(keys.clone())
             .app_data(oidc.clone())
             .app_data(discovery.clone())
+            .app_data(token_signing.clone())
             .configure(tessera_oidc::configure)
             .app_data(password_hasher.clone())
             .configure(tessera_admin::api::configure)

@@ -8,7 +8,9 @@ use utoipa::openapi::{RefOr, ResponseBuilder, SecurityRequirement};
 use utoipa::{Modify, OpenApi};
 
 use super::error::ErrorBody;
-use super::{applications, audit_events, body, claim_types, connections, identity_scopes, management_keys, users};
+use super::{
+    applications, audit_events, body, claim_types, connections, custom_claims, identity_scopes, management_keys, users,
+};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -26,6 +28,7 @@ use super::{applications, audit_events, body, claim_types, connections, identity
         users::set_password, users::add_role, users::remove_role,
         management_keys::list, management_keys::create, management_keys::get, management_keys::revoke,
         audit_events::list,
+        custom_claims::add_custom_claims,
     ),
     components(schemas(ErrorBody, body::RotateSecret)),
     modifiers(&Common)

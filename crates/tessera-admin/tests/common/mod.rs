@@ -57,6 +57,10 @@ pub async fn app(
         App::new()
             .app_data(web::Data::new(store.clone()))
             .app_data(web::Data::new(hasher))
+            .app_data(web::Data::new(tessera_admin::api::TokenSigning {
+                keys: tessera_tokens::SharedKeySet::default(),
+                issuer: "http://tessera.test".into(),
+            }))
             .configure(tessera_admin::api::configure),
     )
     .await

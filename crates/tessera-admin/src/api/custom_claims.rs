@@ -1,0 +1,194 @@
+//! `POST /api/v1/token/custom` (Cotter-style): adds custom claims to an access token
+//! Tessera issued and returns it re-signed with the same expiry (a reference token yields
+//! a new reference token). Given the refresh token of the same user and application, the
+//! claims are attached to its grant and a new refresh token is returned: every access
+//! token refreshed from it, through every rotation, carries them. Registered claims
+//! (`iss sub aud exp …`) can never be set this way.
+
+use actix_web::{HttpResponse, web};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value, json};
+use tessera_store::applications;
+use tessera_store::tokens::{self, NewReferenceToken, Rotation};
+use tessera_store::{Store, StoreError};
+use tessera_tokens::{SecretHash, SharedKeySet, generate_secret};
+use utoipa::ToSchema;
+
+use super::auth::Caller;
+use super::body::{self, blocking};
+use super::changes;
+use super::error::ApiError;
+
+/// Clock skew tolerated on the token's times.
+const LEEWAY: i64 = 30;
+
+/// What the endpoint needs to read and sign tokens: the node's keys and the issuer.
+#[derive(Clone)]
+pub struct TokenSigning {
+    pub keys: SharedKeySet,
+    /// The issuer identifier, without a trailing slash.
+    pub issuer: String,
+}
+
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.route("/token/custom", web::post().to(add_custom_claims));
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CustomClaimsRequest {
+    /// An access token Tessera issued (JWT or reference), unexpired and unrevoked.
+    token: String,
+    /// The claims to add, e.g. `{"https://example.com/plan": "pro"}`; registered claims
+    /// are refused.
+    #[schema(value_type = Object)]
+    custom_attributes: Map<String, Value>,
+    /// A refresh token of the same user and application: its family keeps the claims.
+    refresh_token: Option<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CustomClaimsResponse {
+    /// The access token with the claims, same expiry.
+    token: String,
+    /// The new refresh token of the family (when one was given); the old one is spent.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    refresh_token: Option<String>,
+}
+
+/// A token found: its claims and what it belongs to.
+struct Found {
+    claims: Map<String, Value>,
+    /// The signing algorithm of a JWT; `None` for a reference token.
+    alg: Option<tessera_domain::SigningAlgorithm>,
+}
+
+#[utoipa::path(post, path = "/api/v1/token/custom", tag = "tokens", request_body = CustomClaimsRequest,
+    responses((status = 200, body = CustomClaimsResponse), (status = 400, body = super::ErrorBody),
+        (status = 401, body = super::ErrorBody)))]
+pub async fn add_custom_claims(
+    store: web::Data<Store>,
+    signing: web::Data<TokenSigning>,
+    caller: Caller,
+    bytes: web::Bytes,
+) -> Result<HttpResponse, ApiError> {
+    let input: CustomClaimsRequest = body::parse(&bytes)?;
+    tessera_domain::check_custom_claims(&input.custom_attributes).map_err(|e| {
+        let field = e.claim().map_or("custom_attributes".to_owned(), |c| format!("custom_attributes.{c}"));
+        ApiError::invalid(field, e.to_string())
+    })?;
+    let store = store.into_inner();
+    let signing = signing.into_inner();
+    let response = blocking(move || exchange(&store, &signing, &caller, input)).await?;
+    Ok(HttpResponse::Ok().insert_header(("Cache-Control", "no-store")).json(response))
+}
+
+fn invalid_token() -> ApiError {
+    ApiError::invalid("token", "is not an active access token issued by this Tessera")
+}
+
+fn find(store: &Store, signing: &TokenSigning, token: &str, now: i64) -> Result<Found, ApiError> {
+    let (claims, alg) = if token.matches('.').count() == 2 {
+        let keys = signing.keys.current();
+        let verified =
+            tessera_tokens::jwt::verify_access_token(token, keys.verifying_keys(), &signing.issuer, now, LEEWAY)
+                .ok_or_else(invalid_token)?;
+        (verified.claims, Some(verified.alg))
+    } else {
+        if token.len() > 512 {
+            return Err(invalid_token());
+        }
+        let hash = SecretHash::of(token);
+        (store.read(|c| tokens::find_active(c, hash.as_str(), now))?.ok_or_else(invalid_token)?, None)
+    };
+    if let Some(grant_id) = claims.get("grant_id").and_then(Value::as_str) {
+        let revoked = match store.read(|c| tokens::get_grant(c, grant_id)) {
+            Ok(grant) => grant.revoked_at.is_some(),
+            Err(StoreError::NotFound { .. }) => true,
+            Err(e) => return Err(e.into()),
+        };
+        if revoked {
+            return Err(invalid_token());
+        }
+    }
+    Ok(Found { claims, alg })
+}
+
+fn exchange(
+    store: &Store,
+    signing: &TokenSigning,
+    caller: &Caller,
+    input: CustomClaimsRequest,
+) -> Result<CustomClaimsResponse, ApiError> {
+    let now = super::now();
+    let found = find(store, signing, &input.token, now)?;
+    let text = |name: &str| found.claims.get(name).and_then(Value::as_str).map(str::to_owned);
+    let (client_id, sub) = (text("client_id").unwrap_or_default(), text("sub"));
+    let app = store.read(|c| applications::find_by_client_id(c, &client_id))?.ok_or_else(invalid_token)?;
+    let mut claims = found.claims.clone();
+    for (name, value) in &input.custom_attributes {
+        claims.insert(name.clone(), value.clone());
+    }
+    claims.insert("jti".into(), Value::String(generate_secret().expose().chars().take(32).collect()));
+    let expires_at = claims.get("exp").and_then(Value::as_i64).ok_or_else(invalid_token)?;
+
+    let (token, reference) = match found.alg {
+        Some(alg) => {
+            let keys = signing.keys.current();
+            let signer = keys.signer(alg).ok_or_else(ApiError::internal)?;
+            (tessera_tokens::jwt::sign(signer, "at+jwt", &claims).map_err(|_| ApiError::internal())?, None)
+        }
+        None => {
+            let secret = generate_secret();
+            let row = NewReferenceToken {
+                token_hash: secret.hash().as_str().to_owned(),
+                grant_id: text("grant_id"),
+                application_id: app.id.clone(),
+                user_id: sub.clone().filter(|s| *s != app.client_id),
+                claims: claims.clone(),
+                expires_at,
+            };
+            (secret.expose().to_owned(), Some(row))
+        }
+    };
+    let names: Vec<&String> = input.custom_attributes.keys().collect();
+    let new_refresh = input.refresh_token.as_ref().map(|_| generate_secret());
+    store.write(|c| {
+        if let Some(row) = &reference {
+            tokens::insert_reference_token(c, row, now)?;
+        }
+        let mut grant_id = text("grant_id");
+        if let (Some(presented), Some(new)) = (&input.refresh_token, &new_refresh) {
+            let old = SecretHash::of(presented);
+            let Some((refresh, grant)) = tokens::find_refresh_token(c, old.as_str())? else {
+                return Err(StoreError::invalid("refresh_token", "is not a refresh token Tessera issued"));
+            };
+            let same_party = grant.application_id == app.id && grant.user_id.is_some() && grant.user_id == sub;
+            if !same_party || refresh.consumed_at.is_some() {
+                return Err(StoreError::invalid(
+                    "refresh_token",
+                    "is not an active refresh token of the same user and application",
+                ));
+            }
+            let mut custom = grant.custom_claims.clone();
+            for (name, value) in &input.custom_attributes {
+                custom.insert(name.clone(), value.clone());
+            }
+            tokens::set_custom_claims(c, &grant.id, &custom)?;
+            match tokens::rotate(c, old.as_str(), new.hash().as_str(), now + app.settings.lifetimes.refresh_token, now)?
+            {
+                Rotation::Rotated { .. } => {}
+                _ => return Err(StoreError::invalid("refresh_token", "is expired, revoked or already used")),
+            }
+            grant_id = Some(grant.id);
+        }
+        let target = match &grant_id {
+            Some(id) => format!("grant:{id}"),
+            None => format!("client:{}", app.client_id),
+        };
+        let summary = json!({ "claims": names, "refresh_token": new_refresh.is_some(), "client_id": app.client_id });
+        changes::record(c, caller, "token.custom_claims", &target, summary, now)?;
+        Ok(())
+    })?;
+    Ok(CustomClaimsResponse { token, refresh_token: new_refresh.map(|s| s.expose().to_owned()) })
+}
