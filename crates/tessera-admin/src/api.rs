@@ -18,6 +18,8 @@ mod error;
 mod identity_scopes;
 mod management_keys;
 pub mod openapi;
+mod organizations;
+mod roles;
 mod users;
 
 pub use auth::{KEY_ID_HEADER, SECRET_HEADER};
@@ -42,6 +44,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .configure(claim_types::routes)
             .configure(identity_scopes::routes)
             .configure(users::routes)
+            .configure(roles::routes)
+            .configure(organizations::routes)
             .configure(management_keys::routes)
             .configure(audit_events::routes)
             .configure(custom_claims::routes)

@@ -326,6 +326,137 @@ both_backends! {
         assert_error(&call(&app, Method::GET, "/api/v1/nothing-here", Some(&key), None).await, 404, "not_found", None);
     }
 
+    async fn roles_lifecycle_with_the_admin_role_protected(store) {
+        let app = app(&store).await;
+        let key = key(&store);
+        let (status, created) = call(&app, Method::POST, "/api/v1/roles", Some(&key), Some(json!({ "name": "support", "description": "Help desk" }))).await;
+        assert_eq!(status, 201, "{created}");
+        assert_eq!(created["description"], "Help desk");
+        let id = created["id"].as_str().unwrap().to_owned();
+        let path = format!("/api/v1/roles/{id}");
+        assert_error(&call(&app, Method::POST, "/api/v1/roles", Some(&key), Some(json!({ "name": "support" }))).await, 409, "conflict", Some("name"));
+        assert_error(&call(&app, Method::POST, "/api/v1/roles", Some(&key), Some(json!({ "name": "Bad Name" }))).await, 400, "invalid_request", Some("name"));
+        assert_error(&call(&app, Method::POST, "/api/v1/roles", Some(&key), Some(json!({ "description": "x" }))).await, 400, "invalid_request", Some("name"));
+        assert_error(&call(&app, Method::POST, "/api/v1/roles", Some(&key), Some(json!({ "name": "x", "extra": 1 }))).await, 400, "invalid_request", Some("extra"));
+        assert_error(&call(&app, Method::POST, "/api/v1/roles", Some(&key), Some(json!({ "name": "x", "description": "d".repeat(1001) }))).await, 400, "invalid_request", Some("description"));
+        let (status, got) = call(&app, Method::GET, &path, Some(&key), None).await;
+        assert_eq!((status.as_u16(), &got["name"]), (200, &json!("support")));
+        let (status, updated) = call(&app, Method::PUT, &path, Some(&key), Some(json!({ "name": "helpdesk" }))).await;
+        assert_eq!(status, 200, "{updated}");
+        assert_eq!((updated["name"].as_str(), updated["description"].as_str()), (Some("helpdesk"), Some("")));
+        assert_error(&call(&app, Method::PUT, &path, Some(&key), Some(json!({ "name": "tessera-admin" }))).await, 409, "conflict", Some("name"));
+        // The admin role keeps its name and cannot go.
+        let admin_role = store.read(|c| tessera_store::organizations::find_role_by_name(c, "tessera-admin")).unwrap().unwrap();
+        let admin_path = format!("/api/v1/roles/{}", admin_role.id);
+        assert_error(&call(&app, Method::PUT, &admin_path, Some(&key), Some(json!({ "name": "root" }))).await, 403, "forbidden", Some("name"));
+        assert_error(&call(&app, Method::DELETE, &admin_path, Some(&key), None).await, 403, "forbidden", Some("name"));
+        let (status, described) = call(&app, Method::PUT, &admin_path, Some(&key), Some(json!({ "name": "tessera-admin", "description": "Admins" }))).await;
+        assert_eq!(status, 200, "{described}");
+        assert_eq!(store.read(|c| tessera_store::organizations::get_role(c, &admin_role.id)).unwrap().name, "tessera-admin");
+        assert_eq!(audit_events(&store, "role.update").len(), 2);
+        assert!(audit_events(&store, "role.delete").is_empty());
+        assert_eq!(call(&app, Method::DELETE, &path, Some(&key), None).await.0, 204);
+        assert_error(&call(&app, Method::GET, &path, Some(&key), None).await, 404, "not_found", None);
+        assert_error(&call(&app, Method::PUT, &path, Some(&key), Some(json!({ "name": "gone" }))).await, 404, "not_found", None);
+        assert_error(&call(&app, Method::DELETE, &path, Some(&key), None).await, 404, "not_found", None);
+        assert_eq!(audit_events(&store, "role.create").len(), 1);
+        assert_eq!(audit_events(&store, "role.delete")[0].target, format!("role:{id}"));
+    }
+
+    async fn roles_page_with_a_cursor(store) {
+        let app = app(&store).await;
+        let key = key(&store);
+        for name in ["a", "b", "c", "d"] {
+            assert_eq!(call(&app, Method::POST, "/api/v1/roles", Some(&key), Some(json!({ "name": name }))).await.0, 201);
+        }
+        // Four new roles and tessera-admin.
+        let (status, first) = call(&app, Method::GET, "/api/v1/roles?limit=3", Some(&key), None).await;
+        assert_eq!(status, 200, "{first}");
+        assert_eq!(first["items"].as_array().unwrap().len(), 3);
+        let next = first["next"].as_str().unwrap();
+        let (_, second) = call(&app, Method::GET, &format!("/api/v1/roles?limit=3&after={next}"), Some(&key), None).await;
+        assert_eq!(second["items"].as_array().unwrap().len(), 2);
+        assert!(second["next"].is_null());
+        let mut names: Vec<Value> = first["items"].as_array().unwrap().iter().chain(second["items"].as_array().unwrap()).map(|r| r["name"].clone()).collect();
+        names.sort_by_key(|n| n.as_str().unwrap().to_owned());
+        assert_eq!(names, vec![json!("a"), json!("b"), json!("c"), json!("d"), json!("tessera-admin")]);
+        assert_error(&call(&app, Method::GET, "/api/v1/roles?limit=501", Some(&key), None).await, 400, "invalid_request", Some("limit"));
+    }
+
+    async fn organizations_lifecycle(store) {
+        let app = app(&store).await;
+        let key = key(&store);
+        let (status, created) = call(&app, Method::POST, "/api/v1/organizations", Some(&key), Some(json!({ "name": "acme", "metadata": { "tier": "gold" } }))).await;
+        assert_eq!(status, 201, "{created}");
+        assert_eq!((created["display_name"].as_str(), &created["metadata"]), (Some("acme"), &json!({ "tier": "gold" })));
+        let id = created["id"].as_str().unwrap().to_owned();
+        let path = format!("/api/v1/organizations/{id}");
+        let post = |body: Value| { let key = key.clone(); let app = &app; async move { call(app, Method::POST, "/api/v1/organizations", Some(&key), Some(body)).await } };
+        assert_error(&post(json!({ "name": "acme" })).await, 409, "conflict", Some("name"));
+        assert_error(&post(json!({ "name": "Acme Corp" })).await, 400, "invalid_request", Some("name"));
+        assert_error(&post(json!({ "name": "initech", "display_name": "  " })).await, 400, "invalid_request", Some("display_name"));
+        assert_error(&post(json!({ "name": "initech", "metadata": [1] })).await, 400, "invalid_request", Some("metadata"));
+        assert_error(&post(json!({ "display_name": "Initech" })).await, 400, "invalid_request", Some("name"));
+        let (status, replaced) = call(&app, Method::PUT, &path, Some(&key), Some(json!({ "name": "acme-corp", "display_name": "Acme Corp." }))).await;
+        assert_eq!(status, 200, "{replaced}");
+        assert_eq!((replaced["name"].as_str(), replaced["display_name"].as_str(), &replaced["metadata"]), (Some("acme-corp"), Some("Acme Corp."), &json!({})));
+        assert_eq!(call(&app, Method::GET, &path, Some(&key), None).await.1["name"], "acme-corp");
+        assert_eq!(post(json!({ "name": "initech" })).await.0, 201);
+        assert_error(&call(&app, Method::PUT, &path, Some(&key), Some(json!({ "name": "initech" }))).await, 409, "conflict", Some("name"));
+        let (_, list) = call(&app, Method::GET, "/api/v1/organizations?limit=1", Some(&key), None).await;
+        assert_eq!(list["items"].as_array().unwrap().len(), 1);
+        assert!(list["next"].is_string());
+        let update = &audit_events(&store, "organization.update")[0];
+        assert_eq!(update.target, format!("organization:{id}"));
+        assert_eq!(update.summary["metadata_changed"], true);
+        assert!(!update.summary.to_string().contains("gold"), "metadata values stay out of the audit log");
+        assert_eq!(call(&app, Method::DELETE, &path, Some(&key), None).await.0, 204);
+        assert_error(&call(&app, Method::GET, &path, Some(&key), None).await, 404, "not_found", None);
+        assert_error(&call(&app, Method::PUT, &path, Some(&key), Some(json!({ "name": "acme" }))).await, 404, "not_found", None);
+        assert_error(&call(&app, Method::DELETE, &path, Some(&key), None).await, 404, "not_found", None);
+        assert_eq!(audit_events(&store, "organization.create").len(), 2);
+        assert_eq!(audit_events(&store, "organization.delete").len(), 1);
+    }
+
+    async fn organization_memberships_are_set_replaced_and_removed(store) {
+        let app = app(&store).await;
+        let key = key(&store);
+        let (_, org) = call(&app, Method::POST, "/api/v1/organizations", Some(&key), Some(json!({ "name": "acme" }))).await;
+        let org_path = format!("/api/v1/organizations/{}", org["id"].as_str().unwrap());
+        let (_, user) = call(&app, Method::POST, "/api/v1/users", Some(&key), Some(json!({ "username": "ada" }))).await;
+        let user_id = user["id"].as_str().unwrap().to_owned();
+        let (_, billing) = call(&app, Method::POST, "/api/v1/roles", Some(&key), Some(json!({ "name": "billing" }))).await;
+        let (_, support) = call(&app, Method::POST, "/api/v1/roles", Some(&key), Some(json!({ "name": "support" }))).await;
+        let (billing, support) = (billing["id"].as_str().unwrap().to_owned(), support["id"].as_str().unwrap().to_owned());
+        let member_path = format!("{org_path}/members/{user_id}");
+        let (status, set) = call(&app, Method::PUT, &member_path, Some(&key), Some(json!({ "role_ids": [support, billing] }))).await;
+        assert_eq!(status, 200, "{set}");
+        assert_eq!(set["user_id"], user_id.as_str());
+        assert_eq!(set["roles"].as_array().unwrap().iter().map(|r| r["name"].as_str().unwrap()).collect::<Vec<_>>(), ["billing", "support"]);
+        // Replaced, not added to.
+        let (status, replaced) = call(&app, Method::PUT, &member_path, Some(&key), Some(json!({ "role_ids": [support] }))).await;
+        assert_eq!(status, 200, "{replaced}");
+        assert_eq!(replaced["roles"], json!([{ "id": support, "name": "support" }]));
+        let (status, members) = call(&app, Method::GET, &format!("{org_path}/members"), Some(&key), None).await;
+        assert_eq!(status, 200, "{members}");
+        assert_eq!(members, json!({ "items": [{ "user_id": user_id, "roles": [{ "id": support, "name": "support" }] }], "next": null }));
+        // Bad requests change nothing.
+        assert_error(&call(&app, Method::PUT, &member_path, Some(&key), Some(json!({ "role_ids": [billing, "nope"] }))).await, 400, "invalid_request", Some("role_ids[1]"));
+        assert_error(&call(&app, Method::PUT, &member_path, Some(&key), Some(json!({}))).await, 400, "invalid_request", Some("role_ids"));
+        assert_error(&call(&app, Method::PUT, &format!("{org_path}/members/nobody"), Some(&key), Some(json!({ "role_ids": [] }))).await, 404, "not_found", None);
+        assert_error(&call(&app, Method::PUT, &format!("/api/v1/organizations/nope/members/{user_id}"), Some(&key), Some(json!({ "role_ids": [] }))).await, 404, "not_found", None);
+        assert_eq!(call(&app, Method::GET, &format!("{org_path}/members"), Some(&key), None).await.1, members);
+        assert_eq!(audit_events(&store, "organization.set_member").len(), 2);
+        assert_eq!(audit_events(&store, "organization.set_member")[0].summary["roles"], json!(["support"]));
+        // Removed.
+        assert_eq!(call(&app, Method::DELETE, &member_path, Some(&key), None).await.0, 204);
+        assert_eq!(call(&app, Method::GET, &format!("{org_path}/members"), Some(&key), None).await.1["items"], json!([]));
+        assert_error(&call(&app, Method::DELETE, &member_path, Some(&key), None).await, 404, "not_found", None);
+        assert_error(&call(&app, Method::GET, "/api/v1/organizations/nope/members", Some(&key), None).await, 404, "not_found", None);
+        assert_eq!(audit_events(&store, "organization.remove_member").len(), 1);
+        assert!(store.read(|c| tessera_store::organizations::memberships_of_user(c, &user_id)).unwrap().is_empty());
+    }
+
     async fn openapi_document_lists_every_route_and_each_is_mounted(store) {
         let app = app(&store).await;
         let (status, doc) = call(&app, Method::GET, "/api/v1/openapi.json", None, None).await;
@@ -347,6 +478,12 @@ both_backends! {
             ("put", "/api/v1/users/{id}/roles/{role_id}"), ("delete", "/api/v1/users/{id}/roles/{role_id}"),
             ("get", "/api/v1/management-keys"), ("post", "/api/v1/management-keys"), ("get", "/api/v1/management-keys/{id}"),
             ("delete", "/api/v1/management-keys/{id}"),
+            ("get", "/api/v1/roles"), ("post", "/api/v1/roles"), ("get", "/api/v1/roles/{id}"), ("put", "/api/v1/roles/{id}"),
+            ("delete", "/api/v1/roles/{id}"),
+            ("get", "/api/v1/organizations"), ("post", "/api/v1/organizations"), ("get", "/api/v1/organizations/{id}"),
+            ("put", "/api/v1/organizations/{id}"), ("delete", "/api/v1/organizations/{id}"),
+            ("get", "/api/v1/organizations/{id}/members"), ("put", "/api/v1/organizations/{id}/members/{user_id}"),
+            ("delete", "/api/v1/organizations/{id}/members/{user_id}"),
             ("get", "/api/v1/audit-events"),
             ("post", "/api/v1/token/custom"),
         ];
@@ -358,7 +495,7 @@ both_backends! {
             assert!(op.is_object(), "{method} {path} is not documented");
             assert!(op["responses"]["401"].is_object(), "{method} {path} lacks its 401");
             // Mounted: without a key the route answers 401, not 404.
-            let concrete = path.replace("{id}", "x").replace("{name}", "x").replace("{role_id}", "x");
+            let concrete = path.replace("{id}", "x").replace("{name}", "x").replace("{role_id}", "x").replace("{user_id}", "x");
             let got = call(&app, method.to_uppercase().parse().unwrap(), &concrete, None, None).await;
             assert_eq!(got.0, 401, "{method} {path} is not mounted: {}", got.1);
         }

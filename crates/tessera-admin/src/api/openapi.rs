@@ -9,7 +9,8 @@ use utoipa::{Modify, OpenApi};
 
 use super::error::ErrorBody;
 use super::{
-    applications, audit_events, body, claim_types, connections, custom_claims, identity_scopes, management_keys, users,
+    applications, audit_events, body, claim_types, connections, custom_claims, identity_scopes, management_keys,
+    organizations, roles, users,
 };
 
 #[derive(OpenApi)]
@@ -26,6 +27,10 @@ use super::{
         identity_scopes::delete,
         users::list, users::create, users::get, users::update, users::delete, users::set_claims,
         users::set_password, users::add_role, users::remove_role,
+        roles::list, roles::create, roles::get, roles::update, roles::delete,
+        organizations::list, organizations::create, organizations::get, organizations::replace,
+        organizations::delete, organizations::list_members, organizations::set_member,
+        organizations::remove_member,
         management_keys::list, management_keys::create, management_keys::get, management_keys::revoke,
         audit_events::list,
         custom_claims::add_custom_claims,
