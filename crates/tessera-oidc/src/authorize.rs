@@ -141,7 +141,11 @@ fn start(state: &OidcState, raw: &[u8], cookie: Option<&str>) -> StoreResult<Nex
     // Keep the request, bound to this browser's session (a new anonymous one if none).
     state.store.write(|c| {
         let (session_id, session, new_cookie) = match session::current(c, cookie, &state.settings, now)? {
-            Some((id, session)) => (id, session, false),
+            Some((id, session)) => {
+                // Activity restarts the idle timeout of a signed-in session.
+                sessions::touch(c, &session.id_hash, now)?;
+                (id, session, false)
+            }
             None => {
                 let (id, session) = session::start(c, None, None, &state.settings, now)?;
                 (id, session, true)
