@@ -80,7 +80,39 @@ pub struct NewUser {
     pub user_metadata: Option<Value>,
 }
 
+/// Usernames and emails are both sign-in names, so neither may equal the other kind of
+/// another account (a username `bob@example.com` would shadow Bob's email).
+fn refuse_crossed_login_names(
+    conn: &mut AnyConnection,
+    id: Option<&str>,
+    username: &str,
+    email: Option<&str>,
+) -> StoreResult<()> {
+    let others = |conn: &mut AnyConnection, filter_username: bool, value: &str| -> StoreResult<i64> {
+        let mut query = users::table.into_boxed();
+        query = if filter_username {
+            query.filter(users::username.eq(value.to_owned()))
+        } else {
+            query.filter(users::email.eq(value.to_owned()))
+        };
+        if let Some(id) = id {
+            query = query.filter(users::id.ne(id.to_owned()));
+        }
+        Ok(query.count().get_result(conn)?)
+    };
+    if others(conn, false, username)? > 0 {
+        return Err(StoreError::Conflict { field: "username".into() });
+    }
+    if let Some(email) = email
+        && others(conn, true, email)? > 0
+    {
+        return Err(StoreError::Conflict { field: "email".into() });
+    }
+    Ok(())
+}
+
 pub fn create(conn: &mut AnyConnection, new: &NewUser, now: i64) -> StoreResult<User> {
+    refuse_crossed_login_names(conn, None, &new.username, new.email.as_deref())?;
     let id = new_id();
     let app_metadata = new.app_metadata.clone().unwrap_or_else(empty_object);
     let user_metadata = new.user_metadata.clone().unwrap_or_else(empty_object);
@@ -114,13 +146,14 @@ pub fn get(conn: &mut AnyConnection, id: &str) -> StoreResult<User> {
 /// The user whose username or email is `login` (both are stored lowercase).
 pub fn find_by_login(conn: &mut AnyConnection, login: &str) -> StoreResult<Option<User>> {
     let login = login.trim().to_lowercase();
-    users::table
-        .filter(users::username.eq(&login).or(users::email.eq(&login)))
-        .select(Row::as_select())
-        .first(conn)
-        .optional()?
-        .map(User::try_from)
-        .transpose()
+    // A username match first; creation keeps usernames and emails from colliding.
+    let by_username =
+        users::table.filter(users::username.eq(&login)).select(Row::as_select()).first(conn).optional()?;
+    let row = match by_username {
+        Some(row) => Some(row),
+        None => users::table.filter(users::email.eq(&login)).select(Row::as_select()).first(conn).optional()?,
+    };
+    row.map(User::try_from).transpose()
 }
 
 /// Users in creation order, optionally only those whose username or email contains
@@ -157,6 +190,9 @@ pub struct UserChanges {
 
 pub fn update(conn: &mut AnyConnection, id: &str, changes: &UserChanges, now: i64) -> StoreResult<User> {
     let current = get(conn, id)?;
+    let username = changes.username.as_ref().unwrap_or(&current.username);
+    let email = changes.email.as_ref().unwrap_or(&current.email);
+    refuse_crossed_login_names(conn, Some(id), username, email.as_deref())?;
     diesel::update(users::table.find(id))
         .set((
             users::username.eq(changes.username.as_ref().unwrap_or(&current.username)),

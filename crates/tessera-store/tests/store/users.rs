@@ -43,6 +43,27 @@ crate::both_backends! {
         assert_eq!(store.read(users::count).unwrap(), 1);
     }
 
+    fn a_username_cannot_be_another_accounts_email_nor_the_reverse(store) {
+        store.write(|c| users::create(c, &alice(), NOW)).unwrap();
+        let shadow = NewUser { username: "alice@example.com".into(), ..Default::default() };
+        match store.write(|c| users::create(c, &shadow, NOW)) {
+            Err(StoreError::Conflict { field }) => assert_eq!(field, "username"),
+            other => panic!("expected a conflict, got {other:?}"),
+        }
+        store.write(|c| users::create(c, &NewUser { username: "bob@example.org".into(), ..Default::default() }, NOW)).unwrap();
+        let clash = NewUser { username: "carol".into(), email: Some("bob@example.org".into()), ..Default::default() };
+        match store.write(|c| users::create(c, &clash, NOW)) {
+            Err(StoreError::Conflict { field }) => assert_eq!(field, "email"),
+            other => panic!("expected a conflict, got {other:?}"),
+        }
+        let carol = store.write(|c| users::create(c, &NewUser { username: "carol".into(), ..Default::default() }, NOW)).unwrap();
+        let changes = UserChanges { email: Some(Some("bob@example.org".into())), ..Default::default() };
+        assert!(matches!(store.write(|c| users::update(c, &carol.id, &changes, NOW)), Err(StoreError::Conflict { .. })));
+        // A user may keep their own values on update.
+        let own = UserChanges { username: Some("carol".into()), ..Default::default() };
+        store.write(|c| users::update(c, &carol.id, &own, NOW)).unwrap();
+    }
+
     fn missing_user_is_not_found(store) {
         assert!(matches!(store.read(|c| users::get(c, "nope")), Err(StoreError::NotFound { entity: "user" })));
         assert!(matches!(store.write(|c| users::delete(c, "nope")), Err(StoreError::NotFound { .. })));
