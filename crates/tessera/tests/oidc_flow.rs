@@ -342,6 +342,30 @@ crate::both_backends! {
         assert_eq!((status, body["error"].as_str()), (400, Some("invalid_grant")));
     }
 
+    fn client_credentials_work_for_the_relying_party_crate(db) {
+        let f = fixture(&db, TokenFormat::Jwt);
+        let http = http_client();
+        let secret = generate_secret();
+        let mut settings = f.store.read(|c| applications::find_by_client_id(c, "webapp")).unwrap().unwrap().settings;
+        settings.app_type = ApplicationType::Machine;
+        settings.grant_types = vec![GrantType::ClientCredentials];
+        settings.redirect_uris = vec![];
+        settings.post_logout_redirect_uris = vec![];
+        settings.required_claims = vec![];
+        settings.allowed_scopes = vec!["orders-api".into()];
+        f.store.write(|c| applications::create(c, "machine", &settings, Some(secret.hash().as_str()), tessera::now())).unwrap();
+        let metadata = CoreProviderMetadata::discover(&IssuerUrl::new(f.app.base.clone()).unwrap(), &http).unwrap();
+        let client = CoreClient::from_provider_metadata(metadata, ClientId::new("machine".into()), Some(ClientSecret::new(secret.expose().to_owned())));
+        let tokens = client.exchange_client_credentials().unwrap().add_scope(Scope::new("orders-api".into())).request(&http).unwrap();
+        assert_eq!(tokens.scopes().unwrap().iter().map(|s| s.as_str()).collect::<Vec<_>>(), ["orders-api"]);
+        assert!(tokens.refresh_token().is_none());
+        let payload = tokens.access_token().secret().split('.').nth(1).unwrap().to_owned();
+        use base64::Engine;
+        let claims: Value = serde_json::from_slice(&base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(payload).unwrap()).unwrap();
+        assert_eq!(claims["sub"], "machine");
+        assert_eq!(claims["aud"], "orders-api");
+    }
+
     fn end_session_redirects_only_to_a_registered_uri_and_ends_the_session(db) {
         let f = fixture(&db, TokenFormat::Jwt);
         logout_test(&f);
