@@ -32,6 +32,10 @@ both_backends! {
         // Revoked.
         store.write(|c| management_keys::revoke(c, id, 5)).unwrap();
         assert_error(&call(&app, Method::GET, "/api/v1/applications", Some(&good), None).await, 401, "unauthorized", None);
+        // Each refused key is a security event in the audit log, without the secret.
+        let refused = audit_events(&store, "management_key.authentication_failed");
+        assert_eq!(refused.len(), 3, "wrong secret, expired, revoked");
+        assert!(refused.iter().all(|e| !e.summary.to_string().contains("wrong")));
     }
 
     async fn cotter_headers_authenticate_and_use_is_recorded(store) {

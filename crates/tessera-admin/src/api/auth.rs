@@ -95,6 +95,24 @@ fn authenticate(store: &Store, id: &str, secret: &str, now: i64) -> Result<(Stri
     Ok((key.created_by, stale))
 }
 
+/// A refused management key is a security event: audited (never with the secret).
+fn record_refusal(store: &Store, key_id: &str, status: u16, client_ip: Option<&str>, now: i64) {
+    if status >= 500 {
+        return;
+    }
+    let target = format!("management_key:{}", key_id.chars().take(64).collect::<String>());
+    let event = tessera_store::audit::NewAuditEvent {
+        actor: "anonymous",
+        action: "management_key.authentication_failed",
+        target: &target,
+        summary: serde_json::json!({ "status": status }),
+        client_ip,
+    };
+    if let Err(error) = store.write(|c| tessera_store::audit::record(c, &event, now)) {
+        tracing::warn!(%error, "could not record a refused management key");
+    }
+}
+
 impl FromRequest for Caller {
     type Error = ApiError;
     type Future = Pin<Box<dyn Future<Output = Result<Caller, ApiError>>>>;
@@ -111,8 +129,15 @@ impl FromRequest for Caller {
             };
             let now = super::now();
             let key_id = id.clone();
+            let ip = client_ip.clone();
             let created_by = blocking(move || {
-                let (created_by, stale) = authenticate(&store, &id, &secret, now)?;
+                let (created_by, stale) = match authenticate(&store, &id, &secret, now) {
+                    Ok(found) => found,
+                    Err(refusal) => {
+                        record_refusal(&store, &id, refusal.status.as_u16(), ip.as_deref(), now);
+                        return Err(refusal);
+                    }
+                };
                 if stale {
                     // Best effort: a failed touch must not refuse a valid key.
                     if let Err(e) = store.write(|c| management_keys::touch(c, &id, now)) {
