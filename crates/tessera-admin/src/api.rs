@@ -6,21 +6,21 @@
 
 use actix_web::web;
 
-mod applications;
-mod audit_events;
+pub(crate) mod applications;
+pub(crate) mod audit_events;
 mod auth;
-mod body;
-mod changes;
-mod claim_types;
-mod connections;
+pub(crate) mod body;
+pub(crate) mod changes;
+pub(crate) mod claim_types;
+pub(crate) mod connections;
 mod custom_claims;
 mod error;
-mod identity_scopes;
-mod management_keys;
+pub(crate) mod identity_scopes;
+pub(crate) mod management_keys;
 pub mod openapi;
-mod organizations;
-mod roles;
-mod users;
+pub(crate) mod organizations;
+pub(crate) mod roles;
+pub(crate) mod users;
 
 pub use auth::{KEY_ID_HEADER, SECRET_HEADER};
 pub use custom_claims::TokenSigning;

@@ -191,6 +191,20 @@ pub(crate) fn html_status(status: StatusCode, page: &impl Template) -> HttpRespo
     respond(status, page, PAGE_CSP)
 }
 
+/// A page of a sign-in in progress (sign-in, registration, required claims, consent):
+/// as any page, except that its form may also end at the origin of the client's
+/// `redirect_uri`. Browsers hold `form-action` to the redirects that follow a form's
+/// submission (CSP Level 3 §6.3.2.1 as Chromium enforces it), and the last form of a
+/// sign-in answers with a redirect to the client.
+pub(crate) fn html_for_client(status: StatusCode, page: &impl Template, redirect_uri: &str) -> HttpResponse {
+    let source = form_action_source(redirect_uri);
+    if source == "'self'" {
+        return respond(status, page, PAGE_CSP);
+    }
+    let csp = PAGE_CSP.replace("form-action 'self'", &format!("form-action 'self' {source}"));
+    respond(status, page, &csp)
+}
+
 /// The form post page: as any page, except that its form may be posted to the origin of
 /// the client's `redirect_uri` (and only there).
 pub(crate) fn form_post(page: &FormPostPage) -> HttpResponse {
@@ -701,6 +715,19 @@ mod tests {
         ] {
             assert!(PAGE_CSP.split("; ").any(|d| d == directive), "{directive}");
         }
+    }
+
+    #[test]
+    fn sign_in_pages_may_end_at_the_client_origin_too() {
+        let page = ErrorPage { title: "t".into(), message: "m".into() };
+        let response = html_for_client(StatusCode::OK, &page, "https://app.example.com:8443/cb?x=1");
+        let csp = response.headers().get(header::CONTENT_SECURITY_POLICY).unwrap().to_str().unwrap();
+        assert!(csp.contains("form-action 'self' https://app.example.com:8443;"), "{csp}");
+        assert!(csp.contains("frame-ancestors 'none'"));
+        // A redirect URI that is not a plain origin leaves the strict policy.
+        let response = html_for_client(StatusCode::OK, &page, "com.example.app:/cb");
+        let csp = response.headers().get(header::CONTENT_SECURITY_POLICY).unwrap().to_str().unwrap();
+        assert!(csp.contains("form-action 'self';"), "{csp}");
     }
 
     #[test]

@@ -24,6 +24,17 @@ impl Deferred {
         Deferred::new(move || pages::html_status(status, &page))
     }
 
+    /// A page of the sign-in `pending`, whose form may end at the client (see
+    /// [`pages::html_for_client`]).
+    pub(crate) fn client_page<T: askama::Template + Send + 'static>(
+        status: StatusCode,
+        page: T,
+        pending: &crate::authorize::Pending,
+    ) -> Deferred {
+        let redirect_uri = pending.request.reply.redirect_uri.clone();
+        Deferred::new(move || pages::html_for_client(status, &page, &redirect_uri))
+    }
+
     pub(crate) fn into_response(self) -> HttpResponse {
         (self.0)()
     }

@@ -22,6 +22,7 @@ mod pool;
 pub mod schema;
 mod seed;
 
+pub mod admin_sessions;
 pub mod applications;
 pub mod audit;
 pub mod connections;

@@ -205,6 +205,18 @@ diesel::table! {
 }
 
 diesel::table! {
+    admin_sessions (id_hash) {
+        id_hash -> Text,
+        user_id -> Text,
+        client_ip -> Nullable<Text>,
+        created_at -> BigInt,
+        last_seen_at -> BigInt,
+        expires_at -> BigInt,
+        ended_at -> Nullable<BigInt>,
+    }
+}
+
+diesel::table! {
     authorization_requests (id_hash) {
         id_hash -> Text,
         application_id -> Text,
@@ -402,6 +414,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     organization_members,
     organization_member_roles,
     browser_sessions,
+    admin_sessions,
     authorization_requests,
     authorization_codes,
     consents,

@@ -15,6 +15,13 @@ pub struct Limit {
     pub lockout: i64,
 }
 
+/// Sign-in failures of one account (key `account:<login>`, shared by the login pages and
+/// the admin console): five within 15 minutes lock it for 15 minutes.
+pub const ACCOUNT_LIMIT: Limit = Limit { failures: 5, window: 15 * 60, lockout: 15 * 60 };
+/// Sign-in failures from one client address (key `ip:<address>`): thirty within 15
+/// minutes lock it for 15 minutes.
+pub const IP_LIMIT: Limit = Limit { failures: 30, window: 15 * 60, lockout: 15 * 60 };
+
 /// Until when `key` is locked, if it is locked at `now`.
 pub fn locked_until(conn: &mut AnyConnection, key: &str, now: i64) -> StoreResult<Option<i64>> {
     let until: Option<Option<i64>> =

@@ -6,8 +6,8 @@ use diesel::prelude::*;
 use serde_json::{Map, Value};
 
 use crate::schema::{
-    authorization_codes, authorization_requests, browser_sessions, client_assertion_jtis, grants, reference_tokens,
-    refresh_tokens,
+    admin_sessions, authorization_codes, authorization_requests, browser_sessions, client_assertion_jtis, grants,
+    reference_tokens, refresh_tokens,
 };
 use crate::sessions::json_list;
 use crate::users::found;
@@ -460,6 +460,7 @@ pub struct PurgeCounts {
     pub client_assertion_jtis: usize,
     pub grants: usize,
     pub browser_sessions: usize,
+    pub admin_sessions: usize,
 }
 
 impl PurgeCounts {
@@ -471,6 +472,7 @@ impl PurgeCounts {
             + self.client_assertion_jtis
             + self.grants
             + self.browser_sessions
+            + self.admin_sessions
     }
 }
 
@@ -501,6 +503,8 @@ pub fn purge_expired(conn: &mut AnyConnection, now: i64) -> StoreResult<PurgeCou
     .execute(conn)?;
     let browser_sessions =
         diesel::delete(browser_sessions::table.filter(browser_sessions::expires_at.le(now))).execute(conn)?;
+    let admin_sessions =
+        diesel::delete(admin_sessions::table.filter(admin_sessions::expires_at.le(now))).execute(conn)?;
     Ok(PurgeCounts {
         authorization_codes,
         authorization_requests,
@@ -509,5 +513,6 @@ pub fn purge_expired(conn: &mut AnyConnection, now: i64) -> StoreResult<PurgeCou
         client_assertion_jtis,
         grants,
         browser_sessions,
+        admin_sessions,
     })
 }

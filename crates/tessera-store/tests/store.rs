@@ -3,6 +3,8 @@
 
 mod common;
 
+#[path = "store/admin_sessions.rs"]
+mod admin_sessions;
 #[path = "store/applications.rs"]
 mod applications;
 #[path = "store/audit.rs"]

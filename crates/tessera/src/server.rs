@@ -29,6 +29,8 @@ pub struct Prepared {
     pub bootstrap_admin: Option<BootstrapAdmin>,
     key_activation_delay: i64,
     key_refresh_interval: std::time::Duration,
+    admin_session_idle_timeout: i64,
+    admin_session_absolute_timeout: i64,
     /// Set to stop the background tasks.
     stop: Arc<AtomicBool>,
 }
@@ -82,6 +84,8 @@ pub fn prepare(settings: &Settings) -> Result<Prepared, Fatal> {
         },
         bootstrap_admin,
         key_activation_delay: settings.key_activation_delay,
+        admin_session_idle_timeout: settings.admin_session_idle_timeout,
+        admin_session_absolute_timeout: settings.admin_session_absolute_timeout,
         key_refresh_interval: settings.key_refresh_interval,
         stop: Arc::new(AtomicBool::new(false)),
     })
@@ -104,6 +108,17 @@ pub fn start(prepared: &Prepared, listener: TcpListener) -> Result<Server, Fatal
         issuer: prepared.oidc.issuer.clone(),
     });
     let password_hasher = web::Data::new(prepared.password_hasher.clone());
+    let console = web::Data::new(tessera_admin::console::ConsoleSettings {
+        secure_cookies: prepared.oidc.secure_cookies(),
+        idle_timeout: prepared.admin_session_idle_timeout,
+        absolute_timeout: prepared.admin_session_absolute_timeout,
+    });
+    let rotation = {
+        let (store, master_key) = (prepared.store.clone(), prepared.master_key.clone());
+        web::Data::new(tessera_admin::console::KeyRotation(Arc::new(move |alg, now_active, actor: &str| {
+            keys::rotate(&store, &master_key, alg, now_active, actor, crate::now()).map_err(|e| e.to_string())
+        })))
+    };
     // RFC 6797: with an https issuer, browsers must not come back over plain http.
     let hsts = prepared.oidc.secure_cookies();
     let address = listener.local_addr().map_err(|e| Fatal(format!("bind: {e}")))?;
@@ -121,7 +136,10 @@ pub fn start(prepared: &Prepared, listener: TcpListener) -> Result<Server, Fatal
             .app_data(token_signing.clone())
             .configure(tessera_oidc::configure)
             .app_data(password_hasher.clone())
+            .app_data(console.clone())
+            .app_data(rotation.clone())
             .configure(tessera_admin::api::configure)
+            .configure(tessera_admin::console::configure)
     })
     .shutdown_timeout(30)
     .listen(listener)

@@ -45,6 +45,10 @@ pub struct RawSettings {
     pub key_activation_delay: u64,
     /// Seconds between reloads of the signing keys from the database on each node.
     pub key_refresh_interval: u64,
+    /// Seconds without a request after which an admin console session ends.
+    pub admin_session_idle_timeout: u64,
+    /// Seconds after sign-in after which an admin console session ends regardless.
+    pub admin_session_absolute_timeout: u64,
 }
 
 impl Default for RawSettings {
@@ -64,6 +68,8 @@ impl Default for RawSettings {
             argon2_parallelism: PasswordParams::OWASP.parallelism,
             key_activation_delay: 120,
             key_refresh_interval: 30,
+            admin_session_idle_timeout: 15 * 60,
+            admin_session_absolute_timeout: 8 * 3600,
         }
     }
 }
@@ -89,6 +95,8 @@ pub struct Settings {
     pub password_params: PasswordParams,
     pub key_activation_delay: i64,
     pub key_refresh_interval: std::time::Duration,
+    pub admin_session_idle_timeout: i64,
+    pub admin_session_absolute_timeout: i64,
     /// Where the settings came from, for `tessera config check`.
     pub sources: Vec<String>,
 }
@@ -190,7 +198,18 @@ impl Settings {
                 "must be at least twice key_refresh_interval, so every node publishes a new key before any signs with it",
             ));
         }
+        if !(60..=86_400).contains(&raw.admin_session_idle_timeout) {
+            return Err(SettingsError::new("admin_session_idle_timeout", "must be between 60 and 86400 seconds"));
+        }
+        if !(raw.admin_session_idle_timeout..=7 * 86_400).contains(&raw.admin_session_absolute_timeout) {
+            return Err(SettingsError::new(
+                "admin_session_absolute_timeout",
+                "must be at least admin_session_idle_timeout and at most 604800 seconds (7 days)",
+            ));
+        }
         Ok(Settings {
+            admin_session_idle_timeout: i64::try_from(raw.admin_session_idle_timeout).unwrap_or(900),
+            admin_session_absolute_timeout: i64::try_from(raw.admin_session_absolute_timeout).unwrap_or(28_800),
             key_activation_delay: i64::try_from(raw.key_activation_delay).unwrap_or(86_400),
             key_refresh_interval: std::time::Duration::from_secs(raw.key_refresh_interval),
             issuer,

@@ -17,7 +17,7 @@ use utoipa::ToSchema;
 
 use super::auth::Caller;
 use super::body::{self, PageQuery, RotateSecret, blocking, page_schema};
-use super::changes;
+use super::changes::{self, Actor};
 use super::error::ApiError;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
@@ -31,53 +31,53 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
 
 /// Every setting of an application. On create, omitted settings take the defaults the
 /// CLI uses; `PUT` replaces every setting the same way (omitted ones take defaults).
-#[derive(Debug, Deserialize, ToSchema)]
+#[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ApplicationInput {
     /// Shown to users on the sign-in and consent pages (1 to 200 characters).
-    name: String,
+    pub(crate) name: String,
     /// `web`, `spa`, `native` or `machine`.
     #[schema(example = "web")]
-    app_type: String,
+    pub(crate) app_type: String,
     /// Free text for administrators (at most 1000 characters).
-    description: Option<String>,
+    pub(crate) description: Option<String>,
     /// Matched exactly at authorize: https, or http to a loopback address.
     #[serde(default)]
-    redirect_uris: Vec<String>,
+    pub(crate) redirect_uris: Vec<String>,
     #[serde(default)]
-    post_logout_redirect_uris: Vec<String>,
+    pub(crate) post_logout_redirect_uris: Vec<String>,
     /// `authorization_code`, `refresh_token`, `client_credentials`, `password`. Default:
     /// authorization_code and refresh_token; client_credentials for machine applications.
-    grant_types: Option<Vec<String>>,
+    pub(crate) grant_types: Option<Vec<String>>,
     /// `client_secret_basic`, `client_secret_post`, `private_key_jwt` or `none`. Default:
     /// client_secret_basic for web and machine, none for spa and native.
-    token_endpoint_auth_method: Option<String>,
+    pub(crate) token_endpoint_auth_method: Option<String>,
     /// The application's public keys (a JWK Set) for `private_key_jwt`; only public keys
     /// are accepted. On replace, leaving it out keeps the registered keys.
     #[schema(value_type = Option<Object>)]
-    jwks: Option<Value>,
+    pub(crate) jwks: Option<Value>,
     /// Identity and API scopes the application may request. Default: `openid` (none for
     /// machine applications).
-    allowed_scopes: Option<Vec<String>>,
+    pub(crate) allowed_scopes: Option<Vec<String>>,
     /// Claims users must fill before a code is issued.
     #[serde(default)]
-    required_claims: Vec<String>,
+    pub(crate) required_claims: Vec<String>,
     /// `jwt` (default) or `reference`.
-    access_token_format: Option<String>,
+    pub(crate) access_token_format: Option<String>,
     /// `ES256` (default), `RS256` or `EdDSA`.
-    id_token_signed_response_alg: Option<String>,
-    access_token_lifetime: Option<i64>,
-    id_token_lifetime: Option<i64>,
-    refresh_token_lifetime: Option<i64>,
-    authorization_code_lifetime: Option<i64>,
+    pub(crate) id_token_signed_response_alg: Option<String>,
+    pub(crate) access_token_lifetime: Option<i64>,
+    pub(crate) id_token_lifetime: Option<i64>,
+    pub(crate) refresh_token_lifetime: Option<i64>,
+    pub(crate) authorization_code_lifetime: Option<i64>,
     /// Ask users to consent (default true).
-    require_consent: Option<bool>,
-    always_issue_refresh_token: Option<bool>,
+    pub(crate) require_consent: Option<bool>,
+    pub(crate) always_issue_refresh_token: Option<bool>,
     /// A JSON object of your own data.
     #[schema(value_type = Option<Object>)]
-    app_metadata: Option<Value>,
+    pub(crate) app_metadata: Option<Value>,
     /// Default true.
-    enabled: Option<bool>,
+    pub(crate) enabled: Option<bool>,
 }
 
 /// An application as the API shows it: never a secret or a secret hash.
@@ -122,7 +122,7 @@ pub struct ApplicationWithSecret {
 
 page_schema!(ApplicationPage, ApplicationView);
 
-fn view(app: Application) -> ApplicationView {
+pub(crate) fn view(app: Application) -> ApplicationView {
     let s = app.settings;
     ApplicationView {
         id: app.id,
@@ -162,13 +162,13 @@ fn summary(app: &Application) -> Value {
     value
 }
 
-fn confidential(method: ClientAuthMethod) -> bool {
+pub(crate) fn confidential(method: ClientAuthMethod) -> bool {
     matches!(method, ClientAuthMethod::ClientSecretBasic | ClientAuthMethod::ClientSecretPost)
 }
 
 /// Checks the input with the domain rules, in the order the CLI does; the first problem
 /// names its field. `existing_jwks` keeps the JWKS of a private_key_jwt application
-/// registered by the CLI (the API cannot set one yet).
+/// when a replacement leaves `jwks` out.
 fn settings(input: ApplicationInput, existing_jwks: Option<Value>) -> Result<ApplicationSettings, ApiError> {
     let invalid = |field: &'static str| move |e: String| ApiError::invalid(field, e);
     let name = DisplayName::parse(&input.name).map_err(|e| invalid("name")(e.to_string()))?;
@@ -294,24 +294,32 @@ pub async fn list(
 #[utoipa::path(post, path = "/api/v1/applications", tag = "applications", request_body = ApplicationInput,
     responses((status = 201, body = ApplicationWithSecret), (status = 409, body = super::ErrorBody)))]
 pub async fn create(store: web::Data<Store>, caller: Caller, bytes: web::Bytes) -> Result<HttpResponse, ApiError> {
-    let settings = settings(body::parse(&bytes)?, None)?;
+    let input = body::parse(&bytes)?;
+    let (app, secret) = blocking(move || create_application(&store, &caller, input)).await?;
+    let body = ApplicationWithSecret { application: view(app), client_secret: secret.map(|s| s.expose().to_owned()) };
+    Ok(HttpResponse::Created().json(body))
+}
+
+/// Creates an application from `input`; a confidential client's secret is returned this
+/// once. Shared by the API and the console.
+pub(crate) fn create_application(
+    store: &Store,
+    who: &dyn Actor,
+    input: ApplicationInput,
+) -> Result<(Application, Option<Secret>), ApiError> {
+    let settings = settings(input, None)?;
     let secret: Option<Secret> = confidential(settings.token_endpoint_auth_method).then(generate_secret);
     let hash = secret.as_ref().map(|s| s.hash());
     let now = super::now();
-    let created = blocking(move || {
-        Ok(store.write(|c| {
-            let client_id = tessera_tokens::generate_client_id();
-            let app = applications::create(c, &client_id, &settings, hash.as_ref().map(|h| h.as_str()), now)?;
-            let mut summary = summary(&app);
-            summary["secret_issued"] = json!(hash.is_some());
-            changes::record(c, &caller, "application.create", &format!("application:{}", app.id), summary, now)?;
-            Ok(app)
-        })?)
-    })
-    .await?;
-    let body =
-        ApplicationWithSecret { application: view(created), client_secret: secret.map(|s| s.expose().to_owned()) };
-    Ok(HttpResponse::Created().json(body))
+    let app = store.write(|c| {
+        let client_id = tessera_tokens::generate_client_id();
+        let app = applications::create(c, &client_id, &settings, hash.as_ref().map(|h| h.as_str()), now)?;
+        let mut summary = summary(&app);
+        summary["secret_issued"] = json!(hash.is_some());
+        changes::record(c, who, "application.create", &format!("application:{}", app.id), summary, now)?;
+        Ok(app)
+    })?;
+    Ok((app, secret))
 }
 
 #[utoipa::path(get, path = "/api/v1/applications/{id}", tag = "applications", params(("id" = String, Path)),
@@ -333,36 +341,45 @@ pub async fn replace(
 ) -> Result<HttpResponse, ApiError> {
     let id = id.into_inner();
     let input: ApplicationInput = body::parse(&bytes)?;
-    let now = super::now();
-    let updated = blocking(move || {
-        let existing = store.read(|c| applications::get(c, &id))?;
-        let settings = settings(input, existing.settings.jwks.clone())?;
-        Ok(store.write(|c| {
-            let app = applications::update(c, &id, &settings, now)?;
-            let summary = json!({ "before": summary(&existing), "after": summary(&app) });
-            changes::record(c, &caller, "application.update", &format!("application:{}", app.id), summary, now)?;
-            Ok(app)
-        })?)
-    })
-    .await?;
+    let updated = blocking(move || replace_application(&store, &caller, &id, input)).await?;
     Ok(HttpResponse::Ok().json(view(updated)))
+}
+
+/// Replaces every setting of application `id`. Shared by the API and the console.
+pub(crate) fn replace_application(
+    store: &Store,
+    who: &dyn Actor,
+    id: &str,
+    input: ApplicationInput,
+) -> Result<Application, ApiError> {
+    let now = super::now();
+    let existing = store.read(|c| applications::get(c, id))?;
+    let settings = settings(input, existing.settings.jwks.clone())?;
+    Ok(store.write(|c| {
+        let app = applications::update(c, id, &settings, now)?;
+        let summary = json!({ "before": summary(&existing), "after": summary(&app) });
+        changes::record(c, who, "application.update", &format!("application:{}", app.id), summary, now)?;
+        Ok(app)
+    })?)
 }
 
 #[utoipa::path(delete, path = "/api/v1/applications/{id}", tag = "applications", params(("id" = String, Path)),
     responses((status = 204), (status = 404, body = super::ErrorBody)))]
 pub async fn delete(store: web::Data<Store>, caller: Caller, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
     let id = id.into_inner();
-    let now = super::now();
-    blocking(move || {
-        Ok(store.write(|c| {
-            let app = applications::get(c, &id)?;
-            applications::delete(c, &id)?;
-            let summary = json!({ "client_id": app.client_id, "name": app.settings.name });
-            changes::record(c, &caller, "application.delete", &format!("application:{id}"), summary, now)
-        })?)
-    })
-    .await?;
+    blocking(move || delete_application(&store, &caller, &id)).await?;
     Ok(HttpResponse::NoContent().finish())
+}
+
+/// Deletes application `id` (its grants and tokens go with it).
+pub(crate) fn delete_application(store: &Store, who: &dyn Actor, id: &str) -> Result<(), ApiError> {
+    let now = super::now();
+    Ok(store.write(|c| {
+        let app = applications::get(c, id)?;
+        applications::delete(c, id)?;
+        let summary = json!({ "client_id": app.client_id, "name": app.settings.name });
+        changes::record(c, who, "application.delete", &format!("application:{id}"), summary, now)
+    })?)
 }
 
 /// Issues a new client secret (confidential clients only), shown once; the current
@@ -379,28 +396,35 @@ pub async fn regenerate_secret(
 ) -> Result<HttpResponse, ApiError> {
     let id = id.into_inner();
     let grace = body::parse_optional::<RotateSecret>(&bytes)?.grace()?;
+    let (app, secret) = blocking(move || regenerate_application_secret(&store, &caller, &id, grace)).await?;
+    Ok(HttpResponse::Ok()
+        .json(ApplicationWithSecret { application: view(app), client_secret: Some(secret.expose().to_owned()) }))
+}
+
+/// Issues a new secret for application `id`, the current ones valid `grace` seconds more.
+pub(crate) fn regenerate_application_secret(
+    store: &Store,
+    who: &dyn Actor,
+    id: &str,
+    grace: i64,
+) -> Result<(Application, Secret), ApiError> {
     let secret = generate_secret();
     let hash = secret.hash();
     let now = super::now();
-    let app = blocking(move || {
-        let app = store.read(|c| applications::get(c, &id))?;
-        if !confidential(app.settings.token_endpoint_auth_method) {
-            return Err(ApiError::conflict(
-                "token_endpoint_auth_method",
-                format!(
-                    "the application authenticates with {}, not with a client secret",
-                    app.settings.token_endpoint_auth_method
-                ),
-            ));
-        }
-        store.write(|c| {
-            applications::rotate_secret(c, &id, hash.as_str(), now + grace, now)?;
-            let summary = json!({ "secret_issued": true, "grace_period_seconds": grace });
-            changes::record(c, &caller, "application.rotate_secret", &format!("application:{id}"), summary, now)
-        })?;
-        Ok(app)
-    })
-    .await?;
-    Ok(HttpResponse::Ok()
-        .json(ApplicationWithSecret { application: view(app), client_secret: Some(secret.expose().to_owned()) }))
+    let app = store.read(|c| applications::get(c, id))?;
+    if !confidential(app.settings.token_endpoint_auth_method) {
+        return Err(ApiError::conflict(
+            "token_endpoint_auth_method",
+            format!(
+                "the application authenticates with {}, not with a client secret",
+                app.settings.token_endpoint_auth_method
+            ),
+        ));
+    }
+    store.write(|c| {
+        applications::rotate_secret(c, id, hash.as_str(), now + grace, now)?;
+        let summary = json!({ "secret_issued": true, "grace_period_seconds": grace });
+        changes::record(c, who, "application.rotate_secret", &format!("application:{id}"), summary, now)
+    })?;
+    Ok((app, secret))
 }

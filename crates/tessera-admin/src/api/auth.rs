@@ -38,10 +38,19 @@ pub struct Caller {
     pub client_ip: Option<String>,
 }
 
-impl Caller {
-    /// The audit log's actor: `key:<key_id>`.
-    pub fn actor(&self) -> String {
+impl super::changes::Actor for Caller {
+    /// `key:<key_id>`.
+    fn actor(&self) -> String {
         format!("key:{}", self.key_id)
+    }
+
+    fn client_ip(&self) -> Option<&str> {
+        self.client_ip.as_deref()
+    }
+
+    /// A key created with a key inherits its creator.
+    fn principal(&self) -> String {
+        self.created_by.clone()
     }
 }
 

@@ -1,27 +1,32 @@
-//! Audit events of API changes: written by the same transaction as the change, with the
-//! key as actor (`key:<key_id>`), the TCP peer as client IP, and a summary that never
-//! holds a secret (secrets are only ever reported as `"secret_issued": true`).
+//! Audit events of administrative changes: written by the same transaction as the change,
+//! with the actor (`key:<key_id>` for the API, `user:<user_id>` for the console), the TCP
+//! peer as client IP, and a summary that never holds a secret (secrets are only ever
+//! reported as `"secret_issued": true`).
 
 use serde_json::Value;
 use tessera_store::audit::{self, NewAuditEvent};
 use tessera_store::{AnyConnection, StoreResult};
 
-use super::auth::Caller;
+/// Who makes a change: a management key or a console administrator.
+pub trait Actor: Send + Sync {
+    /// The audit log's actor.
+    fn actor(&self) -> String;
+    /// The TCP peer's address.
+    fn client_ip(&self) -> Option<&str>;
+    /// Whom a management key created by this actor stands for: a user id, or `cli`.
+    fn principal(&self) -> String;
+}
 
-/// Records `action` on `target` by `caller`.
+/// Records `action` on `target` by `who`.
 pub fn record(
     conn: &mut AnyConnection,
-    caller: &Caller,
+    who: &dyn Actor,
     action: &str,
     target: &str,
     summary: Value,
     now: i64,
 ) -> StoreResult<()> {
-    let actor = caller.actor();
-    audit::record(
-        conn,
-        &NewAuditEvent { actor: &actor, action, target, summary, client_ip: caller.client_ip.as_deref() },
-        now,
-    )?;
+    let actor = who.actor();
+    audit::record(conn, &NewAuditEvent { actor: &actor, action, target, summary, client_ip: who.client_ip() }, now)?;
     Ok(())
 }

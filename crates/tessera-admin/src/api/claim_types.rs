@@ -13,7 +13,7 @@ use utoipa::ToSchema;
 
 use super::auth::Caller;
 use super::body::{self, PageQuery, blocking, page_schema};
-use super::changes;
+use super::changes::{self, Actor};
 use super::error::ApiError;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
@@ -28,21 +28,21 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
 #[serde(deny_unknown_fields)]
 pub struct NewClaimType {
     #[schema(example = "department")]
-    name: String,
+    pub(crate) name: String,
     /// Default: the name.
-    display_name: Option<String>,
-    description: Option<String>,
+    pub(crate) display_name: Option<String>,
+    pub(crate) description: Option<String>,
     /// `string`, `boolean`, `number`, `date`, `email`, `phone`, `url` or `json`.
     #[schema(example = "string")]
-    value_type: String,
+    pub(crate) value_type: String,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ClaimTypeUpdate {
-    display_name: String,
-    description: Option<String>,
-    value_type: String,
+    pub(crate) display_name: String,
+    pub(crate) description: Option<String>,
+    pub(crate) value_type: String,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -105,26 +105,30 @@ pub async fn list(
     responses((status = 201, body = ClaimTypeView), (status = 409, body = super::ErrorBody)))]
 pub async fn create(store: web::Data<Store>, caller: Caller, bytes: web::Bytes) -> Result<HttpResponse, ApiError> {
     let input: NewClaimType = body::parse(&bytes)?;
+    let created = blocking(move || create_claim_type(&store, &caller, input)).await?;
+    Ok(HttpResponse::Created().json(view(created)))
+}
+
+/// Creates a custom claim type. Shared by the API and the console.
+pub(crate) fn create_claim_type(store: &Store, who: &dyn Actor, input: NewClaimType) -> Result<ClaimType, ApiError> {
     let name = ClaimName::parse(&input.name).map_err(|e| ApiError::invalid("name", e.to_string()))?;
     // RFC 7519 §4.1 and the other registered claims are set by Tessera itself.
     tessera_domain::check_not_reserved(name.as_str()).map_err(|e| ApiError::invalid("name", e.to_string()))?;
     let claim = ClaimTypeInput {
-        display_name: display_name(input.display_name.as_deref().unwrap_or(name.as_str()))?,
+        display_name: display_name(
+            input.display_name.as_deref().filter(|d| !d.trim().is_empty()).unwrap_or(name.as_str()),
+        )?,
         description: body::description("description", input.description)?,
         value_type: value_type(&input.value_type)?,
         name: name.as_str().to_owned(),
     };
     let now = super::now();
-    let created = blocking(move || {
-        Ok(store.write(|c| {
-            let created = scopes::create_claim_type(c, &claim, now)?;
-            let summary = json!({ "display_name": created.display_name, "value_type": created.value_type.as_str() });
-            changes::record(c, &caller, "claim_type.create", &format!("claim_type:{}", created.name), summary, now)?;
-            Ok(created)
-        })?)
-    })
-    .await?;
-    Ok(HttpResponse::Created().json(view(created)))
+    Ok(store.write(|c| {
+        let created = scopes::create_claim_type(c, &claim, now)?;
+        let summary = json!({ "display_name": created.display_name, "value_type": created.value_type.as_str() });
+        changes::record(c, who, "claim_type.create", &format!("claim_type:{}", created.name), summary, now)?;
+        Ok(created)
+    })?)
 }
 
 #[utoipa::path(get, path = "/api/v1/claim-types/{name}", tag = "claim types", params(("name" = String, Path)),
@@ -146,6 +150,17 @@ pub async fn update(
 ) -> Result<HttpResponse, ApiError> {
     let name = name.into_inner();
     let input: ClaimTypeUpdate = body::parse(&bytes)?;
+    let updated = blocking(move || update_claim_type(&store, &caller, name, input)).await?;
+    Ok(HttpResponse::Ok().json(view(updated)))
+}
+
+/// Changes a custom claim type; standard ones are read-only (403).
+pub(crate) fn update_claim_type(
+    store: &Store,
+    who: &dyn Actor,
+    name: String,
+    input: ClaimTypeUpdate,
+) -> Result<ClaimType, ApiError> {
     let claim = ClaimTypeInput {
         name,
         display_name: display_name(&input.display_name)?,
@@ -153,21 +168,17 @@ pub async fn update(
         value_type: value_type(&input.value_type)?,
     };
     let now = super::now();
-    let updated = blocking(move || {
-        refuse_standard(&store.read(|c| scopes::get_claim_type(c, &claim.name))?)?;
-        Ok(store.write(|c| {
-            let before = scopes::get_claim_type(c, &claim.name)?;
-            let after = scopes::update_claim_type(c, &claim, now)?;
-            let summary = json!({
-                "before": { "display_name": before.display_name, "description": before.description, "value_type": before.value_type.as_str() },
-                "after": { "display_name": after.display_name, "description": after.description, "value_type": after.value_type.as_str() },
-            });
-            changes::record(c, &caller, "claim_type.update", &format!("claim_type:{}", after.name), summary, now)?;
-            Ok(after)
-        })?)
-    })
-    .await?;
-    Ok(HttpResponse::Ok().json(view(updated)))
+    refuse_standard(&store.read(|c| scopes::get_claim_type(c, &claim.name))?)?;
+    Ok(store.write(|c| {
+        let before = scopes::get_claim_type(c, &claim.name)?;
+        let after = scopes::update_claim_type(c, &claim, now)?;
+        let summary = json!({
+            "before": { "display_name": before.display_name, "description": before.description, "value_type": before.value_type.as_str() },
+            "after": { "display_name": after.display_name, "description": after.description, "value_type": after.value_type.as_str() },
+        });
+        changes::record(c, who, "claim_type.update", &format!("claim_type:{}", after.name), summary, now)?;
+        Ok(after)
+    })?)
 }
 
 /// Deletes a custom claim type with its values and its place in scopes and applications.
@@ -179,14 +190,16 @@ pub async fn delete(
     name: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let name = name.into_inner();
-    let now = super::now();
-    blocking(move || {
-        refuse_standard(&store.read(|c| scopes::get_claim_type(c, &name))?)?;
-        Ok(store.write(|c| {
-            scopes::delete_claim_type(c, &name)?;
-            changes::record(c, &caller, "claim_type.delete", &format!("claim_type:{name}"), json!({}), now)
-        })?)
-    })
-    .await?;
+    blocking(move || delete_claim_type(&store, &caller, &name)).await?;
     Ok(HttpResponse::NoContent().finish())
+}
+
+/// Deletes custom claim type `name`; standard ones are read-only (403).
+pub(crate) fn delete_claim_type(store: &Store, who: &dyn Actor, name: &str) -> Result<(), ApiError> {
+    let now = super::now();
+    refuse_standard(&store.read(|c| scopes::get_claim_type(c, name))?)?;
+    Ok(store.write(|c| {
+        scopes::delete_claim_type(c, name)?;
+        changes::record(c, who, "claim_type.delete", &format!("claim_type:{name}"), json!({}), now)
+    })?)
 }

@@ -9,12 +9,12 @@ use tessera_domain::{ConnectionName, DisplayName, ScopeName, TokenFormat};
 use tessera_store::connections::{self, ApiConnection, NewApiConnection};
 use tessera_store::scopes::{self, ApiScopeInput, Scope};
 use tessera_store::{Store, StoreError};
-use tessera_tokens::generate_secret;
+use tessera_tokens::{Secret, generate_secret};
 use utoipa::ToSchema;
 
 use super::auth::Caller;
 use super::body::{self, PageQuery, RotateSecret, blocking, page_schema};
-use super::changes;
+use super::changes::{self, Actor};
 use super::error::ApiError;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
@@ -35,29 +35,29 @@ pub struct NewConnectionInput {
     /// The audience of access tokens and the name of its API scope:
     /// `[a-z0-9][a-z0-9._:-]*`, at most 100 characters. Cannot change later.
     #[schema(example = "billing-api")]
-    name: String,
+    pub(crate) name: String,
     /// Default: the name.
-    display_name: Option<String>,
-    description: Option<String>,
+    pub(crate) display_name: Option<String>,
+    pub(crate) description: Option<String>,
     /// `jwt` or `reference`; null leaves it to each application.
-    access_token_format: Option<String>,
+    pub(crate) access_token_format: Option<String>,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ConnectionUpdate {
-    display_name: String,
-    description: Option<String>,
-    access_token_format: Option<String>,
+    pub(crate) display_name: String,
+    pub(crate) description: Option<String>,
+    pub(crate) access_token_format: Option<String>,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ApiScopeBody {
     #[schema(example = "billing-api:read")]
-    name: String,
-    display_name: Option<String>,
-    description: Option<String>,
+    pub(crate) name: String,
+    pub(crate) display_name: Option<String>,
+    pub(crate) description: Option<String>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -93,7 +93,7 @@ pub struct ApiScopeView {
 page_schema!(ConnectionPage, ConnectionView);
 page_schema!(ApiScopePage, ApiScopeView);
 
-fn view(c: ApiConnection) -> ConnectionView {
+pub(crate) fn view(c: ApiConnection) -> ConnectionView {
     ConnectionView {
         id: c.id,
         name: c.name,
@@ -105,7 +105,7 @@ fn view(c: ApiConnection) -> ConnectionView {
     }
 }
 
-fn scope_view(s: Scope) -> ApiScopeView {
+pub(crate) fn scope_view(s: Scope) -> ApiScopeView {
     let primary = s.connection.as_ref().is_some_and(|(_, name)| *name == s.name);
     ApiScopeView { name: s.name, display_name: s.display_name, description: s.description, primary }
 }
@@ -139,9 +139,26 @@ pub async fn list(
     responses((status = 201, body = ConnectionWithSecret), (status = 409, body = super::ErrorBody)))]
 pub async fn create(store: web::Data<Store>, caller: Caller, bytes: web::Bytes) -> Result<HttpResponse, ApiError> {
     let input: NewConnectionInput = body::parse(&bytes)?;
+    let (created, secret) = blocking(move || create_connection(&store, &caller, input)).await?;
+    Ok(HttpResponse::Created().json(ConnectionWithSecret {
+        connection: view(created),
+        secret: secret.expose().to_owned(),
+        previous_secrets_expire_at: None,
+    }))
+}
+
+/// Creates a connection and the API scope of the same name; its secret is returned
+/// this once. Shared by the API and the console.
+pub(crate) fn create_connection(
+    store: &Store,
+    who: &dyn Actor,
+    input: NewConnectionInput,
+) -> Result<(ApiConnection, Secret), ApiError> {
     let name = ConnectionName::parse(&input.name).map_err(|e| ApiError::invalid("name", e.to_string()))?;
     let new = NewApiConnection {
-        display_name: display_name(input.display_name.as_deref().unwrap_or(name.as_str()))?,
+        display_name: display_name(
+            input.display_name.as_deref().filter(|d| !d.trim().is_empty()).unwrap_or(name.as_str()),
+        )?,
         description: body::description("description", input.description)?,
         access_token_format: token_format(input.access_token_format.as_deref())?,
         name: name.into_string(),
@@ -149,21 +166,14 @@ pub async fn create(store: web::Data<Store>, caller: Caller, bytes: web::Bytes) 
     let secret = generate_secret();
     let hash = secret.hash();
     let now = super::now();
-    let created = blocking(move || {
-        Ok(store.write(|c| {
-            let created = connections::create(c, &new, hash.as_str(), now)?;
-            let mut summary = summary(&created);
-            summary["secret_issued"] = json!(true);
-            changes::record(c, &caller, "connection.create", &format!("connection:{}", created.name), summary, now)?;
-            Ok(created)
-        })?)
-    })
-    .await?;
-    Ok(HttpResponse::Created().json(ConnectionWithSecret {
-        connection: view(created),
-        secret: secret.expose().to_owned(),
-        previous_secrets_expire_at: None,
-    }))
+    let created = store.write(|c| {
+        let created = connections::create(c, &new, hash.as_str(), now)?;
+        let mut summary = summary(&created);
+        summary["secret_issued"] = json!(true);
+        changes::record(c, who, "connection.create", &format!("connection:{}", created.name), summary, now)?;
+        Ok(created)
+    })?;
+    Ok((created, secret))
 }
 
 #[utoipa::path(get, path = "/api/v1/connections/{id}", tag = "connections", params(("id" = String, Path)),
@@ -185,44 +195,46 @@ pub async fn update(
 ) -> Result<HttpResponse, ApiError> {
     let id = id.into_inner();
     let input: ConnectionUpdate = body::parse(&bytes)?;
+    let updated = blocking(move || update_connection(&store, &caller, &id, input)).await?;
+    Ok(HttpResponse::Ok().json(view(updated)))
+}
+
+/// Changes a connection's display name, description and token format (never its name).
+pub(crate) fn update_connection(
+    store: &Store,
+    who: &dyn Actor,
+    id: &str,
+    input: ConnectionUpdate,
+) -> Result<ApiConnection, ApiError> {
     let display_name = display_name(&input.display_name)?;
     let description = body::description("description", input.description)?;
     let format = token_format(input.access_token_format.as_deref())?;
     let now = super::now();
-    let updated = blocking(move || {
-        Ok(store.write(|c| {
-            let before = connections::get(c, &id)?;
-            let after = connections::update(c, &id, &display_name, &description, format, now)?;
-            let summary = json!({ "before": summary(&before), "after": summary(&after) });
-            changes::record(c, &caller, "connection.update", &format!("connection:{}", after.name), summary, now)?;
-            Ok(after)
-        })?)
-    })
-    .await?;
-    Ok(HttpResponse::Ok().json(view(updated)))
+    Ok(store.write(|c| {
+        let before = connections::get(c, id)?;
+        let after = connections::update(c, id, &display_name, &description, format, now)?;
+        let summary = json!({ "before": summary(&before), "after": summary(&after) });
+        changes::record(c, who, "connection.update", &format!("connection:{}", after.name), summary, now)?;
+        Ok(after)
+    })?)
 }
 
 #[utoipa::path(delete, path = "/api/v1/connections/{id}", tag = "connections", params(("id" = String, Path)),
     responses((status = 204), (status = 404, body = super::ErrorBody)))]
 pub async fn delete(store: web::Data<Store>, caller: Caller, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
     let id = id.into_inner();
-    let now = super::now();
-    blocking(move || {
-        Ok(store.write(|c| {
-            let found = connections::get(c, &id)?;
-            connections::delete(c, &id)?;
-            changes::record(
-                c,
-                &caller,
-                "connection.delete",
-                &format!("connection:{}", found.name),
-                summary(&found),
-                now,
-            )
-        })?)
-    })
-    .await?;
+    blocking(move || delete_connection(&store, &caller, &id)).await?;
     Ok(HttpResponse::NoContent().finish())
+}
+
+/// Deletes a connection with its API scopes.
+pub(crate) fn delete_connection(store: &Store, who: &dyn Actor, id: &str) -> Result<(), ApiError> {
+    let now = super::now();
+    Ok(store.write(|c| {
+        let found = connections::get(c, id)?;
+        connections::delete(c, id)?;
+        changes::record(c, who, "connection.delete", &format!("connection:{}", found.name), summary(&found), now)
+    })?)
 }
 
 #[utoipa::path(get, path = "/api/v1/connections/{id}/scopes", tag = "connections", params(("id" = String, Path)),
@@ -254,34 +266,36 @@ pub async fn add_scope(
 ) -> Result<HttpResponse, ApiError> {
     let id = id.into_inner();
     let input: ApiScopeBody = body::parse(&bytes)?;
+    let created = blocking(move || add_connection_scope(&store, &caller, &id, input)).await?;
+    Ok(HttpResponse::Created().json(scope_view(created)))
+}
+
+/// Adds an API scope to connection `id`.
+pub(crate) fn add_connection_scope(
+    store: &Store,
+    who: &dyn Actor,
+    id: &str,
+    input: ApiScopeBody,
+) -> Result<Scope, ApiError> {
     let name = ScopeName::parse(&input.name).map_err(|e| ApiError::invalid("name", e.to_string()))?;
     let scope = ApiScopeInput {
-        display_name: display_name(input.display_name.as_deref().unwrap_or(name.as_str()))?,
+        display_name: display_name(
+            input.display_name.as_deref().filter(|d| !d.trim().is_empty()).unwrap_or(name.as_str()),
+        )?,
         description: body::description("description", input.description)?,
         name: name.into_string(),
     };
     let now = super::now();
-    let created = blocking(move || {
-        Ok(store.write(|c| {
-            let connection = connections::get(c, &id)?;
-            let created = scopes::create_api_scope(c, &id, &scope, now).map_err(|e| match e {
-                StoreError::Conflict { .. } => StoreError::Conflict { field: "name".into() },
-                other => other,
-            })?;
-            let summary = json!({ "scope": created.name, "display_name": created.display_name });
-            changes::record(
-                c,
-                &caller,
-                "connection.add_scope",
-                &format!("connection:{}", connection.name),
-                summary,
-                now,
-            )?;
-            Ok(created)
-        })?)
-    })
-    .await?;
-    Ok(HttpResponse::Created().json(scope_view(created)))
+    Ok(store.write(|c| {
+        let connection = connections::get(c, id)?;
+        let created = scopes::create_api_scope(c, id, &scope, now).map_err(|e| match e {
+            StoreError::Conflict { .. } => StoreError::Conflict { field: "name".into() },
+            other => other,
+        })?;
+        let summary = json!({ "scope": created.name, "display_name": created.display_name });
+        changes::record(c, who, "connection.add_scope", &format!("connection:{}", connection.name), summary, now)?;
+        Ok(created)
+    })?)
 }
 
 /// Deletes an extra API scope; the scope named after the connection goes only with it.
@@ -294,33 +308,28 @@ pub async fn delete_scope(
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, ApiError> {
     let (id, name) = path.into_inner();
-    let now = super::now();
-    blocking(move || {
-        let (connection, scope) = store.read(|c| Ok((connections::get(c, &id)?, scopes::get_scope(c, &name)?)))?;
-        if scope.connection.as_ref().map(|(owner, _)| owner.as_str()) != Some(id.as_str()) {
-            return Err(ApiError::not_found(format!("the connection has no scope named {name}")));
-        }
-        if scope.name == connection.name {
-            return Err(ApiError::forbidden(
-                Some("name"),
-                format!("{name} is the scope of the connection of the same name; delete the connection instead"),
-            ));
-        }
-        Ok(store.write(|c| {
-            scopes::delete_scope(c, &name)?;
-            let summary = json!({ "scope": name });
-            changes::record(
-                c,
-                &caller,
-                "connection.delete_scope",
-                &format!("connection:{}", connection.name),
-                summary,
-                now,
-            )
-        })?)
-    })
-    .await?;
+    blocking(move || delete_connection_scope(&store, &caller, &id, &name)).await?;
     Ok(HttpResponse::NoContent().finish())
+}
+
+/// Deletes scope `name` of connection `id`, unless it is the connection's own scope.
+pub(crate) fn delete_connection_scope(store: &Store, who: &dyn Actor, id: &str, name: &str) -> Result<(), ApiError> {
+    let now = super::now();
+    let (connection, scope) = store.read(|c| Ok((connections::get(c, id)?, scopes::get_scope(c, name)?)))?;
+    if scope.connection.as_ref().map(|(owner, _)| owner.as_str()) != Some(id) {
+        return Err(ApiError::not_found(format!("the connection has no scope named {name}")));
+    }
+    if scope.name == connection.name {
+        return Err(ApiError::forbidden(
+            Some("name"),
+            format!("{name} is the scope of the connection of the same name; delete the connection instead"),
+        ));
+    }
+    Ok(store.write(|c| {
+        scopes::delete_scope(c, name)?;
+        let summary = json!({ "scope": name });
+        changes::record(c, who, "connection.delete_scope", &format!("connection:{}", connection.name), summary, now)
+    })?)
 }
 
 /// Issues a new secret, shown once; the current ones stay valid for
@@ -336,30 +345,31 @@ pub async fn rotate_secret(
 ) -> Result<HttpResponse, ApiError> {
     let id = id.into_inner();
     let grace = body::parse_optional::<RotateSecret>(&bytes)?.grace()?;
-    let secret = generate_secret();
-    let hash = secret.hash();
-    let now = super::now();
-    let until = now + grace;
-    let found = blocking(move || {
-        Ok(store.write(|c| {
-            let found = connections::get(c, &id)?;
-            connections::rotate_secret(c, &id, hash.as_str(), until, now)?;
-            let summary = json!({ "secret_issued": true, "grace_period_seconds": grace });
-            changes::record(
-                c,
-                &caller,
-                "connection.rotate_secret",
-                &format!("connection:{}", found.name),
-                summary,
-                now,
-            )?;
-            Ok(found)
-        })?)
-    })
-    .await?;
+    let (found, secret, until) = blocking(move || rotate_connection_secret(&store, &caller, &id, grace)).await?;
     Ok(HttpResponse::Ok().json(ConnectionWithSecret {
         connection: view(found),
         secret: secret.expose().to_owned(),
         previous_secrets_expire_at: Some(until),
     }))
+}
+
+/// Issues a new secret for connection `id`; returns it with the end of the old ones.
+pub(crate) fn rotate_connection_secret(
+    store: &Store,
+    who: &dyn Actor,
+    id: &str,
+    grace: i64,
+) -> Result<(ApiConnection, Secret, i64), ApiError> {
+    let secret = generate_secret();
+    let hash = secret.hash();
+    let now = super::now();
+    let until = now + grace;
+    let found = store.write(|c| {
+        let found = connections::get(c, id)?;
+        connections::rotate_secret(c, id, hash.as_str(), until, now)?;
+        let summary = json!({ "secret_issued": true, "grace_period_seconds": grace });
+        changes::record(c, who, "connection.rotate_secret", &format!("connection:{}", found.name), summary, now)?;
+        Ok(found)
+    })?;
+    Ok((found, secret, until))
 }

@@ -13,7 +13,7 @@ use utoipa::ToSchema;
 
 use super::auth::Caller;
 use super::body::{self, PageQuery, blocking, page_schema};
-use super::changes;
+use super::changes::{self, Actor};
 use super::error::ApiError;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
@@ -24,20 +24,20 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/identity-scopes/{name}", web::delete().to(delete));
 }
 
-#[derive(Debug, Deserialize, ToSchema)]
+#[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct IdentityScopeBody {
     /// Create only (on update it must be absent or equal to the path's name).
     #[schema(example = "employee")]
-    name: Option<String>,
+    pub(crate) name: Option<String>,
     /// Default: the name.
-    display_name: Option<String>,
-    description: Option<String>,
+    pub(crate) display_name: Option<String>,
+    pub(crate) description: Option<String>,
     /// Listed in the discovery document's `scopes_supported` (default true).
-    show_in_discovery: Option<bool>,
+    pub(crate) show_in_discovery: Option<bool>,
     /// The claim types the scope carries; each must exist.
     #[serde(default)]
-    claims: Vec<String>,
+    pub(crate) claims: Vec<String>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -87,7 +87,7 @@ fn input(name: String, body: IdentityScopeBody) -> Result<IdentityScopeInput, Ap
 }
 
 /// The identity scope `name`, or 404 (an API scope of that name is not one).
-fn find(conn: &mut tessera_store::AnyConnection, name: &str) -> tessera_store::StoreResult<Scope> {
+pub(crate) fn find(conn: &mut tessera_store::AnyConnection, name: &str) -> tessera_store::StoreResult<Scope> {
     let scope = scopes::get_scope(conn, name)?;
     if scope.kind != ScopeKind::Identity {
         return Err(tessera_store::StoreError::not_found("identity scope"));
@@ -123,20 +123,26 @@ pub async fn list(
     responses((status = 201, body = IdentityScopeView), (status = 409, body = super::ErrorBody)))]
 pub async fn create(store: web::Data<Store>, caller: Caller, bytes: web::Bytes) -> Result<HttpResponse, ApiError> {
     let body: IdentityScopeBody = body::parse(&bytes)?;
+    let created = blocking(move || create_identity_scope(&store, &caller, body)).await?;
+    Ok(HttpResponse::Created().json(view(created)))
+}
+
+/// Creates a custom identity scope with its claims. Shared by the API and the console.
+pub(crate) fn create_identity_scope(
+    store: &Store,
+    who: &dyn Actor,
+    body: IdentityScopeBody,
+) -> Result<Scope, ApiError> {
     let raw = body.name.clone().ok_or_else(|| ApiError::invalid("name", "missing field `name`"))?;
     let name = ScopeName::parse(&raw).map_err(|e| ApiError::invalid("name", e.to_string()))?.into_string();
     let scope = input(name, body)?;
     let now = super::now();
-    let created = blocking(move || {
-        Ok(store.write(|c| {
-            let created = scopes::create_identity_scope(c, &scope, now)?;
-            let summary = json!({ "display_name": created.display_name, "claims": created.claims });
-            changes::record(c, &caller, "identity_scope.create", &format!("scope:{}", created.name), summary, now)?;
-            Ok(created)
-        })?)
-    })
-    .await?;
-    Ok(HttpResponse::Created().json(view(created)))
+    Ok(store.write(|c| {
+        let created = scopes::create_identity_scope(c, &scope, now)?;
+        let summary = json!({ "display_name": created.display_name, "claims": created.claims });
+        changes::record(c, who, "identity_scope.create", &format!("scope:{}", created.name), summary, now)?;
+        Ok(created)
+    })?)
 }
 
 #[utoipa::path(get, path = "/api/v1/identity-scopes/{name}", tag = "identity scopes", params(("name" = String, Path)),
@@ -159,26 +165,33 @@ pub async fn update(
 ) -> Result<HttpResponse, ApiError> {
     let name = name.into_inner();
     let body: IdentityScopeBody = body::parse(&bytes)?;
+    let updated = blocking(move || update_identity_scope(&store, &caller, name, body)).await?;
+    Ok(HttpResponse::Ok().json(view(updated)))
+}
+
+/// Replaces a custom identity scope's settings; standard ones are read-only (403).
+pub(crate) fn update_identity_scope(
+    store: &Store,
+    who: &dyn Actor,
+    name: String,
+    body: IdentityScopeBody,
+) -> Result<Scope, ApiError> {
     if body.name.as_ref().is_some_and(|n| *n != name) {
         return Err(ApiError::invalid("name", "a scope's name cannot change; create another scope"));
     }
     let scope = input(name, body)?;
     let now = super::now();
-    let updated = blocking(move || {
-        refuse_standard(&store.read(|c| find(c, &scope.name))?)?;
-        Ok(store.write(|c| {
-            let before = find(c, &scope.name)?;
-            let after = scopes::update_identity_scope(c, &scope, now)?;
-            let summary = json!({
-                "before": { "display_name": before.display_name, "claims": before.claims, "show_in_discovery": before.show_in_discovery },
-                "after": { "display_name": after.display_name, "claims": after.claims, "show_in_discovery": after.show_in_discovery },
-            });
-            changes::record(c, &caller, "identity_scope.update", &format!("scope:{}", after.name), summary, now)?;
-            Ok(after)
-        })?)
-    })
-    .await?;
-    Ok(HttpResponse::Ok().json(view(updated)))
+    refuse_standard(&store.read(|c| find(c, &scope.name))?)?;
+    Ok(store.write(|c| {
+        let before = find(c, &scope.name)?;
+        let after = scopes::update_identity_scope(c, &scope, now)?;
+        let summary = json!({
+            "before": { "display_name": before.display_name, "claims": before.claims, "show_in_discovery": before.show_in_discovery },
+            "after": { "display_name": after.display_name, "claims": after.claims, "show_in_discovery": after.show_in_discovery },
+        });
+        changes::record(c, who, "identity_scope.update", &format!("scope:{}", after.name), summary, now)?;
+        Ok(after)
+    })?)
 }
 
 #[utoipa::path(delete, path = "/api/v1/identity-scopes/{name}", tag = "identity scopes", params(("name" = String, Path)),
@@ -189,14 +202,16 @@ pub async fn delete(
     name: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let name = name.into_inner();
-    let now = super::now();
-    blocking(move || {
-        refuse_standard(&store.read(|c| find(c, &name))?)?;
-        Ok(store.write(|c| {
-            scopes::delete_scope(c, &name)?;
-            changes::record(c, &caller, "identity_scope.delete", &format!("scope:{name}"), json!({}), now)
-        })?)
-    })
-    .await?;
+    blocking(move || delete_identity_scope(&store, &caller, &name)).await?;
     Ok(HttpResponse::NoContent().finish())
+}
+
+/// Deletes custom identity scope `name`; standard ones are read-only (403).
+pub(crate) fn delete_identity_scope(store: &Store, who: &dyn Actor, name: &str) -> Result<(), ApiError> {
+    let now = super::now();
+    refuse_standard(&store.read(|c| find(c, name))?)?;
+    Ok(store.write(|c| {
+        scopes::delete_scope(c, name)?;
+        changes::record(c, who, "identity_scope.delete", &format!("scope:{name}"), json!({}), now)
+    })?)
 }

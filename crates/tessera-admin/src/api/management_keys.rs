@@ -9,12 +9,12 @@ use serde_json::json;
 use tessera_domain::DisplayName;
 use tessera_store::management_keys::{self, ManagementKey, NewManagementKey};
 use tessera_store::{Store, new_id};
-use tessera_tokens::generate_secret;
+use tessera_tokens::{Secret, generate_secret};
 use utoipa::ToSchema;
 
 use super::auth::Caller;
 use super::body::{self, PageQuery, blocking, page_schema};
-use super::changes;
+use super::changes::{self, Actor};
 use super::error::ApiError;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
@@ -29,9 +29,9 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
 pub struct NewKeyBody {
     /// What the key is for (1 to 200 characters).
     #[schema(example = "deploy pipeline")]
-    name: String,
+    pub(crate) name: String,
     /// Unix time after which the key stops working; must be in the future. Default: never.
-    expires_at: Option<i64>,
+    pub(crate) expires_at: Option<i64>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -85,6 +85,17 @@ pub async fn list(
     responses((status = 201, body = KeyWithSecret)))]
 pub async fn create(store: web::Data<Store>, caller: Caller, bytes: web::Bytes) -> Result<HttpResponse, ApiError> {
     let input: NewKeyBody = body::parse(&bytes)?;
+    let (created, secret) = blocking(move || create_key(&store, &caller, input)).await?;
+    let key = format!("{}.{}", created.id, secret.expose());
+    Ok(HttpResponse::Created().json(KeyWithSecret { management_key: view(created), key }))
+}
+
+/// Creates a key standing for `who`'s principal; its secret is returned this once.
+pub(crate) fn create_key(
+    store: &Store,
+    who: &dyn Actor,
+    input: NewKeyBody,
+) -> Result<(ManagementKey, Secret), ApiError> {
     let name = DisplayName::parse(&input.name).map_err(|e| ApiError::invalid("name", e.to_string()))?.into_string();
     let now = super::now();
     if input.expires_at.is_some_and(|t| t <= now) {
@@ -95,20 +106,16 @@ pub async fn create(store: web::Data<Store>, caller: Caller, bytes: web::Bytes) 
         id: new_id(),
         name,
         secret_hash: secret.hash().as_str().to_owned(),
-        created_by: caller.created_by.clone(),
+        created_by: who.principal(),
         expires_at: input.expires_at,
     };
-    let created = blocking(move || {
-        Ok(store.write(|c| {
-            let key = management_keys::create(c, &new, now)?;
-            let summary = json!({ "name": key.name, "expires_at": key.expires_at, "secret_issued": true });
-            changes::record(c, &caller, "management_key.create", &format!("management_key:{}", key.id), summary, now)?;
-            Ok(key)
-        })?)
-    })
-    .await?;
-    let key = format!("{}.{}", created.id, secret.expose());
-    Ok(HttpResponse::Created().json(KeyWithSecret { management_key: view(created), key }))
+    let created = store.write(|c| {
+        let key = management_keys::create(c, &new, now)?;
+        let summary = json!({ "name": key.name, "expires_at": key.expires_at, "secret_issued": true });
+        changes::record(c, who, "management_key.create", &format!("management_key:{}", key.id), summary, now)?;
+        Ok(key)
+    })?;
+    Ok((created, secret))
 }
 
 #[utoipa::path(get, path = "/api/v1/management-keys/{id}", tag = "management keys", params(("id" = String, Path)),
@@ -125,22 +132,24 @@ pub async fn get(store: web::Data<Store>, _caller: Caller, id: web::Path<String>
     responses((status = 200, body = KeyView), (status = 404, body = super::ErrorBody)))]
 pub async fn revoke(store: web::Data<Store>, caller: Caller, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
     let id = id.into_inner();
-    let now = super::now();
-    let revoked = blocking(move || {
-        Ok(store.write(|c| {
-            management_keys::get(c, &id)?;
-            let key = management_keys::revoke(c, &id, now)?;
-            changes::record(
-                c,
-                &caller,
-                "management_key.revoke",
-                &format!("management_key:{id}"),
-                json!({ "name": key.name }),
-                now,
-            )?;
-            Ok(key)
-        })?)
-    })
-    .await?;
+    let revoked = blocking(move || revoke_key(&store, &caller, &id)).await?;
     Ok(HttpResponse::Ok().json(view(revoked)))
+}
+
+/// Revokes key `id` at once.
+pub(crate) fn revoke_key(store: &Store, who: &dyn Actor, id: &str) -> Result<ManagementKey, ApiError> {
+    let now = super::now();
+    Ok(store.write(|c| {
+        management_keys::get(c, id)?;
+        let key = management_keys::revoke(c, id, now)?;
+        changes::record(
+            c,
+            who,
+            "management_key.revoke",
+            &format!("management_key:{id}"),
+            json!({ "name": key.name }),
+            now,
+        )?;
+        Ok(key)
+    })?)
 }

@@ -13,7 +13,7 @@ use utoipa::ToSchema;
 
 use super::auth::Caller;
 use super::body::{self, PageQuery, blocking, page_schema};
-use super::changes;
+use super::changes::{self, Actor};
 use super::error::ApiError;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
@@ -33,13 +33,13 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
 #[serde(deny_unknown_fields)]
 pub struct OrganizationBody {
     #[schema(example = "acme")]
-    name: String,
+    pub(crate) name: String,
     /// Default: the name.
     #[schema(example = "Acme Corp.")]
-    display_name: Option<String>,
+    pub(crate) display_name: Option<String>,
     /// Default: `{}`.
     #[schema(value_type = Option<Object>)]
-    metadata: Option<Value>,
+    pub(crate) metadata: Option<Value>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -65,14 +65,14 @@ pub struct MembershipBody {
 /// A member of an organization with the roles held in it.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct MemberView {
-    user_id: String,
-    roles: Vec<MemberRole>,
+    pub(crate) user_id: String,
+    pub(crate) roles: Vec<MemberRole>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct MemberRole {
-    id: String,
-    name: String,
+    pub(crate) id: String,
+    pub(crate) name: String,
 }
 
 page_schema!(OrganizationPage, OrganizationView);
@@ -139,18 +139,25 @@ pub async fn list(
 #[utoipa::path(post, path = "/api/v1/organizations", tag = "organizations", request_body = OrganizationBody,
     responses((status = 201, body = OrganizationView), (status = 409, body = super::ErrorBody)))]
 pub async fn create(store: web::Data<Store>, caller: Caller, bytes: web::Bytes) -> Result<HttpResponse, ApiError> {
-    let org = checked(body::parse(&bytes)?)?;
-    let now = super::now();
-    let created = blocking(move || {
-        Ok(store.write(|c| {
-            let created = organizations::create_organization(c, &org.name, &org.display_name, &org.metadata, now)?;
-            let target = format!("organization:{}", created.id);
-            changes::record(c, &caller, "organization.create", &target, summary(&created), now)?;
-            Ok(created)
-        })?)
-    })
-    .await?;
+    let input: OrganizationBody = body::parse(&bytes)?;
+    let created = blocking(move || create_organization(&store, &caller, input)).await?;
     Ok(HttpResponse::Created().json(view(created)))
+}
+
+/// Creates an organization. Shared by the API and the console.
+pub(crate) fn create_organization(
+    store: &Store,
+    who: &dyn Actor,
+    input: OrganizationBody,
+) -> Result<Organization, ApiError> {
+    let org = checked(input)?;
+    let now = super::now();
+    Ok(store.write(|c| {
+        let created = organizations::create_organization(c, &org.name, &org.display_name, &org.metadata, now)?;
+        let target = format!("organization:{}", created.id);
+        changes::record(c, who, "organization.create", &target, summary(&created), now)?;
+        Ok(created)
+    })?)
 }
 
 #[utoipa::path(get, path = "/api/v1/organizations/{id}", tag = "organizations", params(("id" = String, Path)),
@@ -172,23 +179,31 @@ pub async fn replace(
     bytes: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
     let id = id.into_inner();
-    let org = checked(body::parse(&bytes)?)?;
-    let now = super::now();
-    let updated = blocking(move || {
-        Ok(store.write(|c| {
-            let before = organizations::get_organization(c, &id)?;
-            let after = organizations::update_organization(c, &id, &org.name, &org.display_name, &org.metadata, now)?;
-            let summary = json!({
-                "before": summary(&before),
-                "after": summary(&after),
-                "metadata_changed": before.metadata != after.metadata,
-            });
-            changes::record(c, &caller, "organization.update", &format!("organization:{id}"), summary, now)?;
-            Ok(after)
-        })?)
-    })
-    .await?;
+    let input: OrganizationBody = body::parse(&bytes)?;
+    let updated = blocking(move || replace_organization(&store, &caller, &id, input)).await?;
     Ok(HttpResponse::Ok().json(view(updated)))
+}
+
+/// Replaces organization `id`'s name, display name and metadata.
+pub(crate) fn replace_organization(
+    store: &Store,
+    who: &dyn Actor,
+    id: &str,
+    input: OrganizationBody,
+) -> Result<Organization, ApiError> {
+    let org = checked(input)?;
+    let now = super::now();
+    Ok(store.write(|c| {
+        let before = organizations::get_organization(c, id)?;
+        let after = organizations::update_organization(c, id, &org.name, &org.display_name, &org.metadata, now)?;
+        let summary = json!({
+            "before": summary(&before),
+            "after": summary(&after),
+            "metadata_changed": before.metadata != after.metadata,
+        });
+        changes::record(c, who, "organization.update", &format!("organization:{id}"), summary, now)?;
+        Ok(after)
+    })?)
 }
 
 /// Deletes an organization with its memberships (the users stay).
@@ -196,16 +211,18 @@ pub async fn replace(
     responses((status = 204), (status = 404, body = super::ErrorBody)))]
 pub async fn delete(store: web::Data<Store>, caller: Caller, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
     let id = id.into_inner();
-    let now = super::now();
-    blocking(move || {
-        Ok(store.write(|c| {
-            let org = organizations::get_organization(c, &id)?;
-            organizations::delete_organization(c, &id)?;
-            changes::record(c, &caller, "organization.delete", &format!("organization:{id}"), summary(&org), now)
-        })?)
-    })
-    .await?;
+    blocking(move || delete_organization(&store, &caller, &id)).await?;
     Ok(HttpResponse::NoContent().finish())
+}
+
+/// Deletes organization `id`.
+pub(crate) fn delete_organization(store: &Store, who: &dyn Actor, id: &str) -> Result<(), ApiError> {
+    let now = super::now();
+    Ok(store.write(|c| {
+        let org = organizations::get_organization(c, id)?;
+        organizations::delete_organization(c, id)?;
+        changes::record(c, who, "organization.delete", &format!("organization:{id}"), summary(&org), now)
+    })?)
 }
 
 /// The members in the order they joined, each with their roles; the cursor is the last
@@ -245,31 +262,39 @@ pub async fn set_member(
 ) -> Result<HttpResponse, ApiError> {
     let (id, user_id) = path.into_inner();
     let input: MembershipBody = body::parse(&bytes)?;
-    let now = super::now();
-    let updated = blocking(move || {
-        Ok(store.write(|c| {
-            organizations::get_organization(c, &id)?;
-            users::get(c, &user_id)?;
-            let mut role_names = Vec::with_capacity(input.role_ids.len());
-            for (i, role_id) in input.role_ids.iter().enumerate() {
-                let role = organizations::get_role(c, role_id).map_err(|e| match e {
-                    StoreError::NotFound { .. } => {
-                        StoreError::invalid(format!("role_ids[{i}]"), format!("no role with id {role_id}"))
-                    }
-                    other => other,
-                })?;
-                role_names.push(role.name);
-            }
-            organizations::set_membership(c, &id, &user_id, &input.role_ids, now)?;
-            role_names.sort();
-            role_names.dedup();
-            let summary = json!({ "user_id": user_id, "roles": role_names });
-            changes::record(c, &caller, "organization.set_member", &format!("organization:{id}"), summary, now)?;
-            member(c, &id, &user_id)
-        })?)
-    })
-    .await?;
+    let updated = blocking(move || set_membership(&store, &caller, &id, &user_id, &input.role_ids)).await?;
     Ok(HttpResponse::Ok().json(updated))
+}
+
+/// Makes `user_id` a member of organization `id` holding exactly `role_ids` in it.
+pub(crate) fn set_membership(
+    store: &Store,
+    who: &dyn Actor,
+    id: &str,
+    user_id: &str,
+    role_ids: &[String],
+) -> Result<MemberView, ApiError> {
+    let now = super::now();
+    Ok(store.write(|c| {
+        organizations::get_organization(c, id)?;
+        users::get(c, user_id)?;
+        let mut role_names = Vec::with_capacity(role_ids.len());
+        for (i, role_id) in role_ids.iter().enumerate() {
+            let role = organizations::get_role(c, role_id).map_err(|e| match e {
+                StoreError::NotFound { .. } => {
+                    StoreError::invalid(format!("role_ids[{i}]"), format!("no role with id {role_id}"))
+                }
+                other => other,
+            })?;
+            role_names.push(role.name);
+        }
+        organizations::set_membership(c, id, user_id, role_ids, now)?;
+        role_names.sort();
+        role_names.dedup();
+        let summary = json!({ "user_id": user_id, "roles": role_names });
+        changes::record(c, who, "organization.set_member", &format!("organization:{id}"), summary, now)?;
+        member(c, id, user_id)
+    })?)
 }
 
 /// Removes the user from the organization with the roles held in it.
@@ -282,15 +307,17 @@ pub async fn remove_member(
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, ApiError> {
     let (id, user_id) = path.into_inner();
-    let now = super::now();
-    blocking(move || {
-        Ok(store.write(|c| {
-            organizations::get_organization(c, &id)?;
-            organizations::remove_membership(c, &id, &user_id)?;
-            let summary = json!({ "user_id": user_id });
-            changes::record(c, &caller, "organization.remove_member", &format!("organization:{id}"), summary, now)
-        })?)
-    })
-    .await?;
+    blocking(move || remove_membership(&store, &caller, &id, &user_id)).await?;
     Ok(HttpResponse::NoContent().finish())
+}
+
+/// Removes `user_id` from organization `id`.
+pub(crate) fn remove_membership(store: &Store, who: &dyn Actor, id: &str, user_id: &str) -> Result<(), ApiError> {
+    let now = super::now();
+    Ok(store.write(|c| {
+        organizations::get_organization(c, id)?;
+        organizations::remove_membership(c, id, user_id)?;
+        let summary = json!({ "user_id": user_id });
+        changes::record(c, who, "organization.remove_member", &format!("organization:{id}"), summary, now)
+    })?)
 }

@@ -13,7 +13,7 @@ use utoipa::ToSchema;
 
 use super::auth::Caller;
 use super::body::{self, PageQuery, blocking, page_schema};
-use super::changes;
+use super::changes::{self, Actor};
 use super::error::ApiError;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
@@ -29,8 +29,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
 #[serde(deny_unknown_fields)]
 pub struct RoleBody {
     #[schema(example = "support")]
-    name: String,
-    description: Option<String>,
+    pub(crate) name: String,
+    pub(crate) description: Option<String>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -81,18 +81,21 @@ pub async fn list(
 #[utoipa::path(post, path = "/api/v1/roles", tag = "roles", request_body = RoleBody,
     responses((status = 201, body = RoleView), (status = 409, body = super::ErrorBody)))]
 pub async fn create(store: web::Data<Store>, caller: Caller, bytes: web::Bytes) -> Result<HttpResponse, ApiError> {
-    let (name, description) = role(body::parse(&bytes)?)?;
-    let now = super::now();
-    let created = blocking(move || {
-        Ok(store.write(|c| {
-            let created = organizations::create_role(c, &name, &description, now)?;
-            let summary = json!({ "name": created.name, "description": created.description });
-            changes::record(c, &caller, "role.create", &format!("role:{}", created.id), summary, now)?;
-            Ok(created)
-        })?)
-    })
-    .await?;
+    let input: RoleBody = body::parse(&bytes)?;
+    let created = blocking(move || create_role(&store, &caller, input)).await?;
     Ok(HttpResponse::Created().json(view(created)))
+}
+
+/// Creates a role. Shared by the API and the console.
+pub(crate) fn create_role(store: &Store, who: &dyn Actor, input: RoleBody) -> Result<Role, ApiError> {
+    let (name, description) = role(input)?;
+    let now = super::now();
+    Ok(store.write(|c| {
+        let created = organizations::create_role(c, &name, &description, now)?;
+        let summary = json!({ "name": created.name, "description": created.description });
+        changes::record(c, who, "role.create", &format!("role:{}", created.id), summary, now)?;
+        Ok(created)
+    })?)
 }
 
 #[utoipa::path(get, path = "/api/v1/roles/{id}", tag = "roles", params(("id" = String, Path)),
@@ -114,24 +117,27 @@ pub async fn update(
     bytes: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
     let id = id.into_inner();
-    let (name, description) = role(body::parse(&bytes)?)?;
-    let now = super::now();
-    let updated = blocking(move || {
-        store
-            .write(|c| {
-                let before = organizations::get_role(c, &id)?;
-                let after = organizations::update_role(c, &id, &name, &description, now)?;
-                let summary = json!({
-                    "before": { "name": before.name, "description": before.description },
-                    "after": { "name": after.name, "description": after.description },
-                });
-                changes::record(c, &caller, "role.update", &format!("role:{id}"), summary, now)?;
-                Ok(after)
-            })
-            .map_err(protect_admin_role)
-    })
-    .await?;
+    let input: RoleBody = body::parse(&bytes)?;
+    let updated = blocking(move || update_role(&store, &caller, &id, input)).await?;
     Ok(HttpResponse::Ok().json(view(updated)))
+}
+
+/// Renames role `id` or changes its description.
+pub(crate) fn update_role(store: &Store, who: &dyn Actor, id: &str, input: RoleBody) -> Result<Role, ApiError> {
+    let (name, description) = role(input)?;
+    let now = super::now();
+    store
+        .write(|c| {
+            let before = organizations::get_role(c, id)?;
+            let after = organizations::update_role(c, id, &name, &description, now)?;
+            let summary = json!({
+                "before": { "name": before.name, "description": before.description },
+                "after": { "name": after.name, "description": after.description },
+            });
+            changes::record(c, who, "role.update", &format!("role:{id}"), summary, now)?;
+            Ok(after)
+        })
+        .map_err(protect_admin_role)
 }
 
 /// Deletes a role; users and organization members holding it lose it.
@@ -139,16 +145,18 @@ pub async fn update(
     responses((status = 204), (status = 403, body = super::ErrorBody), (status = 404, body = super::ErrorBody)))]
 pub async fn delete(store: web::Data<Store>, caller: Caller, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
     let id = id.into_inner();
-    let now = super::now();
-    blocking(move || {
-        store
-            .write(|c| {
-                let role = organizations::get_role(c, &id)?;
-                organizations::delete_role(c, &id)?;
-                changes::record(c, &caller, "role.delete", &format!("role:{id}"), json!({ "name": role.name }), now)
-            })
-            .map_err(protect_admin_role)
-    })
-    .await?;
+    blocking(move || delete_role(&store, &caller, &id)).await?;
     Ok(HttpResponse::NoContent().finish())
+}
+
+/// Deletes role `id` (never `tessera-admin`).
+pub(crate) fn delete_role(store: &Store, who: &dyn Actor, id: &str) -> Result<(), ApiError> {
+    let now = super::now();
+    store
+        .write(|c| {
+            let role = organizations::get_role(c, id)?;
+            organizations::delete_role(c, id)?;
+            changes::record(c, who, "role.delete", &format!("role:{id}"), json!({ "name": role.name }), now)
+        })
+        .map_err(protect_admin_role)
 }

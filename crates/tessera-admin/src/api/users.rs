@@ -19,7 +19,7 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::auth::Caller;
 use super::body::{self, blocking, page_schema};
-use super::changes;
+use super::changes::{self, Actor};
 use super::error::ApiError;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
@@ -46,35 +46,35 @@ pub struct UserQuery {
     after: Option<String>,
 }
 
-#[derive(Debug, Deserialize, ToSchema)]
+#[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewUserBody {
     #[schema(example = "ada")]
-    username: String,
-    email: Option<String>,
-    email_verified: Option<bool>,
+    pub(crate) username: String,
+    pub(crate) email: Option<String>,
+    pub(crate) email_verified: Option<bool>,
     /// Optional: without one the user cannot sign in with a password.
-    password: Option<String>,
+    pub(crate) password: Option<String>,
     #[schema(value_type = Option<Object>)]
-    app_metadata: Option<Value>,
+    pub(crate) app_metadata: Option<Value>,
     #[schema(value_type = Option<Object>)]
-    user_metadata: Option<Value>,
+    pub(crate) user_metadata: Option<Value>,
 }
 
 /// A partial update: absent fields stay as they are; `email: null` removes the address.
 #[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UserPatch {
-    username: Option<String>,
+    pub(crate) username: Option<String>,
     #[serde(default, deserialize_with = "body::nullable")]
     #[schema(value_type = Option<String>)]
-    email: Option<Option<String>>,
-    email_verified: Option<bool>,
-    disabled: Option<bool>,
+    pub(crate) email: Option<Option<String>>,
+    pub(crate) email_verified: Option<bool>,
+    pub(crate) disabled: Option<bool>,
     #[schema(value_type = Option<Object>)]
-    app_metadata: Option<Value>,
+    pub(crate) app_metadata: Option<Value>,
     #[schema(value_type = Option<Object>)]
-    user_metadata: Option<Value>,
+    pub(crate) user_metadata: Option<Value>,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -188,32 +188,43 @@ pub async fn create(
     bytes: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
     let input: NewUserBody = body::parse(&bytes)?;
+    let created = blocking(move || {
+        let user = create_user(&store, &hasher, &caller, input)?;
+        Ok(store.read(|c| detail(c, user))?)
+    })
+    .await?;
+    Ok(HttpResponse::Created().json(created))
+}
+
+/// Creates a user. Shared by the API and the console.
+pub(crate) fn create_user(
+    store: &Store,
+    hasher: &PasswordHasher,
+    who: &dyn Actor,
+    input: NewUserBody,
+) -> Result<User, ApiError> {
     let username = username(&input.username)?;
     let email = input.email.as_deref().map(email).transpose()?;
     let password = input.password.map(|p| password("password", p)).transpose()?;
     let app_metadata = input.app_metadata.map(|v| body::json_object("app_metadata", v)).transpose()?;
     let user_metadata = input.user_metadata.map(|v| body::json_object("user_metadata", v)).transpose()?;
     let now = super::now();
-    let created = blocking(move || {
-        let password_hash = password.as_ref().map(|p| hash(&hasher, p)).transpose()?;
-        let new = NewUser {
-            username,
-            email,
-            email_verified: input.email_verified.unwrap_or(false),
-            password_hash,
-            app_metadata,
-            user_metadata,
-        };
-        Ok(store.write(|c| {
-            let user = users::create(c, &new, now)?;
-            let mut summary = summary(&user);
-            summary["password_set"] = json!(new.password_hash.is_some());
-            changes::record(c, &caller, "user.create", &format!("user:{}", user.id), summary, now)?;
-            detail(c, user)
-        })?)
-    })
-    .await?;
-    Ok(HttpResponse::Created().json(created))
+    let password_hash = password.as_ref().map(|p| hash(hasher, p)).transpose()?;
+    let new = NewUser {
+        username,
+        email,
+        email_verified: input.email_verified.unwrap_or(false),
+        password_hash,
+        app_metadata,
+        user_metadata,
+    };
+    Ok(store.write(|c| {
+        let user = users::create(c, &new, now)?;
+        let mut summary = summary(&user);
+        summary["password_set"] = json!(new.password_hash.is_some());
+        changes::record(c, who, "user.create", &format!("user:{}", user.id), summary, now)?;
+        Ok(user)
+    })?)
 }
 
 #[utoipa::path(get, path = "/api/v1/users/{id}", tag = "users", params(("id" = String, Path)),
@@ -240,6 +251,16 @@ pub async fn update(
 ) -> Result<HttpResponse, ApiError> {
     let id = id.into_inner();
     let patch: UserPatch = body::parse(&bytes)?;
+    let updated = blocking(move || {
+        let user = update_user(&store, &caller, &id, patch)?;
+        Ok(store.read(|c| detail(c, user))?)
+    })
+    .await?;
+    Ok(HttpResponse::Ok().json(updated))
+}
+
+/// Changes the fields `patch` sets. Shared by the API and the console.
+pub(crate) fn update_user(store: &Store, who: &dyn Actor, id: &str, patch: UserPatch) -> Result<User, ApiError> {
     let changes = UserChanges {
         username: patch.username.as_deref().map(username).transpose()?,
         email: patch.email.map(|e| e.as_deref().map(email).transpose()).transpose()?,
@@ -249,39 +270,37 @@ pub async fn update(
         user_metadata: patch.user_metadata.map(|v| body::json_object("user_metadata", v)).transpose()?,
     };
     let now = super::now();
-    let updated = blocking(move || {
-        Ok(store.write(|c| {
-            let before = users::get(c, &id)?;
-            let after = users::update(c, &id, &changes, now)?;
-            let mut summary = json!({ "before": summary(&before), "after": summary(&after) });
-            if changes.app_metadata.is_some() {
-                summary["app_metadata_changed"] = json!(true);
-            }
-            if changes.user_metadata.is_some() {
-                summary["user_metadata_changed"] = json!(true);
-            }
-            changes::record(c, &caller, "user.update", &format!("user:{id}"), summary, now)?;
-            detail(c, after)
-        })?)
-    })
-    .await?;
-    Ok(HttpResponse::Ok().json(updated))
+    Ok(store.write(|c| {
+        let before = users::get(c, id)?;
+        let after = users::update(c, id, &changes, now)?;
+        let mut summary = json!({ "before": summary(&before), "after": summary(&after) });
+        if changes.app_metadata.is_some() {
+            summary["app_metadata_changed"] = json!(true);
+        }
+        if changes.user_metadata.is_some() {
+            summary["user_metadata_changed"] = json!(true);
+        }
+        changes::record(c, who, "user.update", &format!("user:{id}"), summary, now)?;
+        Ok(after)
+    })?)
 }
 
 #[utoipa::path(delete, path = "/api/v1/users/{id}", tag = "users", params(("id" = String, Path)),
     responses((status = 204), (status = 404, body = super::ErrorBody)))]
 pub async fn delete(store: web::Data<Store>, caller: Caller, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
     let id = id.into_inner();
-    let now = super::now();
-    blocking(move || {
-        Ok(store.write(|c| {
-            let user = users::get(c, &id)?;
-            users::delete(c, &id)?;
-            changes::record(c, &caller, "user.delete", &format!("user:{id}"), summary(&user), now)
-        })?)
-    })
-    .await?;
+    blocking(move || delete_user(&store, &caller, &id)).await?;
     Ok(HttpResponse::NoContent().finish())
+}
+
+/// Deletes user `id` with everything that belongs to them.
+pub(crate) fn delete_user(store: &Store, who: &dyn Actor, id: &str) -> Result<(), ApiError> {
+    let now = super::now();
+    Ok(store.write(|c| {
+        let user = users::get(c, id)?;
+        users::delete(c, id)?;
+        changes::record(c, who, "user.delete", &format!("user:{id}"), summary(&user), now)
+    })?)
 }
 
 /// Sets claim values: a JSON object of claim name → value (`null` removes the value).
@@ -298,34 +317,51 @@ pub async fn set_claims(
 ) -> Result<HttpResponse, ApiError> {
     let id = id.into_inner();
     let values: Map<String, Value> = body::parse(&bytes)?;
-    let now = super::now();
     let updated = blocking(move || {
-        let types = store.read(scopes::list_claim_types)?;
-        let mut normalized = BTreeMap::new();
-        for (name, value) in values {
-            let Some(claim) = types.iter().find(|t| t.name == name) else {
-                return Err(ApiError::invalid(name.clone(), format!("no claim type named {name}")));
-            };
-            let value = if value.is_null() {
-                Value::Null
-            } else {
-                claim.value_type.normalize_value(&value).map_err(|e| ApiError::invalid(name.clone(), e.with_claim(&name).to_string()))?
-            };
-            normalized.insert(name, value);
-        }
-        Ok(store.write(|c| {
+        set_user_claims(&store, &caller, &id, values)?;
+        Ok(store.read(|c| {
             let user = users::get(c, &id)?;
-            users::set_claim_values(c, &id, &normalized, now)?;
-            // The names only: claim values may be personal data.
-            let summary = json!({ "claims_set": normalized.iter().filter(|(_, v)| !v.is_null()).map(|(k, _)| k).collect::<Vec<_>>(),
-                                  "claims_removed": normalized.iter().filter(|(_, v)| v.is_null()).map(|(k, _)| k).collect::<Vec<_>>() });
-            changes::record(c, &caller, "user.set_claims", &format!("user:{id}"), summary, now)?;
-            let user = users::get(c, &user.id)?;
             detail(c, user)
         })?)
     })
     .await?;
     Ok(HttpResponse::Ok().json(updated))
+}
+
+/// Sets (or, with `null`, removes) claim values of user `id`, each checked against its
+/// claim type. Shared by the API and the console.
+pub(crate) fn set_user_claims(
+    store: &Store,
+    who: &dyn Actor,
+    id: &str,
+    values: Map<String, Value>,
+) -> Result<(), ApiError> {
+    let now = super::now();
+    let types = store.read(scopes::list_claim_types)?;
+    let mut normalized = BTreeMap::new();
+    for (name, value) in values {
+        let Some(claim) = types.iter().find(|t| t.name == name) else {
+            return Err(ApiError::invalid(name.clone(), format!("no claim type named {name}")));
+        };
+        let value = if value.is_null() {
+            Value::Null
+        } else {
+            claim
+                .value_type
+                .normalize_value(&value)
+                .map_err(|e| ApiError::invalid(name.clone(), e.with_claim(&name).to_string()))?
+        };
+        normalized.insert(name, value);
+    }
+    Ok(store.write(|c| {
+        users::get(c, id)?;
+        users::set_claim_values(c, id, &normalized, now)?;
+        // The names only: claim values may be personal data.
+        let set: Vec<&String> = normalized.iter().filter(|(_, v)| !v.is_null()).map(|(k, _)| k).collect();
+        let removed: Vec<&String> = normalized.iter().filter(|(_, v)| v.is_null()).map(|(k, _)| k).collect();
+        let summary = json!({ "claims_set": set, "claims_removed": removed });
+        changes::record(c, who, "user.set_claims", &format!("user:{id}"), summary, now)
+    })?)
 }
 
 #[utoipa::path(put, path = "/api/v1/users/{id}/password", tag = "users", params(("id" = String, Path)),
@@ -339,25 +375,26 @@ pub async fn set_password(
 ) -> Result<HttpResponse, ApiError> {
     let id = id.into_inner();
     let input: PasswordBody = body::parse(&bytes)?;
-    let password = password("password", input.password)?;
-    let now = super::now();
-    blocking(move || {
-        store.read(|c| users::get(c, &id))?;
-        let hashed = hash(&hasher, &password)?;
-        Ok(store.write(|c| {
-            users::set_password_hash(c, &id, &hashed, now)?;
-            changes::record(
-                c,
-                &caller,
-                "user.set_password",
-                &format!("user:{id}"),
-                json!({ "password_set": true }),
-                now,
-            )
-        })?)
-    })
-    .await?;
+    blocking(move || set_user_password(&store, &hasher, &caller, &id, input.password)).await?;
     Ok(HttpResponse::NoContent().finish())
+}
+
+/// Sets user `id`'s password (argon2id). Shared by the API and the console.
+pub(crate) fn set_user_password(
+    store: &Store,
+    hasher: &PasswordHasher,
+    who: &dyn Actor,
+    id: &str,
+    raw: String,
+) -> Result<(), ApiError> {
+    let password = password("password", raw)?;
+    let now = super::now();
+    store.read(|c| users::get(c, id))?;
+    let hashed = hash(hasher, &password)?;
+    Ok(store.write(|c| {
+        users::set_password_hash(c, id, &hashed, now)?;
+        changes::record(c, who, "user.set_password", &format!("user:{id}"), json!({ "password_set": true }), now)
+    })?)
 }
 
 #[utoipa::path(put, path = "/api/v1/users/{id}/roles/{role_id}", tag = "users",
@@ -388,25 +425,39 @@ async fn change_role(
     (id, role_id): (String, String),
     add: bool,
 ) -> Result<HttpResponse, ApiError> {
-    let now = super::now();
     let updated = blocking(move || {
-        Ok(store.write(|c| {
+        change_user_role(&store, &caller, &id, &role_id, add)?;
+        Ok(store.read(|c| {
             let user = users::get(c, &id)?;
-            let role = organizations::get_role(c, &role_id)?;
-            let action = if add {
-                users::add_role(c, &id, &role_id)?;
-                "user.add_role"
-            } else {
-                if !users::roles(c, &id)?.iter().any(|r| r.id == role_id) {
-                    return Err(StoreError::not_found("role of the user"));
-                }
-                users::remove_role(c, &id, &role_id)?;
-                "user.remove_role"
-            };
-            changes::record(c, &caller, action, &format!("user:{id}"), json!({ "role": role.name }), now)?;
             detail(c, user)
         })?)
     })
     .await?;
     Ok(HttpResponse::Ok().json(updated))
+}
+
+/// Gives (`add`) or takes role `role_id` of user `id`. Shared by the API and the console.
+pub(crate) fn change_user_role(
+    store: &Store,
+    who: &dyn Actor,
+    id: &str,
+    role_id: &str,
+    add: bool,
+) -> Result<(), ApiError> {
+    let now = super::now();
+    Ok(store.write(|c| {
+        users::get(c, id)?;
+        let role = organizations::get_role(c, role_id)?;
+        let action = if add {
+            users::add_role(c, id, role_id)?;
+            "user.add_role"
+        } else {
+            if !users::roles(c, id)?.iter().any(|r| r.id == role_id) {
+                return Err(StoreError::not_found("role of the user"));
+            }
+            users::remove_role(c, id, role_id)?;
+            "user.remove_role"
+        };
+        changes::record(c, who, action, &format!("user:{id}"), json!({ "role": role.name }), now)
+    })?)
 }

@@ -55,7 +55,7 @@ pub(crate) async fn show(request: HttpRequest, state: web::Data<OidcState>) -> H
                     return Ok(expired());
                 };
                 Ok(match page(c, &pending)? {
-                    Some(page) => Deferred::page(page),
+                    Some(page) => Deferred::client_page(actix_web::http::StatusCode::OK, page, &pending),
                     None => see_other(&resume_location(&pending.handle)),
                 })
             })

@@ -98,7 +98,11 @@ pub(crate) async fn show(request: HttpRequest, state: web::Data<OidcState>) -> H
                     return Ok(expired());
                 };
                 let types = required_types(c, &pending)?;
-                Ok(Deferred::page(page(&pending, &types, &Params::default(), Problems::default())))
+                Ok(Deferred::client_page(
+                    StatusCode::OK,
+                    page(&pending, &types, &Params::default(), Problems::default()),
+                    &pending,
+                ))
             })
         },
         Deferred::into_response,
@@ -162,7 +166,10 @@ fn register(
     }
     let values = validate(&types, form).map_err(|errors| problems.claims = errors).ok();
     let (Some(username), Some(values), false) = (username, values, problems.any()) else {
-        return Ok((Deferred::page_status(StatusCode::BAD_REQUEST, page(&pending, &types, form, problems)), None));
+        return Ok((
+            Deferred::client_page(StatusCode::BAD_REQUEST, page(&pending, &types, form, problems), &pending),
+            None,
+        ));
     };
     let hash = state.passwords.hash(password).map_err(|e| StoreError::Database(e.to_string()))?;
     let outcome = state.store.write(|c| {
@@ -197,7 +204,7 @@ fn register(
             } else {
                 problems.username = Some("This username is taken.".into());
             }
-            Ok((Deferred::page_status(StatusCode::BAD_REQUEST, page(&pending, &types, form, problems)), None))
+            Ok((Deferred::client_page(StatusCode::BAD_REQUEST, page(&pending, &types, form, problems), &pending), None))
         }
         other => other,
     }

@@ -59,9 +59,11 @@ pub(crate) async fn show(request: HttpRequest, state: web::Data<OidcState>) -> H
                     return Ok(expired());
                 };
                 match missing(c, &pending)? {
-                    Some((_, types)) if !types.is_empty() => {
-                        Ok(Deferred::page(page(&pending, &types, &Params::default(), &BTreeMap::new())))
-                    }
+                    Some((_, types)) if !types.is_empty() => Ok(Deferred::client_page(
+                        StatusCode::OK,
+                        page(&pending, &types, &Params::default(), &BTreeMap::new()),
+                        &pending,
+                    )),
                     _ => Ok(crate::authorize::response::see_other(&resume_location(&pending.handle))),
                 }
             })
@@ -89,9 +91,11 @@ pub(crate) async fn submit(request: HttpRequest, body: web::Bytes, state: web::D
                 }
                 let Some((user, types)) = missing(c, &pending)? else { return Ok(expired()) };
                 match validate(&types, &form) {
-                    Err(errors) => {
-                        Ok(Deferred::page_status(StatusCode::BAD_REQUEST, page(&pending, &types, &form, &errors)))
-                    }
+                    Err(errors) => Ok(Deferred::client_page(
+                        StatusCode::BAD_REQUEST,
+                        page(&pending, &types, &form, &errors),
+                        &pending,
+                    )),
                     Ok(values) => {
                         save_claims(c, &user, &values, now)?;
                         audit_user(

@@ -5,7 +5,7 @@
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde_json::json;
-use tessera_store::throttle::{self, Limit};
+use tessera_store::throttle;
 use tessera_store::{StoreError, users};
 
 use super::{audit_user, bad_form, handle_from_query, resume_location};
@@ -16,10 +16,7 @@ use crate::session;
 use crate::state::{OidcState, now};
 use crate::view::{Deferred, run_blocking};
 
-/// Five failures for one account within 15 minutes lock it for 15 minutes.
-pub const ACCOUNT_LIMIT: Limit = Limit { failures: 5, window: 15 * 60, lockout: 15 * 60 };
-/// Thirty failures from one address within 15 minutes lock it for 15 minutes.
-pub const IP_LIMIT: Limit = Limit { failures: 30, window: 15 * 60, lockout: 15 * 60 };
+pub use throttle::{ACCOUNT_LIMIT, IP_LIMIT};
 
 const WRONG: &str = "The username or password is incorrect.";
 
@@ -53,7 +50,7 @@ pub(crate) async fn show(request: HttpRequest, state: web::Data<OidcState>) -> H
                     return Ok(expired());
                 };
                 let hint = pending.request.login_hint.clone().unwrap_or_default();
-                Ok(Deferred::page(page(&pending, &state, &hint, None, None)))
+                Ok(Deferred::client_page(StatusCode::OK, page(&pending, &state, &hint, None, None), &pending))
             })
         },
         Deferred::into_response,
@@ -117,7 +114,11 @@ fn sign_in(
         let message =
             format!("Too many failed sign-ins. Try again in {minutes} minute{}.", if minutes == 1 { "" } else { "s" });
         return Ok((
-            Deferred::page_status(StatusCode::TOO_MANY_REQUESTS, page(&pending, state, &login, Some(message), None)),
+            Deferred::client_page(
+                StatusCode::TOO_MANY_REQUESTS,
+                page(&pending, state, &login, Some(message), None),
+                &pending,
+            ),
             None,
         ));
     }
@@ -140,7 +141,14 @@ fn sign_in(
                 },
                 now,
             )?;
-            Ok((Deferred::page(page(&pending, state, &login, Some(WRONG.into()), None)), None))
+            Ok((
+                Deferred::client_page(
+                    StatusCode::OK,
+                    page(&pending, state, &login, Some(WRONG.into()), None),
+                    &pending,
+                ),
+                None,
+            ))
         }
         Some(user) => {
             throttle::clear(c, &account_key)?;

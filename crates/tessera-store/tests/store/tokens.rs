@@ -303,6 +303,7 @@ crate::both_backends! {
                 client_assertion_jtis: 1,
                 grants: 1,
                 browser_sessions: 1,
+                admin_sessions: 0,
             }
         );
         assert_eq!(counts.total(), 8);

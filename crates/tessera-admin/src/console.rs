@@ -1,0 +1,188 @@
+//! The admin console under `/admin`: server-rendered pages (askama, `templates/admin/`)
+//! that work with JavaScript off, for administrators holding the `tessera-admin` role.
+//!
+//! Every page goes through [`session::Admin`] (a live console session of an enabled
+//! administrator), every form carries the session's CSRF token, and every change calls
+//! the same operation as the management API (`crate::api`), so the two validate alike
+//! and both write the audit event in the change's transaction, the console with the
+//! actor `user:<id>`.
+
+use std::sync::Arc;
+
+use actix_web::http::StatusCode;
+use actix_web::http::header::{self, CacheControl, CacheDirective};
+use actix_web::{HttpResponse, web};
+use askama::Template;
+
+mod applications;
+mod audit;
+mod claim_types;
+mod connections;
+mod dashboard;
+mod error;
+mod form;
+mod identity_scopes;
+mod management_keys;
+mod organizations;
+mod roles;
+mod session;
+mod signing_keys;
+mod users;
+mod view;
+
+pub use error::ConsoleError;
+pub use session::{Admin, ConsoleSettings};
+
+/// Where the console lives.
+pub const PREFIX: &str = "/admin";
+
+/// Rotates the signing keys of one algorithm (the binary owns key generation and the
+/// master key): `(algorithm, activate_now, actor)` → the new key id, or why not.
+pub type RotateKeys = Arc<dyn Fn(tessera_domain::SigningAlgorithm, bool, &str) -> Result<String, String> + Send + Sync>;
+
+/// What the console and the API need to rotate signing keys; in the app data.
+#[derive(Clone)]
+pub struct KeyRotation(pub RotateKeys);
+
+/// The policy of every console page: our own stylesheet and script, forms posted back to
+/// us only, never framed.
+const CSP: &str = "default-src 'none'; style-src 'self'; script-src 'self'; img-src 'self' data:; \
+                   form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
+
+const CONSOLE_CSS: &str = include_str!("../../../static/console.css");
+const CONSOLE_JS: &str = include_str!("../../../static/console.js");
+
+/// Mounts `/admin`. Needs `web::Data<Store>`, `web::Data<PasswordHasher>`,
+/// `web::Data<ConsoleSettings>` and `web::Data<KeyRotation>` in the app data.
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(
+        web::scope(PREFIX)
+            .app_data(web::PayloadConfig::new(form::MAX_FORM_BYTES))
+            .route("", web::get().to(dashboard::show))
+            .route("/", web::get().to(dashboard::show))
+            .route("/assets/console.css", web::get().to(|| asset("text/css; charset=utf-8", CONSOLE_CSS)))
+            .route("/assets/console.js", web::get().to(|| asset("text/javascript; charset=utf-8", CONSOLE_JS)))
+            .configure(session::routes)
+            .configure(applications::routes)
+            .configure(connections::routes)
+            .configure(identity_scopes::routes)
+            .configure(claim_types::routes)
+            .configure(users::routes)
+            .configure(roles::routes)
+            .configure(organizations::routes)
+            .configure(signing_keys::routes)
+            .configure(management_keys::routes)
+            .configure(audit::routes)
+            .default_service(web::to(not_found)),
+    );
+}
+
+async fn not_found() -> Result<HttpResponse, ConsoleError> {
+    Err(ConsoleError::NotFound)
+}
+
+async fn asset(content_type: &'static str, body: &'static str) -> HttpResponse {
+    HttpResponse::Ok()
+        .insert_header((header::CONTENT_TYPE, content_type))
+        .insert_header((header::CACHE_CONTROL, "public, max-age=300"))
+        .insert_header((header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
+        .body(body)
+}
+
+/// Renders a console page: uncacheable (pages show secrets and personal data),
+/// unframeable, under a strict Content-Security-Policy.
+pub(crate) fn html(status: StatusCode, page: &impl Template) -> HttpResponse {
+    match page.render() {
+        Ok(body) => HttpResponse::build(status)
+            .insert_header((header::CONTENT_TYPE, "text/html; charset=utf-8"))
+            .insert_header(CacheControl(vec![CacheDirective::NoStore]))
+            .insert_header((header::CONTENT_SECURITY_POLICY, CSP))
+            .insert_header((header::X_FRAME_OPTIONS, "DENY"))
+            .insert_header((header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
+            .insert_header((header::REFERRER_POLICY, "no-referrer"))
+            .body(body),
+        Err(error) => {
+            tracing::error!(%error, "console page failed to render");
+            HttpResponse::InternalServerError().finish()
+        }
+    }
+}
+
+/// 303 to `location` (after a successful POST, so a reload does not post again).
+pub(crate) fn see_other(location: &str) -> HttpResponse {
+    HttpResponse::SeeOther()
+        .insert_header((header::LOCATION, location))
+        .insert_header(CacheControl(vec![CacheDirective::NoStore]))
+        .finish()
+}
+
+/// `/admin/<path>`.
+pub(crate) fn href(path: &str) -> String {
+    format!("{PREFIX}/{path}")
+}
+
+/// Percent-encodes a path segment or query value.
+pub(crate) fn encode(value: &str) -> String {
+    url::form_urlencoded::byte_serialize(value.as_bytes()).collect()
+}
+
+/// A unix time as `YYYY-MM-DD HH:MM:SS UTC`.
+pub(crate) fn time(unix: i64) -> String {
+    let days = unix.div_euclid(86_400);
+    let seconds = unix.rem_euclid(86_400);
+    // Civil-from-days (H. Hinnant's algorithm), proleptic Gregorian calendar.
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!("{year:04}-{month:02}-{day:02} {:02}:{:02}:{:02} UTC", seconds / 3600, (seconds % 3600) / 60, seconds % 60)
+}
+
+/// Parses `YYYY-MM-DD` or `YYYY-MM-DD HH:MM[:SS]` (UTC) into unix seconds.
+pub(crate) fn parse_time(raw: &str) -> Option<i64> {
+    let raw = raw.trim().trim_end_matches(" UTC").trim_end_matches('Z');
+    let (date, clock) = raw.split_once([' ', 'T']).unwrap_or((raw, "00:00:00"));
+    let mut d = date.splitn(3, '-').map(|p| p.parse::<i64>().ok());
+    let (year, month, day) = (d.next()??, d.next()??, d.next()??);
+    let mut t = clock.splitn(3, ':').map(|p| p.parse::<i64>().ok());
+    let hour = t.next().flatten()?;
+    let minute = t.next().flatten().unwrap_or(0);
+    let second = t.next().flatten().unwrap_or(0);
+    if !(1..=12).contains(&month) || !(1..=31).contains(&day) || hour > 23 || minute > 59 || second > 59 {
+        return None;
+    }
+    // Days-from-civil (H. Hinnant's algorithm).
+    let y = if month <= 2 { year - 1 } else { year };
+    let era = y.div_euclid(400);
+    let yoe = y.rem_euclid(400);
+    let mp = (month + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + day - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    Some(days * 86_400 + hour * 3600 + minute * 60 + second)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn times_are_shown_in_utc_and_parse_back() {
+        assert_eq!(time(0), "1970-01-01 00:00:00 UTC");
+        assert_eq!(time(1_764_028_800), "2025-11-25 00:00:00 UTC");
+        assert_eq!(time(951_782_400), "2000-02-29 00:00:00 UTC");
+        for t in [0, 951_782_400, 1_764_028_800, 1_764_031_234, 4_102_444_799] {
+            assert_eq!(parse_time(&time(t)), Some(t));
+        }
+        assert_eq!(parse_time("2025-11-25"), Some(1_764_028_800));
+        assert_eq!(parse_time("2025-11-25T01:02"), Some(1_764_028_800 + 3720));
+        assert_eq!(parse_time("2025-13-01"), None);
+        assert_eq!(parse_time("yesterday"), None);
+        assert_eq!(parse_time(""), None);
+    }
+}

@@ -1,0 +1,381 @@
+//! API connections in the console: create (the API scope of the same name appears with
+//! it, the secret is shown once), further scopes, secret rotation with a grace period,
+//! edit, delete.
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpResponse, web};
+use serde::Deserialize;
+use tessera_domain::TokenFormat;
+use tessera_store::connections::{self, ApiConnection};
+use tessera_store::scopes::{self, Scope};
+use tessera_store::{Page as StorePage, Store};
+
+use super::error::{attempt, blocking};
+use super::form::FormData;
+use super::view::{Action, Cell, Choice, Field, Form, Page, Panel, Table};
+use super::{Admin, ConsoleError, encode, href, html, see_other, time};
+use crate::api::ApiError;
+use crate::api::body::RotateSecret;
+use crate::api::connections::{
+    ApiScopeBody, ConnectionUpdate, NewConnectionInput, add_connection_scope, create_connection, delete_connection,
+    delete_connection_scope, rotate_connection_secret, update_connection,
+};
+
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.route("/connections", web::get().to(list))
+        .route("/connections", web::post().to(create))
+        .route("/connections/new", web::get().to(new))
+        .route("/connections/{id}", web::get().to(show))
+        .route("/connections/{id}", web::post().to(update))
+        .route("/connections/{id}/scopes", web::post().to(add_scope))
+        .route("/connections/{id}/scopes/{name}/delete", web::post().to(delete_scope))
+        .route("/connections/{id}/secret", web::post().to(rotate_secret))
+        .route("/connections/{id}/delete", web::post().to(delete));
+}
+
+#[derive(Debug, Deserialize)]
+pub struct Query {
+    after: Option<String>,
+    notice: Option<String>,
+}
+
+fn notice(code: Option<&str>) -> Option<String> {
+    Some(
+        match code? {
+            "created" => "The API connection was created.",
+            "saved" => "The API connection was saved.",
+            "deleted" => "The API connection was deleted.",
+            "scope_added" => "The scope was added.",
+            "scope_deleted" => "The scope was deleted.",
+            _ => return None,
+        }
+        .to_owned(),
+    )
+}
+
+async fn list(admin: Admin, store: web::Data<Store>, query: web::Query<Query>) -> Result<HttpResponse, ConsoleError> {
+    let page = StorePage { after: query.after.clone(), limit: 50 };
+    let paged = blocking(move || Ok(store.read(|c| connections::list(c, &page))?)).await?;
+    let mut table =
+        Table::new(&["Name (audience)", "Display name", "Token format", "Created"], "No API connections yet.");
+    for c in &paged.items {
+        table.rows.push(vec![
+            Cell::link(&c.name, href(&format!("connections/{}", c.id))),
+            Cell::text(&c.display_name),
+            Cell::text(c.access_token_format.map_or("per application", |f| f.as_str())),
+            Cell::text(time(c.created_at)),
+        ]);
+    }
+    table.next = paged.next.map(|n| format!("{}?after={}", href("connections"), encode(&n)));
+    let mut page = admin.page("API connections", "connections");
+    page.notice = notice(query.notice.as_deref());
+    page.actions.push(Action { label: "New API connection".into(), href: href("connections/new") });
+    page.panels.push(
+        Panel::new("")
+            .intro("Resource servers: each is the audience of the access tokens carrying its scopes, and authenticates to introspection with its secret.")
+            .table(table),
+    );
+    Ok(html(StatusCode::OK, &page))
+}
+
+fn format_field(current: Option<&str>) -> Field {
+    let mut choices = vec![Choice::new("", "Per application", current.is_none_or(str::is_empty))];
+    for f in TokenFormat::ALL {
+        choices.push(Choice::new(f.as_str(), f.as_str(), current == Some(f.as_str())));
+    }
+    Field::select("access_token_format", "Access token format", choices)
+        .help("Applies when this connection is a token's only audience.")
+}
+
+fn new_form(form: Option<&FormData>) -> Form {
+    let get = |name: &str| form.map(|f| f.text(name)).unwrap_or_default();
+    Form::post(
+        href("connections"),
+        "Create API connection",
+        vec![
+            Field::text("name", "Name", get("name"))
+                .required()
+                .help("The audience of its tokens and the name of its API scope: lowercase letters, digits, . _ : -. It cannot change."),
+            Field::text("display_name", "Display name", get("display_name")).help("Default: the name."),
+            Field::textarea("description", "Description", get("description")),
+            format_field(form.map(|f| f.text("access_token_format")).as_deref()),
+        ],
+    )
+}
+
+async fn new(admin: Admin) -> Result<HttpResponse, ConsoleError> {
+    let mut page = admin.page("New API connection", "connections");
+    page.panels.push(Panel::new("").form(new_form(None)));
+    Ok(html(StatusCode::OK, &page))
+}
+
+async fn create(admin: Admin, store: web::Data<Store>, body: web::Bytes) -> Result<HttpResponse, ConsoleError> {
+    let form = admin.form(&body)?;
+    let input = NewConnectionInput {
+        name: form.text("name"),
+        display_name: form.optional("display_name"),
+        description: form.optional("description"),
+        access_token_format: form.optional("access_token_format"),
+    };
+    let who = admin.clone();
+    match attempt(move || create_connection(&store, &who, input)).await? {
+        Ok((connection, secret)) => {
+            let mut page = admin.page(format!("API connection {}", connection.name), "connections");
+            page.has_secret = true;
+            page.notice = Some(format!("The API connection was created with the API scope {}.", connection.name));
+            page.panels.push(
+                Panel::new("Credentials")
+                    .intro("The resource server authenticates to /connect/introspect with these (HTTP Basic).")
+                    .fact("Name (client id at introspection)", &connection.name)
+                    .secret("Secret", secret.expose()),
+            );
+            page.actions
+                .push(Action { label: "Continue".into(), href: href(&format!("connections/{}", connection.id)) });
+            Ok(html(StatusCode::OK, &page))
+        }
+        Err(error) => {
+            let mut page = admin.page("New API connection", "connections");
+            page.panels.push(
+                Panel::new("").form(new_form(Some(&form)).with_error(error.body.field.as_deref(), error.body.message)),
+            );
+            Ok(html(StatusCode::BAD_REQUEST, &page))
+        }
+    }
+}
+
+/// Where a form's error goes on the connection page.
+enum Failed {
+    Settings(ApiError, FormData),
+    Scope(ApiError, FormData),
+    Secret(ApiError),
+}
+
+fn detail_page(admin: &Admin, connection: &ApiConnection, scopes: &[Scope], failed: Option<Failed>) -> Page {
+    let base = href(&format!("connections/{}", connection.id));
+    let mut page = admin.page(format!("API connection {}", connection.name), "connections");
+    page.panels.push(
+        Panel::new("Identity")
+            .fact("Name (audience)", &connection.name)
+            .fact("Created", time(connection.created_at))
+            .fact("Updated", time(connection.updated_at)),
+    );
+    let (display_name, description, format) = match &failed {
+        Some(Failed::Settings(_, f)) => {
+            (f.text("display_name"), f.text("description"), f.optional("access_token_format"))
+        }
+        _ => (
+            connection.display_name.clone(),
+            connection.description.clone(),
+            connection.access_token_format.map(|f| f.as_str().to_owned()),
+        ),
+    };
+    let mut settings = Form::post(
+        &base,
+        "Save",
+        vec![
+            Field::text("display_name", "Display name", display_name).required(),
+            Field::textarea("description", "Description", description),
+            format_field(format.as_deref()),
+        ],
+    );
+    if let Some(Failed::Settings(error, _)) = &failed {
+        settings = settings.with_error(error.body.field.as_deref(), error.body.message.clone());
+    }
+    page.panels.push(Panel::new("Settings").form(settings));
+
+    let mut table = Table::new(&["Scope", "Display name", "Description", ""], "No scopes.");
+    for scope in scopes {
+        let action = if scope.name == connection.name {
+            Cell::text("the connection's own scope")
+        } else {
+            Cell::form(
+                Form::danger(
+                    format!("{base}/scopes/{}/delete", encode(&scope.name)),
+                    "Delete",
+                    format!("Delete the scope {}?", scope.name),
+                )
+                .inline(),
+            )
+        };
+        table.rows.push(vec![
+            Cell::mono(&scope.name),
+            Cell::text(&scope.display_name),
+            Cell::text(&scope.description),
+            action,
+        ]);
+    }
+    let typed = |name: &str| match &failed {
+        Some(Failed::Scope(_, f)) => f.text(name),
+        _ => String::new(),
+    };
+    let mut add = Form::post(
+        format!("{base}/scopes"),
+        "Add scope",
+        vec![
+            Field::text("name", "Scope name", typed("name"))
+                .required()
+                .help(format!("For example {}:read", connection.name)),
+            Field::text("display_name", "Display name", typed("display_name"))
+                .help("Shown on the consent page. Default: the name."),
+            Field::textarea("description", "Description", typed("description")),
+        ],
+    );
+    if let Some(Failed::Scope(error, _)) = &failed {
+        add = add.with_error(error.body.field.as_deref(), error.body.message.clone());
+    }
+    page.panels.push(Panel::new("API scopes").table(table));
+    page.panels.push(Panel::new("Add an API scope").form(add));
+
+    let mut rotate = Form::post(
+        format!("{base}/secret"),
+        "Rotate secret",
+        vec![Field::number("grace_period_seconds", "Grace period (seconds)", "0").help(
+            "How long the current secrets keep working, so the resource server can switch over (at most 30 days).",
+        )],
+    );
+    if let Some(Failed::Secret(error)) = &failed {
+        rotate = rotate.with_error(error.body.field.as_deref(), error.body.message.clone());
+    }
+    page.panels.push(Panel::new("Secret").intro("The new secret is shown once.").form(rotate));
+    page.panels.push(
+        Panel::new("Delete").intro("Deleting the connection deletes its API scopes; applications lose them.").form(
+            Form::danger(
+                format!("{base}/delete"),
+                "Delete API connection",
+                "Delete this API connection and its scopes?",
+            ),
+        ),
+    );
+    page
+}
+
+fn load(store: &Store, id: &str) -> Result<(ApiConnection, Vec<Scope>), ConsoleError> {
+    Ok(store.read(|c| Ok((connections::get(c, id)?, scopes::scopes_of_connection(c, id)?)))?)
+}
+
+async fn show(
+    admin: Admin,
+    store: web::Data<Store>,
+    id: web::Path<String>,
+    query: web::Query<Query>,
+) -> Result<HttpResponse, ConsoleError> {
+    let id = id.into_inner();
+    let (connection, scopes) = blocking(move || load(&store, &id)).await?;
+    let mut page = detail_page(&admin, &connection, &scopes, None);
+    page.notice = notice(query.notice.as_deref());
+    Ok(html(StatusCode::OK, &page))
+}
+
+async fn respond(
+    admin: &Admin,
+    store: web::Data<Store>,
+    id: String,
+    outcome: Result<(), Failed>,
+    notice: &str,
+) -> Result<HttpResponse, ConsoleError> {
+    match outcome {
+        Ok(()) => Ok(see_other(&format!("{}?notice={notice}", href(&format!("connections/{id}"))))),
+        Err(failed) => {
+            let (connection, scopes) = blocking(move || load(&store, &id)).await?;
+            Ok(html(StatusCode::BAD_REQUEST, &detail_page(admin, &connection, &scopes, Some(failed))))
+        }
+    }
+}
+
+async fn update(
+    admin: Admin,
+    store: web::Data<Store>,
+    id: web::Path<String>,
+    body: web::Bytes,
+) -> Result<HttpResponse, ConsoleError> {
+    let id = id.into_inner();
+    let form = admin.form(&body)?;
+    let input = ConnectionUpdate {
+        display_name: form.text("display_name"),
+        description: form.optional("description"),
+        access_token_format: form.optional("access_token_format"),
+    };
+    let (who, db, cid) = (admin.clone(), store.clone(), id.clone());
+    let outcome = attempt(move || update_connection(&db, &who, &cid, input)).await?;
+    respond(&admin, store, id, outcome.map(drop).map_err(|e| Failed::Settings(e, form)), "saved").await
+}
+
+async fn add_scope(
+    admin: Admin,
+    store: web::Data<Store>,
+    id: web::Path<String>,
+    body: web::Bytes,
+) -> Result<HttpResponse, ConsoleError> {
+    let id = id.into_inner();
+    let form = admin.form(&body)?;
+    let input = ApiScopeBody {
+        name: form.text("name"),
+        display_name: form.optional("display_name"),
+        description: form.optional("description"),
+    };
+    let (who, db, cid) = (admin.clone(), store.clone(), id.clone());
+    let outcome = attempt(move || add_connection_scope(&db, &who, &cid, input)).await?;
+    respond(&admin, store, id, outcome.map(drop).map_err(|e| Failed::Scope(e, form)), "scope_added").await
+}
+
+async fn delete_scope(
+    admin: Admin,
+    store: web::Data<Store>,
+    path: web::Path<(String, String)>,
+    body: web::Bytes,
+) -> Result<HttpResponse, ConsoleError> {
+    admin.form(&body)?;
+    let (id, name) = path.into_inner();
+    let (who, db, cid) = (admin.clone(), store.clone(), id.clone());
+    let outcome = attempt(move || delete_connection_scope(&db, &who, &cid, &name)).await?;
+    respond(&admin, store, id, outcome.map_err(Failed::Secret), "scope_deleted").await
+}
+
+async fn rotate_secret(
+    admin: Admin,
+    store: web::Data<Store>,
+    id: web::Path<String>,
+    body: web::Bytes,
+) -> Result<HttpResponse, ConsoleError> {
+    let id = id.into_inner();
+    let form = admin.form(&body)?;
+    let grace = form.integer("grace_period_seconds");
+    let (who, db, cid) = (admin.clone(), store.clone(), id.clone());
+    let outcome = attempt(move || {
+        let grace = RotateSecret { grace_period_seconds: grace? }.grace()?;
+        rotate_connection_secret(&db, &who, &cid, grace)
+    })
+    .await?;
+    match outcome {
+        Ok((connection, secret, until)) => {
+            let mut page = admin.page(format!("API connection {}", connection.name), "connections");
+            page.has_secret = true;
+            page.notice = Some("A new secret was issued.".into());
+            page.panels.push(
+                Panel::new("Credentials")
+                    .fact("Name", &connection.name)
+                    .fact("Previous secrets stop working", time(until))
+                    .secret("Secret", secret.expose()),
+            );
+            page.actions.push(Action {
+                label: "Back to the connection".into(),
+                href: href(&format!("connections/{}", connection.id)),
+            });
+            Ok(html(StatusCode::OK, &page))
+        }
+        Err(error) => respond(&admin, store, id, Err(Failed::Secret(error)), "").await,
+    }
+}
+
+async fn delete(
+    admin: Admin,
+    store: web::Data<Store>,
+    id: web::Path<String>,
+    body: web::Bytes,
+) -> Result<HttpResponse, ConsoleError> {
+    admin.form(&body)?;
+    let id = id.into_inner();
+    let who = admin.clone();
+    blocking(move || Ok(delete_connection(&store, &who, &id)?)).await?;
+    Ok(see_other(&format!("{}?notice=deleted", href("connections"))))
+}

@@ -1,0 +1,457 @@
+//! The admin console over HTTP (actix test service), on both backends: sign-in, CSRF,
+//! timeouts, and a form of every kind rejecting bad input beside its field.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::sync::{Arc, Mutex};
+
+use actix_web::dev::{Service, ServiceResponse};
+use actix_web::http::{Method, StatusCode, header};
+use actix_web::test::{self, TestRequest};
+use actix_web::{App, web};
+use tessera_admin::console::{ConsoleSettings, KeyRotation};
+use tessera_store::users::{self, NewUser};
+use tessera_store::{Store, admin_sessions};
+use tessera_tokens::{PasswordHasher, PasswordParams};
+
+use common::{PEER, audit_events};
+
+const PASSWORD: &str = "correct horse battery";
+
+/// A browser: keeps cookies, follows nothing on its own.
+struct Browser<S> {
+    app: S,
+    cookies: Vec<(String, String)>,
+}
+
+struct Answer {
+    status: StatusCode,
+    location: Option<String>,
+    headers: header::HeaderMap,
+    body: String,
+}
+
+impl Answer {
+    /// The CSRF token of the first form on the page.
+    fn csrf(&self) -> String {
+        let start = self.body.find("name=\"csrf\" value=\"").expect("a form with a CSRF token") + 19;
+        self.body[start..].split('"').next().unwrap().to_owned()
+    }
+}
+
+impl<S> Browser<S>
+where
+    S: Service<actix_http::Request, Response = ServiceResponse, Error = actix_web::Error>,
+{
+    async fn send(&mut self, req: TestRequest) -> Answer {
+        let mut req = req.peer_addr(PEER.parse().unwrap());
+        if !self.cookies.is_empty() {
+            let jar = self.cookies.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join("; ");
+            req = req.insert_header((header::COOKIE, jar));
+        }
+        let response = test::call_service(&self.app, req.to_request()).await;
+        for cookie in response.response().cookies() {
+            self.cookies.retain(|(k, _)| k != cookie.name());
+            if !cookie.value().is_empty() {
+                self.cookies.push((cookie.name().to_owned(), cookie.value().to_owned()));
+            }
+        }
+        let status = response.status();
+        let headers = response.headers().clone();
+        let location = headers.get(header::LOCATION).map(|l| l.to_str().unwrap().to_owned());
+        let body = String::from_utf8(test::read_body(response).await.to_vec()).unwrap();
+        Answer { status, location, headers, body }
+    }
+
+    async fn get(&mut self, path: &str) -> Answer {
+        self.send(TestRequest::get().uri(path)).await
+    }
+
+    async fn post(&mut self, path: &str, fields: &[(&str, &str)]) -> Answer {
+        let body: String = url::form_urlencoded::Serializer::new(String::new()).extend_pairs(fields).finish();
+        self.send(
+            TestRequest::default()
+                .method(Method::POST)
+                .uri(path)
+                .insert_header((header::CONTENT_TYPE, "application/x-www-form-urlencoded"))
+                .set_payload(body),
+        )
+        .await
+    }
+
+    /// Posts `fields` with the CSRF token of the page at `from`.
+    async fn submit(&mut self, from: &str, to: &str, fields: &[(&str, &str)]) -> Answer {
+        let csrf = self.get(from).await.csrf();
+        let mut all = vec![("csrf", csrf.as_str())];
+        all.extend_from_slice(fields);
+        self.post(to, &all).await
+    }
+
+    async fn sign_in(&mut self, login: &str, password: &str) -> Answer {
+        let page = self.get("/admin/sign-in").await;
+        self.post(
+            "/admin/sign-in",
+            &[("csrf", &page.csrf()), ("login", login), ("password", password), ("next", "/admin")],
+        )
+        .await
+    }
+}
+
+type Rotations = Arc<Mutex<Vec<(String, bool, String)>>>;
+
+async fn browser(
+    store: &Store,
+    settings: ConsoleSettings,
+) -> (Browser<impl Service<actix_http::Request, Response = ServiceResponse, Error = actix_web::Error>>, Rotations) {
+    let rotations: Rotations = Arc::default();
+    let seen = rotations.clone();
+    let rotation = KeyRotation(Arc::new(move |alg, now, actor: &str| {
+        seen.lock().unwrap().push((alg.as_str().to_owned(), now, actor.to_owned()));
+        Ok("new-kid".to_owned())
+    }));
+    let app = test::init_service(
+        App::new()
+            .app_data(web::Data::new(store.clone()))
+            .app_data(web::Data::new(PasswordHasher::new(PasswordParams::TESTING).unwrap()))
+            .app_data(web::Data::new(settings))
+            .app_data(web::Data::new(rotation))
+            .configure(tessera_admin::console::configure),
+    )
+    .await;
+    (Browser { app, cookies: Vec::new() }, rotations)
+}
+
+/// An administrator with a password; returns (user id, username).
+fn admin(store: &Store) -> (String, String) {
+    let id = common::admin(store);
+    let hash = PasswordHasher::new(PasswordParams::TESTING).unwrap().hash(PASSWORD).unwrap();
+    store.write(|c| users::set_password_hash(c, &id, &hash, 1)).unwrap();
+    let user = store.read(|c| users::get(c, &id)).unwrap();
+    (id, user.username)
+}
+
+async fn signed_in(
+    store: &Store,
+) -> (Browser<impl Service<actix_http::Request, Response = ServiceResponse, Error = actix_web::Error>>, String, Rotations)
+{
+    let (id, username) = admin(store);
+    let (mut b, rotations) = browser(store, ConsoleSettings::default()).await;
+    let answer = b.sign_in(&username, PASSWORD).await;
+    assert_eq!(answer.status, StatusCode::SEE_OTHER, "{}", answer.body);
+    (b, id, rotations)
+}
+
+fn field_error<'a>(body: &'a str, field_id: &str) -> &'a str {
+    let marker = format!("id=\"{field_id}-error\"");
+    let start = body.find(&marker).unwrap_or_else(|| panic!("no error on {field_id}: {body}"));
+    let text = &body[start..];
+    let from = text.find('>').unwrap() + 1;
+    let to = text.find("</p>").unwrap();
+    &text[from..to]
+}
+
+both_backends! {
+    async fn pages_need_a_console_session(store) {
+        let (mut b, _) = browser(&store, ConsoleSettings::default()).await;
+        for path in ["/admin", "/admin/applications", "/admin/users/x", "/admin/audit?actor=a"] {
+            let answer = b.get(path).await;
+            assert_eq!(answer.status, StatusCode::SEE_OTHER, "{path}");
+            let location = answer.location.unwrap();
+            assert!(location.starts_with("/admin/sign-in?next="), "{location}");
+        }
+        let answer = b.post("/admin/applications", &[("name", "x")]).await;
+        assert_eq!(answer.status, StatusCode::SEE_OTHER);
+    }
+
+    async fn an_administrator_signs_in_and_out(store) {
+        let (id, username) = admin(&store);
+        let (mut b, _) = browser(&store, ConsoleSettings::default()).await;
+        let page = b.get("/admin/sign-in").await;
+        assert_eq!(page.status, StatusCode::OK);
+        assert!(page.headers.get(header::CONTENT_SECURITY_POLICY).unwrap().to_str().unwrap().contains("frame-ancestors 'none'"));
+        let answer = b.sign_in(&username.to_uppercase(), PASSWORD).await;
+        assert_eq!(answer.status, StatusCode::SEE_OTHER);
+        assert_eq!(answer.location.as_deref(), Some("/admin"));
+        let session = b.cookies.iter().find(|(k, _)| k == "tessera_admin").expect("a session cookie").1.clone();
+        assert_eq!(session.len(), 43, "256 bits in base64url");
+        let dashboard = b.get("/admin").await;
+        assert_eq!(dashboard.status, StatusCode::OK);
+        assert!(dashboard.body.contains(&username));
+        assert_eq!(dashboard.headers.get(header::CACHE_CONTROL).unwrap(), "no-store");
+        assert_eq!(audit_events(&store, "admin.sign_in")[0].actor, format!("user:{id}"));
+
+        let csrf = dashboard.csrf();
+        let out = b.post("/admin/sign-out", &[("csrf", &csrf)]).await;
+        assert_eq!(out.location.as_deref(), Some("/admin/sign-in?signed_out=1"));
+        assert!(b.cookies.iter().all(|(k, _)| k != "tessera_admin"));
+        // The old cookie no longer works.
+        b.cookies.push(("tessera_admin".into(), session));
+        assert_eq!(b.get("/admin").await.status, StatusCode::SEE_OTHER);
+        assert_eq!(audit_events(&store, "admin.sign_out").len(), 1);
+    }
+
+    async fn wrong_passwords_unknown_users_and_non_admins_get_one_answer(store) {
+        let (_, username) = admin(&store);
+        let hash = PasswordHasher::new(PasswordParams::TESTING).unwrap().hash(PASSWORD).unwrap();
+        store.write(|c| users::create(c, &NewUser { username: "plain".into(), password_hash: Some(hash), ..Default::default() }, 1)).unwrap();
+        let (mut b, _) = browser(&store, ConsoleSettings::default()).await;
+        let mut bodies = Vec::new();
+        for (login, password) in [(username.as_str(), "wrong password"), ("nobody", PASSWORD), ("plain", PASSWORD)] {
+            let answer = b.sign_in(login, password).await;
+            assert_eq!(answer.status, StatusCode::OK, "{login}");
+            assert!(b.cookies.iter().all(|(k, _)| k != "tessera_admin"), "{login}");
+            let start = answer.body.find("role=\"alert\"").unwrap();
+            bodies.push(answer.body[start..start + 120].to_owned());
+        }
+        assert!(bodies.windows(2).all(|w| w[0] == w[1]), "{bodies:?}");
+        let failures = audit_events(&store, "admin.sign_in_failed");
+        assert_eq!(failures.len(), 3);
+        assert!(failures.iter().any(|e| e.summary["reason"] == "not_admin"));
+    }
+
+    async fn sign_in_is_throttled_per_account(store) {
+        let (_, username) = admin(&store);
+        let (mut b, _) = browser(&store, ConsoleSettings::default()).await;
+        for _ in 0..5 {
+            b.sign_in(&username, "wrong password").await;
+        }
+        let answer = b.sign_in(&username, PASSWORD).await;
+        assert_eq!(answer.status, StatusCode::TOO_MANY_REQUESTS);
+        assert!(answer.body.contains("Too many failed sign-ins"));
+    }
+
+    async fn a_sign_in_without_the_form_cookie_is_refused(store) {
+        let (_, username) = admin(&store);
+        let (mut b, _) = browser(&store, ConsoleSettings::default()).await;
+        let answer = b.post("/admin/sign-in", &[("csrf", "guess"), ("login", &username), ("password", PASSWORD)]).await;
+        assert_eq!(answer.status, StatusCode::FORBIDDEN);
+        assert!(b.cookies.iter().all(|(k, _)| k != "tessera_admin"));
+    }
+
+    async fn after_sign_in_only_console_paths_are_followed(store) {
+        let (_, username) = admin(&store);
+        let (mut b, _) = browser(&store, ConsoleSettings::default()).await;
+        let page = b.get("/admin/sign-in?next=/admin/users").await;
+        assert!(page.body.contains("value=\"/admin/users\""));
+        let csrf = page.csrf();
+        let answer = b.post("/admin/sign-in", &[("csrf", &csrf), ("login", &username), ("password", PASSWORD), ("next", "https://evil.example/")]).await;
+        assert_eq!(answer.location.as_deref(), Some("/admin"));
+    }
+
+    async fn forms_without_the_session_csrf_token_change_nothing(store) {
+        let (mut b, _, _) = signed_in(&store).await;
+        let answer = b.post("/admin/roles", &[("name", "support")]).await;
+        assert_eq!(answer.status, StatusCode::FORBIDDEN);
+        let answer = b.post("/admin/roles", &[("csrf", "0000"), ("name", "support")]).await;
+        assert_eq!(answer.status, StatusCode::FORBIDDEN);
+        assert!(audit_events(&store, "role.create").is_empty());
+    }
+
+    async fn an_idle_session_ends(store) {
+        let (id, username) = admin(&store);
+        let (mut b, _) = browser(&store, ConsoleSettings { idle_timeout: 60, ..ConsoleSettings::default() }).await;
+        b.sign_in(&username, PASSWORD).await;
+        assert_eq!(b.get("/admin").await.status, StatusCode::OK);
+        // Pretend the last request was two minutes ago.
+        let hash = tessera_tokens::SecretHash::of(&b.cookies.iter().find(|(k, _)| k == "tessera_admin").unwrap().1);
+        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64;
+        store.write(|c| admin_sessions::touch(c, hash.as_str(), now - 120)).unwrap();
+        let answer = b.get("/admin/users").await;
+        assert_eq!(answer.status, StatusCode::SEE_OTHER);
+        assert_eq!(answer.location.as_deref(), Some("/admin/sign-in?next=%2Fadmin%2Fusers"));
+        let _ = id;
+    }
+
+    async fn losing_the_admin_role_ends_console_access(store) {
+        let (mut b, id, _) = signed_in(&store).await;
+        let role = store.read(|c| tessera_store::organizations::find_role_by_name(c, "tessera-admin")).unwrap().unwrap();
+        store.write(|c| users::remove_role(c, &id, &role.id)).unwrap();
+        assert_eq!(b.get("/admin").await.status, StatusCode::FORBIDDEN);
+        // The session is over: even with the role back it does not come back.
+        store.write(|c| users::add_role(c, &id, &role.id)).unwrap();
+        assert_eq!(b.get("/admin").await.status, StatusCode::SEE_OTHER);
+    }
+
+    async fn every_section_renders(store) {
+        let (mut b, _, _) = signed_in(&store).await;
+        for path in [
+            "/admin", "/admin/applications", "/admin/applications/new", "/admin/connections", "/admin/connections/new",
+            "/admin/identity-scopes", "/admin/identity-scopes/new", "/admin/identity-scopes/profile",
+            "/admin/claim-types", "/admin/claim-types/new", "/admin/claim-types/email", "/admin/users", "/admin/users/new",
+            "/admin/roles", "/admin/organizations", "/admin/organizations/new", "/admin/signing-keys",
+            "/admin/management-keys", "/admin/audit", "/admin/audit?action=admin.sign_in&from=2020-01-01",
+        ] {
+            let answer = b.get(path).await;
+            assert_eq!(answer.status, StatusCode::OK, "{path}: {}", answer.body);
+            assert!(answer.body.contains("<nav class=\"sidebar\""), "{path}");
+        }
+        assert_eq!(b.get("/admin/applications/nope").await.status, StatusCode::NOT_FOUND);
+        assert_eq!(b.get("/admin/no-such-page").await.status, StatusCode::NOT_FOUND);
+        let css = b.get("/admin/assets/console.css").await;
+        assert_eq!(css.status, StatusCode::OK);
+        assert!(css.headers.get(header::CONTENT_TYPE).unwrap().to_str().unwrap().starts_with("text/css"));
+    }
+
+    async fn an_application_form_keeps_input_and_shows_errors_beside_fields(store) {
+        let (mut b, admin_id, _) = signed_in(&store).await;
+        let fields = [
+            ("name", "Shop"), ("app_type", "web"), ("redirect_uris", "https://shop.example/cb\nhttp://evil.example/cb"),
+            ("grant_types", "authorization_code"), ("token_endpoint_auth_method", "client_secret_basic"),
+            ("allowed_scopes", "openid"), ("access_token_format", "jwt"), ("id_token_signed_response_alg", "ES256"),
+            ("access_token_lifetime", "3600"), ("id_token_lifetime", "3600"), ("refresh_token_lifetime", "86400"),
+            ("authorization_code_lifetime", "60"), ("require_consent", "true"), ("enabled", "true"), ("app_metadata", "{}"),
+        ];
+        let answer = b.submit("/admin/applications/new", "/admin/applications", &fields).await;
+        assert_eq!(answer.status, StatusCode::BAD_REQUEST);
+        assert!(field_error(&answer.body, "f-redirect_uris").contains("https"), "{}", answer.body);
+        assert!(answer.body.contains("http://evil.example/cb"), "the typed value is kept");
+        assert!(answer.body.contains("value=\"Shop\""));
+
+        let mut fixed = fields.to_vec();
+        fixed[2] = ("redirect_uris", "https://shop.example/cb");
+        fixed[14] = ("app_metadata", "[1]");
+        let answer = b.submit("/admin/applications/new", "/admin/applications", &fixed).await;
+        assert_eq!(answer.status, StatusCode::BAD_REQUEST);
+        assert!(field_error(&answer.body, "f-app_metadata").contains("JSON object"));
+        fixed[14] = ("app_metadata", "{\"tier\": \"gold\"}");
+        fixed.push(("required_claims", "phone_number"));
+        let answer = b.submit("/admin/applications/new", "/admin/applications", &fixed).await;
+        assert_eq!(answer.status, StatusCode::OK, "{}", answer.body);
+        assert!(answer.body.contains("Client secret"));
+        assert_eq!(answer.headers.get(header::CACHE_CONTROL).unwrap(), "no-store");
+        let created = audit_events(&store, "application.create");
+        assert_eq!(created[0].actor, format!("user:{admin_id}"));
+        assert_eq!(created[0].summary["required_claims"], serde_json::json!(["phone_number"]));
+        let app_id = created[0].target.trim_start_matches("application:").to_owned();
+
+        // Editing: a lifetime that is not a number is reported on its field.
+        let edit = format!("/admin/applications/{app_id}");
+        let mut update = fixed.clone();
+        update[8] = ("access_token_lifetime", "an hour");
+        let answer = b.submit(&edit, &edit, &update).await;
+        assert_eq!(answer.status, StatusCode::BAD_REQUEST);
+        assert!(field_error(&answer.body, "f-access_token_lifetime").contains("whole number"));
+        update[8] = ("access_token_lifetime", "600");
+        update[6] = ("access_token_format", "reference");
+        let answer = b.submit(&edit, &edit, &update).await;
+        assert_eq!(answer.status, StatusCode::SEE_OTHER);
+        let app = store.read(|c| tessera_store::applications::get(c, &app_id)).unwrap();
+        assert_eq!(app.settings.lifetimes.access_token, 600);
+        assert_eq!(app.settings.required_claims, ["phone_number"]);
+
+        // The secret is regenerated and shown once; a bad grace period is refused.
+        let answer = b.submit(&edit, &format!("{edit}/secret"), &[("grace_period_seconds", "-5")]).await;
+        assert_eq!(answer.status, StatusCode::BAD_REQUEST);
+        assert!(field_error(&answer.body, "f-grace_period_seconds").contains("grace_period_seconds"));
+        let answer = b.submit(&edit, &format!("{edit}/secret"), &[("grace_period_seconds", "60")]).await;
+        assert_eq!(answer.status, StatusCode::OK);
+        assert!(answer.body.contains("A new client secret was issued."));
+        assert_eq!(audit_events(&store, "application.rotate_secret").len(), 1);
+
+        let answer = b.submit(&edit, &format!("{edit}/delete"), &[]).await;
+        assert_eq!(answer.location.as_deref(), Some("/admin/applications?notice=deleted"));
+        assert_eq!(b.get(&edit).await.status, StatusCode::NOT_FOUND);
+    }
+
+    async fn connections_claims_scopes_and_users_are_managed(store) {
+        let (mut b, _, rotations) = signed_in(&store).await;
+        // An API connection: the scope of the same name appears, the secret is shown once.
+        let answer = b.submit("/admin/connections/new", "/admin/connections", &[("name", "Bad Name")]).await;
+        assert_eq!(answer.status, StatusCode::BAD_REQUEST);
+        assert!(answer.body.contains("value=\"Bad Name\""));
+        field_error(&answer.body, "f-name");
+        let answer = b.submit("/admin/connections/new", "/admin/connections", &[("name", "billing-api"), ("access_token_format", "")]).await;
+        assert_eq!(answer.status, StatusCode::OK, "{}", answer.body);
+        assert!(answer.body.contains("API scope billing-api"));
+        let connection = store.read(|c| tessera_store::connections::find_by_name(c, "billing-api")).unwrap().unwrap();
+        let page = format!("/admin/connections/{}", connection.id);
+        let answer = b.submit(&page, &format!("{page}/scopes"), &[("name", "billing-api:read"), ("display_name", "Read invoices")]).await;
+        assert_eq!(answer.status, StatusCode::SEE_OTHER);
+        let shown = b.get(&page).await;
+        assert!(shown.body.contains("billing-api:read") && shown.body.contains("own scope"));
+        let answer = b.submit(&page, &format!("{page}/scopes"), &[("name", "billing-api:read")]).await;
+        assert_eq!(answer.status, StatusCode::BAD_REQUEST, "a taken name");
+        field_error(&answer.body, "f-name");
+        let answer = b.submit(&page, &format!("{page}/secret"), &[("grace_period_seconds", "0")]).await;
+        assert!(answer.body.contains("A new secret was issued."));
+
+        // A custom claim, then a custom identity scope carrying it.
+        let answer = b.submit("/admin/claim-types/new", "/admin/claim-types", &[("name", "sub"), ("value_type", "string")]).await;
+        assert_eq!(answer.status, StatusCode::BAD_REQUEST, "registered claim names are refused");
+        field_error(&answer.body, "f-name");
+        let answer = b.submit("/admin/claim-types/new", "/admin/claim-types", &[("name", "employee_id"), ("display_name", "Employee ID"), ("value_type", "string")]).await;
+        assert_eq!(answer.status, StatusCode::SEE_OTHER);
+        let answer = b.submit("/admin/identity-scopes/new", "/admin/identity-scopes", &[("name", "employee"), ("show_in_discovery", "true"), ("claims", "employee_id"), ("claims", "no_such_claim")]).await;
+        assert_eq!(answer.status, StatusCode::BAD_REQUEST);
+        assert!(answer.body.contains("value=\"employee\""));
+        let answer = b.submit("/admin/identity-scopes/new", "/admin/identity-scopes", &[("name", "employee"), ("claims", "employee_id")]).await;
+        assert_eq!(answer.status, StatusCode::SEE_OTHER);
+        let scope = store.read(|c| tessera_store::scopes::get_scope(c, "employee")).unwrap();
+        assert_eq!(scope.claims, ["employee_id"]);
+        // Standard scopes are read-only.
+        let profile = b.get("/admin/identity-scopes/profile").await;
+        assert!(profile.body.contains("read-only") && !profile.body.contains("Delete identity scope"));
+
+        // A user: created, a claim value checked against its type, password, role.
+        let answer = b.submit("/admin/users/new", "/admin/users", &[("username", "ada"), ("email", "not-an-email"), ("app_metadata", "{}"), ("user_metadata", "{}")]).await;
+        assert_eq!(answer.status, StatusCode::BAD_REQUEST);
+        field_error(&answer.body, "f-email");
+        let answer = b.submit("/admin/users/new", "/admin/users", &[("username", "ada"), ("email", "ada@example.com"), ("password", "short"), ("app_metadata", "{}"), ("user_metadata", "{}")]).await;
+        field_error(&answer.body, "f-password");
+        let answer = b.submit("/admin/users/new", "/admin/users", &[("username", "ada"), ("email", "ada@example.com"), ("password", "long enough password"), ("app_metadata", "{\"plan\":\"pro\"}"), ("user_metadata", "{}")]).await;
+        assert_eq!(answer.status, StatusCode::SEE_OTHER);
+        let user = store.read(|c| users::find_by_login(c, "ada")).unwrap().unwrap();
+        assert_eq!(user.app_metadata["plan"], "pro");
+        let page = format!("/admin/users/{}", user.id);
+        let answer = b.submit(&page, &format!("{page}/claims"), &[("claim.phone_number", "not a phone"), ("claim.employee_id", "E-7")]).await;
+        assert_eq!(answer.status, StatusCode::BAD_REQUEST);
+        field_error(&answer.body, "f-claim-phone_number");
+        assert!(answer.body.contains("value=\"E-7\""), "typed values are kept");
+        let answer = b.submit(&page, &format!("{page}/claims"), &[("claim.phone_number", "+1 202 555 0143"), ("claim.employee_id", "E-7")]).await;
+        assert_eq!(answer.status, StatusCode::SEE_OTHER);
+        let values = store.read(|c| users::claim_values(c, &user)).unwrap();
+        assert_eq!(values["employee_id"], "E-7");
+        let answer = b.submit(&page, &page, &[("username", "ada"), ("email", "ada@example.com"), ("disabled", "true"), ("app_metadata", "{not json"), ("user_metadata", "{}")]).await;
+        assert_eq!(answer.status, StatusCode::BAD_REQUEST);
+        field_error(&answer.body, "f-app_metadata");
+        assert!(!store.read(|c| users::get(c, &user.id)).unwrap().disabled, "nothing half-written");
+        let role = b.submit("/admin/roles", "/admin/roles", &[("name", "support")]).await;
+        assert_eq!(role.status, StatusCode::SEE_OTHER);
+        let support = store.read(|c| tessera_store::organizations::find_role_by_name(c, "support")).unwrap().unwrap();
+        let answer = b.submit(&page, &format!("{page}/roles"), &[("role_id", &support.id)]).await;
+        assert_eq!(answer.status, StatusCode::SEE_OTHER);
+        assert!(store.read(|c| users::has_role(c, &user.id, "support")).unwrap());
+        let answer = b.submit(&page, &format!("{page}/password"), &[("password", "another long password")]).await;
+        assert_eq!(answer.status, StatusCode::SEE_OTHER);
+        assert_eq!(audit_events(&store, "user.set_password").len(), 1);
+        assert!(!audit_events(&store, "user.set_password")[0].summary.to_string().contains("another long password"));
+
+        // An organization with the user as a member.
+        let answer = b.submit("/admin/organizations/new", "/admin/organizations", &[("name", "acme"), ("metadata", "{}")]).await;
+        assert_eq!(answer.status, StatusCode::SEE_OTHER);
+        let org_page = answer.location.unwrap().split('?').next().unwrap().to_owned();
+        let answer = b.submit(&org_page, &format!("{org_page}/members"), &[("user", "nobody")]).await;
+        field_error(&answer.body, "f-user");
+        let answer = b.submit(&org_page, &format!("{org_page}/members"), &[("user", "ada"), ("role_ids", &support.id)]).await;
+        assert_eq!(answer.status, StatusCode::SEE_OTHER);
+        assert!(b.get(&page).await.body.contains("acme"));
+
+        // Keys: a management key shown once, a signing key rotation handed to the binary.
+        let answer = b.submit("/admin/management-keys", "/admin/management-keys", &[("name", "deploy"), ("expires_at", "1999-01-01")]).await;
+        field_error(&answer.body, "f-expires_at");
+        let answer = b.submit("/admin/management-keys", "/admin/management-keys", &[("name", "deploy")]).await;
+        assert_eq!(answer.status, StatusCode::OK);
+        assert!(answer.body.contains("API_KEY_ID"));
+        let answer = b.submit("/admin/signing-keys", "/admin/signing-keys/rotate", &[("alg", "EdDSA")]).await;
+        assert_eq!(answer.status, StatusCode::SEE_OTHER);
+        assert_eq!(rotations.lock().unwrap()[0].0, "EdDSA");
+        assert!(rotations.lock().unwrap()[0].2.starts_with("user:"));
+
+        // The audit log filters by action.
+        let audit = b.get("/admin/audit?action=user.create").await;
+        assert!(audit.body.contains("user.create") && !audit.body.contains("role.create"));
+        let audit = b.get("/admin/audit?from=yesterday").await;
+        field_error(&audit.body, "f-from");
+    }
+}
