@@ -50,6 +50,12 @@ impl OAuthError {
         Self::new("invalid_target", StatusCode::BAD_REQUEST, description)
     }
 
+    /// The token request is refused by policy (a custom claims script denied it or
+    /// failed with issuance set to deny), as Logto answers `api.denyAccess`.
+    pub fn access_denied(description: impl Into<String>) -> Self {
+        Self::new("access_denied", StatusCode::BAD_REQUEST, description)
+    }
+
     pub fn server_error() -> Self {
         Self::new("server_error", StatusCode::INTERNAL_SERVER_ERROR, "the request could not be completed")
     }

@@ -15,6 +15,7 @@ mod authorize;
 mod bearer;
 mod client_auth;
 mod cors;
+mod custom_claims;
 mod discovery;
 mod end_session;
 mod error;

@@ -1,7 +1,9 @@
 //! What the protocol endpoints share, built once at start.
 
 use tessera_store::Store;
-use tessera_tokens::{PasswordHasher, SharedKeySet};
+use tessera_tokens::{MasterKey, PasswordHasher, SharedKeySet};
+
+use crate::custom_claims::ScriptRuntime;
 
 /// Settings of the protocol app that come from configuration.
 #[derive(Debug, Clone)]
@@ -40,11 +42,32 @@ pub struct OidcState {
     pub settings: OidcSettings,
     /// The issuer identifier, without a trailing slash.
     pub issuer: String,
+    /// The custom claims scripts' engine and the key of their environment variables.
+    pub scripts: ScriptRuntime,
 }
 
 impl OidcState {
     pub fn new(store: Store, keys: SharedKeySet, passwords: PasswordHasher, settings: OidcSettings) -> OidcState {
-        OidcState { store, keys, passwords, issuer: settings.issuer.clone(), settings }
+        OidcState {
+            store,
+            keys,
+            passwords,
+            issuer: settings.issuer.clone(),
+            settings,
+            scripts: ScriptRuntime::default(),
+        }
+    }
+
+    /// Runs custom claims scripts with `engine`, letting them `fetch` what `fetch` allows
+    /// and opening their variables with `master_key`.
+    pub fn with_scripts(
+        mut self,
+        engine: tessera_claims::ScriptEngine,
+        fetch: tessera_claims::FetchPolicy,
+        master_key: std::sync::Arc<MasterKey>,
+    ) -> OidcState {
+        self.scripts = ScriptRuntime { engine, fetch, master_key: Some(master_key) };
+        self
     }
 
     /// An absolute URL of this issuer.

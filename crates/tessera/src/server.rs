@@ -31,6 +31,10 @@ pub struct Prepared {
     key_refresh_interval: std::time::Duration,
     admin_session_idle_timeout: i64,
     admin_session_absolute_timeout: i64,
+    /// The custom claims scripts' engine, shared by the token endpoint and the console.
+    pub scripts: tessera_claims::ScriptEngine,
+    /// Where scripts may `fetch`.
+    pub script_fetch: tessera_claims::FetchPolicy,
     /// Set to stop the background tasks.
     stop: Arc<AtomicBool>,
 }
@@ -86,6 +90,8 @@ pub fn prepare(settings: &Settings) -> Result<Prepared, Fatal> {
         key_activation_delay: settings.key_activation_delay,
         admin_session_idle_timeout: settings.admin_session_idle_timeout,
         admin_session_absolute_timeout: settings.admin_session_absolute_timeout,
+        scripts: tessera_claims::ScriptEngine::new(settings.script_limits.clone()),
+        script_fetch: settings.script_fetch.clone(),
         key_refresh_interval: settings.key_refresh_interval,
         stop: Arc::new(AtomicBool::new(false)),
     })
@@ -96,12 +102,15 @@ pub fn prepare(settings: &Settings) -> Result<Prepared, Fatal> {
 pub fn start(prepared: &Prepared, listener: TcpListener) -> Result<Server, Fatal> {
     let store = web::Data::new(prepared.store.clone());
     let keys = web::Data::new(prepared.keys.clone());
-    let oidc = web::Data::new(tessera_oidc::OidcState::new(
-        prepared.store.clone(),
-        prepared.keys.clone(),
-        prepared.password_hasher.clone(),
-        prepared.oidc.clone(),
-    ));
+    let oidc = web::Data::new(
+        tessera_oidc::OidcState::new(
+            prepared.store.clone(),
+            prepared.keys.clone(),
+            prepared.password_hasher.clone(),
+            prepared.oidc.clone(),
+        )
+        .with_scripts(prepared.scripts.clone(), prepared.script_fetch.clone(), prepared.master_key.clone()),
+    );
     let discovery = web::Data::new(tessera_oidc::DiscoveryCache::default());
     let token_signing = web::Data::new(tessera_admin::api::TokenSigning {
         keys: prepared.keys.clone(),

@@ -49,6 +49,12 @@ pub struct RawSettings {
     pub admin_session_idle_timeout: u64,
     /// Seconds after sign-in after which an admin console session ends regardless.
     pub admin_session_absolute_timeout: u64,
+    /// Milliseconds a custom claims script may run (fetches included).
+    pub script_time_limit_ms: u64,
+    /// MiB of memory a custom claims script may use.
+    pub script_memory_limit_mib: u64,
+    /// Hosts (`host` or `host:port`) custom claims scripts may `fetch`; empty: none.
+    pub script_fetch_allowed_hosts: Vec<String>,
 }
 
 impl Default for RawSettings {
@@ -70,6 +76,9 @@ impl Default for RawSettings {
             key_refresh_interval: 30,
             admin_session_idle_timeout: 15 * 60,
             admin_session_absolute_timeout: 8 * 3600,
+            script_time_limit_ms: 500,
+            script_memory_limit_mib: 32,
+            script_fetch_allowed_hosts: Vec::new(),
         }
     }
 }
@@ -97,6 +106,10 @@ pub struct Settings {
     pub key_refresh_interval: std::time::Duration,
     pub admin_session_idle_timeout: i64,
     pub admin_session_absolute_timeout: i64,
+    /// The sandbox limits of custom claims scripts.
+    pub script_limits: tessera_claims::Limits,
+    /// Where custom claims scripts may `fetch`.
+    pub script_fetch: tessera_claims::FetchPolicy,
     /// Where the settings came from, for `tessera config check`.
     pub sources: Vec<String>,
 }
@@ -207,7 +220,22 @@ impl Settings {
                 "must be at least admin_session_idle_timeout and at most 604800 seconds (7 days)",
             ));
         }
+        if !(10..=10_000).contains(&raw.script_time_limit_ms) {
+            return Err(SettingsError::new("script_time_limit_ms", "must be between 10 and 10000 milliseconds"));
+        }
+        if !(4..=1024).contains(&raw.script_memory_limit_mib) {
+            return Err(SettingsError::new("script_memory_limit_mib", "must be between 4 and 1024 MiB"));
+        }
+        let script_limits = tessera_claims::Limits {
+            wall_time: std::time::Duration::from_millis(raw.script_time_limit_ms),
+            memory_bytes: usize::try_from(raw.script_memory_limit_mib * 1024 * 1024).unwrap_or(32 * 1024 * 1024),
+            ..tessera_claims::Limits::default()
+        };
+        let script_fetch = tessera_claims::FetchPolicy::parse(&raw.script_fetch_allowed_hosts)
+            .map_err(|e| SettingsError::new("script_fetch_allowed_hosts", e.to_string()))?;
         Ok(Settings {
+            script_fetch,
+            script_limits,
             admin_session_idle_timeout: i64::try_from(raw.admin_session_idle_timeout).unwrap_or(900),
             admin_session_absolute_timeout: i64::try_from(raw.admin_session_absolute_timeout).unwrap_or(28_800),
             key_activation_delay: i64::try_from(raw.key_activation_delay).unwrap_or(86_400),

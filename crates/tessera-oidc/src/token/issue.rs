@@ -13,7 +13,10 @@ use tessera_store::connections::ApiConnection;
 use tessera_store::users::User;
 use tessera_tokens::{Secret, generate_secret};
 
+use tessera_store::{AnyConnection, StoreError, StoreResult};
+
 use crate::access_token::{self, AccessTokenClaims, Minted, format_for};
+use crate::custom_claims;
 use crate::error::OAuthError;
 use crate::id_token::{self, IdTokenInput};
 use crate::scopes;
@@ -56,21 +59,27 @@ pub fn wants_refresh_token(app: &Application, scope: &ScopeSet) -> bool {
         && (scope.has_offline_access() || app.settings.always_issue_refresh_token)
 }
 
+/// Issues the tokens of `grant`. `Ok(Err(_))` is a refusal to answer the client with
+/// (an invalid `resource`, a custom claims script's denial): the caller commits its
+/// transaction, which holds the refusal's audit event.
 pub fn issue(
     state: &OidcState,
+    conn: &mut AnyConnection,
     app: &Application,
     catalog: &ScopeCatalog,
     connections: &[ApiConnection],
     grant: &UserGrant<'_>,
     now: i64,
-) -> Result<Issued, OAuthError> {
+) -> StoreResult<Result<Issued, OAuthError>> {
     let allowed = scopes::allowed(app, catalog);
     let resolved = resolve_requested_lenient(grant.scope, catalog, &allowed);
-    let (audience, scope) = access_token_audience_and_scope(&resolved, Some(grant.resources))
-        .map_err(|e| OAuthError::invalid_target(e.to_string()))?;
+    let (audience, scope) = match access_token_audience_and_scope(&resolved, Some(grant.resources)) {
+        Ok(found) => found,
+        Err(e) => return Ok(Err(OAuthError::invalid_target(e.to_string()))),
+    };
     let expires_at = now + app.settings.lifetimes.access_token;
 
-    let mut claims = grant.custom_claims.clone();
+    let mut claims = Map::new();
     claims.insert("iss".into(), Value::String(state.issuer.clone()));
     claims.insert("sub".into(), Value::String(grant.user.id.clone()));
     claims.insert(
@@ -99,6 +108,23 @@ pub fn issue(
     // Lets introspection and userinfo refuse JWTs of a revoked grant.
     claims.insert("grant_id".into(), Value::String(grant.grant_id.to_owned()));
 
+    // Custom claims, in the documented order: the script, then the attributes attached
+    // to the grant by POST /api/v1/token/custom. None overrides a registered claim.
+    let scope_text = scope.to_string();
+    let script_input = custom_claims::UserScriptInput {
+        user: grant.user,
+        user_claims: grant.user_claims,
+        grant_id: grant.grant_id,
+        scope: &scope_text,
+        auth_time: grant.auth_time,
+        amr: grant.amr,
+    };
+    let scripted = match custom_claims::for_user(&state.scripts, conn, app, &script_input, &claims, now)? {
+        Ok(scripted) => scripted,
+        Err(refusal) => return Ok(Err(refusal)),
+    };
+    custom_claims::merge(&mut claims, [scripted, grant.custom_claims.clone()]);
+
     let connection_format = match audience.as_slice() {
         [only] => connections.iter().find(|c| &c.name == only).and_then(|c| c.access_token_format),
         _ => None,
@@ -113,7 +139,10 @@ pub fn issue(
         user_id: Some(grant.user.id.clone()),
         grant_id: Some(grant.grant_id.to_owned()),
     };
-    let access = access_token::mint(format, &keys, alg, &token)?;
+    let access = match access_token::mint(format, &keys, alg, &token) {
+        Ok(access) => access,
+        Err(e) => return Err(StoreError::Invalid { field: None, message: e.description }),
+    };
 
     let id_token = if scope.has_openid() {
         let identity =
@@ -130,7 +159,10 @@ pub fn issue(
             lifetime: app.settings.lifetimes.id_token,
             alg,
         };
-        Some(id_token::mint(state, &input, now)?)
+        match id_token::mint(state, &input, now) {
+            Ok(id_token) => Some(id_token),
+            Err(e) => return Err(StoreError::Invalid { field: None, message: e.description }),
+        }
     } else {
         None
     };
@@ -146,5 +178,5 @@ pub fn issue(
         id_token,
         scope: scope.to_string(),
     };
-    Ok(Issued { response, access, refresh })
+    Ok(Ok(Issued { response, access, refresh }))
 }

@@ -110,10 +110,14 @@ pub fn exchange(state: &OidcState, app: &Application, params: &Params, now: i64)
             custom_claims: &grant.custom_claims,
             rotated_refresh: None,
         };
-        let issued = match issue(state, app, &catalog, &all_connections, &user_grant, now) {
+        let issued = match issue(state, c, app, &catalog, &all_connections, &user_grant, now)? {
             Ok(issued) => issued,
-            Err(e) if e.error == "invalid_target" => return Ok(Err(e)),
-            Err(e) => return Err(StoreError::Invalid { field: None, message: e.description }),
+            // Refused (a resource, a custom claims script): nothing was issued, so the
+            // grant ends here; the code stays spent and the refusal's audit event stays.
+            Err(refusal) => {
+                tokens::revoke_grant(c, &grant.id, now)?;
+                return Ok(Err(refusal));
+            }
         };
         issued.access.persist(c, now)?;
         if let Some(refresh) = &issued.refresh {

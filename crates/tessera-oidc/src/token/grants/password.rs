@@ -7,7 +7,7 @@ use tessera_domain::{GrantType, ScopeSet, resolve_requested};
 use tessera_store::applications::Application;
 use tessera_store::throttle;
 use tessera_store::tokens::{self, NewGrant};
-use tessera_store::{StoreError, audit, connections, users};
+use tessera_store::{audit, connections, users};
 
 use crate::error::OAuthError;
 use crate::form::Params;
@@ -65,7 +65,7 @@ pub fn exchange(
         return Err(OAuthError::invalid_grant("the username or password is incorrect"));
     };
     let scope = resolved.granted();
-    let outcome = state.store.write(|c| {
+    state.store.write(|c| {
         throttle::clear(c, &account_key)?;
         let claims = users::claim_values(c, &user)?;
         let all_connections = connections::all(c)?;
@@ -99,8 +99,13 @@ pub fn exchange(
             custom_claims: &grant.custom_claims,
             rotated_refresh: None,
         };
-        let issued = issue(state, app, &catalog, &all_connections, &user_grant, now)
-            .map_err(|e| StoreError::Database(e.description))?;
+        let issued = match issue(state, c, app, &catalog, &all_connections, &user_grant, now)? {
+            Ok(issued) => issued,
+            Err(refusal) => {
+                tokens::revoke_grant(c, &grant.id, now)?;
+                return Ok(Err(refusal));
+            }
+        };
         issued.access.persist(c, now)?;
         if let Some(refresh) = &issued.refresh {
             tokens::insert_refresh_token(c, refresh.hash().as_str(), &grant.id, grant.expires_at, now)?;
@@ -116,7 +121,6 @@ pub fn exchange(
             },
             now,
         )?;
-        Ok(issued.response)
-    })?;
-    Ok(outcome)
+        Ok(Ok(issued.response))
+    })?
 }

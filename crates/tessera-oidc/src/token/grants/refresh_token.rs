@@ -89,14 +89,19 @@ pub fn exchange(state: &OidcState, app: &Application, params: &Params, now: i64)
             custom_claims: &grant.custom_claims,
             rotated_refresh: Some(&new_token),
         };
-        // An unknown resource rolls the rotation back (the token stays usable).
-        let issued = issue(state, app, &catalog, &all_connections, &user_grant, now).map_err(|e| {
-            if e.error == "invalid_target" {
-                StoreError::invalid("resource", e.description)
-            } else {
-                StoreError::Database(e.description)
+        let issued = match issue(state, c, app, &catalog, &all_connections, &user_grant, now)? {
+            Ok(issued) => issued,
+            // An unknown resource rolls the rotation back (the token stays usable).
+            Err(refusal) if refusal.error == "invalid_target" => {
+                return Err(StoreError::invalid("resource", refusal.description));
             }
-        })?;
+            // A custom claims script refused: the grant ends (its refresh tokens with
+            // it), and the refusal's audit event is kept.
+            Err(refusal) => {
+                tokens::revoke_grant(c, &grant.id, now)?;
+                return Ok(Err(refusal));
+            }
+        };
         issued.access.persist(c, now)?;
         Ok(Ok(issued.response))
     });

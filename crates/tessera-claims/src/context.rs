@@ -1,0 +1,168 @@
+//! What a claims script is given besides the environment: the `token` being issued (its
+//! payload and Logto's metadata names) and, for user tokens, the `context` (the user with
+//! claim values, roles, organizations and metadata; the application; the grant).
+//!
+//! Token issuance and the console's test runner both build their input here, so a script
+//! sees the same shapes in both. Context keys are snake_case, like OpenID Connect claims
+//! and `app_metadata`; the token's metadata keys are Logto's (`clientId`, `accountId`,
+//! `grantId`), so scripts written for Logto read the same names.
+
+use serde::Serialize;
+use serde_json::{Map, Value, json};
+
+/// Which token a script is asked about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TokenKind {
+    /// An access token issued to a user (authorization code, refresh token, password).
+    User,
+    /// A machine-to-machine access token (client credentials).
+    Machine,
+}
+
+impl TokenKind {
+    /// Logto's `token.kind`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TokenKind::User => "AccessToken",
+            TokenKind::Machine => "ClientCredentials",
+        }
+    }
+}
+
+/// The `token` argument: `{ payload, jti, aud, scope, clientId, accountId?, grantId?,
+/// gty, kind, expiresAt }`, every metadata field read from `payload` so the two agree.
+pub fn token_input(kind: TokenKind, payload: &Map<String, Value>) -> Value {
+    let get = |name: &str| payload.get(name).cloned().unwrap_or(Value::Null);
+    let mut token = Map::new();
+    token.insert("payload".into(), Value::Object(payload.clone()));
+    token.insert("jti".into(), get("jti"));
+    token.insert("aud".into(), get("aud"));
+    token.insert("scope".into(), get("scope"));
+    token.insert("clientId".into(), get("client_id"));
+    if kind == TokenKind::User {
+        token.insert("accountId".into(), get("sub"));
+        token.insert("grantId".into(), get("grant_id"));
+    }
+    let gty = match kind {
+        TokenKind::Machine => json!("client_credentials"),
+        TokenKind::User => payload.get("gty").cloned().unwrap_or_else(|| json!("authorization_code")),
+    };
+    token.insert("gty".into(), gty);
+    token.insert("kind".into(), json!(kind.as_str()));
+    token.insert("expiresAt".into(), get("exp"));
+    Value::Object(token)
+}
+
+/// The `context` argument of a user token's script.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct UserContext {
+    pub user: UserProfile,
+    pub application: ApplicationInfo,
+    pub grant: GrantInfo,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct UserProfile {
+    pub id: String,
+    pub username: String,
+    pub email: Option<String>,
+    pub email_verified: bool,
+    /// Every claim value the user has, by claim name (standard and custom).
+    pub claims: Map<String, Value>,
+    /// Role names.
+    pub roles: Vec<String>,
+    pub organizations: Vec<OrganizationMembership>,
+    pub app_metadata: Value,
+    pub user_metadata: Value,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct OrganizationMembership {
+    pub id: String,
+    pub name: String,
+    pub display_name: String,
+    /// The member's role names within the organization.
+    pub roles: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct ApplicationInfo {
+    pub id: String,
+    pub client_id: String,
+    pub name: String,
+    pub app_type: String,
+    pub app_metadata: Value,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct GrantInfo {
+    pub id: String,
+    /// The scopes granted, space-separated.
+    pub scope: String,
+    pub auth_time: Option<i64>,
+    pub amr: Vec<String>,
+}
+
+impl UserContext {
+    pub fn to_value(&self) -> Value {
+        serde_json::to_value(self).unwrap_or(Value::Null)
+    }
+}
+
+/// The registered claims (RFC 7519 §4.1, RFC 9068, OpenID Connect Core) plus Tessera's
+/// own `grant_id` and `gty`: Tessera sets them, and no custom claim source may.
+pub const PROTECTED_CLAIMS: &[&str] = &[
+    "iss",
+    "sub",
+    "aud",
+    "exp",
+    "nbf",
+    "iat",
+    "jti",
+    "client_id",
+    "scope",
+    "auth_time",
+    "nonce",
+    "acr",
+    "amr",
+    "azp",
+    "sid",
+    "cnf",
+    "grant_id",
+    "gty",
+];
+
+/// The protected claims among `claims`, in order; empty when none.
+pub fn protected_in(claims: &Map<String, Value>) -> Vec<String> {
+    claims.keys().filter(|k| PROTECTED_CLAIMS.contains(&k.as_str())).cloned().collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn token_metadata_is_read_from_the_payload() {
+        let payload = json!({ "jti": "j", "aud": "api", "scope": "openid api", "client_id": "c", "sub": "u",
+                              "grant_id": "g", "exp": 10 });
+        let token = token_input(TokenKind::User, payload.as_object().unwrap());
+        assert_eq!(token["clientId"], "c");
+        assert_eq!(token["accountId"], "u");
+        assert_eq!(token["grantId"], "g");
+        assert_eq!(token["kind"], "AccessToken");
+        assert_eq!(token["gty"], "authorization_code");
+        assert_eq!(token["payload"]["scope"], "openid api");
+        let machine = token_input(TokenKind::Machine, payload.as_object().unwrap());
+        assert!(machine.get("accountId").is_none());
+        assert_eq!(machine["gty"], "client_credentials");
+        assert_eq!(machine["kind"], "ClientCredentials");
+    }
+
+    #[test]
+    fn protected_claims_are_found() {
+        let claims = json!({ "tier": "gold", "sub": "x", "scope": "y" });
+        assert_eq!(protected_in(claims.as_object().unwrap()), ["scope", "sub"]);
+    }
+}
