@@ -1,5 +1,6 @@
 // The console works without JavaScript; this only adds comfort: confirmation before a
-// destructive action, JSON checked as it is typed, one-click copy of a secret shown once.
+// destructive action, JSON checked as it is typed, one-click copy of a secret shown once,
+// line numbers of code fields that follow typing.
 "use strict";
 document.addEventListener("submit", (event) => {
   const question = event.target.getAttribute("data-confirm");
@@ -42,4 +43,34 @@ for (const input of document.querySelectorAll("input[data-copy]")) {
     }
   });
   input.insertAdjacentElement("afterend", button);
+}
+// Code fields: the line numbers follow what is typed and scroll with the text; the number
+// of the line an error was reported on stays marked.
+for (const area of document.querySelectorAll("textarea[data-code]")) {
+  const gutter = area.previousElementSibling;
+  const bad = Number(area.getAttribute("data-error-line") || 0);
+  const render = () => {
+    const rows = Math.min(Math.max(area.value.split("\n").length + 5, 16), 2000);
+    if (area.rows !== rows) {
+      area.rows = rows;
+    }
+    if (gutter.childElementCount !== rows) {
+      const numbers = document.createDocumentFragment();
+      for (let n = 1; n <= rows; n++) {
+        const span = document.createElement("span");
+        span.textContent = String(n);
+        if (n === bad) {
+          span.className = "bad";
+        }
+        numbers.appendChild(span);
+      }
+      gutter.replaceChildren(numbers);
+    }
+    gutter.scrollTop = area.scrollTop;
+  };
+  area.addEventListener("input", render);
+  area.addEventListener("scroll", () => {
+    gutter.scrollTop = area.scrollTop;
+  });
+  render();
 }

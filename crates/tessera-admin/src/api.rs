@@ -2,7 +2,7 @@
 //! (parse the request, call the store in one transaction with its audit event, render).
 //!
 //! Mounting: `App::new().app_data(web::Data<Store>).app_data(web::Data<PasswordHasher>)
-//! .configure(tessera_admin::api::configure)`.
+//! .configure(tessera_admin::api::configure)` (see [`configure`] for the rest).
 
 use actix_web::web;
 
@@ -20,18 +20,22 @@ pub(crate) mod management_keys;
 pub mod openapi;
 pub(crate) mod organizations;
 pub(crate) mod roles;
+pub(crate) mod scripts;
+pub(crate) mod signing_keys;
 pub(crate) mod users;
 
 pub use auth::{KEY_ID_HEADER, SECRET_HEADER};
 pub use custom_claims::TokenSigning;
 pub use error::{ApiError, ErrorBody};
+pub use scripts::ScriptSupport;
+pub use signing_keys::{KeyRotation, RotateKeys};
 
 /// Where the API lives.
 pub const PREFIX: &str = "/api/v1";
 
 /// Mounts every `/api/v1` route. Needs `web::Data<tessera_store::Store>`,
-/// `web::Data<tessera_tokens::PasswordHasher>` and `web::Data<TokenSigning>` in the app
-/// data.
+/// `web::Data<tessera_tokens::PasswordHasher>`, `web::Data<TokenSigning>`,
+/// `web::Data<KeyRotation>` and `web::Data<ScriptSupport>` in the app data.
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(
         web::scope(PREFIX)
@@ -47,8 +51,10 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .configure(roles::routes)
             .configure(organizations::routes)
             .configure(management_keys::routes)
+            .configure(signing_keys::routes)
             .configure(audit_events::routes)
             .configure(custom_claims::routes)
+            .configure(scripts::routes)
             .default_service(web::to(not_found)),
     );
 }

@@ -7,8 +7,6 @@
 //! and both write the audit event in the change's transaction, the console with the
 //! actor `user:<id>`.
 
-use std::sync::Arc;
-
 use actix_web::http::StatusCode;
 use actix_web::http::header::{self, CacheControl, CacheDirective};
 use actix_web::{HttpResponse, web};
@@ -25,6 +23,7 @@ mod identity_scopes;
 mod management_keys;
 mod organizations;
 mod roles;
+mod scripts;
 mod session;
 mod signing_keys;
 mod users;
@@ -36,13 +35,7 @@ pub use session::{Admin, ConsoleSettings};
 /// Where the console lives.
 pub const PREFIX: &str = "/admin";
 
-/// Rotates the signing keys of one algorithm (the binary owns key generation and the
-/// master key): `(algorithm, activate_now, actor)` → the new key id, or why not.
-pub type RotateKeys = Arc<dyn Fn(tessera_domain::SigningAlgorithm, bool, &str) -> Result<String, String> + Send + Sync>;
-
-/// What the console and the API need to rotate signing keys; in the app data.
-#[derive(Clone)]
-pub struct KeyRotation(pub RotateKeys);
+pub use crate::api::{KeyRotation, RotateKeys, ScriptSupport};
 
 /// The policy of every console page: our own stylesheet and script, forms posted back to
 /// us only, never framed.
@@ -53,7 +46,8 @@ const CONSOLE_CSS: &str = include_str!("../../../static/console.css");
 const CONSOLE_JS: &str = include_str!("../../../static/console.js");
 
 /// Mounts `/admin`. Needs `web::Data<Store>`, `web::Data<PasswordHasher>`,
-/// `web::Data<ConsoleSettings>` and `web::Data<KeyRotation>` in the app data.
+/// `web::Data<ConsoleSettings>`, `web::Data<KeyRotation>` and `web::Data<ScriptSupport>`
+/// in the app data.
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(
         web::scope(PREFIX)
@@ -70,6 +64,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .configure(users::routes)
             .configure(roles::routes)
             .configure(organizations::routes)
+            .configure(scripts::routes)
             .configure(signing_keys::routes)
             .configure(management_keys::routes)
             .configure(audit::routes)

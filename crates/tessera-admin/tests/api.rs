@@ -461,6 +461,26 @@ both_backends! {
         assert!(store.read(|c| tessera_store::organizations::memberships_of_user(c, &user_id)).unwrap().is_empty());
     }
 
+    async fn signing_keys_are_listed_and_rotated(store) {
+        let app = app(&store).await;
+        let key = key(&store);
+        let got = call(&app, Method::POST, "/api/v1/signing-keys/rotate", Some(&key), Some(json!({ "alg": "HS256" }))).await;
+        assert_error(&got, 400, "invalid_request", Some("alg"));
+        let (status, created) =
+            call(&app, Method::POST, "/api/v1/signing-keys/rotate", Some(&key), Some(json!({ "alg": "EdDSA" }))).await;
+        assert_eq!(status, 201, "{created}");
+        assert_eq!(created["alg"], "EdDSA");
+        assert_eq!(created["state"], "next");
+        assert!(created.get("private_key").is_none());
+        let (status, page) = call(&app, Method::GET, "/api/v1/signing-keys?limit=1", Some(&key), None).await;
+        assert_eq!(status, 200);
+        assert_eq!(page["items"].as_array().unwrap().len(), 1);
+        let events = audit_events(&store, "signing_key.rotate");
+        assert!(events[0].actor.starts_with("key:"), "{:?}", events[0]);
+        let got = call(&app, Method::GET, "/api/v1/signing-keys", None, None).await;
+        assert_error(&got, 401, "unauthorized", None);
+    }
+
     async fn openapi_document_lists_every_route_and_each_is_mounted(store) {
         let app = app(&store).await;
         let (status, doc) = call(&app, Method::GET, "/api/v1/openapi.json", None, None).await;
@@ -488,8 +508,13 @@ both_backends! {
             ("put", "/api/v1/organizations/{id}"), ("delete", "/api/v1/organizations/{id}"),
             ("get", "/api/v1/organizations/{id}/members"), ("put", "/api/v1/organizations/{id}/members/{user_id}"),
             ("delete", "/api/v1/organizations/{id}/members/{user_id}"),
+            ("get", "/api/v1/signing-keys"), ("post", "/api/v1/signing-keys/rotate"),
             ("get", "/api/v1/audit-events"),
             ("post", "/api/v1/token/custom"),
+            ("get", "/api/v1/scripts"), ("get", "/api/v1/scripts/{kind}"), ("put", "/api/v1/scripts/{kind}"),
+            ("post", "/api/v1/scripts/{kind}/test"),
+            ("get", "/api/v1/script-variables"), ("put", "/api/v1/script-variables/{name}"),
+            ("delete", "/api/v1/script-variables/{name}"),
         ];
         let paths = doc["paths"].as_object().unwrap();
         let documented: usize = paths.values().map(|p| p.as_object().unwrap().len()).sum();
@@ -499,7 +524,7 @@ both_backends! {
             assert!(op.is_object(), "{method} {path} is not documented");
             assert!(op["responses"]["401"].is_object(), "{method} {path} lacks its 401");
             // Mounted: without a key the route answers 401, not 404.
-            let concrete = path.replace("{id}", "x").replace("{name}", "x").replace("{role_id}", "x").replace("{user_id}", "x");
+            let concrete = path.replace("{id}", "x").replace("{name}", "x").replace("{kind}", "user").replace("{role_id}", "x").replace("{user_id}", "x");
             let got = call(&app, method.to_uppercase().parse().unwrap(), &concrete, None, None).await;
             assert_eq!(got.0, 401, "{method} {path} is not mounted: {}", got.1);
         }

@@ -116,6 +116,7 @@ async fn browser(
             .app_data(web::Data::new(PasswordHasher::new(PasswordParams::TESTING).unwrap()))
             .app_data(web::Data::new(settings))
             .app_data(web::Data::new(rotation))
+            .app_data(web::Data::new(common::script_support()))
             .configure(tessera_admin::console::configure),
     )
     .await;
@@ -149,6 +150,22 @@ fn field_error<'a>(body: &'a str, field_id: &str) -> &'a str {
     let from = text.find('>').unwrap() + 1;
     let to = text.find("</p>").unwrap();
     &text[from..to]
+}
+
+/// The text of the textarea with element id `id`, unescaped.
+fn textarea(body: &str, id: &str) -> String {
+    let start = body.find(&format!("id=\"{id}\"")).unwrap_or_else(|| panic!("no {id}: {body}"));
+    let text = &body[start..];
+    let from = text.find('>').unwrap() + 1;
+    let to = text.find("</textarea>").unwrap();
+    text[from..to]
+        .replace("&quot;", "\"")
+        .replace("&#34;", "\"")
+        .replace("&#39;", "'")
+        .replace("&#x27;", "'")
+        .replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&amp;", "&")
 }
 
 both_backends! {
@@ -280,6 +297,7 @@ both_backends! {
             "/admin/identity-scopes", "/admin/identity-scopes/new", "/admin/identity-scopes/profile",
             "/admin/claim-types", "/admin/claim-types/new", "/admin/claim-types/email", "/admin/users", "/admin/users/new",
             "/admin/roles", "/admin/organizations", "/admin/organizations/new", "/admin/signing-keys",
+            "/admin/scripts", "/admin/scripts/user", "/admin/scripts/machine",
             "/admin/management-keys", "/admin/audit", "/admin/audit?action=admin.sign_in&from=2020-01-01",
         ] {
             let answer = b.get(path).await;
@@ -287,6 +305,7 @@ both_backends! {
             assert!(answer.body.contains("<nav class=\"sidebar\""), "{path}");
         }
         assert_eq!(b.get("/admin/applications/nope").await.status, StatusCode::NOT_FOUND);
+        assert_eq!(b.get("/admin/scripts/nope").await.status, StatusCode::NOT_FOUND);
         assert_eq!(b.get("/admin/no-such-page").await.status, StatusCode::NOT_FOUND);
         let css = b.get("/admin/assets/console.css").await;
         assert_eq!(css.status, StatusCode::OK);
@@ -453,5 +472,135 @@ both_backends! {
         assert!(audit.body.contains("user.create") && !audit.body.contains("role.create"));
         let audit = b.get("/admin/audit?from=yesterday").await;
         field_error(&audit.body, "f-from");
+    }
+
+    async fn the_script_editor_shows_a_syntax_error_beside_the_source_keeping_the_typed_text(store) {
+        let (mut b, admin_id, _) = signed_in(&store).await;
+        let editor = b.get("/admin/scripts/user").await;
+        assert_eq!(editor.status, StatusCode::OK);
+        assert!(editor.body.contains("class=\"code-gutter\"") && editor.body.contains("data-code"), "{}", editor.body);
+        assert!(editor.body.contains("id=\"script-editor\""));
+
+        let typed = "function getCustomJwtClaims() {\r\n  return { a: 1 ;\r\n}";
+        let answer = b.submit("/admin/scripts/user", "/admin/scripts/user", &[("source", typed), ("enabled", "true"), ("on_failure", "deny")]).await;
+        assert_eq!(answer.status, StatusCode::BAD_REQUEST);
+        assert!(field_error(&answer.body, "f-source").contains("line 2, column 17"), "{}", answer.body);
+        assert!(answer.body.contains("  return { a: 1 ;\n}</textarea>"), "the typed text is kept");
+        assert!(answer.body.contains("<span class=\"bad\">2</span>"), "the line is marked");
+        assert!(answer.body.contains("data-error-line=\"2\""));
+        assert!(store.read(|c| tessera_store::scripts::get(c, tessera_store::scripts::ScriptKind::User)).unwrap().is_none());
+
+        let answer = b.submit("/admin/scripts/user", "/admin/scripts/user", &[("source", ""), ("enabled", "true"), ("on_failure", "deny")]).await;
+        assert_eq!(answer.status, StatusCode::BAD_REQUEST);
+        assert!(field_error(&answer.body, "f-enabled").contains("empty"));
+
+        let good = "function getCustomJwtClaims() {\n  return { plan: 1 };\n}";
+        let answer = b.submit("/admin/scripts/user", "/admin/scripts/user", &[("source", good), ("enabled", "true"), ("on_failure", "issue_without_claims")]).await;
+        assert_eq!(answer.location.as_deref(), Some("/admin/scripts/user?notice=saved"));
+        let saved = store.read(|c| tessera_store::scripts::get(c, tessera_store::scripts::ScriptKind::User)).unwrap().unwrap();
+        assert_eq!((saved.source.as_str(), saved.enabled, saved.version), (good, true, 1));
+        let list = b.get("/admin/scripts").await;
+        assert!(list.body.contains("User token script") && list.body.contains("enabled"));
+        assert_eq!(audit_events(&store, "script.save")[0].actor, format!("user:{admin_id}"));
+    }
+
+    async fn the_test_runner_fills_a_sample_from_the_store_and_shows_claims_errors_and_logs(store) {
+        let (mut b, _, _) = signed_in(&store).await;
+        let app_fields = [
+            ("name", "Shop"), ("app_type", "web"), ("redirect_uris", "https://shop.example/cb"),
+            ("grant_types", "authorization_code"), ("token_endpoint_auth_method", "client_secret_basic"),
+            ("allowed_scopes", "openid"), ("access_token_format", "jwt"), ("id_token_signed_response_alg", "ES256"),
+            ("access_token_lifetime", "600"), ("id_token_lifetime", "3600"), ("refresh_token_lifetime", "86400"),
+            ("authorization_code_lifetime", "60"), ("enabled", "true"), ("app_metadata", "{\"tier\":\"gold\"}"),
+        ];
+        assert_eq!(b.submit("/admin/applications/new", "/admin/applications", &app_fields).await.status, StatusCode::OK);
+        let app = store.read(|c| tessera_store::applications::list(c, &tessera_store::Page::first(10))).unwrap().items.remove(0);
+        let user = store.write(|c| users::create(c, &NewUser { username: "grace".into(), email: Some("grace@example.com".into()), app_metadata: Some(serde_json::json!({ "plan": "pro" })), ..Default::default() }, 1)).unwrap();
+        let role = store.write(|c| tessera_store::organizations::create_role(c, "auditor", "", 1)).unwrap();
+        store.write(|c| users::add_role(c, &user.id, &role.id)).unwrap();
+        let org = store.write(|c| tessera_store::organizations::create_organization(c, "acme", "Acme", &serde_json::json!({}), 1)).unwrap();
+        store.write(|c| tessera_store::organizations::set_membership(c, &org.id, &user.id, std::slice::from_ref(&role.id), 1)).unwrap();
+
+        // The sample: the chosen user and application, built as the token endpoint builds it.
+        let source = "function getCustomJwtClaims({ context }) {\n  console.log(context.user.username);\n  return { plan: context.user.app_metadata.plan, org: context.user.organizations[0].roles[0] };\n}";
+        let form = [("source", source), ("enabled", "true"), ("on_failure", "deny"), ("user", user.id.as_str()), ("application", app.id.as_str()), ("token", ""), ("context", "")];
+        let answer = b.submit("/admin/scripts/user", "/admin/scripts/user/sample", &form).await;
+        assert_eq!(answer.status, StatusCode::OK, "{}", answer.body);
+        assert!(answer.body.contains("console.log(context.user.username);"), "the typed source is kept");
+        let token = textarea(&answer.body, "f-token");
+        let context = textarea(&answer.body, "f-context");
+        let token_json: serde_json::Value = serde_json::from_str(&token).unwrap();
+        let context_json: serde_json::Value = serde_json::from_str(&context).unwrap();
+        assert_eq!(token_json["payload"]["sub"], user.id.as_str());
+        assert_eq!(token_json["payload"]["client_id"], app.client_id.as_str());
+        assert_eq!(token_json["payload"]["aud"], "(issuer)");
+        assert_eq!(token_json["payload"]["exp"].as_i64().unwrap() - token_json["payload"]["iat"].as_i64().unwrap(), 600);
+        assert_eq!(token_json["accountId"], user.id.as_str());
+        assert_eq!(context_json["user"]["roles"], serde_json::json!(["auditor"]));
+        assert_eq!(context_json["user"]["organizations"][0]["roles"], serde_json::json!(["auditor"]));
+        assert_eq!(context_json["user"]["claims"]["email"], "grace@example.com");
+        assert_eq!(context_json["application"]["app_metadata"]["tier"], "gold");
+        assert_eq!(context_json["grant"]["amr"], serde_json::json!(["pwd"]));
+
+        // Run: the claims, the console output and the payload as it would be issued.
+        let run = [("source", source), ("enabled", "true"), ("on_failure", "deny"), ("user", user.id.as_str()), ("application", app.id.as_str()), ("token", token.as_str()), ("context", context.as_str())];
+        let answer = b.submit("/admin/scripts/user", "/admin/scripts/user/test", &run).await;
+        assert_eq!(answer.status, StatusCode::OK, "{}", answer.body);
+        assert!(answer.body.contains("Claims returned"), "{}", answer.body);
+        assert!(answer.body.contains("&quot;plan&quot;: &quot;pro&quot;") || answer.body.contains("&#34;plan&#34;: &#34;pro&#34;"), "{}", answer.body);
+        assert!(answer.body.contains("Token payload") && answer.body.contains("Console output"));
+        assert!(answer.body.contains("<pre class=\"code\">grace</pre>"), "{}", answer.body);
+
+        // A thrown error: its message, its line marked in the editor.
+        let throwing = "function getCustomJwtClaims() {\n  throw new Error(\"boom\");\n}";
+        let mut failing = run;
+        failing[0] = ("source", throwing);
+        let answer = b.submit("/admin/scripts/user", "/admin/scripts/user/test", &failing).await;
+        assert_eq!(answer.status, StatusCode::OK);
+        assert!(answer.body.contains("The script threw") && answer.body.contains("Error: boom"), "{}", answer.body);
+        assert!(answer.body.contains("<span class=\"bad\">2</span>"));
+        assert!(answer.body.contains("The token request would be refused"));
+
+        // Input that is not JSON is refused beside its field, everything kept.
+        let mut broken = run;
+        broken[5] = ("token", "{not json");
+        let answer = b.submit("/admin/scripts/user", "/admin/scripts/user/test", &broken).await;
+        assert_eq!(answer.status, StatusCode::BAD_REQUEST);
+        assert!(field_error(&answer.body, "f-token").contains("JSON"));
+        assert!(answer.body.contains("{not json</textarea>"));
+        assert_eq!(audit_events(&store, "script.test").len(), 2);
+
+        // The machine script offers only applications allowed client credentials, and no context.
+        let machine = b.get("/admin/scripts/machine").await;
+        assert_eq!(machine.status, StatusCode::OK);
+        assert!(!machine.body.contains("id=\"f-context\"") && !machine.body.contains("id=\"f-user\""));
+        assert!(!machine.body.contains(&app.id), "a web application gets no machine tokens");
+    }
+
+    async fn script_variables_are_set_masked_and_deleted_in_the_console(store) {
+        let (mut b, admin_id, _) = signed_in(&store).await;
+        let answer = b.submit("/admin/scripts/user", "/admin/script-variables", &[("back", "user"), ("name", "API_KEY"), ("value", "k-123"), ("secret", "true")]).await;
+        assert_eq!(answer.location.as_deref(), Some("/admin/scripts/user?notice=variable_saved#variables"));
+        let answer = b.submit("/admin/scripts/user", "/admin/script-variables", &[("back", "machine"), ("name", "TIER"), ("value", "gold")]).await;
+        assert_eq!(answer.location.as_deref(), Some("/admin/scripts/machine?notice=variable_saved#variables"));
+        let page = b.get("/admin/scripts/machine").await;
+        assert!(page.body.contains(">API_KEY<") && page.body.contains("(secret)") && !page.body.contains("k-123"), "{}", page.body);
+        assert!(page.body.contains(">gold<"));
+        let raw = store.read(|c| tessera_store::scripts::get_variable(c, "API_KEY")).unwrap().unwrap();
+        assert!(raw.secret && !raw.value.contains("k-123"));
+
+        let answer = b.submit("/admin/scripts/user", "/admin/script-variables", &[("back", "user"), ("name", "BAD-NAME"), ("value", "hunter2"), ("secret", "true")]).await;
+        assert_eq!(answer.status, StatusCode::BAD_REQUEST);
+        field_error(&answer.body, "f-name");
+        assert!(answer.body.contains("value=\"BAD-NAME\"") && !answer.body.contains("hunter2"), "a secret value is not sent back");
+
+        let answer = b.submit("/admin/scripts/user", "/admin/script-variables/API_KEY/delete", &[("back", "user")]).await;
+        assert_eq!(answer.location.as_deref(), Some("/admin/scripts/user?notice=variable_deleted#variables"));
+        assert!(store.read(|c| tessera_store::scripts::get_variable(c, "API_KEY")).unwrap().is_none());
+        assert!(!b.get("/admin/scripts/user").await.body.contains(">API_KEY<"));
+        let set = audit_events(&store, "script_variable.set");
+        assert_eq!(set.len(), 2);
+        assert_eq!(set[0].actor, format!("user:{admin_id}"));
+        assert_eq!(audit_events(&store, "script_variable.delete").len(), 1);
     }
 }

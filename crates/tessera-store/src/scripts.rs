@@ -1,8 +1,9 @@
 //! Custom-claim scripts — one run for user access tokens, one for machine-to-machine
 //! tokens — and the environment variables they read.
 //!
-//! Variable values are stored as given: the caller encrypts secret ones with the master
-//! key before they get here.
+//! Variable values are stored as given: the callers encrypt every value with the master
+//! key (context `script_variable:<name>`) before it gets here; `secret` only means the
+//! value is never shown again.
 
 use std::fmt;
 use std::str::FromStr;

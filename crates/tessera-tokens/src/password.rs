@@ -3,6 +3,8 @@
 
 use argon2::password_hash::rand_core::OsRng;
 use argon2::password_hash::{PasswordHash, PasswordHasher as _, PasswordVerifier, SaltString};
+use std::sync::{Arc, Mutex, PoisonError, mpsc};
+
 use argon2::{Algorithm, Argon2, Params, Version};
 
 /// argon2id cost parameters.
@@ -35,10 +37,67 @@ pub enum PasswordError {
     Hash(String),
 }
 
+/// The threads that compute argon2id, one per core. Each computation holds its memory
+/// cost (19 MiB by default); on a fixed set of threads that memory is reused, while on
+/// whichever request thread asked it would be kept by that thread's allocator arena, so a
+/// burst of sign-ins could leave gigabytes behind. More threads would not finish sooner
+/// on this many cores; callers wait their turn.
+struct Workers {
+    jobs: Mutex<mpsc::Sender<Box<dyn FnOnce() + Send>>>,
+}
+
+impl Workers {
+    fn start(count: usize) -> Workers {
+        let (sender, receiver) = mpsc::channel::<Box<dyn FnOnce() + Send>>();
+        let receiver = Arc::new(Mutex::new(receiver));
+        for n in 0..count.max(1) {
+            let receiver = receiver.clone();
+            let spawned = std::thread::Builder::new().name(format!("argon2-{n}")).spawn(move || {
+                loop {
+                    let job = receiver.lock().unwrap_or_else(PoisonError::into_inner).recv();
+                    match job {
+                        Ok(job) => job(),
+                        Err(_) => return,
+                    }
+                }
+            });
+            // Without workers, `run` computes on the caller's thread.
+            if let Err(error) = spawned {
+                eprintln!("tessera: could not start an argon2 worker thread: {error}");
+            }
+        }
+        Workers { jobs: Mutex::new(sender) }
+    }
+
+    /// Runs `work` on a worker thread and waits for its result; if no worker can take it
+    /// (none could be started), runs it here.
+    fn run<T: Send + 'static>(&self, work: impl FnOnce() -> T + Send + 'static) -> T {
+        let (done, result) = mpsc::sync_channel(1);
+        let work = Arc::new(Mutex::new(Some(work)));
+        let queued = work.clone();
+        let job = Box::new(move || {
+            if let Some(work) = queued.lock().unwrap_or_else(PoisonError::into_inner).take() {
+                let _ = done.send(work());
+            }
+        });
+        let sent = self.jobs.lock().unwrap_or_else(PoisonError::into_inner).send(job).is_ok();
+        if sent && let Ok(value) = result.recv() {
+            return value;
+        }
+        // No worker ran it (none started, or one died with it): do it here.
+        let work = work.lock().unwrap_or_else(PoisonError::into_inner).take();
+        match work {
+            Some(work) => work(),
+            None => panic!("an argon2 computation panicked"),
+        }
+    }
+}
+
 /// Hashes and verifies passwords with fixed parameters.
 #[derive(Clone)]
 pub struct PasswordHasher {
     argon2: Argon2<'static>,
+    workers: Arc<Workers>,
     /// A hash of a random password, verified against when the account does not exist,
     /// so an unknown user costs the same time as a wrong password.
     dummy_hash: String,
@@ -63,7 +122,8 @@ impl PasswordHasher {
         let params = Params::new(params.memory_kib, params.iterations, params.parallelism, None)
             .map_err(|e| PasswordError::Params(e.to_string()))?;
         let argon2 = Argon2::new(Algorithm::Argon2id, Version::V0x13, params);
-        let mut hasher = PasswordHasher { argon2, dummy_hash: String::new() };
+        let cores = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
+        let mut hasher = PasswordHasher { argon2, workers: Arc::new(Workers::start(cores)), dummy_hash: String::new() };
         hasher.dummy_hash = hasher.hash(crate::generate_secret().expose())?;
         Ok(hasher)
     }
@@ -72,10 +132,13 @@ impl PasswordHasher {
     /// hashed, however long: nothing is truncated.
     pub fn hash(&self, password: &str) -> Result<String, PasswordError> {
         let salt = SaltString::generate(&mut OsRng);
-        self.argon2
-            .hash_password(password.as_bytes(), &salt)
-            .map(|h| h.to_string())
-            .map_err(|e| PasswordError::Hash(e.to_string()))
+        let (argon2, password) = (self.argon2.clone(), password.to_owned());
+        self.workers.run(move || {
+            argon2
+                .hash_password(password.as_bytes(), &salt)
+                .map(|h| h.to_string())
+                .map_err(|e| PasswordError::Hash(e.to_string()))
+        })
     }
 
     /// Whether `password` matches `stored`. With no stored hash (unknown user, or an
@@ -84,7 +147,13 @@ impl PasswordHasher {
     pub fn verify(&self, password: &str, stored: Option<&str>) -> bool {
         let target = stored.unwrap_or(&self.dummy_hash);
         let matched = match PasswordHash::new(target) {
-            Ok(parsed) => self.argon2.verify_password(password.as_bytes(), &parsed).is_ok(),
+            Ok(_) => {
+                let (argon2, password, target) = (self.argon2.clone(), password.to_owned(), target.to_owned());
+                self.workers.run(move || {
+                    PasswordHash::new(&target)
+                        .is_ok_and(|parsed| argon2.verify_password(password.as_bytes(), &parsed).is_ok())
+                })
+            }
             Err(_) => {
                 // A corrupt stored hash still costs one hash, then fails.
                 let _ = self.hash(password);
@@ -101,6 +170,30 @@ mod tests {
 
     fn hasher() -> PasswordHasher {
         PasswordHasher::new(PasswordParams::TESTING).unwrap()
+    }
+
+    #[test]
+    fn at_most_one_computation_per_worker_runs_at_once() {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        let workers = Arc::new(Workers::start(2));
+        let (now, peak) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+        let threads: Vec<_> = (0..8)
+            .map(|i| {
+                let (workers, now, peak) = (workers.clone(), now.clone(), peak.clone());
+                std::thread::spawn(move || {
+                    workers.run(move || {
+                        let running = now.fetch_add(1, Ordering::SeqCst) + 1;
+                        peak.fetch_max(running, Ordering::SeqCst);
+                        std::thread::sleep(std::time::Duration::from_millis(20));
+                        now.fetch_sub(1, Ordering::SeqCst);
+                        i
+                    })
+                })
+            })
+            .collect();
+        let results: Vec<usize> = threads.into_iter().map(|t| t.join().unwrap()).collect();
+        assert_eq!(results, (0..8).collect::<Vec<_>>(), "each caller gets its own result");
+        assert_eq!(peak.load(Ordering::SeqCst), 2);
     }
 
     #[test]

@@ -122,6 +122,10 @@ pub fn start(prepared: &Prepared, listener: TcpListener) -> Result<Server, Fatal
         idle_timeout: prepared.admin_session_idle_timeout,
         absolute_timeout: prepared.admin_session_absolute_timeout,
     });
+    let script_support = web::Data::new(tessera_admin::api::ScriptSupport {
+        engine: prepared.scripts.clone(),
+        master_key: prepared.master_key.clone(),
+    });
     let rotation = {
         let (store, master_key) = (prepared.store.clone(), prepared.master_key.clone());
         web::Data::new(tessera_admin::console::KeyRotation(Arc::new(move |alg, now_active, actor: &str| {
@@ -147,6 +151,7 @@ pub fn start(prepared: &Prepared, listener: TcpListener) -> Result<Server, Fatal
             .app_data(password_hasher.clone())
             .app_data(console.clone())
             .app_data(rotation.clone())
+            .app_data(script_support.clone())
             .configure(tessera_admin::api::configure)
             .configure(tessera_admin::console::configure)
     })

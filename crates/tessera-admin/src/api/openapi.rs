@@ -10,7 +10,7 @@ use utoipa::{Modify, OpenApi};
 use super::error::ErrorBody;
 use super::{
     applications, audit_events, body, claim_types, connections, custom_claims, identity_scopes, management_keys,
-    organizations, roles, users,
+    organizations, roles, scripts, signing_keys, users,
 };
 
 #[derive(OpenApi)]
@@ -32,8 +32,11 @@ use super::{
         organizations::delete, organizations::list_members, organizations::set_member,
         organizations::remove_member,
         management_keys::list, management_keys::create, management_keys::get, management_keys::revoke,
+        signing_keys::list, signing_keys::rotate,
         audit_events::list,
         custom_claims::add_custom_claims,
+        scripts::list, scripts::get, scripts::save, scripts::runner::test,
+        scripts::variables::list, scripts::variables::set, scripts::variables::delete,
     ),
     components(schemas(ErrorBody, body::RotateSecret)),
     modifiers(&Common)

@@ -13,6 +13,7 @@ pub const SECTIONS: &[(&str, &str)] = &[
     ("connections", "API connections"),
     ("identity-scopes", "Identity scopes"),
     ("claim-types", "Claims"),
+    ("scripts", "Scripts"),
     ("users", "Users"),
     ("roles", "Roles"),
     ("organizations", "Organizations"),
@@ -22,7 +23,8 @@ pub const SECTIONS: &[(&str, &str)] = &[
 ];
 
 /// A form field. `kind` is `text`, `number`, `email`, `password`, `textarea`, `json`,
-/// `checkbox`, `select`, `checkboxes`, `readonly` or `hidden`.
+/// `code`, `checkbox`, `select`, `checkboxes`, `readonly`, `hidden` or `submit` (a
+/// button sending its form to another action, `value`).
 #[derive(Debug, Clone, Default)]
 pub struct Field {
     pub name: String,
@@ -34,6 +36,11 @@ pub struct Field {
     pub help: String,
     pub error: Option<String>,
     pub required: bool,
+    /// The id of the form the field belongs to when it is shown outside it (HTML `form`
+    /// attribute); empty for a field inside its form.
+    pub form: String,
+    /// A `code` field's line the error is about, marked in the line numbers.
+    pub line: Option<u32>,
 }
 
 /// An option of a `select` or one box of `checkboxes`.
@@ -81,6 +88,16 @@ impl Field {
         Field::new("json", name, label, value)
     }
 
+    /// Source code: monospace, not wrapped, with line numbers.
+    pub fn code(name: &str, label: &str, value: impl Into<String>) -> Field {
+        Field::new("code", name, label, value)
+    }
+
+    /// A button sending its form to `action` instead of the form's own action.
+    pub fn submit(label: &str, action: impl Into<String>) -> Field {
+        Field::new("submit", "", label, action)
+    }
+
     pub fn checkbox(name: &str, label: &str, checked: bool) -> Field {
         Field { checked, ..Field::new("checkbox", name, label, "true") }
     }
@@ -111,6 +128,28 @@ impl Field {
         self
     }
 
+    /// Makes the field part of the form with id `form`, wherever it is shown.
+    pub fn of_form(mut self, form: &str) -> Field {
+        self.form = form.to_owned();
+        self
+    }
+
+    /// Rows of a `code` field: its lines and room for a few more.
+    pub fn code_rows(&self) -> usize {
+        (self.value.lines().count() + 5).clamp(MIN_CODE_ROWS, MAX_CODE_ROWS)
+    }
+
+    /// Rows of a `json` field: its lines, at least 6 and at most 30 (it scrolls).
+    pub fn json_rows(&self) -> usize {
+        (self.value.lines().count() + 1).clamp(6, 30)
+    }
+
+    /// The line numbers beside a `code` field, each with whether the error is on it.
+    pub fn gutter(&self) -> Vec<(usize, bool)> {
+        let bad = self.line.and_then(|l| usize::try_from(l).ok());
+        (1..=self.code_rows()).map(|n| (n, Some(n) == bad)).collect()
+    }
+
     /// The element id, shared by the input and its `<label for>`.
     pub fn id(&self) -> String {
         format!("f-{}", self.name.replace(['.', '[', ']'], "-"))
@@ -130,9 +169,16 @@ impl Field {
     }
 }
 
+/// Fewest and most rows of a `code` field (the most keeps a huge script's page light; the
+/// field still scrolls).
+const MIN_CODE_ROWS: usize = 16;
+const MAX_CODE_ROWS: usize = 2000;
+
 /// A form. `method` is `post` (the page adds the CSRF token) or `get` (filters, search).
 #[derive(Debug, Clone, Default)]
 pub struct Form {
+    /// The element id, for fields and buttons shown outside the form (empty: none).
+    pub id: String,
     pub action: String,
     pub method: &'static str,
     pub fields: Vec<Field>,
@@ -161,6 +207,11 @@ impl Form {
 
     pub fn inline(mut self) -> Form {
         self.inline = true;
+        self
+    }
+
+    pub fn id(mut self, id: &str) -> Form {
+        self.id = id.to_owned();
         self
     }
 
@@ -235,6 +286,8 @@ pub struct Secret {
 /// A part of a page under its own heading.
 #[derive(Debug, Clone, Default)]
 pub struct Panel {
+    /// The element id, to link to (`#result`); empty: none.
+    pub id: String,
     pub heading: String,
     pub intro: String,
     pub secret: Option<Secret>,
@@ -243,6 +296,8 @@ pub struct Panel {
     pub table: Option<Table>,
     /// `<pre>` text (an audit summary, a JWK).
     pub code: Option<String>,
+    /// Fields of a form elsewhere on the page (each with [`Field::of_form`]), shown here.
+    pub attached: Vec<Field>,
 }
 
 impl Panel {
@@ -277,6 +332,16 @@ impl Panel {
 
     pub fn code(mut self, code: impl Into<String>) -> Panel {
         self.code = Some(code.into());
+        self
+    }
+
+    pub fn anchor(mut self, id: &str) -> Panel {
+        self.id = id.to_owned();
+        self
+    }
+
+    pub fn attached(mut self, fields: Vec<Field>) -> Panel {
+        self.attached = fields;
         self
     }
 }

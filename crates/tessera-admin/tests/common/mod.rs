@@ -52,6 +52,14 @@ macro_rules! both_backends {
 pub async fn app(
     store: &Store,
 ) -> impl Service<actix_http::Request, Response = ServiceResponse, Error = actix_web::Error> {
+    app_with(store, script_support()).await
+}
+
+/// The app under test with `scripts` (to read what it encrypted with its master key).
+pub async fn app_with(
+    store: &Store,
+    scripts: tessera_admin::api::ScriptSupport,
+) -> impl Service<actix_http::Request, Response = ServiceResponse, Error = actix_web::Error> {
     let hasher = PasswordHasher::new(PasswordParams::TESTING).unwrap();
     test::init_service(
         App::new()
@@ -61,9 +69,61 @@ pub async fn app(
                 keys: tessera_tokens::SharedKeySet::default(),
                 issuer: "http://tessera.test".into(),
             }))
+            .app_data(web::Data::new(rotation(store)))
+            .app_data(web::Data::new(scripts))
             .configure(tessera_admin::api::configure),
     )
     .await
+}
+
+/// Wall time of a test script run: small, so a runaway script fails fast.
+pub const SCRIPT_WALL_TIME: std::time::Duration = std::time::Duration::from_millis(200);
+
+/// The script engine (with [`SCRIPT_WALL_TIME`]) and a fresh master key.
+pub fn script_support() -> tessera_admin::api::ScriptSupport {
+    let limits = tessera_claims::Limits { wall_time: SCRIPT_WALL_TIME, ..Default::default() };
+    tessera_admin::api::ScriptSupport {
+        engine: tessera_claims::ScriptEngine::new(limits),
+        master_key: std::sync::Arc::new(tessera_tokens::MasterKey::generate().unwrap()),
+    }
+}
+
+/// Key rotation as the binary does it, without the master key: a new key row in state
+/// `next` (or `active`), audited with the actor.
+pub fn rotation(store: &Store) -> tessera_admin::api::KeyRotation {
+    let store = store.clone();
+    tessera_admin::api::KeyRotation(std::sync::Arc::new(move |alg, now_active, actor: &str| {
+        let kid = format!("kid-{}", &new_id()[24..]);
+        store
+            .write(|c| {
+                let key = tessera_store::keys::NewSigningKey {
+                    kid: kid.clone(),
+                    alg: alg.as_str().to_owned(),
+                    state: if now_active {
+                        tessera_store::keys::KeyState::Active
+                    } else {
+                        tessera_store::keys::KeyState::Next
+                    },
+                    private_key: "encrypted".into(),
+                    public_jwk: serde_json::json!({ "kty": "EC", "kid": kid }),
+                    publish_until: None,
+                };
+                tessera_store::keys::insert(c, &key, 1)?;
+                tessera_store::audit::record(
+                    c,
+                    &tessera_store::audit::NewAuditEvent {
+                        actor,
+                        action: "signing_key.rotate",
+                        target: &kid,
+                        summary: serde_json::json!({ "alg": alg.as_str() }),
+                        client_ip: None,
+                    },
+                    1,
+                )
+            })
+            .map_err(|e| e.to_string())?;
+        Ok(kid)
+    }))
 }
 
 /// An administrator (holding the `tessera-admin` role); returns the user id.
