@@ -111,32 +111,15 @@ impl UserContext {
     }
 }
 
-/// The registered claims (RFC 7519 §4.1, RFC 9068, OpenID Connect Core) plus Tessera's
-/// own `grant_id` and `gty`: Tessera sets them, and no custom claim source may.
-pub const PROTECTED_CLAIMS: &[&str] = &[
-    "iss",
-    "sub",
-    "aud",
-    "exp",
-    "nbf",
-    "iat",
-    "jti",
-    "client_id",
-    "scope",
-    "auth_time",
-    "nonce",
-    "acr",
-    "amr",
-    "azp",
-    "sid",
-    "cnf",
-    "grant_id",
-    "gty",
-];
+/// The claims Tessera sets and no custom source may: `tessera_domain::RESERVED_CLAIMS`
+/// (the registered claims of RFC 7519, RFC 9068 and OpenID Connect, and Tessera's own
+/// `grant_id` and `gty`).
+pub const PROTECTED_CLAIMS: &[&str] = tessera_domain::RESERVED_CLAIMS;
 
-/// The protected claims among `claims`, in order; empty when none.
+/// The protected claims among `claims` (compared without regard to case), in order;
+/// empty when none.
 pub fn protected_in(claims: &Map<String, Value>) -> Vec<String> {
-    claims.keys().filter(|k| PROTECTED_CLAIMS.contains(&k.as_str())).cloned().collect()
+    claims.keys().filter(|k| tessera_domain::is_reserved(k)).cloned().collect()
 }
 
 #[cfg(test)]

@@ -17,7 +17,9 @@ pub const MAX_CLAIM_NAME_LEN: usize = 100;
 pub const MAX_CUSTOM_CLAIM_KEY_LEN: usize = 200;
 
 /// Claims set by the token format itself (RFC 7519 §4.1, RFC 9068 §2.2, RFC 8693 §4,
-/// OIDC Core §2 and §3.1.3.6, RFC 7800): custom claims never override them.
+/// OIDC Core §2 and §3.1.3.6, RFC 7800), and Tessera's own `grant_id` (ties an access
+/// token to its grant, so revoking the grant ends the token) and `gty`: custom claims
+/// never override them.
 pub const RESERVED_CLAIMS: &[&str] = &[
     "iss",
     "sub",
@@ -37,6 +39,8 @@ pub const RESERVED_CLAIMS: &[&str] = &[
     "cnf",
     "at_hash",
     "c_hash",
+    "grant_id",
+    "gty",
 ];
 
 /// What went wrong with a claim name or value; each variant names the claim or value.
@@ -274,10 +278,12 @@ mod tests {
             "cnf",
             "at_hash",
             "c_hash",
+            "grant_id",
+            "gty",
         ] {
             assert!(is_reserved(claim), "{claim}");
         }
-        assert_eq!(RESERVED_CLAIMS.len(), 18);
+        assert_eq!(RESERVED_CLAIMS.len(), 20);
     }
 
     #[test]

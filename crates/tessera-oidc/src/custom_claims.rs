@@ -244,7 +244,7 @@ pub fn merge(payload: &mut Map<String, Value>, sources: impl IntoIterator<Item =
         custom.extend(source);
     }
     for (name, value) in custom {
-        if !payload.contains_key(&name) && !tessera_claims::PROTECTED_CLAIMS.contains(&name.as_str()) {
+        if !payload.contains_key(&name) && !tessera_domain::is_reserved(&name) {
             payload.insert(name, value);
         }
     }

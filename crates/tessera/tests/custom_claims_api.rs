@@ -120,7 +120,7 @@ crate::both_backends! {
     fn registered_claims_are_refused_naming_the_claim(db) {
         let f = fixture(&db, TokenFormat::Jwt);
         let access = sign_in(&f)["access_token"].as_str().unwrap().to_owned();
-        for claim in ["sub", "iss", "aud", "exp", "scope", "client_id"] {
+        for claim in ["sub", "iss", "aud", "exp", "scope", "client_id", "grant_id", "gty"] {
             let (status, body) = custom(&f, json!({ "token": access, "custom_attributes": { claim: "x" } }));
             assert_eq!(status, 400, "{claim}");
             assert_eq!(body["field"], format!("custom_attributes.{claim}"), "{body}");
