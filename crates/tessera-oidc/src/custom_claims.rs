@@ -83,23 +83,28 @@ pub fn for_user(
     run(runtime, conn, &script, app, token, Some(context), now)
 }
 
-/// The machine-to-machine script, when one is enabled (read before any write, so a
+/// The machine-to-machine script, when one is enabled (read before anything else, so a
 /// client credentials request without a script stays one read).
 pub fn machine_script(conn: &mut AnyConnection) -> StoreResult<Option<scripts::CustomClaimScript>> {
     Ok(scripts::get(conn, ScriptKind::Machine)?.filter(|s| s.enabled && !s.source.trim().is_empty()))
 }
 
-/// The claims the machine-to-machine `script` adds to `payload`, or the refusal.
+/// The claims the machine-to-machine `script` adds to `payload`, or the refusal. The
+/// script runs outside any transaction; only a failure writes (its audit event).
 pub fn for_machine(
     runtime: &ScriptRuntime,
-    conn: &mut AnyConnection,
+    store: &tessera_store::Store,
     script: &scripts::CustomClaimScript,
     app: &Application,
     payload: &Map<String, Value>,
     now: i64,
 ) -> StoreResult<Result<Map<String, Value>, OAuthError>> {
     let token = token_input(TokenKind::Machine, payload);
-    run(runtime, conn, script, app, token, None, now)
+    let variables = store.read(|c| environment(runtime, c))?;
+    match execute(runtime, script, token, None, variables) {
+        Ok(claims) => Ok(Ok(claims)),
+        Err(failure) => store.write(|c| settle(c, script, app, &failure, now)),
+    }
 }
 
 /// The `context` of a user token's script, as the console's test runner builds it too.
@@ -185,32 +190,55 @@ fn run(
     context: Option<Value>,
     now: i64,
 ) -> StoreResult<Result<Map<String, Value>, OAuthError>> {
-    let outcome = match environment(runtime, conn)? {
-        Err(message) => Err(ScriptFailure::Engine { message }),
+    let variables = environment(runtime, conn)?;
+    match execute(runtime, script, token, context, variables) {
+        Ok(claims) => Ok(Ok(claims)),
+        Err(failure) => settle(conn, script, app, &failure, now),
+    }
+}
+
+/// Runs `script` with its input, without touching the database (a script may take up to
+/// its time limit: no transaction should wait on it). A result holding a registered
+/// claim is a failure.
+fn execute(
+    runtime: &ScriptRuntime,
+    script: &scripts::CustomClaimScript,
+    token: Value,
+    context: Option<Value>,
+    variables: Result<BTreeMap<String, String>, String>,
+) -> Result<Map<String, Value>, ScriptFailure> {
+    let claims = match variables {
+        Err(message) => return Err(ScriptFailure::Engine { message }),
         Ok(environment_variables) => {
             let input = ScriptInput { token, context, environment_variables };
-            runtime.engine.run(&script.source, &input, &runtime.fetch)
+            runtime.engine.run(&script.source, &input, &runtime.fetch)?
         }
     };
-    let outcome = outcome.and_then(|claims| {
-        let protected = protected_in(&claims);
-        if protected.is_empty() {
-            Ok(claims)
-        } else {
-            Err(ScriptFailure::InvalidResult {
-                message: format!(
-                    "the script returned registered claims, which only Tessera sets: {}",
-                    protected.join(", ")
-                ),
-            })
-        }
-    });
-    let failure = match outcome {
-        Ok(claims) => return Ok(Ok(claims)),
-        Err(failure) => failure,
-    };
+    let protected = protected_in(&claims);
+    if protected.is_empty() {
+        Ok(claims)
+    } else {
+        Err(ScriptFailure::InvalidResult {
+            message: format!(
+                "the script returned registered claims, which only Tessera sets: {}",
+                protected.join(", ")
+            ),
+        })
+    }
+}
+
+/// What a failed run means for the request, audited: a denial refuses it; any other
+/// failure refuses it or lets the token go without the script's claims, as the script's
+/// failure setting says.
+fn settle(
+    conn: &mut AnyConnection,
+    script: &scripts::CustomClaimScript,
+    app: &Application,
+    failure: &ScriptFailure,
+    now: i64,
+) -> StoreResult<Result<Map<String, Value>, OAuthError>> {
     let target = format!("script:{}", script.kind.as_str());
-    let (action, refusal, summary) = match &failure {
+    let (action, refusal, summary) = match failure {
         ScriptFailure::Denied { message } => (
             "script.denied",
             Some(OAuthError::access_denied(message.clone())),

@@ -40,11 +40,10 @@ pub fn exchange(state: &OidcState, app: &Application, params: &Params, now: i64)
     claims.insert("exp".into(), json!(expires_at));
     claims.insert("jti".into(), Value::String(uuid::Uuid::now_v7().simple().to_string()));
     claims.insert("gty".into(), Value::String("client_credentials".into()));
-    // The machine-to-machine script runs only when enabled; a failure or denial is
-    // audited in the transaction that runs it.
+    // The machine-to-machine script runs only when enabled, outside any transaction; a
+    // failure or denial is audited.
     if let Some(script) = state.store.read(custom_claims::machine_script)? {
-        let scripted =
-            state.store.write(|c| custom_claims::for_machine(&state.scripts, c, &script, app, &claims, now))??;
+        let scripted = custom_claims::for_machine(&state.scripts, &state.store, &script, app, &claims, now)??;
         custom_claims::merge(&mut claims, [scripted]);
     }
     let token = AccessTokenClaims { claims, expires_at, application_id: app.id.clone(), user_id: None, grant_id: None };
