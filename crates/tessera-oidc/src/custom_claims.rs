@@ -83,8 +83,8 @@ pub fn for_user(
     run(runtime, conn, &script, app, token, Some(context), now)
 }
 
-/// The machine-to-machine script, when one is enabled (read before anything else, so a
-/// client credentials request without a script stays one read).
+/// The machine-to-machine script, when one is enabled (read with the request's other
+/// configuration, so a client credentials request gains no round trip for it).
 pub fn machine_script(conn: &mut AnyConnection) -> StoreResult<Option<scripts::CustomClaimScript>> {
     Ok(scripts::get(conn, ScriptKind::Machine)?.filter(|s| s.enabled && !s.source.trim().is_empty()))
 }

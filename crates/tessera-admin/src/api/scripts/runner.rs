@@ -68,7 +68,8 @@ pub struct TestResult {
 pub struct TestError {
     /// `denied` (`api.denyAccess`), `thrown`, `timeout`, `out_of_memory`,
     /// `invalid_result` (not a claims object, or a registered claim) or `invalid` (the
-    /// source does not parse or lacks `getCustomJwtClaims`).
+    /// source does not parse or lacks `getCustomJwtClaims`) or `engine` (the engine itself
+    /// failed; issuance would follow the failure setting).
     #[schema(example = "thrown")]
     pub(crate) kind: &'static str,
     /// For a denial, the script's message, which the client would be told.
@@ -208,9 +209,11 @@ fn failure_of(failure: ScriptFailure) -> Result<TestError, ApiError> {
             };
             TestError { kind: "invalid", message: invalid.to_string(), line: super::error_line(&invalid), column }
         }
+        // As at issuance, where it follows the failure setting: the run failed, and the
+        // runner says so instead of answering 500.
         ScriptFailure::Engine { message } => {
-            tracing::error!(%message, "the script engine failed during a test run");
-            return Err(ApiError::internal());
+            tracing::warn!(%message, "the script engine failed during a test run");
+            error("engine", message, None)
         }
     })
 }

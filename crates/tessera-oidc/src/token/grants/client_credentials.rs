@@ -21,7 +21,10 @@ pub fn exchange(state: &OidcState, app: &Application, params: &Params, now: i64)
     let requested =
         ScopeSet::parse(params.get("scope").unwrap_or("")).map_err(|e| OAuthError::invalid_scope(e.to_string()))?;
     let resources = params.get_all("resource");
-    let (catalog, all_connections) = state.store.read(|c| Ok((scopes::catalog(c)?, connections::all(c)?)))?;
+    // One read for everything the request needs besides the client: the scopes, the API
+    // connections and the machine-to-machine script, when one is enabled.
+    let (catalog, all_connections, script) =
+        state.store.read(|c| Ok((scopes::catalog(c)?, connections::all(c)?, custom_claims::machine_script(c)?)))?;
     let allowed = scopes::allowed(app, &catalog);
     let resolved = resolve_for_client_credentials(&requested, &catalog, &allowed)
         .map_err(|e| OAuthError::invalid_scope(e.to_string()))?;
@@ -42,7 +45,7 @@ pub fn exchange(state: &OidcState, app: &Application, params: &Params, now: i64)
     claims.insert("gty".into(), Value::String("client_credentials".into()));
     // The machine-to-machine script runs only when enabled, outside any transaction; a
     // failure or denial is audited.
-    if let Some(script) = state.store.read(custom_claims::machine_script)? {
+    if let Some(script) = script {
         let scripted = custom_claims::for_machine(&state.scripts, &state.store, &script, app, &claims, now)??;
         custom_claims::merge(&mut claims, [scripted]);
     }
