@@ -7,6 +7,7 @@ pub mod response;
 
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde_json::Value;
+use tessera_domain::ScopeCatalog;
 use tessera_store::applications::{self, Application};
 use tessera_store::sessions::{self, BrowserSession, NewAuthorizationCode, NewAuthorizationRequest};
 use tessera_store::{AnyConnection, StoreError, StoreResult, users};
@@ -116,8 +117,9 @@ fn start(state: &OidcState, raw: &[u8], cookie: Option<&str>) -> StoreResult<Nex
         Ok(id) => id.to_owned(),
         Err(reason) => return Ok(Next::Page(untrusted(&reason))),
     };
-    let app = match state.store.read(|c| applications::find_by_client_id(c, &client_id))? {
-        Some(app) if app.settings.enabled => app,
+    let config = state.store.config()?;
+    let app = match config.application_by_client_id(&client_id) {
+        Some(app) if app.settings.enabled => app.clone(),
         _ => return Ok(Next::Page(untrusted(&Untrusted("The application in the request is not known.".into())))),
     };
     let redirect_uri = match request::check_redirect_uri(&params, &app) {
@@ -131,7 +133,7 @@ fn start(state: &OidcState, raw: &[u8], cookie: Option<&str>) -> StoreResult<Nex
         response_mode: *mode.as_ref().unwrap_or(&request::ResponseMode::Query),
         state: state_param,
     };
-    let checked = mode.and_then(|_| check_rest(state, &params, &repeated, &app, now));
+    let checked = mode.and_then(|_| check_rest(state, &params, &repeated, &app, config.catalog(), now));
     let authorization = match checked {
         Ok(authorization) => authorization,
         Err(refusal) => return Ok(Next::Page(refuse(&reply_to, &state.issuer, &refusal))),
@@ -174,6 +176,7 @@ fn check_rest(
     params: &Params,
     repeated: &[String],
     app: &Application,
+    catalog: &ScopeCatalog,
     now: i64,
 ) -> Result<AuthorizationRequest, Refusal> {
     if let Some(name) = repeated.first() {
@@ -181,10 +184,8 @@ fn check_rest(
     }
     request::check_response_type(params)?;
     request::check_grant_type(app)?;
-    let catalog =
-        state.store.read(scopes::catalog).map_err(|_| Refusal::new("temporarily_unavailable", "try again"))?;
-    let allowed = scopes::allowed(app, &catalog);
-    let resolved = request::check_scope(params, &catalog, &allowed)?;
+    let allowed = scopes::allowed(app, catalog);
+    let resolved = request::check_scope(params, catalog, &allowed)?;
     let resources = request::check_resources(params, &resolved)?;
     let scope = resolved.granted();
     let code_challenge = request::check_pkce(params, app.settings.app_type)?;

@@ -3,15 +3,18 @@
 //! the client's registered JWKS and `jti` replay refused), and `none` for public
 //! clients. A client uses exactly the method it registered, and only one per request.
 
+use std::sync::Arc;
+
 use actix_web::HttpRequest;
 use actix_web::http::header;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use serde_json::json;
 use tessera_domain::ClientAuthMethod;
-use tessera_store::applications::{self, Application};
+use tessera_store::applications::Application;
 use tessera_store::audit::{self, NewAuditEvent};
-use tessera_store::{AnyConnection, StoreResult, tokens};
+use tessera_store::config::Config;
+use tessera_store::tokens;
 use tessera_tokens::SecretHash;
 
 use crate::error::OAuthError;
@@ -126,12 +129,12 @@ pub(crate) fn parse_basic(credentials: &str) -> Result<(String, String), OAuthEr
 /// application, or why it was refused. Every refusal is the same `invalid_client` to the
 /// caller and an audit event for the operator.
 pub fn authenticate(
-    conn: &mut AnyConnection,
+    config: &Config,
     presented: &Presented,
     audiences: &[String],
     now: i64,
-) -> StoreResult<Result<Authenticated, &'static str>> {
-    let app = applications::find_by_client_id(conn, &presented.client_id)?;
+) -> Result<Authenticated, &'static str> {
+    let app = config.application_by_client_id(&presented.client_id);
     let mut replay_guard = None;
     let reason = match &app {
         None => Some("unknown client"),
@@ -153,7 +156,7 @@ pub fn authenticate(
             None if app.settings.token_endpoint_auth_method == ClientAuthMethod::None => None,
             None => Some("no secret presented"),
             Some(secret) => {
-                let live = applications::live_secrets(conn, &app.id, now)?;
+                let live = config.live_application_secrets(&app.id, now);
                 let matched = live
                     .iter()
                     .fold(false, |acc, s| SecretHash::from_stored(s.secret_hash.as_str()).matches(secret) | acc);
@@ -161,16 +164,16 @@ pub fn authenticate(
             }
         },
     };
-    Ok(match (app, reason) {
-        (Some(app), None) => Ok(Authenticated { app, replay_guard }),
+    match (app, reason) {
+        (Some(app), None) => Ok(Authenticated { app: app.clone(), replay_guard }),
         (_, reason) => Err(reason.unwrap_or("refused")),
-    })
+    }
 }
 
 /// An authenticated client, and for `private_key_jwt` the assertion's `jti` and until
 /// when to remember it.
 pub struct Authenticated {
-    pub app: Application,
+    pub app: Arc<Application>,
     pub replay_guard: Option<(String, i64)>,
 }
 
@@ -245,14 +248,15 @@ pub fn authenticate_request(
     presented: &Presented,
     client_ip: Option<&str>,
     now: i64,
-) -> Result<Application, OAuthError> {
+) -> Result<Arc<Application>, OAuthError> {
     let audiences: Vec<String> = vec![
         state.issuer.clone(),
         state.url("/connect/token"),
         state.url("/connect/revocation"),
         state.url("/connect/introspect"),
     ];
-    let Authenticated { app, replay_guard } = match state.store.read(|c| authenticate(c, presented, &audiences, now))? {
+    let config = state.store.config()?;
+    let Authenticated { app, replay_guard } = match authenticate(&config, presented, &audiences, now) {
         Ok(authenticated) => authenticated,
         Err(reason) => {
             record_failure(&state.store, presented, reason, client_ip, now);

@@ -23,6 +23,7 @@ use tessera_claims::{
 };
 use tessera_store::applications::Application;
 use tessera_store::audit::{self, NewAuditEvent};
+use tessera_store::config::Config;
 use tessera_store::scripts::{self, OnFailure, ScriptKind};
 use tessera_store::users::{self, User};
 use tessera_store::{AnyConnection, StoreResult, organizations};
@@ -68,31 +69,30 @@ pub struct UserScriptInput<'a> {
 /// The claims the user token script adds to `payload`, or the refusal to answer.
 pub fn for_user(
     runtime: &ScriptRuntime,
+    config: &Config,
     conn: &mut AnyConnection,
     app: &Application,
     input: &UserScriptInput<'_>,
     payload: &Map<String, Value>,
     now: i64,
 ) -> StoreResult<Result<Map<String, Value>, OAuthError>> {
-    let Some(script) = scripts::get(conn, ScriptKind::User)?.filter(|s| s.enabled && !s.source.trim().is_empty())
-    else {
+    let Some(script) = config.enabled_script(ScriptKind::User) else {
         return Ok(Ok(Map::new()));
     };
     let context = user_context(conn, app, input)?;
     let token = token_input(TokenKind::User, payload);
-    run(runtime, conn, &script, app, token, Some(context), now)
-}
-
-/// The machine-to-machine script, when one is enabled (read with the request's other
-/// configuration, so a client credentials request gains no round trip for it).
-pub fn machine_script(conn: &mut AnyConnection) -> StoreResult<Option<scripts::CustomClaimScript>> {
-    Ok(scripts::get(conn, ScriptKind::Machine)?.filter(|s| s.enabled && !s.source.trim().is_empty()))
+    let variables = environment(runtime, config);
+    match execute(runtime, script, token, Some(context), variables) {
+        Ok(claims) => Ok(Ok(claims)),
+        Err(failure) => settle(conn, script, app, &failure, now),
+    }
 }
 
 /// The claims the machine-to-machine `script` adds to `payload`, or the refusal. The
 /// script runs outside any transaction; only a failure writes (its audit event).
 pub fn for_machine(
     runtime: &ScriptRuntime,
+    config: &Config,
     store: &tessera_store::Store,
     script: &scripts::CustomClaimScript,
     app: &Application,
@@ -100,7 +100,7 @@ pub fn for_machine(
     now: i64,
 ) -> StoreResult<Result<Map<String, Value>, OAuthError>> {
     let token = token_input(TokenKind::Machine, payload);
-    let variables = store.read(|c| environment(runtime, c))?;
+    let variables = environment(runtime, config);
     match execute(runtime, script, token, None, variables) {
         Ok(claims) => Ok(Ok(claims)),
         Err(failure) => store.write(|c| settle(c, script, app, &failure, now)),
@@ -157,15 +157,11 @@ fn application_info(app: &Application) -> ApplicationInfo {
 
 /// The stored variables, decrypted; a variable that cannot be opened is a failure of
 /// the run (the script would see a different environment than the admin set).
-fn environment(
-    runtime: &ScriptRuntime,
-    conn: &mut AnyConnection,
-) -> StoreResult<Result<BTreeMap<String, String>, String>> {
-    let stored = scripts::list_variables(conn)?;
+fn environment(runtime: &ScriptRuntime, config: &Config) -> Result<BTreeMap<String, String>, String> {
     let mut variables = BTreeMap::new();
-    for variable in stored {
+    for variable in config.variables() {
         let Some(key) = &runtime.master_key else {
-            return Ok(Err("the environment variables cannot be read on this node".into()));
+            return Err("the environment variables cannot be read on this node".into());
         };
         match key
             .decrypt(&variable.value, &variable_context(&variable.name))
@@ -173,28 +169,12 @@ fn environment(
             .and_then(|v| String::from_utf8(v).ok())
         {
             Some(value) => {
-                variables.insert(variable.name, value);
+                variables.insert(variable.name.clone(), value);
             }
-            None => return Ok(Err(format!("the environment variable {} cannot be decrypted", variable.name))),
+            None => return Err(format!("the environment variable {} cannot be decrypted", variable.name)),
         }
     }
-    Ok(Ok(variables))
-}
-
-fn run(
-    runtime: &ScriptRuntime,
-    conn: &mut AnyConnection,
-    script: &scripts::CustomClaimScript,
-    app: &Application,
-    token: Value,
-    context: Option<Value>,
-    now: i64,
-) -> StoreResult<Result<Map<String, Value>, OAuthError>> {
-    let variables = environment(runtime, conn)?;
-    match execute(runtime, script, token, context, variables) {
-        Ok(claims) => Ok(Ok(claims)),
-        Err(failure) => settle(conn, script, app, &failure, now),
-    }
+    Ok(variables)
 }
 
 /// Runs `script` with its input, without touching the database (a script may take up to

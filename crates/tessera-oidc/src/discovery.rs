@@ -1,31 +1,47 @@
 //! OpenID Provider metadata (OIDC Discovery §3, RFC 8414), at
-//! `/.well-known/openid-configuration`. Scopes and claims come from the database; the
-//! document is rebuilt at most every 30 seconds, not per request.
+//! `/.well-known/openid-configuration`. Scopes and claims come from the configuration in
+//! memory; the document is serialised once per configuration version, not per request.
 
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
 
 use actix_web::http::header::{self, CacheControl, CacheDirective};
+use actix_web::web::Bytes;
 use actix_web::{HttpResponse, web};
 use serde_json::json;
 use tessera_domain::SigningAlgorithm;
 use tessera_store::StoreResult;
-use tessera_store::scopes::{self, ScopeKind};
+use tessera_store::config::Config;
+use tessera_store::scopes::ScopeKind;
 
 use crate::state::OidcState;
 
-const REBUILD_AFTER: Duration = Duration::from_secs(30);
-
-/// A built document and when it was built.
-type Built = (Instant, Arc<String>);
+/// A built document and the configuration version it was built from.
+type Built = (i64, Bytes);
 
 /// The last built document.
 #[derive(Debug, Default, Clone)]
 pub struct DiscoveryCache(Arc<Mutex<Option<Built>>>);
 
-fn build(state: &OidcState) -> StoreResult<String> {
-    let (all_scopes, claims) =
-        state.store.read(|c| Ok((scopes::list_scopes(c, None)?, scopes::list_claim_types(c)?)))?;
+impl DiscoveryCache {
+    /// The document for the current configuration, built again only when it changed.
+    fn document(&self, state: &OidcState) -> StoreResult<Bytes> {
+        let config = state.store.config()?;
+        if let Some((version, document)) = self.0.lock().ok().and_then(|guard| guard.clone())
+            && version == config.version
+        {
+            return Ok(document);
+        }
+        let document = Bytes::from(build(state, &config));
+        if let Ok(mut guard) = self.0.lock() {
+            *guard = Some((config.version, document.clone()));
+        }
+        Ok(document)
+    }
+}
+
+fn build(state: &OidcState, config: &Config) -> String {
+    let all_scopes = config.scopes();
+    let claims = config.claim_types();
     let scopes_supported: Vec<&str> = all_scopes
         .iter()
         .filter(|s| s.show_in_discovery && (s.kind == ScopeKind::Identity || s.kind == ScopeKind::Api))
@@ -63,31 +79,19 @@ fn build(state: &OidcState) -> StoreResult<String> {
         "frontchannel_logout_supported": false,
         "backchannel_logout_supported": false,
     });
-    Ok(document.to_string())
+    document.to_string()
 }
 
 /// `GET /.well-known/openid-configuration`.
 pub(crate) async fn discovery(state: web::Data<OidcState>, cache: web::Data<DiscoveryCache>) -> HttpResponse {
-    let cached = cache.0.lock().ok().and_then(|guard| guard.clone());
-    let document = match cached {
-        Some((built, document)) if built.elapsed() < REBUILD_AFTER => document,
-        _ => {
-            let state = state.into_inner();
-            match web::block(move || build(&state)).await {
-                Ok(Ok(document)) => {
-                    let document = Arc::new(document);
-                    if let Ok(mut guard) = cache.0.lock() {
-                        *guard = Some((Instant::now(), document.clone()));
-                    }
-                    document
-                }
-                _ => return HttpResponse::ServiceUnavailable().finish(),
-            }
-        }
+    let (state, cache) = (state.into_inner(), cache.into_inner());
+    let document = match web::block(move || cache.document(&state)).await {
+        Ok(Ok(document)) => document,
+        _ => return HttpResponse::ServiceUnavailable().finish(),
     };
     HttpResponse::Ok()
         .content_type("application/json")
         .insert_header(CacheControl(vec![CacheDirective::Public, CacheDirective::MaxAge(300)]))
         .insert_header((header::ACCESS_CONTROL_ALLOW_ORIGIN, "*"))
-        .body(document.as_str().to_owned())
+        .body(document)
 }

@@ -8,9 +8,8 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use serde_json::{Map, Value, json};
 use tessera_domain::{ScopeSet, SigningAlgorithm};
 use tessera_store::audit::{self, NewAuditEvent};
-use tessera_store::connections::{self, ApiConnection};
-use tessera_store::scopes::{self};
-use tessera_store::{AnyConnection, StoreResult};
+use tessera_store::config::Config;
+use tessera_store::connections::ApiConnection;
 use tessera_tokens::SecretHash;
 
 use crate::client_auth::parse_basic;
@@ -85,7 +84,8 @@ fn answer(
     wants_jwt: bool,
 ) -> Result<Answer, OAuthError> {
     let now = now();
-    let (caller, own_scopes) = match state.store.read(|c| authenticate(c, name, secret, now))? {
+    let config = state.store.config()?;
+    let (caller, own_scopes) = match authenticate(&config, name, secret, now) {
         Some(found) => found,
         None => {
             record_failure(state, name, client_ip, now);
@@ -94,34 +94,29 @@ fn answer(
     };
     let claims = match find_claims(state, token, now)? {
         Some(claims) => claims,
-        None => return respond(state, &caller, json!({ "active": false }), wants_jwt, now),
+        None => return respond(state, caller, json!({ "active": false }), wants_jwt, now),
     };
     let body = match visible_to(&claims, &own_scopes) {
         Some(scope) => active_answer(claims, &scope),
         None => json!({ "active": false }),
     };
-    respond(state, &caller, body, wants_jwt, now)
+    respond(state, caller, body, wants_jwt, now)
 }
 
 /// The connection and its API scopes, if the credentials are right.
-fn authenticate(
-    conn: &mut AnyConnection,
-    name: &str,
-    secret: &str,
-    now: i64,
-) -> StoreResult<Option<(ApiConnection, ScopeSet)>> {
-    let Some(connection) = connections::find_by_name(conn, name)? else { return Ok(None) };
-    let live = connections::live_secrets(conn, &connection.id, now)?;
+fn authenticate<'c>(config: &'c Config, name: &str, secret: &str, now: i64) -> Option<(&'c ApiConnection, ScopeSet)> {
+    let connection = config.connection_by_name(name)?;
+    let live = config.live_connection_secrets(&connection.id, now);
     let matched =
         live.iter().fold(false, |acc, s| SecretHash::from_stored(s.secret_hash.as_str()).matches(secret) | acc);
     if !matched {
-        return Ok(None);
+        return None;
     }
-    let own: ScopeSet = scopes::scopes_of_connection(conn, &connection.id)?
-        .into_iter()
+    let own: ScopeSet = config
+        .scopes_of_connection(&connection.id)
         .filter_map(|s| tessera_domain::ScopeToken::parse(&s.name).ok())
         .collect();
-    Ok(Some((connection, own)))
+    Some((connection, own))
 }
 
 fn record_failure(state: &OidcState, name: &str, client_ip: Option<&str>, now: i64) {

@@ -12,7 +12,6 @@ use tessera_store::{StoreError, users};
 
 use crate::bearer::{active_claims, bearer_token};
 use crate::form::Params;
-use crate::scopes;
 use crate::state::{OidcState, now};
 
 fn challenge(status: StatusCode, error: &'static str, description: &'static str) -> HttpResponse {
@@ -103,16 +102,16 @@ fn lookup(state: &OidcState, token: &str) -> Result<Answer, StoreError> {
     let Some(sub) = claims.get("sub").and_then(Value::as_str) else {
         return Ok(Answer::Refused(StatusCode::UNAUTHORIZED, "invalid_token", "the access token has no subject"));
     };
+    let config = state.store.config()?;
     let body = state.store.read(|c| {
         let user = match users::get(c, sub) {
             Ok(user) if !user.disabled => user,
             _ => return Ok(None),
         };
         let values = users::claim_values(c, &user)?;
-        let catalog = scopes::catalog(c)?;
         // The token's own identity scopes, as the catalogue defines their claims now.
         let allowed = AllowedScopes { identity: scope.clone(), api: ScopeSet::new(), offline_access: false };
-        let resolved = resolve_requested_lenient(&scope, &catalog, &allowed);
+        let resolved = resolve_requested_lenient(&scope, config.catalog(), &allowed);
         let identity = IdentityClaims { sub: &user.id, user_values: &values, scopes: &resolved.identity };
         Ok(Some(claims_for_userinfo(&identity)))
     })?;

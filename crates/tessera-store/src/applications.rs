@@ -95,6 +95,7 @@ pub fn create(
     secret_hash: Option<&str>,
     now: i64,
 ) -> StoreResult<Application> {
+    crate::config::changed();
     let id = new_id();
     diesel::insert_into(applications::table)
         .values((
@@ -208,6 +209,7 @@ pub fn update(
     settings: &ApplicationSettings,
     now: i64,
 ) -> StoreResult<Application> {
+    crate::config::changed();
     let changed = diesel::update(applications::table.find(id)).set(columns(settings, now)).execute(conn)?;
     found(changed, "application")?;
     write_lists(conn, id, settings)?;
@@ -248,8 +250,56 @@ pub fn count(conn: &mut AnyConnection) -> StoreResult<i64> {
 }
 
 pub fn delete(conn: &mut AnyConnection, id: &str) -> StoreResult<()> {
+    crate::config::changed();
     let deleted = diesel::delete(applications::table.find(id)).execute(conn)?;
     found(deleted, "application")
+}
+
+/// Every application, in four queries whatever their number (for the in-memory
+/// configuration).
+pub fn all(conn: &mut AnyConnection) -> StoreResult<Vec<Application>> {
+    let rows: Vec<Row> = applications::table.select(Row::as_select()).order(applications::id.asc()).load(conn)?;
+    let mut lists: std::collections::HashMap<String, Lists> = std::collections::HashMap::new();
+    let uris: Vec<(String, String, String)> = application_redirect_uris::table
+        .select((
+            application_redirect_uris::application_id,
+            application_redirect_uris::kind,
+            application_redirect_uris::uri,
+        ))
+        .order(application_redirect_uris::uri.asc())
+        .load(conn)?;
+    for (id, kind, uri) in uris {
+        lists.entry(id).or_default().uris.push((kind, uri));
+    }
+    let allowed: Vec<(String, String)> = application_scopes::table
+        .select((application_scopes::application_id, application_scopes::scope_name))
+        .order(application_scopes::scope_name.asc())
+        .load(conn)?;
+    for (id, scope) in allowed {
+        lists.entry(id).or_default().allowed_scopes.push(scope);
+    }
+    let required: Vec<(String, String)> = application_required_claims::table
+        .select((application_required_claims::application_id, application_required_claims::claim_name))
+        .order(application_required_claims::claim_name.asc())
+        .load(conn)?;
+    for (id, claim) in required {
+        lists.entry(id).or_default().required_claims.push(claim);
+    }
+    rows.into_iter()
+        .map(|row| {
+            let lists = lists.remove(&row.id).unwrap_or_default();
+            from_parts(row, lists)
+        })
+        .collect()
+}
+
+/// An application's lists, kept in tables of their own.
+#[derive(Default)]
+struct Lists {
+    /// (kind, uri): `login` or `post_logout`.
+    uris: Vec<(String, String)>,
+    allowed_scopes: Vec<String>,
+    required_claims: Vec<String>,
 }
 
 fn assemble(conn: &mut AnyConnection, row: Row) -> StoreResult<Application> {
@@ -268,6 +318,11 @@ fn assemble(conn: &mut AnyConnection, row: Row) -> StoreResult<Application> {
         .select(application_required_claims::claim_name)
         .order(application_required_claims::claim_name.asc())
         .load(conn)?;
+    from_parts(row, Lists { uris, allowed_scopes, required_claims })
+}
+
+fn from_parts(row: Row, lists: Lists) -> StoreResult<Application> {
+    let Lists { uris, allowed_scopes, required_claims } = lists;
     let grant_types = row
         .grant_types
         .split_whitespace()
@@ -323,6 +378,7 @@ pub fn add_secret(
     expires_at: Option<i64>,
     now: i64,
 ) -> StoreResult<String> {
+    crate::config::changed();
     let id = new_id();
     diesel::insert_into(application_secrets::table)
         .values((
@@ -345,6 +401,7 @@ pub fn rotate_secret(
     old_expire_at: i64,
     now: i64,
 ) -> StoreResult<String> {
+    crate::config::changed();
     get(conn, application_id)?;
     diesel::update(
         application_secrets::table
@@ -354,6 +411,15 @@ pub fn rotate_secret(
     .set(application_secrets::expires_at.eq(old_expire_at))
     .execute(conn)?;
     add_secret(conn, application_id, new_secret_hash, None, now)
+}
+
+/// Every application secret still valid at `now` (for the in-memory configuration).
+pub fn all_live_secrets(conn: &mut AnyConnection, now: i64) -> StoreResult<Vec<ApplicationSecret>> {
+    Ok(application_secrets::table
+        .filter(application_secrets::expires_at.is_null().or(application_secrets::expires_at.gt(now)))
+        .select(ApplicationSecret::as_select())
+        .order(application_secrets::created_at.asc())
+        .load(conn)?)
 }
 
 /// The application's secrets still valid at `now`.

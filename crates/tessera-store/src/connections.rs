@@ -73,6 +73,7 @@ pub fn create(
     secret_hash: &str,
     now: i64,
 ) -> StoreResult<ApiConnection> {
+    crate::config::changed();
     let id = new_id();
     diesel::insert_into(api_connections::table)
         .values((
@@ -146,6 +147,7 @@ pub fn update(
     access_token_format: Option<TokenFormat>,
     now: i64,
 ) -> StoreResult<ApiConnection> {
+    crate::config::changed();
     let changed = diesel::update(api_connections::table.find(id))
         .set((
             api_connections::display_name.eq(display_name),
@@ -160,6 +162,7 @@ pub fn update(
 
 /// Deletes the connection with its secrets and every API scope it owns.
 pub fn delete(conn: &mut AnyConnection, id: &str) -> StoreResult<()> {
+    crate::config::changed();
     let deleted = diesel::delete(api_connections::table.find(id)).execute(conn)?;
     found(deleted, "API connection")
 }
@@ -181,6 +184,7 @@ pub fn add_secret(
     expires_at: Option<i64>,
     now: i64,
 ) -> StoreResult<String> {
+    crate::config::changed();
     let id = new_id();
     diesel::insert_into(api_connection_secrets::table)
         .values((
@@ -203,6 +207,7 @@ pub fn rotate_secret(
     old_expire_at: i64,
     now: i64,
 ) -> StoreResult<String> {
+    crate::config::changed();
     get(conn, connection_id)?;
     diesel::update(
         api_connection_secrets::table.filter(api_connection_secrets::connection_id.eq(connection_id)).filter(
@@ -212,6 +217,15 @@ pub fn rotate_secret(
     .set(api_connection_secrets::expires_at.eq(old_expire_at))
     .execute(conn)?;
     add_secret(conn, connection_id, new_secret_hash, None, now)
+}
+
+/// Every connection secret still valid at `now` (for the in-memory configuration).
+pub fn all_live_secrets(conn: &mut AnyConnection, now: i64) -> StoreResult<Vec<ConnectionSecret>> {
+    Ok(api_connection_secrets::table
+        .filter(api_connection_secrets::expires_at.is_null().or(api_connection_secrets::expires_at.gt(now)))
+        .select(ConnectionSecret::as_select())
+        .order(api_connection_secrets::created_at.asc())
+        .load(conn)?)
 }
 
 /// The secrets of a connection still valid at `now`.
@@ -225,6 +239,7 @@ pub fn live_secrets(conn: &mut AnyConnection, connection_id: &str, now: i64) -> 
 }
 
 pub fn delete_secret(conn: &mut AnyConnection, connection_id: &str, secret_id: &str) -> StoreResult<()> {
+    crate::config::changed();
     let deleted = diesel::delete(
         api_connection_secrets::table
             .filter(api_connection_secrets::id.eq(secret_id))

@@ -2,6 +2,9 @@
 //! production store, shared by any number of stateless nodes) and SQLite (the embedded
 //! default), with one query code path for both.
 //!
+//! The configuration the token path reads is kept in memory ([`config`], through
+//! [`Store::config`]) and reloaded when it changes, on this node or another.
+//!
 //! Queries are grouped by aggregate (`users`, `applications`, `scopes`, `connections`,
 //! `sessions`, `tokens`, `keys`, `scripts`, `management_keys`, `audit`, `organizations`).
 //! Each function takes a connection so callers can compose several in one transaction;
@@ -25,6 +28,7 @@ mod seed;
 pub mod admin_sessions;
 pub mod applications;
 pub mod audit;
+pub mod config;
 pub mod connections;
 pub mod instance;
 pub mod keys;

@@ -1,12 +1,14 @@
 //! The connection pool and the two ways to run an operation: [`Store::write`] (one write
 //! transaction) and [`Store::read`] (one read transaction).
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use diesel::connection::SimpleConnection;
 use diesel::prelude::*;
 use diesel::r2d2::{self, ManageConnection, Pool, PooledConnection, R2D2Connection};
 
+use crate::config::{self, Config, ConfigCache};
 use crate::{AnyConnection, Backend, DatabaseUrl, StoreError, StoreResult};
 
 /// How the pool is sized and how long a caller waits for a connection.
@@ -14,6 +16,9 @@ use crate::{AnyConnection, Backend, DatabaseUrl, StoreError, StoreResult};
 pub struct PoolOptions {
     pub max_size: u32,
     pub connection_timeout: Duration,
+    /// How often the in-memory configuration looks for changes made elsewhere (another
+    /// node, the CLI); zero looks at every read.
+    pub config_refresh_interval: Duration,
 }
 
 impl PoolOptions {
@@ -25,7 +30,11 @@ impl PoolOptions {
             Backend::Postgres => (cores * 4).clamp(4, 32),
             Backend::Sqlite => (cores * 2).clamp(2, 8),
         };
-        PoolOptions { max_size, connection_timeout: Duration::from_secs(5) }
+        PoolOptions {
+            max_size,
+            connection_timeout: Duration::from_secs(5),
+            config_refresh_interval: Duration::from_secs(1),
+        }
     }
 }
 
@@ -78,11 +87,13 @@ impl ManageConnection for Manager {
 /// A pooled connection.
 pub type Conn = PooledConnection<Manager>;
 
-/// The database: a pool over one backend. Cheap to clone.
+/// The database: a pool over one backend, and the configuration kept in memory. Cheap
+/// to clone; clones share both.
 #[derive(Clone)]
 pub struct Store {
     pool: Pool<Manager>,
     backend: Backend,
+    config: Arc<ConfigCache>,
 }
 
 impl std::fmt::Debug for Store {
@@ -110,7 +121,7 @@ impl Store {
             .error_handler(Box::new(LogErrors))
             .build_unchecked(manager);
         drop(first);
-        Ok(Store { pool, backend: url.backend() })
+        Ok(Store { pool, backend: url.backend(), config: Arc::new(ConfigCache::new(options.config_refresh_interval)) })
     }
 
     pub fn backend(&self) -> Backend {
@@ -133,12 +144,41 @@ impl Store {
     /// On SQLite the transaction starts with `BEGIN IMMEDIATE`, taking the write lock at
     /// once: a deferred transaction that reads and then writes fails with `SQLITE_BUSY`
     /// when another writer committed in between, whatever the busy timeout.
+    ///
+    /// A committed transaction that changed configuration invalidates the in-memory copy.
     pub fn write<T>(&self, f: impl FnOnce(&mut AnyConnection) -> StoreResult<T>) -> StoreResult<T> {
         let mut conn = self.pool.get()?;
-        match self.backend {
+        config::take_changed();
+        let result = match self.backend {
             Backend::Postgres => conn.transaction(|c| f(c)),
             Backend::Sqlite => immediate_transaction(&mut conn, f),
+        };
+        if config::take_changed() && result.is_ok() {
+            self.config.invalidate();
         }
+        result
+    }
+
+    /// The configuration, from memory (see [`crate::config`]).
+    pub fn config(&self) -> StoreResult<Arc<Config>> {
+        self.config.get(
+            || self.read(|c| Config::load(c, config::now())),
+            || {
+                let mut conn = self.pool.get()?;
+                config::current_version(&mut conn)
+            },
+        )
+    }
+
+    /// Forgets the in-memory configuration, so the next [`Store::config`] reads it
+    /// again (after a change this process made outside [`Store::write`]).
+    pub fn invalidate_config(&self) {
+        self.config.invalidate();
+    }
+
+    /// How often [`Store::config`] looks for changes made elsewhere.
+    pub fn set_config_refresh_interval(&self, interval: Duration) {
+        self.config.set_refresh_interval(interval);
     }
 
     /// Runs `f` in one read transaction (a consistent view across its queries).

@@ -375,6 +375,13 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    config_version (id) {
+        id -> Integer,
+        version -> BigInt,
+    }
+}
+
 diesel::joinable!(user_claims -> users (user_id));
 diesel::joinable!(user_claims -> claim_types (claim_name));
 diesel::joinable!(api_connection_secrets -> api_connections (connection_id));
@@ -428,4 +435,5 @@ diesel::allow_tables_to_appear_in_same_query!(
     management_keys,
     audit_events,
     sign_in_throttle,
+    config_version,
 );

@@ -9,6 +9,8 @@ mod admin_sessions;
 mod applications;
 #[path = "store/audit.rs"]
 mod audit;
+#[path = "store/config.rs"]
+mod config;
 #[path = "store/connections.rs"]
 mod connections;
 #[path = "store/keys.rs"]

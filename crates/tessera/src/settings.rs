@@ -45,6 +45,9 @@ pub struct RawSettings {
     pub key_activation_delay: u64,
     /// Seconds between reloads of the signing keys from the database on each node.
     pub key_refresh_interval: u64,
+    /// Milliseconds between checks for configuration changed on another node (or by
+    /// the CLI); 0 checks at every request.
+    pub config_refresh_interval_ms: u64,
     /// Seconds without a request after which an admin console session ends.
     pub admin_session_idle_timeout: u64,
     /// Seconds after sign-in after which an admin console session ends regardless.
@@ -74,6 +77,7 @@ impl Default for RawSettings {
             argon2_parallelism: PasswordParams::OWASP.parallelism,
             key_activation_delay: 120,
             key_refresh_interval: 30,
+            config_refresh_interval_ms: 1000,
             admin_session_idle_timeout: 15 * 60,
             admin_session_absolute_timeout: 8 * 3600,
             script_time_limit_ms: 500,
@@ -177,6 +181,10 @@ impl Settings {
             }
             pool.max_size = size;
         }
+        if raw.config_refresh_interval_ms > 60_000 {
+            return Err(SettingsError::new("config_refresh_interval_ms", "must be at most 60000 milliseconds"));
+        }
+        pool.config_refresh_interval = std::time::Duration::from_millis(raw.config_refresh_interval_ms);
         let master_key = raw
             .master_key
             .as_deref()

@@ -5,11 +5,11 @@
 
 use serde_json::{Map, Value, json};
 use tessera_domain::{
-    GrantType, IdentityClaims, ScopeCatalog, ScopeSet, access_token_audience_and_scope, claims_for_id_token,
+    GrantType, IdentityClaims, ScopeSet, access_token_audience_and_scope, claims_for_id_token,
     resolve_requested_lenient,
 };
 use tessera_store::applications::Application;
-use tessera_store::connections::ApiConnection;
+use tessera_store::config::Config;
 use tessera_store::users::User;
 use tessera_tokens::{Secret, generate_secret};
 
@@ -66,11 +66,11 @@ pub fn issue(
     state: &OidcState,
     conn: &mut AnyConnection,
     app: &Application,
-    catalog: &ScopeCatalog,
-    connections: &[ApiConnection],
+    config: &Config,
     grant: &UserGrant<'_>,
     now: i64,
 ) -> StoreResult<Result<Issued, OAuthError>> {
+    let catalog = config.catalog();
     let allowed = scopes::allowed(app, catalog);
     let resolved = resolve_requested_lenient(grant.scope, catalog, &allowed);
     let (audience, scope) = match access_token_audience_and_scope(&resolved, Some(grant.resources)) {
@@ -119,14 +119,14 @@ pub fn issue(
         auth_time: grant.auth_time,
         amr: grant.amr,
     };
-    let scripted = match custom_claims::for_user(&state.scripts, conn, app, &script_input, &claims, now)? {
+    let scripted = match custom_claims::for_user(&state.scripts, config, conn, app, &script_input, &claims, now)? {
         Ok(scripted) => scripted,
         Err(refusal) => return Ok(Err(refusal)),
     };
     custom_claims::merge(&mut claims, [scripted, grant.custom_claims.clone()]);
 
     let connection_format = match audience.as_slice() {
-        [only] => connections.iter().find(|c| &c.name == only).and_then(|c| c.access_token_format),
+        [only] => config.connection_by_name(only).and_then(|c| c.access_token_format),
         _ => None,
     };
     let format = format_for(app.settings.access_token_format, &audience, connection_format);

@@ -40,6 +40,8 @@ pub fn settings_for(db: &TestDatabase, data_dir: &std::path::Path) -> RawSetting
         argon2_memory_kib: 64,
         argon2_iterations: 1,
         key_refresh_interval: 1,
+        // The tests change configuration through stores of their own: look every time.
+        config_refresh_interval_ms: 0,
         key_activation_delay: 2,
         ..RawSettings::default()
     }

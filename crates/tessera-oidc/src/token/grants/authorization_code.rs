@@ -12,12 +12,11 @@ use tessera_domain::{GrantType, ScopeSet};
 use tessera_store::applications::Application;
 use tessera_store::sessions::{self, CodeConsumption};
 use tessera_store::tokens::{self, NewGrant};
-use tessera_store::{StoreError, audit, connections, users};
+use tessera_store::{StoreError, audit, users};
 use tessera_tokens::SecretHash;
 
 use crate::error::OAuthError;
 use crate::form::Params;
-use crate::scopes;
 use crate::state::OidcState;
 use crate::token::TokenResponse;
 use crate::token::issue::{UserGrant, issue};
@@ -34,6 +33,7 @@ pub fn exchange(state: &OidcState, app: &Application, params: &Params, now: i64)
         return Err(OAuthError::invalid_grant("the code is not valid"));
     }
     let hash = SecretHash::of(code);
+    let config = state.store.config()?;
     state.store.write(|c| {
         let Some(found) = sessions::get_code(c, hash.as_str())? else {
             return Ok(Err(OAuthError::invalid_grant("the code is not valid")));
@@ -73,8 +73,6 @@ pub fn exchange(state: &OidcState, app: &Application, params: &Params, now: i64)
             return Ok(Err(OAuthError::invalid_grant("the account is disabled")));
         }
         let claims = users::claim_values(c, &user)?;
-        let catalog = scopes::catalog(c)?;
-        let all_connections = connections::all(c)?;
         let scope = ScopeSet::parse(&code.scope).map_err(|e| StoreError::Corrupt(e.to_string()))?;
         let grant = tokens::create_grant(
             c,
@@ -110,7 +108,7 @@ pub fn exchange(state: &OidcState, app: &Application, params: &Params, now: i64)
             custom_claims: &grant.custom_claims,
             rotated_refresh: None,
         };
-        let issued = match issue(state, c, app, &catalog, &all_connections, &user_grant, now)? {
+        let issued = match issue(state, c, app, &config, &user_grant, now)? {
             Ok(issued) => issued,
             // Refused (a resource, a custom claims script): nothing was issued, so the
             // grant ends here; the code stays spent and the refusal's audit event stays.

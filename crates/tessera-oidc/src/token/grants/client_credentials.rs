@@ -4,7 +4,7 @@
 use serde_json::{Map, Value, json};
 use tessera_domain::{GrantType, ScopeSet, access_token_audience_and_scope, resolve_for_client_credentials};
 use tessera_store::applications::Application;
-use tessera_store::connections;
+use tessera_store::scripts::ScriptKind;
 
 use crate::access_token::{self, AccessTokenClaims, format_for};
 use crate::custom_claims;
@@ -21,12 +21,12 @@ pub fn exchange(state: &OidcState, app: &Application, params: &Params, now: i64)
     let requested =
         ScopeSet::parse(params.get("scope").unwrap_or("")).map_err(|e| OAuthError::invalid_scope(e.to_string()))?;
     let resources = params.get_all("resource");
-    // One read for everything the request needs besides the client: the scopes, the API
-    // connections and the machine-to-machine script, when one is enabled.
-    let (catalog, all_connections, script) =
-        state.store.read(|c| Ok((scopes::catalog(c)?, connections::all(c)?, custom_claims::machine_script(c)?)))?;
-    let allowed = scopes::allowed(app, &catalog);
-    let resolved = resolve_for_client_credentials(&requested, &catalog, &allowed)
+    // The scopes, the API connections and the machine-to-machine script come from the
+    // configuration in memory: a JWT is issued without a database round trip.
+    let config = state.store.config()?;
+    let catalog = config.catalog();
+    let allowed = scopes::allowed(app, catalog);
+    let resolved = resolve_for_client_credentials(&requested, catalog, &allowed)
         .map_err(|e| OAuthError::invalid_scope(e.to_string()))?;
     let (audience, scope) = access_token_audience_and_scope(&resolved, Some(&resources))
         .map_err(|e| OAuthError::invalid_target(e.to_string()))?;
@@ -45,14 +45,14 @@ pub fn exchange(state: &OidcState, app: &Application, params: &Params, now: i64)
     claims.insert("gty".into(), Value::String("client_credentials".into()));
     // The machine-to-machine script runs only when enabled, outside any transaction; a
     // failure or denial is audited.
-    if let Some(script) = script {
-        let scripted = custom_claims::for_machine(&state.scripts, &state.store, &script, app, &claims, now)??;
+    if let Some(script) = config.enabled_script(ScriptKind::Machine) {
+        let scripted = custom_claims::for_machine(&state.scripts, &config, &state.store, script, app, &claims, now)??;
         custom_claims::merge(&mut claims, [scripted]);
     }
     let token = AccessTokenClaims { claims, expires_at, application_id: app.id.clone(), user_id: None, grant_id: None };
 
     let connection_format = match audience.as_slice() {
-        [only] => all_connections.iter().find(|c| &c.name == only).and_then(|c| c.access_token_format),
+        [only] => config.connection_by_name(only).and_then(|c| c.access_token_format),
         _ => None,
     };
     let format = format_for(app.settings.access_token_format, &audience, connection_format);

@@ -7,7 +7,7 @@ use tessera_domain::{GrantType, ScopeSet, resolve_requested};
 use tessera_store::applications::Application;
 use tessera_store::throttle;
 use tessera_store::tokens::{self, NewGrant};
-use tessera_store::{audit, connections, users};
+use tessera_store::{audit, users};
 
 use crate::error::OAuthError;
 use crate::form::Params;
@@ -31,10 +31,10 @@ pub fn exchange(
     let password = params.require("password")?;
     let requested =
         ScopeSet::parse(params.get("scope").unwrap_or("")).map_err(|e| OAuthError::invalid_scope(e.to_string()))?;
-    let catalog = state.store.read(scopes::catalog)?;
-    let allowed = scopes::allowed(app, &catalog);
-    let resolved =
-        resolve_requested(&requested, &catalog, &allowed).map_err(|e| OAuthError::invalid_scope(e.to_string()))?;
+    let config = state.store.config()?;
+    let allowed = scopes::allowed(app, config.catalog());
+    let resolved = resolve_requested(&requested, config.catalog(), &allowed)
+        .map_err(|e| OAuthError::invalid_scope(e.to_string()))?;
     let account_key = format!("account:{}", login.chars().take(200).collect::<String>());
     let ip_key = format!("ip:{}", client_ip.unwrap_or("unknown"));
 
@@ -68,7 +68,6 @@ pub fn exchange(
     state.store.write(|c| {
         throttle::clear(c, &account_key)?;
         let claims = users::claim_values(c, &user)?;
-        let all_connections = connections::all(c)?;
         let amr = vec!["pwd".to_owned()];
         let grant = tokens::create_grant(
             c,
@@ -99,7 +98,7 @@ pub fn exchange(
             custom_claims: &grant.custom_claims,
             rotated_refresh: None,
         };
-        let issued = match issue(state, c, app, &catalog, &all_connections, &user_grant, now)? {
+        let issued = match issue(state, c, app, &config, &user_grant, now)? {
             Ok(issued) => issued,
             Err(refusal) => {
                 tokens::revoke_grant(c, &grant.id, now)?;

@@ -6,12 +6,11 @@ use serde_json::json;
 use tessera_domain::{GrantType, ScopeSet, narrow};
 use tessera_store::applications::Application;
 use tessera_store::tokens::{self, Rotation};
-use tessera_store::{StoreError, audit, connections, users};
+use tessera_store::{StoreError, audit, users};
 use tessera_tokens::{SecretHash, generate_secret};
 
 use crate::error::OAuthError;
 use crate::form::Params;
-use crate::scopes;
 use crate::state::OidcState;
 use crate::token::TokenResponse;
 use crate::token::issue::{UserGrant, issue};
@@ -37,6 +36,7 @@ pub fn exchange(state: &OidcState, app: &Application, params: &Params, now: i64)
     {
         return Err(OAuthError::invalid_grant("the refresh token was issued to another client"));
     }
+    let config = state.store.config()?;
     let outcome = state.store.write(|c| {
         let grant = match tokens::rotate(c, old_hash.as_str(), new_token.hash().as_str(), new_expires_at, now)? {
             Rotation::Rotated { grant } if grant.application_id == app.id => grant,
@@ -73,8 +73,6 @@ pub fn exchange(state: &OidcState, app: &Application, params: &Params, now: i64)
             return Err(StoreError::not_found("user"));
         }
         let claims = users::claim_values(c, &user)?;
-        let catalog = scopes::catalog(c)?;
-        let all_connections = connections::all(c)?;
         let resources = if requested_resources.is_empty() { &grant.resources } else { &requested_resources };
         let user_grant = UserGrant {
             resources,
@@ -89,7 +87,7 @@ pub fn exchange(state: &OidcState, app: &Application, params: &Params, now: i64)
             custom_claims: &grant.custom_claims,
             rotated_refresh: Some(&new_token),
         };
-        let issued = match issue(state, c, app, &catalog, &all_connections, &user_grant, now)? {
+        let issued = match issue(state, c, app, &config, &user_grant, now)? {
             Ok(issued) => issued,
             // An unknown resource rolls the rotation back (the token stays usable).
             Err(refusal) if refusal.error == "invalid_target" => {

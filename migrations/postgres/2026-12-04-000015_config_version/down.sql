@@ -1,0 +1,14 @@
+DROP TRIGGER claim_types_config_version ON claim_types;
+DROP TRIGGER scopes_config_version ON scopes;
+DROP TRIGGER scope_claims_config_version ON scope_claims;
+DROP TRIGGER api_connections_config_version ON api_connections;
+DROP TRIGGER api_connection_secrets_config_version ON api_connection_secrets;
+DROP TRIGGER applications_config_version ON applications;
+DROP TRIGGER application_secrets_config_version ON application_secrets;
+DROP TRIGGER application_redirect_uris_config_version ON application_redirect_uris;
+DROP TRIGGER application_scopes_config_version ON application_scopes;
+DROP TRIGGER application_required_claims_config_version ON application_required_claims;
+DROP TRIGGER custom_claim_scripts_config_version ON custom_claim_scripts;
+DROP TRIGGER script_environment_variables_config_version ON script_environment_variables;
+DROP FUNCTION bump_config_version();
+DROP TABLE config_version;
