@@ -3,7 +3,8 @@
 // An administrator signs in, creates a custom claim, a custom identity scope carrying
 // it, an API connection and an application that requires the claim, then a user; the
 // user signs in through the real login pages, is asked for the required claim, consents,
-// and the claim is checked in userinfo. Every console page is screenshotted.
+// and the claim is checked in userinfo. The script editor's colouring is checked against
+// its textarea. Every console page is screenshotted.
 //
 // Driven by browser_console.rs, which passes: TESSERA_URL, ADMIN_LOGIN, ADMIN_PASSWORD,
 // CHROMIUM, SCREENSHOTS (a folder). Exits non-zero on the first failed check.
@@ -113,6 +114,149 @@ try {
   await submitForm(page, "Create user");
   check((await page.textContent(".notice")).includes("created"), "the user is created");
   await shot(page, "console-user");
+
+  // The script editor. A syntax error marks its line in the line numbers; the source is
+  // coloured by a layer behind the textarea that holds exactly the same text, aligned with
+  // the line numbers and the textarea however they scroll.
+  await page.goto(`${base}/admin/scripts/user`);
+  await page.fill("#f-source", "async function getCustomJwtClaims() {\n  return {\n    tier: ;\n  };\n}");
+  await submitForm(page, "Save");
+  const errorLine = await page.getAttribute("#f-source", "data-error-line");
+  check(errorLine && (await page.textContent(".code-gutter .bad")) === errorLine, "the error's line is marked");
+  const script = [
+    "// Adds the tier; refuses suspended users.",
+    "async function getCustomJwtClaims({ token, context, environmentVariables, api }) {",
+    "  const tier = context.user.app_metadata.tier ?? environmentVariables.DEFAULT_TIER;",
+    "  if (/^suspended$/i.test(tier)) api.denyAccess(\"suspended <b>&amp;</b>\");",
+    "  const half = token.exp / 2 / 1;",
+    "  return { tier: `${tier}-${`v${half}`}`, region: 'eu' }; // " + "a long line ".repeat(30),
+    "}",
+    "",
+    ...Array.from({ length: 40 }, (_, n) => `// filler ${n}`),
+  ].join("\n");
+  await page.fill("#f-source", script);
+  await page.focus("#f-source");
+  await page.keyboard.press("Control+End");
+  await page.keyboard.type("\n/* typed */ const unterminated = `${x");
+  await page.waitForFunction(() => {
+    const area = document.querySelector("#f-source");
+    return document.querySelector(".code-highlight")?.textContent === area.value && area.value.endsWith("${x");
+  });
+  const editor = await page.evaluate(() => {
+    const area = document.querySelector("#f-source");
+    const overlay = document.querySelector(".code-editor .code-highlight");
+    const texts = (kind) => [...overlay.querySelectorAll(`.tok-${kind}`)].map((span) => span.textContent);
+    const style = (element) => {
+      const s = getComputedStyle(element);
+      return ["fontFamily", "fontSize", "fontWeight", "lineHeight", "letterSpacing", "tabSize", "whiteSpace",
+        "paddingTop", "paddingLeft", "fontVariantLigatures"].map((p) => s[p]).join("|");
+    };
+    return {
+      hidden: overlay.getAttribute("aria-hidden"),
+      label: area.labels[0]?.textContent ?? "",
+      same: overlay.textContent === area.value,
+      keywords: texts("keyword"), strings: texts("string"), comments: texts("comment"), regexes: texts("regex"),
+      names: texts("name"), punct: texts("punct"),
+      styles: [style(area), style(overlay)],
+      areaColor: getComputedStyle(area).color,
+      bad: document.querySelector(".code-gutter .bad")?.textContent,
+      onTop: (() => {
+        overlay.scrollIntoView();
+        const box = overlay.getBoundingClientRect();
+        return document.elementFromPoint(box.left + box.width / 2, box.top + 20) === area;
+      })(),
+    };
+  });
+  check(editor.hidden === "true" && editor.label.startsWith("Source"), "the overlay is hidden; the textarea is the labelled control");
+  check(editor.onTop, "clicks reach the textarea, above the overlay");
+  check(editor.same, "the overlay holds exactly the textarea's text");
+  check(["async", "function", "const", "if", "return"].every((k) => editor.keywords.includes(k)), `keywords: ${editor.keywords}`);
+  check(editor.strings.includes('"suspended <b>&amp;</b>"') && editor.strings.includes("'eu'"), `strings: ${editor.strings}`);
+  check(editor.strings.includes("`v") && editor.punct.filter((p) => p === "${").length >= 3, `a template inside a template: ${editor.strings} ${editor.punct}`);
+  check(editor.comments[0] === "// Adds the tier; refuses suspended users." && editor.comments.includes("/* typed */"), `comments: ${editor.comments}`);
+  check(editor.regexes.length === 1 && editor.regexes[0] === "/^suspended$/i", `a regex, and two divisions that are not: ${editor.regexes}`);
+  check(["getCustomJwtClaims", "token", "context", "environmentVariables", "api", "denyAccess"].every((n) => editor.names.includes(n)), `names: ${editor.names}`);
+  check(editor.styles[0] === editor.styles[1], `the overlay lays text out as the textarea does: ${editor.styles.join(" vs ")}`);
+  check(editor.areaColor === "rgba(0, 0, 0, 0)", "the textarea's own text is transparent");
+  check(editor.bad === errorLine, "the error's line stays marked as the text grows");
+  await shot(page, "console-script-editor");
+  await page.emulateMedia({ colorScheme: "dark" });
+  const darkKeyword = await page.evaluate(() => getComputedStyle(document.querySelector(".tok-keyword")).color);
+  await shot(page, "console-script-editor-dark");
+  await page.emulateMedia({ colorScheme: "light" });
+  const lightKeyword = await page.evaluate(() => getComputedStyle(document.querySelector(".tok-keyword")).color);
+  check(darkKeyword !== lightKeyword, "tokens have their own colours in the dark scheme");
+
+  // As if the administrator had made the textarea shorter: it scrolls, both ways.
+  const scrolled = await page.evaluate(async () => {
+    const area = document.querySelector("#f-source");
+    const gutter = document.querySelector(".code-gutter");
+    const lines = document.querySelector(".code-highlight > code").children;
+    const frame = () => new Promise((resolve) => requestAnimationFrame(() => requestAnimationFrame(resolve)));
+    const middle = (rect) => rect.top + rect.height / 2;
+    // Where line n starts, in the gutter and in the overlay.
+    const measure = (n) => {
+      const range = document.createRange();
+      range.setStart(lines[n - 1].firstChild.firstChild ?? lines[n - 1].firstChild, 0);
+      range.setEnd(range.startContainer, 1);
+      const text = range.getBoundingClientRect();
+      return { gutter: middle(gutter.children[n - 1].getBoundingClientRect()), overlay: middle(text), left: text.left };
+    };
+    area.style.height = "12rem";
+    await frame();
+    const before = [5, 9, 30, 45].map(measure); // 8 is empty
+    const box = area.getBoundingClientRect();
+    const contentLeft = box.left + area.clientLeft + parseFloat(getComputedStyle(area).paddingLeft);
+    area.scrollTop = 250;
+    area.scrollLeft = 120;
+    await frame();
+    const after = [5, 9, 30, 45].map(measure);
+    return { before, after, contentLeft, top: area.scrollTop, left: area.scrollLeft, gutterTop: gutter.scrollTop };
+  });
+  const near = (a, b) => Math.abs(a - b) < 0.6;
+  check(scrolled.top > 100 && scrolled.left > 50, `the textarea scrolls: ${JSON.stringify(scrolled)}`);
+  check(scrolled.gutterTop === scrolled.top, `the gutter scrolls with the textarea: ${JSON.stringify(scrolled)}`);
+  for (const [i, before] of scrolled.before.entries()) {
+    const after = scrolled.after[i];
+    check(near(before.overlay, before.gutter) && near(after.overlay, after.gutter), `overlay and gutter lines align: ${JSON.stringify(scrolled)}`);
+    check(near(before.gutter - after.gutter, scrolled.top) && near(before.overlay - after.overlay, scrolled.top), `overlay and gutter scroll equally: ${JSON.stringify(scrolled)}`);
+    check(near(before.left, scrolled.contentLeft) && near(before.left - after.left, scrolled.left), `the overlay scrolls sideways with the textarea: ${JSON.stringify(scrolled)}`);
+  }
+
+  // A 2,000-line script: a keystroke is coloured within a frame or two, not a second.
+  const typing = await page.evaluate(async () => {
+    const area = document.querySelector("#f-source");
+    const overlay = document.querySelector(".code-highlight");
+    const unit = area.value.split("\n").slice(0, 7).join("\n") + "\n";
+    area.value = unit.repeat(Math.ceil(2000 / 7));
+    area.dispatchEvent(new Event("input"));
+    const frame = () => new Promise((resolve) => requestAnimationFrame(resolve));
+    let start = performance.now();
+    await frame();
+    const first = performance.now() - start;
+    area.setRangeText("x", 100, 100, "end");
+    start = performance.now();
+    area.dispatchEvent(new Event("input"));
+    await frame();
+    await frame();
+    return { first, keystroke: performance.now() - start, same: overlay.textContent === area.value };
+  });
+  check(typing.same && typing.keystroke < 500, `a 2,000-line script stays quick: ${JSON.stringify(typing)}`);
+  console.log(`script editor: first render ${typing.first.toFixed(0)} ms, keystroke ${typing.keystroke.toFixed(0)} ms`);
+
+  // Without JavaScript the editor is the plain textarea with its line numbers.
+  const plain = await browser.newContext({ javaScriptEnabled: false, storageState: await admin.storageState() });
+  const plainPage = await plain.newPage();
+  await plainPage.goto(`${base}/admin/scripts/user`);
+  await plainPage.fill("#f-source", script.split("\n").slice(0, 7).join("\n"));
+  check((await plainPage.locator(".code-highlight").count()) === 0, "no overlay without JavaScript");
+  check((await plainPage.locator(".code-gutter span").count()) >= 16, "line numbers without JavaScript");
+  check(
+    (await plainPage.evaluate(() => getComputedStyle(document.querySelector("#f-source")).color)) !== "rgba(0, 0, 0, 0)",
+    "the textarea's text is visible without JavaScript",
+  );
+  await shot(plainPage, "console-script-editor-no-js");
+  await plain.close();
 
   // Every section, screenshotted.
   for (const section of [
