@@ -122,6 +122,22 @@ pub fn protected_in(claims: &Map<String, Value>) -> Vec<String> {
     claims.keys().filter(|k| tessera_domain::is_reserved(k)).cloned().collect()
 }
 
+/// A script's claims as issuance takes them: a result holding a registered claim is a
+/// failure of the script (Tessera sets those; no custom source may).
+pub fn refuse_registered(claims: Map<String, Value>) -> Result<Map<String, Value>, crate::ScriptFailure> {
+    let protected = protected_in(&claims);
+    if protected.is_empty() {
+        Ok(claims)
+    } else {
+        Err(crate::ScriptFailure::InvalidResult {
+            message: format!(
+                "the script returned registered claims, which only Tessera sets: {}",
+                protected.join(", ")
+            ),
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,6 +1,7 @@
 //! Claims assembly: which user claims go into the ID token and the userinfo response
-//! (OIDC Core §5.4, §5.3.2), and the audience and scope of an access token (RFC 9068 §2.2,
-//! RFC 8707).
+//! (OIDC Core §5.4, §5.3.2), the audience and scope of an access token (RFC 9068 §2.2,
+//! RFC 8707), and the registered claims of access and ID tokens. The token endpoint and
+//! the console's preview both build payloads here, so they cannot drift apart.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -104,6 +105,110 @@ pub fn access_token_audience_and_scope(
         scope.insert(ScopeToken::from_valid(OFFLINE_ACCESS));
     }
     Ok((kept.into_iter().map(str::to_owned).collect(), scope))
+}
+
+/// What an access token states besides its custom claims.
+#[derive(Debug, Clone)]
+pub struct AccessTokenFacts<'a> {
+    pub issuer: &'a str,
+    /// The user's id, or the client id of a machine token.
+    pub subject: &'a str,
+    /// The API connections the token is for; none means the issuer.
+    pub audience: &'a [String],
+    pub client_id: &'a str,
+    pub scope: &'a ScopeSet,
+    pub issued_at: i64,
+    pub expires_at: i64,
+    pub jti: &'a str,
+    pub auth_time: Option<i64>,
+    pub amr: &'a [String],
+    pub sid: Option<&'a str>,
+    /// The grant of a user's token: lets introspection and userinfo refuse the token once
+    /// the grant is revoked.
+    pub grant_id: Option<&'a str>,
+    /// A machine-to-machine token (`gty: client_credentials`).
+    pub machine: bool,
+}
+
+/// RFC 9068 §2.2: `iss sub aud client_id scope iat nbf exp jti`, with `auth_time amr sid`
+/// when known, Tessera's `grant_id` for a user's grant and `gty` for a machine token.
+pub fn access_token_claims(facts: &AccessTokenFacts<'_>) -> Map<String, Value> {
+    let mut claims = Map::new();
+    claims.insert("iss".into(), Value::String(facts.issuer.to_owned()));
+    claims.insert("sub".into(), Value::String(facts.subject.to_owned()));
+    claims.insert(
+        "aud".into(),
+        match facts.audience {
+            [] if facts.machine => Value::Array(Vec::new()),
+            [] => Value::String(facts.issuer.to_owned()),
+            [one] => Value::String(one.clone()),
+            many => Value::Array(many.iter().cloned().map(Value::String).collect()),
+        },
+    );
+    claims.insert("client_id".into(), Value::String(facts.client_id.to_owned()));
+    claims.insert("scope".into(), Value::String(facts.scope.to_string()));
+    claims.insert("iat".into(), Value::from(facts.issued_at));
+    claims.insert("nbf".into(), Value::from(facts.issued_at));
+    claims.insert("exp".into(), Value::from(facts.expires_at));
+    claims.insert("jti".into(), Value::String(facts.jti.to_owned()));
+    if let Some(auth_time) = facts.auth_time {
+        claims.insert("auth_time".into(), Value::from(auth_time));
+    }
+    if !facts.amr.is_empty() {
+        claims.insert("amr".into(), Value::from(facts.amr.to_vec()));
+    }
+    if let Some(sid) = facts.sid {
+        claims.insert("sid".into(), Value::String(sid.to_owned()));
+    }
+    if let Some(grant_id) = facts.grant_id {
+        claims.insert("grant_id".into(), Value::String(grant_id.to_owned()));
+    }
+    if facts.machine {
+        claims.insert("gty".into(), Value::String("client_credentials".into()));
+    }
+    claims
+}
+
+/// What an ID token states about an authentication.
+#[derive(Debug, Clone)]
+pub struct IdTokenFacts<'a> {
+    pub issuer: &'a str,
+    pub subject: &'a str,
+    pub client_id: &'a str,
+    pub issued_at: i64,
+    pub expires_at: i64,
+    pub auth_time: Option<i64>,
+    pub nonce: Option<&'a str>,
+    pub sid: Option<&'a str>,
+    pub amr: &'a [String],
+}
+
+/// OIDC Core §2: `iss sub aud azp iat exp`, and `auth_time nonce sid amr` when known,
+/// over `claims` (the identity scopes' claims and any custom ones), which cannot replace
+/// them. The caller adds `at_hash`, which needs the access token.
+pub fn id_token_claims(facts: &IdTokenFacts<'_>, mut claims: Map<String, Value>) -> Map<String, Value> {
+    claims.insert("iss".into(), Value::String(facts.issuer.to_owned()));
+    claims.insert("sub".into(), Value::String(facts.subject.to_owned()));
+    claims.insert("aud".into(), Value::String(facts.client_id.to_owned()));
+    claims.insert("azp".into(), Value::String(facts.client_id.to_owned()));
+    claims.insert("iat".into(), Value::from(facts.issued_at));
+    claims.insert("exp".into(), Value::from(facts.expires_at));
+    for name in ["auth_time", "nonce", "sid", "amr"] {
+        claims.remove(name);
+    }
+    if let Some(auth_time) = facts.auth_time {
+        claims.insert("auth_time".into(), Value::from(auth_time));
+    }
+    if let Some(nonce) = facts.nonce {
+        claims.insert("nonce".into(), Value::String(nonce.to_owned()));
+    }
+    if let Some(sid) = facts.sid {
+        claims.insert("sid".into(), Value::String(sid.to_owned()));
+    }
+    if !facts.amr.is_empty() {
+        claims.insert("amr".into(), Value::from(facts.amr.to_vec()));
+    }
+    claims
 }
 
 #[cfg(test)]

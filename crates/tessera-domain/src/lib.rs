@@ -22,6 +22,7 @@ pub mod claims;
 pub mod date;
 pub mod ids;
 pub mod lifetime;
+pub mod mapping;
 pub mod names;
 pub mod redirect;
 pub mod required;
@@ -34,7 +35,8 @@ pub use application::{
     SigningAlgorithm, TokenFormat, check_client_id, check_jwks,
 };
 pub use assembly::{
-    IdentityClaims, TargetError, access_token_audience_and_scope, claims_for_id_token, claims_for_userinfo,
+    AccessTokenFacts, IdTokenFacts, IdentityClaims, TargetError, access_token_audience_and_scope, access_token_claims,
+    claims_for_id_token, claims_for_userinfo, id_token_claims,
 };
 pub use claim_value::ClaimValueType;
 pub use claims::{
@@ -44,6 +46,9 @@ pub use claims::{
 pub use date::{ClaimDate, DateError};
 pub use ids::{ApplicationId, ClientId, ConnectionId, UserId};
 pub use lifetime::{LifetimeError, TokenLifetimes};
+pub use mapping::{
+    ClaimRule, ClaimRuleInput, Freshness, JsonPointer, MappingError, MappingSource, Output, Outputs, TokenSubject,
+};
 pub use names::{
     ConnectionName, DisplayName, Email, NameError, NameKind, OrganizationName, Password, PasswordError, RoleName,
     ScopeName, Username,

@@ -5,6 +5,7 @@
 use actix_web::HttpRequest;
 use actix_web::http::header;
 use serde_json::{Map, Value};
+use tessera_claims::IssuedClaims;
 use tessera_store::tokens;
 use tessera_tokens::SecretHash;
 
@@ -15,10 +16,18 @@ use crate::state::OidcState;
 /// Clock skew tolerated on `nbf` and `exp` of JWT access tokens.
 const LEEWAY: i64 = 30;
 
-/// The claims of an active access token Tessera issued, or `None` (unknown, malformed,
-/// expired, revoked, or of a revoked grant). A JWT must carry `typ: at+jwt` (RFC 9068
-/// §4), our issuer and a live `exp`; a reference token is found by its hash.
-pub fn active_claims(state: &OidcState, token: &str, now: i64) -> Result<Option<Map<String, Value>>, OAuthError> {
+/// An active access token: its claims and, for a user's token, the custom claims of its
+/// grant's latest issuance (which userinfo and introspection answer from).
+pub struct ActiveToken {
+    pub claims: Map<String, Value>,
+    pub issued: IssuedClaims,
+}
+
+/// The active access token Tessera issued, or `None` (unknown, malformed, expired,
+/// revoked, or of a revoked grant). A JWT must carry `typ: at+jwt` (RFC 9068 §4), our
+/// issuer and a live `exp`; a reference token is found by its hash. One database read
+/// either way (a JWT of a machine token: none).
+pub fn active_token(state: &OidcState, token: &str, now: i64) -> Result<Option<ActiveToken>, OAuthError> {
     if token.matches('.').count() == 2 {
         let keys = state.keys.current();
         let Some(verified) =
@@ -29,23 +38,29 @@ pub fn active_claims(state: &OidcState, token: &str, now: i64) -> Result<Option<
         let claims = verified.claims;
         // A JWT of a grant that was revoked (refresh reuse, revocation, logout) is no
         // longer active, though it still verifies offline until it expires.
-        if let Some(grant_id) = claims.get("grant_id").and_then(Value::as_str) {
-            let grant = state.store.read(|c| match tokens::get_grant(c, grant_id) {
-                Ok(grant) => Ok(Some(grant)),
-                Err(tessera_store::StoreError::NotFound { .. }) => Ok(None),
-                Err(e) => Err(e),
-            })?;
-            if grant.is_none_or(|g| g.revoked_at.is_some()) {
-                return Ok(None);
+        let Some(grant_id) = claims.get("grant_id").and_then(Value::as_str) else {
+            return Ok(Some(ActiveToken { claims, issued: IssuedClaims::default() }));
+        };
+        let grant = state.store.read(|c| match tokens::get_grant(c, grant_id) {
+            Ok(grant) => Ok(Some(grant)),
+            Err(tessera_store::StoreError::NotFound { .. }) => Ok(None),
+            Err(e) => Err(e),
+        })?;
+        return Ok(match grant {
+            Some(grant) if grant.revoked_at.is_none() => {
+                Some(ActiveToken { issued: IssuedClaims::from_map(&grant.issued_claims), claims })
             }
-        }
-        return Ok(Some(claims));
+            _ => None,
+        });
     }
     if token.is_empty() || token.len() > 512 {
         return Ok(None);
     }
     let hash = SecretHash::of(token);
-    Ok(state.store.read(|c| tokens::find_active(c, hash.as_str(), now))?)
+    Ok(state
+        .store
+        .read(|c| tokens::find_active(c, hash.as_str(), now))?
+        .map(|found| ActiveToken { claims: found.claims, issued: IssuedClaims::from_map(&found.issued_claims) }))
 }
 
 /// RFC 6750 §2.1 and §2.2: the token from `Authorization: Bearer`, or from the form body

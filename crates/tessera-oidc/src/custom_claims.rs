@@ -1,6 +1,7 @@
-//! Custom claims at issuance: the admin's `getCustomJwtClaims` scripts (one for user
-//! access tokens, one for machine-to-machine tokens) run in `tessera-claims`' sandbox
-//! with the token being issued, the user's context and the environment variables.
+//! Custom claims at issuance, in the one order of `tessera_claims::compose`: the claim
+//! mappings that apply to the application, then the admin's `getCustomJwtClaims` script
+//! (one for user tokens, one for machine-to-machine tokens, run in `tessera-claims`'
+//! sandbox), then the attributes attached to the grant by `POST /api/v1/token/custom`.
 //!
 //! - `api.denyAccess(message)` refuses the token request with `access_denied` and the
 //!   message, whatever the failure setting.
@@ -10,21 +11,23 @@
 //! - A script returning a registered claim (`sub`, `scope`, …) has failed: Tessera sets
 //!   those, and no custom source may.
 //!
-//! Every denial and failure is an audit event, written in the token request's
-//! transaction (the caller commits it with the refusal).
+//! Nothing here touches the database: the script may take up to its time limit, and no
+//! transaction should wait on it. Every denial and failure yields an audit event that
+//! the caller writes in the transaction that answers the request.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use serde_json::{Map, Value, json};
 use tessera_claims::{
-    ApplicationInfo, FetchPolicy, GrantInfo, OrganizationMembership, ScriptEngine, ScriptFailure, ScriptInput,
-    TokenKind, UserContext, UserProfile, protected_in, token_input,
+    ApplicationInfo, Composer, FetchPolicy, GrantInfo, IssuedClaims, MappingData, OrganizationMembership, Rule,
+    ScriptEngine, ScriptFailure, ScriptInput, TokenKind, UserContext, UserProfile, refuse_registered, token_input,
 };
+use tessera_domain::TokenSubject;
 use tessera_store::applications::Application;
 use tessera_store::audit::{self, NewAuditEvent};
 use tessera_store::config::Config;
-use tessera_store::scripts::{self, OnFailure, ScriptKind};
+use tessera_store::scripts::{CustomClaimScript, OnFailure, ScriptKind};
 use tessera_store::users::{self, User};
 use tessera_store::{AnyConnection, StoreResult, organizations};
 use tessera_tokens::MasterKey;
@@ -56,61 +59,122 @@ pub fn variable_context(name: &str) -> String {
     format!("script_variable:{name}")
 }
 
-/// What the user token's script is told about the grant.
-pub struct UserScriptInput<'a> {
-    pub user: &'a User,
-    pub user_claims: &'a BTreeMap<String, Value>,
-    pub grant_id: &'a str,
-    pub scope: &'a str,
-    pub auth_time: Option<i64>,
-    pub amr: &'a [String],
+/// A script's denial or failure, to be written to the audit log.
+#[derive(Debug, Clone)]
+pub struct ScriptEvent {
+    action: &'static str,
+    target: String,
+    summary: Value,
 }
 
-/// The claims the user token script adds to `payload`, or the refusal to answer.
-pub fn for_user(
-    runtime: &ScriptRuntime,
-    config: &Config,
-    conn: &mut AnyConnection,
-    app: &Application,
-    input: &UserScriptInput<'_>,
-    payload: &Map<String, Value>,
-    now: i64,
-) -> StoreResult<Result<Map<String, Value>, OAuthError>> {
-    let Some(script) = config.enabled_script(ScriptKind::User) else {
-        return Ok(Ok(Map::new()));
+impl ScriptEvent {
+    pub fn record(&self, conn: &mut AnyConnection, now: i64) -> StoreResult<()> {
+        let event = NewAuditEvent {
+            actor: "system",
+            action: self.action,
+            target: &self.target,
+            summary: self.summary.clone(),
+            client_ip: None,
+        };
+        audit::record(conn, &event, now).map(|_| ())
+    }
+}
+
+/// A refused token request: the error for the client and, when a script refused it,
+/// the event that records why.
+#[derive(Debug, Clone)]
+pub struct Refusal {
+    pub error: OAuthError,
+    pub event: Option<ScriptEvent>,
+}
+
+impl From<OAuthError> for Refusal {
+    fn from(error: OAuthError) -> Refusal {
+        Refusal { error, event: None }
+    }
+}
+
+/// The custom claims of an issuance, and the script's failure event when it failed but
+/// the token is issued all the same.
+#[derive(Debug, Clone)]
+pub struct CustomClaims {
+    pub issued: IssuedClaims,
+    pub event: Option<ScriptEvent>,
+}
+
+/// What the custom claims of one token are computed from.
+pub struct ClaimsInput<'a> {
+    pub subject: TokenSubject,
+    pub app: &'a Application,
+    /// The access token's registered claims (the script's `token.payload`).
+    pub payload: &'a Map<String, Value>,
+    /// The user and the grant, for a user's token.
+    pub user: Option<(&'a UserProfile, GrantInfo)>,
+    /// Attributes attached to the grant (`POST /api/v1/token/custom`).
+    pub attributes: &'a Map<String, Value>,
+    /// At a refresh: the claims of the grant's previous issuance, whose grant-fixed
+    /// values are kept.
+    pub at_grant: Option<&'a IssuedClaims>,
+}
+
+/// Whether issuing a user token for `app` reads the user's roles and organizations: a
+/// mapping applies, or the user script is enabled.
+pub fn needs_profile(config: &Config, app: &Application) -> bool {
+    !config.rules_for(TokenSubject::User, &app.id).is_empty() || config.enabled_script(ScriptKind::User).is_some()
+}
+
+/// Computes the custom claims in the documented order, or the refusal.
+pub fn compute(runtime: &ScriptRuntime, config: &Config, input: ClaimsInput<'_>) -> Result<CustomClaims, Refusal> {
+    let rules: Vec<Rule<'_>> = config
+        .rules_for(input.subject, &input.app.id)
+        .into_iter()
+        .map(|m| Rule { id: &m.id, global: m.application_id.is_none(), rule: &m.rule })
+        .collect();
+    let (kind, token_kind) = match input.subject {
+        TokenSubject::User => (ScriptKind::User, TokenKind::User),
+        TokenSubject::Machine => (ScriptKind::Machine, TokenKind::Machine),
     };
-    let context = user_context(conn, app, input)?;
-    let token = token_input(TokenKind::User, payload);
-    let variables = environment(runtime, config);
-    match execute(runtime, script, token, Some(context), variables) {
-        Ok(claims) => Ok(Ok(claims)),
-        Err(failure) => settle(conn, script, app, &failure, now),
+    let script = config.enabled_script(kind);
+    if rules.is_empty() && script.is_none() && input.attributes.is_empty() {
+        return Ok(CustomClaims { issued: IssuedClaims::default(), event: None });
     }
+    let application = application_info(input.app);
+    let mut composer = Composer::new(rules);
+    composer.map(&MappingData { user: input.user.as_ref().map(|(u, _)| *u), application: &application });
+
+    let mut event = None;
+    if let Some(script) = script {
+        let context = input.user.as_ref().map(|(user, grant)| {
+            UserContext { user: (*user).clone(), application: application.clone(), grant: grant.clone() }.to_value()
+        });
+        let token = token_input(token_kind, input.payload);
+        match execute(runtime, config, script, token, context) {
+            Ok(claims) => composer.script(claims),
+            Err(failure) => {
+                let (refusal, failed) = judge(script, input.app, &failure);
+                match refusal {
+                    Some(error) => return Err(Refusal { error, event: Some(failed) }),
+                    None => event = Some(failed),
+                }
+            }
+        }
+    }
+    if let Some(at_grant) = input.at_grant {
+        composer.keep_fixed(at_grant);
+    }
+    composer.attributes(input.attributes);
+    Ok(CustomClaims { issued: composer.finish(), event })
 }
 
-/// The claims the machine-to-machine `script` adds to `payload`, or the refusal. The
-/// script runs outside any transaction; only a failure writes (its audit event).
-pub fn for_machine(
-    runtime: &ScriptRuntime,
-    config: &Config,
-    store: &tessera_store::Store,
-    script: &scripts::CustomClaimScript,
-    app: &Application,
-    payload: &Map<String, Value>,
-    now: i64,
-) -> StoreResult<Result<Map<String, Value>, OAuthError>> {
-    let token = token_input(TokenKind::Machine, payload);
-    let variables = environment(runtime, config);
-    match execute(runtime, script, token, None, variables) {
-        Ok(claims) => Ok(Ok(claims)),
-        Err(failure) => store.write(|c| settle(c, script, app, &failure, now)),
-    }
-}
-
-/// The `context` of a user token's script, as the console's test runner builds it too.
-fn user_context(conn: &mut AnyConnection, app: &Application, input: &UserScriptInput<'_>) -> StoreResult<Value> {
-    let roles = users::roles(conn, &input.user.id)?.into_iter().map(|r| r.name).collect();
-    let organizations = organizations::memberships_of_user(conn, &input.user.id)?
+/// The user as mappings and the script see them: profile, claim values, roles and
+/// organizations with the member's roles.
+pub fn user_profile(
+    conn: &mut AnyConnection,
+    user: &User,
+    claims: &BTreeMap<String, Value>,
+) -> StoreResult<UserProfile> {
+    let roles = users::roles(conn, &user.id)?.into_iter().map(|r| r.name).collect();
+    let organizations = organizations::memberships_of_user(conn, &user.id)?
         .into_iter()
         .map(|m| OrganizationMembership {
             id: m.organization.id,
@@ -119,33 +183,22 @@ fn user_context(conn: &mut AnyConnection, app: &Application, input: &UserScriptI
             roles: m.roles.into_iter().map(|r| r.name).collect(),
         })
         .collect();
-    let u = input.user;
-    let context = UserContext {
-        user: UserProfile {
-            id: u.id.clone(),
-            username: u.username.clone(),
-            email: u.email.clone(),
-            email_verified: u.email_verified,
-            claims: input.user_claims.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
-            roles,
-            organizations,
-            app_metadata: u.app_metadata.clone(),
-            user_metadata: u.user_metadata.clone(),
-            created_at: u.created_at,
-            updated_at: u.updated_at,
-        },
-        application: application_info(app),
-        grant: GrantInfo {
-            id: input.grant_id.to_owned(),
-            scope: input.scope.to_owned(),
-            auth_time: input.auth_time,
-            amr: input.amr.to_vec(),
-        },
-    };
-    Ok(context.to_value())
+    Ok(UserProfile {
+        id: user.id.clone(),
+        username: user.username.clone(),
+        email: user.email.clone(),
+        email_verified: user.email_verified,
+        claims: claims.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
+        roles,
+        organizations,
+        app_metadata: user.app_metadata.clone(),
+        user_metadata: user.user_metadata.clone(),
+        created_at: user.created_at,
+        updated_at: user.updated_at,
+    })
 }
 
-fn application_info(app: &Application) -> ApplicationInfo {
+pub fn application_info(app: &Application) -> ApplicationInfo {
     ApplicationInfo {
         id: app.id.clone(),
         client_id: app.client_id.clone(),
@@ -177,100 +230,40 @@ fn environment(runtime: &ScriptRuntime, config: &Config) -> Result<BTreeMap<Stri
     Ok(variables)
 }
 
-/// Runs `script` with its input, without touching the database (a script may take up to
-/// its time limit: no transaction should wait on it). A result holding a registered
-/// claim is a failure.
+/// Runs `script` with its input. A result holding a registered claim is a failure.
 fn execute(
     runtime: &ScriptRuntime,
-    script: &scripts::CustomClaimScript,
+    config: &Config,
+    script: &CustomClaimScript,
     token: Value,
     context: Option<Value>,
-    variables: Result<BTreeMap<String, String>, String>,
 ) -> Result<Map<String, Value>, ScriptFailure> {
-    let claims = match variables {
-        Err(message) => return Err(ScriptFailure::Engine { message }),
-        Ok(environment_variables) => {
-            let input = ScriptInput { token, context, environment_variables };
-            runtime.engine.run(&script.source, &input, &runtime.fetch)?
-        }
-    };
-    let protected = protected_in(&claims);
-    if protected.is_empty() {
-        Ok(claims)
-    } else {
-        Err(ScriptFailure::InvalidResult {
-            message: format!(
-                "the script returned registered claims, which only Tessera sets: {}",
-                protected.join(", ")
-            ),
-        })
-    }
+    let environment_variables = environment(runtime, config).map_err(|message| ScriptFailure::Engine { message })?;
+    let input = ScriptInput { token, context, environment_variables };
+    refuse_registered(runtime.engine.run(&script.source, &input, &runtime.fetch)?)
 }
 
-/// What a failed run means for the request, audited: a denial refuses it; any other
-/// failure refuses it or lets the token go without the script's claims, as the script's
-/// failure setting says.
-fn settle(
-    conn: &mut AnyConnection,
-    script: &scripts::CustomClaimScript,
-    app: &Application,
-    failure: &ScriptFailure,
-    now: i64,
-) -> StoreResult<Result<Map<String, Value>, OAuthError>> {
+/// What a failed run means for the request: a denial refuses it; any other failure
+/// refuses it or lets the token go without the script's claims, as the script's failure
+/// setting says. Either way there is an event to record.
+fn judge(script: &CustomClaimScript, app: &Application, failure: &ScriptFailure) -> (Option<OAuthError>, ScriptEvent) {
     let target = format!("script:{}", script.kind.as_str());
-    let (action, refusal, summary) = match failure {
+    match failure {
         ScriptFailure::Denied { message } => (
-            "script.denied",
             Some(OAuthError::access_denied(message.clone())),
-            json!({ "client_id": app.client_id, "version": script.version, "message": message }),
+            ScriptEvent {
+                action: "script.denied",
+                target,
+                summary: json!({ "client_id": app.client_id, "version": script.version, "message": message }),
+            },
         ),
         other => {
             let refusal = (script.on_failure == OnFailure::Deny)
                 .then(|| OAuthError::access_denied("the token could not be issued: a custom claims script failed"));
             let outcome = if refusal.is_some() { "denied" } else { "issued_without_claims" };
-            (
-                "script.failed",
-                refusal,
-                json!({ "client_id": app.client_id, "version": script.version, "failure": other.to_string(),
-                        "outcome": outcome }),
-            )
+            let summary = json!({ "client_id": app.client_id, "version": script.version, "failure": other.to_string(),
+                                  "outcome": outcome });
+            (refusal, ScriptEvent { action: "script.failed", target, summary })
         }
-    };
-    audit::record(conn, &NewAuditEvent { actor: "system", action, target: &target, summary, client_ip: None }, now)?;
-    Ok(match refusal {
-        Some(error) => Err(error),
-        None => Ok(Map::new()),
-    })
-}
-
-/// Merges custom claims into a payload of registered claims, in the documented order
-/// (earlier sources first, a later one overriding an earlier one's claim); no custom
-/// claim overrides a registered one.
-pub fn merge(payload: &mut Map<String, Value>, sources: impl IntoIterator<Item = Map<String, Value>>) {
-    let mut custom = Map::new();
-    for source in sources {
-        custom.extend(source);
-    }
-    for (name, value) in custom {
-        if !payload.contains_key(&name) && !tessera_domain::is_reserved(&name) {
-            payload.insert(name, value);
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn later_sources_override_earlier_ones_but_never_registered_claims() {
-        let mut payload = json!({ "sub": "u", "scope": "openid" }).as_object().cloned().unwrap();
-        let script = json!({ "tier": "silver", "plan": "a", "sub": "evil" }).as_object().cloned().unwrap();
-        let attributes = json!({ "tier": "gold", "scope": "admin" }).as_object().cloned().unwrap();
-        merge(&mut payload, [script, attributes]);
-        assert_eq!(payload["tier"], "gold");
-        assert_eq!(payload["plan"], "a");
-        assert_eq!(payload["sub"], "u");
-        assert_eq!(payload["scope"], "openid");
     }
 }

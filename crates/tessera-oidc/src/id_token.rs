@@ -4,55 +4,25 @@
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use serde_json::{Map, Value, json};
+use serde_json::{Map, Value};
 use sha2::{Digest, Sha256, Sha512};
 use tessera_domain::SigningAlgorithm;
 
 use crate::error::OAuthError;
 use crate::state::OidcState;
 
-/// What an ID token says about an authentication.
-pub struct IdTokenInput<'a> {
-    pub client_id: &'a str,
-    pub sub: &'a str,
-    pub auth_time: Option<i64>,
-    pub nonce: Option<&'a str>,
-    pub sid: Option<&'a str>,
-    pub amr: &'a [String],
-    /// The access token issued with it, for `at_hash`.
-    pub access_token: Option<&'a str>,
-    /// Claims of the granted identity scopes (from the domain's assembly).
-    pub claims: Map<String, Value>,
-    pub lifetime: i64,
-    pub alg: SigningAlgorithm,
-}
-
-pub fn mint(state: &OidcState, input: &IdTokenInput<'_>, now: i64) -> Result<String, OAuthError> {
-    let mut claims = input.claims.clone();
-    claims.insert("iss".into(), Value::String(state.issuer.clone()));
-    claims.insert("sub".into(), Value::String(input.sub.to_owned()));
-    claims.insert("aud".into(), Value::String(input.client_id.to_owned()));
-    claims.insert("azp".into(), Value::String(input.client_id.to_owned()));
-    claims.insert("iat".into(), json!(now));
-    claims.insert("exp".into(), json!(now + input.lifetime));
-    if let Some(auth_time) = input.auth_time {
-        claims.insert("auth_time".into(), json!(auth_time));
-    }
-    if let Some(nonce) = input.nonce {
-        claims.insert("nonce".into(), Value::String(nonce.to_owned()));
-    }
-    if let Some(sid) = input.sid {
-        claims.insert("sid".into(), Value::String(sid.to_owned()));
-    }
-    if !input.amr.is_empty() {
-        claims.insert("amr".into(), json!(input.amr));
-    }
-    if let Some(token) = input.access_token {
-        claims.insert("at_hash".into(), Value::String(token_hash(input.alg, token)));
-    }
+/// Signs an ID token of `claims` (built with `tessera_domain::id_token_claims`), adding
+/// `at_hash` for the access token issued with it.
+pub fn mint(
+    state: &OidcState,
+    mut claims: Map<String, Value>,
+    access_token: &str,
+    alg: SigningAlgorithm,
+) -> Result<String, OAuthError> {
+    claims.insert("at_hash".into(), Value::String(token_hash(alg, access_token)));
     let keys = state.keys.current();
-    let signer = keys.signer(input.alg).ok_or_else(|| {
-        tracing::error!(alg = %input.alg, "no active signing key");
+    let signer = keys.signer(alg).ok_or_else(|| {
+        tracing::error!(%alg, "no active signing key");
         OAuthError::server_error()
     })?;
     tessera_tokens::jwt::sign(signer, "JWT", &claims).map_err(|e| {

@@ -6,12 +6,13 @@
 use actix_web::http::header::{self, CacheControl, CacheDirective};
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde_json::{Map, Value, json};
-use tessera_domain::{ScopeSet, SigningAlgorithm};
+use tessera_domain::{Output, ScopeSet, SigningAlgorithm};
 use tessera_store::audit::{self, NewAuditEvent};
 use tessera_store::config::Config;
 use tessera_store::connections::ApiConnection;
 use tessera_tokens::SecretHash;
 
+use crate::bearer::ActiveToken;
 use crate::client_auth::parse_basic;
 use crate::error::OAuthError;
 use crate::form::Params;
@@ -136,8 +137,22 @@ fn record_failure(state: &OidcState, name: &str, client_ip: Option<&str>, now: i
 /// RFC 7662 §2.2: unknown, malformed, expired, revoked tokens are all just inactive.
 /// The hint is not needed: the token's form tells a JWT from a reference token, and
 /// refresh tokens are never active to a resource server.
+///
+/// The answer is the token's claims, adjusted by the grant's custom claims: a claim
+/// not declared for introspection is left out, and one declared for introspection but
+/// not for the access token is added, as the grant's latest issuance set it.
 fn find_claims(state: &OidcState, token: &str, now: i64) -> Result<Option<Map<String, Value>>, OAuthError> {
-    crate::bearer::active_claims(state, token, now)
+    let Some(ActiveToken { mut claims, issued }) = crate::bearer::active_token(state, token, now)? else {
+        return Ok(None);
+    };
+    for (name, claim) in issued.iter() {
+        if !claim.goes_to(Output::Introspection) {
+            claims.remove(name);
+        } else if !claims.contains_key(name) && !tessera_domain::is_reserved(name) {
+            claims.insert(name.clone(), claim.value.clone());
+        }
+    }
+    Ok(Some(claims))
 }
 
 /// The token's scopes that belong to the caller, space-separated; `None` when there are

@@ -93,7 +93,9 @@ fn revoke_jwt(
     client_ip: Option<&str>,
     now: i64,
 ) -> Result<(), OAuthError> {
-    let Some(claims) = crate::bearer::active_claims(state, token, now)? else { return Ok(()) };
+    let Some(crate::bearer::ActiveToken { claims, .. }) = crate::bearer::active_token(state, token, now)? else {
+        return Ok(());
+    };
     if claims.get("client_id").and_then(serde_json::Value::as_str) != Some(app.client_id.as_str()) {
         return Ok(());
     }

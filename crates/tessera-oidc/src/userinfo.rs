@@ -1,5 +1,6 @@
 //! The UserInfo endpoint (OIDC Core §5.3): `sub` and the claims of the identity scopes
-//! the access token was granted, for JWT and reference tokens alike. Errors per RFC 6750
+//! the access token was granted, with the user's current values, and the grant's custom
+//! claims declared for userinfo; for JWT and reference tokens alike. Errors per RFC 6750
 //! §3: 401 `invalid_token` with `WWW-Authenticate`, 403 `insufficient_scope` without
 //! `openid`, 400 `invalid_request` for a malformed request.
 
@@ -7,10 +8,11 @@ use actix_web::http::StatusCode;
 use actix_web::http::header::{self, CacheControl, CacheDirective};
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde_json::{Value, json};
-use tessera_domain::{AllowedScopes, IdentityClaims, ScopeSet, claims_for_userinfo, resolve_requested_lenient};
+use tessera_claims::IssuedClaims;
+use tessera_domain::{AllowedScopes, IdentityClaims, Output, ScopeSet, claims_for_userinfo, resolve_requested_lenient};
 use tessera_store::{StoreError, users};
 
-use crate::bearer::{active_claims, bearer_token};
+use crate::bearer::{ActiveToken, active_token, bearer_token};
 use crate::form::Params;
 use crate::state::{OidcState, now};
 
@@ -84,8 +86,8 @@ enum Answer {
 
 fn lookup(state: &OidcState, token: &str) -> Result<Answer, StoreError> {
     let now = now();
-    let claims = match active_claims(state, token, now) {
-        Ok(Some(claims)) => claims,
+    let ActiveToken { claims, issued } = match active_token(state, token, now) {
+        Ok(Some(active)) => active,
         Ok(None) => {
             return Ok(Answer::Refused(StatusCode::UNAUTHORIZED, "invalid_token", "the access token is not valid"));
         }
@@ -113,7 +115,11 @@ fn lookup(state: &OidcState, token: &str) -> Result<Answer, StoreError> {
         let allowed = AllowedScopes { identity: scope.clone(), api: ScopeSet::new(), offline_access: false };
         let resolved = resolve_requested_lenient(&scope, config.catalog(), &allowed);
         let identity = IdentityClaims { sub: &user.id, user_values: &values, scopes: &resolved.identity };
-        Ok(Some(claims_for_userinfo(&identity)))
+        let mut body = claims_for_userinfo(&identity);
+        // The grant's custom claims declared for userinfo, as its latest issuance set
+        // them (so they agree with the ID token and access token issued with them).
+        IssuedClaims::merge_into(&mut body, issued.output(Output::Userinfo));
+        Ok(Some(body))
     })?;
     Ok(match body {
         Some(body) => Answer::Claims(body),

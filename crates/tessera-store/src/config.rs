@@ -1,6 +1,6 @@
 //! The configuration in memory: applications and their secrets, scopes and the scope
 //! catalogue, claim types, API connections and their secrets, custom claims scripts and
-//! their variables. The token, introspection and authorize paths read it from here, not
+//! their variables, claim mappings. The token, introspection and authorize paths read it from here, not
 //! from the database (DESIGN.md: at most one round trip per token request).
 //!
 //! Freshness, across any number of nodes:
@@ -19,10 +19,11 @@ use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
 use diesel::prelude::*;
-use tessera_domain::ScopeCatalog;
+use tessera_domain::{ScopeCatalog, TokenSubject};
 
 use crate::applications::{self, Application, ApplicationSecret};
 use crate::connections::{self, ApiConnection, ConnectionSecret};
+use crate::mappings::{self, ClaimMapping};
 use crate::schema::config_version;
 use crate::scopes::{self, ClaimType, Scope, ScopeKind};
 use crate::scripts::{self, CustomClaimScript, EnvironmentVariable, ScriptKind};
@@ -45,6 +46,7 @@ pub struct Config {
     claim_types: Vec<ClaimType>,
     scripts: Vec<CustomClaimScript>,
     variables: Vec<EnvironmentVariable>,
+    mappings: Vec<ClaimMapping>,
 }
 
 impl Config {
@@ -78,6 +80,7 @@ impl Config {
             claim_types: scopes::list_claim_types(conn)?,
             scripts: scripts::all(conn)?,
             variables: scripts::list_variables(conn)?,
+            mappings: mappings::all(conn)?,
         })
     }
 
@@ -130,6 +133,32 @@ impl Config {
     /// The script of `kind` when it is enabled and has a body.
     pub fn enabled_script(&self, kind: ScriptKind) -> Option<&CustomClaimScript> {
         self.scripts.iter().find(|s| s.kind == kind && s.enabled && !s.source.trim().is_empty())
+    }
+
+    /// The claim rules that apply to `subject`'s tokens for `application_id`: the global
+    /// ones, each replaced by the application's own rule for the same claim, and the
+    /// application's others; in creation order.
+    pub fn rules_for(&self, subject: TokenSubject, application_id: &str) -> Vec<&ClaimMapping> {
+        let own = |m: &&ClaimMapping| m.application_id.as_deref() == Some(application_id);
+        let mut rules: Vec<&ClaimMapping> = self
+            .mappings
+            .iter()
+            .filter(|m| m.rule.subject == subject && m.application_id.is_none())
+            .filter(|global| {
+                !self
+                    .mappings
+                    .iter()
+                    .filter(own)
+                    .any(|m| m.rule.subject == subject && m.rule.claim == global.rule.claim)
+            })
+            .collect();
+        rules.extend(self.mappings.iter().filter(own).filter(|m| m.rule.subject == subject));
+        rules
+    }
+
+    /// Every claim mapping.
+    pub fn mappings(&self) -> &[ClaimMapping] {
+        &self.mappings
     }
 
     /// The scripts' environment variables (values as stored: encrypted).

@@ -5,7 +5,7 @@
 //! The configuration the token path reads is kept in memory ([`config`], through
 //! [`Store::config`]) and reloaded when it changes, on this node or another.
 //!
-//! Queries are grouped by aggregate (`users`, `applications`, `scopes`, `connections`,
+//! Queries are grouped by aggregate (`users`, `applications`, `scopes`, `connections`, `mappings`,
 //! `sessions`, `tokens`, `keys`, `scripts`, `management_keys`, `audit`, `organizations`).
 //! Each function takes a connection so callers can compose several in one transaction;
 //! [`Store::write`] and [`Store::read`] run a closure in one. Nothing here decides
@@ -33,6 +33,7 @@ pub mod connections;
 pub mod instance;
 pub mod keys;
 pub mod management_keys;
+pub mod mappings;
 pub mod organizations;
 pub mod scopes;
 pub mod scripts;

@@ -272,6 +272,7 @@ diesel::table! {
         created_at -> BigInt,
         expires_at -> BigInt,
         revoked_at -> Nullable<BigInt>,
+        issued_claims -> Text,
     }
 }
 
@@ -376,6 +377,23 @@ diesel::table! {
 }
 
 diesel::table! {
+    claim_mappings (id) {
+        id -> Text,
+        application_id -> Nullable<Text>,
+        subject -> Text,
+        source -> Text,
+        path -> Text,
+        namespace -> Text,
+        name -> Text,
+        claim -> Text,
+        outputs -> Text,
+        freshness -> Text,
+        created_at -> BigInt,
+        updated_at -> BigInt,
+    }
+}
+
+diesel::table! {
     config_version (id) {
         id -> Integer,
         version -> BigInt,
@@ -436,4 +454,5 @@ diesel::allow_tables_to_appear_in_same_query!(
     audit_events,
     sign_in_throttle,
     config_version,
+    claim_mappings,
 );

@@ -35,6 +35,9 @@ pub struct Grant {
     pub created_at: i64,
     pub expires_at: i64,
     pub revoked_at: Option<i64>,
+    /// The custom claims of the grant's latest issuance, each with its outputs (the
+    /// shape is `tessera-claims`'); userinfo and introspection answer from it.
+    pub issued_claims: Map<String, Value>,
 }
 
 #[derive(Queryable, Selectable)]
@@ -52,6 +55,7 @@ struct GrantRow {
     created_at: i64,
     expires_at: i64,
     revoked_at: Option<i64>,
+    issued_claims: String,
 }
 
 impl TryFrom<GrantRow> for Grant {
@@ -61,6 +65,7 @@ impl TryFrom<GrantRow> for Grant {
             resources: crate::json::parse_as(&row.resources)?,
             amr: crate::json::parse_as(&row.amr)?,
             custom_claims: crate::json::parse_as(&row.custom_claims)?,
+            issued_claims: crate::json::parse_as(&row.issued_claims)?,
             id: row.id,
             application_id: row.application_id,
             user_id: row.user_id,
@@ -87,6 +92,7 @@ pub struct NewGrant {
     pub auth_time: Option<i64>,
     pub amr: Vec<String>,
     pub custom_claims: Map<String, Value>,
+    pub issued_claims: Map<String, Value>,
     pub expires_at: i64,
 }
 
@@ -103,6 +109,7 @@ pub fn create_grant(conn: &mut AnyConnection, new: &NewGrant, now: i64) -> Store
             grants::auth_time.eq(new.auth_time),
             grants::amr.eq(json_list(&new.amr)),
             grants::custom_claims.eq(Value::Object(new.custom_claims.clone()).to_string()),
+            grants::issued_claims.eq(Value::Object(new.issued_claims.clone()).to_string()),
             grants::created_at.eq(now),
             grants::expires_at.eq(new.expires_at),
         ))
@@ -117,6 +124,7 @@ pub fn create_grant(conn: &mut AnyConnection, new: &NewGrant, now: i64) -> Store
         auth_time: new.auth_time,
         amr: new.amr.clone(),
         custom_claims: new.custom_claims.clone(),
+        issued_claims: new.issued_claims.clone(),
         created_at: now,
         expires_at: new.expires_at,
         revoked_at: None,
@@ -221,6 +229,14 @@ fn revoke_grants(conn: &mut AnyConnection, ids: &[String], now: i64) -> StoreRes
 
 /// Replaces the custom claims of a grant; the next tokens of the family carry them. The
 /// caller has checked them (DESIGN.md: custom claims never override registered claims).
+/// Records the custom claims of the grant's latest issuance.
+pub fn set_issued_claims(conn: &mut AnyConnection, grant_id: &str, claims: &Map<String, Value>) -> StoreResult<()> {
+    let changed = diesel::update(grants::table.find(grant_id))
+        .set(grants::issued_claims.eq(Value::Object(claims.clone()).to_string()))
+        .execute(conn)?;
+    found(changed, "grant")
+}
+
 pub fn set_custom_claims(conn: &mut AnyConnection, grant_id: &str, claims: &Map<String, Value>) -> StoreResult<()> {
     let changed = diesel::update(grants::table.find(grant_id))
         .set(grants::custom_claims.eq(Value::Object(claims.clone()).to_string()))
@@ -373,20 +389,35 @@ pub fn insert_reference_token(conn: &mut AnyConnection, new: &NewReferenceToken,
     Ok(())
 }
 
+/// An active reference token: its claims and, for a user's token, its grant's
+/// [`Grant::issued_claims`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct ActiveReference {
+    pub claims: Map<String, Value>,
+    pub issued_claims: Map<String, Value>,
+}
+
 /// RFC 7662 §2.2: the claims of an active token; `None` for an unknown, expired or
 /// revoked token, or one whose grant was revoked, so the caller answers only
 /// `{"active": false}`.
-pub fn find_active(conn: &mut AnyConnection, token_hash: &str, now: i64) -> StoreResult<Option<Map<String, Value>>> {
-    let claims: Option<String> = reference_tokens::table
+pub fn find_active(conn: &mut AnyConnection, token_hash: &str, now: i64) -> StoreResult<Option<ActiveReference>> {
+    let found: Option<(String, Option<String>)> = reference_tokens::table
         .left_join(grants::table.on(grants::id.nullable().eq(reference_tokens::grant_id)))
         .filter(reference_tokens::token_hash.eq(token_hash))
         .filter(reference_tokens::expires_at.gt(now))
         .filter(reference_tokens::revoked_at.is_null())
         .filter(grants::revoked_at.is_null())
-        .select(reference_tokens::claims)
+        .select((reference_tokens::claims, grants::issued_claims.nullable()))
         .first(conn)
         .optional()?;
-    claims.as_deref().map(crate::json::parse_as).transpose()
+    found
+        .map(|(claims, issued)| {
+            Ok(ActiveReference {
+                claims: crate::json::parse_as(&claims)?,
+                issued_claims: issued.as_deref().map(crate::json::parse_as).transpose()?.unwrap_or_default(),
+            })
+        })
+        .transpose()
 }
 
 /// RFC 7009 §2.1: revokes a reference token issued to `application_id` (another

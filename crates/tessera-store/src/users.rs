@@ -134,13 +134,12 @@ pub fn create(conn: &mut AnyConnection, new: &NewUser, now: i64) -> StoreResult<
 }
 
 pub fn get(conn: &mut AnyConnection, id: &str) -> StoreResult<User> {
-    users::table
-        .find(id)
-        .select(Row::as_select())
-        .first(conn)
-        .optional()?
-        .ok_or(StoreError::not_found("user"))?
-        .try_into()
+    find(conn, id)?.ok_or(StoreError::not_found("user"))
+}
+
+/// The user with this id, if there is one.
+pub fn find(conn: &mut AnyConnection, id: &str) -> StoreResult<Option<User>> {
+    users::table.find(id).select(Row::as_select()).first(conn).optional()?.map(User::try_from).transpose()
 }
 
 /// The user whose username or email is `login` (both are stored lowercase).

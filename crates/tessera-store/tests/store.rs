@@ -17,6 +17,8 @@ mod connections;
 mod keys;
 #[path = "store/management_keys.rs"]
 mod management_keys;
+#[path = "store/mappings.rs"]
+mod mappings;
 #[path = "store/migrations.rs"]
 mod migrations;
 #[path = "store/organizations.rs"]

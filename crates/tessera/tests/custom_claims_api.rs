@@ -148,7 +148,7 @@ crate::both_backends! {
         let reference = sign_in(&g)["access_token"].as_str().unwrap().to_owned();
         let hash = tessera_tokens::SecretHash::of(&reference);
         g.w.store.write(|c| {
-            let claims = tessera_store::tokens::find_active(c, hash.as_str(), tessera::now())?.unwrap();
+            let claims = tessera_store::tokens::find_active(c, hash.as_str(), tessera::now())?.unwrap().claims;
             let app = applications::find_by_client_id(c, "webapp")?.unwrap();
             let expired = generate_secret();
             tessera_store::tokens::insert_reference_token(c, &tessera_store::tokens::NewReferenceToken {

@@ -199,7 +199,7 @@ crate::both_backends! {
         assert_eq!(token.len(), 43, "256 random bits, base64url");
         assert!(!token.contains('.'), "not a JWT");
         let hash = SecretHash::of(token);
-        let claims = world.store.read(|c| tessera_store::tokens::find_active(c, hash.as_str(), tessera::now())).unwrap().unwrap();
+        let claims = world.store.read(|c| tessera_store::tokens::find_active(c, hash.as_str(), tessera::now())).unwrap().unwrap().claims;
         assert_eq!(claims["sub"], "ref");
         assert_eq!(claims["aud"], "orders-api");
         assert!(world.store.read(|c| tessera_store::tokens::find_active(c, token, tessera::now())).unwrap().is_none(), "the token itself is not a key");

@@ -8,7 +8,8 @@
 use actix_web::{HttpResponse, web};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
-use tessera_store::applications;
+use tessera_claims::{Composer, IssuedClaims, Rule};
+use tessera_domain::TokenSubject;
 use tessera_store::tokens::{self, NewReferenceToken, Rotation};
 use tessera_store::{Store, StoreError};
 use tessera_tokens::{SecretHash, SharedKeySet, generate_secret};
@@ -99,7 +100,7 @@ fn find(store: &Store, signing: &TokenSigning, token: &str, now: i64) -> Result<
             return Err(invalid_token());
         }
         let hash = SecretHash::of(token);
-        (store.read(|c| tokens::find_active(c, hash.as_str(), now))?.ok_or_else(invalid_token)?, None)
+        (store.read(|c| tokens::find_active(c, hash.as_str(), now))?.ok_or_else(invalid_token)?.claims, None)
     };
     if let Some(grant_id) = claims.get("grant_id").and_then(Value::as_str) {
         let revoked = match store.read(|c| tokens::get_grant(c, grant_id)) {
@@ -124,7 +125,8 @@ fn exchange(
     let found = find(store, signing, &input.token, now)?;
     let text = |name: &str| found.claims.get(name).and_then(Value::as_str).map(str::to_owned);
     let (client_id, sub) = (text("client_id").unwrap_or_default(), text("sub"));
-    let app = store.read(|c| applications::find_by_client_id(c, &client_id))?.ok_or_else(invalid_token)?;
+    let config = store.config()?;
+    let app = config.application_by_client_id(&client_id).ok_or_else(invalid_token)?.clone();
     let mut claims = found.claims.clone();
     for (name, value) in &input.custom_attributes {
         claims.insert(name.clone(), value.clone());
@@ -175,6 +177,16 @@ fn exchange(
                 custom.insert(name.clone(), value.clone());
             }
             tokens::set_custom_claims(c, &grant.id, &custom)?;
+            // The grant's latest claims take the attributes at once, so userinfo and
+            // introspection agree with the re-signed token.
+            let rules: Vec<Rule<'_>> = config
+                .rules_for(TokenSubject::User, &app.id)
+                .into_iter()
+                .map(|m| Rule { id: &m.id, global: m.application_id.is_none(), rule: &m.rule })
+                .collect();
+            let mut composer = Composer::continuing(rules, IssuedClaims::from_map(&grant.issued_claims));
+            composer.attributes(&input.custom_attributes);
+            tokens::set_issued_claims(c, &grant.id, &composer.finish().to_map())?;
             match tokens::rotate(c, old.as_str(), new.hash().as_str(), now + app.settings.lifetimes.refresh_token, now)?
             {
                 Rotation::Rotated { .. } => {}

@@ -153,3 +153,82 @@ fn a_repeated_resource_is_harmless() {
     assert_eq!(aud, vec!["billing"]);
     assert_eq!(scope, set("billing"));
 }
+
+fn facts<'a>(scope: &'a ScopeSet, audience: &'a [String], amr: &'a [String]) -> AccessTokenFacts<'a> {
+    AccessTokenFacts {
+        issuer: "https://id.example",
+        subject: "u1",
+        audience,
+        client_id: "web",
+        scope,
+        issued_at: 100,
+        expires_at: 3700,
+        jti: "j1",
+        auth_time: Some(90),
+        amr,
+        sid: Some("s1"),
+        grant_id: Some("g1"),
+        machine: false,
+    }
+}
+
+#[test]
+fn a_user_access_token_states_rfc_9068_claims_and_its_grant() {
+    let scope = set("openid orders");
+    let amr = vec!["pwd".to_owned()];
+    let one = vec!["orders".to_owned()];
+    let claims = access_token_claims(&facts(&scope, &one, &amr));
+    assert_eq!(
+        Value::Object(claims),
+        json!({ "iss": "https://id.example", "sub": "u1", "aud": "orders", "client_id": "web",
+                "scope": "openid orders", "iat": 100, "nbf": 100, "exp": 3700, "jti": "j1",
+                "auth_time": 90, "amr": ["pwd"], "sid": "s1", "grant_id": "g1" })
+    );
+    let none = access_token_claims(&facts(&scope, &[], &[]));
+    assert_eq!(none["aud"], "https://id.example", "no connection: the issuer");
+    assert!(none.get("amr").is_none());
+    let two = vec!["a".to_owned(), "b".to_owned()];
+    assert_eq!(access_token_claims(&facts(&scope, &two, &[]))["aud"], json!(["a", "b"]));
+}
+
+#[test]
+fn a_machine_access_token_has_gty_and_no_grant() {
+    let scope = set("orders");
+    let aud = vec!["orders".to_owned()];
+    let machine = AccessTokenFacts {
+        subject: "web",
+        auth_time: None,
+        sid: None,
+        grant_id: None,
+        machine: true,
+        ..facts(&scope, &aud, &[])
+    };
+    let claims = access_token_claims(&machine);
+    assert_eq!(claims["gty"], "client_credentials");
+    assert!(claims.get("grant_id").is_none() && claims.get("auth_time").is_none());
+    let nothing = AccessTokenFacts { audience: &[], ..machine };
+    assert_eq!(access_token_claims(&nothing)["aud"], json!([]));
+}
+
+#[test]
+fn an_id_token_states_the_authentication_over_its_claims() {
+    let amr = vec!["pwd".to_owned()];
+    let facts = IdTokenFacts {
+        issuer: "https://id.example",
+        subject: "u1",
+        client_id: "web",
+        issued_at: 100,
+        expires_at: 3700,
+        auth_time: Some(90),
+        nonce: Some("n"),
+        sid: None,
+        amr: &amr,
+    };
+    let given = json!({ "email": "a@example.com", "sub": "forged", "iss": "x", "sid": "forged" });
+    let claims = id_token_claims(&facts, given.as_object().cloned().unwrap());
+    assert_eq!(
+        Value::Object(claims),
+        json!({ "iss": "https://id.example", "sub": "u1", "aud": "web", "azp": "web", "iat": 100, "exp": 3700,
+                "auth_time": 90, "nonce": "n", "amr": ["pwd"], "email": "a@example.com" })
+    );
+}

@@ -1,24 +1,30 @@
 //! Tokens for a user's grant (authorization code, refresh, password): the access token
 //! (JWT or reference), the ID token when `openid` was granted, and a refresh token when
-//! the grant may be refreshed. Nothing here writes: the caller stores what is returned
-//! in the transaction that also consumed the code or rotated the refresh token.
+//! the grant may be refreshed, with the grant's custom claims in each (see
+//! `custom_claims`). Nothing here touches the database: the caller reads what is needed
+//! first, and stores what is returned in the one transaction that also consumes the
+//! code or rotates the refresh token. Scripts run and tokens are signed outside any
+//! transaction.
 
-use serde_json::{Map, Value, json};
+use std::collections::BTreeMap;
+
+use serde_json::{Map, Value};
+use tessera_claims::{GrantInfo, IssuedClaims, UserProfile};
 use tessera_domain::{
-    GrantType, IdentityClaims, ScopeSet, access_token_audience_and_scope, claims_for_id_token,
+    AccessTokenFacts, GrantType, IdTokenFacts, IdentityClaims, Output, ScopeSet, TokenSubject,
+    access_token_audience_and_scope, access_token_claims, claims_for_id_token, id_token_claims,
     resolve_requested_lenient,
 };
 use tessera_store::applications::Application;
 use tessera_store::config::Config;
 use tessera_store::users::User;
+use tessera_store::{AnyConnection, StoreResult};
 use tessera_tokens::{Secret, generate_secret};
 
-use tessera_store::{AnyConnection, StoreError, StoreResult};
-
 use crate::access_token::{self, AccessTokenClaims, Minted, format_for};
-use crate::custom_claims;
+use crate::custom_claims::{self, ClaimsInput, Refusal, ScriptEvent};
 use crate::error::OAuthError;
-use crate::id_token::{self, IdTokenInput};
+use crate::id_token;
 use crate::scopes;
 use crate::state::OidcState;
 use crate::token::TokenResponse;
@@ -27,28 +33,49 @@ use crate::token::TokenResponse;
 pub struct UserGrant<'a> {
     pub grant_id: &'a str,
     pub user: &'a User,
-    pub user_claims: &'a std::collections::BTreeMap<String, Value>,
+    pub user_claims: &'a BTreeMap<String, Value>,
+    /// The user's roles and organizations besides, when mappings or the script need
+    /// them (see [`custom_claims::needs_profile`]).
+    pub profile: Option<&'a UserProfile>,
     /// The scopes of this issuance (the grant's, or narrower on refresh).
     pub scope: &'a ScopeSet,
     pub auth_time: Option<i64>,
     pub amr: &'a [String],
     pub sid: Option<&'a str>,
     pub nonce: Option<&'a str>,
-    /// Claims attached to the grant (custom claims that persist through rotation).
-    pub custom_claims: &'a Map<String, Value>,
+    /// Attributes attached to the grant (custom claims that persist through rotation).
+    pub attributes: &'a Map<String, Value>,
+    /// At a refresh: the custom claims of the grant's previous issuance.
+    pub at_grant: Option<&'a IssuedClaims>,
     /// RFC 8707: the API connections this access token is for (empty: every one granted).
     pub resources: &'a [String],
-    /// The refresh token already stored by a rotation; `None` lets the application's
-    /// settings decide whether a new one is issued.
+    /// The refresh token a rotation will store; `None` lets the application's settings
+    /// decide whether a new one is issued.
     pub rotated_refresh: Option<&'a Secret>,
 }
 
-/// What an issuance produced: the response, the reference token row to store (if the
-/// access token is one), and the new refresh token to store (if any).
+/// What an issuance produced: the response, and what the caller stores with it.
 pub struct Issued {
     pub response: TokenResponse,
     pub access: Minted,
+    /// The new refresh token to store, if any.
     pub refresh: Option<Secret>,
+    /// The grant's custom claims as of this issuance (kept with the grant).
+    pub claims: IssuedClaims,
+    /// A script failure to record, the token being issued without its claims.
+    pub event: Option<ScriptEvent>,
+}
+
+impl Issued {
+    /// Stores the reference token's row (if the access token is one) and the script's
+    /// failure event (if any).
+    pub fn persist(&self, conn: &mut AnyConnection, now: i64) -> StoreResult<()> {
+        self.access.persist(conn, now)?;
+        if let Some(event) = &self.event {
+            event.record(conn, now)?;
+        }
+        Ok(())
+    }
 }
 
 /// Whether this application gets refresh tokens for this scope: it must be allowed the
@@ -59,71 +86,57 @@ pub fn wants_refresh_token(app: &Application, scope: &ScopeSet) -> bool {
         && (scope.has_offline_access() || app.settings.always_issue_refresh_token)
 }
 
-/// Issues the tokens of `grant`. `Ok(Err(_))` is a refusal to answer the client with
-/// (an invalid `resource`, a custom claims script's denial): the caller commits its
-/// transaction, which holds the refusal's audit event.
+/// Issues the tokens of `grant`, or the refusal to answer the client with (an invalid
+/// `resource`; a custom claims script's denial, with the event to record).
 pub fn issue(
     state: &OidcState,
-    conn: &mut AnyConnection,
     app: &Application,
     config: &Config,
     grant: &UserGrant<'_>,
     now: i64,
-) -> StoreResult<Result<Issued, OAuthError>> {
+) -> Result<Issued, Refusal> {
     let catalog = config.catalog();
     let allowed = scopes::allowed(app, catalog);
     let resolved = resolve_requested_lenient(grant.scope, catalog, &allowed);
-    let (audience, scope) = match access_token_audience_and_scope(&resolved, Some(grant.resources)) {
-        Ok(found) => found,
-        Err(e) => return Ok(Err(OAuthError::invalid_target(e.to_string()))),
-    };
+    let (audience, scope) = access_token_audience_and_scope(&resolved, Some(grant.resources))
+        .map_err(|e| OAuthError::invalid_target(e.to_string()))?;
     let expires_at = now + app.settings.lifetimes.access_token;
-
-    let mut claims = Map::new();
-    claims.insert("iss".into(), Value::String(state.issuer.clone()));
-    claims.insert("sub".into(), Value::String(grant.user.id.clone()));
-    claims.insert(
-        "aud".into(),
-        match audience.as_slice() {
-            [] => Value::String(state.issuer.clone()),
-            [one] => Value::String(one.clone()),
-            many => json!(many),
-        },
-    );
-    claims.insert("client_id".into(), Value::String(app.client_id.clone()));
-    claims.insert("scope".into(), Value::String(scope.to_string()));
-    claims.insert("iat".into(), json!(now));
-    claims.insert("nbf".into(), json!(now));
-    claims.insert("exp".into(), json!(expires_at));
-    claims.insert("jti".into(), Value::String(uuid::Uuid::now_v7().simple().to_string()));
-    if let Some(auth_time) = grant.auth_time {
-        claims.insert("auth_time".into(), json!(auth_time));
-    }
-    if !grant.amr.is_empty() {
-        claims.insert("amr".into(), json!(grant.amr));
-    }
-    if let Some(sid) = grant.sid {
-        claims.insert("sid".into(), Value::String(sid.to_owned()));
-    }
-    // Lets introspection and userinfo refuse JWTs of a revoked grant.
-    claims.insert("grant_id".into(), Value::String(grant.grant_id.to_owned()));
-
-    // Custom claims, in the documented order: the script, then the attributes attached
-    // to the grant by POST /api/v1/token/custom. None overrides a registered claim.
-    let scope_text = scope.to_string();
-    let script_input = custom_claims::UserScriptInput {
-        user: grant.user,
-        user_claims: grant.user_claims,
-        grant_id: grant.grant_id,
-        scope: &scope_text,
+    let jti = uuid::Uuid::now_v7().simple().to_string();
+    let mut claims = access_token_claims(&AccessTokenFacts {
+        issuer: &state.issuer,
+        subject: &grant.user.id,
+        audience: &audience,
+        client_id: &app.client_id,
+        scope: &scope,
+        issued_at: now,
+        expires_at,
+        jti: &jti,
         auth_time: grant.auth_time,
         amr: grant.amr,
+        sid: grant.sid,
+        grant_id: Some(grant.grant_id),
+        machine: false,
+    });
+
+    let grant_info = GrantInfo {
+        id: grant.grant_id.to_owned(),
+        scope: scope.to_string(),
+        auth_time: grant.auth_time,
+        amr: grant.amr.to_vec(),
     };
-    let scripted = match custom_claims::for_user(&state.scripts, config, conn, app, &script_input, &claims, now)? {
-        Ok(scripted) => scripted,
-        Err(refusal) => return Ok(Err(refusal)),
-    };
-    custom_claims::merge(&mut claims, [scripted, grant.custom_claims.clone()]);
+    let custom = custom_claims::compute(
+        &state.scripts,
+        config,
+        ClaimsInput {
+            subject: TokenSubject::User,
+            app,
+            payload: &claims,
+            user: grant.profile.map(|p| (p, grant_info)),
+            attributes: grant.attributes,
+            at_grant: grant.at_grant,
+        },
+    )?;
+    IssuedClaims::merge_into(&mut claims, custom.issued.output(Output::AccessToken));
 
     let connection_format = match audience.as_slice() {
         [only] => config.connection_by_name(only).and_then(|c| c.access_token_format),
@@ -139,30 +152,25 @@ pub fn issue(
         user_id: Some(grant.user.id.clone()),
         grant_id: Some(grant.grant_id.to_owned()),
     };
-    let access = match access_token::mint(format, &keys, alg, &token) {
-        Ok(access) => access,
-        Err(e) => return Err(StoreError::Invalid { field: None, message: e.description }),
-    };
+    let access = access_token::mint(format, &keys, alg, &token)?;
 
     let id_token = if scope.has_openid() {
         let identity =
             IdentityClaims { sub: &grant.user.id, user_values: grant.user_claims, scopes: &resolved.identity };
-        let input = IdTokenInput {
+        let mut claims = claims_for_id_token(&identity);
+        IssuedClaims::merge_into(&mut claims, custom.issued.output(Output::IdToken));
+        let facts = IdTokenFacts {
+            issuer: &state.issuer,
+            subject: &grant.user.id,
             client_id: &app.client_id,
-            sub: &grant.user.id,
+            issued_at: now,
+            expires_at: now + app.settings.lifetimes.id_token,
             auth_time: grant.auth_time,
             nonce: grant.nonce,
             sid: grant.sid,
             amr: grant.amr,
-            access_token: Some(&access.token),
-            claims: claims_for_id_token(&identity),
-            lifetime: app.settings.lifetimes.id_token,
-            alg,
         };
-        match id_token::mint(state, &input, now) {
-            Ok(id_token) => Some(id_token),
-            Err(e) => return Err(StoreError::Invalid { field: None, message: e.description }),
-        }
+        Some(id_token::mint(state, id_token_claims(&facts, claims), &access.token, alg)?)
     } else {
         None
     };
@@ -178,5 +186,5 @@ pub fn issue(
         id_token,
         scope: scope.to_string(),
     };
-    Ok(Ok(Issued { response, access, refresh }))
+    Ok(Issued { response, access, refresh, claims: custom.issued, event: custom.event })
 }

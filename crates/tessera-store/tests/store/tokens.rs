@@ -17,6 +17,7 @@ fn grant(p: &Parties, sid: &str, expires_at: i64) -> NewGrant {
         auth_time: Some(NOW - 5),
         amr: vec!["pwd".into()],
         custom_claims: Map::new(),
+        issued_claims: Map::new(),
         expires_at,
     }
 }
@@ -178,8 +179,13 @@ crate::both_backends! {
         insert_reference(&store, &reference(&p, "at-2", Some(&g.id), NOW + 600));
         insert_reference(&store, &reference(&p, "at-3", Some(&other.id), NOW + 600));
         insert_reference(&store, &reference(&p, "at-m2m", None, NOW + 600));
+        let issued = json!({ "plan": { "value": "gold", "outputs": ["userinfo"], "source": { "kind": "script" } } });
+        store.write(|c| tokens::set_issued_claims(c, &g.id, issued.as_object().unwrap())).unwrap();
         let found = store.read(|c| tokens::find_active(c, "at-1", NOW + 1)).unwrap().unwrap();
-        assert_eq!(found["client_id"], json!("web-app"));
+        assert_eq!(found.claims["client_id"], json!("web-app"));
+        assert_eq!(Value::Object(found.issued_claims), issued, "the grant's latest issued claims come along");
+        let machine = store.read(|c| tokens::find_active(c, "at-m2m", NOW + 1)).unwrap().unwrap();
+        assert!(machine.issued_claims.is_empty(), "a machine token has no grant");
 
         assert!(store.write(|c| tokens::revoke_grant(c, &g.id, NOW + 2)).unwrap());
         assert!(!store.write(|c| tokens::revoke_grant(c, &g.id, NOW + 3)).unwrap());

@@ -13,7 +13,9 @@ use std::collections::BTreeMap;
 use actix_web::{HttpResponse, web};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
-use tessera_claims::{FetchPolicy, RunReport, ScriptError, ScriptFailure, ScriptInput, protected_in, token_input};
+use tessera_claims::{
+    FetchPolicy, IssuedClaims, RunReport, ScriptError, ScriptFailure, ScriptInput, refuse_registered, token_input,
+};
 use tessera_store::Store;
 use tessera_store::scripts::{self, ScriptKind};
 use utoipa::ToSchema;
@@ -168,24 +170,12 @@ fn report_result(report: RunReport, mut payload: Map<String, Value>) -> Result<T
     let mut result = TestResult { claims: None, error: None, logs: report.logs, elapsed_ms, payload: None };
     match report.outcome {
         Ok(claims) => {
-            let protected = protected_in(&claims);
-            if protected.is_empty() {
-                for (name, value) in &claims {
-                    if !payload.contains_key(name) {
-                        payload.insert(name.clone(), value.clone());
-                    }
+            match refuse_registered(claims.clone()) {
+                Ok(accepted) => {
+                    IssuedClaims::merge_into(&mut payload, accepted);
+                    result.payload = Some(payload);
                 }
-                result.payload = Some(payload);
-            } else {
-                result.error = Some(TestError {
-                    kind: "invalid_result",
-                    message: format!(
-                        "the script returned registered claims, which only Tessera sets: {}",
-                        protected.join(", ")
-                    ),
-                    line: None,
-                    column: None,
-                });
+                Err(refused) => result.error = Some(failure_of(refused)?),
             }
             result.claims = Some(claims);
         }

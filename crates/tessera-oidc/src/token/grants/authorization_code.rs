@@ -6,15 +6,16 @@
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use serde_json::json;
+use serde_json::{Map, json};
 use sha2::{Digest, Sha256};
 use tessera_domain::{GrantType, ScopeSet};
 use tessera_store::applications::Application;
 use tessera_store::sessions::{self, CodeConsumption};
 use tessera_store::tokens::{self, NewGrant};
-use tessera_store::{StoreError, audit, users};
+use tessera_store::{audit, users};
 use tessera_tokens::SecretHash;
 
+use crate::custom_claims::{self, Refusal};
 use crate::error::OAuthError;
 use crate::form::Params;
 use crate::state::OidcState;
@@ -34,19 +35,69 @@ pub fn exchange(state: &OidcState, app: &Application, params: &Params, now: i64)
     }
     let hash = SecretHash::of(code);
     let config = state.store.config()?;
-    state.store.write(|c| {
-        let Some(found) = sessions::get_code(c, hash.as_str())? else {
-            return Ok(Err(OAuthError::invalid_grant("the code is not valid")));
+    let needs_profile = custom_claims::needs_profile(&config, app);
+
+    // Read the code and, while it may still be redeemed, its user. Nothing is consumed
+    // until the checks below pass, so a replay with a wrong verifier or wrong client
+    // credentials revokes nothing.
+    let read = state.store.read(|c| {
+        let Some(found) = sessions::get_code(c, hash.as_str())? else { return Ok(None) };
+        let redeemable = found.consumed_at.is_none() && found.expires_at > now && found.application_id == app.id;
+        let user = if redeemable { users::find(c, &found.user_id)? } else { None };
+        let subject = match user {
+            Some(user) if !user.disabled => {
+                let claims = users::claim_values(c, &user)?;
+                let profile = needs_profile.then(|| custom_claims::user_profile(c, &user, &claims)).transpose()?;
+                Some((user, claims, profile))
+            }
+            _ => None,
         };
-        if found.application_id != app.id {
-            return Ok(Err(OAuthError::invalid_grant("the code was issued to another client")));
+        Ok(Some((found, subject)))
+    })?;
+    let Some((found, subject)) = read else {
+        return Err(OAuthError::invalid_grant("the code is not valid"));
+    };
+    if found.application_id != app.id {
+        return Err(OAuthError::invalid_grant("the code was issued to another client"));
+    }
+    if redirect_uri != Some(found.redirect_uri.as_str()) {
+        return Err(OAuthError::invalid_grant("redirect_uri does not match the authorization request"));
+    }
+    if let Err(problem) = check_verifier(found.code_challenge.as_deref(), verifier) {
+        return Err(OAuthError::invalid_grant(problem));
+    }
+
+    // Prepare the tokens before the transaction: scripts run and tokens are signed with
+    // no lock held. A refusal (a resource, a script) still spends the code below.
+    let prepared = subject.as_ref().map(|(user, claims, profile)| {
+        // RFC 8707 §2.2: the token request may narrow to resources of the authorization.
+        if requested_resources.iter().any(|r| !found.resources.is_empty() && !found.resources.contains(r)) {
+            return Err(Refusal::from(OAuthError::invalid_target(
+                "a resource was not part of the authorization request",
+            )));
         }
-        if redirect_uri != Some(found.redirect_uri.as_str()) {
-            return Ok(Err(OAuthError::invalid_grant("redirect_uri does not match the authorization request")));
-        }
-        if let Err(problem) = check_verifier(found.code_challenge.as_deref(), verifier) {
-            return Ok(Err(OAuthError::invalid_grant(problem)));
-        }
+        let resources = if requested_resources.is_empty() { &found.resources } else { &requested_resources };
+        let scope = ScopeSet::parse(&found.scope).map_err(|_| Refusal::from(OAuthError::server_error()))?;
+        let attributes = Map::new();
+        let user_grant = UserGrant {
+            resources,
+            grant_id: &found.grant_id,
+            user,
+            user_claims: claims,
+            profile: profile.as_ref(),
+            scope: &scope,
+            auth_time: Some(found.auth_time),
+            amr: &found.amr,
+            sid: found.sid.as_deref(),
+            nonce: found.nonce.as_deref(),
+            attributes: &attributes,
+            at_grant: None,
+            rotated_refresh: None,
+        };
+        issue(state, app, &config, &user_grant, now)
+    });
+
+    state.store.write(|c| {
         let code = match sessions::consume(c, hash.as_str(), now)? {
             CodeConsumption::Consumed(code) => code,
             CodeConsumption::AlreadyConsumed(code) => {
@@ -68,56 +119,38 @@ pub fn exchange(state: &OidcState, app: &Application, params: &Params, now: i64)
                 return Ok(Err(OAuthError::invalid_grant("the code has expired")));
             }
         };
-        let user = users::get(c, &code.user_id)?;
-        if user.disabled {
-            return Ok(Err(OAuthError::invalid_grant("the account is disabled")));
-        }
-        let claims = users::claim_values(c, &user)?;
-        let scope = ScopeSet::parse(&code.scope).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let issued = match prepared {
+            // The user is gone or disabled (or the code changed under us): the code is
+            // spent and nothing is issued.
+            None => return Ok(Err(OAuthError::invalid_grant("the account is disabled"))),
+            // Refused (a resource, a custom claims script): the code stays spent, and the
+            // refusal's audit event is kept.
+            Some(Err(refusal)) => {
+                if let Some(event) = &refusal.event {
+                    event.record(c, now)?;
+                }
+                return Ok(Err(refusal.error));
+            }
+            Some(Ok(issued)) => issued,
+        };
         let grant = tokens::create_grant(
             c,
             &NewGrant {
                 id: Some(code.grant_id.clone()),
                 application_id: app.id.clone(),
-                user_id: Some(user.id.clone()),
+                user_id: Some(code.user_id.clone()),
                 sid: code.sid.clone(),
                 scope: code.scope.clone(),
                 resources: code.resources.clone(),
                 auth_time: Some(code.auth_time),
                 amr: code.amr.clone(),
-                custom_claims: Default::default(),
+                custom_claims: Map::new(),
+                issued_claims: issued.claims.to_map(),
                 expires_at: now + app.settings.lifetimes.refresh_token,
             },
             now,
         )?;
-        // RFC 8707 §2.2: the token request may narrow to resources of the authorization.
-        if requested_resources.iter().any(|r| !code.resources.is_empty() && !code.resources.contains(r)) {
-            return Ok(Err(OAuthError::invalid_target("a resource was not part of the authorization request")));
-        }
-        let resources = if requested_resources.is_empty() { &code.resources } else { &requested_resources };
-        let user_grant = UserGrant {
-            resources,
-            grant_id: &grant.id,
-            user: &user,
-            user_claims: &claims,
-            scope: &scope,
-            auth_time: Some(code.auth_time),
-            amr: &code.amr,
-            sid: code.sid.as_deref(),
-            nonce: code.nonce.as_deref(),
-            custom_claims: &grant.custom_claims,
-            rotated_refresh: None,
-        };
-        let issued = match issue(state, c, app, &config, &user_grant, now)? {
-            Ok(issued) => issued,
-            // Refused (a resource, a custom claims script): nothing was issued, so the
-            // grant ends here; the code stays spent and the refusal's audit event stays.
-            Err(refusal) => {
-                tokens::revoke_grant(c, &grant.id, now)?;
-                return Ok(Err(refusal));
-            }
-        };
-        issued.access.persist(c, now)?;
+        issued.persist(c, now)?;
         if let Some(refresh) = &issued.refresh {
             tokens::insert_refresh_token(c, refresh.hash().as_str(), &grant.id, grant.expires_at, now)?;
         }

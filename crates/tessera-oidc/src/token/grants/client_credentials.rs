@@ -1,13 +1,16 @@
 //! RFC 6749 §4.4: the client credentials grant. A machine asks for itself: only API
 //! scopes, no refresh token (§4.4.3), and the access token's `sub` is the client id.
 
-use serde_json::{Map, Value, json};
-use tessera_domain::{GrantType, ScopeSet, access_token_audience_and_scope, resolve_for_client_credentials};
+use serde_json::Map;
+use tessera_claims::IssuedClaims;
+use tessera_domain::{
+    AccessTokenFacts, GrantType, Output, ScopeSet, TokenSubject, access_token_audience_and_scope, access_token_claims,
+    resolve_for_client_credentials,
+};
 use tessera_store::applications::Application;
-use tessera_store::scripts::ScriptKind;
 
 use crate::access_token::{self, AccessTokenClaims, format_for};
-use crate::custom_claims;
+use crate::custom_claims::{self, ClaimsInput};
 use crate::error::OAuthError;
 use crate::form::Params;
 use crate::scopes;
@@ -32,23 +35,43 @@ pub fn exchange(state: &OidcState, app: &Application, params: &Params, now: i64)
         .map_err(|e| OAuthError::invalid_target(e.to_string()))?;
 
     let expires_at = now + app.settings.lifetimes.access_token;
-    let mut claims = Map::new();
-    claims.insert("iss".into(), Value::String(state.issuer.clone()));
-    claims.insert("sub".into(), Value::String(app.client_id.clone()));
-    claims.insert("aud".into(), audience_claim(&audience));
-    claims.insert("client_id".into(), Value::String(app.client_id.clone()));
-    claims.insert("scope".into(), Value::String(scope.to_string()));
-    claims.insert("iat".into(), json!(now));
-    claims.insert("nbf".into(), json!(now));
-    claims.insert("exp".into(), json!(expires_at));
-    claims.insert("jti".into(), Value::String(uuid::Uuid::now_v7().simple().to_string()));
-    claims.insert("gty".into(), Value::String("client_credentials".into()));
-    // The machine-to-machine script runs only when enabled, outside any transaction; a
-    // failure or denial is audited.
-    if let Some(script) = config.enabled_script(ScriptKind::Machine) {
-        let scripted = custom_claims::for_machine(&state.scripts, &config, &state.store, script, app, &claims, now)??;
-        custom_claims::merge(&mut claims, [scripted]);
-    }
+    let jti = uuid::Uuid::now_v7().simple().to_string();
+    let mut claims = access_token_claims(&AccessTokenFacts {
+        issuer: &state.issuer,
+        subject: &app.client_id,
+        audience: &audience,
+        client_id: &app.client_id,
+        scope: &scope,
+        issued_at: now,
+        expires_at,
+        jti: &jti,
+        auth_time: None,
+        amr: &[],
+        sid: None,
+        grant_id: None,
+        machine: true,
+    });
+    // The machine mappings and script (when enabled) run outside any transaction; a
+    // script's failure or denial is audited.
+    let attributes = Map::new();
+    let input = ClaimsInput {
+        subject: TokenSubject::Machine,
+        app,
+        payload: &claims,
+        user: None,
+        attributes: &attributes,
+        at_grant: None,
+    };
+    let custom = match custom_claims::compute(&state.scripts, &config, input) {
+        Ok(custom) => custom,
+        Err(refusal) => {
+            if let Some(event) = &refusal.event {
+                state.store.write(|c| event.record(c, now))?;
+            }
+            return Err(refusal.error);
+        }
+    };
+    IssuedClaims::merge_into(&mut claims, custom.issued.output(Output::AccessToken));
     let token = AccessTokenClaims { claims, expires_at, application_id: app.id.clone(), user_id: None, grant_id: None };
 
     let connection_format = match audience.as_slice() {
@@ -58,8 +81,14 @@ pub fn exchange(state: &OidcState, app: &Application, params: &Params, now: i64)
     let format = format_for(app.settings.access_token_format, &audience, connection_format);
     let keys = state.keys.current();
     let minted = access_token::mint(format, &keys, app.settings.id_token_signed_response_alg, &token)?;
-    if minted.reference.is_some() {
-        state.store.write(|c| minted.persist(c, now))?;
+    if minted.reference.is_some() || custom.event.is_some() {
+        state.store.write(|c| {
+            minted.persist(c, now)?;
+            match &custom.event {
+                Some(event) => event.record(c, now),
+                None => Ok(()),
+            }
+        })?;
     }
     let access_token = minted.token;
     Ok(TokenResponse {
@@ -70,12 +99,4 @@ pub fn exchange(state: &OidcState, app: &Application, params: &Params, now: i64)
         id_token: None,
         scope: scope.to_string(),
     })
-}
-
-/// RFC 7519 §4.1.3: one audience as a string, several as an array.
-fn audience_claim(audience: &[String]) -> Value {
-    match audience {
-        [one] => Value::String(one.clone()),
-        many => Value::Array(many.iter().cloned().map(Value::String).collect()),
-    }
 }

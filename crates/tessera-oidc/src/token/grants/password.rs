@@ -2,13 +2,14 @@
 //! application enables it (OAuth 2.1 drops it). Failures are throttled like the sign-in
 //! page and audited; no browser session is created.
 
-use serde_json::json;
+use serde_json::{Map, json};
 use tessera_domain::{GrantType, ScopeSet, resolve_requested};
 use tessera_store::applications::Application;
 use tessera_store::throttle;
 use tessera_store::tokens::{self, NewGrant};
 use tessera_store::{audit, users};
 
+use crate::custom_claims;
 use crate::error::OAuthError;
 use crate::form::Params;
 use crate::interaction::sign_in::{ACCOUNT_LIMIT, IP_LIMIT};
@@ -38,6 +39,7 @@ pub fn exchange(
     let account_key = format!("account:{}", login.chars().take(200).collect::<String>());
     let ip_key = format!("ip:{}", client_ip.unwrap_or("unknown"));
 
+    let needs_profile = custom_claims::needs_profile(&config, app);
     let (locked, user) = state.store.read(|c| {
         let locked = throttle::locked_until(c, &account_key, now)?.or(throttle::locked_until(c, &ip_key, now)?);
         Ok((locked, users::find_by_login(c, &login)?))
@@ -65,14 +67,45 @@ pub fn exchange(
         return Err(OAuthError::invalid_grant("the username or password is incorrect"));
     };
     let scope = resolved.granted();
+    let (claims, profile) = state.store.read(|c| {
+        let claims = users::claim_values(c, &user)?;
+        let profile = needs_profile.then(|| custom_claims::user_profile(c, &user, &claims)).transpose()?;
+        Ok((claims, profile))
+    })?;
+    let grant_id = tessera_store::new_id();
+    let amr = vec!["pwd".to_owned()];
+    let attributes = Map::new();
+    let user_grant = UserGrant {
+        resources: &[],
+        grant_id: &grant_id,
+        user: &user,
+        user_claims: &claims,
+        profile: profile.as_ref(),
+        scope: &scope,
+        auth_time: Some(now),
+        amr: &amr,
+        sid: None,
+        nonce: None,
+        attributes: &attributes,
+        at_grant: None,
+        rotated_refresh: None,
+    };
+    let prepared = issue(state, app, &config, &user_grant, now);
     state.store.write(|c| {
         throttle::clear(c, &account_key)?;
-        let claims = users::claim_values(c, &user)?;
-        let amr = vec!["pwd".to_owned()];
+        let issued = match prepared {
+            Ok(issued) => issued,
+            Err(refusal) => {
+                if let Some(event) = &refusal.event {
+                    event.record(c, now)?;
+                }
+                return Ok(Err(refusal.error));
+            }
+        };
         let grant = tokens::create_grant(
             c,
             &NewGrant {
-                id: None,
+                id: Some(grant_id.clone()),
                 application_id: app.id.clone(),
                 user_id: Some(user.id.clone()),
                 sid: None,
@@ -80,32 +113,13 @@ pub fn exchange(
                 resources: Vec::new(),
                 auth_time: Some(now),
                 amr: amr.clone(),
-                custom_claims: Default::default(),
+                custom_claims: Map::new(),
+                issued_claims: issued.claims.to_map(),
                 expires_at: now + app.settings.lifetimes.refresh_token,
             },
             now,
         )?;
-        let user_grant = UserGrant {
-            resources: &[],
-            grant_id: &grant.id,
-            user: &user,
-            user_claims: &claims,
-            scope: &scope,
-            auth_time: Some(now),
-            amr: &amr,
-            sid: None,
-            nonce: None,
-            custom_claims: &grant.custom_claims,
-            rotated_refresh: None,
-        };
-        let issued = match issue(state, c, app, &config, &user_grant, now)? {
-            Ok(issued) => issued,
-            Err(refusal) => {
-                tokens::revoke_grant(c, &grant.id, now)?;
-                return Ok(Err(refusal));
-            }
-        };
-        issued.access.persist(c, now)?;
+        issued.persist(c, now)?;
         if let Some(refresh) = &issued.refresh {
             tokens::insert_refresh_token(c, refresh.hash().as_str(), &grant.id, grant.expires_at, now)?;
         }

@@ -3,12 +3,14 @@
 //! The scope may narrow, never widen. A token of another client is `invalid_grant`.
 
 use serde_json::json;
+use tessera_claims::IssuedClaims;
 use tessera_domain::{GrantType, ScopeSet, narrow};
 use tessera_store::applications::Application;
 use tessera_store::tokens::{self, Rotation};
-use tessera_store::{StoreError, audit, users};
+use tessera_store::{AnyConnection, StoreResult, audit, users};
 use tessera_tokens::{SecretHash, generate_secret};
 
+use crate::custom_claims;
 use crate::error::OAuthError;
 use crate::form::Params;
 use crate::state::OidcState;
@@ -27,89 +29,123 @@ pub fn exchange(state: &OidcState, app: &Application, params: &Params, now: i64)
         ScopeSet::parse(params.get("scope").unwrap_or("")).map_err(|e| OAuthError::invalid_scope(e.to_string()))?;
     let requested_resources = params.get_all("resource");
     let old_hash = SecretHash::of(presented);
-    let new_token = generate_secret();
-    let new_expires_at = now + app.settings.lifetimes.refresh_token;
+    let config = state.store.config()?;
+    let needs_profile = custom_claims::needs_profile(&config, app);
 
-    // A token of another client must not be spent: look before rotating.
-    if let Some((_, grant)) = state.store.read(|c| tokens::find_refresh_token(c, old_hash.as_str()))?
-        && grant.application_id != app.id
-    {
+    // Read the token, its grant and, while the token may still be used, its user.
+    let read = state.store.read(|c| {
+        let Some((token, grant)) = tokens::find_refresh_token(c, old_hash.as_str())? else { return Ok(None) };
+        let usable = grant.application_id == app.id
+            && token.consumed_at.is_none()
+            && grant.revoked_at.is_none()
+            && token.expires_at > now
+            && grant.expires_at > now;
+        let user = match &grant.user_id {
+            Some(id) if usable => users::find(c, id)?,
+            _ => None,
+        };
+        let subject = match user {
+            Some(user) if !user.disabled => {
+                let claims = users::claim_values(c, &user)?;
+                let profile = needs_profile.then(|| custom_claims::user_profile(c, &user, &claims)).transpose()?;
+                Some((user, claims, profile))
+            }
+            _ => None,
+        };
+        Ok(Some((grant, usable, subject)))
+    })?;
+    let Some((grant, usable, subject)) = read else {
+        return Err(OAuthError::invalid_grant("the refresh token is not valid"));
+    };
+    // A token of another client must not be spent.
+    if grant.application_id != app.id {
         return Err(OAuthError::invalid_grant("the refresh token was issued to another client"));
     }
-    let config = state.store.config()?;
-    let outcome = state.store.write(|c| {
-        let grant = match tokens::rotate(c, old_hash.as_str(), new_token.hash().as_str(), new_expires_at, now)? {
-            Rotation::Rotated { grant } if grant.application_id == app.id => grant,
-            Rotation::Rotated { .. } | Rotation::Unknown => {
-                return Err(StoreError::not_found("refresh token"));
-            }
-            Rotation::Reused { grant_id } => {
-                tokens::revoke_grant(c, &grant_id, now)?;
-                audit::record(
-                    c,
-                    &audit::NewAuditEvent {
-                        actor: &format!("client:{}", app.client_id),
-                        action: "token.refresh_reused",
-                        target: &format!("grant:{grant_id}"),
-                        summary: json!({ "revoked": true }),
-                        client_ip: None,
-                    },
-                    now,
-                )?;
-                return Ok(Err(OAuthError::invalid_grant("the refresh token was already used; its grant is revoked")));
-            }
-            Rotation::Expired => return Ok(Err(OAuthError::invalid_grant("the refresh token has expired"))),
-            Rotation::Revoked => return Ok(Err(OAuthError::invalid_grant("the refresh token was revoked"))),
-        };
-        let granted = ScopeSet::parse(&grant.scope).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-        let scope = match narrow(&granted, &requested) {
-            Ok(scope) => scope,
-            // Roll the rotation back: the presented token stays usable.
-            Err(e) => return Err(StoreError::invalid("scope", e.to_string())),
-        };
-        let Some(user_id) = &grant.user_id else { return Err(StoreError::not_found("user")) };
-        let user = users::get(c, user_id)?;
-        if user.disabled {
-            return Err(StoreError::not_found("user"));
-        }
-        let claims = users::claim_values(c, &user)?;
-        let resources = if requested_resources.is_empty() { &grant.resources } else { &requested_resources };
-        let user_grant = UserGrant {
-            resources,
-            grant_id: &grant.id,
-            user: &user,
-            user_claims: &claims,
-            scope: &scope,
-            auth_time: grant.auth_time,
-            amr: &grant.amr,
-            sid: grant.sid.as_deref(),
-            nonce: None,
-            custom_claims: &grant.custom_claims,
-            rotated_refresh: Some(&new_token),
-        };
-        let issued = match issue(state, c, app, &config, &user_grant, now)? {
-            Ok(issued) => issued,
-            // An unknown resource rolls the rotation back (the token stays usable).
-            Err(refusal) if refusal.error == "invalid_target" => {
-                return Err(StoreError::invalid("resource", refusal.description));
-            }
-            // A custom claims script refused: the grant ends (its refresh tokens with
-            // it), and the refusal's audit event is kept.
-            Err(refusal) => {
-                tokens::revoke_grant(c, &grant.id, now)?;
-                return Ok(Err(refusal));
-            }
-        };
-        issued.access.persist(c, now)?;
-        Ok(Ok(issued.response))
-    });
-    match outcome {
-        Ok(result) => result,
-        Err(StoreError::NotFound { .. }) => Err(OAuthError::invalid_grant("the refresh token is not valid")),
-        Err(StoreError::Invalid { field: Some(field), message }) if field == "resource" => {
-            Err(OAuthError::invalid_target(message))
-        }
-        Err(StoreError::Invalid { message, .. }) => Err(OAuthError::invalid_scope(message)),
-        Err(other) => Err(other.into()),
+    if !usable {
+        // Spent, expired or revoked: the rotation says which (a reuse revokes the grant).
+        return state.store.write(|c| refuse_rotation(c, app, old_hash.as_str(), now))?;
     }
+    let Some((user, claims, profile)) = subject else {
+        return Err(OAuthError::invalid_grant("the refresh token is not valid"));
+    };
+    // The scope may narrow, never widen; a refused scope or resource leaves the token
+    // usable.
+    let granted = ScopeSet::parse(&grant.scope).map_err(|_| OAuthError::server_error())?;
+    let scope = narrow(&granted, &requested).map_err(|e| OAuthError::invalid_scope(e.to_string()))?;
+    let resources = if requested_resources.is_empty() { &grant.resources } else { &requested_resources };
+    let new_token = generate_secret();
+    let at_grant = IssuedClaims::from_map(&grant.issued_claims);
+    let user_grant = UserGrant {
+        resources,
+        grant_id: &grant.id,
+        user: &user,
+        user_claims: &claims,
+        profile: profile.as_ref(),
+        scope: &scope,
+        auth_time: grant.auth_time,
+        amr: &grant.amr,
+        sid: grant.sid.as_deref(),
+        nonce: None,
+        attributes: &grant.custom_claims,
+        at_grant: Some(&at_grant),
+        rotated_refresh: Some(&new_token),
+    };
+    let issued = match issue(state, app, &config, &user_grant, now) {
+        Ok(issued) => issued,
+        Err(refusal) if refusal.event.is_none() => return Err(refusal.error),
+        // A custom claims script refused: the grant ends (its refresh tokens with it),
+        // and the refusal's audit event is kept.
+        Err(refusal) => {
+            return state.store.write(|c| {
+                tokens::revoke_grant(c, &grant.id, now)?;
+                if let Some(event) = &refusal.event {
+                    event.record(c, now)?;
+                }
+                Ok(Err(refusal.error))
+            })?;
+        }
+    };
+
+    let new_expires_at = now + app.settings.lifetimes.refresh_token;
+    state.store.write(|c| {
+        match tokens::rotate(c, old_hash.as_str(), new_token.hash().as_str(), new_expires_at, now)? {
+            Rotation::Rotated { grant: rotated } if rotated.id == grant.id => {}
+            // Used by a concurrent request in the meantime: what a reuse gets.
+            _ => return refuse_rotation(c, app, old_hash.as_str(), now),
+        }
+        tokens::set_issued_claims(c, &grant.id, &issued.claims.to_map())?;
+        issued.persist(c, now)?;
+        Ok(Ok(issued.response))
+    })?
+}
+
+/// The answer to a refresh token that cannot be rotated, with what it calls for: a spent
+/// token revokes its grant (RFC 9700 §4.14.2), and that is audited.
+fn refuse_rotation(
+    c: &mut AnyConnection,
+    app: &Application,
+    old_hash: &str,
+    now: i64,
+) -> StoreResult<Result<TokenResponse, OAuthError>> {
+    let grant_id = match tokens::find_refresh_token(c, old_hash)? {
+        Some((token, grant)) if token.consumed_at.is_some() && grant.revoked_at.is_none() => grant.id,
+        Some((_, grant)) if grant.revoked_at.is_some() => {
+            return Ok(Err(OAuthError::invalid_grant("the refresh token was revoked")));
+        }
+        Some(_) => return Ok(Err(OAuthError::invalid_grant("the refresh token has expired"))),
+        None => return Ok(Err(OAuthError::invalid_grant("the refresh token is not valid"))),
+    };
+    tokens::revoke_grant(c, &grant_id, now)?;
+    audit::record(
+        c,
+        &audit::NewAuditEvent {
+            actor: &format!("client:{}", app.client_id),
+            action: "token.refresh_reused",
+            target: &format!("grant:{grant_id}"),
+            summary: json!({ "revoked": true }),
+            client_ip: None,
+        },
+        now,
+    )?;
+    Ok(Err(OAuthError::invalid_grant("the refresh token was already used; its grant is revoked")))
 }
