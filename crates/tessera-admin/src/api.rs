@@ -11,6 +11,7 @@ pub(crate) mod audit_events;
 mod auth;
 pub(crate) mod body;
 pub(crate) mod changes;
+pub(crate) mod claim_mappings;
 pub(crate) mod claim_types;
 pub(crate) mod connections;
 mod custom_claims;
@@ -19,6 +20,7 @@ pub(crate) mod identity_scopes;
 pub(crate) mod management_keys;
 pub mod openapi;
 pub(crate) mod organizations;
+pub(crate) mod preview;
 pub(crate) mod roles;
 pub(crate) mod scripts;
 pub(crate) mod signing_keys;
@@ -44,6 +46,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .app_data(body::payload_config())
             .route("/openapi.json", web::get().to(openapi::serve))
             .configure(applications::routes)
+            .configure(preview::routes)
+            .configure(claim_mappings::routes)
             .configure(connections::routes)
             .configure(claim_types::routes)
             .configure(identity_scopes::routes)

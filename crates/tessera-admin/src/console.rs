@@ -14,6 +14,7 @@ use askama::Template;
 
 mod applications;
 mod audit;
+mod claim_mappings;
 mod claim_types;
 mod connections;
 mod dashboard;
@@ -65,6 +66,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .configure(roles::routes)
             .configure(organizations::routes)
             .configure(scripts::routes)
+            .configure(claim_mappings::routes)
             .configure(signing_keys::routes)
             .configure(management_keys::routes)
             .configure(audit::routes)

@@ -515,6 +515,9 @@ both_backends! {
             ("post", "/api/v1/scripts/{kind}/test"),
             ("get", "/api/v1/script-variables"), ("put", "/api/v1/script-variables/{name}"),
             ("delete", "/api/v1/script-variables/{name}"),
+            ("get", "/api/v1/claim-mappings"), ("post", "/api/v1/claim-mappings"), ("get", "/api/v1/claim-mappings/{id}"),
+            ("put", "/api/v1/claim-mappings/{id}"), ("delete", "/api/v1/claim-mappings/{id}"),
+            ("post", "/api/v1/applications/{id}/preview"),
         ];
         let paths = doc["paths"].as_object().unwrap();
         let documented: usize = paths.values().map(|p| p.as_object().unwrap().len()).sum();

@@ -298,6 +298,7 @@ both_backends! {
             "/admin/claim-types", "/admin/claim-types/new", "/admin/claim-types/email", "/admin/users", "/admin/users/new",
             "/admin/roles", "/admin/organizations", "/admin/organizations/new", "/admin/signing-keys",
             "/admin/scripts", "/admin/scripts/user", "/admin/scripts/machine",
+            "/admin/claim-mappings", "/admin/claim-mappings/preview",
             "/admin/management-keys", "/admin/audit", "/admin/audit?action=admin.sign_in&from=2020-01-01",
         ] {
             let answer = b.get(path).await;
@@ -602,5 +603,83 @@ both_backends! {
         assert_eq!(set.len(), 2);
         assert_eq!(set[0].actor, format!("user:{admin_id}"));
         assert_eq!(audit_events(&store, "script_variable.delete").len(), 1);
+    }
+
+    async fn a_claim_mapping_is_made_in_the_console_with_errors_beside_fields(store) {
+        let (mut b, admin_id, _) = signed_in(&store).await;
+        let fields = [
+            ("application_id", ""), ("subject", "user"), ("source", "app_metadata"), ("path", "plan"),
+            ("namespace", "https://example.com/"), ("name", "plan"), ("outputs", "access_token"),
+            ("outputs", "userinfo"), ("freshness", "grant"),
+        ];
+        let answer = b.submit("/admin/claim-mappings", "/admin/claim-mappings", &fields).await;
+        assert_eq!(answer.status, StatusCode::BAD_REQUEST);
+        assert!(field_error(&answer.body, "f-path").contains("JSON pointer"), "{}", answer.body);
+        assert!(answer.body.contains("value=\"https://example.com/\""), "the typed namespace is kept");
+
+        let mut fixed = fields.to_vec();
+        fixed[3] = ("path", "/plan");
+        let answer = b.submit("/admin/claim-mappings", "/admin/claim-mappings", &fixed).await;
+        assert_eq!(answer.status, StatusCode::SEE_OTHER, "{}", answer.body);
+        let list = b.get("/admin/claim-mappings?notice=created").await;
+        assert!(list.body.contains("https://example.com/plan"), "{}", list.body);
+        let saved = store.read(|c| tessera_store::mappings::list(c, None, &tessera_store::Page::first(10))).unwrap().items;
+        assert_eq!(saved.len(), 1);
+        assert_eq!(saved[0].rule.outputs.to_text(), "access_token userinfo");
+        let events = audit_events(&store, "claim_mapping.create");
+        assert_eq!(events[0].actor, format!("user:{admin_id}"));
+
+        let edit = format!("/admin/claim-mappings/{}", saved[0].id);
+        let mut renamed = fixed.clone();
+        renamed[4] = ("namespace", "");
+        renamed[5] = ("name", "sub");
+        let answer = b.submit(&edit, &edit, &renamed[1..]).await;
+        assert_eq!(answer.status, StatusCode::BAD_REQUEST);
+        assert!(field_error(&answer.body, "f-name").contains("registered"), "{}", answer.body);
+        renamed[5] = ("name", "tier");
+        assert_eq!(b.submit(&edit, &edit, &renamed[1..]).await.status, StatusCode::SEE_OTHER);
+        let deleted = b.submit(&edit, &format!("{edit}/delete"), &[]).await;
+        assert_eq!(deleted.status, StatusCode::SEE_OTHER);
+        assert!(store.read(|c| tessera_store::mappings::list(c, None, &tessera_store::Page::first(10))).unwrap().items.is_empty());
+    }
+
+    async fn the_claims_preview_shows_the_outputs_of_a_chosen_application_and_user(store) {
+        let (mut b, admin_id, _) = signed_in(&store).await;
+        let settings = tessera_store::applications::ApplicationSettings {
+            name: "Shop".into(),
+            description: String::new(),
+            app_type: tessera_domain::ApplicationType::Web,
+            token_endpoint_auth_method: tessera_domain::ClientAuthMethod::ClientSecretBasic,
+            grant_types: vec![tessera_domain::GrantType::AuthorizationCode],
+            access_token_format: tessera_domain::TokenFormat::Jwt,
+            id_token_signed_response_alg: tessera_domain::SigningAlgorithm::ES256,
+            lifetimes: Default::default(),
+            require_consent: false,
+            always_issue_refresh_token: false,
+            jwks: None,
+            app_metadata: serde_json::json!({ "tenant": "shop-1" }),
+            enabled: true,
+            redirect_uris: vec!["https://shop.example/cb".into()],
+            post_logout_redirect_uris: vec![],
+            allowed_scopes: vec!["openid".into()],
+            required_claims: vec![],
+        };
+        let app = store.write(|c| tessera_store::applications::create(c, "shop", &settings, None, 1)).unwrap();
+        let rule = tessera_domain::ClaimRule::parse(&tessera_domain::ClaimRuleInput {
+            subject: "user", source: "application_metadata", path: "/tenant", name: "tenant", ..Default::default()
+        }).unwrap();
+        store.write(|c| tessera_store::mappings::create(c, None, &rule, 1)).unwrap();
+        let answer = b.submit("/admin/claim-mappings/preview", "/admin/claim-mappings/preview",
+            &[("application", &app.id), ("user", &admin_id), ("scope", "")]).await;
+        assert_eq!(answer.status, StatusCode::OK, "{}", answer.body);
+        for heading in ["ID token", "Access token", "Userinfo"] {
+            assert!(answer.body.contains(heading), "{heading}");
+        }
+        assert!(answer.body.contains("shop-1") && answer.body.contains("mapping (global)"), "{}", answer.body);
+        let refused = b.submit("/admin/claim-mappings/preview", "/admin/claim-mappings/preview",
+            &[("application", &app.id), ("user", ""), ("scope", "")]).await;
+        assert_eq!(refused.status, StatusCode::BAD_REQUEST);
+        assert!(field_error(&refused.body, "f-user").contains("choose a user"), "{}", refused.body);
+        assert_eq!(audit_events(&store, "token.preview").len(), 1);
     }
 }

@@ -110,6 +110,21 @@ impl IssuedClaims {
         self.0.is_empty()
     }
 
+    /// What introspection answers of an access token carrying `claims`: those claims,
+    /// less the custom claims not declared for introspection, plus the ones declared for
+    /// introspection that the token does not carry (a claim the token carries is
+    /// answered as it carries it).
+    pub fn introspection_view(&self, mut claims: Map<String, Value>) -> Map<String, Value> {
+        for (name, claim) in &self.0 {
+            if !claim.goes_to(Output::Introspection) {
+                claims.remove(name);
+            } else if !claims.contains_key(name) && !is_reserved(name) {
+                claims.insert(name.clone(), claim.value.clone());
+            }
+        }
+        claims
+    }
+
     /// Adds `source`'s claims to `payload` in place: none overrides a claim already
     /// there (registered and standard claims come first) or a registered name.
     pub fn merge_into(payload: &mut Map<String, Value>, source: Map<String, Value>) {

@@ -7,7 +7,9 @@
 //! - [`mapping`]: the values claim mappings read from a user's data or an application's
 //!   metadata;
 //! - [`compose`]: the one order of the sources (mappings, script, custom attributes), the
-//!   outputs each claim goes to and its freshness, as [`IssuedClaims`].
+//!   outputs each claim goes to and its freshness, as [`IssuedClaims`];
+//! - [`issuance`]: the claims of one token computed from all of them, for the token
+//!   endpoint and the console's preview alike.
 //!
 //! Not for: storing scripts (`tessera-store`), the admin console's editor (`tessera-admin`),
 //! minting tokens (`tessera-tokens`).
@@ -17,6 +19,7 @@
 
 pub mod compose;
 pub mod context;
+pub mod issuance;
 pub mod mapping;
 pub mod script;
 

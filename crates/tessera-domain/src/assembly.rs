@@ -211,5 +211,14 @@ pub fn id_token_claims(facts: &IdTokenFacts<'_>, mut claims: Map<String, Value>)
     claims
 }
 
+/// RFC 7662 §2.2: an active token's answer: `active`, the caller's `scope` (the token's
+/// scopes that belong to it), `token_type` and the token's other claims.
+pub fn introspection_answer(mut claims: Map<String, Value>, visible_scope: &str) -> Map<String, Value> {
+    claims.insert("active".into(), Value::Bool(true));
+    claims.insert("scope".into(), Value::String(visible_scope.to_owned()));
+    claims.insert("token_type".into(), Value::String("Bearer".into()));
+    claims
+}
+
 #[cfg(test)]
 mod tests;

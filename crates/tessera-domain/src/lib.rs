@@ -36,7 +36,7 @@ pub use application::{
 };
 pub use assembly::{
     AccessTokenFacts, IdTokenFacts, IdentityClaims, TargetError, access_token_audience_and_scope, access_token_claims,
-    claims_for_id_token, claims_for_userinfo, id_token_claims,
+    claims_for_id_token, claims_for_userinfo, id_token_claims, introspection_answer,
 };
 pub use claim_value::ClaimValueType;
 pub use claims::{

@@ -18,7 +18,6 @@ use self::response::{refuse, reply, see_other};
 use crate::form::Params;
 use crate::interaction::required_claims;
 use crate::pages::{self, ErrorPage};
-use crate::scopes;
 use crate::session;
 use crate::state::{OidcState, now};
 use crate::view::{Deferred, run_blocking};
@@ -184,7 +183,7 @@ fn check_rest(
     }
     request::check_response_type(params)?;
     request::check_grant_type(app)?;
-    let allowed = scopes::allowed(app, catalog);
+    let allowed = tessera_store::config::allowed_scopes(app, catalog);
     let resolved = request::check_scope(params, catalog, &allowed)?;
     let resources = request::check_resources(params, &resolved)?;
     let scope = resolved.granted();

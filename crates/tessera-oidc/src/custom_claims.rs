@@ -19,9 +19,10 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use serde_json::{Map, Value, json};
+use tessera_claims::issuance::{self, Inputs, Script};
 use tessera_claims::{
-    ApplicationInfo, Composer, FetchPolicy, GrantInfo, IssuedClaims, MappingData, OrganizationMembership, Rule,
-    ScriptEngine, ScriptFailure, ScriptInput, TokenKind, UserContext, UserProfile, refuse_registered, token_input,
+    ApplicationInfo, FetchPolicy, GrantInfo, IssuedClaims, OrganizationMembership, Rule, ScriptEngine, ScriptFailure,
+    TokenKind, UserProfile,
 };
 use tessera_domain::TokenSubject;
 use tessera_store::applications::Application;
@@ -138,32 +139,28 @@ pub fn compute(runtime: &ScriptRuntime, config: &Config, input: ClaimsInput<'_>)
     if rules.is_empty() && script.is_none() && input.attributes.is_empty() {
         return Ok(CustomClaims { issued: IssuedClaims::default(), event: None });
     }
-    let application = application_info(input.app);
-    let mut composer = Composer::new(rules);
-    composer.map(&MappingData { user: input.user.as_ref().map(|(u, _)| *u), application: &application });
-
-    let mut event = None;
-    if let Some(script) = script {
-        let context = input.user.as_ref().map(|(user, grant)| {
-            UserContext { user: (*user).clone(), application: application.clone(), grant: grant.clone() }.to_value()
-        });
-        let token = token_input(token_kind, input.payload);
-        match execute(runtime, config, script, token, context) {
-            Ok(claims) => composer.script(claims),
-            Err(failure) => {
-                let (refusal, failed) = judge(script, input.app, &failure);
-                match refusal {
-                    Some(error) => return Err(Refusal { error, event: Some(failed) }),
-                    None => event = Some(failed),
-                }
+    let inputs = Inputs {
+        kind: token_kind,
+        rules,
+        payload: input.payload,
+        user: input.user,
+        application: application_info(input.app),
+        attributes: input.attributes,
+        at_grant: input.at_grant,
+    };
+    let to_run = script.map(|s| Script { source: &s.source, environment: environment(runtime, config) });
+    let computed = issuance::compute(&runtime.engine, &runtime.fetch, inputs, to_run);
+    let event = match (script, &computed.failure) {
+        (Some(script), Some(failure)) => {
+            let (refusal, event) = judge(script, input.app, failure);
+            if let Some(error) = refusal {
+                return Err(Refusal { error, event: Some(event) });
             }
+            Some(event)
         }
-    }
-    if let Some(at_grant) = input.at_grant {
-        composer.keep_fixed(at_grant);
-    }
-    composer.attributes(input.attributes);
-    Ok(CustomClaims { issued: composer.finish(), event })
+        _ => None,
+    };
+    Ok(CustomClaims { issued: computed.claims, event })
 }
 
 /// The user as mappings and the script see them: profile, claim values, roles and
@@ -228,19 +225,6 @@ fn environment(runtime: &ScriptRuntime, config: &Config) -> Result<BTreeMap<Stri
         }
     }
     Ok(variables)
-}
-
-/// Runs `script` with its input. A result holding a registered claim is a failure.
-fn execute(
-    runtime: &ScriptRuntime,
-    config: &Config,
-    script: &CustomClaimScript,
-    token: Value,
-    context: Option<Value>,
-) -> Result<Map<String, Value>, ScriptFailure> {
-    let environment_variables = environment(runtime, config).map_err(|message| ScriptFailure::Engine { message })?;
-    let input = ScriptInput { token, context, environment_variables };
-    refuse_registered(runtime.engine.run(&script.source, &input, &runtime.fetch)?)
 }
 
 /// What a failed run means for the request: a denial refuses it; any other failure

@@ -6,7 +6,7 @@
 use actix_web::http::header::{self, CacheControl, CacheDirective};
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde_json::{Map, Value, json};
-use tessera_domain::{Output, ScopeSet, SigningAlgorithm};
+use tessera_domain::{ScopeSet, SigningAlgorithm};
 use tessera_store::audit::{self, NewAuditEvent};
 use tessera_store::config::Config;
 use tessera_store::connections::ApiConnection;
@@ -98,7 +98,7 @@ fn answer(
         None => return respond(state, caller, json!({ "active": false }), wants_jwt, now),
     };
     let body = match visible_to(&claims, &own_scopes) {
-        Some(scope) => active_answer(claims, &scope),
+        Some(scope) => Value::Object(tessera_domain::introspection_answer(claims, &scope)),
         None => json!({ "active": false }),
     };
     respond(state, caller, body, wants_jwt, now)
@@ -142,17 +142,10 @@ fn record_failure(state: &OidcState, name: &str, client_ip: Option<&str>, now: i
 /// not declared for introspection is left out, and one declared for introspection but
 /// not for the access token is added, as the grant's latest issuance set it.
 fn find_claims(state: &OidcState, token: &str, now: i64) -> Result<Option<Map<String, Value>>, OAuthError> {
-    let Some(ActiveToken { mut claims, issued }) = crate::bearer::active_token(state, token, now)? else {
+    let Some(ActiveToken { claims, issued }) = crate::bearer::active_token(state, token, now)? else {
         return Ok(None);
     };
-    for (name, claim) in issued.iter() {
-        if !claim.goes_to(Output::Introspection) {
-            claims.remove(name);
-        } else if !claims.contains_key(name) && !tessera_domain::is_reserved(name) {
-            claims.insert(name.clone(), claim.value.clone());
-        }
-    }
-    Ok(Some(claims))
+    Ok(Some(issued.introspection_view(claims)))
 }
 
 /// The token's scopes that belong to the caller, space-separated; `None` when there are
@@ -161,15 +154,6 @@ fn visible_to(claims: &Map<String, Value>, own: &ScopeSet) -> Option<String> {
     let granted = ScopeSet::parse(claims.get("scope").and_then(Value::as_str).unwrap_or("")).ok()?;
     let visible = granted.intersection(own);
     (!visible.is_empty()).then(|| visible.to_string())
-}
-
-/// RFC 7662 §2.2: `active`, the caller's `scope`, `token_type`, and the token's other
-/// claims (registered and custom) as they are.
-fn active_answer(mut claims: Map<String, Value>, scope: &str) -> Value {
-    claims.insert("active".into(), Value::Bool(true));
-    claims.insert("scope".into(), Value::String(scope.to_owned()));
-    claims.insert("token_type".into(), Value::String("Bearer".into()));
-    Value::Object(claims)
 }
 
 /// JSON, or RFC 9701 §5: a JWT `{iss, aud: caller, iat, token_introspection}` with

@@ -27,7 +27,6 @@ mod introspect;
 mod jwks;
 mod pages;
 mod revocation;
-mod scopes;
 mod session;
 mod state;
 mod static_files;

@@ -9,8 +9,8 @@ use utoipa::{Modify, OpenApi};
 
 use super::error::ErrorBody;
 use super::{
-    applications, audit_events, body, claim_types, connections, custom_claims, identity_scopes, management_keys,
-    organizations, roles, scripts, signing_keys, users,
+    applications, audit_events, body, claim_mappings, claim_types, connections, custom_claims, identity_scopes,
+    management_keys, organizations, preview, roles, scripts, signing_keys, users,
 };
 
 #[derive(OpenApi)]
@@ -37,6 +37,8 @@ use super::{
         custom_claims::add_custom_claims,
         scripts::list, scripts::get, scripts::save, scripts::runner::test,
         scripts::variables::list, scripts::variables::set, scripts::variables::delete,
+        claim_mappings::list, claim_mappings::create, claim_mappings::get, claim_mappings::replace,
+        claim_mappings::delete, preview::preview,
     ),
     components(schemas(ErrorBody, body::RotateSecret)),
     modifiers(&Common)

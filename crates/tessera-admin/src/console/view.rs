@@ -14,6 +14,7 @@ pub const SECTIONS: &[(&str, &str)] = &[
     ("identity-scopes", "Identity scopes"),
     ("claim-types", "Claims"),
     ("scripts", "Scripts"),
+    ("claim-mappings", "Claim mappings"),
     ("users", "Users"),
     ("roles", "Roles"),
     ("organizations", "Organizations"),

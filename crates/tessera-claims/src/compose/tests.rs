@@ -125,3 +125,17 @@ fn merging_never_overrides_what_the_payload_has() {
     IssuedClaims::merge_into(&mut payload, obj(json!({ "email": "other", "plan": "gold", "ISS": "x" })));
     assert_eq!(payload, obj(json!({ "sub": "u", "email": "a@example.com", "plan": "gold" })));
 }
+
+#[test]
+fn introspection_answers_what_is_declared_for_it() {
+    let hidden = rule("script", "", "hidden", &["access_token"], "");
+    let private = rule("script", "", "private", &["introspection"], "");
+    let mut composer = Composer::new(vec![
+        Rule { id: "a", global: true, rule: &hidden },
+        Rule { id: "b", global: true, rule: &private },
+    ]);
+    composer.script(obj(json!({ "hidden": 1, "private": 2, "shared": 3 })));
+    let issued = composer.finish();
+    let token = obj(json!({ "sub": "u", "hidden": 1, "shared": "as carried" }));
+    assert_eq!(issued.introspection_view(token), obj(json!({ "sub": "u", "private": 2, "shared": "as carried" })));
+}

@@ -25,7 +25,6 @@ use crate::access_token::{self, AccessTokenClaims, Minted, format_for};
 use crate::custom_claims::{self, ClaimsInput, Refusal, ScriptEvent};
 use crate::error::OAuthError;
 use crate::id_token;
-use crate::scopes;
 use crate::state::OidcState;
 use crate::token::TokenResponse;
 
@@ -96,7 +95,7 @@ pub fn issue(
     now: i64,
 ) -> Result<Issued, Refusal> {
     let catalog = config.catalog();
-    let allowed = scopes::allowed(app, catalog);
+    let allowed = tessera_store::config::allowed_scopes(app, catalog);
     let resolved = resolve_requested_lenient(grant.scope, catalog, &allowed);
     let (audience, scope) = access_token_audience_and_scope(&resolved, Some(grant.resources))
         .map_err(|e| OAuthError::invalid_target(e.to_string()))?;

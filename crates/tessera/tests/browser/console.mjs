@@ -258,10 +258,24 @@ try {
   await shot(plainPage, "console-script-editor-no-js");
   await plain.close();
 
+  // A claim mapping: the employee id, under a namespace, to the access token only.
+  await page.goto(`${base}/admin/claim-mappings`);
+  await page.selectOption("#f-source", "claim");
+  await page.fill("#f-path", "employee_id");
+  await page.fill("#f-namespace", "https://example.com/");
+  await page.fill("#f-name", "employee");
+  for (const output of ["id_token", "userinfo", "introspection"]) {
+    await page.locator(`input[name="outputs"][value="${output}"]`).uncheck();
+  }
+  await submitForm(page, "Create mapping");
+  check((await page.textContent(".notice")).includes("created"), "the mapping is created");
+  check((await page.textContent("table")).includes("https://example.com/employee"), "the mapping is listed");
+  await shot(page, "console-claim-mappings-list");
+
   // Every section, screenshotted.
   for (const section of [
     "applications", "connections", "identity-scopes", "claim-types", "users", "roles",
-    "organizations", "signing-keys", "management-keys", "audit",
+    "organizations", "claim-mappings", "signing-keys", "management-keys", "audit",
   ]) {
     await page.goto(`${base}/admin/${section}`);
     check((await page.locator("nav.sidebar [aria-current=page]").count()) === 1, `${section} is highlighted`);
@@ -309,6 +323,18 @@ try {
   check(userinfo.employee_id === "E-1234", `the claim is in userinfo: ${JSON.stringify(userinfo)}`);
   const payload = JSON.parse(Buffer.from(tokens.access_token.split(".")[1], "base64url").toString());
   check([payload.aud].flat().includes("orders-api"), "the API connection is the audience");
+  check(payload["https://example.com/employee"] === "E-1234", `the mapping reached the access token: ${JSON.stringify(payload)}`);
+  check(userinfo["https://example.com/employee"] === undefined, "and only the access token");
+
+  // The preview of what the application gets for carol, every claim with its source.
+  await page.goto(`${base}/admin/claim-mappings/preview`);
+  await page.selectOption("#f-application", { label: `Browser App (${clientId})` });
+  await page.selectOption("#f-user", { label: "carol" });
+  await submitForm(page, "Preview");
+  const previewText = await page.textContent("main");
+  check(previewText.includes("Access token") && previewText.includes("https://example.com/employee"), "the preview shows the mapped claim");
+  check(previewText.includes("mapping (global)"), "labelled with its source");
+  await shot(page, "console-claims-preview");
 
   // The value is now on the user's page in the console.
   await page.goto(`${base}/admin/users`);

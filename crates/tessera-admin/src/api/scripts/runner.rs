@@ -184,7 +184,7 @@ fn report_result(report: RunReport, mut payload: Map<String, Value>) -> Result<T
     Ok(result)
 }
 
-fn failure_of(failure: ScriptFailure) -> Result<TestError, ApiError> {
+pub(crate) fn failure_of(failure: ScriptFailure) -> Result<TestError, ApiError> {
     let error = |kind, message: String, line| TestError { kind, message, line, column: None };
     Ok(match failure {
         ScriptFailure::Denied { message } => error("denied", message, None),

@@ -121,7 +121,7 @@ fn audience(conn: &mut AnyConnection, kind: ScriptKind, app: Option<&Application
     })
 }
 
-fn profile(conn: &mut AnyConnection, user: Option<&User>, now: i64) -> StoreResult<UserProfile> {
+pub(crate) fn profile(conn: &mut AnyConnection, user: Option<&User>, now: i64) -> StoreResult<UserProfile> {
     let Some(u) = user else {
         return Ok(UserProfile {
             id: user_id(None).into(),
@@ -163,7 +163,7 @@ fn profile(conn: &mut AnyConnection, user: Option<&User>, now: i64) -> StoreResu
     })
 }
 
-fn application(app: Option<&Application>) -> ApplicationInfo {
+pub(crate) fn application(app: Option<&Application>) -> ApplicationInfo {
     match app {
         Some(app) => ApplicationInfo {
             id: app.id.clone(),

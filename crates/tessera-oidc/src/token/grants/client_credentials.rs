@@ -13,7 +13,6 @@ use crate::access_token::{self, AccessTokenClaims, format_for};
 use crate::custom_claims::{self, ClaimsInput};
 use crate::error::OAuthError;
 use crate::form::Params;
-use crate::scopes;
 use crate::state::OidcState;
 use crate::token::TokenResponse;
 
@@ -28,7 +27,7 @@ pub fn exchange(state: &OidcState, app: &Application, params: &Params, now: i64)
     // configuration in memory: a JWT is issued without a database round trip.
     let config = state.store.config()?;
     let catalog = config.catalog();
-    let allowed = scopes::allowed(app, catalog);
+    let allowed = tessera_store::config::allowed_scopes(app, catalog);
     let resolved = resolve_for_client_credentials(&requested, catalog, &allowed)
         .map_err(|e| OAuthError::invalid_scope(e.to_string()))?;
     let (audience, scope) = access_token_audience_and_scope(&resolved, Some(&resources))

@@ -13,7 +13,6 @@ use crate::custom_claims;
 use crate::error::OAuthError;
 use crate::form::Params;
 use crate::interaction::sign_in::{ACCOUNT_LIMIT, IP_LIMIT};
-use crate::scopes;
 use crate::state::OidcState;
 use crate::token::TokenResponse;
 use crate::token::issue::{UserGrant, issue};
@@ -33,7 +32,7 @@ pub fn exchange(
     let requested =
         ScopeSet::parse(params.get("scope").unwrap_or("")).map_err(|e| OAuthError::invalid_scope(e.to_string()))?;
     let config = state.store.config()?;
-    let allowed = scopes::allowed(app, config.catalog());
+    let allowed = tessera_store::config::allowed_scopes(app, config.catalog());
     let resolved = resolve_requested(&requested, config.catalog(), &allowed)
         .map_err(|e| OAuthError::invalid_scope(e.to_string()))?;
     let account_key = format!("account:{}", login.chars().take(200).collect::<String>());
