@@ -38,9 +38,16 @@ pub(crate) async fn token(
     let presented = client_auth::presented(&request, &params)?;
     let client_ip = request.peer_addr().map(|a| a.ip());
     let state = state.into_inner();
-    let response = web::block(move || exchange(&state, &presented, &params, client_ip))
-        .await
-        .map_err(|_| OAuthError::server_error())??;
+    let inline = match params.get("grant_type") {
+        Some("client_credentials") => grants::client_credentials::answer_inline(&state, &presented, &params, now()),
+        _ => None,
+    };
+    let response = match inline {
+        Some(answered) => answered?,
+        None => web::block(move || exchange(&state, &presented, &params, client_ip))
+            .await
+            .map_err(|_| OAuthError::server_error())??,
+    };
     Ok(HttpResponse::Ok()
         .insert_header(CacheControl(vec![CacheDirective::NoStore]))
         .insert_header((header::PRAGMA, "no-cache"))

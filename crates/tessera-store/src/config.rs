@@ -288,6 +288,14 @@ impl ConfigCache {
         self.current.read().ok().and_then(|c| c.clone())
     }
 
+    /// The snapshot, if it needs neither reloading nor a look at the database.
+    pub(crate) fn current(&self) -> Option<Arc<Config>> {
+        let fresh_locally =
+            self.loaded_generation.load(Ordering::Acquire) == self.local_generation.load(Ordering::Acquire);
+        let due = self.millis().saturating_sub(self.checked_at.load(Ordering::Acquire)) >= self.interval_millis();
+        if fresh_locally && !due { self.snapshot() } else { None }
+    }
+
     /// The current snapshot: loaded again when this process changed configuration since,
     /// or when the interval has passed and the database's version moved.
     pub(crate) fn get(

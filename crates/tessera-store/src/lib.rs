@@ -17,6 +17,7 @@
 mod connection;
 mod database_url;
 mod error;
+mod group_commit;
 mod ids;
 mod json;
 mod migrate;

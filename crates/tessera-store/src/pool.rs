@@ -9,6 +9,7 @@ use diesel::prelude::*;
 use diesel::r2d2::{self, ManageConnection, Pool, PooledConnection, R2D2Connection};
 
 use crate::config::{self, Config, ConfigCache};
+use crate::group_commit::{self, GroupCommit};
 use crate::{AnyConnection, Backend, DatabaseUrl, StoreError, StoreResult};
 
 /// How the pool is sized and how long a caller waits for a connection.
@@ -94,6 +95,8 @@ pub struct Store {
     pool: Pool<Manager>,
     backend: Backend,
     config: Arc<ConfigCache>,
+    /// SQLite only: the connection every write goes through, committing in groups.
+    writes: Option<Arc<GroupCommit>>,
 }
 
 impl std::fmt::Debug for Store {
@@ -114,6 +117,13 @@ impl Store {
         }
         let manager = Manager { url: url.clone() };
         let first = manager.open().map_err(|e| StoreError::Unavailable(e.to_string().trim().to_owned()))?;
+        let writes = match first {
+            AnyConnection::Sqlite(_) => {
+                let writer = manager.open().map_err(|e| StoreError::Unavailable(e.to_string().trim().to_owned()))?;
+                Some(Arc::new(GroupCommit::new(writer)))
+            }
+            AnyConnection::Postgres(_) => None,
+        };
         let pool = Pool::builder()
             .max_size(options.max_size)
             .min_idle(Some(1))
@@ -121,7 +131,8 @@ impl Store {
             .error_handler(Box::new(LogErrors))
             .build_unchecked(manager);
         drop(first);
-        Ok(Store { pool, backend: url.backend(), config: Arc::new(ConfigCache::new(options.config_refresh_interval)) })
+        let config = Arc::new(ConfigCache::new(options.config_refresh_interval));
+        Ok(Store { pool, backend: url.backend(), config, writes })
     }
 
     pub fn backend(&self) -> Backend {
@@ -145,13 +156,21 @@ impl Store {
     /// once: a deferred transaction that reads and then writes fails with `SQLITE_BUSY`
     /// when another writer committed in between, whatever the busy timeout.
     ///
+    /// On SQLite every write goes through one connection that commits concurrent writes
+    /// in groups (see [`crate::group_commit`]): one flush to disk for many writes, each
+    /// still whole or not at all, and answered only once on disk.
+    ///
     /// A committed transaction that changed configuration invalidates the in-memory copy.
     pub fn write<T>(&self, f: impl FnOnce(&mut AnyConnection) -> StoreResult<T>) -> StoreResult<T> {
-        let mut conn = self.pool.get()?;
         config::take_changed();
-        let result = match self.backend {
-            Backend::Postgres => conn.transaction(|c| f(c)),
-            Backend::Sqlite => immediate_transaction(&mut conn, f),
+        let result = match (&self.writes, self.backend) {
+            // SQLite has one writer: a write inside a write would wait for itself.
+            (Some(_), _) if group_commit::in_group() => {
+                Err(StoreError::Database("a write was started inside another write".into()))
+            }
+            (Some(group), _) => group.write(f),
+            (None, Backend::Postgres) => self.pool.get()?.transaction(|c| f(c)),
+            (None, Backend::Sqlite) => immediate_transaction(&mut *self.pool.get()?, f),
         };
         if config::take_changed() && result.is_ok() {
             self.config.invalidate();
@@ -168,6 +187,13 @@ impl Store {
                 config::current_version(&mut conn)
             },
         )
+    }
+
+    /// The configuration from memory if it can be had without I/O: loaded, with no
+    /// change of this process since, and not due for a look at the database. `None`
+    /// otherwise: call [`Store::config`] where blocking is fine.
+    pub fn config_if_current(&self) -> Option<Arc<Config>> {
+        self.config.current()
     }
 
     /// Forgets the in-memory configuration, so the next [`Store::config`] reads it

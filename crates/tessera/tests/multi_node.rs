@@ -1,6 +1,7 @@
 //! Several stateless nodes on one database: a sign-in started on one node continues on
-//! another (sessions and pending requests live in the database), and a code issued by
-//! one is redeemed at another.
+//! another (sessions and pending requests live in the database), a code issued by one
+//! is redeemed at another, and configuration changed through one node applies there at
+//! once and on the others within `config_refresh_interval_ms`.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
@@ -79,5 +80,81 @@ crate::both_backends! {
         assert!(info["sub"].is_string(), "{info}");
         drop((a, b));
         let _ = std::fs::remove_dir_all(&data_dir);
+    }
+
+    fn configuration_changed_on_one_node_applies_there_at_once_and_on_the_others_within_the_interval(db) {
+        let data_dir = std::env::temp_dir().join(format!("tessera-nodes-{}", uuid::Uuid::now_v7().simple()));
+        let mut raw = settings_for(&db, &data_dir);
+        raw.master_key = Some(MasterKey::generate().unwrap().to_base64().to_owned());
+        raw.config_refresh_interval_ms = 400;
+        let a = TestApp::spawn_with(raw.clone());
+        let b = TestApp::spawn_with(raw);
+        let store = Store::connect(&db.url, &PoolOptions::for_backend(db.url.backend())).unwrap();
+        let key_secret = generate_secret();
+        let key = tessera_store::management_keys::NewManagementKey {
+            id: tessera_store::new_id(),
+            name: "ops".into(),
+            secret_hash: key_secret.hash().as_str().to_owned(),
+            created_by: "cli".into(),
+            expires_at: None,
+        };
+        store.write(|c| tessera_store::management_keys::create(c, &key, tessera::now())).unwrap();
+        let bearer = format!("{}.{}", key.id, key_secret.expose());
+        let cc = |node: &TestApp, client_id: &str, secret: &str| {
+            node.client
+                .post(node.url("/connect/token"))
+                .basic_auth(client_id, Some(secret))
+                .form(&[("grant_type", "client_credentials")])
+                .send()
+                .unwrap()
+                .status()
+                .as_u16()
+        };
+        // Both nodes have their configuration in memory before the change.
+        assert_eq!(cc(&a, "robot", "x"), 401);
+        assert_eq!(cc(&b, "robot", "x"), 401);
+
+        // An API connection and an application created through node A's API...
+        let connection = a
+            .client
+            .post(a.url("/api/v1/connections"))
+            .bearer_auth(&bearer)
+            .json(&json!({ "name": "orders-api" }))
+            .send()
+            .unwrap();
+        assert_eq!(connection.status(), 201);
+        let created: Value = a
+            .client
+            .post(a.url("/api/v1/applications"))
+            .bearer_auth(&bearer)
+            .json(&json!({ "name": "Robot", "app_type": "machine", "allowed_scopes": ["orders-api"] }))
+            .send()
+            .unwrap()
+            .json()
+            .unwrap();
+        let (client_id, secret) = (created["client_id"].as_str().unwrap(), created["client_secret"].as_str().unwrap());
+        // ...is used by node A at once, and by node B within its interval.
+        assert_eq!(cc(&a, client_id, secret), 200);
+        let started = std::time::Instant::now();
+        while cc(&b, client_id, secret) != 200 {
+            assert!(started.elapsed() < std::time::Duration::from_secs(3), "node B never saw the application");
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        // Disabled through node B: refused there at once, and by node A within its interval.
+        let id = created["id"].as_str().unwrap();
+        let disabled = b
+            .client
+            .put(b.url(&format!("/api/v1/applications/{id}")))
+            .bearer_auth(&bearer)
+            .json(&json!({ "name": "Robot", "app_type": "machine", "allowed_scopes": ["orders-api"], "enabled": false }))
+            .send()
+            .unwrap();
+        assert_eq!(disabled.status(), 200);
+        assert_eq!(cc(&b, client_id, secret), 401);
+        let started = std::time::Instant::now();
+        while cc(&a, client_id, secret) != 401 {
+            assert!(started.elapsed() < std::time::Duration::from_secs(3), "node A kept the application enabled");
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
     }
 }

@@ -264,4 +264,51 @@ crate::both_backends! {
             .send().unwrap();
         assert_eq!(bearer.status(), 401);
     }
+
+    fn with_the_configuration_in_memory_tokens_come_as_before_and_refusals_are_still_audited(db) {
+        // Registered before the server starts, with an interval long enough that every
+        // request finds the configuration current: JWT requests are answered without
+        // the blocking pool, the others take it.
+        let store = Store::connect(&db.url, &PoolOptions::for_backend(db.url.backend())).unwrap();
+        let mut migrate = store.conn().unwrap();
+        tessera_store::migrate(&mut migrate, NOW).unwrap();
+        drop(migrate);
+        let new = NewApiConnection { name: "orders-api".into(), display_name: "Orders".into(), description: String::new(), access_token_format: None };
+        store.write(|c| connections::create(c, &new, "unused", NOW)).unwrap();
+        let dir = std::env::temp_dir().join(format!("tessera-inline-{}", uuid::Uuid::now_v7().simple()));
+        let mut raw = common::settings_for(&db, &dir);
+        raw.config_refresh_interval_ms = 60_000;
+        let world = World { app: TestApp::spawn_with(raw.clone()), store };
+        let jwt_secret = register(&world, "robot", &machine(&["orders-api"]));
+        let reference = ApplicationSettings { access_token_format: TokenFormat::Reference, ..machine(&["orders-api"]) };
+        let reference_secret = register(&world, "ref-robot", &reference);
+        // The server may have read its configuration before these were registered through
+        // another store (a change it did not make waits for its interval): start it again
+        // so that it reads them now, and then never needs to look again.
+        let mut world = world;
+        world.app.stop();
+        world.app = TestApp::spawn_with(raw);
+
+        for _ in 0..3 {
+            let (status, body, headers) = post(&world, Some(("robot", &jwt_secret)), &[("grant_type", "client_credentials")]);
+            assert_eq!(status, 200, "{body}");
+            assert_eq!(headers["cache-control"], "no-store");
+            let claims = verify(&world, body["access_token"].as_str().unwrap()).claims;
+            assert_eq!((claims["aud"].as_str(), claims["client_id"].as_str()), (Some("orders-api"), Some("robot")));
+        }
+        let (status, body, _) = post(&world, Some(("robot", &jwt_secret)), &[("grant_type", "client_credentials"), ("scope", "billing.read")]);
+        assert_eq!((status, body["error"].as_str()), (400, Some("invalid_scope")));
+        let (status, body, _) = post(&world, Some(("ref-robot", &reference_secret)), &[("grant_type", "client_credentials")]);
+        assert_eq!(status, 200, "{body}");
+        assert!(!body["access_token"].as_str().unwrap().contains('.'), "a reference token, stored");
+        let hash = SecretHash::of(body["access_token"].as_str().unwrap());
+        assert!(world.store.read(|c| tessera_store::tokens::find_active(c, hash.as_str(), tessera::now())).unwrap().is_some());
+
+        let (status, body, _) = post(&world, Some(("robot", "wrong")), &[("grant_type", "client_credentials")]);
+        assert_eq!((status, body["error"].as_str()), (401, Some("invalid_client")));
+        let filter = tessera_store::audit::AuditFilter { action: Some("client.authentication_failed".into()), ..Default::default() };
+        let failures = world.store.read(|c| tessera_store::audit::list(c, &filter, &tessera_store::Page::first(10))).unwrap().items;
+        assert_eq!(failures.len(), 1, "{failures:?}");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 }

@@ -4,12 +4,15 @@
 use serde_json::Map;
 use tessera_claims::IssuedClaims;
 use tessera_domain::{
-    AccessTokenFacts, GrantType, Output, ScopeSet, TokenSubject, access_token_audience_and_scope, access_token_claims,
-    resolve_for_client_credentials,
+    AccessTokenFacts, ClientAuthMethod, GrantType, Output, ScopeSet, TokenFormat, TokenSubject,
+    access_token_audience_and_scope, access_token_claims, resolve_for_client_credentials,
 };
 use tessera_store::applications::Application;
+use tessera_store::config::Config;
+use tessera_store::scripts::ScriptKind;
 
 use crate::access_token::{self, AccessTokenClaims, format_for};
+use crate::client_auth;
 use crate::custom_claims::{self, ClaimsInput};
 use crate::error::OAuthError;
 use crate::form::Params;
@@ -17,21 +20,83 @@ use crate::state::OidcState;
 use crate::token::TokenResponse;
 
 pub fn exchange(state: &OidcState, app: &Application, params: &Params, now: i64) -> Result<TokenResponse, OAuthError> {
+    let config = state.store.config()?;
+    match issue(state, &config, app, params, now, Io::Allowed)? {
+        Issuance::Answered(response) => Ok(response),
+        Issuance::WouldBlock => Err(OAuthError::server_error()),
+    }
+}
+
+/// Answers a client credentials request on the calling (async) thread when it needs no
+/// I/O: the configuration in memory is current, the client authenticates with a secret,
+/// no machine script is enabled and the token is a JWT. Such a request writes nothing
+/// (DESIGN.md: a JWT issuance writes nothing it does not need), so moving it to the
+/// blocking pool would only cost two context switches. `None` when something would
+/// block, before anything is done: the caller then runs the request as any other.
+pub fn answer_inline(
+    state: &OidcState,
+    presented: &client_auth::Presented,
+    params: &Params,
+    now: i64,
+) -> Option<Result<TokenResponse, OAuthError>> {
+    let config = state.store.config_if_current()?;
+    if !matches!(presented.method, ClientAuthMethod::ClientSecretBasic | ClientAuthMethod::ClientSecretPost) {
+        return None;
+    }
+    // A refusal is audited: that write belongs to the blocking path.
+    let app = client_auth::authenticate(&config, presented, &[], now).ok()?.app;
+    match issue(state, &config, &app, params, now, Io::Forbidden) {
+        Ok(Issuance::Answered(response)) => Some(Ok(response)),
+        Ok(Issuance::WouldBlock) => None,
+        Err(error) => Some(Err(error)),
+    }
+}
+
+/// Whether an issuance may block (run a script, write to the database).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Io {
+    Allowed,
+    Forbidden,
+}
+
+enum Issuance {
+    Answered(TokenResponse),
+    /// [`Io::Forbidden`] and something would block; nothing was done.
+    WouldBlock,
+}
+
+fn issue(
+    state: &OidcState,
+    config: &Config,
+    app: &Application,
+    params: &Params,
+    now: i64,
+    io: Io,
+) -> Result<Issuance, OAuthError> {
     if !app.settings.grant_types.contains(&GrantType::ClientCredentials) {
         return Err(OAuthError::unauthorized_client("this application may not use the client_credentials grant"));
     }
     let requested =
         ScopeSet::parse(params.get("scope").unwrap_or("")).map_err(|e| OAuthError::invalid_scope(e.to_string()))?;
     let resources = params.get_all("resource");
-    // The scopes, the API connections and the machine-to-machine script come from the
-    // configuration in memory: a JWT is issued without a database round trip.
-    let config = state.store.config()?;
+    // The scopes, the API connections, the mappings and the machine-to-machine script
+    // come from the configuration in memory: a JWT is issued without a database round
+    // trip.
     let catalog = config.catalog();
     let allowed = tessera_store::config::allowed_scopes(app, catalog);
     let resolved = resolve_for_client_credentials(&requested, catalog, &allowed)
         .map_err(|e| OAuthError::invalid_scope(e.to_string()))?;
     let (audience, scope) = access_token_audience_and_scope(&resolved, Some(&resources))
         .map_err(|e| OAuthError::invalid_target(e.to_string()))?;
+    let connection_format = match audience.as_slice() {
+        [only] => config.connection_by_name(only).and_then(|c| c.access_token_format),
+        _ => None,
+    };
+    let format = format_for(app.settings.access_token_format, &audience, connection_format);
+    let blocks = format == TokenFormat::Reference || config.enabled_script(ScriptKind::Machine).is_some();
+    if blocks && io == Io::Forbidden {
+        return Ok(Issuance::WouldBlock);
+    }
 
     let expires_at = now + app.settings.lifetimes.access_token;
     let jti = uuid::Uuid::now_v7().simple().to_string();
@@ -61,7 +126,7 @@ pub fn exchange(state: &OidcState, app: &Application, params: &Params, now: i64)
         attributes: &attributes,
         at_grant: None,
     };
-    let custom = match custom_claims::compute(&state.scripts, &config, input) {
+    let custom = match custom_claims::compute(&state.scripts, config, input) {
         Ok(custom) => custom,
         Err(refusal) => {
             if let Some(event) = &refusal.event {
@@ -72,12 +137,6 @@ pub fn exchange(state: &OidcState, app: &Application, params: &Params, now: i64)
     };
     IssuedClaims::merge_into(&mut claims, custom.issued.output(Output::AccessToken));
     let token = AccessTokenClaims { claims, expires_at, application_id: app.id.clone(), user_id: None, grant_id: None };
-
-    let connection_format = match audience.as_slice() {
-        [only] => config.connection_by_name(only).and_then(|c| c.access_token_format),
-        _ => None,
-    };
-    let format = format_for(app.settings.access_token_format, &audience, connection_format);
     let keys = state.keys.current();
     let minted = access_token::mint(format, &keys, app.settings.id_token_signed_response_alg, &token)?;
     if minted.reference.is_some() || custom.event.is_some() {
@@ -89,13 +148,12 @@ pub fn exchange(state: &OidcState, app: &Application, params: &Params, now: i64)
             }
         })?;
     }
-    let access_token = minted.token;
-    Ok(TokenResponse {
-        access_token,
+    Ok(Issuance::Answered(TokenResponse {
+        access_token: minted.token,
         token_type: "Bearer",
         expires_in: app.settings.lifetimes.access_token,
         refresh_token: None,
         id_token: None,
         scope: scope.to_string(),
-    })
+    }))
 }
