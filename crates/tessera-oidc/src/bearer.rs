@@ -23,44 +23,67 @@ pub struct ActiveToken {
     pub issued: IssuedClaims,
 }
 
+/// What can be told of a presented access token without the database.
+pub enum Looked {
+    /// Active: a JWT of no grant (a machine token), verified.
+    Active(ActiveToken),
+    /// Not active: malformed, unverifiable, expired, of another issuer.
+    Inactive,
+    /// A verified JWT of a grant, whose revocation only the database knows.
+    OfGrant { claims: Map<String, Value>, grant_id: String },
+    /// A reference token, known only to the database.
+    Reference,
+}
+
+/// Looks at a token without I/O. A JWT must carry `typ: at+jwt` (RFC 9068 §4), our
+/// issuer and a live `exp`.
+pub fn look(state: &OidcState, token: &str, now: i64) -> Looked {
+    if token.matches('.').count() != 2 {
+        return if token.is_empty() || token.len() > 512 { Looked::Inactive } else { Looked::Reference };
+    }
+    let keys = state.keys.current();
+    let Some(verified) =
+        tessera_tokens::jwt::verify_access_token(token, keys.verifying_keys(), &state.issuer, now, LEEWAY)
+    else {
+        return Looked::Inactive;
+    };
+    let claims = verified.claims;
+    match claims.get("grant_id").and_then(Value::as_str).map(str::to_owned) {
+        Some(grant_id) => Looked::OfGrant { claims, grant_id },
+        None => Looked::Active(ActiveToken { claims, issued: IssuedClaims::default() }),
+    }
+}
+
 /// The active access token Tessera issued, or `None` (unknown, malformed, expired,
-/// revoked, or of a revoked grant). A JWT must carry `typ: at+jwt` (RFC 9068 §4), our
-/// issuer and a live `exp`; a reference token is found by its hash. One database read
-/// either way (a JWT of a machine token: none).
+/// revoked, or of a revoked grant); a reference token is found by its hash. One
+/// database read at most (a JWT of a machine token: none).
 pub fn active_token(state: &OidcState, token: &str, now: i64) -> Result<Option<ActiveToken>, OAuthError> {
-    if token.matches('.').count() == 2 {
-        let keys = state.keys.current();
-        let Some(verified) =
-            tessera_tokens::jwt::verify_access_token(token, keys.verifying_keys(), &state.issuer, now, LEEWAY)
-        else {
-            return Ok(None);
-        };
-        let claims = verified.claims;
+    match look(state, token, now) {
+        Looked::Active(active) => Ok(Some(active)),
+        Looked::Inactive => Ok(None),
         // A JWT of a grant that was revoked (refresh reuse, revocation, logout) is no
         // longer active, though it still verifies offline until it expires.
-        let Some(grant_id) = claims.get("grant_id").and_then(Value::as_str) else {
-            return Ok(Some(ActiveToken { claims, issued: IssuedClaims::default() }));
-        };
-        let grant = state.store.read(|c| match tokens::get_grant(c, grant_id) {
-            Ok(grant) => Ok(Some(grant)),
-            Err(tessera_store::StoreError::NotFound { .. }) => Ok(None),
-            Err(e) => Err(e),
-        })?;
-        return Ok(match grant {
-            Some(grant) if grant.revoked_at.is_none() => {
-                Some(ActiveToken { issued: IssuedClaims::from_map(&grant.issued_claims), claims })
-            }
-            _ => None,
-        });
+        Looked::OfGrant { claims, grant_id } => {
+            let grant = state.store.read(|c| match tokens::get_grant(c, &grant_id) {
+                Ok(grant) => Ok(Some(grant)),
+                Err(tessera_store::StoreError::NotFound { .. }) => Ok(None),
+                Err(e) => Err(e),
+            })?;
+            Ok(match grant {
+                Some(grant) if grant.revoked_at.is_none() => {
+                    Some(ActiveToken { issued: IssuedClaims::from_map(&grant.issued_claims), claims })
+                }
+                _ => None,
+            })
+        }
+        Looked::Reference => {
+            let hash = SecretHash::of(token);
+            Ok(state.store.read(|c| tokens::find_active(c, hash.as_str(), now))?.map(|found| ActiveToken {
+                claims: found.claims,
+                issued: IssuedClaims::from_map(&found.issued_claims),
+            }))
+        }
     }
-    if token.is_empty() || token.len() > 512 {
-        return Ok(None);
-    }
-    let hash = SecretHash::of(token);
-    Ok(state
-        .store
-        .read(|c| tokens::find_active(c, hash.as_str(), now))?
-        .map(|found| ActiveToken { claims: found.claims, issued: IssuedClaims::from_map(&found.issued_claims) }))
 }
 
 /// RFC 6750 §2.1 and §2.2: the token from `Authorization: Bearer`, or from the form body

@@ -12,7 +12,7 @@ use tessera_store::config::Config;
 use tessera_store::connections::ApiConnection;
 use tessera_tokens::SecretHash;
 
-use crate::bearer::ActiveToken;
+use crate::bearer::{ActiveToken, Looked};
 use crate::client_auth::parse_basic;
 use crate::error::OAuthError;
 use crate::form::Params;
@@ -37,9 +37,12 @@ pub(crate) async fn introspect(
         .is_some_and(|accept| accept.split(',').any(|m| m.split(';').next().unwrap_or("").trim() == JWT_RESPONSE));
     let client_ip = request.peer_addr().map(|a| a.ip().to_string());
     let state = state.into_inner();
-    let answer = web::block(move || answer(&state, &name, &secret, &token, client_ip.as_deref(), wants_jwt))
-        .await
-        .map_err(|_| OAuthError::server_error())??;
+    let answer = match answer_inline(&state, &name, &secret, &token, wants_jwt) {
+        Some(answered) => answered?,
+        None => web::block(move || answer(&state, &name, &secret, &token, client_ip.as_deref(), wants_jwt))
+            .await
+            .map_err(|_| OAuthError::server_error())??,
+    };
     let mut response = HttpResponse::Ok();
     response.insert_header(CacheControl(vec![CacheDirective::NoStore])).insert_header((header::PRAGMA, "no-cache"));
     Ok(match answer {
@@ -76,6 +79,37 @@ fn caller_credentials(request: &HttpRequest, params: &Params) -> Result<(String,
     }
 }
 
+/// Answers on the calling (async) thread when no I/O is needed: the configuration is
+/// current, the caller authenticates, and the token is decided without the database
+/// (malformed or unverifiable, or a verified JWT of no grant). `None` otherwise, with
+/// nothing done: the blocking path answers (and audits a refused caller).
+fn answer_inline(
+    state: &OidcState,
+    name: &str,
+    secret: &str,
+    token: &str,
+    wants_jwt: bool,
+) -> Option<Result<Answer, OAuthError>> {
+    let now = now();
+    let config = state.store.config_if_current()?;
+    let (caller, own_scopes) = authenticate(&config, name, secret, now)?;
+    let claims = match crate::bearer::look(state, token, now) {
+        Looked::Active(ActiveToken { claims, issued }) => Some(issued.introspection_view(claims)),
+        Looked::Inactive => None,
+        Looked::OfGrant { .. } | Looked::Reference => return None,
+    };
+    Some(respond(state, caller, body_for(claims, &own_scopes), wants_jwt, now))
+}
+
+/// RFC 7662 §2.2: the answer to `caller` about a token with `claims` (`None`: inactive).
+fn body_for(claims: Option<Map<String, Value>>, own_scopes: &ScopeSet) -> Value {
+    let Some(claims) = claims else { return json!({ "active": false }) };
+    match visible_to(&claims, own_scopes) {
+        Some(scope) => Value::Object(tessera_domain::introspection_answer(claims, &scope)),
+        None => json!({ "active": false }),
+    }
+}
+
 fn answer(
     state: &OidcState,
     name: &str,
@@ -93,15 +127,8 @@ fn answer(
             return Err(OAuthError::invalid_client("API connection authentication failed"));
         }
     };
-    let claims = match find_claims(state, token, now)? {
-        Some(claims) => claims,
-        None => return respond(state, caller, json!({ "active": false }), wants_jwt, now),
-    };
-    let body = match visible_to(&claims, &own_scopes) {
-        Some(scope) => Value::Object(tessera_domain::introspection_answer(claims, &scope)),
-        None => json!({ "active": false }),
-    };
-    respond(state, caller, body, wants_jwt, now)
+    let claims = find_claims(state, token, now)?;
+    respond(state, caller, body_for(claims, &own_scopes), wants_jwt, now)
 }
 
 /// The connection and its API scopes, if the credentials are right.

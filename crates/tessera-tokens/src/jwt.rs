@@ -4,7 +4,7 @@
 //! (algorithm confusion, RFC 8725 §3.1 and §3.2).
 
 use aws_lc_rs::signature::{
-    ECDSA_P256_SHA256_FIXED, ED25519, RSA_PKCS1_2048_8192_SHA256, RsaPublicKeyComponents, UnparsedPublicKey,
+    ECDSA_P256_SHA256_FIXED, ED25519, ParsedPublicKey, RSA_PKCS1_2048_8192_SHA256, RsaPublicKeyComponents,
 };
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -58,8 +58,9 @@ pub struct VerifyingKey {
 
 #[derive(Debug, Clone)]
 enum PublicMaterial {
-    /// SEC 1 uncompressed point or raw Ed25519 key.
-    Raw(Vec<u8>),
+    /// An EC P-256 point or an Ed25519 key, parsed once (aws-lc-rs validates the point
+    /// when parsing; not at every verification).
+    Parsed(ParsedPublicKey),
     Rsa {
         n: Vec<u8>,
         e: Vec<u8>,
@@ -81,9 +82,14 @@ impl VerifyingKey {
                 let mut point = vec![4u8];
                 point.extend_from_slice(&x);
                 point.extend_from_slice(&y);
-                (SigningAlgorithm::ES256, PublicMaterial::Raw(point))
+                (
+                    SigningAlgorithm::ES256,
+                    PublicMaterial::Parsed(ParsedPublicKey::new(&ECDSA_P256_SHA256_FIXED, point).ok()?),
+                )
             }
-            ("OKP", Some("Ed25519")) => (SigningAlgorithm::EdDSA, PublicMaterial::Raw(field("x")?)),
+            ("OKP", Some("Ed25519")) => {
+                (SigningAlgorithm::EdDSA, PublicMaterial::Parsed(ParsedPublicKey::new(&ED25519, field("x")?).ok()?))
+            }
             ("RSA", _) => (SigningAlgorithm::RS256, PublicMaterial::Rsa { n: field("n")?, e: field("e")? }),
             _ => return None,
         };
@@ -99,11 +105,8 @@ impl VerifyingKey {
 
     fn verify(&self, message: &[u8], signature: &[u8]) -> bool {
         match (&self.material, self.alg) {
-            (PublicMaterial::Raw(key), SigningAlgorithm::ES256) => {
-                UnparsedPublicKey::new(&ECDSA_P256_SHA256_FIXED, key).verify(message, signature).is_ok()
-            }
-            (PublicMaterial::Raw(key), SigningAlgorithm::EdDSA) => {
-                UnparsedPublicKey::new(&ED25519, key).verify(message, signature).is_ok()
+            (PublicMaterial::Parsed(key), SigningAlgorithm::ES256 | SigningAlgorithm::EdDSA) => {
+                key.verify_sig(message, signature).is_ok()
             }
             (PublicMaterial::Rsa { n, e }, SigningAlgorithm::RS256) => {
                 RsaPublicKeyComponents { n, e }.verify(&RSA_PKCS1_2048_8192_SHA256, message, signature).is_ok()

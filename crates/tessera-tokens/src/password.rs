@@ -1,11 +1,31 @@
 //! User passwords: argon2id (RFC 9106) with OWASP's parameters by default, as PHC
 //! strings. Only sign-in and password changes pay for it.
 
-use argon2::password_hash::rand_core::OsRng;
-use argon2::password_hash::{PasswordHash, PasswordHasher as _, PasswordVerifier, SaltString};
+use std::cell::RefCell;
 use std::sync::{Arc, Mutex, PoisonError, mpsc};
 
-use argon2::{Algorithm, Argon2, Params, Version};
+use argon2::password_hash::rand_core::OsRng;
+use argon2::password_hash::{Output, ParamsString, PasswordHash, SaltString};
+use argon2::{Algorithm, Argon2, Block, Params, Version};
+
+thread_local! {
+    /// The working memory of this thread's argon2 computations (the memory cost, 19 MiB
+    /// by default), allocated once and reused: fresh for each hash, it was paged in at
+    /// every sign-in and, freed, stayed in the allocator's arena anyway.
+    static MEMORY: RefCell<Vec<Block>> = const { RefCell::new(Vec::new()) };
+}
+
+/// The raw argon2 output of `password` and `salt` into `out`, in this thread's memory.
+fn compute(argon2: &Argon2<'_>, params: &Params, password: &[u8], salt: &[u8], out: &mut [u8]) -> Result<(), String> {
+    MEMORY.with(|memory| {
+        let mut memory = memory.borrow_mut();
+        let blocks = params.block_count();
+        if memory.len() < blocks {
+            memory.resize(blocks, Block::default());
+        }
+        argon2.hash_password_into_with_memory(password, salt, out, &mut memory[..blocks]).map_err(|e| e.to_string())
+    })
+}
 
 /// argon2id cost parameters.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -97,6 +117,7 @@ impl Workers {
 #[derive(Clone)]
 pub struct PasswordHasher {
     argon2: Argon2<'static>,
+    params: Params,
     workers: Arc<Workers>,
     /// A hash of a random password, verified against when the account does not exist,
     /// so an unknown user costs the same time as a wrong password.
@@ -121,23 +142,43 @@ impl PasswordHasher {
     pub fn new(params: PasswordParams) -> Result<PasswordHasher, PasswordError> {
         let params = Params::new(params.memory_kib, params.iterations, params.parallelism, None)
             .map_err(|e| PasswordError::Params(e.to_string()))?;
-        let argon2 = Argon2::new(Algorithm::Argon2id, Version::V0x13, params);
+        let argon2 = Argon2::new(Algorithm::Argon2id, Version::V0x13, params.clone());
         let cores = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
-        let mut hasher = PasswordHasher { argon2, workers: Arc::new(Workers::start(cores)), dummy_hash: String::new() };
-        hasher.dummy_hash = hasher.hash(crate::generate_secret().expose())?;
-        Ok(hasher)
+        // A PHC string of our parameters with a random salt and a random output: verifying
+        // against it costs one hash like any other and never matches. Made without
+        // hashing, so a node starting up does not page in the memory cost.
+        let mut output = [0u8; Params::DEFAULT_OUTPUT_LEN];
+        rand::RngCore::fill_bytes(&mut OsRng, &mut output);
+        let salt = SaltString::generate(&mut OsRng);
+        let dummy_hash = PasswordHash {
+            algorithm: Algorithm::Argon2id.ident(),
+            version: Some(Version::V0x13.into()),
+            params: ParamsString::try_from(&params).map_err(|e| PasswordError::Params(e.to_string()))?,
+            salt: Some(salt.as_salt()),
+            hash: Some(Output::new(&output).map_err(|e| PasswordError::Params(e.to_string()))?),
+        }
+        .to_string();
+        Ok(PasswordHasher { argon2, params, workers: Arc::new(Workers::start(cores)), dummy_hash })
     }
 
     /// The PHC string of `password` with a fresh random salt. The whole password is
     /// hashed, however long: nothing is truncated.
     pub fn hash(&self, password: &str) -> Result<String, PasswordError> {
         let salt = SaltString::generate(&mut OsRng);
-        let (argon2, password) = (self.argon2.clone(), password.to_owned());
+        let (argon2, params, password) = (self.argon2.clone(), self.params.clone(), password.to_owned());
         self.workers.run(move || {
-            argon2
-                .hash_password(password.as_bytes(), &salt)
-                .map(|h| h.to_string())
-                .map_err(|e| PasswordError::Hash(e.to_string()))
+            let mut salt_bytes = [0u8; 64];
+            let salt_bytes = salt.decode_b64(&mut salt_bytes).map_err(|e| PasswordError::Hash(e.to_string()))?;
+            let mut out = [0u8; Params::DEFAULT_OUTPUT_LEN];
+            compute(&argon2, &params, password.as_bytes(), salt_bytes, &mut out).map_err(PasswordError::Hash)?;
+            let phc = PasswordHash {
+                algorithm: Algorithm::Argon2id.ident(),
+                version: Some(Version::V0x13.into()),
+                params: ParamsString::try_from(&params).map_err(|e| PasswordError::Hash(e.to_string()))?,
+                salt: Some(salt.as_salt()),
+                hash: Some(Output::new(&out).map_err(|e| PasswordError::Hash(e.to_string()))?),
+            };
+            Ok(phc.to_string())
         })
     }
 
@@ -148,11 +189,8 @@ impl PasswordHasher {
         let target = stored.unwrap_or(&self.dummy_hash);
         let matched = match PasswordHash::new(target) {
             Ok(_) => {
-                let (argon2, password, target) = (self.argon2.clone(), password.to_owned(), target.to_owned());
-                self.workers.run(move || {
-                    PasswordHash::new(&target)
-                        .is_ok_and(|parsed| argon2.verify_password(password.as_bytes(), &parsed).is_ok())
-                })
+                let (password, target) = (password.to_owned(), target.to_owned());
+                self.workers.run(move || matches(&password, &target).unwrap_or(false))
             }
             Err(_) => {
                 // A corrupt stored hash still costs one hash, then fails.
@@ -162,6 +200,24 @@ impl PasswordHasher {
         };
         matched && stored.is_some()
     }
+}
+
+/// Recomputes `password` with the algorithm, version, parameters and salt of the PHC
+/// string `stored` and compares in constant time (`Output`'s equality); `None` when
+/// `stored` cannot be used.
+fn matches(password: &str, stored: &str) -> Option<bool> {
+    let parsed = PasswordHash::new(stored).ok()?;
+    let algorithm = Algorithm::try_from(parsed.algorithm).ok()?;
+    let version = parsed.version.map_or(Some(Version::V0x13), |v| Version::try_from(v).ok())?;
+    let expected = parsed.hash?;
+    let params = Params::try_from(&parsed).ok()?;
+    let params = Params::new(params.m_cost(), params.t_cost(), params.p_cost(), Some(expected.len())).ok()?;
+    let argon2 = Argon2::new(algorithm, version, params.clone());
+    let mut salt_bytes = [0u8; 64];
+    let salt = parsed.salt?.decode_b64(&mut salt_bytes).ok()?;
+    let mut out = vec![0u8; expected.len()];
+    compute(&argon2, &params, password.as_bytes(), salt, &mut out).ok()?;
+    Some(Output::new(&out).ok()? == expected)
 }
 
 #[cfg(test)]
@@ -231,5 +287,26 @@ mod tests {
     #[test]
     fn owasp_parameters_are_the_default() {
         assert_eq!(PasswordParams::default(), PasswordParams { memory_kib: 19456, iterations: 2, parallelism: 1 });
+    }
+
+    #[test]
+    fn hashes_are_standard_phc_strings_both_ways() {
+        use argon2::password_hash::{PasswordHasher as _, PasswordVerifier as _};
+        let ours = hasher();
+        // A hash the argon2 crate made (as stored before this hasher kept its memory), with
+        // other parameters than ours: verified with the parameters it carries.
+        let params = Params::new(128, 2, 1, None).unwrap();
+        let theirs = Argon2::new(Algorithm::Argon2id, Version::V0x13, params)
+            .hash_password(b"a password of old", &SaltString::generate(&mut OsRng))
+            .unwrap()
+            .to_string();
+        assert!(ours.verify("a password of old", Some(&theirs)));
+        assert!(!ours.verify("a password of old!", Some(&theirs)));
+        // And the crate verifies ours.
+        let hashed = ours.hash("a new password").unwrap();
+        assert!(hashed.starts_with("$argon2id$v=19$m=64,t=1,p=1$"), "{hashed}");
+        let parsed = PasswordHash::new(&hashed).unwrap();
+        assert!(Argon2::default().verify_password(b"a new password", &parsed).is_ok());
+        assert!(Argon2::default().verify_password(b"another", &parsed).is_err());
     }
 }

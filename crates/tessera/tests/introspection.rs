@@ -5,16 +5,28 @@
 
 mod common;
 
-use common::resource_servers::{introspect, issue, world};
+use common::resource_servers::{World, introspect, issue, world, world_with_configuration_in_memory};
 use serde_json::{Value, json};
 use tessera_domain::SigningAlgorithm;
 use tessera_store::applications;
 use tessera_store::tokens::{self, NewReferenceToken};
 use tessera_tokens::{SecretHash, VerifyingKey, generate_secret};
 
+/// Runs `check` on a server that looks at the database for configuration at every
+/// request, then on one that has it in memory (another database of the same backend),
+/// where requests that need no I/O are answered without the blocking pool.
+fn for_each_world(db: &common::TestDatabase, check: impl Fn(World)) {
+    check(world(db));
+    let other = match db.url.backend() {
+        tessera_store::Backend::Sqlite => common::TestDatabase::sqlite(),
+        tessera_store::Backend::Postgres => common::TestDatabase::postgres().expect("the same Postgres"),
+    };
+    check(world_with_configuration_in_memory(&other));
+}
+
 crate::both_backends! {
     fn each_connection_sees_only_its_own_scopes_of_a_jwt_and_a_reference_token(db) {
-        let world = world(&db);
+        for_each_world(&db, |world| {
         for client in ["machine", "ref-machine"] {
             let token = issue(&world, client, "orders-api orders.read billing-api");
             let (status, body) = introspect(&world, &world.orders, &[("token", &token)]);
@@ -32,20 +44,22 @@ crate::both_backends! {
             let (_, body) = introspect(&world, &world.billing, &[("token", &token)]);
             assert_eq!(body["scope"], "billing-api", "{client}");
         }
+        });
     }
 
     fn a_token_with_none_of_the_callers_scopes_is_inactive_to_it(db) {
-        let world = world(&db);
+        for_each_world(&db, |world| {
         for client in ["machine", "ref-machine"] {
             let token = issue(&world, client, "orders.read");
             let (status, body) = introspect(&world, &world.billing, &[("token", &token)]);
             assert_eq!(status, 200);
             assert_eq!(body, json!({"active": false}), "{client}");
         }
+        });
     }
 
     fn unknown_malformed_and_foreign_tokens_are_inactive_never_500(db) {
-        let world = world(&db);
+        for_each_world(&db, |world| {
         let foreign_key = tessera_tokens::signing::generate(SigningAlgorithm::ES256).unwrap();
         let signer = tessera_tokens::Signer::from_pkcs8(foreign_key.kid.clone(), SigningAlgorithm::ES256, &foreign_key.pkcs8).unwrap();
         let forged = tessera_tokens::jwt::sign(&signer, "at+jwt", &json!({"iss": world.app.base, "scope": "orders-api", "exp": 4_000_000_000i64})).unwrap();
@@ -55,6 +69,7 @@ crate::both_backends! {
             assert_eq!(status, 200, "{token}");
             assert_eq!(body, json!({"active": false}), "{token}");
         }
+        });
     }
 
     fn expired_and_revoked_reference_tokens_are_inactive(db) {
@@ -88,7 +103,7 @@ crate::both_backends! {
     }
 
     fn bad_callers_get_401_and_a_missing_token_400(db) {
-        let world = world(&db);
+        for_each_world(&db, |world| {
         let token = issue(&world, "machine", "orders-api");
         let wrong = (world.orders.0.clone(), "wrong".to_owned());
         assert_eq!(introspect(&world, &wrong, &[("token", &token)]).0, 401);
@@ -105,6 +120,7 @@ crate::both_backends! {
         assert_eq!(world.app.get("/connect/introspect").status(), 405);
         let events = world.store.read(|c| tessera_store::audit::list(c, &Default::default(), &tessera_store::Page::first(50))).unwrap();
         assert_eq!(events.items.iter().filter(|e| e.action == "connection.authentication_failed").count(), 4);
+        });
     }
 
     fn the_connection_may_authenticate_in_the_form(db) {
@@ -117,7 +133,7 @@ crate::both_backends! {
     }
 
     fn a_signed_answer_is_given_on_request(db) {
-        let world = world(&db);
+        for_each_world(&db, |world| {
         let token = issue(&world, "machine", "orders-api");
         let response = world.app.client.post(world.app.url("/connect/introspect"))
             .basic_auth(&world.orders.0, Some(&world.orders.1))
@@ -135,5 +151,6 @@ crate::both_backends! {
         assert_eq!(verified.claims["iss"], world.app.base.as_str());
         assert_eq!(verified.claims["token_introspection"]["active"], true);
         assert_eq!(verified.claims["token_introspection"]["scope"], "orders-api");
+        });
     }
 }

@@ -25,7 +25,21 @@ pub struct World {
 }
 
 pub fn world(db: &TestDatabase) -> World {
-    let app = TestApp::spawn(db);
+    world_on(db, TestApp::spawn(db))
+}
+
+/// The same world on a server that looks for configuration changed elsewhere only
+/// every minute: it reads everything set up here at its first request, and from then on
+/// has it current in memory (requests that need no I/O are answered without the
+/// blocking pool).
+pub fn world_with_configuration_in_memory(db: &TestDatabase) -> World {
+    let dir = std::env::temp_dir().join(format!("tessera-rs-{}", uuid::Uuid::now_v7().simple()));
+    let mut raw = super::settings_for(db, &dir);
+    raw.config_refresh_interval_ms = 60_000;
+    world_on(db, TestApp::spawn_with(raw))
+}
+
+fn world_on(db: &TestDatabase, app: TestApp) -> World {
     let store = Store::connect(&db.url, &PoolOptions::for_backend(db.url.backend())).unwrap();
     let mut secrets = vec![];
     for (name, extra) in [("orders-api", "orders.read"), ("billing-api", "billing.read")] {
