@@ -64,7 +64,7 @@ pub fn active_token(state: &OidcState, token: &str, now: i64) -> Result<Option<A
         // A JWT of a grant that was revoked (refresh reuse, revocation, logout) is no
         // longer active, though it still verifies offline until it expires.
         Looked::OfGrant { claims, grant_id } => {
-            let grant = state.store.read(|c| match tokens::get_grant(c, &grant_id) {
+            let grant = state.store.query(|c| match tokens::get_grant(c, &grant_id) {
                 Ok(grant) => Ok(Some(grant)),
                 Err(tessera_store::StoreError::NotFound { .. }) => Ok(None),
                 Err(e) => Err(e),
@@ -78,7 +78,7 @@ pub fn active_token(state: &OidcState, token: &str, now: i64) -> Result<Option<A
         }
         Looked::Reference => {
             let hash = SecretHash::of(token);
-            Ok(state.store.read(|c| tokens::find_active(c, hash.as_str(), now))?.map(|found| ActiveToken {
+            Ok(state.store.query(|c| tokens::find_active(c, hash.as_str(), now))?.map(|found| ActiveToken {
                 claims: found.claims,
                 issued: IssuedClaims::from_map(&found.issued_claims),
             }))
