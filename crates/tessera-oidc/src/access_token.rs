@@ -5,6 +5,8 @@
 
 use serde_json::{Map, Value};
 use tessera_domain::{SigningAlgorithm, TokenFormat};
+use tessera_store::applications::Application;
+use tessera_store::config::Config;
 use tessera_store::tokens::{self, NewReferenceToken};
 use tessera_store::{AnyConnection, StoreResult};
 use tessera_tokens::{KeySet, generate_secret};
@@ -96,15 +98,12 @@ pub fn mint(
     }
 }
 
-/// The format for a token: the application's, unless the token's only audience is an
-/// API connection that sets its own.
-pub fn format_for(
-    application_format: TokenFormat,
-    audience: &[String],
-    connection_format: Option<TokenFormat>,
-) -> TokenFormat {
-    match (audience, connection_format) {
-        ([_only], Some(format)) => format,
-        _ => application_format,
-    }
+/// The format for a token of `app` for `audience`: the application's, unless the token's
+/// only audience is an API connection that sets its own.
+pub fn format_for(app: &Application, audience: &[String], config: &Config) -> TokenFormat {
+    let connection_format = match audience {
+        [only] => config.connection_by_name(only).and_then(|c| c.access_token_format),
+        _ => None,
+    };
+    connection_format.unwrap_or(app.settings.access_token_format)
 }

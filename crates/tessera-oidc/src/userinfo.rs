@@ -105,7 +105,9 @@ fn lookup(state: &OidcState, token: &str) -> Result<Answer, StoreError> {
         return Ok(Answer::Refused(StatusCode::UNAUTHORIZED, "invalid_token", "the access token has no subject"));
     };
     let config = state.store.config()?;
-    let body = state.store.read(|c| {
+    // The user and their values: two statements with no need of one snapshot between
+    // them (a value changed in between is as current as either), so no transaction.
+    let body = state.store.query(|c| {
         let user = match users::get(c, sub) {
             Ok(user) if !user.disabled => user,
             _ => return Ok(None),

@@ -98,6 +98,35 @@ fn check_application(conn: &mut AnyConnection, application_id: Option<&str>) -> 
     Ok(())
 }
 
+/// The rule's columns, shared by create and update.
+#[allow(clippy::type_complexity)]
+fn columns(
+    rule: &ClaimRule,
+    now: i64,
+) -> (
+    diesel::dsl::Eq<claim_mappings::subject, &'static str>,
+    diesel::dsl::Eq<claim_mappings::source, &'static str>,
+    diesel::dsl::Eq<claim_mappings::path, String>,
+    diesel::dsl::Eq<claim_mappings::namespace, String>,
+    diesel::dsl::Eq<claim_mappings::name, String>,
+    diesel::dsl::Eq<claim_mappings::claim, String>,
+    diesel::dsl::Eq<claim_mappings::outputs, String>,
+    diesel::dsl::Eq<claim_mappings::freshness, &'static str>,
+    diesel::dsl::Eq<claim_mappings::updated_at, i64>,
+) {
+    (
+        claim_mappings::subject.eq(rule.subject.as_str()),
+        claim_mappings::source.eq(rule.source.name()),
+        claim_mappings::path.eq(rule.source.path().to_owned()),
+        claim_mappings::namespace.eq(rule.namespace.clone().unwrap_or_default()),
+        claim_mappings::name.eq(rule.name.clone()),
+        claim_mappings::claim.eq(rule.claim.clone()),
+        claim_mappings::outputs.eq(rule.outputs.to_text()),
+        claim_mappings::freshness.eq(rule.freshness.as_str()),
+        claim_mappings::updated_at.eq(now),
+    )
+}
+
 pub fn create(
     conn: &mut AnyConnection,
     application_id: Option<&str>,
@@ -113,15 +142,7 @@ pub fn create(
             claim_mappings::id.eq(&id),
             claim_mappings::application_id.eq(application_id),
             claim_mappings::created_at.eq(now),
-            claim_mappings::subject.eq(rule.subject.as_str()),
-            claim_mappings::source.eq(rule.source.name()),
-            claim_mappings::path.eq(rule.source.path()),
-            claim_mappings::namespace.eq(rule.namespace.as_deref().unwrap_or("")),
-            claim_mappings::name.eq(&rule.name),
-            claim_mappings::claim.eq(&rule.claim),
-            claim_mappings::outputs.eq(rule.outputs.to_text()),
-            claim_mappings::freshness.eq(rule.freshness.as_str()),
-            claim_mappings::updated_at.eq(now),
+            columns(rule, now),
         ))
         .execute(conn)?;
     get(conn, &id)
@@ -132,19 +153,7 @@ pub fn update(conn: &mut AnyConnection, id: &str, rule: &ClaimRule, now: i64) ->
     crate::config::changed();
     let existing = get(conn, id)?;
     check_unique(conn, existing.application_id.as_deref(), rule, Some(id))?;
-    let changed = diesel::update(claim_mappings::table.find(id))
-        .set((
-            claim_mappings::subject.eq(rule.subject.as_str()),
-            claim_mappings::source.eq(rule.source.name()),
-            claim_mappings::path.eq(rule.source.path()),
-            claim_mappings::namespace.eq(rule.namespace.as_deref().unwrap_or("")),
-            claim_mappings::name.eq(&rule.name),
-            claim_mappings::claim.eq(&rule.claim),
-            claim_mappings::outputs.eq(rule.outputs.to_text()),
-            claim_mappings::freshness.eq(rule.freshness.as_str()),
-            claim_mappings::updated_at.eq(now),
-        ))
-        .execute(conn)?;
+    let changed = diesel::update(claim_mappings::table.find(id)).set(columns(rule, now)).execute(conn)?;
     found(changed, "claim mapping")?;
     get(conn, id)
 }

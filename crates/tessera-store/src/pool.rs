@@ -8,6 +8,7 @@ use diesel::connection::SimpleConnection;
 use diesel::prelude::*;
 use diesel::r2d2::{self, ManageConnection, Pool, PooledConnection, R2D2Connection};
 
+use crate::admission::{Admission, Place};
 use crate::config::{self, Config, ConfigCache};
 use crate::group_commit::{self, GroupCommit};
 use crate::{AnyConnection, Backend, DatabaseUrl, StoreError, StoreResult};
@@ -97,6 +98,9 @@ pub struct Store {
     config: Arc<ConfigCache>,
     /// SQLite only: the connection every write goes through, committing in groups.
     writes: Option<Arc<GroupCommit>>,
+    /// Requests wait for a pooled connection in the order they came.
+    admission: Arc<Admission>,
+    connection_timeout: Duration,
 }
 
 impl std::fmt::Debug for Store {
@@ -136,11 +140,26 @@ impl Store {
             .build_unchecked(manager);
         drop(first);
         let config = Arc::new(ConfigCache::new(options.config_refresh_interval));
-        Ok(Store { pool, backend: url.backend(), config, writes })
+        let admission = Arc::new(Admission::new(options.max_size as usize));
+        Ok(Store {
+            pool,
+            backend: url.backend(),
+            config,
+            writes,
+            admission,
+            connection_timeout: options.connection_timeout,
+        })
     }
 
     pub fn backend(&self) -> Backend {
         self.backend
+    }
+
+    /// A pooled connection, taken in turn (see [`crate::admission`]).
+    fn checkout(&self) -> StoreResult<(Place<'_>, Conn)> {
+        let place = self.admission.enter(self.connection_timeout)?;
+        let conn = self.pool.get()?;
+        Ok((place, conn))
     }
 
     /// A connection from the pool, for callers that manage their own transaction.
@@ -156,9 +175,9 @@ impl Store {
 
     /// Runs `f` in one write transaction: all of it commits or none of it does.
     ///
-    /// On SQLite the transaction starts with `BEGIN IMMEDIATE`, taking the write lock at
-    /// once: a deferred transaction that reads and then writes fails with `SQLITE_BUSY`
-    /// when another writer committed in between, whatever the busy timeout.
+    /// On SQLite the group's transaction starts with `BEGIN IMMEDIATE`, taking the write
+    /// lock at once: a deferred transaction that reads and then writes fails with
+    /// `SQLITE_BUSY` when another writer committed in between, whatever the busy timeout.
     ///
     /// On SQLite every write goes through one connection that commits concurrent writes
     /// in groups (see [`crate::group_commit`]): one flush to disk for many writes, each
@@ -167,14 +186,16 @@ impl Store {
     /// A committed transaction that changed configuration invalidates the in-memory copy.
     pub fn write<T>(&self, f: impl FnOnce(&mut AnyConnection) -> StoreResult<T>) -> StoreResult<T> {
         config::take_changed();
-        let result = match (&self.writes, self.backend) {
+        let result = match &self.writes {
             // SQLite has one writer: a write inside a write would wait for itself.
-            (Some(_), _) if group_commit::in_group() => {
+            Some(_) if group_commit::in_group() => {
                 Err(StoreError::Database("a write was started inside another write".into()))
             }
-            (Some(group), _) => group.write(f),
-            (None, Backend::Postgres) => self.pool.get()?.transaction(|c| f(c)),
-            (None, Backend::Sqlite) => immediate_transaction(&mut *self.pool.get()?, f),
+            Some(group) => group.write(f),
+            None => {
+                let (_place, mut conn) = self.checkout()?;
+                conn.transaction(|c| f(c))
+            }
         };
         if config::take_changed() && result.is_ok() {
             self.config.invalidate();
@@ -182,15 +203,27 @@ impl Store {
         result
     }
 
+    /// Runs `f`, a single statement that writes, as a transaction of its own: on
+    /// Postgres without `BEGIN` and `COMMIT` around it (one statement is atomic by
+    /// itself: one round trip instead of three); on SQLite in a group like any write.
+    pub fn write_one<T>(&self, f: impl FnOnce(&mut AnyConnection) -> StoreResult<T>) -> StoreResult<T> {
+        match &self.writes {
+            Some(_) => self.write(f),
+            None => {
+                config::take_changed();
+                let (_place, mut conn) = self.checkout()?;
+                let result = f(&mut conn);
+                if config::take_changed() && result.is_ok() {
+                    self.config.invalidate();
+                }
+                result
+            }
+        }
+    }
+
     /// The configuration, from memory (see [`crate::config`]).
     pub fn config(&self) -> StoreResult<Arc<Config>> {
-        self.config.get(
-            || self.read(|c| Config::load(c, config::now())),
-            || {
-                let mut conn = self.pool.get()?;
-                config::current_version(&mut conn)
-            },
-        )
+        self.config.get(|| self.read(|c| Config::load(c, config::now())), || self.query(config::current_version))
     }
 
     /// The configuration from memory if it can be had without I/O: loaded, with no
@@ -211,49 +244,19 @@ impl Store {
         self.config.set_refresh_interval(interval);
     }
 
-    /// Runs `f`, a single statement, on a pooled connection without a transaction (one
-    /// statement is atomic and consistent by itself; `BEGIN` and `COMMIT` around it would
-    /// be two more round trips on Postgres).
+    /// Runs `f` on a pooled connection without a transaction: for a single statement
+    /// (atomic and consistent by itself), or reads that need no one snapshot across their
+    /// statements. `BEGIN` and `COMMIT` around it would be two more round trips on
+    /// Postgres.
     pub fn query<T>(&self, f: impl FnOnce(&mut AnyConnection) -> StoreResult<T>) -> StoreResult<T> {
-        let mut conn = self.pool.get()?;
+        let (_place, mut conn) = self.checkout()?;
         f(&mut conn)
     }
 
     /// Runs `f` in one read transaction (a consistent view across its queries).
     pub fn read<T>(&self, f: impl FnOnce(&mut AnyConnection) -> StoreResult<T>) -> StoreResult<T> {
-        let mut conn = self.pool.get()?;
+        let (_place, mut conn) = self.checkout()?;
         conn.transaction(|c| f(c))
-    }
-}
-
-fn immediate_transaction<T>(
-    conn: &mut AnyConnection,
-    f: impl FnOnce(&mut AnyConnection) -> StoreResult<T>,
-) -> StoreResult<T> {
-    conn.batch_execute("BEGIN IMMEDIATE")?;
-    let mut guard = RollbackOnDrop { conn, finished: false };
-    let result = f(guard.conn);
-    let end = if result.is_ok() { "COMMIT" } else { "ROLLBACK" };
-    guard.finished = true;
-    if let Err(err) = guard.conn.batch_execute(end) {
-        let _ = guard.conn.batch_execute("ROLLBACK");
-        return Err(err.into());
-    }
-    result
-}
-
-/// Rolls an open SQLite transaction back if the operation unwinds, so the connection
-/// goes back to the pool clean.
-struct RollbackOnDrop<'a> {
-    conn: &'a mut AnyConnection,
-    finished: bool,
-}
-
-impl Drop for RollbackOnDrop<'_> {
-    fn drop(&mut self) {
-        if !self.finished {
-            let _ = self.conn.batch_execute("ROLLBACK");
-        }
     }
 }
 

@@ -149,15 +149,7 @@ impl PasswordHasher {
         // hashing, so a node starting up does not page in the memory cost.
         let mut output = [0u8; Params::DEFAULT_OUTPUT_LEN];
         rand::RngCore::fill_bytes(&mut OsRng, &mut output);
-        let salt = SaltString::generate(&mut OsRng);
-        let dummy_hash = PasswordHash {
-            algorithm: Algorithm::Argon2id.ident(),
-            version: Some(Version::V0x13.into()),
-            params: ParamsString::try_from(&params).map_err(|e| PasswordError::Params(e.to_string()))?,
-            salt: Some(salt.as_salt()),
-            hash: Some(Output::new(&output).map_err(|e| PasswordError::Params(e.to_string()))?),
-        }
-        .to_string();
+        let dummy_hash = phc(&params, &SaltString::generate(&mut OsRng), &output).map_err(PasswordError::Params)?;
         Ok(PasswordHasher { argon2, params, workers: Arc::new(Workers::start(cores)), dummy_hash })
     }
 
@@ -171,14 +163,7 @@ impl PasswordHasher {
             let salt_bytes = salt.decode_b64(&mut salt_bytes).map_err(|e| PasswordError::Hash(e.to_string()))?;
             let mut out = [0u8; Params::DEFAULT_OUTPUT_LEN];
             compute(&argon2, &params, password.as_bytes(), salt_bytes, &mut out).map_err(PasswordError::Hash)?;
-            let phc = PasswordHash {
-                algorithm: Algorithm::Argon2id.ident(),
-                version: Some(Version::V0x13.into()),
-                params: ParamsString::try_from(&params).map_err(|e| PasswordError::Hash(e.to_string()))?,
-                salt: Some(salt.as_salt()),
-                hash: Some(Output::new(&out).map_err(|e| PasswordError::Hash(e.to_string()))?),
-            };
-            Ok(phc.to_string())
+            phc(&params, &salt, &out).map_err(PasswordError::Hash)
         })
     }
 
@@ -200,6 +185,18 @@ impl PasswordHasher {
         };
         matched && stored.is_some()
     }
+}
+
+/// The PHC string of an argon2id output (version 0x13, `params`, `salt`).
+fn phc(params: &Params, salt: &SaltString, output: &[u8]) -> Result<String, String> {
+    let hash = PasswordHash {
+        algorithm: Algorithm::Argon2id.ident(),
+        version: Some(Version::V0x13.into()),
+        params: ParamsString::try_from(params).map_err(|e| e.to_string())?,
+        salt: Some(salt.as_salt()),
+        hash: Some(Output::new(output).map_err(|e| e.to_string())?),
+    };
+    Ok(hash.to_string())
 }
 
 /// Recomputes `password` with the algorithm, version, parameters and salt of the PHC

@@ -17,7 +17,7 @@ use tessera_domain::{
 };
 use tessera_store::applications::Application;
 use tessera_store::config::Config;
-use tessera_store::users::User;
+use tessera_store::users::{self, User};
 use tessera_store::{AnyConnection, StoreResult};
 use tessera_tokens::{Secret, generate_secret};
 
@@ -74,6 +74,22 @@ impl Issued {
             event.record(conn, now)?;
         }
         Ok(())
+    }
+}
+
+/// A user about to be issued tokens: the account, its claim values and, when mappings or
+/// the script need them, its roles and organizations.
+pub type Subject = (User, BTreeMap<String, Value>, Option<UserProfile>);
+
+/// Reads the user `user_id` for an issuance (`None`: gone or disabled).
+pub fn read_subject(conn: &mut AnyConnection, user_id: &str, needs_profile: bool) -> StoreResult<Option<Subject>> {
+    match users::find(conn, user_id)? {
+        Some(user) if !user.disabled => {
+            let claims = users::claim_values(conn, &user)?;
+            let profile = needs_profile.then(|| custom_claims::user_profile(conn, &user, &claims)).transpose()?;
+            Ok(Some((user, claims, profile)))
+        }
+        _ => Ok(None),
     }
 }
 
@@ -137,11 +153,7 @@ pub fn issue(
     )?;
     IssuedClaims::merge_into(&mut claims, custom.issued.output(Output::AccessToken));
 
-    let connection_format = match audience.as_slice() {
-        [only] => config.connection_by_name(only).and_then(|c| c.access_token_format),
-        _ => None,
-    };
-    let format = format_for(app.settings.access_token_format, &audience, connection_format);
+    let format = format_for(app, &audience, config);
     let keys = state.keys.current();
     let alg = app.settings.id_token_signed_response_alg;
     let token = AccessTokenClaims {

@@ -10,9 +10,9 @@ use serde_json::{Map, json};
 use sha2::{Digest, Sha256};
 use tessera_domain::{GrantType, ScopeSet};
 use tessera_store::applications::Application;
+use tessera_store::audit;
 use tessera_store::sessions::{self, CodeConsumption};
 use tessera_store::tokens::{self, NewGrant};
-use tessera_store::{audit, users};
 use tessera_tokens::SecretHash;
 
 use crate::custom_claims::{self, Refusal};
@@ -20,7 +20,7 @@ use crate::error::OAuthError;
 use crate::form::Params;
 use crate::state::OidcState;
 use crate::token::TokenResponse;
-use crate::token::issue::{UserGrant, issue};
+use crate::token::issue::{UserGrant, issue, read_subject};
 
 pub fn exchange(state: &OidcState, app: &Application, params: &Params, now: i64) -> Result<TokenResponse, OAuthError> {
     if !app.settings.grant_types.contains(&GrantType::AuthorizationCode) {
@@ -43,15 +43,7 @@ pub fn exchange(state: &OidcState, app: &Application, params: &Params, now: i64)
     let read = state.store.read(|c| {
         let Some(found) = sessions::get_code(c, hash.as_str())? else { return Ok(None) };
         let redeemable = found.consumed_at.is_none() && found.expires_at > now && found.application_id == app.id;
-        let user = if redeemable { users::find(c, &found.user_id)? } else { None };
-        let subject = match user {
-            Some(user) if !user.disabled => {
-                let claims = users::claim_values(c, &user)?;
-                let profile = needs_profile.then(|| custom_claims::user_profile(c, &user, &claims)).transpose()?;
-                Some((user, claims, profile))
-            }
-            _ => None,
-        };
+        let subject = if redeemable { read_subject(c, &found.user_id, needs_profile)? } else { None };
         Ok(Some((found, subject)))
     })?;
     let Some((found, subject)) = read else {

@@ -88,11 +88,7 @@ fn issue(
         .map_err(|e| OAuthError::invalid_scope(e.to_string()))?;
     let (audience, scope) = access_token_audience_and_scope(&resolved, Some(&resources))
         .map_err(|e| OAuthError::invalid_target(e.to_string()))?;
-    let connection_format = match audience.as_slice() {
-        [only] => config.connection_by_name(only).and_then(|c| c.access_token_format),
-        _ => None,
-    };
-    let format = format_for(app.settings.access_token_format, &audience, connection_format);
+    let format = format_for(app, &audience, config);
     let blocks = format == TokenFormat::Reference || config.enabled_script(ScriptKind::Machine).is_some();
     if blocks && io == Io::Forbidden {
         return Ok(Issuance::WouldBlock);
@@ -139,14 +135,15 @@ fn issue(
     let token = AccessTokenClaims { claims, expires_at, application_id: app.id.clone(), user_id: None, grant_id: None };
     let keys = state.keys.current();
     let minted = access_token::mint(format, &keys, app.settings.id_token_signed_response_alg, &token)?;
-    if minted.reference.is_some() || custom.event.is_some() {
-        state.store.write(|c| {
+    match &custom.event {
+        // A script failed, the token going without its claims: its event with the token.
+        Some(event) => state.store.write(|c| {
             minted.persist(c, now)?;
-            match &custom.event {
-                Some(event) => event.record(c, now),
-                None => Ok(()),
-            }
-        })?;
+            event.record(c, now)
+        })?,
+        // A reference token is one INSERT: one round trip.
+        None if minted.reference.is_some() => state.store.write_one(|c| minted.persist(c, now))?,
+        None => {}
     }
     Ok(Issuance::Answered(TokenResponse {
         access_token: minted.token,

@@ -7,7 +7,7 @@ use tessera_claims::IssuedClaims;
 use tessera_domain::{GrantType, ScopeSet, narrow};
 use tessera_store::applications::Application;
 use tessera_store::tokens::{self, Rotation};
-use tessera_store::{AnyConnection, StoreResult, audit, users};
+use tessera_store::{AnyConnection, StoreResult, audit};
 use tessera_tokens::{SecretHash, generate_secret};
 
 use crate::custom_claims;
@@ -15,7 +15,7 @@ use crate::error::OAuthError;
 use crate::form::Params;
 use crate::state::OidcState;
 use crate::token::TokenResponse;
-use crate::token::issue::{UserGrant, issue};
+use crate::token::issue::{UserGrant, issue, read_subject};
 
 pub fn exchange(state: &OidcState, app: &Application, params: &Params, now: i64) -> Result<TokenResponse, OAuthError> {
     if !app.settings.grant_types.contains(&GrantType::RefreshToken) {
@@ -40,16 +40,8 @@ pub fn exchange(state: &OidcState, app: &Application, params: &Params, now: i64)
             && grant.revoked_at.is_none()
             && token.expires_at > now
             && grant.expires_at > now;
-        let user = match &grant.user_id {
-            Some(id) if usable => users::find(c, id)?,
-            _ => None,
-        };
-        let subject = match user {
-            Some(user) if !user.disabled => {
-                let claims = users::claim_values(c, &user)?;
-                let profile = needs_profile.then(|| custom_claims::user_profile(c, &user, &claims)).transpose()?;
-                Some((user, claims, profile))
-            }
+        let subject = match &grant.user_id {
+            Some(id) if usable => read_subject(c, id, needs_profile)?,
             _ => None,
         };
         Ok(Some((grant, usable, subject)))
