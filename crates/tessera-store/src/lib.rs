@@ -14,7 +14,6 @@
 #![forbid(unsafe_code)]
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 
-mod admission;
 mod connection;
 mod database_url;
 mod error;

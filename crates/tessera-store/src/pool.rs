@@ -8,7 +8,6 @@ use diesel::connection::SimpleConnection;
 use diesel::prelude::*;
 use diesel::r2d2::{self, ManageConnection, Pool, PooledConnection, R2D2Connection};
 
-use crate::admission::{Admission, Place};
 use crate::config::{self, Config, ConfigCache};
 use crate::group_commit::{self, GroupCommit};
 use crate::{AnyConnection, Backend, DatabaseUrl, StoreError, StoreResult};
@@ -98,9 +97,6 @@ pub struct Store {
     config: Arc<ConfigCache>,
     /// SQLite only: the connection every write goes through, committing in groups.
     writes: Option<Arc<GroupCommit>>,
-    /// Requests wait for a pooled connection in the order they came.
-    admission: Arc<Admission>,
-    connection_timeout: Duration,
 }
 
 impl std::fmt::Debug for Store {
@@ -140,26 +136,11 @@ impl Store {
             .build_unchecked(manager);
         drop(first);
         let config = Arc::new(ConfigCache::new(options.config_refresh_interval));
-        let admission = Arc::new(Admission::new(options.max_size as usize));
-        Ok(Store {
-            pool,
-            backend: url.backend(),
-            config,
-            writes,
-            admission,
-            connection_timeout: options.connection_timeout,
-        })
+        Ok(Store { pool, backend: url.backend(), config, writes })
     }
 
     pub fn backend(&self) -> Backend {
         self.backend
-    }
-
-    /// A pooled connection, taken in turn (see [`crate::admission`]).
-    fn checkout(&self) -> StoreResult<(Place<'_>, Conn)> {
-        let place = self.admission.enter(self.connection_timeout)?;
-        let conn = self.pool.get()?;
-        Ok((place, conn))
     }
 
     /// A connection from the pool, for callers that manage their own transaction.
@@ -193,7 +174,7 @@ impl Store {
             }
             Some(group) => group.write(f),
             None => {
-                let (_place, mut conn) = self.checkout()?;
+                let mut conn = self.pool.get()?;
                 conn.transaction(|c| f(c))
             }
         };
@@ -211,7 +192,7 @@ impl Store {
             Some(_) => self.write(f),
             None => {
                 config::take_changed();
-                let (_place, mut conn) = self.checkout()?;
+                let mut conn = self.pool.get()?;
                 let result = f(&mut conn);
                 if config::take_changed() && result.is_ok() {
                     self.config.invalidate();
@@ -249,13 +230,13 @@ impl Store {
     /// statements. `BEGIN` and `COMMIT` around it would be two more round trips on
     /// Postgres.
     pub fn query<T>(&self, f: impl FnOnce(&mut AnyConnection) -> StoreResult<T>) -> StoreResult<T> {
-        let (_place, mut conn) = self.checkout()?;
+        let mut conn = self.pool.get()?;
         f(&mut conn)
     }
 
     /// Runs `f` in one read transaction (a consistent view across its queries).
     pub fn read<T>(&self, f: impl FnOnce(&mut AnyConnection) -> StoreResult<T>) -> StoreResult<T> {
-        let (_place, mut conn) = self.checkout()?;
+        let mut conn = self.pool.get()?;
         conn.transaction(|c| f(c))
     }
 }
