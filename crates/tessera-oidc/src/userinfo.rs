@@ -10,9 +10,10 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use serde_json::{Value, json};
 use tessera_claims::IssuedClaims;
 use tessera_domain::{AllowedScopes, IdentityClaims, Output, ScopeSet, claims_for_userinfo, resolve_requested_lenient};
-use tessera_store::{StoreError, users};
+use tessera_store::{StoreError, tokens, users};
+use tessera_tokens::SecretHash;
 
-use crate::bearer::{ActiveToken, active_token, bearer_token};
+use crate::bearer::{ActiveToken, Looked, bearer_token, look};
 use crate::form::Params;
 use crate::state::{OidcState, now};
 
@@ -86,12 +87,32 @@ enum Answer {
 
 fn lookup(state: &OidcState, token: &str) -> Result<Answer, StoreError> {
     let now = now();
-    let ActiveToken { claims, issued } = match active_token(state, token, now) {
-        Ok(Some(active)) => active,
-        Ok(None) => {
-            return Ok(Answer::Refused(StatusCode::UNAUTHORIZED, "invalid_token", "the access token is not valid"));
+    let invalid = || Answer::Refused(StatusCode::UNAUTHORIZED, "invalid_token", "the access token is not valid");
+    // The token and its user with their values in one statement (none for a machine
+    // JWT until its scope is known to allow userinfo).
+    let (ActiveToken { claims, issued }, user) = match look(state, token, now) {
+        Looked::Inactive => return Ok(invalid()),
+        Looked::Active(active) => (active, None),
+        Looked::OfGrant { claims, grant_id } => {
+            match state.store.query(|c| tokens::get_grant_with_user(c, &grant_id))? {
+                // A JWT of a revoked grant is no longer active, though it still
+                // verifies offline until it expires.
+                Some((grant, user)) if grant.revoked_at.is_none() => {
+                    (ActiveToken { claims, issued: IssuedClaims::from_map(&grant.issued_claims) }, user)
+                }
+                _ => return Ok(invalid()),
+            }
         }
-        Err(_) => return Err(StoreError::Unavailable("token lookup".into())),
+        Looked::Reference => {
+            let hash = SecretHash::of(token);
+            match state.store.query(|c| tokens::find_active_with_user(c, hash.as_str(), now))? {
+                Some((found, user)) => {
+                    let issued = IssuedClaims::from_map(&found.issued_claims);
+                    (ActiveToken { claims: found.claims, issued }, user)
+                }
+                None => return Ok(invalid()),
+            }
+        }
     };
     let scope = ScopeSet::parse(claims.get("scope").and_then(Value::as_str).unwrap_or("")).unwrap_or_default();
     if !scope.has_openid() {
@@ -104,27 +125,28 @@ fn lookup(state: &OidcState, token: &str) -> Result<Answer, StoreError> {
     let Some(sub) = claims.get("sub").and_then(Value::as_str) else {
         return Ok(Answer::Refused(StatusCode::UNAUTHORIZED, "invalid_token", "the access token has no subject"));
     };
+    let user = match user {
+        Some(user) => Some(user),
+        None => state.store.query(|c| users::find_with_claims(c, sub))?,
+    };
+    let (user, values) = match user {
+        Some((user, values)) if !user.disabled && user.id == sub => (user, values),
+        _ => {
+            return Ok(Answer::Refused(
+                StatusCode::UNAUTHORIZED,
+                "invalid_token",
+                "the access token's user no longer exists",
+            ));
+        }
+    };
     let config = state.store.config()?;
-    // The user and their values: two statements with no need of one snapshot between
-    // them (a value changed in between is as current as either), so no transaction.
-    let body = state.store.query(|c| {
-        let user = match users::get(c, sub) {
-            Ok(user) if !user.disabled => user,
-            _ => return Ok(None),
-        };
-        let values = users::claim_values(c, &user)?;
-        // The token's own identity scopes, as the catalogue defines their claims now.
-        let allowed = AllowedScopes { identity: scope.clone(), api: ScopeSet::new(), offline_access: false };
-        let resolved = resolve_requested_lenient(&scope, config.catalog(), &allowed);
-        let identity = IdentityClaims { sub: &user.id, user_values: &values, scopes: &resolved.identity };
-        let mut body = claims_for_userinfo(&identity);
-        // The grant's custom claims declared for userinfo, as its latest issuance set
-        // them (so they agree with the ID token and access token issued with them).
-        IssuedClaims::merge_into(&mut body, issued.output(Output::Userinfo));
-        Ok(Some(body))
-    })?;
-    Ok(match body {
-        Some(body) => Answer::Claims(body),
-        None => Answer::Refused(StatusCode::UNAUTHORIZED, "invalid_token", "the access token's user no longer exists"),
-    })
+    // The token's own identity scopes, as the catalogue defines their claims now.
+    let allowed = AllowedScopes { identity: scope.clone(), api: ScopeSet::new(), offline_access: false };
+    let resolved = resolve_requested_lenient(&scope, config.catalog(), &allowed);
+    let identity = IdentityClaims { sub: &user.id, user_values: &values, scopes: &resolved.identity };
+    let mut body = claims_for_userinfo(&identity);
+    // The grant's custom claims declared for userinfo, as its latest issuance set them
+    // (so they agree with the ID token and access token issued with them).
+    IssuedClaims::merge_into(&mut body, issued.output(Output::Userinfo));
+    Ok(Answer::Claims(body))
 }

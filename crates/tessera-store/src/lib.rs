@@ -36,6 +36,7 @@ pub mod keys;
 pub mod management_keys;
 pub mod mappings;
 pub mod organizations;
+pub mod redeem;
 pub mod scopes;
 pub mod scripts;
 pub mod sessions;

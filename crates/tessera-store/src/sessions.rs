@@ -8,7 +8,7 @@ use diesel::prelude::*;
 use serde_json::Value;
 use tessera_domain::ScopeSet;
 
-use crate::schema::{authorization_codes, authorization_requests, browser_sessions, consents};
+use crate::schema::{authorization_codes, authorization_requests, browser_sessions, consents, user_claims, users};
 use crate::users::found;
 use crate::{AnyConnection, StoreError, StoreResult};
 
@@ -465,6 +465,34 @@ pub fn get_code(conn: &mut AnyConnection, code_hash: &str) -> StoreResult<Option
         .optional()?
         .map(AuthorizationCode::try_from)
         .transpose()
+}
+
+/// A user about to be issued tokens, with their claim values.
+pub type UserWithClaims = (crate::users::User, std::collections::BTreeMap<String, Value>);
+
+/// [`get_code`] and the code's user with their claim values, in one statement (one round
+/// trip on Postgres): what a code exchange reads before it checks and signs.
+pub fn get_code_with_user(
+    conn: &mut AnyConnection,
+    code_hash: &str,
+) -> StoreResult<Option<(AuthorizationCode, Option<UserWithClaims>)>> {
+    let rows: Vec<(CodeRow, crate::users::JoinedUser, crate::users::JoinedValue)> = authorization_codes::table
+        .left_join(users::table.on(users::id.eq(authorization_codes::user_id)))
+        .left_join(user_claims::table.on(user_claims::user_id.eq(authorization_codes::user_id)))
+        .filter(authorization_codes::code_hash.eq(code_hash))
+        .select((
+            CodeRow::as_select(),
+            Option::<crate::users::Row>::as_select(),
+            (user_claims::claim_name, user_claims::value).nullable(),
+        ))
+        .load(conn)?;
+    let mut code = None;
+    let user = crate::users::with_claims(rows.into_iter().map(|(row, user, value)| {
+        code.get_or_insert(row);
+        (user, value)
+    }))?;
+    let Some(code) = code else { return Ok(None) };
+    Ok(Some((AuthorizationCode::try_from(code)?, user)))
 }
 
 /// What redeeming a code found.

@@ -7,10 +7,10 @@ use serde_json::{Map, Value};
 
 use crate::schema::{
     admin_sessions, authorization_codes, authorization_requests, browser_sessions, client_assertion_jtis, grants,
-    reference_tokens, refresh_tokens,
+    reference_tokens, refresh_tokens, user_claims, users,
 };
-use crate::sessions::json_list;
-use crate::users::found;
+use crate::sessions::{UserWithClaims, json_list};
+use crate::users::{self as user_rows, found};
 use crate::{AnyConnection, StoreError, StoreResult, new_id};
 
 // ---------------------------------------------------------------------------------------
@@ -139,6 +139,27 @@ pub fn get_grant(conn: &mut AnyConnection, id: &str) -> StoreResult<Grant> {
         .optional()?
         .ok_or(StoreError::not_found("grant"))?
         .try_into()
+}
+
+/// The grant `id` and its user with their claim values, in one statement.
+pub fn get_grant_with_user(conn: &mut AnyConnection, id: &str) -> StoreResult<Option<(Grant, Option<UserWithClaims>)>> {
+    let rows: Vec<(GrantRow, user_rows::JoinedUser, user_rows::JoinedValue)> = grants::table
+        .left_join(users::table.on(users::id.nullable().eq(grants::user_id)))
+        .left_join(user_claims::table.on(user_claims::user_id.nullable().eq(grants::user_id)))
+        .filter(grants::id.eq(id))
+        .select((
+            GrantRow::as_select(),
+            Option::<user_rows::Row>::as_select(),
+            (user_claims::claim_name, user_claims::value).nullable(),
+        ))
+        .load(conn)?;
+    let mut grant = None;
+    let user = user_rows::with_claims(rows.into_iter().map(|(row, user, value)| {
+        grant.get_or_insert(row);
+        (user, value)
+    }))?;
+    let Some(grant) = grant else { return Ok(None) };
+    Ok(Some((grant.try_into()?, user)))
 }
 
 /// RFC 7009 §2.1 and RFC 6749 §10.4: revokes the grant and with it every refresh token
@@ -275,7 +296,7 @@ pub fn insert_refresh_token(
     insert_refresh_row(conn, token_hash, grant_id, expires_at.min(grant_expires_at), now)
 }
 
-fn insert_refresh_row(
+pub(crate) fn insert_refresh_row(
     conn: &mut AnyConnection,
     token_hash: &str,
     grant_id: &str,
@@ -303,6 +324,34 @@ pub fn find_refresh_token(conn: &mut AnyConnection, token_hash: &str) -> StoreRe
         .first(conn)
         .optional()?;
     row.map(|(token, grant)| Ok((token, Grant::try_from(grant)?))).transpose()
+}
+
+/// [`find_refresh_token`] and the grant's user with their claim values, in one
+/// statement (one round trip on Postgres): what a refresh reads before it checks and
+/// signs.
+pub fn find_refresh_token_with_user(
+    conn: &mut AnyConnection,
+    token_hash: &str,
+) -> StoreResult<Option<(RefreshToken, Grant, Option<UserWithClaims>)>> {
+    let rows: Vec<(RefreshToken, GrantRow, user_rows::JoinedUser, user_rows::JoinedValue)> = refresh_tokens::table
+        .inner_join(grants::table)
+        .left_join(users::table.on(users::id.nullable().eq(grants::user_id)))
+        .left_join(user_claims::table.on(user_claims::user_id.nullable().eq(grants::user_id)))
+        .filter(refresh_tokens::token_hash.eq(token_hash))
+        .select((
+            RefreshToken::as_select(),
+            GrantRow::as_select(),
+            Option::<user_rows::Row>::as_select(),
+            (user_claims::claim_name, user_claims::value).nullable(),
+        ))
+        .load(conn)?;
+    let mut found = None;
+    let user = user_rows::with_claims(rows.into_iter().map(|(token, grant, user, value)| {
+        found.get_or_insert((token, grant));
+        (user, value)
+    }))?;
+    let Some((token, grant)) = found else { return Ok(None) };
+    Ok(Some((token, grant.try_into()?, user)))
 }
 
 /// What presenting a refresh token found.
@@ -418,6 +467,43 @@ pub fn find_active(conn: &mut AnyConnection, token_hash: &str, now: i64) -> Stor
             })
         })
         .transpose()
+}
+
+/// [`find_active`] and the token's user with their claim values, in one statement (for
+/// userinfo): `None` as for [`find_active`]; the user is `None` for a machine token or a
+/// user that no longer exists.
+pub fn find_active_with_user(
+    conn: &mut AnyConnection,
+    token_hash: &str,
+    now: i64,
+) -> StoreResult<Option<(ActiveReference, Option<UserWithClaims>)>> {
+    type Found = (String, Option<String>, user_rows::JoinedUser, user_rows::JoinedValue);
+    let rows: Vec<Found> = reference_tokens::table
+        .left_join(grants::table.on(grants::id.nullable().eq(reference_tokens::grant_id)))
+        .left_join(users::table.on(users::id.nullable().eq(reference_tokens::user_id)))
+        .left_join(user_claims::table.on(user_claims::user_id.nullable().eq(reference_tokens::user_id)))
+        .filter(reference_tokens::token_hash.eq(token_hash))
+        .filter(reference_tokens::expires_at.gt(now))
+        .filter(reference_tokens::revoked_at.is_null())
+        .filter(grants::revoked_at.is_null())
+        .select((
+            reference_tokens::claims,
+            grants::issued_claims.nullable(),
+            Option::<user_rows::Row>::as_select(),
+            (user_claims::claim_name, user_claims::value).nullable(),
+        ))
+        .load(conn)?;
+    let mut token = None;
+    let user = user_rows::with_claims(rows.into_iter().map(|(claims, issued, user, value)| {
+        token.get_or_insert((claims, issued));
+        (user, value)
+    }))?;
+    let Some((claims, issued)) = token else { return Ok(None) };
+    let active = ActiveReference {
+        claims: crate::json::parse_as(&claims)?,
+        issued_claims: issued.as_deref().map(crate::json::parse_as).transpose()?.unwrap_or_default(),
+    };
+    Ok(Some((active, user)))
 }
 
 /// RFC 7009 §2.1: revokes a reference token issued to `application_id` (another

@@ -38,7 +38,7 @@ impl std::fmt::Debug for User {
 
 #[derive(Queryable, Selectable)]
 #[diesel(table_name = users)]
-struct Row {
+pub(crate) struct Row {
     id: String,
     username: String,
     email: Option<String>,
@@ -226,8 +226,47 @@ pub fn claim_values(conn: &mut AnyConnection, user: &User) -> StoreResult<BTreeM
         .filter(user_claims::user_id.eq(&user.id))
         .select((user_claims::claim_name, user_claims::value))
         .load(conn)?;
+    values_of(user, rows)
+}
+
+/// The user `id` and their claim values in one statement (the account's row comes once
+/// per stored value); `None` when there is no such user.
+pub fn find_with_claims(conn: &mut AnyConnection, id: &str) -> StoreResult<Option<(User, BTreeMap<String, Value>)>> {
+    let rows: Vec<(Row, Option<(String, String)>)> = users::table
+        .left_join(user_claims::table)
+        .filter(users::id.eq(id))
+        .select((Row::as_select(), (user_claims::claim_name, user_claims::value).nullable()))
+        .load(conn)?;
+    with_claims(rows.into_iter().map(|(user, value)| (Some(user), value)))
+}
+
+/// The user's columns in a join that may find no user.
+pub(crate) type JoinedUser = Option<Row>;
+/// One stored claim value (name, JSON text) in a join that may find none.
+pub(crate) type JoinedValue = Option<(String, String)>;
+
+/// Assembles a user and their claim values from the rows of a join that repeats the
+/// user's row (`None`: no user) beside each stored value.
+pub(crate) fn with_claims(
+    rows: impl IntoIterator<Item = (JoinedUser, JoinedValue)>,
+) -> StoreResult<Option<(User, BTreeMap<String, Value>)>> {
+    let mut user = None;
+    let mut stored = Vec::new();
+    for (row, value) in rows {
+        if user.is_none() {
+            user = row;
+        }
+        stored.extend(value);
+    }
+    let Some(user) = user.map(User::try_from).transpose()? else { return Ok(None) };
+    let values = values_of(&user, stored)?;
+    Ok(Some((user, values)))
+}
+
+/// The claim values of `user`: the stored ones, and those kept on the account itself.
+fn values_of(user: &User, stored: Vec<(String, String)>) -> StoreResult<BTreeMap<String, Value>> {
     let mut values = BTreeMap::new();
-    for (name, value) in rows {
+    for (name, value) in stored {
         values.insert(name, crate::json::parse(&value)?);
     }
     if let Some(email) = &user.email {

@@ -25,6 +25,8 @@ mod mappings;
 mod migrations;
 #[path = "store/organizations.rs"]
 mod organizations;
+#[path = "store/redeem.rs"]
+mod redeem;
 #[path = "store/scopes.rs"]
 mod scopes;
 #[path = "store/scripts.rs"]

@@ -2,9 +2,9 @@
 //! (JWT or reference), the ID token when `openid` was granted, and a refresh token when
 //! the grant may be refreshed, with the grant's custom claims in each (see
 //! `custom_claims`). Nothing here touches the database: the caller reads what is needed
-//! first, and stores what is returned in the one transaction that also consumes the
-//! code or rotates the refresh token. Scripts run and tokens are signed outside any
-//! transaction.
+//! first (one statement), and stores what is returned in the one write that also spends
+//! the code or rotates the refresh token (one statement on Postgres, see
+//! `tessera_store::redeem`). Scripts run and tokens are signed outside any transaction.
 
 use std::collections::BTreeMap;
 
@@ -17,7 +17,7 @@ use tessera_domain::{
 };
 use tessera_store::applications::Application;
 use tessera_store::config::Config;
-use tessera_store::users::{self, User};
+use tessera_store::users::User;
 use tessera_store::{AnyConnection, StoreResult};
 use tessera_tokens::{Secret, generate_secret};
 
@@ -74,22 +74,6 @@ impl Issued {
             event.record(conn, now)?;
         }
         Ok(())
-    }
-}
-
-/// A user about to be issued tokens: the account, its claim values and, when mappings or
-/// the script need them, its roles and organizations.
-pub type Subject = (User, BTreeMap<String, Value>, Option<UserProfile>);
-
-/// Reads the user `user_id` for an issuance (`None`: gone or disabled).
-pub fn read_subject(conn: &mut AnyConnection, user_id: &str, needs_profile: bool) -> StoreResult<Option<Subject>> {
-    match users::find(conn, user_id)? {
-        Some(user) if !user.disabled => {
-            let claims = users::claim_values(conn, &user)?;
-            let profile = needs_profile.then(|| custom_claims::user_profile(conn, &user, &claims)).transpose()?;
-            Ok(Some((user, claims, profile)))
-        }
-        _ => Ok(None),
     }
 }
 

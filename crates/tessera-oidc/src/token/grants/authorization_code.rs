@@ -10,9 +10,9 @@ use serde_json::{Map, json};
 use sha2::{Digest, Sha256};
 use tessera_domain::{GrantType, ScopeSet};
 use tessera_store::applications::Application;
-use tessera_store::audit;
 use tessera_store::sessions::{self, CodeConsumption};
 use tessera_store::tokens::{self, NewGrant};
+use tessera_store::{AnyConnection, StoreResult, audit, redeem};
 use tessera_tokens::SecretHash;
 
 use crate::custom_claims::{self, Refusal};
@@ -20,7 +20,7 @@ use crate::error::OAuthError;
 use crate::form::Params;
 use crate::state::OidcState;
 use crate::token::TokenResponse;
-use crate::token::issue::{UserGrant, issue, read_subject};
+use crate::token::issue::{UserGrant, issue};
 
 pub fn exchange(state: &OidcState, app: &Application, params: &Params, now: i64) -> Result<TokenResponse, OAuthError> {
     if !app.settings.grant_types.contains(&GrantType::AuthorizationCode) {
@@ -35,18 +35,11 @@ pub fn exchange(state: &OidcState, app: &Application, params: &Params, now: i64)
     }
     let hash = SecretHash::of(code);
     let config = state.store.config()?;
-    let needs_profile = custom_claims::needs_profile(&config, app);
 
-    // Read the code and, while it may still be redeemed, its user. Nothing is consumed
-    // until the checks below pass, so a replay with a wrong verifier or wrong client
-    // credentials revokes nothing.
-    let read = state.store.read(|c| {
-        let Some(found) = sessions::get_code(c, hash.as_str())? else { return Ok(None) };
-        let redeemable = found.consumed_at.is_none() && found.expires_at > now && found.application_id == app.id;
-        let subject = if redeemable { read_subject(c, &found.user_id, needs_profile)? } else { None };
-        Ok(Some((found, subject)))
-    })?;
-    let Some((found, subject)) = read else {
+    // Read the code with its user in one statement. Nothing is spent until the checks
+    // below pass, so a replay with a wrong verifier or wrong client credentials revokes
+    // nothing.
+    let Some((found, user)) = state.store.query(|c| sessions::get_code_with_user(c, hash.as_str()))? else {
         return Err(OAuthError::invalid_grant("the code is not valid"));
     };
     if found.application_id != app.id {
@@ -58,9 +51,23 @@ pub fn exchange(state: &OidcState, app: &Application, params: &Params, now: i64)
     if let Err(problem) = check_verifier(found.code_challenge.as_deref(), verifier) {
         return Err(OAuthError::invalid_grant(problem));
     }
+    if found.consumed_at.is_some() || found.expires_at <= now {
+        // A replay revokes what the first redemption issued; the write says which.
+        return state.store.write(|c| refuse_spent(c, app, hash.as_str(), now))?;
+    }
+    // The user's roles and organizations, when mappings or the script need them.
+    let subject = match user {
+        Some((user, claims)) if !user.disabled => {
+            let profile = custom_claims::needs_profile(&config, app)
+                .then(|| state.store.query(|c| custom_claims::user_profile(c, &user, &claims)))
+                .transpose()?;
+            Some((user, claims, profile))
+        }
+        _ => None,
+    };
 
-    // Prepare the tokens before the transaction: scripts run and tokens are signed with
-    // no lock held. A refusal (a resource, a script) still spends the code below.
+    // Prepare the tokens before the write: scripts run and tokens are signed with no
+    // lock held. A refusal (a resource, a script) still spends the code below.
     let prepared = subject.as_ref().map(|(user, claims, profile)| {
         // RFC 8707 §2.2: the token request may narrow to resources of the authorization.
         if requested_resources.iter().any(|r| !found.resources.is_empty() && !found.resources.contains(r)) {
@@ -89,65 +96,109 @@ pub fn exchange(state: &OidcState, app: &Application, params: &Params, now: i64)
         issue(state, app, &config, &user_grant, now)
     });
 
-    state.store.write(|c| {
-        let code = match sessions::consume(c, hash.as_str(), now)? {
-            CodeConsumption::Consumed(code) => code,
-            CodeConsumption::AlreadyConsumed(code) => {
-                tokens::revoke_grant(c, &code.grant_id, now)?;
-                audit::record(
-                    c,
-                    &audit::NewAuditEvent {
-                        actor: &format!("client:{}", app.client_id),
-                        action: "token.code_replayed",
-                        target: &format!("user:{}", code.user_id),
-                        summary: json!({ "grant": code.grant_id }),
-                        client_ip: None,
-                    },
-                    now,
-                )?;
-                return Ok(Err(OAuthError::invalid_grant("the code was already used; what it issued is revoked")));
-            }
-            CodeConsumption::Expired | CodeConsumption::Unknown => {
-                return Ok(Err(OAuthError::invalid_grant("the code has expired")));
-            }
-        };
-        let issued = match prepared {
-            // The user is gone or disabled (or the code changed under us): the code is
-            // spent and nothing is issued.
-            None => return Ok(Err(OAuthError::invalid_grant("the account is disabled"))),
-            // Refused (a resource, a custom claims script): the code stays spent, and the
-            // refusal's audit event is kept.
-            Some(Err(refusal)) => {
-                if let Some(event) = &refusal.event {
-                    event.record(c, now)?;
-                }
-                return Ok(Err(refusal.error));
-            }
-            Some(Ok(issued)) => issued,
-        };
-        let grant = tokens::create_grant(
-            c,
-            &NewGrant {
-                id: Some(code.grant_id.clone()),
-                application_id: app.id.clone(),
-                user_id: Some(code.user_id.clone()),
-                sid: code.sid.clone(),
-                scope: code.scope.clone(),
-                resources: code.resources.clone(),
-                auth_time: Some(code.auth_time),
-                amr: code.amr.clone(),
-                custom_claims: Map::new(),
-                issued_claims: issued.claims.to_map(),
-                expires_at: now + app.settings.lifetimes.refresh_token,
-            },
-            now,
-        )?;
-        issued.persist(c, now)?;
-        if let Some(refresh) = &issued.refresh {
-            tokens::insert_refresh_token(c, refresh.hash().as_str(), &grant.id, grant.expires_at, now)?;
+    let issued = match prepared {
+        Some(Ok(issued)) => issued,
+        // The user is gone or disabled: the code is spent and nothing is issued.
+        None => {
+            return state.store.write(|c| {
+                spend_refused(c, app, hash.as_str(), OAuthError::invalid_grant("the account is disabled"), None, now)
+            })?;
         }
-        Ok(Ok(issued.response))
-    })?
+        // Refused (a resource, a custom claims script): the code is spent, and the
+        // refusal's audit event is kept.
+        Some(Err(refusal)) => {
+            return state.store.write(|c| spend_refused(c, app, hash.as_str(), refusal.error, refusal.event, now))?;
+        }
+    };
+    let grant = NewGrant {
+        id: Some(found.grant_id.clone()),
+        application_id: app.id.clone(),
+        user_id: Some(found.user_id.clone()),
+        sid: found.sid.clone(),
+        scope: found.scope.clone(),
+        resources: found.resources.clone(),
+        auth_time: Some(found.auth_time),
+        amr: found.amr.clone(),
+        custom_claims: Map::new(),
+        issued_claims: issued.claims.to_map(),
+        expires_at: now + app.settings.lifetimes.refresh_token,
+    };
+    let redeem = |c: &mut AnyConnection| {
+        let refresh = issued.refresh.as_ref().map(|r| r.hash());
+        let reference = issued.access.reference.as_ref();
+        redeem::redeem_code(c, hash.as_str(), &grant, refresh.as_ref().map(|h| h.as_str()), reference, now)
+    };
+    // Spending the code and storing what it issued is one statement on Postgres; a
+    // script's failure event, when there is one, is recorded in the same transaction.
+    let spent = match &issued.event {
+        None => state.store.write_one(redeem)?,
+        Some(event) => state.store.write(|c| {
+            let spent = redeem(c)?;
+            if spent {
+                event.record(c, now)?;
+            }
+            Ok(spent)
+        })?,
+    };
+    if spent {
+        return Ok(issued.response);
+    }
+    // Spent or expired since it was read (a concurrent redemption won).
+    state.store.write(|c| refuse_spent(c, app, hash.as_str(), now))?
+}
+
+/// Spends the code for a request refused after its checks passed, recording the
+/// refusal's event; a code spent already is answered as a replay.
+fn spend_refused(
+    c: &mut AnyConnection,
+    app: &Application,
+    hash: &str,
+    error: OAuthError,
+    event: Option<custom_claims::ScriptEvent>,
+    now: i64,
+) -> StoreResult<Result<TokenResponse, OAuthError>> {
+    match sessions::consume(c, hash, now)? {
+        CodeConsumption::Consumed(_) => {
+            if let Some(event) = &event {
+                event.record(c, now)?;
+            }
+            Ok(Err(error))
+        }
+        _ => refuse_spent(c, app, hash, now),
+    }
+}
+
+/// The answer to a code that cannot be spent: a replay (RFC 6749 §4.1.2, RFC 9700
+/// §4.2.4) revokes what the first redemption issued, and that is audited.
+fn refuse_spent(
+    c: &mut AnyConnection,
+    app: &Application,
+    hash: &str,
+    now: i64,
+) -> StoreResult<Result<TokenResponse, OAuthError>> {
+    match sessions::consume(c, hash, now)? {
+        CodeConsumption::AlreadyConsumed(code) => {
+            tokens::revoke_grant(c, &code.grant_id, now)?;
+            audit::record(
+                c,
+                &audit::NewAuditEvent {
+                    actor: &format!("client:{}", app.client_id),
+                    action: "token.code_replayed",
+                    target: &format!("user:{}", code.user_id),
+                    summary: json!({ "grant": code.grant_id }),
+                    client_ip: None,
+                },
+                now,
+            )?;
+            Ok(Err(OAuthError::invalid_grant("the code was already used; what it issued is revoked")))
+        }
+        CodeConsumption::Expired => Ok(Err(OAuthError::invalid_grant("the code has expired"))),
+        // Spent by this call (it had become redeemable again: it cannot) or gone: nothing
+        // was issued.
+        CodeConsumption::Consumed(_) | CodeConsumption::Unknown => {
+            Ok(Err(OAuthError::invalid_grant("the code is not valid")))
+        }
+    }
 }
 
 /// RFC 7636 §4.6 with S256, and RFC 9700 §2.1.1: a verifier for a code issued without a

@@ -6,7 +6,8 @@ use serde_json::json;
 use tessera_claims::IssuedClaims;
 use tessera_domain::{GrantType, ScopeSet, narrow};
 use tessera_store::applications::Application;
-use tessera_store::tokens::{self, Rotation};
+use tessera_store::redeem::{self, Rotate};
+use tessera_store::tokens;
 use tessera_store::{AnyConnection, StoreResult, audit};
 use tessera_tokens::{SecretHash, generate_secret};
 
@@ -15,7 +16,7 @@ use crate::error::OAuthError;
 use crate::form::Params;
 use crate::state::OidcState;
 use crate::token::TokenResponse;
-use crate::token::issue::{UserGrant, issue, read_subject};
+use crate::token::issue::{UserGrant, issue};
 
 pub fn exchange(state: &OidcState, app: &Application, params: &Params, now: i64) -> Result<TokenResponse, OAuthError> {
     if !app.settings.grant_types.contains(&GrantType::RefreshToken) {
@@ -30,41 +31,37 @@ pub fn exchange(state: &OidcState, app: &Application, params: &Params, now: i64)
     let requested_resources = params.get_all("resource");
     let old_hash = SecretHash::of(presented);
     let config = state.store.config()?;
-    let needs_profile = custom_claims::needs_profile(&config, app);
 
-    // Read the token, its grant and, while the token may still be used, its user.
-    let read = state.store.read(|c| {
-        let Some((token, grant)) = tokens::find_refresh_token(c, old_hash.as_str())? else { return Ok(None) };
-        let usable = grant.application_id == app.id
-            && token.consumed_at.is_none()
-            && grant.revoked_at.is_none()
-            && token.expires_at > now
-            && grant.expires_at > now;
-        let subject = match &grant.user_id {
-            Some(id) if usable => read_subject(c, id, needs_profile)?,
-            _ => None,
-        };
-        Ok(Some((grant, usable, subject)))
-    })?;
-    let Some((grant, usable, subject)) = read else {
+    // Read the token, its grant and its user in one statement. Nothing is spent until
+    // the checks below pass: a refused scope or resource leaves the token usable.
+    let Some((token, grant, user)) =
+        state.store.query(|c| tokens::find_refresh_token_with_user(c, old_hash.as_str()))?
+    else {
         return Err(OAuthError::invalid_grant("the refresh token is not valid"));
     };
     // A token of another client must not be spent.
     if grant.application_id != app.id {
         return Err(OAuthError::invalid_grant("the refresh token was issued to another client"));
     }
+    let usable =
+        token.consumed_at.is_none() && grant.revoked_at.is_none() && token.expires_at > now && grant.expires_at > now;
     if !usable {
         // Spent, expired or revoked: the rotation says which (a reuse revokes the grant).
         return state.store.write(|c| refuse_rotation(c, app, old_hash.as_str(), now))?;
     }
-    let Some((user, claims, profile)) = subject else {
-        return Err(OAuthError::invalid_grant("the refresh token is not valid"));
+    let (user, claims) = match user {
+        Some((user, claims)) if !user.disabled => (user, claims),
+        _ => return Err(OAuthError::invalid_grant("the refresh token is not valid")),
     };
     // The scope may narrow, never widen; a refused scope or resource leaves the token
     // usable.
     let granted = ScopeSet::parse(&grant.scope).map_err(|_| OAuthError::server_error())?;
     let scope = narrow(&granted, &requested).map_err(|e| OAuthError::invalid_scope(e.to_string()))?;
     let resources = if requested_resources.is_empty() { &grant.resources } else { &requested_resources };
+    // The user's roles and organizations, when mappings or the script need them.
+    let profile = custom_claims::needs_profile(&config, app)
+        .then(|| state.store.query(|c| custom_claims::user_profile(c, &user, &claims)))
+        .transpose()?;
     let new_token = generate_secret();
     let at_grant = IssuedClaims::from_map(&grant.issued_claims);
     let user_grant = UserGrant {
@@ -98,17 +95,34 @@ pub fn exchange(state: &OidcState, app: &Application, params: &Params, now: i64)
         }
     };
 
-    let new_expires_at = now + app.settings.lifetimes.refresh_token;
-    state.store.write(|c| {
-        match tokens::rotate(c, old_hash.as_str(), new_token.hash().as_str(), new_expires_at, now)? {
-            Rotation::Rotated { grant: rotated } if rotated.id == grant.id => {}
-            // Used by a concurrent request in the meantime: what a reuse gets.
-            _ => return refuse_rotation(c, app, old_hash.as_str(), now),
-        }
-        tokens::set_issued_claims(c, &grant.id, &issued.claims.to_map())?;
-        issued.persist(c, now)?;
-        Ok(Ok(issued.response))
-    })?
+    let new_hash = new_token.hash();
+    let issued_claims = issued.claims.to_map();
+    let rotation = Rotate {
+        old_hash: old_hash.as_str(),
+        grant_id: &grant.id,
+        new_hash: new_hash.as_str(),
+        new_expires_at: (now + app.settings.lifetimes.refresh_token).min(grant.expires_at),
+        issued_claims: &issued_claims,
+        reference: issued.access.reference.as_ref(),
+    };
+    // Spending the token and storing what it issued is one statement on Postgres; a
+    // script's failure event, when there is one, is recorded in the same transaction.
+    let rotated = match &issued.event {
+        None => state.store.write_one(|c| redeem::rotate_refresh(c, &rotation, now))?,
+        Some(event) => state.store.write(|c| {
+            let rotated = redeem::rotate_refresh(c, &rotation, now)?;
+            if rotated {
+                event.record(c, now)?;
+            }
+            Ok(rotated)
+        })?,
+    };
+    if rotated {
+        return Ok(issued.response);
+    }
+    // Used by a concurrent request in the meantime (or revoked, or expired): what a
+    // reuse gets.
+    state.store.write(|c| refuse_rotation(c, app, old_hash.as_str(), now))?
 }
 
 /// The answer to a refresh token that cannot be rotated, with what it calls for: a spent

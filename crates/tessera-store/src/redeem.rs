@@ -1,0 +1,198 @@
+//! Spending an authorization code or a refresh token together with storing what it
+//! issued, as one atomic write.
+//!
+//! On Postgres each is a single statement, data-modifying common table expressions whose
+//! inserts depend on the spend: one round trip, atomic by itself, so callers run it
+//! through [`crate::Store::write_one`] (no `BEGIN` and `COMMIT` around it). On SQLite,
+//! where a statement costs no round trip, the same steps run as separate statements in
+//! the caller's transaction. This is the one place the store writes SQL per backend: the
+//! token endpoint's hot path, where Postgres round trips are most of a request's cost.
+//!
+//! Both answer `false`, having written nothing, when the code or token could not be
+//! spent (already spent, expired, unknown; for a refresh token also a grant revoked or
+//! expired meanwhile); the caller then finds out which and answers accordingly.
+
+use diesel::prelude::*;
+use diesel::sql_types::{BigInt, Nullable, Text};
+use serde_json::{Map, Value};
+
+use crate::schema::{authorization_codes, grants, refresh_tokens};
+use crate::sessions::json_list;
+use crate::tokens::{self, NewGrant, NewReferenceToken};
+use crate::{AnyConnection, StoreError, StoreResult};
+
+/// How many rows the spending part of a statement changed.
+#[derive(QueryableByName)]
+struct Spent {
+    #[diesel(sql_type = BigInt)]
+    spent: i64,
+}
+
+/// RFC 6749 §4.1.2: spends the code `code_hash` (unexpired, never spent) and, only if
+/// this call spent it, creates `grant` (its `id` is the code's `grant_id`), a refresh
+/// token `refresh_hash` of the grant expiring with it, and the reference access token
+/// `reference`. Of concurrent redemptions of one code exactly one answers `true`.
+pub fn redeem_code(
+    conn: &mut AnyConnection,
+    code_hash: &str,
+    grant: &NewGrant,
+    refresh_hash: Option<&str>,
+    reference: Option<&NewReferenceToken>,
+    now: i64,
+) -> StoreResult<bool> {
+    let grant_id = grant.id.as_deref().ok_or_else(|| StoreError::invalid("grant", "the code's grant id is missing"))?;
+    if let AnyConnection::Postgres(pg) = conn {
+        let spent: Spent = diesel::sql_query(REDEEM_CODE_POSTGRES)
+            .bind::<BigInt, _>(now)
+            .bind::<Text, _>(code_hash)
+            .bind::<Text, _>(grant_id)
+            .bind::<Text, _>(&grant.application_id)
+            .bind::<Nullable<Text>, _>(&grant.user_id)
+            .bind::<Nullable<Text>, _>(&grant.sid)
+            .bind::<Text, _>(&grant.scope)
+            .bind::<Text, _>(json_list(&grant.resources))
+            .bind::<Nullable<BigInt>, _>(grant.auth_time)
+            .bind::<Text, _>(json_list(&grant.amr))
+            .bind::<Text, _>(object(&grant.custom_claims))
+            .bind::<Text, _>(object(&grant.issued_claims))
+            .bind::<BigInt, _>(grant.expires_at)
+            .bind::<Nullable<Text>, _>(refresh_hash)
+            .bind::<Nullable<Text>, _>(reference.map(|r| r.token_hash.as_str()))
+            .bind::<Nullable<Text>, _>(reference.and_then(|r| r.user_id.as_deref()))
+            .bind::<Text, _>(reference.map(|r| object(&r.claims)).unwrap_or_default())
+            .bind::<BigInt, _>(reference.map_or(0, |r| r.expires_at))
+            .get_result(pg)?;
+        return Ok(spent.spent == 1);
+    }
+    let spent = diesel::update(
+        authorization_codes::table
+            .find(code_hash)
+            .filter(authorization_codes::consumed_at.is_null())
+            .filter(authorization_codes::expires_at.gt(now)),
+    )
+    .set(authorization_codes::consumed_at.eq(now))
+    .execute(conn)?;
+    if spent == 0 {
+        return Ok(false);
+    }
+    let created = tokens::create_grant(conn, grant, now)?;
+    if let Some(hash) = refresh_hash {
+        tokens::insert_refresh_row(conn, hash, &created.id, created.expires_at, now)?;
+    }
+    if let Some(reference) = reference {
+        tokens::insert_reference_token(conn, reference, now)?;
+    }
+    Ok(true)
+}
+
+/// The binds: $1 now, $2 code hash, $3–$13 the grant, $14 the refresh token's hash,
+/// $15–$18 the reference token (hash, user, claims, expiry).
+const REDEEM_CODE_POSTGRES: &str = "
+WITH spent AS (
+    UPDATE authorization_codes SET consumed_at = $1
+    WHERE code_hash = $2 AND consumed_at IS NULL AND expires_at > $1
+    RETURNING code_hash
+), new_grant AS (
+    INSERT INTO grants (id, application_id, user_id, sid, scope, resources, auth_time, amr,
+                        custom_claims, issued_claims, created_at, expires_at)
+    SELECT $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $1, $13 FROM spent
+    RETURNING id
+), new_refresh AS (
+    INSERT INTO refresh_tokens (token_hash, grant_id, created_at, expires_at)
+    SELECT $14, id, $1, $13 FROM new_grant WHERE $14 IS NOT NULL
+), new_reference AS (
+    INSERT INTO reference_tokens (token_hash, grant_id, application_id, user_id, claims, created_at, expires_at)
+    SELECT $15, id, $4, $16, $17, $1, $18 FROM new_grant WHERE $15 IS NOT NULL
+)
+SELECT count(*) AS spent FROM spent";
+
+/// A refresh token rotation to store (RFC 9700 §4.14.2).
+#[derive(Debug, Clone)]
+pub struct Rotate<'a> {
+    /// The hash of the token presented, which must belong to `grant_id`.
+    pub old_hash: &'a str,
+    pub grant_id: &'a str,
+    /// The successor's hash and expiry (the caller caps it at the grant's expiry).
+    pub new_hash: &'a str,
+    pub new_expires_at: i64,
+    /// The grant's custom claims as of this issuance.
+    pub issued_claims: &'a Map<String, Value>,
+    /// The reference access token issued with it, if the access token is one.
+    pub reference: Option<&'a NewReferenceToken>,
+}
+
+/// Spends the refresh token `old_hash` (unexpired, never spent, of an unrevoked and
+/// unexpired grant `grant_id`) and, only if this call spent it, stores its successor,
+/// the grant's issued claims and the reference access token. Of concurrent rotations of
+/// one token exactly one answers `true`.
+pub fn rotate_refresh(conn: &mut AnyConnection, rotation: &Rotate<'_>, now: i64) -> StoreResult<bool> {
+    let reference = rotation.reference;
+    if let AnyConnection::Postgres(pg) = conn {
+        let spent: Spent = diesel::sql_query(ROTATE_POSTGRES)
+            .bind::<BigInt, _>(now)
+            .bind::<Text, _>(rotation.old_hash)
+            .bind::<Text, _>(rotation.grant_id)
+            .bind::<Text, _>(rotation.new_hash)
+            .bind::<BigInt, _>(rotation.new_expires_at)
+            .bind::<Text, _>(object(rotation.issued_claims))
+            .bind::<Nullable<Text>, _>(reference.map(|r| r.token_hash.as_str()))
+            .bind::<Text, _>(reference.map(|r| r.application_id.as_str()).unwrap_or_default())
+            .bind::<Nullable<Text>, _>(reference.and_then(|r| r.user_id.as_deref()))
+            .bind::<Text, _>(reference.map(|r| object(&r.claims)).unwrap_or_default())
+            .bind::<BigInt, _>(reference.map_or(0, |r| r.expires_at))
+            .get_result(pg)?;
+        return Ok(spent.spent == 1);
+    }
+    let grant_active: i64 = grants::table
+        .find(rotation.grant_id)
+        .filter(grants::revoked_at.is_null())
+        .filter(grants::expires_at.gt(now))
+        .count()
+        .get_result(conn)?;
+    if grant_active == 0 {
+        return Ok(false);
+    }
+    let spent = diesel::update(
+        refresh_tokens::table
+            .find(rotation.old_hash)
+            .filter(refresh_tokens::grant_id.eq(rotation.grant_id))
+            .filter(refresh_tokens::consumed_at.is_null())
+            .filter(refresh_tokens::expires_at.gt(now)),
+    )
+    .set(refresh_tokens::consumed_at.eq(now))
+    .execute(conn)?;
+    if spent == 0 {
+        return Ok(false);
+    }
+    tokens::insert_refresh_row(conn, rotation.new_hash, rotation.grant_id, rotation.new_expires_at, now)?;
+    tokens::set_issued_claims(conn, rotation.grant_id, rotation.issued_claims)?;
+    if let Some(reference) = reference {
+        tokens::insert_reference_token(conn, reference, now)?;
+    }
+    Ok(true)
+}
+
+/// The binds: $1 now, $2 the old hash, $3 the grant, $4–$5 the successor, $6 the
+/// issued claims, $7–$11 the reference token (hash, application, user, claims, expiry).
+/// Concurrent rotations of one token: the second `UPDATE` waits for the first and then
+/// finds it spent, so it changes nothing and nothing else is written.
+const ROTATE_POSTGRES: &str = "
+WITH spent AS (
+    UPDATE refresh_tokens SET consumed_at = $1
+    WHERE token_hash = $2 AND grant_id = $3 AND consumed_at IS NULL AND expires_at > $1
+      AND EXISTS (SELECT 1 FROM grants WHERE id = $3 AND revoked_at IS NULL AND expires_at > $1)
+    RETURNING grant_id
+), successor AS (
+    INSERT INTO refresh_tokens (token_hash, grant_id, created_at, expires_at)
+    SELECT $4, grant_id, $1, $5 FROM spent
+), claims AS (
+    UPDATE grants SET issued_claims = $6 WHERE id IN (SELECT grant_id FROM spent)
+), new_reference AS (
+    INSERT INTO reference_tokens (token_hash, grant_id, application_id, user_id, claims, created_at, expires_at)
+    SELECT $7, grant_id, $8, $9, $10, $1, $11 FROM spent WHERE $7 IS NOT NULL
+)
+SELECT count(*) AS spent FROM spent";
+
+fn object(map: &Map<String, Value>) -> String {
+    Value::Object(map.clone()).to_string()
+}
