@@ -23,6 +23,7 @@ mod json;
 mod migrate;
 pub mod page;
 mod pool;
+mod prepared;
 pub mod schema;
 mod seed;
 

@@ -3,7 +3,8 @@
 //!
 //! On Postgres each is a single statement, data-modifying common table expressions whose
 //! inserts depend on the spend: one round trip, atomic by itself, so callers run it
-//! through [`crate::Store::write_one`] (no `BEGIN` and `COMMIT` around it). On SQLite,
+//! through [`crate::Store::write_one`] (no `BEGIN` and `COMMIT` around it), and
+//! prepared once per connection ([`crate::prepared`]). On SQLite,
 //! where a statement costs no round trip, the same steps run as separate statements in
 //! the caller's transaction. This is the one place the store writes SQL per backend: the
 //! token endpoint's hot path, where Postgres round trips are most of a request's cost.
@@ -13,13 +14,19 @@
 //! expired meanwhile); the caller then finds out which and answers accordingly.
 
 use diesel::prelude::*;
-use diesel::sql_types::{BigInt, Nullable, Text};
+use diesel::sql_types::BigInt;
 use serde_json::{Map, Value};
 
+use crate::prepared::{Bind, Fixed};
 use crate::schema::{authorization_codes, grants, refresh_tokens};
 use crate::sessions::json_list;
 use crate::tokens::{self, NewGrant, NewReferenceToken};
 use crate::{AnyConnection, StoreError, StoreResult};
+
+/// Names [`REDEEM_CODE_POSTGRES`] in diesel's statement cache.
+struct RedeemCode;
+/// Names [`ROTATE_POSTGRES`] in diesel's statement cache.
+struct RotateRefresh;
 
 /// How many rows the spending part of a statement changed.
 #[derive(QueryableByName)]
@@ -42,26 +49,30 @@ pub fn redeem_code(
 ) -> StoreResult<bool> {
     let grant_id = grant.id.as_deref().ok_or_else(|| StoreError::invalid("grant", "the code's grant id is missing"))?;
     if let AnyConnection::Postgres(pg) = conn {
-        let spent: Spent = diesel::sql_query(REDEEM_CODE_POSTGRES)
-            .bind::<BigInt, _>(now)
-            .bind::<Text, _>(code_hash)
-            .bind::<Text, _>(grant_id)
-            .bind::<Text, _>(&grant.application_id)
-            .bind::<Nullable<Text>, _>(&grant.user_id)
-            .bind::<Nullable<Text>, _>(&grant.sid)
-            .bind::<Text, _>(&grant.scope)
-            .bind::<Text, _>(json_list(&grant.resources))
-            .bind::<Nullable<BigInt>, _>(grant.auth_time)
-            .bind::<Text, _>(json_list(&grant.amr))
-            .bind::<Text, _>(object(&grant.custom_claims))
-            .bind::<Text, _>(object(&grant.issued_claims))
-            .bind::<BigInt, _>(grant.expires_at)
-            .bind::<Nullable<Text>, _>(refresh_hash)
-            .bind::<Nullable<Text>, _>(reference.map(|r| r.token_hash.as_str()))
-            .bind::<Nullable<Text>, _>(reference.and_then(|r| r.user_id.as_deref()))
-            .bind::<Text, _>(reference.map(|r| object(&r.claims)).unwrap_or_default())
-            .bind::<BigInt, _>(reference.map_or(0, |r| r.expires_at))
-            .get_result(pg)?;
+        let (resources, amr) = (json_list(&grant.resources), json_list(&grant.amr));
+        let (custom, issued) = (object(&grant.custom_claims), object(&grant.issued_claims));
+        let reference_claims = reference.map(|r| object(&r.claims)).unwrap_or_default();
+        let binds = [
+            Bind::Int(now),
+            Bind::Text(code_hash),
+            Bind::Text(grant_id),
+            Bind::Text(&grant.application_id),
+            Bind::OptionalText(grant.user_id.as_deref()),
+            Bind::OptionalText(grant.sid.as_deref()),
+            Bind::Text(&grant.scope),
+            Bind::Text(&resources),
+            Bind::OptionalInt(grant.auth_time),
+            Bind::Text(&amr),
+            Bind::Text(&custom),
+            Bind::Text(&issued),
+            Bind::Int(grant.expires_at),
+            Bind::OptionalText(refresh_hash),
+            Bind::OptionalText(reference.map(|r| r.token_hash.as_str())),
+            Bind::OptionalText(reference.and_then(|r| r.user_id.as_deref())),
+            Bind::Text(&reference_claims),
+            Bind::Int(reference.map_or(0, |r| r.expires_at)),
+        ];
+        let spent: Spent = Fixed::<RedeemCode>::new(REDEEM_CODE_POSTGRES, &binds).get_result(pg)?;
         return Ok(spent.spent == 1);
     }
     let spent = diesel::update(
@@ -128,19 +139,22 @@ pub struct Rotate<'a> {
 pub fn rotate_refresh(conn: &mut AnyConnection, rotation: &Rotate<'_>, now: i64) -> StoreResult<bool> {
     let reference = rotation.reference;
     if let AnyConnection::Postgres(pg) = conn {
-        let spent: Spent = diesel::sql_query(ROTATE_POSTGRES)
-            .bind::<BigInt, _>(now)
-            .bind::<Text, _>(rotation.old_hash)
-            .bind::<Text, _>(rotation.grant_id)
-            .bind::<Text, _>(rotation.new_hash)
-            .bind::<BigInt, _>(rotation.new_expires_at)
-            .bind::<Text, _>(object(rotation.issued_claims))
-            .bind::<Nullable<Text>, _>(reference.map(|r| r.token_hash.as_str()))
-            .bind::<Text, _>(reference.map(|r| r.application_id.as_str()).unwrap_or_default())
-            .bind::<Nullable<Text>, _>(reference.and_then(|r| r.user_id.as_deref()))
-            .bind::<Text, _>(reference.map(|r| object(&r.claims)).unwrap_or_default())
-            .bind::<BigInt, _>(reference.map_or(0, |r| r.expires_at))
-            .get_result(pg)?;
+        let issued = object(rotation.issued_claims);
+        let reference_claims = reference.map(|r| object(&r.claims)).unwrap_or_default();
+        let binds = [
+            Bind::Int(now),
+            Bind::Text(rotation.old_hash),
+            Bind::Text(rotation.grant_id),
+            Bind::Text(rotation.new_hash),
+            Bind::Int(rotation.new_expires_at),
+            Bind::Text(&issued),
+            Bind::OptionalText(reference.map(|r| r.token_hash.as_str())),
+            Bind::Text(reference.map(|r| r.application_id.as_str()).unwrap_or_default()),
+            Bind::OptionalText(reference.and_then(|r| r.user_id.as_deref())),
+            Bind::Text(&reference_claims),
+            Bind::Int(reference.map_or(0, |r| r.expires_at)),
+        ];
+        let spent: Spent = Fixed::<RotateRefresh>::new(ROTATE_POSTGRES, &binds).get_result(pg)?;
         return Ok(spent.spent == 1);
     }
     let grant_active: i64 = grants::table
@@ -186,7 +200,7 @@ WITH spent AS (
     INSERT INTO refresh_tokens (token_hash, grant_id, created_at, expires_at)
     SELECT $4, grant_id, $1, $5 FROM spent
 ), claims AS (
-    UPDATE grants SET issued_claims = $6 WHERE id IN (SELECT grant_id FROM spent)
+    UPDATE grants SET issued_claims = $6 WHERE id = $3 AND EXISTS (SELECT 1 FROM spent)
 ), new_reference AS (
     INSERT INTO reference_tokens (token_hash, grant_id, application_id, user_id, claims, created_at, expires_at)
     SELECT $7, grant_id, $8, $9, $10, $1, $11 FROM spent WHERE $7 IS NOT NULL

@@ -161,6 +161,54 @@ crate::both_backends! {
         assert_eq!(active.issued_claims, grant.issued_claims);
     }
 
+    fn postgres_prepares_each_write_once_per_connection(store) {
+        if store.backend() != Backend::Postgres {
+            return;
+        }
+        let p = parties(&store);
+        for i in 0..3 {
+            store.write(|c| sessions::insert_code(c, &code(&p, &format!("code-{i}"), &format!("grant-{i}")), NOW)).unwrap();
+        }
+        #[derive(diesel::QueryableByName)]
+        struct Prepared {
+            #[diesel(sql_type = diesel::sql_types::BigInt)]
+            redeem: i64,
+            #[diesel(sql_type = diesel::sql_types::BigInt)]
+            rotate: i64,
+        }
+        // One connection: three redemptions and two rotations, then what it holds prepared.
+        let prepared = store
+            .query(|c| {
+                for i in 0..3 {
+                    let grant = grant_of_code(&p, &format!("grant-{i}"));
+                    let refresh = format!("refresh-{i}");
+                    assert!(redeem::redeem_code(c, &format!("code-{i}"), &grant, Some(&refresh), None, NOW + 1)?);
+                }
+                let issued = Map::new();
+                for (old, new) in [("refresh-0", "next-0"), ("refresh-1", "next-1")] {
+                    let rotation = Rotate {
+                        old_hash: old,
+                        grant_id: if old == "refresh-0" { "grant-0" } else { "grant-1" },
+                        new_hash: new,
+                        new_expires_at: NOW + 1800,
+                        issued_claims: &issued,
+                        reference: None,
+                    };
+                    assert!(redeem::rotate_refresh(c, &rotation, NOW + 2)?);
+                }
+                use diesel::RunQueryDsl;
+                let AnyConnection::Postgres(pg) = c else { unreachable!() };
+                Ok(diesel::sql_query(
+                    "SELECT count(*) FILTER (WHERE statement LIKE '%INSERT INTO grants%') AS redeem, \
+                            count(*) FILTER (WHERE statement LIKE '%successor AS%') AS rotate \
+                     FROM pg_prepared_statements",
+                )
+                .get_result::<Prepared>(pg)?)
+            })
+            .unwrap();
+        assert_eq!((prepared.redeem, prepared.rotate), (1, 1));
+    }
+
     fn a_code_that_cannot_be_spent_writes_nothing(store) {
         let p = parties(&store);
         store.write(|c| sessions::insert_code(c, &code(&p, "code-1", "grant-1"), NOW)).unwrap();
