@@ -1,16 +1,18 @@
-//! Hand-written Postgres statements that are prepared once per connection.
+//! Hand-written statements that are prepared once per connection.
 //!
 //! diesel never caches `sql_query` (nor any `UPDATE`): each use is parsed and planned
-//! again, and for a statement of several common table expressions that is most of what
-//! Postgres spends on it. A [`Fixed`] statement has a fixed text, so diesel can keep its
-//! prepared statement under the marker type `Id`, one per statement.
+//! again, and for a Postgres statement of several common table expressions that is most
+//! of what Postgres spends on it. A [`Fixed`] statement has a fixed text, so diesel can
+//! keep its prepared statement under the marker type `Id`, one per statement. The text
+//! numbers its placeholders `$1`, `$2`, …; diesel writes each backend's own.
 
 use std::marker::PhantomData;
 
-use diesel::pg::Pg;
+use diesel::backend::Backend;
 use diesel::query_builder::{AstPass, Query, QueryFragment, QueryId};
-use diesel::sql_types::{BigInt, Nullable, Text, Untyped};
-use diesel::{PgConnection, QueryResult, RunQueryDsl};
+use diesel::serialize::ToSql;
+use diesel::sql_types::{BigInt, HasSqlType, Nullable, Text, Untyped};
+use diesel::{Connection, QueryResult, RunQueryDsl};
 
 /// One bind value of a [`Fixed`] statement.
 #[derive(Debug, Clone, Copy)]
@@ -44,10 +46,17 @@ impl<Id> Query for Fixed<'_, Id> {
     type SqlType = Untyped;
 }
 
-impl<Id> RunQueryDsl<PgConnection> for Fixed<'_, Id> {}
+impl<Id, C: Connection> RunQueryDsl<C> for Fixed<'_, Id> {}
 
-impl<Id> QueryFragment<Pg> for Fixed<'_, Id> {
-    fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, Pg>) -> QueryResult<()> {
+impl<Id, DB> QueryFragment<DB> for Fixed<'_, Id>
+where
+    DB: Backend + HasSqlType<BigInt> + HasSqlType<Text>,
+    i64: ToSql<BigInt, DB>,
+    str: ToSql<Text, DB>,
+    Option<i64>: ToSql<Nullable<BigInt>, DB>,
+    for<'v> Option<&'v str>: ToSql<Nullable<Text>, DB>,
+{
+    fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, DB>) -> QueryResult<()> {
         let mut rest = self.sql;
         while let Some(at) = rest.find('$') {
             out.push_sql(&rest[..at]);

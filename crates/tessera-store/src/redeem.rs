@@ -3,11 +3,12 @@
 //!
 //! On Postgres each is a single statement, data-modifying common table expressions whose
 //! inserts depend on the spend: one round trip, atomic by itself, so callers run it
-//! through [`crate::Store::write_one`] (no `BEGIN` and `COMMIT` around it), and
-//! prepared once per connection ([`crate::prepared`]). On SQLite,
-//! where a statement costs no round trip, the same steps run as separate statements in
-//! the caller's transaction. This is the one place the store writes SQL per backend: the
-//! token endpoint's hot path, where Postgres round trips are most of a request's cost.
+//! through [`crate::Store::write_one`] (no `BEGIN` and `COMMIT` around it). On SQLite,
+//! which has no data-modifying CTEs and where a statement costs no round trip, the same
+//! steps run as separate statements in the caller's transaction. Every statement here
+//! is prepared once per connection ([`crate::prepared`]). This is the one place the
+//! store writes SQL per backend: the token endpoint's hot path, where Postgres round
+//! trips are most of a request's cost.
 //!
 //! Both answer `false`, having written nothing, when the code or token could not be
 //! spent (already spent, expired, unknown; for a refresh token also a grant revoked or
@@ -18,7 +19,6 @@ use diesel::sql_types::BigInt;
 use serde_json::{Map, Value};
 
 use crate::prepared::{Bind, Fixed};
-use crate::schema::{authorization_codes, grants, refresh_tokens};
 use crate::sessions::json_list;
 use crate::tokens::{self, NewGrant, NewReferenceToken};
 use crate::{AnyConnection, StoreError, StoreResult};
@@ -27,6 +27,26 @@ use crate::{AnyConnection, StoreError, StoreResult};
 struct RedeemCode;
 /// Names [`ROTATE_POSTGRES`] in diesel's statement cache.
 struct RotateRefresh;
+
+/// Names [`SPEND_CODE`] in diesel's statement cache.
+struct SpendCode;
+/// Names [`SPEND_REFRESH`] in diesel's statement cache.
+struct SpendRefresh;
+/// Names [`SET_ISSUED_CLAIMS`] in diesel's statement cache.
+struct SetIssuedClaims;
+
+/// SQLite: spends a code ($1 now, $2 its hash), as the first step of [`redeem_code`].
+const SPEND_CODE: &str = "UPDATE authorization_codes SET consumed_at = $1 \
+     WHERE code_hash = $2 AND consumed_at IS NULL AND expires_at > $1";
+
+/// SQLite: spends a refresh token ($1 now, $2 its hash, $3 its grant) of an active
+/// grant, as the first step of [`rotate_refresh`].
+const SPEND_REFRESH: &str = "UPDATE refresh_tokens SET consumed_at = $1 \
+     WHERE token_hash = $2 AND grant_id = $3 AND consumed_at IS NULL AND expires_at > $1 \
+     AND EXISTS (SELECT 1 FROM grants WHERE id = $3 AND revoked_at IS NULL AND expires_at > $1)";
+
+/// SQLite: records a grant's issued claims ($1) on the grant $2.
+const SET_ISSUED_CLAIMS: &str = "UPDATE grants SET issued_claims = $1 WHERE id = $2";
 
 /// How many rows the spending part of a statement changed.
 #[derive(QueryableByName)]
@@ -75,15 +95,8 @@ pub fn redeem_code(
         let spent: Spent = Fixed::<RedeemCode>::new(REDEEM_CODE_POSTGRES, &binds).get_result(pg)?;
         return Ok(spent.spent == 1);
     }
-    let spent = diesel::update(
-        authorization_codes::table
-            .find(code_hash)
-            .filter(authorization_codes::consumed_at.is_null())
-            .filter(authorization_codes::expires_at.gt(now)),
-    )
-    .set(authorization_codes::consumed_at.eq(now))
-    .execute(conn)?;
-    if spent == 0 {
+    let binds = [Bind::Int(now), Bind::Text(code_hash)];
+    if Fixed::<SpendCode>::new(SPEND_CODE, &binds).execute(conn)? == 0 {
         return Ok(false);
     }
     let created = tokens::create_grant(conn, grant, now)?;
@@ -157,29 +170,14 @@ pub fn rotate_refresh(conn: &mut AnyConnection, rotation: &Rotate<'_>, now: i64)
         let spent: Spent = Fixed::<RotateRefresh>::new(ROTATE_POSTGRES, &binds).get_result(pg)?;
         return Ok(spent.spent == 1);
     }
-    let grant_active: i64 = grants::table
-        .find(rotation.grant_id)
-        .filter(grants::revoked_at.is_null())
-        .filter(grants::expires_at.gt(now))
-        .count()
-        .get_result(conn)?;
-    if grant_active == 0 {
-        return Ok(false);
-    }
-    let spent = diesel::update(
-        refresh_tokens::table
-            .find(rotation.old_hash)
-            .filter(refresh_tokens::grant_id.eq(rotation.grant_id))
-            .filter(refresh_tokens::consumed_at.is_null())
-            .filter(refresh_tokens::expires_at.gt(now)),
-    )
-    .set(refresh_tokens::consumed_at.eq(now))
-    .execute(conn)?;
-    if spent == 0 {
+    let binds = [Bind::Int(now), Bind::Text(rotation.old_hash), Bind::Text(rotation.grant_id)];
+    if Fixed::<SpendRefresh>::new(SPEND_REFRESH, &binds).execute(conn)? == 0 {
         return Ok(false);
     }
     tokens::insert_refresh_row(conn, rotation.new_hash, rotation.grant_id, rotation.new_expires_at, now)?;
-    tokens::set_issued_claims(conn, rotation.grant_id, rotation.issued_claims)?;
+    let issued = object(rotation.issued_claims);
+    Fixed::<SetIssuedClaims>::new(SET_ISSUED_CLAIMS, &[Bind::Text(&issued), Bind::Text(rotation.grant_id)])
+        .execute(conn)?;
     if let Some(reference) = reference {
         tokens::insert_reference_token(conn, reference, now)?;
     }
