@@ -1,6 +1,8 @@
 //! Tessera's storage: the diesel schema, row types and every query, over Postgres (the
 //! production store, shared by any number of stateless nodes) and SQLite (the embedded
-//! default), with one query code path for both.
+//! default), with one query code path for both, except [`redeem`]: the token endpoint's
+//! write that spends a code or refresh token and stores what it issued is one statement
+//! on Postgres and the same steps in one transaction on SQLite.
 //!
 //! The configuration the token path reads is kept in memory ([`config`], through
 //! [`Store::config`]) and reloaded when it changes, on this node or another.
