@@ -58,7 +58,8 @@ struct Spent {
 /// RFC 6749 §4.1.2: spends the code `code_hash` (unexpired, never spent) and, only if
 /// this call spent it, creates `grant` (its `id` is the code's `grant_id`), a refresh
 /// token `refresh_hash` of the grant expiring with it, and the reference access token
-/// `reference`. Of concurrent redemptions of one code exactly one answers `true`.
+/// `reference`, which must be of that grant and its application. Of concurrent
+/// redemptions of one code exactly one answers `true`.
 pub fn redeem_code(
     conn: &mut AnyConnection,
     code_hash: &str,
@@ -141,7 +142,8 @@ pub struct Rotate<'a> {
     pub new_expires_at: i64,
     /// The grant's custom claims as of this issuance.
     pub issued_claims: &'a Map<String, Value>,
-    /// The reference access token issued with it, if the access token is one.
+    /// The reference access token issued with it, if the access token is one (of the
+    /// grant `grant_id`).
     pub reference: Option<&'a NewReferenceToken>,
 }
 
