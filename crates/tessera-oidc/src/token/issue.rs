@@ -77,6 +77,28 @@ impl Issued {
     }
 }
 
+/// Runs `spend`, the one write that spends a code or refresh token and stores what it
+/// issued (see `tessera_store::redeem`): alone, one statement on Postgres, or, when a
+/// script's failure is to be recorded, in one transaction with that event, recorded only
+/// if something was spent. `false`: nothing could be spent, nothing was written.
+pub fn spend_and_store(
+    state: &OidcState,
+    event: Option<&ScriptEvent>,
+    now: i64,
+    spend: impl FnOnce(&mut AnyConnection) -> StoreResult<bool>,
+) -> StoreResult<bool> {
+    match event {
+        None => state.store.write_one(spend),
+        Some(event) => state.store.write(|c| {
+            let spent = spend(c)?;
+            if spent {
+                event.record(c, now)?;
+            }
+            Ok(spent)
+        }),
+    }
+}
+
 /// Whether this application gets refresh tokens for this scope: it must be allowed the
 /// refresh grant, and `offline_access` must have been granted unless the application
 /// always issues one.

@@ -20,7 +20,7 @@ use crate::error::OAuthError;
 use crate::form::Params;
 use crate::state::OidcState;
 use crate::token::TokenResponse;
-use crate::token::issue::{UserGrant, issue};
+use crate::token::issue::{UserGrant, issue, spend_and_store};
 
 pub fn exchange(state: &OidcState, app: &Application, params: &Params, now: i64) -> Result<TokenResponse, OAuthError> {
     if !app.settings.grant_types.contains(&GrantType::AuthorizationCode) {
@@ -123,23 +123,11 @@ pub fn exchange(state: &OidcState, app: &Application, params: &Params, now: i64)
         issued_claims: issued.claims.to_map(),
         expires_at: now + app.settings.lifetimes.refresh_token,
     };
-    let redeem = |c: &mut AnyConnection| {
-        let refresh = issued.refresh.as_ref().map(|r| r.hash());
+    let refresh = issued.refresh.as_ref().map(|r| r.hash());
+    let spent = spend_and_store(state, issued.event.as_ref(), now, |c| {
         let reference = issued.access.reference.as_ref();
         redeem::redeem_code(c, hash.as_str(), &grant, refresh.as_ref().map(|h| h.as_str()), reference, now)
-    };
-    // Spending the code and storing what it issued is one statement on Postgres; a
-    // script's failure event, when there is one, is recorded in the same transaction.
-    let spent = match &issued.event {
-        None => state.store.write_one(redeem)?,
-        Some(event) => state.store.write(|c| {
-            let spent = redeem(c)?;
-            if spent {
-                event.record(c, now)?;
-            }
-            Ok(spent)
-        })?,
-    };
+    })?;
     if spent {
         return Ok(issued.response);
     }

@@ -16,7 +16,7 @@ use crate::error::OAuthError;
 use crate::form::Params;
 use crate::state::OidcState;
 use crate::token::TokenResponse;
-use crate::token::issue::{UserGrant, issue};
+use crate::token::issue::{UserGrant, issue, spend_and_store};
 
 pub fn exchange(state: &OidcState, app: &Application, params: &Params, now: i64) -> Result<TokenResponse, OAuthError> {
     if !app.settings.grant_types.contains(&GrantType::RefreshToken) {
@@ -105,18 +105,7 @@ pub fn exchange(state: &OidcState, app: &Application, params: &Params, now: i64)
         issued_claims: &issued_claims,
         reference: issued.access.reference.as_ref(),
     };
-    // Spending the token and storing what it issued is one statement on Postgres; a
-    // script's failure event, when there is one, is recorded in the same transaction.
-    let rotated = match &issued.event {
-        None => state.store.write_one(|c| redeem::rotate_refresh(c, &rotation, now))?,
-        Some(event) => state.store.write(|c| {
-            let rotated = redeem::rotate_refresh(c, &rotation, now)?;
-            if rotated {
-                event.record(c, now)?;
-            }
-            Ok(rotated)
-        })?,
-    };
+    let rotated = spend_and_store(state, issued.event.as_ref(), now, |c| redeem::rotate_refresh(c, &rotation, now))?;
     if rotated {
         return Ok(issued.response);
     }
