@@ -34,6 +34,7 @@ PEER_DIR = BENCH_DIR / "peer"
 
 SERVER_CORE = "0"
 LOAD_CORE = "1"
+SERVER_GROUP: "SchedGroup"  # the server core's CPU group, made by main()
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 RESOURCE = "urn:bench:api"  # API connection name = resource indicator = API scope
@@ -268,11 +269,80 @@ class Server:
         return own, db
 
 
+class SchedGroup:
+    """A CPU cgroup (v1 `cpu` hierarchy, or v2 with the cpu controller) for everything
+    that runs on the server core: the server under test and, in the PostgreSQL rows, its
+    database. In a cgroup other than the root, the kernel's autogroups do not apply, so
+    all of them are scheduled as plain tasks side by side, whatever sessions they make.
+
+    Without it, PostgreSQL's backends (each calls setsid) were each a scheduling group of
+    their own while the server's threads were one: on the saturated core the scheduler
+    then left runnable backends waiting for up to 2.5 s (`perf sched timehist`), the p99
+    stalls of the rows that read PostgreSQL most (docs/performance.md, "The PostgreSQL
+    stalls")."""
+
+    def __init__(self, name: str):
+        self.path: Path | None = None
+        self.why_not = ""
+        v1 = Path("/sys/fs/cgroup/cpu")
+        v2 = Path("/sys/fs/cgroup")
+        try:
+            if (v1 / "cgroup.procs").exists():
+                parent = v1
+            elif "cpu" in (v2 / "cgroup.subtree_control").read_text().split():
+                parent = v2
+            else:
+                # Enabling the controller would change how the whole machine is scheduled.
+                self.why_not = "no cgroup v1 cpu hierarchy, and cgroup v2's cpu controller is not enabled"
+                return
+            path = parent / name
+            path.mkdir(exist_ok=True)
+        except OSError as e:
+            self.why_not = f"cannot make a CPU cgroup: {e.strerror or e}"
+            return
+        # Joining must work too (it may not, in a container).
+        probe = subprocess.run(["sh", "-c", 'echo $$ > "$0"', str(path / "cgroup.procs")],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        if probe.returncode != 0:
+            self.why_not = f"cannot join a CPU cgroup: {probe.stderr.strip()[-200:]}"
+            self.remove_path(path)
+            return
+        self.path = path
+
+    def wrap(self, argv: list[str]) -> list[str]:
+        """`argv` run from a shell that first joins the group (every process it starts is
+        then in the group too)."""
+        if self.path is None:
+            return argv
+        # Started even if joining fails after all: a figure then, not none.
+        return ["sh", "-c", 'echo $$ > "$0"; exec "$@"', str(self.path / "cgroup.procs"), *argv]
+
+    def remove(self) -> None:
+        if self.path is not None:
+            self.remove_path(self.path)
+
+    @staticmethod
+    def remove_path(path: Path) -> None:
+        try:
+            path.rmdir()
+        except OSError:
+            pass  # a process not yet reaped; the next run reuses the group
+
+
+def autogroups_on() -> bool:
+    try:
+        return Path("/proc/sys/kernel/sched_autogroup_enabled").read_text().strip() == "1"
+    except OSError:
+        return False
+
+
 class PgCluster:
     """A PostgreSQL cluster of the benchmark's own, pinned to the server core, so that its
-    CPU is counted and no other load on the machine's shared PostgreSQL disturbs it."""
+    CPU is counted and no other load on the machine's shared PostgreSQL disturbs it.
 
-    def __init__(self, root: Path, port: int):
+    The cluster runs in the server core's CPU group (`SchedGroup`) with the server."""
+
+    def __init__(self, root: Path, port: int, group: SchedGroup):
         self.dir = root / "pg"
         self.port = port
         self.bindir = None
@@ -281,6 +351,7 @@ class PgCluster:
                 self.bindir = candidate
                 break
         self.postmaster = None
+        self.group = group
 
     def available(self) -> bool:
         return self.bindir is not None and os.geteuid() == 0 and shutil.which("runuser") is not None
@@ -301,10 +372,12 @@ class PgCluster:
             p = p.parent
         self._as_postgres(str(self.bindir / "initdb"), "-D", str(self.dir / "data"), "-U", "postgres",
                           "--auth=trust", "-E", "UTF8", "--no-instructions")
-        subprocess.run(["taskset", "-c", SERVER_CORE, "runuser", "-u", "postgres", "--",
-                        str(self.bindir / "pg_ctl"), "-D", str(self.dir / "data"), "-l", str(self.dir / "log"),
-                        "-w", "-o", f"-p {self.port} -k {self.dir} -c listen_addresses=127.0.0.1", "start"],
-                       check=True, stdout=subprocess.DEVNULL)
+        start = ["taskset", "-c", SERVER_CORE, "runuser", "-u", "postgres", "--",
+                 str(self.bindir / "pg_ctl"), "-D", str(self.dir / "data"), "-l", str(self.dir / "log"),
+                 "-w", "-o", f"-p {self.port} -k {self.dir} -c listen_addresses=127.0.0.1", "start"]
+        # pg_ctl joins the group before it starts the postmaster; every process of the
+        # cluster is forked from it and stays in the group.
+        subprocess.run(self.group.wrap(start), check=True, stdout=subprocess.DEVNULL)
         with open(self.dir / "data" / "postmaster.pid") as f:
             self.postmaster = int(f.readline().strip())
         self._as_postgres(str(self.bindir / "createdb"), "-h", "127.0.0.1", "-p", str(self.port), "tessera")
@@ -412,8 +485,8 @@ class Tessera:
         log_file = open(self.work / f"serve-{len(self.server.ready_ms)}.log", "w")
         started = time.monotonic()
         self.server.proc = subprocess.Popen(
-            ["taskset", "-c", SERVER_CORE, str(self.binary), "serve"], cwd=self.work, env=self.env,
-            stdin=subprocess.DEVNULL, stdout=log_file, stderr=log_file)
+            SERVER_GROUP.wrap(["taskset", "-c", SERVER_CORE, str(self.binary), "serve"]),
+            cwd=self.work, env=self.env, stdin=subprocess.DEVNULL, stdout=log_file, stderr=log_file)
         self.server.ready_ms.append(wait_ready(self.server.port, "/readyz", self.server.proc, started))
 
 
@@ -446,7 +519,8 @@ def start_peer(work: Path, server: Server, secrets: dict) -> None:
     log_file = open(work / f"peer-{len(server.ready_ms)}.log", "w")
     started = time.monotonic()
     server.proc = subprocess.Popen(
-        ["taskset", "-c", SERVER_CORE, "node", str(PEER_DIR / "server.mjs"), str(work / "peer.json")],
+        SERVER_GROUP.wrap(["taskset", "-c", SERVER_CORE, "node", str(PEER_DIR / "server.mjs"),
+                           str(work / "peer.json")]),
         cwd=PEER_DIR, stdin=subprocess.DEVNULL, stdout=log_file, stderr=log_file)
     server.ready_ms.append(wait_ready(server.port, "/.well-known/openid-configuration", server.proc, started))
 
@@ -1033,6 +1107,9 @@ def main() -> int:
     if (info["cores"] or 0) < 2:
         log("fewer than 2 cores: server and load share a core; figures are not comparable")
 
+    global SERVER_GROUP
+    SERVER_GROUP = SchedGroup("tessera-bench")
+
     work = args.work
     if work.exists():
         shutil.rmtree(work)
@@ -1070,11 +1147,16 @@ def main() -> int:
                 master_key = None
                 if key == "tessera-postgres":
                     if args.postgres == "own":
-                        pg = PgCluster(swork, PG_PORT)
+                        pg = PgCluster(swork, PG_PORT, SERVER_GROUP)
                         if not pg.available():
                             raise BenchError("no PostgreSQL binaries or not root: use --postgres shared")
                         url = pg.start()
                         server.pg = pg
+                        if SERVER_GROUP.path is None and autogroups_on():
+                            server.notes.append(f"no CPU cgroup for the server core ({SERVER_GROUP.why_not}): "
+                                                "each PostgreSQL backend is an autogroup of its own, and p99 "
+                                                "may show the scheduler's stalls")
+                            log("warning: " + server.notes[-1])
                     else:
                         url = os.environ.get("BENCH_POSTGRES_URL",
                                              "postgres://postgres@127.0.0.1:5432/tessera_bench")
@@ -1115,6 +1197,7 @@ def main() -> int:
         if fatal:
             break
 
+    SERVER_GROUP.remove()
     report, _ = build_report(bench, servers, ceilings, info, args)
     notes = [f"- {s.label}: {n}" for s in servers for n in s.notes]
     if notes:
