@@ -18,6 +18,7 @@ use diesel::prelude::*;
 use diesel::sql_types::BigInt;
 use serde_json::{Map, Value};
 
+use crate::json::object_text;
 use crate::prepared::{Bind, Fixed};
 use crate::sessions::json_list;
 use crate::tokens::{self, NewGrant, NewReferenceToken};
@@ -32,8 +33,6 @@ struct RotateRefresh;
 struct SpendCode;
 /// Names [`SPEND_REFRESH`] in diesel's statement cache.
 struct SpendRefresh;
-/// Names [`SET_ISSUED_CLAIMS`] in diesel's statement cache.
-struct SetIssuedClaims;
 
 /// SQLite: spends a code ($1 now, $2 its hash), as the first step of [`redeem_code`].
 const SPEND_CODE: &str = "UPDATE authorization_codes SET consumed_at = $1 \
@@ -44,9 +43,6 @@ const SPEND_CODE: &str = "UPDATE authorization_codes SET consumed_at = $1 \
 const SPEND_REFRESH: &str = "UPDATE refresh_tokens SET consumed_at = $1 \
      WHERE token_hash = $2 AND grant_id = $3 AND consumed_at IS NULL AND expires_at > $1 \
      AND EXISTS (SELECT 1 FROM grants WHERE id = $3 AND revoked_at IS NULL AND expires_at > $1)";
-
-/// SQLite: records a grant's issued claims ($1) on the grant $2.
-const SET_ISSUED_CLAIMS: &str = "UPDATE grants SET issued_claims = $1 WHERE id = $2";
 
 /// How many rows the spending part of a statement changed.
 #[derive(QueryableByName)]
@@ -71,8 +67,8 @@ pub fn redeem_code(
     let grant_id = grant.id.as_deref().ok_or_else(|| StoreError::invalid("grant", "the code's grant id is missing"))?;
     if let AnyConnection::Postgres(pg) = conn {
         let (resources, amr) = (json_list(&grant.resources), json_list(&grant.amr));
-        let (custom, issued) = (object(&grant.custom_claims), object(&grant.issued_claims));
-        let reference_claims = reference.map(|r| object(&r.claims)).unwrap_or_default();
+        let (custom, issued) = (object_text(&grant.custom_claims)?, object_text(&grant.issued_claims)?);
+        let reference_claims = reference.map(|r| object_text(&r.claims)).transpose()?.unwrap_or_default();
         let binds = [
             Bind::Int(now),
             Bind::Text(code_hash),
@@ -154,8 +150,8 @@ pub struct Rotate<'a> {
 pub fn rotate_refresh(conn: &mut AnyConnection, rotation: &Rotate<'_>, now: i64) -> StoreResult<bool> {
     let reference = rotation.reference;
     if let AnyConnection::Postgres(pg) = conn {
-        let issued = object(rotation.issued_claims);
-        let reference_claims = reference.map(|r| object(&r.claims)).unwrap_or_default();
+        let issued = object_text(rotation.issued_claims)?;
+        let reference_claims = reference.map(|r| object_text(&r.claims)).transpose()?.unwrap_or_default();
         let binds = [
             Bind::Int(now),
             Bind::Text(rotation.old_hash),
@@ -177,9 +173,7 @@ pub fn rotate_refresh(conn: &mut AnyConnection, rotation: &Rotate<'_>, now: i64)
         return Ok(false);
     }
     tokens::insert_refresh_row(conn, rotation.new_hash, rotation.grant_id, rotation.new_expires_at, now)?;
-    let issued = object(rotation.issued_claims);
-    Fixed::<SetIssuedClaims>::new(SET_ISSUED_CLAIMS, &[Bind::Text(&issued), Bind::Text(rotation.grant_id)])
-        .execute(conn)?;
+    tokens::set_issued_claims(conn, rotation.grant_id, rotation.issued_claims)?;
     if let Some(reference) = reference {
         tokens::insert_reference_token(conn, reference, now)?;
     }
@@ -206,7 +200,3 @@ WITH spent AS (
     SELECT $7, grant_id, $8, $9, $10, $1, $11 FROM spent WHERE $7 IS NOT NULL
 )
 SELECT count(*) AS spent FROM spent";
-
-fn object(map: &Map<String, Value>) -> String {
-    Value::Object(map.clone()).to_string()
-}

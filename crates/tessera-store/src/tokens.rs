@@ -5,6 +5,8 @@
 use diesel::prelude::*;
 use serde_json::{Map, Value};
 
+use crate::json::object_text;
+use crate::prepared::{Bind, Fixed};
 use crate::schema::{
     admin_sessions, authorization_codes, authorization_requests, browser_sessions, client_assertion_jtis, grants,
     reference_tokens, refresh_tokens, user_claims, users,
@@ -108,8 +110,8 @@ pub fn create_grant(conn: &mut AnyConnection, new: &NewGrant, now: i64) -> Store
             grants::resources.eq(json_list(&new.resources)),
             grants::auth_time.eq(new.auth_time),
             grants::amr.eq(json_list(&new.amr)),
-            grants::custom_claims.eq(Value::Object(new.custom_claims.clone()).to_string()),
-            grants::issued_claims.eq(Value::Object(new.issued_claims.clone()).to_string()),
+            grants::custom_claims.eq(object_text(&new.custom_claims)?),
+            grants::issued_claims.eq(object_text(&new.issued_claims)?),
             grants::created_at.eq(now),
             grants::expires_at.eq(new.expires_at),
         ))
@@ -251,16 +253,23 @@ fn revoke_grants(conn: &mut AnyConnection, ids: &[String], now: i64) -> StoreRes
 /// Replaces the custom claims of a grant; the next tokens of the family carry them. The
 /// caller has checked them (DESIGN.md: custom claims never override registered claims).
 /// Records the custom claims of the grant's latest issuance.
+/// Names [`SET_ISSUED_CLAIMS`] in diesel's statement cache.
+struct SetIssuedClaims;
+
+/// A grant's issued claims ($1) on the grant $2. Prepared once per connection (diesel
+/// caches no `UPDATE` it builds): every refresh-token rotation runs it on SQLite.
+const SET_ISSUED_CLAIMS: &str = "UPDATE grants SET issued_claims = $1 WHERE id = $2";
+
 pub fn set_issued_claims(conn: &mut AnyConnection, grant_id: &str, claims: &Map<String, Value>) -> StoreResult<()> {
-    let changed = diesel::update(grants::table.find(grant_id))
-        .set(grants::issued_claims.eq(Value::Object(claims.clone()).to_string()))
-        .execute(conn)?;
+    let claims = object_text(claims)?;
+    let changed =
+        Fixed::<SetIssuedClaims>::new(SET_ISSUED_CLAIMS, &[Bind::Text(&claims), Bind::Text(grant_id)]).execute(conn)?;
     found(changed, "grant")
 }
 
 pub fn set_custom_claims(conn: &mut AnyConnection, grant_id: &str, claims: &Map<String, Value>) -> StoreResult<()> {
     let changed = diesel::update(grants::table.find(grant_id))
-        .set(grants::custom_claims.eq(Value::Object(claims.clone()).to_string()))
+        .set(grants::custom_claims.eq(object_text(claims)?))
         .execute(conn)?;
     found(changed, "grant")
 }
@@ -430,7 +439,7 @@ pub fn insert_reference_token(conn: &mut AnyConnection, new: &NewReferenceToken,
             reference_tokens::grant_id.eq(&new.grant_id),
             reference_tokens::application_id.eq(&new.application_id),
             reference_tokens::user_id.eq(&new.user_id),
-            reference_tokens::claims.eq(Value::Object(new.claims.clone()).to_string()),
+            reference_tokens::claims.eq(object_text(&new.claims)?),
             reference_tokens::created_at.eq(now),
             reference_tokens::expires_at.eq(new.expires_at),
         ))
