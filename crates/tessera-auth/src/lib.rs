@@ -1,0 +1,6 @@
+//! Authentication factors: the rules that decide whether a person proved who they are,
+//! shared by every place that signs people in (the login pages, the admin console, the
+//! password grant). It holds policy and sequencing, not storage or HTTP: records are kept
+//! by `tessera-store`, hashes computed by `tessera-tokens`, and the web crates render the
+//! outcome in their own protocol's format.
+#![forbid(unsafe_code)]
