@@ -4,3 +4,7 @@
 //! by `tessera-store`, hashes computed by `tessera-tokens`, and the web crates render the
 //! outcome in their own protocol's format.
 #![forbid(unsafe_code)]
+
+pub mod sign_in;
+
+pub use sign_in::{Channel, PasswordAttempt, Reservations, Verdict, check_password, locked_message};

@@ -373,6 +373,9 @@ diesel::table! {
         failures -> BigInt,
         window_started_at -> BigInt,
         locked_until -> Nullable<BigInt>,
+        refused -> BigInt,
+        refusal_audited_at -> Nullable<BigInt>,
+        audit_refusal -> Bool,
     }
 }
 

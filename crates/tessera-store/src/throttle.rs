@@ -1,69 +1,159 @@
-//! Sign-in throttling (OWASP ASVS V6.3.1): failed attempts counted per key (an account
-//! name or a client IP) in a fixed window; past the limit the key is locked for a while.
+//! Sign-in throttling (OWASP ASVS 5.0 V6.3.1): a budget of attempts per bucket (an
+//! account, or a client address) in a fixed window, shared by every node.
+//!
+//! An attempt is *reserved* before the password is checked, by one statement per bucket
+//! (an `INSERT … ON CONFLICT DO UPDATE … RETURNING`, atomic on both backends): of any
+//! number of parallel attempts, at most `Limit::attempts` are ever evaluated in a window.
+//! Once the budget is spent, the next attempt locks the bucket for `Limit::lockout`
+//! seconds; nothing but the end of the lock lifts it (a later failure never clears or
+//! shortens it). A successful sign-in gives back its own reservation ([`refund`]), so
+//! people who sign in are not counted, while earlier failures still count until the
+//! window ends: a correct password does not reset an attacker's budget.
 
 use diesel::prelude::*;
+use diesel::sql_types::{BigInt, Bool, Nullable};
 
+use crate::prepared::{Bind, Fixed};
 use crate::schema::sign_in_throttle;
 use crate::{AnyConnection, StoreResult};
 
-/// How many failures a key may have within `window` seconds before it is locked for
-/// `lockout` seconds.
+/// How many attempts a bucket may have evaluated within `window` seconds; the attempt
+/// after that locks it for `lockout` seconds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Limit {
-    pub failures: i64,
+    pub attempts: i64,
     pub window: i64,
     pub lockout: i64,
 }
 
-/// Sign-in failures of one account (key `account:<login>`, shared by the login pages and
-/// the admin console): five within 15 minutes lock it for 15 minutes.
-pub const ACCOUNT_LIMIT: Limit = Limit { failures: 5, window: 15 * 60, lockout: 15 * 60 };
-/// Sign-in failures from one client address (key `ip:<address>`): thirty within 15
-/// minutes lock it for 15 minutes.
-pub const IP_LIMIT: Limit = Limit { failures: 30, window: 15 * 60, lockout: 15 * 60 };
+/// Attempts against one account (key `account:<user id>`, or `login:<name>` for a name
+/// that is no account), shared by the login pages, the admin console and the password
+/// grant: five within 15 minutes, then locked for 15 minutes.
+pub const ACCOUNT_LIMIT: Limit = Limit { attempts: 5, window: 15 * 60, lockout: 15 * 60 };
+/// Attempts from one client address (key `ip:<address>`): thirty within 15 minutes,
+/// then locked for 15 minutes.
+pub const IP_LIMIT: Limit = Limit { attempts: 30, window: 15 * 60, lockout: 15 * 60 };
+/// Refusals of a locked bucket reach the audit log at most once per this many seconds.
+pub const REFUSAL_AUDIT_INTERVAL: i64 = 60;
 
-/// Until when `key` is locked, if it is locked at `now`.
+/// Names [`RESERVE`] in diesel's statement cache.
+struct Reserve;
+
+/// Reserves an attempt on bucket $1 at $2 (window $3 s, $4 attempts, lockout $5 s,
+/// refusal audits every $6 s). The cases, in order: still locked (refused, counted in
+/// `refused`); the lock or the window is over (a new window, allowed); the budget is
+/// spent (refused, locked from now); otherwise allowed and counted.
+const RESERVE: &str = "INSERT INTO sign_in_throttle \
+     (key, failures, window_started_at, locked_until, refused, refusal_audited_at, audit_refusal) \
+     VALUES ($1, 1, $2, NULL, 0, NULL, FALSE) \
+     ON CONFLICT (key) DO UPDATE SET \
+     failures = CASE \
+       WHEN sign_in_throttle.locked_until > $2 THEN sign_in_throttle.failures \
+       WHEN sign_in_throttle.locked_until IS NOT NULL OR sign_in_throttle.window_started_at + $3 <= $2 THEN 1 \
+       WHEN sign_in_throttle.failures >= $4 THEN sign_in_throttle.failures \
+       ELSE sign_in_throttle.failures + 1 END, \
+     window_started_at = CASE \
+       WHEN sign_in_throttle.locked_until > $2 THEN sign_in_throttle.window_started_at \
+       WHEN sign_in_throttle.locked_until IS NOT NULL OR sign_in_throttle.window_started_at + $3 <= $2 THEN $2 \
+       ELSE sign_in_throttle.window_started_at END, \
+     locked_until = CASE \
+       WHEN sign_in_throttle.locked_until > $2 THEN sign_in_throttle.locked_until \
+       WHEN sign_in_throttle.locked_until IS NOT NULL OR sign_in_throttle.window_started_at + $3 <= $2 THEN NULL \
+       WHEN sign_in_throttle.failures >= $4 THEN $2 + $5 \
+       ELSE NULL END, \
+     refused = CASE \
+       WHEN sign_in_throttle.locked_until > $2 THEN sign_in_throttle.refused + 1 \
+       WHEN sign_in_throttle.locked_until IS NOT NULL OR sign_in_throttle.window_started_at + $3 <= $2 THEN 0 \
+       WHEN sign_in_throttle.failures >= $4 THEN 1 \
+       ELSE 0 END, \
+     audit_refusal = CASE \
+       WHEN sign_in_throttle.locked_until > $2 THEN \
+         (sign_in_throttle.refusal_audited_at IS NULL OR sign_in_throttle.refusal_audited_at + $6 <= $2) \
+       WHEN sign_in_throttle.locked_until IS NOT NULL OR sign_in_throttle.window_started_at + $3 <= $2 THEN FALSE \
+       WHEN sign_in_throttle.failures >= $4 THEN TRUE \
+       ELSE FALSE END, \
+     refusal_audited_at = CASE \
+       WHEN sign_in_throttle.locked_until > $2 THEN CASE \
+         WHEN sign_in_throttle.refusal_audited_at IS NULL OR sign_in_throttle.refusal_audited_at + $6 <= $2 THEN $2 \
+         ELSE sign_in_throttle.refusal_audited_at END \
+       WHEN sign_in_throttle.locked_until IS NOT NULL OR sign_in_throttle.window_started_at + $3 <= $2 THEN NULL \
+       WHEN sign_in_throttle.failures >= $4 THEN $2 \
+       ELSE sign_in_throttle.refusal_audited_at END \
+     RETURNING window_started_at, locked_until, refused, audit_refusal";
+
+#[derive(QueryableByName)]
+struct Reserved {
+    #[diesel(sql_type = BigInt)]
+    window_started_at: i64,
+    #[diesel(sql_type = Nullable<BigInt>)]
+    locked_until: Option<i64>,
+    #[diesel(sql_type = BigInt)]
+    refused: i64,
+    #[diesel(sql_type = Bool)]
+    audit_refusal: bool,
+}
+
+/// The answer to [`reserve`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Reservation {
+    /// The attempt may be evaluated; it counts unless [`refund`]ed with this window.
+    Allowed { key: String, window_started_at: i64 },
+    /// The bucket is locked until `until`: the attempt must not be evaluated.
+    /// `audit` says whether this refusal is due for the audit log (rate-limited), and
+    /// `refused` how many attempts the current lock has refused so far.
+    Locked { until: i64, refused: i64, audit: bool },
+}
+
+/// Reserves one attempt on `key` under `limit`, atomically: see the module's comment.
+/// One statement; run it through [`crate::Store::write_one`].
+pub fn reserve(conn: &mut AnyConnection, key: &str, limit: Limit, now: i64) -> StoreResult<Reservation> {
+    let binds = [
+        Bind::Text(key),
+        Bind::Int(now),
+        Bind::Int(limit.window),
+        Bind::Int(limit.attempts),
+        Bind::Int(limit.lockout),
+        Bind::Int(REFUSAL_AUDIT_INTERVAL),
+    ];
+    let row: Reserved = Fixed::<Reserve>::new(RESERVE, &binds).get_result(conn)?;
+    Ok(match row.locked_until {
+        Some(until) if until > now => Reservation::Locked { until, refused: row.refused, audit: row.audit_refusal },
+        _ => Reservation::Allowed { key: key.to_owned(), window_started_at: row.window_started_at },
+    })
+}
+
+/// Gives back an [`Reservation::Allowed`] attempt (it succeeded, or was not evaluated
+/// because another bucket refused it). It never lifts a lock, and a reservation of an
+/// earlier window gives nothing back.
+pub fn refund(conn: &mut AnyConnection, reservation: &Reservation) -> StoreResult<()> {
+    let Reservation::Allowed { key, window_started_at } = reservation else { return Ok(()) };
+    diesel::update(
+        sign_in_throttle::table
+            .find(key)
+            .filter(sign_in_throttle::window_started_at.eq(window_started_at))
+            .filter(sign_in_throttle::failures.gt(0)),
+    )
+    .set(sign_in_throttle::failures.eq(sign_in_throttle::failures - 1))
+    .execute(conn)?;
+    Ok(())
+}
+
+/// Until when `key` is locked, if it is locked at `now` (for display; deciding is
+/// [`reserve`]'s).
 pub fn locked_until(conn: &mut AnyConnection, key: &str, now: i64) -> StoreResult<Option<i64>> {
     let until: Option<Option<i64>> =
         sign_in_throttle::table.find(key).select(sign_in_throttle::locked_until).first(conn).optional()?;
     Ok(until.flatten().filter(|until| *until > now))
 }
 
-/// Counts a failure; returns the lock's end when this failure reached the limit.
-pub fn record_failure(conn: &mut AnyConnection, key: &str, limit: Limit, now: i64) -> StoreResult<Option<i64>> {
-    let current: Option<(i64, i64)> = sign_in_throttle::table
-        .find(key)
-        .select((sign_in_throttle::failures, sign_in_throttle::window_started_at))
-        .first(conn)
-        .optional()?;
-    let (failures, window_started_at) = match current {
-        Some((failures, started)) if started + limit.window > now => (failures + 1, started),
-        _ => (1, now),
-    };
-    let locked_until = (failures >= limit.failures).then_some(now + limit.lockout);
-    if current.is_some() {
-        diesel::update(sign_in_throttle::table.find(key))
-            .set((
-                sign_in_throttle::failures.eq(if locked_until.is_some() { 0 } else { failures }),
-                sign_in_throttle::window_started_at.eq(window_started_at),
-                sign_in_throttle::locked_until.eq(locked_until),
-            ))
-            .execute(conn)?;
-    } else {
-        diesel::insert_into(sign_in_throttle::table)
-            .values((
-                sign_in_throttle::key.eq(key),
-                sign_in_throttle::failures.eq(failures),
-                sign_in_throttle::window_started_at.eq(window_started_at),
-                sign_in_throttle::locked_until.eq(locked_until),
-            ))
-            .execute(conn)?;
-    }
-    Ok(locked_until)
-}
-
-/// Forgets the failures of `key` (after a successful sign-in).
-pub fn clear(conn: &mut AnyConnection, key: &str) -> StoreResult<()> {
-    diesel::delete(sign_in_throttle::table.find(key)).execute(conn)?;
-    Ok(())
+/// Deletes the buckets that no longer hold anything: their window is over (for the
+/// longest window of [`ACCOUNT_LIMIT`] and [`IP_LIMIT`]) and they are not locked.
+pub fn purge(conn: &mut AnyConnection, now: i64) -> StoreResult<usize> {
+    let window = ACCOUNT_LIMIT.window.max(IP_LIMIT.window);
+    Ok(diesel::delete(
+        sign_in_throttle::table
+            .filter(sign_in_throttle::window_started_at.le(now - window))
+            .filter(sign_in_throttle::locked_until.is_null().or(sign_in_throttle::locked_until.le(now))),
+    )
+    .execute(conn)?)
 }

@@ -587,6 +587,8 @@ pub struct PurgeCounts {
     pub grants: usize,
     pub browser_sessions: usize,
     pub admin_sessions: usize,
+    /// Sign-in throttle buckets whose window and lock are over.
+    pub sign_in_buckets: usize,
 }
 
 impl PurgeCounts {
@@ -599,12 +601,13 @@ impl PurgeCounts {
             + self.grants
             + self.browser_sessions
             + self.admin_sessions
+            + self.sign_in_buckets
     }
 }
 
 /// Deletes what expired at or before `now`: codes, pending requests, refresh and
-/// reference tokens, jti records, browser sessions past their absolute timeout, and
-/// grants past their absolute expiry. A grant stays while a reference token issued from
+/// reference tokens, jti records, browser sessions past their absolute timeout,
+/// grants past their absolute expiry, and sign-in throttle buckets that hold nothing. A grant stays while a reference token issued from
 /// it is still unexpired, so deleting it cannot cut that token short.
 pub fn purge_expired(conn: &mut AnyConnection, now: i64) -> StoreResult<PurgeCounts> {
     let authorization_codes =
@@ -631,6 +634,7 @@ pub fn purge_expired(conn: &mut AnyConnection, now: i64) -> StoreResult<PurgeCou
         diesel::delete(browser_sessions::table.filter(browser_sessions::expires_at.le(now))).execute(conn)?;
     let admin_sessions =
         diesel::delete(admin_sessions::table.filter(admin_sessions::expires_at.le(now))).execute(conn)?;
+    let sign_in_buckets = crate::throttle::purge(conn, now)?;
     Ok(PurgeCounts {
         authorization_codes,
         authorization_requests,
@@ -640,5 +644,6 @@ pub fn purge_expired(conn: &mut AnyConnection, now: i64) -> StoreResult<PurgeCou
         grants,
         browser_sessions,
         admin_sessions,
+        sign_in_buckets,
     })
 }

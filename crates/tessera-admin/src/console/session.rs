@@ -3,9 +3,10 @@
 //! prefixed when the issuer is https) stored only as its SHA-256, an idle and an absolute
 //! timeout, and CSRF tokens derived from the session id.
 //!
-//! Sign-in failures count against the same per-account and per-address limits as the
-//! login pages (`tessera_store::throttle`), so the console is no side door for guessing
-//! passwords; an unknown account and a wrong password get the same answer.
+//! Sign-in attempts count against the same per-account and per-address limits as the
+//! login pages (`tessera_auth::sign_in`: reserved before the hash), so the console is no
+//! side door for guessing passwords; an unknown account and a wrong password get the same
+//! answer.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -18,9 +19,10 @@ use serde::Deserialize;
 use serde_json::json;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
+use tessera_auth::{Channel, PasswordAttempt, Verdict};
 use tessera_store::audit::{self, NewAuditEvent};
 use tessera_store::organizations::ADMIN_ROLE;
-use tessera_store::{Store, admin_sessions, throttle, users};
+use tessera_store::{Store, admin_sessions, users};
 use tessera_tokens::{PasswordHasher, SecretHash, generate_secret};
 
 use super::error::blocking;
@@ -213,13 +215,16 @@ struct SignInQuery {
     signed_out: Option<String>,
 }
 
-/// Only a path inside the console is a place to come back to (no open redirect).
+/// Only a path inside the console is a place to come back to (no open redirect), and
+/// only in printable ASCII, as a `Location` header carries it (a control character would
+/// fail the header after the session was created; non-ASCII would be written raw).
 fn safe_next(next: Option<&str>) -> String {
     match next {
         Some(n)
             if (n == super::PREFIX || n.starts_with("/admin/") || n.starts_with("/admin?"))
                 && !n.contains("//")
-                && !n.contains('\\') =>
+                && !n.contains('\\')
+                && n.bytes().all(|b| b.is_ascii_graphic()) =>
         {
             n.to_owned()
         }
@@ -278,37 +283,34 @@ async fn sign_in(
     let typed = login.clone();
     let outcome = blocking(move || {
         let now = now();
-        let account_key = format!("account:{}", login.chars().take(200).collect::<String>());
-        let ip_key = format!("ip:{}", client_ip.as_deref().unwrap_or("unknown"));
-        let (locked, user) = store.read(|c| {
-            let mut locked = None;
-            for key in [&account_key, &ip_key] {
-                locked = locked.max(throttle::locked_until(c, key, now)?);
-            }
-            let user = if login.is_empty() { None } else { users::find_by_login(c, &login)? };
-            let user = match user {
-                Some(user) => {
-                    let admin = users::has_role(c, &user.id, ADMIN_ROLE)?;
-                    Some((user, admin))
-                }
-                None => None,
+        let user = store.read(|c| {
+            let Some(user) = (if login.is_empty() { None } else { users::find_by_login(c, &login)? }) else {
+                return Ok(None);
             };
-            Ok((locked, user))
+            let admin = users::has_role(c, &user.id, ADMIN_ROLE)?;
+            Ok(Some((user, admin)))
         })?;
-        if let Some(until) = locked {
-            let minutes = ((until - now) + 59) / 60;
-            let plural = if minutes == 1 { "" } else { "s" };
-            let message = format!("Too many failed sign-ins. Try again in {minutes} minute{plural}.");
-            return Ok(SignIn::Refused { status: StatusCode::TOO_MANY_REQUESTS, message });
-        }
-        // The hash is checked even for an unknown account (same timing).
-        let verified = hasher.verify(&password, user.as_ref().and_then(|(u, _)| u.password_hash.as_deref()));
-        let target = format!("login:{}", login.chars().take(100).collect::<String>());
-        match user {
-            Some((user, true)) if verified && !user.disabled => {
+        let attempt = PasswordAttempt {
+            login: &login,
+            user: user.as_ref().map(|(u, _)| u),
+            password: &password,
+            client_ip: client_ip.as_deref(),
+            channel: Channel::Console,
+        };
+        let (verified, reservations) = match tessera_auth::check_password(&store, &hasher, &attempt, now)? {
+            Verdict::Locked { until } => {
+                let message = tessera_auth::locked_message(until, now);
+                return Ok(SignIn::Refused { status: StatusCode::TOO_MANY_REQUESTS, message });
+            }
+            Verdict::Matched(reservations) => (true, Some(reservations)),
+            Verdict::Wrong => (false, None),
+        };
+        let target = attempt.target();
+        match (&user, reservations) {
+            (Some((user, true)), Some(reservations)) if !user.disabled => {
                 let session_id = generate_secret();
                 store.write(|c| {
-                    throttle::clear(c, &account_key)?;
+                    reservations.refund(c)?;
                     admin_sessions::create(
                         c,
                         session_id.hash().as_str(),
@@ -329,9 +331,9 @@ async fn sign_in(
                 })?;
                 Ok(SignIn::Done { session_id: session_id.expose().to_owned() })
             }
-            found => {
+            (found, _) => {
                 // A right password without the role is a refusal too, counted the same way
-                // so the answer tells nothing about the account.
+                // (the reservation is kept) so the answer tells nothing about the account.
                 let reason = match found {
                     None => "unknown_or_wrong",
                     Some(_) if !verified => "unknown_or_wrong",
@@ -339,8 +341,6 @@ async fn sign_in(
                     Some(_) => "not_admin",
                 };
                 store.write(|c| {
-                    throttle::record_failure(c, &account_key, throttle::ACCOUNT_LIMIT, now)?;
-                    throttle::record_failure(c, &ip_key, throttle::IP_LIMIT, now)?;
                     let event = NewAuditEvent {
                         actor: "anonymous",
                         action: "admin.sign_in_failed",
@@ -407,6 +407,15 @@ mod tests {
             assert_eq!(safe_next(Some(bad)), "/admin", "{bad}");
         }
         assert_eq!(safe_next(None), "/admin");
+    }
+
+    #[test]
+    fn a_next_with_control_or_non_ascii_characters_is_not_followed() {
+        // Finding 16 of the 2026-12 review: CR/LF gave a 500 after the session was made.
+        for bad in ["/admin/\r\nSet-Cookie:x=1", "/admin/\n", "/admin/é", "/admin/a b", "/admin/\t", "/admin/\u{7f}"] {
+            assert_eq!(safe_next(Some(bad)), "/admin", "{bad:?}");
+        }
+        assert_eq!(safe_next(Some("/admin/users/%C3%A9")), "/admin/users/%C3%A9");
     }
 
     #[test]

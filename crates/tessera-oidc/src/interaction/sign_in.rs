@@ -1,11 +1,12 @@
-//! The sign-in page: username or email and password (argon2id). Failures are throttled
-//! per account and per client IP, and an unknown user gets the same message, status and
-//! timing as a wrong password. Success starts a new session (a new id).
+//! The sign-in page: username or email and password (argon2id). Attempts are throttled
+//! per account and per client IP by `tessera_auth::sign_in` (reserved before the hash, so
+//! parallel attempts cannot pass the limit), and an unknown user gets the same message,
+//! status and timing as a wrong password. Success starts a new session (a new id).
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde_json::json;
-use tessera_store::throttle;
+use tessera_auth::{Channel, PasswordAttempt, Verdict};
 use tessera_store::{StoreError, users};
 
 use super::{audit_user, bad_form, handle_from_query, resume_location};
@@ -15,8 +16,6 @@ use crate::pages::SignInPage;
 use crate::session;
 use crate::state::{OidcState, now};
 use crate::view::{Deferred, run_blocking};
-
-pub use throttle::{ACCOUNT_LIMIT, IP_LIMIT};
 
 const WRONG: &str = "The username or password is incorrect.";
 
@@ -89,69 +88,39 @@ fn sign_in(
     let now = now();
     let login = form.get("login").unwrap_or("").trim().to_lowercase();
     let password = form.get("password").unwrap_or("");
-    let account_key = format!("account:{}", login.chars().take(200).collect::<String>());
-    let ip_key = format!("ip:{}", client_ip.unwrap_or("unknown"));
 
-    // Read what is needed, then hash outside any transaction (argon2 takes tens of ms).
+    // Read what is needed, then reserve the attempt and hash outside any transaction.
     let loaded = state.store.read(|c| {
         let Some(pending) = load_pending(c, state, form.get("request"), cookie, now)? else { return Ok(None) };
-        let locked = [&account_key, &ip_key]
-            .into_iter()
-            .map(|key| throttle::locked_until(c, key, now))
-            .collect::<Result<Vec<_>, _>>()?
-            .into_iter()
-            .flatten()
-            .max();
         let user = if login.is_empty() { None } else { users::find_by_login(c, &login)? };
-        Ok(Some((pending, locked, user)))
+        Ok(Some((pending, user)))
     })?;
-    let Some((pending, locked, user)) = loaded else { return Ok((expired(), None)) };
+    let Some((pending, user)) = loaded else { return Ok((expired(), None)) };
     if !session::csrf_matches(&pending.session_id, form.get("csrf")) {
         return Ok((bad_form(), None));
     }
-    if let Some(until) = locked {
-        let minutes = ((until - now) + 59) / 60;
-        let message =
-            format!("Too many failed sign-ins. Try again in {minutes} minute{}.", if minutes == 1 { "" } else { "s" });
-        return Ok((
-            Deferred::client_page(
-                StatusCode::TOO_MANY_REQUESTS,
-                page(&pending, state, &login, Some(message), None),
-                &pending,
-            ),
-            None,
-        ));
-    }
-    let verified = state.passwords.verify(password, user.as_ref().and_then(|u| u.password_hash.as_deref()));
-    let user = user.filter(|u| verified && !u.disabled);
-
-    state.store.write(|c| match &user {
-        None => {
-            throttle::record_failure(c, &account_key, ACCOUNT_LIMIT, now)?;
-            throttle::record_failure(c, &ip_key, IP_LIMIT, now)?;
-            let target = format!("login:{}", login.chars().take(100).collect::<String>());
-            tessera_store::audit::record(
-                c,
-                &tessera_store::audit::NewAuditEvent {
-                    actor: "anonymous",
-                    action: "user.sign_in_failed",
-                    target: &target,
-                    summary: json!({ "client_id": pending.app.client_id }),
-                    client_ip,
-                },
-                now,
-            )?;
-            Ok((
-                Deferred::client_page(
-                    StatusCode::OK,
-                    page(&pending, state, &login, Some(WRONG.into()), None),
-                    &pending,
-                ),
-                None,
-            ))
+    let client_id = pending.app.client_id.clone();
+    let attempt = PasswordAttempt {
+        login: &login,
+        user: user.as_ref(),
+        password,
+        client_ip,
+        channel: Channel::LoginPage { client_id: &client_id },
+    };
+    let reservations = match tessera_auth::check_password(&state.store, &state.passwords, &attempt, now)? {
+        Verdict::Locked { until } => {
+            let message = tessera_auth::locked_message(until, now);
+            let page = page(&pending, state, &login, Some(message), None);
+            return Ok((Deferred::client_page(StatusCode::TOO_MANY_REQUESTS, page, &pending), None));
         }
-        Some(user) => {
-            throttle::clear(c, &account_key)?;
+        // A disabled account is refused like a wrong password, and counted the same.
+        Verdict::Matched(reservations) if user.as_ref().is_some_and(|u| !u.disabled) => Some(reservations),
+        Verdict::Matched(_) | Verdict::Wrong => None,
+    };
+
+    state.store.write(|c| match (&user, reservations) {
+        (Some(user), Some(reservations)) => {
+            reservations.refund(c)?;
             let (new_id, _session) = session::start(
                 c,
                 Some(&pending.session_id),
@@ -171,6 +140,27 @@ fn sign_in(
                 now,
             )?;
             Ok((crate::authorize::response::see_other(&resume_location(&pending.handle)), Some(new_id)))
+        }
+        _ => {
+            tessera_store::audit::record(
+                c,
+                &tessera_store::audit::NewAuditEvent {
+                    actor: "anonymous",
+                    action: "user.sign_in_failed",
+                    target: &attempt.target(),
+                    summary: json!({ "client_id": pending.app.client_id }),
+                    client_ip,
+                },
+                now,
+            )?;
+            Ok((
+                Deferred::client_page(
+                    StatusCode::OK,
+                    page(&pending, state, &login, Some(WRONG.into()), None),
+                    &pending,
+                ),
+                None,
+            ))
         }
     })
 }

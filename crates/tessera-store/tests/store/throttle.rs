@@ -1,30 +1,111 @@
-use tessera_store::throttle::{self, Limit};
+use std::sync::{Arc, Barrier};
+
+use tessera_store::throttle::{self, Limit, Reservation};
 
 use crate::common::NOW;
 
-const LIMIT: Limit = Limit { failures: 3, window: 60, lockout: 300 };
+const LIMIT: Limit = Limit { attempts: 3, window: 60, lockout: 300 };
+
+fn allowed(reservation: &Reservation) -> bool {
+    matches!(reservation, Reservation::Allowed { .. })
+}
+
+fn reserve(store: &tessera_store::Store, key: &str, now: i64) -> Reservation {
+    store.write_one(|c| throttle::reserve(c, key, LIMIT, now)).unwrap()
+}
 
 crate::both_backends! {
-    fn a_key_is_locked_after_the_limit_and_unlocks_after_the_lockout(store) {
-        assert_eq!(store.write(|c| throttle::record_failure(c, "account:alice", LIMIT, NOW)).unwrap(), None);
-        assert_eq!(store.write(|c| throttle::record_failure(c, "account:alice", LIMIT, NOW + 1)).unwrap(), None);
-        assert_eq!(store.read(|c| throttle::locked_until(c, "account:alice", NOW + 1)).unwrap(), None);
-        assert_eq!(store.write(|c| throttle::record_failure(c, "account:alice", LIMIT, NOW + 2)).unwrap(), Some(NOW + 302));
-        assert_eq!(store.read(|c| throttle::locked_until(c, "account:alice", NOW + 3)).unwrap(), Some(NOW + 302));
-        assert_eq!(store.read(|c| throttle::locked_until(c, "account:alice", NOW + 302)).unwrap(), None);
-        assert_eq!(store.read(|c| throttle::locked_until(c, "ip:192.0.2.1", NOW)).unwrap(), None, "keys are separate");
+    fn the_attempt_after_the_budget_locks_the_bucket_until_the_lockout_ends(store) {
+        for at in 0..3 {
+            assert!(allowed(&reserve(&store, "account:alice", NOW + at)), "attempt {at}");
+        }
+        assert_eq!(
+            reserve(&store, "account:alice", NOW + 3),
+            Reservation::Locked { until: NOW + 303, refused: 1, audit: true }
+        );
+        assert_eq!(store.read(|c| throttle::locked_until(c, "account:alice", NOW + 4)).unwrap(), Some(NOW + 303));
+        // Still locked after the window: only the end of the lock lifts it.
+        assert!(!allowed(&reserve(&store, "account:alice", NOW + 200)));
+        assert!(allowed(&reserve(&store, "account:alice", NOW + 303)));
+        assert!(allowed(&reserve(&store, "ip:192.0.2.1", NOW)), "buckets are separate");
     }
 
-    fn failures_outside_the_window_start_a_new_count(store) {
-        store.write(|c| throttle::record_failure(c, "ip:192.0.2.1", LIMIT, NOW)).unwrap();
-        store.write(|c| throttle::record_failure(c, "ip:192.0.2.1", LIMIT, NOW + 1)).unwrap();
-        assert_eq!(store.write(|c| throttle::record_failure(c, "ip:192.0.2.1", LIMIT, NOW + 100)).unwrap(), None);
+    fn refusals_during_a_lock_are_counted_and_due_for_audit_once_a_minute(store) {
+        for _ in 0..3 {
+            reserve(&store, "account:bob", NOW);
+        }
+        assert_eq!(reserve(&store, "account:bob", NOW), Reservation::Locked { until: NOW + 300, refused: 1, audit: true });
+        assert_eq!(reserve(&store, "account:bob", NOW + 1), Reservation::Locked { until: NOW + 300, refused: 2, audit: false });
+        assert_eq!(reserve(&store, "account:bob", NOW + 59), Reservation::Locked { until: NOW + 300, refused: 3, audit: false });
+        assert_eq!(reserve(&store, "account:bob", NOW + 60), Reservation::Locked { until: NOW + 300, refused: 4, audit: true });
     }
 
-    fn clearing_forgets_the_failures(store) {
-        store.write(|c| throttle::record_failure(c, "account:bob", LIMIT, NOW)).unwrap();
-        store.write(|c| throttle::record_failure(c, "account:bob", LIMIT, NOW)).unwrap();
-        store.write(|c| throttle::clear(c, "account:bob")).unwrap();
-        assert_eq!(store.write(|c| throttle::record_failure(c, "account:bob", LIMIT, NOW)).unwrap(), None);
+    fn a_later_refusal_never_lifts_or_shortens_a_lock(store) {
+        // Finding 1 of the 2026-12 review: a failure recorded after the lock cleared it.
+        for _ in 0..4 {
+            reserve(&store, "account:carol", NOW);
+        }
+        for at in 1..10 {
+            assert!(!allowed(&reserve(&store, "account:carol", NOW + at)));
+            assert_eq!(store.read(|c| throttle::locked_until(c, "account:carol", NOW + at)).unwrap(), Some(NOW + 300));
+        }
+    }
+
+    fn a_new_window_starts_a_new_budget(store) {
+        reserve(&store, "ip:192.0.2.1", NOW);
+        reserve(&store, "ip:192.0.2.1", NOW + 1);
+        assert!(allowed(&reserve(&store, "ip:192.0.2.1", NOW + 60)));
+        assert!(allowed(&reserve(&store, "ip:192.0.2.1", NOW + 61)));
+        assert!(allowed(&reserve(&store, "ip:192.0.2.1", NOW + 62)));
+        assert!(!allowed(&reserve(&store, "ip:192.0.2.1", NOW + 63)));
+    }
+
+    fn a_refund_gives_back_one_attempt_of_its_own_window(store) {
+        let first = reserve(&store, "account:dave", NOW);
+        reserve(&store, "account:dave", NOW);
+        let third = reserve(&store, "account:dave", NOW);
+        store.write(|c| throttle::refund(c, &third)).unwrap();
+        assert!(allowed(&reserve(&store, "account:dave", NOW + 1)), "the refunded attempt is available again");
+        assert!(!allowed(&reserve(&store, "account:dave", NOW + 2)), "the earlier failures still count");
+        // A lock is never lifted by a refund.
+        store.write(|c| throttle::refund(c, &first)).unwrap();
+        assert!(!allowed(&reserve(&store, "account:dave", NOW + 3)));
+        // A reservation of an earlier window gives nothing back in the next one.
+        let old = reserve(&store, "account:erin", NOW);
+        reserve(&store, "account:erin", NOW + 60);
+        reserve(&store, "account:erin", NOW + 60);
+        reserve(&store, "account:erin", NOW + 60);
+        store.write(|c| throttle::refund(c, &old)).unwrap();
+        assert!(!allowed(&reserve(&store, "account:erin", NOW + 61)));
+    }
+
+    fn of_25_parallel_reservations_exactly_the_budget_is_allowed(store) {
+        let limit = Limit { attempts: 5, window: 900, lockout: 900 };
+        let barrier = Arc::new(Barrier::new(25));
+        let threads: Vec<_> = (0..25)
+            .map(|_| {
+                let (store, barrier) = (store.clone(), Arc::clone(&barrier));
+                std::thread::spawn(move || {
+                    barrier.wait();
+                    store.write_one(|c| throttle::reserve(c, "account:frank", limit, NOW)).unwrap()
+                })
+            })
+            .collect();
+        let results: Vec<Reservation> = threads.into_iter().map(|t| t.join().unwrap()).collect();
+        assert_eq!(results.iter().filter(|r| allowed(r)).count(), 5, "{results:?}");
+        let audited = results.iter().filter(|r| matches!(r, Reservation::Locked { audit: true, .. })).count();
+        assert_eq!(audited, 1, "one refusal of the burst reaches the audit log: {results:?}");
+    }
+
+    fn purge_deletes_buckets_whose_window_and_lock_are_over(store) {
+        reserve(&store, "ip:192.0.2.9", NOW);
+        for _ in 0..4 {
+            reserve(&store, "account:gina", NOW);
+        }
+        let window = throttle::ACCOUNT_LIMIT.window.max(throttle::IP_LIMIT.window);
+        assert_eq!(store.write(|c| throttle::purge(c, NOW + window - 1)).unwrap(), 0);
+        // The ip bucket's window is over; gina's lock (LIMIT's 300 s) is over too.
+        assert_eq!(store.write(|c| throttle::purge(c, NOW + window)).unwrap(), 2);
+        assert!(allowed(&reserve(&store, "account:gina", NOW + window)));
     }
 }

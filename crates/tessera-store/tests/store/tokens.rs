@@ -310,6 +310,7 @@ crate::both_backends! {
                 grants: 1,
                 browser_sessions: 1,
                 admin_sessions: 0,
+                sign_in_buckets: 0,
             }
         );
         assert_eq!(counts.total(), 8);

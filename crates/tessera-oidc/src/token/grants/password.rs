@@ -3,16 +3,15 @@
 //! page and audited; no browser session is created.
 
 use serde_json::{Map, json};
+use tessera_auth::{Channel, PasswordAttempt, Verdict};
 use tessera_domain::{GrantType, ScopeSet, resolve_requested};
 use tessera_store::applications::Application;
-use tessera_store::throttle;
 use tessera_store::tokens::{self, NewGrant};
 use tessera_store::{audit, users};
 
 use crate::custom_claims;
 use crate::error::OAuthError;
 use crate::form::Params;
-use crate::interaction::sign_in::{ACCOUNT_LIMIT, IP_LIMIT};
 use crate::state::OidcState;
 use crate::token::TokenResponse;
 use crate::token::issue::{UserGrant, issue};
@@ -35,35 +34,38 @@ pub fn exchange(
     let allowed = tessera_store::config::allowed_scopes(app, config.catalog());
     let resolved = resolve_requested(&requested, config.catalog(), &allowed)
         .map_err(|e| OAuthError::invalid_scope(e.to_string()))?;
-    let account_key = format!("account:{}", login.chars().take(200).collect::<String>());
-    let ip_key = format!("ip:{}", client_ip.unwrap_or("unknown"));
-
     let needs_profile = custom_claims::needs_profile(&config, app);
-    let (locked, user) = state.store.read(|c| {
-        let locked = throttle::locked_until(c, &account_key, now)?.or(throttle::locked_until(c, &ip_key, now)?);
-        Ok((locked, users::find_by_login(c, &login)?))
-    })?;
-    if locked.is_some() {
-        return Err(OAuthError::invalid_grant("too many failed sign-ins; try again later"));
-    }
-    let verified = state.passwords.verify(password, user.as_ref().and_then(|u| u.password_hash.as_deref()));
-    let Some(user) = user.filter(|u| verified && !u.disabled) else {
-        state.store.write(|c| {
-            throttle::record_failure(c, &account_key, ACCOUNT_LIMIT, now)?;
-            throttle::record_failure(c, &ip_key, IP_LIMIT, now)?;
-            audit::record(
-                c,
-                &audit::NewAuditEvent {
-                    actor: &format!("client:{}", app.client_id),
-                    action: "user.sign_in_failed",
-                    target: &format!("login:{}", login.chars().take(100).collect::<String>()),
-                    summary: json!({ "grant_type": "password" }),
-                    client_ip,
-                },
-                now,
-            )
-        })?;
-        return Err(OAuthError::invalid_grant("the username or password is incorrect"));
+    let user = state.store.query(|c| users::find_by_login(c, &login))?;
+    let attempt = PasswordAttempt {
+        login: &login,
+        user: user.as_ref(),
+        password,
+        client_ip,
+        channel: Channel::PasswordGrant { client_id: &app.client_id },
+    };
+    let verdict = tessera_auth::check_password(&state.store, &state.passwords, &attempt, now)?;
+    let target = attempt.target();
+    let (user, reservations) = match (user, verdict) {
+        (_, Verdict::Locked { .. }) => {
+            return Err(OAuthError::invalid_grant("too many failed sign-ins; try again later"));
+        }
+        (Some(user), Verdict::Matched(reservations)) if !user.disabled => (user, reservations),
+        _ => {
+            state.store.write(|c| {
+                audit::record(
+                    c,
+                    &audit::NewAuditEvent {
+                        actor: &format!("client:{}", app.client_id),
+                        action: "user.sign_in_failed",
+                        target: &target,
+                        summary: json!({ "grant_type": "password" }),
+                        client_ip,
+                    },
+                    now,
+                )
+            })?;
+            return Err(OAuthError::invalid_grant("the username or password is incorrect"));
+        }
     };
     let scope = resolved.granted();
     let (claims, profile) = state.store.read(|c| {
@@ -91,7 +93,7 @@ pub fn exchange(
     };
     let prepared = issue(state, app, &config, &user_grant, now);
     state.store.write(|c| {
-        throttle::clear(c, &account_key)?;
+        reservations.refund(c)?;
         let issued = match prepared {
             Ok(issued) => issued,
             Err(refusal) => {

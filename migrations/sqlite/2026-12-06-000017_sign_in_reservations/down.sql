@@ -1,0 +1,3 @@
+ALTER TABLE sign_in_throttle DROP COLUMN audit_refusal;
+ALTER TABLE sign_in_throttle DROP COLUMN refusal_audited_at;
+ALTER TABLE sign_in_throttle DROP COLUMN refused;
