@@ -61,5 +61,6 @@ pub use scope::{
     resolve_requested, resolve_requested_lenient,
 };
 pub use standard::{
-    STANDARD_CLAIMS, STANDARD_IDENTITY_SCOPES, StandardClaim, StandardScope, standard_claim, standard_scope,
+    STANDARD_CLAIMS, STANDARD_IDENTITY_SCOPES, StandardClaim, StandardScope, VERIFIED_FLAGS, is_server_controlled,
+    standard_claim, standard_scope, verified_flag_of,
 };

@@ -6,13 +6,16 @@ use std::collections::BTreeMap;
 use serde_json::Value;
 
 use crate::claims::has_value;
+use crate::standard::is_server_controlled;
 
-/// The required claims the user has no value for, in the order required, each once.
-/// Absent, JSON `null` and blank strings count as missing ([`has_value`]).
+/// The required claims the user has no value for and can give, in the order required,
+/// each once. Absent, JSON `null` and blank strings count as missing ([`has_value`]).
+/// Server-controlled claims ([`is_server_controlled`]) are never asked of the user: only
+/// the provider sets them, so the user cannot supply them.
 pub fn missing_required_claims<S: AsRef<str>>(required: &[S], user_values: &BTreeMap<String, Value>) -> Vec<String> {
     let mut missing: Vec<String> = Vec::new();
     for name in required.iter().map(AsRef::as_ref) {
-        if !has_value(user_values.get(name)) && !missing.iter().any(|m| m == name) {
+        if !has_value(user_values.get(name)) && !is_server_controlled(name) && !missing.iter().any(|m| m == name) {
             missing.push(name.to_owned());
         }
     }
@@ -65,5 +68,12 @@ mod tests {
     fn claim_names_can_be_passed_directly() {
         let required = [ClaimName::parse("birthdate").unwrap(), ClaimName::parse("name").unwrap()];
         assert_eq!(missing_required_claims(&required, &values()), vec!["birthdate"]);
+    }
+
+    #[test]
+    fn server_controlled_claims_are_never_missing() {
+        // Finding 3 of the 2026-12 review: the page asked the user for phone_number_verified.
+        let required = ["phone_number", "phone_number_verified", "email_verified"];
+        assert_eq!(missing_required_claims(&required, &BTreeMap::new()), vec!["phone_number"]);
     }
 }

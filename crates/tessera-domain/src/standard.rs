@@ -131,6 +131,23 @@ pub fn standard_scope(name: &str) -> Option<&'static StandardScope> {
     STANDARD_IDENTITY_SCOPES.iter().find(|s| s.name == name)
 }
 
+/// OIDC Core §5.1: `email_verified` and `phone_number_verified` say that the provider
+/// verified the value of the claim they follow. Each pair is (the value, its flag).
+pub const VERIFIED_FLAGS: &[(&str, &str)] = &[("email", "email_verified"), ("phone_number", "phone_number_verified")];
+
+/// Whether a claim is set only by the provider (an administrator, or Tessera's own
+/// verification) and never by a user's own input: the verified flags (OIDC Core §5.1).
+/// The sign-in pages never ask for one and drop one that is submitted.
+pub fn is_server_controlled(claim: &str) -> bool {
+    VERIFIED_FLAGS.iter().any(|(_, flag)| *flag == claim)
+}
+
+/// The verified flag that vouches for `claim`'s value, if it has one: changing the value
+/// resets the flag (OIDC Core §5.1, §5.7).
+pub fn verified_flag_of(claim: &str) -> Option<&'static str> {
+    VERIFIED_FLAGS.iter().find(|(value, _)| *value == claim).map(|(_, flag)| *flag)
+}
+
 #[cfg(test)]
 mod tests {
     use std::collections::BTreeSet;
@@ -200,5 +217,19 @@ mod tests {
     fn unknown_names_are_not_standard() {
         assert!(standard_claim("roles").is_none());
         assert!(standard_scope("roles").is_none());
+    }
+
+    #[test]
+    fn verified_flags_are_server_controlled_and_follow_their_value() {
+        assert!(is_server_controlled("email_verified"));
+        assert!(is_server_controlled("phone_number_verified"));
+        assert!(!is_server_controlled("email") && !is_server_controlled("phone_number"));
+        assert_eq!(verified_flag_of("phone_number"), Some("phone_number_verified"));
+        assert_eq!(verified_flag_of("email"), Some("email_verified"));
+        assert_eq!(verified_flag_of("name"), None);
+        for (value, flag) in VERIFIED_FLAGS {
+            assert_eq!(standard_claim(flag).map(|c| c.value_type), Some(ClaimValueType::Boolean), "{flag}");
+            assert!(standard_claim(value).is_some(), "{value}");
+        }
     }
 }

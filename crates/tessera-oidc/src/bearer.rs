@@ -6,6 +6,7 @@ use actix_web::HttpRequest;
 use actix_web::http::header;
 use serde_json::{Map, Value};
 use tessera_claims::IssuedClaims;
+use tessera_store::config::Config;
 use tessera_store::tokens;
 use tessera_tokens::SecretHash;
 
@@ -55,35 +56,39 @@ pub fn look(state: &OidcState, token: &str, now: i64) -> Looked {
 }
 
 /// The active access token Tessera issued, or `None` (unknown, malformed, expired,
-/// revoked, or of a revoked grant); a reference token is found by its hash. One
-/// database read at most (a JWT of a machine token: none).
+/// revoked, of a revoked grant, of a disabled or deleted user, or of a disabled or
+/// deleted application: RFC 7662 §2.2, `active` reflects all of them); a reference token
+/// is found by its hash. One database read at most (a JWT of a machine token: none).
 pub fn active_token(state: &OidcState, token: &str, now: i64) -> Result<Option<ActiveToken>, OAuthError> {
-    match look(state, token, now) {
-        Looked::Active(active) => Ok(Some(active)),
-        Looked::Inactive => Ok(None),
-        // A JWT of a grant that was revoked (refresh reuse, revocation, logout) is no
-        // longer active, though it still verifies offline until it expires.
-        Looked::OfGrant { claims, grant_id } => {
-            let grant = state.store.query(|c| match tokens::get_grant(c, &grant_id) {
-                Ok(grant) => Ok(Some(grant)),
-                Err(tessera_store::StoreError::NotFound { .. }) => Ok(None),
-                Err(e) => Err(e),
-            })?;
-            Ok(match grant {
-                Some(grant) if grant.revoked_at.is_none() => {
-                    Some(ActiveToken { issued: IssuedClaims::from_map(&grant.issued_claims), claims })
-                }
-                _ => None,
-            })
-        }
+    let active = match look(state, token, now) {
+        Looked::Active(active) => Some(active),
+        Looked::Inactive => None,
+        // A JWT of a grant that was revoked (refresh reuse, revocation, logout, the user
+        // disabled) is no longer active, though it still verifies offline until it expires.
+        Looked::OfGrant { claims, grant_id } => state
+            .store
+            .query(|c| tokens::find_live_grant(c, &grant_id))?
+            .map(|grant| ActiveToken { issued: IssuedClaims::from_map(&grant.issued_claims), claims }),
         Looked::Reference => {
             let hash = SecretHash::of(token);
-            Ok(state.store.query(|c| tokens::find_active(c, hash.as_str(), now))?.map(|found| ActiveToken {
-                claims: found.claims,
-                issued: IssuedClaims::from_map(&found.issued_claims),
-            }))
+            state
+                .store
+                .query(|c| tokens::find_active(c, hash.as_str(), now))?
+                .map(|found| ActiveToken { claims: found.claims, issued: IssuedClaims::from_map(&found.issued_claims) })
         }
+    };
+    match active {
+        Some(active) if of_enabled_application(&*state.store.config()?, &active.claims) => Ok(Some(active)),
+        _ => Ok(None),
     }
+}
+
+/// Whether the application a token was issued to (`client_id`) still exists and is
+/// enabled, from the in-memory configuration: disabling or deleting an application ends
+/// its tokens at once, machine JWTs included, which no grant records.
+pub fn of_enabled_application(config: &Config, claims: &Map<String, Value>) -> bool {
+    let client_id = claims.get("client_id").and_then(Value::as_str);
+    client_id.and_then(|id| config.application_by_client_id(id)).is_some_and(|app| app.settings.enabled)
 }
 
 /// RFC 6750 §2.1 and §2.2: the token from `Authorization: Bearer`, or from the form body

@@ -108,7 +108,9 @@ pub(crate) fn validate(
     if errors.is_empty() { Ok(values) } else { Err(errors) }
 }
 
-/// Saves claim values for a user: `email` on the account, the rest as claim values.
+/// Saves what a user typed: `email` on the account (a new email is unverified), the rest
+/// as claim values. Server-controlled claims (the verified flags, OIDC Core §5.1) are
+/// never taken from a user's input.
 pub(crate) fn save_claims(
     conn: &mut AnyConnection,
     user: &users::User,
@@ -116,11 +118,11 @@ pub(crate) fn save_claims(
     now: i64,
 ) -> StoreResult<()> {
     let mut rest = values.clone();
+    rest.retain(|name, _| !tessera_domain::is_server_controlled(name));
     if let Some(email) = rest.remove("email") {
         let changes = users::UserChanges { email: Some(email.as_str().map(str::to_lowercase)), ..Default::default() };
         users::update(conn, &user.id, &changes, now)?;
     }
-    rest.remove("email_verified");
     users::set_claim_values(conn, &user.id, &rest, now)
 }
 

@@ -94,7 +94,9 @@ fn answer_inline(
     let config = state.store.config_if_current()?;
     let (caller, own_scopes) = authenticate(&config, name, secret, now)?;
     let claims = match crate::bearer::look(state, token, now) {
-        Looked::Active(ActiveToken { claims, issued }) => Some(issued.introspection_view(claims)),
+        Looked::Active(ActiveToken { claims, issued }) => {
+            crate::bearer::of_enabled_application(&config, &claims).then(|| issued.introspection_view(claims))
+        }
         Looked::Inactive => None,
         Looked::OfGrant { .. } | Looked::Reference => return None,
     };

@@ -114,6 +114,9 @@ fn lookup(state: &OidcState, token: &str) -> Result<Answer, StoreError> {
             }
         }
     };
+    if !crate::bearer::of_enabled_application(&*state.store.config()?, &claims) {
+        return Ok(invalid());
+    }
     let scope = ScopeSet::parse(claims.get("scope").and_then(Value::as_str).unwrap_or("")).unwrap_or_default();
     if !scope.has_openid() {
         return Ok(Answer::Refused(

@@ -234,6 +234,72 @@ pub fn revoke_grants_of_user(conn: &mut AnyConnection, user_id: &str, now: i64) 
     revoke_grants(conn, &ids, now)
 }
 
+/// What ending someone's or something's access revoked or ended.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct AccessEnded {
+    /// Grants revoked, with their refresh tokens and reference tokens.
+    pub grants: usize,
+    /// Reference tokens revoked (those of the grants, and any of no grant).
+    pub reference_tokens: usize,
+    /// Browser sessions of the sign-in pages ended.
+    pub browser_sessions: usize,
+    /// Console sessions ended.
+    pub admin_sessions: usize,
+}
+
+/// Ends everything a user's access rests on, at once (account disabled or deleted,
+/// password reset by an administrator; ASVS 5.0 V7.4.2, V7.4.3): every grant with its
+/// refresh and reference tokens, every browser session and every console session.
+/// Introspection and userinfo refuse the user's tokens from then on; enabling the
+/// account again restores none of it.
+pub fn end_access_of_user(conn: &mut AnyConnection, user_id: &str, now: i64) -> StoreResult<AccessEnded> {
+    let grants = revoke_grants_of_user(conn, user_id, now)?;
+    let reference_tokens = diesel::update(
+        reference_tokens::table
+            .filter(reference_tokens::user_id.eq(user_id))
+            .filter(reference_tokens::revoked_at.is_null()),
+    )
+    .set(reference_tokens::revoked_at.eq(now))
+    .execute(conn)?;
+    let browser_sessions = crate::sessions::end_all_of_user(conn, user_id, now)?;
+    let admin_sessions = crate::admin_sessions::end_all_of_user(conn, user_id, now)?;
+    Ok(AccessEnded { grants, reference_tokens, browser_sessions, admin_sessions })
+}
+
+/// Ends every token of an application, at once (application disabled or deleted): its
+/// grants with their refresh and reference tokens, and its machine tokens. Enabling it
+/// again restores none of them.
+pub fn end_access_of_application(conn: &mut AnyConnection, application_id: &str, now: i64) -> StoreResult<AccessEnded> {
+    let ids: Vec<String> = grants::table
+        .filter(grants::application_id.eq(application_id))
+        .filter(grants::revoked_at.is_null())
+        .select(grants::id)
+        .load(conn)?;
+    let grants = revoke_grants(conn, &ids, now)?;
+    let reference_tokens = diesel::update(
+        reference_tokens::table
+            .filter(reference_tokens::application_id.eq(application_id))
+            .filter(reference_tokens::revoked_at.is_null()),
+    )
+    .set(reference_tokens::revoked_at.eq(now))
+    .execute(conn)?;
+    Ok(AccessEnded { grants, reference_tokens, ..AccessEnded::default() })
+}
+
+/// The grant `id` if its tokens may still be honoured: not revoked, and its user (if
+/// any) exists and is not disabled (RFC 7662 §2.2: `active` reflects the account too).
+pub fn find_live_grant(conn: &mut AnyConnection, id: &str) -> StoreResult<Option<Grant>> {
+    let row: Option<GrantRow> = grants::table
+        .left_join(users::table.on(users::id.nullable().eq(grants::user_id)))
+        .filter(grants::id.eq(id))
+        .filter(grants::revoked_at.is_null())
+        .filter(grants::user_id.is_null().or(users::disabled.eq(false)))
+        .select(GrantRow::as_select())
+        .first(conn)
+        .optional()?;
+    row.map(Grant::try_from).transpose()
+}
+
 fn revoke_grants(conn: &mut AnyConnection, ids: &[String], now: i64) -> StoreResult<usize> {
     if ids.is_empty() {
         return Ok(0);
@@ -456,15 +522,18 @@ pub struct ActiveReference {
 }
 
 /// RFC 7662 §2.2: the claims of an active token; `None` for an unknown, expired or
-/// revoked token, or one whose grant was revoked, so the caller answers only
+/// revoked token, one whose grant was revoked, or one of a disabled or deleted user, so
+/// the caller answers only
 /// `{"active": false}`.
 pub fn find_active(conn: &mut AnyConnection, token_hash: &str, now: i64) -> StoreResult<Option<ActiveReference>> {
     let found: Option<(String, Option<String>)> = reference_tokens::table
         .left_join(grants::table.on(grants::id.nullable().eq(reference_tokens::grant_id)))
+        .left_join(users::table.on(users::id.nullable().eq(reference_tokens::user_id)))
         .filter(reference_tokens::token_hash.eq(token_hash))
         .filter(reference_tokens::expires_at.gt(now))
         .filter(reference_tokens::revoked_at.is_null())
         .filter(grants::revoked_at.is_null())
+        .filter(reference_tokens::user_id.is_null().or(users::disabled.eq(false)))
         .select((reference_tokens::claims, grants::issued_claims.nullable()))
         .first(conn)
         .optional()?;

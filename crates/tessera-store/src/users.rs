@@ -187,16 +187,32 @@ pub struct UserChanges {
     pub user_metadata: Option<Value>,
 }
 
+/// Applies `changes`. OIDC Core §5.1: an email that changes (or is removed) is no longer
+/// verified, unless the same change sets `email_verified` itself.
 pub fn update(conn: &mut AnyConnection, id: &str, changes: &UserChanges, now: i64) -> StoreResult<User> {
     let current = get(conn, id)?;
     let username = changes.username.as_ref().unwrap_or(&current.username);
     let email = changes.email.as_ref().unwrap_or(&current.email);
     refuse_crossed_login_names(conn, Some(id), username, email.as_deref())?;
+    // Checked first, so a taken email is a conflict to report, not a failed statement
+    // that would abort the caller's transaction on Postgres.
+    if let Some(email) = email.as_deref().filter(|e| current.email.as_deref() != Some(*e)) {
+        let taken: i64 =
+            users::table.filter(users::email.eq(email)).filter(users::id.ne(id)).count().get_result(conn)?;
+        if taken > 0 {
+            return Err(StoreError::Conflict { field: "email".into() });
+        }
+    }
+    let email_verified = match changes.email_verified {
+        Some(set) => set,
+        None if *email != current.email => false,
+        None => current.email_verified,
+    };
     diesel::update(users::table.find(id))
         .set((
             users::username.eq(changes.username.as_ref().unwrap_or(&current.username)),
             users::email.eq(changes.email.as_ref().unwrap_or(&current.email)),
-            users::email_verified.eq(changes.email_verified.unwrap_or(current.email_verified)),
+            users::email_verified.eq(email_verified),
             users::disabled.eq(changes.disabled.unwrap_or(current.disabled)),
             users::app_metadata.eq(changes.app_metadata.as_ref().unwrap_or(&current.app_metadata).to_string()),
             users::user_metadata.eq(changes.user_metadata.as_ref().unwrap_or(&current.user_metadata).to_string()),
@@ -279,7 +295,9 @@ fn values_of(user: &User, stored: Vec<(String, String)>) -> StoreResult<BTreeMap
 }
 
 /// Sets claim values (already validated against their claim types). A JSON `null`
-/// removes the value. `email` and `email_verified` live on the account, not here.
+/// removes the value. `email` and `email_verified` live on the account, not here. OIDC
+/// Core §5.1: a value that changes loses its verified flag (`phone_number` its
+/// `phone_number_verified`), unless the same call sets the flag.
 pub fn set_claim_values(
     conn: &mut AnyConnection,
     user_id: &str,
@@ -289,6 +307,13 @@ pub fn set_claim_values(
     for (name, value) in values {
         if matches!(name.as_str(), "email" | "email_verified" | "sub" | "updated_at") {
             return Err(StoreError::invalid(name.clone(), format!("{name} is not stored as a claim value")));
+        }
+        if let Some(flag) = tessera_domain::verified_flag_of(name).filter(|flag| !values.contains_key(*flag)) {
+            let stored: Option<String> =
+                user_claims::table.find((user_id, name)).select(user_claims::value).first(conn).optional()?;
+            if stored.as_deref() != Some(value.to_string().as_str()) {
+                diesel::delete(user_claims::table.find((user_id, flag))).execute(conn)?;
+            }
         }
         diesel::delete(user_claims::table.find((user_id, name))).execute(conn)?;
         if !value.is_null() {

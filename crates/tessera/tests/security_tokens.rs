@@ -12,7 +12,7 @@ use common::security::*;
 use serde_json::{Value, json};
 use tessera_domain::SigningAlgorithm;
 use tessera_domain::{GrantType, TokenFormat};
-use tessera_store::applications;
+use tessera_store::applications::{self, ApplicationSettings};
 use tessera_store::connections::{self, NewApiConnection};
 use tessera_store::scopes::{self, ApiScopeInput};
 use tessera_store::tokens::{self, NewGrant, NewReferenceToken};
@@ -468,6 +468,158 @@ mod regressions {
             assert_eq!(revoke(&w, "jwtapp", &access), 200);
             assert_invalid_token(&userinfo(&w, &access), "revoked JWT access token");
             assert_eq!(introspect(&w, &api_secret, &access), json!({"active": false}));
+        }
+    }
+}
+
+/// The 2026-12 security review, finding 5: the state of accounts and applications
+/// reaches their tokens at once.
+mod review_2026_12 {
+    use super::*;
+    use tessera_domain::{ApplicationType, ClientAuthMethod};
+    use tessera_store::management_keys::{self, NewManagementKey};
+
+    /// A management key (`<id>.<secret>`) standing for the operator.
+    pub fn api_key(w: &World) -> String {
+        let secret = generate_secret();
+        let new = NewManagementKey {
+            id: tessera_store::new_id(),
+            name: "tests".into(),
+            secret_hash: secret.hash().as_str().to_owned(),
+            created_by: "cli".into(),
+            expires_at: None,
+        };
+        w.store.write(|c| management_keys::create(c, &new, tessera::now())).unwrap();
+        format!("{}.{}", new.id, secret.expose())
+    }
+
+    pub fn api(w: &World, key: &str, method: reqwest::Method, path: &str, body: Value) -> Reply {
+        Reply::read(http().request(method, w.app.url(path)).bearer_auth(key).json(&body).send().unwrap())
+    }
+
+    /// Alice signs in once in `b`, then gets tokens at `jwtapp` and `refapp`.
+    fn signed_in_tokens(w: &World, b: &Browser) -> Vec<Value> {
+        ["jwtapp", "refapp"]
+            .iter()
+            .map(|client| {
+                let path = authorize_path(client, REDIRECT, &[("scope", "openid offline_access orders.read")]);
+                let callback = code_for(b, &path);
+                let reply = redeem(w, client, &callback["code"], REDIRECT, Some(VERIFIER));
+                assert_eq!(reply.status, 200, "{}", reply.body);
+                reply.json()
+            })
+            .collect()
+    }
+
+    /// Every token and the session are dead: introspection inactive, userinfo 401, the
+    /// refresh token refused, and `prompt=none` needs a new sign-in.
+    fn assert_all_ended(w: &World, b: &Browser, api_secret: &str, issued: &[Value], what: &str) {
+        for (client, tokens) in ["jwtapp", "refapp"].iter().zip(issued) {
+            let access = field(tokens, "access_token");
+            assert_eq!(introspect(w, api_secret, &access), json!({"active": false}), "{what}: {client}");
+            assert_invalid_token(&userinfo(w, &access), &format!("{what}: {client}"));
+            assert_oauth_error(&refresh(w, client, &field(tokens, "refresh_token"), None), 400, "invalid_grant", what);
+        }
+        let again = b.get(&authorize_path("jwtapp", REDIRECT, &[("prompt", "none")]));
+        assert_eq!(again.callback().get("error").map(String::as_str), Some("login_required"), "{what}");
+    }
+
+    fn assert_all_live(w: &World, api_secret: &str, issued: &[Value]) {
+        for tokens in issued {
+            let access = field(tokens, "access_token");
+            assert_eq!(introspect(w, api_secret, &access)["active"], true);
+            assert_eq!(userinfo(w, &access).status, 200);
+        }
+    }
+
+    crate::both_backends! {
+        fn disabling_a_user_ends_their_tokens_and_sessions_and_enabling_restores_nothing(db) {
+            let w = world(&db);
+            let api_secret = with_api(&w);
+            let key = api_key(&w);
+            let b = Browser::new(&w.app);
+            let issued = signed_in_tokens(&w, &b);
+            assert_all_live(&w, &api_secret, &issued);
+            let path = format!("/api/v1/users/{}", w.alice);
+            let reply = api(&w, &key, reqwest::Method::PATCH, &path, json!({"disabled": true}));
+            assert_eq!(reply.status, 200, "{}", reply.body);
+            assert_all_ended(&w, &b, &api_secret, &issued, "disabled");
+            assert_eq!(api(&w, &key, reqwest::Method::PATCH, &path, json!({"disabled": false})).status, 200);
+            assert_all_ended(&w, &b, &api_secret, &issued, "enabled again");
+            let events = w.store.read(|c| tessera_store::audit::list(c, &tessera_store::audit::AuditFilter {
+                action: Some("user.update".into()), ..Default::default() }, &tessera_store::Page::first(10))).unwrap().items;
+            let disabled = events.iter().find(|e| e.summary["after"]["disabled"] == true).unwrap();
+            assert_eq!(disabled.summary["access_ended"]["grants"], 2, "{}", disabled.summary);
+        }
+
+        fn an_admin_password_reset_ends_the_users_tokens_and_sessions(db) {
+            let w = world(&db);
+            let api_secret = with_api(&w);
+            let key = api_key(&w);
+            let b = Browser::new(&w.app);
+            let issued = signed_in_tokens(&w, &b);
+            let path = format!("/api/v1/users/{}/password", w.alice);
+            let reply = api(&w, &key, reqwest::Method::PUT, &path, json!({"password": "a brand new passphrase for alice 2026"}));
+            assert_eq!(reply.status, 204, "{}", reply.body);
+            assert_all_ended(&w, &b, &api_secret, &issued, "password reset");
+        }
+
+        fn deleting_a_user_ends_their_tokens(db) {
+            let w = world(&db);
+            let api_secret = with_api(&w);
+            let key = api_key(&w);
+            let b = Browser::new(&w.app);
+            let issued = signed_in_tokens(&w, &b);
+            let reply = api(&w, &key, reqwest::Method::DELETE, &format!("/api/v1/users/{}", w.alice), json!(null));
+            assert_eq!(reply.status, 204, "{}", reply.body);
+            for tokens in &issued {
+                let access = field(tokens, "access_token");
+                assert_eq!(introspect(&w, &api_secret, &access), json!({"active": false}));
+                assert_invalid_token(&userinfo(&w, &access), "deleted user");
+            }
+        }
+
+        fn disabling_an_application_ends_its_tokens_machine_tokens_included(db) {
+            let w = world(&db);
+            let api_secret = with_api(&w);
+            let key = api_key(&w);
+            let robot = ApplicationSettings {
+                app_type: ApplicationType::Machine,
+                token_endpoint_auth_method: ClientAuthMethod::ClientSecretBasic,
+                grant_types: vec![GrantType::ClientCredentials],
+                redirect_uris: vec![],
+                post_logout_redirect_uris: vec![],
+                allowed_scopes: vec!["orders.read".into()],
+                ..web_app(&[], &[])
+            };
+            add_app(&w, "robot", &robot);
+            let machine = token(&w, "robot", &[("grant_type", "client_credentials"), ("scope", "orders.read")]);
+            assert_eq!(machine.status, 200, "{}", machine.body);
+            let machine = field(&machine.json(), "access_token");
+            assert_eq!(introspect(&w, &api_secret, &machine)["active"], true);
+            let b = Browser::new(&w.app);
+            let issued = signed_in_tokens(&w, &b);
+            let disable = |client_id: &str, settings: &ApplicationSettings| {
+                let id = w.store.read(|c| applications::find_by_client_id(c, client_id)).unwrap().unwrap().id;
+                let body = json!({
+                    "name": settings.name, "app_type": settings.app_type, "redirect_uris": settings.redirect_uris,
+                    "post_logout_redirect_uris": settings.post_logout_redirect_uris, "grant_types": settings.grant_types,
+                    "token_endpoint_auth_method": settings.token_endpoint_auth_method,
+                    "allowed_scopes": settings.allowed_scopes, "access_token_format": settings.access_token_format,
+                    "require_consent": false, "enabled": false,
+                });
+                let reply = api(&w, &key, reqwest::Method::PUT, &format!("/api/v1/applications/{id}"), body);
+                assert_eq!(reply.status, 200, "{}", reply.body);
+            };
+            disable("robot", &robot);
+            assert_eq!(introspect(&w, &api_secret, &machine), json!({"active": false}), "a machine JWT");
+            let jwtapp = w.store.read(|c| applications::find_by_client_id(c, "jwtapp")).unwrap().unwrap();
+            disable("jwtapp", &jwtapp.settings);
+            let access = field(&issued[0], "access_token");
+            assert_eq!(introspect(&w, &api_secret, &access), json!({"active": false}));
+            assert_invalid_token(&userinfo(&w, &access), "disabled application");
+            // The other application's tokens live on.
+            assert_eq!(introspect(&w, &api_secret, &field(&issued[1], "access_token"))["active"], true);
         }
     }
 }

@@ -12,6 +12,7 @@ use serde_json::{Map, Value, json};
 use tessera_domain::{Email, Password, Username};
 use tessera_store::organizations;
 use tessera_store::scopes;
+use tessera_store::tokens;
 use tessera_store::users::{self, NewUser, User, UserChanges};
 use tessera_store::{Store, StoreError};
 use tessera_tokens::PasswordHasher;
@@ -274,6 +275,11 @@ pub(crate) fn update_user(store: &Store, who: &dyn Actor, id: &str, patch: UserP
         let before = users::get(c, id)?;
         let after = users::update(c, id, &changes, now)?;
         let mut summary = json!({ "before": summary(&before), "after": summary(&after) });
+        // ASVS 5.0 V7.4.2: disabling an account ends its sessions and tokens at once;
+        // enabling it again restores none of them.
+        if after.disabled && !before.disabled {
+            summary["access_ended"] = json!(tokens::end_access_of_user(c, id, now)?);
+        }
         if changes.app_metadata.is_some() {
             summary["app_metadata_changed"] = json!(true);
         }
@@ -298,8 +304,11 @@ pub(crate) fn delete_user(store: &Store, who: &dyn Actor, id: &str) -> Result<()
     let now = super::now();
     Ok(store.write(|c| {
         let user = users::get(c, id)?;
+        let ended = tokens::end_access_of_user(c, id, now)?;
         users::delete(c, id)?;
-        changes::record(c, who, "user.delete", &format!("user:{id}"), summary(&user), now)
+        let mut summary = summary(&user);
+        summary["access_ended"] = json!(ended);
+        changes::record(c, who, "user.delete", &format!("user:{id}"), summary, now)
     })?)
 }
 
@@ -393,7 +402,11 @@ pub(crate) fn set_user_password(
     let hashed = hash(hasher, &password)?;
     Ok(store.write(|c| {
         users::set_password_hash(c, id, &hashed, now)?;
-        changes::record(c, who, "user.set_password", &format!("user:{id}"), json!({ "password_set": true }), now)
+        // ASVS 5.0 V7.4.3: a password reset by an administrator ends the sessions and
+        // tokens that the old password opened.
+        let ended = tokens::end_access_of_user(c, id, now)?;
+        let summary = json!({ "password_set": true, "access_ended": ended });
+        changes::record(c, who, "user.set_password", &format!("user:{id}"), summary, now)
     })?)
 }
 

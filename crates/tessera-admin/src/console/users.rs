@@ -379,7 +379,17 @@ async fn update(
         })
     })();
     let (who, db, user_id) = (admin.clone(), store.clone(), id.clone());
-    let outcome = attempt(move || update_user(&db, &who, &user_id, parsed?)).await?;
+    let outcome = attempt(move || {
+        let mut patch = parsed?;
+        // The form always sends the checkbox: a new email with the box left as it was
+        // is unverified (OIDC Core §5.1); ticking or clearing it is the admin's say.
+        let current = db.read(|c| users::get(c, &user_id))?;
+        if patch.email.as_ref() != Some(&current.email) && patch.email_verified == Some(current.email_verified) {
+            patch.email_verified = None;
+        }
+        update_user(&db, &who, &user_id, patch)
+    })
+    .await?;
     respond(&admin, store, id, outcome.err().map(|e| Failed::Profile(e, form)), "saved").await
 }
 

@@ -70,14 +70,15 @@ fn closed() -> HttpResponse {
 }
 
 /// The claims asked at registration: the application's required claims, except the
-/// email the form asks for anyway.
+/// email the form asks for anyway and the server-controlled ones (OIDC Core §5.1: a
+/// user never vouches for their own email or phone number).
 fn required_types(conn: &mut tessera_store::AnyConnection, pending: &Pending) -> StoreResult<Vec<ClaimType>> {
     let names: Vec<String> = pending
         .app
         .settings
         .required_claims
         .iter()
-        .filter(|n| !matches!(n.as_str(), "email" | "email_verified"))
+        .filter(|n| n.as_str() != "email" && !tessera_domain::is_server_controlled(n))
         .cloned()
         .collect();
     claim_types(conn, &names)

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
-use tessera_store::{AnyConnection, StoreResult, users};
+use tessera_store::{AnyConnection, StoreError, StoreResult, users};
 
 use super::{
     audit_user, bad_form, claim_names, claim_types, fields, handle_from_query, resume_location, save_claims, validate,
@@ -20,7 +20,12 @@ use crate::view::{Deferred, run_blocking};
 
 pub const PATH: &str = "/login/claims";
 
-/// The signed-in user of the pending request and the claim types they lack.
+/// A value another account holds (an email address): the same words whichever it is.
+const TAKEN: &str = "This value cannot be used for your account. Enter another one.";
+
+/// The signed-in user of the pending request and the claim types they lack and may give
+/// (a server-controlled claim, such as `phone_number_verified`, is never asked: only an
+/// administrator or Tessera's own verification sets it).
 fn missing(
     conn: &mut AnyConnection,
     pending: &Pending,
@@ -97,7 +102,16 @@ pub(crate) async fn submit(request: HttpRequest, body: web::Bytes, state: web::D
                         &pending,
                     )),
                     Ok(values) => {
-                        save_claims(c, &user, &values, now)?;
+                        match save_claims(c, &user, &values, now) {
+                            Ok(()) => {}
+                            // Finding 9 of the 2026-12 review: this was a 500.
+                            Err(StoreError::Conflict { field }) if values.contains_key(&field) => {
+                                let errors = BTreeMap::from([(field, TAKEN.to_owned())]);
+                                let page = page(&pending, &types, &form, &errors);
+                                return Ok(Deferred::client_page(StatusCode::BAD_REQUEST, page, &pending));
+                            }
+                            Err(other) => return Err(other),
+                        }
                         audit_user(
                             c,
                             &user.id,
