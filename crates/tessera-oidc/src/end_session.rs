@@ -1,12 +1,15 @@
-//! RP-Initiated Logout 1.0: `/connect/endsession`. With a valid `id_token_hint`, the
+//! RP-Initiated Logout 1.0: `/connect/endsession`. With a valid `id_token_hint` that
+//! names this browser's signed-in user (its `sub`, and its `sid` when present), the
 //! session ends and the browser goes to `post_logout_redirect_uri` only if that exact URI
-//! is registered for the client the hint was issued to; without a valid hint the user is
-//! asked to confirm, and nothing ever redirects.
+//! is registered for the client the hint was issued to. Without a valid hint, or with one
+//! naming another account or session, the user is asked to confirm (the page names the
+//! account it signs out), and nothing redirects.
 
 use actix_web::{HttpRequest, HttpResponse, web};
-use serde_json::{Value, json};
+use serde_json::{Map, Value, json};
 use tessera_store::applications;
-use tessera_store::{StoreError, audit, sessions};
+use tessera_store::sessions::BrowserSession;
+use tessera_store::{StoreError, audit, sessions, users};
 use tessera_tokens::SecretHash;
 
 use crate::authorize::failure;
@@ -65,14 +68,7 @@ fn decide(
         // No valid hint: ask first (the form carries the CSRF token of this session).
         return state.store.read(|c| {
             Ok(match session::current(c, cookie, &state.settings, now)? {
-                Some((id, _)) => (
-                    Deferred::page(LogoutPage {
-                        csrf: session::csrf_token(&id),
-                        client_name: None,
-                        request: String::new(),
-                    }),
-                    false,
-                ),
+                Some((id, browser)) => (confirmation(c, &id, &browser, None, false)?, false),
                 None => (Deferred::page(SignedOutPage {}), true),
             })
         });
@@ -87,7 +83,34 @@ fn decide(
             Some(id) => applications::find_by_client_id(c, id)?,
             None => None,
         };
-        end(c, cookie, state, client_ip, now)?;
+        let current = session::current(c, cookie, &state.settings, now)?;
+        // RP-Initiated Logout 1.0 §2: a hint whose `sub` (or `sid`) is not this browser's
+        // session is suspect. Nothing ends without the user's word, nothing redirects,
+        // and the attempt is audited.
+        if let Some((id, browser)) = &current
+            && let Some(user_id) = &browser.user_id
+            && !hint_names_session(&hint, user_id, &browser.sid)
+        {
+            audit::record(
+                c,
+                &audit::NewAuditEvent {
+                    actor: &client_id.as_deref().map_or_else(|| "anonymous".to_owned(), |id| format!("client:{id}")),
+                    action: "user.sign_out_hint_mismatch",
+                    target: &format!("user:{user_id}"),
+                    summary: json!({
+                        "hint_sub": hint.get("sub"),
+                        "hint_aud": hint.get("aud"),
+                        "hint_sid_matches": hint.get("sid").and_then(Value::as_str) == Some(browser.sid.as_str()),
+                    }),
+                    client_ip,
+                },
+                now,
+            )?;
+            let client_name = app.as_ref().map(|a| a.settings.name.clone());
+            return Ok((confirmation(c, id, browser, client_name, true)?, false));
+        }
+        let initiated_by = json!({ "client_id": client_id, "via": "id_token_hint" });
+        end(c, current, client_ip, initiated_by, now)?;
         let target = params.get("post_logout_redirect_uri").filter(|uri| {
             app.as_ref()
                 .is_some_and(|app| app.settings.post_logout_redirect_uris.iter().any(|registered| registered == uri))
@@ -108,15 +131,45 @@ fn decide(
     })
 }
 
-/// Ends the browser's session, if it has one, and records it.
+/// Whether an ID token names the user of this session: its `sub`, and its `sid` when it
+/// carries one.
+fn hint_names_session(hint: &Map<String, Value>, user_id: &str, sid: &str) -> bool {
+    let sub_matches = hint.get("sub").and_then(Value::as_str) == Some(user_id);
+    let sid_matches = hint.get("sid").is_none_or(|s| s.as_str() == Some(sid));
+    sub_matches && sid_matches
+}
+
+/// The page that asks before signing out, naming the account it will sign out.
+fn confirmation(
+    conn: &mut tessera_store::AnyConnection,
+    id: &str,
+    browser: &BrowserSession,
+    client_name: Option<String>,
+    other_account: bool,
+) -> Result<Deferred, StoreError> {
+    let account = match &browser.user_id {
+        Some(user_id) => users::find(conn, user_id)?.map(|u| u.username),
+        None => None,
+    };
+    Ok(Deferred::page(LogoutPage {
+        csrf: session::csrf_token(id),
+        client_name,
+        request: String::new(),
+        account,
+        other_account,
+    }))
+}
+
+/// Ends the browser's session, if it has one, and records who ended it: the user, and
+/// how (`initiated_by`: the client of a matching hint, or the user's confirmation).
 fn end(
     conn: &mut tessera_store::AnyConnection,
-    cookie: Option<&str>,
-    state: &OidcState,
+    current: Option<(String, BrowserSession)>,
     client_ip: Option<&str>,
+    initiated_by: Value,
     now: i64,
 ) -> Result<(), StoreError> {
-    if let Some((id, session)) = session::current(conn, cookie, &state.settings, now)? {
+    if let Some((id, session)) = current {
         sessions::end(conn, SecretHash::of(&id).as_str(), now)?;
         // The session's tokens end with it; offline_access grants outlive it.
         tessera_store::tokens::revoke_online_grants_of_session(conn, &session.sid, now)?;
@@ -128,7 +181,7 @@ fn end(
                     actor: &target,
                     action: "user.sign_out",
                     target: &target,
-                    summary: json!({}),
+                    summary: initiated_by,
                     client_ip,
                 },
                 now,
@@ -163,7 +216,8 @@ pub(crate) async fn confirm(request: HttpRequest, body: web::Bytes, state: web::
                     false,
                 ));
             }
-            end(c, cookie.as_deref(), &worker, client_ip.as_deref(), now)?;
+            let current = session::current(c, cookie.as_deref(), &worker.settings, now)?;
+            end(c, current, client_ip.as_deref(), json!({ "via": "confirmation" }), now)?;
             Ok((Deferred::page(SignedOutPage {}), true))
         })
     })

@@ -156,6 +156,10 @@ pub struct LogoutPage {
     pub csrf: String,
     pub client_name: Option<String>,
     pub request: String,
+    /// The username of the account that signing out ends.
+    pub account: Option<String>,
+    /// The client asked to sign out another account (or an ended session) than this one.
+    pub other_account: bool,
 }
 
 /// After logout, when there is nowhere to send the user back to.
@@ -355,7 +359,13 @@ mod tests {
     }
 
     fn logout() -> LogoutPage {
-        LogoutPage { csrf: "csrf-token".into(), client_name: Some("Photo Gallery".into()), request: "req-123".into() }
+        LogoutPage {
+            csrf: "csrf-token".into(),
+            client_name: Some("Photo Gallery".into()),
+            request: "req-123".into(),
+            account: Some("alice".into()),
+            other_account: false,
+        }
     }
 
     fn error_page() -> ErrorPage {
@@ -610,8 +620,12 @@ mod tests {
         assert!(html.contains(r#"name="decision" value="logout" class="primary">Sign out</button>"#));
         assert!(html.contains(r#"name="decision" value="stay" class="secondary">Stay signed in</button>"#));
         assert!(html.contains("<strong>Photo Gallery</strong> asked to sign you out."));
+        assert!(html.contains("You are signed in as <strong>alice</strong>"));
         let anonymous = render(&LogoutPage { client_name: None, ..logout() });
         assert!(!anonymous.contains("asked to sign you out"));
+        let other = render(&LogoutPage { other_account: true, ..logout() });
+        assert!(other.contains("<strong>Photo Gallery</strong> asked to sign out an account that is not the one"));
+        assert!(!other.contains("asked to sign you out"));
         assert!(render(&SignedOutPage {}).contains("You have signed out."));
     }
 
@@ -670,7 +684,13 @@ mod tests {
                 identity_scopes: vec![hostile_scope()],
                 api_scopes: vec![hostile_scope()],
             }),
-            render(&LogoutPage { csrf: hostile(), client_name: Some(hostile()), request: hostile() }),
+            render(&LogoutPage {
+                csrf: hostile(),
+                client_name: Some(hostile()),
+                request: hostile(),
+                account: Some(hostile()),
+                other_account: true,
+            }),
             render(&ErrorPage { title: hostile(), message: hostile() }),
             render(&FormPostPage { action: hostile(), fields: vec![(hostile(), hostile())] }),
         ];

@@ -969,3 +969,85 @@ mod review_2026_12_claims {
         }
     }
 }
+
+/// The 2026-12 security review, finding 2: an ID token of another user cannot end this
+/// browser's session (logout CSRF).
+mod review_2026_12_logout {
+    use super::*;
+    use tessera_store::audit::{self, AuditFilter};
+
+    fn endsession(b: &Browser, params: &[(&str, &str)]) -> Reply {
+        let query: String = url::form_urlencoded::Serializer::new(String::new()).extend_pairs(params).finish();
+        b.get(&format!("/connect/endsession?{query}"))
+    }
+
+    fn still_signed_in(b: &Browser) -> bool {
+        b.get(&authorize_path("webapp", REDIRECT, &[("prompt", "none")])).callback().contains_key("code")
+    }
+
+    fn events(w: &World, action: &str) -> Vec<audit::AuditEvent> {
+        let filter = AuditFilter { action: Some(action.into()), ..Default::default() };
+        w.store.read(|c| audit::list(c, &filter, &tessera_store::Page::first(50))).unwrap().items
+    }
+
+    crate::both_backends! {
+        fn an_id_token_of_another_user_does_not_end_the_session_without_confirmation(db) {
+            let w = world(&db);
+            let bob = add_user(&w.store, "bob", PASSWORD);
+            // Bob signs in in his own browser and keeps his ID token.
+            let bobs = Browser::new(&w.app);
+            let callback = {
+                let first = bobs.get(&authorize_path("webapp", REDIRECT, &[]));
+                complete(&bobs, first, "bob", PASSWORD).callback()
+            };
+            let bob_tokens = redeem(&w, "webapp", &callback["code"], REDIRECT, Some(VERIFIER)).json();
+            let bob_id_token = bob_tokens["id_token"].as_str().unwrap().to_owned();
+            // Alice is signed in, with a token that dies with her session.
+            let alice = Browser::new(&w.app);
+            let alice_tokens = tokens(&w, &alice, &[]);
+            let access = alice_tokens["access_token"].as_str().unwrap().to_owned();
+            // A page sends alice's browser to end-session with bob's token.
+            let reply = endsession(&alice, &[("id_token_hint", &bob_id_token), ("post_logout_redirect_uri", LOGOUT), ("state", "x")]);
+            assert_eq!(reply.status, 200, "{}", reply.body);
+            assert!(reply.location().is_none(), "no redirect: {:?}", reply.location());
+            assert!(reply.set_cookies().is_empty(), "the cookie stays: {:?}", reply.set_cookies());
+            assert!(reply.body.contains("asked to sign out an account that is not the one signed in here"), "{}", reply.body);
+            assert!(reply.body.contains("You are signed in as <strong>alice</strong>"), "{}", reply.body);
+            assert!(still_signed_in(&alice));
+            assert_eq!(userinfo(&w, &access).status, 200, "alice's tokens live on");
+            assert!(events(&w, "user.sign_out").is_empty());
+            let mismatch = events(&w, "user.sign_out_hint_mismatch");
+            assert_eq!(mismatch.len(), 1);
+            assert_eq!(mismatch[0].target, format!("user:{}", w.alice));
+            assert_eq!(mismatch[0].summary["hint_sub"], bob);
+            // Alice confirms: she is signed out, by her own word, and not redirected.
+            let csrf = hidden(&reply.body, "csrf");
+            let confirmed = alice.post("/connect/endsession/confirm", &[("csrf", &csrf), ("decision", "logout")]);
+            assert_eq!(confirmed.status, 200);
+            assert!(confirmed.location().is_none());
+            assert!(!still_signed_in(&alice));
+            let signed_out = events(&w, "user.sign_out");
+            assert_eq!(signed_out.len(), 1);
+            assert_eq!(signed_out[0].actor, format!("user:{}", w.alice));
+            assert_eq!(signed_out[0].summary["via"], "confirmation");
+        }
+
+        fn a_hint_of_an_earlier_session_of_the_same_user_asks_first(db) {
+            let w = world(&db);
+            let b = Browser::new(&w.app);
+            let old = tokens(&w, &b, &[])["id_token"].as_str().unwrap().to_owned();
+            // The hint of this session signs out at once and redirects.
+            let reply = endsession(&b, &[("id_token_hint", &old), ("post_logout_redirect_uri", LOGOUT), ("state", "s")]);
+            assert_eq!(reply.see_other(), format!("{LOGOUT}?state=s"));
+            let signed_out = events(&w, "user.sign_out");
+            assert_eq!(signed_out[0].summary["client_id"], "webapp");
+            assert_eq!(signed_out[0].summary["via"], "id_token_hint");
+            // Signed in again: a new session, a new sid; the old hint no longer names it.
+            let newer = tokens(&w, &b, &[])["id_token"].as_str().unwrap().to_owned();
+            assert_ne!(payload(&old)["sid"], payload(&newer)["sid"]);
+            let reply = endsession(&b, &[("id_token_hint", &old), ("post_logout_redirect_uri", LOGOUT)]);
+            assert!(reply.location().is_none(), "{:?}", reply.location());
+            assert!(still_signed_in(&b), "{}", reply.body);
+        }
+    }
+}
