@@ -296,6 +296,36 @@ both_backends! {
         assert!(!events[0].summary.to_string().contains(new_key.split_once('.').unwrap().1));
     }
 
+    async fn a_key_cannot_mint_a_key_that_outlives_it_and_revoking_it_revokes_its_children(store) {
+        // Finding 6 of the 2026-12 review: a short-lived key minted a permanent one.
+        let app = app(&store).await;
+        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64;
+        let parent = key_for(&store, "cli", Some(now + 600));
+        let parent_id = parent.split_once('.').unwrap().0.to_owned();
+        let (status, child) = call(&app, Method::POST, "/api/v1/management-keys", Some(&parent), Some(json!({ "name": "child" }))).await;
+        assert_eq!(status, 201, "{child}");
+        assert_eq!(child["expires_at"], now + 600, "the parent's expiry by default");
+        assert_eq!(child["parent_id"], parent_id.as_str());
+        let later = json!({ "name": "later", "expires_at": now + 3600 });
+        assert_error(&call(&app, Method::POST, "/api/v1/management-keys", Some(&parent), Some(later)).await, 400, "invalid_request", Some("expires_at"));
+        let (status, sooner) = call(&app, Method::POST, "/api/v1/management-keys", Some(&parent), Some(json!({ "name": "sooner", "expires_at": now + 60 }))).await;
+        assert_eq!((status.as_u16(), sooner["expires_at"].as_i64()), (201, Some(now + 60)));
+        // A grandchild, made with the child.
+        let child_key = child["key"].as_str().unwrap().to_owned();
+        let (status, grandchild) = call(&app, Method::POST, "/api/v1/management-keys", Some(&child_key), Some(json!({ "name": "grandchild" }))).await;
+        assert_eq!(status, 201);
+        let grandchild_key = grandchild["key"].as_str().unwrap().to_owned();
+        // Revoking the parent (with another key) revokes every key derived from it.
+        let admin_key = key(&store);
+        let (status, _) = call(&app, Method::DELETE, &format!("/api/v1/management-keys/{parent_id}"), Some(&admin_key), None).await;
+        assert_eq!(status, 200);
+        for k in [&parent, &child_key, &grandchild_key] {
+            assert_error(&call(&app, Method::GET, "/api/v1/management-keys", Some(k), None).await, 401, "unauthorized", None);
+        }
+        let revoked = audit_events(&store, "management_key.revoke");
+        assert_eq!(revoked[0].summary["derived_keys_revoked"], 3, "{}", revoked[0].summary);
+    }
+
     async fn audit_events_filter_by_actor_action_and_time(store) {
         let app = app(&store).await;
         let key = key(&store);

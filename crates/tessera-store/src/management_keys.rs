@@ -23,6 +23,8 @@ pub struct ManagementKey {
     pub expires_at: Option<i64>,
     pub last_used_at: Option<i64>,
     pub revoked_at: Option<i64>,
+    /// The key it was created with, if any: revoking that key revokes this one.
+    pub parent_id: Option<String>,
 }
 
 impl fmt::Debug for ManagementKey {
@@ -33,6 +35,7 @@ impl fmt::Debug for ManagementKey {
             .field("created_by", &self.created_by)
             .field("expires_at", &self.expires_at)
             .field("revoked_at", &self.revoked_at)
+            .field("parent_id", &self.parent_id)
             .finish_non_exhaustive()
     }
 }
@@ -46,6 +49,8 @@ pub struct NewManagementKey {
     pub secret_hash: String,
     pub created_by: String,
     pub expires_at: Option<i64>,
+    /// The key it is created with (it may not outlive it: the caller checks).
+    pub parent_id: Option<String>,
 }
 
 impl fmt::Debug for NewManagementKey {
@@ -55,6 +60,7 @@ impl fmt::Debug for NewManagementKey {
             .field("name", &self.name)
             .field("created_by", &self.created_by)
             .field("expires_at", &self.expires_at)
+            .field("parent_id", &self.parent_id)
             .finish_non_exhaustive()
     }
 }
@@ -68,6 +74,7 @@ pub fn create(conn: &mut AnyConnection, new: &NewManagementKey, now: i64) -> Sto
             management_keys::created_by.eq(&new.created_by),
             management_keys::created_at.eq(now),
             management_keys::expires_at.eq(new.expires_at),
+            management_keys::parent_id.eq(&new.parent_id),
         ))
         .execute(conn)?;
     get(conn, &new.id)
@@ -111,10 +118,26 @@ pub fn touch(conn: &mut AnyConnection, id: &str, now: i64) -> StoreResult<()> {
     found(changed, "management key")
 }
 
-/// Revokes the key at once; revoking it again keeps the first revocation time.
-pub fn revoke(conn: &mut AnyConnection, id: &str, now: i64) -> StoreResult<ManagementKey> {
+/// Revokes the key at once, and with it every key created with it (and with those, on
+/// down): a derived credential never outlives its parent (CWE-613). Revoking again
+/// keeps the first revocation time. Returns the key and how many derived keys this call
+/// revoked.
+pub fn revoke(conn: &mut AnyConnection, id: &str, now: i64) -> StoreResult<(ManagementKey, usize)> {
     diesel::update(management_keys::table.find(id).filter(management_keys::revoked_at.is_null()))
         .set(management_keys::revoked_at.eq(now))
         .execute(conn)?;
-    get(conn, id)
+    let mut derived = 0;
+    let mut parents = vec![id.to_owned()];
+    while !parents.is_empty() {
+        let children: Vec<String> = management_keys::table
+            .filter(management_keys::parent_id.eq_any(&parents))
+            .select(management_keys::id)
+            .load(conn)?;
+        derived += diesel::update(management_keys::table.filter(management_keys::id.eq_any(&children)))
+            .filter(management_keys::revoked_at.is_null())
+            .set(management_keys::revoked_at.eq(now))
+            .execute(conn)?;
+        parents = children;
+    }
+    Ok((get(conn, id)?, derived))
 }

@@ -352,6 +352,7 @@ diesel::table! {
         expires_at -> Nullable<BigInt>,
         last_used_at -> Nullable<BigInt>,
         revoked_at -> Nullable<BigInt>,
+        parent_id -> Nullable<Text>,
     }
 }
 

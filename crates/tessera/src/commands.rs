@@ -160,6 +160,7 @@ fn create_api_key(config: Option<&Path>, args: &CreateApiKey) -> Result<(), Fata
         secret_hash: secret.hash().as_str().to_owned(),
         created_by: "cli".into(),
         expires_at: args.expires_in.map(|s| now + i64::from(s)),
+        parent_id: None,
     };
     let key = store
         .write(|c| {

@@ -264,6 +264,7 @@ crate::both_backends! {
             secret_hash: secret.hash().as_str().to_owned(),
             created_by: "cli".into(),
             expires_at: None,
+            parent_id: None,
         };
         f.w.store.write(|c| tessera_store::management_keys::create(c, &key, tessera::now())).unwrap();
         let answer: Value = http()

@@ -43,6 +43,7 @@ fn fixture(db: &common::TestDatabase, format: TokenFormat) -> Fixture {
         secret_hash: secret.hash().as_str().to_owned(),
         created_by: "cli".into(),
         expires_at: None,
+        parent_id: None,
     };
     w.store.write(|c| management_keys::create(c, &key, now)).unwrap();
     Fixture {

@@ -97,6 +97,7 @@ crate::both_backends! {
             secret_hash: key_secret.hash().as_str().to_owned(),
             created_by: "cli".into(),
             expires_at: None,
+            parent_id: None,
         };
         store.write(|c| tessera_store::management_keys::create(c, &key, tessera::now())).unwrap();
         let bearer = format!("{}.{}", key.id, key_secret.expose());

@@ -488,6 +488,7 @@ mod review_2026_12 {
             secret_hash: secret.hash().as_str().to_owned(),
             created_by: "cli".into(),
             expires_at: None,
+            parent_id: None,
         };
         w.store.write(|c| management_keys::create(c, &new, tessera::now())).unwrap();
         format!("{}.{}", new.id, secret.expose())

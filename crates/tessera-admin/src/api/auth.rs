@@ -34,6 +34,8 @@ pub struct Caller {
     pub key_id: String,
     /// Who created the key (a user id, or `cli`): keys created through the API inherit it.
     pub created_by: String,
+    /// When the key expires: keys created with it expire no later.
+    pub expires_at: Option<i64>,
     /// The TCP peer's address (never `X-Forwarded-For`: no trusted proxy is configured).
     pub client_ip: Option<String>,
 }
@@ -51,6 +53,10 @@ impl super::changes::Actor for Caller {
     /// A key created with a key inherits its creator.
     fn principal(&self) -> String {
         self.created_by.clone()
+    }
+
+    fn calling_key(&self) -> Option<(&str, Option<i64>)> {
+        Some((&self.key_id, self.expires_at))
     }
 }
 
@@ -78,7 +84,7 @@ fn presented(headers: &HeaderMap) -> Result<(String, String), ApiError> {
 }
 
 /// Checks the key against the store; one read, and a write at most once a minute.
-fn authenticate(store: &Store, id: &str, secret: &str, now: i64) -> Result<(String, bool), ApiError> {
+fn authenticate(store: &Store, id: &str, secret: &str, now: i64) -> Result<(String, Option<i64>, bool), ApiError> {
     let refused = || ApiError::unauthorized("the management key is unknown, revoked, expired or wrong");
     let (key, creator_ok) = store.read(|c| {
         let Some(key) = management_keys::find_usable(c, id, now)? else { return Ok((None, false)) };
@@ -101,7 +107,7 @@ fn authenticate(store: &Store, id: &str, secret: &str, now: i64) -> Result<(Stri
         ));
     }
     let stale = key.last_used_at.is_none_or(|t| now - t >= TOUCH_INTERVAL);
-    Ok((key.created_by, stale))
+    Ok((key.created_by, key.expires_at, stale))
 }
 
 /// A refused management key is a security event: audited (never with the secret).
@@ -139,8 +145,8 @@ impl FromRequest for Caller {
             let now = super::now();
             let key_id = id.clone();
             let ip = client_ip.clone();
-            let created_by = blocking(move || {
-                let (created_by, stale) = match authenticate(&store, &id, &secret, now) {
+            let (created_by, expires_at) = blocking(move || {
+                let (created_by, expires_at, stale) = match authenticate(&store, &id, &secret, now) {
                     Ok(found) => found,
                     Err(refusal) => {
                         record_refusal(&store, &id, refusal.status.as_u16(), ip.as_deref(), now);
@@ -153,10 +159,10 @@ impl FromRequest for Caller {
                         tracing::warn!(error = %e, "could not record management key use");
                     }
                 }
-                Ok(created_by)
+                Ok((created_by, expires_at))
             })
             .await?;
-            Ok(Caller { key_id, created_by, client_ip })
+            Ok(Caller { key_id, created_by, expires_at, client_ip })
         })
     }
 }

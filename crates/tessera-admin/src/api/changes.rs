@@ -15,6 +15,11 @@ pub trait Actor: Send + Sync {
     fn client_ip(&self) -> Option<&str>;
     /// Whom a management key created by this actor stands for: a user id, or `cli`.
     fn principal(&self) -> String;
+    /// The management key this actor called with, and when it expires: a key it creates
+    /// is derived from it.
+    fn calling_key(&self) -> Option<(&str, Option<i64>)> {
+        None
+    }
 }
 
 /// Records `action` on `target` by `who`.

@@ -1,7 +1,11 @@
 //! `/api/v1/management-keys`: the keys this API is called with. The id is public; the
 //! secret is 256 random bits, returned once as `key` (`<id>.<secret>`) and stored as its
 //! SHA-256. A key created through the API inherits its creator from the calling key (so
-//! it stops working, like its parent, when that administrator loses the role).
+//! it stops working, like its parent, when that administrator loses the role), and is
+//! derived from it (CWE-613: a derived credential never outlives its parent): it expires
+//! no later than the calling key, and revoking a key revokes every key derived from it.
+//! Every key has the same rights (the whole management API), so none can have more than
+//! the key that made it.
 
 use actix_web::{HttpResponse, web};
 use serde::{Deserialize, Serialize};
@@ -30,7 +34,9 @@ pub struct NewKeyBody {
     /// What the key is for (1 to 200 characters).
     #[schema(example = "deploy pipeline")]
     pub(crate) name: String,
-    /// Unix time after which the key stops working; must be in the future. Default: never.
+    /// Unix time after which the key stops working; must be in the future. Default:
+    /// never, or, for a key created with a key that expires, that key's expiry (a later
+    /// one is refused).
     pub(crate) expires_at: Option<i64>,
 }
 
@@ -43,6 +49,8 @@ pub struct KeyView {
     expires_at: Option<i64>,
     last_used_at: Option<i64>,
     revoked_at: Option<i64>,
+    /// The key this one was created with, if any.
+    parent_id: Option<String>,
 }
 
 /// The answer to create: `key` is shown this once.
@@ -66,6 +74,7 @@ fn view(k: ManagementKey) -> KeyView {
         expires_at: k.expires_at,
         last_used_at: k.last_used_at,
         revoked_at: k.revoked_at,
+        parent_id: k.parent_id,
     }
 }
 
@@ -101,17 +110,31 @@ pub(crate) fn create_key(
     if input.expires_at.is_some_and(|t| t <= now) {
         return Err(ApiError::invalid("expires_at", "expires_at must be in the future (unix seconds)"));
     }
+    let parent = who.calling_key();
+    let expires_at = match (parent.and_then(|(_, until)| until), input.expires_at) {
+        (Some(limit), Some(asked)) if asked > limit => {
+            return Err(ApiError::invalid(
+                "expires_at",
+                format!("a key cannot outlive the key that creates it: expires_at must be at most {limit}"),
+            ));
+        }
+        (Some(limit), None) => Some(limit),
+        (_, asked) => asked,
+    };
     let secret = generate_secret();
     let new = NewManagementKey {
         id: new_id(),
         name,
         secret_hash: secret.hash().as_str().to_owned(),
         created_by: who.principal(),
-        expires_at: input.expires_at,
+        expires_at,
+        parent_id: parent.map(|(id, _)| id.to_owned()),
     };
     let created = store.write(|c| {
         let key = management_keys::create(c, &new, now)?;
-        let summary = json!({ "name": key.name, "expires_at": key.expires_at, "secret_issued": true });
+        let summary = json!({
+            "name": key.name, "expires_at": key.expires_at, "parent_id": key.parent_id, "secret_issued": true,
+        });
         changes::record(c, who, "management_key.create", &format!("management_key:{}", key.id), summary, now)?;
         Ok(key)
     })?;
@@ -126,8 +149,8 @@ pub async fn get(store: web::Data<Store>, _caller: Caller, id: web::Path<String>
     Ok(HttpResponse::Ok().json(view(found)))
 }
 
-/// Revokes the key at once (revoking it again keeps the first time). Revoked keys stay
-/// listed, for the record.
+/// Revokes the key at once, with every key derived from it (revoking it again keeps the
+/// first time). Revoked keys stay listed, for the record.
 #[utoipa::path(delete, path = "/api/v1/management-keys/{id}", tag = "management keys", params(("id" = String, Path)),
     responses((status = 200, body = KeyView), (status = 404, body = super::ErrorBody)))]
 pub async fn revoke(store: web::Data<Store>, caller: Caller, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
@@ -141,13 +164,13 @@ pub(crate) fn revoke_key(store: &Store, who: &dyn Actor, id: &str) -> Result<Man
     let now = super::now();
     Ok(store.write(|c| {
         management_keys::get(c, id)?;
-        let key = management_keys::revoke(c, id, now)?;
+        let (key, derived) = management_keys::revoke(c, id, now)?;
         changes::record(
             c,
             who,
             "management_key.revoke",
             &format!("management_key:{id}"),
-            json!({ "name": key.name }),
+            json!({ "name": key.name, "derived_keys_revoked": derived }),
             now,
         )?;
         Ok(key)

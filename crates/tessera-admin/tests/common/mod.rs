@@ -156,6 +156,7 @@ pub fn key_for(store: &Store, created_by: &str, expires_at: Option<i64>) -> Stri
                     secret_hash: secret.hash().as_str().to_owned(),
                     created_by: created_by.into(),
                     expires_at,
+                    parent_id: None,
                 },
                 1,
             )

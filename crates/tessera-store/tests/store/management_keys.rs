@@ -10,6 +10,7 @@ fn new_key(id: &str, expires_at: Option<i64>) -> NewManagementKey {
         secret_hash: format!("sha256-of-{id}"),
         created_by: "admin".into(),
         expires_at,
+        parent_id: None,
     }
 }
 
@@ -19,11 +20,11 @@ crate::both_backends! {
         assert_eq!((created.created_at, created.revoked_at, created.last_used_at), (NOW, None, None));
         assert_eq!(store.read(|c| management_keys::find_usable(c, "mk_1", NOW + 1)).unwrap(), Some(created));
 
-        let revoked = store.write(|c| management_keys::revoke(c, "mk_1", NOW + 2)).unwrap();
-        assert_eq!(revoked.revoked_at, Some(NOW + 2));
+        let (revoked, derived) = store.write(|c| management_keys::revoke(c, "mk_1", NOW + 2)).unwrap();
+        assert_eq!((revoked.revoked_at, derived), (Some(NOW + 2), 0));
         assert!(store.read(|c| management_keys::find_usable(c, "mk_1", NOW + 3)).unwrap().is_none());
         // Revoking again keeps the first time; the key is still listed for the console.
-        assert_eq!(store.write(|c| management_keys::revoke(c, "mk_1", NOW + 9)).unwrap().revoked_at, Some(NOW + 2));
+        assert_eq!(store.write(|c| management_keys::revoke(c, "mk_1", NOW + 9)).unwrap().0.revoked_at, Some(NOW + 2));
         assert_eq!(store.read(|c| management_keys::get(c, "mk_1")).unwrap().revoked_at, Some(NOW + 2));
     }
 
@@ -73,5 +74,24 @@ crate::both_backends! {
         let shown = format!("{created:?} {:?}", new_key("mk_1", None));
         assert!(shown.contains("mk_1"));
         assert!(!shown.contains("sha256-of"), "{shown}");
+    }
+
+    fn revoking_a_key_revokes_every_key_derived_from_it(store) {
+        // Finding 6 of the 2026-12 review: a child key outlived its revoked parent.
+        let child = |id: &str, parent: &str| NewManagementKey { parent_id: Some(parent.into()), ..new_key(id, None) };
+        store.write(|c| {
+            management_keys::create(c, &new_key("mk_root", None), NOW)?;
+            management_keys::create(c, &child("mk_child", "mk_root"), NOW)?;
+            management_keys::create(c, &child("mk_grandchild", "mk_child"), NOW)?;
+            management_keys::create(c, &new_key("mk_other", None), NOW)
+        })
+        .unwrap();
+        assert_eq!(store.read(|c| management_keys::get(c, "mk_child")).unwrap().parent_id.as_deref(), Some("mk_root"));
+        let (_, derived) = store.write(|c| management_keys::revoke(c, "mk_root", NOW + 1)).unwrap();
+        assert_eq!(derived, 2);
+        for id in ["mk_root", "mk_child", "mk_grandchild"] {
+            assert!(store.read(|c| management_keys::find_usable(c, id, NOW + 2)).unwrap().is_none(), "{id}");
+        }
+        assert!(store.read(|c| management_keys::find_usable(c, "mk_other", NOW + 2)).unwrap().is_some());
     }
 }
