@@ -534,6 +534,33 @@ mod review_2026_12 {
     }
 
     crate::both_backends! {
+        fn codes_and_refresh_tokens_presented_outside_their_binding_are_audited(db) {
+            // Finding 10 of the 2026-12 review: these refusals left no trace.
+            let w = world(&db);
+            let events = |action: &str| w.store.read(|c| tessera_store::audit::list(c, &tessera_store::audit::AuditFilter {
+                action: Some(action.into()), ..Default::default() }, &tessera_store::Page::first(20))).unwrap().items;
+            let b = Browser::new(&w.app);
+            let callback = code_for(&b, &authorize_path("webapp", REDIRECT, &[("scope", "openid offline_access")]));
+            let code = &callback["code"];
+            assert_oauth_error(&redeem(&w, "other", code, REDIRECT, Some(VERIFIER)), 400, "invalid_grant", "another client");
+            assert_oauth_error(&redeem(&w, "webapp", code, OTHER_REDIRECT, Some(VERIFIER)), 400, "invalid_grant", "redirect");
+            assert_oauth_error(&redeem(&w, "webapp", code, REDIRECT, Some(WRONG_VERIFIER)), 400, "invalid_grant", "verifier");
+            let misused = events("token.code_misused");
+            let reasons: Vec<&str> = misused.iter().map(|e| e.summary["reason"].as_str().unwrap()).collect();
+            assert_eq!(reasons, ["code_verifier", "redirect_uri", "another_client"], "newest first");
+            assert_eq!(misused[2].actor, "client:other");
+            assert_eq!(misused[2].target, format!("user:{}", w.alice));
+            // The code was spent by none of them.
+            let issued = redeem(&w, "webapp", code, REDIRECT, Some(VERIFIER));
+            assert_eq!(issued.status, 200, "{}", issued.body);
+            let refresh_token = field(&issued.json(), "refresh_token");
+            assert_oauth_error(&refresh(&w, "other", &refresh_token, None), 400, "invalid_grant", "another client's refresh");
+            let misused = events("token.refresh_misused");
+            assert_eq!(misused.len(), 1);
+            assert_eq!((misused[0].actor.as_str(), misused[0].summary["reason"].as_str()), ("client:other", Some("another_client")));
+            assert_eq!(refresh(&w, "webapp", &refresh_token, None).status, 200, "still usable by its client");
+        }
+
         fn disabling_a_user_ends_their_tokens_and_sessions_and_enabling_restores_nothing(db) {
             let w = world(&db);
             let api_secret = with_api(&w);

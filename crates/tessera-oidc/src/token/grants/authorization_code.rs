@@ -42,14 +42,19 @@ pub fn exchange(state: &OidcState, app: &Application, params: &Params, now: i64)
     let Some((found, user)) = state.store.query(|c| sessions::get_code_with_user(c, hash.as_str()))? else {
         return Err(OAuthError::invalid_grant("the code is not valid"));
     };
+    let misused = |reason: &str, error: OAuthError| {
+        let summary = json!({ "reason": reason, "grant": found.grant_id, "issued_to": found.application_id });
+        super::misuse(state, app, "token.code_misused", &format!("user:{}", found.user_id), summary, error, now)
+    };
     if found.application_id != app.id {
-        return Err(OAuthError::invalid_grant("the code was issued to another client"));
+        return Err(misused("another_client", OAuthError::invalid_grant("the code was issued to another client")));
     }
     if redirect_uri != Some(found.redirect_uri.as_str()) {
-        return Err(OAuthError::invalid_grant("redirect_uri does not match the authorization request"));
+        let error = OAuthError::invalid_grant("redirect_uri does not match the authorization request");
+        return Err(misused("redirect_uri", error));
     }
     if let Err(problem) = check_verifier(found.code_challenge.as_deref(), verifier) {
-        return Err(OAuthError::invalid_grant(problem));
+        return Err(misused("code_verifier", OAuthError::invalid_grant(problem)));
     }
     if found.consumed_at.is_some() || found.expires_at <= now {
         // A replay revokes what the first redemption issued; the write says which.

@@ -41,7 +41,10 @@ pub fn exchange(state: &OidcState, app: &Application, params: &Params, now: i64)
     };
     // A token of another client must not be spent.
     if grant.application_id != app.id {
-        return Err(OAuthError::invalid_grant("the refresh token was issued to another client"));
+        let summary = json!({ "reason": "another_client", "grant": grant.id, "issued_to": grant.application_id });
+        let target = grant.user_id.as_deref().map_or_else(|| format!("grant:{}", grant.id), |u| format!("user:{u}"));
+        let error = OAuthError::invalid_grant("the refresh token was issued to another client");
+        return Err(super::misuse(state, app, "token.refresh_misused", &target, summary, error, now));
     }
     let usable =
         token.consumed_at.is_none() && grant.revoked_at.is_none() && token.expires_at > now && grant.expires_at > now;
