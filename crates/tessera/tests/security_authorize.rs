@@ -224,12 +224,13 @@ crate::both_backends! {
         let no_uri = token(&w, "webapp", &[("grant_type", "authorization_code"), ("code", &code), ("code_verifier", VERIFIER)]);
         assert_invalid_grant(&no_uri, "no redirect_uri");
         assert_eq!(redeem(&w, "webapp", &code, REDIRECT, Some(VERIFIER)).status, 200);
-        // A loopback code is bound to the exact URI used, port included.
+        // A native app's loopback code is bound to the exact URI used, port included.
+        add_app(&w, "nativeapp", &native_app(&[LOOPBACK]));
         let b = Browser::new(&w.app);
-        let code = code_for(&b, &authorize_path("webapp", "http://127.0.0.1:4242/cb", &[]))["code"].clone();
-        assert_invalid_grant(&redeem(&w, "webapp", &code, "http://127.0.0.1:4243/cb", Some(VERIFIER)), "other port");
-        assert_invalid_grant(&redeem(&w, "webapp", &code, LOOPBACK, Some(VERIFIER)), "registered form");
-        assert_eq!(redeem(&w, "webapp", &code, "http://127.0.0.1:4242/cb", Some(VERIFIER)).status, 200);
+        let code = code_for(&b, &authorize_path("nativeapp", "http://127.0.0.1:4242/cb", &[]))["code"].clone();
+        assert_invalid_grant(&redeem_public(&w, "nativeapp", &code, "http://127.0.0.1:4243/cb", VERIFIER), "other port");
+        assert_invalid_grant(&redeem_public(&w, "nativeapp", &code, LOOPBACK, VERIFIER), "registered form");
+        assert_eq!(redeem_public(&w, "nativeapp", &code, "http://127.0.0.1:4242/cb", VERIFIER).status, 200);
     }
 
     fn a_code_is_bound_to_its_challenge(db) {
