@@ -367,10 +367,22 @@ pub const MAX_CLIENT_ID_LEN: usize = 100;
 /// RFC 6749 §2.2 lets a client id be any printable string; Tessera keeps to characters
 /// that need no escaping in a URL, in HTTP Basic (no ':') or on a command line: 3 to 100
 /// letters, digits, '.', '_', '-', '~', starting with a letter or a digit.
+///
+/// RFC 9068 §5: the `sub` of a token issued to a client for itself (client credentials)
+/// is its client id, and the authorization server must keep it from colliding with a
+/// user's `sub`. User ids are UUIDs, so the UUID shape is reserved for them: anything the
+/// `uuid` crate parses (any version, any letter case, with or without hyphens, braced or
+/// as a URN) is refused as a client id.
 pub fn check_client_id(raw: &str) -> Result<(), String> {
     let len = raw.chars().count();
     if !(3..=MAX_CLIENT_ID_LEN).contains(&len) {
         return Err(format!("{:?} must have 3 to {MAX_CLIENT_ID_LEN} characters", preview(raw)));
+    }
+    if uuid::Uuid::try_parse(raw).is_ok() {
+        return Err(format!(
+            "{:?} has the shape of a UUID, which is reserved for user ids (a machine token's sub is its client_id and must never equal a user's)",
+            preview(raw)
+        ));
     }
     if !raw.starts_with(|c: char| c.is_ascii_alphanumeric()) {
         return Err(format!("{:?} must start with a letter or a digit", preview(raw)));

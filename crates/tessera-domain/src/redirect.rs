@@ -1,6 +1,7 @@
 //! Redirect URIs: what may be registered (OIDC Core §3.1.2.1, RFC 8252 §7, RFC 9700 §2.1,
 //! SECURITY.md "Redirects") and how a presented `redirect_uri` is matched (exact string,
-//! RFC 9700 §4.1.3; only the port of a loopback IP URI may vary, RFC 8252 §7.3).
+//! RFC 9700 §4.1.3; only the port of a *native* application's loopback IP URI may vary,
+//! RFC 8252 §7.3 — every other application type gets an exact match, loopback included).
 //!
 //! Registration rules, for every application type:
 //! - an absolute URI, ASCII only, every character from RFC 3986 §2 (so no spaces, `\`,
@@ -36,7 +37,8 @@ const DANGEROUS_SCHEMES: &[&str] =
 /// URL-standard special schemes other than http(s): not application callbacks.
 const UNSUPPORTED_SCHEMES: &[&str] = &["ftp", "ws", "wss"];
 
-/// RFC 8252 §7.3 loopback hosts: IP literals (port may vary) and `localhost` (exact match).
+/// RFC 8252 §7.3 loopback hosts: IP literals (port may vary for native applications) and
+/// `localhost` (exact match).
 const LOOPBACK_IPS: &[&str] = &["127.0.0.1", "[::1]"];
 const LOCALHOST: &str = "localhost";
 
@@ -131,6 +133,9 @@ struct LoopbackParts {
 pub struct RedirectUri {
     raw: String,
     loopback: Option<LoopbackParts>,
+    /// RFC 8252 §7.3 / RFC 9700 §4.1.3: a loopback IP URI of a native application, whose
+    /// port may vary at request time.
+    port_may_vary: bool,
 }
 
 fn is_uri_char(ch: char) -> bool {
@@ -269,7 +274,10 @@ impl RedirectUri {
     /// (rules in the module documentation).
     pub fn parse(raw: &str, app_type: ApplicationType) -> Result<Self, RedirectUriError> {
         match check(raw, app_type) {
-            Ok(loopback) => Ok(Self { raw: raw.to_owned(), loopback }),
+            Ok(loopback) => {
+                let port_may_vary = loopback.is_some() && app_type == ApplicationType::Native;
+                Ok(Self { raw: raw.to_owned(), loopback, port_may_vary })
+            }
             Err(problem) => Err(RedirectUriError { uri: preview(raw), problem }),
         }
     }
@@ -284,15 +292,23 @@ impl RedirectUri {
         self.loopback.is_some()
     }
 
+    /// Whether a presented URI may differ from this one in its port: only for a loopback
+    /// IP URI of a native application (RFC 8252 §7.3, RFC 9700 §4.1.3).
+    pub fn port_may_vary(&self) -> bool {
+        self.port_may_vary
+    }
+
     /// RFC 9700 §4.1.3 / OIDC Core §3.1.2.1: a presented `redirect_uri` matches only if it
-    /// is exactly this string. RFC 8252 §7.3: for loopback IP URIs the port may differ
-    /// (or be absent), nothing else. Trailing slashes, letter case, extra query
-    /// parameters, encodings and other ports elsewhere never match.
+    /// is exactly this string. RFC 8252 §7.3: for a native application's loopback IP URIs
+    /// the port may differ (or be absent), nothing else; web, SPA and machine
+    /// applications get the exact match for loopback URIs too (RFC 9700 §4.1.3 makes
+    /// port variance an exception for native apps only). Trailing slashes, letter case,
+    /// extra query parameters, encodings and other ports elsewhere never match.
     pub fn matches(&self, presented: &str) -> bool {
         if self.raw == presented {
             return true;
         }
-        let Some(parts) = &self.loopback else {
+        let Some(parts) = self.loopback.as_ref().filter(|_| self.port_may_vary) else {
             return false;
         };
         let Some(after_host) = presented.strip_prefix(parts.before_port.as_str()) else {
@@ -332,7 +348,7 @@ impl Serialize for RedirectUri {
 }
 
 /// OIDC RP-Initiated Logout §2 / §3.1: a `post_logout_redirect_uri`, registered and
-/// matched under the same rules as a redirect URI.
+/// matched under the same rules as a redirect URI (for the same application type).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct PostLogoutRedirectUri(RedirectUri);
 

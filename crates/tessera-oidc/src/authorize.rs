@@ -181,6 +181,7 @@ fn check_rest(
     if let Some(name) = repeated.first() {
         return Err(Refusal::new("invalid_request", format!("parameter {name} is repeated")));
     }
+    request::check_request_object(params)?;
     request::check_response_type(params)?;
     request::check_grant_type(app)?;
     let allowed = tessera_store::config::allowed_scopes(app, catalog);

@@ -1,6 +1,7 @@
 //! Client authentication at the token endpoint (RFC 6749 §2.3, OIDC Core §9):
 //! `client_secret_basic`, `client_secret_post`, `private_key_jwt` (RFC 7523 §2.2, with
-//! the client's registered JWKS and `jti` replay refused), and `none` for public
+//! the client's registered JWKS, the issuer identifier as the assertion's only audience
+//! per draft-ietf-oauth-rfc7523bis §4, and `jti` replay refused), and `none` for public
 //! clients. A client uses exactly the method it registered, and only one per request.
 
 use std::sync::Arc;
@@ -26,6 +27,75 @@ const JWT_BEARER: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer
 const LEEWAY: i64 = 60;
 /// The longest an assertion may be valid for (bounds the replay records kept).
 const MAX_ASSERTION_LIFETIME: i64 = 3600;
+
+/// The `aud` values a client assertion may carry.
+///
+/// draft-ietf-oauth-rfc7523bis §4 (replacing RFC 7523 §3 item 3): for client
+/// authentication the audience is the authorization server's issuer identifier as the
+/// sole value, compared as a simple string (RFC 3986 §6.2.1), and anything else is
+/// refused; endpoint URLs and extra values are what made the audience injection attack
+/// possible. We accept that value as a JSON string or as a one-element array holding
+/// exactly it: both carry the issuer as the sole audience value (RFC 7519 §4.1.3 makes
+/// the string the special case of the array). Every other array is refused.
+///
+/// With the `private_key_jwt_legacy_audiences` setting the values of RFC 7523 §3 and OIDC
+/// Core §9 as they read before that update are accepted too: the token, introspection
+/// and revocation endpoint URLs, and an array naming any accepted value among others.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AssertionAudience {
+    issuer: String,
+    /// Empty unless the legacy values are allowed; then the issuer and the endpoint URLs.
+    legacy: Vec<String>,
+}
+
+impl AssertionAudience {
+    /// The issuer identifier, and with `legacy` the endpoint URLs of this issuer too.
+    pub fn for_issuer(issuer: &str, legacy: bool) -> AssertionAudience {
+        let legacy = if legacy {
+            ["", "/connect/token", "/connect/introspect", "/connect/revocation"]
+                .iter()
+                .map(|path| format!("{issuer}{path}"))
+                .collect()
+        } else {
+            Vec::new()
+        };
+        AssertionAudience { issuer: issuer.to_owned(), legacy }
+    }
+
+    /// Whether the legacy values are accepted.
+    pub fn allows_legacy(&self) -> bool {
+        !self.legacy.is_empty()
+    }
+
+    /// Whether an assertion's `aud` claim names this server as the rules above allow.
+    pub fn accepts(&self, aud: Option<&serde_json::Value>) -> bool {
+        use serde_json::Value;
+        let is_issuer = |value: &Value| value.as_str() == Some(self.issuer.as_str());
+        let strict = match aud {
+            Some(value @ Value::String(_)) => is_issuer(value),
+            Some(Value::Array(values)) => matches!(values.as_slice(), [only] if is_issuer(only)),
+            _ => false,
+        };
+        if strict || self.legacy.is_empty() {
+            return strict;
+        }
+        let known = |value: &Value| value.as_str().is_some_and(|v| self.legacy.iter().any(|a| a == v));
+        match aud {
+            Some(value @ Value::String(_)) => known(value),
+            Some(Value::Array(values)) => values.iter().any(known),
+            _ => false,
+        }
+    }
+
+    /// Why an assertion was refused for its `aud`, for the audit log.
+    fn refusal(&self) -> &'static str {
+        if self.allows_legacy() {
+            "the client assertion's aud does not name this server"
+        } else {
+            "the client assertion's aud is not the issuer identifier alone"
+        }
+    }
+}
 
 /// The credentials a request presented, before they are checked.
 #[derive(Debug, PartialEq, Eq)]
@@ -131,7 +201,7 @@ pub(crate) fn parse_basic(credentials: &str) -> Result<(String, String), OAuthEr
 pub fn authenticate(
     config: &Config,
     presented: &Presented,
-    audiences: &[String],
+    audience: &AssertionAudience,
     now: i64,
 ) -> Result<Authenticated, &'static str> {
     let app = config.application_by_client_id(&presented.client_id);
@@ -143,7 +213,7 @@ pub fn authenticate(
             Some("authentication method differs from the registered one")
         }
         Some(app) if presented.method == ClientAuthMethod::PrivateKeyJwt => {
-            match presented.assertion.as_deref().map(|a| check_assertion(app, a, audiences, now)) {
+            match presented.assertion.as_deref().map(|a| check_assertion(app, a, audience, now)) {
                 Some(Ok(guard)) => {
                     replay_guard = Some(guard);
                     None
@@ -186,13 +256,14 @@ fn unverified_issuer(assertion: &str) -> Option<String> {
 }
 
 /// RFC 7523 §3: the assertion is signed by one of the client's registered keys (no
-/// `alg: none`, no algorithm confusion), `iss` and `sub` are the client, `aud` names
-/// this server, it has not expired, is not from the future, lives at most an hour, and
-/// carries a `jti`. Returns the `jti` and expiry to record against replay.
+/// `alg: none`, no algorithm confusion), `iss` and `sub` are the client, `aud` is the
+/// issuer identifier alone (draft-ietf-oauth-rfc7523bis §4; see [`AssertionAudience`]),
+/// it has not expired, is not from the future, lives at most an hour, and carries a
+/// `jti`. Returns the `jti` and expiry to record against replay.
 pub fn check_assertion(
     app: &Application,
     assertion: &str,
-    audiences: &[String],
+    audience: &AssertionAudience,
     now: i64,
 ) -> Result<(String, i64), &'static str> {
     let keys: Vec<tessera_tokens::VerifyingKey> = app
@@ -214,15 +285,8 @@ pub fn check_assertion(
     if text("iss") != Some(app.client_id.as_str()) || text("sub") != Some(app.client_id.as_str()) {
         return Err("the client assertion's iss and sub must be the client id");
     }
-    let audience_ok = match claims.get("aud") {
-        Some(serde_json::Value::String(aud)) => audiences.iter().any(|a| a == aud),
-        Some(serde_json::Value::Array(auds)) => {
-            auds.iter().any(|aud| aud.as_str().is_some_and(|aud| audiences.iter().any(|a| a == aud)))
-        }
-        _ => false,
-    };
-    if !audience_ok {
-        return Err("the client assertion's aud does not name this server");
+    if !audience.accepts(claims.get("aud")) {
+        return Err(audience.refusal());
     }
     let Some(exp) = time("exp") else { return Err("the client assertion has no exp") };
     if exp + LEEWAY <= now {
@@ -249,14 +313,8 @@ pub fn authenticate_request(
     client_ip: Option<&str>,
     now: i64,
 ) -> Result<Arc<Application>, OAuthError> {
-    let audiences: Vec<String> = vec![
-        state.issuer.clone(),
-        state.url("/connect/token"),
-        state.url("/connect/revocation"),
-        state.url("/connect/introspect"),
-    ];
     let config = state.store.config()?;
-    let Authenticated { app, replay_guard } = match authenticate(&config, presented, &audiences, now) {
+    let Authenticated { app, replay_guard } = match authenticate(&config, presented, &state.assertion_audience, now) {
         Ok(authenticated) => authenticated,
         Err(reason) => {
             record_failure(&state.store, presented, reason, client_ip, now);
@@ -303,6 +361,53 @@ pub fn record_failure(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    const ISSUER: &str = "https://id.example.com";
+
+    #[test]
+    fn the_assertion_audience_is_the_issuer_identifier_alone() {
+        let audience = AssertionAudience::for_issuer(ISSUER, false);
+        assert!(!audience.allows_legacy());
+        assert!(audience.accepts(Some(&json!(ISSUER))));
+        assert!(audience.accepts(Some(&json!([ISSUER]))), "a one-element array holding exactly the issuer");
+        for refused in [
+            json!("https://id.example.com/connect/token"),
+            json!("https://id.example.com/connect/introspect"),
+            json!("https://id.example.com/connect/revocation"),
+            json!("https://id.example.com/"),
+            json!("HTTPS://id.example.com"),
+            json!(["https://evil.example/token", ISSUER]),
+            json!([ISSUER, ISSUER]),
+            json!([]),
+            json!([[ISSUER]]),
+            json!(null),
+            json!(1),
+            json!({ "aud": ISSUER }),
+        ] {
+            assert!(!audience.accepts(Some(&refused)), "{refused}");
+        }
+        assert!(!audience.accepts(None), "no aud");
+    }
+
+    #[test]
+    fn the_legacy_setting_also_accepts_endpoint_urls_and_arrays_naming_one() {
+        let audience = AssertionAudience::for_issuer(ISSUER, true);
+        assert!(audience.allows_legacy());
+        for accepted in [
+            json!(ISSUER),
+            json!([ISSUER]),
+            json!("https://id.example.com/connect/token"),
+            json!("https://id.example.com/connect/introspect"),
+            json!("https://id.example.com/connect/revocation"),
+            json!(["https://evil.example/token", "https://id.example.com/connect/token"]),
+        ] {
+            assert!(audience.accepts(Some(&accepted)), "{accepted}");
+        }
+        for refused in [json!("https://evil.example/token"), json!(["https://evil.example"]), json!([]), json!(2)] {
+            assert!(!audience.accepts(Some(&refused)), "{refused}");
+        }
+        assert!(!audience.accepts(None));
+    }
 
     #[test]
     fn basic_credentials_are_url_decoded() {

@@ -3,6 +3,7 @@
 use tessera_store::Store;
 use tessera_tokens::{MasterKey, PasswordHasher, SharedKeySet};
 
+use crate::client_auth::AssertionAudience;
 use crate::custom_claims::ScriptRuntime;
 
 /// Settings of the protocol app that come from configuration.
@@ -15,6 +16,10 @@ pub struct OidcSettings {
     pub session_idle_timeout: i64,
     /// Seconds after sign-in after which a browser session ends whatever its activity.
     pub session_absolute_timeout: i64,
+    /// Whether `private_key_jwt` assertions may also name the endpoint URLs, or carry other
+    /// audiences beside this server's, as RFC 7523 §3 allowed before
+    /// draft-ietf-oauth-rfc7523bis §4 (off: the issuer identifier alone).
+    pub private_key_jwt_legacy_audiences: bool,
 }
 
 impl OidcSettings {
@@ -24,6 +29,7 @@ impl OidcSettings {
             registration_enabled: true,
             session_idle_timeout: 2 * 3600,
             session_absolute_timeout: 12 * 3600,
+            private_key_jwt_legacy_audiences: false,
         }
     }
 
@@ -44,6 +50,8 @@ pub struct OidcState {
     pub issuer: String,
     /// The custom claims scripts' engine and the key of their environment variables.
     pub scripts: ScriptRuntime,
+    /// The `aud` values a client assertion may carry, built once from the settings.
+    pub(crate) assertion_audience: AssertionAudience,
 }
 
 impl OidcState {
@@ -53,6 +61,10 @@ impl OidcState {
             keys,
             passwords,
             issuer: settings.issuer.clone(),
+            assertion_audience: AssertionAudience::for_issuer(
+                &settings.issuer,
+                settings.private_key_jwt_legacy_audiences,
+            ),
             settings,
             scripts: ScriptRuntime::default(),
         }

@@ -39,7 +39,8 @@ pub fn generate_secret() -> Secret {
 
 /// A new client id: 24 letters and digits taken from 256-bit random secrets (about 142
 /// bits): unguessable, and safe wherever a client id goes (a URL, HTTP Basic, a command
-/// line, where a leading '-' would read as a flag).
+/// line, where a leading '-' would read as a flag). Never UUID-shaped (a UUID has 32 hex
+/// digits), so it cannot collide with a user id as a token's `sub` (RFC 9068 §5).
 pub fn generate_client_id() -> String {
     const LEN: usize = 24;
     let mut id = String::with_capacity(LEN);
@@ -107,6 +108,14 @@ mod tests {
         assert_eq!(id.len(), 24);
         assert!(id.chars().all(|c| c.is_ascii_alphanumeric()));
         assert_ne!(id, generate_client_id());
+    }
+
+    #[test]
+    fn generated_client_ids_pass_the_domain_rules_and_are_never_uuid_shaped() {
+        for _ in 0..1000 {
+            let id = generate_client_id();
+            assert!(tessera_domain::check_client_id(&id).is_ok(), "{id}");
+        }
     }
 
     #[test]

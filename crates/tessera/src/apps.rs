@@ -54,7 +54,8 @@ pub struct CreateApp {
     #[arg(long = "type", value_name = "TYPE")]
     pub app_type: String,
     /// The client_id (3 to 100 characters: letters, digits, '.', '_', '-', '~', starting
-    /// with a letter or a digit). Default: 24 random letters and digits.
+    /// with a letter or a digit; not shaped like a UUID, which is reserved for user ids).
+    /// Default: 24 random letters and digits.
     #[arg(long, value_name = "ID")]
     pub client_id: Option<String>,
     /// A redirect URI, matched exactly (repeat the flag for several). https, or http to

@@ -218,6 +218,7 @@ fn check(config: Option<&Path>) -> Result<(), Fatal> {
     println!("  log_format            = {:?}", settings.log_format);
     println!("  log_level             = {}", settings.log_level);
     println!("  registration_enabled  = {}", settings.registration_enabled);
+    println!("  private_key_jwt_legacy_audiences = {}", settings.private_key_jwt_legacy_audiences);
     println!(
         "  argon2                = m={} KiB, t={}, p={}",
         settings.password_params.memory_kib, settings.password_params.iterations, settings.password_params.parallelism

@@ -76,6 +76,12 @@ pub fn prepare(settings: &Settings) -> Result<Prepared, Fatal> {
         tracing::info!(count = created.len(), "generated signing keys");
     }
     keys::advance(&store, settings.key_activation_delay, now).map_err(key_failure)?;
+    if settings.private_key_jwt_legacy_audiences {
+        tracing::warn!(
+            "private_key_jwt_legacy_audiences is on: client assertions may name endpoint URLs or several audiences, \
+             which draft-ietf-oauth-rfc7523bis forbids (audience injection); turn it off once clients use the issuer"
+        );
+    }
     let keys = SharedKeySet::new(keys::load(&store, &master_key, now).map_err(key_failure)?);
     Ok(Prepared {
         store,
@@ -84,6 +90,7 @@ pub fn prepare(settings: &Settings) -> Result<Prepared, Fatal> {
         keys,
         oidc: tessera_oidc::OidcSettings {
             registration_enabled: settings.registration_enabled,
+            private_key_jwt_legacy_audiences: settings.private_key_jwt_legacy_audiences,
             ..tessera_oidc::OidcSettings::new(settings.issuer.as_str())
         },
         bootstrap_admin,

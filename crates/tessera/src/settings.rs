@@ -58,6 +58,11 @@ pub struct RawSettings {
     pub script_memory_limit_mib: u64,
     /// Hosts (`host` or `host:port`) custom claims scripts may `fetch`; empty: none.
     pub script_fetch_allowed_hosts: Vec<String>,
+    /// Whether `private_key_jwt` client assertions may name the token, introspection or
+    /// revocation endpoint URL, or carry other audiences beside Tessera's, as RFC 7523 §3
+    /// allowed. Off (the default): the issuer identifier is the only audience
+    /// (draft-ietf-oauth-rfc7523bis §4), which closes the audience injection attack.
+    pub private_key_jwt_legacy_audiences: bool,
 }
 
 impl Default for RawSettings {
@@ -83,6 +88,7 @@ impl Default for RawSettings {
             script_time_limit_ms: 500,
             script_memory_limit_mib: 32,
             script_fetch_allowed_hosts: Vec::new(),
+            private_key_jwt_legacy_audiences: false,
         }
     }
 }
@@ -114,6 +120,9 @@ pub struct Settings {
     pub script_limits: tessera_claims::Limits,
     /// Where custom claims scripts may `fetch`.
     pub script_fetch: tessera_claims::FetchPolicy,
+    /// Whether client assertions may use the pre-rfc7523bis audiences (endpoint URLs,
+    /// several values).
+    pub private_key_jwt_legacy_audiences: bool,
     /// Where the settings came from, for `tessera config check`.
     pub sources: Vec<String>,
 }
@@ -243,6 +252,7 @@ impl Settings {
             .map_err(|e| SettingsError::new("script_fetch_allowed_hosts", e.to_string()))?;
         Ok(Settings {
             script_fetch,
+            private_key_jwt_legacy_audiences: raw.private_key_jwt_legacy_audiences,
             script_limits,
             admin_session_idle_timeout: i64::try_from(raw.admin_session_idle_timeout).unwrap_or(900),
             admin_session_absolute_timeout: i64::try_from(raw.admin_session_absolute_timeout).unwrap_or(28_800),

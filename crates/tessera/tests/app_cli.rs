@@ -425,6 +425,34 @@ fn each_invalid_flag_is_one_line_naming_it_and_writes_nothing() {
 }
 
 #[test]
+fn a_client_id_shaped_like_a_uuid_is_refused_and_nothing_is_written() {
+    // RFC 9068 §5: a client_credentials token's `sub` is its client_id, and user ids are
+    // UUIDs, so a client id of that shape could name a user (finding 17).
+    let dir = Workdir::new();
+    let user_id = uuid::Uuid::now_v7();
+    let shapes = [
+        user_id.hyphenated().to_string(),
+        user_id.simple().to_string(),
+        user_id.hyphenated().to_string().to_uppercase(),
+        user_id.simple().to_string().to_uppercase(),
+        "f47ac10b-58cc-4372-a567-0e02b2c3d479".to_owned(),
+        "00000000-0000-0000-0000-000000000000".to_owned(),
+    ];
+    for client_id in &shapes {
+        let output = dir.run(&["app", "create", "--name", "Robot", "--type", "machine", "--client-id", client_id]);
+        assert_flag_error(&output, "--client-id");
+        assert!(stderr(&output).contains("UUID"), "{client_id}: {}", stderr(&output));
+    }
+    assert_eq!(dir.app_json(&["list"]), serde_json::json!([]));
+    let store = dir.store();
+    assert_eq!(store.read(applications::count).unwrap(), 0);
+    assert!(audit_events(&store, "application.create").is_empty());
+    // Hex digits and hyphens in another shape are an ordinary client id.
+    let created = dir.app_json(&["create", "--name", "Robot", "--type", "machine", "--client-id", "robot-0190a1b2"]);
+    assert_eq!(created["client_id"], "robot-0190a1b2");
+}
+
+#[test]
 fn a_duplicate_client_id_is_a_conflict_and_changes_nothing() {
     let dir = Workdir::new();
     let first = dir.app(WEB_APP);

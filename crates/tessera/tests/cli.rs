@@ -139,6 +139,10 @@ fn bad_values_name_their_setting() {
         &dir.run(&["config", "check"], &[("TESSERA_REGISTRATION_ENABLED", "maybe")]),
         "registration_enabled",
     );
+    assert_config_error(
+        &dir.run(&["config", "check"], &[("TESSERA_PRIVATE_KEY_JWT_LEGACY_AUDIENCES", "maybe")]),
+        "private_key_jwt_legacy_audiences",
+    );
 }
 
 #[test]

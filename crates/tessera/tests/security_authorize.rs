@@ -1,8 +1,9 @@
 //! SECURITY.md, "Authorization requests and codes": only `response_type=code`, strict
-//! parameters, PKCE S256 without downgrade, codes that are long, single use, short-lived
-//! and bound to client, redirect URI and challenge (with revocation on a second valid
-//! redemption and atomic consumption), `iss` in every answer, `prompt=none` and `max_age`.
-//! Each test drives the real server on SQLite and Postgres.
+//! parameters (request objects answered with their own errors), PKCE S256 without
+//! downgrade, codes that are long, single use, short-lived and bound to client, redirect
+//! URI and challenge (with revocation on a second valid redemption and atomic
+//! consumption), `iss` in every answer, `prompt=none` and `max_age`. Each test drives the
+//! real server on SQLite and Postgres.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
@@ -89,6 +90,52 @@ crate::both_backends! {
         assert_eq!(callback["state"], "st-1");
         let reply = redeem(&w, "webapp", &callback["code"], REDIRECT, Some(VERIFIER));
         assert_eq!(reply.status, 200, "{}", reply.body);
+    }
+
+    fn a_request_object_gets_request_not_supported_with_state_and_iss_and_nothing_is_started(db) {
+        // OIDC Core §6 / §3.1.2.6: Tessera does not support request objects, so it must say
+        // so rather than proceed with the outer parameters (a silent integrity downgrade).
+        let w = world(&db);
+        let object = format!("{}.{}.", b64(&serde_json::json!({"alg": "none"})),
+            b64(&serde_json::json!({"client_id": "webapp", "scope": "openid profile", "state": "inner"})));
+        let b = Browser::new(&w.app);
+        let reply = b.get(&authorize_path("webapp", REDIRECT, &[("request", &object), ("state", "s-req")]));
+        assert_redirected_error(&w, &reply, REDIRECT, "request_not_supported", Some("s-req"));
+        // By form POST too, and before any other check of the request.
+        let form = [("response_type", "token"), ("client_id", "webapp"), ("redirect_uri", REDIRECT), ("scope", "nope"),
+            ("state", "post-req"), ("request", object.as_str())];
+        assert_redirected_error(&w, &b.post("/connect/authorize", &form), REDIRECT, "request_not_supported", Some("post-req"));
+        assert!(b.session().is_none(), "nothing was kept for a refused request");
+        // With a signed-in session and prompt=none, still no code.
+        let signed_in = Browser::new(&w.app);
+        tokens(&w, &signed_in, &[]);
+        let reply = signed_in.get(&authorize_path("webapp", REDIRECT, &[("request", &object), ("prompt", "none")]));
+        assert_redirected_error(&w, &reply, REDIRECT, "request_not_supported", Some("st-1"));
+        // The client and redirect URI are checked first: otherwise our error page, no redirect.
+        b.get(&authorize_path("nobody", REDIRECT, &[("request", &object)])).assert_error_page("unknown client");
+        b.get(&authorize_path("webapp", "https://evil.test/cb", &[("request", &object)])).assert_error_page("unmatched URI");
+        assert!(b.session().is_none());
+    }
+
+    fn a_request_uri_gets_request_uri_not_supported_with_state_and_iss_and_nothing_is_started(db) {
+        let w = world(&db);
+        let b = Browser::new(&w.app);
+        let reply = b.get(&authorize_path("webapp", REDIRECT, &[("request_uri", "https://app.example.test/requests/1")]));
+        assert_redirected_error(&w, &reply, REDIRECT, "request_uri_not_supported", Some("st-1"));
+        // RFC 9126's pushed-request form of request_uri is not supported either.
+        let reply = b.get(&authorize_path("webapp", REDIRECT,
+            &[("request_uri", "urn:ietf:params:oauth:request_uri:abc"), ("state", "s-uri")]));
+        assert_redirected_error(&w, &reply, REDIRECT, "request_uri_not_supported", Some("s-uri"));
+        assert!(b.session().is_none(), "nothing was kept for a refused request");
+        let signed_in = Browser::new(&w.app);
+        tokens(&w, &signed_in, &[]);
+        let reply = signed_in.get(&authorize_path("webapp", REDIRECT, &[("request_uri", "https://app.example.test/r"), ("prompt", "none")]));
+        assert_redirected_error(&w, &reply, REDIRECT, "request_uri_not_supported", Some("st-1"));
+        b.get(&authorize_path("nobody", REDIRECT, &[("request_uri", "https://x.test/r")])).assert_error_page("unknown client");
+        // Discovery says so explicitly (request_uri_parameter_supported defaults to true).
+        let discovery: Value = w.app.get("/.well-known/openid-configuration").json().unwrap();
+        assert_eq!(discovery["request_parameter_supported"], false);
+        assert_eq!(discovery["request_uri_parameter_supported"], false);
     }
 
     fn a_form_post_to_authorize_works_like_a_get(db) {
@@ -224,12 +271,13 @@ crate::both_backends! {
         let no_uri = token(&w, "webapp", &[("grant_type", "authorization_code"), ("code", &code), ("code_verifier", VERIFIER)]);
         assert_invalid_grant(&no_uri, "no redirect_uri");
         assert_eq!(redeem(&w, "webapp", &code, REDIRECT, Some(VERIFIER)).status, 200);
-        // A loopback code is bound to the exact URI used, port included.
+        // A native app's loopback code is bound to the exact URI used, port included.
+        add_app(&w, "nativeapp", &native_app(&[LOOPBACK]));
         let b = Browser::new(&w.app);
-        let code = code_for(&b, &authorize_path("webapp", "http://127.0.0.1:4242/cb", &[]))["code"].clone();
-        assert_invalid_grant(&redeem(&w, "webapp", &code, "http://127.0.0.1:4243/cb", Some(VERIFIER)), "other port");
-        assert_invalid_grant(&redeem(&w, "webapp", &code, LOOPBACK, Some(VERIFIER)), "registered form");
-        assert_eq!(redeem(&w, "webapp", &code, "http://127.0.0.1:4242/cb", Some(VERIFIER)).status, 200);
+        let code = code_for(&b, &authorize_path("nativeapp", "http://127.0.0.1:4242/cb", &[]))["code"].clone();
+        assert_invalid_grant(&redeem_public(&w, "nativeapp", &code, "http://127.0.0.1:4243/cb", VERIFIER), "other port");
+        assert_invalid_grant(&redeem_public(&w, "nativeapp", &code, LOOPBACK, VERIFIER), "registered form");
+        assert_eq!(redeem_public(&w, "nativeapp", &code, "http://127.0.0.1:4242/cb", VERIFIER).status, 200);
     }
 
     fn a_code_is_bound_to_its_challenge(db) {

@@ -1,8 +1,8 @@
-//! SECURITY.md, "Redirects": the exact comparison of `redirect_uri` (only a loopback IP's
-//! port may vary), no redirect for an unknown client or an unmatched URI, the rules for
-//! registering a redirect URI, logout redirects only with a valid `id_token_hint` to a URI
-//! of the hint's client, and 303 (never 307) after a POST that carried credentials. Each
-//! test drives the real server on SQLite and Postgres.
+//! SECURITY.md, "Redirects": the exact comparison of `redirect_uri` (only the port of a
+//! native application's loopback IP URI may vary), no redirect for an unknown client or
+//! an unmatched URI, the rules for registering a redirect URI, logout redirects only with
+//! a valid `id_token_hint` to a URI of the hint's client, and 303 (never 307) after a POST
+//! that carried credentials. Each test drives the real server on SQLite and Postgres.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
@@ -116,24 +116,47 @@ crate::both_backends! {
         }
     }
 
-    fn a_loopback_redirect_uri_may_use_another_port_and_nothing_else(db) {
+    fn a_native_applications_loopback_redirect_uri_may_use_another_port_and_nothing_else(db) {
+        // RFC 8252 §7.3: a native app's loopback listener takes whatever port is free.
         let w = world(&db);
+        add_app(&w, "nativeapp", &native_app(&[LOOPBACK, LOOPBACK_V6, LOCALHOST]));
         for presented in ["http://127.0.0.1:54321/cb", "http://[::1]:4000/cb", "http://127.0.0.1/cb"] {
             let b = Browser::new(&w.app);
-            let callback = code_for(&b, &authorize_path("webapp", presented, &[]));
-            let reply = redeem(&w, "webapp", &callback["code"], presented, Some(VERIFIER));
+            let callback = code_for(&b, &authorize_path("nativeapp", presented, &[]));
+            let reply = redeem_public(&w, "nativeapp", &callback["code"], presented, VERIFIER);
             assert_eq!(reply.status, 200, "{presented}: {}", reply.body);
         }
         let b = Browser::new(&w.app);
-        let first = b.get(&authorize_path("webapp", "http://127.0.0.1:54321/cb", &[]));
+        let first = b.get(&authorize_path("nativeapp", "http://127.0.0.1:54321/cb", &[]));
         let answer = complete(&b, first, "alice", PASSWORD).see_other();
         assert!(answer.starts_with("http://127.0.0.1:54321/cb?code="), "{answer}");
         for other in ["http://127.0.0.1:54321/cb/", "http://127.0.0.1:54321/CB", "http://127.0.0.1:0/cb",
             "http://127.0.0.1:99999/cb", "http://127.0.0.1:54321/cb?x=1", "http://127.0.0.2:54321/cb",
-            "https://127.0.0.1:54321/cb", "http://[::1]:4000/cb/", "http://127.0.0.1:054321/cb"] {
-            let reply = b.get(&authorize_path("webapp", other, &[]));
+            "https://127.0.0.1:54321/cb", "http://[::1]:4000/cb/", "http://127.0.0.1:054321/cb",
+            // `localhost` is not a loopback IP literal: its port may not vary, even for a native app.
+            "http://localhost:8080/cb"] {
+            let reply = b.get(&authorize_path("nativeapp", other, &[]));
             reply.assert_error_page(other);
         }
+    }
+
+    fn a_web_applications_loopback_redirect_uri_on_another_port_gets_an_error_page_and_no_location(db) {
+        // RFC 9700 §4.1.3: port variance is the exception for native apps; every other
+        // client gets an exact match, loopback included.
+        let w = world(&db);
+        for presented in ["http://127.0.0.1:54321/cb", "http://127.0.0.1:1/cb", "http://[::1]:4000/cb"] {
+            assert_not_redirected(&w, presented);
+        }
+        // A single-page application is held to the same exact match.
+        add_app(&w, "spa", &spa(&[LOOPBACK]));
+        let b = Browser::new(&w.app);
+        let reply = b.get(&authorize_path("spa", "http://127.0.0.1:54321/cb", &[]));
+        reply.assert_error_page("spa, another port");
+        assert!(reply.body.contains("not registered"), "{}", reply.body);
+        assert!(b.session().is_none(), "nothing was started for an untrusted request");
+        // The registered string itself still works for the web app.
+        let callback = code_for(&b, &authorize_path("webapp", LOOPBACK, &[]));
+        assert_eq!(redeem(&w, "webapp", &callback["code"], LOOPBACK, Some(VERIFIER)).status, 200);
     }
 
     fn an_unknown_client_id_never_redirects(db) {

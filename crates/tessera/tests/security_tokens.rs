@@ -299,7 +299,8 @@ crate::both_backends! {
         settings.allowed_scopes = vec!["orders-api".into()];
         settings.jwks = Some(json!({"keys": [key.public_jwk]}));
         w.store.write(|c| applications::create(c, "pkjwt", &settings, None, tessera::now())).unwrap();
-        let audience = w.app.url("/connect/token");
+        // draft-ietf-oauth-rfc7523bis §4: the issuer identifier is the audience.
+        let audience = w.app.base.clone();
         let claims = |changes: Value| {
             let now = tessera::now();
             let mut claims = json!({"iss": "pkjwt", "sub": "pkjwt", "aud": audience, "iat": now, "exp": now + 60,
@@ -327,6 +328,7 @@ crate::both_backends! {
             ("valid for too long", sign(&claims(json!({"exp": now + 86_400})))),
             ("no jti", sign(&claims(json!({"jti": null})))),
             ("another audience", sign(&claims(json!({"aud": "https://elsewhere.example"})))),
+            ("the token endpoint as audience", sign(&claims(json!({"aud": w.app.url("/connect/token")})))),
             ("sub of another client", sign(&claims(json!({"sub": "webapp"})))),
         ];
         for (what, assertion) in refused {

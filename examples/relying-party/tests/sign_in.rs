@@ -299,10 +299,11 @@ fn a_public_client_signs_in_with_pkce_alone() {
 }
 
 #[test]
-fn port_zero_listens_on_a_free_port_which_tessera_accepts_on_loopback() {
+fn port_zero_listens_on_a_free_port_which_tessera_accepts_on_loopback_for_a_native_app() {
+    // RFC 8252 §7.3: only a native application's loopback redirect URI may vary its port.
     let tessera = Tessera::start();
-    let secret = tessera.register("quickstart", ApplicationType::Web, free_port(), false);
-    let example = Example::start(tessera.config("quickstart", secret, 0));
+    assert_eq!(tessera.register("quickstart", ApplicationType::Native, free_port(), false), None);
+    let example = Example::start(tessera.config("quickstart", None, 0));
     let browser = Browser::new(&tessera);
     let redirect = browser.sign_in(&example.authorization_url(), Consent::Allow);
     browser.come_back(&redirect);

@@ -219,6 +219,36 @@ fn machine_applications_neither_redirect_nor_require_claims() {
 }
 
 #[test]
+fn a_client_id_shaped_like_a_uuid_is_refused_in_every_form() {
+    // RFC 9068 §5: user ids are UUIDs and a machine token's sub is its client id.
+    for uuid_shaped in [
+        "0190a1b2-c3d4-7e5f-8a6b-7c8d9e0f1a2b",
+        "0190A1B2-C3D4-7E5F-8A6B-7C8D9E0F1A2B",
+        "0190a1b2c3d47e5f8a6b7c8d9e0f1a2b",
+        "0190A1B2C3D47E5F8A6B7C8D9E0F1A2B",
+        "f47ac10b-58cc-4372-a567-0e02b2c3d479",
+        "00000000-0000-0000-0000-000000000000",
+        "ffffffff-ffff-ffff-ffff-ffffffffffff",
+        "{0190a1b2-c3d4-7e5f-8a6b-7c8d9e0f1a2b}",
+        "urn:uuid:0190a1b2-c3d4-7e5f-8a6b-7c8d9e0f1a2b",
+    ] {
+        let err = check_client_id(uuid_shaped).unwrap_err();
+        assert!(err.contains("UUID"), "{uuid_shaped}: {err}");
+    }
+    // Near misses are ordinary client ids.
+    for fine in [
+        "0190a1b2-c3d4-7e5f-8a6b",
+        "0190a1b2c3d47e5f8a6b7c8d9e0f1a2",
+        "0190a1b2c3d47e5f8a6b7c8d9e0f1a2b3",
+        "0190a1b2-c3d4-7e5f-8a6b-7c8d9e0f1a2g",
+        "app-0190a1b2-c3d4-7e5f-8a6b-7c8d9e0f1a2b",
+        "robot-0190a1b2",
+    ] {
+        assert!(check_client_id(fine).is_ok(), "{fine}");
+    }
+}
+
+#[test]
 fn client_ids_and_jwks_are_checked() {
     assert!(check_client_id("my-app_1.x~").is_ok());
     for bad in ["ab", "-flag", "has space", "colon:no", &"x".repeat(101)] {

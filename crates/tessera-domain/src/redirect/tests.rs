@@ -13,6 +13,10 @@ fn web(raw: &str) -> RedirectUri {
     RedirectUri::parse(raw, Web).unwrap()
 }
 
+fn native(raw: &str) -> RedirectUri {
+    RedirectUri::parse(raw, Native).unwrap()
+}
+
 // ---- registration ----
 
 #[test]
@@ -247,22 +251,46 @@ fn near_misses_do_not_match() {
 }
 
 #[test]
-fn a_loopback_ip_uri_matches_any_port() {
-    let uri = web("http://127.0.0.1/callback");
+fn a_native_applications_loopback_ip_uri_matches_any_port() {
+    let uri = native("http://127.0.0.1/callback");
+    assert!(uri.port_may_vary());
     assert!(uri.matches("http://127.0.0.1/callback"));
     assert!(uri.matches("http://127.0.0.1:51004/callback"));
     assert!(uri.matches("http://127.0.0.1:1/callback"));
     assert!(uri.matches("http://127.0.0.1:65535/callback"));
-    let with_port = web("http://[::1]:8080/cb?x=1");
+    let with_port = native("http://[::1]:8080/cb?x=1");
     assert!(with_port.matches("http://[::1]:9090/cb?x=1"));
     assert!(with_port.matches("http://[::1]/cb?x=1"));
-    let bare = web("http://127.0.0.1");
+    let bare = native("http://127.0.0.1");
     assert!(bare.matches("http://127.0.0.1:5000"));
 }
 
 #[test]
+fn a_loopback_ip_uri_of_any_other_application_type_matches_only_exactly() {
+    // RFC 9700 §4.1.3: port variance is the native-app exception (RFC 8252 §7.3).
+    for t in [Web, Spa, Machine] {
+        for (registered, other_port) in [
+            ("http://127.0.0.1/callback", "http://127.0.0.1:51004/callback"),
+            ("http://127.0.0.1:8080/callback", "http://127.0.0.1:9090/callback"),
+            ("http://127.0.0.1:8080/callback", "http://127.0.0.1/callback"),
+            ("http://[::1]:8080/cb?x=1", "http://[::1]:9090/cb?x=1"),
+            ("http://127.0.0.1", "http://127.0.0.1:5000"),
+        ] {
+            let uri = RedirectUri::parse(registered, t).unwrap();
+            assert!(uri.is_loopback_ip(), "{registered} {t}");
+            assert!(!uri.port_may_vary(), "{registered} {t}");
+            assert!(uri.matches(registered), "{registered} {t}");
+            assert!(!uri.matches(other_port), "{t}: {registered} matched {other_port}");
+        }
+    }
+    let https = native("https://app.example.com/cb");
+    assert!(!https.port_may_vary(), "only loopback IP URIs");
+    assert!(!native("http://localhost:3000/cb").port_may_vary(), "localhost is not an IP literal");
+}
+
+#[test]
 fn a_loopback_ip_uri_matches_nothing_else_than_another_port() {
-    let uri = web("http://127.0.0.1:8080/callback");
+    let uri = native("http://127.0.0.1:8080/callback");
     for presented in [
         "http://127.0.0.1:8080/callback/",
         "http://127.0.0.1:8080/Callback",
@@ -352,6 +380,7 @@ proptest! {
 
     #[test]
     fn matching_never_panics(presented in any::<String>()) {
+        let _ = native("http://127.0.0.1:8080/cb").matches(&presented);
         let _ = web("http://127.0.0.1:8080/cb").matches(&presented);
         let _ = web("https://app.example.com/cb").matches(&presented);
     }

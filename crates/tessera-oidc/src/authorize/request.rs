@@ -110,6 +110,21 @@ pub fn check_response_mode(params: &Params) -> Result<ResponseMode, Refusal> {
     }
 }
 
+/// OIDC Core §6 (and RFC 9101): request objects are not supported, by value (`request`)
+/// or by reference (`request_uri`, RFC 9126's pushed form included). §3.1.2.6 defines an
+/// error for each, which is answered rather than proceeding with the outer parameters: a
+/// client relying on the object's integrity must not be silently downgraded. Discovery
+/// says `request_parameter_supported: false` and `request_uri_parameter_supported: false`.
+pub fn check_request_object(params: &Params) -> Result<(), Refusal> {
+    if params.get("request").is_some() {
+        return Err(Refusal::new("request_not_supported", "request objects (the request parameter) are not supported"));
+    }
+    if params.get("request_uri").is_some() {
+        return Err(Refusal::new("request_uri_not_supported", "the request_uri parameter is not supported"));
+    }
+    Ok(())
+}
+
 /// Only the authorization code flow: `token` and hybrid types are refused.
 pub fn check_response_type(params: &Params) -> Result<(), Refusal> {
     match params.get("response_type") {
@@ -232,6 +247,22 @@ mod tests {
             assert_eq!(refusal.error, "unsupported_response_type", "{other}");
         }
         assert_eq!(check_response_type(&params("")).unwrap_err().error, "invalid_request");
+    }
+
+    #[test]
+    fn request_objects_by_value_or_reference_are_refused_with_their_own_errors() {
+        assert!(check_request_object(&params("scope=openid")).is_ok());
+        assert_eq!(check_request_object(&params("request=a.b.c")).unwrap_err().error, "request_not_supported");
+        assert_eq!(
+            check_request_object(&params("request_uri=https%3A%2F%2Fx.test%2Fr")).unwrap_err().error,
+            "request_uri_not_supported"
+        );
+        assert_eq!(
+            check_request_object(&params("request_uri=u&request=r")).unwrap_err().error,
+            "request_not_supported"
+        );
+        // RFC 6749 §3.1: an empty value is an absent parameter.
+        assert!(check_request_object(&params("request=&request_uri=")).is_ok());
     }
 
     #[test]

@@ -234,6 +234,16 @@ pub fn spa(redirects: &[&str]) -> ApplicationSettings {
     }
 }
 
+/// A public native application (RFC 8252): `none` authentication, PKCE required, and the
+/// only type whose loopback IP redirect URIs may come back on another port (§7.3).
+pub fn native_app(redirects: &[&str]) -> ApplicationSettings {
+    ApplicationSettings {
+        app_type: ApplicationType::Native,
+        token_endpoint_auth_method: ClientAuthMethod::None,
+        ..web_app(redirects, &[])
+    }
+}
+
 /// Registers an application; confidential ones get the world's secret.
 pub fn add_app(w: &World, client_id: &str, settings: &ApplicationSettings) {
     let hash = tessera_tokens::SecretHash::of(&w.secret);
@@ -316,6 +326,18 @@ pub fn redeem(w: &World, client_id: &str, code: &str, redirect: &str, verifier: 
         form.push(("code_verifier", verifier));
     }
     token(w, client_id, &form)
+}
+
+/// Redeems a code as the public client `client_id` (named in the form, no secret).
+pub fn redeem_public(w: &World, client_id: &str, code: &str, redirect: &str, verifier: &str) -> Reply {
+    let form = [
+        ("grant_type", "authorization_code"),
+        ("code", code),
+        ("redirect_uri", redirect),
+        ("client_id", client_id),
+        ("code_verifier", verifier),
+    ];
+    Reply::read(http().post(w.app.url("/connect/token")).form(&form).send().unwrap())
 }
 
 pub fn refresh(w: &World, client_id: &str, refresh_token: &str, scope: Option<&str>) -> Reply {

@@ -44,7 +44,7 @@ pub fn answer_inline(
         return None;
     }
     // A refusal is audited: that write belongs to the blocking path.
-    let app = client_auth::authenticate(&config, presented, &[], now).ok()?.app;
+    let app = client_auth::authenticate(&config, presented, &state.assertion_audience, now).ok()?.app;
     match issue(state, &config, &app, params, now, Io::Forbidden) {
         Ok(Issuance::Answered(response)) => Some(Ok(response)),
         Ok(Issuance::WouldBlock) => None,
