@@ -5,11 +5,13 @@
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 
 pub mod apps;
+pub mod body_deadline;
 pub mod bootstrap;
 pub mod cli;
 pub mod commands;
 pub mod connections;
 pub mod keys;
+pub mod request_log;
 pub mod server;
 pub mod settings;
 

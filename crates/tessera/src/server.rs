@@ -148,7 +148,8 @@ pub fn start(prepared: &Prepared, listener: TcpListener) -> Result<Server, Fatal
                 hsts,
                 DefaultHeaders::new().add(("Strict-Transport-Security", "max-age=31536000; includeSubDomains")),
             ))
-            .wrap(TracingLogger::default())
+            .wrap(actix_web::middleware::from_fn(crate::body_deadline::read_within_deadline))
+            .wrap(TracingLogger::<crate::request_log::PeerRootSpan>::new())
             .app_data(store.clone())
             .app_data(keys.clone())
             .app_data(oidc.clone())

@@ -451,3 +451,48 @@ mod regressions {
         }
     }
 }
+
+/// The 2026-12 security review, finding 14: a body sent a byte at a time held its
+/// connection open for as long as the client liked.
+mod review_2026_12 {
+    use super::*;
+    use std::time::Instant;
+
+    crate::both_backends! {
+        fn a_body_that_does_not_arrive_in_time_gets_408_and_the_connection_closes(db) {
+            let app = common::TestApp::spawn(&db);
+            let address = app.base.trim_start_matches("http://").to_owned();
+            let mut stream = std::net::TcpStream::connect(&address).unwrap();
+            stream.set_read_timeout(Some(Duration::from_secs(40))).unwrap();
+            let head = "POST /connect/token HTTP/1.1\r\nHost: tessera\r\n\
+                        Content-Type: application/x-www-form-urlencoded\r\nContent-Length: 1000\r\n\r\ngrant_type=";
+            stream.write_all(head.as_bytes()).unwrap();
+            let started = Instant::now();
+            // One more byte every 2 s, as a slow-body attack sends them.
+            let mut dripping = stream.try_clone().unwrap();
+            std::thread::spawn(move || {
+                for _ in 0..30 {
+                    std::thread::sleep(Duration::from_secs(2));
+                    if dripping.write_all(b"x").is_err() {
+                        return;
+                    }
+                }
+            });
+            let mut answer = Vec::new();
+            let mut buffer = [0u8; 4096];
+            loop {
+                match stream.read(&mut buffer) {
+                    Ok(0) => break,
+                    Ok(n) => answer.extend_from_slice(&buffer[..n]),
+                    Err(e) => panic!("no answer and no close after {:?}: {e}", started.elapsed()),
+                }
+            }
+            let elapsed = started.elapsed();
+            let text = String::from_utf8_lossy(&answer);
+            assert!(text.starts_with("HTTP/1.1 408"), "{text}");
+            assert!(elapsed < Duration::from_secs(20), "closed after {elapsed:?}");
+            // Other requests were served meanwhile, and still are.
+            assert_eq!(app.get("/healthz").status(), 200);
+        }
+    }
+}

@@ -1,0 +1,93 @@
+//! The request log's root span: one per request, with its id, method, route, path,
+//! status and the TCP peer's address.
+//!
+//! CWE-348 and the OWASP Logging Cheat Sheet: what a client can forge is not logged as a
+//! fact. tracing-actix-web's default span takes the client address, host and scheme from
+//! `Forwarded` / `X-Forwarded-*`; Tessera trusts no proxy, so the address is the peer's,
+//! and the host and scheme, which the issuer fixes, are not logged. The path is logged
+//! without its query: authorize and end-session queries carry `id_token_hint` and other
+//! values that do not belong in a log.
+
+use actix_web::Error;
+use actix_web::HttpMessage;
+use actix_web::body::MessageBody;
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use tracing::Span;
+use tracing_actix_web::{DefaultRootSpanBuilder, RequestId, RootSpanBuilder};
+
+/// The root span builder of Tessera's request log.
+pub struct PeerRootSpan;
+
+impl RootSpanBuilder for PeerRootSpan {
+    fn on_request_start(request: &ServiceRequest) -> Span {
+        let peer = request.peer_addr().map(|a| a.ip().to_string()).unwrap_or_default();
+        let request_id = request.extensions().get::<RequestId>().map(ToString::to_string).unwrap_or_default();
+        let route = request.match_pattern().unwrap_or_default();
+        tracing::info_span!(
+            "HTTP request",
+            http.method = %request.method(),
+            http.route = %route,
+            http.target = %request.path(),
+            http.client_ip = %peer,
+            http.status_code = tracing::field::Empty,
+            otel.kind = "server",
+            otel.status_code = tracing::field::Empty,
+            request_id = %request_id,
+            exception.message = tracing::field::Empty,
+            exception.details = tracing::field::Empty,
+        )
+    }
+
+    fn on_request_end<B: MessageBody>(span: Span, outcome: &Result<ServiceResponse<B>, Error>) {
+        DefaultRootSpanBuilder::on_request_end(span, outcome);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::Write;
+    use std::sync::{Arc, Mutex};
+
+    use actix_web::test::TestRequest;
+
+    use super::*;
+
+    #[derive(Clone, Default)]
+    struct Captured(Arc<Mutex<Vec<u8>>>);
+
+    impl Write for Captured {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn the_log_records_the_peer_not_the_forwarded_headers_and_no_query() {
+        // Finding 11 of the 2026-12 review: the log line took these headers as facts.
+        let captured = Captured::default();
+        let writer = captured.clone();
+        let subscriber = tracing_subscriber::fmt().with_writer(move || writer.clone()).with_ansi(false).finish();
+        tracing::subscriber::with_default(subscriber, || {
+            let request = TestRequest::post()
+                .uri("/connect/endsession?id_token_hint=eyJ.secret.part")
+                .peer_addr("192.0.2.10:5000".parse().unwrap())
+                .insert_header(("x-forwarded-for", "203.0.113.66"))
+                .insert_header(("forwarded", "for=198.51.100.7;host=evil.test;proto=https"))
+                .insert_header(("x-forwarded-host", "evil.test"))
+                .to_srv_request();
+            let span = PeerRootSpan::on_request_start(&request);
+            span.in_scope(|| tracing::info!("answered"));
+        });
+        let line = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+        assert!(line.contains("http.client_ip=192.0.2.10"), "{line}");
+        assert!(line.contains("http.target=/connect/endsession"), "{line}");
+        for forged in ["203.0.113.66", "198.51.100.7", "evil.test", "https", "secret"] {
+            assert!(!line.contains(forged), "{forged} in {line}");
+        }
+    }
+}
