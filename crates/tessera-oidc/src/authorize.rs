@@ -23,7 +23,7 @@ use crate::state::{OidcState, now};
 use crate::view::{Deferred, run_blocking};
 
 /// How long a pending authorization request waits for the user.
-const REQUEST_LIFETIME: i64 = 30 * 60;
+const REQUEST_LIFETIME: i64 = session::ANONYMOUS_SESSION_LIFETIME;
 
 /// `GET /connect/authorize`: parameters in the query.
 pub(crate) async fn authorize_get(request: HttpRequest, state: web::Data<OidcState>) -> HttpResponse {
@@ -143,8 +143,12 @@ fn start(state: &OidcState, raw: &[u8], cookie: Option<&str>) -> StoreResult<Nex
     state.store.write(|c| {
         let (session_id, session, new_cookie) = match session::current(c, cookie, &state.settings, now)? {
             Some((id, session)) => {
-                // Activity restarts the idle timeout of a signed-in session.
+                // Activity restarts the idle timeout of a signed-in session; an anonymous
+                // one lives as long as the request it now binds.
                 sessions::touch(c, &session.id_hash, now)?;
+                if session.user_id.is_none() {
+                    sessions::extend(c, &session.id_hash, now + session::ANONYMOUS_SESSION_LIFETIME)?;
+                }
                 (id, session, false)
             }
             None => {

@@ -25,6 +25,10 @@ use crate::form::Params;
 const JWT_BEARER: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
 /// Clock skew tolerated on assertion times.
 const LEEWAY: i64 = 60;
+/// Failed authentications from one address reach the audit log at most once per this many
+/// seconds, each with the number passed over since the last.
+pub const AUDIT_SAMPLE_INTERVAL: i64 = 60;
+
 /// The longest an assertion may be valid for (bounds the replay records kept).
 const MAX_ASSERTION_LIFETIME: i64 = 3600;
 
@@ -353,7 +357,9 @@ pub fn record_failure(
         summary: json!({ "reason": reason, "method": presented.method.as_str() }),
         client_ip,
     };
-    if let Err(error) = store.write(|c| audit::record(c, &event, now)) {
+    // Anyone can cause this event: at most one a minute per address reaches the log.
+    let key = format!("audit:client.authentication_failed:{}", client_ip.unwrap_or("unknown"));
+    if let Err(error) = store.write(|c| audit::record_sampled(c, &event, &key, AUDIT_SAMPLE_INTERVAL, now)) {
         tracing::warn!(%error, "could not record a failed client authentication");
     }
 }

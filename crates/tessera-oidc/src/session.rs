@@ -13,6 +13,9 @@ use tessera_tokens::{SecretHash, generate_secret};
 use crate::state::OidcSettings;
 
 const COOKIE: &str = "tessera_session";
+/// How long an anonymous session lives (and is extended to, by each new pending request
+/// it binds): as long as a pending authorization request.
+pub const ANONYMOUS_SESSION_LIFETIME: i64 = 30 * 60;
 const SECURE_COOKIE: &str = "__Host-tessera_session";
 
 pub fn cookie_name(settings: &OidcSettings) -> &'static str {
@@ -51,6 +54,13 @@ pub fn start(
         Some((user_id, auth_time, amr)) => (Some(user_id.to_owned()), Some(auth_time), amr),
         None => (None, None, Vec::new()),
     };
+    // An anonymous session only binds pending requests to this browser: it lives as long
+    // as one, so unauthenticated requests leave nothing behind for long.
+    let lifetime = if user_id.is_some() {
+        settings.session_absolute_timeout
+    } else {
+        settings.session_absolute_timeout.min(ANONYMOUS_SESSION_LIFETIME)
+    };
     let new = NewSession {
         id_hash: id.hash().as_str().to_owned(),
         // The `sid` claim (OIDC Front/Back-Channel Logout) is public; it is not the cookie.
@@ -58,7 +68,7 @@ pub fn start(
         user_id,
         auth_time,
         amr,
-        expires_at: now + settings.session_absolute_timeout,
+        expires_at: now + lifetime,
     };
     let old_hash = old_id.map(|id| SecretHash::of(id).as_str().to_owned());
     let session = sessions::replace(conn, old_hash.as_deref(), &new, now)?;

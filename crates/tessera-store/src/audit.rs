@@ -72,6 +72,27 @@ pub fn record(conn: &mut AnyConnection, event: &NewAuditEvent<'_>, now: i64) -> 
     Ok(id)
 }
 
+/// Records `event` unless another event of bucket `key` was recorded within the last
+/// `interval` seconds: for events that unauthenticated requests can cause (ASVS 5.0
+/// V16.3: they are logged, but an attacker cannot flood the log with them). A recorded
+/// event's summary carries `passed_over`, the events of the bucket not recorded since
+/// the last one. Returns whether it was recorded.
+pub fn record_sampled(
+    conn: &mut AnyConnection,
+    event: &NewAuditEvent<'_>,
+    key: &str,
+    interval: i64,
+    now: i64,
+) -> StoreResult<bool> {
+    let Some(passed_over) = crate::throttle::sample(conn, key, interval, now)? else { return Ok(false) };
+    let mut summary = event.summary.clone();
+    if let Value::Object(fields) = &mut summary {
+        fields.insert("passed_over".into(), Value::from(passed_over));
+    }
+    record(conn, &NewAuditEvent { summary, ..*event }, now)?;
+    Ok(true)
+}
+
 /// Which events to list: each set field must match exactly; times are inclusive.
 #[derive(Debug, Clone, Default)]
 pub struct AuditFilter {

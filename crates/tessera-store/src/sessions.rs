@@ -185,6 +185,15 @@ pub fn replace(
     Ok(session)
 }
 
+/// Moves a session's end to `expires_at` if that is later (an anonymous session that
+/// binds a new pending request lives as long as it).
+pub fn extend(conn: &mut AnyConnection, id_hash: &str, expires_at: i64) -> StoreResult<()> {
+    diesel::update(browser_sessions::table.find(id_hash).filter(browser_sessions::expires_at.lt(expires_at)))
+        .set(browser_sessions::expires_at.eq(expires_at))
+        .execute(conn)?;
+    Ok(())
+}
+
 /// Ends a session (logout); `false` when there was no open session with this id.
 pub fn end(conn: &mut AnyConnection, id_hash: &str, now: i64) -> StoreResult<bool> {
     let changed = diesel::update(browser_sessions::table.find(id_hash).filter(browser_sessions::ended_at.is_null()))

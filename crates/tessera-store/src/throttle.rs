@@ -1,6 +1,9 @@
 //! Sign-in throttling (OWASP ASVS 5.0 V6.3.1): a budget of attempts per bucket (an
 //! account, or a client address) in a fixed window, shared by every node.
 //!
+//! The same table keeps event buckets for [`sample`], which rate-limits audit events
+//! that unauthenticated requests can cause.
+//!
 //! An attempt is *reserved* before the password is checked, by one statement per bucket
 //! (an `INSERT … ON CONFLICT DO UPDATE … RETURNING`, atomic on both backends): of any
 //! number of parallel attempts, at most `Limit::attempts` are ever evaluated in a window.
@@ -136,6 +139,45 @@ pub fn refund(conn: &mut AnyConnection, reservation: &Reservation) -> StoreResul
     .set(sign_in_throttle::failures.eq(sign_in_throttle::failures - 1))
     .execute(conn)?;
     Ok(())
+}
+
+/// Names [`SAMPLE`] in diesel's statement cache.
+struct Sample;
+
+/// Samples event bucket $1 at $2 (at most one event per $3 s): `audit_refusal` says
+/// whether this one is due, `refused` how many were passed over before it. An event
+/// bucket keeps the last recorded event's time in `window_started_at` and the events
+/// passed over since in `failures`; it is never locked.
+const SAMPLE: &str = "INSERT INTO sign_in_throttle \
+     (key, failures, window_started_at, locked_until, refused, refusal_audited_at, audit_refusal) \
+     VALUES ($1, 0, $2, NULL, 0, NULL, TRUE) \
+     ON CONFLICT (key) DO UPDATE SET \
+     refused = CASE WHEN sign_in_throttle.window_started_at + $3 <= $2 \
+       THEN sign_in_throttle.failures ELSE sign_in_throttle.refused END, \
+     audit_refusal = (sign_in_throttle.window_started_at + $3 <= $2), \
+     failures = CASE WHEN sign_in_throttle.window_started_at + $3 <= $2 \
+       THEN 0 ELSE sign_in_throttle.failures + 1 END, \
+     window_started_at = CASE WHEN sign_in_throttle.window_started_at + $3 <= $2 \
+       THEN $2 ELSE sign_in_throttle.window_started_at END \
+     RETURNING refused, audit_refusal";
+
+#[derive(QueryableByName)]
+struct Sampled {
+    #[diesel(sql_type = BigInt)]
+    refused: i64,
+    #[diesel(sql_type = Bool)]
+    audit_refusal: bool,
+}
+
+/// Rate-limits an event that anyone can cause (a failed client authentication, say), so
+/// that unauthenticated requests cannot fill the audit log: of the events of bucket
+/// `key`, at most one per `interval` seconds is due. Returns `Some(passed_over)` when
+/// this one is due (with how many were passed over since the last one), `None` when it
+/// is to be passed over. One atomic statement; the bucket is purged like the others.
+pub fn sample(conn: &mut AnyConnection, key: &str, interval: i64, now: i64) -> StoreResult<Option<i64>> {
+    let binds = [Bind::Text(key), Bind::Int(now), Bind::Int(interval)];
+    let row: Sampled = Fixed::<Sample>::new(SAMPLE, &binds).get_result(conn)?;
+    Ok(row.audit_refusal.then_some(row.refused))
 }
 
 /// Until when `key` is locked, if it is locked at `now` (for display; deciding is

@@ -119,7 +119,8 @@ crate::both_backends! {
         assert_eq!(body["error"], "invalid_request");
         assert_eq!(world.app.get("/connect/introspect").status(), 405);
         let events = world.store.read(|c| tessera_store::audit::list(c, &Default::default(), &tessera_store::Page::first(50))).unwrap();
-        assert_eq!(events.items.iter().filter(|e| e.action == "connection.authentication_failed").count(), 4);
+        // Refused callers are audited, one event a minute per address (sampled).
+        assert_eq!(events.items.iter().filter(|e| e.action == "connection.authentication_failed").count(), 1);
         });
     }
 

@@ -147,9 +147,9 @@ crate::both_backends! {
             assert_eq!((status, body["error"].as_str()), (401, Some("invalid_client")), "{what}: {body}");
             assert!(body.get("access_token").is_none(), "{what}: {body}");
         }
+        // Audited with its reason; from one address, one event a minute (sampled).
         let reasons = refusals(&world);
-        assert_eq!(reasons.len(), cases.len(), "{reasons:?}");
-        assert!(reasons.iter().all(|r| r == "the client assertion's aud is not the issuer identifier alone"), "{reasons:?}");
+        assert_eq!(reasons, ["the client assertion's aud is not the issuer identifier alone"], "{reasons:?}");
         // Nothing was spent: the jti of the refused assertions still authenticates once.
         let (status, body) = token(&world, &assertion(&world, json!({ "aud": issuer, "jti": jti })));
         assert_eq!(status, 200, "{body}");
@@ -173,7 +173,7 @@ crate::both_backends! {
             let (status, body) = token(&world, &assertion(&world, json!({ "aud": aud })));
             assert_eq!((status, body["error"].as_str()), (401, Some("invalid_client")), "{aud}: {body}");
         }
-        assert_eq!(refusals(&world).len(), 3);
+        assert_eq!(refusals(&world).len(), 1, "sampled: one event a minute per address");
     }
 
     fn bad_assertions_are_invalid_client(db) {

@@ -123,7 +123,9 @@ fn record_refusal(store: &Store, key_id: &str, status: u16, client_ip: Option<&s
         summary: serde_json::json!({ "status": status }),
         client_ip,
     };
-    if let Err(error) = store.write(|c| tessera_store::audit::record(c, &event, now)) {
+    // Anyone can cause this event: at most one a minute per address reaches the log.
+    let key = format!("audit:management_key.authentication_failed:{}", client_ip.unwrap_or("unknown"));
+    if let Err(error) = store.write(|c| tessera_store::audit::record_sampled(c, &event, &key, 60, now)) {
         tracing::warn!(%error, "could not record a refused management key");
     }
 }

@@ -34,3 +34,42 @@ crate::both_backends! {
         assert_eq!(store.read(audit::count).unwrap(), 3);
     }
 }
+
+mod sampled {
+    use serde_json::json;
+    use tessera_store::audit::{self, AuditFilter, NewAuditEvent};
+    use tessera_store::{Page, throttle};
+
+    use crate::common::NOW;
+
+    fn failed(store: &tessera_store::Store, at: i64) -> bool {
+        let event = NewAuditEvent {
+            actor: "anonymous",
+            action: "client.authentication_failed",
+            target: "client:nobody",
+            summary: json!({ "reason": "unknown client" }),
+            client_ip: Some("192.0.2.7"),
+        };
+        store
+            .write(|c| audit::record_sampled(c, &event, "audit:client.authentication_failed:192.0.2.7", 60, at))
+            .unwrap()
+    }
+
+    crate::both_backends! {
+        fn events_anyone_can_cause_are_recorded_once_a_minute_with_the_count_passed_over(store) {
+            // Finding 15 of the 2026-12 review: every failed client authentication was a row.
+            assert!(failed(&store, NOW));
+            for at in 1..50 {
+                assert!(!failed(&store, NOW + at % 60), "passed over at {at}");
+            }
+            assert!(failed(&store, NOW + 60));
+            let filter = AuditFilter { action: Some("client.authentication_failed".into()), ..Default::default() };
+            let events = store.read(|c| audit::list(c, &filter, &Page::first(10))).unwrap().items;
+            let passed: Vec<i64> = events.iter().map(|e| e.summary["passed_over"].as_i64().unwrap()).collect();
+            assert_eq!(passed, [49, 0], "newest first");
+            assert_eq!(events[0].summary["reason"], "unknown client");
+            // The bucket is purged like the throttle's.
+            assert_eq!(store.write(|c| throttle::purge(c, NOW + 60 + 15 * 60)).unwrap(), 1);
+        }
+    }
+}
