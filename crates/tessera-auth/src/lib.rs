@@ -4,3 +4,7 @@
 //! by `tessera-store`, hashes computed by `tessera-tokens`, and the web crates render the
 //! outcome in their own protocol's format.
 #![forbid(unsafe_code)]
+
+pub mod password_policy;
+
+pub use password_policy::{MinScoreOutOfRange, PasswordPolicy, PasswordRefused, Weakness};
