@@ -15,6 +15,8 @@ pub struct OidcSettings {
     pub session_idle_timeout: i64,
     /// Seconds after sign-in after which a browser session ends whatever its activity.
     pub session_absolute_timeout: i64,
+    /// What registration accepts as a password (ASVS 5.0 V6.2).
+    pub password_policy: tessera_auth::PasswordPolicy,
 }
 
 impl OidcSettings {
@@ -24,6 +26,7 @@ impl OidcSettings {
             registration_enabled: true,
             session_idle_timeout: 2 * 3600,
             session_absolute_timeout: 12 * 3600,
+            password_policy: tessera_auth::PasswordPolicy::default(),
         }
     }
 

@@ -217,6 +217,7 @@ fn check(config: Option<&Path>) -> Result<(), Fatal> {
     println!("  log_format            = {:?}", settings.log_format);
     println!("  log_level             = {}", settings.log_level);
     println!("  registration_enabled  = {}", settings.registration_enabled);
+    println!("  password_min_score    = {}", settings.password_policy.min_score());
     println!(
         "  argon2                = m={} KiB, t={}, p={}",
         settings.password_params.memory_kib, settings.password_params.iterations, settings.password_params.parallelism

@@ -84,6 +84,7 @@ pub fn prepare(settings: &Settings) -> Result<Prepared, Fatal> {
         keys,
         oidc: tessera_oidc::OidcSettings {
             registration_enabled: settings.registration_enabled,
+            password_policy: settings.password_policy.clone(),
             ..tessera_oidc::OidcSettings::new(settings.issuer.as_str())
         },
         bootstrap_admin,

@@ -139,6 +139,7 @@ fn bad_values_name_their_setting() {
         &dir.run(&["config", "check"], &[("TESSERA_REGISTRATION_ENABLED", "maybe")]),
         "registration_enabled",
     );
+    assert_config_error(&dir.run(&["config", "check"], &[("TESSERA_PASSWORD_MIN_SCORE", "5")]), "password_min_score");
 }
 
 #[test]
@@ -205,6 +206,7 @@ fn config_check_prints_the_settings_without_secrets() {
     let out = stdout(&output);
     assert!(out.starts_with("Configuration is valid"), "{out}");
     assert!(out.contains("sqlite://tessera-data/tessera.db (answers)"), "{out}");
+    assert!(out.contains("password_min_score    = 3"), "{out}");
     assert!(!out.contains(&key));
 }
 
