@@ -198,6 +198,34 @@ fn create_user_makes_an_administrator_and_refuses_a_duplicate() {
 }
 
 #[test]
+fn create_user_refuses_a_common_password_or_one_built_from_the_username_and_creates_nothing() {
+    let dir = Workdir::new();
+    let create = |password: &[u8]| {
+        let mut child = dir
+            .command(&["admin", "create-user", "--username", "quokkaorbit", "--password-stdin"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        use std::io::Write;
+        child.stdin.take().unwrap().write_all(password).unwrap();
+        child.wait_with_output().unwrap()
+    };
+    for (password, why) in [
+        (&b"password\n"[..], "error: password: This password is too common"),
+        (b"quokkaorbit42\n", "error: password: This password is too easy to guess: it is built from your username"),
+    ] {
+        let refused = create(password);
+        assert_eq!(refused.status.code(), Some(2), "{}", stderr(&refused));
+        assert!(stderr(&refused).starts_with(why), "{}", stderr(&refused));
+        assert!(!stderr(&refused).contains("quokkaorbit42"), "the password is never repeated");
+    }
+    let created = create(b"a long enough password\n");
+    assert!(created.status.success(), "nothing was left behind: {}", stderr(&created));
+}
+
+#[test]
 fn config_check_prints_the_settings_without_secrets() {
     let dir = Workdir::new();
     let key = fresh_key();
