@@ -337,3 +337,6 @@ fn describe(error: figment::Error, file: &Path) -> SettingsError {
         }
     }
 }
+
+#[cfg(test)]
+mod tests;
