@@ -36,7 +36,8 @@ pub use signing_keys::{KeyRotation, RotateKeys};
 pub const PREFIX: &str = "/api/v1";
 
 /// Mounts every `/api/v1` route. Needs `web::Data<tessera_store::Store>`,
-/// `web::Data<tessera_tokens::PasswordHasher>`, `web::Data<TokenSigning>`,
+/// `web::Data<tessera_tokens::PasswordHasher>`, `web::Data<tessera_auth::PasswordPolicy>`,
+/// `web::Data<TokenSigning>`,
 /// `web::Data<KeyRotation>` and `web::Data<ScriptSupport>` in the app data.
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(

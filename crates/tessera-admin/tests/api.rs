@@ -278,6 +278,37 @@ both_backends! {
         assert_error(&call(&app, Method::GET, &path, Some(&key), None).await, 404, "not_found", None);
     }
 
+    async fn a_common_or_personal_password_is_refused_on_the_password_field_and_nothing_is_written(store) {
+        let app = app(&store).await;
+        let key = key(&store);
+        let create = |username: &str, password: &str| json!({ "username": username, "password": password });
+        for (username, password, why) in [
+            ("bob", "password", "This password is too common"),
+            ("bob", "        ", "This password is too easy to guess"),
+            ("quokkaorbit", "quokkaorbit42", "This password is too easy to guess: it is built from your username"),
+        ] {
+            let refused = call(&app, Method::POST, "/api/v1/users", Some(&key), Some(create(username, password))).await;
+            assert_error(&refused, 400, "invalid_request", Some("password"));
+            assert!(refused.1["message"].as_str().unwrap().starts_with(why), "{}", refused.1);
+            assert!(store.read(|c| tessera_store::users::find_by_login(c, username)).unwrap().is_none());
+        }
+        assert!(audit_events(&store, "user.create").is_empty());
+
+        // Setting a password: the user's claim values (their name) count as their own words.
+        let (status, carol) = call(&app, Method::POST, "/api/v1/users", Some(&key), Some(json!({ "username": "carol" }))).await;
+        assert_eq!(status, 201, "{carol}");
+        let path = format!("/api/v1/users/{}", carol["id"].as_str().unwrap());
+        let (status, _) = call(&app, Method::PUT, &format!("{path}/claims"), Some(&key), Some(json!({ "given_name": "Quokkaorbit" }))).await;
+        assert_eq!(status, 200);
+        for (password, why) in [("Password1", "This password is too common"), ("quokkaorbit42", "This password is too easy to guess: it is built from your username")] {
+            let refused = call(&app, Method::PUT, &format!("{path}/password"), Some(&key), Some(json!({ "password": password }))).await;
+            assert_error(&refused, 400, "invalid_request", Some("password"));
+            assert!(refused.1["message"].as_str().unwrap().starts_with(why), "{}", refused.1);
+        }
+        assert_eq!(call(&app, Method::GET, &path, Some(&key), None).await.1["has_password"], false);
+        assert!(audit_events(&store, "user.set_password").is_empty());
+    }
+
     async fn management_keys_are_shown_once_and_revocable(store) {
         let app = app(&store).await;
         let key = key(&store);

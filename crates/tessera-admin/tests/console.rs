@@ -114,6 +114,7 @@ async fn browser(
         App::new()
             .app_data(web::Data::new(store.clone()))
             .app_data(web::Data::new(PasswordHasher::new(PasswordParams::TESTING).unwrap()))
+            .app_data(web::Data::new(tessera_auth::PasswordPolicy::default()))
             .app_data(web::Data::new(settings))
             .app_data(web::Data::new(rotation))
             .app_data(web::Data::new(common::script_support()))
@@ -419,6 +420,10 @@ both_backends! {
         field_error(&answer.body, "f-email");
         let answer = b.submit("/admin/users/new", "/admin/users", &[("username", "ada"), ("email", "ada@example.com"), ("password", "short"), ("app_metadata", "{}"), ("user_metadata", "{}")]).await;
         field_error(&answer.body, "f-password");
+        let answer = b.submit("/admin/users/new", "/admin/users", &[("username", "ada"), ("email", "ada@example.com"), ("password", "password"), ("app_metadata", "{}"), ("user_metadata", "{}")]).await;
+        assert_eq!(answer.status, StatusCode::BAD_REQUEST);
+        assert!(field_error(&answer.body, "f-password").starts_with("This password is too common"), "{}", answer.body);
+        assert!(store.read(|c| users::find_by_login(c, "ada")).unwrap().is_none());
         let answer = b.submit("/admin/users/new", "/admin/users", &[("username", "ada"), ("email", "ada@example.com"), ("password", "long enough password"), ("app_metadata", "{\"plan\":\"pro\"}"), ("user_metadata", "{}")]).await;
         assert_eq!(answer.status, StatusCode::SEE_OTHER);
         let user = store.read(|c| users::find_by_login(c, "ada")).unwrap().unwrap();
@@ -442,6 +447,9 @@ both_backends! {
         let answer = b.submit(&page, &format!("{page}/roles"), &[("role_id", &support.id)]).await;
         assert_eq!(answer.status, StatusCode::SEE_OTHER);
         assert!(store.read(|c| users::has_role(c, &user.id, "support")).unwrap());
+        let answer = b.submit(&page, &format!("{page}/password"), &[("password", "ada-2024")]).await;
+        assert_eq!(answer.status, StatusCode::BAD_REQUEST);
+        assert!(field_error(&answer.body, "f-password").starts_with("This password is too easy to guess"), "{}", answer.body);
         let answer = b.submit(&page, &format!("{page}/password"), &[("password", "another long password")]).await;
         assert_eq!(answer.status, StatusCode::SEE_OTHER);
         assert_eq!(audit_events(&store, "user.set_password").len(), 1);

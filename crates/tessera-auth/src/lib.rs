@@ -5,6 +5,8 @@
 //! outcome in their own protocol's format.
 #![forbid(unsafe_code)]
 
+pub mod password_policy;
 pub mod sign_in;
 
+pub use password_policy::{MinScoreOutOfRange, PasswordPolicy, PasswordRefused, Weakness};
 pub use sign_in::{Channel, PasswordAttempt, Reservations, Verdict, check_password, locked_message};

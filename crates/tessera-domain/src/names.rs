@@ -1,5 +1,5 @@
 //! Names chosen by admins and users: scope, connection, role and organization names,
-//! display names, usernames, e-mail addresses, and the password policy.
+//! display names, usernames, e-mail addresses, and the length rules of passwords.
 
 use std::fmt;
 use std::str::FromStr;
@@ -16,10 +16,11 @@ pub const MAX_NAME_LEN: usize = 100;
 pub const MAX_DISPLAY_NAME_LEN: usize = 200;
 /// Username length bounds, in characters.
 pub const USERNAME_LEN: std::ops::RangeInclusive<usize> = 3..=64;
-/// NIST SP 800-63B §5.1.1.2 / SECURITY.md: passwords have at least 8 characters.
+/// OWASP ASVS 5.0 V6.2.1 / NIST SP 800-63B §5.1.1.2: passwords have at least 8 characters.
 pub const MIN_PASSWORD_CHARS: usize = 8;
-/// Longest password accepted, in characters: far above the 64 NIST asks for, only bounding
-/// the work of hashing. Longer passwords are refused, never truncated.
+/// Longest password accepted, in characters: far above the 64 that ASVS 5.0 V6.2.9 asks
+/// for, only bounding the work of hashing. Longer passwords are refused, never truncated
+/// (V6.2.8).
 pub const MAX_PASSWORD_CHARS: usize = 4096;
 
 /// Which kind of name an error is about.
@@ -335,16 +336,20 @@ pub enum PasswordError {
     },
 }
 
-/// A password that meets the policy. Its `Debug` hides it; it has no `Display` and no
-/// serde, so it cannot end up in a log line or a response by accident.
+/// A password that meets the length rules. Its `Debug` hides it; it has no `Display` and
+/// no serde, so it cannot end up in a log line or a response by accident.
+///
+/// These are only the length rules: the whole policy, which also refuses common, breached
+/// and easily guessed passwords (ASVS 5.0 V6.2.4, V6.2.12), is
+/// `tessera_auth::PasswordPolicy`, and every place that sets a password goes through it.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Password(String);
 
 impl Password {
-    /// NIST SP 800-63B §5.1.1.2 and SECURITY.md: at least 8 characters (counted as Unicode
-    /// scalar values, not bytes), long passwords accepted and never truncated, and no
-    /// composition rules (no "one digit, one symbol").
-    pub fn check_policy(raw: &str) -> Result<(), PasswordError> {
+    /// ASVS 5.0 V6.2.1, V6.2.5, V6.2.8 and V6.2.9 (NIST SP 800-63B §5.1.1.2): at least 8
+    /// characters (counted as Unicode scalar values, not bytes), 64 and more accepted and
+    /// never truncated, and no composition rules (no "one digit, one symbol").
+    pub fn check_length(raw: &str) -> Result<(), PasswordError> {
         let chars = raw.chars().count();
         if chars < MIN_PASSWORD_CHARS {
             return Err(PasswordError::TooShort { min: MIN_PASSWORD_CHARS });
@@ -355,9 +360,9 @@ impl Password {
         Ok(())
     }
 
-    /// Checks the policy and keeps the password, exactly as given.
+    /// Checks the length rules and keeps the password, exactly as given.
     pub fn new(raw: String) -> Result<Self, PasswordError> {
-        Self::check_policy(&raw)?;
+        Self::check_length(&raw)?;
         Ok(Self(raw))
     }
 

@@ -559,7 +559,7 @@ mod tests {
         let html = render(&quiet);
         assert!(!html.contains("role=\"alert\"") && !html.contains("aria-invalid"));
         assert!(html.contains(r#"aria-describedby="password-hint""#));
-        assert!(html.contains(r#"<p class="hint" id="password-hint">At least 8 characters</p>"#));
+        assert!(html.contains(r#"<p class="hint" id="password-hint">At least 8 characters and hard to guess: a few uncommon words work well</p>"#));
     }
 
     #[test]

@@ -20,6 +20,8 @@ pub struct OidcSettings {
     /// audiences beside this server's, as RFC 7523 §3 allowed before
     /// draft-ietf-oauth-rfc7523bis §4 (off: the issuer identifier alone).
     pub private_key_jwt_legacy_audiences: bool,
+    /// What registration accepts as a password (ASVS 5.0 V6.2).
+    pub password_policy: tessera_auth::PasswordPolicy,
 }
 
 impl OidcSettings {
@@ -30,6 +32,7 @@ impl OidcSettings {
             session_idle_timeout: 2 * 3600,
             session_absolute_timeout: 12 * 3600,
             private_key_jwt_legacy_audiences: false,
+            password_policy: tessera_auth::PasswordPolicy::default(),
         }
     }
 

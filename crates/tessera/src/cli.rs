@@ -102,6 +102,8 @@ pub struct CreateUser {
     #[arg(long)]
     pub admin: bool,
     /// Read the password from the first line of standard input instead of generating one.
+    /// It must meet the password policy: at least 8 characters, not a common password,
+    /// nor built from the username or e-mail (see password_min_score).
     #[arg(long)]
     pub password_stdin: bool,
 }

@@ -4,7 +4,7 @@ use std::io::BufRead;
 use std::path::Path;
 
 use serde_json::json;
-use tessera_domain::{Email, Password, Username};
+use tessera_domain::{Email, Username};
 use tessera_store::StoreError;
 use tessera_store::audit::{self, NewAuditEvent};
 use tessera_store::organizations::{self, ADMIN_ROLE};
@@ -98,9 +98,11 @@ fn create_user(config: Option<&Path>, args: &CreateUser) -> Result<(), Fatal> {
     } else {
         (generate_secret().expose().to_owned(), true)
     };
-    Password::check_policy(&password).map_err(|e| Fatal(format!("password: {e}")))?;
+    let about_user: Vec<&str> = std::iter::once(username.as_str()).chain(email.as_ref().map(Email::as_str)).collect();
+    let password =
+        settings.password_policy.check(password, &about_user).map_err(|e| Fatal(format!("password: {e}")))?;
     let hasher = PasswordHasher::new(settings.password_params).map_err(|e| Fatal(format!("argon2_memory_kib: {e}")))?;
-    let hash = hasher.hash(&password).map_err(|e| Fatal(format!("hashing the password: {e}")))?;
+    let hash = hasher.hash(password.expose()).map_err(|e| Fatal(format!("hashing the password: {e}")))?;
     let store = bootstrap::open_store(&settings)?;
     bootstrap::migrate(&store)?;
     let now = crate::now();
@@ -141,7 +143,7 @@ fn create_user(config: Option<&Path>, args: &CreateUser) -> Result<(), Fatal> {
         if args.admin { " with the tessera-admin role" } else { "" }
     );
     if generated {
-        println!("Password (shown once): {password}");
+        println!("Password (shown once): {}", password.expose());
     }
     Ok(())
 }
@@ -219,6 +221,7 @@ fn check(config: Option<&Path>) -> Result<(), Fatal> {
     println!("  log_level             = {}", settings.log_level);
     println!("  registration_enabled  = {}", settings.registration_enabled);
     println!("  private_key_jwt_legacy_audiences = {}", settings.private_key_jwt_legacy_audiences);
+    println!("  password_min_score    = {}", settings.password_policy.min_score());
     println!(
         "  argon2                = m={} KiB, t={}, p={}",
         settings.password_params.memory_kib, settings.password_params.iterations, settings.password_params.parallelism

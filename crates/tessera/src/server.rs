@@ -22,6 +22,8 @@ pub struct Prepared {
     pub store: Store,
     pub master_key: Arc<MasterKey>,
     pub password_hasher: PasswordHasher,
+    /// What registration, the management API and the console accept as a password.
+    pub password_policy: tessera_auth::PasswordPolicy,
     pub keys: SharedKeySet,
     /// The protocol app's settings.
     pub oidc: tessera_oidc::OidcSettings,
@@ -87,10 +89,12 @@ pub fn prepare(settings: &Settings) -> Result<Prepared, Fatal> {
         store,
         master_key: Arc::new(master_key),
         password_hasher,
+        password_policy: settings.password_policy.clone(),
         keys,
         oidc: tessera_oidc::OidcSettings {
             registration_enabled: settings.registration_enabled,
             private_key_jwt_legacy_audiences: settings.private_key_jwt_legacy_audiences,
+            password_policy: settings.password_policy.clone(),
             ..tessera_oidc::OidcSettings::new(settings.issuer.as_str())
         },
         bootstrap_admin,
@@ -124,6 +128,7 @@ pub fn start(prepared: &Prepared, listener: TcpListener) -> Result<Server, Fatal
         issuer: prepared.oidc.issuer.clone(),
     });
     let password_hasher = web::Data::new(prepared.password_hasher.clone());
+    let password_policy = web::Data::new(prepared.password_policy.clone());
     let console = web::Data::new(tessera_admin::console::ConsoleSettings {
         secure_cookies: prepared.oidc.secure_cookies(),
         idle_timeout: prepared.admin_session_idle_timeout,
@@ -157,6 +162,7 @@ pub fn start(prepared: &Prepared, listener: TcpListener) -> Result<Server, Fatal
             .app_data(token_signing.clone())
             .configure(tessera_oidc::configure)
             .app_data(password_hasher.clone())
+            .app_data(password_policy.clone())
             .app_data(console.clone())
             .app_data(rotation.clone())
             .app_data(script_support.clone())

@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
 use serde::{Deserialize, Serialize};
+use tessera_auth::PasswordPolicy;
 use tessera_store::{DatabaseUrl, PoolOptions};
 use tessera_tokens::{MasterKey, PasswordParams};
 
@@ -40,6 +41,9 @@ pub struct RawSettings {
     pub argon2_iterations: u32,
     /// argon2id parallelism (default OWASP: 1).
     pub argon2_parallelism: u32,
+    /// The lowest zxcvbn score (0 to 4) a new password must reach; 0 keeps only the
+    /// length rules.
+    pub password_min_score: u8,
     /// Seconds between a key rotation and the new key signing: long enough for every
     /// node to have reloaded and published it.
     pub key_activation_delay: u64,
@@ -80,6 +84,7 @@ impl Default for RawSettings {
             argon2_memory_kib: PasswordParams::OWASP.memory_kib,
             argon2_iterations: PasswordParams::OWASP.iterations,
             argon2_parallelism: PasswordParams::OWASP.parallelism,
+            password_min_score: tessera_auth::password_policy::DEFAULT_MIN_SCORE,
             key_activation_delay: 120,
             key_refresh_interval: 30,
             config_refresh_interval_ms: 1000,
@@ -112,6 +117,8 @@ pub struct Settings {
     pub log_level: String,
     pub registration_enabled: bool,
     pub password_params: PasswordParams,
+    /// What every place that sets a password accepts (ASVS 5.0 V6.2).
+    pub password_policy: PasswordPolicy,
     pub key_activation_delay: i64,
     pub key_refresh_interval: std::time::Duration,
     pub admin_session_idle_timeout: i64,
@@ -216,6 +223,9 @@ impl Settings {
         };
         tessera_tokens::PasswordHasher::check_params(password_params)
             .map_err(|e| SettingsError::new("argon2_memory_kib", e.to_string()))?;
+        let password_policy = PasswordPolicy::new(raw.password_min_score)
+            .map_err(|e| SettingsError::new("password_min_score", e.to_string()))?
+            .with_context_words(issuer_words(&issuer));
         if !(1..=60).contains(&raw.key_refresh_interval) {
             return Err(SettingsError::new("key_refresh_interval", "must be between 1 and 60 seconds"));
         }
@@ -268,6 +278,7 @@ impl Settings {
             log_level: raw.log_level,
             registration_enabled: raw.registration_enabled,
             password_params,
+            password_policy,
             sources,
         })
     }
@@ -287,6 +298,15 @@ fn check_issuer(raw: &str) -> Result<url::Url, SettingsError> {
         return Err(SettingsError::new("issuer", "must name a host and carry no credentials"));
     }
     Ok(url)
+}
+
+/// ASVS 5.0 V6.2.11: the issuer's host name is a context word passwords must not be built
+/// from (an IP address is not).
+fn issuer_words(issuer: &url::Url) -> Option<&str> {
+    match issuer.host() {
+        Some(url::Host::Domain(domain)) => Some(domain),
+        _ => None,
+    }
 }
 
 /// Turns figment's error into one line naming the setting and where it came from.
@@ -327,3 +347,6 @@ fn describe(error: figment::Error, file: &Path) -> SettingsError {
         }
     }
 }
+
+#[cfg(test)]
+mod tests;

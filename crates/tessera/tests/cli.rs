@@ -143,6 +143,7 @@ fn bad_values_name_their_setting() {
         &dir.run(&["config", "check"], &[("TESSERA_PRIVATE_KEY_JWT_LEGACY_AUDIENCES", "maybe")]),
         "private_key_jwt_legacy_audiences",
     );
+    assert_config_error(&dir.run(&["config", "check"], &[("TESSERA_PASSWORD_MIN_SCORE", "5")]), "password_min_score");
 }
 
 #[test]
@@ -150,7 +151,7 @@ fn migrate_twice_changes_nothing_the_second_time() {
     let dir = Workdir::new();
     let first = dir.run(&["migrate"], &[]);
     assert!(first.status.success(), "{}", stderr(&first));
-    assert!(stdout(&first).starts_with("Applied 16 migration(s):"), "{}", stdout(&first));
+    assert!(stdout(&first).starts_with("Applied 18 migration(s):"), "{}", stdout(&first));
     let second = dir.run(&["migrate"], &[]);
     assert!(second.status.success(), "{}", stderr(&second));
     assert_eq!(stdout(&second).trim(), "The database schema is up to date; nothing to apply.");
@@ -201,6 +202,34 @@ fn create_user_makes_an_administrator_and_refuses_a_duplicate() {
 }
 
 #[test]
+fn create_user_refuses_a_common_password_or_one_built_from_the_username_and_creates_nothing() {
+    let dir = Workdir::new();
+    let create = |password: &[u8]| {
+        let mut child = dir
+            .command(&["admin", "create-user", "--username", "quokkaorbit", "--password-stdin"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        use std::io::Write;
+        child.stdin.take().unwrap().write_all(password).unwrap();
+        child.wait_with_output().unwrap()
+    };
+    for (password, why) in [
+        (&b"password\n"[..], "error: password: This password is too common"),
+        (b"quokkaorbit42\n", "error: password: This password is too easy to guess: it is built from your username"),
+    ] {
+        let refused = create(password);
+        assert_eq!(refused.status.code(), Some(2), "{}", stderr(&refused));
+        assert!(stderr(&refused).starts_with(why), "{}", stderr(&refused));
+        assert!(!stderr(&refused).contains("quokkaorbit42"), "the password is never repeated");
+    }
+    let created = create(b"a long enough password\n");
+    assert!(created.status.success(), "nothing was left behind: {}", stderr(&created));
+}
+
+#[test]
 fn config_check_prints_the_settings_without_secrets() {
     let dir = Workdir::new();
     let key = fresh_key();
@@ -209,6 +238,7 @@ fn config_check_prints_the_settings_without_secrets() {
     let out = stdout(&output);
     assert!(out.starts_with("Configuration is valid"), "{out}");
     assert!(out.contains("sqlite://tessera-data/tessera.db (answers)"), "{out}");
+    assert!(out.contains("password_min_score    = 3"), "{out}");
     assert!(!out.contains(&key));
 }
 

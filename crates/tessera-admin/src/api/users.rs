@@ -1,7 +1,7 @@
 //! `/api/v1/users`: accounts, their claim values, passwords and roles. Usernames and
 //! e-mail addresses follow `tessera_domain::{Username, Email}`; passwords the policy of
-//! `tessera_domain::Password` (SECURITY.md: at least 8 characters, never truncated) and
-//! are stored as argon2id; claim values are checked against their claim type
+//! `tessera_auth::PasswordPolicy` (ASVS 5.0 V6.2: at least 8 characters, never truncated,
+//! not common, breached or built from the user's own names) and are stored as argon2id; claim values are checked against their claim type
 //! (`ClaimValueType::normalize_value`); metadata must be JSON objects.
 
 use std::collections::BTreeMap;
@@ -9,6 +9,7 @@ use std::collections::BTreeMap;
 use actix_web::{HttpResponse, web};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
+use tessera_auth::PasswordPolicy;
 use tessera_domain::{Email, Password, Username};
 use tessera_store::organizations;
 use tessera_store::scopes;
@@ -147,8 +148,10 @@ fn summary(u: &User) -> Value {
     json!({ "username": u.username, "email": u.email, "email_verified": u.email_verified, "disabled": u.disabled })
 }
 
-fn password(field: &str, raw: String) -> Result<Password, ApiError> {
-    Password::new(raw).map_err(|e| ApiError::invalid(field, e.to_string()))
+/// ASVS 5.0 V6.2: `raw` against the policy, with `about_user` (username, e-mail, names) as
+/// words it must not be built from; a refusal is a 400 on the `password` field.
+fn password(policy: &PasswordPolicy, raw: String, about_user: &[&str]) -> Result<Password, ApiError> {
+    policy.check(raw, about_user).map_err(|e| ApiError::invalid("password", e.to_string()))
 }
 
 fn hash(hasher: &PasswordHasher, password: &Password) -> Result<String, ApiError> {
@@ -185,12 +188,13 @@ pub async fn list(
 pub async fn create(
     store: web::Data<Store>,
     hasher: web::Data<PasswordHasher>,
+    policy: web::Data<PasswordPolicy>,
     caller: Caller,
     bytes: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
     let input: NewUserBody = body::parse(&bytes)?;
     let created = blocking(move || {
-        let user = create_user(&store, &hasher, &caller, input)?;
+        let user = create_user(&store, &hasher, &policy, &caller, input)?;
         Ok(store.read(|c| detail(c, user))?)
     })
     .await?;
@@ -201,12 +205,14 @@ pub async fn create(
 pub(crate) fn create_user(
     store: &Store,
     hasher: &PasswordHasher,
+    policy: &PasswordPolicy,
     who: &dyn Actor,
     input: NewUserBody,
 ) -> Result<User, ApiError> {
     let username = username(&input.username)?;
     let email = input.email.as_deref().map(email).transpose()?;
-    let password = input.password.map(|p| password("password", p)).transpose()?;
+    let about_user: Vec<&str> = std::iter::once(username.as_str()).chain(email.as_deref()).collect();
+    let password = input.password.map(|p| password(policy, p, &about_user)).transpose()?;
     let app_metadata = input.app_metadata.map(|v| body::json_object("app_metadata", v)).transpose()?;
     let user_metadata = input.user_metadata.map(|v| body::json_object("user_metadata", v)).transpose()?;
     let now = super::now();
@@ -378,27 +384,40 @@ pub(crate) fn set_user_claims(
 pub async fn set_password(
     store: web::Data<Store>,
     hasher: web::Data<PasswordHasher>,
+    policy: web::Data<PasswordPolicy>,
     caller: Caller,
     id: web::Path<String>,
     bytes: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
     let id = id.into_inner();
     let input: PasswordBody = body::parse(&bytes)?;
-    blocking(move || set_user_password(&store, &hasher, &caller, &id, input.password)).await?;
+    blocking(move || set_user_password(&store, &hasher, &policy, &caller, &id, input.password)).await?;
     Ok(HttpResponse::NoContent().finish())
 }
 
-/// Sets user `id`'s password (argon2id). Shared by the API and the console.
+/// Sets user `id`'s password (argon2id) if the policy accepts it for this user: their
+/// username, e-mail address and text claim values (name, nickname…) are words it must not
+/// be built from. Shared by the API and the console.
 pub(crate) fn set_user_password(
     store: &Store,
     hasher: &PasswordHasher,
+    policy: &PasswordPolicy,
     who: &dyn Actor,
     id: &str,
     raw: String,
 ) -> Result<(), ApiError> {
-    let password = password("password", raw)?;
     let now = super::now();
-    store.read(|c| users::get(c, id))?;
+    let (user, claims) = store.read(|c| {
+        let user = users::get(c, id)?;
+        let claims = users::claim_values(c, &user)?;
+        Ok((user, claims))
+    })?;
+    let about_user: Vec<&str> = [user.username.as_str()]
+        .into_iter()
+        .chain(user.email.as_deref())
+        .chain(claims.values().filter_map(Value::as_str))
+        .collect();
+    let password = password(policy, raw, &about_user)?;
     let hashed = hash(hasher, &password)?;
     Ok(store.write(|c| {
         users::set_password_hash(c, id, &hashed, now)?;

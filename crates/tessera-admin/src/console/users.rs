@@ -6,6 +6,7 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, web};
 use serde::Deserialize;
 use serde_json::{Map, Value};
+use tessera_auth::PasswordPolicy;
 use tessera_domain::ClaimValueType;
 use tessera_store::organizations::{self, Membership, Role};
 use tessera_store::scopes::{self, ClaimType};
@@ -35,6 +36,10 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/users/{id}/roles/{role_id}/delete", web::post().to(remove_role))
         .route("/users/{id}/delete", web::post().to(delete));
 }
+
+/// What `tessera_auth::PasswordPolicy` asks, in a sentence.
+const PASSWORD_HELP: &str =
+    "At least 8 characters and hard to guess: not a common password, nor built from the username, e-mail or name.";
 
 /// Claims kept on the account itself (edited with the profile) or set by Tessera.
 const ACCOUNT_CLAIMS: &[&str] = &["email", "email_verified", "updated_at"];
@@ -104,7 +109,7 @@ fn new_form(form: Option<&FormData>) -> Form {
             Field::email("email", "E-mail", get("email")),
             Field::checkbox("email_verified", "E-mail verified", form.is_some_and(|f| f.checked("email_verified"))),
             Field::password("password", "Password")
-                .help("At least 8 characters. Leave empty for an account that cannot sign in with a password."),
+                .help(format!("{PASSWORD_HELP} Leave empty for an account that cannot sign in with a password.")),
             Field::json(
                 "app_metadata",
                 "app_metadata (JSON object)",
@@ -131,6 +136,7 @@ async fn create(
     admin: Admin,
     store: web::Data<Store>,
     hasher: web::Data<PasswordHasher>,
+    policy: web::Data<PasswordPolicy>,
     body: web::Bytes,
 ) -> Result<HttpResponse, ConsoleError> {
     let form = admin.form(&body)?;
@@ -145,7 +151,7 @@ async fn create(
         })
     })();
     let who = admin.clone();
-    match attempt(move || create_user(&store, &hasher, &who, parsed?)).await? {
+    match attempt(move || create_user(&store, &hasher, &policy, &who, parsed?)).await? {
         Ok(user) => Ok(see_other(&format!("{}?notice=created", href(&format!("users/{}", user.id))))),
         Err(error) => {
             let mut page = admin.page("New user", "users");
@@ -278,7 +284,7 @@ fn detail_page(admin: &Admin, l: &Loaded, failed: Option<Failed>) -> Page {
     let mut password = Form::post(
         format!("{base}/password"),
         "Set password",
-        vec![Field::password("password", "New password").help("At least 8 characters.")],
+        vec![Field::password("password", "New password").help(PASSWORD_HELP)],
     );
     if let Some(Failed::Password(error)) = &failed {
         password = password.with_error(error.body.field.as_deref(), error.body.message.clone());
@@ -427,6 +433,7 @@ async fn set_password(
     admin: Admin,
     store: web::Data<Store>,
     hasher: web::Data<PasswordHasher>,
+    policy: web::Data<PasswordPolicy>,
     id: web::Path<String>,
     body: web::Bytes,
 ) -> Result<HttpResponse, ConsoleError> {
@@ -434,7 +441,7 @@ async fn set_password(
     let form = admin.form(&body)?;
     let password = form.get("password").unwrap_or("").to_owned();
     let (who, db, user_id) = (admin.clone(), store.clone(), id.clone());
-    let outcome = attempt(move || set_user_password(&db, &hasher, &who, &user_id, password)).await?;
+    let outcome = attempt(move || set_user_password(&db, &hasher, &policy, &who, &user_id, password)).await?;
     respond(&admin, store, id, outcome.err().map(Failed::Password), "password_set").await
 }
 

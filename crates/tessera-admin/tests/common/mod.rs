@@ -65,6 +65,7 @@ pub async fn app_with(
         App::new()
             .app_data(web::Data::new(store.clone()))
             .app_data(web::Data::new(hasher))
+            .app_data(web::Data::new(tessera_auth::PasswordPolicy::default()))
             .app_data(web::Data::new(tessera_admin::api::TokenSigning {
                 keys: tessera_tokens::SharedKeySet::default(),
                 issuer: "http://tessera.test".into(),

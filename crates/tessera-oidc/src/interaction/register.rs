@@ -1,12 +1,14 @@
 //! Registration (on unless the `registration_enabled` setting turns it off): username,
-//! optional email, password, and the claims the application requires; then the new user
-//! is signed in and the authorization continues.
+//! optional email, password (checked by `tessera_auth::PasswordPolicy`), and the claims
+//! the application requires; then the new user is signed in and the authorization
+//! continues.
 
 use std::collections::BTreeMap;
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde_json::json;
+use tessera_auth::PasswordRefused;
 use tessera_domain::{Email, Password, Username};
 use tessera_store::scopes::ClaimType;
 use tessera_store::users::{self, NewUser};
@@ -134,6 +136,15 @@ pub(crate) async fn submit(request: HttpRequest, body: web::Bytes, state: web::D
     }
 }
 
+/// ASVS 5.0 V6.2: the password policy, with what the person typed about themselves
+/// (username, e-mail address, claim values such as their name) as words it must not be
+/// built from.
+fn check_password(state: &OidcState, types: &[ClaimType], form: &Params) -> Result<Password, PasswordRefused> {
+    let mut about_user: Vec<&str> = ["username", "email"].iter().filter_map(|f| form.get(f)).collect();
+    about_user.extend(types.iter().filter_map(|t| form.get(&format!("claim.{}", t.name))));
+    state.settings.password_policy.check(form.get("password").unwrap_or("").to_owned(), &about_user)
+}
+
 fn register(
     state: &OidcState,
     form: &Params,
@@ -161,18 +172,15 @@ fn register(
         None => None,
         Some(raw) => Email::parse(raw).map_err(|e| problems.email = Some(e.to_string())).ok(),
     };
-    let password = form.get("password").unwrap_or("");
-    if let Err(e) = Password::check_policy(password) {
-        problems.password = Some(e.to_string());
-    }
+    let password = check_password(state, &types, form).map_err(|e| problems.password = Some(e.to_string())).ok();
     let values = validate(&types, form).map_err(|errors| problems.claims = errors).ok();
-    let (Some(username), Some(values), false) = (username, values, problems.any()) else {
+    let (Some(username), Some(password), Some(values), false) = (username, password, values, problems.any()) else {
         return Ok((
             Deferred::client_page(StatusCode::BAD_REQUEST, page(&pending, &types, form, problems), &pending),
             None,
         ));
     };
-    let hash = state.passwords.hash(password).map_err(|e| StoreError::Database(e.to_string()))?;
+    let hash = state.passwords.hash(password.expose()).map_err(|e| StoreError::Database(e.to_string()))?;
     let outcome = state.store.write(|c| {
         let new = NewUser {
             username: username.as_str().to_owned(),
