@@ -36,6 +36,10 @@ pub const ACCOUNT_LIMIT: Limit = Limit { attempts: 5, window: 15 * 60, lockout: 
 /// Attempts from one client address (key `ip:<address>`): thirty within 15 minutes,
 /// then locked for 15 minutes.
 pub const IP_LIMIT: Limit = Limit { attempts: 30, window: 15 * 60, lockout: 15 * 60 };
+/// Registrations from one client address (key `register:<address>`): ten within an
+/// hour, then none for an hour. Each counts, whether it creates an account or meets a
+/// taken name: the budget bounds both account spam and probing which names are taken.
+pub const REGISTRATION_LIMIT: Limit = Limit { attempts: 10, window: 3600, lockout: 3600 };
 /// Refusals of a locked bucket reach the audit log at most once per this many seconds.
 pub const REFUSAL_AUDIT_INTERVAL: i64 = 60;
 
@@ -189,9 +193,9 @@ pub fn locked_until(conn: &mut AnyConnection, key: &str, now: i64) -> StoreResul
 }
 
 /// Deletes the buckets that no longer hold anything: their window is over (for the
-/// longest window of [`ACCOUNT_LIMIT`] and [`IP_LIMIT`]) and they are not locked.
+/// longest window of the limits here) and they are not locked.
 pub fn purge(conn: &mut AnyConnection, now: i64) -> StoreResult<usize> {
-    let window = ACCOUNT_LIMIT.window.max(IP_LIMIT.window);
+    let window = ACCOUNT_LIMIT.window.max(IP_LIMIT.window).max(REGISTRATION_LIMIT.window);
     Ok(diesel::delete(
         sign_in_throttle::table
             .filter(sign_in_throttle::window_started_at.le(now - window))

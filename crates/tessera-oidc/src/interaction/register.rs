@@ -11,8 +11,9 @@ use serde_json::json;
 use tessera_auth::PasswordRefused;
 use tessera_domain::{Email, Password, Username};
 use tessera_store::scopes::ClaimType;
+use tessera_store::throttle::{self, Reservation};
 use tessera_store::users::{self, NewUser};
-use tessera_store::{StoreError, StoreResult};
+use tessera_store::{StoreError, StoreResult, audit};
 
 use super::{
     audit_user, bad_form, claim_names, claim_types, fields, handle_from_query, resume_location, save_claims, validate,
@@ -23,6 +24,10 @@ use crate::pages::{self, ErrorPage, RegisterPage};
 use crate::session;
 use crate::state::{OidcState, now};
 use crate::view::{Deferred, run_blocking};
+
+/// The answer when the username or the email address belongs to an account already.
+const TAKEN: &str = "This username or email address cannot be used. Choose another, or sign in if you \
+     already have an account.";
 
 #[derive(Default)]
 struct Problems {
@@ -180,6 +185,32 @@ fn register(
             None,
         ));
     };
+    // ASVS 5.0 V6.3.8 / V2.4.1: registrations from one address are budgeted before the
+    // hash, so that neither account spam nor probing for taken names scales.
+    let bucket = format!("register:{}", client_ip.unwrap_or("unknown"));
+    if let Reservation::Locked { until, refused, audit } =
+        state.store.write_one(|c| throttle::reserve(c, &bucket, throttle::REGISTRATION_LIMIT, now))?
+    {
+        if audit {
+            let summary =
+                json!({ "client_id": pending.app.client_id, "locked_until": until, "refused_so_far": refused });
+            let event = audit::NewAuditEvent {
+                actor: "anonymous",
+                action: "user.register_throttled",
+                target: &format!("ip:{}", client_ip.unwrap_or("unknown")),
+                summary,
+                client_ip,
+            };
+            state.store.write(|c| audit::record(c, &event, now))?;
+        }
+        let minutes = ((until - now) + 59) / 60;
+        let problems = Problems {
+            general: Some(format!("Too many registrations from your network. Try again in {minutes} minutes.")),
+            ..Problems::default()
+        };
+        let page = page(&pending, &types, form, problems);
+        return Ok((Deferred::client_page(StatusCode::TOO_MANY_REQUESTS, page, &pending), None));
+    }
     let hash = state.passwords.hash(password.expose()).map_err(|e| StoreError::Database(e.to_string()))?;
     let outcome = state.store.write(|c| {
         let new = NewUser {
@@ -206,13 +237,10 @@ fn register(
         Ok((crate::authorize::response::see_other(&resume_location(&pending.handle)), Some(new_id)))
     });
     match outcome {
-        Err(StoreError::Conflict { field }) => {
-            let mut problems = Problems::default();
-            if field == "email" {
-                problems.email = Some("This email address is already registered.".into());
-            } else {
-                problems.username = Some("This username is taken.".into());
-            }
+        // ASVS 5.0 V6.3.8: one answer whichever is taken, so the form tells no more than
+        // that one of the two is (and only within the registration budget).
+        Err(StoreError::Conflict { .. }) => {
+            let problems = Problems { general: Some(TAKEN.to_owned()), ..Problems::default() };
             Ok((Deferred::client_page(StatusCode::BAD_REQUEST, page(&pending, &types, form, problems), &pending), None))
         }
         other => other,
