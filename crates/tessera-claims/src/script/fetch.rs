@@ -20,6 +20,7 @@ pub(crate) use client::LazyClient;
 use client::{FetchRequest, FetchResponse};
 use policy::FetchPolicy;
 
+use super::globals;
 use super::outcome::truncate;
 use super::sandbox::RunState;
 
@@ -36,8 +37,8 @@ pub(crate) struct FetchScope {
 /// returns `{status, statusText, url, headers: [[name, value]...], body}` or throws a
 /// `TypeError`, which the prelude's async `fetch` turns into a rejected promise.
 pub(crate) fn native_function<'js>(ctx: &Ctx<'js>, state: Rc<RunState>) -> rquickjs::Result<Function<'js>> {
-    Function::new(
-        ctx.clone(),
+    globals::native(
+        ctx,
         move |ctx: Ctx<'js>, url: String, method: String, headers: Vec<String>, body: Option<String>| {
             let response = perform(&state, &url, method, headers, body)
                 .map_err(|message| Exception::throw_type(&ctx, &message))?;
