@@ -63,9 +63,9 @@ fn runtimes_past_the_cache_budget_are_freed_after_their_run() {
 #[test]
 fn a_cached_runtime_gives_its_bytes_back_when_its_thread_ends() {
     let engine = engine();
-    std::thread::scope(|scope| {
-        scope.spawn(|| assert_eq!(claims(&engine, TRIVIAL), json!({ "a": 1 })));
-    });
+    let worker = engine.clone();
+    // A joined (not scoped) thread: join waits until its thread-locals are dropped.
+    std::thread::spawn(move || assert_eq!(claims(&worker, TRIVIAL), json!({ "a": 1 }))).join().unwrap();
     assert_eq!(engine.stats().cached_bytes, 0);
 }
 
