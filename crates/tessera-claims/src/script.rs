@@ -22,6 +22,7 @@ mod fetch;
 mod globals;
 mod limits;
 mod outcome;
+mod redact;
 mod run;
 mod sandbox;
 
@@ -29,3 +30,4 @@ pub use engine::{EngineStats, MAX_SOURCE_BYTES, RunReport, ScriptEngine, ScriptI
 pub use error::{ScriptError, ScriptFailure};
 pub use fetch::policy::{AllowedHost, FetchPolicy, FetchPolicyError};
 pub use limits::Limits;
+pub use redact::{Redactor, without_url_secrets};

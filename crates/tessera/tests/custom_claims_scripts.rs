@@ -173,7 +173,8 @@ crate::both_backends! {
         save(&f, ScriptKind::Machine, &script, OnFailure::Deny);
         assert_denied(&machine(&f), "a custom claims script failed");
         let failed = events(&f, "script.failed");
-        assert!(failed[0].summary["failure"].as_str().unwrap().contains("not"), "{:?}", failed[0].summary);
+        assert_eq!(failed[0].summary["failure"], "thrown", "{:?}", failed[0].summary);
+        assert!(failed[0].summary["message"].as_str().unwrap().contains("not"), "{:?}", failed[0].summary);
     }
 
 
@@ -265,7 +266,8 @@ crate::both_backends! {
         assert_eq!(failed.len(), 2);
         let outcomes: Vec<&str> = failed.iter().map(|e| e.summary["outcome"].as_str().unwrap()).collect();
         assert!(outcomes.contains(&"denied") && outcomes.contains(&"issued_without_claims"), "{outcomes:?}");
-        assert!(failed[0].summary["failure"].as_str().unwrap().contains("time"), "{:?}", failed[0].summary);
+        assert_eq!(failed[0].summary["failure"], "timeout", "{:?}", failed[0].summary);
+        assert!(failed[0].summary["message"].as_str().unwrap().contains("time"), "{:?}", failed[0].summary);
     }
 
     fn a_memory_bomb_fails_like_any_failure(db) {
@@ -274,7 +276,8 @@ crate::both_backends! {
         save(&f, ScriptKind::Machine, bomb, OnFailure::Deny);
         assert_denied(&machine(&f), "a custom claims script failed");
         let failed = events(&f, "script.failed");
-        assert!(failed[0].summary["failure"].as_str().unwrap().contains("memory"), "{:?}", failed[0].summary);
+        assert_eq!(failed[0].summary["failure"], "out_of_memory", "{:?}", failed[0].summary);
+        assert!(failed[0].summary["message"].as_str().unwrap().contains("memory"), "{:?}", failed[0].summary);
         // The engine recovers: the next request with a sane script is answered.
         save(&f, ScriptKind::Machine, "function getCustomJwtClaims() { return { fine: true }; }", OnFailure::Deny);
         assert_eq!(payload(machine(&f).json()["access_token"].as_str().unwrap())["fine"], true);
@@ -302,7 +305,8 @@ crate::both_backends! {
         assert_ne!(access["sub"], "someone-else");
         assert!(access.get("tier").is_none(), "a failed script adds nothing");
         let failed = events(&f, "script.failed");
-        assert!(failed[0].summary["failure"].as_str().unwrap().contains("sub"), "{:?}", failed[0].summary);
+        assert_eq!(failed[0].summary["failure"], "invalid_result", "{:?}", failed[0].summary);
+        assert!(failed[0].summary["message"].as_str().unwrap().contains("sub"), "{:?}", failed[0].summary);
     }
 
     fn custom_attributes_override_script_claims_through_refresh_and_introspection(db) {
