@@ -29,7 +29,7 @@ pub struct Limits {
     /// together. Runs leave nothing in them (each has a fresh context), so this only bounds
     /// the runtimes themselves (about 100 KiB each, one per thread that ran a script): past
     /// it, a thread frees its runtime after a run and builds one again for its next (about
-    /// 80 µs). Default 16 MiB.
+    /// 0.1 ms). Default 16 MiB.
     pub cache_bytes: usize,
 }
 
