@@ -213,6 +213,27 @@ both_backends! {
         assert_error(&post(&app, &key, "/api/v1/applications/nope/preview", json!({ "user_id": user_id })).await, 404, "not_found", None);
     }
 
+    async fn the_preview_shows_a_secret_variable_as_its_marker_never_its_value(store) {
+        let app = app(&store).await;
+        let key = key(&store);
+        let (app_id, user_id) = world(&app, &key).await;
+        let (status, _) = call(&app, Method::PUT, "/api/v1/script-variables/STRIPE_KEY", Some(&key),
+            Some(json!({ "value": "sk_live_51HxQ", "secret": true }))).await;
+        assert_eq!(status, 200);
+        save(&store, ScriptKind::User, "function getCustomJwtClaims({ environmentVariables: env, api }) { console.log(env.STRIPE_KEY); return { key: env.STRIPE_KEY }; }");
+        let path = format!("/api/v1/applications/{app_id}/preview");
+        let (status, preview) = post(&app, &key, &path, json!({ "user_id": user_id })).await;
+        assert_eq!(status, 200, "{preview}");
+        assert!(!preview.to_string().contains("sk_live_51HxQ"), "{preview}");
+        assert_eq!(preview["script"]["logs"], json!(["[secret:STRIPE_KEY]"]));
+        assert_eq!(claim(&preview["access_token"], "key").unwrap()["value"], "[secret:STRIPE_KEY]");
+
+        save(&store, ScriptKind::User, "function getCustomJwtClaims({ environmentVariables: env, api }) { api.denyAccess('revoked ' + env.STRIPE_KEY); }");
+        let (_, preview) = post(&app, &key, &path, json!({ "user_id": user_id })).await;
+        assert_eq!(preview["denied"], "revoked [secret:STRIPE_KEY]", "{preview}");
+        assert_eq!(preview["script"]["error"]["message"], "revoked [secret:STRIPE_KEY]");
+    }
+
     async fn a_machine_client_previews_its_own_token(store) {
         let app = app(&store).await;
         let key = key(&store);

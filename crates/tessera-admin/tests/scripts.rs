@@ -100,7 +100,7 @@ both_backends! {
     async fn the_test_runner_returns_claims_logs_and_the_payload_as_issued(store) {
         let app = app(&store).await;
         let key = key(&store);
-        assert_eq!(set_variable(&app, &key, "TIER", json!({ "value": "gold", "secret": true })).await.0, 200);
+        assert_eq!(set_variable(&app, &key, "TIER", json!({ "value": "gold" })).await.0, 200);
         let result = run(&app, &key, "user", user_input(CLAIMS)).await;
         assert_eq!(result["claims"], json!({ "tier": "gold", "name": "ada", "sub_seen": "u-1" }), "{result}");
         assert_eq!(result["logs"], json!(["hello ada"]));
@@ -124,6 +124,30 @@ both_backends! {
         assert_eq!(tests[0].summary, json!({ "kind": "user", "source": "saved", "variables_overridden": [], "outcome": "claims" }));
         assert_eq!(tests[1].summary["variables_overridden"], json!(["TIER"]));
         assert!(tests.iter().all(|e| !e.summary.to_string().contains("gold") && !e.summary.to_string().contains("silver")));
+    }
+
+    async fn the_test_runner_shows_a_secret_variable_as_its_marker_never_its_value(store) {
+        let app = app(&store).await;
+        let key = key(&store);
+        assert_eq!(set_variable(&app, &key, "STRIPE_KEY", json!({ "value": "sk_live_51HxQ", "secret": true })).await.0, 200);
+        assert_eq!(set_variable(&app, &key, "TIER", json!({ "value": "gold" })).await.0, 200);
+        let source = "function getCustomJwtClaims({ environmentVariables: env }) {\n  console.log(env.STRIPE_KEY);\n  console.log('key=' + env.STRIPE_KEY + ' tier=' + env.TIER);\n  return { key: env.STRIPE_KEY, length: env.STRIPE_KEY.length, [env.STRIPE_KEY]: 1, tier: env.TIER };\n}";
+        let result = run(&app, &key, "user", user_input(source)).await;
+        assert!(!result.to_string().contains("sk_live_51HxQ"), "{result}");
+        assert_eq!(result["logs"], json!(["[secret:STRIPE_KEY]", "key=[secret:STRIPE_KEY] tier=gold"]));
+        // The script itself reads the secret (it runs with it); only what it shows is redacted.
+        assert_eq!(result["claims"], json!({ "key": "[secret:STRIPE_KEY]", "length": 13, "[secret:STRIPE_KEY]": 1, "tier": "gold" }));
+        assert_eq!(result["payload"]["key"], "[secret:STRIPE_KEY]");
+
+        let thrower = "function getCustomJwtClaims({ environmentVariables: env }) {\n  throw new Error('bad key ' + env.STRIPE_KEY);\n}";
+        let result = run(&app, &key, "user", user_input(thrower)).await;
+        assert_eq!(result["error"], json!({ "kind": "thrown", "message": "Error: bad key [secret:STRIPE_KEY]", "line": 2 }), "{result}");
+
+        // A value given for the run is the caller's own: shown as is.
+        let mut input = user_input(source);
+        input["environment_variables"] = json!({ "STRIPE_KEY": "sk_test_given" });
+        assert_eq!(run(&app, &key, "user", input).await["logs"][0], "sk_test_given");
+        assert!(audit_events(&store, "script.test").iter().all(|e| !e.summary.to_string().contains("sk_live_51HxQ")));
     }
 
     async fn the_test_runner_reports_a_denial_with_its_message(store) {

@@ -30,6 +30,6 @@ pub use context::{
 };
 pub use mapping::{MappingData, value_of};
 pub use script::{
-    AllowedHost, EngineStats, FetchPolicy, FetchPolicyError, Limits, MAX_SOURCE_BYTES, RunReport, ScriptEngine,
-    ScriptError, ScriptFailure, ScriptInput,
+    AllowedHost, EngineStats, FetchPolicy, FetchPolicyError, Limits, MAX_SOURCE_BYTES, Redactor, RunReport,
+    ScriptEngine, ScriptError, ScriptFailure, ScriptInput, without_url_secrets,
 };

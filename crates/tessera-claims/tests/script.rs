@@ -10,6 +10,7 @@ mod script {
     mod denial;
     mod fetch;
     mod inputs;
+    mod isolation;
     mod limits;
     mod results;
     mod sandbox;

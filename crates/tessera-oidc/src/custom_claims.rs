@@ -13,7 +13,8 @@
 //!
 //! Nothing here touches the database: the script may take up to its time limit, and no
 //! transaction should wait on it. Every denial and failure yields an audit event that
-//! the caller writes in the transaction that answers the request.
+//! the caller writes in the transaction that answers the request; its summary never holds
+//! a secret variable's value or a URL's query string (review finding 18).
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -21,8 +22,8 @@ use std::sync::Arc;
 use serde_json::{Map, Value, json};
 use tessera_claims::issuance::{self, Inputs, Script};
 use tessera_claims::{
-    ApplicationInfo, FetchPolicy, GrantInfo, IssuedClaims, OrganizationMembership, Rule, ScriptEngine, ScriptFailure,
-    TokenKind, UserProfile,
+    ApplicationInfo, FetchPolicy, GrantInfo, IssuedClaims, OrganizationMembership, Redactor, Rule, ScriptEngine,
+    ScriptFailure, TokenKind, UserProfile,
 };
 use tessera_domain::TokenSubject;
 use tessera_store::applications::Application;
@@ -152,7 +153,7 @@ pub fn compute(runtime: &ScriptRuntime, config: &Config, input: ClaimsInput<'_>)
     let computed = issuance::compute(&runtime.engine, &runtime.fetch, inputs, to_run);
     let event = match (script, &computed.failure) {
         (Some(script), Some(failure)) => {
-            let (refusal, event) = judge(script, input.app, failure);
+            let (refusal, event) = judge(script, &input.app.client_id, failure, &secrets(runtime, config));
             if let Some(error) = refusal {
                 return Err(Refusal { error, event: Some(event) });
             }
@@ -227,10 +228,32 @@ fn environment(runtime: &ScriptRuntime, config: &Config) -> Result<BTreeMap<Stri
     Ok(variables)
 }
 
+/// The secret variables' values, to keep out of audit summaries. Read only when a script
+/// failed; a variable that cannot be opened was not in the run either.
+fn secrets(runtime: &ScriptRuntime, config: &Config) -> Redactor {
+    let Some(key) = &runtime.master_key else {
+        return Redactor::default();
+    };
+    Redactor::new(config.variables().iter().filter(|variable| variable.secret).filter_map(|variable| {
+        let value = key.decrypt(&variable.value, &variable_context(&variable.name)).ok()?;
+        Some((variable.name.as_str(), String::from_utf8(value).ok()?))
+    }))
+}
+
 /// What a failed run means for the request: a denial refuses it; any other failure
 /// refuses it or lets the token go without the script's claims, as the script's failure
 /// setting says. Either way there is an event to record.
-fn judge(script: &CustomClaimScript, app: &Application, failure: &ScriptFailure) -> (Option<OAuthError>, ScriptEvent) {
+///
+/// Review finding 18: the summary names the failure's kind, and its message goes through
+/// `secrets` and loses every URL's userinfo, query and fragment (a `fetch` error names its
+/// URL, where an API key may ride). The client is still told a denial's message as the
+/// script wrote it.
+fn judge(
+    script: &CustomClaimScript,
+    client_id: &str,
+    failure: &ScriptFailure,
+    secrets: &Redactor,
+) -> (Option<OAuthError>, ScriptEvent) {
     let target = format!("script:{}", script.kind.as_str());
     match failure {
         ScriptFailure::Denied { message } => (
@@ -238,16 +261,62 @@ fn judge(script: &CustomClaimScript, app: &Application, failure: &ScriptFailure)
             ScriptEvent {
                 action: "script.denied",
                 target,
-                summary: json!({ "client_id": app.client_id, "version": script.version, "message": message }),
+                summary: json!({ "client_id": client_id, "version": script.version,
+                                 "message": secrets.for_log(message) }),
             },
         ),
         other => {
             let refusal = (script.on_failure == OnFailure::Deny)
                 .then(|| OAuthError::access_denied("the token could not be issued: a custom claims script failed"));
             let outcome = if refusal.is_some() { "denied" } else { "issued_without_claims" };
-            let summary = json!({ "client_id": app.client_id, "version": script.version, "failure": other.to_string(),
-                                  "outcome": outcome });
+            let summary = json!({ "client_id": client_id, "version": script.version, "failure": other.kind(),
+                                  "message": secrets.for_log(&other.to_string()), "outcome": outcome });
             (refusal, ScriptEvent { action: "script.failed", target, summary })
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn script(on_failure: OnFailure) -> CustomClaimScript {
+        CustomClaimScript {
+            kind: ScriptKind::Machine,
+            source: String::new(),
+            enabled: true,
+            on_failure,
+            version: 3,
+            updated_at: 0,
+        }
+    }
+
+    #[test]
+    fn a_failure_is_audited_by_kind_without_secret_values_or_url_queries() {
+        let secrets = Redactor::new([("STRIPE_KEY", "sk_live_51abc"), ("TIER", "")]);
+        let failure = ScriptFailure::Thrown {
+            message: "TypeError: fetch to https://ops:pw@api.example.com/v1/charges?key=sk_live_51abc&n=1 failed: \
+                      timed out (key sk_live_51abc)"
+                .to_owned(),
+            line: Some(4),
+        };
+        let (refusal, event) = judge(&script(OnFailure::IssueWithoutClaims), "svc", &failure, &secrets);
+        assert!(refusal.is_none());
+        assert_eq!(event.action, "script.failed");
+        assert_eq!(
+            event.summary,
+            json!({ "client_id": "svc", "version": 3, "failure": "thrown", "outcome": "issued_without_claims",
+                    "message": "the custom claims script threw: TypeError: fetch to https://api.example.com/v1/charges \
+                                failed: timed out (key [secret:STRIPE_KEY])" })
+        );
+    }
+
+    #[test]
+    fn a_denial_is_audited_without_secret_values_but_told_to_the_client_as_written() {
+        let secrets = Redactor::new([("STRIPE_KEY", "sk_live_51abc")]);
+        let failure = ScriptFailure::Denied { message: "key sk_live_51abc revoked".to_owned() };
+        let (refusal, event) = judge(&script(OnFailure::Deny), "svc", &failure, &secrets);
+        assert_eq!(event.summary["message"], "key [secret:STRIPE_KEY] revoked");
+        assert_eq!(refusal.map(|error| error.description), Some("key sk_live_51abc revoked".to_owned()));
     }
 }

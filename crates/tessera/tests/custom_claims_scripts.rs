@@ -173,7 +173,8 @@ crate::both_backends! {
         save(&f, ScriptKind::Machine, &script, OnFailure::Deny);
         assert_denied(&machine(&f), "a custom claims script failed");
         let failed = events(&f, "script.failed");
-        assert!(failed[0].summary["failure"].as_str().unwrap().contains("not"), "{:?}", failed[0].summary);
+        assert_eq!(failed[0].summary["failure"], "thrown", "{:?}", failed[0].summary);
+        assert!(failed[0].summary["message"].as_str().unwrap().contains("not"), "{:?}", failed[0].summary);
     }
 
 
@@ -252,6 +253,21 @@ crate::both_backends! {
         assert!(denied.iter().filter(|e| e.target == "script:user").count() == 3);
     }
 
+    fn a_failed_scripts_audit_summary_holds_no_secret_value_or_url_query(db) {
+        let f = fixture_with(&db, 2000, vec!["api.example.com".into()]);
+        variable(&f, "STRIPE_KEY", "sk_live_51HxQ");
+        let script = "async function getCustomJwtClaims({ environmentVariables: env }) {\n  try { await fetch('https://ops:pw@other.example.com/v1/charges?key=' + env.STRIPE_KEY); }\n  catch (error) { throw new Error(String(error) + ' (key ' + env.STRIPE_KEY + ')'); }\n}";
+        save(&f, ScriptKind::Machine, script, OnFailure::Deny);
+        assert_denied(&machine(&f), "a custom claims script failed");
+        let failed = events(&f, "script.failed");
+        let summary = &failed[0].summary;
+        assert!(!summary.to_string().contains("sk_live_51HxQ") && !summary.to_string().contains("pw@"), "{summary}");
+        assert_eq!(summary["failure"], "thrown", "{summary}");
+        let message = summary["message"].as_str().unwrap();
+        assert!(message.contains("fetch to https://other.example.com/v1/charges refused"), "{message}");
+        assert!(message.ends_with("(key [secret:STRIPE_KEY])"), "{message}");
+    }
+
     fn a_looping_script_stops_at_the_limit_and_follows_the_failure_setting(db) {
         let f = fixture(&db, 200);
         save(&f, ScriptKind::Machine, "function getCustomJwtClaims() { while (true) {} }", OnFailure::Deny);
@@ -265,7 +281,8 @@ crate::both_backends! {
         assert_eq!(failed.len(), 2);
         let outcomes: Vec<&str> = failed.iter().map(|e| e.summary["outcome"].as_str().unwrap()).collect();
         assert!(outcomes.contains(&"denied") && outcomes.contains(&"issued_without_claims"), "{outcomes:?}");
-        assert!(failed[0].summary["failure"].as_str().unwrap().contains("time"), "{:?}", failed[0].summary);
+        assert_eq!(failed[0].summary["failure"], "timeout", "{:?}", failed[0].summary);
+        assert!(failed[0].summary["message"].as_str().unwrap().contains("time"), "{:?}", failed[0].summary);
     }
 
     fn a_memory_bomb_fails_like_any_failure(db) {
@@ -274,7 +291,8 @@ crate::both_backends! {
         save(&f, ScriptKind::Machine, bomb, OnFailure::Deny);
         assert_denied(&machine(&f), "a custom claims script failed");
         let failed = events(&f, "script.failed");
-        assert!(failed[0].summary["failure"].as_str().unwrap().contains("memory"), "{:?}", failed[0].summary);
+        assert_eq!(failed[0].summary["failure"], "out_of_memory", "{:?}", failed[0].summary);
+        assert!(failed[0].summary["message"].as_str().unwrap().contains("memory"), "{:?}", failed[0].summary);
         // The engine recovers: the next request with a sane script is answered.
         save(&f, ScriptKind::Machine, "function getCustomJwtClaims() { return { fine: true }; }", OnFailure::Deny);
         assert_eq!(payload(machine(&f).json()["access_token"].as_str().unwrap())["fine"], true);
@@ -302,7 +320,8 @@ crate::both_backends! {
         assert_ne!(access["sub"], "someone-else");
         assert!(access.get("tier").is_none(), "a failed script adds nothing");
         let failed = events(&f, "script.failed");
-        assert!(failed[0].summary["failure"].as_str().unwrap().contains("sub"), "{:?}", failed[0].summary);
+        assert_eq!(failed[0].summary["failure"], "invalid_result", "{:?}", failed[0].summary);
+        assert!(failed[0].summary["message"].as_str().unwrap().contains("sub"), "{:?}", failed[0].summary);
     }
 
     fn custom_attributes_override_script_claims_through_refresh_and_introspection(db) {

@@ -6,17 +6,18 @@
 //! It computes exactly as the token endpoint does (`tessera_domain::assembly` for the
 //! registered and standard claims, `tessera_claims::issuance` for the mappings and the
 //! script), as a new sign-in would: no grant yet, so no custom attributes, and
-//! grant-fixed claims take today's values. As in the script test runner, `fetch` is off
-//! and every preview is an audit event (`token.preview`), since a script's claims may
-//! reveal a secret variable.
+//! grant-fixed claims take today's values. As in the script test runner, `fetch` is off,
+//! a secret variable's value is shown as `[secret:NAME]` wherever it appears (in the
+//! script's logs and error, the denial, any claim), and every preview is an audit event
+//! (`token.preview`).
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use actix_web::{HttpResponse, web};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 use tessera_claims::issuance::{self, Inputs, Script};
-use tessera_claims::{ClaimSource, FetchPolicy, GrantInfo, IssuedClaims, Rule, ScriptFailure, TokenKind};
+use tessera_claims::{ClaimSource, FetchPolicy, GrantInfo, IssuedClaims, Redactor, Rule, ScriptFailure, TokenKind};
 use tessera_domain::{
     AccessTokenFacts, GrantType, IdTokenFacts, IdentityClaims, Output, ScopeSet, TokenSubject,
     access_token_audience_and_scope, access_token_claims, claims_for_id_token, claims_for_userinfo, id_token_claims,
@@ -247,7 +248,8 @@ fn user_preview(
         introspection: introspection(config, &access, &custom.claims, &scope, &audience, &registered),
         access_token: label(&access, &custom.claims, &none, ""),
         userinfo,
-    })
+    }
+    .redacted(&outcome.secrets))
 }
 
 fn machine_preview(
@@ -293,7 +295,40 @@ fn machine_preview(
         introspection: introspection(config, &access, &custom.claims, &scope, &audience, &registered),
         access_token: label(&access, &custom.claims, &BTreeSet::new(), ""),
         userinfo: None,
-    })
+    }
+    .redacted(&outcome.secrets))
+}
+
+impl Preview {
+    /// Review finding 18: the preview with every secret value replaced by `[secret:NAME]`.
+    fn redacted(self, secrets: &Redactor) -> Preview {
+        let claims = |claims: Vec<PreviewClaim>| -> Vec<PreviewClaim> {
+            claims
+                .into_iter()
+                .map(|claim| PreviewClaim {
+                    name: secrets.text(&claim.name),
+                    value: secrets.json(&claim.value),
+                    ..claim
+                })
+                .collect()
+        };
+        Preview {
+            denied: self.denied.map(|message| secrets.text(&message)),
+            script: self.script.map(|script| ScriptPreview {
+                error: script.error.map(|error| error.redacted(secrets)),
+                logs: script.logs.iter().map(|line| secrets.text(line)).collect(),
+            }),
+            id_token: self.id_token.map(claims),
+            access_token: claims(self.access_token),
+            userinfo: self.userinfo.map(claims),
+            introspection: self
+                .introspection
+                .into_iter()
+                .map(|answer| IntrospectionPreview { claims: claims(answer.claims), ..answer })
+                .collect(),
+            ..self
+        }
+    }
 }
 
 /// What issuance would do with the script's result.
@@ -301,6 +336,8 @@ struct Outcome {
     outcome: &'static str,
     denied: Option<String>,
     script: Option<ScriptPreview>,
+    /// The values of the secret variables the script ran with.
+    secrets: Redactor,
 }
 
 fn custom_claims(
@@ -322,6 +359,10 @@ fn custom_claims(
         .collect();
     let script = config.enabled_script(kind);
     let environment = variables::environment(&support.master_key, config.variables()).map_err(|e| e.to_string());
+    let secrets = match (&environment, script) {
+        (Ok(environment), Some(_)) => variables::secrets(environment, config.variables(), &BTreeMap::new()),
+        _ => Redactor::default(),
+    };
     let to_run = script.map(|s| Script { source: &s.source, environment: environment.clone() });
     let no_attributes = Map::new();
     let inputs = Inputs {
@@ -349,7 +390,7 @@ fn custom_claims(
             Some(ScriptPreview { error: Some(failure_of(failure)?), logs: computed.logs.clone() })
         }
     };
-    Ok((computed, Outcome { outcome, denied, script: report }))
+    Ok((computed, Outcome { outcome, denied, script: report, secrets }))
 }
 
 /// Each API connection of the audience: what it would be answered for this token.

@@ -6,9 +6,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use serde_json::{Map, Value as Json};
-use sha2::{Digest, Sha256};
 
-use super::cache::{self, Key};
+use super::cache::{self, Budget};
 use super::error::{ScriptError, ScriptFailure};
 use super::fetch::policy::FetchPolicy;
 use super::fetch::{FetchScope, LazyClient};
@@ -16,7 +15,8 @@ use super::limits::Limits;
 use super::run;
 use super::sandbox::{RunTrace, Sandbox};
 
-/// Longest script accepted, in bytes: claims scripts are short, and parsing is not interruptible.
+/// Longest script accepted, in bytes: claims scripts are short, they are parsed at every run, and
+/// parsing is not interruptible.
 pub const MAX_SOURCE_BYTES: usize = 256 << 10;
 
 /// What the script receives as `{ token, context, environmentVariables }` (plus `api`).
@@ -38,19 +38,25 @@ pub struct RunReport {
     pub outcome: Result<Map<String, Json>, ScriptFailure>,
     /// Lines written with `console.log` and friends (`[warn] …` for other levels), at most 100.
     pub logs: Vec<String>,
-    /// Wall time of the run, compilation included when the script was not cached.
+    /// Wall time of the run, building its context and compiling the script included.
     pub elapsed: Duration,
 }
 
-/// Counters since the engine was created, for metrics and tests.
+/// Counters since the engine was created, and the heap it keeps now, for metrics and tests.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct EngineStats {
     /// Calls to `run` and `run_with_report`.
     pub runs: u64,
-    /// Sandboxes built, i.e. scripts compiled (once per script version per thread).
-    pub compilations: u64,
-    /// Sandboxes thrown away after a timeout, memory exhaustion or engine failure.
+    /// QuickJS runtimes built: once per thread, and again after one was discarded or released.
+    pub runtimes: u64,
+    /// Runtimes thrown away after a timeout, memory exhaustion or engine failure.
     pub discarded: u64,
+    /// Runtimes freed after a run instead of kept, because their heap had grown past their
+    /// baseline or [`Limits::cache_bytes`] was reached.
+    pub released: u64,
+    /// Bytes of QuickJS heap held now by the runtimes kept between runs, on all threads; never
+    /// more than [`Limits::cache_bytes`].
+    pub cached_bytes: usize,
 }
 
 /// Runs admins' custom-claims scripts in QuickJS sandboxes under [`Limits`].
@@ -59,10 +65,10 @@ pub struct EngineStats {
 /// block the calling thread for up to [`Limits::wall_time`]; from async code call them through
 /// `actix_web::web::block` or `tokio::task::spawn_blocking`.
 ///
-/// Rule 8: each thread keeps the sandboxes it built (one QuickJS runtime per script version,
-/// keyed by SHA-256 of the source), so a script is compiled once per thread and later runs only
-/// call it. Script-level bindings are fresh on every run; what a script stores on `globalThis`
-/// or on built-in prototypes stays in its sandbox until the sandbox is evicted or discarded.
+/// Rule 8: each thread keeps one QuickJS runtime per engine and reuses it. Review finding 13:
+/// every run gets a fresh context in it, so nothing a run leaves on `globalThis`, on a built-in
+/// prototype or anywhere else reaches a later run, of the same script or another; and the heap
+/// the runtimes keep between runs is bounded ([`Limits::cache_bytes`]).
 #[derive(Clone)]
 pub struct ScriptEngine {
     inner: Arc<Inner>,
@@ -74,9 +80,12 @@ struct Inner {
     http: Arc<LazyClient>,
     /// Held only here; sandboxes in thread caches watch it to notice the engine is gone.
     alive: Arc<()>,
+    /// What the runtimes kept in thread caches hold.
+    budget: Arc<Budget>,
     runs: AtomicU64,
-    compilations: AtomicU64,
+    runtimes: AtomicU64,
     discarded: AtomicU64,
+    released: AtomicU64,
 }
 
 static NEXT_ENGINE_ID: AtomicU64 = AtomicU64::new(1);
@@ -87,12 +96,14 @@ impl ScriptEngine {
         ScriptEngine {
             inner: Arc::new(Inner {
                 id: NEXT_ENGINE_ID.fetch_add(1, Ordering::Relaxed),
-                limits,
                 http: Arc::new(LazyClient::default()),
                 alive: Arc::new(()),
+                budget: Budget::new(limits.cache_bytes),
                 runs: AtomicU64::new(0),
-                compilations: AtomicU64::new(0),
+                runtimes: AtomicU64::new(0),
                 discarded: AtomicU64::new(0),
+                released: AtomicU64::new(0),
+                limits,
             }),
         }
     }
@@ -107,7 +118,7 @@ impl ScriptEngine {
     /// it). Syntax errors carry 1-based positions for the editor.
     pub fn check(&self, source: &str) -> Result<(), ScriptError> {
         let deadline = deadline_after(Instant::now(), self.inner.limits.wall_time);
-        let result = self.with_sandbox(source, deadline, |sandbox| run::check(sandbox, deadline));
+        let result = self.with_sandbox(source, |sandbox| run::check(sandbox, source, deadline));
         match result {
             Ok(()) => Ok(()),
             Err(ScriptFailure::Invalid(error)) => Err(error),
@@ -138,8 +149,8 @@ impl ScriptEngine {
         };
         let max_result = self.inner.limits.max_result_bytes;
         let mut trace = RunTrace::default();
-        let outcome = self.with_sandbox(source, deadline, |sandbox| {
-            let (outcome, run_trace) = run::run(sandbox, input, deadline, scope, max_result);
+        let outcome = self.with_sandbox(source, |sandbox| {
+            let (outcome, run_trace) = run::run(sandbox, source, input, deadline, scope, max_result);
             trace = run_trace;
             outcome
         });
@@ -155,37 +166,42 @@ impl ScriptEngine {
     pub fn stats(&self) -> EngineStats {
         EngineStats {
             runs: self.inner.runs.load(Ordering::Relaxed),
-            compilations: self.inner.compilations.load(Ordering::Relaxed),
+            runtimes: self.inner.runtimes.load(Ordering::Relaxed),
             discarded: self.inner.discarded.load(Ordering::Relaxed),
+            released: self.inner.released.load(Ordering::Relaxed),
+            cached_bytes: self.inner.budget.used(),
         }
     }
 
-    /// Takes this thread's sandbox for `source` (building it on first use), runs `f`, and puts
-    /// the sandbox back unless the run left it unfit: rule 3 — after a timeout or memory
-    /// exhaustion the runtime is discarded and the next run builds a fresh one.
+    /// Takes this thread's sandbox for this engine (building it on first use), runs `f`, and
+    /// hands the sandbox back to the cache unless the run left it unfit: rule 3 — after a
+    /// timeout or memory exhaustion the runtime is discarded (a timed-out run may leave jobs
+    /// queued in it) and the next run builds a fresh one. The cache itself frees a runtime that
+    /// grew or does not fit the budget (finding 13).
     fn with_sandbox<T>(
         &self,
         source: &str,
-        deadline: Instant,
         f: impl FnOnce(&Sandbox) -> Result<T, ScriptFailure>,
     ) -> Result<T, ScriptFailure> {
         if source.len() > MAX_SOURCE_BYTES {
             return Err(ScriptError::TooLarge { bytes: source.len(), max: MAX_SOURCE_BYTES }.into());
         }
-        let key = Key { engine: self.inner.id, script: Sha256::digest(source.as_bytes()).into() };
-        let sandbox = match cache::take(&key) {
+        let sandbox = match cache::take(self.inner.id) {
             Some(sandbox) => sandbox,
             None => {
-                self.inner.compilations.fetch_add(1, Ordering::Relaxed);
-                Sandbox::new(source, &self.inner.limits, deadline)?
+                self.inner.runtimes.fetch_add(1, Ordering::Relaxed);
+                Sandbox::new(&self.inner.limits)?
             }
         };
         let result = f(&sandbox);
         if matches!(result, Err(ScriptFailure::Timeout | ScriptFailure::OutOfMemory | ScriptFailure::Engine { .. })) {
             self.inner.discarded.fetch_add(1, Ordering::Relaxed);
-            tracing::debug!(failure = ?result.as_ref().err(), "claims script sandbox discarded");
-        } else {
-            cache::put(key, Arc::downgrade(&self.inner.alive), sandbox);
+            tracing::debug!(failure = ?result.as_ref().err(), "claims script runtime discarded");
+        } else if let Err(reason) =
+            cache::put(self.inner.id, Arc::downgrade(&self.inner.alive), &self.inner.budget, sandbox)
+        {
+            self.inner.released.fetch_add(1, Ordering::Relaxed);
+            tracing::debug!(?reason, "claims script runtime released");
         }
         result
     }

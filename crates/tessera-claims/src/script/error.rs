@@ -77,3 +77,19 @@ pub enum ScriptFailure {
         message: String,
     },
 }
+
+impl ScriptFailure {
+    /// The failure's kind, as the test runner reports it and the audit log records it:
+    /// `denied`, `thrown`, `timeout`, `out_of_memory`, `invalid_result`, `invalid` or `engine`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            ScriptFailure::Denied { .. } => "denied",
+            ScriptFailure::Thrown { .. } => "thrown",
+            ScriptFailure::Timeout => "timeout",
+            ScriptFailure::OutOfMemory => "out_of_memory",
+            ScriptFailure::InvalidResult { .. } => "invalid_result",
+            ScriptFailure::Invalid(_) => "invalid",
+            ScriptFailure::Engine { .. } => "engine",
+        }
+    }
+}

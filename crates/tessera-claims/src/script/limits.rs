@@ -11,8 +11,8 @@ pub struct Limits {
     /// `while (true) {}` ends with [`ScriptFailure::Timeout`](crate::ScriptFailure::Timeout).
     /// Default 500 ms.
     pub wall_time: Duration,
-    /// Heap a run may allocate on top of the sandbox's own baseline (built-ins and the compiled
-    /// script), through `Runtime::set_memory_limit`. Past it the run ends with
+    /// Heap a run may allocate on top of its fresh context (the built-ins), compiling the script
+    /// included, through `Runtime::set_memory_limit`. Past it the run ends with
     /// [`ScriptFailure::OutOfMemory`](crate::ScriptFailure::OutOfMemory). Default 32 MiB.
     pub memory_bytes: usize,
     /// Native stack the interpreter may use; deeper recursion throws a `RangeError`. Must stay
@@ -25,6 +25,12 @@ pub struct Limits {
     /// Largest result, serialized as JSON, in bytes; a larger one is
     /// [`ScriptFailure::InvalidResult`](crate::ScriptFailure::InvalidResult). Default 16 KiB.
     pub max_result_bytes: usize,
+    /// Review finding 13: heap the engine's runtimes may keep between runs, all threads
+    /// together. Runs leave nothing in them (each has a fresh context), so this only bounds
+    /// the runtimes themselves (about 100 KiB each, one per thread that ran a script): past
+    /// it, a thread frees its runtime after a run and builds one again for its next (about
+    /// 0.1 ms). Default 16 MiB.
+    pub cache_bytes: usize,
 }
 
 impl Default for Limits {
@@ -36,6 +42,7 @@ impl Default for Limits {
             fetch_timeout: Duration::from_secs(2),
             max_fetch_body_bytes: 1 << 20,
             max_result_bytes: 16 << 10,
+            cache_bytes: 16 << 20,
         }
     }
 }

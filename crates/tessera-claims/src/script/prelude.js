@@ -1,36 +1,8 @@
-// Installed once in every sandbox before the admin's script: `console`, `Headers` and `fetch`.
-// It receives the two native functions and keeps them private; scripts see only the wrappers.
-(function (nativeFetch, nativeLog) {
+// `fetch` and `Headers`, compiled into a run's context the first time its script touches one of
+// them (most scripts never do). It receives the native fetch and keeps it private; scripts see
+// only the wrapper.
+(function (nativeFetch) {
   "use strict";
-
-  const describe = (value) => {
-    if (typeof value === "string") return value;
-    if (value instanceof Error) {
-      try {
-        return String(value);
-      } catch {}
-    }
-    try {
-      const json = JSON.stringify(value);
-      if (json !== undefined) return json;
-    } catch {}
-    try {
-      return String(value);
-    } catch {
-      return Object.prototype.toString.call(value);
-    }
-  };
-  const writer = (level) =>
-    function (...values) {
-      nativeLog(level, values.map(describe).join(" "));
-    };
-  const console = Object.freeze({
-    log: writer("log"),
-    info: writer("info"),
-    warn: writer("warn"),
-    error: writer("error"),
-    debug: writer("debug"),
-  });
 
   class Headers {
     #map = new Map();
@@ -111,7 +83,6 @@
 
   const fixed = (value) => ({ value, writable: false, enumerable: false, configurable: false });
   Object.defineProperties(globalThis, {
-    console: fixed(console),
     fetch: fixed(fetch),
     Headers: fixed(Headers),
   });

@@ -1,5 +1,5 @@
-//! One run of a prepared script: build the argument, call `getCustomJwtClaims`, drive the
-//! promise it returns, drain the job queue, take the result.
+//! One run of a script in a fresh context: build the argument, call `getCustomJwtClaims`, drive
+//! the promise it returns, drain the job queue, take the result.
 
 use std::rc::Rc;
 use std::time::Instant;
@@ -11,6 +11,7 @@ use serde_json::{Map, Value as Json};
 use super::engine::ScriptInput;
 use super::error::{ScriptError, ScriptFailure};
 use super::fetch::FetchScope;
+use super::globals;
 use super::outcome::{self, MAX_MESSAGE, failure};
 use super::sandbox::{RunState, RunTrace, Sandbox};
 
@@ -21,13 +22,13 @@ const DEFAULT_DENIAL: &str = "Access denied.";
 /// whether the sandbox can be reused.
 pub(crate) fn run(
     sandbox: &Sandbox,
+    source: &str,
     input: &ScriptInput,
     deadline: Instant,
     fetch: FetchScope,
     max_result_bytes: usize,
 ) -> (Result<Map<String, Json>, ScriptFailure>, RunTrace) {
-    let lines = sandbox.source_lines();
-    let (result, trace) = sandbox.with_run(deadline, Some(fetch), |ctx, factory, state| {
+    let (result, trace) = sandbox.with_run(source, deadline, Some(fetch), |ctx, factory, state, lines| {
         let result = (|| {
             let function = script_function(ctx, factory, state, lines)?;
             let argument = argument(ctx, input, state).map_err(|error| failure(ctx, error, Some(state), lines))?;
@@ -43,9 +44,8 @@ pub(crate) fn run(
 }
 
 /// Runs the script's top level and checks that it yields `getCustomJwtClaims`.
-pub(crate) fn check(sandbox: &Sandbox, deadline: Instant) -> Result<(), ScriptFailure> {
-    let lines = sandbox.source_lines();
-    let (result, _) = sandbox.with_run(deadline, None, |ctx, factory, state| {
+pub(crate) fn check(sandbox: &Sandbox, source: &str, deadline: Instant) -> Result<(), ScriptFailure> {
+    let (result, _) = sandbox.with_run(source, deadline, None, |ctx, factory, state, lines| {
         let result = script_function(ctx, factory, state, lines).map(drop);
         drain(ctx, state)?;
         result
@@ -85,12 +85,13 @@ fn json<'js>(ctx: &Ctx<'js>, value: &Json) -> rquickjs::Result<Value<'js>> {
 }
 
 /// Rule 2: `api.denyAccess(message)` records the denial in Rust, then throws an
-/// `AccessDeniedError` to stop the script. The function is bound to its run: kept in a global
-/// and called during a later run, it throws without denying that run.
+/// `AccessDeniedError` to stop the script. The function is bound to its run: its context is
+/// dropped after the run, and were it ever called during a later one, it would throw without
+/// denying that run.
 fn deny_access<'js>(ctx: &Ctx<'js>, state: &Rc<RunState>) -> rquickjs::Result<Function<'js>> {
     let state = Rc::clone(state);
     let run = state.generation();
-    Function::new(ctx.clone(), move |ctx: Ctx<'js>, message: Opt<Value<'js>>| -> rquickjs::Result<()> {
+    globals::native(ctx, move |ctx: Ctx<'js>, message: Opt<Value<'js>>| -> rquickjs::Result<()> {
         let message = message.0.filter(|value| !value.is_undefined()).and_then(|value| outcome::coerce(&ctx, value));
         let message = outcome::truncate(message.as_deref().unwrap_or(DEFAULT_DENIAL), MAX_MESSAGE).to_owned();
         if state.generation() == run {
@@ -119,8 +120,9 @@ fn settle<'js>(ctx: &Ctx<'js>, value: Value<'js>, state: &RunState, lines: u32) 
     }
 }
 
-/// Runs whatever jobs the script left queued (promises it did not await) so that none of its
-/// work leaks into the next run; they count against the same deadline.
+/// Runs whatever jobs the script left queued (promises it did not await) before its context is
+/// dropped, so that a denial in one of them still counts (rule 2) and none is left in the
+/// runtime's queue for the next run; they count against the same deadline.
 fn drain(ctx: &Ctx<'_>, state: &RunState) -> Result<(), ScriptFailure> {
     while ctx.execute_pending_job() {
         if state.timed_out() {

@@ -1,12 +1,18 @@
-//! One prepared sandbox: a QuickJS runtime of its own with the limits applied, a context with
-//! only the base intrinsics, the prelude (`console`, `Headers`, `fetch`) installed, and the
-//! admin's script compiled into a factory function.
+//! One sandbox: a QuickJS runtime of its own with the limits applied, kept by one thread for one
+//! engine, in which every run gets a fresh context.
 //!
-//! The factory wraps the source in a function, so every run re-executes the script's top level
-//! and gets fresh `let`/`const`/`var`/`function` bindings: no script-level state is carried from
-//! one token to the next. (Writes to `globalThis` or to built-in prototypes do persist while the
-//! sandbox is cached; they are the script's own doing and never cross scripts, since each script
-//! version gets its own runtime.)
+//! Review finding 13: a context reused from run to run keeps whatever a run leaves on
+//! `globalThis`, on a built-in prototype or in an implicit global, for the next run (state
+//! leaking between tokens) and for as long as the sandbox is cached (memory held per thread and
+//! per script, far past the per-run limit). So each run builds a context with only the base
+//! intrinsics and the engine's globals ([`globals`]), compiles the script into it, runs, and
+//! drops it; the runtime is then garbage-collected back to its baseline. Functions in QuickJS
+//! belong to the context they were compiled in, and loading bytecode is `unsafe` in rquickjs
+//! (this workspace forbids `unsafe`), so the script is compiled for every run; the runtime,
+//! which is the costly part to build after the context, is reused.
+//!
+//! The script is wrapped in a function, so its top level runs afresh in each run and hands back
+//! `getCustomJwtClaims`.
 
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
@@ -14,18 +20,16 @@ use std::time::Instant;
 
 use rquickjs::context::EvalOptions;
 use rquickjs::context::intrinsic::{Date, Eval, Json, MapSet, Promise, Proxy, RegExp, RegExpCompiler, TypedArrays};
-use rquickjs::function::Opt;
-use rquickjs::{Context, Ctx, Function, Persistent, Runtime, Value};
+use rquickjs::{Context, Ctx, Function, Runtime, Value};
 
 use super::error::{ScriptError, ScriptFailure};
-use super::fetch::{self, FetchScope};
+use super::fetch::FetchScope;
+use super::globals;
 use super::limits::Limits;
 use super::outcome;
 
 /// File name QuickJS reports for the admin's script; positions are read back from stack traces.
 pub(crate) const SCRIPT_NAME: &str = "custom-jwt-claims.js";
-const PRELUDE_NAME: &str = "tessera-prelude.js";
-const PRELUDE: &str = include_str!("prelude.js");
 /// The wrapper adds exactly one line before the source, so source line = reported line - 1.
 const WRAPPER_PREFIX: &str = "(function () {\n";
 const WRAPPER_SUFFIX: &str =
@@ -39,15 +43,14 @@ type Intrinsics = (Date, Eval, RegExpCompiler, RegExp, Json, Proxy, MapSet, Type
 const MAX_LOG_LINES: usize = 100;
 const MAX_LOG_LINE: usize = 2_000;
 
-/// A compiled script in its own runtime. Not `Send`: it lives in one thread's cache.
-///
-/// Field order is drop order: the factory (a JavaScript value) must be released before the
-/// context, which holds the last reference to the runtime.
+/// A runtime for one engine's runs on one thread. Not `Send`: it lives in one thread's cache.
+/// Between runs it holds no context, so nothing of a run survives in it but the runtime's own
+/// tables (atoms, shapes), which [`heap`](Self::heap) lets the cache watch.
 pub(crate) struct Sandbox {
-    factory: Persistent<Function<'static>>,
-    context: Context,
+    runtime: Runtime,
     state: Rc<RunState>,
-    source_lines: u32,
+    /// Heap of the runtime between runs, measured when it was built.
+    baseline: usize,
 }
 
 /// Rust-side state of the current run, shared with the native functions and the interrupt
@@ -70,62 +73,69 @@ pub(crate) struct RunTrace {
 }
 
 impl Sandbox {
-    /// Builds the runtime and compiles `source`. Fails with [`ScriptError::Syntax`] (wrapped
-    /// in [`ScriptFailure::Invalid`]) when the source does not parse. Compilation is bounded
-    /// by `deadline` too: a source that closes the wrapper early can run code while it is
-    /// evaluated.
-    pub(crate) fn new(source: &str, limits: &Limits, deadline: Instant) -> Result<Sandbox, ScriptFailure> {
+    /// Builds the runtime and measures its heap between runs, and with a fresh context, which
+    /// is where every run starts.
+    pub(crate) fn new(limits: &Limits) -> Result<Sandbox, ScriptFailure> {
         let runtime = Runtime::new().map_err(engine_failure)?;
-        runtime.set_memory_limit(limits.memory_bytes);
         runtime.set_max_stack_size(limits.max_stack_bytes);
         let state = Rc::new(RunState::default());
         let watchdog = Rc::clone(&state);
         // Rule 3: wall time is enforced by QuickJS itself, which polls this handler while it
         // runs bytecode (and regular expressions); returning true throws an uncatchable error.
         runtime.set_interrupt_handler(Some(Box::new(move || watchdog.deadline_passed())));
-        let context = Context::custom::<Intrinsics>(&runtime).map_err(engine_failure)?;
-        let source_lines = u32::try_from(source.lines().count().max(1)).unwrap_or(u32::MAX);
-        state.begin(deadline, None);
-        let factory = context.with(|ctx| {
-            install_prelude(&ctx, &state)?;
-            compile(&ctx, source, source_lines, &state)
-        });
-        state.end();
-        let factory = factory?;
-        // Rule 3: the memory limit is a budget per run, on top of what the sandbox itself holds.
-        let baseline = usize::try_from(runtime.memory_usage().malloc_size).unwrap_or(0);
-        runtime.set_memory_limit(baseline.saturating_add(limits.memory_bytes));
-        // The context keeps the runtime alive; it is freed after the factory and the context.
-        Ok(Sandbox { factory, context, state, source_lines })
+        let start = {
+            let _probe = fresh_context(&runtime, &state)?;
+            heap(&runtime)
+        };
+        runtime.run_gc();
+        let baseline = heap(&runtime);
+        // Rule 3: the memory limit is a budget per run, on top of a fresh context.
+        runtime.set_memory_limit(start.saturating_add(limits.memory_bytes));
+        Ok(Sandbox { runtime, state, baseline })
     }
 
-    /// Runs `f` with the deadline armed and `fetch` scoped to this run, then disarms both and
-    /// returns what the run recorded. A leftover exception is cleared so the next run starts
-    /// clean.
+    /// Builds a fresh context, compiles `source` into it and runs `f` with the deadline armed
+    /// and `fetch` scoped to this run; then drops the context, collects its garbage, disarms
+    /// both and returns what the run recorded. A source that does not parse fails with
+    /// [`ScriptError::Syntax`] (wrapped in [`ScriptFailure::Invalid`]); compiling is bounded by
+    /// the deadline too, since a source that closes the wrapper early can run code while it is
+    /// evaluated.
     pub(crate) fn with_run<T>(
         &self,
+        source: &str,
         deadline: Instant,
         fetch: Option<FetchScope>,
-        f: impl for<'js> FnOnce(&Ctx<'js>, Function<'js>, &Rc<RunState>) -> Result<T, ScriptFailure>,
+        f: impl for<'js> FnOnce(&Ctx<'js>, Function<'js>, &Rc<RunState>, u32) -> Result<T, ScriptFailure>,
     ) -> (Result<T, ScriptFailure>, RunTrace) {
         self.state.begin(deadline, fetch);
-        let result = self.context.with(|ctx| {
-            // `restore` only fails for a value of another runtime; the factory is this one's.
-            let result = match self.factory.clone().restore(&ctx) {
-                Ok(factory) => f(&ctx, factory, &self.state),
-                Err(error) => Err(engine_failure(error)),
-            };
-            if ctx.has_exception() {
-                let _ = ctx.catch();
-            }
-            result
+        let source_lines = u32::try_from(source.lines().count().max(1)).unwrap_or(u32::MAX);
+        let result = fresh_context(&self.runtime, &self.state).and_then(|context| {
+            context.with(|ctx| {
+                let result = compile(&ctx, source, source_lines, &self.state)
+                    .and_then(|factory| f(&ctx, factory, &self.state, source_lines));
+                // QuickJS keeps a pending exception in the runtime, not the context: clear it so
+                // that it neither keeps this context's objects alive nor reaches the next run.
+                if ctx.has_exception() {
+                    let _ = ctx.catch();
+                }
+                result
+            })
         });
+        // The context is gone; its objects form cycles that only the collector frees.
+        self.runtime.run_gc();
         (result, self.state.end())
     }
 
-    /// Number of lines of the source, to map positions back into it.
-    pub(crate) fn source_lines(&self) -> u32 {
-        self.source_lines
+    /// The runtime's heap now, in bytes (QuickJS's own count of what it has allocated). It
+    /// walks the runtime's objects: a few microseconds between runs, when no run's context is
+    /// left.
+    pub(crate) fn heap(&self) -> usize {
+        heap(&self.runtime)
+    }
+
+    /// [`heap`](Self::heap) when the sandbox was built.
+    pub(crate) fn baseline(&self) -> usize {
+        self.baseline
     }
 }
 
@@ -178,7 +188,7 @@ impl RunState {
         self.denied.borrow_mut().get_or_insert(message);
     }
 
-    fn log(&self, level: &str, line: &str) {
+    pub(crate) fn log(&self, level: &str, line: &str) {
         let mut logs = self.logs.borrow_mut();
         if logs.len() < MAX_LOG_LINES {
             let prefix = if level == "log" { String::new() } else { format!("[{level}] ") };
@@ -189,32 +199,24 @@ impl RunState {
     }
 }
 
-/// Evaluates the prelude and hands it the native `fetch` and `log`, which it keeps private.
-fn install_prelude(ctx: &Ctx<'_>, state: &Rc<RunState>) -> Result<(), ScriptFailure> {
-    let log_state = Rc::clone(state);
-    let log = Function::new(ctx.clone(), move |level: String, line: Opt<String>| {
-        log_state.log(&level, line.0.as_deref().unwrap_or_default());
-    })
-    .map_err(engine_failure)?;
-    let native_fetch = fetch::native_function(ctx, Rc::clone(state)).map_err(engine_failure)?;
-    let mut options = EvalOptions::default();
-    options.filename = Some(PRELUDE_NAME.to_owned());
-    let installed = ctx
-        .eval_with_options::<Function, _>(PRELUDE, options)
-        .and_then(|install| install.call::<_, Value>((native_fetch, log)));
-    installed.map(drop).map_err(|error| {
-        let failure = outcome::failure(ctx, error, None, 0);
-        engine_failure(format!("prelude failed: {failure}"))
-    })
+/// A context with the base intrinsics and the engine's globals, where nothing has run yet.
+fn fresh_context(runtime: &Runtime, state: &Rc<RunState>) -> Result<Context, ScriptFailure> {
+    let context = Context::custom::<Intrinsics>(runtime).map_err(engine_failure)?;
+    context.with(|ctx| globals::install(&ctx, state)).map_err(engine_failure)?;
+    Ok(context)
 }
 
-/// Rule 8: the script is parsed once per sandbox; runs only call the resulting factory.
-fn compile(
-    ctx: &Ctx<'_>,
+fn heap(runtime: &Runtime) -> usize {
+    usize::try_from(runtime.memory_usage().malloc_size).unwrap_or(usize::MAX)
+}
+
+/// Compiles the wrapped script into the run's context; calling the result runs its top level.
+fn compile<'js>(
+    ctx: &Ctx<'js>,
     source: &str,
     source_lines: u32,
     state: &RunState,
-) -> Result<Persistent<Function<'static>>, ScriptFailure> {
+) -> Result<Function<'js>, ScriptFailure> {
     if let Some(at) = source.find('\0') {
         let line = u32::try_from(source[..at].matches('\n').count() + 1).unwrap_or(u32::MAX);
         return Err(
@@ -226,7 +228,7 @@ fn compile(
     options.filename = Some(SCRIPT_NAME.to_owned());
     match ctx.eval_with_options::<Value, _>(format!("{WRAPPER_PREFIX}{source}{WRAPPER_SUFFIX}"), options) {
         Ok(value) => match value.into_function() {
-            Some(factory) => Ok(Persistent::save(ctx, factory)),
+            Some(factory) => Ok(factory),
             // Only a source that closes the wrapper early (`});…`) evaluates to something else.
             None => Err(ScriptError::Syntax { message: "unexpected '}'".to_owned(), line: 1, column: 1 }.into()),
         },

@@ -3,10 +3,13 @@
 //! would do: the claims and the final token payload, or why there are none (a denial,
 //! an exception with its line, a timeout…), with the script's console output.
 //!
-//! The stored environment variables are decrypted for the run (overridable per run), so
-//! a test can reveal a secret variable through the script's output: every run is an
-//! audit event (`script.test`), naming the variables overridden but no value. `fetch` is
-//! disabled in tests: every call rejects, so a test never reaches another service.
+//! The stored environment variables are decrypted for the run (overridable per run): the
+//! script runs as at issuance, secrets included. Review finding 18: a secret variable is
+//! write-only, so wherever the run's logs, claims, payload or error hold a secret value,
+//! the answer shows `[secret:NAME]` instead. That stops a secret from being shown by
+//! accident, not a script written to encode one; every run is an audit event
+//! (`script.test`), naming the variables overridden but no value. `fetch` is disabled in
+//! tests: every call rejects, so a test never reaches another service.
 
 use std::collections::BTreeMap;
 
@@ -14,7 +17,8 @@ use actix_web::{HttpResponse, web};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 use tessera_claims::{
-    FetchPolicy, IssuedClaims, RunReport, ScriptError, ScriptFailure, ScriptInput, refuse_registered, token_input,
+    FetchPolicy, IssuedClaims, Redactor, RunReport, ScriptError, ScriptFailure, ScriptInput, refuse_registered,
+    token_input,
 };
 use tessera_store::Store;
 use tessera_store::scripts::{self, ScriptKind};
@@ -44,7 +48,8 @@ pub struct TestBody {
     pub(crate) environment_variables: Option<BTreeMap<String, String>>,
 }
 
-/// What a test run produced.
+/// What a test run produced. Wherever a secret variable's value would appear, it reads
+/// `[secret:NAME]`.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct TestResult {
     /// What the script returned (also when it returned a registered claim, reported in
@@ -121,13 +126,14 @@ pub(crate) fn run_test(
     let given = input.source.is_some();
     let source = input.source.or(saved.map(|s| s.source)).unwrap_or_default();
     let mut environment_variables = variables::environment(&support.master_key, &stored)?;
+    let secrets = variables::secrets(&environment_variables, &stored, &overrides);
     let overridden: Vec<String> = overrides.keys().cloned().collect();
     environment_variables.extend(overrides);
 
     let payload = token.get("payload").and_then(Value::as_object).cloned().unwrap_or_default();
     let script_input = ScriptInput { token, context, environment_variables };
     let report = support.engine.run_with_report(&source, &script_input, &FetchPolicy::disabled());
-    let result = report_result(report, payload)?;
+    let result = report_result(report, payload)?.redacted(&secrets);
 
     let now = crate::api::now();
     let outcome = result.error.as_ref().map_or("claims", |e| e.kind);
@@ -139,6 +145,26 @@ pub(crate) fn run_test(
     });
     store.write(|c| changes::record(c, who, "script.test", &format!("script:{kind}"), summary, now))?;
     Ok(result)
+}
+
+impl TestResult {
+    /// Finding 18: the result with every secret value replaced by `[secret:NAME]`.
+    fn redacted(self, secrets: &Redactor) -> TestResult {
+        TestResult {
+            claims: self.claims.map(|claims| secrets.object(&claims)),
+            error: self.error.map(|error| error.redacted(secrets)),
+            logs: self.logs.iter().map(|line| secrets.text(line)).collect(),
+            elapsed_ms: self.elapsed_ms,
+            payload: self.payload.map(|payload| secrets.object(&payload)),
+        }
+    }
+}
+
+impl TestError {
+    /// Finding 18: the error with every secret value in its message replaced.
+    pub(crate) fn redacted(self, secrets: &Redactor) -> TestError {
+        TestError { message: secrets.text(&self.message), ..self }
+    }
 }
 
 /// The script's `token` argument: as given when it has a `payload` object, otherwise
@@ -185,25 +211,24 @@ fn report_result(report: RunReport, mut payload: Map<String, Value>) -> Result<T
 }
 
 pub(crate) fn failure_of(failure: ScriptFailure) -> Result<TestError, ApiError> {
-    let error = |kind, message: String, line| TestError { kind, message, line, column: None };
+    let kind = failure.kind();
+    let error = |message: String, line| TestError { kind, message, line, column: None };
     Ok(match failure {
-        ScriptFailure::Denied { message } => error("denied", message, None),
-        ScriptFailure::Thrown { message, line } => error("thrown", message, line),
-        timeout @ ScriptFailure::Timeout => error("timeout", timeout.to_string(), None),
-        oom @ ScriptFailure::OutOfMemory => error("out_of_memory", oom.to_string(), None),
-        ScriptFailure::InvalidResult { message } => error("invalid_result", message, None),
+        ScriptFailure::Denied { message } | ScriptFailure::InvalidResult { message } => error(message, None),
+        ScriptFailure::Thrown { message, line } => error(message, line),
+        limit @ (ScriptFailure::Timeout | ScriptFailure::OutOfMemory) => error(limit.to_string(), None),
         ScriptFailure::Invalid(invalid) => {
             let column = match &invalid {
                 ScriptError::Syntax { column, .. } => Some(*column),
                 _ => None,
             };
-            TestError { kind: "invalid", message: invalid.to_string(), line: super::error_line(&invalid), column }
+            TestError { kind, message: invalid.to_string(), line: super::error_line(&invalid), column }
         }
         // As at issuance, where it follows the failure setting: the run failed, and the
         // runner says so instead of answering 500.
         ScriptFailure::Engine { message } => {
             tracing::warn!(%message, "the script engine failed during a test run");
-            error("engine", message, None)
+            error(message, None)
         }
     })
 }

@@ -4,13 +4,16 @@
 //! Every value is stored encrypted with the master key, in the context
 //! `script_variable:<name>` (the token endpoint opens it the same way), so a database
 //! dump reveals none. `secret` makes a variable write-only: its value is never shown
-//! again by the API or the console. Audit events name the variable, never its value.
+//! again by the API or the console, and the test runner and the preview show
+//! `[secret:NAME]` wherever a run printed, returned or threw it. Audit events name the
+//! variable, never its value.
 
 use std::collections::BTreeMap;
 
 use actix_web::{HttpResponse, web};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
+use tessera_claims::Redactor;
 use tessera_store::Store;
 use tessera_store::scripts::{self, EnvironmentVariable};
 use tessera_tokens::MasterKey;
@@ -102,6 +105,22 @@ pub(crate) fn environment(
     stored: &[EnvironmentVariable],
 ) -> Result<BTreeMap<String, String>, ApiError> {
     stored.iter().map(|v| Ok((v.name.clone(), decrypt(key, v)?))).collect()
+}
+
+/// Review finding 18: the secret variables' values that a run of `environment` may show, for
+/// the test runner and the preview to replace with `[secret:NAME]`. A variable named in
+/// `overridden` ran with the value the caller gave, which is no secret to them.
+pub(crate) fn secrets(
+    environment: &BTreeMap<String, String>,
+    stored: &[EnvironmentVariable],
+    overridden: &BTreeMap<String, String>,
+) -> Redactor {
+    Redactor::new(
+        stored
+            .iter()
+            .filter(|variable| variable.secret && !overridden.contains_key(&variable.name))
+            .filter_map(|variable| Some((variable.name.as_str(), environment.get(&variable.name)?.as_str()))),
+    )
 }
 
 fn view(key: &MasterKey, variable: &EnvironmentVariable) -> Result<VariableView, ApiError> {
