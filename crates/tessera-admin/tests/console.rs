@@ -257,6 +257,19 @@ both_backends! {
         assert_eq!(answer.location.as_deref(), Some("/admin"));
     }
 
+    async fn a_next_with_cr_lf_or_non_ascii_characters_sends_the_admin_to_the_console_home(store) {
+        // Finding 16 of the 2026-12 review: CR/LF in next gave a 500 after the session was made.
+        let (_, username) = admin(&store);
+        for next in ["/admin/\r\nSet-Cookie:x=1", "/admin/é"] {
+            let (mut b, _) = browser(&store, ConsoleSettings::default()).await;
+            let csrf = b.get("/admin/sign-in").await.csrf();
+            let answer = b.post("/admin/sign-in", &[("csrf", &csrf), ("login", &username), ("password", PASSWORD), ("next", next)]).await;
+            assert_eq!(answer.status, StatusCode::SEE_OTHER, "{next:?}: {}", answer.body);
+            assert_eq!(answer.location.as_deref(), Some("/admin"), "{next:?}");
+            assert!(b.cookies.iter().any(|(k, _)| k == "tessera_admin"), "{next:?}: signed in");
+        }
+    }
+
     async fn forms_without_the_session_csrf_token_change_nothing(store) {
         let (mut b, _, _) = signed_in(&store).await;
         let answer = b.post("/admin/roles", &[("name", "support")]).await;
