@@ -40,6 +40,14 @@ pub const IP_LIMIT: Limit = Limit { attempts: 30, window: 15 * 60, lockout: 15 *
 /// hour, then none for an hour. Each counts, whether it creates an account or meets a
 /// taken name: the budget bounds both account spam and probing which names are taken.
 pub const REGISTRATION_LIMIT: Limit = Limit { attempts: 10, window: 3600, lockout: 3600 };
+/// A bucket whose window began this many seconds ago (the longest window of the limits
+/// here) and that is not locked holds nothing: [`purge`] deletes it.
+pub const PURGE_AFTER: i64 = max(max(ACCOUNT_LIMIT.window, IP_LIMIT.window), REGISTRATION_LIMIT.window);
+
+const fn max(a: i64, b: i64) -> i64 {
+    if a > b { a } else { b }
+}
+
 /// Refusals of a locked bucket reach the audit log at most once per this many seconds.
 pub const REFUSAL_AUDIT_INTERVAL: i64 = 60;
 
@@ -195,7 +203,7 @@ pub fn locked_until(conn: &mut AnyConnection, key: &str, now: i64) -> StoreResul
 /// Deletes the buckets that no longer hold anything: their window is over (for the
 /// longest window of the limits here) and they are not locked.
 pub fn purge(conn: &mut AnyConnection, now: i64) -> StoreResult<usize> {
-    let window = ACCOUNT_LIMIT.window.max(IP_LIMIT.window).max(REGISTRATION_LIMIT.window);
+    let window = PURGE_AFTER;
     Ok(diesel::delete(
         sign_in_throttle::table
             .filter(sign_in_throttle::window_started_at.le(now - window))

@@ -69,7 +69,7 @@ mod sampled {
             assert_eq!(passed, [49, 0], "newest first");
             assert_eq!(events[0].summary["reason"], "unknown client");
             // The bucket is purged like the throttle's.
-            assert_eq!(store.write(|c| throttle::purge(c, NOW + 60 + 15 * 60)).unwrap(), 1);
+            assert_eq!(store.write(|c| throttle::purge(c, NOW + 60 + throttle::PURGE_AFTER)).unwrap(), 1);
         }
     }
 }

@@ -102,7 +102,7 @@ crate::both_backends! {
         for _ in 0..4 {
             reserve(&store, "account:gina", NOW);
         }
-        let window = throttle::ACCOUNT_LIMIT.window.max(throttle::IP_LIMIT.window);
+        let window = throttle::PURGE_AFTER;
         assert_eq!(store.write(|c| throttle::purge(c, NOW + window - 1)).unwrap(), 0);
         // The ip bucket's window is over; gina's lock (LIMIT's 300 s) is over too.
         assert_eq!(store.write(|c| throttle::purge(c, NOW + window)).unwrap(), 2);
