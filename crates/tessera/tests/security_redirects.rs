@@ -1,4 +1,4 @@
-//! SECURITY.md, "Redirects": the exact comparison of `redirect_uri` (only the port of a
+//! docs/security.md, "Redirect URIs" and its requirements table: the exact comparison of `redirect_uri` (only the port of a
 //! native application's loopback IP URI may vary), no redirect for an unknown client or
 //! an unmatched URI, the rules for registering a redirect URI, logout redirects only with
 //! a valid `id_token_hint` to a URI of the hint's client, and 303 (never 307) after a POST
