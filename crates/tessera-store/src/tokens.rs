@@ -239,7 +239,8 @@ pub fn revoke_grants_of_user(conn: &mut AnyConnection, user_id: &str, now: i64) 
 pub struct AccessEnded {
     /// Grants revoked, with their refresh tokens and reference tokens.
     pub grants: usize,
-    /// Reference tokens revoked (those of the grants, and any of no grant).
+    /// Reference tokens revoked besides those of the revoked grants (machine tokens, or
+    /// any left unrevoked): `grants` already covers the others.
     pub reference_tokens: usize,
     /// Browser sessions of the sign-in pages ended.
     pub browser_sessions: usize,
