@@ -6,14 +6,14 @@
 
 use actix_web::web;
 
-pub(crate) mod applications;
+pub mod applications;
 pub(crate) mod audit_events;
 mod auth;
 pub(crate) mod body;
-pub(crate) mod changes;
+pub mod changes;
 pub(crate) mod claim_mappings;
 pub(crate) mod claim_types;
-pub(crate) mod connections;
+pub mod connections;
 mod custom_claims;
 mod error;
 pub(crate) mod identity_scopes;
@@ -27,6 +27,7 @@ pub(crate) mod signing_keys;
 pub(crate) mod users;
 
 pub use auth::{KEY_ID_HEADER, SECRET_HEADER};
+pub use changes::Actor;
 pub use custom_claims::TokenSigning;
 pub use error::{ApiError, ErrorBody};
 pub use scripts::ScriptSupport;

@@ -9,6 +9,9 @@ use thiserror::Error;
 
 use crate::text::preview;
 
+mod settings;
+pub use settings::{ApplicationInput, ApplicationSettings, MAX_DESCRIPTION_LEN, SettingsError, check_description};
+
 /// A string that is not one of an enum's values; names the setting and the value.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 #[error("{value:?} is not a valid {field}; expected one of: {expected}")]
@@ -246,9 +249,10 @@ impl ApplicationSettingsError {
     }
 }
 
-/// The settings whose combination must be consistent.
+/// The settings whose combination must be consistent (checked by
+/// [`ApplicationInput::into_settings`]).
 #[derive(Debug, Clone, Copy)]
-pub struct ApplicationSettings<'a> {
+pub(crate) struct Consistency<'a> {
     /// The application type.
     pub app_type: ApplicationType,
     /// How it authenticates at the token endpoint.
@@ -267,7 +271,7 @@ pub struct ApplicationSettings<'a> {
     pub has_jwks: bool,
 }
 
-impl ApplicationSettings<'_> {
+impl Consistency<'_> {
     /// Returns the first inconsistency, checked in this order:
     /// 1. public clients (SPA, native) use `none`; web and machine apps do not;
     /// 2. at least one grant type;

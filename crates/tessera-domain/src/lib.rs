@@ -19,6 +19,7 @@ pub mod application;
 pub mod assembly;
 pub mod claim_value;
 pub mod claims;
+pub mod connection;
 pub mod date;
 pub mod ids;
 pub mod lifetime;
@@ -31,8 +32,9 @@ pub mod standard;
 mod text;
 
 pub use application::{
-    ApplicationSettings, ApplicationSettingsError, ApplicationType, ClientAuthMethod, GrantType, ParseEnumError,
-    SigningAlgorithm, TokenFormat, check_client_id, check_jwks,
+    ApplicationInput, ApplicationSettings, ApplicationSettingsError, ApplicationType, ClientAuthMethod, GrantType,
+    MAX_DESCRIPTION_LEN, ParseEnumError, SettingsError, SigningAlgorithm, TokenFormat, check_client_id,
+    check_description, check_jwks,
 };
 pub use assembly::{
     AccessTokenFacts, IdTokenFacts, IdentityClaims, TargetError, access_token_audience_and_scope, access_token_claims,
@@ -42,6 +44,9 @@ pub use claim_value::ClaimValueType;
 pub use claims::{
     ClaimError, ClaimName, CustomClaimKey, RESERVED_CLAIMS, check_custom_claims, check_not_reserved, has_value,
     is_reserved, validate_claim_input,
+};
+pub use connection::{
+    ApiScopeBody, ConnectionSettings, ConnectionUpdate, NewApiConnection, NewApiScope, NewConnectionInput,
 };
 pub use date::{ClaimDate, DateError};
 pub use ids::{ApplicationId, ClientId, ConnectionId, UserId};

@@ -5,8 +5,8 @@ use std::str::FromStr;
 
 use diesel::prelude::*;
 use serde_json::Value;
+use tessera_domain::GrantType;
 use tessera_domain::TokenLifetimes;
-use tessera_domain::{ApplicationType, ClientAuthMethod, GrantType, SigningAlgorithm, TokenFormat};
 
 use crate::page::{Page, Paged};
 use crate::schema::{
@@ -16,30 +16,9 @@ use crate::schema::{
 use crate::users::found;
 use crate::{AnyConnection, StoreError, StoreResult, new_id};
 
-/// Every setting of an application, as given to create or update it. The caller has
-/// checked it with the domain rules (redirect URIs, consistency of type and grants).
-#[derive(Debug, Clone, PartialEq)]
-pub struct ApplicationSettings {
-    pub name: String,
-    pub description: String,
-    pub app_type: ApplicationType,
-    pub token_endpoint_auth_method: ClientAuthMethod,
-    pub grant_types: Vec<GrantType>,
-    pub access_token_format: TokenFormat,
-    pub id_token_signed_response_alg: SigningAlgorithm,
-    pub lifetimes: TokenLifetimes,
-    pub require_consent: bool,
-    pub always_issue_refresh_token: bool,
-    pub jwks: Option<Value>,
-    pub app_metadata: Value,
-    pub enabled: bool,
-    pub redirect_uris: Vec<String>,
-    pub post_logout_redirect_uris: Vec<String>,
-    /// Allowed identity and API scopes, by name; each must exist.
-    pub allowed_scopes: Vec<String>,
-    /// Claims a user must have a value for before a code is issued; each must exist.
-    pub required_claims: Vec<String>,
-}
+/// Every setting of an application, checked by the domain's one parser
+/// ([`tessera_domain::ApplicationInput::into_settings`]).
+pub use tessera_domain::ApplicationSettings;
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Application {

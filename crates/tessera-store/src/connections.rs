@@ -57,13 +57,9 @@ impl TryFrom<Row> for ApiConnection {
     }
 }
 
-#[derive(Debug, Clone)]
-pub struct NewApiConnection {
-    pub name: String,
-    pub display_name: String,
-    pub description: String,
-    pub access_token_format: Option<TokenFormat>,
-}
+/// A new connection, checked by the domain's one parser
+/// ([`tessera_domain::NewConnectionInput::into_new`]).
+pub use tessera_domain::NewApiConnection;
 
 /// Creates the connection, its API scope of the same name, and its first secret
 /// (`secret_hash`: the SHA-256 of a generated secret).

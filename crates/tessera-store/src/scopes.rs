@@ -221,18 +221,14 @@ pub fn update_identity_scope(conn: &mut AnyConnection, input: &IdentityScopeInpu
     get_scope(conn, &input.name)
 }
 
-/// An API scope added to a connection.
-#[derive(Debug, Clone)]
-pub struct ApiScopeInput {
-    pub name: String,
-    pub display_name: String,
-    pub description: String,
-}
+/// An API scope added to a connection, checked by the domain's one parser
+/// ([`tessera_domain::ApiScopeBody::into_new`]).
+pub use tessera_domain::NewApiScope;
 
 pub fn create_api_scope(
     conn: &mut AnyConnection,
     connection_id: &str,
-    input: &ApiScopeInput,
+    input: &NewApiScope,
     now: i64,
 ) -> StoreResult<Scope> {
     crate::config::changed();
@@ -250,7 +246,7 @@ pub fn create_api_scope(
 }
 
 /// Updates an API scope's display name and description (its name is its identity).
-pub fn update_api_scope(conn: &mut AnyConnection, input: &ApiScopeInput, now: i64) -> StoreResult<Scope> {
+pub fn update_api_scope(conn: &mut AnyConnection, input: &NewApiScope, now: i64) -> StoreResult<Scope> {
     crate::config::changed();
     let scope = get_scope(conn, &input.name)?;
     if scope.kind != ScopeKind::Api {

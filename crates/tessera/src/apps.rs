@@ -2,29 +2,26 @@
 //! the command line, so that an application can exist before the admin console does and
 //! scripts can set one up.
 //!
-//! Every flag is checked with the domain rules (`tessera-domain`) before the database is
-//! opened; the application, its first secret and the audit event are written in one
-//! transaction. A problem ends the command with one line naming the flag, exit status 2.
+//! The flags fill the domain's one settings input (`tessera_domain::ApplicationInput`), and
+//! the command calls the same operations as the management API and the console
+//! (`tessera_admin::api::applications`): the same rules, defaults and audit events, the
+//! application, its first secret and the audit event written in one transaction. A
+//! problem ends the command with one line naming the flag, exit status 2.
 
 use std::path::Path;
 
+use actix_web::http::StatusCode;
 use clap::{Args, Subcommand};
-use serde_json::{Map, Value, json};
-use tessera_domain::{
-    ApplicationSettingsError, ApplicationType, ClaimName, ClientAuthMethod, DisplayName, GrantType, LifetimeError,
-    PostLogoutRedirectUri, RedirectUri, ScopeName, SigningAlgorithm, TokenFormat, TokenLifetimes,
-};
-use tessera_store::applications::{self, Application, ApplicationSettings};
-use tessera_store::audit::{self, NewAuditEvent};
+use serde_json::{Value, json};
+use tessera_admin::api::ApiError;
+use tessera_admin::api::applications as applications_api;
+use tessera_domain::{ApplicationInput, ClientAuthMethod, GrantType};
+use tessera_store::applications::{self, Application};
 use tessera_store::{Page, Store, StoreError};
-use tessera_tokens::generate_secret;
 
-use crate::commands::init_logging;
+use crate::commands::{CommandLine, init_logging};
 use crate::settings::Settings;
 use crate::{Fatal, bootstrap};
-
-/// Longest description, in characters.
-const MAX_DESCRIPTION_LEN: usize = 1000;
 
 /// `tessera app …`.
 #[derive(Debug, Subcommand)]
@@ -192,45 +189,11 @@ fn store_failure(e: StoreError) -> Fatal {
 }
 
 fn create(settings: &Settings, args: &CreateApp) -> Result<(), Fatal> {
-    let (client_id, app) = parse_create(args)?;
-    let secret = matches!(
-        app.token_endpoint_auth_method,
-        ClientAuthMethod::ClientSecretBasic | ClientAuthMethod::ClientSecretPost
-    )
-    .then(generate_secret);
-    let hash = secret.as_ref().map(|s| s.hash());
+    let input = input(args)?;
     let store = open(settings)?;
-    let now = crate::now();
-    let created = store
-        .write(|c| {
-            let created = applications::create(c, &client_id, &app, hash.as_ref().map(|h| h.as_str()), now)?;
-            let mut summary = app_json(&created);
-            summary["client_secret_issued"] = json!(secret.is_some());
-            audit::record(
-                c,
-                &NewAuditEvent {
-                    actor: "cli",
-                    action: "application.create",
-                    target: &format!("application:{}", created.client_id),
-                    summary,
-                    client_ip: None,
-                },
-                now,
-            )?;
-            Ok(created)
-        })
-        .map_err(|e| match e {
-            StoreError::Conflict { field } if field == "client_id" => {
-                Fatal(format!("--client-id: an application with client_id {client_id:?} already exists"))
-            }
-            StoreError::Invalid { field: Some(field), message } if field == "allowed_scopes" => {
-                Fatal(format!("--scope: {message}"))
-            }
-            StoreError::Invalid { field: Some(field), message } if field == "required_claims" => {
-                Fatal(format!("--required-claim: {message}"))
-            }
-            other => Fatal(format!("creating the application failed: {other}")),
-        })?;
+    let (created, secret) =
+        applications_api::create_application(&store, &CommandLine, args.client_id.as_deref(), input)
+            .map_err(|e| api_failure(e, "creating the application failed"))?;
     if args.json {
         let mut out = app_json(&created);
         if let Some(secret) = &secret {
@@ -254,191 +217,82 @@ fn create(settings: &Settings, args: &CreateApp) -> Result<(), Fatal> {
     Ok(())
 }
 
-/// Turns the flags into the client id and the settings to store, checking each with the
-/// domain rules; the first problem names its flag.
-fn parse_create(args: &CreateApp) -> Result<(String, ApplicationSettings), Fatal> {
-    let name = DisplayName::parse(&args.name).map_err(|e| flag("--name")(e.to_string()))?;
-    let app_type = ApplicationType::parse(&args.app_type).map_err(|e| flag("--type")(e.to_string()))?;
-    let client_id = match &args.client_id {
-        Some(id) => tessera_domain::check_client_id(id).map(|()| id.clone()).map_err(flag("--client-id"))?,
-        None => tessera_tokens::generate_client_id(),
-    };
-    let description = args.description.as_deref().unwrap_or_default().trim().to_owned();
-    if description.chars().count() > MAX_DESCRIPTION_LEN {
-        return Err(flag("--description")(format!("is longer than {MAX_DESCRIPTION_LEN} characters")));
-    }
-
-    let redirect_uris = args
-        .redirect_uris
-        .iter()
-        .map(|uri| RedirectUri::parse(uri, app_type).map(|u| u.as_str().to_owned()))
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| flag("--redirect-uri")(e.to_string()))?;
-    let post_logout_redirect_uris = args
-        .post_logout_redirect_uris
-        .iter()
-        .map(|uri| PostLogoutRedirectUri::parse(uri, app_type).map(|u| u.as_str().to_owned()))
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| flag("--post-logout-redirect-uri")(e.to_string()))?;
-
-    let mut grant_types = Vec::new();
-    for raw in &args.grant_types {
-        let grant = GrantType::parse(raw).map_err(|e| flag("--grant-type")(e.to_string()))?;
-        if !grant_types.contains(&grant) {
-            grant_types.push(grant);
-        }
-    }
-    if grant_types.is_empty() {
-        grant_types = app_type.default_grant_types();
-    }
-    let auth_method = match &args.auth_method {
-        Some(raw) => ClientAuthMethod::parse(raw).map_err(|e| flag("--auth-method")(e.to_string()))?,
-        None => app_type.default_auth_method(),
-    };
-    let mut allowed_scopes = Vec::new();
-    for raw in &args.scopes {
-        allowed_scopes.push(ScopeName::parse(raw).map_err(|e| flag("--scope")(e.to_string()))?.into_string());
-    }
-    if allowed_scopes.is_empty() {
-        allowed_scopes = app_type.default_allowed_scopes();
-    }
-    let mut required_claims = Vec::new();
-    for raw in &args.required_claims {
-        required_claims
-            .push(ClaimName::parse(raw).map_err(|e| flag("--required-claim")(e.to_string()))?.as_str().to_owned());
-    }
-    let jwks = args.jwks.as_deref().map(parse_jwks).transpose().map_err(flag("--jwks"))?;
-    tessera_domain::ApplicationSettings {
-        app_type,
-        auth_method,
-        grant_types: &grant_types,
-        redirect_uri_count: redirect_uris.len(),
-        post_logout_redirect_uri_count: post_logout_redirect_uris.len(),
-        required_claim_count: required_claims.len(),
-        always_issue_refresh_token: args.always_issue_refresh_token,
-        has_jwks: jwks.is_some(),
-    }
-    .validate()
-    .map_err(|e| flag(settings_flag(&e))(e.to_string()))?;
-
-    let access_token_format = match &args.token_format {
-        Some(raw) => TokenFormat::parse(raw).map_err(|e| flag("--token-format")(e.to_string()))?,
-        None => TokenFormat::default(),
-    };
-    let id_token_signed_response_alg = match &args.signing_alg {
-        Some(raw) => SigningAlgorithm::parse(raw).map_err(|e| flag("--signing-alg")(e.to_string()))?,
-        None => SigningAlgorithm::default(),
-    };
-    let defaults = TokenLifetimes::default();
-    let lifetimes = TokenLifetimes {
-        access_token: seconds("--access-token-lifetime", &args.access_token_lifetime, defaults.access_token)?,
-        id_token: seconds("--id-token-lifetime", &args.id_token_lifetime, defaults.id_token)?,
-        refresh_token: seconds("--refresh-token-lifetime", &args.refresh_token_lifetime, defaults.refresh_token)?,
-        authorization_code: seconds("--code-lifetime", &args.code_lifetime, defaults.authorization_code)?,
-    };
-    lifetimes.validate().map_err(|e| flag(lifetime_flag(&e))(e.to_string()))?;
-
-    let app_metadata = match &args.app_metadata {
-        Some(raw) => json_object(raw).map_err(flag("--app-metadata"))?,
-        None => Value::Object(Map::new()),
-    };
-
-    let settings = ApplicationSettings {
-        name: name.into_string(),
-        description,
-        app_type,
-        token_endpoint_auth_method: auth_method,
-        grant_types,
-        access_token_format,
-        id_token_signed_response_alg,
-        lifetimes,
-        require_consent: !args.no_consent,
-        always_issue_refresh_token: args.always_issue_refresh_token,
-        jwks,
-        app_metadata,
-        enabled: !args.disabled,
-        redirect_uris,
-        post_logout_redirect_uris,
-        allowed_scopes,
-        required_claims,
-    };
-    Ok((client_id, settings))
-}
-
-/// The flag that sets what [`ApplicationSettingsError::field`] names.
-fn settings_flag(e: &ApplicationSettingsError) -> &'static str {
-    match e.field() {
-        "token_endpoint_auth_method" => "--auth-method",
-        "redirect_uris" => "--redirect-uri",
-        "post_logout_redirect_uris" => "--post-logout-redirect-uri",
-        "required_claims" => "--required-claim",
-        "always_issue_refresh_token" => "--always-issue-refresh-token",
-        "jwks" => "--jwks",
-        _ => "--grant-type",
-    }
-}
-
-/// The flag that sets what [`LifetimeError::field`] names.
-fn lifetime_flag(e: &LifetimeError) -> &'static str {
-    match e.field() {
-        "access_token" => "--access-token-lifetime",
-        "id_token" => "--id-token-lifetime",
-        "refresh_token" => "--refresh-token-lifetime",
-        _ => "--code-lifetime",
-    }
-}
-
-fn seconds(name: &str, raw: &Option<String>, default: i64) -> Result<i64, Fatal> {
-    match raw {
-        None => Ok(default),
-        Some(raw) => raw.trim().parse().map_err(|_| flag(name)(format!("{raw:?} is not a whole number of seconds"))),
-    }
-}
-
-fn json_object(raw: &str) -> Result<Value, String> {
-    match serde_json::from_str(raw) {
-        Ok(value @ Value::Object(_)) => Ok(value),
-        Ok(_) => Err("must be a JSON object, such as {\"team\":\"billing\"}".into()),
-        Err(e) => Err(format!("is not valid JSON: {e}")),
-    }
-}
-
-/// A JWK Set given as JSON text, checked by the domain rules.
-fn parse_jwks(raw: &str) -> Result<Value, String> {
-    let jwks = json_object(raw).map_err(|_| "must be a JWK Set: a JSON object {\"keys\":[…]}".to_owned())?;
-    tessera_domain::check_jwks(&jwks)?;
-    Ok(jwks)
-}
-
-/// Every setting of an application as JSON, named like the stored columns. Holds no
-/// secret and no secret hash: it is printed, and written to the audit log.
-fn app_json(app: &Application) -> Value {
-    let s = &app.settings;
-    json!({
-        "client_id": app.client_id,
-        "name": s.name,
-        "description": s.description,
-        "app_type": s.app_type,
-        "enabled": s.enabled,
-        "token_endpoint_auth_method": s.token_endpoint_auth_method,
-        "grant_types": s.grant_types,
-        "redirect_uris": s.redirect_uris,
-        "post_logout_redirect_uris": s.post_logout_redirect_uris,
-        "allowed_scopes": s.allowed_scopes,
-        "required_claims": s.required_claims,
-        "access_token_format": s.access_token_format,
-        "id_token_signed_response_alg": s.id_token_signed_response_alg,
-        "access_token_lifetime": s.lifetimes.access_token,
-        "id_token_lifetime": s.lifetimes.id_token,
-        "refresh_token_lifetime": s.lifetimes.refresh_token,
-        "authorization_code_lifetime": s.lifetimes.authorization_code,
-        "require_consent": s.require_consent,
-        "always_issue_refresh_token": s.always_issue_refresh_token,
-        "jwks": s.jwks,
-        "app_metadata": s.app_metadata,
-        "created_at": app.created_at,
-        "updated_at": app.updated_at,
+/// The domain's settings input from the flags: one line per setting. Only what the domain
+/// cannot see is checked here (numbers and JSON given as text).
+fn input(args: &CreateApp) -> Result<ApplicationInput, Fatal> {
+    Ok(ApplicationInput {
+        name: args.name.clone(),
+        app_type: args.app_type.clone(),
+        description: args.description.clone(),
+        redirect_uris: args.redirect_uris.clone(),
+        post_logout_redirect_uris: args.post_logout_redirect_uris.clone(),
+        grant_types: (!args.grant_types.is_empty()).then(|| args.grant_types.clone()),
+        token_endpoint_auth_method: args.auth_method.clone(),
+        jwks: args.jwks.as_deref().map(|raw| json("--jwks", raw)).transpose()?,
+        allowed_scopes: (!args.scopes.is_empty()).then(|| args.scopes.clone()),
+        required_claims: args.required_claims.clone(),
+        access_token_format: args.token_format.clone(),
+        id_token_signed_response_alg: args.signing_alg.clone(),
+        access_token_lifetime: seconds("--access-token-lifetime", &args.access_token_lifetime)?,
+        id_token_lifetime: seconds("--id-token-lifetime", &args.id_token_lifetime)?,
+        refresh_token_lifetime: seconds("--refresh-token-lifetime", &args.refresh_token_lifetime)?,
+        authorization_code_lifetime: seconds("--code-lifetime", &args.code_lifetime)?,
+        require_consent: Some(!args.no_consent),
+        always_issue_refresh_token: Some(args.always_issue_refresh_token),
+        app_metadata: args.app_metadata.as_deref().map(|raw| json("--app-metadata", raw)).transpose()?,
+        enabled: Some(!args.disabled),
     })
+}
+
+/// The flag of each setting, by the name the settings model (and its errors) give it.
+const FLAGS: &[(&str, &str)] = &[
+    ("name", "--name"),
+    ("app_type", "--type"),
+    ("client_id", "--client-id"),
+    ("description", "--description"),
+    ("redirect_uris", "--redirect-uri"),
+    ("post_logout_redirect_uris", "--post-logout-redirect-uri"),
+    ("grant_types", "--grant-type"),
+    ("token_endpoint_auth_method", "--auth-method"),
+    ("jwks", "--jwks"),
+    ("allowed_scopes", "--scope"),
+    ("required_claims", "--required-claim"),
+    ("access_token_format", "--token-format"),
+    ("id_token_signed_response_alg", "--signing-alg"),
+    ("access_token_lifetime", "--access-token-lifetime"),
+    ("id_token_lifetime", "--id-token-lifetime"),
+    ("refresh_token_lifetime", "--refresh-token-lifetime"),
+    ("authorization_code_lifetime", "--code-lifetime"),
+    ("always_issue_refresh_token", "--always-issue-refresh-token"),
+    ("app_metadata", "--app-metadata"),
+];
+
+/// An error of the shared operation as one line naming the flag to fix.
+fn api_failure(e: ApiError, context: &str) -> Fatal {
+    let setting = e.body.field.as_deref().map(|f| f.split('[').next().unwrap_or(f));
+    match setting.and_then(|s| FLAGS.iter().find(|(name, _)| *name == s)) {
+        Some((_, flag)) if e.status == StatusCode::CONFLICT => {
+            Fatal(format!("{flag}: an application with that value already exists"))
+        }
+        Some((_, flag)) => Fatal(format!("{flag}: {}", e.body.message)),
+        None => Fatal(format!("{context}: {}", e.body.message)),
+    }
+}
+
+fn seconds(name: &str, raw: &Option<String>) -> Result<Option<i64>, Fatal> {
+    raw.as_deref()
+        .map(|raw| raw.trim().parse().map_err(|_| flag(name)(format!("{raw:?} is not a whole number of seconds"))))
+        .transpose()
+}
+
+/// JSON text given as a flag's value; the settings model checks its shape.
+fn json(name: &str, raw: &str) -> Result<Value, Fatal> {
+    serde_json::from_str(raw).map_err(|e| flag(name)(format!("is not valid JSON: {e}")))
+}
+
+/// Every setting of an application as the management API shows it (never a secret).
+fn app_json(app: &Application) -> Value {
+    serde_json::to_value(applications_api::view(app.clone())).unwrap_or(Value::Null)
 }
 
 fn print_json(value: &Value) -> Result<(), Fatal> {
@@ -563,26 +417,12 @@ fn list_field(label: &str, values: &[String]) {
 }
 
 fn delete(store: &Store, args: &DeleteApp) -> Result<(), Fatal> {
-    let now = crate::now();
-    let deleted = store
-        .write(|c| {
-            let Some(app) = applications::find_by_client_id(c, &args.client_id)? else { return Ok(None) };
-            applications::delete(c, &app.id)?;
-            audit::record(
-                c,
-                &NewAuditEvent {
-                    actor: "cli",
-                    action: "application.delete",
-                    target: &format!("application:{}", app.client_id),
-                    summary: json!({ "name": app.settings.name, "app_type": app.settings.app_type }),
-                    client_ip: None,
-                },
-                now,
-            )?;
-            Ok(Some(app))
-        })
-        .map_err(store_failure)?;
-    let app = deleted.ok_or_else(|| unknown_client(&args.client_id))?;
+    let app = store
+        .read(|c| applications::find_by_client_id(c, &args.client_id))
+        .map_err(store_failure)?
+        .ok_or_else(|| unknown_client(&args.client_id))?;
+    applications_api::delete_application(store, &CommandLine, &app.id)
+        .map_err(|e| api_failure(e, "deleting the application failed"))?;
     println!("Deleted application {:?} (client_id {}).", app.settings.name, app.client_id);
     Ok(())
 }

@@ -16,6 +16,24 @@ use crate::cli::{AdminCommand, ConfigCommand, CreateApiKey, CreateUser, KeysComm
 use crate::settings::{LogFormat, Settings};
 use crate::{Fatal, bootstrap, server};
 
+/// The command line as the actor of a change made through the management operations
+/// (`tessera_admin::api::*`): the audit log records `cli`, with no client address.
+pub struct CommandLine;
+
+impl tessera_admin::api::Actor for CommandLine {
+    fn actor(&self) -> String {
+        "cli".into()
+    }
+
+    fn client_ip(&self) -> Option<&str> {
+        None
+    }
+
+    fn principal(&self) -> String {
+        "cli".into()
+    }
+}
+
 /// Sets up logging to standard error: human-readable or JSON lines.
 pub fn init_logging(settings: &Settings) {
     let filter = EnvFilter::try_new(&settings.log_level).unwrap_or_else(|_| EnvFilter::new("info"));

@@ -1,19 +1,23 @@
 //! `tessera connection …`: register API connections (resource servers) from the command
 //! line. A connection's name is the audience of the tokens issued for its scopes; the
-//! API scope of the same name is created with it, and its secret is shown once.
+//! API scope of the same name is created with it, and its secret is shown once. The flags
+//! fill the domain's settings inputs, and each command calls the same operation as the
+//! management API and the console (`tessera_admin::api::connections`): the same rules,
+//! the same audit events.
 
 use std::path::Path;
 
+use actix_web::http::StatusCode;
 use clap::{Args, Subcommand};
 use serde_json::json;
-use tessera_domain::{ConnectionName, DisplayName, ScopeName, TokenFormat};
-use tessera_store::audit::{self, NewAuditEvent};
-use tessera_store::connections::{self, ApiConnection, NewApiConnection};
-use tessera_store::scopes::{self, ApiScopeInput};
+use tessera_admin::api::ApiError;
+use tessera_admin::api::connections as connections_api;
+use tessera_domain::{ApiScopeBody, NewConnectionInput};
+use tessera_store::connections::{self, ApiConnection};
+use tessera_store::scopes;
 use tessera_store::{Page, Store, StoreError};
-use tessera_tokens::generate_secret;
 
-use crate::commands::init_logging;
+use crate::commands::{CommandLine, init_logging};
 use crate::settings::Settings;
 use crate::{Fatal, bootstrap};
 
@@ -100,29 +104,34 @@ pub fn run(config: Option<&Path>, command: &ConnectionCommand) -> Result<(), Fat
     init_logging(&settings);
     let store = bootstrap::open_store(&settings)?;
     bootstrap::migrate(&store)?;
-    let now = crate::now();
     match command {
-        ConnectionCommand::Create(args) => create(&store, args, now),
+        ConnectionCommand::Create(args) => create(&store, args),
         ConnectionCommand::List(output) => list(&store, output),
         ConnectionCommand::Show(named) => show(&store, named),
-        ConnectionCommand::AddScope(args) => add_scope(&store, args, now),
-        ConnectionCommand::RotateSecret(args) => rotate(&store, args, now),
+        ConnectionCommand::AddScope(args) => add_scope(&store, args),
+        ConnectionCommand::RotateSecret(args) => rotate(&store, args),
         ConnectionCommand::Delete(named) => delete(&store, named),
     }
 }
 
 fn store_error(e: StoreError) -> Fatal {
-    match e {
-        StoreError::Conflict { .. } => Fatal("--name: that name is already used by a connection or a scope".into()),
-        StoreError::Invalid { field, message } => {
-            Fatal(format!("--{}: {message}", field.unwrap_or_else(|| "name".into())))
-        }
-        other => Fatal(format!("database_url: {other}")),
-    }
+    Fatal(format!("database_url: {e}"))
 }
 
-fn event<'a>(action: &'a str, target: &'a str, summary: serde_json::Value) -> NewAuditEvent<'a> {
-    NewAuditEvent { actor: "cli", action, target, summary, client_ip: None }
+/// The flag of each setting, by the name the settings model (and its errors) give it;
+/// `name_flag` is the flag that gave the `name` (`--name`, or `--scope` for a scope).
+fn api_failure(e: ApiError, name_flag: &str) -> Fatal {
+    let flag = match e.body.field.as_deref() {
+        Some("name") => name_flag,
+        Some("display_name") => "--display-name",
+        Some("description") => "--description",
+        Some("access_token_format") => "--token-format",
+        _ => return Fatal(e.body.message),
+    };
+    if e.status == StatusCode::CONFLICT {
+        return Fatal(format!("{flag}: that name is already used by a connection or a scope"));
+    }
+    Fatal(format!("{flag}: {}", e.body.message))
 }
 
 fn find(store: &Store, name: &str) -> Result<ApiConnection, Fatal> {
@@ -132,32 +141,15 @@ fn find(store: &Store, name: &str) -> Result<ApiConnection, Fatal> {
         .ok_or_else(|| Fatal(format!("name: no API connection named {name}")))
 }
 
-fn create(store: &Store, args: &CreateConnection, now: i64) -> Result<(), Fatal> {
-    let name = ConnectionName::parse(&args.name).map_err(|e| Fatal(format!("--name: {e}")))?;
-    let display_name = DisplayName::parse(args.display_name.as_deref().unwrap_or(name.as_str()))
-        .map_err(|e| Fatal(format!("--display-name: {e}")))?;
-    let access_token_format = args
-        .token_format
-        .as_deref()
-        .map(TokenFormat::parse)
-        .transpose()
-        .map_err(|e| Fatal(format!("--token-format: {e}")))?;
-    let secret = generate_secret();
-    let new = NewApiConnection {
-        name: name.as_str().to_owned(),
-        display_name: display_name.as_str().to_owned(),
-        description: args.description.clone(),
-        access_token_format,
+fn create(store: &Store, args: &CreateConnection) -> Result<(), Fatal> {
+    let input = NewConnectionInput {
+        name: args.name.clone(),
+        display_name: args.display_name.clone(),
+        description: Some(args.description.clone()),
+        access_token_format: args.token_format.clone(),
     };
-    let target = format!("connection:{}", new.name);
-    let connection = store
-        .write(|c| {
-            let connection = connections::create(c, &new, secret.hash().as_str(), now)?;
-            let summary = json!({ "name": new.name, "display_name": new.display_name, "token_format": access_token_format.map(|f| f.as_str()) });
-            audit::record(c, &event("connection.create", &target, summary), now)?;
-            Ok(connection)
-        })
-        .map_err(store_error)?;
+    let (connection, secret) =
+        connections_api::create_connection(store, &CommandLine, input).map_err(|e| api_failure(e, "--name"))?;
     if args.output.json {
         println!("{}", json!({ "name": connection.name, "id": connection.id, "secret": secret.expose() }));
     } else {
@@ -195,14 +187,9 @@ fn list(store: &Store, output: &Output) -> Result<(), Fatal> {
     Ok(())
 }
 
+/// A connection as the management API shows it.
 fn describe(c: &ApiConnection) -> serde_json::Value {
-    json!({
-        "name": c.name,
-        "display_name": c.display_name,
-        "description": c.description,
-        "token_format": c.access_token_format.map(|f| f.as_str()),
-        "created_at": c.created_at,
-    })
+    serde_json::to_value(connections_api::view(c.clone())).unwrap_or_default()
 }
 
 fn show(store: &Store, named: &Named) -> Result<(), Fatal> {
@@ -235,43 +222,24 @@ fn show(store: &Store, named: &Named) -> Result<(), Fatal> {
     Ok(())
 }
 
-fn add_scope(store: &Store, args: &AddScope, now: i64) -> Result<(), Fatal> {
+fn add_scope(store: &Store, args: &AddScope) -> Result<(), Fatal> {
     let connection = find(store, &args.name)?;
-    let scope = ScopeName::parse(&args.scope).map_err(|e| Fatal(format!("--scope: {e}")))?;
-    let display_name = DisplayName::parse(args.display_name.as_deref().unwrap_or(scope.as_str()))
-        .map_err(|e| Fatal(format!("--display-name: {e}")))?;
-    let input = ApiScopeInput {
-        name: scope.as_str().to_owned(),
-        display_name: display_name.as_str().to_owned(),
-        description: args.description.clone(),
+    let input = ApiScopeBody {
+        name: args.scope.clone(),
+        display_name: args.display_name.clone(),
+        description: Some(args.description.clone()),
     };
-    let target = format!("connection:{}", connection.name);
-    store
-        .write(|c| {
-            scopes::create_api_scope(c, &connection.id, &input, now)?;
-            audit::record(c, &event("connection.add_scope", &target, json!({ "scope": input.name })), now)?;
-            Ok(())
-        })
-        .map_err(|e| match e {
-            StoreError::Conflict { .. } => Fatal("--scope: that name is already used by another scope".into()),
-            other => store_error(other),
-        })?;
-    println!("Added the API scope {} to {}.", input.name, connection.name);
+    let scope = connections_api::add_connection_scope(store, &CommandLine, &connection.id, input)
+        .map_err(|e| api_failure(e, "--scope"))?;
+    println!("Added the API scope {} to {}.", scope.name, connection.name);
     Ok(())
 }
 
-fn rotate(store: &Store, args: &RotateSecret, now: i64) -> Result<(), Fatal> {
+fn rotate(store: &Store, args: &RotateSecret) -> Result<(), Fatal> {
     let connection = find(store, &args.name)?;
-    let secret = generate_secret();
-    let old_until = now + i64::from(args.grace);
-    let target = format!("connection:{}", connection.name);
-    store
-        .write(|c| {
-            connections::rotate_secret(c, &connection.id, secret.hash().as_str(), old_until, now)?;
-            audit::record(c, &event("connection.rotate_secret", &target, json!({ "grace_seconds": args.grace })), now)?;
-            Ok(())
-        })
-        .map_err(store_error)?;
+    let (connection, secret, old_until) =
+        connections_api::rotate_connection_secret(store, &CommandLine, &connection.id, i64::from(args.grace))
+            .map_err(|e| api_failure(e, "--name"))?;
     if args.output.json {
         println!(
             "{}",
@@ -286,15 +254,7 @@ fn rotate(store: &Store, args: &RotateSecret, now: i64) -> Result<(), Fatal> {
 
 fn delete(store: &Store, named: &Named) -> Result<(), Fatal> {
     let connection = find(store, &named.name)?;
-    let target = format!("connection:{}", connection.name);
-    let now = crate::now();
-    store
-        .write(|c| {
-            connections::delete(c, &connection.id)?;
-            audit::record(c, &event("connection.delete", &target, json!({ "name": connection.name })), now)?;
-            Ok(())
-        })
-        .map_err(store_error)?;
+    connections_api::delete_connection(store, &CommandLine, &connection.id).map_err(|e| api_failure(e, "--name"))?;
     println!("Deleted the API connection {} and its scopes.", connection.name);
     Ok(())
 }

@@ -484,13 +484,20 @@ fn create_and_delete_are_audited_and_a_second_delete_is_status_2() {
     let created = audit_events(&store, "application.create");
     let removed = audit_events(&store, "application.delete");
     assert_eq!((created.len(), removed.len()), (1, 1));
+    // The same events, in the same shape, as the management API writes: the target is
+    // the application's id, the summary its settings.
     for event in created.iter().chain(&removed) {
         assert_eq!(event.actor, "cli");
-        assert_eq!(event.target, "application:billing");
+        assert_eq!(event.target, created[0].target);
     }
+    assert!(created[0].target.starts_with("application:") && created[0].target != "application:billing");
     let summary = created[0].summary.to_string();
     assert!(!summary.contains(&secret) && !summary.contains(SecretHash::of(&secret).as_str()), "{summary}");
+    assert_eq!(created[0].summary["client_id"], "billing");
     assert_eq!(created[0].summary["redirect_uris"].as_array().unwrap().len(), 2);
-    assert_eq!(created[0].summary["client_secret_issued"], true);
-    assert_eq!(removed[0].summary["name"], "Billing portal");
+    assert_eq!(created[0].summary["secret_issued"], true);
+    assert_eq!(
+        (&removed[0].summary["client_id"], &removed[0].summary["name"]),
+        (&"billing".into(), &"Billing portal".into())
+    );
 }

@@ -31,6 +31,12 @@ impl Workdir {
         assert!(output.status.success(), "{args:?}: {}", String::from_utf8_lossy(&output.stderr));
         serde_json::from_slice(&output.stdout).unwrap()
     }
+
+    fn store(&self) -> tessera_store::Store {
+        let path = self.0.join("tessera-data/tessera.db");
+        let url = tessera_store::DatabaseUrl::parse(&format!("sqlite://{}", path.display())).unwrap();
+        tessera_store::Store::connect(&url, &tessera_store::PoolOptions::for_backend(url.backend())).unwrap()
+    }
 }
 
 impl Drop for Workdir {
@@ -110,4 +116,18 @@ fn delete_removes_the_connection_and_its_scopes() {
     fails_naming(&dir.run(&["connection", "delete", "gone-api"]), "name");
     // The scope name is free again.
     dir.json(&["connection", "create", "--name", "gone-api", "--json"]);
+}
+
+#[test]
+fn the_cli_audits_a_rotation_as_the_api_does() {
+    let dir = Workdir::new();
+    dir.json(&["connection", "create", "--name", "orders", "--json"]);
+    dir.json(&["connection", "rotate-secret", "orders", "--grace", "3600", "--json"]);
+    let store = dir.store();
+    let all = tessera_store::audit::AuditFilter::default();
+    let events = store.read(|c| tessera_store::audit::list(c, &all, &tessera_store::Page::first(50))).unwrap().items;
+    let rotated = events.iter().find(|e| e.action == "connection.rotate_secret").expect("a rotation event");
+    assert_eq!(rotated.actor, "cli");
+    assert_eq!(rotated.target, "connection:orders");
+    assert_eq!(rotated.summary, serde_json::json!({ "secret_issued": true, "grace_period_seconds": 3600 }));
 }

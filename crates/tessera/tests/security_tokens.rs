@@ -14,7 +14,7 @@ use tessera_domain::SigningAlgorithm;
 use tessera_domain::{GrantType, TokenFormat};
 use tessera_store::applications::{self, ApplicationSettings};
 use tessera_store::connections::{self, NewApiConnection};
-use tessera_store::scopes::{self, ApiScopeInput};
+use tessera_store::scopes::{self, NewApiScope};
 use tessera_store::tokens::{self, NewGrant, NewReferenceToken};
 use tessera_tokens::{SecretHash, Signer, generate_secret};
 
@@ -32,7 +32,7 @@ fn with_api(w: &World) -> String {
     };
     let connection = w.store.write(|c| connections::create(c, &new, secret.hash().as_str(), now)).unwrap();
     let scope =
-        ApiScopeInput { name: "orders.read".into(), display_name: "Read orders".into(), description: String::new() };
+        NewApiScope { name: "orders.read".into(), display_name: "Read orders".into(), description: String::new() };
     w.store.write(|c| scopes::create_api_scope(c, &connection.id, &scope, now)).unwrap();
     for (client, format) in [("jwtapp", TokenFormat::Jwt), ("refapp", TokenFormat::Reference)] {
         let mut settings = web_app(&[REDIRECT], &[LOGOUT]);

@@ -16,7 +16,7 @@ use tessera::settings::{RawSettings, Settings};
 use tessera_domain::{ApplicationType, ClientAuthMethod, GrantType, SigningAlgorithm, TokenFormat, TokenLifetimes};
 use tessera_store::applications::{self, ApplicationSettings};
 use tessera_store::connections::{self, NewApiConnection};
-use tessera_store::scopes::{self, ApiScopeInput};
+use tessera_store::scopes::{self, NewApiScope};
 use tessera_store::testing::TestDatabase;
 use tessera_tokens::generate_secret;
 
@@ -68,7 +68,7 @@ impl Tessera {
                 access_token_format: None,
             };
             let connection = store.write(|c| connections::create(c, &new, secret.hash().as_str(), now)).unwrap();
-            let scope = ApiScopeInput { name: extra.into(), display_name: extra.into(), description: String::new() };
+            let scope = NewApiScope { name: extra.into(), display_name: extra.into(), description: String::new() };
             store.write(|c| scopes::create_api_scope(c, &connection.id, &scope, now)).unwrap();
             secrets.push((name.to_owned(), secret.expose().to_owned()));
         }

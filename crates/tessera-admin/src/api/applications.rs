@@ -4,12 +4,8 @@
 //! is generated here, returned once and stored only as its SHA-256.
 
 use actix_web::{HttpResponse, web};
-use serde::{Deserialize, Serialize};
-use serde_json::{Map, Value, json};
-use tessera_domain::{
-    ApplicationType, ClaimName, ClientAuthMethod, DisplayName, GrantType, PostLogoutRedirectUri, RedirectUri,
-    ScopeName, SigningAlgorithm, TokenFormat, TokenLifetimes,
-};
+use serde::Serialize;
+use serde_json::{Value, json};
 use tessera_store::applications::{self, Application, ApplicationSettings};
 use tessera_store::{Store, tokens};
 use tessera_tokens::{Secret, generate_secret};
@@ -29,56 +25,9 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/applications/{id}/secret", web::post().to(regenerate_secret));
 }
 
-/// Every setting of an application. On create, omitted settings take the defaults the
-/// CLI uses; `PUT` replaces every setting the same way (omitted ones take defaults).
-#[derive(Debug, Default, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct ApplicationInput {
-    /// Shown to users on the sign-in and consent pages (1 to 200 characters).
-    pub(crate) name: String,
-    /// `web`, `spa`, `native` or `machine`.
-    #[schema(example = "web")]
-    pub(crate) app_type: String,
-    /// Free text for administrators (at most 1000 characters).
-    pub(crate) description: Option<String>,
-    /// Matched exactly at authorize: https, or http to a loopback address.
-    #[serde(default)]
-    pub(crate) redirect_uris: Vec<String>,
-    #[serde(default)]
-    pub(crate) post_logout_redirect_uris: Vec<String>,
-    /// `authorization_code`, `refresh_token`, `client_credentials`, `password`. Default:
-    /// authorization_code and refresh_token; client_credentials for machine applications.
-    pub(crate) grant_types: Option<Vec<String>>,
-    /// `client_secret_basic`, `client_secret_post`, `private_key_jwt` or `none`. Default:
-    /// client_secret_basic for web and machine, none for spa and native.
-    pub(crate) token_endpoint_auth_method: Option<String>,
-    /// The application's public keys (a JWK Set) for `private_key_jwt`; only public keys
-    /// are accepted. On replace, leaving it out keeps the registered keys.
-    #[schema(value_type = Option<Object>)]
-    pub(crate) jwks: Option<Value>,
-    /// Identity and API scopes the application may request. Default: `openid` (none for
-    /// machine applications).
-    pub(crate) allowed_scopes: Option<Vec<String>>,
-    /// Claims users must fill before a code is issued.
-    #[serde(default)]
-    pub(crate) required_claims: Vec<String>,
-    /// `jwt` (default) or `reference`.
-    pub(crate) access_token_format: Option<String>,
-    /// `ES256` (default), `RS256` or `EdDSA`.
-    pub(crate) id_token_signed_response_alg: Option<String>,
-    pub(crate) access_token_lifetime: Option<i64>,
-    pub(crate) id_token_lifetime: Option<i64>,
-    pub(crate) refresh_token_lifetime: Option<i64>,
-    pub(crate) authorization_code_lifetime: Option<i64>,
-    /// Ask users to consent (default true).
-    pub(crate) require_consent: Option<bool>,
-    pub(crate) always_issue_refresh_token: Option<bool>,
-    /// A JSON object of your own data.
-    #[schema(value_type = Option<Object>)]
-    pub(crate) app_metadata: Option<Value>,
-    /// Default true.
-    pub(crate) enabled: Option<bool>,
-}
+/// Every setting of an application: the domain's one settings input. On create, omitted
+/// settings take their defaults; `PUT` replaces every setting the same way.
+pub use tessera_domain::ApplicationInput;
 
 /// An application as the API shows it: never a secret or a secret hash.
 #[derive(Debug, Serialize, ToSchema)]
@@ -122,7 +71,7 @@ pub struct ApplicationWithSecret {
 
 page_schema!(ApplicationPage, ApplicationView);
 
-pub(crate) fn view(app: Application) -> ApplicationView {
+pub fn view(app: Application) -> ApplicationView {
     let s = app.settings;
     ApplicationView {
         id: app.id,
@@ -162,121 +111,9 @@ fn summary(app: &Application) -> Value {
     value
 }
 
-pub(crate) fn confidential(method: ClientAuthMethod) -> bool {
-    matches!(method, ClientAuthMethod::ClientSecretBasic | ClientAuthMethod::ClientSecretPost)
-}
-
-/// Checks the input with the domain rules, in the order the CLI does; the first problem
-/// names its field. `existing_jwks` keeps the JWKS of a private_key_jwt application
-/// when a replacement leaves `jwks` out.
+/// The domain's one parser; its error names the field as this API spells it.
 fn settings(input: ApplicationInput, existing_jwks: Option<Value>) -> Result<ApplicationSettings, ApiError> {
-    let invalid = |field: &'static str| move |e: String| ApiError::invalid(field, e);
-    let name = DisplayName::parse(&input.name).map_err(|e| invalid("name")(e.to_string()))?;
-    let description = body::description("description", input.description)?;
-    let app_type = ApplicationType::parse(&input.app_type).map_err(|e| invalid("app_type")(e.to_string()))?;
-    let mut redirect_uris = Vec::new();
-    for (i, raw) in input.redirect_uris.iter().enumerate() {
-        let uri = RedirectUri::parse(raw, app_type)
-            .map_err(|e| ApiError::invalid(format!("redirect_uris[{i}]"), e.to_string()))?;
-        redirect_uris.push(uri.as_str().to_owned());
-    }
-    let mut post_logout_redirect_uris = Vec::new();
-    for (i, raw) in input.post_logout_redirect_uris.iter().enumerate() {
-        let uri = PostLogoutRedirectUri::parse(raw, app_type)
-            .map_err(|e| ApiError::invalid(format!("post_logout_redirect_uris[{i}]"), e.to_string()))?;
-        post_logout_redirect_uris.push(uri.as_str().to_owned());
-    }
-    let mut grant_types = Vec::new();
-    for (i, raw) in input.grant_types.iter().flatten().enumerate() {
-        let grant = GrantType::parse(raw).map_err(|e| ApiError::invalid(format!("grant_types[{i}]"), e.to_string()))?;
-        if !grant_types.contains(&grant) {
-            grant_types.push(grant);
-        }
-    }
-    if input.grant_types.is_none() {
-        grant_types = app_type.default_grant_types();
-    }
-    let auth_method = match &input.token_endpoint_auth_method {
-        Some(raw) => ClientAuthMethod::parse(raw).map_err(|e| invalid("token_endpoint_auth_method")(e.to_string()))?,
-        None => app_type.default_auth_method(),
-    };
-    let mut allowed_scopes = Vec::new();
-    for (i, raw) in input.allowed_scopes.iter().flatten().enumerate() {
-        let scope =
-            ScopeName::parse(raw).map_err(|e| ApiError::invalid(format!("allowed_scopes[{i}]"), e.to_string()))?;
-        allowed_scopes.push(scope.into_string());
-    }
-    if input.allowed_scopes.is_none() {
-        allowed_scopes = app_type.default_allowed_scopes();
-    }
-    let mut required_claims = Vec::new();
-    for (i, raw) in input.required_claims.iter().enumerate() {
-        let claim =
-            ClaimName::parse(raw).map_err(|e| ApiError::invalid(format!("required_claims[{i}]"), e.to_string()))?;
-        required_claims.push(claim.as_str().to_owned());
-    }
-    let jwks = match input.jwks {
-        Some(jwks) => {
-            tessera_domain::check_jwks(&jwks).map_err(|e| ApiError::invalid("jwks", e))?;
-            Some(jwks)
-        }
-        // A replacement that does not mention the keys keeps the registered ones.
-        None => existing_jwks.filter(|_| auth_method == ClientAuthMethod::PrivateKeyJwt),
-    };
-    let always_issue_refresh_token = input.always_issue_refresh_token.unwrap_or(false);
-    tessera_domain::ApplicationSettings {
-        app_type,
-        auth_method,
-        grant_types: &grant_types,
-        redirect_uri_count: redirect_uris.len(),
-        post_logout_redirect_uri_count: post_logout_redirect_uris.len(),
-        required_claim_count: required_claims.len(),
-        always_issue_refresh_token,
-        has_jwks: jwks.is_some(),
-    }
-    .validate()
-    .map_err(|e| ApiError::invalid(e.field(), e.to_string()))?;
-    let access_token_format = match &input.access_token_format {
-        Some(raw) => TokenFormat::parse(raw).map_err(|e| invalid("access_token_format")(e.to_string()))?,
-        None => TokenFormat::default(),
-    };
-    let id_token_signed_response_alg = match &input.id_token_signed_response_alg {
-        Some(raw) => {
-            SigningAlgorithm::parse(raw).map_err(|e| invalid("id_token_signed_response_alg")(e.to_string()))?
-        }
-        None => SigningAlgorithm::default(),
-    };
-    let defaults = TokenLifetimes::default();
-    let lifetimes = TokenLifetimes {
-        access_token: input.access_token_lifetime.unwrap_or(defaults.access_token),
-        id_token: input.id_token_lifetime.unwrap_or(defaults.id_token),
-        refresh_token: input.refresh_token_lifetime.unwrap_or(defaults.refresh_token),
-        authorization_code: input.authorization_code_lifetime.unwrap_or(defaults.authorization_code),
-    };
-    lifetimes.validate().map_err(|e| ApiError::invalid(format!("{}_lifetime", e.field()), e.to_string()))?;
-    let app_metadata = match input.app_metadata {
-        Some(value) => body::json_object("app_metadata", value)?,
-        None => Value::Object(Map::new()),
-    };
-    Ok(ApplicationSettings {
-        name: name.into_string(),
-        description,
-        app_type,
-        token_endpoint_auth_method: auth_method,
-        grant_types,
-        access_token_format,
-        id_token_signed_response_alg,
-        lifetimes,
-        require_consent: input.require_consent.unwrap_or(true),
-        always_issue_refresh_token,
-        jwks,
-        app_metadata,
-        enabled: input.enabled.unwrap_or(true),
-        redirect_uris,
-        post_logout_redirect_uris,
-        allowed_scopes,
-        required_claims,
-    })
+    input.into_settings(existing_jwks).map_err(ApiError::from)
 }
 
 #[utoipa::path(get, path = "/api/v1/applications", tag = "applications", params(PageQuery),
@@ -295,24 +132,32 @@ pub async fn list(
     responses((status = 201, body = ApplicationWithSecret), (status = 409, body = super::ErrorBody)))]
 pub async fn create(store: web::Data<Store>, caller: Caller, bytes: web::Bytes) -> Result<HttpResponse, ApiError> {
     let input = body::parse(&bytes)?;
-    let (app, secret) = blocking(move || create_application(&store, &caller, input)).await?;
+    let (app, secret) = blocking(move || create_application(&store, &caller, None, input)).await?;
     let body = ApplicationWithSecret { application: view(app), client_secret: secret.map(|s| s.expose().to_owned()) };
     Ok(HttpResponse::Created().json(body))
 }
 
-/// Creates an application from `input`; a confidential client's secret is returned this
-/// once. Shared by the API and the console.
-pub(crate) fn create_application(
+/// Creates an application from `input`, with `client_id` or a generated one; a
+/// confidential client's secret is returned this once. Shared by the API, the console
+/// and the CLI (only the CLI chooses client ids).
+pub fn create_application(
     store: &Store,
     who: &dyn Actor,
+    client_id: Option<&str>,
     input: ApplicationInput,
 ) -> Result<(Application, Option<Secret>), ApiError> {
     let settings = settings(input, None)?;
-    let secret: Option<Secret> = confidential(settings.token_endpoint_auth_method).then(generate_secret);
+    let client_id = match client_id {
+        Some(id) => {
+            tessera_domain::check_client_id(id).map_err(|e| ApiError::invalid("client_id", e))?;
+            id.to_owned()
+        }
+        None => tessera_tokens::generate_client_id(),
+    };
+    let secret: Option<Secret> = settings.uses_client_secret().then(generate_secret);
     let hash = secret.as_ref().map(|s| s.hash());
     let now = super::now();
     let app = store.write(|c| {
-        let client_id = tessera_tokens::generate_client_id();
         let app = applications::create(c, &client_id, &settings, hash.as_ref().map(|h| h.as_str()), now)?;
         let mut summary = summary(&app);
         summary["secret_issued"] = json!(hash.is_some());
@@ -346,7 +191,7 @@ pub async fn replace(
 }
 
 /// Replaces every setting of application `id`. Shared by the API and the console.
-pub(crate) fn replace_application(
+pub fn replace_application(
     store: &Store,
     who: &dyn Actor,
     id: &str,
@@ -377,7 +222,7 @@ pub async fn delete(store: web::Data<Store>, caller: Caller, id: web::Path<Strin
 }
 
 /// Deletes application `id` (its grants and tokens go with it).
-pub(crate) fn delete_application(store: &Store, who: &dyn Actor, id: &str) -> Result<(), ApiError> {
+pub fn delete_application(store: &Store, who: &dyn Actor, id: &str) -> Result<(), ApiError> {
     let now = super::now();
     Ok(store.write(|c| {
         let app = applications::get(c, id)?;
@@ -408,7 +253,7 @@ pub async fn regenerate_secret(
 }
 
 /// Issues a new secret for application `id`, the current ones valid `grace` seconds more.
-pub(crate) fn regenerate_application_secret(
+pub fn regenerate_application_secret(
     store: &Store,
     who: &dyn Actor,
     id: &str,
@@ -418,7 +263,7 @@ pub(crate) fn regenerate_application_secret(
     let hash = secret.hash();
     let now = super::now();
     let app = store.read(|c| applications::get(c, id))?;
-    if !confidential(app.settings.token_endpoint_auth_method) {
+    if !app.settings.uses_client_secret() {
         return Err(ApiError::conflict(
             "token_endpoint_auth_method",
             format!(

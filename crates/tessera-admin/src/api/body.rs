@@ -187,15 +187,10 @@ impl RotateSecret {
     }
 }
 
-/// Longest description, in characters (as the CLI).
-pub const MAX_DESCRIPTION_LEN: usize = 1000;
-
+/// A description for administrators: the domain's rule (trimmed, at most
+/// [`tessera_domain::MAX_DESCRIPTION_LEN`] characters).
 pub fn description(field: &str, raw: Option<String>) -> Result<String, ApiError> {
-    let text = raw.unwrap_or_default().trim().to_owned();
-    if text.chars().count() > MAX_DESCRIPTION_LEN {
-        return Err(ApiError::invalid(field, format!("{field} must have at most {MAX_DESCRIPTION_LEN} characters")));
-    }
-    Ok(text)
+    Ok(tessera_domain::check_description(field, raw.as_deref())?)
 }
 
 /// A field that must hold a JSON object (`app_metadata`, `user_metadata`, `metadata`).

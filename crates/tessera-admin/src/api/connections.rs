@@ -3,11 +3,10 @@
 //! connection; its secret is generated here, returned once, stored as its SHA-256.
 
 use actix_web::{HttpResponse, web};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use serde_json::{Value, json};
-use tessera_domain::{ConnectionName, DisplayName, ScopeName, TokenFormat};
-use tessera_store::connections::{self, ApiConnection, NewApiConnection};
-use tessera_store::scopes::{self, ApiScopeInput, Scope};
+use tessera_store::connections::{self, ApiConnection};
+use tessera_store::scopes::{self, Scope};
 use tessera_store::{Store, StoreError};
 use tessera_tokens::{Secret, generate_secret};
 use utoipa::ToSchema;
@@ -29,36 +28,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/connections/{id}/secret", web::post().to(rotate_secret));
 }
 
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct NewConnectionInput {
-    /// The audience of access tokens and the name of its API scope:
-    /// `[a-z0-9][a-z0-9._:-]*`, at most 100 characters. Cannot change later.
-    #[schema(example = "billing-api")]
-    pub(crate) name: String,
-    /// Default: the name.
-    pub(crate) display_name: Option<String>,
-    pub(crate) description: Option<String>,
-    /// `jwt` or `reference`; null leaves it to each application.
-    pub(crate) access_token_format: Option<String>,
-}
-
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct ConnectionUpdate {
-    pub(crate) display_name: String,
-    pub(crate) description: Option<String>,
-    pub(crate) access_token_format: Option<String>,
-}
-
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct ApiScopeBody {
-    #[schema(example = "billing-api:read")]
-    pub(crate) name: String,
-    pub(crate) display_name: Option<String>,
-    pub(crate) description: Option<String>,
-}
+/// The inputs are the domain's one settings model for connections.
+pub use tessera_domain::{ApiScopeBody, ConnectionUpdate, NewConnectionInput};
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ConnectionView {
@@ -93,7 +64,7 @@ pub struct ApiScopeView {
 page_schema!(ConnectionPage, ConnectionView);
 page_schema!(ApiScopePage, ApiScopeView);
 
-pub(crate) fn view(c: ApiConnection) -> ConnectionView {
+pub fn view(c: ApiConnection) -> ConnectionView {
     ConnectionView {
         id: c.id,
         name: c.name,
@@ -113,14 +84,6 @@ pub(crate) fn scope_view(s: Scope) -> ApiScopeView {
 fn summary(c: &ApiConnection) -> Value {
     json!({ "name": c.name, "display_name": c.display_name, "description": c.description,
             "access_token_format": c.access_token_format.map(|f| f.as_str()) })
-}
-
-fn token_format(raw: Option<&str>) -> Result<Option<TokenFormat>, ApiError> {
-    raw.map(|r| TokenFormat::parse(r).map_err(|e| ApiError::invalid("access_token_format", e.to_string()))).transpose()
-}
-
-fn display_name(raw: &str) -> Result<String, ApiError> {
-    Ok(DisplayName::parse(raw).map_err(|e| ApiError::invalid("display_name", e.to_string()))?.into_string())
 }
 
 #[utoipa::path(get, path = "/api/v1/connections", tag = "connections", params(PageQuery),
@@ -149,20 +112,12 @@ pub async fn create(store: web::Data<Store>, caller: Caller, bytes: web::Bytes) 
 
 /// Creates a connection and the API scope of the same name; its secret is returned
 /// this once. Shared by the API and the console.
-pub(crate) fn create_connection(
+pub fn create_connection(
     store: &Store,
     who: &dyn Actor,
     input: NewConnectionInput,
 ) -> Result<(ApiConnection, Secret), ApiError> {
-    let name = ConnectionName::parse(&input.name).map_err(|e| ApiError::invalid("name", e.to_string()))?;
-    let new = NewApiConnection {
-        display_name: display_name(
-            input.display_name.as_deref().filter(|d| !d.trim().is_empty()).unwrap_or(name.as_str()),
-        )?,
-        description: body::description("description", input.description)?,
-        access_token_format: token_format(input.access_token_format.as_deref())?,
-        name: name.into_string(),
-    };
+    let new = input.into_new()?;
     let secret = generate_secret();
     let hash = secret.hash();
     let now = super::now();
@@ -200,19 +155,24 @@ pub async fn update(
 }
 
 /// Changes a connection's display name, description and token format (never its name).
-pub(crate) fn update_connection(
+pub fn update_connection(
     store: &Store,
     who: &dyn Actor,
     id: &str,
     input: ConnectionUpdate,
 ) -> Result<ApiConnection, ApiError> {
-    let display_name = display_name(&input.display_name)?;
-    let description = body::description("description", input.description)?;
-    let format = token_format(input.access_token_format.as_deref())?;
+    let settings = input.into_settings()?;
     let now = super::now();
     Ok(store.write(|c| {
         let before = connections::get(c, id)?;
-        let after = connections::update(c, id, &display_name, &description, format, now)?;
+        let after = connections::update(
+            c,
+            id,
+            &settings.display_name,
+            &settings.description,
+            settings.access_token_format,
+            now,
+        )?;
         let summary = json!({ "before": summary(&before), "after": summary(&after) });
         changes::record(c, who, "connection.update", &format!("connection:{}", after.name), summary, now)?;
         Ok(after)
@@ -228,7 +188,7 @@ pub async fn delete(store: web::Data<Store>, caller: Caller, id: web::Path<Strin
 }
 
 /// Deletes a connection with its API scopes.
-pub(crate) fn delete_connection(store: &Store, who: &dyn Actor, id: &str) -> Result<(), ApiError> {
+pub fn delete_connection(store: &Store, who: &dyn Actor, id: &str) -> Result<(), ApiError> {
     let now = super::now();
     Ok(store.write(|c| {
         let found = connections::get(c, id)?;
@@ -271,20 +231,8 @@ pub async fn add_scope(
 }
 
 /// Adds an API scope to connection `id`.
-pub(crate) fn add_connection_scope(
-    store: &Store,
-    who: &dyn Actor,
-    id: &str,
-    input: ApiScopeBody,
-) -> Result<Scope, ApiError> {
-    let name = ScopeName::parse(&input.name).map_err(|e| ApiError::invalid("name", e.to_string()))?;
-    let scope = ApiScopeInput {
-        display_name: display_name(
-            input.display_name.as_deref().filter(|d| !d.trim().is_empty()).unwrap_or(name.as_str()),
-        )?,
-        description: body::description("description", input.description)?,
-        name: name.into_string(),
-    };
+pub fn add_connection_scope(store: &Store, who: &dyn Actor, id: &str, input: ApiScopeBody) -> Result<Scope, ApiError> {
+    let scope = input.into_new()?;
     let now = super::now();
     Ok(store.write(|c| {
         let connection = connections::get(c, id)?;
@@ -313,7 +261,7 @@ pub async fn delete_scope(
 }
 
 /// Deletes scope `name` of connection `id`, unless it is the connection's own scope.
-pub(crate) fn delete_connection_scope(store: &Store, who: &dyn Actor, id: &str, name: &str) -> Result<(), ApiError> {
+pub fn delete_connection_scope(store: &Store, who: &dyn Actor, id: &str, name: &str) -> Result<(), ApiError> {
     let now = super::now();
     let (connection, scope) = store.read(|c| Ok((connections::get(c, id)?, scopes::get_scope(c, name)?)))?;
     if scope.connection.as_ref().map(|(owner, _)| owner.as_str()) != Some(id) {
@@ -354,7 +302,7 @@ pub async fn rotate_secret(
 }
 
 /// Issues a new secret for connection `id`; returns it with the end of the old ones.
-pub(crate) fn rotate_connection_secret(
+pub fn rotate_connection_secret(
     store: &Store,
     who: &dyn Actor,
     id: &str,

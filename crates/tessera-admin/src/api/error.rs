@@ -101,6 +101,13 @@ impl ResponseError for ApiError {
     }
 }
 
+/// A setting the domain's parser refused: 400 naming the field.
+impl From<tessera_domain::SettingsError> for ApiError {
+    fn from(error: tessera_domain::SettingsError) -> Self {
+        ApiError::invalid(error.field, error.message)
+    }
+}
+
 impl From<StoreError> for ApiError {
     fn from(error: StoreError) -> Self {
         match error {

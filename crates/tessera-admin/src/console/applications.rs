@@ -17,8 +17,7 @@ use super::view::{Action, Cell, Choice, Field, Form, Panel, Table};
 use super::{Admin, ConsoleError, encode, href, html, see_other, time};
 use crate::api::ApiError;
 use crate::api::applications::{
-    ApplicationInput, confidential, create_application, delete_application, regenerate_application_secret,
-    replace_application,
+    ApplicationInput, create_application, delete_application, regenerate_application_secret, replace_application,
 };
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
@@ -111,9 +110,9 @@ impl Values {
             redirect_uris: String::new(),
             post_logout_redirect_uris: String::new(),
             grant_types: ApplicationType::Web.default_grant_types().iter().map(|g| g.as_str().to_owned()).collect(),
-            token_endpoint_auth_method: ClientAuthMethod::ClientSecretBasic.as_str().into(),
+            token_endpoint_auth_method: ApplicationType::Web.default_auth_method().as_str().into(),
             jwks: String::new(),
-            allowed_scopes: vec!["openid".into()],
+            allowed_scopes: ApplicationType::Web.default_allowed_scopes(),
             required_claims: Vec::new(),
             access_token_format: TokenFormat::default().as_str().into(),
             id_token_signed_response_alg: SigningAlgorithm::default().as_str().into(),
@@ -326,7 +325,7 @@ async fn create(admin: Admin, store: web::Data<Store>, body: web::Bytes) -> Resu
     let parsed = input(&form);
     let who = admin.clone();
     let db = store.clone();
-    let result = attempt(move || create_application(&db, &who, parsed?)).await?;
+    let result = attempt(move || create_application(&db, &who, None, parsed?)).await?;
     match result {
         Ok((app, Some(secret))) => {
             let mut page = admin.page(format!("Application {}", app.settings.name), "applications");
@@ -392,7 +391,7 @@ fn edit_page(
         form = form.with_error(error.body.field.as_deref(), error.body.message);
     }
     page.panels.push(Panel::new("Settings").form(form));
-    if confidential(app.settings.token_endpoint_auth_method) {
+    if app.settings.uses_client_secret() {
         page.panels.push(
             Panel::new("Client secret")
                 .intro("A new secret is shown once. The current secrets keep working for the grace period.")

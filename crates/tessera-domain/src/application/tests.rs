@@ -9,7 +9,7 @@ fn settings(
     grant_types: &[GrantType],
     redirect_uri_count: usize,
 ) -> Result<(), ApplicationSettingsError> {
-    ApplicationSettings {
+    Consistency {
         app_type,
         auth_method,
         grant_types,
@@ -189,7 +189,7 @@ fn the_code_flow_needs_a_redirect_uri() {
 
 #[test]
 fn machine_applications_neither_redirect_nor_require_claims() {
-    let base = ApplicationSettings {
+    let base = Consistency {
         app_type: ApplicationType::Machine,
         auth_method: ClientAuthMethod::ClientSecretBasic,
         grant_types: &[GrantType::ClientCredentials],
@@ -201,21 +201,18 @@ fn machine_applications_neither_redirect_nor_require_claims() {
     };
     assert!(base.validate().is_ok());
     assert_eq!(
-        ApplicationSettings { post_logout_redirect_uri_count: 1, ..base }.validate().unwrap_err().field(),
+        Consistency { post_logout_redirect_uri_count: 1, ..base }.validate().unwrap_err().field(),
         "post_logout_redirect_uris"
     );
+    assert_eq!(Consistency { required_claim_count: 1, ..base }.validate().unwrap_err().field(), "required_claims");
     assert_eq!(
-        ApplicationSettings { required_claim_count: 1, ..base }.validate().unwrap_err().field(),
-        "required_claims"
-    );
-    assert_eq!(
-        ApplicationSettings { always_issue_refresh_token: true, ..base }.validate().unwrap_err().field(),
+        Consistency { always_issue_refresh_token: true, ..base }.validate().unwrap_err().field(),
         "always_issue_refresh_token"
     );
-    assert_eq!(ApplicationSettings { has_jwks: true, ..base }.validate().unwrap_err().field(), "jwks");
-    let signed = ApplicationSettings { auth_method: ClientAuthMethod::PrivateKeyJwt, ..base };
+    assert_eq!(Consistency { has_jwks: true, ..base }.validate().unwrap_err().field(), "jwks");
+    let signed = Consistency { auth_method: ClientAuthMethod::PrivateKeyJwt, ..base };
     assert_eq!(signed.validate().unwrap_err().field(), "jwks");
-    assert!(ApplicationSettings { has_jwks: true, ..signed }.validate().is_ok());
+    assert!(Consistency { has_jwks: true, ..signed }.validate().is_ok());
 }
 
 #[test]
@@ -258,4 +255,90 @@ fn client_ids_and_jwks_are_checked() {
     assert!(check_jwks(&serde_json::json!({"keys": []})).is_err());
     assert!(check_jwks(&serde_json::json!({"keys": [{"kty": "EC", "d": "secret"}]})).is_err());
     assert!(check_jwks(&serde_json::json!([1])).is_err());
+}
+
+fn input(app_type: &str) -> ApplicationInput {
+    ApplicationInput {
+        name: "Billing".into(),
+        app_type: app_type.into(),
+        redirect_uris: vec!["https://billing.example.com/cb".into()],
+        ..Default::default()
+    }
+}
+
+#[test]
+fn omitted_settings_take_the_defaults_of_the_type() {
+    let web = input("web").into_settings(None).unwrap();
+    assert_eq!(web.grant_types, [AuthorizationCode, RefreshToken]);
+    assert_eq!(web.token_endpoint_auth_method, ClientAuthMethod::ClientSecretBasic);
+    assert_eq!(web.allowed_scopes, ["openid"]);
+    assert_eq!(
+        (web.access_token_format, web.id_token_signed_response_alg),
+        (TokenFormat::Jwt, SigningAlgorithm::ES256)
+    );
+    assert_eq!(web.lifetimes, crate::TokenLifetimes::default());
+    assert!(web.require_consent && web.enabled && !web.always_issue_refresh_token);
+    assert_eq!(web.app_metadata, serde_json::json!({}));
+    assert!(web.uses_client_secret());
+
+    let machine = ApplicationInput { redirect_uris: vec![], ..input("machine") }.into_settings(None).unwrap();
+    assert_eq!(machine.grant_types, [ClientCredentials]);
+    assert!(machine.allowed_scopes.is_empty());
+
+    let spa = input("spa").into_settings(None).unwrap();
+    assert_eq!(spa.token_endpoint_auth_method, ClientAuthMethod::None);
+    assert!(!spa.uses_client_secret());
+}
+
+#[test]
+fn each_refused_setting_names_its_field_as_the_api_spells_it() {
+    let cases: Vec<(ApplicationInput, &str)> = vec![
+        (ApplicationInput { name: " ".into(), ..input("web") }, "name"),
+        (ApplicationInput { description: Some("x".repeat(1001)), ..input("web") }, "description"),
+        (input("daemon"), "app_type"),
+        (
+            ApplicationInput {
+                redirect_uris: vec!["https://ok.example/cb".into(), "http://evil.example/cb".into()],
+                ..input("web")
+            },
+            "redirect_uris[1]",
+        ),
+        (ApplicationInput { grant_types: Some(vec!["implicit".into()]), ..input("web") }, "grant_types[0]"),
+        (
+            ApplicationInput { token_endpoint_auth_method: Some("none".into()), ..input("web") },
+            "token_endpoint_auth_method",
+        ),
+        (ApplicationInput { allowed_scopes: Some(vec!["Not A Scope".into()]), ..input("web") }, "allowed_scopes[0]"),
+        (ApplicationInput { jwks: Some(serde_json::json!({"keys": []})), ..input("web") }, "jwks"),
+        (ApplicationInput { access_token_format: Some("paseto".into()), ..input("web") }, "access_token_format"),
+        (
+            ApplicationInput { id_token_signed_response_alg: Some("HS256".into()), ..input("web") },
+            "id_token_signed_response_alg",
+        ),
+        (ApplicationInput { access_token_lifetime: Some(30), ..input("web") }, "access_token_lifetime"),
+        (ApplicationInput { authorization_code_lifetime: Some(601), ..input("web") }, "authorization_code_lifetime"),
+        (ApplicationInput { app_metadata: Some(serde_json::json!([1])), ..input("web") }, "app_metadata"),
+        (
+            ApplicationInput {
+                always_issue_refresh_token: Some(true),
+                grant_types: Some(vec!["authorization_code".into()]),
+                ..input("web")
+            },
+            "always_issue_refresh_token",
+        ),
+    ];
+    for (given, field) in cases {
+        let error = given.clone().into_settings(None).unwrap_err();
+        assert_eq!(error.field, field, "{given:?}: {error}");
+    }
+}
+
+#[test]
+fn a_replacement_without_jwks_keeps_the_registered_keys_of_a_private_key_jwt_client() {
+    let keys = serde_json::json!({"keys": [{"kty": "OKP", "crv": "Ed25519", "x": "abc"}]});
+    let jwt_client = ApplicationInput { token_endpoint_auth_method: Some("private_key_jwt".into()), ..input("web") };
+    assert_eq!(jwt_client.clone().into_settings(Some(keys.clone())).unwrap().jwks, Some(keys.clone()));
+    assert_eq!(jwt_client.into_settings(None).unwrap_err().field, "jwks");
+    // A client that moves to a secret drops them.
+    assert_eq!(input("web").into_settings(Some(keys)).unwrap().jwks, None);
 }

@@ -1,6 +1,6 @@
 use tessera_domain::TokenFormat;
 use tessera_store::connections::{self, NewApiConnection};
-use tessera_store::scopes::{self, ApiScopeInput, IdentityScopeInput, ScopeKind};
+use tessera_store::scopes::{self, IdentityScopeInput, NewApiScope, ScopeKind};
 use tessera_store::{Page, StoreError};
 
 use crate::common::NOW;
@@ -33,7 +33,7 @@ crate::both_backends! {
 
     fn further_scopes_belong_to_the_connection_and_go_with_it(store) {
         let connection = store.write(|c| connections::create(c, &library(), "hash1", NOW)).unwrap();
-        let extra = ApiScopeInput { name: "library-api-checked-books".into(), display_name: "Checked books".into(), description: String::new() };
+        let extra = NewApiScope { name: "library-api-checked-books".into(), display_name: "Checked books".into(), description: String::new() };
         store.write(|c| scopes::create_api_scope(c, &connection.id, &extra, NOW)).unwrap();
         let owned = store.read(|c| scopes::scopes_of_connection(c, &connection.id)).unwrap();
         assert_eq!(owned.iter().map(|s| s.name.as_str()).collect::<Vec<_>>(), ["library-api", "library-api-checked-books"]);

@@ -6,7 +6,7 @@ use serde_json::{Value, json};
 use tessera_domain::{ApplicationType, ClientAuthMethod, GrantType, SigningAlgorithm, TokenFormat, TokenLifetimes};
 use tessera_store::applications::{self, ApplicationSettings};
 use tessera_store::connections::{self, NewApiConnection};
-use tessera_store::scopes::{self, ApiScopeInput};
+use tessera_store::scopes::{self, NewApiScope};
 use tessera_store::{PoolOptions, Store};
 use tessera_tokens::generate_secret;
 
@@ -51,7 +51,7 @@ fn world_on(db: &TestDatabase, app: TestApp) -> World {
             access_token_format: None,
         };
         let connection = store.write(|c| connections::create(c, &new, secret.hash().as_str(), NOW)).unwrap();
-        let scope = ApiScopeInput { name: extra.into(), display_name: extra.into(), description: String::new() };
+        let scope = NewApiScope { name: extra.into(), display_name: extra.into(), description: String::new() };
         store.write(|c| scopes::create_api_scope(c, &connection.id, &scope, NOW)).unwrap();
         secrets.push((name.to_owned(), secret.expose().to_owned()));
     }

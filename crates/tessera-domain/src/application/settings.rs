@@ -1,0 +1,284 @@
+//! One settings model for applications: [`ApplicationInput`] is what an administrator
+//! gives (through the management API, the console or the CLI, each a thin adapter that
+//! fills it), [`ApplicationInput::into_settings`] is the one parser, and
+//! [`ApplicationSettings`] is what it yields: every setting valid, consistent, and with
+//! its default where none was given. The store writes only `ApplicationSettings`.
+//!
+//! Adding a setting: a field here (input and settings), its line in the parser, the
+//! migration and the store row, and one line in each adapter.
+
+use serde::Deserialize;
+use serde_json::{Map, Value};
+use thiserror::Error;
+
+use super::{ApplicationType, ClientAuthMethod, Consistency, GrantType, SigningAlgorithm, TokenFormat, check_jwks};
+use crate::claims::ClaimName;
+use crate::lifetime::TokenLifetimes;
+use crate::names::{DisplayName, ScopeName};
+use crate::redirect::{PostLogoutRedirectUri, RedirectUri};
+
+/// A setting that cannot be accepted. `field` is the setting's name as the management API
+/// spells it, with the index for a list item (`redirect_uris[1]`); each adapter shows the
+/// message beside its own spelling of that field (a form input, a CLI flag).
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[error("{field}: {message}")]
+pub struct SettingsError {
+    /// The setting, as the management API names it.
+    pub field: String,
+    /// What is wrong with it, for a human.
+    pub message: String,
+}
+
+impl SettingsError {
+    /// An error about `field`.
+    pub fn new(field: impl Into<String>, message: impl ToString) -> Self {
+        SettingsError { field: field.into(), message: message.to_string() }
+    }
+
+    /// The setting without a list index: `redirect_uris` for `redirect_uris[1]`.
+    pub fn setting(&self) -> &str {
+        self.field.split('[').next().unwrap_or(&self.field)
+    }
+}
+
+/// Every setting of an application as given. A setting left out takes its default
+/// (documented on each field); replacing an application gives every setting again.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct ApplicationInput {
+    /// Shown to users on the sign-in and consent pages (1 to 200 characters).
+    pub name: String,
+    /// `web`, `spa`, `native` or `machine`.
+    #[cfg_attr(feature = "openapi", schema(example = "web"))]
+    pub app_type: String,
+    /// Free text for administrators (at most 1000 characters).
+    pub description: Option<String>,
+    /// Matched exactly at authorize: https, or http to a loopback address.
+    #[serde(default)]
+    pub redirect_uris: Vec<String>,
+    /// Where the application may ask to be sent after logout (same rules).
+    #[serde(default)]
+    pub post_logout_redirect_uris: Vec<String>,
+    /// `authorization_code`, `refresh_token`, `client_credentials`, `password`. Default:
+    /// authorization_code and refresh_token; client_credentials for machine applications.
+    pub grant_types: Option<Vec<String>>,
+    /// `client_secret_basic`, `client_secret_post`, `private_key_jwt` or `none`. Default:
+    /// client_secret_basic for web and machine, none for spa and native.
+    pub token_endpoint_auth_method: Option<String>,
+    /// The application's public keys (a JWK Set) for `private_key_jwt`; only public keys
+    /// are accepted. On replace, leaving it out keeps the registered keys.
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<Object>))]
+    pub jwks: Option<Value>,
+    /// Identity and API scopes the application may request. Default: `openid` (none for
+    /// machine applications).
+    pub allowed_scopes: Option<Vec<String>>,
+    /// Claims users must fill before a code is issued.
+    #[serde(default)]
+    pub required_claims: Vec<String>,
+    /// `jwt` (default) or `reference`.
+    pub access_token_format: Option<String>,
+    /// `ES256` (default), `RS256` or `EdDSA`.
+    pub id_token_signed_response_alg: Option<String>,
+    /// Seconds (60 to 86400). Default: 3600.
+    pub access_token_lifetime: Option<i64>,
+    /// Seconds (60 to 86400). Default: 3600.
+    pub id_token_lifetime: Option<i64>,
+    /// Seconds (300 to 31536000, at least the access token's). Default: 2592000.
+    pub refresh_token_lifetime: Option<i64>,
+    /// Seconds (10 to 600). Default: 60.
+    pub authorization_code_lifetime: Option<i64>,
+    /// Ask users to consent (default true).
+    pub require_consent: Option<bool>,
+    /// Issue a refresh token even without `offline_access` (default false; needs the
+    /// refresh_token grant).
+    pub always_issue_refresh_token: Option<bool>,
+    /// A JSON object of your own data.
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<Object>))]
+    pub app_metadata: Option<Value>,
+    /// Default true.
+    pub enabled: Option<bool>,
+}
+
+/// Every setting of an application, valid and consistent: only
+/// [`ApplicationInput::into_settings`] and the store (reading rows it wrote) build one.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ApplicationSettings {
+    pub name: String,
+    pub description: String,
+    pub app_type: ApplicationType,
+    pub token_endpoint_auth_method: ClientAuthMethod,
+    pub grant_types: Vec<GrantType>,
+    pub access_token_format: TokenFormat,
+    pub id_token_signed_response_alg: SigningAlgorithm,
+    pub lifetimes: TokenLifetimes,
+    pub require_consent: bool,
+    pub always_issue_refresh_token: bool,
+    pub jwks: Option<Value>,
+    pub app_metadata: Value,
+    pub enabled: bool,
+    pub redirect_uris: Vec<String>,
+    pub post_logout_redirect_uris: Vec<String>,
+    /// Allowed identity and API scopes, by name; the store checks that each exists.
+    pub allowed_scopes: Vec<String>,
+    /// Claims a user must have a value for before a code is issued; the store checks
+    /// that each claim type exists.
+    pub required_claims: Vec<String>,
+}
+
+impl ApplicationSettings {
+    /// Whether the application authenticates with a client secret (and so gets one).
+    pub fn uses_client_secret(&self) -> bool {
+        matches!(
+            self.token_endpoint_auth_method,
+            ClientAuthMethod::ClientSecretBasic | ClientAuthMethod::ClientSecretPost
+        )
+    }
+}
+
+/// Longest description of anything an administrator manages, in characters.
+pub const MAX_DESCRIPTION_LEN: usize = 1000;
+
+/// A description for administrators (of an application, a connection, a scope …): trimmed,
+/// at most [`MAX_DESCRIPTION_LEN`] characters, empty when not given.
+pub fn check_description(field: &str, raw: Option<&str>) -> Result<String, SettingsError> {
+    let text = raw.unwrap_or_default().trim().to_owned();
+    if text.chars().count() > MAX_DESCRIPTION_LEN {
+        return Err(SettingsError::new(field, format!("{field} must have at most {MAX_DESCRIPTION_LEN} characters")));
+    }
+    Ok(text)
+}
+
+/// Each item of a list setting parsed by `parse`; an error names the item's index.
+fn each<T, E: ToString>(
+    field: &str,
+    raw: &[String],
+    parse: impl Fn(&str) -> Result<T, E>,
+) -> Result<Vec<T>, SettingsError> {
+    raw.iter()
+        .enumerate()
+        .map(|(i, item)| parse(item).map_err(|e| SettingsError::new(format!("{field}[{i}]"), e)))
+        .collect()
+}
+
+/// An optional enum setting: its parsed value, or `default` when not given.
+fn or_default<T>(
+    field: &str,
+    raw: Option<&str>,
+    parse: impl Fn(&str) -> Result<T, super::ParseEnumError>,
+    default: T,
+) -> Result<T, SettingsError> {
+    raw.map_or(Ok(default), |raw| parse(raw).map_err(|e| SettingsError::new(field, e)))
+}
+
+impl ApplicationInput {
+    /// Checks every setting with the domain rules and fills the defaults; the first
+    /// problem names its field. The order: name, description, type, redirect URIs (per
+    /// type: RFC 8252, RFC 9700 §2.1), grant types, authentication method, scopes and
+    /// required claims (names only; the store checks they exist), JWKS, the consistency of
+    /// all of these ([`ApplicationSettingsError`]), token format, signing algorithm,
+    /// lifetimes, metadata.
+    ///
+    /// `existing_jwks` is the JWKS registered before a replacement: a `private_key_jwt`
+    /// application that leaves `jwks` out keeps its keys.
+    pub fn into_settings(self, existing_jwks: Option<Value>) -> Result<ApplicationSettings, SettingsError> {
+        let name = DisplayName::parse(&self.name).map_err(|e| SettingsError::new("name", e))?;
+        let description = check_description("description", self.description.as_deref())?;
+        let app_type = ApplicationType::parse(&self.app_type).map_err(|e| SettingsError::new("app_type", e))?;
+        let redirect_uris = each("redirect_uris", &self.redirect_uris, |raw| {
+            RedirectUri::parse(raw, app_type).map(|u| u.as_str().to_owned())
+        })?;
+        let post_logout_redirect_uris = each("post_logout_redirect_uris", &self.post_logout_redirect_uris, |raw| {
+            PostLogoutRedirectUri::parse(raw, app_type).map(|u| u.as_str().to_owned())
+        })?;
+        let grant_types = match &self.grant_types {
+            Some(raw) => {
+                let mut grant_types: Vec<GrantType> = Vec::new();
+                for grant in each("grant_types", raw, GrantType::parse)? {
+                    if !grant_types.contains(&grant) {
+                        grant_types.push(grant);
+                    }
+                }
+                grant_types
+            }
+            None => app_type.default_grant_types(),
+        };
+        let auth_method = or_default(
+            "token_endpoint_auth_method",
+            self.token_endpoint_auth_method.as_deref(),
+            ClientAuthMethod::parse,
+            app_type.default_auth_method(),
+        )?;
+        let allowed_scopes = match &self.allowed_scopes {
+            Some(raw) => each("allowed_scopes", raw, |s| ScopeName::parse(s).map(ScopeName::into_string))?,
+            None => app_type.default_allowed_scopes(),
+        };
+        let required_claims =
+            each("required_claims", &self.required_claims, |c| ClaimName::parse(c).map(|c| c.as_str().to_owned()))?;
+        let jwks = match self.jwks {
+            Some(jwks) => {
+                check_jwks(&jwks).map_err(|e| SettingsError::new("jwks", e))?;
+                Some(jwks)
+            }
+            // A replacement that does not mention the keys keeps the registered ones.
+            None => existing_jwks.filter(|_| auth_method == ClientAuthMethod::PrivateKeyJwt),
+        };
+        let always_issue_refresh_token = self.always_issue_refresh_token.unwrap_or(false);
+        Consistency {
+            app_type,
+            auth_method,
+            grant_types: &grant_types,
+            redirect_uri_count: redirect_uris.len(),
+            post_logout_redirect_uri_count: post_logout_redirect_uris.len(),
+            required_claim_count: required_claims.len(),
+            always_issue_refresh_token,
+            has_jwks: jwks.is_some(),
+        }
+        .validate()
+        .map_err(|e| SettingsError::new(e.field(), e))?;
+        let access_token_format = or_default(
+            "access_token_format",
+            self.access_token_format.as_deref(),
+            TokenFormat::parse,
+            TokenFormat::Jwt,
+        )?;
+        let id_token_signed_response_alg = or_default(
+            "id_token_signed_response_alg",
+            self.id_token_signed_response_alg.as_deref(),
+            SigningAlgorithm::parse,
+            SigningAlgorithm::default(),
+        )?;
+        let defaults = TokenLifetimes::default();
+        let lifetimes = TokenLifetimes {
+            access_token: self.access_token_lifetime.unwrap_or(defaults.access_token),
+            id_token: self.id_token_lifetime.unwrap_or(defaults.id_token),
+            refresh_token: self.refresh_token_lifetime.unwrap_or(defaults.refresh_token),
+            authorization_code: self.authorization_code_lifetime.unwrap_or(defaults.authorization_code),
+        };
+        lifetimes.validate().map_err(|e| SettingsError::new(format!("{}_lifetime", e.field()), e))?;
+        let app_metadata = match self.app_metadata {
+            Some(value @ Value::Object(_)) => value,
+            Some(_) => return Err(SettingsError::new("app_metadata", "app_metadata must be a JSON object")),
+            None => Value::Object(Map::new()),
+        };
+        Ok(ApplicationSettings {
+            name: name.into_string(),
+            description,
+            app_type,
+            token_endpoint_auth_method: auth_method,
+            grant_types,
+            access_token_format,
+            id_token_signed_response_alg,
+            lifetimes,
+            require_consent: self.require_consent.unwrap_or(true),
+            always_issue_refresh_token,
+            jwks,
+            app_metadata,
+            enabled: self.enabled.unwrap_or(true),
+            redirect_uris,
+            post_logout_redirect_uris,
+            allowed_scopes,
+            required_claims,
+        })
+    }
+}

@@ -1,0 +1,167 @@
+//! One settings model for API connections (resource servers) and their API scopes: the
+//! inputs an administrator gives (through the management API, the console or the CLI, each
+//! a thin adapter that fills them), one parser each, and the valid settings the store
+//! writes. A connection's name is the audience of its tokens and the name of its first
+//! API scope; it never changes, so an update carries every setting but the name.
+
+use serde::Deserialize;
+
+use crate::application::{SettingsError, TokenFormat, check_description};
+use crate::names::{ConnectionName, DisplayName, ScopeName};
+
+/// A new API connection as given.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct NewConnectionInput {
+    /// The audience of access tokens and the name of its API scope:
+    /// `[a-z0-9][a-z0-9._:-]*`, at most 100 characters. Cannot change later.
+    #[cfg_attr(feature = "openapi", schema(example = "billing-api"))]
+    pub name: String,
+    /// Shown on consent pages. Default: the name.
+    pub display_name: Option<String>,
+    /// Free text for administrators (at most 1000 characters).
+    pub description: Option<String>,
+    /// `jwt` or `reference`: the format of tokens whose only audience is this connection;
+    /// null leaves it to each application.
+    pub access_token_format: Option<String>,
+}
+
+/// A connection's settings as given to replace them (the name never changes).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct ConnectionUpdate {
+    /// Shown on consent pages.
+    pub display_name: String,
+    /// Free text for administrators (at most 1000 characters).
+    pub description: Option<String>,
+    /// `jwt`, `reference`, or null to leave it to each application.
+    pub access_token_format: Option<String>,
+}
+
+/// An API scope added to a connection, as given.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct ApiScopeBody {
+    /// The scope's name, unique among all scopes.
+    #[cfg_attr(feature = "openapi", schema(example = "billing-api:read"))]
+    pub name: String,
+    /// Shown on consent pages. Default: the name.
+    pub display_name: Option<String>,
+    /// Free text for administrators (at most 1000 characters).
+    pub description: Option<String>,
+}
+
+/// A connection's settings, valid.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConnectionSettings {
+    pub display_name: String,
+    pub description: String,
+    pub access_token_format: Option<TokenFormat>,
+}
+
+/// A new connection, valid: its name and its settings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewApiConnection {
+    pub name: String,
+    pub display_name: String,
+    pub description: String,
+    pub access_token_format: Option<TokenFormat>,
+}
+
+/// A new API scope, valid.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewApiScope {
+    pub name: String,
+    pub display_name: String,
+    pub description: String,
+}
+
+/// A display name, or `fallback` (the thing's name) when none or only spaces are given.
+fn display_name_or(raw: Option<&str>, fallback: &str) -> Result<String, SettingsError> {
+    let raw = raw.filter(|d| !d.trim().is_empty()).unwrap_or(fallback);
+    Ok(DisplayName::parse(raw).map_err(|e| SettingsError::new("display_name", e))?.into_string())
+}
+
+fn token_format(raw: Option<&str>) -> Result<Option<TokenFormat>, SettingsError> {
+    raw.map(|r| TokenFormat::parse(r).map_err(|e| SettingsError::new("access_token_format", e))).transpose()
+}
+
+impl NewConnectionInput {
+    /// Checks the name ([`ConnectionName`]), display name, description and token format.
+    pub fn into_new(self) -> Result<NewApiConnection, SettingsError> {
+        let name = ConnectionName::parse(&self.name).map_err(|e| SettingsError::new("name", e))?;
+        Ok(NewApiConnection {
+            display_name: display_name_or(self.display_name.as_deref(), name.as_str())?,
+            description: check_description("description", self.description.as_deref())?,
+            access_token_format: token_format(self.access_token_format.as_deref())?,
+            name: name.into_string(),
+        })
+    }
+}
+
+impl ConnectionUpdate {
+    /// Checks the display name, description and token format.
+    pub fn into_settings(self) -> Result<ConnectionSettings, SettingsError> {
+        Ok(ConnectionSettings {
+            display_name: DisplayName::parse(&self.display_name)
+                .map_err(|e| SettingsError::new("display_name", e))?
+                .into_string(),
+            description: check_description("description", self.description.as_deref())?,
+            access_token_format: token_format(self.access_token_format.as_deref())?,
+        })
+    }
+}
+
+impl ApiScopeBody {
+    /// Checks the scope name ([`ScopeName`]), display name and description.
+    pub fn into_new(self) -> Result<NewApiScope, SettingsError> {
+        let name = ScopeName::parse(&self.name).map_err(|e| SettingsError::new("name", e))?;
+        Ok(NewApiScope {
+            display_name: display_name_or(self.display_name.as_deref(), name.as_str())?,
+            description: check_description("description", self.description.as_deref())?,
+            name: name.into_string(),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn display_name_defaults_to_the_name() {
+        let new =
+            NewConnectionInput { name: "orders-api".into(), display_name: Some("  ".into()), ..Default::default() }
+                .into_new()
+                .unwrap();
+        assert_eq!(new.display_name, "orders-api");
+        assert_eq!(new.access_token_format, None);
+    }
+
+    #[test]
+    fn each_error_names_its_field() {
+        let bad_name = NewConnectionInput { name: "Orders API".into(), ..Default::default() }.into_new().unwrap_err();
+        assert_eq!(bad_name.field, "name");
+        let bad_format = NewConnectionInput {
+            name: "orders-api".into(),
+            access_token_format: Some("paseto".into()),
+            ..Default::default()
+        }
+        .into_new()
+        .unwrap_err();
+        assert_eq!(bad_format.field, "access_token_format");
+        let long = ConnectionUpdate {
+            display_name: "Orders".into(),
+            description: Some("x".repeat(1001)),
+            ..Default::default()
+        }
+        .into_settings()
+        .unwrap_err();
+        assert_eq!(long.field, "description");
+        let scope = ApiScopeBody { name: "orders read".into(), ..Default::default() }.into_new().unwrap_err();
+        assert_eq!(scope.field, "name");
+    }
+}
