@@ -1,6 +1,6 @@
 //! Tessera's management REST API (`/api/v1`, described by an OpenAPI 3 document at
-//! `/api/v1/openapi.json`) and, later, its admin console (server-rendered pages under
-//! `/admin`).
+//! `/api/v1/openapi.json`) and its admin console (server-rendered pages under `/admin`),
+//! both over the same operations (`api::*`), which the CLI calls too.
 //!
 //! What it is for: letting administrators' automation create, read, update, delete and
 //! list what Tessera manages, authenticated by management API keys, every change written

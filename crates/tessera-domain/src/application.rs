@@ -93,7 +93,7 @@ string_enum!(
 
 impl ApplicationType {
     /// RFC 6749 §2.1: SPA and native apps cannot keep a secret; they authenticate with
-    /// `none` and must use PKCE (RFC 9700 §2.1.1, SECURITY.md).
+    /// `none` and must use PKCE (RFC 9700 §2.1.1, docs/security.md "PKCE").
     pub fn is_public(&self) -> bool {
         matches!(self, Self::Spa | Self::Native)
     }

@@ -114,7 +114,7 @@ pub fn is_reserved(name: &str) -> bool {
     RESERVED_CLAIMS.iter().any(|r| r.eq_ignore_ascii_case(name))
 }
 
-/// DESIGN "Tokens": custom claims never override registered claims.
+/// docs/custom-claims.md: custom claims never override registered claims.
 pub fn check_not_reserved(key: &str) -> Result<(), ClaimError> {
     if is_reserved(key) { Err(ClaimError::Reserved { claim: key.to_owned() }) } else { Ok(()) }
 }

@@ -52,8 +52,8 @@ impl LifetimeError {
     }
 }
 
-/// Lifetimes in seconds. Defaults (DESIGN "Tokens"): access and ID 1 hour, refresh 30
-/// days, authorization code 60 seconds (SECURITY.md).
+/// Lifetimes in seconds. Defaults (docs/applications.md): access and ID 1 hour, refresh
+/// 30 days, authorization code 60 seconds (docs/security.md "Authorization codes").
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct TokenLifetimes {

@@ -7,7 +7,6 @@ use std::str::FromStr;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use thiserror::Error;
 
-use crate::scope::ScopeToken;
 use crate::text::preview;
 
 /// Longest scope, connection, role or organization name, in characters.
@@ -159,11 +158,6 @@ macro_rules! slug_name {
             pub fn parse(raw: &str) -> Result<Self, NameError> {
                 check_slug($kind, raw)?;
                 Ok(Self(raw.to_owned()))
-            }
-
-            /// The same name as a scope token (always valid: the charset is a subset).
-            pub fn to_scope_token(&self) -> ScopeToken {
-                ScopeToken::from_valid(&self.0)
             }
         }
 

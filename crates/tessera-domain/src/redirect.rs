@@ -1,5 +1,5 @@
 //! Redirect URIs: what may be registered (OIDC Core §3.1.2.1, RFC 8252 §7, RFC 9700 §2.1,
-//! SECURITY.md "Redirects") and how a presented `redirect_uri` is matched (exact string,
+//! docs/security.md "Redirect URIs") and how a presented `redirect_uri` is matched (exact string,
 //! RFC 9700 §4.1.3; only the port of a *native* application's loopback IP URI may vary,
 //! RFC 8252 §7.3 — every other application type gets an exact match, loopback included).
 //!
@@ -66,7 +66,7 @@ pub enum RedirectProblem {
     /// RFC 6749 §3.1.2: "The endpoint URI MUST NOT include a fragment component."
     #[error("must not contain a fragment (#)")]
     Fragment,
-    /// RFC 9700 §4.1.1 / SECURITY.md: `user@host` hides the real host.
+    /// RFC 9700 §4.1.1 / docs/security.md "Redirect URIs": `user@host` hides the real host.
     #[error("must not contain a user name (user@host)")]
     UserInfo,
     /// A scheme that runs code or reads local data.
