@@ -41,19 +41,12 @@ fn fixture(db: &common::TestDatabase, format: TokenFormat) -> Fixture {
 }
 
 fn custom(f: &Fixture, body: Value) -> (u16, Value) {
-    let response = http().post(f.w.app.url("/api/v1/token/custom")).bearer_auth(&f.key).json(&body).send().unwrap();
+    let response = f.w.app.api(reqwest::Method::POST, "/api/v1/token/custom", &f.key, &body);
     (response.status().as_u16(), response.json().unwrap_or(Value::Null))
 }
 
 fn introspect(f: &Fixture, token: &str) -> Value {
-    http()
-        .post(f.w.app.url("/connect/introspect"))
-        .basic_auth("orders-api", Some(&f.connection_secret))
-        .form(&[("token", token)])
-        .send()
-        .unwrap()
-        .json()
-        .unwrap()
+    f.w.app.introspect(("orders-api", &f.connection_secret), &[("token", token)]).json().unwrap()
 }
 
 fn sign_in(f: &Fixture) -> Value {
@@ -125,8 +118,7 @@ crate::both_backends! {
         // Garbage and an unknown reference.
         assert_eq!(custom(&f, json!({ "token": "nope", "custom_attributes": {} })).0, 400);
         // Revoked: revoking the refresh token ends its grant.
-        let revoked = http().post(f.w.app.url("/connect/revocation")).basic_auth("webapp", Some(&f.w.secret))
-            .form(&[("token", issued["refresh_token"].as_str().unwrap())]).send().unwrap();
+        let revoked = f.w.app.revoke(("webapp", &f.w.secret), &[("token", issued["refresh_token"].as_str().unwrap())]);
         assert_eq!(revoked.status(), 200);
         let (status, body) = custom(&f, json!({ "token": access, "custom_attributes": { "a": 1 } }));
         assert_eq!((status, body["field"].as_str()), (400, Some("token")), "{body}");

@@ -1,9 +1,12 @@
-//! SECURITY.md, "Authorization requests and codes": only `response_type=code`, strict
+//! docs/security.md, "Authorization requests and codes": only `response_type=code`, strict
 //! parameters (request objects answered with their own errors), PKCE S256 without
 //! downgrade, codes that are long, single use, short-lived and bound to client, redirect
 //! URI and challenge (with revocation on a second valid redemption and atomic
-//! consumption), `iss` in every answer, `prompt=none` and `max_age`. Each test drives the
-//! real server on SQLite and Postgres.
+//! consumption), `iss` in every answer, `prompt=none`, `max_age`, and an `id_token_hint`
+//! with `alg: none` or a foreign key refused. The redirect URIs: `redirect_uris`. Each
+//! test drives the real server on SQLite and Postgres.
+
+mod redirect_uris;
 
 use std::collections::HashMap;
 
@@ -451,5 +454,36 @@ crate::both_backends! {
         // A generous max_age needs no new sign-in.
         let reply = b.get(&authorize_path("webapp", REDIRECT, &[("max_age", "3600")]));
         assert!(reply.callback().contains_key("code"));
+    }
+
+    fn alg_none_and_foreign_keys_are_refused_as_id_token_hint(db: TestDatabase) {
+        let w = world(&db);
+        let b = Browser::new(&w.app);
+        let issued = tokens(&w, &b, &[]);
+        let id_token = field(&issued, "id_token");
+        // The genuine hint works silently.
+        let genuine = b.get(&authorize_path("webapp", REDIRECT, &[("prompt", "none"), ("id_token_hint", &id_token)]));
+        assert!(genuine.callback().contains_key("code"));
+        let mut refused = forgeries(&id_token);
+        refused.push(("an access token", field(&issued, "access_token")));
+        for (what, hint) in &refused {
+            let reply = b.get(&authorize_path("webapp", REDIRECT, &[("prompt", "none"), ("id_token_hint", hint)]));
+            let callback = reply.callback();
+            assert_eq!(callback.get("error").map(String::as_str), Some("invalid_request"), "{what}: {callback:?}");
+            assert!(!callback.contains_key("code"), "{what}");
+            // At logout: no redirect, the user is asked, and stays signed in.
+            let query: String = url::form_urlencoded::Serializer::new(String::new())
+                .extend_pairs([("id_token_hint", hint.as_str()), ("post_logout_redirect_uri", LOGOUT)]).finish();
+            let out = b.get(&format!("/connect/endsession?{query}"));
+            assert_eq!(out.status, 200, "{what}: {}", out.body);
+            assert!(out.location().is_none(), "{what}: redirected");
+            assert!(b.get(&authorize_path("webapp", REDIRECT, &[("prompt", "none")])).callback().contains_key("code"), "{what}");
+        }
+        // A genuine hint issued to another client is not a hint for this one.
+        let other = Browser::new(&w.app);
+        let callback = code_for(&other, &authorize_path("other", OTHER_REDIRECT, &[]));
+        let other_id_token = field(&redeem(&w, "other", &callback["code"], OTHER_REDIRECT, Some(VERIFIER)).json(), "id_token");
+        let reply = b.get(&authorize_path("webapp", REDIRECT, &[("id_token_hint", &other_id_token)]));
+        assert_eq!(reply.callback()["error"], "invalid_request");
     }
 }

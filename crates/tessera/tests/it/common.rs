@@ -1,4 +1,6 @@
-//! `TestApp`: the real server on an ephemeral port against a fresh database.
+//! `TestApp`: the real server on an ephemeral port against a fresh database, with a
+//! method per endpoint the tests call; the fixtures of the security tests
+//! (`security`) and of the resource-server tests (`resource_servers`).
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
 use std::net::TcpListener;
@@ -6,6 +8,8 @@ use std::net::TcpListener;
 pub mod resource_servers;
 pub mod security;
 
+use reqwest::blocking::Response;
+use serde_json::Value;
 use tessera::server::{self, Prepared, RunningServer};
 use tessera::settings::{RawSettings, Settings};
 pub use tessera_testkit::TestDatabase;
@@ -79,8 +83,61 @@ impl TestApp {
         format!("{}{path}", self.base)
     }
 
-    pub fn get(&self, path: &str) -> reqwest::blocking::Response {
+    pub fn get(&self, path: &str) -> Response {
         self.client.get(self.url(path)).send().unwrap()
+    }
+
+    /// `POST /connect/token` with `form`, authenticated as `client` (id, secret) with
+    /// HTTP Basic when given.
+    pub fn token(&self, client: Option<(&str, &str)>, form: &[(&str, &str)]) -> Response {
+        let request = self.client.post(self.url("/connect/token")).form(form);
+        match client {
+            Some((id, secret)) => request.basic_auth(id, Some(secret)),
+            None => request,
+        }
+        .send()
+        .unwrap()
+    }
+
+    /// `POST /connect/introspect` with `form`, as the API connection `caller` (name, secret).
+    pub fn introspect(&self, caller: (&str, &str), form: &[(&str, &str)]) -> Response {
+        self.client
+            .post(self.url("/connect/introspect"))
+            .basic_auth(caller.0, Some(caller.1))
+            .form(form)
+            .send()
+            .unwrap()
+    }
+
+    /// `POST /connect/revocation` with `form`, as `client` (id, secret).
+    pub fn revoke(&self, client: (&str, &str), form: &[(&str, &str)]) -> Response {
+        self.client
+            .post(self.url("/connect/revocation"))
+            .basic_auth(client.0, Some(client.1))
+            .form(form)
+            .send()
+            .unwrap()
+    }
+
+    /// `GET /connect/userinfo` with `access_token` as the Bearer token.
+    pub fn userinfo(&self, access_token: &str) -> Response {
+        self.client.get(self.url("/connect/userinfo")).bearer_auth(access_token).send().unwrap()
+    }
+
+    /// The discovery document.
+    pub fn discovery(&self) -> Value {
+        self.get("/.well-known/openid-configuration").json().unwrap()
+    }
+
+    /// The JWKS the server publishes.
+    pub fn jwks(&self) -> Value {
+        self.get("/.well-known/openid-configuration/jwks").json().unwrap()
+    }
+
+    /// A management API call (`/api/v1/…`) with the management `key` as the Bearer token
+    /// and `body` as JSON.
+    pub fn api(&self, method: reqwest::Method, path: &str, key: &str, body: &Value) -> Response {
+        self.client.request(method, self.url(path)).bearer_auth(key).json(body).send().unwrap()
     }
 
     pub fn stop(&mut self) {

@@ -48,3 +48,45 @@ fn hsts_is_sent_only_when_the_issuer_is_https() {
     drop(secure);
     let _ = std::fs::remove_dir_all(&data_dir);
 }
+
+/// CORS through a signed-in browser flow: none on authorize and the pages; discovery,
+/// the JWKS and token have the CORS the specs allow.
+mod cors {
+    use crate::common::security::*;
+
+    crate::both_backends! {
+        fn no_cors_on_authorize_and_the_pages_and_cors_on_discovery_jwks_and_token(db: TestDatabase) {
+            let w = world(&db);
+            let b = Browser::new(&w.app);
+            let origin = "https://evil.test";
+            let with_origin = |method: reqwest::Method, path: &str| b.send(b.request(method, path).header("origin", origin));
+            let to_login = with_origin(reqwest::Method::GET, &authorize_path("webapp", REDIRECT, &[])).see_other();
+            let mut none = vec![
+                ("authorize".to_owned(), with_origin(reqwest::Method::GET, &authorize_path("webapp", REDIRECT, &[]))),
+                ("authorize error".to_owned(), with_origin(reqwest::Method::GET, &authorize_path("nobody", REDIRECT, &[]))),
+                ("authorize preflight".to_owned(), with_origin(reqwest::Method::OPTIONS, "/connect/authorize")),
+                ("sign-in".to_owned(), with_origin(reqwest::Method::GET, &to_login)),
+                ("login preflight".to_owned(), with_origin(reqwest::Method::OPTIONS, "/login")),
+                ("endsession".to_owned(), with_origin(reqwest::Method::GET, "/connect/endsession")),
+            ];
+            none.push(("register".to_owned(), with_origin(reqwest::Method::GET, &to_login.replacen("/login", "/register", 1))));
+            for (what, reply) in &none {
+                assert!(reply.header("access-control-allow-origin").is_none(), "{what}: {:?}", reply.headers);
+                assert!(reply.header("access-control-allow-credentials").is_none(), "{what}");
+            }
+            let cors = |request: reqwest::blocking::RequestBuilder| Reply::read(request.header("origin", origin).send().unwrap());
+            let allowed = vec![
+                ("discovery", cors(http().get(w.app.url("/.well-known/openid-configuration")))),
+                ("jwks", cors(http().get(w.app.url("/.well-known/openid-configuration/jwks")))),
+                ("token error", cors(http().post(w.app.url("/connect/token")).form(&[("grant_type", "refresh_token"), ("client_id", "webapp")]))),
+                ("token preflight", cors(http().request(reqwest::Method::OPTIONS, w.app.url("/connect/token"))
+                    .header("access-control-request-method", "POST"))),
+                ("userinfo error", cors(http().get(w.app.url("/connect/userinfo")).bearer_auth("nope"))),
+            ];
+            for (what, reply) in &allowed {
+                assert_eq!(reply.header("access-control-allow-origin"), Some("*"), "{what}: {:?}", reply.headers);
+                assert!(reply.header("access-control-allow-credentials").is_none(), "{what}: never with credentials");
+            }
+        }
+    }
+}

@@ -154,3 +154,26 @@ crate::both_backends! {
         });
     }
 }
+
+/// Tokens of a signed-in user (the security tests' world): forged JWTs are inactive.
+mod user_tokens {
+    use serde_json::json;
+
+    use crate::common::security::*;
+
+    crate::both_backends! {
+        fn alg_none_and_foreign_keys_are_refused_at_introspection(db: TestDatabase) {
+            let w = world(&db);
+            let api_secret = with_api(&w);
+            let issued = tokens_at(&w, "jwtapp", "openid offline_access orders.read");
+            let access = field(&issued, "access_token");
+            assert_eq!(introspect(&w, &api_secret, &access)["active"], true);
+            for (what, forged) in forgeries(&access) {
+                assert_eq!(introspect(&w, &api_secret, &forged), json!({"active": false}), "{what}");
+            }
+            for (what, other) in [("ID token", field(&issued, "id_token")), ("refresh token", field(&issued, "refresh_token"))] {
+                assert_eq!(introspect(&w, &api_secret, &other), json!({"active": false}), "{what}");
+            }
+        }
+    }
+}

@@ -11,10 +11,6 @@ use tessera_store::{PoolOptions, Store};
 
 use crate::common::{TestApp, settings_for};
 
-fn jwks(app: &TestApp) -> Value {
-    app.get("/.well-known/openid-configuration/jwks").json().unwrap()
-}
-
 fn kids(jwks: &Value) -> Vec<String> {
     jwks["keys"].as_array().unwrap().iter().map(|k| k["kid"].as_str().unwrap().to_owned()).collect()
 }
@@ -57,8 +53,8 @@ crate::both_backends! {
         raw.key_activation_delay = 10;
         let node_a = TestApp::spawn_with(raw.clone());
         let node_b = TestApp::spawn_with(raw.clone());
-        let before = kids(&jwks(&node_a));
-        assert_eq!(before, kids(&jwks(&node_b)));
+        let before = kids(&node_a.jwks());
+        assert_eq!(before, kids(&node_b.jwks()));
 
         let settings = tessera::settings::Settings::from_raw(raw.clone(), vec![]).unwrap();
         let store = Store::connect(&db.url, &PoolOptions::for_backend(db.url.backend())).unwrap();
@@ -68,7 +64,7 @@ crate::both_backends! {
         let kid = tessera::keys::rotate(&store, &master_key, SigningAlgorithm::ES256, false, "test", tessera::now()).unwrap();
 
         wait_until("both nodes publish the new key", || {
-            kids(&jwks(&node_a)).contains(&kid) && kids(&jwks(&node_b)).contains(&kid)
+            kids(&node_a.jwks()).contains(&kid) && kids(&node_b.jwks()).contains(&kid)
         });
         assert!(started.elapsed() < Duration::from_secs(8), "published within a few refresh intervals");
         assert_eq!(store.read(|c| keys::get(c, &kid)).unwrap().state, KeyState::Next, "published before it signs");
@@ -77,8 +73,8 @@ crate::both_backends! {
         let retired = store.read(|c| keys::get(c, &old_active.kid)).unwrap();
         assert_eq!(retired.state, KeyState::Retired);
         assert!(retired.publish_until.unwrap() >= tessera::now() + 86_400, "published until its tokens expire");
-        wait_until("the nodes reload", || kids(&jwks(&node_a)).len() == before.len() + 1);
-        let published = kids(&jwks(&node_b));
+        wait_until("the nodes reload", || kids(&node_a.jwks()).len() == before.len() + 1);
+        let published = kids(&node_b.jwks());
         assert!(published.contains(&old_active.kid), "the retired key stays published");
         assert!(published.contains(&kid));
         let events = store.read(|c| tessera_store::audit::list(c, &Default::default(), &tessera_store::Page::first(50))).unwrap();

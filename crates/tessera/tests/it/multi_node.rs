@@ -4,6 +4,7 @@
 //! once and on the others within `config_refresh_interval_ms`.
 
 use base64::Engine;
+use reqwest::Method;
 use serde_json::{Value, json};
 use sha2::Digest;
 use tessera_domain::{ApplicationType, ClientAuthMethod, GrantType, SigningAlgorithm, TokenFormat, TokenLifetimes};
@@ -90,37 +91,17 @@ crate::both_backends! {
         let store = Store::connect(&db.url, &PoolOptions::for_backend(db.url.backend())).unwrap();
         let bearer = tessera_testkit::management_key(&store, "cli", None);
         let cc = |node: &TestApp, client_id: &str, secret: &str| {
-            node.client
-                .post(node.url("/connect/token"))
-                .basic_auth(client_id, Some(secret))
-                .form(&[("grant_type", "client_credentials")])
-                .send()
-                .unwrap()
-                .status()
-                .as_u16()
+            node.token(Some((client_id, secret)), &[("grant_type", "client_credentials")]).status().as_u16()
         };
         // Both nodes have their configuration in memory before the change.
         assert_eq!(cc(&a, "robot", "x"), 401);
         assert_eq!(cc(&b, "robot", "x"), 401);
 
         // An API connection and an application created through node A's API...
-        let connection = a
-            .client
-            .post(a.url("/api/v1/connections"))
-            .bearer_auth(&bearer)
-            .json(&json!({ "name": "orders-api" }))
-            .send()
-            .unwrap();
+        let connection = a.api(Method::POST, "/api/v1/connections", &bearer, &json!({ "name": "orders-api" }));
         assert_eq!(connection.status(), 201);
-        let created: Value = a
-            .client
-            .post(a.url("/api/v1/applications"))
-            .bearer_auth(&bearer)
-            .json(&json!({ "name": "Robot", "app_type": "machine", "allowed_scopes": ["orders-api"] }))
-            .send()
-            .unwrap()
-            .json()
-            .unwrap();
+        let robot = json!({ "name": "Robot", "app_type": "machine", "allowed_scopes": ["orders-api"] });
+        let created: Value = a.api(Method::POST, "/api/v1/applications", &bearer, &robot).json().unwrap();
         let (client_id, secret) = (created["client_id"].as_str().unwrap(), created["client_secret"].as_str().unwrap());
         // ...is used by node A at once, and by node B within its interval.
         assert_eq!(cc(&a, client_id, secret), 200);
@@ -131,13 +112,8 @@ crate::both_backends! {
         }
         // Disabled through node B: refused there at once, and by node A within its interval.
         let id = created["id"].as_str().unwrap();
-        let disabled = b
-            .client
-            .put(b.url(&format!("/api/v1/applications/{id}")))
-            .bearer_auth(&bearer)
-            .json(&json!({ "name": "Robot", "app_type": "machine", "allowed_scopes": ["orders-api"], "enabled": false }))
-            .send()
-            .unwrap();
+        let robot = json!({ "name": "Robot", "app_type": "machine", "allowed_scopes": ["orders-api"], "enabled": false });
+        let disabled = b.api(Method::PUT, &format!("/api/v1/applications/{id}"), &bearer, &robot);
         assert_eq!(disabled.status(), 200);
         assert_eq!(cc(&b, client_id, secret), 401);
         let started = std::time::Instant::now();

@@ -9,14 +9,7 @@ use tessera_tokens::generate_secret;
 use crate::common::resource_servers::{World, introspect, issue, world};
 
 fn revoke(world: &World, client_id: &str, secret: &str, form: &[(&str, &str)]) -> u16 {
-    let response = world
-        .app
-        .client
-        .post(world.app.url("/connect/revocation"))
-        .basic_auth(client_id, Some(secret))
-        .form(form)
-        .send()
-        .unwrap();
+    let response = world.app.revoke((client_id, secret), form);
     assert_eq!(response.headers()["cache-control"], "no-store");
     response.status().as_u16()
 }
@@ -107,5 +100,70 @@ crate::both_backends! {
         stop.store(true, std::sync::atomic::Ordering::SeqCst);
         let checked: usize = readers.into_iter().map(|r| r.join().unwrap()).sum();
         assert!(checked > 0, "no introspection ran after the revocation");
+    }
+}
+
+/// Tokens of a signed-in user (the security tests' world): revocation needs client
+/// authentication, and userinfo and introspection see it at once.
+mod user_tokens {
+    use serde_json::json;
+
+    use crate::common::security::*;
+
+    crate::both_backends! {
+        fn after_revocation_userinfo_and_introspection_refuse_the_token_at_once(db: TestDatabase) {
+            let w = world(&db);
+            let api_secret = with_api(&w);
+            // A reference access token, revoked by itself.
+            let issued = tokens_at(&w, "refapp", "openid offline_access orders.read");
+            let access = field(&issued, "access_token");
+            assert_eq!(userinfo(&w, &access).status, 200);
+            assert_eq!(introspect(&w, &api_secret, &access)["active"], true);
+            assert_eq!(revoke(&w, "refapp", &access), 200);
+            assert_invalid_token(&userinfo(&w, &access), "revoked reference token");
+            assert_eq!(introspect(&w, &api_secret, &access), json!({"active": false}));
+            // A refresh token: its whole grant, JWT access tokens included.
+            let issued = tokens_at(&w, "jwtapp", "openid offline_access orders.read");
+            let access = field(&issued, "access_token");
+            assert_eq!(userinfo(&w, &access).status, 200);
+            assert_eq!(revoke(&w, "jwtapp", &field(&issued, "refresh_token")), 200);
+            assert_invalid_token(&userinfo(&w, &access), "JWT of a revoked grant");
+            assert_eq!(introspect(&w, &api_secret, &access), json!({"active": false}));
+            assert_oauth_error(&refresh(&w, "jwtapp", &field(&issued, "refresh_token"), None), 400, "invalid_grant", "revoked refresh");
+        }
+
+        fn revocation_needs_client_authentication_and_leaves_other_clients_tokens_alone(db: TestDatabase) {
+            let w = world(&db);
+            let b = Browser::new(&w.app);
+            let issued = tokens(&w, &b, &[("scope", "openid offline_access")]);
+            let refresh_token = field(&issued, "refresh_token");
+            let anonymous = Reply::read(http().post(w.app.url("/connect/revocation")).form(&[("token", refresh_token.as_str())]).send().unwrap());
+            assert_eq!(anonymous.status, 401, "{}", anonymous.body);
+            let wrong = Reply::read(http().post(w.app.url("/connect/revocation")).basic_auth("webapp", Some("wrong"))
+                .form(&[("token", refresh_token.as_str())]).send().unwrap());
+            assert_oauth_error(&wrong, 401, "invalid_client", "wrong secret");
+            assert_eq!(revoke(&w, "other", &refresh_token), 200);
+            assert_eq!(revoke(&w, "other", "no-such-token"), 200);
+            assert_eq!(userinfo(&w, &field(&issued, "access_token")).status, 200, "another client revoked nothing");
+            assert_eq!(refresh(&w, "webapp", &refresh_token, None).status, 200);
+        }
+    }
+
+    /// Bugs these tests found, fixed: they stay as regression tests.
+    mod regressions {
+        use super::*;
+
+        crate::both_backends! {
+            fn a_revoked_jwt_access_token_is_refused_at_once_by_userinfo_and_introspection(db: TestDatabase) {
+                let w = world(&db);
+                let api_secret = with_api(&w);
+                let issued = tokens_at(&w, "jwtapp", "openid orders.read");
+                let access = field(&issued, "access_token");
+                assert_eq!(userinfo(&w, &access).status, 200);
+                assert_eq!(revoke(&w, "jwtapp", &access), 200);
+                assert_invalid_token(&userinfo(&w, &access), "revoked JWT access token");
+                assert_eq!(introspect(&w, &api_secret, &access), json!({"active": false}));
+            }
+        }
     }
 }

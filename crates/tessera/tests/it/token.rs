@@ -3,4 +3,5 @@
 
 mod client_credentials;
 mod private_key_jwt;
+mod refresh;
 mod security;

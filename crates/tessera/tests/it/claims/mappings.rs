@@ -127,14 +127,7 @@ fn sign_in(f: &Fixture) -> Value {
 }
 
 fn introspect(f: &Fixture, token: &str) -> Value {
-    let answer: Value = http()
-        .post(f.w.app.url("/connect/introspect"))
-        .basic_auth("orders-api", Some(&f.connection_secret))
-        .form(&[("token", token)])
-        .send()
-        .unwrap()
-        .json()
-        .unwrap();
+    let answer: Value = f.w.app.introspect(("orders-api", &f.connection_secret), &[("token", token)]).json().unwrap();
     assert_eq!(answer["active"], true, "{answer}");
     answer
 }
@@ -256,15 +249,9 @@ crate::both_backends! {
 
         // Custom attributes override the script, and persist through refresh.
         let key = tessera_testkit::management_key(&f.w.store, "cli", None);
-        let answer: Value = http()
-            .post(f.w.app.url("/api/v1/token/custom"))
-            .bearer_auth(&key)
-            .json(&json!({ "token": issued["access_token"], "custom_attributes": { "tier": "attribute" },
-                           "refresh_token": issued["refresh_token"] }))
-            .send()
-            .unwrap()
-            .json()
-            .unwrap();
+        let body = json!({ "token": issued["access_token"], "custom_attributes": { "tier": "attribute" },
+                           "refresh_token": issued["refresh_token"] });
+        let answer: Value = f.w.app.api(reqwest::Method::POST, "/api/v1/token/custom", &key, &body).json().unwrap();
         let resigned = answer["token"].as_str().unwrap();
         assert_eq!(payload(resigned)["tier"], "attribute", "{answer}");
         assert_eq!(introspect(&f, resigned)["tier"], "attribute");

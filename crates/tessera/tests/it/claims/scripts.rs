@@ -88,14 +88,7 @@ fn events(f: &Fixture, action: &str) -> Vec<audit::AuditEvent> {
 }
 
 fn introspect(f: &Fixture, token: &str) -> Value {
-    http()
-        .post(f.w.app.url("/connect/introspect"))
-        .basic_auth("orders-api", Some(&f.connection_secret))
-        .form(&[("token", token)])
-        .send()
-        .unwrap()
-        .json()
-        .unwrap()
+    f.w.app.introspect(("orders-api", &f.connection_secret), &[("token", token)]).json().unwrap()
 }
 
 fn assert_denied(reply: &Reply, description: &str) {
@@ -330,15 +323,8 @@ crate::both_backends! {
         assert_eq!(payload(access)["tier"], "silver");
         // A management key, and the Cotter-style call attaching attributes to the family.
         let key = tessera_testkit::management_key(&f.w.store, "cli", None);
-        let answer: Value = http()
-            .post(f.w.app.url("/api/v1/token/custom"))
-            .bearer_auth(&key)
-            .json(&json!({ "token": access, "custom_attributes": { "tier": "gold" },
-                           "refresh_token": issued["refresh_token"] }))
-            .send()
-            .unwrap()
-            .json()
-            .unwrap();
+        let body = json!({ "token": access, "custom_attributes": { "tier": "gold" }, "refresh_token": issued["refresh_token"] });
+        let answer: Value = f.w.app.api(reqwest::Method::POST, "/api/v1/token/custom", &key, &body).json().unwrap();
         assert_eq!(payload(answer["token"].as_str().unwrap())["tier"], "gold", "{answer}");
         let mut current = answer["refresh_token"].as_str().unwrap().to_owned();
         for round in 0..2 {

@@ -86,28 +86,13 @@ fn world_on(db: &TestDatabase, app: TestApp) -> World {
 }
 
 pub fn issue(world: &World, client_id: &str, scope: &str) -> String {
-    let response: Value = world
-        .app
-        .client
-        .post(world.app.url("/connect/token"))
-        .basic_auth(client_id, Some(&world.client_secret))
-        .form(&[("grant_type", "client_credentials"), ("scope", scope)])
-        .send()
-        .unwrap()
-        .json()
-        .unwrap();
+    let form = [("grant_type", "client_credentials"), ("scope", scope)];
+    let response: Value = world.app.token(Some((client_id, &world.client_secret)), &form).json().unwrap();
     response["access_token"].as_str().unwrap_or_else(|| panic!("{response}")).to_owned()
 }
 
 pub fn introspect(world: &World, caller: &(String, String), form: &[(&str, &str)]) -> (u16, Value) {
-    let response = world
-        .app
-        .client
-        .post(world.app.url("/connect/introspect"))
-        .basic_auth(&caller.0, Some(&caller.1))
-        .form(form)
-        .send()
-        .unwrap();
+    let response = world.app.introspect((&caller.0, &caller.1), form);
     let status = response.status().as_u16();
     assert_eq!(response.headers()["cache-control"], "no-store");
     (status, response.json().unwrap_or(Value::Null))

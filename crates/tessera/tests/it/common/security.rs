@@ -14,6 +14,8 @@ use reqwest::header::HeaderMap;
 use serde_json::{Value, json};
 use tessera_domain::{ApplicationType, ClientAuthMethod, GrantType, SigningAlgorithm, TokenFormat, TokenLifetimes};
 use tessera_store::applications::{self, ApplicationSettings};
+use tessera_store::connections::{self, NewApiConnection};
+use tessera_store::scopes::{self, ApiScopeInput};
 use tessera_store::users::{self, NewUser};
 use tessera_store::{PoolOptions, Store};
 use tessera_tokens::{PasswordHasher, PasswordParams, VerifyingKey, generate_secret};
@@ -315,9 +317,7 @@ pub fn code_for(b: &Browser, path: &str) -> HashMap<String, String> {
 
 /// POST /connect/token as `client_id` with the world's secret (HTTP Basic).
 pub fn token(w: &World, client_id: &str, form: &[(&str, &str)]) -> Reply {
-    Reply::read(
-        http().post(w.app.url("/connect/token")).basic_auth(client_id, Some(&w.secret)).form(form).send().unwrap(),
-    )
+    Reply::read(w.app.token(Some((client_id, &w.secret)), form))
 }
 
 pub fn redeem(w: &World, client_id: &str, code: &str, redirect: &str, verifier: Option<&str>) -> Reply {
@@ -337,7 +337,7 @@ pub fn redeem_public(w: &World, client_id: &str, code: &str, redirect: &str, ver
         ("client_id", client_id),
         ("code_verifier", verifier),
     ];
-    Reply::read(http().post(w.app.url("/connect/token")).form(&form).send().unwrap())
+    Reply::read(w.app.token(None, &form))
 }
 
 pub fn refresh(w: &World, client_id: &str, refresh_token: &str, scope: Option<&str>) -> Reply {
@@ -359,7 +359,7 @@ pub fn tokens(w: &World, b: &Browser, extra: &[(&str, &str)]) -> Value {
 
 /// GET /connect/userinfo with the token in the header.
 pub fn userinfo(w: &World, access_token: &str) -> Reply {
-    Reply::read(http().get(w.app.url("/connect/userinfo")).bearer_auth(access_token).send().unwrap())
+    Reply::read(w.app.userinfo(access_token))
 }
 
 /// The claims of a JWT, unverified.
@@ -375,7 +375,7 @@ pub fn header_of(jwt: &str) -> Value {
 
 /// The claims of a JWT Tessera signed, verified with its JWKS.
 pub fn verified(w: &World, jwt: &str) -> serde_json::Map<String, Value> {
-    let jwks: Value = w.app.get("/.well-known/openid-configuration/jwks").json().unwrap();
+    let jwks = w.app.jwks();
     let keys: Vec<VerifyingKey> =
         jwks["keys"].as_array().unwrap().iter().filter_map(|k| VerifyingKey::from_jwk(k, None)).collect();
     tessera_tokens::jwt::verify(jwt, &keys, SigningAlgorithm::ALL).unwrap().claims
@@ -401,4 +401,93 @@ pub fn foreign(jwt: &str) -> String {
     let signer = tessera_tokens::Signer::from_pkcs8(kid, SigningAlgorithm::ES256, &key.pkcs8).unwrap();
     let typ = header["typ"].as_str().unwrap_or("JWT").to_owned();
     tessera_tokens::jwt::sign(&signer, &typ, &payload(jwt)).unwrap()
+}
+
+/// The API connection `orders-api` (scopes `orders-api`, `orders.read`), its secret, and
+/// the applications `jwtapp` and `refapp` (JWT and reference access tokens) allowed
+/// `openid offline_access orders.read`.
+pub fn with_api(w: &World) -> String {
+    let secret = generate_secret();
+    let now = tessera::now();
+    let new = NewApiConnection {
+        name: "orders-api".into(),
+        display_name: "Orders".into(),
+        description: String::new(),
+        access_token_format: None,
+    };
+    let connection = w.store.write(|c| connections::create(c, &new, secret.hash().as_str(), now)).unwrap();
+    let scope =
+        ApiScopeInput { name: "orders.read".into(), display_name: "Read orders".into(), description: String::new() };
+    w.store.write(|c| scopes::create_api_scope(c, &connection.id, &scope, now)).unwrap();
+    for (client, format) in [("jwtapp", TokenFormat::Jwt), ("refapp", TokenFormat::Reference)] {
+        let mut settings = web_app(&[REDIRECT], &[LOGOUT]);
+        settings.access_token_format = format;
+        settings.allowed_scopes = ["openid", "profile", "offline_access", "orders.read"].map(String::from).to_vec();
+        add_app(w, client, &settings);
+    }
+    secret.expose().to_owned()
+}
+
+/// Alice's tokens at `client` for `scope`.
+pub fn tokens_at(w: &World, client: &str, scope: &str) -> Value {
+    let b = Browser::new(&w.app);
+    let callback = code_for(&b, &authorize_path(client, REDIRECT, &[("scope", scope)]));
+    let reply = redeem(w, client, &callback["code"], REDIRECT, Some(VERIFIER));
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    reply.json()
+}
+
+pub fn field(tokens: &Value, name: &str) -> String {
+    tokens[name].as_str().unwrap_or_else(|| panic!("no {name} in {tokens}")).to_owned()
+}
+
+pub fn introspect(w: &World, secret: &str, token: &str) -> Value {
+    let reply = Reply::read(w.app.introspect(("orders-api", secret), &[("token", token)]));
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    assert_no_store(&reply, "introspection");
+    reply.json()
+}
+
+pub fn revoke(w: &World, client: &str, token: &str) -> u16 {
+    w.app.revoke((client, &w.secret), &[("token", token)]).status().as_u16()
+}
+
+pub fn assert_oauth_error(reply: &Reply, status: u16, error: &str, what: &str) {
+    assert_eq!(reply.status, status, "{what}: {}", reply.body);
+    assert_eq!(reply.json()["error"], error, "{what}: {}", reply.body);
+    assert!(reply.json().get("access_token").is_none(), "{what}");
+    assert_no_store(reply, what);
+}
+
+pub fn assert_invalid_token(reply: &Reply, what: &str) {
+    assert_eq!(reply.status, 401, "{what}: {}", reply.body);
+    let challenge = reply.header("www-authenticate").unwrap_or("");
+    assert!(challenge.starts_with("Bearer") && challenge.contains("invalid_token"), "{what}: {challenge}");
+}
+
+/// Forgeries of a JWT Tessera issued: `alg: none`, a foreign key under Tessera's kid, an
+/// HMAC header (algorithm confusion), another algorithm than the key's, and the payload
+/// changed under the original signature.
+pub fn forgeries(jwt: &str) -> Vec<(&'static str, String)> {
+    let signature = jwt.rsplit('.').next().unwrap().to_owned();
+    let with_header = |changes: Value| {
+        let mut header = header_of(jwt);
+        for (k, v) in changes.as_object().unwrap() {
+            header[k] = v.clone();
+        }
+        format!("{}.{}.{signature}", b64(&header), b64(&payload(jwt)))
+    };
+    let mut changed = payload(jwt);
+    changed["sub"] = json!("someone-else");
+    changed["scope"] = json!("openid profile offline_access orders.read");
+    vec![
+        ("alg none", alg_none(jwt)),
+        ("alg none, keeping the signature", with_header(json!({"alg": "none"}))),
+        ("alg NONE", with_header(json!({"alg": "NONE"}))),
+        ("foreign key", foreign(jwt)),
+        ("HS256 confusion", with_header(json!({"alg": "HS256"}))),
+        ("RS256 header on an ES256 key", with_header(json!({"alg": "RS256"}))),
+        ("unknown kid", with_header(json!({"kid": "nope"}))),
+        ("changed payload", format!("{}.{}.{signature}", b64(&header_of(jwt)), b64(&changed))),
+    ]
 }

@@ -66,18 +66,14 @@ fn register(world: &World, client_id: &str, settings: &ApplicationSettings) -> S
 }
 
 fn post(world: &World, basic: Option<(&str, &str)>, form: &[(&str, &str)]) -> (u16, Value, reqwest::header::HeaderMap) {
-    let mut request = world.app.client.post(world.app.url("/connect/token")).form(form);
-    if let Some((id, secret)) = basic {
-        request = request.basic_auth(id, Some(secret));
-    }
-    let response = request.send().unwrap();
+    let response = world.app.token(basic, form);
     let status = response.status().as_u16();
     let headers = response.headers().clone();
     (status, response.json().unwrap_or(Value::Null), headers)
 }
 
 fn verify(world: &World, token: &str) -> tessera_tokens::Verified {
-    let jwks: Value = world.app.get("/.well-known/openid-configuration/jwks").json().unwrap();
+    let jwks = world.app.jwks();
     let keys: Vec<VerifyingKey> =
         jwks["keys"].as_array().unwrap().iter().filter_map(|k| VerifyingKey::from_jwk(k, None)).collect();
     tessera_tokens::jwt::verify(token, &keys, SigningAlgorithm::ALL).unwrap()

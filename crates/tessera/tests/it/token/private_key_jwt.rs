@@ -97,17 +97,9 @@ fn assertion(world: &World, overrides: Value) -> String {
 }
 
 fn token(world: &World, assertion: &str) -> (u16, Value) {
-    let response = world
-        .app
-        .client
-        .post(world.app.url("/connect/token"))
-        .form(&[
-            ("grant_type", "client_credentials"),
-            ("client_assertion_type", JWT_BEARER),
-            ("client_assertion", assertion),
-        ])
-        .send()
-        .unwrap();
+    let form =
+        [("grant_type", "client_credentials"), ("client_assertion_type", JWT_BEARER), ("client_assertion", assertion)];
+    let response = world.app.token(None, &form);
     (response.status().as_u16(), response.json().unwrap())
 }
 

@@ -1,212 +1,18 @@
-//! SECURITY.md, "Tokens": refresh tokens bound to their client, rotated, reuse revoking the
-//! grant, absolute expiry, scope never widening; the password grant off by default; JWTs
-//! with `alg: none` or a foreign key refused wherever Tessera reads one; no bearer token in
-//! the query string; revocation seen at once by userinfo and introspection; and the token
-//! endpoint's method and content type. Each test drives the real server on SQLite and
-//! Postgres.
+//! docs/security.md, "Tokens", at the token endpoint: the password grant off by default;
+//! client assertions with `alg: none`, a foreign key, an expiry, a future `nbf` or a
+//! reused `jti` refused; the endpoint's method and content type; and the state of
+//! accounts and applications reaching their tokens at once. Each test drives the real
+//! server on SQLite and Postgres.
 
 use serde_json::{Value, json};
+use tessera_domain::GrantType;
 use tessera_domain::SigningAlgorithm;
-use tessera_domain::{GrantType, TokenFormat};
 use tessera_store::applications::{self, ApplicationSettings};
-use tessera_store::connections::{self, NewApiConnection};
-use tessera_store::scopes::{self, ApiScopeInput};
-use tessera_store::tokens::{self, NewGrant, NewReferenceToken};
-use tessera_tokens::{SecretHash, Signer, generate_secret};
+use tessera_tokens::Signer;
 
 use crate::common::security::*;
 
-/// The API connection `orders-api` (scopes `orders-api`, `orders.read`), its secret, and
-/// the applications `jwtapp` and `refapp` (JWT and reference access tokens) allowed
-/// `openid offline_access orders.read`.
-fn with_api(w: &World) -> String {
-    let secret = generate_secret();
-    let now = tessera::now();
-    let new = NewApiConnection {
-        name: "orders-api".into(),
-        display_name: "Orders".into(),
-        description: String::new(),
-        access_token_format: None,
-    };
-    let connection = w.store.write(|c| connections::create(c, &new, secret.hash().as_str(), now)).unwrap();
-    let scope =
-        ApiScopeInput { name: "orders.read".into(), display_name: "Read orders".into(), description: String::new() };
-    w.store.write(|c| scopes::create_api_scope(c, &connection.id, &scope, now)).unwrap();
-    for (client, format) in [("jwtapp", TokenFormat::Jwt), ("refapp", TokenFormat::Reference)] {
-        let mut settings = web_app(&[REDIRECT], &[LOGOUT]);
-        settings.access_token_format = format;
-        settings.allowed_scopes = ["openid", "profile", "offline_access", "orders.read"].map(String::from).to_vec();
-        add_app(w, client, &settings);
-    }
-    secret.expose().to_owned()
-}
-
-/// Alice's tokens at `client` for `scope`.
-fn tokens_at(w: &World, client: &str, scope: &str) -> Value {
-    let b = Browser::new(&w.app);
-    let callback = code_for(&b, &authorize_path(client, REDIRECT, &[("scope", scope)]));
-    let reply = redeem(w, client, &callback["code"], REDIRECT, Some(VERIFIER));
-    assert_eq!(reply.status, 200, "{}", reply.body);
-    reply.json()
-}
-
-fn field(tokens: &Value, name: &str) -> String {
-    tokens[name].as_str().unwrap_or_else(|| panic!("no {name} in {tokens}")).to_owned()
-}
-
-fn introspect(w: &World, secret: &str, token: &str) -> Value {
-    let reply = Reply::read(
-        http()
-            .post(w.app.url("/connect/introspect"))
-            .basic_auth("orders-api", Some(secret))
-            .form(&[("token", token)])
-            .send()
-            .unwrap(),
-    );
-    assert_eq!(reply.status, 200, "{}", reply.body);
-    assert_no_store(&reply, "introspection");
-    reply.json()
-}
-
-fn revoke(w: &World, client: &str, token: &str) -> u16 {
-    token_like(w, "/connect/revocation", client, &[("token", token)]).status
-}
-
-fn token_like(w: &World, path: &str, client: &str, form: &[(&str, &str)]) -> Reply {
-    Reply::read(http().post(w.app.url(path)).basic_auth(client, Some(&w.secret)).form(form).send().unwrap())
-}
-
-fn assert_oauth_error(reply: &Reply, status: u16, error: &str, what: &str) {
-    assert_eq!(reply.status, status, "{what}: {}", reply.body);
-    assert_eq!(reply.json()["error"], error, "{what}: {}", reply.body);
-    assert!(reply.json().get("access_token").is_none(), "{what}");
-    assert_no_store(reply, what);
-}
-
-fn assert_invalid_token(reply: &Reply, what: &str) {
-    assert_eq!(reply.status, 401, "{what}: {}", reply.body);
-    let challenge = reply.header("www-authenticate").unwrap_or("");
-    assert!(challenge.starts_with("Bearer") && challenge.contains("invalid_token"), "{what}: {challenge}");
-}
-
-/// Forgeries of a JWT Tessera issued: `alg: none`, a foreign key under Tessera's kid, an
-/// HMAC header (algorithm confusion), another algorithm than the key's, and the payload
-/// changed under the original signature.
-fn forgeries(jwt: &str) -> Vec<(&'static str, String)> {
-    let signature = jwt.rsplit('.').next().unwrap().to_owned();
-    let with_header = |changes: Value| {
-        let mut header = header_of(jwt);
-        for (k, v) in changes.as_object().unwrap() {
-            header[k] = v.clone();
-        }
-        format!("{}.{}.{signature}", b64(&header), b64(&payload(jwt)))
-    };
-    let mut changed = payload(jwt);
-    changed["sub"] = json!("someone-else");
-    changed["scope"] = json!("openid profile offline_access orders.read");
-    vec![
-        ("alg none", alg_none(jwt)),
-        ("alg none, keeping the signature", with_header(json!({"alg": "none"}))),
-        ("alg NONE", with_header(json!({"alg": "NONE"}))),
-        ("foreign key", foreign(jwt)),
-        ("HS256 confusion", with_header(json!({"alg": "HS256"}))),
-        ("RS256 header on an ES256 key", with_header(json!({"alg": "RS256"}))),
-        ("unknown kid", with_header(json!({"kid": "nope"}))),
-        ("changed payload", format!("{}.{}.{signature}", b64(&header_of(jwt)), b64(&changed))),
-    ]
-}
-
 crate::both_backends! {
-    fn a_refresh_token_is_bound_to_its_client(db: TestDatabase) {
-        let w = world(&db);
-        let b = Browser::new(&w.app);
-        let issued = tokens(&w, &b, &[("scope", "openid offline_access")]);
-        let refresh_token = field(&issued, "refresh_token");
-        assert_oauth_error(&refresh(&w, "other", &refresh_token, None), 400, "invalid_grant", "another client");
-        // Not spent, not revoked by the attempt.
-        let reply = refresh(&w, "webapp", &refresh_token, None);
-        assert_eq!(reply.status, 200, "{}", reply.body);
-        assert_eq!(userinfo(&w, &field(&issued, "access_token")).status, 200);
-    }
-
-    fn refresh_tokens_are_rotated_on_every_use(db: TestDatabase) {
-        let w = world(&db);
-        let b = Browser::new(&w.app);
-        let mut current = field(&tokens(&w, &b, &[("scope", "openid offline_access")]), "refresh_token");
-        let mut seen = vec![current.clone()];
-        for _ in 0..3 {
-            let reply = refresh(&w, "webapp", &current, None);
-            assert_eq!(reply.status, 200, "{}", reply.body);
-            let next = field(&reply.json(), "refresh_token");
-            assert!(!seen.contains(&next), "a new refresh token every time");
-            let (old, _) = w.store.read(|c| tokens::find_refresh_token(c, SecretHash::of(&current).as_str())).unwrap().unwrap();
-            assert!(old.consumed_at.is_some(), "the presented token is spent");
-            seen.push(next.clone());
-            current = next;
-        }
-    }
-
-    fn reuse_of_a_spent_refresh_token_revokes_the_whole_grant(db: TestDatabase) {
-        let w = world(&db);
-        let api_secret = with_api(&w);
-        for client in ["jwtapp", "refapp"] {
-            let first = tokens_at(&w, client, "openid offline_access orders.read");
-            let old = field(&first, "refresh_token");
-            let rotated = refresh(&w, client, &old, None).json();
-            let newest_access = field(&rotated, "access_token");
-            assert_eq!(userinfo(&w, &newest_access).status, 200);
-            assert_eq!(introspect(&w, &api_secret, &newest_access)["active"], true);
-            // The spent token again: refused, and the grant is gone.
-            assert_oauth_error(&refresh(&w, client, &old, None), 400, "invalid_grant", "reuse");
-            assert_oauth_error(&refresh(&w, client, &field(&rotated, "refresh_token"), None), 400, "invalid_grant", "newest refresh");
-            for access in [field(&first, "access_token"), newest_access] {
-                assert_invalid_token(&userinfo(&w, &access), client);
-                assert_eq!(introspect(&w, &api_secret, &access), json!({"active": false}), "{client}");
-            }
-        }
-    }
-
-    fn refresh_tokens_expire_with_their_grant(db: TestDatabase) {
-        let w = world(&db);
-        let b = Browser::new(&w.app);
-        let issued = tokens(&w, &b, &[("scope", "openid offline_access")]);
-        let rotated = field(&refresh(&w, "webapp", &field(&issued, "refresh_token"), None).json(), "refresh_token");
-        let (token, grant) = w.store.read(|c| tokens::find_refresh_token(c, SecretHash::of(&rotated).as_str())).unwrap().unwrap();
-        assert!(token.expires_at <= grant.expires_at, "rotation never extends the grant's absolute expiry");
-        assert!(grant.expires_at - grant.created_at <= 30 * 24 * 3600);
-        // A grant past its absolute expiry: its refresh token is refused.
-        let app = w.store.read(|c| applications::find_by_client_id(c, "webapp")).unwrap().unwrap();
-        let now = tessera::now();
-        let old = w.store.write(|c| tokens::create_grant(c, &NewGrant {
-            id: None, application_id: app.id.clone(), user_id: Some(w.alice.clone()), sid: None,
-            scope: "openid offline_access".into(), resources: vec![], auth_time: Some(now - 100), amr: vec!["pwd".into()],
-            custom_claims: Default::default(), issued_claims: Default::default(), expires_at: now - 1,
-        }, now - 100)).unwrap();
-        let expired = generate_secret();
-        w.store.write(|c| tokens::insert_refresh_token(c, expired.hash().as_str(), &old.id, now + 3600, now - 100)).unwrap();
-        assert_oauth_error(&refresh(&w, "webapp", expired.expose(), None), 400, "invalid_grant", "expired grant");
-    }
-
-    fn the_scope_of_a_refresh_never_widens(db: TestDatabase) {
-        let w = world(&db);
-        let b = Browser::new(&w.app);
-        let issued = tokens(&w, &b, &[("scope", "openid offline_access")]);
-        let refresh_token = field(&issued, "refresh_token");
-        for wider in ["openid offline_access profile", "email", "openid nope", "orders.read"] {
-            assert_oauth_error(&refresh(&w, "webapp", &refresh_token, Some(wider)), 400, "invalid_scope", wider);
-        }
-        // The refusals spent nothing; a narrower scope is fine and is what the token carries.
-        let narrowed = refresh(&w, "webapp", &refresh_token, Some("openid"));
-        assert_eq!(narrowed.status, 200, "{}", narrowed.body);
-        let narrowed = narrowed.json();
-        assert_eq!(narrowed["scope"], "openid");
-        assert_eq!(payload(&field(&narrowed, "access_token"))["scope"], "openid");
-        let next = field(&narrowed, "refresh_token");
-        assert_oauth_error(&refresh(&w, "webapp", &next, Some("openid profile")), 400, "invalid_scope", "wider after narrowing");
-        let again = refresh(&w, "webapp", &next, None).json();
-        assert_eq!(again["scope"], "offline_access openid", "never more than the grant: {again}");
-    }
-
     fn the_password_grant_is_refused_unless_the_application_enables_it(db: TestDatabase) {
         let w = world(&db);
         let form = [("grant_type", "password"), ("username", "alice"), ("password", PASSWORD), ("scope", "openid")];
@@ -225,64 +31,6 @@ crate::both_backends! {
         assert_eq!(reply.status, 200, "{}", reply.body);
         assert_oauth_error(&token(&w, "legacy", &[("grant_type", "password"), ("username", "alice"), ("password", "wrong-password")]),
             400, "invalid_grant", "wrong password");
-    }
-
-    fn alg_none_and_foreign_keys_are_refused_as_id_token_hint(db: TestDatabase) {
-        let w = world(&db);
-        let b = Browser::new(&w.app);
-        let issued = tokens(&w, &b, &[]);
-        let id_token = field(&issued, "id_token");
-        // The genuine hint works silently.
-        let genuine = b.get(&authorize_path("webapp", REDIRECT, &[("prompt", "none"), ("id_token_hint", &id_token)]));
-        assert!(genuine.callback().contains_key("code"));
-        let mut refused = forgeries(&id_token);
-        refused.push(("an access token", field(&issued, "access_token")));
-        for (what, hint) in &refused {
-            let reply = b.get(&authorize_path("webapp", REDIRECT, &[("prompt", "none"), ("id_token_hint", hint)]));
-            let callback = reply.callback();
-            assert_eq!(callback.get("error").map(String::as_str), Some("invalid_request"), "{what}: {callback:?}");
-            assert!(!callback.contains_key("code"), "{what}");
-            // At logout: no redirect, the user is asked, and stays signed in.
-            let query: String = url::form_urlencoded::Serializer::new(String::new())
-                .extend_pairs([("id_token_hint", hint.as_str()), ("post_logout_redirect_uri", LOGOUT)]).finish();
-            let out = b.get(&format!("/connect/endsession?{query}"));
-            assert_eq!(out.status, 200, "{what}: {}", out.body);
-            assert!(out.location().is_none(), "{what}: redirected");
-            assert!(b.get(&authorize_path("webapp", REDIRECT, &[("prompt", "none")])).callback().contains_key("code"), "{what}");
-        }
-        // A genuine hint issued to another client is not a hint for this one.
-        let other = Browser::new(&w.app);
-        let callback = code_for(&other, &authorize_path("other", OTHER_REDIRECT, &[]));
-        let other_id_token = field(&redeem(&w, "other", &callback["code"], OTHER_REDIRECT, Some(VERIFIER)).json(), "id_token");
-        let reply = b.get(&authorize_path("webapp", REDIRECT, &[("id_token_hint", &other_id_token)]));
-        assert_eq!(reply.callback()["error"], "invalid_request");
-    }
-
-    fn alg_none_and_foreign_keys_are_refused_at_userinfo(db: TestDatabase) {
-        let w = world(&db);
-        let b = Browser::new(&w.app);
-        let issued = tokens(&w, &b, &[]);
-        let access = field(&issued, "access_token");
-        assert_eq!(userinfo(&w, &access).status, 200);
-        for (what, forged) in forgeries(&access) {
-            assert_invalid_token(&userinfo(&w, &forged), what);
-        }
-        // An ID token is not an access token (typ JWT, not at+jwt).
-        assert_invalid_token(&userinfo(&w, &field(&issued, "id_token")), "an ID token");
-    }
-
-    fn alg_none_and_foreign_keys_are_refused_at_introspection(db: TestDatabase) {
-        let w = world(&db);
-        let api_secret = with_api(&w);
-        let issued = tokens_at(&w, "jwtapp", "openid offline_access orders.read");
-        let access = field(&issued, "access_token");
-        assert_eq!(introspect(&w, &api_secret, &access)["active"], true);
-        for (what, forged) in forgeries(&access) {
-            assert_eq!(introspect(&w, &api_secret, &forged), json!({"active": false}), "{what}");
-        }
-        for (what, other) in [("ID token", field(&issued, "id_token")), ("refresh token", field(&issued, "refresh_token"))] {
-            assert_eq!(introspect(&w, &api_secret, &other), json!({"active": false}), "{what}");
-        }
     }
 
     fn client_assertions_with_alg_none_a_foreign_key_an_expiry_a_future_nbf_or_a_reused_jti_are_refused(db: TestDatabase) {
@@ -341,75 +89,6 @@ crate::both_backends! {
         assert_eq!(present(&good).status, 200, "the refusals did not burn a fresh jti");
     }
 
-    fn a_bearer_token_in_the_query_string_is_ignored(db: TestDatabase) {
-        let w = world(&db);
-        let b = Browser::new(&w.app);
-        let access = field(&tokens(&w, &b, &[]), "access_token");
-        let get = Reply::read(http().get(w.app.url(&format!("/connect/userinfo?access_token={access}"))).send().unwrap());
-        assert_eq!(get.status, 401, "{}", get.body);
-        assert_eq!(get.header("www-authenticate"), Some("Bearer realm=\"tessera\""), "as if no token were sent");
-        let post = Reply::read(http().post(w.app.url(&format!("/connect/userinfo?access_token={access}")))
-            .form(&[("x", "1")]).send().unwrap());
-        assert_eq!(post.status, 401, "{}", post.body);
-        assert!(!post.body.contains("alice"));
-        // In the header, or in a POST body, it is accepted.
-        assert_eq!(userinfo(&w, &access).status, 200);
-        let body = Reply::read(http().post(w.app.url("/connect/userinfo")).form(&[("access_token", access.as_str())]).send().unwrap());
-        assert_eq!(body.status, 200, "{}", body.body);
-    }
-
-    fn after_revocation_userinfo_and_introspection_refuse_the_token_at_once(db: TestDatabase) {
-        let w = world(&db);
-        let api_secret = with_api(&w);
-        // A reference access token, revoked by itself.
-        let issued = tokens_at(&w, "refapp", "openid offline_access orders.read");
-        let access = field(&issued, "access_token");
-        assert_eq!(userinfo(&w, &access).status, 200);
-        assert_eq!(introspect(&w, &api_secret, &access)["active"], true);
-        assert_eq!(revoke(&w, "refapp", &access), 200);
-        assert_invalid_token(&userinfo(&w, &access), "revoked reference token");
-        assert_eq!(introspect(&w, &api_secret, &access), json!({"active": false}));
-        // A refresh token: its whole grant, JWT access tokens included.
-        let issued = tokens_at(&w, "jwtapp", "openid offline_access orders.read");
-        let access = field(&issued, "access_token");
-        assert_eq!(userinfo(&w, &access).status, 200);
-        assert_eq!(revoke(&w, "jwtapp", &field(&issued, "refresh_token")), 200);
-        assert_invalid_token(&userinfo(&w, &access), "JWT of a revoked grant");
-        assert_eq!(introspect(&w, &api_secret, &access), json!({"active": false}));
-        assert_oauth_error(&refresh(&w, "jwtapp", &field(&issued, "refresh_token"), None), 400, "invalid_grant", "revoked refresh");
-    }
-
-    fn revocation_needs_client_authentication_and_leaves_other_clients_tokens_alone(db: TestDatabase) {
-        let w = world(&db);
-        let b = Browser::new(&w.app);
-        let issued = tokens(&w, &b, &[("scope", "openid offline_access")]);
-        let refresh_token = field(&issued, "refresh_token");
-        let anonymous = Reply::read(http().post(w.app.url("/connect/revocation")).form(&[("token", refresh_token.as_str())]).send().unwrap());
-        assert_eq!(anonymous.status, 401, "{}", anonymous.body);
-        let wrong = Reply::read(http().post(w.app.url("/connect/revocation")).basic_auth("webapp", Some("wrong"))
-            .form(&[("token", refresh_token.as_str())]).send().unwrap());
-        assert_oauth_error(&wrong, 401, "invalid_client", "wrong secret");
-        assert_eq!(revoke(&w, "other", &refresh_token), 200);
-        assert_eq!(revoke(&w, "other", "no-such-token"), 200);
-        assert_eq!(userinfo(&w, &field(&issued, "access_token")).status, 200, "another client revoked nothing");
-        assert_eq!(refresh(&w, "webapp", &refresh_token, None).status, 200);
-    }
-
-    fn an_expired_reference_token_is_refused_at_userinfo_and_introspection(db: TestDatabase) {
-        let w = world(&db);
-        let api_secret = with_api(&w);
-        let app = w.store.read(|c| applications::find_by_client_id(c, "refapp")).unwrap().unwrap();
-        let expired = generate_secret();
-        let past = tessera::now() - 10;
-        let claims = json!({"iss": w.app.base, "sub": w.alice, "scope": "openid orders.read", "client_id": "refapp", "exp": past});
-        w.store.write(|c| tokens::insert_reference_token(c, &NewReferenceToken {
-            token_hash: expired.hash().as_str().to_owned(), grant_id: None, application_id: app.id.clone(),
-            user_id: Some(w.alice.clone()), claims: claims.as_object().unwrap().clone(), expires_at: past,
-        }, past - 60)).unwrap();
-        assert_invalid_token(&userinfo(&w, expired.expose()), "expired reference token");
-        assert_eq!(introspect(&w, &api_secret, expired.expose()), json!({"active": false}));
-    }
-
     fn get_on_the_token_endpoint_is_405(db: TestDatabase) {
         let w = world(&db);
         for method in [reqwest::Method::GET, reqwest::Method::PUT, reqwest::Method::DELETE, reqwest::Method::PATCH] {
@@ -454,24 +133,6 @@ crate::both_backends! {
     }
 }
 
-/// Bugs these tests found, fixed: they stay as regression tests.
-mod regressions {
-    use super::*;
-
-    crate::both_backends! {
-        fn a_revoked_jwt_access_token_is_refused_at_once_by_userinfo_and_introspection(db: TestDatabase) {
-            let w = world(&db);
-            let api_secret = with_api(&w);
-            let issued = tokens_at(&w, "jwtapp", "openid orders.read");
-            let access = field(&issued, "access_token");
-            assert_eq!(userinfo(&w, &access).status, 200);
-            assert_eq!(revoke(&w, "jwtapp", &access), 200);
-            assert_invalid_token(&userinfo(&w, &access), "revoked JWT access token");
-            assert_eq!(introspect(&w, &api_secret, &access), json!({"active": false}));
-        }
-    }
-}
-
 /// The 2026-12 security review, finding 5: the state of accounts and applications
 /// reaches their tokens at once.
 mod review_2026_12 {
@@ -479,7 +140,7 @@ mod review_2026_12 {
     use tessera_domain::{ApplicationType, ClientAuthMethod};
 
     pub fn api(w: &World, key: &str, method: reqwest::Method, path: &str, body: Value) -> Reply {
-        Reply::read(http().request(method, w.app.url(path)).bearer_auth(key).json(&body).send().unwrap())
+        Reply::read(w.app.api(method, path, key, &body))
     }
 
     /// Alice signs in once in `b`, then gets tokens at `jwtapp` and `refapp`.
