@@ -1,6 +1,8 @@
-//! Helpers of the security tests: a browser that keeps Tessera's session cookie by hand,
-//! so tests can read, replay and drop it; the fixture applications; the flow through the
-//! pages; the token endpoint.
+//! The world of the browser-driven tests (authorize, pages, token, userinfo,
+//! introspection, revocation, end session): a browser that keeps Tessera's session cookie
+//! by hand, so tests can read, replay and drop it; alice and the fixture applications,
+//! and the `orders-api` connection ([`with_api`]); the flow through the pages; the token
+//! endpoint; forged JWTs and the error asserts.
 #![allow(dead_code)]
 
 use std::cell::RefCell;
