@@ -43,7 +43,6 @@ pub mod redeem;
 pub mod scopes;
 pub mod scripts;
 pub mod sessions;
-pub mod testing;
 pub mod throttle;
 pub mod tokens;
 pub mod users;

@@ -1,7 +1,7 @@
-//! Store tests: every test runs on SQLite and on Postgres (see `common`).
+//! Store tests: every test runs on SQLite and on Postgres (`tessera_testkit::both_backends!`).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
+use tessera_testkit::both_backends;
 
 #[path = "store/admin_sessions.rs"]
 mod admin_sessions;

@@ -17,8 +17,8 @@ use tessera::settings::{RawSettings, Settings};
 use tessera_domain::{ApplicationType, ClientAuthMethod, GrantType, SigningAlgorithm, TokenFormat, TokenLifetimes};
 use tessera_store::Store;
 use tessera_store::applications::{self, ApplicationSettings};
-use tessera_store::testing::TestDatabase;
 use tessera_store::users::{self, NewUser};
+use tessera_testkit::TestDatabase;
 use tessera_tokens::{PasswordHasher, PasswordParams, generate_secret};
 
 const PASSWORD: &str = "correct horse battery staple";

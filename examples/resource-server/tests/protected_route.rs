@@ -17,7 +17,7 @@ use tessera_domain::{ApplicationType, ClientAuthMethod, GrantType, SigningAlgori
 use tessera_store::applications::{self, ApplicationSettings};
 use tessera_store::connections::{self, NewApiConnection};
 use tessera_store::scopes::{self, NewApiScope};
-use tessera_store::testing::TestDatabase;
+use tessera_testkit::TestDatabase;
 use tessera_tokens::generate_secret;
 
 const CHALLENGE: &str = r#"Bearer realm="resource-server""#;

@@ -2,7 +2,7 @@ use tessera_store::admin_sessions;
 use tessera_store::tokens;
 use tessera_store::users::{self, NewUser};
 
-use crate::common::NOW;
+use tessera_testkit::NOW;
 
 const IDLE: i64 = 900;
 
@@ -11,7 +11,7 @@ fn admin(store: &tessera_store::Store) -> String {
 }
 
 crate::both_backends! {
-    fn a_console_session_lives_until_idle_or_absolute_timeout(store) {
+    fn a_console_session_lives_until_idle_or_absolute_timeout(store: Store) {
         let user = admin(&store);
         store.write(|c| admin_sessions::create(c, "hash-a", &user, Some("192.0.2.7"), NOW + 3600, NOW)).unwrap();
         let found = store.read(|c| admin_sessions::get_active(c, "hash-a", IDLE, NOW + 10)).unwrap().unwrap();
@@ -24,7 +24,7 @@ crate::both_backends! {
         assert_eq!(store.read(|c| admin_sessions::get_active(c, "unknown", IDLE, NOW)).unwrap(), None);
     }
 
-    fn ending_a_console_session_is_final_and_purge_removes_expired_ones(store) {
+    fn ending_a_console_session_is_final_and_purge_removes_expired_ones(store: Store) {
         let user = admin(&store);
         store.write(|c| admin_sessions::create(c, "hash-a", &user, None, NOW + 3600, NOW)).unwrap();
         store.write(|c| admin_sessions::create(c, "hash-b", &user, None, NOW + 3600, NOW)).unwrap();
@@ -38,7 +38,7 @@ crate::both_backends! {
         assert_eq!(purged.admin_sessions, 2);
     }
 
-    fn deleting_a_user_deletes_their_console_sessions(store) {
+    fn deleting_a_user_deletes_their_console_sessions(store: Store) {
         let user = admin(&store);
         store.write(|c| admin_sessions::create(c, "hash-a", &user, None, NOW + 3600, NOW)).unwrap();
         store.write(|c| users::delete(c, &user)).unwrap();

@@ -5,7 +5,7 @@ use tessera_store::connections::{self, NewApiConnection};
 use tessera_store::scopes::{self, ClaimTypeInput};
 use tessera_store::{Page, StoreError};
 
-use crate::common::NOW;
+use tessera_testkit::NOW;
 
 pub fn web_app() -> ApplicationSettings {
     ApplicationSettings {
@@ -30,7 +30,7 @@ pub fn web_app() -> ApplicationSettings {
 }
 
 crate::both_backends! {
-    fn application_round_trips_every_setting(store) {
+    fn application_round_trips_every_setting(store: Store) {
         store.write(|c| connections::create(c, &NewApiConnection {
             name: "library-api".into(), display_name: "Library".into(), description: String::new(), access_token_format: None,
         }, "h", NOW)).unwrap();
@@ -59,7 +59,7 @@ crate::both_backends! {
         assert_eq!(secrets[0].secret_hash, "secret-hash");
     }
 
-    fn duplicate_client_id_is_a_conflict(store) {
+    fn duplicate_client_id_is_a_conflict(store: Store) {
         store.write(|c| applications::create(c, "dup", &web_app(), None, NOW)).unwrap();
         match store.write(|c| applications::create(c, "dup", &web_app(), None, NOW)) {
             Err(StoreError::Conflict { field }) => assert_eq!(field, "client_id"),
@@ -67,7 +67,7 @@ crate::both_backends! {
         }
     }
 
-    fn unknown_scope_or_claim_is_refused_and_nothing_is_written(store) {
+    fn unknown_scope_or_claim_is_refused_and_nothing_is_written(store: Store) {
         let mut settings = web_app();
         settings.allowed_scopes.push("no-such-scope".into());
         match store.write(|c| applications::create(c, "app", &settings, None, NOW)) {
@@ -83,7 +83,7 @@ crate::both_backends! {
         assert_eq!(store.read(applications::count).unwrap(), 0);
     }
 
-    fn update_replaces_settings_and_lists(store) {
+    fn update_replaces_settings_and_lists(store: Store) {
         let app = store.write(|c| applications::create(c, "app", &web_app(), None, NOW)).unwrap();
         let mut settings = web_app();
         settings.name = "Renamed".into();
@@ -100,7 +100,7 @@ crate::both_backends! {
         assert_eq!(updated.updated_at, NOW + 9);
     }
 
-    fn deleting_a_scope_removes_it_from_applications(store) {
+    fn deleting_a_scope_removes_it_from_applications(store: Store) {
         let conn = store.write(|c| connections::create(c, &NewApiConnection {
             name: "orders".into(), display_name: "Orders".into(), description: String::new(), access_token_format: None,
         }, "h", NOW)).unwrap();
@@ -112,14 +112,14 @@ crate::both_backends! {
         assert_eq!(app.settings.allowed_scopes, ["openid", "profile"]);
     }
 
-    fn secret_rotation_expires_the_old_secret(store) {
+    fn secret_rotation_expires_the_old_secret(store: Store) {
         let app = store.write(|c| applications::create(c, "app", &web_app(), Some("one"), NOW)).unwrap();
         store.write(|c| applications::rotate_secret(c, &app.id, "two", NOW, NOW)).unwrap();
         let live = store.read(|c| applications::live_secrets(c, &app.id, NOW)).unwrap();
         assert_eq!(live.iter().map(|s| s.secret_hash.as_str()).collect::<Vec<_>>(), ["two"]);
     }
 
-    fn list_paginates_and_delete_removes(store) {
+    fn list_paginates_and_delete_removes(store: Store) {
         let mut ids = vec![];
         for i in 0..3 {
             ids.push(store.write(|c| applications::create(c, &format!("app{i}"), &web_app(), None, NOW)).unwrap().id);

@@ -2,14 +2,14 @@ use serde_json::json;
 use tessera_store::Page;
 use tessera_store::audit::{self, AuditFilter, NewAuditEvent};
 
-use crate::common::NOW;
+use tessera_testkit::NOW;
 
 fn event<'a>(actor: &'a str, action: &'a str, target: &'a str) -> NewAuditEvent<'a> {
     NewAuditEvent { actor, action, target, summary: json!({"changed": ["name"]}), client_ip: Some("192.0.2.1") }
 }
 
 crate::both_backends! {
-    fn events_are_listed_newest_first_and_filtered(store) {
+    fn events_are_listed_newest_first_and_filtered(store: Store) {
         store.write(|c| audit::record(c, &event("admin", "application.create", "app:1"), NOW)).unwrap();
         store.write(|c| audit::record(c, &event("admin", "user.update", "user:1"), NOW + 1)).unwrap();
         store.write(|c| audit::record(c, &event("system", "login.failed", "user:1"), NOW + 2)).unwrap();
@@ -40,7 +40,7 @@ mod sampled {
     use tessera_store::audit::{self, AuditFilter, NewAuditEvent};
     use tessera_store::{Page, throttle};
 
-    use crate::common::NOW;
+    use tessera_testkit::NOW;
 
     fn failed(store: &tessera_store::Store, at: i64) -> bool {
         let event = NewAuditEvent {
@@ -56,7 +56,7 @@ mod sampled {
     }
 
     crate::both_backends! {
-        fn events_anyone_can_cause_are_recorded_once_a_minute_with_the_count_passed_over(store) {
+        fn events_anyone_can_cause_are_recorded_once_a_minute_with_the_count_passed_over(store: Store) {
             // Finding 15 of the 2026-12 review: every failed client authentication was a row.
             assert!(failed(&store, NOW));
             for at in 1..50 {

@@ -3,7 +3,7 @@ use tessera_store::connections::{self, NewApiConnection};
 use tessera_store::scopes::{self, IdentityScopeInput, NewApiScope, ScopeKind};
 use tessera_store::{Page, StoreError};
 
-use crate::common::NOW;
+use tessera_testkit::NOW;
 
 fn library() -> NewApiConnection {
     NewApiConnection {
@@ -15,7 +15,7 @@ fn library() -> NewApiConnection {
 }
 
 crate::both_backends! {
-    fn creating_a_connection_creates_its_scope_and_secret(store) {
+    fn creating_a_connection_creates_its_scope_and_secret(store: Store) {
         let connection = store.write(|c| connections::create(c, &library(), "hash1", NOW)).unwrap();
         let scope = store.read(|c| scopes::get_scope(c, "library-api")).unwrap();
         assert_eq!(scope.kind, ScopeKind::Api);
@@ -25,13 +25,13 @@ crate::both_backends! {
         assert_eq!(store.read(|c| connections::find_by_name(c, "library-api")).unwrap(), Some(connection));
     }
 
-    fn the_scope_named_after_a_connection_cannot_be_deleted(store) {
+    fn the_scope_named_after_a_connection_cannot_be_deleted(store: Store) {
         store.write(|c| connections::create(c, &library(), "hash1", NOW)).unwrap();
         assert!(matches!(store.write(|c| scopes::delete_scope(c, "library-api")), Err(StoreError::Invalid { .. })));
         store.read(|c| scopes::get_scope(c, "library-api")).unwrap();
     }
 
-    fn further_scopes_belong_to_the_connection_and_go_with_it(store) {
+    fn further_scopes_belong_to_the_connection_and_go_with_it(store: Store) {
         let connection = store.write(|c| connections::create(c, &library(), "hash1", NOW)).unwrap();
         let extra = NewApiScope { name: "library-api-checked-books".into(), display_name: "Checked books".into(), description: String::new() };
         store.write(|c| scopes::create_api_scope(c, &connection.id, &extra, NOW)).unwrap();
@@ -45,7 +45,7 @@ crate::both_backends! {
         assert!(store.read(|c| connections::live_secrets(c, &connection.id, NOW)).unwrap().is_empty());
     }
 
-    fn a_connection_cannot_take_the_name_of_an_identity_scope(store) {
+    fn a_connection_cannot_take_the_name_of_an_identity_scope(store: Store) {
         let clash = NewApiConnection { name: "profile".into(), ..library() };
         match store.write(|c| connections::create(c, &clash, "hash", NOW)) {
             Err(StoreError::Conflict { field }) => assert_eq!(field, "name"),
@@ -54,18 +54,18 @@ crate::both_backends! {
         assert_eq!(store.read(connections::count).unwrap(), 0, "the connection row was kept");
     }
 
-    fn an_identity_scope_cannot_take_the_name_of_a_connection(store) {
+    fn an_identity_scope_cannot_take_the_name_of_a_connection(store: Store) {
         store.write(|c| connections::create(c, &library(), "hash1", NOW)).unwrap();
         let clash = IdentityScopeInput { name: "library-api".into(), display_name: "x".into(), description: String::new(), show_in_discovery: true, claims: vec![] };
         assert!(matches!(store.write(|c| scopes::create_identity_scope(c, &clash, NOW)), Err(StoreError::Conflict { .. })));
     }
 
-    fn duplicate_connection_name_is_a_conflict(store) {
+    fn duplicate_connection_name_is_a_conflict(store: Store) {
         store.write(|c| connections::create(c, &library(), "hash1", NOW)).unwrap();
         assert!(matches!(store.write(|c| connections::create(c, &library(), "hash2", NOW)), Err(StoreError::Conflict { .. })));
     }
 
-    fn rotation_keeps_the_old_secret_for_the_grace_period(store) {
+    fn rotation_keeps_the_old_secret_for_the_grace_period(store: Store) {
         let connection = store.write(|c| connections::create(c, &library(), "old", NOW)).unwrap();
         store.write(|c| connections::rotate_secret(c, &connection.id, "new", NOW + 3600, NOW)).unwrap();
         let live = |at: i64| -> Vec<String> {
@@ -75,7 +75,7 @@ crate::both_backends! {
         assert_eq!(live(NOW + 3601), ["new"]);
     }
 
-    fn update_changes_display_name_and_format(store) {
+    fn update_changes_display_name_and_format(store: Store) {
         let connection = store.write(|c| connections::create(c, &library(), "h", NOW)).unwrap();
         let updated = store
             .write(|c| connections::update(c, &connection.id, "Books", "All books", Some(TokenFormat::Reference), NOW + 1))
@@ -86,7 +86,7 @@ crate::both_backends! {
         assert!(matches!(store.write(|c| connections::update(c, "nope", "a", "b", None, NOW)), Err(StoreError::NotFound { .. })));
     }
 
-    fn list_paginates(store) {
+    fn list_paginates(store: Store) {
         for i in 0..3 {
             let new = NewApiConnection { name: format!("api-{i}"), ..library() };
             store.write(|c| connections::create(c, &new, "h", NOW)).unwrap();

@@ -5,10 +5,10 @@
 use std::sync::{Arc, Barrier};
 
 use tessera_store::organizations;
-use tessera_store::testing::TestDatabase;
 use tessera_store::{Page, Store, StoreError};
+use tessera_testkit::TestDatabase;
 
-use crate::common::NOW;
+use tessera_testkit::NOW;
 
 fn role_names(store: &Store) -> Vec<String> {
     let mut names: Vec<String> = store

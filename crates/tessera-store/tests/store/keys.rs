@@ -2,7 +2,7 @@ use serde_json::json;
 use tessera_store::keys::{self, KeyState, NewSigningKey, SigningKey};
 use tessera_store::{Store, StoreError};
 
-use crate::common::NOW;
+use tessera_testkit::NOW;
 
 fn key(kid: &str, alg: &str, state: KeyState) -> NewSigningKey {
     NewSigningKey {
@@ -24,7 +24,7 @@ fn kids(list: &[SigningKey]) -> Vec<&str> {
 }
 
 crate::both_backends! {
-    fn inserted_key_reads_back_with_its_state_and_jwk(store) {
+    fn inserted_key_reads_back_with_its_state_and_jwk(store: Store) {
         let created = insert(&store, &key("k1", "ES256", KeyState::Active), NOW);
         assert_eq!(created.state, KeyState::Active);
         assert_eq!(created.activated_at, Some(NOW));
@@ -40,14 +40,14 @@ crate::both_backends! {
         }
     }
 
-    fn debug_output_never_shows_the_private_key(store) {
+    fn debug_output_never_shows_the_private_key(store: Store) {
         let created = insert(&store, &key("k1", "ES256", KeyState::Next), NOW);
         let shown = format!("{created:?} {:?}", key("k1", "ES256", KeyState::Next));
         assert!(shown.contains("k1"));
         assert!(!shown.contains("encrypted:"), "{shown}");
     }
 
-    fn a_second_active_key_of_one_algorithm_is_refused(store) {
+    fn a_second_active_key_of_one_algorithm_is_refused(store: Store) {
         insert(&store, &key("k1", "ES256", KeyState::Active), NOW);
         match store.write(|c| keys::insert(c, &key("k2", "ES256", KeyState::Active), NOW)) {
             Err(StoreError::Invalid { field, .. }) => assert_eq!(field.as_deref(), Some("state")),
@@ -59,7 +59,7 @@ crate::both_backends! {
         assert_eq!(store.read(|c| keys::active(c, "RS256")).unwrap().unwrap().kid, "r1");
     }
 
-    fn activation_retires_the_previous_active_key_which_stays_published_until_publish_until(store) {
+    fn activation_retires_the_previous_active_key_which_stays_published_until_publish_until(store: Store) {
         insert(&store, &key("k1", "ES256", KeyState::Active), NOW);
         insert(&store, &key("k2", "ES256", KeyState::Next), NOW + 1);
         insert(&store, &key("r1", "RS256", KeyState::Active), NOW + 2);
@@ -79,7 +79,7 @@ crate::both_backends! {
         assert_eq!(kids(&store.read(keys::list).unwrap()), ["k1", "k2", "r1"]);
     }
 
-    fn activating_the_active_key_changes_nothing_and_a_retired_key_cannot_return(store) {
+    fn activating_the_active_key_changes_nothing_and_a_retired_key_cannot_return(store: Store) {
         let k1 = insert(&store, &key("k1", "ES256", KeyState::Active), NOW);
         assert_eq!(store.write(|c| keys::activate(c, "k1", NOW + 50, NOW + 10)).unwrap(), k1);
         insert(&store, &key("k2", "ES256", KeyState::Next), NOW);
@@ -92,7 +92,7 @@ crate::both_backends! {
         assert!(matches!(store.write(|c| keys::activate(c, "nope", NOW, NOW)), Err(StoreError::NotFound { .. })));
     }
 
-    fn retiring_a_compromised_key_at_now_withdraws_it_from_the_jwks(store) {
+    fn retiring_a_compromised_key_at_now_withdraws_it_from_the_jwks(store: Store) {
         insert(&store, &key("k1", "ES256", KeyState::Active), NOW);
         let retired = store.write(|c| keys::retire(c, "k1", NOW + 5, NOW + 5)).unwrap();
         assert_eq!(retired.state, KeyState::Retired);
@@ -104,7 +104,7 @@ crate::both_backends! {
         assert_eq!((again.retired_at, again.publish_until), (Some(NOW + 5), Some(NOW + 9)));
     }
 
-    fn only_retired_keys_past_publish_until_are_deleted(store) {
+    fn only_retired_keys_past_publish_until_are_deleted(store: Store) {
         insert(&store, &key("k1", "ES256", KeyState::Active), NOW);
         insert(&store, &key("k2", "ES256", KeyState::Next), NOW);
         insert(&store, &key("k3", "ES256", KeyState::Next), NOW);

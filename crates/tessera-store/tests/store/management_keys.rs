@@ -1,7 +1,7 @@
 use tessera_store::management_keys::{self, NewManagementKey};
 use tessera_store::{Page, StoreError};
 
-use crate::common::NOW;
+use tessera_testkit::NOW;
 
 fn new_key(id: &str, expires_at: Option<i64>) -> NewManagementKey {
     NewManagementKey {
@@ -15,7 +15,7 @@ fn new_key(id: &str, expires_at: Option<i64>) -> NewManagementKey {
 }
 
 crate::both_backends! {
-    fn created_key_is_usable_until_it_is_revoked(store) {
+    fn created_key_is_usable_until_it_is_revoked(store: Store) {
         let created = store.write(|c| management_keys::create(c, &new_key("mk_1", None), NOW)).unwrap();
         assert_eq!((created.created_at, created.revoked_at, created.last_used_at), (NOW, None, None));
         assert_eq!(store.read(|c| management_keys::find_usable(c, "mk_1", NOW + 1)).unwrap(), Some(created));
@@ -28,7 +28,7 @@ crate::both_backends! {
         assert_eq!(store.read(|c| management_keys::get(c, "mk_1")).unwrap().revoked_at, Some(NOW + 2));
     }
 
-    fn expired_or_unknown_key_is_not_usable(store) {
+    fn expired_or_unknown_key_is_not_usable(store: Store) {
         store.write(|c| management_keys::create(c, &new_key("mk_1", Some(NOW + 60)), NOW)).unwrap();
         assert!(store.read(|c| management_keys::find_usable(c, "mk_1", NOW + 59)).unwrap().is_some());
         assert!(store.read(|c| management_keys::find_usable(c, "mk_1", NOW + 60)).unwrap().is_none());
@@ -39,7 +39,7 @@ crate::both_backends! {
         ));
     }
 
-    fn touch_records_the_last_use(store) {
+    fn touch_records_the_last_use(store: Store) {
         store.write(|c| management_keys::create(c, &new_key("mk_1", None), NOW)).unwrap();
         store.write(|c| management_keys::touch(c, "mk_1", NOW + 30)).unwrap();
         assert_eq!(store.read(|c| management_keys::get(c, "mk_1")).unwrap().last_used_at, Some(NOW + 30));
@@ -49,7 +49,7 @@ crate::both_backends! {
         ));
     }
 
-    fn duplicate_key_id_is_a_conflict(store) {
+    fn duplicate_key_id_is_a_conflict(store: Store) {
         store.write(|c| management_keys::create(c, &new_key("mk_1", None), NOW)).unwrap();
         match store.write(|c| management_keys::create(c, &new_key("mk_1", None), NOW)) {
             Err(StoreError::Conflict { field }) => assert_eq!(field, "id"),
@@ -57,7 +57,7 @@ crate::both_backends! {
         }
     }
 
-    fn keys_are_listed_page_by_page_in_id_order(store) {
+    fn keys_are_listed_page_by_page_in_id_order(store: Store) {
         for id in ["mk_c", "mk_a", "mk_b"] {
             store.write(|c| management_keys::create(c, &new_key(id, None), NOW)).unwrap();
         }
@@ -69,14 +69,14 @@ crate::both_backends! {
         assert_eq!(second.next, None);
     }
 
-    fn debug_output_never_shows_the_secret_hash(store) {
+    fn debug_output_never_shows_the_secret_hash(store: Store) {
         let created = store.write(|c| management_keys::create(c, &new_key("mk_1", None), NOW)).unwrap();
         let shown = format!("{created:?} {:?}", new_key("mk_1", None));
         assert!(shown.contains("mk_1"));
         assert!(!shown.contains("sha256-of"), "{shown}");
     }
 
-    fn revoking_a_key_revokes_every_key_derived_from_it(store) {
+    fn revoking_a_key_revokes_every_key_derived_from_it(store: Store) {
         // Finding 6 of the 2026-12 review: a child key outlived its revoked parent.
         let child = |id: &str, parent: &str| NewManagementKey { parent_id: Some(parent.into()), ..new_key(id, None) };
         store.write(|c| {

@@ -2,14 +2,14 @@ use tessera_domain::{ClaimRule, ClaimRuleInput, TokenSubject};
 use tessera_store::{Page, StoreError, applications, mappings};
 
 use crate::applications::web_app;
-use crate::common::NOW;
+use tessera_testkit::NOW;
 
 fn rule(subject: &str, source: &str, path: &str, name: &str) -> ClaimRule {
     ClaimRule::parse(&ClaimRuleInput { subject, source, path, name, ..ClaimRuleInput::default() }).unwrap()
 }
 
 crate::both_backends! {
-    fn a_mapping_round_trips_and_is_updated_and_deleted(store) {
+    fn a_mapping_round_trips_and_is_updated_and_deleted(store: Store) {
         let app = store.write(|c| applications::create(c, "web", &web_app(), None, NOW)).unwrap();
         let outputs = vec!["userinfo".to_owned(), "id_token".to_owned()];
         let namespaced = ClaimRule::parse(&ClaimRuleInput {
@@ -37,7 +37,7 @@ crate::both_backends! {
         assert!(matches!(store.write(|c| mappings::delete(c, &created.id)), Err(StoreError::NotFound { .. })));
     }
 
-    fn one_rule_per_claim_subject_and_application(store) {
+    fn one_rule_per_claim_subject_and_application(store: Store) {
         let app = store.write(|c| applications::create(c, "web", &web_app(), None, NOW)).unwrap();
         let roles = rule("user", "roles", "", "roles");
         store.write(|c| mappings::create(c, None, &roles, NOW)).unwrap();
@@ -58,7 +58,7 @@ crate::both_backends! {
         assert!(matches!(unknown, Err(StoreError::Invalid { field: Some(ref f), .. }) if f == "application_id"));
     }
 
-    fn the_configuration_gives_each_application_its_rules_over_the_global_ones(store) {
+    fn the_configuration_gives_each_application_its_rules_over_the_global_ones(store: Store) {
         let web = store.write(|c| applications::create(c, "web", &web_app(), None, NOW)).unwrap();
         let other = store.write(|c| applications::create(c, "other", &web_app(), None, NOW)).unwrap();
         let global_roles = store.write(|c| mappings::create(c, None, &rule("user", "roles", "", "roles"), NOW)).unwrap();

@@ -1,17 +1,17 @@
 use diesel::connection::SimpleConnection;
 use tessera_store::{scopes, users};
 
-use crate::common::NOW;
+use tessera_testkit::NOW;
 
 crate::both_backends! {
-    fn migrating_again_applies_nothing_and_seeds_nothing(store) {
+    fn migrating_again_applies_nothing_and_seeds_nothing(store: Store) {
         let report = tessera_store::migrate(&mut store.conn().unwrap(), NOW).unwrap();
         assert!(report.applied.is_empty(), "second run applied {:?}", report.applied);
         let seeded = store.write(|c| tessera_store::seed_standard_data(c, NOW)).unwrap();
         assert!(seeded.is_empty(), "second seeding added {seeded:?}");
     }
 
-    fn first_start_seeds_standard_claims_and_scopes(store) {
+    fn first_start_seeds_standard_claims_and_scopes(store: Store) {
         let claims = store.read(scopes::list_claim_types).unwrap();
         let names: Vec<&str> = claims.iter().map(|c| c.name.as_str()).collect();
         for expected in ["sub", "name", "email", "email_verified", "phone_number", "address", "birthdate", "updated_at"] {
@@ -28,7 +28,7 @@ crate::both_backends! {
         }
     }
 
-    fn a_removed_standard_scope_is_seeded_again(store) {
+    fn a_removed_standard_scope_is_seeded_again(store: Store) {
         store.write(|c| {
             c.batch_execute("DELETE FROM scopes WHERE name = 'phone'")?;
             Ok(())
@@ -39,7 +39,7 @@ crate::both_backends! {
         assert_eq!(phone.claims, vec!["phone_number".to_owned(), "phone_number_verified".to_owned()]);
     }
 
-    fn a_failed_operation_leaves_nothing_written(store) {
+    fn a_failed_operation_leaves_nothing_written(store: Store) {
         let result: Result<(), _> = store.write(|c| {
             users::create(c, &users::NewUser { username: "half".into(), ..Default::default() }, NOW)?;
             Err(tessera_store::StoreError::invalid("x", "fail after a write"))

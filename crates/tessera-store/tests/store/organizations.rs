@@ -3,10 +3,10 @@ use tessera_store::organizations::{self, ADMIN_ROLE};
 use tessera_store::users::{self, NewUser};
 use tessera_store::{Page, StoreError};
 
-use crate::common::NOW;
+use tessera_testkit::NOW;
 
 crate::both_backends! {
-    fn membership_carries_the_members_roles(store) {
+    fn membership_carries_the_members_roles(store: Store) {
         let user = store.write(|c| users::create(c, &NewUser { username: "bob".into(), ..Default::default() }, NOW)).unwrap();
         let org = store.write(|c| organizations::create_organization(c, "acme", "ACME", &json!({"region": "eu"}), NOW)).unwrap();
         let editor = store.write(|c| organizations::create_role(c, "editor", "", NOW)).unwrap();
@@ -26,14 +26,14 @@ crate::both_backends! {
         assert!(store.read(|c| organizations::memberships_of_user(c, &user.id)).unwrap().is_empty());
     }
 
-    fn the_admin_role_cannot_be_renamed_or_deleted(store) {
+    fn the_admin_role_cannot_be_renamed_or_deleted(store: Store) {
         let admin = store.read(|c| organizations::find_role_by_name(c, ADMIN_ROLE)).unwrap().unwrap();
         assert!(matches!(store.write(|c| organizations::delete_role(c, &admin.id)), Err(StoreError::Invalid { .. })));
         assert!(matches!(store.write(|c| organizations::update_role(c, &admin.id, "root", "", NOW)), Err(StoreError::Invalid { .. })));
         store.write(|c| organizations::update_role(c, &admin.id, ADMIN_ROLE, "Admins", NOW)).unwrap();
     }
 
-    fn roles_and_organizations_have_unique_names(store) {
+    fn roles_and_organizations_have_unique_names(store: Store) {
         store.write(|c| organizations::create_role(c, "editor", "", NOW)).unwrap();
         assert!(matches!(store.write(|c| organizations::create_role(c, "editor", "", NOW)), Err(StoreError::Conflict { .. })));
         store.write(|c| organizations::create_organization(c, "acme", "ACME", &json!({}), NOW)).unwrap();
@@ -43,7 +43,7 @@ crate::both_backends! {
         }
     }
 
-    fn deleting_an_organization_ends_its_memberships(store) {
+    fn deleting_an_organization_ends_its_memberships(store: Store) {
         let user = store.write(|c| users::create(c, &NewUser { username: "bob".into(), ..Default::default() }, NOW)).unwrap();
         let org = store.write(|c| organizations::create_organization(c, "acme", "ACME", &json!({}), NOW)).unwrap();
         store.write(|c| organizations::set_membership(c, &org.id, &user.id, &[], NOW)).unwrap();

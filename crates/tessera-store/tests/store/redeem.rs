@@ -12,8 +12,8 @@ use tessera_store::sessions;
 use tessera_store::tokens::{self, NewGrant, NewReferenceToken};
 use tessera_store::{AnyConnection, Backend, Store, StoreResult, users};
 
-use crate::common::NOW;
 use crate::sessions::{Parties, code, parties};
+use tessera_testkit::NOW;
 
 /// Runs `f` and counts the statements it sent (`BEGIN`/`COMMIT` included, had there
 /// been any). Reads run outside a transaction, writes through `write_one`, as the
@@ -103,7 +103,7 @@ fn spent_at(store: &Store, hash: &str) -> Option<i64> {
 }
 
 crate::both_backends! {
-    fn a_code_is_read_with_its_user_and_claim_values_in_one_statement(store) {
+    fn a_code_is_read_with_its_user_and_claim_values_in_one_statement(store: Store) {
         let p = parties(&store);
         set_nickname(&store, &p);
         store.write(|c| sessions::insert_code(c, &code(&p, "code-1", "grant-1"), NOW)).unwrap();
@@ -129,7 +129,7 @@ crate::both_backends! {
         assert!(store.query(|c| sessions::get_code_with_user(c, "nope")).unwrap().is_none());
     }
 
-    fn redeeming_a_code_spends_it_and_stores_all_it_issued_in_one_statement(store) {
+    fn redeeming_a_code_spends_it_and_stores_all_it_issued_in_one_statement(store: Store) {
         let p = parties(&store);
         store.write(|c| sessions::insert_code(c, &code(&p, "code-1", "grant-1"), NOW)).unwrap();
         let grant = grant_of_code(&p, "grant-1");
@@ -161,7 +161,7 @@ crate::both_backends! {
         assert_eq!(active.issued_claims, grant.issued_claims);
     }
 
-    fn postgres_prepares_each_write_once_per_connection(store) {
+    fn postgres_prepares_each_write_once_per_connection(store: Store) {
         if store.backend() != Backend::Postgres {
             return;
         }
@@ -209,7 +209,7 @@ crate::both_backends! {
         assert_eq!((prepared.redeem, prepared.rotate), (1, 1));
     }
 
-    fn a_code_that_cannot_be_spent_writes_nothing(store) {
+    fn a_code_that_cannot_be_spent_writes_nothing(store: Store) {
         let p = parties(&store);
         store.write(|c| sessions::insert_code(c, &code(&p, "code-1", "grant-1"), NOW)).unwrap();
         // Expired (the code lives 60 s): nothing spent, no grant.
@@ -229,7 +229,7 @@ crate::both_backends! {
         assert!(store.read(|c| tokens::find_refresh_token(c, "refresh-1")).unwrap().is_none());
     }
 
-    fn of_eight_concurrent_redemptions_exactly_one_spends_and_stores(store) {
+    fn of_eight_concurrent_redemptions_exactly_one_spends_and_stores(store: Store) {
         let p = Arc::new(parties(&store));
         store.write(|c| sessions::insert_code(c, &code(&p, "code-1", "grant-1"), NOW)).unwrap();
         let barrier = Arc::new(Barrier::new(8));
@@ -250,7 +250,7 @@ crate::both_backends! {
         assert_eq!(stored, 1);
     }
 
-    fn a_refresh_token_is_read_with_its_grant_and_user_in_one_statement(store) {
+    fn a_refresh_token_is_read_with_its_grant_and_user_in_one_statement(store: Store) {
         let p = parties(&store);
         set_nickname(&store, &p);
         granted(&store, &p, "refresh-1");
@@ -274,7 +274,7 @@ crate::both_backends! {
         assert!(store.query(|c| tokens::get_grant_with_user(c, "nope")).unwrap().is_none());
     }
 
-    fn rotating_spends_the_token_and_stores_its_successor_in_one_statement(store) {
+    fn rotating_spends_the_token_and_stores_its_successor_in_one_statement(store: Store) {
         let p = parties(&store);
         granted(&store, &p, "refresh-1");
         let issued = object(json!({"tier": {"value": "platinum"}}));
@@ -304,7 +304,7 @@ crate::both_backends! {
         assert!(store.read(|c| tokens::find_refresh_token(c, "refresh-3")).unwrap().is_none());
     }
 
-    fn a_refresh_token_that_cannot_be_spent_writes_nothing(store) {
+    fn a_refresh_token_that_cannot_be_spent_writes_nothing(store: Store) {
         let p = parties(&store);
         granted(&store, &p, "refresh-1");
         let untouched = |store: &Store, new: &str| {
@@ -326,7 +326,7 @@ crate::both_backends! {
         untouched(&store, "refresh-2");
     }
 
-    fn of_eight_concurrent_rotations_exactly_one_spends_and_stores(store) {
+    fn of_eight_concurrent_rotations_exactly_one_spends_and_stores(store: Store) {
         let p = parties(&store);
         granted(&store, &p, "refresh-1");
         let barrier = Arc::new(Barrier::new(8));
@@ -347,7 +347,7 @@ crate::both_backends! {
         assert_eq!(stored, 1);
     }
 
-    fn an_active_reference_token_is_read_with_its_user_in_one_statement(store) {
+    fn an_active_reference_token_is_read_with_its_user_in_one_statement(store: Store) {
         let p = parties(&store);
         set_nickname(&store, &p);
         granted(&store, &p, "refresh-1");

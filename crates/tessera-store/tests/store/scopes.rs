@@ -2,7 +2,7 @@ use tessera_domain::ClaimValueType;
 use tessera_store::StoreError;
 use tessera_store::scopes::{self, ClaimTypeInput, IdentityScopeInput, ScopeKind};
 
-use crate::common::NOW;
+use tessera_testkit::NOW;
 
 fn department() -> ClaimTypeInput {
     ClaimTypeInput {
@@ -24,7 +24,7 @@ fn work_scope(claims: &[&str]) -> IdentityScopeInput {
 }
 
 crate::both_backends! {
-    fn custom_claim_type_is_created_updated_and_deleted(store) {
+    fn custom_claim_type_is_created_updated_and_deleted(store: Store) {
         let created = store.write(|c| scopes::create_claim_type(c, &department(), NOW)).unwrap();
         assert!(!created.standard);
         assert_eq!(created.value_type, ClaimValueType::String);
@@ -36,7 +36,7 @@ crate::both_backends! {
         assert!(matches!(store.read(|c| scopes::get_claim_type(c, "department")), Err(StoreError::NotFound { .. })));
     }
 
-    fn standard_claims_and_scopes_are_read_only(store) {
+    fn standard_claims_and_scopes_are_read_only(store: Store) {
         let email = ClaimTypeInput { name: "email".into(), ..department() };
         assert!(matches!(store.write(|c| scopes::update_claim_type(c, &email, NOW)), Err(StoreError::Invalid { .. })));
         assert!(matches!(store.write(|c| scopes::delete_claim_type(c, "email")), Err(StoreError::Invalid { .. })));
@@ -47,7 +47,7 @@ crate::both_backends! {
         assert_eq!(store.read(|c| scopes::get_claim_type(c, "email")).unwrap().display_name, standard.display_name);
     }
 
-    fn duplicate_claim_type_is_a_conflict(store) {
+    fn duplicate_claim_type_is_a_conflict(store: Store) {
         store.write(|c| scopes::create_claim_type(c, &department(), NOW)).unwrap();
         match store.write(|c| scopes::create_claim_type(c, &department(), NOW)) {
             Err(StoreError::Conflict { field }) => assert_eq!(field, "name"),
@@ -55,7 +55,7 @@ crate::both_backends! {
         }
     }
 
-    fn custom_identity_scope_carries_its_claims(store) {
+    fn custom_identity_scope_carries_its_claims(store: Store) {
         store.write(|c| scopes::create_claim_type(c, &department(), NOW)).unwrap();
         let scope = store.write(|c| scopes::create_identity_scope(c, &work_scope(&["department", "name", "department"]), NOW)).unwrap();
         assert_eq!(scope.kind, ScopeKind::Identity);
@@ -69,7 +69,7 @@ crate::both_backends! {
         assert!(matches!(store.read(|c| scopes::get_scope(c, "work")), Err(StoreError::NotFound { .. })));
     }
 
-    fn identity_scope_with_unknown_claim_is_refused_and_not_created(store) {
+    fn identity_scope_with_unknown_claim_is_refused_and_not_created(store: Store) {
         match store.write(|c| scopes::create_identity_scope(c, &work_scope(&["nope"]), NOW)) {
             Err(StoreError::Invalid { field, .. }) => assert_eq!(field.as_deref(), Some("claims")),
             other => panic!("expected invalid, got {other:?}"),
@@ -77,7 +77,7 @@ crate::both_backends! {
         assert!(store.read(|c| scopes::get_scope(c, "work")).is_err());
     }
 
-    fn identity_scope_cannot_take_a_used_scope_name(store) {
+    fn identity_scope_cannot_take_a_used_scope_name(store: Store) {
         let taken = IdentityScopeInput { name: "email".into(), ..work_scope(&[]) };
         match store.write(|c| scopes::create_identity_scope(c, &taken, NOW)) {
             Err(StoreError::Conflict { field }) => assert_eq!(field, "name"),
@@ -85,7 +85,7 @@ crate::both_backends! {
         }
     }
 
-    fn list_filters_by_kind(store) {
+    fn list_filters_by_kind(store: Store) {
         let identity = store.read(|c| scopes::list_scopes(c, Some(ScopeKind::Identity))).unwrap();
         assert!(identity.iter().any(|s| s.name == "openid"));
         assert!(store.read(|c| scopes::list_scopes(c, Some(ScopeKind::Api))).unwrap().is_empty());

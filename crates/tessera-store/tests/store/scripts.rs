@@ -1,14 +1,14 @@
 use tessera_store::StoreError;
 use tessera_store::scripts::{self, OnFailure, ScriptInput, ScriptKind};
 
-use crate::common::NOW;
+use tessera_testkit::NOW;
 
 fn input(source: &str, enabled: bool, on_failure: OnFailure) -> ScriptInput {
     ScriptInput { source: source.into(), enabled, on_failure }
 }
 
 crate::both_backends! {
-    fn script_is_none_until_saved_and_each_save_bumps_its_version(store) {
+    fn script_is_none_until_saved_and_each_save_bumps_its_version(store: Store) {
         assert!(store.read(|c| scripts::get(c, ScriptKind::User)).unwrap().is_none());
         let first = store
             .write(|c| scripts::save(c, ScriptKind::User, &input("return {a: 1};", false, OnFailure::Deny), NOW))
@@ -27,7 +27,7 @@ crate::both_backends! {
         assert_eq!(store.read(|c| scripts::get(c, ScriptKind::User)).unwrap(), Some(second));
     }
 
-    fn user_and_machine_scripts_are_kept_apart(store) {
+    fn user_and_machine_scripts_are_kept_apart(store: Store) {
         store.write(|c| scripts::save(c, ScriptKind::User, &input("u", true, OnFailure::Deny), NOW)).unwrap();
         store.write(|c| scripts::save(c, ScriptKind::User, &input("u2", true, OnFailure::Deny), NOW)).unwrap();
         let machine =
@@ -38,7 +38,7 @@ crate::both_backends! {
         assert_eq!(summary, [(ScriptKind::Machine, "m", 1), (ScriptKind::User, "u2", 2)]);
     }
 
-    fn environment_variables_are_set_replaced_listed_and_deleted(store) {
+    fn environment_variables_are_set_replaced_listed_and_deleted(store: Store) {
         let created = store.write(|c| scripts::set_variable(c, "TIER", "gold", false, NOW)).unwrap();
         assert_eq!((created.value.as_str(), created.created_at, created.updated_at), ("gold", NOW, NOW));
         store.write(|c| scripts::set_variable(c, "API_KEY", "ciphertext-1", true, NOW)).unwrap();
@@ -58,7 +58,7 @@ crate::both_backends! {
         ));
     }
 
-    fn a_secret_variable_value_never_appears_in_debug_output(store) {
+    fn a_secret_variable_value_never_appears_in_debug_output(store: Store) {
         let secret = store.write(|c| scripts::set_variable(c, "API_KEY", "ciphertext-1", true, NOW)).unwrap();
         let plain = store.write(|c| scripts::set_variable(c, "TIER", "gold", false, NOW)).unwrap();
         assert!(!format!("{secret:?}").contains("ciphertext-1"));

@@ -7,7 +7,7 @@ use tessera_store::sessions::{
 use tessera_store::users::{self, NewUser};
 use tessera_store::{Store, StoreError};
 
-use crate::common::NOW;
+use tessera_testkit::NOW;
 
 /// The rows sessions, codes and grants point at: two users and two applications.
 pub(crate) struct Parties {
@@ -99,7 +99,7 @@ fn consumed(outcome: CodeConsumption) -> AuthorizationCode {
 }
 
 crate::both_backends! {
-    fn session_is_active_until_its_idle_timeout_passes(store) {
+    fn session_is_active_until_its_idle_timeout_passes(store: Store) {
         let p = parties(&store);
         store.write(|c| sessions::create(c, &session("h1", "sid-1", Some(&p.alice)), NOW)).unwrap();
         let idle = 600;
@@ -116,7 +116,7 @@ crate::both_backends! {
         assert!(store.read(|c| sessions::get_active(c, "h1", idle, NOW + 1100)).unwrap().is_none());
     }
 
-    fn session_ends_at_its_absolute_timeout_however_active(store) {
+    fn session_ends_at_its_absolute_timeout_however_active(store: Store) {
         let p = parties(&store);
         store.write(|c| sessions::create(c, &session("h1", "sid-1", Some(&p.alice)), NOW)).unwrap();
         store.write(|c| sessions::touch(c, "h1", NOW + 3599)).unwrap();
@@ -125,7 +125,7 @@ crate::both_backends! {
         assert!(store.read(|c| sessions::get_active(c, "unknown", 600, NOW)).unwrap().is_none());
     }
 
-    fn authenticate_records_the_user_auth_time_and_amr(store) {
+    fn authenticate_records_the_user_auth_time_and_amr(store: Store) {
         let p = parties(&store);
         store.write(|c| sessions::create(c, &session("h1", "sid-1", None), NOW)).unwrap();
         let amr = vec!["pwd".to_owned(), "otp".to_owned()];
@@ -137,7 +137,7 @@ crate::both_backends! {
         assert_eq!(store.read(|c| sessions::get_active(c, "h1", 600, NOW + 11)).unwrap(), Some(signed_in));
     }
 
-    fn replace_ends_the_old_session_and_moves_its_pending_requests_to_the_new_one(store) {
+    fn replace_ends_the_old_session_and_moves_its_pending_requests_to_the_new_one(store: Store) {
         let p = parties(&store);
         store.write(|c| sessions::create(c, &session("old", "sid-old", None), NOW)).unwrap();
         store.write(|c| sessions::create_request(c, &request(&p, "req", Some("old")), NOW)).unwrap();
@@ -153,13 +153,13 @@ crate::both_backends! {
         assert_eq!(moved.session_id_hash.as_deref(), Some("new"));
     }
 
-    fn replace_without_an_old_session_just_creates_one(store) {
+    fn replace_without_an_old_session_just_creates_one(store: Store) {
         let p = parties(&store);
         let new = store.write(|c| sessions::replace(c, None, &session("new", "sid-new", Some(&p.alice)), NOW)).unwrap();
         assert_eq!(store.read(|c| sessions::get_active(c, "new", 600, NOW)).unwrap(), Some(new));
     }
 
-    fn ended_session_is_inactive_and_cannot_be_touched_or_signed_into(store) {
+    fn ended_session_is_inactive_and_cannot_be_touched_or_signed_into(store: Store) {
         let p = parties(&store);
         store.write(|c| sessions::create(c, &session("h1", "sid-1", Some(&p.alice)), NOW)).unwrap();
         assert!(store.write(|c| sessions::end(c, "h1", NOW + 5)).unwrap());
@@ -176,7 +176,7 @@ crate::both_backends! {
         assert_eq!(store.read(|c| sessions::find_by_sid(c, "sid-1")).unwrap().unwrap().ended_at, Some(NOW + 5));
     }
 
-    fn ending_all_sessions_of_a_user_leaves_other_users_signed_in(store) {
+    fn ending_all_sessions_of_a_user_leaves_other_users_signed_in(store: Store) {
         let p = parties(&store);
         store.write(|c| sessions::create(c, &session("a1", "sid-a1", Some(&p.alice)), NOW)).unwrap();
         store.write(|c| sessions::create(c, &session("a2", "sid-a2", Some(&p.alice)), NOW + 1)).unwrap();
@@ -191,7 +191,7 @@ crate::both_backends! {
         assert_eq!(store.write(|c| sessions::end_all_of_user(c, &p.alice, NOW + 5)).unwrap(), 0);
     }
 
-    fn listing_active_sessions_skips_idle_and_expired_ones(store) {
+    fn listing_active_sessions_skips_idle_and_expired_ones(store: Store) {
         let p = parties(&store);
         store.write(|c| sessions::create(c, &session("a1", "sid-a1", Some(&p.alice)), NOW)).unwrap();
         store.write(|c| sessions::create(c, &session("a2", "sid-a2", Some(&p.alice)), NOW + 500)).unwrap();
@@ -199,7 +199,7 @@ crate::both_backends! {
         assert_eq!(listed.iter().map(|s| s.sid.as_str()).collect::<Vec<_>>(), ["sid-a2"]);
     }
 
-    fn duplicate_sid_is_a_conflict(store) {
+    fn duplicate_sid_is_a_conflict(store: Store) {
         store.write(|c| sessions::create(c, &session("h1", "sid-1", None), NOW)).unwrap();
         match store.write(|c| sessions::create(c, &session("h2", "sid-1", None), NOW)) {
             Err(StoreError::Conflict { field }) => assert_eq!(field, "sid"),
@@ -208,7 +208,7 @@ crate::both_backends! {
         assert!(store.read(|c| sessions::get_active(c, "h2", 600, NOW)).unwrap().is_none());
     }
 
-    fn authorization_request_is_found_until_it_expires_or_is_deleted(store) {
+    fn authorization_request_is_found_until_it_expires_or_is_deleted(store: Store) {
         let p = parties(&store);
         let created = store.write(|c| sessions::create_request(c, &request(&p, "req", None), NOW)).unwrap();
         let found = store.read(|c| sessions::get_request(c, "req", NOW + 599)).unwrap().unwrap();
@@ -220,7 +220,7 @@ crate::both_backends! {
         assert!(store.read(|c| sessions::get_request(c, "req", NOW)).unwrap().is_none());
     }
 
-    fn authorization_code_is_consumed_once_and_the_second_redemption_is_already_consumed(store) {
+    fn authorization_code_is_consumed_once_and_the_second_redemption_is_already_consumed(store: Store) {
         let p = parties(&store);
         store.write(|c| sessions::insert_code(c, &code(&p, "code-1", "grant-1"), NOW)).unwrap();
         let first = consumed(store.write(|c| sessions::consume(c, "code-1", NOW + 1)).unwrap());
@@ -248,7 +248,7 @@ crate::both_backends! {
         ));
     }
 
-    fn expired_code_gives_expired_and_is_not_marked_consumed(store) {
+    fn expired_code_gives_expired_and_is_not_marked_consumed(store: Store) {
         let p = parties(&store);
         store.write(|c| sessions::insert_code(c, &code(&p, "code-1", "grant-1"), NOW)).unwrap();
         assert_eq!(store.write(|c| sessions::consume(c, "code-1", NOW + 60)).unwrap(), CodeConsumption::Expired);
@@ -256,12 +256,12 @@ crate::both_backends! {
         assert_eq!(store.read(|c| sessions::get_code(c, "code-1")).unwrap().unwrap().consumed_at, None);
     }
 
-    fn unknown_code_gives_unknown(store) {
+    fn unknown_code_gives_unknown(store: Store) {
         assert_eq!(store.write(|c| sessions::consume(c, "nope", NOW)).unwrap(), CodeConsumption::Unknown);
         assert!(store.read(|c| sessions::get_code(c, "nope")).unwrap().is_none());
     }
 
-    fn eight_concurrent_redemptions_of_one_code_give_exactly_one_consumed(store) {
+    fn eight_concurrent_redemptions_of_one_code_give_exactly_one_consumed(store: Store) {
         let p = parties(&store);
         store.write(|c| sessions::insert_code(c, &code(&p, "code-1", "grant-1"), NOW)).unwrap();
         let barrier = std::sync::Arc::new(std::sync::Barrier::new(8));
@@ -282,7 +282,7 @@ crate::both_backends! {
         assert_eq!(store.read(|c| sessions::get_code(c, "code-1")).unwrap().unwrap().consumed_at, Some(NOW + 1));
     }
 
-    fn consent_merges_scopes_into_canonical_order(store) {
+    fn consent_merges_scopes_into_canonical_order(store: Store) {
         let p = parties(&store);
         assert!(store.read(|c| sessions::get_consent(c, &p.alice, &p.app)).unwrap().is_none());
         let first = store.write(|c| sessions::upsert_consent(c, &p.alice, &p.app, "openid  email", NOW)).unwrap();
@@ -294,7 +294,7 @@ crate::both_backends! {
         assert_eq!(store.read(|c| sessions::get_consent(c, &p.alice, &p.app)).unwrap(), Some(merged));
     }
 
-    fn consent_with_a_malformed_scope_is_refused_and_nothing_is_written(store) {
+    fn consent_with_a_malformed_scope_is_refused_and_nothing_is_written(store: Store) {
         let p = parties(&store);
         match store.write(|c| sessions::upsert_consent(c, &p.alice, &p.app, "openid \"email\"", NOW)) {
             Err(StoreError::Invalid { field, .. }) => assert_eq!(field.as_deref(), Some("scope")),
@@ -303,7 +303,7 @@ crate::both_backends! {
         assert!(store.read(|c| sessions::get_consent(c, &p.alice, &p.app)).unwrap().is_none());
     }
 
-    fn consents_are_listed_per_user_and_can_be_withdrawn(store) {
+    fn consents_are_listed_per_user_and_can_be_withdrawn(store: Store) {
         let p = parties(&store);
         store.write(|c| sessions::upsert_consent(c, &p.alice, &p.app, "openid", NOW)).unwrap();
         store.write(|c| sessions::upsert_consent(c, &p.alice, &p.other_app, "openid email", NOW)).unwrap();

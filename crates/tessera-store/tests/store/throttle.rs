@@ -2,7 +2,7 @@ use std::sync::{Arc, Barrier};
 
 use tessera_store::throttle::{self, Limit, Reservation};
 
-use crate::common::NOW;
+use tessera_testkit::NOW;
 
 const LIMIT: Limit = Limit { attempts: 3, window: 60, lockout: 300 };
 
@@ -15,7 +15,7 @@ fn reserve(store: &tessera_store::Store, key: &str, now: i64) -> Reservation {
 }
 
 crate::both_backends! {
-    fn the_attempt_after_the_budget_locks_the_bucket_until_the_lockout_ends(store) {
+    fn the_attempt_after_the_budget_locks_the_bucket_until_the_lockout_ends(store: Store) {
         for at in 0..3 {
             assert!(allowed(&reserve(&store, "account:alice", NOW + at)), "attempt {at}");
         }
@@ -30,7 +30,7 @@ crate::both_backends! {
         assert!(allowed(&reserve(&store, "ip:192.0.2.1", NOW)), "buckets are separate");
     }
 
-    fn refusals_during_a_lock_are_counted_and_due_for_audit_once_a_minute(store) {
+    fn refusals_during_a_lock_are_counted_and_due_for_audit_once_a_minute(store: Store) {
         for _ in 0..3 {
             reserve(&store, "account:bob", NOW);
         }
@@ -40,7 +40,7 @@ crate::both_backends! {
         assert_eq!(reserve(&store, "account:bob", NOW + 60), Reservation::Locked { until: NOW + 300, refused: 4, audit: true });
     }
 
-    fn a_later_refusal_never_lifts_or_shortens_a_lock(store) {
+    fn a_later_refusal_never_lifts_or_shortens_a_lock(store: Store) {
         // Finding 1 of the 2026-12 review: a failure recorded after the lock cleared it.
         for _ in 0..4 {
             reserve(&store, "account:carol", NOW);
@@ -51,7 +51,7 @@ crate::both_backends! {
         }
     }
 
-    fn a_new_window_starts_a_new_budget(store) {
+    fn a_new_window_starts_a_new_budget(store: Store) {
         reserve(&store, "ip:192.0.2.1", NOW);
         reserve(&store, "ip:192.0.2.1", NOW + 1);
         assert!(allowed(&reserve(&store, "ip:192.0.2.1", NOW + 60)));
@@ -60,7 +60,7 @@ crate::both_backends! {
         assert!(!allowed(&reserve(&store, "ip:192.0.2.1", NOW + 63)));
     }
 
-    fn a_refund_gives_back_one_attempt_of_its_own_window(store) {
+    fn a_refund_gives_back_one_attempt_of_its_own_window(store: Store) {
         let first = reserve(&store, "account:dave", NOW);
         reserve(&store, "account:dave", NOW);
         let third = reserve(&store, "account:dave", NOW);
@@ -79,7 +79,7 @@ crate::both_backends! {
         assert!(!allowed(&reserve(&store, "account:erin", NOW + 61)));
     }
 
-    fn of_25_parallel_reservations_exactly_the_budget_is_allowed(store) {
+    fn of_25_parallel_reservations_exactly_the_budget_is_allowed(store: Store) {
         let limit = Limit { attempts: 5, window: 900, lockout: 900 };
         let barrier = Arc::new(Barrier::new(25));
         let threads: Vec<_> = (0..25)
@@ -97,7 +97,7 @@ crate::both_backends! {
         assert_eq!(audited, 1, "one refusal of the burst reaches the audit log: {results:?}");
     }
 
-    fn purge_deletes_buckets_whose_window_and_lock_are_over(store) {
+    fn purge_deletes_buckets_whose_window_and_lock_are_over(store: Store) {
         reserve(&store, "ip:192.0.2.9", NOW);
         for _ in 0..4 {
             reserve(&store, "account:gina", NOW);

@@ -3,8 +3,8 @@ use tessera_store::sessions::{self, NewAuthorizationCode, NewAuthorizationReques
 use tessera_store::tokens::{self, Grant, NewGrant, NewReferenceToken, PurgeCounts, Rotation};
 use tessera_store::{Store, StoreError};
 
-use crate::common::NOW;
 use crate::sessions::{Parties, code, parties};
+use tessera_testkit::NOW;
 
 fn grant(p: &Parties, sid: &str, expires_at: i64) -> NewGrant {
     NewGrant {
@@ -68,7 +68,7 @@ fn rotated(outcome: Rotation) -> Grant {
 }
 
 crate::both_backends! {
-    fn grant_is_created_with_the_id_its_code_carried(store) {
+    fn grant_is_created_with_the_id_its_code_carried(store: Store) {
         let p = parties(&store);
         let from_code = NewGrant { id: Some("grant-from-code".into()), ..grant(&p, "sid-1", NOW + 3600) };
         let created = create_grant(&store, &from_code);
@@ -82,7 +82,7 @@ crate::both_backends! {
         assert!(matches!(store.read(|c| tokens::get_grant(c, "nope")), Err(StoreError::NotFound { entity: "grant" })));
     }
 
-    fn refresh_rotation_then_reuse_of_the_spent_token_gives_reused(store) {
+    fn refresh_rotation_then_reuse_of_the_spent_token_gives_reused(store: Store) {
         let p = parties(&store);
         let g = create_grant(&store, &grant(&p, "sid-1", NOW + 3600));
         store.write(|c| tokens::insert_refresh_token(c, "rt-1", &g.id, NOW + 1000, NOW)).unwrap();
@@ -106,7 +106,7 @@ crate::both_backends! {
         assert!(store.read(|c| tokens::find_refresh_token(c, "rt-4")).unwrap().is_none());
     }
 
-    fn concurrent_rotations_of_one_refresh_token_give_exactly_one_rotated(store) {
+    fn concurrent_rotations_of_one_refresh_token_give_exactly_one_rotated(store: Store) {
         let p = parties(&store);
         let g = create_grant(&store, &grant(&p, "sid-1", NOW + 3600));
         store.write(|c| tokens::insert_refresh_token(c, "rt-1", &g.id, NOW + 1000, NOW)).unwrap();
@@ -131,7 +131,7 @@ crate::both_backends! {
         assert_eq!(successors, 1);
     }
 
-    fn rotation_never_outlives_the_grant_absolute_expiry(store) {
+    fn rotation_never_outlives_the_grant_absolute_expiry(store: Store) {
         let p = parties(&store);
         let g = create_grant(&store, &grant(&p, "sid-1", NOW + 100));
         store.write(|c| tokens::insert_refresh_token(c, "rt-1", &g.id, NOW + 1000, NOW)).unwrap();
@@ -144,7 +144,7 @@ crate::both_backends! {
         assert!(store.read(|c| tokens::find_refresh_token(c, "rt-3")).unwrap().is_none());
     }
 
-    fn expired_refresh_token_gives_expired_and_stays_unspent(store) {
+    fn expired_refresh_token_gives_expired_and_stays_unspent(store: Store) {
         let p = parties(&store);
         let g = create_grant(&store, &grant(&p, "sid-1", NOW + 3600));
         store.write(|c| tokens::insert_refresh_token(c, "rt-1", &g.id, NOW + 10, NOW)).unwrap();
@@ -155,7 +155,7 @@ crate::both_backends! {
         assert_eq!(rotate(&store, "nope", "rt-2", NOW), Rotation::Unknown);
     }
 
-    fn custom_claims_of_a_grant_persist_through_rotation(store) {
+    fn custom_claims_of_a_grant_persist_through_rotation(store: Store) {
         let p = parties(&store);
         let g = create_grant(&store, &grant(&p, "sid-1", NOW + 3600));
         store.write(|c| tokens::insert_refresh_token(c, "rt-1", &g.id, NOW + 1000, NOW)).unwrap();
@@ -171,7 +171,7 @@ crate::both_backends! {
         ));
     }
 
-    fn revoking_a_grant_makes_its_reference_tokens_inactive(store) {
+    fn revoking_a_grant_makes_its_reference_tokens_inactive(store: Store) {
         let p = parties(&store);
         let g = create_grant(&store, &grant(&p, "sid-1", NOW + 3600));
         let other = create_grant(&store, &grant(&p, "sid-1", NOW + 3600));
@@ -197,7 +197,7 @@ crate::both_backends! {
         assert_eq!(store.read(|c| tokens::get_grant(c, &other.id)).unwrap().revoked_at, None);
     }
 
-    fn reference_token_is_inactive_when_expired_unknown_or_revoked_by_its_client(store) {
+    fn reference_token_is_inactive_when_expired_unknown_or_revoked_by_its_client(store: Store) {
         let p = parties(&store);
         insert_reference(&store, &reference(&p, "at-1", None, NOW + 600));
         assert!(active(&store, "at-1", NOW + 599));
@@ -212,7 +212,7 @@ crate::both_backends! {
         assert!(!store.write(|c| tokens::revoke_reference_token(c, "unknown", &p.app, NOW + 3)).unwrap());
     }
 
-    fn revoking_the_grants_of_a_session_leaves_other_sessions_alone(store) {
+    fn revoking_the_grants_of_a_session_leaves_other_sessions_alone(store: Store) {
         let p = parties(&store);
         let a = create_grant(&store, &grant(&p, "sid-1", NOW + 3600));
         let b = create_grant(&store, &for_app(&p, &p.other_app, "sid-1"));
@@ -226,7 +226,7 @@ crate::both_backends! {
         assert_eq!(store.write(|c| tokens::revoke_grants_of_session(c, "sid-1", NOW + 2)).unwrap(), 0);
     }
 
-    fn revoking_the_grants_of_a_user_for_one_application_leaves_other_applications_alone(store) {
+    fn revoking_the_grants_of_a_user_for_one_application_leaves_other_applications_alone(store: Store) {
         let p = parties(&store);
         let web = create_grant(&store, &grant(&p, "sid-1", NOW + 3600));
         let other = create_grant(&store, &for_app(&p, &p.other_app, "sid-1"));
@@ -241,7 +241,7 @@ crate::both_backends! {
         assert_eq!(store.read(|c| tokens::get_grant(c, &bobs.id)).unwrap().revoked_at, None);
     }
 
-    fn client_assertion_jti_replay_is_refused_until_its_record_expires(store) {
+    fn client_assertion_jti_replay_is_refused_until_its_record_expires(store: Store) {
         let p = parties(&store);
         assert!(store.write(|c| tokens::record_jti(c, &p.app, "jti-1", NOW + 60, NOW)).unwrap());
         assert!(!store.write(|c| tokens::record_jti(c, &p.app, "jti-1", NOW + 120, NOW + 59)).unwrap());
@@ -252,7 +252,7 @@ crate::both_backends! {
         assert!(!store.write(|c| tokens::record_jti(c, &p.app, "jti-1", NOW + 200, NOW + 199)).unwrap());
     }
 
-    fn purge_expired_removes_only_expired_rows(store) {
+    fn purge_expired_removes_only_expired_rows(store: Store) {
         let p = parties(&store);
         let at = NOW + 1000;
         store.write(|c| {
@@ -333,7 +333,7 @@ crate::both_backends! {
         assert_eq!(store.write(|c| tokens::purge_expired(c, at)).unwrap(), PurgeCounts::default());
     }
 
-    fn logout_revokes_the_sessions_online_grants_and_keeps_offline_ones(store) {
+    fn logout_revokes_the_sessions_online_grants_and_keeps_offline_ones(store: Store) {
         let p = parties(&store);
         let online = create_grant(&store, &NewGrant { scope: "openid profile".into(), ..grant(&p, "sid-9", NOW + 3600) });
         let offline = create_grant(&store, &NewGrant { scope: "offline_access openid".into(), ..grant(&p, "sid-9", NOW + 3600) });

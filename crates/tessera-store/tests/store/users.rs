@@ -6,7 +6,7 @@ use tessera_store::scopes::{self, ClaimTypeInput};
 use tessera_store::users::{self, NewUser, UserChanges};
 use tessera_store::{Page, StoreError, organizations};
 
-use crate::common::NOW;
+use tessera_testkit::NOW;
 
 fn alice() -> NewUser {
     NewUser {
@@ -18,7 +18,7 @@ fn alice() -> NewUser {
 }
 
 crate::both_backends! {
-    fn created_user_is_found_by_username_or_email(store) {
+    fn created_user_is_found_by_username_or_email(store: Store) {
         let created = store.write(|c| users::create(c, &alice(), NOW)).unwrap();
         let by_name = store.read(|c| users::find_by_login(c, "ALICE")).unwrap().unwrap();
         let by_email = store.read(|c| users::find_by_login(c, "alice@example.com")).unwrap().unwrap();
@@ -28,7 +28,7 @@ crate::both_backends! {
         assert!(store.read(|c| users::find_by_login(c, "bob")).unwrap().is_none());
     }
 
-    fn duplicate_username_is_a_conflict_naming_the_field(store) {
+    fn duplicate_username_is_a_conflict_naming_the_field(store: Store) {
         store.write(|c| users::create(c, &alice(), NOW)).unwrap();
         let again = NewUser { email: Some("other@example.com".into()), ..alice() };
         match store.write(|c| users::create(c, &again, NOW)) {
@@ -43,7 +43,7 @@ crate::both_backends! {
         assert_eq!(store.read(users::count).unwrap(), 1);
     }
 
-    fn a_username_cannot_be_another_accounts_email_nor_the_reverse(store) {
+    fn a_username_cannot_be_another_accounts_email_nor_the_reverse(store: Store) {
         store.write(|c| users::create(c, &alice(), NOW)).unwrap();
         let shadow = NewUser { username: "alice@example.com".into(), ..Default::default() };
         match store.write(|c| users::create(c, &shadow, NOW)) {
@@ -64,12 +64,12 @@ crate::both_backends! {
         store.write(|c| users::update(c, &carol.id, &own, NOW)).unwrap();
     }
 
-    fn missing_user_is_not_found(store) {
+    fn missing_user_is_not_found(store: Store) {
         assert!(matches!(store.read(|c| users::get(c, "nope")), Err(StoreError::NotFound { entity: "user" })));
         assert!(matches!(store.write(|c| users::delete(c, "nope")), Err(StoreError::NotFound { .. })));
     }
 
-    fn update_changes_only_what_is_given(store) {
+    fn update_changes_only_what_is_given(store: Store) {
         let user = store.write(|c| users::create(c, &alice(), NOW)).unwrap();
         let changes = UserChanges { disabled: Some(true), app_metadata: Some(json!({"plan": "pro"})), ..Default::default() };
         let updated = store.write(|c| users::update(c, &user.id, &changes, NOW + 5)).unwrap();
@@ -81,7 +81,7 @@ crate::both_backends! {
         assert_eq!(store.read(|c| users::get(c, &user.id)).unwrap().password_hash.as_deref(), Some("$argon2id$new"));
     }
 
-    fn claim_values_round_trip_and_null_removes(store) {
+    fn claim_values_round_trip_and_null_removes(store: Store) {
         let user = store.write(|c| users::create(c, &alice(), NOW)).unwrap();
         let input = ClaimTypeInput {
             name: "employee_id".into(),
@@ -109,7 +109,7 @@ crate::both_backends! {
         assert!(!read.contains_key("employee_id"));
     }
 
-    fn claim_value_for_unknown_claim_is_invalid_and_writes_nothing(store) {
+    fn claim_value_for_unknown_claim_is_invalid_and_writes_nothing(store: Store) {
         let user = store.write(|c| users::create(c, &alice(), NOW)).unwrap();
         let mut values = BTreeMap::new();
         values.insert("given_name".to_owned(), json!("Alice"));
@@ -122,7 +122,7 @@ crate::both_backends! {
         assert!(!read.contains_key("given_name"), "half of the change was kept");
     }
 
-    fn list_searches_and_paginates(store) {
+    fn list_searches_and_paginates(store: Store) {
         for i in 0..5 {
             let user = NewUser { username: format!("user{i}"), email: Some(format!("u{i}@example.com")), ..Default::default() };
             store.write(|c| users::create(c, &user, NOW)).unwrap();
@@ -146,7 +146,7 @@ crate::both_backends! {
         assert_eq!(none.items.len(), 0);
     }
 
-    fn roles_are_given_and_taken(store) {
+    fn roles_are_given_and_taken(store: Store) {
         let user = store.write(|c| users::create(c, &alice(), NOW)).unwrap();
         let admin = store.read(|c| organizations::find_role_by_name(c, organizations::ADMIN_ROLE)).unwrap().unwrap();
         store.write(|c| users::add_role(c, &user.id, &admin.id)).unwrap();
@@ -157,7 +157,7 @@ crate::both_backends! {
         assert!(!store.read(|c| users::has_role(c, &user.id, organizations::ADMIN_ROLE)).unwrap());
     }
 
-    fn deleting_a_user_removes_claim_values_and_roles(store) {
+    fn deleting_a_user_removes_claim_values_and_roles(store: Store) {
         let user = store.write(|c| users::create(c, &alice(), NOW)).unwrap();
         let mut values = BTreeMap::new();
         values.insert("given_name".to_owned(), json!("Alice"));

@@ -1,0 +1,132 @@
+//! `tessera connection …` as a user runs it.
+
+use std::path::PathBuf;
+use std::process::{Command, Output, Stdio};
+
+use serde_json::Value;
+
+struct Workdir(PathBuf);
+
+impl Workdir {
+    fn new() -> Workdir {
+        let dir = std::env::temp_dir().join(format!("tessera-conn-{}", uuid::Uuid::now_v7().simple()));
+        std::fs::create_dir_all(&dir).unwrap();
+        Workdir(dir)
+    }
+
+    fn run(&self, args: &[&str]) -> Output {
+        Command::new(env!("CARGO_BIN_EXE_tessera"))
+            .args(args)
+            .current_dir(&self.0)
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .stdin(Stdio::null())
+            .output()
+            .unwrap()
+    }
+
+    fn json(&self, args: &[&str]) -> Value {
+        let output = self.run(args);
+        assert!(output.status.success(), "{args:?}: {}", String::from_utf8_lossy(&output.stderr));
+        serde_json::from_slice(&output.stdout).unwrap()
+    }
+
+    fn store(&self) -> tessera_store::Store {
+        let path = self.0.join("tessera-data/tessera.db");
+        let url = tessera_store::DatabaseUrl::parse(&format!("sqlite://{}", path.display())).unwrap();
+        tessera_store::Store::connect(&url, &tessera_store::PoolOptions::for_backend(url.backend())).unwrap()
+    }
+}
+
+impl Drop for Workdir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn fails_naming(output: &Output, flag: &str) {
+    let err = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{err}");
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(err.starts_with(&format!("error: {flag}")), "expected {flag}: {err}");
+}
+
+#[test]
+fn a_connection_is_created_with_its_scope_and_a_secret_shown_once() {
+    let dir = Workdir::new();
+    let created = dir.run(&["connection", "create", "--name", "library-api", "--display-name", "Library API"]);
+    assert!(created.status.success(), "{}", String::from_utf8_lossy(&created.stderr));
+    let out = String::from_utf8_lossy(&created.stdout);
+    let secret = out.lines().find_map(|l| l.strip_prefix("Connection secret (shown once): ")).unwrap().to_owned();
+    assert_eq!(secret.len(), 43);
+    let shown = dir.json(&["connection", "show", "library-api", "--json"]);
+    assert_eq!(shown["name"], "library-api");
+    assert_eq!(shown["display_name"], "Library API");
+    assert_eq!(shown["scopes"][0]["name"], "library-api");
+    assert_eq!(shown["secrets"].as_array().unwrap().len(), 1);
+    assert!(!shown.to_string().contains(&secret), "show never prints a secret");
+    let human = String::from_utf8_lossy(&dir.run(&["connection", "show", "library-api"]).stdout).into_owned();
+    assert!(!human.contains(&secret));
+
+    let added = dir.run(&["connection", "add-scope", "library-api", "--scope", "library-api.checked-books"]);
+    assert!(added.status.success());
+    let shown = dir.json(&["connection", "show", "library-api", "--json"]);
+    assert_eq!(shown["scopes"].as_array().unwrap().len(), 2);
+    let listed = dir.json(&["connection", "list", "--json"]);
+    assert_eq!(listed.as_array().unwrap().len(), 1);
+}
+
+#[test]
+fn rotation_keeps_the_old_secret_for_the_grace_period() {
+    let dir = Workdir::new();
+    dir.json(&["connection", "create", "--name", "orders", "--json"]);
+    let rotated = dir.json(&["connection", "rotate-secret", "orders", "--grace", "3600", "--json"]);
+    assert_eq!(rotated["secret"].as_str().unwrap().len(), 43);
+    let shown = dir.json(&["connection", "show", "orders", "--json"]);
+    let secrets = shown["secrets"].as_array().unwrap();
+    assert_eq!(secrets.len(), 2, "both valid during the grace period");
+    assert!(secrets.iter().any(|s| s["expires_at"].is_i64()));
+    dir.json(&["connection", "rotate-secret", "orders", "--grace", "0", "--json"]);
+    let shown = dir.json(&["connection", "show", "orders", "--json"]);
+    assert_eq!(shown["secrets"].as_array().unwrap().len(), 1, "a zero grace ends the old secrets at once");
+}
+
+#[test]
+fn bad_input_is_one_line_naming_the_flag_and_writes_nothing() {
+    let dir = Workdir::new();
+    fails_naming(&dir.run(&["connection", "create", "--name", "Not Valid"]), "--name");
+    fails_naming(&dir.run(&["connection", "create", "--name", "profile"]), "--name");
+    fails_naming(&dir.run(&["connection", "create", "--name", "ok-api", "--token-format", "paseto"]), "--token-format");
+    assert_eq!(dir.json(&["connection", "list", "--json"]).as_array().unwrap().len(), 0);
+    dir.json(&["connection", "create", "--name", "ok-api", "--json"]);
+    fails_naming(&dir.run(&["connection", "create", "--name", "ok-api"]), "--name");
+    fails_naming(&dir.run(&["connection", "add-scope", "ok-api", "--scope", "email"]), "--scope");
+    fails_naming(&dir.run(&["connection", "show", "missing"]), "name");
+    fails_naming(&dir.run(&["connection", "rotate-secret", "missing"]), "name");
+}
+
+#[test]
+fn delete_removes_the_connection_and_its_scopes() {
+    let dir = Workdir::new();
+    dir.json(&["connection", "create", "--name", "gone-api", "--json"]);
+    let deleted = dir.run(&["connection", "delete", "gone-api"]);
+    assert!(deleted.status.success());
+    assert_eq!(dir.json(&["connection", "list", "--json"]).as_array().unwrap().len(), 0);
+    fails_naming(&dir.run(&["connection", "delete", "gone-api"]), "name");
+    // The scope name is free again.
+    dir.json(&["connection", "create", "--name", "gone-api", "--json"]);
+}
+
+#[test]
+fn the_cli_audits_a_rotation_as_the_api_does() {
+    let dir = Workdir::new();
+    dir.json(&["connection", "create", "--name", "orders", "--json"]);
+    dir.json(&["connection", "rotate-secret", "orders", "--grace", "3600", "--json"]);
+    let store = dir.store();
+    let all = tessera_store::audit::AuditFilter::default();
+    let events = store.read(|c| tessera_store::audit::list(c, &all, &tessera_store::Page::first(50))).unwrap().items;
+    let rotated = events.iter().find(|e| e.action == "connection.rotate_secret").expect("a rotation event");
+    assert_eq!(rotated.actor, "cli");
+    assert_eq!(rotated.target, "connection:orders");
+    assert_eq!(rotated.summary, serde_json::json!({ "secret_issued": true, "grace_period_seconds": 3600 }));
+}

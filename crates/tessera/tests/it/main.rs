@@ -1,0 +1,28 @@
+//! The server's integration tests, one test binary (one link step): each module drives
+//! the real server (`common::TestApp`) or the `tessera` command, and is named by the
+//! endpoint or the surface it exercises. Tests that take a database run on SQLite and
+//! Postgres through `tessera_testkit::both_backends!`.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use tessera_testkit::both_backends;
+
+mod common;
+
+mod api;
+mod authorize;
+mod claims;
+mod cli;
+mod console;
+mod end_session;
+mod headers;
+mod introspection;
+mod keys;
+mod malformed_inputs;
+mod multi_node;
+mod oidc_flow;
+mod pages;
+mod readiness;
+mod revocation;
+mod server;
+mod token;
+mod userinfo;
