@@ -8,8 +8,8 @@
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde_json::{Map, Value, json};
 use tessera_store::applications;
-use tessera_store::sessions::BrowserSession;
-use tessera_store::{StoreError, audit, sessions, users};
+use tessera_store::browser_sessions::BrowserSession;
+use tessera_store::{StoreError, audit, browser_sessions, users};
 use tessera_tokens::SecretHash;
 
 use crate::authorize::failure;
@@ -170,9 +170,9 @@ fn end(
     now: i64,
 ) -> Result<(), StoreError> {
     if let Some((id, session)) = current {
-        sessions::end(conn, SecretHash::of(&id).as_str(), now)?;
+        browser_sessions::end(conn, SecretHash::of(&id).as_str(), now)?;
         // The session's tokens end with it; offline_access grants outlive it.
-        tessera_store::tokens::revoke_online_grants_of_session(conn, &session.sid, now)?;
+        tessera_store::grants::revoke_online_grants_of_session(conn, &session.sid, now)?;
         if let Some(user_id) = &session.user_id {
             let target = format!("user:{user_id}");
             audit::record(

@@ -181,7 +181,7 @@ pub fn spawn_refresher(
             let now = crate::now();
             if since_purge >= PURGE_EVERY {
                 since_purge = Duration::ZERO;
-                match store.write(|c| tessera_store::tokens::purge_expired(c, now)) {
+                match store.write(|c| tessera_store::purge::purge_expired(c, now)) {
                     Ok(counts) if counts.total() > 0 => {
                         tracing::info!(removed = counts.total(), "purged expired tokens and codes")
                     }

@@ -149,10 +149,10 @@ crate::both_backends! {
         let reference = sign_in(&g)["access_token"].as_str().unwrap().to_owned();
         let hash = tessera_tokens::SecretHash::of(&reference);
         g.w.store.write(|c| {
-            let claims = tessera_store::tokens::find_active(c, hash.as_str(), tessera::now())?.unwrap().claims;
+            let claims = tessera_store::reference_tokens::find_active(c, hash.as_str(), tessera::now())?.unwrap().claims;
             let app = applications::find_by_client_id(c, "webapp")?.unwrap();
             let expired = generate_secret();
-            tessera_store::tokens::insert_reference_token(c, &tessera_store::tokens::NewReferenceToken {
+            tessera_store::reference_tokens::insert_reference_token(c, &tessera_store::reference_tokens::NewReferenceToken {
                 token_hash: expired.hash().as_str().to_owned(), grant_id: None, application_id: app.id,
                 user_id: None, claims, expires_at: tessera::now() - 5,
             }, tessera::now() - 60)?;

@@ -9,7 +9,7 @@ use common::resource_servers::{World, introspect, issue, world, world_with_confi
 use serde_json::{Value, json};
 use tessera_domain::SigningAlgorithm;
 use tessera_store::applications;
-use tessera_store::tokens::{self, NewReferenceToken};
+use tessera_store::{reference_tokens, reference_tokens::NewReferenceToken};
 use tessera_tokens::{SecretHash, VerifyingKey, generate_secret};
 
 /// Runs `check` on a server that looks at the database for configuration at every
@@ -78,7 +78,7 @@ crate::both_backends! {
         let expired = generate_secret();
         let past = tessera::now() - 10;
         let claims = json!({"scope": "orders-api", "client_id": "ref-machine", "exp": past}).as_object().unwrap().clone();
-        world.store.write(|c| tokens::insert_reference_token(c, &NewReferenceToken {
+        world.store.write(|c| reference_tokens::insert_reference_token(c, &NewReferenceToken {
             token_hash: expired.hash().as_str().to_owned(), grant_id: None, application_id: app.id.clone(), user_id: None,
             claims, expires_at: past,
         }, past - 60)).unwrap();
@@ -87,7 +87,7 @@ crate::both_backends! {
         let token = issue(&world, "ref-machine", "orders-api");
         assert_eq!(introspect(&world, &world.orders, &[("token", &token)]).1["active"], true);
         let hash = SecretHash::of(&token);
-        assert!(world.store.write(|c| tokens::revoke_reference_token(c, hash.as_str(), &app.id, tessera::now())).unwrap());
+        assert!(world.store.write(|c| reference_tokens::revoke_reference_token(c, hash.as_str(), &app.id, tessera::now())).unwrap());
         assert_eq!(introspect(&world, &world.orders, &[("token", &token)]).1, json!({"active": false}));
     }
 

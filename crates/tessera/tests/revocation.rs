@@ -7,7 +7,7 @@ mod common;
 use common::resource_servers::{World, introspect, issue, world};
 use serde_json::json;
 use tessera_store::applications;
-use tessera_store::tokens::{self, NewGrant, NewReferenceToken};
+use tessera_store::{grants, grants::NewGrant, reference_tokens, reference_tokens::NewReferenceToken, refresh_tokens};
 use tessera_tokens::generate_secret;
 
 fn revoke(world: &World, client_id: &str, secret: &str, form: &[(&str, &str)]) -> u16 {
@@ -60,15 +60,15 @@ crate::both_backends! {
         let world = world(&db);
         let app = world.store.read(|c| applications::find_by_client_id(c, "ref-machine")).unwrap().unwrap();
         let now = tessera::now();
-        let grant = world.store.write(|c| tokens::create_grant(c, &NewGrant {
+        let grant = world.store.write(|c| grants::create_grant(c, &NewGrant {
             id: None, application_id: app.id.clone(), user_id: None, sid: None, scope: "orders-api".into(),
             resources: vec![], auth_time: None, amr: vec![], custom_claims: Default::default(), issued_claims: Default::default(), expires_at: now + 3600,
         }, now)).unwrap();
         let refresh = generate_secret();
-        world.store.write(|c| tokens::insert_refresh_token(c, refresh.hash().as_str(), &grant.id, now + 3600, now)).unwrap();
+        world.store.write(|c| refresh_tokens::insert_refresh_token(c, refresh.hash().as_str(), &grant.id, now + 3600, now)).unwrap();
         let access = generate_secret();
         let claims = json!({"scope": "orders-api", "client_id": "ref-machine", "sub": "user-1"}).as_object().unwrap().clone();
-        world.store.write(|c| tokens::insert_reference_token(c, &NewReferenceToken {
+        world.store.write(|c| reference_tokens::insert_reference_token(c, &NewReferenceToken {
             token_hash: access.hash().as_str().to_owned(), grant_id: Some(grant.id.clone()), application_id: app.id.clone(),
             user_id: None, claims, expires_at: now + 600,
         }, now)).unwrap();
@@ -78,7 +78,7 @@ crate::both_backends! {
         assert!(active(&world, access.expose()));
         assert_eq!(revoke(&world, "ref-machine", &world.client_secret, &[("token", refresh.expose()), ("token_type_hint", "access_token")]), 200);
         assert!(!active(&world, access.expose()), "the family's access tokens go with it");
-        assert!(world.store.read(|c| tokens::get_grant(c, &grant.id)).unwrap().revoked_at.is_some());
+        assert!(world.store.read(|c| grants::get_grant(c, &grant.id)).unwrap().revoked_at.is_some());
     }
 
     fn once_revocation_answers_no_introspection_sees_the_token_active(db) {

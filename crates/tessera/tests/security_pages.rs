@@ -13,8 +13,8 @@ use common::security::*;
 use serde_json::Value;
 use tessera_domain::ClaimValueType;
 use tessera_store::scopes::{self, ClaimTypeInput};
-use tessera_store::sessions::{self, NewSession};
 use tessera_store::{applications, connections, users};
+use tessera_store::{browser_sessions, browser_sessions::NewSession, consents};
 use tessera_tokens::{PasswordHasher, PasswordParams, SecretHash, generate_secret};
 
 const LOCKED: &str = "Too many failed sign-ins. Try again in 15 minutes.";
@@ -99,7 +99,7 @@ fn stored_session(w: &World, created: i64, expires_at: i64) -> String {
         amr: vec!["pwd".into()],
         expires_at,
     };
-    w.store.write(|c| sessions::create(c, &new, created)).unwrap();
+    w.store.write(|c| browser_sessions::create(c, &new, created)).unwrap();
     id.expose().to_owned()
 }
 
@@ -203,7 +203,7 @@ crate::both_backends! {
         let fresh = stored_session(&w, now - 60, now + 3600);
         let idle = stored_session(&w, now - 2 * 3600 - 60, now + 10 * 3600);
         let too_old = stored_session(&w, now - 13 * 3600, now - 3600);
-        w.store.write(|c| sessions::touch(c, SecretHash::of(&too_old).as_str(), now)).unwrap();
+        w.store.write(|c| browser_sessions::touch(c, SecretHash::of(&too_old).as_str(), now)).unwrap();
         let b = Browser::new(&w.app);
         b.set_session("tessera_session", Some(&fresh));
         assert!(signed_in(&b), "the control session is alive");
@@ -323,7 +323,7 @@ crate::both_backends! {
             }
         }
         let app = w.store.read(|c| applications::find_by_client_id(c, "fussy")).unwrap().unwrap();
-        assert!(w.store.read(|c| sessions::get_consent(c, &w.alice, &app.id)).unwrap().is_none());
+        assert!(w.store.read(|c| consents::get_consent(c, &w.alice, &app.id)).unwrap().is_none());
         let allowed = post(&b, "/consent", Some(&csrf), &[("request", &request), ("decision", "allow")]);
         assert!(b.get(&allowed.see_other()).callback().contains_key("code"));
         // Logout confirmation: still signed in.
@@ -1099,7 +1099,7 @@ mod review_2026_12_logout {
 mod review_2026_12_durable_rows {
     use super::*;
     use tessera_store::audit::{self, AuditFilter};
-    use tessera_store::tokens;
+    use tessera_store::purge;
 
     crate::both_backends! {
         fn an_anonymous_session_lives_only_as_long_as_its_pending_request(db) {
@@ -1109,17 +1109,17 @@ mod review_2026_12_durable_rows {
             b.get(&authorize_path("webapp", REDIRECT, &[])).see_other();
             let cookie = b.session().expect("a session binds the pending request");
             let hash = SecretHash::of(&cookie);
-            let session = w.store.read(|c| sessions::get_active(c, hash.as_str(), 3600, tessera::now())).unwrap().unwrap();
+            let session = w.store.read(|c| browser_sessions::get_active(c, hash.as_str(), 3600, tessera::now())).unwrap().unwrap();
             assert!(session.user_id.is_none());
             assert!(session.expires_at <= tessera::now() + 30 * 60, "{} vs {before}", session.expires_at);
             // Past the pending request's life, the purge takes both.
-            let purged = w.store.write(|c| tokens::purge_expired(c, before + 31 * 60 + 5)).unwrap();
+            let purged = w.store.write(|c| purge::purge_expired(c, before + 31 * 60 + 5)).unwrap();
             assert_eq!((purged.browser_sessions, purged.authorization_requests), (1, 1), "{purged:?}");
             // Signing in makes a session of the full lifetime.
             let b = Browser::new(&w.app);
             code_for(&b, &authorize_path("webapp", REDIRECT, &[]));
             let hash = SecretHash::of(&b.session().unwrap());
-            let signed_in = w.store.read(|c| sessions::get_active(c, hash.as_str(), 3600, tessera::now())).unwrap().unwrap();
+            let signed_in = w.store.read(|c| browser_sessions::get_active(c, hash.as_str(), 3600, tessera::now())).unwrap().unwrap();
             assert!(signed_in.expires_at >= tessera::now() + 11 * 3600, "{}", signed_in.expires_at);
         }
 

@@ -15,7 +15,7 @@ use tessera_domain::{GrantType, TokenFormat};
 use tessera_store::applications::{self, ApplicationSettings};
 use tessera_store::connections::{self, NewApiConnection};
 use tessera_store::scopes::{self, ApiScopeInput};
-use tessera_store::tokens::{self, NewGrant, NewReferenceToken};
+use tessera_store::{grants, grants::NewGrant, reference_tokens, reference_tokens::NewReferenceToken, refresh_tokens};
 use tessera_tokens::{SecretHash, Signer, generate_secret};
 
 /// The API connection `orders-api` (scopes `orders-api`, `orders.read`), its secret, and
@@ -141,7 +141,7 @@ crate::both_backends! {
             assert_eq!(reply.status, 200, "{}", reply.body);
             let next = field(&reply.json(), "refresh_token");
             assert!(!seen.contains(&next), "a new refresh token every time");
-            let (old, _) = w.store.read(|c| tokens::find_refresh_token(c, SecretHash::of(&current).as_str())).unwrap().unwrap();
+            let (old, _) = w.store.read(|c| refresh_tokens::find_refresh_token(c, SecretHash::of(&current).as_str())).unwrap().unwrap();
             assert!(old.consumed_at.is_some(), "the presented token is spent");
             seen.push(next.clone());
             current = next;
@@ -173,19 +173,19 @@ crate::both_backends! {
         let b = Browser::new(&w.app);
         let issued = tokens(&w, &b, &[("scope", "openid offline_access")]);
         let rotated = field(&refresh(&w, "webapp", &field(&issued, "refresh_token"), None).json(), "refresh_token");
-        let (token, grant) = w.store.read(|c| tokens::find_refresh_token(c, SecretHash::of(&rotated).as_str())).unwrap().unwrap();
+        let (token, grant) = w.store.read(|c| refresh_tokens::find_refresh_token(c, SecretHash::of(&rotated).as_str())).unwrap().unwrap();
         assert!(token.expires_at <= grant.expires_at, "rotation never extends the grant's absolute expiry");
         assert!(grant.expires_at - grant.created_at <= 30 * 24 * 3600);
         // A grant past its absolute expiry: its refresh token is refused.
         let app = w.store.read(|c| applications::find_by_client_id(c, "webapp")).unwrap().unwrap();
         let now = tessera::now();
-        let old = w.store.write(|c| tokens::create_grant(c, &NewGrant {
+        let old = w.store.write(|c| grants::create_grant(c, &NewGrant {
             id: None, application_id: app.id.clone(), user_id: Some(w.alice.clone()), sid: None,
             scope: "openid offline_access".into(), resources: vec![], auth_time: Some(now - 100), amr: vec!["pwd".into()],
             custom_claims: Default::default(), issued_claims: Default::default(), expires_at: now - 1,
         }, now - 100)).unwrap();
         let expired = generate_secret();
-        w.store.write(|c| tokens::insert_refresh_token(c, expired.hash().as_str(), &old.id, now + 3600, now - 100)).unwrap();
+        w.store.write(|c| refresh_tokens::insert_refresh_token(c, expired.hash().as_str(), &old.id, now + 3600, now - 100)).unwrap();
         assert_oauth_error(&refresh(&w, "webapp", expired.expose(), None), 400, "invalid_grant", "expired grant");
     }
 
@@ -404,7 +404,7 @@ crate::both_backends! {
         let expired = generate_secret();
         let past = tessera::now() - 10;
         let claims = json!({"iss": w.app.base, "sub": w.alice, "scope": "openid orders.read", "client_id": "refapp", "exp": past});
-        w.store.write(|c| tokens::insert_reference_token(c, &NewReferenceToken {
+        w.store.write(|c| reference_tokens::insert_reference_token(c, &NewReferenceToken {
             token_hash: expired.hash().as_str().to_owned(), grant_id: None, application_id: app.id.clone(),
             user_id: Some(w.alice.clone()), claims: claims.as_object().unwrap().clone(), expires_at: past,
         }, past - 60)).unwrap();

@@ -199,10 +199,10 @@ crate::both_backends! {
         assert_eq!(token.len(), 43, "256 random bits, base64url");
         assert!(!token.contains('.'), "not a JWT");
         let hash = SecretHash::of(token);
-        let claims = world.store.read(|c| tessera_store::tokens::find_active(c, hash.as_str(), tessera::now())).unwrap().unwrap().claims;
+        let claims = world.store.read(|c| tessera_store::reference_tokens::find_active(c, hash.as_str(), tessera::now())).unwrap().unwrap().claims;
         assert_eq!(claims["sub"], "ref");
         assert_eq!(claims["aud"], "orders-api");
-        assert!(world.store.read(|c| tessera_store::tokens::find_active(c, token, tessera::now())).unwrap().is_none(), "the token itself is not a key");
+        assert!(world.store.read(|c| tessera_store::reference_tokens::find_active(c, token, tessera::now())).unwrap().is_none(), "the token itself is not a key");
     }
 
     fn an_api_connection_format_wins_for_its_own_tokens(db) {
@@ -302,7 +302,7 @@ crate::both_backends! {
         assert_eq!(status, 200, "{body}");
         assert!(!body["access_token"].as_str().unwrap().contains('.'), "a reference token, stored");
         let hash = SecretHash::of(body["access_token"].as_str().unwrap());
-        assert!(world.store.read(|c| tessera_store::tokens::find_active(c, hash.as_str(), tessera::now())).unwrap().is_some());
+        assert!(world.store.read(|c| tessera_store::reference_tokens::find_active(c, hash.as_str(), tessera::now())).unwrap().is_some());
 
         let (status, body, _) = post(&world, Some(("robot", "wrong")), &[("grant_type", "client_credentials")]);
         assert_eq!((status, body["error"].as_str()), (401, Some("invalid_client")));

@@ -11,7 +11,7 @@ use tessera_domain::{
     ScopeName, SigningAlgorithm, TokenFormat, TokenLifetimes,
 };
 use tessera_store::applications::{self, Application, ApplicationSettings};
-use tessera_store::{Store, tokens};
+use tessera_store::{Store, grants};
 use tessera_tokens::{Secret, generate_secret};
 use utoipa::ToSchema;
 
@@ -361,7 +361,7 @@ pub(crate) fn replace_application(
         // Disabling ends every token of the application at once; enabling it again
         // restores none of them.
         if existing.settings.enabled && !app.settings.enabled {
-            summary["access_ended"] = json!(tokens::end_access_of_application(c, &app.id, now)?);
+            summary["access_ended"] = json!(grants::end_access_of_application(c, &app.id, now)?);
         }
         changes::record(c, who, "application.update", &format!("application:{}", app.id), summary, now)?;
         Ok(app)
@@ -381,7 +381,7 @@ pub(crate) fn delete_application(store: &Store, who: &dyn Actor, id: &str) -> Re
     let now = super::now();
     Ok(store.write(|c| {
         let app = applications::get(c, id)?;
-        let ended = tokens::end_access_of_application(c, id, now)?;
+        let ended = grants::end_access_of_application(c, id, now)?;
         applications::delete(c, id)?;
         let summary = json!({ "client_id": app.client_id, "name": app.settings.name, "access_ended": ended });
         changes::record(c, who, "application.delete", &format!("application:{id}"), summary, now)

@@ -11,9 +11,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 use tessera_auth::PasswordPolicy;
 use tessera_domain::{Email, Password, Username};
+use tessera_store::grants;
 use tessera_store::organizations;
 use tessera_store::scopes;
-use tessera_store::tokens;
 use tessera_store::users::{self, NewUser, User, UserChanges};
 use tessera_store::{Store, StoreError};
 use tessera_tokens::PasswordHasher;
@@ -284,7 +284,7 @@ pub(crate) fn update_user(store: &Store, who: &dyn Actor, id: &str, patch: UserP
         // ASVS 5.0 V7.4.2: disabling an account ends its sessions and tokens at once;
         // enabling it again restores none of them.
         if after.disabled && !before.disabled {
-            summary["access_ended"] = json!(tokens::end_access_of_user(c, id, now)?);
+            summary["access_ended"] = json!(grants::end_access_of_user(c, id, now)?);
         }
         if changes.app_metadata.is_some() {
             summary["app_metadata_changed"] = json!(true);
@@ -310,7 +310,7 @@ pub(crate) fn delete_user(store: &Store, who: &dyn Actor, id: &str) -> Result<()
     let now = super::now();
     Ok(store.write(|c| {
         let user = users::get(c, id)?;
-        let ended = tokens::end_access_of_user(c, id, now)?;
+        let ended = grants::end_access_of_user(c, id, now)?;
         users::delete(c, id)?;
         let mut summary = summary(&user);
         summary["access_ended"] = json!(ended);
@@ -423,7 +423,7 @@ pub(crate) fn set_user_password(
         users::set_password_hash(c, id, &hashed, now)?;
         // ASVS 5.0 V7.4.3: a password reset by an administrator ends the sessions and
         // tokens that the old password opened.
-        let ended = tokens::end_access_of_user(c, id, now)?;
+        let ended = grants::end_access_of_user(c, id, now)?;
         let summary = json!({ "password_set": true, "access_ended": ended });
         changes::record(c, who, "user.set_password", &format!("user:{id}"), summary, now)
     })?)

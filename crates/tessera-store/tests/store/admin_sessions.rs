@@ -1,5 +1,5 @@
 use tessera_store::admin_sessions;
-use tessera_store::tokens;
+use tessera_store::purge;
 use tessera_store::users::{self, NewUser};
 
 use crate::common::NOW;
@@ -34,7 +34,7 @@ crate::both_backends! {
         assert_eq!(store.read(|c| admin_sessions::get_active(c, "hash-a", IDLE, NOW + 3)).unwrap(), None);
         assert_eq!(store.write(|c| admin_sessions::end_all_of_user(c, &user, NOW + 4)).unwrap(), 1);
         assert_eq!(store.read(|c| admin_sessions::get_active(c, "hash-b", IDLE, NOW + 4)).unwrap(), None);
-        let purged = store.write(|c| tokens::purge_expired(c, NOW + 3600)).unwrap();
+        let purged = store.write(|c| purge::purge_expired(c, NOW + 3600)).unwrap();
         assert_eq!(purged.admin_sessions, 2);
     }
 

@@ -10,9 +10,9 @@ use serde_json::{Map, json};
 use sha2::{Digest, Sha256};
 use tessera_domain::{GrantType, ScopeSet};
 use tessera_store::applications::Application;
-use tessera_store::sessions::{self, CodeConsumption};
-use tessera_store::tokens::{self, NewGrant};
 use tessera_store::{AnyConnection, StoreResult, audit, redeem};
+use tessera_store::{codes, codes::CodeConsumption};
+use tessera_store::{grants, grants::NewGrant};
 use tessera_tokens::SecretHash;
 
 use crate::custom_claims::{self, Refusal};
@@ -39,7 +39,7 @@ pub fn exchange(state: &OidcState, app: &Application, params: &Params, now: i64)
     // Read the code with its user in one statement. Nothing is spent until the checks
     // below pass, so a replay with a wrong verifier or wrong client credentials revokes
     // nothing.
-    let Some((found, user)) = state.store.query(|c| sessions::get_code_with_user(c, hash.as_str()))? else {
+    let Some((found, user)) = state.store.query(|c| codes::get_code_with_user(c, hash.as_str()))? else {
         return Err(OAuthError::invalid_grant("the code is not valid"));
     };
     let misused = |reason: &str, error: OAuthError| {
@@ -150,7 +150,7 @@ fn spend_refused(
     event: Option<custom_claims::ScriptEvent>,
     now: i64,
 ) -> StoreResult<Result<TokenResponse, OAuthError>> {
-    match sessions::consume(c, hash, now)? {
+    match codes::consume(c, hash, now)? {
         CodeConsumption::Consumed(_) => {
             if let Some(event) = &event {
                 event.record(c, now)?;
@@ -169,9 +169,9 @@ fn refuse_spent(
     hash: &str,
     now: i64,
 ) -> StoreResult<Result<TokenResponse, OAuthError>> {
-    match sessions::consume(c, hash, now)? {
+    match codes::consume(c, hash, now)? {
         CodeConsumption::AlreadyConsumed(code) => {
-            tokens::revoke_grant(c, &code.grant_id, now)?;
+            grants::revoke_grant(c, &code.grant_id, now)?;
             audit::record(
                 c,
                 &audit::NewAuditEvent {

@@ -6,8 +6,8 @@ use serde_json::{Map, json};
 use tessera_auth::{Channel, PasswordAttempt, Verdict};
 use tessera_domain::{GrantType, ScopeSet, resolve_requested};
 use tessera_store::applications::Application;
-use tessera_store::tokens::{self, NewGrant};
 use tessera_store::{audit, users};
+use tessera_store::{grants, grants::NewGrant, refresh_tokens};
 
 use crate::custom_claims;
 use crate::error::OAuthError;
@@ -103,7 +103,7 @@ pub fn exchange(
                 return Ok(Err(refusal.error));
             }
         };
-        let grant = tokens::create_grant(
+        let grant = grants::create_grant(
             c,
             &NewGrant {
                 id: Some(grant_id.clone()),
@@ -122,7 +122,7 @@ pub fn exchange(
         )?;
         issued.persist(c, now)?;
         if let Some(refresh) = &issued.refresh {
-            tokens::insert_refresh_token(c, refresh.hash().as_str(), &grant.id, grant.expires_at, now)?;
+            refresh_tokens::insert_refresh_token(c, refresh.hash().as_str(), &grant.id, grant.expires_at, now)?;
         }
         audit::record(
             c,

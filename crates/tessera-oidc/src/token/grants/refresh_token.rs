@@ -7,8 +7,8 @@ use tessera_claims::IssuedClaims;
 use tessera_domain::{GrantType, ScopeSet, narrow};
 use tessera_store::applications::Application;
 use tessera_store::redeem::{self, Rotate};
-use tessera_store::tokens;
 use tessera_store::{AnyConnection, StoreResult, audit};
+use tessera_store::{grants, refresh_tokens};
 use tessera_tokens::{SecretHash, generate_secret};
 
 use crate::custom_claims;
@@ -35,7 +35,7 @@ pub fn exchange(state: &OidcState, app: &Application, params: &Params, now: i64)
     // Read the token, its grant and its user in one statement. Nothing is spent until
     // the checks below pass: a refused scope or resource leaves the token usable.
     let Some((token, grant, user)) =
-        state.store.query(|c| tokens::find_refresh_token_with_user(c, old_hash.as_str()))?
+        state.store.query(|c| refresh_tokens::find_refresh_token_with_user(c, old_hash.as_str()))?
     else {
         return Err(OAuthError::invalid_grant("the refresh token is not valid"));
     };
@@ -89,7 +89,7 @@ pub fn exchange(state: &OidcState, app: &Application, params: &Params, now: i64)
         // and the refusal's audit event is kept.
         Err(refusal) => {
             return state.store.write(|c| {
-                tokens::revoke_grant(c, &grant.id, now)?;
+                grants::revoke_grant(c, &grant.id, now)?;
                 if let Some(event) = &refusal.event {
                     event.record(c, now)?;
                 }
@@ -125,7 +125,7 @@ fn refuse_rotation(
     old_hash: &str,
     now: i64,
 ) -> StoreResult<Result<TokenResponse, OAuthError>> {
-    let grant_id = match tokens::find_refresh_token(c, old_hash)? {
+    let grant_id = match refresh_tokens::find_refresh_token(c, old_hash)? {
         Some((token, grant)) if token.consumed_at.is_some() && grant.revoked_at.is_none() => grant.id,
         Some((_, grant)) if grant.revoked_at.is_some() => {
             return Ok(Err(OAuthError::invalid_grant("the refresh token was revoked")));
@@ -133,7 +133,7 @@ fn refuse_rotation(
         Some(_) => return Ok(Err(OAuthError::invalid_grant("the refresh token has expired"))),
         None => return Ok(Err(OAuthError::invalid_grant("the refresh token is not valid"))),
     };
-    tokens::revoke_grant(c, &grant_id, now)?;
+    grants::revoke_grant(c, &grant_id, now)?;
     audit::record(
         c,
         &audit::NewAuditEvent {
