@@ -143,7 +143,7 @@ fn start(state: &OidcState, raw: &[u8], cookie: Option<&str>) -> StoreResult<Nex
     let authorization = AuthorizationRequest { reply: reply_to, ..authorization };
 
     // Keep the request, bound to this browser's session (a new anonymous one if none).
-    state.store.write(|c| {
+    state.store.write_transaction(|c| {
         let (session_id, session, new_cookie) = match session::current(c, cookie, &state.settings, now)? {
             Some((id, session)) => {
                 // Activity restarts the idle timeout of a signed-in session; an anonymous
@@ -370,7 +370,7 @@ pub(crate) async fn resume(request: HttpRequest, state: web::Data<OidcState>) ->
     let worker = state.clone();
     run_blocking(
         move || {
-            worker.store.write(|c| {
+            worker.store.write_transaction(|c| {
                 let now = now();
                 let Some(pending) = load_pending(c, &worker, handle.as_deref(), cookie.as_deref(), now)? else {
                     return Ok(expired());

@@ -329,7 +329,7 @@ pub fn authenticate_request(
         let jti_hash = SecretHash::of(&jti);
         let fresh = match state
             .store
-            .write(|c| client_assertions::record_jti(c, &app.id, jti_hash.as_str(), expires_at, now))
+            .write_transaction(|c| client_assertions::record_jti(c, &app.id, jti_hash.as_str(), expires_at, now))
         {
             Ok(fresh) => fresh,
             // A concurrent duplicate insert on Postgres: a replay too.
@@ -362,7 +362,8 @@ pub fn record_failure(
     };
     // Anyone can cause this event: at most one a minute per address reaches the log.
     let key = format!("audit:client.authentication_failed:{}", client_ip.unwrap_or("unknown"));
-    if let Err(error) = store.write(|c| audit::record_sampled(c, &event, &key, AUDIT_SAMPLE_INTERVAL, now)) {
+    if let Err(error) = store.write_transaction(|c| audit::record_sampled(c, &event, &key, AUDIT_SAMPLE_INTERVAL, now))
+    {
         tracing::warn!(%error, "could not record a failed client authentication");
     }
 }

@@ -66,7 +66,7 @@ fn decide(
     let hint = params.get("id_token_hint").and_then(|hint| verified_id_token(state, hint));
     let Some(hint) = hint else {
         // No valid hint: ask first (the form carries the CSRF token of this session).
-        return state.store.read(|c| {
+        return state.store.read_transaction(|c| {
             Ok(match session::current(c, cookie, &state.settings, now)? {
                 Some((id, browser)) => (confirmation(c, &id, &browser, None, false)?, false),
                 None => (Deferred::page(SignedOutPage {}), true),
@@ -78,7 +78,7 @@ fn decide(
         Some(Value::Array(auds)) => auds.first().and_then(Value::as_str).map(str::to_owned),
         _ => None,
     };
-    state.store.write(|c| {
+    state.store.write_transaction(|c| {
         let app = match &client_id {
             Some(id) => applications::find_by_client_id(c, id)?,
             None => None,
@@ -199,7 +199,7 @@ pub(crate) async fn confirm(request: HttpRequest, body: web::Bytes, state: web::
     let state = state.into_inner();
     let worker = state.clone();
     let result = web::block(move || {
-        worker.store.write(|c| {
+        worker.store.write_transaction(|c| {
             let now = now();
             let Some((id, _)) = session::current(c, cookie.as_deref(), &worker.settings, now)? else {
                 return Ok((Deferred::page(SignedOutPage {}), true));

@@ -50,7 +50,7 @@ fn revoke(
         return Ok(());
     }
     let hash = SecretHash::of(token);
-    let revoked = state.store.write(|c| {
+    let revoked = state.store.write_transaction(|c| {
         // The hint only orders the look-ups; both kinds are tried (RFC 7009 §2.1).
         let what = if reference_tokens::revoke_reference_token(c, hash.as_str(), &app.id, now)? {
             Some(("access_token", None))
@@ -100,7 +100,7 @@ fn revoke_jwt(
         return Ok(());
     }
     let Some(grant_id) = claims.get("grant_id").and_then(serde_json::Value::as_str) else { return Ok(()) };
-    state.store.write(|c| {
+    state.store.write_transaction(|c| {
         if grants::revoke_grant(c, grant_id, now)? {
             audit::record(
                 c,

@@ -8,9 +8,13 @@
 //!   transaction as the change, whoever makes it (another node, the CLI).
 //! - A node checks that number at most every `refresh_interval` and reloads the whole
 //!   snapshot when it moved, so another node's change is seen within that interval.
-//! - A change this process commits through [`Store::write`](crate::Store::write) is
-//!   seen by its next read at once: the store functions that change configuration mark
-//!   the transaction ([`changed`]), and the commit invalidates the snapshot.
+//! - A change this process commits through [`Store::write_transaction`] or
+//!   [`Store::write_statement`] is seen by its next read at once: the store functions
+//!   that change configuration mark the transaction ([`changed`]), and the commit
+//!   invalidates the snapshot.
+//!
+//! [`Store::write_transaction`]: crate::Store::write_transaction
+//! [`Store::write_statement`]: crate::Store::write_statement
 
 use std::cell::Cell;
 use std::collections::HashMap;

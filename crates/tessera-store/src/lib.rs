@@ -13,8 +13,11 @@
 //! `authorization_requests`, `codes` (authorization codes) and `consents`; at the token
 //! endpoint `grants`, `refresh_tokens`, `reference_tokens` and `client_assertions`; and
 //! `purge` for what expired.
-//! Each function takes a connection so callers can compose several in one transaction;
-//! [`Store::write`] and [`Store::read`] run a closure in one. Nothing here decides
+//!
+//! Each function takes a connection so callers can compose several in one transaction:
+//! [`Store::write_transaction`] and [`Store::read_transaction`] run a closure in one;
+//! [`Store::write_statement`] and [`Store::read_statement`] run one statement, atomic by
+//! itself, without `BEGIN` and `COMMIT` around it on Postgres. Nothing here decides
 //! policy: the rules live in `tessera-domain`, the web crates call these functions and
 //! never write SQL.
 #![forbid(unsafe_code)]

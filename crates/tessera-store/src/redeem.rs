@@ -3,7 +3,7 @@
 //!
 //! On Postgres each is a single statement, data-modifying common table expressions whose
 //! inserts depend on the spend: one round trip, atomic by itself, so callers run it
-//! through [`crate::Store::write_one`] (no `BEGIN` and `COMMIT` around it). On SQLite,
+//! through [`crate::Store::write_statement`] (no `BEGIN` and `COMMIT` around it). On SQLite,
 //! which has no data-modifying CTEs and where a statement costs no round trip, the same
 //! steps run as separate statements in the caller's transaction. Every statement here
 //! is prepared once per connection ([`crate::prepared`]). This is the one place the

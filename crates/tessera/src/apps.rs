@@ -202,7 +202,7 @@ fn create(settings: &Settings, args: &CreateApp) -> Result<(), Fatal> {
     let store = open(settings)?;
     let now = crate::now();
     let created = store
-        .write(|c| {
+        .write_transaction(|c| {
             let created = applications::create(c, &client_id, &app, hash.as_ref().map(|h| h.as_str()), now)?;
             let mut summary = app_json(&created);
             summary["client_secret_issued"] = json!(secret.is_some());
@@ -451,7 +451,7 @@ fn all_applications(store: &Store) -> Result<Vec<Application>, Fatal> {
     let mut apps = Vec::new();
     let mut page = Page::first(Page::MAX_LIMIT);
     loop {
-        let paged = store.read(|c| applications::list(c, &page)).map_err(store_failure)?;
+        let paged = store.read_transaction(|c| applications::list(c, &page)).map_err(store_failure)?;
         apps.extend(paged.items);
         match paged.next {
             Some(after) => page.after = Some(after),
@@ -495,7 +495,7 @@ fn list(store: &Store, args: &ListApps) -> Result<(), Fatal> {
 fn show(store: &Store, args: &ShowApp) -> Result<(), Fatal> {
     let now = crate::now();
     let found = store
-        .read(|c| {
+        .read_transaction(|c| {
             let Some(app) = applications::find_by_client_id(c, &args.client_id)? else { return Ok(None) };
             let live = applications::live_secrets(c, &app.id, now)?.len();
             Ok(Some((app, live)))
@@ -565,7 +565,7 @@ fn list_field(label: &str, values: &[String]) {
 fn delete(store: &Store, args: &DeleteApp) -> Result<(), Fatal> {
     let now = crate::now();
     let deleted = store
-        .write(|c| {
+        .write_transaction(|c| {
             let Some(app) = applications::find_by_client_id(c, &args.client_id)? else { return Ok(None) };
             applications::delete(c, &app.id)?;
             audit::record(

@@ -127,7 +127,7 @@ fn event<'a>(action: &'a str, target: &'a str, summary: serde_json::Value) -> Ne
 
 fn find(store: &Store, name: &str) -> Result<ApiConnection, Fatal> {
     store
-        .read(|c| connections::find_by_name(c, name))
+        .read_transaction(|c| connections::find_by_name(c, name))
         .map_err(store_error)?
         .ok_or_else(|| Fatal(format!("name: no API connection named {name}")))
 }
@@ -151,7 +151,7 @@ fn create(store: &Store, args: &CreateConnection, now: i64) -> Result<(), Fatal>
     };
     let target = format!("connection:{}", new.name);
     let connection = store
-        .write(|c| {
+        .write_transaction(|c| {
             let connection = connections::create(c, &new, secret.hash().as_str(), now)?;
             let summary = json!({ "name": new.name, "display_name": new.display_name, "token_format": access_token_format.map(|f| f.as_str()) });
             audit::record(c, &event("connection.create", &target, summary), now)?;
@@ -171,7 +171,7 @@ fn list(store: &Store, output: &Output) -> Result<(), Fatal> {
     let mut all = Vec::new();
     let mut page = Page::first(Page::MAX_LIMIT);
     loop {
-        let batch = store.read(|c| connections::list(c, &page)).map_err(store_error)?;
+        let batch = store.read_transaction(|c| connections::list(c, &page)).map_err(store_error)?;
         all.extend(batch.items);
         match batch.next {
             Some(next) => page.after = Some(next),
@@ -209,7 +209,7 @@ fn show(store: &Store, named: &Named) -> Result<(), Fatal> {
     let connection = find(store, &named.name)?;
     let now = crate::now();
     let (scopes, secrets) = store
-        .read(|c| {
+        .read_transaction(|c| {
             Ok((scopes::scopes_of_connection(c, &connection.id)?, connections::live_secrets(c, &connection.id, now)?))
         })
         .map_err(store_error)?;
@@ -247,7 +247,7 @@ fn add_scope(store: &Store, args: &AddScope, now: i64) -> Result<(), Fatal> {
     };
     let target = format!("connection:{}", connection.name);
     store
-        .write(|c| {
+        .write_transaction(|c| {
             scopes::create_api_scope(c, &connection.id, &input, now)?;
             audit::record(c, &event("connection.add_scope", &target, json!({ "scope": input.name })), now)?;
             Ok(())
@@ -266,7 +266,7 @@ fn rotate(store: &Store, args: &RotateSecret, now: i64) -> Result<(), Fatal> {
     let old_until = now + i64::from(args.grace);
     let target = format!("connection:{}", connection.name);
     store
-        .write(|c| {
+        .write_transaction(|c| {
             connections::rotate_secret(c, &connection.id, secret.hash().as_str(), old_until, now)?;
             audit::record(c, &event("connection.rotate_secret", &target, json!({ "grace_seconds": args.grace })), now)?;
             Ok(())
@@ -289,7 +289,7 @@ fn delete(store: &Store, named: &Named) -> Result<(), Fatal> {
     let target = format!("connection:{}", connection.name);
     let now = crate::now();
     store
-        .write(|c| {
+        .write_transaction(|c| {
             connections::delete(c, &connection.id)?;
             audit::record(c, &event("connection.delete", &target, json!({ "name": connection.name })), now)?;
             Ok(())

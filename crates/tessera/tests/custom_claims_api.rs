@@ -30,12 +30,12 @@ fn fixture(db: &common::TestDatabase, format: TokenFormat) -> Fixture {
         description: String::new(),
         access_token_format: None,
     };
-    w.store.write(|c| connections::create(c, &new, connection_secret.hash().as_str(), now)).unwrap();
-    let app = w.store.read(|c| applications::find_by_client_id(c, "webapp")).unwrap().unwrap();
+    w.store.write_transaction(|c| connections::create(c, &new, connection_secret.hash().as_str(), now)).unwrap();
+    let app = w.store.read_transaction(|c| applications::find_by_client_id(c, "webapp")).unwrap().unwrap();
     let mut settings = app.settings.clone();
     settings.allowed_scopes.push("orders-api".into());
     settings.access_token_format = format;
-    w.store.write(|c| applications::update(c, &app.id, &settings, now)).unwrap();
+    w.store.write_transaction(|c| applications::update(c, &app.id, &settings, now)).unwrap();
     let secret = generate_secret();
     let key = NewManagementKey {
         id: tessera_store::new_id(),
@@ -45,7 +45,7 @@ fn fixture(db: &common::TestDatabase, format: TokenFormat) -> Fixture {
         expires_at: None,
         parent_id: None,
     };
-    w.store.write(|c| management_keys::create(c, &key, now)).unwrap();
+    w.store.write_transaction(|c| management_keys::create(c, &key, now)).unwrap();
     Fixture {
         key: format!("{}.{}", key.id, secret.expose()),
         w,
@@ -112,7 +112,7 @@ crate::both_backends! {
                 assert_eq!(claims_of(&f, access)["https://example.com/plan"], "pro", "round {round} ({format:?})");
                 current = json["refresh_token"].as_str().unwrap().to_owned();
             }
-            let events = f.w.store.read(|c| tessera_store::audit::list(c, &Default::default(), &tessera_store::Page::first(100))).unwrap();
+            let events = f.w.store.read_transaction(|c| tessera_store::audit::list(c, &Default::default(), &tessera_store::Page::first(100))).unwrap();
             let event = events.items.iter().find(|e| e.action == "token.custom_claims").unwrap();
             assert!(!event.summary.to_string().contains("pro"), "claim values stay out of the audit log");
         }
@@ -148,7 +148,7 @@ crate::both_backends! {
         let g = fixture(&fresh, TokenFormat::Reference);
         let reference = sign_in(&g)["access_token"].as_str().unwrap().to_owned();
         let hash = tessera_tokens::SecretHash::of(&reference);
-        g.w.store.write(|c| {
+        g.w.store.write_transaction(|c| {
             let claims = tessera_store::reference_tokens::find_active(c, hash.as_str(), tessera::now())?.unwrap().claims;
             let app = applications::find_by_client_id(c, "webapp")?.unwrap();
             let expired = generate_secret();

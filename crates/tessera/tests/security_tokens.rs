@@ -30,10 +30,10 @@ fn with_api(w: &World) -> String {
         description: String::new(),
         access_token_format: None,
     };
-    let connection = w.store.write(|c| connections::create(c, &new, secret.hash().as_str(), now)).unwrap();
+    let connection = w.store.write_transaction(|c| connections::create(c, &new, secret.hash().as_str(), now)).unwrap();
     let scope =
         ApiScopeInput { name: "orders.read".into(), display_name: "Read orders".into(), description: String::new() };
-    w.store.write(|c| scopes::create_api_scope(c, &connection.id, &scope, now)).unwrap();
+    w.store.write_transaction(|c| scopes::create_api_scope(c, &connection.id, &scope, now)).unwrap();
     for (client, format) in [("jwtapp", TokenFormat::Jwt), ("refapp", TokenFormat::Reference)] {
         let mut settings = web_app(&[REDIRECT], &[LOGOUT]);
         settings.access_token_format = format;
@@ -141,7 +141,7 @@ crate::both_backends! {
             assert_eq!(reply.status, 200, "{}", reply.body);
             let next = field(&reply.json(), "refresh_token");
             assert!(!seen.contains(&next), "a new refresh token every time");
-            let (old, _) = w.store.read(|c| refresh_tokens::find_refresh_token(c, SecretHash::of(&current).as_str())).unwrap().unwrap();
+            let (old, _) = w.store.read_transaction(|c| refresh_tokens::find_refresh_token(c, SecretHash::of(&current).as_str())).unwrap().unwrap();
             assert!(old.consumed_at.is_some(), "the presented token is spent");
             seen.push(next.clone());
             current = next;
@@ -173,19 +173,19 @@ crate::both_backends! {
         let b = Browser::new(&w.app);
         let issued = tokens(&w, &b, &[("scope", "openid offline_access")]);
         let rotated = field(&refresh(&w, "webapp", &field(&issued, "refresh_token"), None).json(), "refresh_token");
-        let (token, grant) = w.store.read(|c| refresh_tokens::find_refresh_token(c, SecretHash::of(&rotated).as_str())).unwrap().unwrap();
+        let (token, grant) = w.store.read_transaction(|c| refresh_tokens::find_refresh_token(c, SecretHash::of(&rotated).as_str())).unwrap().unwrap();
         assert!(token.expires_at <= grant.expires_at, "rotation never extends the grant's absolute expiry");
         assert!(grant.expires_at - grant.created_at <= 30 * 24 * 3600);
         // A grant past its absolute expiry: its refresh token is refused.
-        let app = w.store.read(|c| applications::find_by_client_id(c, "webapp")).unwrap().unwrap();
+        let app = w.store.read_transaction(|c| applications::find_by_client_id(c, "webapp")).unwrap().unwrap();
         let now = tessera::now();
-        let old = w.store.write(|c| grants::create_grant(c, &NewGrant {
+        let old = w.store.write_transaction(|c| grants::create_grant(c, &NewGrant {
             id: None, application_id: app.id.clone(), user_id: Some(w.alice.clone()), sid: None,
             scope: "openid offline_access".into(), resources: vec![], auth_time: Some(now - 100), amr: vec!["pwd".into()],
             custom_claims: Default::default(), issued_claims: Default::default(), expires_at: now - 1,
         }, now - 100)).unwrap();
         let expired = generate_secret();
-        w.store.write(|c| refresh_tokens::insert_refresh_token(c, expired.hash().as_str(), &old.id, now + 3600, now - 100)).unwrap();
+        w.store.write_transaction(|c| refresh_tokens::insert_refresh_token(c, expired.hash().as_str(), &old.id, now + 3600, now - 100)).unwrap();
         assert_oauth_error(&refresh(&w, "webapp", expired.expose(), None), 400, "invalid_grant", "expired grant");
     }
 
@@ -298,7 +298,7 @@ crate::both_backends! {
         settings.grant_types = vec![GrantType::ClientCredentials];
         settings.allowed_scopes = vec!["orders-api".into()];
         settings.jwks = Some(json!({"keys": [key.public_jwk]}));
-        w.store.write(|c| applications::create(c, "pkjwt", &settings, None, tessera::now())).unwrap();
+        w.store.write_transaction(|c| applications::create(c, "pkjwt", &settings, None, tessera::now())).unwrap();
         // draft-ietf-oauth-rfc7523bis §4: the issuer identifier is the audience.
         let audience = w.app.base.clone();
         let claims = |changes: Value| {
@@ -400,11 +400,11 @@ crate::both_backends! {
     fn an_expired_reference_token_is_refused_at_userinfo_and_introspection(db) {
         let w = world(&db);
         let api_secret = with_api(&w);
-        let app = w.store.read(|c| applications::find_by_client_id(c, "refapp")).unwrap().unwrap();
+        let app = w.store.read_transaction(|c| applications::find_by_client_id(c, "refapp")).unwrap().unwrap();
         let expired = generate_secret();
         let past = tessera::now() - 10;
         let claims = json!({"iss": w.app.base, "sub": w.alice, "scope": "openid orders.read", "client_id": "refapp", "exp": past});
-        w.store.write(|c| reference_tokens::insert_reference_token(c, &NewReferenceToken {
+        w.store.write_transaction(|c| reference_tokens::insert_reference_token(c, &NewReferenceToken {
             token_hash: expired.hash().as_str().to_owned(), grant_id: None, application_id: app.id.clone(),
             user_id: Some(w.alice.clone()), claims: claims.as_object().unwrap().clone(), expires_at: past,
         }, past - 60)).unwrap();
@@ -492,7 +492,7 @@ mod review_2026_12 {
             expires_at: None,
             parent_id: None,
         };
-        w.store.write(|c| management_keys::create(c, &new, tessera::now())).unwrap();
+        w.store.write_transaction(|c| management_keys::create(c, &new, tessera::now())).unwrap();
         format!("{}.{}", new.id, secret.expose())
     }
 
@@ -539,7 +539,7 @@ mod review_2026_12 {
         fn codes_and_refresh_tokens_presented_outside_their_binding_are_audited(db) {
             // Finding 10 of the 2026-12 review: these refusals left no trace.
             let w = world(&db);
-            let events = |action: &str| w.store.read(|c| tessera_store::audit::list(c, &tessera_store::audit::AuditFilter {
+            let events = |action: &str| w.store.read_transaction(|c| tessera_store::audit::list(c, &tessera_store::audit::AuditFilter {
                 action: Some(action.into()), ..Default::default() }, &tessera_store::Page::first(20))).unwrap().items;
             let b = Browser::new(&w.app);
             let callback = code_for(&b, &authorize_path("webapp", REDIRECT, &[("scope", "openid offline_access")]));
@@ -595,7 +595,7 @@ mod review_2026_12 {
             assert_all_ended(&w, &b, &api_secret, &issued, "disabled");
             assert_eq!(api(&w, &key, reqwest::Method::PATCH, &path, json!({"disabled": false})).status, 200);
             assert_all_ended(&w, &b, &api_secret, &issued, "enabled again");
-            let events = w.store.read(|c| tessera_store::audit::list(c, &tessera_store::audit::AuditFilter {
+            let events = w.store.read_transaction(|c| tessera_store::audit::list(c, &tessera_store::audit::AuditFilter {
                 action: Some("user.update".into()), ..Default::default() }, &tessera_store::Page::first(10))).unwrap().items;
             let disabled = events.iter().find(|e| e.summary["after"]["disabled"] == true).unwrap();
             assert_eq!(disabled.summary["access_ended"]["grants"], 2, "{}", disabled.summary);
@@ -649,7 +649,7 @@ mod review_2026_12 {
             let b = Browser::new(&w.app);
             let issued = signed_in_tokens(&w, &b);
             let disable = |client_id: &str, settings: &ApplicationSettings| {
-                let id = w.store.read(|c| applications::find_by_client_id(c, client_id)).unwrap().unwrap().id;
+                let id = w.store.read_transaction(|c| applications::find_by_client_id(c, client_id)).unwrap().unwrap().id;
                 let body = json!({
                     "name": settings.name, "app_type": settings.app_type, "redirect_uris": settings.redirect_uris,
                     "post_logout_redirect_uris": settings.post_logout_redirect_uris, "grant_types": settings.grant_types,
@@ -662,7 +662,7 @@ mod review_2026_12 {
             };
             disable("robot", &robot);
             assert_eq!(introspect(&w, &api_secret, &machine), json!({"active": false}), "a machine JWT");
-            let jwtapp = w.store.read(|c| applications::find_by_client_id(c, "jwtapp")).unwrap().unwrap();
+            let jwtapp = w.store.read_transaction(|c| applications::find_by_client_id(c, "jwtapp")).unwrap().unwrap();
             disable("jwtapp", &jwtapp.settings);
             let access = field(&issued[0], "access_token");
             assert_eq!(introspect(&w, &api_secret, &access), json!({"active": false}));

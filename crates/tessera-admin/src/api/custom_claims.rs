@@ -102,10 +102,16 @@ fn find(store: &Store, signing: &TokenSigning, token: &str, now: i64) -> Result<
             return Err(invalid_token());
         }
         let hash = SecretHash::of(token);
-        (store.read(|c| reference_tokens::find_active(c, hash.as_str(), now))?.ok_or_else(invalid_token)?.claims, None)
+        (
+            store
+                .read_transaction(|c| reference_tokens::find_active(c, hash.as_str(), now))?
+                .ok_or_else(invalid_token)?
+                .claims,
+            None,
+        )
     };
     if let Some(grant_id) = claims.get("grant_id").and_then(Value::as_str) {
-        let revoked = match store.read(|c| grants::get_grant(c, grant_id)) {
+        let revoked = match store.read_transaction(|c| grants::get_grant(c, grant_id)) {
             Ok(grant) => grant.revoked_at.is_some(),
             Err(StoreError::NotFound { .. }) => true,
             Err(e) => return Err(e.into()),
@@ -157,7 +163,7 @@ fn exchange(
     };
     let names: Vec<&String> = input.custom_attributes.keys().collect();
     let new_refresh = input.refresh_token.as_ref().map(|_| generate_secret());
-    store.write(|c| {
+    store.write_transaction(|c| {
         if let Some(row) = &reference {
             reference_tokens::insert_reference_token(c, row, now)?;
         }

@@ -161,7 +161,9 @@ pub(crate) fn run_preview(
     };
     let summary = json!({ "client_id": app.client_id, "user_id": preview.user_id, "scope": preview.scope,
                           "outcome": preview.outcome });
-    store.write(|c| changes::record(c, who, "token.preview", &format!("application:{}", app.id), summary, now))?;
+    store.write_transaction(|c| {
+        changes::record(c, who, "token.preview", &format!("application:{}", app.id), summary, now)
+    })?;
     Ok(preview)
 }
 
@@ -174,7 +176,7 @@ fn user_preview(
     requested: &ScopeSet,
     now: i64,
 ) -> Result<Preview, ApiError> {
-    let loaded = store.read(|c| {
+    let loaded = store.read_transaction(|c| {
         let Some(user) = users::find(c, user_id)? else { return Ok(None) };
         let values = users::claim_values(c, &user)?;
         let profile = sample::profile(c, Some(&user), now)?;

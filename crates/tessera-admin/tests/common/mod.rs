@@ -96,7 +96,7 @@ pub fn rotation(store: &Store) -> tessera_admin::api::KeyRotation {
     tessera_admin::api::KeyRotation(std::sync::Arc::new(move |alg, now_active, actor: &str| {
         let kid = format!("kid-{}", &new_id()[24..]);
         store
-            .write(|c| {
+            .write_transaction(|c| {
                 let key = tessera_store::keys::NewSigningKey {
                     kid: kid.clone(),
                     alg: alg.as_str().to_owned(),
@@ -130,7 +130,7 @@ pub fn rotation(store: &Store) -> tessera_admin::api::KeyRotation {
 /// An administrator (holding the `tessera-admin` role); returns the user id.
 pub fn admin(store: &Store) -> String {
     store
-        .write(|c| {
+        .write_transaction(|c| {
             let role = match organizations::find_role_by_name(c, ADMIN_ROLE)? {
                 Some(role) => role,
                 None => organizations::create_role(c, ADMIN_ROLE, "administrators", 1)?,
@@ -148,7 +148,7 @@ pub fn key_for(store: &Store, created_by: &str, expires_at: Option<i64>) -> Stri
     let secret = generate_secret();
     let id = new_id();
     store
-        .write(|c| {
+        .write_transaction(|c| {
             management_keys::create(
                 c,
                 &management_keys::NewManagementKey {
@@ -211,7 +211,7 @@ pub fn assert_error(got: &(StatusCode, Value), status: u16, error: &str, field: 
 /// The audit events with `action`, newest first.
 pub fn audit_events(store: &Store, action: &str) -> Vec<tessera_store::audit::AuditEvent> {
     store
-        .read(|c| {
+        .read_transaction(|c| {
             tessera_store::audit::list(
                 c,
                 &tessera_store::audit::AuditFilter { action: Some(action.into()), ..Default::default() },

@@ -50,7 +50,7 @@ pub(crate) async fn show(request: HttpRequest, state: web::Data<OidcState>) -> H
     let state = state.into_inner();
     run_blocking(
         move || {
-            state.store.read(|c| {
+            state.store.read_transaction(|c| {
                 let Some(pending) = load_pending(c, &state, handle.as_deref(), cookie.as_deref(), now())? else {
                     return Ok(expired());
                 };
@@ -73,7 +73,7 @@ pub(crate) async fn submit(request: HttpRequest, body: web::Bytes, state: web::D
     let state = state.into_inner();
     run_blocking(
         move || {
-            state.store.write(|c| {
+            state.store.write_transaction(|c| {
                 let now = now();
                 let Some(mut pending) = load_pending(c, &state, form.get("request"), cookie.as_deref(), now)? else {
                     return Ok(expired());

@@ -88,8 +88,8 @@ pub fn spend_and_store(
     spend: impl FnOnce(&mut AnyConnection) -> StoreResult<bool>,
 ) -> StoreResult<bool> {
     match event {
-        None => state.store.write_one(spend),
-        Some(event) => state.store.write(|c| {
+        None => state.store.write_statement(spend),
+        Some(event) => state.store.write_transaction(|c| {
             let spent = spend(c)?;
             if spent {
                 event.record(c, now)?;

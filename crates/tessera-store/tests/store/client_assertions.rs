@@ -6,12 +6,12 @@ use crate::fixtures::parties;
 crate::both_backends! {
     fn client_assertion_jti_replay_is_refused_until_its_record_expires(store) {
         let p = parties(&store);
-        assert!(store.write(|c| client_assertions::record_jti(c, &p.app, "jti-1", NOW + 60, NOW)).unwrap());
-        assert!(!store.write(|c| client_assertions::record_jti(c, &p.app, "jti-1", NOW + 120, NOW + 59)).unwrap());
+        assert!(store.write_transaction(|c| client_assertions::record_jti(c, &p.app, "jti-1", NOW + 60, NOW)).unwrap());
+        assert!(!store.write_transaction(|c| client_assertions::record_jti(c, &p.app, "jti-1", NOW + 120, NOW + 59)).unwrap());
         // Another client may use the same jti value.
-        assert!(store.write(|c| client_assertions::record_jti(c, &p.other_app, "jti-1", NOW + 60, NOW)).unwrap());
+        assert!(store.write_transaction(|c| client_assertions::record_jti(c, &p.other_app, "jti-1", NOW + 60, NOW)).unwrap());
         // Once the first record expired, the value is recorded anew.
-        assert!(store.write(|c| client_assertions::record_jti(c, &p.app, "jti-1", NOW + 200, NOW + 60)).unwrap());
-        assert!(!store.write(|c| client_assertions::record_jti(c, &p.app, "jti-1", NOW + 200, NOW + 199)).unwrap());
+        assert!(store.write_transaction(|c| client_assertions::record_jti(c, &p.app, "jti-1", NOW + 200, NOW + 60)).unwrap());
+        assert!(!store.write_transaction(|c| client_assertions::record_jti(c, &p.app, "jti-1", NOW + 200, NOW + 199)).unwrap());
     }
 }

@@ -13,8 +13,8 @@ fn consumed(outcome: CodeConsumption) -> AuthorizationCode {
 crate::both_backends! {
     fn authorization_code_is_consumed_once_and_the_second_redemption_is_already_consumed(store) {
         let p = parties(&store);
-        store.write(|c| codes::insert_code(c, &code(&p, "code-1", "grant-1"), NOW)).unwrap();
-        let first = consumed(store.write(|c| codes::consume(c, "code-1", NOW + 1)).unwrap());
+        store.write_transaction(|c| codes::insert_code(c, &code(&p, "code-1", "grant-1"), NOW)).unwrap();
+        let first = consumed(store.write_transaction(|c| codes::consume(c, "code-1", NOW + 1)).unwrap());
         assert_eq!(first.grant_id, "grant-1");
         assert_eq!(first.application_id, p.app);
         assert_eq!(first.user_id, p.alice);
@@ -25,7 +25,7 @@ crate::both_backends! {
         assert_eq!(first.auth_time, NOW - 5);
         assert_eq!(first.consumed_at, Some(NOW + 1));
 
-        match store.write(|c| codes::consume(c, "code-1", NOW + 2)).unwrap() {
+        match store.write_transaction(|c| codes::consume(c, "code-1", NOW + 2)).unwrap() {
             CodeConsumption::AlreadyConsumed(code) => {
                 assert_eq!(code.grant_id, "grant-1");
                 assert_eq!(code.consumed_at, Some(NOW + 1));
@@ -34,27 +34,27 @@ crate::both_backends! {
         }
         // Still recognised as a replay after the code's expiry.
         assert!(matches!(
-            store.write(|c| codes::consume(c, "code-1", NOW + 61)).unwrap(),
+            store.write_transaction(|c| codes::consume(c, "code-1", NOW + 61)).unwrap(),
             CodeConsumption::AlreadyConsumed(_)
         ));
     }
 
     fn expired_code_gives_expired_and_is_not_marked_consumed(store) {
         let p = parties(&store);
-        store.write(|c| codes::insert_code(c, &code(&p, "code-1", "grant-1"), NOW)).unwrap();
-        assert_eq!(store.write(|c| codes::consume(c, "code-1", NOW + 60)).unwrap(), CodeConsumption::Expired);
-        assert_eq!(store.write(|c| codes::consume(c, "code-1", NOW + 61)).unwrap(), CodeConsumption::Expired);
-        assert_eq!(store.read(|c| codes::get_code(c, "code-1")).unwrap().unwrap().consumed_at, None);
+        store.write_transaction(|c| codes::insert_code(c, &code(&p, "code-1", "grant-1"), NOW)).unwrap();
+        assert_eq!(store.write_transaction(|c| codes::consume(c, "code-1", NOW + 60)).unwrap(), CodeConsumption::Expired);
+        assert_eq!(store.write_transaction(|c| codes::consume(c, "code-1", NOW + 61)).unwrap(), CodeConsumption::Expired);
+        assert_eq!(store.read_transaction(|c| codes::get_code(c, "code-1")).unwrap().unwrap().consumed_at, None);
     }
 
     fn unknown_code_gives_unknown(store) {
-        assert_eq!(store.write(|c| codes::consume(c, "nope", NOW)).unwrap(), CodeConsumption::Unknown);
-        assert!(store.read(|c| codes::get_code(c, "nope")).unwrap().is_none());
+        assert_eq!(store.write_transaction(|c| codes::consume(c, "nope", NOW)).unwrap(), CodeConsumption::Unknown);
+        assert!(store.read_transaction(|c| codes::get_code(c, "nope")).unwrap().is_none());
     }
 
     fn eight_concurrent_redemptions_of_one_code_give_exactly_one_consumed(store) {
         let p = parties(&store);
-        store.write(|c| codes::insert_code(c, &code(&p, "code-1", "grant-1"), NOW)).unwrap();
+        store.write_transaction(|c| codes::insert_code(c, &code(&p, "code-1", "grant-1"), NOW)).unwrap();
         let barrier = std::sync::Arc::new(std::sync::Barrier::new(8));
         let threads: Vec<_> = (0..8)
             .map(|_| {
@@ -62,7 +62,7 @@ crate::both_backends! {
                 let barrier = barrier.clone();
                 std::thread::spawn(move || {
                     barrier.wait();
-                    store.write(|c| codes::consume(c, "code-1", NOW + 1)).unwrap()
+                    store.write_transaction(|c| codes::consume(c, "code-1", NOW + 1)).unwrap()
                 })
             })
             .collect();
@@ -70,6 +70,6 @@ crate::both_backends! {
         let won = outcomes.iter().filter(|o| matches!(o, CodeConsumption::Consumed(_))).count();
         let replayed = outcomes.iter().filter(|o| matches!(o, CodeConsumption::AlreadyConsumed(_))).count();
         assert_eq!((won, replayed), (1, 7), "{outcomes:?}");
-        assert_eq!(store.read(|c| codes::get_code(c, "code-1")).unwrap().unwrap().consumed_at, Some(NOW + 1));
+        assert_eq!(store.read_transaction(|c| codes::get_code(c, "code-1")).unwrap().unwrap().consumed_at, Some(NOW + 1));
     }
 }

@@ -31,7 +31,7 @@ pub(crate) fn grant(p: &Parties, sid: &str, expires_at: i64) -> NewGrant {
 }
 
 pub(crate) fn create_grant(store: &Store, new: &NewGrant) -> Grant {
-    store.write(|c| grants::create_grant(c, new, NOW)).unwrap()
+    store.write_transaction(|c| grants::create_grant(c, new, NOW)).unwrap()
 }
 
 pub(crate) fn reference(p: &Parties, hash: &str, grant_id: Option<&str>, expires_at: i64) -> NewReferenceToken {
@@ -53,15 +53,15 @@ pub(crate) fn claims(value: Value) -> Map<String, Value> {
 }
 
 pub(crate) fn insert_reference(store: &Store, new: &NewReferenceToken) {
-    store.write(|c| reference_tokens::insert_reference_token(c, new, NOW)).unwrap();
+    store.write_transaction(|c| reference_tokens::insert_reference_token(c, new, NOW)).unwrap();
 }
 
 pub(crate) fn rotate(store: &Store, old: &str, new: &str, now: i64) -> Rotation {
-    store.write(|c| refresh_tokens::rotate(c, old, new, NOW + 1000, now)).unwrap()
+    store.write_transaction(|c| refresh_tokens::rotate(c, old, new, NOW + 1000, now)).unwrap()
 }
 
 pub(crate) fn active(store: &Store, hash: &str, now: i64) -> bool {
-    store.read(|c| reference_tokens::find_active(c, hash, now)).unwrap().is_some()
+    store.read_transaction(|c| reference_tokens::find_active(c, hash, now)).unwrap().is_some()
 }
 
 pub(crate) fn rotated(outcome: Rotation) -> Grant {
@@ -81,7 +81,7 @@ pub(crate) struct Parties {
 
 pub(crate) fn parties(store: &Store) -> Parties {
     store
-        .write(|c| {
+        .write_transaction(|c| {
             let alice = users::create(c, &NewUser { username: "alice".into(), ..Default::default() }, NOW)?;
             let bob = users::create(c, &NewUser { username: "bob".into(), ..Default::default() }, NOW)?;
             let app = applications::create(c, "web-app", &web_app("Web app"), Some("secret-hash"), NOW)?;

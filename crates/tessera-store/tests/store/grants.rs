@@ -17,27 +17,27 @@ crate::both_backends! {
         let from_code = NewGrant { id: Some("grant-from-code".into()), ..grant(&p, "sid-1", NOW + 3600) };
         let created = create_grant(&store, &from_code);
         assert_eq!(created.id, "grant-from-code");
-        let read = store.read(|c| grants::get_grant(c, "grant-from-code")).unwrap();
+        let read = store.read_transaction(|c| grants::get_grant(c, "grant-from-code")).unwrap();
         assert_eq!(read, created);
         assert_eq!(read.amr, vec!["pwd".to_owned()]);
         assert_eq!(read.revoked_at, None);
         let fresh = create_grant(&store, &grant(&p, "sid-1", NOW + 3600));
         assert_eq!(fresh.id.len(), 36);
-        assert!(matches!(store.read(|c| grants::get_grant(c, "nope")), Err(StoreError::NotFound { entity: "grant" })));
+        assert!(matches!(store.read_transaction(|c| grants::get_grant(c, "nope")), Err(StoreError::NotFound { entity: "grant" })));
     }
 
     fn custom_claims_of_a_grant_persist_through_rotation(store) {
         let p = parties(&store);
         let g = create_grant(&store, &grant(&p, "sid-1", NOW + 3600));
-        store.write(|c| refresh_tokens::insert_refresh_token(c, "rt-1", &g.id, NOW + 1000, NOW)).unwrap();
+        store.write_transaction(|c| refresh_tokens::insert_refresh_token(c, "rt-1", &g.id, NOW + 1000, NOW)).unwrap();
         let custom = claims(json!({"tenant": "acme", "tier": 3}));
-        store.write(|c| grants::set_custom_claims(c, &g.id, &custom)).unwrap();
+        store.write_transaction(|c| grants::set_custom_claims(c, &g.id, &custom)).unwrap();
         let after = rotated(rotate(&store, "rt-1", "rt-2", NOW + 1));
         assert_eq!(after.custom_claims, custom);
         let again = rotated(rotate(&store, "rt-2", "rt-3", NOW + 2));
         assert_eq!(again.custom_claims, custom);
         assert!(matches!(
-            store.write(|c| grants::set_custom_claims(c, "nope", &custom)),
+            store.write_transaction(|c| grants::set_custom_claims(c, "nope", &custom)),
             Err(StoreError::NotFound { entity: "grant" })
         ));
     }
@@ -51,21 +51,21 @@ crate::both_backends! {
         insert_reference(&store, &reference(&p, "at-3", Some(&other.id), NOW + 600));
         insert_reference(&store, &reference(&p, "at-m2m", None, NOW + 600));
         let issued = json!({ "plan": { "value": "gold", "outputs": ["userinfo"], "source": { "kind": "script" } } });
-        store.write(|c| grants::set_issued_claims(c, &g.id, issued.as_object().unwrap())).unwrap();
-        let found = store.read(|c| reference_tokens::find_active(c, "at-1", NOW + 1)).unwrap().unwrap();
+        store.write_transaction(|c| grants::set_issued_claims(c, &g.id, issued.as_object().unwrap())).unwrap();
+        let found = store.read_transaction(|c| reference_tokens::find_active(c, "at-1", NOW + 1)).unwrap().unwrap();
         assert_eq!(found.claims["client_id"], json!("web-app"));
         assert_eq!(Value::Object(found.issued_claims), issued, "the grant's latest issued claims come along");
-        let machine = store.read(|c| reference_tokens::find_active(c, "at-m2m", NOW + 1)).unwrap().unwrap();
+        let machine = store.read_transaction(|c| reference_tokens::find_active(c, "at-m2m", NOW + 1)).unwrap().unwrap();
         assert!(machine.issued_claims.is_empty(), "a machine token has no grant");
 
-        assert!(store.write(|c| grants::revoke_grant(c, &g.id, NOW + 2)).unwrap());
-        assert!(!store.write(|c| grants::revoke_grant(c, &g.id, NOW + 3)).unwrap());
+        assert!(store.write_transaction(|c| grants::revoke_grant(c, &g.id, NOW + 2)).unwrap());
+        assert!(!store.write_transaction(|c| grants::revoke_grant(c, &g.id, NOW + 3)).unwrap());
         assert!(!active(&store, "at-1", NOW + 4));
         assert!(!active(&store, "at-2", NOW + 4));
         assert!(active(&store, "at-3", NOW + 4));
         assert!(active(&store, "at-m2m", NOW + 4));
-        assert_eq!(store.read(|c| grants::get_grant(c, &g.id)).unwrap().revoked_at, Some(NOW + 2));
-        assert_eq!(store.read(|c| grants::get_grant(c, &other.id)).unwrap().revoked_at, None);
+        assert_eq!(store.read_transaction(|c| grants::get_grant(c, &g.id)).unwrap().revoked_at, Some(NOW + 2));
+        assert_eq!(store.read_transaction(|c| grants::get_grant(c, &other.id)).unwrap().revoked_at, None);
     }
 
     fn revoking_the_grants_of_a_session_leaves_other_sessions_alone(store) {
@@ -74,12 +74,12 @@ crate::both_backends! {
         let b = create_grant(&store, &for_app(&p, &p.other_app, "sid-1"));
         let c2 = create_grant(&store, &grant(&p, "sid-2", NOW + 3600));
         insert_reference(&store, &reference(&p, "at-b", Some(&b.id), NOW + 600));
-        assert_eq!(store.write(|c| grants::revoke_grants_of_session(c, "sid-1", NOW + 1)).unwrap(), 2);
-        assert_eq!(store.read(|c| grants::get_grant(c, &a.id)).unwrap().revoked_at, Some(NOW + 1));
-        assert_eq!(store.read(|c| grants::get_grant(c, &b.id)).unwrap().revoked_at, Some(NOW + 1));
-        assert_eq!(store.read(|c| grants::get_grant(c, &c2.id)).unwrap().revoked_at, None);
+        assert_eq!(store.write_transaction(|c| grants::revoke_grants_of_session(c, "sid-1", NOW + 1)).unwrap(), 2);
+        assert_eq!(store.read_transaction(|c| grants::get_grant(c, &a.id)).unwrap().revoked_at, Some(NOW + 1));
+        assert_eq!(store.read_transaction(|c| grants::get_grant(c, &b.id)).unwrap().revoked_at, Some(NOW + 1));
+        assert_eq!(store.read_transaction(|c| grants::get_grant(c, &c2.id)).unwrap().revoked_at, None);
         assert!(!active(&store, "at-b", NOW + 2));
-        assert_eq!(store.write(|c| grants::revoke_grants_of_session(c, "sid-1", NOW + 2)).unwrap(), 0);
+        assert_eq!(store.write_transaction(|c| grants::revoke_grants_of_session(c, "sid-1", NOW + 2)).unwrap(), 0);
     }
 
     fn revoking_the_grants_of_a_user_for_one_application_leaves_other_applications_alone(store) {
@@ -87,22 +87,22 @@ crate::both_backends! {
         let web = create_grant(&store, &grant(&p, "sid-1", NOW + 3600));
         let other = create_grant(&store, &for_app(&p, &p.other_app, "sid-1"));
         let bobs = create_grant(&store, &NewGrant { user_id: Some(p.bob.clone()), ..grant(&p, "sid-b", NOW + 3600) });
-        let revoked = store.write(|c| grants::revoke_grants_of_user_application(c, &p.alice, &p.app, NOW + 1));
+        let revoked = store.write_transaction(|c| grants::revoke_grants_of_user_application(c, &p.alice, &p.app, NOW + 1));
         assert_eq!(revoked.unwrap(), 1);
-        assert_eq!(store.read(|c| grants::get_grant(c, &web.id)).unwrap().revoked_at, Some(NOW + 1));
-        assert_eq!(store.read(|c| grants::get_grant(c, &other.id)).unwrap().revoked_at, None);
-        assert_eq!(store.read(|c| grants::get_grant(c, &bobs.id)).unwrap().revoked_at, None);
-        assert_eq!(store.write(|c| grants::revoke_grants_of_user(c, &p.alice, NOW + 2)).unwrap(), 1);
-        assert_eq!(store.read(|c| grants::get_grant(c, &other.id)).unwrap().revoked_at, Some(NOW + 2));
-        assert_eq!(store.read(|c| grants::get_grant(c, &bobs.id)).unwrap().revoked_at, None);
+        assert_eq!(store.read_transaction(|c| grants::get_grant(c, &web.id)).unwrap().revoked_at, Some(NOW + 1));
+        assert_eq!(store.read_transaction(|c| grants::get_grant(c, &other.id)).unwrap().revoked_at, None);
+        assert_eq!(store.read_transaction(|c| grants::get_grant(c, &bobs.id)).unwrap().revoked_at, None);
+        assert_eq!(store.write_transaction(|c| grants::revoke_grants_of_user(c, &p.alice, NOW + 2)).unwrap(), 1);
+        assert_eq!(store.read_transaction(|c| grants::get_grant(c, &other.id)).unwrap().revoked_at, Some(NOW + 2));
+        assert_eq!(store.read_transaction(|c| grants::get_grant(c, &bobs.id)).unwrap().revoked_at, None);
     }
 
     fn logout_revokes_the_sessions_online_grants_and_keeps_offline_ones(store) {
         let p = parties(&store);
         let online = create_grant(&store, &NewGrant { scope: "openid profile".into(), ..grant(&p, "sid-9", NOW + 3600) });
         let offline = create_grant(&store, &NewGrant { scope: "offline_access openid".into(), ..grant(&p, "sid-9", NOW + 3600) });
-        assert_eq!(store.write(|c| grants::revoke_online_grants_of_session(c, "sid-9", NOW + 1)).unwrap(), 1);
-        assert_eq!(store.read(|c| grants::get_grant(c, &online.id)).unwrap().revoked_at, Some(NOW + 1));
-        assert_eq!(store.read(|c| grants::get_grant(c, &offline.id)).unwrap().revoked_at, None);
+        assert_eq!(store.write_transaction(|c| grants::revoke_online_grants_of_session(c, "sid-9", NOW + 1)).unwrap(), 1);
+        assert_eq!(store.read_transaction(|c| grants::get_grant(c, &online.id)).unwrap().revoked_at, Some(NOW + 1));
+        assert_eq!(store.read_transaction(|c| grants::get_grant(c, &offline.id)).unwrap().revoked_at, None);
     }
 }

@@ -13,7 +13,7 @@ crate::both_backends! {
     fn purge_expired_removes_only_expired_rows(store) {
         let p = parties(&store);
         let at = NOW + 1000;
-        store.write(|c| {
+        store.write_transaction(|c| {
             // Authorization codes: one expired, one live.
             for (hash, expires_at) in [("code-dead", at), ("code-live", at + 1)] {
                 codes::insert_code(c, &NewAuthorizationCode { expires_at, ..code(&p, hash, "g") }, NOW)?;
@@ -46,7 +46,7 @@ crate::both_backends! {
         let holding = create_grant(&store, &NewGrant { id: Some("g-holding".into()), ..grant(&p, "sid-1", at) });
         let live = create_grant(&store, &NewGrant { id: Some("g-live".into()), ..grant(&p, "sid-1", at + 3600) });
         store
-            .write(|c| {
+            .write_transaction(|c| {
                 refresh_tokens::insert_refresh_token(c, "rt-of-dead", &dead.id, at, NOW)?;
                 refresh_tokens::insert_refresh_token(c, "rt-dead", &live.id, at, NOW)?;
                 refresh_tokens::insert_refresh_token(c, "rt-live", &live.id, at + 1, NOW)?;
@@ -56,7 +56,7 @@ crate::both_backends! {
             })
             .unwrap();
 
-        let counts = store.write(|c| purge::purge_expired(c, at)).unwrap();
+        let counts = store.write_transaction(|c| purge::purge_expired(c, at)).unwrap();
         assert_eq!(
             counts,
             PurgeCounts {
@@ -73,21 +73,21 @@ crate::both_backends! {
         );
         assert_eq!(counts.total(), 8);
 
-        assert!(store.read(|c| codes::get_code(c, "code-dead")).unwrap().is_none());
-        assert!(store.read(|c| codes::get_code(c, "code-live")).unwrap().is_some());
-        assert!(store.read(|c| authorization_requests::get_request(c, "req-live", NOW)).unwrap().is_some());
-        assert!(store.read(|c| browser_sessions::find_by_sid(c, "sid-s-dead")).unwrap().is_none());
-        assert!(store.read(|c| browser_sessions::find_by_sid(c, "sid-s-live")).unwrap().is_some());
-        assert!(!store.write(|c| client_assertions::record_jti(c, &p.app, "jti-live", at + 1, at)).unwrap());
-        assert!(matches!(store.read(|c| grants::get_grant(c, "g-dead")), Err(StoreError::NotFound { .. })));
-        assert!(store.read(|c| grants::get_grant(c, "g-holding")).is_ok());
-        assert!(store.read(|c| grants::get_grant(c, "g-live")).is_ok());
-        assert!(store.read(|c| refresh_tokens::find_refresh_token(c, "rt-dead")).unwrap().is_none());
-        assert!(store.read(|c| refresh_tokens::find_refresh_token(c, "rt-live")).unwrap().is_some());
+        assert!(store.read_transaction(|c| codes::get_code(c, "code-dead")).unwrap().is_none());
+        assert!(store.read_transaction(|c| codes::get_code(c, "code-live")).unwrap().is_some());
+        assert!(store.read_transaction(|c| authorization_requests::get_request(c, "req-live", NOW)).unwrap().is_some());
+        assert!(store.read_transaction(|c| browser_sessions::find_by_sid(c, "sid-s-dead")).unwrap().is_none());
+        assert!(store.read_transaction(|c| browser_sessions::find_by_sid(c, "sid-s-live")).unwrap().is_some());
+        assert!(!store.write_transaction(|c| client_assertions::record_jti(c, &p.app, "jti-live", at + 1, at)).unwrap());
+        assert!(matches!(store.read_transaction(|c| grants::get_grant(c, "g-dead")), Err(StoreError::NotFound { .. })));
+        assert!(store.read_transaction(|c| grants::get_grant(c, "g-holding")).is_ok());
+        assert!(store.read_transaction(|c| grants::get_grant(c, "g-live")).is_ok());
+        assert!(store.read_transaction(|c| refresh_tokens::find_refresh_token(c, "rt-dead")).unwrap().is_none());
+        assert!(store.read_transaction(|c| refresh_tokens::find_refresh_token(c, "rt-live")).unwrap().is_some());
         assert!(active(&store, "at-holding", at));
         assert!(active(&store, "at-live", at));
 
         // Nothing else is due: a second run deletes nothing.
-        assert_eq!(store.write(|c| purge::purge_expired(c, at)).unwrap(), PurgeCounts::default());
+        assert_eq!(store.write_transaction(|c| purge::purge_expired(c, at)).unwrap(), PurgeCounts::default());
     }
 }

@@ -11,11 +11,11 @@ crate::both_backends! {
         assert!(!active(&store, "at-1", NOW + 600));
         assert!(!active(&store, "unknown", NOW));
 
-        assert!(!store.write(|c| reference_tokens::revoke_reference_token(c, "at-1", &p.other_app, NOW + 1)).unwrap());
+        assert!(!store.write_transaction(|c| reference_tokens::revoke_reference_token(c, "at-1", &p.other_app, NOW + 1)).unwrap());
         assert!(active(&store, "at-1", NOW + 2));
-        assert!(store.write(|c| reference_tokens::revoke_reference_token(c, "at-1", &p.app, NOW + 2)).unwrap());
+        assert!(store.write_transaction(|c| reference_tokens::revoke_reference_token(c, "at-1", &p.app, NOW + 2)).unwrap());
         assert!(!active(&store, "at-1", NOW + 3));
-        assert!(!store.write(|c| reference_tokens::revoke_reference_token(c, "at-1", &p.app, NOW + 3)).unwrap());
-        assert!(!store.write(|c| reference_tokens::revoke_reference_token(c, "unknown", &p.app, NOW + 3)).unwrap());
+        assert!(!store.write_transaction(|c| reference_tokens::revoke_reference_token(c, "at-1", &p.app, NOW + 3)).unwrap());
+        assert!(!store.write_transaction(|c| reference_tokens::revoke_reference_token(c, "unknown", &p.app, NOW + 3)).unwrap());
     }
 }

@@ -200,7 +200,7 @@ pub fn add_user(store: &Store, username: &str, password: &str) -> String {
         password_hash: Some(hasher.hash(password).unwrap()),
         ..Default::default()
     };
-    store.write(|c| users::create(c, &new, tessera::now())).unwrap().id
+    store.write_transaction(|c| users::create(c, &new, tessera::now())).unwrap().id
 }
 
 pub fn web_app(redirects: &[&str], post_logout: &[&str]) -> ApplicationSettings {
@@ -248,7 +248,9 @@ pub fn native_app(redirects: &[&str]) -> ApplicationSettings {
 pub fn add_app(w: &World, client_id: &str, settings: &ApplicationSettings) {
     let hash = tessera_tokens::SecretHash::of(&w.secret);
     let secret = (settings.token_endpoint_auth_method != ClientAuthMethod::None).then(|| hash.as_str().to_owned());
-    w.store.write(|c| applications::create(c, client_id, settings, secret.as_deref(), tessera::now())).unwrap();
+    w.store
+        .write_transaction(|c| applications::create(c, client_id, settings, secret.as_deref(), tessera::now()))
+        .unwrap();
 }
 
 /// `/connect/authorize?…`: a code request of `client_id` for `redirect` with `scope=openid`,

@@ -35,7 +35,7 @@ pub fn exchange(
     let resolved = resolve_requested(&requested, config.catalog(), &allowed)
         .map_err(|e| OAuthError::invalid_scope(e.to_string()))?;
     let needs_profile = custom_claims::needs_profile(&config, app);
-    let user = state.store.query(|c| users::find_by_login(c, &login))?;
+    let user = state.store.read_statement(|c| users::find_by_login(c, &login))?;
     let attempt = PasswordAttempt {
         login: &login,
         user: user.as_ref(),
@@ -51,7 +51,7 @@ pub fn exchange(
         }
         (Some(user), Verdict::Matched(reservations)) if !user.disabled => (user, reservations),
         _ => {
-            state.store.write(|c| {
+            state.store.write_transaction(|c| {
                 audit::record(
                     c,
                     &audit::NewAuditEvent {
@@ -68,7 +68,7 @@ pub fn exchange(
         }
     };
     let scope = resolved.granted();
-    let (claims, profile) = state.store.read(|c| {
+    let (claims, profile) = state.store.read_transaction(|c| {
         let claims = users::claim_values(c, &user)?;
         let profile = needs_profile.then(|| custom_claims::user_profile(c, &user, &claims)).transpose()?;
         Ok((claims, profile))
@@ -92,7 +92,7 @@ pub fn exchange(
         rotated_refresh: None,
     };
     let prepared = issue(state, app, &config, &user_grant, now);
-    state.store.write(|c| {
+    state.store.write_transaction(|c| {
         reservations.refund(c)?;
         let issued = match prepared {
             Ok(issued) => issued,
