@@ -191,7 +191,7 @@ fn check_rest(
     request::check_request_object(params)?;
     request::check_response_type(params)?;
     request::check_grant_type(app)?;
-    let allowed = tessera_store::config::allowed_scopes(app, catalog);
+    let allowed = tessera_domain::allowed_scopes(&app.settings.allowed_scopes, &app.settings.grant_types, catalog);
     let resolved = request::check_scope(params, catalog, &allowed)?;
     let resources = request::check_resources(params, &resolved)?;
     let scope = resolved.granted();

@@ -23,7 +23,7 @@ use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
 use diesel::prelude::*;
-use tessera_domain::{AllowedScopes, GrantType, ScopeCatalog, ScopeSet, ScopeToken, TokenSubject};
+use tessera_domain::{ScopeCatalog, TokenSubject};
 
 use crate::applications::{self, Application, ApplicationSecret};
 use crate::connections::{self, ApiConnection, ConnectionSecret};
@@ -169,24 +169,6 @@ impl Config {
     pub fn variables(&self) -> &[EnvironmentVariable] {
         &self.variables
     }
-}
-
-/// What the application may be granted: its allowed identity and API scopes (those that
-/// exist in `catalog`), and `offline_access` when it may hold refresh tokens. The token
-/// endpoint, authorize and the console's preview all ask here.
-pub fn allowed_scopes(app: &Application, catalog: &ScopeCatalog) -> AllowedScopes {
-    let mut identity = ScopeSet::new();
-    let mut api = ScopeSet::new();
-    for name in &app.settings.allowed_scopes {
-        let Ok(token) = ScopeToken::parse(name) else { continue };
-        if catalog.api_connection(name).is_some() {
-            api.insert(token);
-        } else if catalog.identity_claims(name).is_some() {
-            identity.insert(token);
-        }
-    }
-    let offline_access = app.settings.grant_types.contains(&GrantType::RefreshToken);
-    AllowedScopes { identity, api, offline_access }
 }
 
 fn live<T>(secrets: Option<&Vec<T>>, now: i64, expires_at: impl Fn(&T) -> Option<i64>) -> Vec<&T> {

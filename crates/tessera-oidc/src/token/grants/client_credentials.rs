@@ -83,7 +83,7 @@ fn issue(
     // come from the configuration in memory: a JWT is issued without a database round
     // trip.
     let catalog = config.catalog();
-    let allowed = tessera_store::config::allowed_scopes(app, catalog);
+    let allowed = tessera_domain::allowed_scopes(&app.settings.allowed_scopes, &app.settings.grant_types, catalog);
     let resolved = resolve_for_client_credentials(&requested, catalog, &allowed)
         .map_err(|e| OAuthError::invalid_scope(e.to_string()))?;
     let (audience, scope) = access_token_audience_and_scope(&resolved, Some(&resources))

@@ -31,7 +31,8 @@ pub fn exchange(
     let requested =
         ScopeSet::parse(params.get("scope").unwrap_or("")).map_err(|e| OAuthError::invalid_scope(e.to_string()))?;
     let config = state.store.config()?;
-    let allowed = tessera_store::config::allowed_scopes(app, config.catalog());
+    let allowed =
+        tessera_domain::allowed_scopes(&app.settings.allowed_scopes, &app.settings.grant_types, config.catalog());
     let resolved = resolve_requested(&requested, config.catalog(), &allowed)
         .map_err(|e| OAuthError::invalid_scope(e.to_string()))?;
     let needs_profile = custom_claims::needs_profile(&config, app);
