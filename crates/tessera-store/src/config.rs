@@ -10,13 +10,12 @@
 //!   snapshot when it moved, so another node's change is seen within that interval.
 //! - A change this process commits through [`Store::write_transaction`] or
 //!   [`Store::write_statement`] is seen by its next read at once: the store functions
-//!   that change configuration mark the transaction ([`changed`]), and the commit
-//!   invalidates the snapshot.
+//!   that change configuration mark the transaction ([`crate::config_changes`]), and the
+//!   commit invalidates the snapshot.
 //!
 //! [`Store::write_transaction`]: crate::Store::write_transaction
 //! [`Store::write_statement`]: crate::Store::write_statement
 
-use std::cell::Cell;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
@@ -205,23 +204,6 @@ pub(crate) fn now() -> i64 {
 /// The configuration's version in the database.
 pub fn current_version(conn: &mut AnyConnection) -> StoreResult<i64> {
     Ok(config_version::table.find(1).select(config_version::version).first(conn)?)
-}
-
-thread_local! {
-    /// Set by [`changed`] inside a write transaction on this thread.
-    static CHANGED: Cell<bool> = const { Cell::new(false) };
-}
-
-/// Marks the running write transaction as one that changes configuration, so that
-/// this process's snapshot is invalidated as soon as it commits. (The database's
-/// version moves by itself, through triggers.)
-pub fn changed() {
-    CHANGED.with(|c| c.set(true));
-}
-
-/// Clears the mark before a transaction and reads it after.
-pub(crate) fn take_changed() -> bool {
-    CHANGED.with(|c| c.replace(false))
 }
 
 /// The snapshot a store shares between its clones, and when to look for a newer one.

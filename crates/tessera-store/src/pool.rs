@@ -11,6 +11,7 @@ use diesel::prelude::*;
 use diesel::r2d2::{self, ManageConnection, Pool, PooledConnection, R2D2Connection};
 
 use crate::config::{self, Config, ConfigCache};
+use crate::config_changes;
 use crate::group_commit::{self, GroupCommit};
 use crate::{AnyConnection, Backend, DatabaseUrl, StoreError, StoreResult};
 
@@ -168,7 +169,7 @@ impl Store {
     ///
     /// A committed transaction that changed configuration invalidates the in-memory copy.
     pub fn write_transaction<T>(&self, f: impl FnOnce(&mut AnyConnection) -> StoreResult<T>) -> StoreResult<T> {
-        config::take_changed();
+        config_changes::take();
         let result = match &self.writes {
             // SQLite has one writer: a write inside a write would wait for itself.
             Some(_) if group_commit::in_group() => {
@@ -180,7 +181,7 @@ impl Store {
                 conn.transaction(|c| f(c))
             }
         };
-        if config::take_changed() && result.is_ok() {
+        if config_changes::take() && result.is_ok() {
             self.config.invalidate();
         }
         result
@@ -193,10 +194,10 @@ impl Store {
         match &self.writes {
             Some(_) => self.write_transaction(f),
             None => {
-                config::take_changed();
+                config_changes::take();
                 let mut conn = self.pool.get()?;
                 let result = f(&mut conn);
-                if config::take_changed() && result.is_ok() {
+                if config_changes::take() && result.is_ok() {
                     self.config.invalidate();
                 }
                 result
