@@ -116,7 +116,7 @@ pub fn get_active(
         .transpose()
 }
 
-/// The session with this `sid`, alive or not (to match an `id_token_hint` at logout).
+/// The session with this `sid`, alive or not.
 pub fn find_by_sid(conn: &mut AnyConnection, sid: &str) -> StoreResult<Option<BrowserSession>> {
     browser_sessions::table
         .filter(browser_sessions::sid.eq(sid))

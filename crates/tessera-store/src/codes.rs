@@ -124,8 +124,8 @@ pub fn insert_code(conn: &mut AnyConnection, new: &NewAuthorizationCode, now: i6
 }
 
 /// The code with this hash, consumed or not, without consuming it: for checks that must
-/// not spend the code when they fail (SECURITY.md: a replay with a wrong verifier or wrong
-/// client credentials revokes nothing).
+/// not spend the code when they fail (docs/security.md: a replay with a wrong verifier or
+/// wrong client credentials revokes nothing).
 pub fn get_code(conn: &mut AnyConnection, code_hash: &str) -> StoreResult<Option<AuthorizationCode>> {
     authorization_codes::table
         .find(code_hash)

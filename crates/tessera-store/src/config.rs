@@ -1,7 +1,8 @@
 //! The configuration in memory: applications and their secrets, scopes and the scope
 //! catalogue, claim types, API connections and their secrets, custom claims scripts and
-//! their variables, claim mappings. The token, introspection and authorize paths read it from here, not
-//! from the database (DESIGN.md: at most one round trip per token request).
+//! their variables, claim mappings. The token, introspection and authorize paths read it
+//! from here, not from the database (docs/architecture.md: one in-memory snapshot per
+//! node, so a token request reads no configuration from the database).
 //!
 //! Freshness, across any number of nodes:
 //! - Triggers on every configuration table move `config_version` in the same

@@ -237,14 +237,3 @@ pub fn live_secrets(conn: &mut AnyConnection, connection_id: &str, now: i64) -> 
         .order(api_connection_secrets::created_at.asc())
         .load(conn)?)
 }
-
-pub fn delete_secret(conn: &mut AnyConnection, connection_id: &str, secret_id: &str) -> StoreResult<()> {
-    crate::config_changes::mark();
-    let deleted = diesel::delete(
-        api_connection_secrets::table
-            .filter(api_connection_secrets::id.eq(secret_id))
-            .filter(api_connection_secrets::connection_id.eq(connection_id)),
-    )
-    .execute(conn)?;
-    found(deleted, "secret")
-}

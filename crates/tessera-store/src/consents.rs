@@ -4,7 +4,6 @@ use diesel::prelude::*;
 use tessera_domain::ScopeSet;
 
 use crate::schema::consents;
-use crate::users::found;
 use crate::{AnyConnection, StoreError, StoreResult};
 
 /// The scopes a user has allowed an application (OIDC Core §3.1.2.4), in canonical form:
@@ -89,22 +88,4 @@ pub fn upsert_consent(
             })
         }
     }
-}
-
-/// Withdraws a consent; the next authorization asks again.
-pub fn delete_consent(conn: &mut AnyConnection, user_id: &str, application_id: &str) -> StoreResult<()> {
-    let deleted = diesel::delete(consents::table.find((user_id, application_id))).execute(conn)?;
-    found(deleted, "consent")
-}
-
-/// The consents a user has given, by application id.
-pub fn consents_of_user(conn: &mut AnyConnection, user_id: &str) -> StoreResult<Vec<Consent>> {
-    Ok(consents::table
-        .filter(consents::user_id.eq(user_id))
-        .select(ConsentRow::as_select())
-        .order(consents::application_id.asc())
-        .load::<ConsentRow>(conn)?
-        .into_iter()
-        .map(Consent::from)
-        .collect())
 }

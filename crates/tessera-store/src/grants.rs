@@ -173,16 +173,6 @@ pub fn revoke_grant(conn: &mut AnyConnection, id: &str, now: i64) -> StoreResult
     Ok(changed > 0)
 }
 
-/// OIDC Back-Channel Logout 1.0 §2.7: refresh tokens issued within a browser session end
-/// with it. Tessera revokes every grant of the session, `offline_access` ones included
-/// (the spec allows keeping those; a logout that leaves tokens alive surprises users).
-/// Returns how many were revoked.
-pub fn revoke_grants_of_session(conn: &mut AnyConnection, sid: &str, now: i64) -> StoreResult<usize> {
-    let ids: Vec<String> =
-        grants::table.filter(grants::sid.eq(sid)).filter(grants::revoked_at.is_null()).select(grants::id).load(conn)?;
-    revoke_grants(conn, &ids, now)
-}
-
 /// RP-initiated logout: the grants of the session end with it, except those with
 /// `offline_access`, which by definition outlive the user's presence (OIDC Core §11;
 /// Back-Channel Logout 1.0 §2.7). Returns how many were revoked.
@@ -309,9 +299,6 @@ fn revoke_grants(conn: &mut AnyConnection, ids: &[String], now: i64) -> StoreRes
         .execute(conn)?)
 }
 
-/// Replaces the custom claims of a grant; the next tokens of the family carry them. The
-/// caller has checked them (DESIGN.md: custom claims never override registered claims).
-/// Records the custom claims of the grant's latest issuance.
 /// Names [`SET_ISSUED_CLAIMS`] in diesel's statement cache.
 struct SetIssuedClaims;
 
@@ -319,6 +306,7 @@ struct SetIssuedClaims;
 /// caches no `UPDATE` it builds): every refresh-token rotation runs it on SQLite.
 const SET_ISSUED_CLAIMS: &str = "UPDATE grants SET issued_claims = $1 WHERE id = $2";
 
+/// Records the custom claims of the grant's latest issuance ([`Grant::issued_claims`]).
 pub fn set_issued_claims(conn: &mut AnyConnection, grant_id: &str, claims: &Map<String, Value>) -> StoreResult<()> {
     let claims = object_text(claims)?;
     let changed =
@@ -326,6 +314,9 @@ pub fn set_issued_claims(conn: &mut AnyConnection, grant_id: &str, claims: &Map<
     found(changed, "grant")
 }
 
+/// Replaces the custom claims of a grant ([`Grant::custom_claims`]); the next tokens of
+/// the family carry them. The caller has checked them (docs/custom-claims.md: no source
+/// may set a registered claim).
 pub fn set_custom_claims(conn: &mut AnyConnection, grant_id: &str, claims: &Map<String, Value>) -> StoreResult<()> {
     let changed = diesel::update(grants::table.find(grant_id))
         .set(grants::custom_claims.eq(object_text(claims)?))

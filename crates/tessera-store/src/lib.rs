@@ -17,9 +17,15 @@
 //! Each function takes a connection so callers can compose several in one transaction:
 //! [`Store::write_transaction`] and [`Store::read_transaction`] run a closure in one;
 //! [`Store::write_statement`] and [`Store::read_statement`] run one statement, atomic by
-//! itself, without `BEGIN` and `COMMIT` around it on Postgres. Nothing here decides
-//! policy: the rules live in `tessera-domain`, the web crates call these functions and
-//! never write SQL.
+//! itself, without `BEGIN` and `COMMIT` around it on Postgres.
+//!
+//! The rules that decide what is granted and what a token carries live in
+//! `tessera-domain` (which scopes an application may have, which requested scopes it
+//! gets, which claims a scope carries); the store keeps the data and spends what is
+//! single use. Two selections sit here beside the rows they read:
+//! which claim mappings apply to a token ([`config::Config::rules_for`]) and which grants
+//! an RP-initiated logout ends ([`grants::revoke_online_grants_of_session`]). The web
+//! crates call these functions and never write SQL.
 #![forbid(unsafe_code)]
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 

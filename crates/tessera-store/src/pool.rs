@@ -220,12 +220,6 @@ impl Store {
         self.config.current()
     }
 
-    /// Forgets the in-memory configuration, so the next [`Store::config`] reads it
-    /// again (after a change this process made outside [`Store::write_transaction`] and [`Store::write_statement`]).
-    pub fn invalidate_config(&self) {
-        self.config.invalidate();
-    }
-
     /// How often [`Store::config`] looks for changes made elsewhere.
     pub fn set_config_refresh_interval(&self, interval: Duration) {
         self.config.set_refresh_interval(interval);

@@ -249,23 +249,6 @@ pub fn create_api_scope(
     get_scope(conn, &input.name)
 }
 
-/// Updates an API scope's display name and description (its name is its identity).
-pub fn update_api_scope(conn: &mut AnyConnection, input: &ApiScopeInput, now: i64) -> StoreResult<Scope> {
-    crate::config_changes::mark();
-    let scope = get_scope(conn, &input.name)?;
-    if scope.kind != ScopeKind::Api {
-        return Err(StoreError::invalid("name", format!("{} is an identity scope", input.name)));
-    }
-    diesel::update(scopes::table.find(&input.name))
-        .set((
-            scopes::display_name.eq(&input.display_name),
-            scopes::description.eq(&input.description),
-            scopes::updated_at.eq(now),
-        ))
-        .execute(conn)?;
-    get_scope(conn, &input.name)
-}
-
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn insert_scope(
     conn: &mut AnyConnection,

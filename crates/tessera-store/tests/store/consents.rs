@@ -24,23 +24,4 @@ crate::both_backends! {
         }
         assert!(store.read_transaction(|c| consents::get_consent(c, &p.alice, &p.app)).unwrap().is_none());
     }
-
-    fn consents_are_listed_per_user_and_can_be_withdrawn(store) {
-        let p = parties(&store);
-        store.write_transaction(|c| consents::upsert_consent(c, &p.alice, &p.app, "openid", NOW)).unwrap();
-        store.write_transaction(|c| consents::upsert_consent(c, &p.alice, &p.other_app, "openid email", NOW)).unwrap();
-        store.write_transaction(|c| consents::upsert_consent(c, &p.bob, &p.app, "openid", NOW)).unwrap();
-        let mut expected = vec![p.app.clone(), p.other_app.clone()];
-        expected.sort();
-        let listed = store.read_transaction(|c| consents::consents_of_user(c, &p.alice)).unwrap();
-        assert_eq!(listed.iter().map(|c| c.application_id.clone()).collect::<Vec<_>>(), expected);
-
-        store.write_transaction(|c| consents::delete_consent(c, &p.alice, &p.app)).unwrap();
-        assert!(store.read_transaction(|c| consents::get_consent(c, &p.alice, &p.app)).unwrap().is_none());
-        assert!(store.read_transaction(|c| consents::get_consent(c, &p.bob, &p.app)).unwrap().is_some());
-        assert!(matches!(
-            store.write_transaction(|c| consents::delete_consent(c, &p.alice, &p.app)),
-            Err(StoreError::NotFound { entity: "consent" })
-        ));
-    }
 }

@@ -68,20 +68,6 @@ crate::both_backends! {
         assert_eq!(store.read_transaction(|c| grants::get_grant(c, &other.id)).unwrap().revoked_at, None);
     }
 
-    fn revoking_the_grants_of_a_session_leaves_other_sessions_alone(store) {
-        let p = parties(&store);
-        let a = create_grant(&store, &grant(&p, "sid-1", NOW + 3600));
-        let b = create_grant(&store, &for_app(&p, &p.other_app, "sid-1"));
-        let c2 = create_grant(&store, &grant(&p, "sid-2", NOW + 3600));
-        insert_reference(&store, &reference(&p, "at-b", Some(&b.id), NOW + 600));
-        assert_eq!(store.write_transaction(|c| grants::revoke_grants_of_session(c, "sid-1", NOW + 1)).unwrap(), 2);
-        assert_eq!(store.read_transaction(|c| grants::get_grant(c, &a.id)).unwrap().revoked_at, Some(NOW + 1));
-        assert_eq!(store.read_transaction(|c| grants::get_grant(c, &b.id)).unwrap().revoked_at, Some(NOW + 1));
-        assert_eq!(store.read_transaction(|c| grants::get_grant(c, &c2.id)).unwrap().revoked_at, None);
-        assert!(!active(&store, "at-b", NOW + 2));
-        assert_eq!(store.write_transaction(|c| grants::revoke_grants_of_session(c, "sid-1", NOW + 2)).unwrap(), 0);
-    }
-
     fn revoking_the_grants_of_a_user_for_one_application_leaves_other_applications_alone(store) {
         let p = parties(&store);
         let web = create_grant(&store, &grant(&p, "sid-1", NOW + 3600));
