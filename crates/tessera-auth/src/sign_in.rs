@@ -133,18 +133,18 @@ pub fn check_password(
     now: i64,
 ) -> StoreResult<Verdict> {
     let ip_key = attempt.ip_key();
-    let ip = store.write_one(|c| throttle::reserve(c, &ip_key, IP_LIMIT, now))?;
+    let ip = store.write_statement(|c| throttle::reserve(c, &ip_key, IP_LIMIT, now))?;
     if let Reservation::Locked { until, refused, audit } = ip {
         if audit {
-            store.write(|c| refusal_event(c, attempt, "ip", until, refused, now))?;
+            store.write_transaction(|c| refusal_event(c, attempt, "ip", until, refused, now))?;
         }
         return Ok(Verdict::Locked { until });
     }
     let account_key = attempt.account_key();
-    let account = store.write_one(|c| throttle::reserve(c, &account_key, ACCOUNT_LIMIT, now))?;
+    let account = store.write_statement(|c| throttle::reserve(c, &account_key, ACCOUNT_LIMIT, now))?;
     if let Reservation::Locked { until, refused, audit } = account {
         // Not evaluated: the address's reservation is given back.
-        store.write(|c| {
+        store.write_transaction(|c| {
             throttle::refund(c, &ip)?;
             if audit {
                 refusal_event(c, attempt, "account", until, refused, now)?;

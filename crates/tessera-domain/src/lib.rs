@@ -62,8 +62,8 @@ pub use redirect::{PostLogoutRedirectUri, RedirectProblem, RedirectUri, Redirect
 pub use required::missing_required_claims;
 pub use scope::{
     AllowedScopes, ApiGrant, IdentityGrant, OFFLINE_ACCESS, OPENID, RefusalReason, RefusedScope, ResolvedScopes,
-    ScopeCatalog, ScopeError, ScopeKind, ScopeSet, ScopeToken, classify, narrow, resolve_for_client_credentials,
-    resolve_requested, resolve_requested_lenient,
+    ScopeCatalog, ScopeError, ScopeKind, ScopeSet, ScopeToken, allowed_scopes, classify, narrow,
+    resolve_for_client_credentials, resolve_requested, resolve_requested_lenient,
 };
 pub use standard::{
     STANDARD_CLAIMS, STANDARD_IDENTITY_SCOPES, StandardClaim, StandardScope, VERIFIED_FLAGS, is_server_controlled,

@@ -6,6 +6,7 @@
 //! and repeated spaces (empty pieces are skipped), but every other character outside the
 //! scope-token set — tabs, newlines, `"`, `\`, non-ASCII — is refused, naming the token.
 
+mod allowed;
 mod catalog;
 mod resolve;
 
@@ -17,6 +18,7 @@ use std::str::FromStr;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use thiserror::Error;
 
+pub use allowed::allowed_scopes;
 pub use catalog::{ScopeCatalog, ScopeKind, classify};
 pub use resolve::{
     AllowedScopes, ApiGrant, IdentityGrant, RefusalReason, RefusedScope, ResolvedScopes, narrow,

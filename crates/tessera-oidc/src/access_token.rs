@@ -7,8 +7,8 @@ use serde_json::{Map, Value};
 use tessera_domain::{SigningAlgorithm, TokenFormat};
 use tessera_store::applications::Application;
 use tessera_store::config::Config;
-use tessera_store::tokens::{self, NewReferenceToken};
 use tessera_store::{AnyConnection, StoreResult};
+use tessera_store::{reference_tokens, reference_tokens::NewReferenceToken};
 use tessera_tokens::{KeySet, generate_secret};
 
 use crate::error::OAuthError;
@@ -36,7 +36,7 @@ impl Minted {
     /// Stores the reference token's row, if any.
     pub fn persist(&self, conn: &mut AnyConnection, now: i64) -> StoreResult<()> {
         match &self.reference {
-            Some(row) => tokens::insert_reference_token(conn, row, now),
+            Some(row) => reference_tokens::insert_reference_token(conn, row, now),
             None => Ok(()),
         }
     }

@@ -9,8 +9,11 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use serde_json::Value;
 use tessera_domain::ScopeCatalog;
 use tessera_store::applications::{self, Application};
-use tessera_store::sessions::{self, BrowserSession, NewAuthorizationCode, NewAuthorizationRequest};
 use tessera_store::{AnyConnection, StoreError, StoreResult, users};
+use tessera_store::{
+    authorization_requests, authorization_requests::NewAuthorizationRequest, browser_sessions,
+    browser_sessions::BrowserSession, codes, codes::NewAuthorizationCode, consents,
+};
 use tessera_tokens::{SecretHash, generate_secret};
 
 use self::request::{AuthorizationRequest, Refusal, ReplyTo, Untrusted};
@@ -140,14 +143,14 @@ fn start(state: &OidcState, raw: &[u8], cookie: Option<&str>) -> StoreResult<Nex
     let authorization = AuthorizationRequest { reply: reply_to, ..authorization };
 
     // Keep the request, bound to this browser's session (a new anonymous one if none).
-    state.store.write(|c| {
+    state.store.write_transaction(|c| {
         let (session_id, session, new_cookie) = match session::current(c, cookie, &state.settings, now)? {
             Some((id, session)) => {
                 // Activity restarts the idle timeout of a signed-in session; an anonymous
                 // one lives as long as the request it now binds.
-                sessions::touch(c, &session.id_hash, now)?;
+                browser_sessions::touch(c, &session.id_hash, now)?;
                 if session.user_id.is_none() {
-                    sessions::extend(c, &session.id_hash, now + session::ANONYMOUS_SESSION_LIFETIME)?;
+                    browser_sessions::extend(c, &session.id_hash, now + session::ANONYMOUS_SESSION_LIFETIME)?;
                 }
                 (id, session, false)
             }
@@ -157,7 +160,7 @@ fn start(state: &OidcState, raw: &[u8], cookie: Option<&str>) -> StoreResult<Nex
             }
         };
         let handle = generate_secret();
-        sessions::create_request(
+        authorization_requests::create_request(
             c,
             &NewAuthorizationRequest {
                 id_hash: handle.hash().as_str().to_owned(),
@@ -188,7 +191,7 @@ fn check_rest(
     request::check_request_object(params)?;
     request::check_response_type(params)?;
     request::check_grant_type(app)?;
-    let allowed = tessera_store::config::allowed_scopes(app, catalog);
+    let allowed = tessera_domain::allowed_scopes(&app.settings.allowed_scopes, &app.settings.grant_types, catalog);
     let resolved = request::check_scope(params, catalog, &allowed)?;
     let resources = request::check_resources(params, &resolved)?;
     let scope = resolved.granted();
@@ -259,7 +262,7 @@ pub(crate) fn decide(
         return Ok(ask(required_claims::PATH, "interaction_required", "the user must provide required information"));
     }
     if app.settings.require_consent && !request.consented {
-        let remembered = sessions::get_consent(conn, &user.id, &app.id)?
+        let remembered = consents::get_consent(conn, &user.id, &app.id)?
             .and_then(|c| tessera_domain::ScopeSet::parse(&c.scope).ok())
             .zip(tessera_domain::ScopeSet::parse(&request.scope).ok())
             .is_some_and(|(given, asked)| asked.is_subset(&given));
@@ -284,7 +287,7 @@ fn issue_code(
     now: i64,
 ) -> StoreResult<Deferred> {
     let code = generate_secret();
-    sessions::insert_code(
+    codes::insert_code(
         conn,
         &NewAuthorizationCode {
             code_hash: code.hash().as_str().to_owned(),
@@ -304,7 +307,7 @@ fn issue_code(
         },
         now,
     )?;
-    sessions::delete_request(conn, SecretHash::of(handle).as_str())?;
+    authorization_requests::delete_request(conn, SecretHash::of(handle).as_str())?;
     Ok(reply(&request.reply, &state.issuer, vec![("code".into(), code.expose().to_owned())]))
 }
 
@@ -331,7 +334,9 @@ pub(crate) fn load_pending(
     else {
         return Ok(None);
     };
-    let Some(stored) = sessions::get_request(conn, SecretHash::of(handle).as_str(), now)? else { return Ok(None) };
+    let Some(stored) = authorization_requests::get_request(conn, SecretHash::of(handle).as_str(), now)? else {
+        return Ok(None);
+    };
     if stored.session_id_hash.as_deref() != Some(session.id_hash.as_str()) {
         return Ok(None);
     }
@@ -342,7 +347,7 @@ pub(crate) fn load_pending(
 
 pub(crate) fn save_pending(conn: &mut AnyConnection, pending: &Pending) -> StoreResult<()> {
     let value: Value = serde_json::to_value(&pending.request).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-    sessions::update_request(conn, SecretHash::of(&pending.handle).as_str(), &value)
+    authorization_requests::update_request(conn, SecretHash::of(&pending.handle).as_str(), &value)
 }
 
 /// The page shown when a pending request cannot be continued.
@@ -365,7 +370,7 @@ pub(crate) async fn resume(request: HttpRequest, state: web::Data<OidcState>) ->
     let worker = state.clone();
     run_blocking(
         move || {
-            worker.store.write(|c| {
+            worker.store.write_transaction(|c| {
                 let now = now();
                 let Some(pending) = load_pending(c, &worker, handle.as_deref(), cookie.as_deref(), now)? else {
                     return Ok(expired());

@@ -7,7 +7,7 @@ use actix_web::http::header;
 use serde_json::{Map, Value};
 use tessera_claims::IssuedClaims;
 use tessera_store::config::Config;
-use tessera_store::tokens;
+use tessera_store::{grants, reference_tokens};
 use tessera_tokens::SecretHash;
 
 use crate::error::OAuthError;
@@ -67,13 +67,13 @@ pub fn active_token(state: &OidcState, token: &str, now: i64) -> Result<Option<A
         // disabled) is no longer active, though it still verifies offline until it expires.
         Looked::OfGrant { claims, grant_id } => state
             .store
-            .query(|c| tokens::find_live_grant(c, &grant_id))?
+            .read_statement(|c| grants::find_live_grant(c, &grant_id))?
             .map(|grant| ActiveToken { issued: IssuedClaims::from_map(&grant.issued_claims), claims }),
         Looked::Reference => {
             let hash = SecretHash::of(token);
             state
                 .store
-                .query(|c| tokens::find_active(c, hash.as_str(), now))?
+                .read_statement(|c| reference_tokens::find_active(c, hash.as_str(), now))?
                 .map(|found| ActiveToken { claims: found.claims, issued: IssuedClaims::from_map(&found.issued_claims) })
         }
     };

@@ -14,8 +14,8 @@ use serde_json::json;
 use tessera_domain::ClientAuthMethod;
 use tessera_store::applications::Application;
 use tessera_store::audit::{self, NewAuditEvent};
+use tessera_store::client_assertions;
 use tessera_store::config::Config;
-use tessera_store::tokens;
 use tessera_tokens::SecretHash;
 
 use crate::error::OAuthError;
@@ -327,7 +327,10 @@ pub fn authenticate_request(
     };
     if let Some((jti, expires_at)) = replay_guard {
         let jti_hash = SecretHash::of(&jti);
-        let fresh = match state.store.write(|c| tokens::record_jti(c, &app.id, jti_hash.as_str(), expires_at, now)) {
+        let fresh = match state
+            .store
+            .write_transaction(|c| client_assertions::record_jti(c, &app.id, jti_hash.as_str(), expires_at, now))
+        {
             Ok(fresh) => fresh,
             // A concurrent duplicate insert on Postgres: a replay too.
             Err(tessera_store::StoreError::Conflict { .. }) => false,
@@ -359,7 +362,8 @@ pub fn record_failure(
     };
     // Anyone can cause this event: at most one a minute per address reaches the log.
     let key = format!("audit:client.authentication_failed:{}", client_ip.unwrap_or("unknown"));
-    if let Err(error) = store.write(|c| audit::record_sampled(c, &event, &key, AUDIT_SAMPLE_INTERVAL, now)) {
+    if let Err(error) = store.write_transaction(|c| audit::record_sampled(c, &event, &key, AUDIT_SAMPLE_INTERVAL, now))
+    {
         tracing::warn!(%error, "could not record a failed client authentication");
     }
 }

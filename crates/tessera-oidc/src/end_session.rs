@@ -8,8 +8,8 @@
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde_json::{Map, Value, json};
 use tessera_store::applications;
-use tessera_store::sessions::BrowserSession;
-use tessera_store::{StoreError, audit, sessions, users};
+use tessera_store::browser_sessions::BrowserSession;
+use tessera_store::{StoreError, audit, browser_sessions, users};
 use tessera_tokens::SecretHash;
 
 use crate::authorize::failure;
@@ -66,7 +66,7 @@ fn decide(
     let hint = params.get("id_token_hint").and_then(|hint| verified_id_token(state, hint));
     let Some(hint) = hint else {
         // No valid hint: ask first (the form carries the CSRF token of this session).
-        return state.store.read(|c| {
+        return state.store.read_transaction(|c| {
             Ok(match session::current(c, cookie, &state.settings, now)? {
                 Some((id, browser)) => (confirmation(c, &id, &browser, None, false)?, false),
                 None => (Deferred::page(SignedOutPage {}), true),
@@ -78,7 +78,7 @@ fn decide(
         Some(Value::Array(auds)) => auds.first().and_then(Value::as_str).map(str::to_owned),
         _ => None,
     };
-    state.store.write(|c| {
+    state.store.write_transaction(|c| {
         let app = match &client_id {
             Some(id) => applications::find_by_client_id(c, id)?,
             None => None,
@@ -170,9 +170,9 @@ fn end(
     now: i64,
 ) -> Result<(), StoreError> {
     if let Some((id, session)) = current {
-        sessions::end(conn, SecretHash::of(&id).as_str(), now)?;
+        browser_sessions::end(conn, SecretHash::of(&id).as_str(), now)?;
         // The session's tokens end with it; offline_access grants outlive it.
-        tessera_store::tokens::revoke_online_grants_of_session(conn, &session.sid, now)?;
+        tessera_store::grants::revoke_online_grants_of_session(conn, &session.sid, now)?;
         if let Some(user_id) = &session.user_id {
             let target = format!("user:{user_id}");
             audit::record(
@@ -199,7 +199,7 @@ pub(crate) async fn confirm(request: HttpRequest, body: web::Bytes, state: web::
     let state = state.into_inner();
     let worker = state.clone();
     let result = web::block(move || {
-        worker.store.write(|c| {
+        worker.store.write_transaction(|c| {
             let now = now();
             let Some((id, _)) = session::current(c, cookie.as_deref(), &worker.settings, now)? else {
                 return Ok((Deferred::page(SignedOutPage {}), true));

@@ -161,7 +161,7 @@ fn record_failure(state: &OidcState, name: &str, client_ip: Option<&str>, now: i
     // Anyone can cause this event: at most one a minute per address reaches the log.
     let key = format!("audit:connection.authentication_failed:{}", client_ip.unwrap_or("unknown"));
     let interval = crate::client_auth::AUDIT_SAMPLE_INTERVAL;
-    if let Err(error) = state.store.write(|c| audit::record_sampled(c, &event, &key, interval, now)) {
+    if let Err(error) = state.store.write_transaction(|c| audit::record_sampled(c, &event, &key, interval, now)) {
         tracing::warn!(%error, "could not record a failed API connection authentication");
     }
 }

@@ -9,7 +9,7 @@ use actix_web::http::header::{CacheControl, CacheDirective};
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde_json::json;
 use tessera_store::audit::{self, NewAuditEvent};
-use tessera_store::tokens;
+use tessera_store::{grants, reference_tokens, refresh_tokens};
 use tessera_tokens::SecretHash;
 
 use crate::client_auth;
@@ -50,14 +50,14 @@ fn revoke(
         return Ok(());
     }
     let hash = SecretHash::of(token);
-    let revoked = state.store.write(|c| {
+    let revoked = state.store.write_transaction(|c| {
         // The hint only orders the look-ups; both kinds are tried (RFC 7009 §2.1).
-        let what = if tokens::revoke_reference_token(c, hash.as_str(), &app.id, now)? {
+        let what = if reference_tokens::revoke_reference_token(c, hash.as_str(), &app.id, now)? {
             Some(("access_token", None))
         } else {
-            match tokens::find_refresh_token(c, hash.as_str())? {
+            match refresh_tokens::find_refresh_token(c, hash.as_str())? {
                 Some((_, grant)) if grant.application_id == app.id => {
-                    tokens::revoke_grant(c, &grant.id, now)?;
+                    grants::revoke_grant(c, &grant.id, now)?;
                     Some(("refresh_token", Some(grant.id)))
                 }
                 _ => None,
@@ -100,8 +100,8 @@ fn revoke_jwt(
         return Ok(());
     }
     let Some(grant_id) = claims.get("grant_id").and_then(serde_json::Value::as_str) else { return Ok(()) };
-    state.store.write(|c| {
-        if tokens::revoke_grant(c, grant_id, now)? {
+    state.store.write_transaction(|c| {
+        if grants::revoke_grant(c, grant_id, now)? {
             audit::record(
                 c,
                 &NewAuditEvent {

@@ -6,8 +6,8 @@ use actix_web::HttpRequest;
 use actix_web::cookie::{Cookie, SameSite, time::Duration as CookieDuration};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
-use tessera_store::sessions::{self, BrowserSession, NewSession};
 use tessera_store::{AnyConnection, StoreResult};
+use tessera_store::{browser_sessions, browser_sessions::BrowserSession, browser_sessions::NewSession};
 use tessera_tokens::{SecretHash, generate_secret};
 
 use crate::state::OidcSettings;
@@ -36,7 +36,8 @@ pub fn current(
 ) -> StoreResult<Option<(String, BrowserSession)>> {
     let Some(id) = presented else { return Ok(None) };
     let hash = SecretHash::of(id);
-    Ok(sessions::get_active(conn, hash.as_str(), settings.session_idle_timeout, now)?.map(|s| (id.to_owned(), s)))
+    Ok(browser_sessions::get_active(conn, hash.as_str(), settings.session_idle_timeout, now)?
+        .map(|s| (id.to_owned(), s)))
 }
 
 /// A new session (anonymous, or signed in when `user` is given) replacing `old_id`, if
@@ -71,7 +72,7 @@ pub fn start(
         expires_at: now + lifetime,
     };
     let old_hash = old_id.map(|id| SecretHash::of(id).as_str().to_owned());
-    let session = sessions::replace(conn, old_hash.as_deref(), &new, now)?;
+    let session = browser_sessions::replace(conn, old_hash.as_deref(), &new, now)?;
     Ok((id.expose().to_owned(), session))
 }
 

@@ -10,7 +10,7 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use serde_json::{Value, json};
 use tessera_claims::IssuedClaims;
 use tessera_domain::{AllowedScopes, IdentityClaims, Output, ScopeSet, claims_for_userinfo, resolve_requested_lenient};
-use tessera_store::{StoreError, tokens, users};
+use tessera_store::{StoreError, grants, reference_tokens, users};
 use tessera_tokens::SecretHash;
 
 use crate::bearer::{ActiveToken, Looked, bearer_token, look};
@@ -94,7 +94,7 @@ fn lookup(state: &OidcState, token: &str) -> Result<Answer, StoreError> {
         Looked::Inactive => return Ok(invalid()),
         Looked::Active(active) => (active, None),
         Looked::OfGrant { claims, grant_id } => {
-            match state.store.query(|c| tokens::get_grant_with_user(c, &grant_id))? {
+            match state.store.read_statement(|c| grants::get_grant_with_user(c, &grant_id))? {
                 // A JWT of a revoked grant is no longer active, though it still
                 // verifies offline until it expires.
                 Some((grant, user)) if grant.revoked_at.is_none() => {
@@ -105,7 +105,7 @@ fn lookup(state: &OidcState, token: &str) -> Result<Answer, StoreError> {
         }
         Looked::Reference => {
             let hash = SecretHash::of(token);
-            match state.store.query(|c| tokens::find_active_with_user(c, hash.as_str(), now))? {
+            match state.store.read_statement(|c| reference_tokens::find_active_with_user(c, hash.as_str(), now))? {
                 Some((found, user)) => {
                     let issued = IssuedClaims::from_map(&found.issued_claims);
                     (ActiveToken { claims: found.claims, issued }, user)
@@ -130,7 +130,7 @@ fn lookup(state: &OidcState, token: &str) -> Result<Answer, StoreError> {
     };
     let user = match user {
         Some(user) => Some(user),
-        None => state.store.query(|c| users::find_with_claims(c, sub))?,
+        None => state.store.read_statement(|c| users::find_with_claims(c, sub))?,
     };
     let (user, values) = match user {
         Some((user, values)) if !user.disabled && user.id == sub => (user, values),

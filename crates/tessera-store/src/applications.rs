@@ -74,7 +74,7 @@ pub fn create(
     secret_hash: Option<&str>,
     now: i64,
 ) -> StoreResult<Application> {
-    crate::config::changed();
+    crate::config_changes::mark();
     let id = new_id();
     diesel::insert_into(applications::table)
         .values((
@@ -188,7 +188,7 @@ pub fn update(
     settings: &ApplicationSettings,
     now: i64,
 ) -> StoreResult<Application> {
-    crate::config::changed();
+    crate::config_changes::mark();
     let changed = diesel::update(applications::table.find(id)).set(columns(settings, now)).execute(conn)?;
     found(changed, "application")?;
     write_lists(conn, id, settings)?;
@@ -229,7 +229,7 @@ pub fn count(conn: &mut AnyConnection) -> StoreResult<i64> {
 }
 
 pub fn delete(conn: &mut AnyConnection, id: &str) -> StoreResult<()> {
-    crate::config::changed();
+    crate::config_changes::mark();
     let deleted = diesel::delete(applications::table.find(id)).execute(conn)?;
     found(deleted, "application")
 }
@@ -357,7 +357,7 @@ pub fn add_secret(
     expires_at: Option<i64>,
     now: i64,
 ) -> StoreResult<String> {
-    crate::config::changed();
+    crate::config_changes::mark();
     let id = new_id();
     diesel::insert_into(application_secrets::table)
         .values((
@@ -380,7 +380,7 @@ pub fn rotate_secret(
     old_expire_at: i64,
     now: i64,
 ) -> StoreResult<String> {
-    crate::config::changed();
+    crate::config_changes::mark();
     get(conn, application_id)?;
     diesel::update(
         application_secrets::table

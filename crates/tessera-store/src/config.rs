@@ -1,25 +1,29 @@
 //! The configuration in memory: applications and their secrets, scopes and the scope
 //! catalogue, claim types, API connections and their secrets, custom claims scripts and
-//! their variables, claim mappings. The token, introspection and authorize paths read it from here, not
-//! from the database (DESIGN.md: at most one round trip per token request).
+//! their variables, claim mappings. The token, introspection and authorize paths read it
+//! from here, not from the database (docs/architecture.md: one in-memory snapshot per
+//! node, so a token request reads no configuration from the database).
 //!
 //! Freshness, across any number of nodes:
 //! - Triggers on every configuration table move `config_version` in the same
 //!   transaction as the change, whoever makes it (another node, the CLI).
 //! - A node checks that number at most every `refresh_interval` and reloads the whole
 //!   snapshot when it moved, so another node's change is seen within that interval.
-//! - A change this process commits through [`Store::write`](crate::Store::write) is
-//!   seen by its next read at once: the store functions that change configuration mark
-//!   the transaction ([`changed`]), and the commit invalidates the snapshot.
+//! - A change this process commits through [`Store::write_transaction`] or
+//!   [`Store::write_statement`] is seen by its next read at once: the store functions
+//!   that change configuration mark the transaction ([`crate::config_changes`]), and the
+//!   commit invalidates the snapshot.
+//!
+//! [`Store::write_transaction`]: crate::Store::write_transaction
+//! [`Store::write_statement`]: crate::Store::write_statement
 
-use std::cell::Cell;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
 use diesel::prelude::*;
-use tessera_domain::{AllowedScopes, GrantType, ScopeCatalog, ScopeSet, ScopeToken, TokenSubject};
+use tessera_domain::{ScopeCatalog, TokenSubject};
 
 use crate::applications::{self, Application, ApplicationSecret};
 use crate::connections::{self, ApiConnection, ConnectionSecret};
@@ -167,24 +171,6 @@ impl Config {
     }
 }
 
-/// What the application may be granted: its allowed identity and API scopes (those that
-/// exist in `catalog`), and `offline_access` when it may hold refresh tokens. The token
-/// endpoint, authorize and the console's preview all ask here.
-pub fn allowed_scopes(app: &Application, catalog: &ScopeCatalog) -> AllowedScopes {
-    let mut identity = ScopeSet::new();
-    let mut api = ScopeSet::new();
-    for name in &app.settings.allowed_scopes {
-        let Ok(token) = ScopeToken::parse(name) else { continue };
-        if catalog.api_connection(name).is_some() {
-            api.insert(token);
-        } else if catalog.identity_claims(name).is_some() {
-            identity.insert(token);
-        }
-    }
-    let offline_access = app.settings.grant_types.contains(&GrantType::RefreshToken);
-    AllowedScopes { identity, api, offline_access }
-}
-
 fn live<T>(secrets: Option<&Vec<T>>, now: i64, expires_at: impl Fn(&T) -> Option<i64>) -> Vec<&T> {
     secrets.map(|all| all.iter().filter(|s| expires_at(s).is_none_or(|at| at > now)).collect()).unwrap_or_default()
 }
@@ -219,23 +205,6 @@ pub(crate) fn now() -> i64 {
 /// The configuration's version in the database.
 pub fn current_version(conn: &mut AnyConnection) -> StoreResult<i64> {
     Ok(config_version::table.find(1).select(config_version::version).first(conn)?)
-}
-
-thread_local! {
-    /// Set by [`changed`] inside a write transaction on this thread.
-    static CHANGED: Cell<bool> = const { Cell::new(false) };
-}
-
-/// Marks the running write transaction as one that changes configuration, so that
-/// this process's snapshot is invalidated as soon as it commits. (The database's
-/// version moves by itself, through triggers.)
-pub fn changed() {
-    CHANGED.with(|c| c.set(true));
-}
-
-/// Clears the mark before a transaction and reads it after.
-pub(crate) fn take_changed() -> bool {
-    CHANGED.with(|c| c.replace(false))
 }
 
 /// The snapshot a store shares between its clones, and when to look for a newer one.

@@ -69,7 +69,7 @@ pub fn create(
     secret_hash: &str,
     now: i64,
 ) -> StoreResult<ApiConnection> {
-    crate::config::changed();
+    crate::config_changes::mark();
     let id = new_id();
     diesel::insert_into(api_connections::table)
         .values((
@@ -143,7 +143,7 @@ pub fn update(
     access_token_format: Option<TokenFormat>,
     now: i64,
 ) -> StoreResult<ApiConnection> {
-    crate::config::changed();
+    crate::config_changes::mark();
     let changed = diesel::update(api_connections::table.find(id))
         .set((
             api_connections::display_name.eq(display_name),
@@ -158,7 +158,7 @@ pub fn update(
 
 /// Deletes the connection with its secrets and every API scope it owns.
 pub fn delete(conn: &mut AnyConnection, id: &str) -> StoreResult<()> {
-    crate::config::changed();
+    crate::config_changes::mark();
     let deleted = diesel::delete(api_connections::table.find(id)).execute(conn)?;
     found(deleted, "API connection")
 }
@@ -180,7 +180,7 @@ pub fn add_secret(
     expires_at: Option<i64>,
     now: i64,
 ) -> StoreResult<String> {
-    crate::config::changed();
+    crate::config_changes::mark();
     let id = new_id();
     diesel::insert_into(api_connection_secrets::table)
         .values((
@@ -203,7 +203,7 @@ pub fn rotate_secret(
     old_expire_at: i64,
     now: i64,
 ) -> StoreResult<String> {
-    crate::config::changed();
+    crate::config_changes::mark();
     get(conn, connection_id)?;
     diesel::update(
         api_connection_secrets::table.filter(api_connection_secrets::connection_id.eq(connection_id)).filter(
@@ -232,15 +232,4 @@ pub fn live_secrets(conn: &mut AnyConnection, connection_id: &str, now: i64) -> 
         .select(ConnectionSecret::as_select())
         .order(api_connection_secrets::created_at.asc())
         .load(conn)?)
-}
-
-pub fn delete_secret(conn: &mut AnyConnection, connection_id: &str, secret_id: &str) -> StoreResult<()> {
-    crate::config::changed();
-    let deleted = diesel::delete(
-        api_connection_secrets::table
-            .filter(api_connection_secrets::id.eq(secret_id))
-            .filter(api_connection_secrets::connection_id.eq(connection_id)),
-    )
-    .execute(conn)?;
-    found(deleted, "secret")
 }

@@ -16,3 +16,8 @@ pub(crate) fn parse(text: &str) -> StoreResult<Value> {
 pub(crate) fn parse_as<T: serde::de::DeserializeOwned>(text: &str) -> StoreResult<T> {
     serde_json::from_str(text).map_err(|e| StoreError::Corrupt(format!("stored JSON: {e}")))
 }
+
+/// A list of strings (`amr`, `resources`) as the JSON array text the columns hold.
+pub(crate) fn json_list(items: &[String]) -> String {
+    Value::from(items.to_vec()).to_string()
+}

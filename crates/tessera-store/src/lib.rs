@@ -7,15 +7,29 @@
 //! The configuration the token path reads is kept in memory ([`config`], through
 //! [`Store::config`]) and reloaded when it changes, on this node or another.
 //!
-//! Queries are grouped by aggregate (`users`, `applications`, `scopes`, `connections`, `mappings`,
-//! `sessions`, `tokens`, `keys`, `scripts`, `management_keys`, `audit`, `organizations`).
-//! Each function takes a connection so callers can compose several in one transaction;
-//! [`Store::write`] and [`Store::read`] run a closure in one. Nothing here decides
-//! policy: the rules live in `tessera-domain`, the web crates call these functions and
-//! never write SQL.
+//! Queries are grouped by aggregate, one module each: `users`, `organizations`,
+//! `applications`, `scopes`, `connections`, `mappings`, `scripts`, `keys`,
+//! `management_keys`, `admin_sessions`, `audit`; on the browser side `browser_sessions`,
+//! `authorization_requests`, `codes` (authorization codes) and `consents`; at the token
+//! endpoint `grants`, `refresh_tokens`, `reference_tokens` and `client_assertions`; and
+//! `purge` for what expired.
+//!
+//! Each function takes a connection so callers can compose several in one transaction:
+//! [`Store::write_transaction`] and [`Store::read_transaction`] run a closure in one;
+//! [`Store::write_statement`] and [`Store::read_statement`] run one statement, atomic by
+//! itself, without `BEGIN` and `COMMIT` around it on Postgres.
+//!
+//! The rules that decide what is granted and what a token carries live in
+//! `tessera-domain` (which scopes an application may have, which requested scopes it
+//! gets, which claims a scope carries); the store keeps the data and spends what is
+//! single use. Two selections sit here beside the rows they read:
+//! which claim mappings apply to a token ([`config::Config::rules_for`]) and which grants
+//! an RP-initiated logout ends ([`grants::revoke_online_grants_of_session`]). The web
+//! crates call these functions and never write SQL.
 #![forbid(unsafe_code)]
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 
+mod config_changes;
 mod connection;
 mod database_url;
 mod error;
@@ -32,19 +46,26 @@ mod seed;
 pub mod admin_sessions;
 pub mod applications;
 pub mod audit;
+pub mod authorization_requests;
+pub mod browser_sessions;
+pub mod client_assertions;
+pub mod codes;
 pub mod config;
 pub mod connections;
+pub mod consents;
+pub mod grants;
 pub mod instance;
 pub mod keys;
 pub mod management_keys;
 pub mod mappings;
 pub mod organizations;
+pub mod purge;
 pub mod redeem;
+pub mod reference_tokens;
+pub mod refresh_tokens;
 pub mod scopes;
 pub mod scripts;
-pub mod sessions;
 pub mod throttle;
-pub mod tokens;
 pub mod users;
 
 pub use connection::{AnyConnection, Backend};

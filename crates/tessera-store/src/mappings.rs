@@ -133,7 +133,7 @@ pub fn create(
     rule: &ClaimRule,
     now: i64,
 ) -> StoreResult<ClaimMapping> {
-    crate::config::changed();
+    crate::config_changes::mark();
     check_application(conn, application_id)?;
     check_unique(conn, application_id, rule, None)?;
     let id = new_id();
@@ -150,7 +150,7 @@ pub fn create(
 
 /// Replaces a rule (its application stays).
 pub fn update(conn: &mut AnyConnection, id: &str, rule: &ClaimRule, now: i64) -> StoreResult<ClaimMapping> {
-    crate::config::changed();
+    crate::config_changes::mark();
     let existing = get(conn, id)?;
     check_unique(conn, existing.application_id.as_deref(), rule, Some(id))?;
     let changed = diesel::update(claim_mappings::table.find(id)).set(columns(rule, now)).execute(conn)?;
@@ -189,7 +189,7 @@ pub fn all(conn: &mut AnyConnection) -> StoreResult<Vec<ClaimMapping>> {
 }
 
 pub fn delete(conn: &mut AnyConnection, id: &str) -> StoreResult<()> {
-    crate::config::changed();
+    crate::config_changes::mark();
     let deleted = diesel::delete(claim_mappings::table.find(id)).execute(conn)?;
     found(deleted, "claim mapping")
 }

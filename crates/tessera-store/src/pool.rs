@@ -1,5 +1,7 @@
-//! The connection pool and the two ways to run an operation: [`Store::write`] (one write
-//! transaction) and [`Store::read`] (one read transaction).
+//! The connection pool and the ways to run an operation, named for what they wrap it in:
+//! [`Store::write_transaction`] and [`Store::read_transaction`] (one transaction), and
+//! [`Store::write_statement`] and [`Store::read_statement`] (one statement, atomic by
+//! itself, with no `BEGIN` and `COMMIT` on Postgres).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -9,6 +11,7 @@ use diesel::prelude::*;
 use diesel::r2d2::{self, ManageConnection, Pool, PooledConnection, R2D2Connection};
 
 use crate::config::{self, Config, ConfigCache};
+use crate::config_changes;
 use crate::group_commit::{self, GroupCommit};
 use crate::{AnyConnection, Backend, DatabaseUrl, StoreError, StoreResult};
 
@@ -165,8 +168,8 @@ impl Store {
     /// still whole or not at all, and answered only once on disk.
     ///
     /// A committed transaction that changed configuration invalidates the in-memory copy.
-    pub fn write<T>(&self, f: impl FnOnce(&mut AnyConnection) -> StoreResult<T>) -> StoreResult<T> {
-        config::take_changed();
+    pub fn write_transaction<T>(&self, f: impl FnOnce(&mut AnyConnection) -> StoreResult<T>) -> StoreResult<T> {
+        config_changes::take();
         let result = match &self.writes {
             // SQLite has one writer: a write inside a write would wait for itself.
             Some(_) if group_commit::in_group() => {
@@ -178,7 +181,7 @@ impl Store {
                 conn.transaction(|c| f(c))
             }
         };
-        if config::take_changed() && result.is_ok() {
+        if config_changes::take() && result.is_ok() {
             self.config.invalidate();
         }
         result
@@ -187,14 +190,14 @@ impl Store {
     /// Runs `f`, a single statement that writes, as a transaction of its own: on
     /// Postgres without `BEGIN` and `COMMIT` around it (one statement is atomic by
     /// itself: one round trip instead of three); on SQLite in a group like any write.
-    pub fn write_one<T>(&self, f: impl FnOnce(&mut AnyConnection) -> StoreResult<T>) -> StoreResult<T> {
+    pub fn write_statement<T>(&self, f: impl FnOnce(&mut AnyConnection) -> StoreResult<T>) -> StoreResult<T> {
         match &self.writes {
-            Some(_) => self.write(f),
+            Some(_) => self.write_transaction(f),
             None => {
-                config::take_changed();
+                config_changes::take();
                 let mut conn = self.pool.get()?;
                 let result = f(&mut conn);
-                if config::take_changed() && result.is_ok() {
+                if config_changes::take() && result.is_ok() {
                     self.config.invalidate();
                 }
                 result
@@ -204,7 +207,10 @@ impl Store {
 
     /// The configuration, from memory (see [`crate::config`]).
     pub fn config(&self) -> StoreResult<Arc<Config>> {
-        self.config.get(|| self.read(|c| Config::load(c, config::now())), || self.query(config::current_version))
+        self.config.get(
+            || self.read_transaction(|c| Config::load(c, config::now())),
+            || self.read_statement(config::current_version),
+        )
     }
 
     /// The configuration from memory if it can be had without I/O: loaded, with no
@@ -212,12 +218,6 @@ impl Store {
     /// otherwise: call [`Store::config`] where blocking is fine.
     pub fn config_if_current(&self) -> Option<Arc<Config>> {
         self.config.current()
-    }
-
-    /// Forgets the in-memory configuration, so the next [`Store::config`] reads it
-    /// again (after a change this process made outside [`Store::write`]).
-    pub fn invalidate_config(&self) {
-        self.config.invalidate();
     }
 
     /// How often [`Store::config`] looks for changes made elsewhere.
@@ -229,13 +229,13 @@ impl Store {
     /// (atomic and consistent by itself), or reads that need no one snapshot across their
     /// statements. `BEGIN` and `COMMIT` around it would be two more round trips on
     /// Postgres.
-    pub fn query<T>(&self, f: impl FnOnce(&mut AnyConnection) -> StoreResult<T>) -> StoreResult<T> {
+    pub fn read_statement<T>(&self, f: impl FnOnce(&mut AnyConnection) -> StoreResult<T>) -> StoreResult<T> {
         let mut conn = self.pool.get()?;
         f(&mut conn)
     }
 
     /// Runs `f` in one read transaction (a consistent view across its queries).
-    pub fn read<T>(&self, f: impl FnOnce(&mut AnyConnection) -> StoreResult<T>) -> StoreResult<T> {
+    pub fn read_transaction<T>(&self, f: impl FnOnce(&mut AnyConnection) -> StoreResult<T>) -> StoreResult<T> {
         let mut conn = self.pool.get()?;
         conn.transaction(|c| f(c))
     }

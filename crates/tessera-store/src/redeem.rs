@@ -3,7 +3,7 @@
 //!
 //! On Postgres each is a single statement, data-modifying common table expressions whose
 //! inserts depend on the spend: one round trip, atomic by itself, so callers run it
-//! through [`crate::Store::write_one`] (no `BEGIN` and `COMMIT` around it). On SQLite,
+//! through [`crate::Store::write_statement`] (no `BEGIN` and `COMMIT` around it). On SQLite,
 //! which has no data-modifying CTEs and where a statement costs no round trip, the same
 //! steps run as separate statements in the caller's transaction. Every statement here
 //! is prepared once per connection ([`crate::prepared`]). This is the one place the
@@ -18,10 +18,12 @@ use diesel::prelude::*;
 use diesel::sql_types::BigInt;
 use serde_json::{Map, Value};
 
+use crate::grants::{self, NewGrant};
+use crate::json::json_list;
 use crate::json::object_text;
 use crate::prepared::{Bind, Fixed};
-use crate::sessions::json_list;
-use crate::tokens::{self, NewGrant, NewReferenceToken};
+use crate::reference_tokens::{self, NewReferenceToken};
+use crate::refresh_tokens;
 use crate::{AnyConnection, StoreError, StoreResult};
 
 /// Names [`REDEEM_CODE_POSTGRES`] in diesel's statement cache.
@@ -96,12 +98,12 @@ pub fn redeem_code(
     if Fixed::<SpendCode>::new(SPEND_CODE, &binds).execute(conn)? == 0 {
         return Ok(false);
     }
-    let created = tokens::create_grant(conn, grant, now)?;
+    let created = grants::create_grant(conn, grant, now)?;
     if let Some(hash) = refresh_hash {
-        tokens::insert_refresh_row(conn, hash, &created.id, created.expires_at, now)?;
+        refresh_tokens::insert_refresh_row(conn, hash, &created.id, created.expires_at, now)?;
     }
     if let Some(reference) = reference {
-        tokens::insert_reference_token(conn, reference, now)?;
+        reference_tokens::insert_reference_token(conn, reference, now)?;
     }
     Ok(true)
 }
@@ -172,10 +174,10 @@ pub fn rotate_refresh(conn: &mut AnyConnection, rotation: &Rotate<'_>, now: i64)
     if Fixed::<SpendRefresh>::new(SPEND_REFRESH, &binds).execute(conn)? == 0 {
         return Ok(false);
     }
-    tokens::insert_refresh_row(conn, rotation.new_hash, rotation.grant_id, rotation.new_expires_at, now)?;
-    tokens::set_issued_claims(conn, rotation.grant_id, rotation.issued_claims)?;
+    refresh_tokens::insert_refresh_row(conn, rotation.new_hash, rotation.grant_id, rotation.new_expires_at, now)?;
+    grants::set_issued_claims(conn, rotation.grant_id, rotation.issued_claims)?;
     if let Some(reference) = reference {
-        tokens::insert_reference_token(conn, reference, now)?;
+        reference_tokens::insert_reference_token(conn, reference, now)?;
     }
     Ok(true)
 }

@@ -61,7 +61,7 @@ pub struct ClaimTypeInput {
 }
 
 pub fn create_claim_type(conn: &mut AnyConnection, input: &ClaimTypeInput, now: i64) -> StoreResult<ClaimType> {
-    crate::config::changed();
+    crate::config_changes::mark();
     insert_claim_type(conn, input, false, now)?;
     get_claim_type(conn, &input.name)
 }
@@ -107,7 +107,7 @@ pub fn list_claim_types(conn: &mut AnyConnection) -> StoreResult<Vec<ClaimType>>
 
 /// Updates a custom claim type (the name cannot change; standard ones are read-only).
 pub fn update_claim_type(conn: &mut AnyConnection, input: &ClaimTypeInput, now: i64) -> StoreResult<ClaimType> {
-    crate::config::changed();
+    crate::config_changes::mark();
     refuse_standard_claim(&get_claim_type(conn, &input.name)?)?;
     diesel::update(claim_types::table.find(&input.name))
         .set((
@@ -122,7 +122,7 @@ pub fn update_claim_type(conn: &mut AnyConnection, input: &ClaimTypeInput, now: 
 
 /// Deletes a custom claim type, its values, and its place in scopes and applications.
 pub fn delete_claim_type(conn: &mut AnyConnection, name: &str) -> StoreResult<()> {
-    crate::config::changed();
+    crate::config_changes::mark();
     refuse_standard_claim(&get_claim_type(conn, name)?)?;
     let deleted = diesel::delete(claim_types::table.find(name)).execute(conn)?;
     found(deleted, "claim type")
@@ -192,7 +192,7 @@ pub struct IdentityScopeInput {
 }
 
 pub fn create_identity_scope(conn: &mut AnyConnection, input: &IdentityScopeInput, now: i64) -> StoreResult<Scope> {
-    crate::config::changed();
+    crate::config_changes::mark();
     insert_scope(conn, &input.name, ScopeKind::Identity, None, &input.display_name, &input.description, false, now)?;
     diesel::update(scopes::table.find(&input.name))
         .set(scopes::show_in_discovery.eq(input.show_in_discovery))
@@ -203,7 +203,7 @@ pub fn create_identity_scope(conn: &mut AnyConnection, input: &IdentityScopeInpu
 
 /// Updates a custom identity scope: display name, description and its claims.
 pub fn update_identity_scope(conn: &mut AnyConnection, input: &IdentityScopeInput, now: i64) -> StoreResult<Scope> {
-    crate::config::changed();
+    crate::config_changes::mark();
     let scope = get_scope(conn, &input.name)?;
     if scope.kind != ScopeKind::Identity {
         return Err(StoreError::invalid("name", format!("{} is an API scope", input.name)));
@@ -231,7 +231,7 @@ pub fn create_api_scope(
     input: &NewApiScope,
     now: i64,
 ) -> StoreResult<Scope> {
-    crate::config::changed();
+    crate::config_changes::mark();
     insert_scope(
         conn,
         &input.name,
@@ -242,23 +242,6 @@ pub fn create_api_scope(
         false,
         now,
     )?;
-    get_scope(conn, &input.name)
-}
-
-/// Updates an API scope's display name and description (its name is its identity).
-pub fn update_api_scope(conn: &mut AnyConnection, input: &NewApiScope, now: i64) -> StoreResult<Scope> {
-    crate::config::changed();
-    let scope = get_scope(conn, &input.name)?;
-    if scope.kind != ScopeKind::Api {
-        return Err(StoreError::invalid("name", format!("{} is an identity scope", input.name)));
-    }
-    diesel::update(scopes::table.find(&input.name))
-        .set((
-            scopes::display_name.eq(&input.display_name),
-            scopes::description.eq(&input.description),
-            scopes::updated_at.eq(now),
-        ))
-        .execute(conn)?;
     get_scope(conn, &input.name)
 }
 
@@ -342,7 +325,7 @@ pub fn scopes_of_connection(conn: &mut AnyConnection, connection_id: &str) -> St
 /// Deletes a custom identity scope or an extra API scope. Standard scopes, and the API
 /// scope named after its connection, stay while their owner exists.
 pub fn delete_scope(conn: &mut AnyConnection, name: &str) -> StoreResult<()> {
-    crate::config::changed();
+    crate::config_changes::mark();
     let scope = get_scope(conn, name)?;
     refuse_standard_scope(&scope)?;
     if let Some((_, connection_name)) = &scope.connection

@@ -163,7 +163,7 @@ pub fn save(
     input: &ScriptInput,
     now: i64,
 ) -> StoreResult<CustomClaimScript> {
-    crate::config::changed();
+    crate::config_changes::mark();
     let changed = diesel::update(custom_claim_scripts::table.find(kind.as_str()))
         .set((
             custom_claim_scripts::source.eq(&input.source),
@@ -224,7 +224,7 @@ pub fn set_variable(
     secret: bool,
     now: i64,
 ) -> StoreResult<EnvironmentVariable> {
-    crate::config::changed();
+    crate::config_changes::mark();
     let changed = diesel::update(script_environment_variables::table.find(name))
         .set((
             script_environment_variables::value.eq(value),
@@ -263,7 +263,7 @@ pub fn list_variables(conn: &mut AnyConnection) -> StoreResult<Vec<EnvironmentVa
 }
 
 pub fn delete_variable(conn: &mut AnyConnection, name: &str) -> StoreResult<()> {
-    crate::config::changed();
+    crate::config_changes::mark();
     let deleted = diesel::delete(script_environment_variables::table.find(name)).execute(conn)?;
     found(deleted, "environment variable")
 }

@@ -120,7 +120,7 @@ pub enum Reservation {
 }
 
 /// Reserves one attempt on `key` under `limit`, atomically: see the module's comment.
-/// One statement; run it through [`crate::Store::write_one`].
+/// One statement; run it through [`crate::Store::write_statement`].
 pub fn reserve(conn: &mut AnyConnection, key: &str, limit: Limit, now: i64) -> StoreResult<Reservation> {
     let binds = [
         Bind::Text(key),

@@ -256,6 +256,9 @@ pub fn find_with_claims(conn: &mut AnyConnection, id: &str) -> StoreResult<Optio
     with_claims(rows.into_iter().map(|(user, value)| (Some(user), value)))
 }
 
+/// A user about to be issued tokens, with their claim values.
+pub type UserWithClaims = (User, BTreeMap<String, Value>);
+
 /// The user's columns in a join that may find no user.
 pub(crate) type JoinedUser = Option<Row>;
 /// One stored claim value (name, JSON text) in a join that may find none.

@@ -9,10 +9,24 @@ mod admin_sessions;
 mod applications;
 #[path = "store/audit.rs"]
 mod audit;
+#[path = "store/authorization_requests.rs"]
+mod authorization_requests;
+#[path = "store/browser_sessions.rs"]
+mod browser_sessions;
+#[path = "store/client_assertions.rs"]
+mod client_assertions;
+#[path = "store/codes.rs"]
+mod codes;
 #[path = "store/config.rs"]
 mod config;
 #[path = "store/connections.rs"]
 mod connections;
+#[path = "store/consents.rs"]
+mod consents;
+#[path = "store/fixtures.rs"]
+mod fixtures;
+#[path = "store/grants.rs"]
+mod grants;
 #[path = "store/group_commit.rs"]
 mod group_commit;
 #[path = "store/keys.rs"]
@@ -25,17 +39,19 @@ mod mappings;
 mod migrations;
 #[path = "store/organizations.rs"]
 mod organizations;
+#[path = "store/purge.rs"]
+mod purge;
 #[path = "store/redeem.rs"]
 mod redeem;
+#[path = "store/reference_tokens.rs"]
+mod reference_tokens;
+#[path = "store/refresh_tokens.rs"]
+mod refresh_tokens;
 #[path = "store/scopes.rs"]
 mod scopes;
 #[path = "store/scripts.rs"]
 mod scripts;
-#[path = "store/sessions.rs"]
-mod sessions;
 #[path = "store/throttle.rs"]
 mod throttle;
-#[path = "store/tokens.rs"]
-mod tokens;
 #[path = "store/users.rs"]
 mod users;

@@ -13,7 +13,7 @@ pub const NOW: i64 = 1_800_000_000;
 /// returns the user id.
 pub fn admin(store: &Store) -> String {
     store
-        .write(|c| {
+        .write_transaction(|c| {
             let role = match organizations::find_role_by_name(c, ADMIN_ROLE)? {
                 Some(role) => role,
                 None => organizations::create_role(c, ADMIN_ROLE, "administrators", 1)?,
@@ -32,7 +32,7 @@ pub fn management_key(store: &Store, created_by: &str, expires_at: Option<i64>) 
     let secret = generate_secret();
     let id = new_id();
     store
-        .write(|c| {
+        .write_transaction(|c| {
             management_keys::create(
                 c,
                 &management_keys::NewManagementKey {

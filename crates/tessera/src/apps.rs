@@ -305,7 +305,7 @@ fn all_applications(store: &Store) -> Result<Vec<Application>, Fatal> {
     let mut apps = Vec::new();
     let mut page = Page::first(Page::MAX_LIMIT);
     loop {
-        let paged = store.read(|c| applications::list(c, &page)).map_err(store_failure)?;
+        let paged = store.read_transaction(|c| applications::list(c, &page)).map_err(store_failure)?;
         apps.extend(paged.items);
         match paged.next {
             Some(after) => page.after = Some(after),
@@ -349,7 +349,7 @@ fn list(store: &Store, args: &ListApps) -> Result<(), Fatal> {
 fn show(store: &Store, args: &ShowApp) -> Result<(), Fatal> {
     let now = crate::now();
     let found = store
-        .read(|c| {
+        .read_transaction(|c| {
             let Some(app) = applications::find_by_client_id(c, &args.client_id)? else { return Ok(None) };
             let live = applications::live_secrets(c, &app.id, now)?.len();
             Ok(Some((app, live)))
@@ -418,7 +418,7 @@ fn list_field(label: &str, values: &[String]) {
 
 fn delete(store: &Store, args: &DeleteApp) -> Result<(), Fatal> {
     let app = store
-        .read(|c| applications::find_by_client_id(c, &args.client_id))
+        .read_transaction(|c| applications::find_by_client_id(c, &args.client_id))
         .map_err(store_failure)?
         .ok_or_else(|| unknown_client(&args.client_id))?;
     applications_api::delete_application(store, &CommandLine, &app.id)

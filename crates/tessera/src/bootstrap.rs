@@ -47,7 +47,9 @@ pub fn master_key(settings: &Settings, store: &Store) -> Result<MasterKey, Fatal
         Some(key) => MasterKey::from_base64(key.to_base64()).map_err(|e| Fatal(format!("master_key: {e}")))?,
         None => key_from_data_dir(&settings.data_dir, store.backend())?,
     };
-    let check = store.read(instance::master_key_check).map_err(|e| Fatal(format!("database_url: {}", reason(&e))))?;
+    let check = store
+        .read_transaction(instance::master_key_check)
+        .map_err(|e| Fatal(format!("database_url: {}", reason(&e))))?;
     match check {
         Some(check) if key.verify_check(&check) => Ok(key),
         Some(_) => Err(Fatal(
@@ -57,7 +59,7 @@ pub fn master_key(settings: &Settings, store: &Store) -> Result<MasterKey, Fatal
         )),
         None => {
             let check = key.check_value().map_err(|e| Fatal(format!("master_key: {e}")))?;
-            match store.write(|c| instance::initialise(c, &check, crate::now())) {
+            match store.write_transaction(|c| instance::initialise(c, &check, crate::now())) {
                 Ok(()) => Ok(key),
                 // Another node initialised the installation at the same moment.
                 Err(StoreError::Conflict { .. }) => master_key(settings, store),
@@ -114,13 +116,13 @@ pub struct BootstrapAdmin {
 /// created the administrator at the same moment).
 pub fn bootstrap_admin(store: &Store, hasher: &PasswordHasher) -> Result<Option<BootstrapAdmin>, Fatal> {
     let fail = |e: StoreError| Fatal(format!("creating the first administrator failed: {}", reason(&e)));
-    if store.read(users::count).map_err(fail)? > 0 {
+    if store.read_transaction(users::count).map_err(fail)? > 0 {
         return Ok(None);
     }
     let password = generate_secret().expose().to_owned();
     let hash = hasher.hash(&password).map_err(|e| Fatal(format!("hashing the administrator password: {e}")))?;
     let now = crate::now();
-    let created = store.write(|c| {
+    let created = store.write_transaction(|c| {
         if users::count(c)? > 0 {
             return Ok(None);
         }

@@ -125,7 +125,7 @@ fn create_user(config: Option<&Path>, args: &CreateUser) -> Result<(), Fatal> {
     bootstrap::migrate(&store)?;
     let now = crate::now();
     let user = store
-        .write(|c| {
+        .write_transaction(|c| {
             let new = NewUser {
                 username: username.as_str().to_owned(),
                 email: email.as_ref().map(|e| e.as_str().to_owned()),
@@ -183,7 +183,7 @@ fn create_api_key(config: Option<&Path>, args: &CreateApiKey) -> Result<(), Fata
         parent_id: None,
     };
     let key = store
-        .write(|c| {
+        .write_transaction(|c| {
             let key = tessera_store::management_keys::create(c, &new, now)?;
             audit::record(
                 c,
@@ -258,7 +258,8 @@ pub fn keys(config: Option<&Path>, command: &KeysCommand) -> Result<(), Fatal> {
     crate::keys::ensure_signing_keys(&store, &master_key, now).map_err(failure)?;
     match command {
         KeysCommand::List => {
-            let keys = store.read(tessera_store::keys::list).map_err(|e| Fatal(format!("database_url: {e}")))?;
+            let keys =
+                store.read_transaction(tessera_store::keys::list).map_err(|e| Fatal(format!("database_url: {e}")))?;
             println!("{:<44} {:<6} {:<8} {:<12} PUBLISHED UNTIL", "KID", "ALG", "STATE", "CREATED");
             for key in keys {
                 let until = match key.publish_until {

@@ -136,7 +136,7 @@ fn api_failure(e: ApiError, name_flag: &str) -> Fatal {
 
 fn find(store: &Store, name: &str) -> Result<ApiConnection, Fatal> {
     store
-        .read(|c| connections::find_by_name(c, name))
+        .read_transaction(|c| connections::find_by_name(c, name))
         .map_err(store_error)?
         .ok_or_else(|| Fatal(format!("name: no API connection named {name}")))
 }
@@ -163,7 +163,7 @@ fn list(store: &Store, output: &Output) -> Result<(), Fatal> {
     let mut all = Vec::new();
     let mut page = Page::first(Page::MAX_LIMIT);
     loop {
-        let batch = store.read(|c| connections::list(c, &page)).map_err(store_error)?;
+        let batch = store.read_transaction(|c| connections::list(c, &page)).map_err(store_error)?;
         all.extend(batch.items);
         match batch.next {
             Some(next) => page.after = Some(next),
@@ -196,7 +196,7 @@ fn show(store: &Store, named: &Named) -> Result<(), Fatal> {
     let connection = find(store, &named.name)?;
     let now = crate::now();
     let (scopes, secrets) = store
-        .read(|c| {
+        .read_transaction(|c| {
             Ok((scopes::scopes_of_connection(c, &connection.id)?, connections::live_secrets(c, &connection.id, now)?))
         })
         .map_err(store_error)?;

@@ -54,11 +54,11 @@ fn new_key(
 pub fn ensure_signing_keys(store: &Store, master_key: &MasterKey, now: i64) -> Result<Vec<String>, KeyManagementError> {
     let mut created = Vec::new();
     for alg in SigningAlgorithm::ALL {
-        if store.read(|c| keys::active(c, alg.as_str()))?.is_some() {
+        if store.read_transaction(|c| keys::active(c, alg.as_str()))?.is_some() {
             continue;
         }
         let key = new_key(master_key, *alg, KeyState::Active)?;
-        let inserted = store.write(|c| {
+        let inserted = store.write_transaction(|c| {
             if keys::active(c, alg.as_str())?.is_some() {
                 return Ok(None);
             }
@@ -94,7 +94,7 @@ pub fn rotate(
     now: i64,
 ) -> Result<String, KeyManagementError> {
     let key = new_key(master_key, alg, KeyState::Next)?;
-    Ok(store.write(|c| {
+    Ok(store.write_transaction(|c| {
         let inserted = keys::insert(c, &key, now)?;
         let mut event = key_event("signing_key.rotate", &inserted.kid, &inserted.alg, "next");
         event.actor = actor;
@@ -113,13 +113,13 @@ pub fn rotate(
 /// replaces) and deletes keys no longer published. Safe to run on every node.
 pub fn advance(store: &Store, activation_delay: i64, now: i64) -> Result<(), KeyManagementError> {
     let due: Vec<String> = store
-        .read(keys::list)?
+        .read_transaction(keys::list)?
         .into_iter()
         .filter(|k| k.state == KeyState::Next && k.created_at + activation_delay <= now)
         .map(|k| k.kid)
         .collect();
     for kid in due {
-        store.write(|c| {
+        store.write_transaction(|c| {
             let key = keys::get(c, &kid)?;
             if key.state != KeyState::Next {
                 return Ok(());
@@ -129,14 +129,14 @@ pub fn advance(store: &Store, activation_delay: i64, now: i64) -> Result<(), Key
             Ok(())
         })?;
     }
-    store.write(|c| keys::delete_unpublished(c, now))?;
+    store.write_transaction(|c| keys::delete_unpublished(c, now))?;
     Ok(())
 }
 
 /// Builds the key set from the database: every published key, and the private half of
 /// each active one.
 pub fn load(store: &Store, master_key: &MasterKey, now: i64) -> Result<KeySet, KeyManagementError> {
-    let published = store.read(|c| keys::publishable(c, now))?;
+    let published = store.read_transaction(|c| keys::publishable(c, now))?;
     let mut loaded = Vec::with_capacity(published.len());
     for key in published {
         let alg = SigningAlgorithm::parse(&key.alg).map_err(|e| KeyManagementError::Crypto(e.to_string()))?;
@@ -181,7 +181,7 @@ pub fn spawn_refresher(
             let now = crate::now();
             if since_purge >= PURGE_EVERY {
                 since_purge = Duration::ZERO;
-                match store.write(|c| tessera_store::tokens::purge_expired(c, now)) {
+                match store.write_transaction(|c| tessera_store::purge::purge_expired(c, now)) {
                     Ok(counts) if counts.total() > 0 => {
                         tracing::info!(removed = counts.total(), "purged expired tokens and codes")
                     }

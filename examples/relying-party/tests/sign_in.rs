@@ -63,7 +63,7 @@ impl Tessera {
             password_hash: Some(hasher.hash(PASSWORD).unwrap()),
             ..Default::default()
         };
-        store.write(|c| users::create(c, &alice, tessera::now())).unwrap();
+        store.write_transaction(|c| users::create(c, &alice, tessera::now())).unwrap();
         Tessera { server: Some(running), base, store, data_dir, _db: db }
     }
 
@@ -96,7 +96,9 @@ impl Tessera {
         };
         let secret = (!public).then(generate_secret);
         let hash = secret.as_ref().map(|s| s.hash().as_str().to_owned());
-        self.store.write(|c| applications::create(c, client_id, &settings, hash.as_deref(), tessera::now())).unwrap();
+        self.store
+            .write_transaction(|c| applications::create(c, client_id, &settings, hash.as_deref(), tessera::now()))
+            .unwrap();
         secret.map(|s| s.expose().to_owned())
     }
 

@@ -67,9 +67,10 @@ impl Tessera {
                 description: String::new(),
                 access_token_format: None,
             };
-            let connection = store.write(|c| connections::create(c, &new, secret.hash().as_str(), now)).unwrap();
+            let connection =
+                store.write_transaction(|c| connections::create(c, &new, secret.hash().as_str(), now)).unwrap();
             let scope = NewApiScope { name: extra.into(), display_name: extra.into(), description: String::new() };
-            store.write(|c| scopes::create_api_scope(c, &connection.id, &scope, now)).unwrap();
+            store.write_transaction(|c| scopes::create_api_scope(c, &connection.id, &scope, now)).unwrap();
             secrets.push((name.to_owned(), secret.expose().to_owned()));
         }
         let client_secret = generate_secret();
@@ -94,7 +95,9 @@ impl Tessera {
                 required_claims: vec![],
             };
             store
-                .write(|c| applications::create(c, client_id, &settings, Some(client_secret.hash().as_str()), now))
+                .write_transaction(|c| {
+                    applications::create(c, client_id, &settings, Some(client_secret.hash().as_str()), now)
+                })
                 .unwrap();
         }
         Tessera {

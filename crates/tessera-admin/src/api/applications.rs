@@ -7,7 +7,7 @@ use actix_web::{HttpResponse, web};
 use serde::Serialize;
 use serde_json::{Value, json};
 use tessera_store::applications::{self, Application, ApplicationSettings};
-use tessera_store::{Store, tokens};
+use tessera_store::{Store, grants};
 use tessera_tokens::{Secret, generate_secret};
 use utoipa::ToSchema;
 
@@ -124,7 +124,7 @@ pub async fn list(
     query: web::Query<PageQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let page = query.page()?;
-    let paged = blocking(move || Ok(store.read(|c| applications::list(c, &page))?)).await?;
+    let paged = blocking(move || Ok(store.read_transaction(|c| applications::list(c, &page))?)).await?;
     Ok(HttpResponse::Ok().json(body::PageOf::of(paged, view)))
 }
 
@@ -157,7 +157,7 @@ pub fn create_application(
     let secret: Option<Secret> = settings.uses_client_secret().then(generate_secret);
     let hash = secret.as_ref().map(|s| s.hash());
     let now = super::now();
-    let app = store.write(|c| {
+    let app = store.write_transaction(|c| {
         let app = applications::create(c, &client_id, &settings, hash.as_ref().map(|h| h.as_str()), now)?;
         let mut summary = summary(&app);
         summary["secret_issued"] = json!(hash.is_some());
@@ -171,7 +171,7 @@ pub fn create_application(
     responses((status = 200, body = ApplicationView), (status = 404, body = super::ErrorBody)))]
 pub async fn get(store: web::Data<Store>, _caller: Caller, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
     let id = id.into_inner();
-    let app = blocking(move || Ok(store.read(|c| applications::get(c, &id))?)).await?;
+    let app = blocking(move || Ok(store.read_transaction(|c| applications::get(c, &id))?)).await?;
     Ok(HttpResponse::Ok().json(view(app)))
 }
 
@@ -198,15 +198,15 @@ pub fn replace_application(
     input: ApplicationInput,
 ) -> Result<Application, ApiError> {
     let now = super::now();
-    let existing = store.read(|c| applications::get(c, id))?;
+    let existing = store.read_transaction(|c| applications::get(c, id))?;
     let settings = settings(input, existing.settings.jwks.clone())?;
-    Ok(store.write(|c| {
+    Ok(store.write_transaction(|c| {
         let app = applications::update(c, id, &settings, now)?;
         let mut summary = json!({ "before": summary(&existing), "after": summary(&app) });
         // Disabling ends every token of the application at once; enabling it again
         // restores none of them.
         if existing.settings.enabled && !app.settings.enabled {
-            summary["access_ended"] = json!(tokens::end_access_of_application(c, &app.id, now)?);
+            summary["access_ended"] = json!(grants::end_access_of_application(c, &app.id, now)?);
         }
         changes::record(c, who, "application.update", &format!("application:{}", app.id), summary, now)?;
         Ok(app)
@@ -224,9 +224,9 @@ pub async fn delete(store: web::Data<Store>, caller: Caller, id: web::Path<Strin
 /// Deletes application `id` (its grants and tokens go with it).
 pub fn delete_application(store: &Store, who: &dyn Actor, id: &str) -> Result<(), ApiError> {
     let now = super::now();
-    Ok(store.write(|c| {
+    Ok(store.write_transaction(|c| {
         let app = applications::get(c, id)?;
-        let ended = tokens::end_access_of_application(c, id, now)?;
+        let ended = grants::end_access_of_application(c, id, now)?;
         applications::delete(c, id)?;
         let summary = json!({ "client_id": app.client_id, "name": app.settings.name, "access_ended": ended });
         changes::record(c, who, "application.delete", &format!("application:{id}"), summary, now)
@@ -262,7 +262,7 @@ pub fn regenerate_application_secret(
     let secret = generate_secret();
     let hash = secret.hash();
     let now = super::now();
-    let app = store.read(|c| applications::get(c, id))?;
+    let app = store.read_transaction(|c| applications::get(c, id))?;
     if !app.settings.uses_client_secret() {
         return Err(ApiError::conflict(
             "token_endpoint_auth_method",
@@ -272,7 +272,7 @@ pub fn regenerate_application_secret(
             ),
         ));
     }
-    store.write(|c| {
+    store.write_transaction(|c| {
         applications::rotate_secret(c, id, hash.as_str(), now + grace, now)?;
         let summary = json!({ "secret_issued": true, "grace_period_seconds": grace });
         changes::record(c, who, "application.rotate_secret", &format!("application:{id}"), summary, now)

@@ -81,6 +81,6 @@ pub async fn list(
         action: q.action,
         target: q.target,
     };
-    let paged = blocking(move || Ok(store.read(|c| audit::list(c, &filter, &page))?)).await?;
+    let paged = blocking(move || Ok(store.read_transaction(|c| audit::list(c, &filter, &page))?)).await?;
     Ok(HttpResponse::Ok().json(body::PageOf::of(paged, view)))
 }

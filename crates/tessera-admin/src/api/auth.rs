@@ -86,7 +86,7 @@ fn presented(headers: &HeaderMap) -> Result<(String, String), ApiError> {
 /// Checks the key against the store; one read, and a write at most once a minute.
 fn authenticate(store: &Store, id: &str, secret: &str, now: i64) -> Result<(String, Option<i64>, bool), ApiError> {
     let refused = || ApiError::unauthorized("the management key is unknown, revoked, expired or wrong");
-    let (key, creator_ok) = store.read(|c| {
+    let (key, creator_ok) = store.read_transaction(|c| {
         let Some(key) = management_keys::find_usable(c, id, now)? else { return Ok((None, false)) };
         let creator_ok = key.created_by == "cli"
             || match users::get(c, &key.created_by) {
@@ -125,7 +125,7 @@ fn record_refusal(store: &Store, key_id: &str, status: u16, client_ip: Option<&s
     };
     // Anyone can cause this event: at most one a minute per address reaches the log.
     let key = format!("audit:management_key.authentication_failed:{}", client_ip.unwrap_or("unknown"));
-    if let Err(error) = store.write(|c| tessera_store::audit::record_sampled(c, &event, &key, 60, now)) {
+    if let Err(error) = store.write_transaction(|c| tessera_store::audit::record_sampled(c, &event, &key, 60, now)) {
         tracing::warn!(%error, "could not record a refused management key");
     }
 }
@@ -157,7 +157,7 @@ impl FromRequest for Caller {
                 };
                 if stale {
                     // Best effort: a failed touch must not refuse a valid key.
-                    if let Err(e) = store.write(|c| management_keys::touch(c, &id, now)) {
+                    if let Err(e) = store.write_transaction(|c| management_keys::touch(c, &id, now)) {
                         tracing::warn!(error = %e, "could not record management key use");
                     }
                 }

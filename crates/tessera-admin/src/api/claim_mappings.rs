@@ -166,7 +166,8 @@ pub async fn list(
     let query = query.into_inner();
     let page = body::page(query.limit.as_deref(), query.after)?;
     let application = query.application_id;
-    let paged = blocking(move || Ok(store.read(|c| mappings::list(c, application.as_deref(), &page))?)).await?;
+    let paged =
+        blocking(move || Ok(store.read_transaction(|c| mappings::list(c, application.as_deref(), &page))?)).await?;
     Ok(HttpResponse::Ok().json(body::PageOf::of(paged, view)))
 }
 
@@ -184,7 +185,7 @@ pub(crate) fn create_mapping(store: &Store, who: &dyn Actor, input: &MappingBody
     let rule = rule(store, input)?;
     let application = input.application_id.as_deref().map(str::trim).filter(|a| !a.is_empty());
     let now = super::now();
-    Ok(store.write(|c| {
+    Ok(store.write_transaction(|c| {
         let created = mappings::create(c, application, &rule, now)?;
         changes::record(
             c,
@@ -202,7 +203,7 @@ pub(crate) fn create_mapping(store: &Store, who: &dyn Actor, input: &MappingBody
     responses((status = 200, body = MappingView), (status = 404, body = super::ErrorBody)))]
 pub async fn get(store: web::Data<Store>, _caller: Caller, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
     let id = id.into_inner();
-    let found = blocking(move || Ok(store.read(|c| mappings::get(c, &id))?)).await?;
+    let found = blocking(move || Ok(store.read_transaction(|c| mappings::get(c, &id))?)).await?;
     Ok(HttpResponse::Ok().json(view(found)))
 }
 
@@ -233,7 +234,7 @@ pub(crate) fn update_mapping(
 ) -> Result<ClaimMapping, ApiError> {
     let rule = rule(store, input)?;
     let now = super::now();
-    let result: Result<Result<ClaimMapping, ApiError>, tessera_store::StoreError> = store.write(|c| {
+    let result: Result<Result<ClaimMapping, ApiError>, tessera_store::StoreError> = store.write_transaction(|c| {
         let before = mappings::get(c, id)?;
         let given = input.application_id.as_deref().map(str::trim).filter(|a| !a.is_empty());
         if given.is_some() && given != before.application_id.as_deref() {
@@ -258,7 +259,7 @@ pub async fn delete(store: web::Data<Store>, caller: Caller, id: web::Path<Strin
 /// Deletes rule `id`. Shared by the API and the console.
 pub(crate) fn delete_mapping(store: &Store, who: &dyn Actor, id: &str) -> Result<(), ApiError> {
     let now = super::now();
-    Ok(store.write(|c| {
+    Ok(store.write_transaction(|c| {
         let before = mappings::get(c, id)?;
         mappings::delete(c, id)?;
         changes::record(c, who, "claim_mapping.delete", &format!("claim_mapping:{id}"), summary(&before), now)

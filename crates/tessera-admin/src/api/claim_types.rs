@@ -96,7 +96,7 @@ pub async fn list(
     query: web::Query<PageQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let page = query.page()?;
-    let all = blocking(move || Ok(store.read(scopes::list_claim_types)?)).await?;
+    let all = blocking(move || Ok(store.read_transaction(scopes::list_claim_types)?)).await?;
     let paged = body::page_in_memory(all, &page, |t| t.name.as_str());
     Ok(HttpResponse::Ok().json(body::PageOf::of(paged, view)))
 }
@@ -123,7 +123,7 @@ pub(crate) fn create_claim_type(store: &Store, who: &dyn Actor, input: NewClaimT
         name: name.as_str().to_owned(),
     };
     let now = super::now();
-    Ok(store.write(|c| {
+    Ok(store.write_transaction(|c| {
         let created = scopes::create_claim_type(c, &claim, now)?;
         let summary = json!({ "display_name": created.display_name, "value_type": created.value_type.as_str() });
         changes::record(c, who, "claim_type.create", &format!("claim_type:{}", created.name), summary, now)?;
@@ -135,7 +135,7 @@ pub(crate) fn create_claim_type(store: &Store, who: &dyn Actor, input: NewClaimT
     responses((status = 200, body = ClaimTypeView), (status = 404, body = super::ErrorBody)))]
 pub async fn get(store: web::Data<Store>, _caller: Caller, name: web::Path<String>) -> Result<HttpResponse, ApiError> {
     let name = name.into_inner();
-    let found = blocking(move || Ok(store.read(|c| scopes::get_claim_type(c, &name))?)).await?;
+    let found = blocking(move || Ok(store.read_transaction(|c| scopes::get_claim_type(c, &name))?)).await?;
     Ok(HttpResponse::Ok().json(view(found)))
 }
 
@@ -168,8 +168,8 @@ pub(crate) fn update_claim_type(
         value_type: value_type(&input.value_type)?,
     };
     let now = super::now();
-    refuse_standard(&store.read(|c| scopes::get_claim_type(c, &claim.name))?)?;
-    Ok(store.write(|c| {
+    refuse_standard(&store.read_transaction(|c| scopes::get_claim_type(c, &claim.name))?)?;
+    Ok(store.write_transaction(|c| {
         let before = scopes::get_claim_type(c, &claim.name)?;
         let after = scopes::update_claim_type(c, &claim, now)?;
         let summary = json!({
@@ -197,8 +197,8 @@ pub async fn delete(
 /// Deletes custom claim type `name`; standard ones are read-only (403).
 pub(crate) fn delete_claim_type(store: &Store, who: &dyn Actor, name: &str) -> Result<(), ApiError> {
     let now = super::now();
-    refuse_standard(&store.read(|c| scopes::get_claim_type(c, name))?)?;
-    Ok(store.write(|c| {
+    refuse_standard(&store.read_transaction(|c| scopes::get_claim_type(c, name))?)?;
+    Ok(store.write_transaction(|c| {
         scopes::delete_claim_type(c, name)?;
         changes::record(c, who, "claim_type.delete", &format!("claim_type:{name}"), json!({}), now)
     })?)

@@ -94,7 +94,7 @@ pub async fn list(
     query: web::Query<PageQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let page = query.page()?;
-    let paged = blocking(move || Ok(store.read(|c| connections::list(c, &page))?)).await?;
+    let paged = blocking(move || Ok(store.read_transaction(|c| connections::list(c, &page))?)).await?;
     Ok(HttpResponse::Ok().json(body::PageOf::of(paged, view)))
 }
 
@@ -121,7 +121,7 @@ pub fn create_connection(
     let secret = generate_secret();
     let hash = secret.hash();
     let now = super::now();
-    let created = store.write(|c| {
+    let created = store.write_transaction(|c| {
         let created = connections::create(c, &new, hash.as_str(), now)?;
         let mut summary = summary(&created);
         summary["secret_issued"] = json!(true);
@@ -135,7 +135,7 @@ pub fn create_connection(
     responses((status = 200, body = ConnectionView), (status = 404, body = super::ErrorBody)))]
 pub async fn get(store: web::Data<Store>, _caller: Caller, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
     let id = id.into_inner();
-    let found = blocking(move || Ok(store.read(|c| connections::get(c, &id))?)).await?;
+    let found = blocking(move || Ok(store.read_transaction(|c| connections::get(c, &id))?)).await?;
     Ok(HttpResponse::Ok().json(view(found)))
 }
 
@@ -163,7 +163,7 @@ pub fn update_connection(
 ) -> Result<ApiConnection, ApiError> {
     let settings = input.into_settings()?;
     let now = super::now();
-    Ok(store.write(|c| {
+    Ok(store.write_transaction(|c| {
         let before = connections::get(c, id)?;
         let after = connections::update(
             c,
@@ -190,7 +190,7 @@ pub async fn delete(store: web::Data<Store>, caller: Caller, id: web::Path<Strin
 /// Deletes a connection with its API scopes.
 pub fn delete_connection(store: &Store, who: &dyn Actor, id: &str) -> Result<(), ApiError> {
     let now = super::now();
-    Ok(store.write(|c| {
+    Ok(store.write_transaction(|c| {
         let found = connections::get(c, id)?;
         connections::delete(c, id)?;
         changes::record(c, who, "connection.delete", &format!("connection:{}", found.name), summary(&found), now)
@@ -206,7 +206,7 @@ pub async fn list_scopes(
 ) -> Result<HttpResponse, ApiError> {
     let id = id.into_inner();
     let found = blocking(move || {
-        Ok(store.read(|c| {
+        Ok(store.read_transaction(|c| {
             connections::get(c, &id)?;
             scopes::scopes_of_connection(c, &id)
         })?)
@@ -234,7 +234,7 @@ pub async fn add_scope(
 pub fn add_connection_scope(store: &Store, who: &dyn Actor, id: &str, input: ApiScopeBody) -> Result<Scope, ApiError> {
     let scope = input.into_new()?;
     let now = super::now();
-    Ok(store.write(|c| {
+    Ok(store.write_transaction(|c| {
         let connection = connections::get(c, id)?;
         let created = scopes::create_api_scope(c, id, &scope, now).map_err(|e| match e {
             StoreError::Conflict { .. } => StoreError::Conflict { field: "name".into() },
@@ -263,7 +263,8 @@ pub async fn delete_scope(
 /// Deletes scope `name` of connection `id`, unless it is the connection's own scope.
 pub fn delete_connection_scope(store: &Store, who: &dyn Actor, id: &str, name: &str) -> Result<(), ApiError> {
     let now = super::now();
-    let (connection, scope) = store.read(|c| Ok((connections::get(c, id)?, scopes::get_scope(c, name)?)))?;
+    let (connection, scope) =
+        store.read_transaction(|c| Ok((connections::get(c, id)?, scopes::get_scope(c, name)?)))?;
     if scope.connection.as_ref().map(|(owner, _)| owner.as_str()) != Some(id) {
         return Err(ApiError::not_found(format!("the connection has no scope named {name}")));
     }
@@ -273,7 +274,7 @@ pub fn delete_connection_scope(store: &Store, who: &dyn Actor, id: &str, name: &
             format!("{name} is the scope of the connection of the same name; delete the connection instead"),
         ));
     }
-    Ok(store.write(|c| {
+    Ok(store.write_transaction(|c| {
         scopes::delete_scope(c, name)?;
         let summary = json!({ "scope": name });
         changes::record(c, who, "connection.delete_scope", &format!("connection:{}", connection.name), summary, now)
@@ -312,7 +313,7 @@ pub fn rotate_connection_secret(
     let hash = secret.hash();
     let now = super::now();
     let until = now + grace;
-    let found = store.write(|c| {
+    let found = store.write_transaction(|c| {
         let found = connections::get(c, id)?;
         connections::rotate_secret(c, id, hash.as_str(), until, now)?;
         let summary = json!({ "secret_issued": true, "grace_period_seconds": grace });

@@ -10,8 +10,10 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 use tessera_claims::{Composer, IssuedClaims, Rule};
 use tessera_domain::TokenSubject;
-use tessera_store::tokens::{self, NewReferenceToken, Rotation};
 use tessera_store::{Store, StoreError};
+use tessera_store::{
+    grants, reference_tokens, reference_tokens::NewReferenceToken, refresh_tokens, refresh_tokens::Rotation,
+};
 use tessera_tokens::{SecretHash, SharedKeySet, generate_secret};
 use utoipa::ToSchema;
 
@@ -100,10 +102,16 @@ fn find(store: &Store, signing: &TokenSigning, token: &str, now: i64) -> Result<
             return Err(invalid_token());
         }
         let hash = SecretHash::of(token);
-        (store.read(|c| tokens::find_active(c, hash.as_str(), now))?.ok_or_else(invalid_token)?.claims, None)
+        (
+            store
+                .read_transaction(|c| reference_tokens::find_active(c, hash.as_str(), now))?
+                .ok_or_else(invalid_token)?
+                .claims,
+            None,
+        )
     };
     if let Some(grant_id) = claims.get("grant_id").and_then(Value::as_str) {
-        let revoked = match store.read(|c| tokens::get_grant(c, grant_id)) {
+        let revoked = match store.read_transaction(|c| grants::get_grant(c, grant_id)) {
             Ok(grant) => grant.revoked_at.is_some(),
             Err(StoreError::NotFound { .. }) => true,
             Err(e) => return Err(e.into()),
@@ -155,14 +163,14 @@ fn exchange(
     };
     let names: Vec<&String> = input.custom_attributes.keys().collect();
     let new_refresh = input.refresh_token.as_ref().map(|_| generate_secret());
-    store.write(|c| {
+    store.write_transaction(|c| {
         if let Some(row) = &reference {
-            tokens::insert_reference_token(c, row, now)?;
+            reference_tokens::insert_reference_token(c, row, now)?;
         }
         let mut grant_id = text("grant_id");
         if let (Some(presented), Some(new)) = (&input.refresh_token, &new_refresh) {
             let old = SecretHash::of(presented);
-            let Some((refresh, grant)) = tokens::find_refresh_token(c, old.as_str())? else {
+            let Some((refresh, grant)) = refresh_tokens::find_refresh_token(c, old.as_str())? else {
                 return Err(StoreError::invalid("refresh_token", "is not a refresh token Tessera issued"));
             };
             let same_party = grant.application_id == app.id && grant.user_id.is_some() && grant.user_id == sub;
@@ -176,7 +184,7 @@ fn exchange(
             for (name, value) in &input.custom_attributes {
                 custom.insert(name.clone(), value.clone());
             }
-            tokens::set_custom_claims(c, &grant.id, &custom)?;
+            grants::set_custom_claims(c, &grant.id, &custom)?;
             // The grant's latest claims take the attributes at once, so userinfo and
             // introspection agree with the re-signed token.
             let rules: Vec<Rule<'_>> = config
@@ -186,9 +194,14 @@ fn exchange(
                 .collect();
             let mut composer = Composer::continuing(rules, IssuedClaims::from_map(&grant.issued_claims));
             composer.attributes(&input.custom_attributes);
-            tokens::set_issued_claims(c, &grant.id, &composer.finish().to_map())?;
-            match tokens::rotate(c, old.as_str(), new.hash().as_str(), now + app.settings.lifetimes.refresh_token, now)?
-            {
+            grants::set_issued_claims(c, &grant.id, &composer.finish().to_map())?;
+            match refresh_tokens::rotate(
+                c,
+                old.as_str(),
+                new.hash().as_str(),
+                now + app.settings.lifetimes.refresh_token,
+                now,
+            )? {
                 Rotation::Rotated { .. } => {}
                 _ => return Err(StoreError::invalid("refresh_token", "is expired, revoked or already used")),
             }

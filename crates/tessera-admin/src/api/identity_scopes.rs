@@ -114,7 +114,8 @@ pub async fn list(
     query: web::Query<PageQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let page = query.page()?;
-    let all = blocking(move || Ok(store.read(|c| scopes::list_scopes(c, Some(ScopeKind::Identity)))?)).await?;
+    let all =
+        blocking(move || Ok(store.read_transaction(|c| scopes::list_scopes(c, Some(ScopeKind::Identity)))?)).await?;
     let paged = body::page_in_memory(all, &page, |s| s.name.as_str());
     Ok(HttpResponse::Ok().json(body::PageOf::of(paged, view)))
 }
@@ -137,7 +138,7 @@ pub(crate) fn create_identity_scope(
     let name = ScopeName::parse(&raw).map_err(|e| ApiError::invalid("name", e.to_string()))?.into_string();
     let scope = input(name, body)?;
     let now = super::now();
-    Ok(store.write(|c| {
+    Ok(store.write_transaction(|c| {
         let created = scopes::create_identity_scope(c, &scope, now)?;
         let summary = json!({ "display_name": created.display_name, "claims": created.claims });
         changes::record(c, who, "identity_scope.create", &format!("scope:{}", created.name), summary, now)?;
@@ -149,7 +150,7 @@ pub(crate) fn create_identity_scope(
     responses((status = 200, body = IdentityScopeView), (status = 404, body = super::ErrorBody)))]
 pub async fn get(store: web::Data<Store>, _caller: Caller, name: web::Path<String>) -> Result<HttpResponse, ApiError> {
     let name = name.into_inner();
-    let found = blocking(move || Ok(store.read(|c| find(c, &name))?)).await?;
+    let found = blocking(move || Ok(store.read_transaction(|c| find(c, &name))?)).await?;
     Ok(HttpResponse::Ok().json(view(found)))
 }
 
@@ -181,8 +182,8 @@ pub(crate) fn update_identity_scope(
     }
     let scope = input(name, body)?;
     let now = super::now();
-    refuse_standard(&store.read(|c| find(c, &scope.name))?)?;
-    Ok(store.write(|c| {
+    refuse_standard(&store.read_transaction(|c| find(c, &scope.name))?)?;
+    Ok(store.write_transaction(|c| {
         let before = find(c, &scope.name)?;
         let after = scopes::update_identity_scope(c, &scope, now)?;
         let summary = json!({
@@ -209,8 +210,8 @@ pub async fn delete(
 /// Deletes custom identity scope `name`; standard ones are read-only (403).
 pub(crate) fn delete_identity_scope(store: &Store, who: &dyn Actor, name: &str) -> Result<(), ApiError> {
     let now = super::now();
-    refuse_standard(&store.read(|c| find(c, name))?)?;
-    Ok(store.write(|c| {
+    refuse_standard(&store.read_transaction(|c| find(c, name))?)?;
+    Ok(store.write_transaction(|c| {
         scopes::delete_scope(c, name)?;
         changes::record(c, who, "identity_scope.delete", &format!("scope:{name}"), json!({}), now)
     })?)

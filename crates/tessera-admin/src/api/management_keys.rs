@@ -86,7 +86,7 @@ pub async fn list(
     query: web::Query<PageQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let page = query.page()?;
-    let paged = blocking(move || Ok(store.read(|c| management_keys::list(c, &page))?)).await?;
+    let paged = blocking(move || Ok(store.read_transaction(|c| management_keys::list(c, &page))?)).await?;
     Ok(HttpResponse::Ok().json(body::PageOf::of(paged, view)))
 }
 
@@ -130,7 +130,7 @@ pub(crate) fn create_key(
         expires_at,
         parent_id: parent.map(|(id, _)| id.to_owned()),
     };
-    let created = store.write(|c| {
+    let created = store.write_transaction(|c| {
         let key = management_keys::create(c, &new, now)?;
         let summary = json!({
             "name": key.name, "expires_at": key.expires_at, "parent_id": key.parent_id, "secret_issued": true,
@@ -145,7 +145,7 @@ pub(crate) fn create_key(
     responses((status = 200, body = KeyView), (status = 404, body = super::ErrorBody)))]
 pub async fn get(store: web::Data<Store>, _caller: Caller, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
     let id = id.into_inner();
-    let found = blocking(move || Ok(store.read(|c| management_keys::get(c, &id))?)).await?;
+    let found = blocking(move || Ok(store.read_transaction(|c| management_keys::get(c, &id))?)).await?;
     Ok(HttpResponse::Ok().json(view(found)))
 }
 
@@ -162,7 +162,7 @@ pub async fn revoke(store: web::Data<Store>, caller: Caller, id: web::Path<Strin
 /// Revokes key `id` at once.
 pub(crate) fn revoke_key(store: &Store, who: &dyn Actor, id: &str) -> Result<ManagementKey, ApiError> {
     let now = super::now();
-    Ok(store.write(|c| {
+    Ok(store.write_transaction(|c| {
         management_keys::get(c, id)?;
         let (key, derived) = management_keys::revoke(c, id, now)?;
         changes::record(

@@ -132,7 +132,7 @@ pub async fn list(
     query: web::Query<PageQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let page = query.page()?;
-    let paged = blocking(move || Ok(store.read(|c| organizations::list_organizations(c, &page))?)).await?;
+    let paged = blocking(move || Ok(store.read_transaction(|c| organizations::list_organizations(c, &page))?)).await?;
     Ok(HttpResponse::Ok().json(body::PageOf::of(paged, view)))
 }
 
@@ -152,7 +152,7 @@ pub(crate) fn create_organization(
 ) -> Result<Organization, ApiError> {
     let org = checked(input)?;
     let now = super::now();
-    Ok(store.write(|c| {
+    Ok(store.write_transaction(|c| {
         let created = organizations::create_organization(c, &org.name, &org.display_name, &org.metadata, now)?;
         let target = format!("organization:{}", created.id);
         changes::record(c, who, "organization.create", &target, summary(&created), now)?;
@@ -164,7 +164,7 @@ pub(crate) fn create_organization(
     responses((status = 200, body = OrganizationView), (status = 404, body = super::ErrorBody)))]
 pub async fn get(store: web::Data<Store>, _caller: Caller, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
     let id = id.into_inner();
-    let found = blocking(move || Ok(store.read(|c| organizations::get_organization(c, &id))?)).await?;
+    let found = blocking(move || Ok(store.read_transaction(|c| organizations::get_organization(c, &id))?)).await?;
     Ok(HttpResponse::Ok().json(view(found)))
 }
 
@@ -193,7 +193,7 @@ pub(crate) fn replace_organization(
 ) -> Result<Organization, ApiError> {
     let org = checked(input)?;
     let now = super::now();
-    Ok(store.write(|c| {
+    Ok(store.write_transaction(|c| {
         let before = organizations::get_organization(c, id)?;
         let after = organizations::update_organization(c, id, &org.name, &org.display_name, &org.metadata, now)?;
         let summary = json!({
@@ -218,7 +218,7 @@ pub async fn delete(store: web::Data<Store>, caller: Caller, id: web::Path<Strin
 /// Deletes organization `id`.
 pub(crate) fn delete_organization(store: &Store, who: &dyn Actor, id: &str) -> Result<(), ApiError> {
     let now = super::now();
-    Ok(store.write(|c| {
+    Ok(store.write_transaction(|c| {
         let org = organizations::get_organization(c, id)?;
         organizations::delete_organization(c, id)?;
         changes::record(c, who, "organization.delete", &format!("organization:{id}"), summary(&org), now)
@@ -239,7 +239,7 @@ pub async fn list_members(
     let id = id.into_inner();
     let page = query.page()?;
     let members = blocking(move || {
-        Ok(store.read(|c| {
+        Ok(store.read_transaction(|c| {
             organizations::get_organization(c, &id)?;
             let ids = body::page_in_memory(organizations::member_ids(c, &id)?, &page, String::as_str);
             let items = ids.items.iter().map(|user_id| member(c, &id, user_id)).collect::<StoreResult<Vec<_>>>()?;
@@ -275,7 +275,7 @@ pub(crate) fn set_membership(
     role_ids: &[String],
 ) -> Result<MemberView, ApiError> {
     let now = super::now();
-    Ok(store.write(|c| {
+    Ok(store.write_transaction(|c| {
         organizations::get_organization(c, id)?;
         users::get(c, user_id)?;
         let mut role_names = Vec::with_capacity(role_ids.len());
@@ -314,7 +314,7 @@ pub async fn remove_member(
 /// Removes `user_id` from organization `id`.
 pub(crate) fn remove_membership(store: &Store, who: &dyn Actor, id: &str, user_id: &str) -> Result<(), ApiError> {
     let now = super::now();
-    Ok(store.write(|c| {
+    Ok(store.write_transaction(|c| {
         organizations::get_organization(c, id)?;
         organizations::remove_membership(c, id, user_id)?;
         let summary = json!({ "user_id": user_id });

@@ -25,7 +25,7 @@ use tessera_domain::{
 };
 use tessera_store::Store;
 use tessera_store::applications::Application;
-use tessera_store::config::{Config, allowed_scopes};
+use tessera_store::config::Config;
 use tessera_store::scripts::{OnFailure, ScriptKind};
 use tessera_store::users;
 use utoipa::ToSchema;
@@ -161,7 +161,9 @@ pub(crate) fn run_preview(
     };
     let summary = json!({ "client_id": app.client_id, "user_id": preview.user_id, "scope": preview.scope,
                           "outcome": preview.outcome });
-    store.write(|c| changes::record(c, who, "token.preview", &format!("application:{}", app.id), summary, now))?;
+    store.write_transaction(|c| {
+        changes::record(c, who, "token.preview", &format!("application:{}", app.id), summary, now)
+    })?;
     Ok(preview)
 }
 
@@ -174,7 +176,7 @@ fn user_preview(
     requested: &ScopeSet,
     now: i64,
 ) -> Result<Preview, ApiError> {
-    let loaded = store.read(|c| {
+    let loaded = store.read_transaction(|c| {
         let Some(user) = users::find(c, user_id)? else { return Ok(None) };
         let values = users::claim_values(c, &user)?;
         let profile = sample::profile(c, Some(&user), now)?;
@@ -185,7 +187,7 @@ fn user_preview(
         return Err(ApiError::invalid("user_id", "the user is disabled: no token would be issued"));
     }
     let catalog = config.catalog();
-    let allowed = allowed_scopes(app, catalog);
+    let allowed = tessera_domain::allowed_scopes(&app.settings.allowed_scopes, &app.settings.grant_types, catalog);
     let resolved =
         resolve_requested(requested, catalog, &allowed).map_err(|e| ApiError::invalid("scope", e.to_string()))?;
     let (audience, scope) =
@@ -260,7 +262,7 @@ fn machine_preview(
     now: i64,
 ) -> Result<Preview, ApiError> {
     let catalog = config.catalog();
-    let allowed = allowed_scopes(app, catalog);
+    let allowed = tessera_domain::allowed_scopes(&app.settings.allowed_scopes, &app.settings.grant_types, catalog);
     let resolved = resolve_for_client_credentials(requested, catalog, &allowed)
         .map_err(|e| ApiError::invalid("scope", e.to_string()))?;
     let (audience, scope) =

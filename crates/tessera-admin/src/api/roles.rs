@@ -74,7 +74,7 @@ pub async fn list(
     query: web::Query<PageQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let page = query.page()?;
-    let paged = blocking(move || Ok(store.read(|c| organizations::list_roles(c, &page))?)).await?;
+    let paged = blocking(move || Ok(store.read_transaction(|c| organizations::list_roles(c, &page))?)).await?;
     Ok(HttpResponse::Ok().json(body::PageOf::of(paged, view)))
 }
 
@@ -90,7 +90,7 @@ pub async fn create(store: web::Data<Store>, caller: Caller, bytes: web::Bytes) 
 pub(crate) fn create_role(store: &Store, who: &dyn Actor, input: RoleBody) -> Result<Role, ApiError> {
     let (name, description) = role(input)?;
     let now = super::now();
-    Ok(store.write(|c| {
+    Ok(store.write_transaction(|c| {
         let created = organizations::create_role(c, &name, &description, now)?;
         let summary = json!({ "name": created.name, "description": created.description });
         changes::record(c, who, "role.create", &format!("role:{}", created.id), summary, now)?;
@@ -102,7 +102,7 @@ pub(crate) fn create_role(store: &Store, who: &dyn Actor, input: RoleBody) -> Re
     responses((status = 200, body = RoleView), (status = 404, body = super::ErrorBody)))]
 pub async fn get(store: web::Data<Store>, _caller: Caller, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
     let id = id.into_inner();
-    let found = blocking(move || Ok(store.read(|c| organizations::get_role(c, &id))?)).await?;
+    let found = blocking(move || Ok(store.read_transaction(|c| organizations::get_role(c, &id))?)).await?;
     Ok(HttpResponse::Ok().json(view(found)))
 }
 
@@ -127,7 +127,7 @@ pub(crate) fn update_role(store: &Store, who: &dyn Actor, id: &str, input: RoleB
     let (name, description) = role(input)?;
     let now = super::now();
     store
-        .write(|c| {
+        .write_transaction(|c| {
             let before = organizations::get_role(c, id)?;
             let after = organizations::update_role(c, id, &name, &description, now)?;
             let summary = json!({
@@ -153,7 +153,7 @@ pub async fn delete(store: web::Data<Store>, caller: Caller, id: web::Path<Strin
 pub(crate) fn delete_role(store: &Store, who: &dyn Actor, id: &str) -> Result<(), ApiError> {
     let now = super::now();
     store
-        .write(|c| {
+        .write_transaction(|c| {
             let role = organizations::get_role(c, id)?;
             organizations::delete_role(c, id)?;
             changes::record(c, who, "role.delete", &format!("role:{id}"), json!({ "name": role.name }), now)

@@ -114,7 +114,7 @@ pub(crate) fn view(kind: ScriptKind, script: Option<CustomClaimScript>) -> Scrip
 
 /// Both scripts, saved or not. Shared by the API and the console.
 pub(crate) fn read_scripts(store: &Store) -> Result<Vec<ScriptView>, ApiError> {
-    Ok(store.read(|c| {
+    Ok(store.read_transaction(|c| {
         ScriptKind::ALL.iter().map(|kind| Ok(view(*kind, scripts::get(c, *kind)?))).collect::<Result<Vec<_>, _>>()
     })?)
 }
@@ -130,7 +130,7 @@ pub async fn list(store: web::Data<Store>, _caller: Caller) -> Result<HttpRespon
     responses((status = 200, body = ScriptView), (status = 404, body = super::ErrorBody)))]
 pub async fn get(store: web::Data<Store>, _caller: Caller, kind: web::Path<String>) -> Result<HttpResponse, ApiError> {
     let kind = self::kind(&kind)?;
-    let found = blocking(move || Ok(store.read(|c| scripts::get(c, kind))?)).await?;
+    let found = blocking(move || Ok(store.read_transaction(|c| scripts::get(c, kind))?)).await?;
     Ok(HttpResponse::Ok().json(view(kind, found)))
 }
 
@@ -197,7 +197,7 @@ pub(crate) fn save_script(
     }
     let now = super::now();
     let script = scripts::ScriptInput { source, enabled: input.enabled, on_failure };
-    Ok(store.write(|c| {
+    Ok(store.write_transaction(|c| {
         let saved = scripts::save(c, kind, &script, now)?;
         let summary = json!({
             "kind": kind.as_str(),

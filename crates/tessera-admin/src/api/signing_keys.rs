@@ -83,7 +83,7 @@ pub async fn list(
     query: web::Query<PageQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let page = query.page()?;
-    let all = blocking(move || Ok(store.read(keys::list)?)).await?;
+    let all = blocking(move || Ok(store.read_transaction(keys::list)?)).await?;
     let paged = body::page_in_memory(all, &page, |k| k.kid.as_str());
     Ok(HttpResponse::Ok().json(body::PageOf::of(paged, view)))
 }
@@ -106,7 +106,7 @@ pub async fn rotate(
             tracing::error!(%message, "signing key rotation failed");
             ApiError::internal()
         })?;
-        Ok(store.read(|c| keys::get(c, &kid))?)
+        Ok(store.read_transaction(|c| keys::get(c, &kid))?)
     })
     .await?;
     Ok(HttpResponse::Created().json(view(key)))

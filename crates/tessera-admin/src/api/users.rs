@@ -11,9 +11,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 use tessera_auth::PasswordPolicy;
 use tessera_domain::{Email, Password, Username};
+use tessera_store::grants;
 use tessera_store::organizations;
 use tessera_store::scopes;
-use tessera_store::tokens;
 use tessera_store::users::{self, NewUser, User, UserChanges};
 use tessera_store::{Store, StoreError};
 use tessera_tokens::PasswordHasher;
@@ -179,7 +179,7 @@ pub async fn list(
     let query = query.into_inner();
     let page = body::page(query.limit.as_deref(), query.after)?;
     let search = query.search;
-    let paged = blocking(move || Ok(store.read(|c| users::list(c, search.as_deref(), &page))?)).await?;
+    let paged = blocking(move || Ok(store.read_transaction(|c| users::list(c, search.as_deref(), &page))?)).await?;
     Ok(HttpResponse::Ok().json(body::PageOf::of(paged, view)))
 }
 
@@ -195,7 +195,7 @@ pub async fn create(
     let input: NewUserBody = body::parse(&bytes)?;
     let created = blocking(move || {
         let user = create_user(&store, &hasher, &policy, &caller, input)?;
-        Ok(store.read(|c| detail(c, user))?)
+        Ok(store.read_transaction(|c| detail(c, user))?)
     })
     .await?;
     Ok(HttpResponse::Created().json(created))
@@ -225,7 +225,7 @@ pub(crate) fn create_user(
         app_metadata,
         user_metadata,
     };
-    Ok(store.write(|c| {
+    Ok(store.write_transaction(|c| {
         let user = users::create(c, &new, now)?;
         let mut summary = summary(&user);
         summary["password_set"] = json!(new.password_hash.is_some());
@@ -239,7 +239,7 @@ pub(crate) fn create_user(
 pub async fn get(store: web::Data<Store>, _caller: Caller, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
     let id = id.into_inner();
     let found = blocking(move || {
-        Ok(store.read(|c| {
+        Ok(store.read_transaction(|c| {
             let user = users::get(c, &id)?;
             detail(c, user)
         })?)
@@ -260,7 +260,7 @@ pub async fn update(
     let patch: UserPatch = body::parse(&bytes)?;
     let updated = blocking(move || {
         let user = update_user(&store, &caller, &id, patch)?;
-        Ok(store.read(|c| detail(c, user))?)
+        Ok(store.read_transaction(|c| detail(c, user))?)
     })
     .await?;
     Ok(HttpResponse::Ok().json(updated))
@@ -277,14 +277,14 @@ pub(crate) fn update_user(store: &Store, who: &dyn Actor, id: &str, patch: UserP
         user_metadata: patch.user_metadata.map(|v| body::json_object("user_metadata", v)).transpose()?,
     };
     let now = super::now();
-    Ok(store.write(|c| {
+    Ok(store.write_transaction(|c| {
         let before = users::get(c, id)?;
         let after = users::update(c, id, &changes, now)?;
         let mut summary = json!({ "before": summary(&before), "after": summary(&after) });
         // ASVS 5.0 V7.4.2: disabling an account ends its sessions and tokens at once;
         // enabling it again restores none of them.
         if after.disabled && !before.disabled {
-            summary["access_ended"] = json!(tokens::end_access_of_user(c, id, now)?);
+            summary["access_ended"] = json!(grants::end_access_of_user(c, id, now)?);
         }
         if changes.app_metadata.is_some() {
             summary["app_metadata_changed"] = json!(true);
@@ -308,9 +308,9 @@ pub async fn delete(store: web::Data<Store>, caller: Caller, id: web::Path<Strin
 /// Deletes user `id` with everything that belongs to them.
 pub(crate) fn delete_user(store: &Store, who: &dyn Actor, id: &str) -> Result<(), ApiError> {
     let now = super::now();
-    Ok(store.write(|c| {
+    Ok(store.write_transaction(|c| {
         let user = users::get(c, id)?;
-        let ended = tokens::end_access_of_user(c, id, now)?;
+        let ended = grants::end_access_of_user(c, id, now)?;
         users::delete(c, id)?;
         let mut summary = summary(&user);
         summary["access_ended"] = json!(ended);
@@ -334,7 +334,7 @@ pub async fn set_claims(
     let values: Map<String, Value> = body::parse(&bytes)?;
     let updated = blocking(move || {
         set_user_claims(&store, &caller, &id, values)?;
-        Ok(store.read(|c| {
+        Ok(store.read_transaction(|c| {
             let user = users::get(c, &id)?;
             detail(c, user)
         })?)
@@ -352,7 +352,7 @@ pub(crate) fn set_user_claims(
     values: Map<String, Value>,
 ) -> Result<(), ApiError> {
     let now = super::now();
-    let types = store.read(scopes::list_claim_types)?;
+    let types = store.read_transaction(scopes::list_claim_types)?;
     let mut normalized = BTreeMap::new();
     for (name, value) in values {
         let Some(claim) = types.iter().find(|t| t.name == name) else {
@@ -368,7 +368,7 @@ pub(crate) fn set_user_claims(
         };
         normalized.insert(name, value);
     }
-    Ok(store.write(|c| {
+    Ok(store.write_transaction(|c| {
         users::get(c, id)?;
         users::set_claim_values(c, id, &normalized, now)?;
         // The names only: claim values may be personal data.
@@ -407,7 +407,7 @@ pub(crate) fn set_user_password(
     raw: String,
 ) -> Result<(), ApiError> {
     let now = super::now();
-    let (user, claims) = store.read(|c| {
+    let (user, claims) = store.read_transaction(|c| {
         let user = users::get(c, id)?;
         let claims = users::claim_values(c, &user)?;
         Ok((user, claims))
@@ -419,11 +419,11 @@ pub(crate) fn set_user_password(
         .collect();
     let password = password(policy, raw, &about_user)?;
     let hashed = hash(hasher, &password)?;
-    Ok(store.write(|c| {
+    Ok(store.write_transaction(|c| {
         users::set_password_hash(c, id, &hashed, now)?;
         // ASVS 5.0 V7.4.3: a password reset by an administrator ends the sessions and
         // tokens that the old password opened.
-        let ended = tokens::end_access_of_user(c, id, now)?;
+        let ended = grants::end_access_of_user(c, id, now)?;
         let summary = json!({ "password_set": true, "access_ended": ended });
         changes::record(c, who, "user.set_password", &format!("user:{id}"), summary, now)
     })?)
@@ -459,7 +459,7 @@ async fn change_role(
 ) -> Result<HttpResponse, ApiError> {
     let updated = blocking(move || {
         change_user_role(&store, &caller, &id, &role_id, add)?;
-        Ok(store.read(|c| {
+        Ok(store.read_transaction(|c| {
             let user = users::get(c, &id)?;
             detail(c, user)
         })?)
@@ -477,7 +477,7 @@ pub(crate) fn change_user_role(
     add: bool,
 ) -> Result<(), ApiError> {
     let now = super::now();
-    Ok(store.write(|c| {
+    Ok(store.write_transaction(|c| {
         users::get(c, id)?;
         let role = organizations::get_role(c, role_id)?;
         let action = if add {

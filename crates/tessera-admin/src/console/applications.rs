@@ -42,7 +42,7 @@ async fn list(
     query: web::Query<ListQuery>,
 ) -> Result<HttpResponse, ConsoleError> {
     let page = StorePage { after: query.after.clone(), limit: 50 };
-    let paged = blocking(move || Ok(store.read(|c| applications::list(c, &page))?)).await?;
+    let paged = blocking(move || Ok(store.read_transaction(|c| applications::list(c, &page))?)).await?;
     let mut table = Table::new(&["Name", "Client ID", "Type", "Access tokens", "Status"], "No applications yet.");
     for app in &paged.items {
         let s = &app.settings;
@@ -215,7 +215,7 @@ struct Options {
 }
 
 fn options(store: &Store) -> Result<Options, ConsoleError> {
-    Ok(store.read(|c| {
+    Ok(store.read_transaction(|c| {
         let scopes = scopes::list_scopes(c, None)?
             .into_iter()
             .map(|s| {
@@ -362,7 +362,7 @@ async fn show(
 ) -> Result<HttpResponse, ConsoleError> {
     let id = id.into_inner();
     let (app, options) = blocking(move || {
-        let app = store.read(|c| applications::get(c, &id))?;
+        let app = store.read_transaction(|c| applications::get(c, &id))?;
         Ok((app, options(&store)?))
     })
     .await?;
@@ -424,7 +424,7 @@ async fn update(
         Ok(app) => Ok(see_other(&format!("{}?notice=saved", href(&format!("applications/{}", app.id))))),
         Err(error) => {
             let (app, options) = blocking(move || {
-                let app = store.read(|c| applications::get(c, &id))?;
+                let app = store.read_transaction(|c| applications::get(c, &id))?;
                 Ok((app, options(&store)?))
             })
             .await?;
@@ -467,7 +467,7 @@ async fn regenerate_secret(
         }
         Err(error) => {
             let (app, options) = blocking(move || {
-                let app = store.read(|c| applications::get(c, &id))?;
+                let app = store.read_transaction(|c| applications::get(c, &id))?;
                 Ok((app, options(&store)?))
             })
             .await?;

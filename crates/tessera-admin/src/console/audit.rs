@@ -82,7 +82,7 @@ async fn list(
         until: times[1].map(|t| if given(&q.until).is_some_and(|u| u.len() <= 10) { t + 86_399 } else { t }),
     };
     let page_query = StorePage { after: given(&q.after), limit: 50 };
-    let paged = blocking(move || Ok(store.read(|c| audit::list(c, &filter, &page_query))?)).await?;
+    let paged = blocking(move || Ok(store.read_transaction(|c| audit::list(c, &filter, &page_query))?)).await?;
     let mut table = events_table(&paged.items);
     if let Some(next) = paged.next {
         let mut params: Vec<String> =

@@ -208,7 +208,7 @@ fn source_text(m: &ClaimMapping) -> String {
 }
 
 fn all_applications(store: &Store) -> Result<Vec<Application>, ApiError> {
-    Ok(store.read(|c| applications::list(c, &StorePage::first(CHOICES)))?.items)
+    Ok(store.read_transaction(|c| applications::list(c, &StorePage::first(CHOICES)))?.items)
 }
 
 async fn list_page(
@@ -219,7 +219,7 @@ async fn list_page(
 ) -> Result<Page, ConsoleError> {
     let page_query = StorePage { after, limit: 50 };
     let (paged, apps) = blocking(move || {
-        let paged = store.read(|c| mappings::list(c, None, &page_query))?;
+        let paged = store.read_transaction(|c| mappings::list(c, None, &page_query))?;
         Ok((paged, all_applications(&store)?))
     })
     .await?;
@@ -313,7 +313,7 @@ async fn show(
 ) -> Result<HttpResponse, ConsoleError> {
     let id = id.into_inner();
     let (mapping, apps) =
-        blocking(move || Ok((store.read(|c| mappings::get(c, &id))?, all_applications(&store)?))).await?;
+        blocking(move || Ok((store.read_transaction(|c| mappings::get(c, &id))?, all_applications(&store)?))).await?;
     let mut page = edit_page(&admin, &mapping, &Typed::of(&mapping), &apps, None);
     page.notice = notice(query.notice.as_deref());
     Ok(html(StatusCode::OK, &page))
@@ -334,7 +334,8 @@ async fn update(
         Ok(_) => Ok(see_other(&format!("{}?notice=saved", href(&format!("claim-mappings/{id}"))))),
         Err(error) => {
             let (mapping, apps) =
-                blocking(move || Ok((store.read(|c| mappings::get(c, &id))?, all_applications(&store)?))).await?;
+                blocking(move || Ok((store.read_transaction(|c| mappings::get(c, &id))?, all_applications(&store)?)))
+                    .await?;
             typed.application_id = mapping.application_id.clone().unwrap_or_default();
             Ok(html(StatusCode::BAD_REQUEST, &edit_page(&admin, &mapping, &typed, &apps, Some(error))))
         }
@@ -470,7 +471,7 @@ fn claims_table(claims: &[PreviewClaim]) -> Table {
 }
 
 fn choices(store: &Store) -> Result<(Vec<Application>, Vec<User>), ApiError> {
-    Ok(store.read(|c| {
+    Ok(store.read_transaction(|c| {
         Ok((
             applications::list(c, &StorePage::first(CHOICES))?.items,
             users::list(c, None, &StorePage::first(CHOICES))?.items,

@@ -41,7 +41,7 @@ fn notice(code: Option<&str>) -> Option<String> {
 }
 
 async fn list(admin: Admin, store: web::Data<Store>, query: web::Query<Query>) -> Result<HttpResponse, ConsoleError> {
-    let all = blocking(move || Ok(store.read(scopes::list_claim_types)?)).await?;
+    let all = blocking(move || Ok(store.read_transaction(scopes::list_claim_types)?)).await?;
     let mut standard = Table::new(&["Claim", "Display name", "Value type"], "None.");
     let mut custom = Table::new(&["Claim", "Display name", "Value type", "Description"], "No custom claims yet.");
     for t in &all {
@@ -185,7 +185,7 @@ async fn show(
     query: web::Query<Query>,
 ) -> Result<HttpResponse, ConsoleError> {
     let name = name.into_inner();
-    let claim = blocking(move || Ok(store.read(|c| scopes::get_claim_type(c, &name))?)).await?;
+    let claim = blocking(move || Ok(store.read_transaction(|c| scopes::get_claim_type(c, &name))?)).await?;
     let mut page = edit_page(&admin, &claim, None, None);
     page.notice = notice(query.notice.as_deref());
     Ok(html(StatusCode::OK, &page))
@@ -208,7 +208,7 @@ async fn update(
     match attempt(move || update_claim_type(&db, &who, claim_name, input)).await? {
         Ok(_) => Ok(see_other(&format!("{}?notice=saved", href(&format!("claim-types/{}", encode(&name)))))),
         Err(error) => {
-            let claim = blocking(move || Ok(store.read(|c| scopes::get_claim_type(c, &name))?)).await?;
+            let claim = blocking(move || Ok(store.read_transaction(|c| scopes::get_claim_type(c, &name))?)).await?;
             Ok(html(StatusCode::BAD_REQUEST, &edit_page(&admin, &claim, Some(&form), Some(error))))
         }
     }

@@ -55,7 +55,7 @@ fn notice(code: Option<&str>) -> Option<String> {
 
 async fn list(admin: Admin, store: web::Data<Store>, query: web::Query<Query>) -> Result<HttpResponse, ConsoleError> {
     let page = StorePage { after: query.after.clone(), limit: 50 };
-    let paged = blocking(move || Ok(store.read(|c| connections::list(c, &page))?)).await?;
+    let paged = blocking(move || Ok(store.read_transaction(|c| connections::list(c, &page))?)).await?;
     let mut table =
         Table::new(&["Name (audience)", "Display name", "Token format", "Created"], "No API connections yet.");
     for c in &paged.items {
@@ -250,7 +250,7 @@ fn detail_page(admin: &Admin, connection: &ApiConnection, scopes: &[Scope], fail
 }
 
 fn load(store: &Store, id: &str) -> Result<(ApiConnection, Vec<Scope>), ConsoleError> {
-    Ok(store.read(|c| Ok((connections::get(c, id)?, scopes::scopes_of_connection(c, id)?)))?)
+    Ok(store.read_transaction(|c| Ok((connections::get(c, id)?, scopes::scopes_of_connection(c, id)?)))?)
 }
 
 async fn show(

@@ -12,7 +12,7 @@ use super::{Admin, ConsoleError, href, html};
 
 pub async fn show(admin: Admin, store: web::Data<Store>) -> Result<HttpResponse, ConsoleError> {
     let (counts, recent) = blocking(move || {
-        Ok(store.read(|c| {
+        Ok(store.read_transaction(|c| {
             let counts = [
                 ("Users", users::count(c)?, "users"),
                 ("Applications", applications::count(c)?, "applications"),

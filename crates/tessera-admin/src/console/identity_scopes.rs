@@ -42,7 +42,8 @@ fn notice(code: Option<&str>) -> Option<String> {
 }
 
 async fn list(admin: Admin, store: web::Data<Store>, query: web::Query<Query>) -> Result<HttpResponse, ConsoleError> {
-    let all = blocking(move || Ok(store.read(|c| scopes::list_scopes(c, Some(ScopeKind::Identity)))?)).await?;
+    let all =
+        blocking(move || Ok(store.read_transaction(|c| scopes::list_scopes(c, Some(ScopeKind::Identity)))?)).await?;
     let mut table = Table::new(&["Scope", "Display name", "Claims", "Kind"], "No identity scopes.");
     for s in &all {
         table.rows.push(vec![
@@ -111,7 +112,7 @@ fn scope_form(
 
 fn claim_names(store: &Store) -> Result<Vec<(String, String)>, ConsoleError> {
     Ok(store
-        .read(scopes::list_claim_types)?
+        .read_transaction(scopes::list_claim_types)?
         .into_iter()
         .map(|t| {
             let label = format!("{} ({})", t.name, t.display_name);
@@ -208,7 +209,7 @@ fn edit_page(
 }
 
 fn load(store: &Store, name: &str) -> Result<(Scope, Vec<(String, String)>), ConsoleError> {
-    let scope = store.read(|c| find(c, name))?;
+    let scope = store.read_transaction(|c| find(c, name))?;
     Ok((scope, claim_names(store)?))
 }
 

@@ -47,7 +47,7 @@ async fn list_page(
     form: Form,
 ) -> Result<Page, ConsoleError> {
     let page_query = StorePage { after, limit: 50 };
-    let paged = blocking(move || Ok(store.read(|c| management_keys::list(c, &page_query))?)).await?;
+    let paged = blocking(move || Ok(store.read_transaction(|c| management_keys::list(c, &page_query))?)).await?;
     let mut table =
         Table::new(&["Name", "Key id", "Created by", "Created", "Expires", "Last used", "Status"], "No keys yet.");
     for k in &paged.items {

@@ -50,7 +50,8 @@ fn notice(code: Option<&str>) -> Option<String> {
 
 async fn list(admin: Admin, store: web::Data<Store>, query: web::Query<Query>) -> Result<HttpResponse, ConsoleError> {
     let page_query = StorePage { after: query.after.clone(), limit: 50 };
-    let paged = blocking(move || Ok(store.read(|c| organizations::list_organizations(c, &page_query))?)).await?;
+    let paged =
+        blocking(move || Ok(store.read_transaction(|c| organizations::list_organizations(c, &page_query))?)).await?;
     let mut table = Table::new(&["Name", "Display name", "Created"], "No organizations yet.");
     for o in &paged.items {
         table.rows.push(vec![
@@ -129,7 +130,7 @@ struct Loaded {
 }
 
 fn load(store: &Store, id: &str) -> Result<Loaded, ConsoleError> {
-    Ok(store.read(|c| {
+    Ok(store.read_transaction(|c| {
         let org = organizations::get_organization(c, id)?;
         let mut members = Vec::new();
         for user_id in organizations::member_ids(c, id)? {
@@ -266,7 +267,7 @@ async fn set_member(
     let role_ids = form.all("role_ids");
     let (who, db, org_id) = (admin.clone(), store.clone(), id.clone());
     let outcome = attempt(move || {
-        let user = db.read(|c| match users::find_by_login(c, &login.to_lowercase())? {
+        let user = db.read_transaction(|c| match users::find_by_login(c, &login.to_lowercase())? {
             Some(user) => Ok(Some(user)),
             None => match users::get(c, &login) {
                 Ok(user) => Ok(Some(user)),

@@ -57,7 +57,7 @@ async fn list_page(
     form: Form,
 ) -> Result<Page, ConsoleError> {
     let page_query = StorePage { after, limit: 50 };
-    let paged = blocking(move || Ok(store.read(|c| organizations::list_roles(c, &page_query))?)).await?;
+    let paged = blocking(move || Ok(store.read_transaction(|c| organizations::list_roles(c, &page_query))?)).await?;
     let mut table = Table::new(&["Role", "Description", "Created"], "No roles yet.");
     for r in &paged.items {
         table.rows.push(vec![
@@ -119,7 +119,7 @@ async fn show(
     query: web::Query<Query>,
 ) -> Result<HttpResponse, ConsoleError> {
     let id = id.into_inner();
-    let role = blocking(move || Ok(store.read(|c| organizations::get_role(c, &id))?)).await?;
+    let role = blocking(move || Ok(store.read_transaction(|c| organizations::get_role(c, &id))?)).await?;
     let mut page = edit_page(&admin, &role, role.name.clone(), role.description.clone(), None);
     page.notice = notice(query.notice.as_deref());
     Ok(html(StatusCode::OK, &page))
@@ -138,7 +138,7 @@ async fn update(
     match attempt(move || update_role(&db, &who, &role_id, input)).await? {
         Ok(_) => Ok(see_other(&format!("{}?notice=saved", href(&format!("roles/{id}"))))),
         Err(error) => {
-            let role = blocking(move || Ok(store.read(|c| organizations::get_role(c, &id))?)).await?;
+            let role = blocking(move || Ok(store.read_transaction(|c| organizations::get_role(c, &id))?)).await?;
             let page = edit_page(&admin, &role, form.text("name"), form.text("description"), Some(error));
             Ok(html(StatusCode::BAD_REQUEST, &page))
         }
@@ -157,7 +157,7 @@ async fn delete(
     match attempt(move || delete_role(&db, &who, &role_id)).await? {
         Ok(()) => Ok(see_other(&format!("{}?notice=deleted", href("roles")))),
         Err(error) => {
-            let role = blocking(move || Ok(store.read(|c| organizations::get_role(c, &id))?)).await?;
+            let role = blocking(move || Ok(store.read_transaction(|c| organizations::get_role(c, &id))?)).await?;
             let mut page = edit_page(&admin, &role, role.name.clone(), role.description.clone(), None);
             if let Some(panel) = page.panels.last_mut() {
                 panel.form = panel.form.take().map(|f| f.with_error(None, error.body.message));

@@ -83,7 +83,7 @@ fn state(script: &ScriptView) -> &'static str {
 
 async fn list(admin: Admin, store: web::Data<Store>, query: web::Query<Query>) -> Result<HttpResponse, ConsoleError> {
     let (all, variables) =
-        blocking(move || Ok((read_scripts(&store)?, store.read(scripts::list_variables)?.len()))).await?;
+        blocking(move || Ok((read_scripts(&store)?, store.read_transaction(scripts::list_variables)?.len()))).await?;
     let mut table = Table::new(&["Script", "Runs for", "State", "When it fails", "Version", "Last saved"], "None.");
     for script in &all {
         let kind = kind(script.kind)?;

@@ -185,7 +185,7 @@ impl FromRequest for Admin {
             blocking(move || {
                 let now = now();
                 let hash = SecretHash::of(&session_id);
-                let found = store.read(|c| {
+                let found = store.read_transaction(|c| {
                     let Some(session) = admin_sessions::get_active(c, hash.as_str(), settings.idle_timeout, now)?
                     else {
                         return Ok(None);
@@ -196,11 +196,11 @@ impl FromRequest for Admin {
                 })?;
                 let Some((session, user, admin)) = found else { return Err(ConsoleError::SignIn { next }) };
                 if !admin {
-                    store.write(|c| admin_sessions::end(c, hash.as_str(), now))?;
+                    store.write_transaction(|c| admin_sessions::end(c, hash.as_str(), now))?;
                     return Err(ConsoleError::Forbidden);
                 }
                 if now - session.last_seen_at >= TOUCH_INTERVAL {
-                    store.write(|c| admin_sessions::touch(c, hash.as_str(), now))?;
+                    store.write_transaction(|c| admin_sessions::touch(c, hash.as_str(), now))?;
                 }
                 Ok(Admin { user_id: user.id, username: user.username, session_id, client_ip })
             })
@@ -283,7 +283,7 @@ async fn sign_in(
     let typed = login.clone();
     let outcome = blocking(move || {
         let now = now();
-        let user = store.read(|c| {
+        let user = store.read_transaction(|c| {
             let Some(user) = (if login.is_empty() { None } else { users::find_by_login(c, &login)? }) else {
                 return Ok(None);
             };
@@ -309,7 +309,7 @@ async fn sign_in(
         match (&user, reservations) {
             (Some((user, true)), Some(reservations)) if !user.disabled => {
                 let session_id = generate_secret();
-                store.write(|c| {
+                store.write_transaction(|c| {
                     reservations.refund(c)?;
                     admin_sessions::create(
                         c,
@@ -340,7 +340,7 @@ async fn sign_in(
                     Some((user, _)) if user.disabled => "disabled",
                     Some(_) => "not_admin",
                 };
-                store.write(|c| {
+                store.write_transaction(|c| {
                     let event = NewAuditEvent {
                         actor: "anonymous",
                         action: "admin.sign_in_failed",
@@ -380,7 +380,7 @@ async fn sign_out(
     let who = admin.clone();
     blocking(move || {
         let now = now();
-        Ok(store.write(|c| {
+        Ok(store.write_transaction(|c| {
             admin_sessions::end(c, hash.as_str(), now)?;
             crate::api::changes::record(c, &who, "admin.sign_out", &format!("user:{}", who.user_id), json!({}), now)
         })?)

@@ -24,7 +24,7 @@ pub struct Query {
 }
 
 async fn page(admin: &Admin, store: web::Data<Store>, form: Form) -> Result<Page, ConsoleError> {
-    let all = blocking(move || Ok(store.read(keys::list)?)).await?;
+    let all = blocking(move || Ok(store.read_transaction(keys::list)?)).await?;
     let mut table =
         Table::new(&["Key id (kid)", "Algorithm", "State", "Created", "Activated", "Published until"], "No keys.");
     for k in &all {

@@ -71,7 +71,7 @@ async fn list(admin: Admin, store: web::Data<Store>, query: web::Query<Query>) -
     let search = query.search.clone().map(|s| s.trim().to_owned()).filter(|s| !s.is_empty());
     let page_query = StorePage { after: query.after.clone(), limit: 50 };
     let term = search.clone();
-    let paged = blocking(move || Ok(store.read(|c| users::list(c, term.as_deref(), &page_query))?)).await?;
+    let paged = blocking(move || Ok(store.read_transaction(|c| users::list(c, term.as_deref(), &page_query))?)).await?;
     let mut table = Table::new(&["Username", "E-mail", "Status", "Created"], "No users found.");
     for u in &paged.items {
         table.rows.push(vec![
@@ -174,7 +174,7 @@ struct Loaded {
 }
 
 fn load(store: &Store, id: &str) -> Result<Loaded, ConsoleError> {
-    Ok(store.read(|c| {
+    Ok(store.read_transaction(|c| {
         let user = users::get(c, id)?;
         Ok(Loaded {
             claims: users::claim_values(c, &user)?,
@@ -389,7 +389,7 @@ async fn update(
         let mut patch = parsed?;
         // The form always sends the checkbox: a new email with the box left as it was
         // is unverified (OIDC Core §5.1); ticking or clearing it is the admin's say.
-        let current = db.read(|c| users::get(c, &user_id))?;
+        let current = db.read_transaction(|c| users::get(c, &user_id))?;
         if patch.email.as_ref() != Some(&current.email) && patch.email_verified == Some(current.email_verified) {
             patch.email_verified = None;
         }
@@ -410,7 +410,7 @@ async fn set_claims(
     let (who, db, user_id) = (admin.clone(), store.clone(), id.clone());
     let typed = FormData::parse(&body)?;
     let outcome = attempt(move || {
-        let types = db.read(scopes::list_claim_types)?;
+        let types = db.read_transaction(scopes::list_claim_types)?;
         let mut values = Map::new();
         for t in types.iter().filter(|t| !ACCOUNT_CLAIMS.contains(&t.name.as_str())) {
             let Some(raw) = typed.get(&format!("claim.{}", t.name)) else { continue };

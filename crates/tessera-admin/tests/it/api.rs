@@ -28,7 +28,7 @@ both_backends! {
         let expired = management_key(&store, &admin, Some(2));
         assert_error(&call(&app, Method::GET, "/api/v1/applications", Some(&expired), None).await, 401, "unauthorized", None);
         // Revoked.
-        store.write(|c| management_keys::revoke(c, id, 5)).unwrap();
+        store.write_transaction(|c| management_keys::revoke(c, id, 5)).unwrap();
         assert_error(&call(&app, Method::GET, "/api/v1/applications", Some(&good), None).await, 401, "unauthorized", None);
         // A refused key is a security event in the audit log, without the secret; from one
         // address, one a minute (the others are counted in the next one's passed_over).
@@ -46,13 +46,13 @@ both_backends! {
         let (status, body) = send(&app, req).await;
         assert_eq!(status, 200, "{body}");
         assert_eq!(body, json!({ "items": [], "next": null }));
-        let stored = store.read(|c| management_keys::get(c, id)).unwrap();
+        let stored = store.read_transaction(|c| management_keys::get(c, id)).unwrap();
         assert!(stored.last_used_at.is_some());
     }
 
     async fn a_key_whose_creator_lost_the_admin_role_is_forbidden(store: Store) {
         let app = app(&store).await;
-        let user = store.write(|c| tessera_store::users::create(c, &tessera_store::users::NewUser { username: "bob".into(), ..Default::default() }, 1)).unwrap();
+        let user = store.write_transaction(|c| tessera_store::users::create(c, &tessera_store::users::NewUser { username: "bob".into(), ..Default::default() }, 1)).unwrap();
         let key = management_key(&store, &user.id, None);
         assert_error(&call(&app, Method::GET, "/api/v1/users", Some(&key), None).await, 403, "forbidden", None);
     }
@@ -85,7 +85,7 @@ both_backends! {
         let event = &events[0];
         assert!(event.actor.starts_with("key:"));
         assert_eq!(event.client_ip.as_deref(), Some(PEER.split(':').next().unwrap()));
-        let all = serde_json::to_string(&store.read(|c| tessera_store::audit::list(c, &Default::default(), &tessera_store::Page::first(100))).unwrap().items.iter().map(|e| e.summary.clone()).collect::<Vec<_>>()).unwrap();
+        let all = serde_json::to_string(&store.read_transaction(|c| tessera_store::audit::list(c, &Default::default(), &tessera_store::Page::first(100))).unwrap().items.iter().map(|e| e.summary.clone()).collect::<Vec<_>>()).unwrap();
         assert!(!all.contains(&secret) && !all.contains(&secret2), "a secret reached the audit log");
         assert_eq!(audit_events(&store, "application.update").len(), 1);
         assert_eq!(audit_events(&store, "application.rotate_secret").len(), 1);
@@ -120,7 +120,7 @@ both_backends! {
         let req = TestRequest::post().uri("/api/v1/applications").insert_header(("Authorization", format!("Bearer {key}"))).set_payload("{not json");
         assert_error(&send(&app, req).await, 400, "invalid_request", None);
         // Nothing was written.
-        assert_eq!(store.read(tessera_store::applications::count).unwrap(), 0);
+        assert_eq!(store.read_transaction(tessera_store::applications::count).unwrap(), 0);
         assert!(audit_events(&store, "application.create").is_empty());
         // A public client has no secret to regenerate.
         let spa = json!({ "name": "Spa", "app_type": "spa", "redirect_uris": ["https://spa.example/cb"] });
@@ -182,7 +182,7 @@ both_backends! {
         assert_eq!(list["items"].as_array().unwrap().len(), 1);
         assert_eq!(call(&app, Method::DELETE, &format!("/api/v1/connections/{id}"), Some(&key), None).await.0, 204);
         assert_error(&call(&app, Method::GET, &format!("/api/v1/connections/{id}"), Some(&key), None).await, 404, "not_found", None);
-        let events = store.read(|c| tessera_store::audit::list(c, &Default::default(), &tessera_store::Page::first(100))).unwrap().items;
+        let events = store.read_transaction(|c| tessera_store::audit::list(c, &Default::default(), &tessera_store::Page::first(100))).unwrap().items;
         assert!(events.iter().any(|e| e.action == "connection.create"));
         assert!(!serde_json::to_string(&events.iter().map(|e| e.summary.clone()).collect::<Vec<_>>()).unwrap().contains(&secret));
     }
@@ -260,7 +260,7 @@ both_backends! {
         assert_eq!(call(&app, Method::PUT, &format!("{path}/password"), Some(&key), Some(json!({ "password": "another long one" }))).await.0, 204);
         assert_error(&call(&app, Method::PUT, &format!("{path}/password"), Some(&key), Some(json!({ "password": "x" }))).await, 400, "invalid_request", Some("password"));
         // Roles.
-        let role = store.write(|c| tessera_store::organizations::create_role(c, "support", "", 1)).unwrap();
+        let role = store.write_transaction(|c| tessera_store::organizations::create_role(c, "support", "", 1)).unwrap();
         let (status, with_role) = call(&app, Method::PUT, &format!("{path}/roles/{}", role.id), Some(&key), None).await;
         assert_eq!(status, 200, "{with_role}");
         assert_eq!(with_role["roles"][0]["name"], "support");
@@ -268,7 +268,7 @@ both_backends! {
         let (_, without) = call(&app, Method::DELETE, &format!("{path}/roles/{}", role.id), Some(&key), None).await;
         assert_eq!(without["roles"], json!([]));
         assert_error(&call(&app, Method::DELETE, &format!("{path}/roles/{}", role.id), Some(&key), None).await, 404, "not_found", None);
-        let events = store.read(|c| tessera_store::audit::list(c, &Default::default(), &tessera_store::Page::first(100))).unwrap().items;
+        let events = store.read_transaction(|c| tessera_store::audit::list(c, &Default::default(), &tessera_store::Page::first(100))).unwrap().items;
         let text = serde_json::to_string(&events.iter().map(|e| e.summary.clone()).collect::<Vec<_>>()).unwrap();
         assert!(!text.contains("correct horse") && !text.contains("another long one") && !text.contains("argon2"));
         assert!(!text.contains("+551199999999"), "claim values are personal data");
@@ -288,7 +288,7 @@ both_backends! {
             let refused = call(&app, Method::POST, "/api/v1/users", Some(&key), Some(create(username, password))).await;
             assert_error(&refused, 400, "invalid_request", Some("password"));
             assert!(refused.1["message"].as_str().unwrap().starts_with(why), "{}", refused.1);
-            assert!(store.read(|c| tessera_store::users::find_by_login(c, username)).unwrap().is_none());
+            assert!(store.read_transaction(|c| tessera_store::users::find_by_login(c, username)).unwrap().is_none());
         }
         assert!(audit_events(&store, "user.create").is_empty());
 
@@ -411,13 +411,13 @@ both_backends! {
         assert_eq!((updated["name"].as_str(), updated["description"].as_str()), (Some("helpdesk"), Some("")));
         assert_error(&call(&app, Method::PUT, &path, Some(&key), Some(json!({ "name": "tessera-admin" }))).await, 409, "conflict", Some("name"));
         // The admin role keeps its name and cannot go.
-        let admin_role = store.read(|c| tessera_store::organizations::find_role_by_name(c, "tessera-admin")).unwrap().unwrap();
+        let admin_role = store.read_transaction(|c| tessera_store::organizations::find_role_by_name(c, "tessera-admin")).unwrap().unwrap();
         let admin_path = format!("/api/v1/roles/{}", admin_role.id);
         assert_error(&call(&app, Method::PUT, &admin_path, Some(&key), Some(json!({ "name": "root" }))).await, 403, "forbidden", Some("name"));
         assert_error(&call(&app, Method::DELETE, &admin_path, Some(&key), None).await, 403, "forbidden", Some("name"));
         let (status, described) = call(&app, Method::PUT, &admin_path, Some(&key), Some(json!({ "name": "tessera-admin", "description": "Admins" }))).await;
         assert_eq!(status, 200, "{described}");
-        assert_eq!(store.read(|c| tessera_store::organizations::get_role(c, &admin_role.id)).unwrap().name, "tessera-admin");
+        assert_eq!(store.read_transaction(|c| tessera_store::organizations::get_role(c, &admin_role.id)).unwrap().name, "tessera-admin");
         assert_eq!(audit_events(&store, "role.update").len(), 2);
         assert!(audit_events(&store, "role.delete").is_empty());
         assert_eq!(call(&app, Method::DELETE, &path, Some(&key), None).await.0, 204);
@@ -519,7 +519,7 @@ both_backends! {
         assert_error(&call(&app, Method::DELETE, &member_path, Some(&key), None).await, 404, "not_found", None);
         assert_error(&call(&app, Method::GET, "/api/v1/organizations/nope/members", Some(&key), None).await, 404, "not_found", None);
         assert_eq!(audit_events(&store, "organization.remove_member").len(), 1);
-        assert!(store.read(|c| tessera_store::organizations::memberships_of_user(c, &user_id)).unwrap().is_empty());
+        assert!(store.read_transaction(|c| tessera_store::organizations::memberships_of_user(c, &user_id)).unwrap().is_empty());
     }
 
     async fn signing_keys_are_listed_and_rotated(store: Store) {

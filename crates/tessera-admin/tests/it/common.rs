@@ -61,7 +61,7 @@ pub fn rotation(store: &Store) -> tessera_admin::api::KeyRotation {
     tessera_admin::api::KeyRotation(std::sync::Arc::new(move |alg, now_active, actor: &str| {
         let kid = format!("kid-{}", &new_id()[24..]);
         store
-            .write(|c| {
+            .write_transaction(|c| {
                 let key = tessera_store::keys::NewSigningKey {
                     kid: kid.clone(),
                     alg: alg.as_str().to_owned(),
@@ -131,7 +131,7 @@ pub fn assert_error(got: &(StatusCode, Value), status: u16, error: &str, field: 
 /// The audit events with `action`, newest first.
 pub fn audit_events(store: &Store, action: &str) -> Vec<tessera_store::audit::AuditEvent> {
     store
-        .read(|c| {
+        .read_transaction(|c| {
             tessera_store::audit::list(
                 c,
                 &tessera_store::audit::AuditFilter { action: Some(action.into()), ..Default::default() },

@@ -126,8 +126,8 @@ async fn browser(
 fn admin(store: &Store) -> (String, String) {
     let id = tessera_testkit::admin(store);
     let hash = PasswordHasher::new(PasswordParams::TESTING).unwrap().hash(PASSWORD).unwrap();
-    store.write(|c| users::set_password_hash(c, &id, &hash, 1)).unwrap();
-    let user = store.read(|c| users::get(c, &id)).unwrap();
+    store.write_transaction(|c| users::set_password_hash(c, &id, &hash, 1)).unwrap();
+    let user = store.read_transaction(|c| users::get(c, &id)).unwrap();
     (id, user.username)
 }
 
@@ -210,7 +210,7 @@ both_backends! {
     async fn wrong_passwords_unknown_users_and_non_admins_get_one_answer(store: Store) {
         let (_, username) = admin(&store);
         let hash = PasswordHasher::new(PasswordParams::TESTING).unwrap().hash(PASSWORD).unwrap();
-        store.write(|c| users::create(c, &NewUser { username: "plain".into(), password_hash: Some(hash), ..Default::default() }, 1)).unwrap();
+        store.write_transaction(|c| users::create(c, &NewUser { username: "plain".into(), password_hash: Some(hash), ..Default::default() }, 1)).unwrap();
         let (mut b, _) = browser(&store, ConsoleSettings::default()).await;
         let mut bodies = Vec::new();
         for (login, password) in [(username.as_str(), "wrong password"), ("nobody", PASSWORD), ("plain", PASSWORD)] {
@@ -285,7 +285,7 @@ both_backends! {
         // Pretend the last request was two minutes ago.
         let hash = tessera_tokens::SecretHash::of(&b.cookies.iter().find(|(k, _)| k == "tessera_admin").unwrap().1);
         let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64;
-        store.write(|c| admin_sessions::touch(c, hash.as_str(), now - 120)).unwrap();
+        store.write_transaction(|c| admin_sessions::touch(c, hash.as_str(), now - 120)).unwrap();
         let answer = b.get("/admin/users").await;
         assert_eq!(answer.status, StatusCode::SEE_OTHER);
         assert_eq!(answer.location.as_deref(), Some("/admin/sign-in?next=%2Fadmin%2Fusers"));
@@ -294,11 +294,11 @@ both_backends! {
 
     async fn losing_the_admin_role_ends_console_access(store: Store) {
         let (mut b, id, _) = signed_in(&store).await;
-        let role = store.read(|c| tessera_store::organizations::find_role_by_name(c, "tessera-admin")).unwrap().unwrap();
-        store.write(|c| users::remove_role(c, &id, &role.id)).unwrap();
+        let role = store.read_transaction(|c| tessera_store::organizations::find_role_by_name(c, "tessera-admin")).unwrap().unwrap();
+        store.write_transaction(|c| users::remove_role(c, &id, &role.id)).unwrap();
         assert_eq!(b.get("/admin").await.status, StatusCode::FORBIDDEN);
         // The session is over: even with the role back it does not come back.
-        store.write(|c| users::add_role(c, &id, &role.id)).unwrap();
+        store.write_transaction(|c| users::add_role(c, &id, &role.id)).unwrap();
         assert_eq!(b.get("/admin").await.status, StatusCode::SEE_OTHER);
     }
 
@@ -368,7 +368,7 @@ both_backends! {
         update[6] = ("access_token_format", "reference");
         let answer = b.submit(&edit, &edit, &update).await;
         assert_eq!(answer.status, StatusCode::SEE_OTHER);
-        let app = store.read(|c| tessera_store::applications::get(c, &app_id)).unwrap();
+        let app = store.read_transaction(|c| tessera_store::applications::get(c, &app_id)).unwrap();
         assert_eq!(app.settings.lifetimes.access_token, 600);
         assert_eq!(app.settings.required_claims, ["phone_number"]);
 
@@ -396,7 +396,7 @@ both_backends! {
         let answer = b.submit("/admin/connections/new", "/admin/connections", &[("name", "billing-api"), ("access_token_format", "")]).await;
         assert_eq!(answer.status, StatusCode::OK, "{}", answer.body);
         assert!(answer.body.contains("API scope billing-api"));
-        let connection = store.read(|c| tessera_store::connections::find_by_name(c, "billing-api")).unwrap().unwrap();
+        let connection = store.read_transaction(|c| tessera_store::connections::find_by_name(c, "billing-api")).unwrap().unwrap();
         let page = format!("/admin/connections/{}", connection.id);
         let answer = b.submit(&page, &format!("{page}/scopes"), &[("name", "billing-api:read"), ("display_name", "Read invoices")]).await;
         assert_eq!(answer.status, StatusCode::SEE_OTHER);
@@ -419,7 +419,7 @@ both_backends! {
         assert!(answer.body.contains("value=\"employee\""));
         let answer = b.submit("/admin/identity-scopes/new", "/admin/identity-scopes", &[("name", "employee"), ("claims", "employee_id")]).await;
         assert_eq!(answer.status, StatusCode::SEE_OTHER);
-        let scope = store.read(|c| tessera_store::scopes::get_scope(c, "employee")).unwrap();
+        let scope = store.read_transaction(|c| tessera_store::scopes::get_scope(c, "employee")).unwrap();
         assert_eq!(scope.claims, ["employee_id"]);
         // Standard scopes are read-only.
         let profile = b.get("/admin/identity-scopes/profile").await;
@@ -434,10 +434,10 @@ both_backends! {
         let answer = b.submit("/admin/users/new", "/admin/users", &[("username", "ada"), ("email", "ada@example.com"), ("password", "password"), ("app_metadata", "{}"), ("user_metadata", "{}")]).await;
         assert_eq!(answer.status, StatusCode::BAD_REQUEST);
         assert!(field_error(&answer.body, "f-password").starts_with("This password is too common"), "{}", answer.body);
-        assert!(store.read(|c| users::find_by_login(c, "ada")).unwrap().is_none());
+        assert!(store.read_transaction(|c| users::find_by_login(c, "ada")).unwrap().is_none());
         let answer = b.submit("/admin/users/new", "/admin/users", &[("username", "ada"), ("email", "ada@example.com"), ("password", "long enough password"), ("app_metadata", "{\"plan\":\"pro\"}"), ("user_metadata", "{}")]).await;
         assert_eq!(answer.status, StatusCode::SEE_OTHER);
-        let user = store.read(|c| users::find_by_login(c, "ada")).unwrap().unwrap();
+        let user = store.read_transaction(|c| users::find_by_login(c, "ada")).unwrap().unwrap();
         assert_eq!(user.app_metadata["plan"], "pro");
         let page = format!("/admin/users/{}", user.id);
         let answer = b.submit(&page, &format!("{page}/claims"), &[("claim.phone_number", "not a phone"), ("claim.employee_id", "E-7")]).await;
@@ -446,18 +446,18 @@ both_backends! {
         assert!(answer.body.contains("value=\"E-7\""), "typed values are kept");
         let answer = b.submit(&page, &format!("{page}/claims"), &[("claim.phone_number", "+1 202 555 0143"), ("claim.employee_id", "E-7")]).await;
         assert_eq!(answer.status, StatusCode::SEE_OTHER);
-        let values = store.read(|c| users::claim_values(c, &user)).unwrap();
+        let values = store.read_transaction(|c| users::claim_values(c, &user)).unwrap();
         assert_eq!(values["employee_id"], "E-7");
         let answer = b.submit(&page, &page, &[("username", "ada"), ("email", "ada@example.com"), ("disabled", "true"), ("app_metadata", "{not json"), ("user_metadata", "{}")]).await;
         assert_eq!(answer.status, StatusCode::BAD_REQUEST);
         field_error(&answer.body, "f-app_metadata");
-        assert!(!store.read(|c| users::get(c, &user.id)).unwrap().disabled, "nothing half-written");
+        assert!(!store.read_transaction(|c| users::get(c, &user.id)).unwrap().disabled, "nothing half-written");
         let role = b.submit("/admin/roles", "/admin/roles", &[("name", "support")]).await;
         assert_eq!(role.status, StatusCode::SEE_OTHER);
-        let support = store.read(|c| tessera_store::organizations::find_role_by_name(c, "support")).unwrap().unwrap();
+        let support = store.read_transaction(|c| tessera_store::organizations::find_role_by_name(c, "support")).unwrap().unwrap();
         let answer = b.submit(&page, &format!("{page}/roles"), &[("role_id", &support.id)]).await;
         assert_eq!(answer.status, StatusCode::SEE_OTHER);
-        assert!(store.read(|c| users::has_role(c, &user.id, "support")).unwrap());
+        assert!(store.read_transaction(|c| users::has_role(c, &user.id, "support")).unwrap());
         let answer = b.submit(&page, &format!("{page}/password"), &[("password", "ada-2024")]).await;
         assert_eq!(answer.status, StatusCode::BAD_REQUEST);
         assert!(field_error(&answer.body, "f-password").starts_with("This password is too easy to guess"), "{}", answer.body);
@@ -508,7 +508,7 @@ both_backends! {
         assert!(answer.body.contains("  return { a: 1 ;\n}</textarea>"), "the typed text is kept");
         assert!(answer.body.contains("<span class=\"bad\">2</span>"), "the line is marked");
         assert!(answer.body.contains("data-error-line=\"2\""));
-        assert!(store.read(|c| tessera_store::scripts::get(c, tessera_store::scripts::ScriptKind::User)).unwrap().is_none());
+        assert!(store.read_transaction(|c| tessera_store::scripts::get(c, tessera_store::scripts::ScriptKind::User)).unwrap().is_none());
 
         let answer = b.submit("/admin/scripts/user", "/admin/scripts/user", &[("source", ""), ("enabled", "true"), ("on_failure", "deny")]).await;
         assert_eq!(answer.status, StatusCode::BAD_REQUEST);
@@ -517,7 +517,7 @@ both_backends! {
         let good = "function getCustomJwtClaims() {\n  return { plan: 1 };\n}";
         let answer = b.submit("/admin/scripts/user", "/admin/scripts/user", &[("source", good), ("enabled", "true"), ("on_failure", "issue_without_claims")]).await;
         assert_eq!(answer.location.as_deref(), Some("/admin/scripts/user?notice=saved"));
-        let saved = store.read(|c| tessera_store::scripts::get(c, tessera_store::scripts::ScriptKind::User)).unwrap().unwrap();
+        let saved = store.read_transaction(|c| tessera_store::scripts::get(c, tessera_store::scripts::ScriptKind::User)).unwrap().unwrap();
         assert_eq!((saved.source.as_str(), saved.enabled, saved.version), (good, true, 1));
         let list = b.get("/admin/scripts").await;
         assert!(list.body.contains("User token script") && list.body.contains("enabled"));
@@ -534,12 +534,12 @@ both_backends! {
             ("authorization_code_lifetime", "60"), ("enabled", "true"), ("app_metadata", "{\"tier\":\"gold\"}"),
         ];
         assert_eq!(b.submit("/admin/applications/new", "/admin/applications", &app_fields).await.status, StatusCode::OK);
-        let app = store.read(|c| tessera_store::applications::list(c, &tessera_store::Page::first(10))).unwrap().items.remove(0);
-        let user = store.write(|c| users::create(c, &NewUser { username: "grace".into(), email: Some("grace@example.com".into()), app_metadata: Some(serde_json::json!({ "plan": "pro" })), ..Default::default() }, 1)).unwrap();
-        let role = store.write(|c| tessera_store::organizations::create_role(c, "auditor", "", 1)).unwrap();
-        store.write(|c| users::add_role(c, &user.id, &role.id)).unwrap();
-        let org = store.write(|c| tessera_store::organizations::create_organization(c, "acme", "Acme", &serde_json::json!({}), 1)).unwrap();
-        store.write(|c| tessera_store::organizations::set_membership(c, &org.id, &user.id, std::slice::from_ref(&role.id), 1)).unwrap();
+        let app = store.read_transaction(|c| tessera_store::applications::list(c, &tessera_store::Page::first(10))).unwrap().items.remove(0);
+        let user = store.write_transaction(|c| users::create(c, &NewUser { username: "grace".into(), email: Some("grace@example.com".into()), app_metadata: Some(serde_json::json!({ "plan": "pro" })), ..Default::default() }, 1)).unwrap();
+        let role = store.write_transaction(|c| tessera_store::organizations::create_role(c, "auditor", "", 1)).unwrap();
+        store.write_transaction(|c| users::add_role(c, &user.id, &role.id)).unwrap();
+        let org = store.write_transaction(|c| tessera_store::organizations::create_organization(c, "acme", "Acme", &serde_json::json!({}), 1)).unwrap();
+        store.write_transaction(|c| tessera_store::organizations::set_membership(c, &org.id, &user.id, std::slice::from_ref(&role.id), 1)).unwrap();
 
         // The sample: the chosen user and application, built as the token endpoint builds it.
         let source = "function getCustomJwtClaims({ context }) {\n  console.log(context.user.username);\n  return { plan: context.user.app_metadata.plan, org: context.user.organizations[0].roles[0] };\n}";
@@ -606,7 +606,7 @@ both_backends! {
         let page = b.get("/admin/scripts/machine").await;
         assert!(page.body.contains(">API_KEY<") && page.body.contains("(secret)") && !page.body.contains("k-123"), "{}", page.body);
         assert!(page.body.contains(">gold<"));
-        let raw = store.read(|c| tessera_store::scripts::get_variable(c, "API_KEY")).unwrap().unwrap();
+        let raw = store.read_transaction(|c| tessera_store::scripts::get_variable(c, "API_KEY")).unwrap().unwrap();
         assert!(raw.secret && !raw.value.contains("k-123"));
 
         let answer = b.submit("/admin/scripts/user", "/admin/script-variables", &[("back", "user"), ("name", "BAD-NAME"), ("value", "hunter2"), ("secret", "true")]).await;
@@ -616,7 +616,7 @@ both_backends! {
 
         let answer = b.submit("/admin/scripts/user", "/admin/script-variables/API_KEY/delete", &[("back", "user")]).await;
         assert_eq!(answer.location.as_deref(), Some("/admin/scripts/user?notice=variable_deleted#variables"));
-        assert!(store.read(|c| tessera_store::scripts::get_variable(c, "API_KEY")).unwrap().is_none());
+        assert!(store.read_transaction(|c| tessera_store::scripts::get_variable(c, "API_KEY")).unwrap().is_none());
         assert!(!b.get("/admin/scripts/user").await.body.contains(">API_KEY<"));
         let set = audit_events(&store, "script_variable.set");
         assert_eq!(set.len(), 2);
@@ -642,7 +642,7 @@ both_backends! {
         assert_eq!(answer.status, StatusCode::SEE_OTHER, "{}", answer.body);
         let list = b.get("/admin/claim-mappings?notice=created").await;
         assert!(list.body.contains("https://example.com/plan"), "{}", list.body);
-        let saved = store.read(|c| tessera_store::mappings::list(c, None, &tessera_store::Page::first(10))).unwrap().items;
+        let saved = store.read_transaction(|c| tessera_store::mappings::list(c, None, &tessera_store::Page::first(10))).unwrap().items;
         assert_eq!(saved.len(), 1);
         assert_eq!(saved[0].rule.outputs.to_text(), "access_token userinfo");
         let events = audit_events(&store, "claim_mapping.create");
@@ -659,7 +659,7 @@ both_backends! {
         assert_eq!(b.submit(&edit, &edit, &renamed[1..]).await.status, StatusCode::SEE_OTHER);
         let deleted = b.submit(&edit, &format!("{edit}/delete"), &[]).await;
         assert_eq!(deleted.status, StatusCode::SEE_OTHER);
-        assert!(store.read(|c| tessera_store::mappings::list(c, None, &tessera_store::Page::first(10))).unwrap().items.is_empty());
+        assert!(store.read_transaction(|c| tessera_store::mappings::list(c, None, &tessera_store::Page::first(10))).unwrap().items.is_empty());
     }
 
     async fn the_claims_preview_shows_the_outputs_of_a_chosen_application_and_user(store: Store) {
@@ -683,11 +683,11 @@ both_backends! {
             allowed_scopes: vec!["openid".into()],
             required_claims: vec![],
         };
-        let app = store.write(|c| tessera_store::applications::create(c, "shop", &settings, None, 1)).unwrap();
+        let app = store.write_transaction(|c| tessera_store::applications::create(c, "shop", &settings, None, 1)).unwrap();
         let rule = tessera_domain::ClaimRule::parse(&tessera_domain::ClaimRuleInput {
             subject: "user", source: "application_metadata", path: "/tenant", name: "tenant", ..Default::default()
         }).unwrap();
-        store.write(|c| tessera_store::mappings::create(c, None, &rule, 1)).unwrap();
+        store.write_transaction(|c| tessera_store::mappings::create(c, None, &rule, 1)).unwrap();
         let answer = b.submit("/admin/claim-mappings/preview", "/admin/claim-mappings/preview",
             &[("application", &app.id), ("user", &admin_id), ("scope", "")]).await;
         assert_eq!(answer.status, StatusCode::OK, "{}", answer.body);

@@ -252,5 +252,5 @@ both_backends! {
 
 fn save(store: &Store, kind: ScriptKind, source: &str) {
     let input = ScriptInput { source: source.into(), enabled: true, on_failure: OnFailure::Deny };
-    store.write(|c| scripts::save(c, kind, &input, 1_800_000_000)).unwrap();
+    store.write_transaction(|c| scripts::save(c, kind, &input, 1_800_000_000)).unwrap();
 }

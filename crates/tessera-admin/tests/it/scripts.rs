@@ -81,7 +81,7 @@ both_backends! {
 
         let body = json!({ "source": CLAIMS, "enabled": true, "on_failure": "shrug" });
         assert_error(&call(&app, Method::PUT, "/api/v1/scripts/user", Some(&key), Some(body)).await, 400, "invalid_request", Some("on_failure"));
-        assert!(store.read(|c| scripts::get(c, scripts::ScriptKind::User)).unwrap().is_none(), "nothing saved");
+        assert!(store.read_transaction(|c| scripts::get(c, scripts::ScriptKind::User)).unwrap().is_none(), "nothing saved");
         assert!(audit_events(&store, "script.save").is_empty());
     }
 
@@ -239,7 +239,7 @@ both_backends! {
         assert_eq!(list["items"][1]["value"], "gold");
 
         for (name, plain) in [("API_KEY", "k-456"), ("TIER", "gold")] {
-            let raw = store.read(|c| scripts::get_variable(c, name)).unwrap().unwrap();
+            let raw = store.read_transaction(|c| scripts::get_variable(c, name)).unwrap().unwrap();
             assert_ne!(raw.value, plain, "{name} is stored in the clear");
             assert!(!raw.value.contains(plain));
             let opened = support.master_key.decrypt(&raw.value, &format!("script_variable:{name}")).unwrap();
@@ -255,14 +255,14 @@ both_backends! {
 
         let (status, _) = call(&app, Method::DELETE, "/api/v1/script-variables/TIER", Some(&key), None).await;
         assert_eq!(status, 204);
-        assert!(store.read(|c| scripts::get_variable(c, "TIER")).unwrap().is_none());
+        assert!(store.read_transaction(|c| scripts::get_variable(c, "TIER")).unwrap().is_none());
         assert_error(&call(&app, Method::DELETE, "/api/v1/script-variables/TIER", Some(&key), None).await, 404, "not_found", None);
 
         let set = audit_events(&store, "script_variable.set");
         assert_eq!(set.len(), 4);
         assert_eq!(set.last().unwrap().summary, json!({ "name": "TIER", "secret": false, "created": true }));
         assert_eq!(audit_events(&store, "script_variable.delete")[0].target, "script_variable:TIER");
-        let everything = serde_json::to_string(&store.read(|c| tessera_store::audit::list(c, &Default::default(), &tessera_store::Page::first(100))).unwrap().items.iter().map(|e| e.summary.clone()).collect::<Vec<_>>()).unwrap();
+        let everything = serde_json::to_string(&store.read_transaction(|c| tessera_store::audit::list(c, &Default::default(), &tessera_store::Page::first(100))).unwrap().items.iter().map(|e| e.summary.clone()).collect::<Vec<_>>()).unwrap();
         assert!(!everything.contains("k-123") && !everything.contains("k-456") && !everything.contains("gold"), "a value reached the audit log");
     }
 }

@@ -6,7 +6,7 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use serde_json::json;
 use tessera_domain::ScopeSet;
 use tessera_store::scopes::{self, ScopeKind};
-use tessera_store::{AnyConnection, StoreResult, sessions, users};
+use tessera_store::{AnyConnection, StoreResult, authorization_requests, consents, users};
 use tessera_tokens::SecretHash;
 
 use super::{audit_user, bad_form, handle_from_query, resume_location};
@@ -50,7 +50,7 @@ pub(crate) async fn show(request: HttpRequest, state: web::Data<OidcState>) -> H
     let state = state.into_inner();
     run_blocking(
         move || {
-            state.store.read(|c| {
+            state.store.read_transaction(|c| {
                 let Some(pending) = load_pending(c, &state, handle.as_deref(), cookie.as_deref(), now())? else {
                     return Ok(expired());
                 };
@@ -73,7 +73,7 @@ pub(crate) async fn submit(request: HttpRequest, body: web::Bytes, state: web::D
     let state = state.into_inner();
     run_blocking(
         move || {
-            state.store.write(|c| {
+            state.store.write_transaction(|c| {
                 let now = now();
                 let Some(mut pending) = load_pending(c, &state, form.get("request"), cookie.as_deref(), now)? else {
                     return Ok(expired());
@@ -85,14 +85,14 @@ pub(crate) async fn submit(request: HttpRequest, body: web::Bytes, state: web::D
                 let summary = json!({ "client_id": pending.app.client_id, "scope": pending.request.scope });
                 match form.get("decision") {
                     Some("allow") => {
-                        sessions::upsert_consent(c, &user_id, &pending.app.id, &pending.request.scope, now)?;
+                        consents::upsert_consent(c, &user_id, &pending.app.id, &pending.request.scope, now)?;
                         pending.request.consented = true;
                         save_pending(c, &pending)?;
                         audit_user(c, &user_id, "user.consent_given", summary, client_ip.as_deref(), now)?;
                         Ok(see_other(&resume_location(&pending.handle)))
                     }
                     Some("deny") => {
-                        sessions::delete_request(c, SecretHash::of(&pending.handle).as_str())?;
+                        authorization_requests::delete_request(c, SecretHash::of(&pending.handle).as_str())?;
                         audit_user(c, &user_id, "user.consent_denied", summary, client_ip.as_deref(), now)?;
                         let refusal = Refusal::new("access_denied", "the user did not allow the request");
                         Ok(refuse(&pending.request.reply, &state.issuer, &refusal))

@@ -101,7 +101,7 @@ pub(crate) async fn show(request: HttpRequest, state: web::Data<OidcState>) -> H
     let state = state.into_inner();
     run_blocking(
         move || {
-            state.store.read(|c| {
+            state.store.read_transaction(|c| {
                 let Some(pending) = load_pending(c, &state, handle.as_deref(), cookie.as_deref(), now())? else {
                     return Ok(expired());
                 };
@@ -157,7 +157,7 @@ fn register(
     client_ip: Option<&str>,
 ) -> StoreResult<(Deferred, Option<String>)> {
     let now = now();
-    let loaded = state.store.read(|c| {
+    let loaded = state.store.read_transaction(|c| {
         let Some(pending) = load_pending(c, state, form.get("request"), cookie, now)? else { return Ok(None) };
         let types = required_types(c, &pending)?;
         Ok(Some((pending, types)))
@@ -189,7 +189,7 @@ fn register(
     // hash, so that neither account spam nor probing for taken names scales.
     let bucket = format!("register:{}", client_ip.unwrap_or("unknown"));
     if let Reservation::Locked { until, refused, audit } =
-        state.store.write_one(|c| throttle::reserve(c, &bucket, throttle::REGISTRATION_LIMIT, now))?
+        state.store.write_statement(|c| throttle::reserve(c, &bucket, throttle::REGISTRATION_LIMIT, now))?
     {
         if audit {
             let summary =
@@ -201,7 +201,7 @@ fn register(
                 summary,
                 client_ip,
             };
-            state.store.write(|c| audit::record(c, &event, now))?;
+            state.store.write_transaction(|c| audit::record(c, &event, now))?;
         }
         let minutes = ((until - now) + 59) / 60;
         let problems = Problems {
@@ -212,7 +212,7 @@ fn register(
         return Ok((Deferred::client_page(StatusCode::TOO_MANY_REQUESTS, page, &pending), None));
     }
     let hash = state.passwords.hash(password.expose()).map_err(|e| StoreError::Database(e.to_string()))?;
-    let outcome = state.store.write(|c| {
+    let outcome = state.store.write_transaction(|c| {
         let new = NewUser {
             username: username.as_str().to_owned(),
             email: email.as_ref().map(|e| e.as_str().to_owned()),

@@ -59,7 +59,7 @@ pub(crate) async fn show(request: HttpRequest, state: web::Data<OidcState>) -> H
     let state = state.into_inner();
     run_blocking(
         move || {
-            state.store.read(|c| {
+            state.store.read_transaction(|c| {
                 let Some(pending) = load_pending(c, &state, handle.as_deref(), cookie.as_deref(), now())? else {
                     return Ok(expired());
                 };
@@ -86,7 +86,7 @@ pub(crate) async fn submit(request: HttpRequest, body: web::Bytes, state: web::D
     let state = state.into_inner();
     run_blocking(
         move || {
-            state.store.write(|c| {
+            state.store.write_transaction(|c| {
                 let now = now();
                 let Some(pending) = load_pending(c, &state, form.get("request"), cookie.as_deref(), now)? else {
                     return Ok(expired());

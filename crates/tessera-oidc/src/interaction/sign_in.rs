@@ -44,7 +44,7 @@ pub(crate) async fn show(request: HttpRequest, state: web::Data<OidcState>) -> H
     let state = state.into_inner();
     run_blocking(
         move || {
-            state.store.read(|c| {
+            state.store.read_transaction(|c| {
                 let Some(pending) = load_pending(c, &state, handle.as_deref(), cookie.as_deref(), now())? else {
                     return Ok(expired());
                 };
@@ -90,7 +90,7 @@ fn sign_in(
     let password = form.get("password").unwrap_or("");
 
     // Read what is needed, then reserve the attempt and hash outside any transaction.
-    let loaded = state.store.read(|c| {
+    let loaded = state.store.read_transaction(|c| {
         let Some(pending) = load_pending(c, state, form.get("request"), cookie, now)? else { return Ok(None) };
         let user = if login.is_empty() { None } else { users::find_by_login(c, &login)? };
         Ok(Some((pending, user)))
@@ -118,7 +118,7 @@ fn sign_in(
         Verdict::Matched(_) | Verdict::Wrong => None,
     };
 
-    state.store.write(|c| match (&user, reservations) {
+    state.store.write_transaction(|c| match (&user, reservations) {
         (Some(user), Some(reservations)) => {
             reservations.refund(c)?;
             let (new_id, _session) = session::start(

@@ -30,7 +30,7 @@ pub(crate) fn misuse(
 ) -> OAuthError {
     let actor = format!("client:{}", app.client_id);
     let event = audit::NewAuditEvent { actor: &actor, action, target, summary, client_ip: None };
-    match state.store.write(|c| audit::record(c, &event, now)) {
+    match state.store.write_transaction(|c| audit::record(c, &event, now)) {
         Ok(_) => error,
         Err(store) => store.into(),
     }

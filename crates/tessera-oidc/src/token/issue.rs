@@ -88,8 +88,8 @@ pub fn spend_and_store(
     spend: impl FnOnce(&mut AnyConnection) -> StoreResult<bool>,
 ) -> StoreResult<bool> {
     match event {
-        None => state.store.write_one(spend),
-        Some(event) => state.store.write(|c| {
+        None => state.store.write_statement(spend),
+        Some(event) => state.store.write_transaction(|c| {
             let spent = spend(c)?;
             if spent {
                 event.record(c, now)?;
@@ -117,7 +117,7 @@ pub fn issue(
     now: i64,
 ) -> Result<Issued, Refusal> {
     let catalog = config.catalog();
-    let allowed = tessera_store::config::allowed_scopes(app, catalog);
+    let allowed = tessera_domain::allowed_scopes(&app.settings.allowed_scopes, &app.settings.grant_types, catalog);
     let resolved = resolve_requested_lenient(grant.scope, catalog, &allowed);
     let (audience, scope) = access_token_audience_and_scope(&resolved, Some(grant.resources))
         .map_err(|e| OAuthError::invalid_target(e.to_string()))?;

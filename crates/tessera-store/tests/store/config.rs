@@ -19,7 +19,7 @@ fn node(db: &TestDatabase, interval: Duration) -> Store {
 }
 
 fn version(store: &Store) -> i64 {
-    store.read(config::current_version).unwrap()
+    store.read_transaction(config::current_version).unwrap()
 }
 
 fn connection(name: &str) -> NewApiConnection {
@@ -38,7 +38,7 @@ crate::both_backends! {
         let before = store.config().unwrap();
         assert!(before.application_by_client_id("library-web").is_none());
 
-        let app = store.write(|c| applications::create(c, "library-web", &web_app(), Some("hash-1"), NOW)).unwrap();
+        let app = store.write_transaction(|c| applications::create(c, "library-web", &web_app(), Some("hash-1"), NOW)).unwrap();
         let after = store.config().unwrap();
         assert!(after.version > before.version, "the triggers moved the version");
         assert_eq!(after.application_by_client_id("library-web").map(|a| a.id.as_str()), Some(app.id.as_str()));
@@ -48,7 +48,7 @@ crate::both_backends! {
 
         // A clone of the store shares the snapshot and sees the change too.
         let clone = store.clone();
-        store.write(|c| applications::delete(c, &app.id)).unwrap();
+        store.write_transaction(|c| applications::delete(c, &app.id)).unwrap();
         assert!(clone.config().unwrap().application_by_client_id("library-web").is_none());
     }
 
@@ -56,8 +56,8 @@ crate::both_backends! {
         let store = db.store();
         store.set_config_refresh_interval(Duration::from_secs(3600));
         let first = store.config().unwrap();
-        store.read(|c| applications::find_by_client_id(c, "nobody")).unwrap();
-        let refused = store.write(|c| {
+        store.read_transaction(|c| applications::find_by_client_id(c, "nobody")).unwrap();
+        let refused = store.write_transaction(|c| {
             connections::create(c, &connection("orders-api"), "h", NOW)?;
             Err::<(), _>(tessera_store::StoreError::invalid("name", "rolled back"))
         });
@@ -74,13 +74,13 @@ crate::both_backends! {
         assert!(patient.config().unwrap().connection_by_name("orders-api").is_none());
         assert!(eager.config().unwrap().connection_by_name("orders-api").is_none());
 
-        writer.write(|c| connections::create(c, &connection("orders-api"), "h", NOW)).unwrap();
+        writer.write_transaction(|c| connections::create(c, &connection("orders-api"), "h", NOW)).unwrap();
         assert!(eager.config().unwrap().connection_by_name("orders-api").is_some(), "interval 0 looks every time");
         assert!(patient.config().unwrap().connection_by_name("orders-api").is_none(), "an hour has not passed");
 
         let brisk = node(&db, Duration::from_millis(50));
         brisk.config().unwrap();
-        writer.write(|c| connections::create(c, &connection("billing-api"), "h", NOW)).unwrap();
+        writer.write_transaction(|c| connections::create(c, &connection("billing-api"), "h", NOW)).unwrap();
         std::thread::sleep(Duration::from_millis(120));
         let seen = brisk.config().unwrap();
         assert!(seen.connection_by_name("billing-api").is_some());
@@ -95,13 +95,13 @@ crate::both_backends! {
             assert!(now > last, "{what} did not move the configuration version");
             last = now;
         };
-        let app = store.write(|c| applications::create(c, "library-web", &web_app(), Some("h"), NOW)).unwrap();
+        let app = store.write_transaction(|c| applications::create(c, "library-web", &web_app(), Some("h"), NOW)).unwrap();
         moved("creating an application");
-        store.write(|c| applications::rotate_secret(c, &app.id, "h2", NOW, NOW)).unwrap();
+        store.write_transaction(|c| applications::rotate_secret(c, &app.id, "h2", NOW, NOW)).unwrap();
         moved("rotating an application secret");
-        let conn = store.write(|c| connections::create(c, &connection("orders-api"), "h", NOW)).unwrap();
+        let conn = store.write_transaction(|c| connections::create(c, &connection("orders-api"), "h", NOW)).unwrap();
         moved("creating a connection");
-        store.write(|c| connections::rotate_secret(c, &conn.id, "h2", NOW, NOW)).unwrap();
+        store.write_transaction(|c| connections::rotate_secret(c, &conn.id, "h2", NOW, NOW)).unwrap();
         moved("rotating a connection secret");
         let claim = ClaimTypeInput {
             name: "badge".into(),
@@ -109,7 +109,7 @@ crate::both_backends! {
             description: String::new(),
             value_type: tessera_domain::ClaimValueType::String,
         };
-        store.write(|c| scopes::create_claim_type(c, &claim, NOW)).unwrap();
+        store.write_transaction(|c| scopes::create_claim_type(c, &claim, NOW)).unwrap();
         moved("creating a claim type");
         let scope = IdentityScopeInput {
             name: "badges".into(),
@@ -118,12 +118,12 @@ crate::both_backends! {
             show_in_discovery: true,
             claims: vec!["badge".into()],
         };
-        store.write(|c| scopes::create_identity_scope(c, &scope, NOW)).unwrap();
+        store.write_transaction(|c| scopes::create_identity_scope(c, &scope, NOW)).unwrap();
         moved("creating an identity scope");
         let script = ScriptInput { source: "return {};".into(), enabled: true, on_failure: OnFailure::Deny };
-        store.write(|c| scripts::save(c, ScriptKind::User, &script, NOW)).unwrap();
+        store.write_transaction(|c| scripts::save(c, ScriptKind::User, &script, NOW)).unwrap();
         moved("saving a script");
-        store.write(|c| scripts::set_variable(c, "TIER", "x", false, NOW)).unwrap();
+        store.write_transaction(|c| scripts::set_variable(c, "TIER", "x", false, NOW)).unwrap();
         moved("setting a variable");
         // A statement outside the store's functions (an operator's SQL, another version of
         // Tessera) moves it too: the triggers are in the database.
@@ -131,18 +131,18 @@ crate::both_backends! {
         moved("an UPDATE by hand");
         store.conn().unwrap().batch_execute("DELETE FROM script_environment_variables").unwrap();
         moved("a DELETE by hand");
-        store.write(|c| scopes::delete_scope(c, "badges")).unwrap();
+        store.write_transaction(|c| scopes::delete_scope(c, "badges")).unwrap();
         moved("deleting a scope");
     }
 
     fn the_snapshot_holds_scopes_connections_scripts_and_only_live_secrets(db: TestDatabase) {
         let store = db.store();
-        let conn = store.write(|c| connections::create(c, &connection("orders-api"), "old", NOW)).unwrap();
-        store.write(|c| connections::rotate_secret(c, &conn.id, "new", NOW + 60, NOW)).unwrap();
+        let conn = store.write_transaction(|c| connections::create(c, &connection("orders-api"), "old", NOW)).unwrap();
+        store.write_transaction(|c| connections::rotate_secret(c, &conn.id, "new", NOW + 60, NOW)).unwrap();
         let disabled = ScriptInput { source: "return {};".into(), enabled: false, on_failure: OnFailure::Deny };
-        store.write(|c| scripts::save(c, ScriptKind::User, &disabled, NOW)).unwrap();
+        store.write_transaction(|c| scripts::save(c, ScriptKind::User, &disabled, NOW)).unwrap();
         let machine = ScriptInput { source: "return {a: 1};".into(), enabled: true, on_failure: OnFailure::Deny };
-        store.write(|c| scripts::save(c, ScriptKind::Machine, &machine, NOW)).unwrap();
+        store.write_transaction(|c| scripts::save(c, ScriptKind::Machine, &machine, NOW)).unwrap();
 
         let config = store.config().unwrap();
         let found = config.connection_by_name("orders-api").unwrap();

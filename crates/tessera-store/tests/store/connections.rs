@@ -16,84 +16,84 @@ fn library() -> NewApiConnection {
 
 crate::both_backends! {
     fn creating_a_connection_creates_its_scope_and_secret(store: Store) {
-        let connection = store.write(|c| connections::create(c, &library(), "hash1", NOW)).unwrap();
-        let scope = store.read(|c| scopes::get_scope(c, "library-api")).unwrap();
+        let connection = store.write_transaction(|c| connections::create(c, &library(), "hash1", NOW)).unwrap();
+        let scope = store.read_transaction(|c| scopes::get_scope(c, "library-api")).unwrap();
         assert_eq!(scope.kind, ScopeKind::Api);
         assert_eq!(scope.connection, Some((connection.id.clone(), "library-api".to_owned())));
-        let secrets = store.read(|c| connections::live_secrets(c, &connection.id, NOW)).unwrap();
+        let secrets = store.read_transaction(|c| connections::live_secrets(c, &connection.id, NOW)).unwrap();
         assert_eq!(secrets.iter().map(|s| s.secret_hash.as_str()).collect::<Vec<_>>(), ["hash1"]);
-        assert_eq!(store.read(|c| connections::find_by_name(c, "library-api")).unwrap(), Some(connection));
+        assert_eq!(store.read_transaction(|c| connections::find_by_name(c, "library-api")).unwrap(), Some(connection));
     }
 
     fn the_scope_named_after_a_connection_cannot_be_deleted(store: Store) {
-        store.write(|c| connections::create(c, &library(), "hash1", NOW)).unwrap();
-        assert!(matches!(store.write(|c| scopes::delete_scope(c, "library-api")), Err(StoreError::Invalid { .. })));
-        store.read(|c| scopes::get_scope(c, "library-api")).unwrap();
+        store.write_transaction(|c| connections::create(c, &library(), "hash1", NOW)).unwrap();
+        assert!(matches!(store.write_transaction(|c| scopes::delete_scope(c, "library-api")), Err(StoreError::Invalid { .. })));
+        store.read_transaction(|c| scopes::get_scope(c, "library-api")).unwrap();
     }
 
     fn further_scopes_belong_to_the_connection_and_go_with_it(store: Store) {
-        let connection = store.write(|c| connections::create(c, &library(), "hash1", NOW)).unwrap();
+        let connection = store.write_transaction(|c| connections::create(c, &library(), "hash1", NOW)).unwrap();
         let extra = NewApiScope { name: "library-api-checked-books".into(), display_name: "Checked books".into(), description: String::new() };
-        store.write(|c| scopes::create_api_scope(c, &connection.id, &extra, NOW)).unwrap();
-        let owned = store.read(|c| scopes::scopes_of_connection(c, &connection.id)).unwrap();
+        store.write_transaction(|c| scopes::create_api_scope(c, &connection.id, &extra, NOW)).unwrap();
+        let owned = store.read_transaction(|c| scopes::scopes_of_connection(c, &connection.id)).unwrap();
         assert_eq!(owned.iter().map(|s| s.name.as_str()).collect::<Vec<_>>(), ["library-api", "library-api-checked-books"]);
         // An extra scope may be removed; the connection's own may not.
-        store.write(|c| scopes::delete_scope(c, "library-api-checked-books")).unwrap();
-        store.write(|c| scopes::create_api_scope(c, &connection.id, &extra, NOW)).unwrap();
-        store.write(|c| connections::delete(c, &connection.id)).unwrap();
-        assert!(store.read(|c| scopes::list_scopes(c, Some(ScopeKind::Api))).unwrap().is_empty());
-        assert!(store.read(|c| connections::live_secrets(c, &connection.id, NOW)).unwrap().is_empty());
+        store.write_transaction(|c| scopes::delete_scope(c, "library-api-checked-books")).unwrap();
+        store.write_transaction(|c| scopes::create_api_scope(c, &connection.id, &extra, NOW)).unwrap();
+        store.write_transaction(|c| connections::delete(c, &connection.id)).unwrap();
+        assert!(store.read_transaction(|c| scopes::list_scopes(c, Some(ScopeKind::Api))).unwrap().is_empty());
+        assert!(store.read_transaction(|c| connections::live_secrets(c, &connection.id, NOW)).unwrap().is_empty());
     }
 
     fn a_connection_cannot_take_the_name_of_an_identity_scope(store: Store) {
         let clash = NewApiConnection { name: "profile".into(), ..library() };
-        match store.write(|c| connections::create(c, &clash, "hash", NOW)) {
+        match store.write_transaction(|c| connections::create(c, &clash, "hash", NOW)) {
             Err(StoreError::Conflict { field }) => assert_eq!(field, "name"),
             other => panic!("expected conflict, got {other:?}"),
         }
-        assert_eq!(store.read(connections::count).unwrap(), 0, "the connection row was kept");
+        assert_eq!(store.read_transaction(connections::count).unwrap(), 0, "the connection row was kept");
     }
 
     fn an_identity_scope_cannot_take_the_name_of_a_connection(store: Store) {
-        store.write(|c| connections::create(c, &library(), "hash1", NOW)).unwrap();
+        store.write_transaction(|c| connections::create(c, &library(), "hash1", NOW)).unwrap();
         let clash = IdentityScopeInput { name: "library-api".into(), display_name: "x".into(), description: String::new(), show_in_discovery: true, claims: vec![] };
-        assert!(matches!(store.write(|c| scopes::create_identity_scope(c, &clash, NOW)), Err(StoreError::Conflict { .. })));
+        assert!(matches!(store.write_transaction(|c| scopes::create_identity_scope(c, &clash, NOW)), Err(StoreError::Conflict { .. })));
     }
 
     fn duplicate_connection_name_is_a_conflict(store: Store) {
-        store.write(|c| connections::create(c, &library(), "hash1", NOW)).unwrap();
-        assert!(matches!(store.write(|c| connections::create(c, &library(), "hash2", NOW)), Err(StoreError::Conflict { .. })));
+        store.write_transaction(|c| connections::create(c, &library(), "hash1", NOW)).unwrap();
+        assert!(matches!(store.write_transaction(|c| connections::create(c, &library(), "hash2", NOW)), Err(StoreError::Conflict { .. })));
     }
 
     fn rotation_keeps_the_old_secret_for_the_grace_period(store: Store) {
-        let connection = store.write(|c| connections::create(c, &library(), "old", NOW)).unwrap();
-        store.write(|c| connections::rotate_secret(c, &connection.id, "new", NOW + 3600, NOW)).unwrap();
+        let connection = store.write_transaction(|c| connections::create(c, &library(), "old", NOW)).unwrap();
+        store.write_transaction(|c| connections::rotate_secret(c, &connection.id, "new", NOW + 3600, NOW)).unwrap();
         let live = |at: i64| -> Vec<String> {
-            store.read(|c| connections::live_secrets(c, &connection.id, at)).unwrap().into_iter().map(|s| s.secret_hash).collect()
+            store.read_transaction(|c| connections::live_secrets(c, &connection.id, at)).unwrap().into_iter().map(|s| s.secret_hash).collect()
         };
         assert_eq!(live(NOW + 10), ["old", "new"]);
         assert_eq!(live(NOW + 3601), ["new"]);
     }
 
     fn update_changes_display_name_and_format(store: Store) {
-        let connection = store.write(|c| connections::create(c, &library(), "h", NOW)).unwrap();
+        let connection = store.write_transaction(|c| connections::create(c, &library(), "h", NOW)).unwrap();
         let updated = store
-            .write(|c| connections::update(c, &connection.id, "Books", "All books", Some(TokenFormat::Reference), NOW + 1))
+            .write_transaction(|c| connections::update(c, &connection.id, "Books", "All books", Some(TokenFormat::Reference), NOW + 1))
             .unwrap();
         assert_eq!(updated.name, "library-api");
         assert_eq!(updated.display_name, "Books");
         assert_eq!(updated.access_token_format, Some(TokenFormat::Reference));
-        assert!(matches!(store.write(|c| connections::update(c, "nope", "a", "b", None, NOW)), Err(StoreError::NotFound { .. })));
+        assert!(matches!(store.write_transaction(|c| connections::update(c, "nope", "a", "b", None, NOW)), Err(StoreError::NotFound { .. })));
     }
 
     fn list_paginates(store: Store) {
         for i in 0..3 {
             let new = NewApiConnection { name: format!("api-{i}"), ..library() };
-            store.write(|c| connections::create(c, &new, "h", NOW)).unwrap();
+            store.write_transaction(|c| connections::create(c, &new, "h", NOW)).unwrap();
         }
-        let page = store.read(|c| connections::list(c, &Page::first(2))).unwrap();
+        let page = store.read_transaction(|c| connections::list(c, &Page::first(2))).unwrap();
         assert_eq!(page.items.len(), 2);
-        let rest = store.read(|c| connections::list(c, &Page { after: page.next.clone(), limit: 2 })).unwrap();
+        let rest = store.read_transaction(|c| connections::list(c, &Page { after: page.next.clone(), limit: 2 })).unwrap();
         assert_eq!(rest.items.len(), 1);
         assert!(rest.next.is_none());
     }

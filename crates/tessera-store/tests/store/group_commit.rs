@@ -12,7 +12,7 @@ use tessera_testkit::NOW;
 
 fn role_names(store: &Store) -> Vec<String> {
     let mut names: Vec<String> = store
-        .read(|c| organizations::list_roles(c, &Page::first(500)))
+        .read_transaction(|c| organizations::list_roles(c, &Page::first(500)))
         .unwrap()
         .items
         .into_iter()
@@ -34,7 +34,7 @@ fn concurrent_writes_commit_whole_and_failures_undo_only_themselves() {
             let (store, barrier) = (store.clone(), barrier.clone());
             std::thread::spawn(move || {
                 barrier.wait();
-                store.write(|c| {
+                store.write_transaction(|c| {
                     organizations::create_role(c, &format!("role-{i:02}-a"), "", NOW)?;
                     organizations::create_role(c, &format!("role-{i:02}-b"), "", NOW)?;
                     match i % 3 {
@@ -76,7 +76,7 @@ fn a_unique_conflict_in_one_write_leaves_the_others_of_its_group() {
             std::thread::spawn(move || {
                 barrier.wait();
                 // Every thread wants "shared"; only one gets it, and each its own name.
-                store.write(|c| {
+                store.write_transaction(|c| {
                     organizations::create_role(c, &format!("own-{i}"), "", NOW)?;
                     organizations::create_role(c, "shared", "", NOW)
                 })
@@ -95,12 +95,12 @@ fn a_write_inside_a_write_is_refused_at_once() {
     let db = TestDatabase::sqlite();
     let store = db.store();
     let inner = store.clone();
-    let outer = store.write(|c| {
+    let outer = store.write_transaction(|c| {
         organizations::create_role(c, "outer", "", NOW)?;
         // SQLite has one writer: a nested write would wait for the write it is inside.
         // It is refused at once, rather than hanging.
         let started = std::time::Instant::now();
-        let nested = inner.write(|c| organizations::create_role(c, "inner", "", NOW));
+        let nested = inner.write_transaction(|c| organizations::create_role(c, "inner", "", NOW));
         Ok((nested.is_err(), started.elapsed() < std::time::Duration::from_secs(1)))
     });
     assert_eq!(outer.ok(), Some((true, true)));

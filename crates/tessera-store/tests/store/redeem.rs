@@ -7,12 +7,12 @@ use std::sync::{Arc, Barrier};
 
 use diesel::connection::{Connection, InstrumentationEvent};
 use serde_json::{Map, Value, json};
+use tessera_store::codes;
 use tessera_store::redeem::{self, Rotate};
-use tessera_store::sessions;
-use tessera_store::tokens::{self, NewGrant, NewReferenceToken};
 use tessera_store::{AnyConnection, Backend, Store, StoreResult, users};
+use tessera_store::{grants, grants::NewGrant, reference_tokens, reference_tokens::NewReferenceToken, refresh_tokens};
 
-use crate::sessions::{Parties, code, parties};
+use crate::fixtures::{Parties, code, parties};
 use tessera_testkit::NOW;
 
 /// Runs `f` and counts the statements it sent (`BEGIN`/`COMMIT` included, had there
@@ -31,7 +31,7 @@ fn counted<T>(store: &Store, write: bool, f: impl FnOnce(&mut AnyConnection) -> 
         c.set_instrumentation(|_: InstrumentationEvent<'_>| {});
         result
     };
-    let result = if write { store.write_one(run) } else { store.query(run) }.unwrap();
+    let result = if write { store.write_statement(run) } else { store.read_statement(run) }.unwrap();
     (result, count.load(Ordering::SeqCst))
 }
 
@@ -71,17 +71,17 @@ fn object(value: Value) -> Map<String, Value> {
 
 fn redeem(store: &Store, p: &Parties, code_hash: &str, grant_id: &str, refresh: Option<&str>, now: i64) -> bool {
     let grant = grant_of_code(p, grant_id);
-    store.write_one(|c| redeem::redeem_code(c, code_hash, &grant, refresh, None, now)).unwrap()
+    store.write_statement(|c| redeem::redeem_code(c, code_hash, &grant, refresh, None, now)).unwrap()
 }
 
 fn set_nickname(store: &Store, p: &Parties) {
     let values = BTreeMap::from([("nickname".to_owned(), json!("Ally"))]);
-    store.write(|c| users::set_claim_values(c, &p.alice, &values, NOW)).unwrap();
+    store.write_transaction(|c| users::set_claim_values(c, &p.alice, &values, NOW)).unwrap();
 }
 
 /// A redeemed code's grant with a refresh token `refresh`, ready to rotate.
 fn granted(store: &Store, p: &Parties, refresh: &str) {
-    store.write(|c| sessions::insert_code(c, &code(p, "code-1", "grant-1"), NOW)).unwrap();
+    store.write_transaction(|c| codes::insert_code(c, &code(p, "code-1", "grant-1"), NOW)).unwrap();
     assert!(redeem(store, p, "code-1", "grant-1", Some(refresh), NOW + 1));
 }
 
@@ -95,43 +95,43 @@ fn rotate(store: &Store, old: &str, grant_id: &str, new: &str, now: i64) -> bool
         issued_claims: &issued,
         reference: None,
     };
-    store.write_one(|c| redeem::rotate_refresh(c, &rotation, now)).unwrap()
+    store.write_statement(|c| redeem::rotate_refresh(c, &rotation, now)).unwrap()
 }
 
 fn spent_at(store: &Store, hash: &str) -> Option<i64> {
-    store.read(|c| tokens::find_refresh_token(c, hash)).unwrap().unwrap().0.consumed_at
+    store.read_transaction(|c| refresh_tokens::find_refresh_token(c, hash)).unwrap().unwrap().0.consumed_at
 }
 
 crate::both_backends! {
     fn a_code_is_read_with_its_user_and_claim_values_in_one_statement(store: Store) {
         let p = parties(&store);
         set_nickname(&store, &p);
-        store.write(|c| sessions::insert_code(c, &code(&p, "code-1", "grant-1"), NOW)).unwrap();
-        let (found, statements) = counted(&store, false, |c| sessions::get_code_with_user(c, "code-1"));
+        store.write_transaction(|c| codes::insert_code(c, &code(&p, "code-1", "grant-1"), NOW)).unwrap();
+        let (found, statements) = counted(&store, false, |c| codes::get_code_with_user(c, "code-1"));
         assert_eq!(statements, 1);
         let (found_code, user) = found.unwrap();
-        assert_eq!(found_code, store.read(|c| sessions::get_code(c, "code-1")).unwrap().unwrap());
+        assert_eq!(found_code, store.read_transaction(|c| codes::get_code(c, "code-1")).unwrap().unwrap());
         let (user, values) = user.unwrap();
         assert_eq!(user.id, p.alice);
-        assert_eq!(values, store.read(|c| users::claim_values(c, &user)).unwrap());
+        assert_eq!(values, store.read_transaction(|c| users::claim_values(c, &user)).unwrap());
         assert_eq!(values["nickname"], json!("Ally"));
         assert_eq!(values["preferred_username"], json!("alice"));
 
         // A user with no stored value, and no code at all.
-        store.write(|c| sessions::insert_code(c, &sessions::NewAuthorizationCode {
+        store.write_transaction(|c| codes::insert_code(c, &codes::NewAuthorizationCode {
             user_id: p.bob.clone(),
             ..code(&p, "code-2", "grant-2")
         }, NOW)).unwrap();
-        let (_, bob) = store.query(|c| sessions::get_code_with_user(c, "code-2")).unwrap().unwrap();
+        let (_, bob) = store.read_statement(|c| codes::get_code_with_user(c, "code-2")).unwrap().unwrap();
         let (bob, values) = bob.unwrap();
         assert_eq!(bob.id, p.bob);
         assert_eq!(values.keys().collect::<Vec<_>>(), ["preferred_username", "updated_at"]);
-        assert!(store.query(|c| sessions::get_code_with_user(c, "nope")).unwrap().is_none());
+        assert!(store.read_statement(|c| codes::get_code_with_user(c, "nope")).unwrap().is_none());
     }
 
     fn redeeming_a_code_spends_it_and_stores_all_it_issued_in_one_statement(store: Store) {
         let p = parties(&store);
-        store.write(|c| sessions::insert_code(c, &code(&p, "code-1", "grant-1"), NOW)).unwrap();
+        store.write_transaction(|c| codes::insert_code(c, &code(&p, "code-1", "grant-1"), NOW)).unwrap();
         let grant = grant_of_code(&p, "grant-1");
         let access = reference(&p, "access-1", "grant-1");
         let (spent, statements) = counted(&store, true, |c| {
@@ -141,8 +141,8 @@ crate::both_backends! {
         if store.backend() == Backend::Postgres {
             assert_eq!(statements, 1, "one round trip on Postgres");
         }
-        assert_eq!(store.read(|c| sessions::get_code(c, "code-1")).unwrap().unwrap().consumed_at, Some(NOW + 1));
-        let stored = store.read(|c| tokens::get_grant(c, "grant-1")).unwrap();
+        assert_eq!(store.read_transaction(|c| codes::get_code(c, "code-1")).unwrap().unwrap().consumed_at, Some(NOW + 1));
+        let stored = store.read_transaction(|c| grants::get_grant(c, "grant-1")).unwrap();
         assert_eq!(stored.application_id, p.app);
         assert_eq!(stored.user_id.as_deref(), Some(p.alice.as_str()));
         assert_eq!(stored.sid.as_deref(), Some("sid-1"));
@@ -153,10 +153,10 @@ crate::both_backends! {
         assert_eq!(stored.issued_claims, grant.issued_claims);
         assert_eq!(stored.created_at, NOW + 1);
         assert_eq!(stored.expires_at, NOW + 3600);
-        let (refresh, of) = store.read(|c| tokens::find_refresh_token(c, "refresh-1")).unwrap().unwrap();
+        let (refresh, of) = store.read_transaction(|c| refresh_tokens::find_refresh_token(c, "refresh-1")).unwrap().unwrap();
         assert_eq!(of.id, "grant-1");
         assert_eq!((refresh.created_at, refresh.expires_at, refresh.consumed_at), (NOW + 1, NOW + 3600, None));
-        let active = store.read(|c| tokens::find_active(c, "access-1", NOW + 2)).unwrap().unwrap();
+        let active = store.read_transaction(|c| reference_tokens::find_active(c, "access-1", NOW + 2)).unwrap().unwrap();
         assert_eq!(active.claims, access.claims);
         assert_eq!(active.issued_claims, grant.issued_claims);
     }
@@ -167,7 +167,7 @@ crate::both_backends! {
         }
         let p = parties(&store);
         for i in 0..3 {
-            store.write(|c| sessions::insert_code(c, &code(&p, &format!("code-{i}"), &format!("grant-{i}")), NOW)).unwrap();
+            store.write_transaction(|c| codes::insert_code(c, &code(&p, &format!("code-{i}"), &format!("grant-{i}")), NOW)).unwrap();
         }
         #[derive(diesel::QueryableByName)]
         struct Prepared {
@@ -178,7 +178,7 @@ crate::both_backends! {
         }
         // One connection: three redemptions and two rotations, then what it holds prepared.
         let prepared = store
-            .query(|c| {
+            .read_statement(|c| {
                 for i in 0..3 {
                     let grant = grant_of_code(&p, &format!("grant-{i}"));
                     let refresh = format!("refresh-{i}");
@@ -211,27 +211,27 @@ crate::both_backends! {
 
     fn a_code_that_cannot_be_spent_writes_nothing(store: Store) {
         let p = parties(&store);
-        store.write(|c| sessions::insert_code(c, &code(&p, "code-1", "grant-1"), NOW)).unwrap();
+        store.write_transaction(|c| codes::insert_code(c, &code(&p, "code-1", "grant-1"), NOW)).unwrap();
         // Expired (the code lives 60 s): nothing spent, no grant.
         assert!(!redeem(&store, &p, "code-1", "grant-1", Some("refresh-1"), NOW + 60));
-        assert_eq!(store.read(|c| sessions::get_code(c, "code-1")).unwrap().unwrap().consumed_at, None);
-        assert!(store.read(|c| tokens::get_grant(c, "grant-1")).is_err());
-        assert!(store.read(|c| tokens::find_refresh_token(c, "refresh-1")).unwrap().is_none());
+        assert_eq!(store.read_transaction(|c| codes::get_code(c, "code-1")).unwrap().unwrap().consumed_at, None);
+        assert!(store.read_transaction(|c| grants::get_grant(c, "grant-1")).is_err());
+        assert!(store.read_transaction(|c| refresh_tokens::find_refresh_token(c, "refresh-1")).unwrap().is_none());
         // Unknown.
         assert!(!redeem(&store, &p, "nope", "grant-9", None, NOW + 1));
-        assert!(store.read(|c| tokens::get_grant(c, "grant-9")).is_err());
+        assert!(store.read_transaction(|c| grants::get_grant(c, "grant-9")).is_err());
         // Spent once; the second redemption writes nothing more.
         assert!(redeem(&store, &p, "code-1", "grant-1", None, NOW + 1));
         assert!(!redeem(&store, &p, "code-1", "grant-1", Some("refresh-2"), NOW + 2));
-        assert_eq!(store.read(|c| sessions::get_code(c, "code-1")).unwrap().unwrap().consumed_at, Some(NOW + 1));
-        assert!(store.read(|c| tokens::find_refresh_token(c, "refresh-2")).unwrap().is_none());
+        assert_eq!(store.read_transaction(|c| codes::get_code(c, "code-1")).unwrap().unwrap().consumed_at, Some(NOW + 1));
+        assert!(store.read_transaction(|c| refresh_tokens::find_refresh_token(c, "refresh-2")).unwrap().is_none());
         // No refresh token was asked for the first time.
-        assert!(store.read(|c| tokens::find_refresh_token(c, "refresh-1")).unwrap().is_none());
+        assert!(store.read_transaction(|c| refresh_tokens::find_refresh_token(c, "refresh-1")).unwrap().is_none());
     }
 
     fn of_eight_concurrent_redemptions_exactly_one_spends_and_stores(store: Store) {
         let p = Arc::new(parties(&store));
-        store.write(|c| sessions::insert_code(c, &code(&p, "code-1", "grant-1"), NOW)).unwrap();
+        store.write_transaction(|c| codes::insert_code(c, &code(&p, "code-1", "grant-1"), NOW)).unwrap();
         let barrier = Arc::new(Barrier::new(8));
         let threads: Vec<_> = (0..8)
             .map(|i| {
@@ -245,7 +245,7 @@ crate::both_backends! {
         let spent: Vec<bool> = threads.into_iter().map(|t| t.join().unwrap()).collect();
         assert_eq!(spent.iter().filter(|s| **s).count(), 1, "{spent:?}");
         let stored: usize = (0..8)
-            .filter(|i| store.read(|c| tokens::find_refresh_token(c, &format!("refresh-{i}"))).unwrap().is_some())
+            .filter(|i| store.read_transaction(|c| refresh_tokens::find_refresh_token(c, &format!("refresh-{i}"))).unwrap().is_some())
             .count();
         assert_eq!(stored, 1);
     }
@@ -254,24 +254,24 @@ crate::both_backends! {
         let p = parties(&store);
         set_nickname(&store, &p);
         granted(&store, &p, "refresh-1");
-        let (found, statements) = counted(&store, false, |c| tokens::find_refresh_token_with_user(c, "refresh-1"));
+        let (found, statements) = counted(&store, false, |c| refresh_tokens::find_refresh_token_with_user(c, "refresh-1"));
         assert_eq!(statements, 1);
         let (token, grant, user) = found.unwrap();
         assert_eq!(
             (token.clone(), grant.clone()),
-            store.read(|c| tokens::find_refresh_token(c, "refresh-1")).unwrap().unwrap()
+            store.read_transaction(|c| refresh_tokens::find_refresh_token(c, "refresh-1")).unwrap().unwrap()
         );
         let (user, values) = user.unwrap();
         assert_eq!(user.id, p.alice);
         assert_eq!(values["nickname"], json!("Ally"));
-        assert!(store.query(|c| tokens::find_refresh_token_with_user(c, "nope")).unwrap().is_none());
+        assert!(store.read_statement(|c| refresh_tokens::find_refresh_token_with_user(c, "nope")).unwrap().is_none());
 
-        let (found, statements) = counted(&store, false, |c| tokens::get_grant_with_user(c, "grant-1"));
+        let (found, statements) = counted(&store, false, |c| grants::get_grant_with_user(c, "grant-1"));
         assert_eq!(statements, 1);
         let (same, user) = found.unwrap();
         assert_eq!(same, grant);
         assert_eq!(user.unwrap().1["nickname"], json!("Ally"));
-        assert!(store.query(|c| tokens::get_grant_with_user(c, "nope")).unwrap().is_none());
+        assert!(store.read_statement(|c| grants::get_grant_with_user(c, "nope")).unwrap().is_none());
     }
 
     fn rotating_spends_the_token_and_stores_its_successor_in_one_statement(store: Store) {
@@ -293,15 +293,15 @@ crate::both_backends! {
             assert_eq!(statements, 1, "one round trip on Postgres");
         }
         assert_eq!(spent_at(&store, "refresh-1"), Some(NOW + 10));
-        let (successor, grant) = store.read(|c| tokens::find_refresh_token(c, "refresh-2")).unwrap().unwrap();
+        let (successor, grant) = store.read_transaction(|c| refresh_tokens::find_refresh_token(c, "refresh-2")).unwrap().unwrap();
         assert_eq!((successor.grant_id.as_str(), successor.created_at), ("grant-1", NOW + 10));
         assert_eq!((successor.expires_at, successor.consumed_at), (NOW + 1800, None));
         assert_eq!(grant.issued_claims, issued);
-        let active = store.read(|c| tokens::find_active(c, "access-1", NOW + 11)).unwrap().unwrap();
+        let active = store.read_transaction(|c| reference_tokens::find_active(c, "access-1", NOW + 11)).unwrap().unwrap();
         assert_eq!((active.claims, active.issued_claims), (access.claims.clone(), issued.clone()));
         // Spent: a second rotation writes nothing.
         assert!(!rotate(&store, "refresh-1", "grant-1", "refresh-3", NOW + 11));
-        assert!(store.read(|c| tokens::find_refresh_token(c, "refresh-3")).unwrap().is_none());
+        assert!(store.read_transaction(|c| refresh_tokens::find_refresh_token(c, "refresh-3")).unwrap().is_none());
     }
 
     fn a_refresh_token_that_cannot_be_spent_writes_nothing(store: Store) {
@@ -309,8 +309,8 @@ crate::both_backends! {
         granted(&store, &p, "refresh-1");
         let untouched = |store: &Store, new: &str| {
             assert_eq!(spent_at(store, "refresh-1"), None);
-            assert!(store.read(|c| tokens::find_refresh_token(c, new)).unwrap().is_none());
-            let grant = store.read(|c| tokens::get_grant(c, "grant-1")).unwrap();
+            assert!(store.read_transaction(|c| refresh_tokens::find_refresh_token(c, new)).unwrap().is_none());
+            let grant = store.read_transaction(|c| grants::get_grant(c, "grant-1")).unwrap();
             assert_eq!(grant.issued_claims, object(json!({"tier": {"value": "gold"}})));
         };
         // Another grant's id, an unknown token, a token past its expiry.
@@ -321,7 +321,7 @@ crate::both_backends! {
         assert!(!rotate(&store, "refresh-1", "grant-1", "refresh-2", NOW + 3600));
         untouched(&store, "refresh-2");
         // The grant revoked.
-        store.write(|c| tokens::revoke_grant(c, "grant-1", NOW + 20)).unwrap();
+        store.write_transaction(|c| grants::revoke_grant(c, "grant-1", NOW + 20)).unwrap();
         assert!(!rotate(&store, "refresh-1", "grant-1", "refresh-2", NOW + 21));
         untouched(&store, "refresh-2");
     }
@@ -342,7 +342,7 @@ crate::both_backends! {
         let spent: Vec<bool> = threads.into_iter().map(|t| t.join().unwrap()).collect();
         assert_eq!(spent.iter().filter(|s| **s).count(), 1, "{spent:?}");
         let stored: usize = (0..8)
-            .filter(|i| store.read(|c| tokens::find_refresh_token(c, &format!("next-{i}"))).unwrap().is_some())
+            .filter(|i| store.read_transaction(|c| refresh_tokens::find_refresh_token(c, &format!("next-{i}"))).unwrap().is_some())
             .count();
         assert_eq!(stored, 1);
     }
@@ -351,23 +351,23 @@ crate::both_backends! {
         let p = parties(&store);
         set_nickname(&store, &p);
         granted(&store, &p, "refresh-1");
-        store.write(|c| tokens::insert_reference_token(c, &reference(&p, "access-1", "grant-1"), NOW)).unwrap();
-        let (found, statements) = counted(&store, false, |c| tokens::find_active_with_user(c, "access-1", NOW + 1));
+        store.write_transaction(|c| reference_tokens::insert_reference_token(c, &reference(&p, "access-1", "grant-1"), NOW)).unwrap();
+        let (found, statements) = counted(&store, false, |c| reference_tokens::find_active_with_user(c, "access-1", NOW + 1));
         assert_eq!(statements, 1);
         let (active, user) = found.unwrap();
-        assert_eq!(active, store.read(|c| tokens::find_active(c, "access-1", NOW + 1)).unwrap().unwrap());
+        assert_eq!(active, store.read_transaction(|c| reference_tokens::find_active(c, "access-1", NOW + 1)).unwrap().unwrap());
         let (user, values) = user.unwrap();
         assert_eq!(user.id, p.alice);
         assert_eq!(values["nickname"], json!("Ally"));
         // Expired, unknown, or of a revoked grant: not found.
-        assert!(store.query(|c| tokens::find_active_with_user(c, "access-1", NOW + 300)).unwrap().is_none());
-        assert!(store.query(|c| tokens::find_active_with_user(c, "nope", NOW + 1)).unwrap().is_none());
-        store.write(|c| tokens::revoke_grant(c, "grant-1", NOW + 2)).unwrap();
-        assert!(store.query(|c| tokens::find_active_with_user(c, "access-1", NOW + 3)).unwrap().is_none());
+        assert!(store.read_statement(|c| reference_tokens::find_active_with_user(c, "access-1", NOW + 300)).unwrap().is_none());
+        assert!(store.read_statement(|c| reference_tokens::find_active_with_user(c, "nope", NOW + 1)).unwrap().is_none());
+        store.write_transaction(|c| grants::revoke_grant(c, "grant-1", NOW + 2)).unwrap();
+        assert!(store.read_statement(|c| reference_tokens::find_active_with_user(c, "access-1", NOW + 3)).unwrap().is_none());
         // A machine token has no user.
         let machine = NewReferenceToken { grant_id: None, user_id: None, ..reference(&p, "machine-1", "") };
-        store.write(|c| tokens::insert_reference_token(c, &machine, NOW)).unwrap();
-        let (_, user) = store.query(|c| tokens::find_active_with_user(c, "machine-1", NOW + 1)).unwrap().unwrap();
+        store.write_transaction(|c| reference_tokens::insert_reference_token(c, &machine, NOW)).unwrap();
+        let (_, user) = store.read_statement(|c| reference_tokens::find_active_with_user(c, "machine-1", NOW + 1)).unwrap().unwrap();
         assert!(user.is_none());
     }
 }

@@ -11,7 +11,7 @@ fn allowed(reservation: &Reservation) -> bool {
 }
 
 fn reserve(store: &tessera_store::Store, key: &str, now: i64) -> Reservation {
-    store.write_one(|c| throttle::reserve(c, key, LIMIT, now)).unwrap()
+    store.write_statement(|c| throttle::reserve(c, key, LIMIT, now)).unwrap()
 }
 
 crate::both_backends! {
@@ -23,7 +23,7 @@ crate::both_backends! {
             reserve(&store, "account:alice", NOW + 3),
             Reservation::Locked { until: NOW + 303, refused: 1, audit: true }
         );
-        assert_eq!(store.read(|c| throttle::locked_until(c, "account:alice", NOW + 4)).unwrap(), Some(NOW + 303));
+        assert_eq!(store.read_transaction(|c| throttle::locked_until(c, "account:alice", NOW + 4)).unwrap(), Some(NOW + 303));
         // Still locked after the window: only the end of the lock lifts it.
         assert!(!allowed(&reserve(&store, "account:alice", NOW + 200)));
         assert!(allowed(&reserve(&store, "account:alice", NOW + 303)));
@@ -47,7 +47,7 @@ crate::both_backends! {
         }
         for at in 1..10 {
             assert!(!allowed(&reserve(&store, "account:carol", NOW + at)));
-            assert_eq!(store.read(|c| throttle::locked_until(c, "account:carol", NOW + at)).unwrap(), Some(NOW + 300));
+            assert_eq!(store.read_transaction(|c| throttle::locked_until(c, "account:carol", NOW + at)).unwrap(), Some(NOW + 300));
         }
     }
 
@@ -64,18 +64,18 @@ crate::both_backends! {
         let first = reserve(&store, "account:dave", NOW);
         reserve(&store, "account:dave", NOW);
         let third = reserve(&store, "account:dave", NOW);
-        store.write(|c| throttle::refund(c, &third)).unwrap();
+        store.write_transaction(|c| throttle::refund(c, &third)).unwrap();
         assert!(allowed(&reserve(&store, "account:dave", NOW + 1)), "the refunded attempt is available again");
         assert!(!allowed(&reserve(&store, "account:dave", NOW + 2)), "the earlier failures still count");
         // A lock is never lifted by a refund.
-        store.write(|c| throttle::refund(c, &first)).unwrap();
+        store.write_transaction(|c| throttle::refund(c, &first)).unwrap();
         assert!(!allowed(&reserve(&store, "account:dave", NOW + 3)));
         // A reservation of an earlier window gives nothing back in the next one.
         let old = reserve(&store, "account:erin", NOW);
         reserve(&store, "account:erin", NOW + 60);
         reserve(&store, "account:erin", NOW + 60);
         reserve(&store, "account:erin", NOW + 60);
-        store.write(|c| throttle::refund(c, &old)).unwrap();
+        store.write_transaction(|c| throttle::refund(c, &old)).unwrap();
         assert!(!allowed(&reserve(&store, "account:erin", NOW + 61)));
     }
 
@@ -87,7 +87,7 @@ crate::both_backends! {
                 let (store, barrier) = (store.clone(), Arc::clone(&barrier));
                 std::thread::spawn(move || {
                     barrier.wait();
-                    store.write_one(|c| throttle::reserve(c, "account:frank", limit, NOW)).unwrap()
+                    store.write_statement(|c| throttle::reserve(c, "account:frank", limit, NOW)).unwrap()
                 })
             })
             .collect();
@@ -103,9 +103,9 @@ crate::both_backends! {
             reserve(&store, "account:gina", NOW);
         }
         let window = throttle::PURGE_AFTER;
-        assert_eq!(store.write(|c| throttle::purge(c, NOW + window - 1)).unwrap(), 0);
+        assert_eq!(store.write_transaction(|c| throttle::purge(c, NOW + window - 1)).unwrap(), 0);
         // The ip bucket's window is over; gina's lock (LIMIT's 300 s) is over too.
-        assert_eq!(store.write(|c| throttle::purge(c, NOW + window)).unwrap(), 2);
+        assert_eq!(store.write_transaction(|c| throttle::purge(c, NOW + window)).unwrap(), 2);
         assert!(allowed(&reserve(&store, "account:gina", NOW + window)));
     }
 }

@@ -27,12 +27,12 @@ fn fixture(db: &common::TestDatabase, format: TokenFormat) -> Fixture {
         description: String::new(),
         access_token_format: None,
     };
-    w.store.write(|c| connections::create(c, &new, connection_secret.hash().as_str(), now)).unwrap();
-    let app = w.store.read(|c| applications::find_by_client_id(c, "webapp")).unwrap().unwrap();
+    w.store.write_transaction(|c| connections::create(c, &new, connection_secret.hash().as_str(), now)).unwrap();
+    let app = w.store.read_transaction(|c| applications::find_by_client_id(c, "webapp")).unwrap().unwrap();
     let mut settings = app.settings.clone();
     settings.allowed_scopes.push("orders-api".into());
     settings.access_token_format = format;
-    w.store.write(|c| applications::update(c, &app.id, &settings, now)).unwrap();
+    w.store.write_transaction(|c| applications::update(c, &app.id, &settings, now)).unwrap();
     Fixture {
         key: tessera_testkit::management_key(&w.store, "cli", None),
         w,
@@ -92,7 +92,7 @@ crate::both_backends! {
                 assert_eq!(claims_of(&f, access)["https://example.com/plan"], "pro", "round {round} ({format:?})");
                 current = json["refresh_token"].as_str().unwrap().to_owned();
             }
-            let events = f.w.store.read(|c| tessera_store::audit::list(c, &Default::default(), &tessera_store::Page::first(100))).unwrap();
+            let events = f.w.store.read_transaction(|c| tessera_store::audit::list(c, &Default::default(), &tessera_store::Page::first(100))).unwrap();
             let event = events.items.iter().find(|e| e.action == "token.custom_claims").unwrap();
             assert!(!event.summary.to_string().contains("pro"), "claim values stay out of the audit log");
         }
@@ -127,11 +127,11 @@ crate::both_backends! {
         let g = fixture(&fresh, TokenFormat::Reference);
         let reference = sign_in(&g)["access_token"].as_str().unwrap().to_owned();
         let hash = tessera_tokens::SecretHash::of(&reference);
-        g.w.store.write(|c| {
-            let claims = tessera_store::tokens::find_active(c, hash.as_str(), tessera::now())?.unwrap().claims;
+        g.w.store.write_transaction(|c| {
+            let claims = tessera_store::reference_tokens::find_active(c, hash.as_str(), tessera::now())?.unwrap().claims;
             let app = applications::find_by_client_id(c, "webapp")?.unwrap();
             let expired = generate_secret();
-            tessera_store::tokens::insert_reference_token(c, &tessera_store::tokens::NewReferenceToken {
+            tessera_store::reference_tokens::insert_reference_token(c, &tessera_store::reference_tokens::NewReferenceToken {
                 token_hash: expired.hash().as_str().to_owned(), grant_id: None, application_id: app.id,
                 user_id: None, claims, expires_at: tessera::now() - 5,
             }, tessera::now() - 60)?;

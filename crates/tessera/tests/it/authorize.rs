@@ -14,7 +14,7 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde_json::Value;
 use tessera_store::applications;
-use tessera_store::sessions::{self, NewAuthorizationCode};
+use tessera_store::{codes, codes::NewAuthorizationCode};
 use tessera_tokens::{SecretHash, generate_secret};
 
 use crate::common::security::*;
@@ -219,7 +219,7 @@ crate::both_backends! {
             let bytes = URL_SAFE_NO_PAD.decode(code).unwrap_or_else(|e| panic!("{code}: not base64url: {e}"));
             assert!(bytes.len() >= 16, "{code}: {} bytes", bytes.len());
             // Stored only as a hash.
-            let stored = w.store.read(|c| sessions::get_code(c, SecretHash::of(code).as_str())).unwrap();
+            let stored = w.store.read_transaction(|c| codes::get_code(c, SecretHash::of(code).as_str())).unwrap();
             assert!(stored.is_some());
         }
         assert!(codes[0] != codes[1] && codes[1] != codes[2] && codes[0] != codes[2]);
@@ -237,13 +237,13 @@ crate::both_backends! {
         let w = world(&db);
         // The code of a real flow lives 60 s (the default lifetime).
         let code = fresh_code(&w, &[]);
-        let stored = w.store.read(|c| sessions::get_code(c, SecretHash::of(&code).as_str())).unwrap().unwrap();
+        let stored = w.store.read_transaction(|c| codes::get_code(c, SecretHash::of(&code).as_str())).unwrap().unwrap();
         assert_eq!(stored.expires_at - stored.created_at, 60);
         // An expired code (the same, written with its expiry passed) is refused.
-        let app = w.store.read(|c| applications::find_by_client_id(c, "webapp")).unwrap().unwrap();
+        let app = w.store.read_transaction(|c| applications::find_by_client_id(c, "webapp")).unwrap().unwrap();
         let expired = generate_secret();
         let now = tessera::now();
-        w.store.write(|c| sessions::insert_code(c, &NewAuthorizationCode {
+        w.store.write_transaction(|c| codes::insert_code(c, &NewAuthorizationCode {
             code_hash: expired.hash().as_str().to_owned(), grant_id: tessera_store::new_id(), application_id: app.id.clone(),
             user_id: w.alice.clone(), sid: stored.sid.clone(), redirect_uri: REDIRECT.into(), scope: "openid".into(),
             resources: vec![], nonce: None, code_challenge: Some(CHALLENGE.into()), code_challenge_method: Some("S256".into()),

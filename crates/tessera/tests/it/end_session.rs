@@ -92,7 +92,7 @@ mod review_2026_12_logout {
 
     fn events(w: &World, action: &str) -> Vec<audit::AuditEvent> {
         let filter = AuditFilter { action: Some(action.into()), ..Default::default() };
-        w.store.read(|c| audit::list(c, &filter, &tessera_store::Page::first(50))).unwrap().items
+        w.store.read_transaction(|c| audit::list(c, &filter, &tessera_store::Page::first(50))).unwrap().items
     }
 
     crate::both_backends! {

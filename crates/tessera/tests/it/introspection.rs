@@ -5,7 +5,7 @@
 use serde_json::{Value, json};
 use tessera_domain::SigningAlgorithm;
 use tessera_store::applications;
-use tessera_store::tokens::{self, NewReferenceToken};
+use tessera_store::{reference_tokens, reference_tokens::NewReferenceToken};
 use tessera_tokens::{SecretHash, VerifyingKey, generate_secret};
 
 use crate::common;
@@ -73,11 +73,11 @@ crate::both_backends! {
 
     fn expired_and_revoked_reference_tokens_are_inactive(db: TestDatabase) {
         let world = world(&db);
-        let app = world.store.read(|c| applications::find_by_client_id(c, "ref-machine")).unwrap().unwrap();
+        let app = world.store.read_transaction(|c| applications::find_by_client_id(c, "ref-machine")).unwrap().unwrap();
         let expired = generate_secret();
         let past = tessera::now() - 10;
         let claims = json!({"scope": "orders-api", "client_id": "ref-machine", "exp": past}).as_object().unwrap().clone();
-        world.store.write(|c| tokens::insert_reference_token(c, &NewReferenceToken {
+        world.store.write_transaction(|c| reference_tokens::insert_reference_token(c, &NewReferenceToken {
             token_hash: expired.hash().as_str().to_owned(), grant_id: None, application_id: app.id.clone(), user_id: None,
             claims, expires_at: past,
         }, past - 60)).unwrap();
@@ -86,7 +86,7 @@ crate::both_backends! {
         let token = issue(&world, "ref-machine", "orders-api");
         assert_eq!(introspect(&world, &world.orders, &[("token", &token)]).1["active"], true);
         let hash = SecretHash::of(&token);
-        assert!(world.store.write(|c| tokens::revoke_reference_token(c, hash.as_str(), &app.id, tessera::now())).unwrap());
+        assert!(world.store.write_transaction(|c| reference_tokens::revoke_reference_token(c, hash.as_str(), &app.id, tessera::now())).unwrap());
         assert_eq!(introspect(&world, &world.orders, &[("token", &token)]).1, json!({"active": false}));
     }
 
@@ -117,7 +117,7 @@ crate::both_backends! {
         assert_eq!(status, 400);
         assert_eq!(body["error"], "invalid_request");
         assert_eq!(world.app.get("/connect/introspect").status(), 405);
-        let events = world.store.read(|c| tessera_store::audit::list(c, &Default::default(), &tessera_store::Page::first(50))).unwrap();
+        let events = world.store.read_transaction(|c| tessera_store::audit::list(c, &Default::default(), &tessera_store::Page::first(50))).unwrap();
         // Refused callers are audited, one event a minute per address (sampled).
         assert_eq!(events.items.iter().filter(|e| e.action == "connection.authentication_failed").count(), 1);
         });

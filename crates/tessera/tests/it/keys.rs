@@ -59,7 +59,7 @@ crate::both_backends! {
         let settings = tessera::settings::Settings::from_raw(raw.clone(), vec![]).unwrap();
         let store = Store::connect(&db.url, &PoolOptions::for_backend(db.url.backend())).unwrap();
         let master_key = tessera::bootstrap::master_key(&settings, &store).unwrap();
-        let old_active = store.read(|c| keys::active(c, "ES256")).unwrap().unwrap();
+        let old_active = store.read_transaction(|c| keys::active(c, "ES256")).unwrap().unwrap();
         let started = Instant::now();
         let kid = tessera::keys::rotate(&store, &master_key, SigningAlgorithm::ES256, false, "test", tessera::now()).unwrap();
 
@@ -67,17 +67,17 @@ crate::both_backends! {
             kids(&node_a.jwks()).contains(&kid) && kids(&node_b.jwks()).contains(&kid)
         });
         assert!(started.elapsed() < Duration::from_secs(8), "published within a few refresh intervals");
-        assert_eq!(store.read(|c| keys::get(c, &kid)).unwrap().state, KeyState::Next, "published before it signs");
+        assert_eq!(store.read_transaction(|c| keys::get(c, &kid)).unwrap().state, KeyState::Next, "published before it signs");
 
-        wait_until("the new key signs", || store.read(|c| keys::get(c, &kid)).unwrap().state == KeyState::Active);
-        let retired = store.read(|c| keys::get(c, &old_active.kid)).unwrap();
+        wait_until("the new key signs", || store.read_transaction(|c| keys::get(c, &kid)).unwrap().state == KeyState::Active);
+        let retired = store.read_transaction(|c| keys::get(c, &old_active.kid)).unwrap();
         assert_eq!(retired.state, KeyState::Retired);
         assert!(retired.publish_until.unwrap() >= tessera::now() + 86_400, "published until its tokens expire");
         wait_until("the nodes reload", || kids(&node_a.jwks()).len() == before.len() + 1);
         let published = kids(&node_b.jwks());
         assert!(published.contains(&old_active.kid), "the retired key stays published");
         assert!(published.contains(&kid));
-        let events = store.read(|c| tessera_store::audit::list(c, &Default::default(), &tessera_store::Page::first(50))).unwrap();
+        let events = store.read_transaction(|c| tessera_store::audit::list(c, &Default::default(), &tessera_store::Page::first(50))).unwrap();
         assert!(events.items.iter().any(|e| e.action == "signing_key.rotate" && e.target == kid));
         assert!(events.items.iter().any(|e| e.action == "signing_key.activate" && e.target == kid));
         drop((node_a, node_b));

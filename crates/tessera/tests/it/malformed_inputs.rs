@@ -357,7 +357,7 @@ fn run(db: &common::TestDatabase, nul: bool) {
         description: String::new(),
         value_type: ClaimValueType::Date,
     };
-    w.store.write(|c| scopes::create_claim_type(c, &input, tessera::now())).unwrap();
+    w.store.write_transaction(|c| scopes::create_claim_type(c, &input, tessera::now())).unwrap();
     let mut fussy = web_app(&[REDIRECT], &[]);
     fussy.require_consent = true;
     fussy.required_claims = vec!["employee_id".into()];

@@ -41,7 +41,7 @@ crate::both_backends! {
         let now = tessera::now();
         let hasher = PasswordHasher::new(PasswordParams::TESTING).unwrap();
         let new_user = NewUser { username: "carol".into(), password_hash: Some(hasher.hash("a fine password").unwrap()), ..Default::default() };
-        store.write(|c| users::create(c, &new_user, now)).unwrap();
+        store.write_transaction(|c| users::create(c, &new_user, now)).unwrap();
         let secret = generate_secret();
         let settings = ApplicationSettings {
             name: "App".into(), description: String::new(), app_type: ApplicationType::Web,
@@ -52,7 +52,7 @@ crate::both_backends! {
             enabled: true, redirect_uris: vec![REDIRECT.into()], post_logout_redirect_uris: vec![],
             allowed_scopes: vec!["openid".into()], required_claims: vec![],
         };
-        store.write(|c| applications::create(c, "app", &settings, Some(secret.hash().as_str()), now)).unwrap();
+        store.write_transaction(|c| applications::create(c, "app", &settings, Some(secret.hash().as_str()), now)).unwrap();
 
         let verifier = "a-verifier-of-at-least-forty-three-characters-long";
         let challenge = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(sha2::Sha256::digest(verifier));

@@ -11,8 +11,8 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 use tessera_domain::ClaimValueType;
 use tessera_store::scopes::{self, ClaimTypeInput};
-use tessera_store::sessions::{self, NewSession};
 use tessera_store::{applications, connections, users};
+use tessera_store::{browser_sessions, browser_sessions::NewSession, consents};
 use tessera_tokens::{PasswordHasher, PasswordParams, SecretHash, generate_secret};
 
 use crate::common::{self, security::*};
@@ -28,7 +28,7 @@ fn with_fussy_app(w: &World) {
         description: "Your number at work".into(),
         value_type: ClaimValueType::String,
     };
-    w.store.write(|c| scopes::create_claim_type(c, &input, tessera::now())).unwrap();
+    w.store.write_transaction(|c| scopes::create_claim_type(c, &input, tessera::now())).unwrap();
     let mut fussy = web_app(&[REDIRECT], &[LOGOUT]);
     fussy.require_consent = true;
     fussy.required_claims = vec!["employee_id".into()];
@@ -99,7 +99,7 @@ fn stored_session(w: &World, created: i64, expires_at: i64) -> String {
         amr: vec!["pwd".into()],
         expires_at,
     };
-    w.store.write(|c| sessions::create(c, &new, created)).unwrap();
+    w.store.write_transaction(|c| browser_sessions::create(c, &new, created)).unwrap();
     id.expose().to_owned()
 }
 
@@ -203,7 +203,7 @@ crate::both_backends! {
         let fresh = stored_session(&w, now - 60, now + 3600);
         let idle = stored_session(&w, now - 2 * 3600 - 60, now + 10 * 3600);
         let too_old = stored_session(&w, now - 13 * 3600, now - 3600);
-        w.store.write(|c| sessions::touch(c, SecretHash::of(&too_old).as_str(), now)).unwrap();
+        w.store.write_transaction(|c| browser_sessions::touch(c, SecretHash::of(&too_old).as_str(), now)).unwrap();
         let b = Browser::new(&w.app);
         b.set_session("tessera_session", Some(&fresh));
         assert!(signed_in(&b), "the control session is alive");
@@ -294,7 +294,7 @@ crate::both_backends! {
             let reply = post(&b, "/register", bad, &[("request", &request), ("username", "mallory"), ("password", "a long enough password")]);
             assert_refused(&reply, &format!("register {bad:?}"));
         }
-        assert!(w.store.read(|c| users::find_by_login(c, "mallory")).unwrap().is_none());
+        assert!(w.store.read_transaction(|c| users::find_by_login(c, "mallory")).unwrap().is_none());
         // Sign-in: not signed in, even with the right password.
         for bad in bad_tokens {
             let reply = post(&b, "/login", bad, &[("request", &request), ("login", "alice"), ("password", PASSWORD)]);
@@ -309,8 +309,8 @@ crate::both_backends! {
             let reply = post(&b, "/login/claims", bad, &[("request", &request), ("claim.employee_id", "E-1")]);
             assert_refused(&reply, &format!("claims {bad:?}"));
         }
-        let alice = w.store.read(|c| users::get(c, &w.alice)).unwrap();
-        assert!(!w.store.read(|c| users::claim_values(c, &alice)).unwrap().contains_key("employee_id"));
+        let alice = w.store.read_transaction(|c| users::get(c, &w.alice)).unwrap();
+        assert!(!w.store.read_transaction(|c| users::claim_values(c, &alice)).unwrap().contains_key("employee_id"));
         let saved = post(&b, "/login/claims", Some(&csrf), &[("request", &request), ("claim.employee_id", "E-1")]);
         // Consent: nothing remembered, nothing issued.
         let to_consent = b.get(&saved.see_other()).see_other();
@@ -322,8 +322,8 @@ crate::both_backends! {
                 assert_refused(&reply, &format!("consent {decision} {bad:?}"));
             }
         }
-        let app = w.store.read(|c| applications::find_by_client_id(c, "fussy")).unwrap().unwrap();
-        assert!(w.store.read(|c| sessions::get_consent(c, &w.alice, &app.id)).unwrap().is_none());
+        let app = w.store.read_transaction(|c| applications::find_by_client_id(c, "fussy")).unwrap().unwrap();
+        assert!(w.store.read_transaction(|c| consents::get_consent(c, &w.alice, &app.id)).unwrap().is_none());
         let allowed = post(&b, "/consent", Some(&csrf), &[("request", &request), ("decision", "allow")]);
         assert!(b.get(&allowed.see_other()).callback().contains_key("code"));
         // Logout confirmation: still signed in.
@@ -455,7 +455,7 @@ crate::both_backends! {
         let w = world_on(&db, common::TestApp::spawn_with(raw));
         let hasher = PasswordHasher::new(PasswordParams::OWASP).unwrap();
         let carol = users::NewUser { username: "carol".into(), password_hash: Some(hasher.hash(PASSWORD).unwrap()), ..Default::default() };
-        w.store.write(|c| users::create(c, &carol, tessera::now())).unwrap();
+        w.store.write_transaction(|c| users::create(c, &carol, tessera::now())).unwrap();
         let (b, request, csrf) = on_sign_in_page(&w);
         let mut times = [Duration::MAX, Duration::MAX];
         let mut bodies = [String::new(), String::new()];
@@ -480,7 +480,7 @@ crate::both_backends! {
         assert_eq!(reply.status, 400, "{}", reply.body);
         assert!(reply.body.contains("at least 8"), "{}", reply.body);
         assert!(reply.location().is_none() && reply.set_cookies().is_empty());
-        assert!(w.store.read(|c| users::find_by_login(c, "shorty")).unwrap().is_none());
+        assert!(w.store.read_transaction(|c| users::find_by_login(c, "shorty")).unwrap().is_none());
         assert!(!signed_in(&b));
         // Eight characters pass the length rule; these eight are then refused as common.
         let (_, reply) = register(&w, "eighter", "12345678");
@@ -515,7 +515,7 @@ crate::both_backends! {
             assert!(message.starts_with(why), "{password:?}: {message}");
             assert!(reply.body.contains(r#"aria-describedby="password-hint password-error""#));
             assert!(reply.location().is_none() && reply.set_cookies().is_empty());
-            assert!(w.store.read(|c| users::find_by_login(c, username)).unwrap().is_none(), "{username} was created");
+            assert!(w.store.read_transaction(|c| users::find_by_login(c, username)).unwrap().is_none(), "{username} was created");
             assert!(!signed_in(&b));
         }
     }
@@ -543,7 +543,7 @@ crate::both_backends! {
     fn passwords_are_stored_with_argon2id(db: TestDatabase) {
         let w = world(&db);
         register(&w, "hashed", "a long enough password").1.see_other();
-        let user = w.store.read(|c| users::find_by_login(c, "hashed")).unwrap().unwrap();
+        let user = w.store.read_transaction(|c| users::find_by_login(c, "hashed")).unwrap().unwrap();
         let hash = user.password_hash.unwrap();
         assert!(hash.starts_with("$argon2id$"), "{hash}");
         assert!(!hash.contains("a long enough password"));
@@ -554,7 +554,7 @@ crate::both_backends! {
         with_fussy_app(&w);
         let api_secret = generate_secret();
         let new = connections::NewApiConnection { name: "orders-api".into(), display_name: "Orders".into(), description: String::new(), access_token_format: None };
-        w.store.write(|c| connections::create(c, &new, api_secret.hash().as_str(), tessera::now())).unwrap();
+        w.store.write_transaction(|c| connections::create(c, &new, api_secret.hash().as_str(), tessera::now())).unwrap();
         let mut replies: Vec<(String, Reply)> = Vec::new();
         // Pages along a whole flow.
         let b = Browser::new(&w.app);
@@ -715,13 +715,13 @@ mod review_2026_12 {
 
     pub fn events(store: &tessera_store::Store, action: &str) -> Vec<AuditEvent> {
         let filter = AuditFilter { action: Some(action.into()), ..Default::default() };
-        store.read(|c| audit::list(c, &filter, &Page::first(200))).unwrap().items
+        store.read_transaction(|c| audit::list(c, &filter, &Page::first(200))).unwrap().items
     }
 
     /// Waits until the bucket `key` is locked (the budget is spent), at most 30 s.
     fn wait_until_locked(store: &tessera_store::Store, key: &str) {
         let deadline = Instant::now() + Duration::from_secs(30);
-        while store.read(|c| throttle::locked_until(c, key, tessera::now())).unwrap().is_none() {
+        while store.read_transaction(|c| throttle::locked_until(c, key, tessera::now())).unwrap().is_none() {
             assert!(Instant::now() < deadline, "{key} was never locked");
             std::thread::sleep(Duration::from_millis(2));
         }
@@ -779,7 +779,7 @@ mod review_2026_12 {
         fn parallel_console_sign_ins_never_evaluate_more_than_the_budget(db: TestDatabase) {
             let w = world(&db);
             let admin_password = w.app.bootstrap_password.clone().unwrap();
-            let admin = w.store.read(|c| users::find_by_login(c, "admin")).unwrap().unwrap();
+            let admin = w.store.read_transaction(|c| users::find_by_login(c, "admin")).unwrap().unwrap();
             let page = Reply::read(http().get(w.app.url("/admin/sign-in")).send().unwrap());
             let form_cookie = page.set_cookies().iter().find(|c| c.starts_with("tessera_admin_signin="))
                 .unwrap().split(';').next().unwrap().to_owned();
@@ -900,7 +900,7 @@ mod review_2026_12_claims {
             let claims = id_token_claims(&w, &b, reply, "phoney");
             assert_eq!(claims["phone_number"], "+15550100");
             assert!(claims.get("phone_number_verified").is_none_or(|v| v == false), "{claims:?}");
-            let values = w.store.read(|c| {
+            let values = w.store.read_transaction(|c| {
                 let user = users::get(c, &w.alice)?;
                 users::claim_values(c, &user)
             }).unwrap();
@@ -910,21 +910,21 @@ mod review_2026_12_claims {
         fn changing_or_removing_an_email_resets_email_verified(db: TestDatabase) {
             let w = world(&db);
             let now = tessera::now();
-            let verify = |id: &str| w.store.write(|c| users::update(c, id, &users::UserChanges {
+            let verify = |id: &str| w.store.write_transaction(|c| users::update(c, id, &users::UserChanges {
                 email_verified: Some(true), ..Default::default() }, now)).unwrap();
             verify(&w.alice);
-            let changed = w.store.write(|c| users::update(c, &w.alice, &users::UserChanges {
+            let changed = w.store.write_transaction(|c| users::update(c, &w.alice, &users::UserChanges {
                 email: Some(Some("someone-else@victim.example".into())), ..Default::default() }, now)).unwrap();
             assert!(!changed.email_verified, "a new email is unverified");
             verify(&w.alice);
-            let removed = w.store.write(|c| users::update(c, &w.alice, &users::UserChanges {
+            let removed = w.store.write_transaction(|c| users::update(c, &w.alice, &users::UserChanges {
                 email: Some(None), ..Default::default() }, now)).unwrap();
             assert!(!removed.email_verified, "no email, nothing verified");
             // An administrator may set both at once; an unchanged email keeps the flag.
-            let both = w.store.write(|c| users::update(c, &w.alice, &users::UserChanges {
+            let both = w.store.write_transaction(|c| users::update(c, &w.alice, &users::UserChanges {
                 email: Some(Some("alice@example.com".into())), email_verified: Some(true), ..Default::default() }, now)).unwrap();
             assert!(both.email_verified);
-            let renamed = w.store.write(|c| users::update(c, &w.alice, &users::UserChanges {
+            let renamed = w.store.write_transaction(|c| users::update(c, &w.alice, &users::UserChanges {
                 username: Some("alicia".into()), email: Some(Some("alice@example.com".into())), ..Default::default() }, now)).unwrap();
             assert!(renamed.email_verified);
         }
@@ -934,9 +934,9 @@ mod review_2026_12_claims {
             with_claim_apps(&w);
             let now = tessera::now();
             // Verified once, then the email removed: the flag goes with it.
-            w.store.write(|c| users::update(c, &w.alice, &users::UserChanges {
+            w.store.write_transaction(|c| users::update(c, &w.alice, &users::UserChanges {
                 email_verified: Some(true), ..Default::default() }, now)).unwrap();
-            w.store.write(|c| users::update(c, &w.alice, &users::UserChanges {
+            w.store.write_transaction(|c| users::update(c, &w.alice, &users::UserChanges {
                 email: Some(None), ..Default::default() }, now)).unwrap();
             let b = Browser::new(&w.app);
             let (_, request, csrf) = claims_page(&b, "mailer", "openid email", "alice");
@@ -952,9 +952,9 @@ mod review_2026_12_claims {
             let now = tessera::now();
             let set = |values: Value| {
                 let values: std::collections::BTreeMap<String, Value> = serde_json::from_value(values).unwrap();
-                w.store.write(|c| users::set_claim_values(c, &w.alice, &values, now)).unwrap();
-                let user = w.store.read(|c| users::get(c, &w.alice)).unwrap();
-                w.store.read(|c| users::claim_values(c, &user)).unwrap()
+                w.store.write_transaction(|c| users::set_claim_values(c, &w.alice, &values, now)).unwrap();
+                let user = w.store.read_transaction(|c| users::get(c, &w.alice)).unwrap();
+                w.store.read_transaction(|c| users::claim_values(c, &user)).unwrap()
             };
             let values = set(serde_json::json!({"phone_number": "+15550100", "phone_number_verified": true}));
             assert_eq!(values["phone_number_verified"], true, "set together by an administrator");
@@ -969,13 +969,13 @@ mod review_2026_12_claims {
             with_claim_apps(&w);
             let hasher = PasswordHasher::new(PasswordParams::TESTING).unwrap();
             let new = users::NewUser { username: "noemail".into(), password_hash: Some(hasher.hash(PASSWORD).unwrap()), ..Default::default() };
-            let id = w.store.write(|c| users::create(c, &new, tessera::now())).unwrap().id;
+            let id = w.store.write_transaction(|c| users::create(c, &new, tessera::now())).unwrap().id;
             let b = Browser::new(&w.app);
             let (_, request, csrf) = claims_page(&b, "mailer", "openid email", "noemail");
             let reply = b.post("/login/claims", &[("request", &request), ("csrf", &csrf), ("claim.email", "alice@example.com")]);
             assert_eq!(reply.status, 400, "{}", reply.body);
             assert!(reply.body.contains("This value cannot be used for your account."), "{}", reply.body);
-            assert_eq!(w.store.read(|c| users::get(c, &id)).unwrap().email, None, "nothing written");
+            assert_eq!(w.store.read_transaction(|c| users::get(c, &id)).unwrap().email, None, "nothing written");
             // A free address goes through.
             let reply = b.post("/login/claims", &[("request", &request), ("csrf", &csrf), ("claim.email", "noemail@example.com")]);
             reply.see_other();
@@ -988,7 +988,7 @@ mod review_2026_12_claims {
 mod review_2026_12_durable_rows {
     use super::*;
     use tessera_store::audit::{self, AuditFilter};
-    use tessera_store::tokens;
+    use tessera_store::purge;
 
     crate::both_backends! {
         fn an_anonymous_session_lives_only_as_long_as_its_pending_request(db: TestDatabase) {
@@ -998,17 +998,17 @@ mod review_2026_12_durable_rows {
             b.get(&authorize_path("webapp", REDIRECT, &[])).see_other();
             let cookie = b.session().expect("a session binds the pending request");
             let hash = SecretHash::of(&cookie);
-            let session = w.store.read(|c| sessions::get_active(c, hash.as_str(), 3600, tessera::now())).unwrap().unwrap();
+            let session = w.store.read_transaction(|c| browser_sessions::get_active(c, hash.as_str(), 3600, tessera::now())).unwrap().unwrap();
             assert!(session.user_id.is_none());
             assert!(session.expires_at <= tessera::now() + 30 * 60, "{} vs {before}", session.expires_at);
             // Past the pending request's life, the purge takes both.
-            let purged = w.store.write(|c| tokens::purge_expired(c, before + 31 * 60 + 5)).unwrap();
+            let purged = w.store.write_transaction(|c| purge::purge_expired(c, before + 31 * 60 + 5)).unwrap();
             assert_eq!((purged.browser_sessions, purged.authorization_requests), (1, 1), "{purged:?}");
             // Signing in makes a session of the full lifetime.
             let b = Browser::new(&w.app);
             code_for(&b, &authorize_path("webapp", REDIRECT, &[]));
             let hash = SecretHash::of(&b.session().unwrap());
-            let signed_in = w.store.read(|c| sessions::get_active(c, hash.as_str(), 3600, tessera::now())).unwrap().unwrap();
+            let signed_in = w.store.read_transaction(|c| browser_sessions::get_active(c, hash.as_str(), 3600, tessera::now())).unwrap().unwrap();
             assert!(signed_in.expires_at >= tessera::now() + 11 * 3600, "{}", signed_in.expires_at);
         }
 
@@ -1020,7 +1020,7 @@ mod review_2026_12_durable_rows {
                 assert_eq!(reply.status, 401);
             }
             let filter = AuditFilter { action: Some("client.authentication_failed".into()), ..Default::default() };
-            let events = w.store.read(|c| audit::list(c, &filter, &tessera_store::Page::first(100))).unwrap().items;
+            let events = w.store.read_transaction(|c| audit::list(c, &filter, &tessera_store::Page::first(100))).unwrap().items;
             assert_eq!(events.len(), 1, "{events:?}");
             assert_eq!(events[0].target, "client:nobody-0");
         }
@@ -1068,9 +1068,9 @@ mod review_2026_12_registration {
             let refused = register_with(&w, "one-too-many", "one-too-many@example.com");
             assert_eq!(refused.status, 429, "{}", refused.body);
             assert!(refused.body.contains("Too many registrations from your network"), "{}", refused.body);
-            assert!(w.store.read(|c| users::find_by_login(c, "one-too-many")).unwrap().is_none(), "nothing created");
+            assert!(w.store.read_transaction(|c| users::find_by_login(c, "one-too-many")).unwrap().is_none(), "nothing created");
             let filter = tessera_store::audit::AuditFilter { action: Some("user.register_throttled".into()), ..Default::default() };
-            let throttled = w.store.read(|c| tessera_store::audit::list(c, &filter, &tessera_store::Page::first(5))).unwrap().items;
+            let throttled = w.store.read_transaction(|c| tessera_store::audit::list(c, &filter, &tessera_store::Page::first(5))).unwrap().items;
             assert_eq!(throttled.len(), 1);
         }
     }

@@ -3,7 +3,7 @@
 
 use serde_json::json;
 use tessera_store::applications;
-use tessera_store::tokens::{self, NewGrant, NewReferenceToken};
+use tessera_store::{grants, grants::NewGrant, reference_tokens, reference_tokens::NewReferenceToken, refresh_tokens};
 use tessera_tokens::generate_secret;
 
 use crate::common::resource_servers::{World, introspect, issue, world};
@@ -25,7 +25,7 @@ crate::both_backends! {
         assert!(active(&world, &token));
         assert_eq!(revoke(&world, "ref-machine", &world.client_secret, &[("token", &token)]), 200);
         assert!(!active(&world, &token));
-        let events = world.store.read(|c| tessera_store::audit::list(c, &Default::default(), &tessera_store::Page::first(50))).unwrap();
+        let events = world.store.read_transaction(|c| tessera_store::audit::list(c, &Default::default(), &tessera_store::Page::first(50))).unwrap();
         assert!(events.items.iter().any(|e| e.action == "token.revoke" && e.actor == "client:ref-machine"));
         // Revoking again, or with a hint, is still 200.
         assert_eq!(revoke(&world, "ref-machine", &world.client_secret, &[("token", &token), ("token_type_hint", "refresh_token")]), 200);
@@ -49,17 +49,17 @@ crate::both_backends! {
 
     fn revoking_a_refresh_token_revokes_its_family(db: TestDatabase) {
         let world = world(&db);
-        let app = world.store.read(|c| applications::find_by_client_id(c, "ref-machine")).unwrap().unwrap();
+        let app = world.store.read_transaction(|c| applications::find_by_client_id(c, "ref-machine")).unwrap().unwrap();
         let now = tessera::now();
-        let grant = world.store.write(|c| tokens::create_grant(c, &NewGrant {
+        let grant = world.store.write_transaction(|c| grants::create_grant(c, &NewGrant {
             id: None, application_id: app.id.clone(), user_id: None, sid: None, scope: "orders-api".into(),
             resources: vec![], auth_time: None, amr: vec![], custom_claims: Default::default(), issued_claims: Default::default(), expires_at: now + 3600,
         }, now)).unwrap();
         let refresh = generate_secret();
-        world.store.write(|c| tokens::insert_refresh_token(c, refresh.hash().as_str(), &grant.id, now + 3600, now)).unwrap();
+        world.store.write_transaction(|c| refresh_tokens::insert_refresh_token(c, refresh.hash().as_str(), &grant.id, now + 3600, now)).unwrap();
         let access = generate_secret();
         let claims = json!({"scope": "orders-api", "client_id": "ref-machine", "sub": "user-1"}).as_object().unwrap().clone();
-        world.store.write(|c| tokens::insert_reference_token(c, &NewReferenceToken {
+        world.store.write_transaction(|c| reference_tokens::insert_reference_token(c, &NewReferenceToken {
             token_hash: access.hash().as_str().to_owned(), grant_id: Some(grant.id.clone()), application_id: app.id.clone(),
             user_id: None, claims, expires_at: now + 600,
         }, now)).unwrap();
@@ -69,7 +69,7 @@ crate::both_backends! {
         assert!(active(&world, access.expose()));
         assert_eq!(revoke(&world, "ref-machine", &world.client_secret, &[("token", refresh.expose()), ("token_type_hint", "access_token")]), 200);
         assert!(!active(&world, access.expose()), "the family's access tokens go with it");
-        assert!(world.store.read(|c| tokens::get_grant(c, &grant.id)).unwrap().revoked_at.is_some());
+        assert!(world.store.read_transaction(|c| grants::get_grant(c, &grant.id)).unwrap().revoked_at.is_some());
     }
 
     fn once_revocation_answers_no_introspection_sees_the_token_active(db: TestDatabase) {

@@ -34,12 +34,12 @@ crate::both_backends! {
         assert!(second.bootstrap_password.is_none(), "a restart must not create another administrator");
         assert_eq!(second.get("/readyz").status(), 200);
         let store = tessera_store::Store::connect(&db.url, &tessera_store::PoolOptions::for_backend(db.url.backend())).unwrap();
-        let admin = store.read(|c| tessera_store::users::find_by_login(c, "admin")).unwrap().expect("admin kept");
-        assert!(store.read(|c| tessera_store::users::has_role(c, &admin.id, "tessera-admin")).unwrap());
+        let admin = store.read_transaction(|c| tessera_store::users::find_by_login(c, "admin")).unwrap().expect("admin kept");
+        assert!(store.read_transaction(|c| tessera_store::users::has_role(c, &admin.id, "tessera-admin")).unwrap());
         let hasher = tessera_tokens::PasswordHasher::new(tessera_tokens::PasswordParams::TESTING).unwrap();
         assert!(hasher.verify(&password, admin.password_hash.as_deref()), "the printed password signs in");
         let events = store
-            .read(|c| tessera_store::audit::list(c, &Default::default(), &tessera_store::Page::first(10)))
+            .read_transaction(|c| tessera_store::audit::list(c, &Default::default(), &tessera_store::Page::first(10)))
             .unwrap();
         assert!(events.items.iter().any(|e| e.action == "user.bootstrap_admin"));
         let _ = std::fs::remove_dir_all(&data_dir);

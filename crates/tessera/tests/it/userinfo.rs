@@ -4,7 +4,7 @@
 
 use serde_json::json;
 use tessera_store::applications;
-use tessera_store::tokens::{self, NewReferenceToken};
+use tessera_store::{reference_tokens, reference_tokens::NewReferenceToken};
 use tessera_tokens::generate_secret;
 
 use crate::common::security::*;
@@ -43,11 +43,11 @@ crate::both_backends! {
     fn an_expired_reference_token_is_refused_at_userinfo_and_introspection(db: TestDatabase) {
         let w = world(&db);
         let api_secret = with_api(&w);
-        let app = w.store.read(|c| applications::find_by_client_id(c, "refapp")).unwrap().unwrap();
+        let app = w.store.read_transaction(|c| applications::find_by_client_id(c, "refapp")).unwrap().unwrap();
         let expired = generate_secret();
         let past = tessera::now() - 10;
         let claims = json!({"iss": w.app.base, "sub": w.alice, "scope": "openid orders.read", "client_id": "refapp", "exp": past});
-        w.store.write(|c| tokens::insert_reference_token(c, &NewReferenceToken {
+        w.store.write_transaction(|c| reference_tokens::insert_reference_token(c, &NewReferenceToken {
             token_hash: expired.hash().as_str().to_owned(), grant_id: None, application_id: app.id.clone(),
             user_id: Some(w.alice.clone()), claims: claims.as_object().unwrap().clone(), expires_at: past,
         }, past - 60)).unwrap();

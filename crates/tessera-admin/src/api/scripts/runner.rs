@@ -122,7 +122,7 @@ pub(crate) fn run_test(
     for name in overrides.keys() {
         variables::check_name(&format!("environment_variables.{name}"), name)?;
     }
-    let (saved, stored) = store.read(|c| Ok((scripts::get(c, kind)?, scripts::list_variables(c)?)))?;
+    let (saved, stored) = store.read_transaction(|c| Ok((scripts::get(c, kind)?, scripts::list_variables(c)?)))?;
     let given = input.source.is_some();
     let source = input.source.or(saved.map(|s| s.source)).unwrap_or_default();
     let mut environment_variables = variables::environment(&support.master_key, &stored)?;
@@ -143,7 +143,7 @@ pub(crate) fn run_test(
         "variables_overridden": overridden,
         "outcome": outcome,
     });
-    store.write(|c| changes::record(c, who, "script.test", &format!("script:{kind}"), summary, now))?;
+    store.write_transaction(|c| changes::record(c, who, "script.test", &format!("script:{kind}"), summary, now))?;
     Ok(result)
 }
 

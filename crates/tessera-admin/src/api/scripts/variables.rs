@@ -135,7 +135,7 @@ fn view(key: &MasterKey, variable: &EnvironmentVariable) -> Result<VariableView,
 
 /// Every variable, by name, secret values left out. Shared by the API and the console.
 pub(crate) fn list_variables(store: &Store, key: &MasterKey) -> Result<Vec<VariableView>, ApiError> {
-    let stored = store.read(scripts::list_variables)?;
+    let stored = store.read_transaction(scripts::list_variables)?;
     stored.iter().map(|v| view(key, v)).collect()
 }
 
@@ -185,7 +185,7 @@ pub(crate) fn set_variable(
         ApiError::internal()
     })?;
     let now = crate::api::now();
-    let saved = store.write(|c| {
+    let saved = store.write_transaction(|c| {
         let before = scripts::get_variable(c, name)?;
         let secret = input.secret.or(before.as_ref().map(|b| b.secret)).unwrap_or(false);
         let saved = scripts::set_variable(c, name, &encrypted, secret, now)?;
@@ -218,7 +218,7 @@ pub async fn delete(
 /// Deletes variable `name`. Shared by the API and the console.
 pub(crate) fn delete_variable(store: &Store, who: &dyn Actor, name: &str) -> Result<(), ApiError> {
     let now = crate::api::now();
-    Ok(store.write(|c| {
+    Ok(store.write_transaction(|c| {
         scripts::delete_variable(c, name)?;
         let summary = json!({ "name": name });
         changes::record(c, who, "script_variable.delete", &format!("script_variable:{name}"), summary, now)

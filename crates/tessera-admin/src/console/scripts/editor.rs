@@ -66,7 +66,7 @@ pub(super) fn load(
     typed: Option<&FormData>,
     resample: bool,
 ) -> Result<Editor, ApiError> {
-    let (saved, users, applications) = store.read(|c| {
+    let (saved, users, applications) = store.read_transaction(|c| {
         let saved = scripts::get(c, kind)?;
         let users = match kind {
             ScriptKind::User => users::list(c, None, &StorePage::first(CHOICES))?.items,
@@ -97,7 +97,7 @@ pub(super) fn load(
         let user = editor.users.iter().find(|u| u.id == editor.user);
         let app = editor.applications.iter().find(|a| a.id == editor.application);
         let now = crate::api::now();
-        let sample = store.read(|c| sample::build(c, kind, user, app, now))?;
+        let sample = store.read_transaction(|c| sample::build(c, kind, user, app, now))?;
         editor.token = pretty(&sample.token);
         editor.context = sample.context.as_ref().map(pretty).unwrap_or_default();
     }

@@ -10,9 +10,9 @@ use serde_json::{Map, json};
 use sha2::{Digest, Sha256};
 use tessera_domain::{GrantType, ScopeSet};
 use tessera_store::applications::Application;
-use tessera_store::sessions::{self, CodeConsumption};
-use tessera_store::tokens::{self, NewGrant};
 use tessera_store::{AnyConnection, StoreResult, audit, redeem};
+use tessera_store::{codes, codes::CodeConsumption};
+use tessera_store::{grants, grants::NewGrant};
 use tessera_tokens::SecretHash;
 
 use crate::custom_claims::{self, Refusal};
@@ -39,7 +39,7 @@ pub fn exchange(state: &OidcState, app: &Application, params: &Params, now: i64)
     // Read the code with its user in one statement. Nothing is spent until the checks
     // below pass, so a replay with a wrong verifier or wrong client credentials revokes
     // nothing.
-    let Some((found, user)) = state.store.query(|c| sessions::get_code_with_user(c, hash.as_str()))? else {
+    let Some((found, user)) = state.store.read_statement(|c| codes::get_code_with_user(c, hash.as_str()))? else {
         return Err(OAuthError::invalid_grant("the code is not valid"));
     };
     let misused = |reason: &str, error: OAuthError| {
@@ -58,13 +58,13 @@ pub fn exchange(state: &OidcState, app: &Application, params: &Params, now: i64)
     }
     if found.consumed_at.is_some() || found.expires_at <= now {
         // A replay revokes what the first redemption issued; the write says which.
-        return state.store.write(|c| refuse_spent(c, app, hash.as_str(), now))?;
+        return state.store.write_transaction(|c| refuse_spent(c, app, hash.as_str(), now))?;
     }
     // The user's roles and organizations, when mappings or the script need them.
     let subject = match user {
         Some((user, claims)) if !user.disabled => {
             let profile = custom_claims::needs_profile(&config, app)
-                .then(|| state.store.query(|c| custom_claims::user_profile(c, &user, &claims)))
+                .then(|| state.store.read_statement(|c| custom_claims::user_profile(c, &user, &claims)))
                 .transpose()?;
             Some((user, claims, profile))
         }
@@ -105,14 +105,16 @@ pub fn exchange(state: &OidcState, app: &Application, params: &Params, now: i64)
         Some(Ok(issued)) => issued,
         // The user is gone or disabled: the code is spent and nothing is issued.
         None => {
-            return state.store.write(|c| {
+            return state.store.write_transaction(|c| {
                 spend_refused(c, app, hash.as_str(), OAuthError::invalid_grant("the account is disabled"), None, now)
             })?;
         }
         // Refused (a resource, a custom claims script): the code is spent, and the
         // refusal's audit event is kept.
         Some(Err(refusal)) => {
-            return state.store.write(|c| spend_refused(c, app, hash.as_str(), refusal.error, refusal.event, now))?;
+            return state
+                .store
+                .write_transaction(|c| spend_refused(c, app, hash.as_str(), refusal.error, refusal.event, now))?;
         }
     };
     let grant = NewGrant {
@@ -137,7 +139,7 @@ pub fn exchange(state: &OidcState, app: &Application, params: &Params, now: i64)
         return Ok(issued.response);
     }
     // Spent or expired since it was read (a concurrent redemption won).
-    state.store.write(|c| refuse_spent(c, app, hash.as_str(), now))?
+    state.store.write_transaction(|c| refuse_spent(c, app, hash.as_str(), now))?
 }
 
 /// Spends the code for a request refused after its checks passed, recording the
@@ -150,7 +152,7 @@ fn spend_refused(
     event: Option<custom_claims::ScriptEvent>,
     now: i64,
 ) -> StoreResult<Result<TokenResponse, OAuthError>> {
-    match sessions::consume(c, hash, now)? {
+    match codes::consume(c, hash, now)? {
         CodeConsumption::Consumed(_) => {
             if let Some(event) = &event {
                 event.record(c, now)?;
@@ -169,9 +171,9 @@ fn refuse_spent(
     hash: &str,
     now: i64,
 ) -> StoreResult<Result<TokenResponse, OAuthError>> {
-    match sessions::consume(c, hash, now)? {
+    match codes::consume(c, hash, now)? {
         CodeConsumption::AlreadyConsumed(code) => {
-            tokens::revoke_grant(c, &code.grant_id, now)?;
+            grants::revoke_grant(c, &code.grant_id, now)?;
             audit::record(
                 c,
                 &audit::NewAuditEvent {

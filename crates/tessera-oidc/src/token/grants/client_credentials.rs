@@ -83,7 +83,7 @@ fn issue(
     // come from the configuration in memory: a JWT is issued without a database round
     // trip.
     let catalog = config.catalog();
-    let allowed = tessera_store::config::allowed_scopes(app, catalog);
+    let allowed = tessera_domain::allowed_scopes(&app.settings.allowed_scopes, &app.settings.grant_types, catalog);
     let resolved = resolve_for_client_credentials(&requested, catalog, &allowed)
         .map_err(|e| OAuthError::invalid_scope(e.to_string()))?;
     let (audience, scope) = access_token_audience_and_scope(&resolved, Some(&resources))
@@ -126,7 +126,7 @@ fn issue(
         Ok(custom) => custom,
         Err(refusal) => {
             if let Some(event) = &refusal.event {
-                state.store.write(|c| event.record(c, now))?;
+                state.store.write_transaction(|c| event.record(c, now))?;
             }
             return Err(refusal.error);
         }
@@ -137,12 +137,12 @@ fn issue(
     let minted = access_token::mint(format, &keys, app.settings.id_token_signed_response_alg, &token)?;
     match &custom.event {
         // A script failed, the token going without its claims: its event with the token.
-        Some(event) => state.store.write(|c| {
+        Some(event) => state.store.write_transaction(|c| {
             minted.persist(c, now)?;
             event.record(c, now)
         })?,
         // A reference token is one INSERT: one round trip.
-        None if minted.reference.is_some() => state.store.write_one(|c| minted.persist(c, now))?,
+        None if minted.reference.is_some() => state.store.write_statement(|c| minted.persist(c, now))?,
         None => {}
     }
     Ok(Issuance::Answered(TokenResponse {

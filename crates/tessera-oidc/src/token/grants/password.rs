@@ -6,8 +6,8 @@ use serde_json::{Map, json};
 use tessera_auth::{Channel, PasswordAttempt, Verdict};
 use tessera_domain::{GrantType, ScopeSet, resolve_requested};
 use tessera_store::applications::Application;
-use tessera_store::tokens::{self, NewGrant};
 use tessera_store::{audit, users};
+use tessera_store::{grants, grants::NewGrant, refresh_tokens};
 
 use crate::custom_claims;
 use crate::error::OAuthError;
@@ -31,11 +31,12 @@ pub fn exchange(
     let requested =
         ScopeSet::parse(params.get("scope").unwrap_or("")).map_err(|e| OAuthError::invalid_scope(e.to_string()))?;
     let config = state.store.config()?;
-    let allowed = tessera_store::config::allowed_scopes(app, config.catalog());
+    let allowed =
+        tessera_domain::allowed_scopes(&app.settings.allowed_scopes, &app.settings.grant_types, config.catalog());
     let resolved = resolve_requested(&requested, config.catalog(), &allowed)
         .map_err(|e| OAuthError::invalid_scope(e.to_string()))?;
     let needs_profile = custom_claims::needs_profile(&config, app);
-    let user = state.store.query(|c| users::find_by_login(c, &login))?;
+    let user = state.store.read_statement(|c| users::find_by_login(c, &login))?;
     let attempt = PasswordAttempt {
         login: &login,
         user: user.as_ref(),
@@ -51,7 +52,7 @@ pub fn exchange(
         }
         (Some(user), Verdict::Matched(reservations)) if !user.disabled => (user, reservations),
         _ => {
-            state.store.write(|c| {
+            state.store.write_transaction(|c| {
                 audit::record(
                     c,
                     &audit::NewAuditEvent {
@@ -68,7 +69,7 @@ pub fn exchange(
         }
     };
     let scope = resolved.granted();
-    let (claims, profile) = state.store.read(|c| {
+    let (claims, profile) = state.store.read_transaction(|c| {
         let claims = users::claim_values(c, &user)?;
         let profile = needs_profile.then(|| custom_claims::user_profile(c, &user, &claims)).transpose()?;
         Ok((claims, profile))
@@ -92,7 +93,7 @@ pub fn exchange(
         rotated_refresh: None,
     };
     let prepared = issue(state, app, &config, &user_grant, now);
-    state.store.write(|c| {
+    state.store.write_transaction(|c| {
         reservations.refund(c)?;
         let issued = match prepared {
             Ok(issued) => issued,
@@ -103,7 +104,7 @@ pub fn exchange(
                 return Ok(Err(refusal.error));
             }
         };
-        let grant = tokens::create_grant(
+        let grant = grants::create_grant(
             c,
             &NewGrant {
                 id: Some(grant_id.clone()),
@@ -122,7 +123,7 @@ pub fn exchange(
         )?;
         issued.persist(c, now)?;
         if let Some(refresh) = &issued.refresh {
-            tokens::insert_refresh_token(c, refresh.hash().as_str(), &grant.id, grant.expires_at, now)?;
+            refresh_tokens::insert_refresh_token(c, refresh.hash().as_str(), &grant.id, grant.expires_at, now)?;
         }
         audit::record(
             c,

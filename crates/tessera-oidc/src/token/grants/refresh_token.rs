@@ -7,8 +7,8 @@ use tessera_claims::IssuedClaims;
 use tessera_domain::{GrantType, ScopeSet, narrow};
 use tessera_store::applications::Application;
 use tessera_store::redeem::{self, Rotate};
-use tessera_store::tokens;
 use tessera_store::{AnyConnection, StoreResult, audit};
+use tessera_store::{grants, refresh_tokens};
 use tessera_tokens::{SecretHash, generate_secret};
 
 use crate::custom_claims;
@@ -35,7 +35,7 @@ pub fn exchange(state: &OidcState, app: &Application, params: &Params, now: i64)
     // Read the token, its grant and its user in one statement. Nothing is spent until
     // the checks below pass: a refused scope or resource leaves the token usable.
     let Some((token, grant, user)) =
-        state.store.query(|c| tokens::find_refresh_token_with_user(c, old_hash.as_str()))?
+        state.store.read_statement(|c| refresh_tokens::find_refresh_token_with_user(c, old_hash.as_str()))?
     else {
         return Err(OAuthError::invalid_grant("the refresh token is not valid"));
     };
@@ -50,7 +50,7 @@ pub fn exchange(state: &OidcState, app: &Application, params: &Params, now: i64)
         token.consumed_at.is_none() && grant.revoked_at.is_none() && token.expires_at > now && grant.expires_at > now;
     if !usable {
         // Spent, expired or revoked: the rotation says which (a reuse revokes the grant).
-        return state.store.write(|c| refuse_rotation(c, app, old_hash.as_str(), now))?;
+        return state.store.write_transaction(|c| refuse_rotation(c, app, old_hash.as_str(), now))?;
     }
     let (user, claims) = match user {
         Some((user, claims)) if !user.disabled => (user, claims),
@@ -63,7 +63,7 @@ pub fn exchange(state: &OidcState, app: &Application, params: &Params, now: i64)
     let resources = if requested_resources.is_empty() { &grant.resources } else { &requested_resources };
     // The user's roles and organizations, when mappings or the script need them.
     let profile = custom_claims::needs_profile(&config, app)
-        .then(|| state.store.query(|c| custom_claims::user_profile(c, &user, &claims)))
+        .then(|| state.store.read_statement(|c| custom_claims::user_profile(c, &user, &claims)))
         .transpose()?;
     let new_token = generate_secret();
     let at_grant = IssuedClaims::from_map(&grant.issued_claims);
@@ -88,8 +88,8 @@ pub fn exchange(state: &OidcState, app: &Application, params: &Params, now: i64)
         // A custom claims script refused: the grant ends (its refresh tokens with it),
         // and the refusal's audit event is kept.
         Err(refusal) => {
-            return state.store.write(|c| {
-                tokens::revoke_grant(c, &grant.id, now)?;
+            return state.store.write_transaction(|c| {
+                grants::revoke_grant(c, &grant.id, now)?;
                 if let Some(event) = &refusal.event {
                     event.record(c, now)?;
                 }
@@ -114,7 +114,7 @@ pub fn exchange(state: &OidcState, app: &Application, params: &Params, now: i64)
     }
     // Used by a concurrent request in the meantime (or revoked, or expired): what a
     // reuse gets.
-    state.store.write(|c| refuse_rotation(c, app, old_hash.as_str(), now))?
+    state.store.write_transaction(|c| refuse_rotation(c, app, old_hash.as_str(), now))?
 }
 
 /// The answer to a refresh token that cannot be rotated, with what it calls for: a spent
@@ -125,7 +125,7 @@ fn refuse_rotation(
     old_hash: &str,
     now: i64,
 ) -> StoreResult<Result<TokenResponse, OAuthError>> {
-    let grant_id = match tokens::find_refresh_token(c, old_hash)? {
+    let grant_id = match refresh_tokens::find_refresh_token(c, old_hash)? {
         Some((token, grant)) if token.consumed_at.is_some() && grant.revoked_at.is_none() => grant.id,
         Some((_, grant)) if grant.revoked_at.is_some() => {
             return Ok(Err(OAuthError::invalid_grant("the refresh token was revoked")));
@@ -133,7 +133,7 @@ fn refuse_rotation(
         Some(_) => return Ok(Err(OAuthError::invalid_grant("the refresh token has expired"))),
         None => return Ok(Err(OAuthError::invalid_grant("the refresh token is not valid"))),
     };
-    tokens::revoke_grant(c, &grant_id, now)?;
+    grants::revoke_grant(c, &grant_id, now)?;
     audit::record(
         c,
         &audit::NewAuditEvent {

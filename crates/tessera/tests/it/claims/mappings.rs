@@ -37,12 +37,12 @@ fn fixture(db: &common::TestDatabase) -> Fixture {
         description: String::new(),
         access_token_format: None,
     };
-    w.store.write(|c| connections::create(c, &new, connection_secret.hash().as_str(), now)).unwrap();
-    let app = w.store.read(|c| applications::find_by_client_id(c, "webapp")).unwrap().unwrap();
+    w.store.write_transaction(|c| connections::create(c, &new, connection_secret.hash().as_str(), now)).unwrap();
+    let app = w.store.read_transaction(|c| applications::find_by_client_id(c, "webapp")).unwrap().unwrap();
     let mut settings = app.settings.clone();
     settings.allowed_scopes.push("orders-api".into());
     settings.app_metadata = json!({ "tenant": "acme-web" });
-    w.store.write(|c| applications::update(c, &app.id, &settings, now)).unwrap();
+    w.store.write_transaction(|c| applications::update(c, &app.id, &settings, now)).unwrap();
     let robot = applications::ApplicationSettings {
         app_type: ApplicationType::Machine,
         token_endpoint_auth_method: ClientAuthMethod::ClientSecretBasic,
@@ -61,7 +61,7 @@ fn fixture(db: &common::TestDatabase) -> Fixture {
         value_type: ClaimValueType::String,
     };
     w.store
-        .write(|c| {
+        .write_transaction(|c| {
             scopes::create_claim_type(c, &badge, now)?;
             users::set_claim_values(c, &w.alice, &BTreeMap::from([("badge".to_owned(), json!("B-7"))]), now)?;
             users::update(
@@ -100,21 +100,22 @@ fn map(f: &Fixture, application: Option<&str>, spec: &str) -> String {
         freshness: parts[6],
     })
     .unwrap();
-    let application_id = application
-        .map(|client_id| f.w.store.read(|c| applications::find_by_client_id(c, client_id)).unwrap().unwrap().id);
-    f.w.store.write(|c| mappings::create(c, application_id.as_deref(), &rule, tessera::now())).unwrap().id
+    let application_id = application.map(|client_id| {
+        f.w.store.read_transaction(|c| applications::find_by_client_id(c, client_id)).unwrap().unwrap().id
+    });
+    f.w.store.write_transaction(|c| mappings::create(c, application_id.as_deref(), &rule, tessera::now())).unwrap().id
 }
 
 fn save_script(f: &Fixture, kind: ScriptKind, source: &str) {
     let input = ScriptInput { source: source.into(), enabled: true, on_failure: OnFailure::Deny };
-    f.w.store.write(|c| scripts::save(c, kind, &input, tessera::now())).unwrap();
+    f.w.store.write_transaction(|c| scripts::save(c, kind, &input, tessera::now())).unwrap();
 }
 
 fn set_format(f: &Fixture, format: TokenFormat) {
-    let app = f.w.store.read(|c| applications::find_by_client_id(c, "webapp")).unwrap().unwrap();
+    let app = f.w.store.read_transaction(|c| applications::find_by_client_id(c, "webapp")).unwrap().unwrap();
     let mut settings = app.settings.clone();
     settings.access_token_format = format;
-    f.w.store.write(|c| applications::update(c, &app.id, &settings, tessera::now())).unwrap();
+    f.w.store.write_transaction(|c| applications::update(c, &app.id, &settings, tessera::now())).unwrap();
 }
 
 fn sign_in(f: &Fixture) -> Value {
@@ -183,7 +184,7 @@ crate::both_backends! {
         map(&f, Some("webapp"), "user application_metadata /tenant - tenant - -");
         map(&f, None, "user script - - from_script userinfo -");
         save_script(&f, ScriptKind::User, "function getCustomJwtClaims() { return { from_script: 's', undeclared: 1 }; }");
-        let org_id = f.w.store.read(|c| organizations::memberships_of_user(c, &f.w.alice)).unwrap()[0].organization.id.clone();
+        let org_id = f.w.store.read_transaction(|c| organizations::memberships_of_user(c, &f.w.alice)).unwrap()[0].organization.id.clone();
 
         for format in [TokenFormat::Jwt, TokenFormat::Reference] {
             set_format(&f, format);
@@ -214,7 +215,7 @@ crate::both_backends! {
         out.assert("plan", &json!("pro"), &every);
 
         let changes = users::UserChanges { app_metadata: Some(json!({ "plan": "free" })), ..Default::default() };
-        f.w.store.write(|c| users::update(c, &f.w.alice, &changes, tessera::now())).unwrap();
+        f.w.store.write_transaction(|c| users::update(c, &f.w.alice, &changes, tessera::now())).unwrap();
         let mut current = first["refresh_token"].as_str().unwrap().to_owned();
         for _ in 0..2 {
             let rotated = refresh(&f.w, "webapp", &current, None);
@@ -271,10 +272,10 @@ crate::both_backends! {
         map(&f, None, "user app_metadata /plan - plan - -");
         save_script(&f, ScriptKind::Machine, "function getCustomJwtClaims() { return { from_script: true }; }");
         for format in [TokenFormat::Jwt, TokenFormat::Reference] {
-            let app = f.w.store.read(|c| applications::find_by_client_id(c, "robot")).unwrap().unwrap();
+            let app = f.w.store.read_transaction(|c| applications::find_by_client_id(c, "robot")).unwrap().unwrap();
             let mut settings = app.settings.clone();
             settings.access_token_format = format;
-            f.w.store.write(|c| applications::update(c, &app.id, &settings, tessera::now())).unwrap();
+            f.w.store.write_transaction(|c| applications::update(c, &app.id, &settings, tessera::now())).unwrap();
             let reply = token(&f.w, "robot", &[("grant_type", "client_credentials"), ("scope", "orders-api")]);
             assert_eq!(reply.status, 200, "{}", reply.body);
             let access = reply.json()["access_token"].as_str().unwrap().to_owned();

@@ -42,13 +42,13 @@ fn fixture_with(db: &common::TestDatabase, time_limit_ms: u64, fetch_hosts: Vec<
         description: String::new(),
         access_token_format: None,
     };
-    w.store.write(|c| connections::create(c, &new, connection_secret.hash().as_str(), now)).unwrap();
-    let app = w.store.read(|c| applications::find_by_client_id(c, "webapp")).unwrap().unwrap();
+    w.store.write_transaction(|c| connections::create(c, &new, connection_secret.hash().as_str(), now)).unwrap();
+    let app = w.store.read_transaction(|c| applications::find_by_client_id(c, "webapp")).unwrap().unwrap();
     let mut settings = app.settings.clone();
     settings.allowed_scopes.push("orders-api".into());
     settings.grant_types.push(GrantType::Password);
     settings.app_metadata = json!({ "tenant": "acme" });
-    w.store.write(|c| applications::update(c, &app.id, &settings, now)).unwrap();
+    w.store.write_transaction(|c| applications::update(c, &app.id, &settings, now)).unwrap();
     let robot = tessera_store::applications::ApplicationSettings {
         app_type: ApplicationType::Machine,
         token_endpoint_auth_method: ClientAuthMethod::ClientSecretBasic,
@@ -64,12 +64,12 @@ fn fixture_with(db: &common::TestDatabase, time_limit_ms: u64, fetch_hosts: Vec<
 
 fn save(f: &Fixture, kind: ScriptKind, source: &str, on_failure: OnFailure) {
     let input = ScriptInput { source: source.into(), enabled: true, on_failure };
-    f.w.store.write(|c| scripts::save(c, kind, &input, tessera::now())).unwrap();
+    f.w.store.write_transaction(|c| scripts::save(c, kind, &input, tessera::now())).unwrap();
 }
 
 fn variable(f: &Fixture, name: &str, value: &str) {
     let sealed = f.master_key.encrypt(value.as_bytes(), &format!("script_variable:{name}")).unwrap();
-    f.w.store.write(|c| scripts::set_variable(c, name, &sealed, true, tessera::now())).unwrap();
+    f.w.store.write_transaction(|c| scripts::set_variable(c, name, &sealed, true, tessera::now())).unwrap();
 }
 
 fn sign_in(f: &Fixture) -> Reply {
@@ -84,7 +84,7 @@ fn machine(f: &Fixture) -> Reply {
 
 fn events(f: &Fixture, action: &str) -> Vec<audit::AuditEvent> {
     let filter = audit::AuditFilter { action: Some(action.into()), ..Default::default() };
-    f.w.store.read(|c| audit::list(c, &filter, &tessera_store::Page::first(50))).unwrap().items
+    f.w.store.read_transaction(|c| audit::list(c, &filter, &tessera_store::Page::first(50))).unwrap().items
 }
 
 fn introspect(f: &Fixture, token: &str) -> Value {
@@ -172,7 +172,7 @@ crate::both_backends! {
     fn every_input_reaches_the_user_script_and_its_claims_reach_the_token(db: TestDatabase) {
         let f = fixture(&db, 500);
         let now = tessera::now();
-        f.w.store.write(|c| {
+        f.w.store.write_transaction(|c| {
             users::update(c, &f.w.alice, &users::UserChanges {
                 app_metadata: Some(json!({ "plan": "pro" })),
                 user_metadata: Some(json!({ "theme": "dark" })),

@@ -76,7 +76,7 @@ fn assert_flag_error(output: &Output, flag: &str) {
 
 fn audit_events(store: &Store, action: &str) -> Vec<audit::AuditEvent> {
     let filter = AuditFilter { action: Some(action.into()), ..AuditFilter::default() };
-    store.read(|c| audit::list(c, &filter, &Page::first(100))).unwrap().items
+    store.read_transaction(|c| audit::list(c, &filter, &Page::first(100))).unwrap().items
 }
 
 fn secret_from(out: &str) -> String {
@@ -172,8 +172,8 @@ fn a_web_app_gets_a_secret_printed_once_that_show_never_prints() {
     }
 
     let store = dir.store();
-    let app = store.read(|c| applications::find_by_client_id(c, "billing")).unwrap().unwrap();
-    let secrets = store.read(|c| applications::live_secrets(c, &app.id, tessera::now())).unwrap();
+    let app = store.read_transaction(|c| applications::find_by_client_id(c, "billing")).unwrap().unwrap();
+    let secrets = store.read_transaction(|c| applications::live_secrets(c, &app.id, tessera::now())).unwrap();
     assert_eq!(secrets.len(), 1);
     assert_eq!(secrets[0].secret_hash, hash.as_str());
     assert!(SecretHash::from_stored(&secrets[0].secret_hash).matches(&secret));
@@ -212,8 +212,8 @@ fn public_clients_get_no_secret_and_authenticate_with_none() {
         assert_eq!(json["grant_types"], serde_json::json!(["authorization_code", "refresh_token"]));
         assert_eq!(json["allowed_scopes"], serde_json::json!(["openid"]));
         let store = dir.store();
-        let app = store.read(|c| applications::find_by_client_id(c, client_id)).unwrap().unwrap();
-        assert!(store.read(|c| applications::live_secrets(c, &app.id, tessera::now())).unwrap().is_empty());
+        let app = store.read_transaction(|c| applications::find_by_client_id(c, client_id)).unwrap().unwrap();
+        assert!(store.read_transaction(|c| applications::live_secrets(c, &app.id, tessera::now())).unwrap().is_empty());
     }
 }
 
@@ -303,7 +303,7 @@ fn every_setting_given_as_a_flag_is_stored() {
     ]);
     secret_from(&out);
     let store = dir.store();
-    let app = store.read(|c| applications::find_by_client_id(c, "intranet.v2")).unwrap().unwrap();
+    let app = store.read_transaction(|c| applications::find_by_client_id(c, "intranet.v2")).unwrap().unwrap();
     let s = &app.settings;
     assert_eq!(s.name, "Intranet");
     assert_eq!(s.description, "Staff portal");
@@ -419,7 +419,7 @@ fn each_invalid_flag_is_one_line_naming_it_and_writes_nothing() {
     }
     assert_eq!(dir.app_json(&["list"]), serde_json::json!([]));
     let store = dir.store();
-    assert_eq!(store.read(applications::count).unwrap(), 0);
+    assert_eq!(store.read_transaction(applications::count).unwrap(), 0);
     assert!(audit_events(&store, "application.create").is_empty());
 }
 
@@ -444,7 +444,7 @@ fn a_client_id_shaped_like_a_uuid_is_refused_and_nothing_is_written() {
     }
     assert_eq!(dir.app_json(&["list"]), serde_json::json!([]));
     let store = dir.store();
-    assert_eq!(store.read(applications::count).unwrap(), 0);
+    assert_eq!(store.read_transaction(applications::count).unwrap(), 0);
     assert!(audit_events(&store, "application.create").is_empty());
     // Hex digits and hyphens in another shape are an ordinary client id.
     let created = dir.app_json(&["create", "--name", "Robot", "--type", "machine", "--client-id", "robot-0190a1b2"]);
@@ -461,8 +461,8 @@ fn a_duplicate_client_id_is_a_conflict_and_changes_nothing() {
     assert_eq!(dir.app_json(&["list"]).as_array().unwrap().len(), 1);
     let store = dir.store();
     assert_eq!(audit_events(&store, "application.create").len(), 1);
-    let app = store.read(|c| applications::find_by_client_id(c, "billing")).unwrap().unwrap();
-    let secrets = store.read(|c| applications::live_secrets(c, &app.id, tessera::now())).unwrap();
+    let app = store.read_transaction(|c| applications::find_by_client_id(c, "billing")).unwrap().unwrap();
+    let secrets = store.read_transaction(|c| applications::live_secrets(c, &app.id, tessera::now())).unwrap();
     assert_eq!(secrets.len(), 1);
     assert!(SecretHash::from_stored(&secrets[0].secret_hash).matches(&secret_from(&first)));
 }
@@ -479,7 +479,7 @@ fn create_and_delete_are_audited_and_a_second_delete_is_status_2() {
     assert_flag_error(&dir.run(&["app", "show", "billing"]), "CLIENT_ID");
 
     let store = dir.store();
-    assert_eq!(store.read(applications::count).unwrap(), 0);
+    assert_eq!(store.read_transaction(applications::count).unwrap(), 0);
     let created = audit_events(&store, "application.create");
     let removed = audit_events(&store, "application.delete");
     assert_eq!((created.len(), removed.len()), (1, 1));

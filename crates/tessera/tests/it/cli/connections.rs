@@ -124,7 +124,8 @@ fn the_cli_audits_a_rotation_as_the_api_does() {
     dir.json(&["connection", "rotate-secret", "orders", "--grace", "3600", "--json"]);
     let store = dir.store();
     let all = tessera_store::audit::AuditFilter::default();
-    let events = store.read(|c| tessera_store::audit::list(c, &all, &tessera_store::Page::first(50))).unwrap().items;
+    let events =
+        store.read_transaction(|c| tessera_store::audit::list(c, &all, &tessera_store::Page::first(50))).unwrap().items;
     let rotated = events.iter().find(|e| e.action == "connection.rotate_secret").expect("a rotation event");
     assert_eq!(rotated.actor, "cli");
     assert_eq!(rotated.target, "connection:orders");

@@ -50,9 +50,10 @@ fn world_on(db: &TestDatabase, app: TestApp) -> World {
             description: String::new(),
             access_token_format: None,
         };
-        let connection = store.write(|c| connections::create(c, &new, secret.hash().as_str(), NOW)).unwrap();
+        let connection =
+            store.write_transaction(|c| connections::create(c, &new, secret.hash().as_str(), NOW)).unwrap();
         let scope = NewApiScope { name: extra.into(), display_name: extra.into(), description: String::new() };
-        store.write(|c| scopes::create_api_scope(c, &connection.id, &scope, NOW)).unwrap();
+        store.write_transaction(|c| scopes::create_api_scope(c, &connection.id, &scope, NOW)).unwrap();
         secrets.push((name.to_owned(), secret.expose().to_owned()));
     }
     let client_secret = generate_secret();
@@ -77,7 +78,9 @@ fn world_on(db: &TestDatabase, app: TestApp) -> World {
             required_claims: vec![],
         };
         store
-            .write(|c| applications::create(c, client_id, &settings, Some(client_secret.hash().as_str()), NOW))
+            .write_transaction(|c| {
+                applications::create(c, client_id, &settings, Some(client_secret.hash().as_str()), NOW)
+            })
             .unwrap();
     }
     let billing = secrets.pop().unwrap();

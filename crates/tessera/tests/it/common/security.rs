@@ -204,7 +204,7 @@ pub fn add_user(store: &Store, username: &str, password: &str) -> String {
         password_hash: Some(hasher.hash(password).unwrap()),
         ..Default::default()
     };
-    store.write(|c| users::create(c, &new, tessera::now())).unwrap().id
+    store.write_transaction(|c| users::create(c, &new, tessera::now())).unwrap().id
 }
 
 pub fn web_app(redirects: &[&str], post_logout: &[&str]) -> ApplicationSettings {
@@ -252,7 +252,9 @@ pub fn native_app(redirects: &[&str]) -> ApplicationSettings {
 pub fn add_app(w: &World, client_id: &str, settings: &ApplicationSettings) {
     let hash = tessera_tokens::SecretHash::of(&w.secret);
     let secret = (settings.token_endpoint_auth_method != ClientAuthMethod::None).then(|| hash.as_str().to_owned());
-    w.store.write(|c| applications::create(c, client_id, settings, secret.as_deref(), tessera::now())).unwrap();
+    w.store
+        .write_transaction(|c| applications::create(c, client_id, settings, secret.as_deref(), tessera::now()))
+        .unwrap();
 }
 
 /// `/connect/authorize?…`: a code request of `client_id` for `redirect` with `scope=openid`,
@@ -417,10 +419,10 @@ pub fn with_api(w: &World) -> String {
         description: String::new(),
         access_token_format: None,
     };
-    let connection = w.store.write(|c| connections::create(c, &new, secret.hash().as_str(), now)).unwrap();
+    let connection = w.store.write_transaction(|c| connections::create(c, &new, secret.hash().as_str(), now)).unwrap();
     let scope =
         NewApiScope { name: "orders.read".into(), display_name: "Read orders".into(), description: String::new() };
-    w.store.write(|c| scopes::create_api_scope(c, &connection.id, &scope, now)).unwrap();
+    w.store.write_transaction(|c| scopes::create_api_scope(c, &connection.id, &scope, now)).unwrap();
     for (client, format) in [("jwtapp", TokenFormat::Jwt), ("refapp", TokenFormat::Reference)] {
         let mut settings = web_app(&[REDIRECT], &[LOGOUT]);
         settings.access_token_format = format;

@@ -28,9 +28,9 @@ fn world(db: &common::TestDatabase) -> World {
             description: String::new(),
             access_token_format: None,
         };
-        let connection = store.write(|c| connections::create(c, &new, "unused", NOW)).unwrap();
+        let connection = store.write_transaction(|c| connections::create(c, &new, "unused", NOW)).unwrap();
         let scope = NewApiScope { name: extra.into(), display_name: extra.into(), description: String::new() };
-        store.write(|c| scopes::create_api_scope(c, &connection.id, &scope, NOW)).unwrap();
+        store.write_transaction(|c| scopes::create_api_scope(c, &connection.id, &scope, NOW)).unwrap();
     }
     World { app, store }
 }
@@ -61,7 +61,7 @@ fn machine(scopes: &[&str]) -> ApplicationSettings {
 fn register(world: &World, client_id: &str, settings: &ApplicationSettings) -> String {
     let secret = generate_secret();
     let hash = secret.hash();
-    world.store.write(|c| applications::create(c, client_id, settings, Some(hash.as_str()), NOW)).unwrap();
+    world.store.write_transaction(|c| applications::create(c, client_id, settings, Some(hash.as_str()), NOW)).unwrap();
     secret.expose().to_owned()
 }
 
@@ -154,7 +154,7 @@ crate::both_backends! {
         // Two methods at once.
         let both = post(&world, Some(("machine", &secret)), &[("grant_type", "client_credentials"), ("client_secret", &secret)]);
         assert_error(&both, 400, "invalid_request");
-        let events = world.store.read(|c| tessera_store::audit::list(c, &Default::default(), &tessera_store::Page::first(50))).unwrap();
+        let events = world.store.read_transaction(|c| tessera_store::audit::list(c, &Default::default(), &tessera_store::Page::first(50))).unwrap();
         let failures: Vec<_> = events.items.iter().filter(|e| e.action == "client.authentication_failed").collect();
         // Audited, one event a minute per address (sampled): the first, a wrong secret.
         assert_eq!(failures.len(), 1);
@@ -193,16 +193,16 @@ crate::both_backends! {
         assert_eq!(token.len(), 43, "256 random bits, base64url");
         assert!(!token.contains('.'), "not a JWT");
         let hash = SecretHash::of(token);
-        let claims = world.store.read(|c| tessera_store::tokens::find_active(c, hash.as_str(), tessera::now())).unwrap().unwrap().claims;
+        let claims = world.store.read_transaction(|c| tessera_store::reference_tokens::find_active(c, hash.as_str(), tessera::now())).unwrap().unwrap().claims;
         assert_eq!(claims["sub"], "ref");
         assert_eq!(claims["aud"], "orders-api");
-        assert!(world.store.read(|c| tessera_store::tokens::find_active(c, token, tessera::now())).unwrap().is_none(), "the token itself is not a key");
+        assert!(world.store.read_transaction(|c| tessera_store::reference_tokens::find_active(c, token, tessera::now())).unwrap().is_none(), "the token itself is not a key");
     }
 
     fn an_api_connection_format_wins_for_its_own_tokens(db: TestDatabase) {
         let world = world(&db);
-        let orders = world.store.read(|c| connections::find_by_name(c, "orders-api")).unwrap().unwrap();
-        world.store.write(|c| connections::update(c, &orders.id, "Orders", "", Some(TokenFormat::Reference), NOW)).unwrap();
+        let orders = world.store.read_transaction(|c| connections::find_by_name(c, "orders-api")).unwrap().unwrap();
+        world.store.write_transaction(|c| connections::update(c, &orders.id, "Orders", "", Some(TokenFormat::Reference), NOW)).unwrap();
         let secret = register(&world, "machine", &machine(&["orders-api", "billing-api"]));
         let only_orders = post(&world, Some(("machine", &secret)), &[("grant_type", "client_credentials"), ("scope", "orders-api")]);
         assert!(!only_orders.1["access_token"].as_str().unwrap().contains('.'), "a reference token");
@@ -268,7 +268,7 @@ crate::both_backends! {
         tessera_store::migrate(&mut migrate, NOW).unwrap();
         drop(migrate);
         let new = NewApiConnection { name: "orders-api".into(), display_name: "Orders".into(), description: String::new(), access_token_format: None };
-        store.write(|c| connections::create(c, &new, "unused", NOW)).unwrap();
+        store.write_transaction(|c| connections::create(c, &new, "unused", NOW)).unwrap();
         let dir = std::env::temp_dir().join(format!("tessera-inline-{}", uuid::Uuid::now_v7().simple()));
         let mut raw = common::settings_for(&db, &dir);
         raw.config_refresh_interval_ms = 60_000;
@@ -296,12 +296,12 @@ crate::both_backends! {
         assert_eq!(status, 200, "{body}");
         assert!(!body["access_token"].as_str().unwrap().contains('.'), "a reference token, stored");
         let hash = SecretHash::of(body["access_token"].as_str().unwrap());
-        assert!(world.store.read(|c| tessera_store::tokens::find_active(c, hash.as_str(), tessera::now())).unwrap().is_some());
+        assert!(world.store.read_transaction(|c| tessera_store::reference_tokens::find_active(c, hash.as_str(), tessera::now())).unwrap().is_some());
 
         let (status, body, _) = post(&world, Some(("robot", "wrong")), &[("grant_type", "client_credentials")]);
         assert_eq!((status, body["error"].as_str()), (401, Some("invalid_client")));
         let filter = tessera_store::audit::AuditFilter { action: Some("client.authentication_failed".into()), ..Default::default() };
-        let failures = world.store.read(|c| tessera_store::audit::list(c, &filter, &tessera_store::Page::first(10))).unwrap().items;
+        let failures = world.store.read_transaction(|c| tessera_store::audit::list(c, &filter, &tessera_store::Page::first(10))).unwrap().items;
         assert_eq!(failures.len(), 1, "{failures:?}");
         let _ = std::fs::remove_dir_all(&dir);
     }

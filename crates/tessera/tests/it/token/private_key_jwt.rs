@@ -43,7 +43,7 @@ fn world_on(db: &common::TestDatabase, app: TestApp) -> World {
         description: String::new(),
         access_token_format: None,
     };
-    store.write(|c| connections::create(c, &new, "unused", now)).unwrap();
+    store.write_transaction(|c| connections::create(c, &new, "unused", now)).unwrap();
     let key = signing::generate(SigningAlgorithm::ES256).unwrap();
     let settings = ApplicationSettings {
         name: "Signed".into(),
@@ -64,7 +64,7 @@ fn world_on(db: &common::TestDatabase, app: TestApp) -> World {
         allowed_scopes: vec!["orders-api".into()],
         required_claims: vec![],
     };
-    store.write(|c| applications::create(c, "signed", &settings, None, now)).unwrap();
+    store.write_transaction(|c| applications::create(c, "signed", &settings, None, now)).unwrap();
     let signer = Signer::from_pkcs8(key.kid.clone(), SigningAlgorithm::ES256, &key.pkcs8).unwrap();
     World { app, store, signer }
 }
@@ -72,7 +72,7 @@ fn world_on(db: &common::TestDatabase, app: TestApp) -> World {
 /// The reasons of the refused client authentications recorded so far.
 fn refusals(world: &World) -> Vec<String> {
     let filter = AuditFilter { action: Some("client.authentication_failed".into()), ..AuditFilter::default() };
-    let events = world.store.read(|c| audit::list(c, &filter, &Page::first(100))).unwrap().items;
+    let events = world.store.read_transaction(|c| audit::list(c, &filter, &Page::first(100))).unwrap().items;
     events.iter().map(|e| e.summary["reason"].as_str().unwrap_or_default().to_owned()).collect()
 }
 

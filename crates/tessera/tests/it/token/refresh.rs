@@ -5,7 +5,7 @@
 
 use serde_json::json;
 use tessera_store::applications;
-use tessera_store::tokens::{self, NewGrant};
+use tessera_store::{grants, grants::NewGrant, refresh_tokens};
 use tessera_tokens::{SecretHash, generate_secret};
 
 use crate::common::security::*;
@@ -33,7 +33,7 @@ crate::both_backends! {
             assert_eq!(reply.status, 200, "{}", reply.body);
             let next = field(&reply.json(), "refresh_token");
             assert!(!seen.contains(&next), "a new refresh token every time");
-            let (old, _) = w.store.read(|c| tokens::find_refresh_token(c, SecretHash::of(&current).as_str())).unwrap().unwrap();
+            let (old, _) = w.store.read_transaction(|c| refresh_tokens::find_refresh_token(c, SecretHash::of(&current).as_str())).unwrap().unwrap();
             assert!(old.consumed_at.is_some(), "the presented token is spent");
             seen.push(next.clone());
             current = next;
@@ -65,19 +65,19 @@ crate::both_backends! {
         let b = Browser::new(&w.app);
         let issued = tokens(&w, &b, &[("scope", "openid offline_access")]);
         let rotated = field(&refresh(&w, "webapp", &field(&issued, "refresh_token"), None).json(), "refresh_token");
-        let (token, grant) = w.store.read(|c| tokens::find_refresh_token(c, SecretHash::of(&rotated).as_str())).unwrap().unwrap();
+        let (token, grant) = w.store.read_transaction(|c| refresh_tokens::find_refresh_token(c, SecretHash::of(&rotated).as_str())).unwrap().unwrap();
         assert!(token.expires_at <= grant.expires_at, "rotation never extends the grant's absolute expiry");
         assert!(grant.expires_at - grant.created_at <= 30 * 24 * 3600);
         // A grant past its absolute expiry: its refresh token is refused.
-        let app = w.store.read(|c| applications::find_by_client_id(c, "webapp")).unwrap().unwrap();
+        let app = w.store.read_transaction(|c| applications::find_by_client_id(c, "webapp")).unwrap().unwrap();
         let now = tessera::now();
-        let old = w.store.write(|c| tokens::create_grant(c, &NewGrant {
+        let old = w.store.write_transaction(|c| grants::create_grant(c, &NewGrant {
             id: None, application_id: app.id.clone(), user_id: Some(w.alice.clone()), sid: None,
             scope: "openid offline_access".into(), resources: vec![], auth_time: Some(now - 100), amr: vec!["pwd".into()],
             custom_claims: Default::default(), issued_claims: Default::default(), expires_at: now - 1,
         }, now - 100)).unwrap();
         let expired = generate_secret();
-        w.store.write(|c| tokens::insert_refresh_token(c, expired.hash().as_str(), &old.id, now + 3600, now - 100)).unwrap();
+        w.store.write_transaction(|c| refresh_tokens::insert_refresh_token(c, expired.hash().as_str(), &old.id, now + 3600, now - 100)).unwrap();
         assert_oauth_error(&refresh(&w, "webapp", expired.expose(), None), 400, "invalid_grant", "expired grant");
     }
 

@@ -44,7 +44,7 @@ crate::both_backends! {
         settings.grant_types = vec![GrantType::ClientCredentials];
         settings.allowed_scopes = vec!["orders-api".into()];
         settings.jwks = Some(json!({"keys": [key.public_jwk]}));
-        w.store.write(|c| applications::create(c, "pkjwt", &settings, None, tessera::now())).unwrap();
+        w.store.write_transaction(|c| applications::create(c, "pkjwt", &settings, None, tessera::now())).unwrap();
         // draft-ietf-oauth-rfc7523bis §4: the issuer identifier is the audience.
         let audience = w.app.base.clone();
         let claims = |changes: Value| {
@@ -182,7 +182,7 @@ mod review_2026_12 {
         fn codes_and_refresh_tokens_presented_outside_their_binding_are_audited(db: TestDatabase) {
             // Finding 10 of the 2026-12 review: these refusals left no trace.
             let w = world(&db);
-            let events = |action: &str| w.store.read(|c| tessera_store::audit::list(c, &tessera_store::audit::AuditFilter {
+            let events = |action: &str| w.store.read_transaction(|c| tessera_store::audit::list(c, &tessera_store::audit::AuditFilter {
                 action: Some(action.into()), ..Default::default() }, &tessera_store::Page::first(20))).unwrap().items;
             let b = Browser::new(&w.app);
             let callback = code_for(&b, &authorize_path("webapp", REDIRECT, &[("scope", "openid offline_access")]));
@@ -238,7 +238,7 @@ mod review_2026_12 {
             assert_all_ended(&w, &b, &api_secret, &issued, "disabled");
             assert_eq!(api(&w, &key, reqwest::Method::PATCH, &path, json!({"disabled": false})).status, 200);
             assert_all_ended(&w, &b, &api_secret, &issued, "enabled again");
-            let events = w.store.read(|c| tessera_store::audit::list(c, &tessera_store::audit::AuditFilter {
+            let events = w.store.read_transaction(|c| tessera_store::audit::list(c, &tessera_store::audit::AuditFilter {
                 action: Some("user.update".into()), ..Default::default() }, &tessera_store::Page::first(10))).unwrap().items;
             let disabled = events.iter().find(|e| e.summary["after"]["disabled"] == true).unwrap();
             assert_eq!(disabled.summary["access_ended"]["grants"], 2, "{}", disabled.summary);
@@ -292,7 +292,7 @@ mod review_2026_12 {
             let b = Browser::new(&w.app);
             let issued = signed_in_tokens(&w, &b);
             let disable = |client_id: &str, settings: &ApplicationSettings| {
-                let id = w.store.read(|c| applications::find_by_client_id(c, client_id)).unwrap().unwrap().id;
+                let id = w.store.read_transaction(|c| applications::find_by_client_id(c, client_id)).unwrap().unwrap().id;
                 let body = json!({
                     "name": settings.name, "app_type": settings.app_type, "redirect_uris": settings.redirect_uris,
                     "post_logout_redirect_uris": settings.post_logout_redirect_uris, "grant_types": settings.grant_types,
@@ -305,7 +305,7 @@ mod review_2026_12 {
             };
             disable("robot", &robot);
             assert_eq!(introspect(&w, &api_secret, &machine), json!({"active": false}), "a machine JWT");
-            let jwtapp = w.store.read(|c| applications::find_by_client_id(c, "jwtapp")).unwrap().unwrap();
+            let jwtapp = w.store.read_transaction(|c| applications::find_by_client_id(c, "jwtapp")).unwrap().unwrap();
             disable("jwtapp", &jwtapp.settings);
             let access = field(&issued[0], "access_token");
             assert_eq!(introspect(&w, &api_secret, &access), json!({"active": false}));

@@ -1,0 +1,237 @@
+//! Browser sessions: who is signed in on a browser, with the idle and absolute timeouts.
+//!
+//! Session ids are stored only as SHA-256 hashes; callers hash what the browser presents
+//! and look up the hash.
+
+use diesel::prelude::*;
+
+use crate::json::json_list;
+use crate::schema::{authorization_requests, browser_sessions};
+use crate::users::found;
+use crate::{AnyConnection, StoreError, StoreResult};
+
+/// A browser session. `sid` is the session id shown to applications (OIDC Front-/Back-
+/// Channel Logout `sid`); `id_hash` is the hash of the cookie value and never leaves the
+/// server. `user_id` is `None` until someone signs in.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BrowserSession {
+    pub id_hash: String,
+    pub sid: String,
+    pub user_id: Option<String>,
+    pub auth_time: Option<i64>,
+    pub amr: Vec<String>,
+    pub created_at: i64,
+    pub last_seen_at: i64,
+    pub expires_at: i64,
+    pub ended_at: Option<i64>,
+}
+
+#[derive(Queryable, Selectable)]
+#[diesel(table_name = browser_sessions)]
+struct SessionRow {
+    id_hash: String,
+    sid: String,
+    user_id: Option<String>,
+    auth_time: Option<i64>,
+    amr: String,
+    created_at: i64,
+    last_seen_at: i64,
+    expires_at: i64,
+    ended_at: Option<i64>,
+}
+
+impl TryFrom<SessionRow> for BrowserSession {
+    type Error = StoreError;
+    fn try_from(row: SessionRow) -> StoreResult<BrowserSession> {
+        Ok(BrowserSession {
+            amr: crate::json::parse_as(&row.amr)?,
+            id_hash: row.id_hash,
+            sid: row.sid,
+            user_id: row.user_id,
+            auth_time: row.auth_time,
+            created_at: row.created_at,
+            last_seen_at: row.last_seen_at,
+            expires_at: row.expires_at,
+            ended_at: row.ended_at,
+        })
+    }
+}
+
+/// A session to create. `expires_at` is the absolute timeout.
+#[derive(Debug, Clone, Default)]
+pub struct NewSession {
+    pub id_hash: String,
+    pub sid: String,
+    pub user_id: Option<String>,
+    pub auth_time: Option<i64>,
+    pub amr: Vec<String>,
+    pub expires_at: i64,
+}
+
+/// Starts a session.
+pub fn create(conn: &mut AnyConnection, new: &NewSession, now: i64) -> StoreResult<BrowserSession> {
+    diesel::insert_into(browser_sessions::table)
+        .values((
+            browser_sessions::id_hash.eq(&new.id_hash),
+            browser_sessions::sid.eq(&new.sid),
+            browser_sessions::user_id.eq(&new.user_id),
+            browser_sessions::auth_time.eq(new.auth_time),
+            browser_sessions::amr.eq(json_list(&new.amr)),
+            browser_sessions::created_at.eq(now),
+            browser_sessions::last_seen_at.eq(now),
+            browser_sessions::expires_at.eq(new.expires_at),
+        ))
+        .execute(conn)?;
+    Ok(BrowserSession {
+        id_hash: new.id_hash.clone(),
+        sid: new.sid.clone(),
+        user_id: new.user_id.clone(),
+        auth_time: new.auth_time,
+        amr: new.amr.clone(),
+        created_at: now,
+        last_seen_at: now,
+        expires_at: new.expires_at,
+        ended_at: None,
+    })
+}
+
+/// The session whose cookie hashes to `id_hash`, if it is still alive: not ended, not past
+/// its absolute timeout, and seen within the last `idle_timeout` seconds (ASVS V7.3: idle
+/// and absolute timeouts). A session that fails any of these is `None`, like an unknown one.
+pub fn get_active(
+    conn: &mut AnyConnection,
+    id_hash: &str,
+    idle_timeout: i64,
+    now: i64,
+) -> StoreResult<Option<BrowserSession>> {
+    browser_sessions::table
+        .find(id_hash)
+        .filter(browser_sessions::ended_at.is_null())
+        .filter(browser_sessions::expires_at.gt(now))
+        .filter(browser_sessions::last_seen_at.gt(now.saturating_sub(idle_timeout)))
+        .select(SessionRow::as_select())
+        .first(conn)
+        .optional()?
+        .map(BrowserSession::try_from)
+        .transpose()
+}
+
+/// The session with this `sid`, alive or not.
+pub fn find_by_sid(conn: &mut AnyConnection, sid: &str) -> StoreResult<Option<BrowserSession>> {
+    browser_sessions::table
+        .filter(browser_sessions::sid.eq(sid))
+        .select(SessionRow::as_select())
+        .first(conn)
+        .optional()?
+        .map(BrowserSession::try_from)
+        .transpose()
+}
+
+/// Records activity, restarting the idle timeout of an open session.
+pub fn touch(conn: &mut AnyConnection, id_hash: &str, now: i64) -> StoreResult<()> {
+    let changed = diesel::update(browser_sessions::table.find(id_hash).filter(browser_sessions::ended_at.is_null()))
+        .set(browser_sessions::last_seen_at.eq(now))
+        .execute(conn)?;
+    found(changed, "session")
+}
+
+/// Records a sign-in on an open session (OIDC Core §2: `auth_time` and `amr` of the
+/// authentication). At sign-in callers should rather [`replace`] the session, so the id
+/// changes (ASVS V7.2.4).
+pub fn authenticate(
+    conn: &mut AnyConnection,
+    id_hash: &str,
+    user_id: &str,
+    auth_time: i64,
+    amr: &[String],
+    now: i64,
+) -> StoreResult<BrowserSession> {
+    let changed = diesel::update(browser_sessions::table.find(id_hash).filter(browser_sessions::ended_at.is_null()))
+        .set((
+            browser_sessions::user_id.eq(user_id),
+            browser_sessions::auth_time.eq(auth_time),
+            browser_sessions::amr.eq(json_list(amr)),
+            browser_sessions::last_seen_at.eq(now),
+        ))
+        .execute(conn)?;
+    found(changed, "session")?;
+    get(conn, id_hash)
+}
+
+/// ASVS V7.2.4: a new session id at sign-in. Ends the session `old_id_hash` (if any and
+/// still open), starts `new`, and moves the authorization requests waiting on the old
+/// session to the new one so the sign-in can continue them.
+pub fn replace(
+    conn: &mut AnyConnection,
+    old_id_hash: Option<&str>,
+    new: &NewSession,
+    now: i64,
+) -> StoreResult<BrowserSession> {
+    if let Some(old) = old_id_hash {
+        end(conn, old, now)?;
+    }
+    let session = create(conn, new, now)?;
+    if let Some(old) = old_id_hash {
+        diesel::update(authorization_requests::table.filter(authorization_requests::session_id_hash.eq(old)))
+            .set(authorization_requests::session_id_hash.eq(&new.id_hash))
+            .execute(conn)?;
+    }
+    Ok(session)
+}
+
+/// Moves a session's end to `expires_at` if that is later (an anonymous session that
+/// binds a new pending request lives as long as it).
+pub fn extend(conn: &mut AnyConnection, id_hash: &str, expires_at: i64) -> StoreResult<()> {
+    diesel::update(browser_sessions::table.find(id_hash).filter(browser_sessions::expires_at.lt(expires_at)))
+        .set(browser_sessions::expires_at.eq(expires_at))
+        .execute(conn)?;
+    Ok(())
+}
+
+/// Ends a session (logout); `false` when there was no open session with this id.
+pub fn end(conn: &mut AnyConnection, id_hash: &str, now: i64) -> StoreResult<bool> {
+    let changed = diesel::update(browser_sessions::table.find(id_hash).filter(browser_sessions::ended_at.is_null()))
+        .set(browser_sessions::ended_at.eq(now))
+        .execute(conn)?;
+    Ok(changed > 0)
+}
+
+/// Ends every open session of a user (password change, account disabled, "sign out
+/// everywhere"); returns how many were open.
+pub fn end_all_of_user(conn: &mut AnyConnection, user_id: &str, now: i64) -> StoreResult<usize> {
+    Ok(diesel::update(
+        browser_sessions::table
+            .filter(browser_sessions::user_id.eq(user_id))
+            .filter(browser_sessions::ended_at.is_null()),
+    )
+    .set(browser_sessions::ended_at.eq(now))
+    .execute(conn)?)
+}
+
+/// The sessions of a user that [`get_active`] would accept, newest first.
+pub fn list_active_of_user(
+    conn: &mut AnyConnection,
+    user_id: &str,
+    idle_timeout: i64,
+    now: i64,
+) -> StoreResult<Vec<BrowserSession>> {
+    let rows: Vec<SessionRow> = browser_sessions::table
+        .filter(browser_sessions::user_id.eq(user_id))
+        .filter(browser_sessions::ended_at.is_null())
+        .filter(browser_sessions::expires_at.gt(now))
+        .filter(browser_sessions::last_seen_at.gt(now.saturating_sub(idle_timeout)))
+        .select(SessionRow::as_select())
+        .order((browser_sessions::created_at.desc(), browser_sessions::sid.asc()))
+        .load(conn)?;
+    rows.into_iter().map(BrowserSession::try_from).collect()
+}
+
+fn get(conn: &mut AnyConnection, id_hash: &str) -> StoreResult<BrowserSession> {
+    browser_sessions::table
+        .find(id_hash)
+        .select(SessionRow::as_select())
+        .first(conn)
+        .optional()?
+        .ok_or(StoreError::not_found("session"))?
+        .try_into()
+}

@@ -1,0 +1,82 @@
+//! Deleting what expired: codes, pending requests, tokens, grants, sessions and sign-in
+//! throttle buckets.
+
+use diesel::prelude::*;
+
+use crate::schema::{
+    admin_sessions, authorization_codes, authorization_requests, browser_sessions, client_assertion_jtis, grants,
+    reference_tokens, refresh_tokens,
+};
+use crate::{AnyConnection, StoreResult};
+
+/// How many rows [`purge_expired`] deleted, per table.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PurgeCounts {
+    pub authorization_codes: usize,
+    pub authorization_requests: usize,
+    pub refresh_tokens: usize,
+    pub reference_tokens: usize,
+    pub client_assertion_jtis: usize,
+    pub grants: usize,
+    pub browser_sessions: usize,
+    pub admin_sessions: usize,
+    /// Sign-in throttle buckets whose window and lock are over.
+    pub sign_in_buckets: usize,
+}
+
+impl PurgeCounts {
+    pub fn total(&self) -> usize {
+        self.authorization_codes
+            + self.authorization_requests
+            + self.refresh_tokens
+            + self.reference_tokens
+            + self.client_assertion_jtis
+            + self.grants
+            + self.browser_sessions
+            + self.admin_sessions
+            + self.sign_in_buckets
+    }
+}
+
+/// Deletes what expired at or before `now`: codes, pending requests, refresh and
+/// reference tokens, jti records, browser sessions past their absolute timeout,
+/// grants past their absolute expiry, and sign-in throttle buckets that hold nothing. A grant stays while a reference token issued from
+/// it is still unexpired, so deleting it cannot cut that token short.
+pub fn purge_expired(conn: &mut AnyConnection, now: i64) -> StoreResult<PurgeCounts> {
+    let authorization_codes =
+        diesel::delete(authorization_codes::table.filter(authorization_codes::expires_at.le(now))).execute(conn)?;
+    let authorization_requests =
+        diesel::delete(authorization_requests::table.filter(authorization_requests::expires_at.le(now)))
+            .execute(conn)?;
+    let client_assertion_jtis =
+        diesel::delete(client_assertion_jtis::table.filter(client_assertion_jtis::expires_at.le(now))).execute(conn)?;
+    let reference_tokens =
+        diesel::delete(reference_tokens::table.filter(reference_tokens::expires_at.le(now))).execute(conn)?;
+    let refresh_tokens =
+        diesel::delete(refresh_tokens::table.filter(refresh_tokens::expires_at.le(now))).execute(conn)?;
+    let live_reference_token = reference_tokens::table
+        .filter(reference_tokens::grant_id.eq(grants::id.nullable()))
+        .filter(reference_tokens::expires_at.gt(now));
+    let grants = diesel::delete(
+        grants::table
+            .filter(grants::expires_at.le(now))
+            .filter(diesel::dsl::not(diesel::dsl::exists(live_reference_token))),
+    )
+    .execute(conn)?;
+    let browser_sessions =
+        diesel::delete(browser_sessions::table.filter(browser_sessions::expires_at.le(now))).execute(conn)?;
+    let admin_sessions =
+        diesel::delete(admin_sessions::table.filter(admin_sessions::expires_at.le(now))).execute(conn)?;
+    let sign_in_buckets = crate::throttle::purge(conn, now)?;
+    Ok(PurgeCounts {
+        authorization_codes,
+        authorization_requests,
+        refresh_tokens,
+        reference_tokens,
+        client_assertion_jtis,
+        grants,
+        browser_sessions,
+        admin_sessions,
+        sign_in_buckets,
+    })
+}

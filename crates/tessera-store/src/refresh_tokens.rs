@@ -1,0 +1,147 @@
+//! Refresh tokens: stored only as SHA-256 hashes, each in a grant (its family), spent
+//! once by rotation.
+
+use diesel::prelude::*;
+
+use crate::grants::{Grant, GrantRow};
+use crate::schema::{grants, refresh_tokens, user_claims, users};
+use crate::users::{self as user_rows, UserWithClaims};
+use crate::{AnyConnection, StoreError, StoreResult};
+
+#[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable)]
+#[diesel(table_name = refresh_tokens)]
+pub struct RefreshToken {
+    pub token_hash: String,
+    pub grant_id: String,
+    pub created_at: i64,
+    pub expires_at: i64,
+    pub consumed_at: Option<i64>,
+}
+
+/// Stores a refresh token of `grant_id`. Its expiry is capped at the grant's.
+pub fn insert_refresh_token(
+    conn: &mut AnyConnection,
+    token_hash: &str,
+    grant_id: &str,
+    expires_at: i64,
+    now: i64,
+) -> StoreResult<()> {
+    let grant_expires_at: i64 = grants::table
+        .find(grant_id)
+        .select(grants::expires_at)
+        .first(conn)
+        .optional()?
+        .ok_or(StoreError::not_found("grant"))?;
+    insert_refresh_row(conn, token_hash, grant_id, expires_at.min(grant_expires_at), now)
+}
+
+pub(crate) fn insert_refresh_row(
+    conn: &mut AnyConnection,
+    token_hash: &str,
+    grant_id: &str,
+    expires_at: i64,
+    now: i64,
+) -> StoreResult<()> {
+    diesel::insert_into(refresh_tokens::table)
+        .values((
+            refresh_tokens::token_hash.eq(token_hash),
+            refresh_tokens::grant_id.eq(grant_id),
+            refresh_tokens::created_at.eq(now),
+            refresh_tokens::expires_at.eq(expires_at),
+        ))
+        .execute(conn)?;
+    Ok(())
+}
+
+/// The refresh token with this hash and its grant, whatever their state (for revocation
+/// and introspection, which check the client and the state themselves).
+pub fn find_refresh_token(conn: &mut AnyConnection, token_hash: &str) -> StoreResult<Option<(RefreshToken, Grant)>> {
+    let row: Option<(RefreshToken, GrantRow)> = refresh_tokens::table
+        .inner_join(grants::table)
+        .filter(refresh_tokens::token_hash.eq(token_hash))
+        .select((RefreshToken::as_select(), GrantRow::as_select()))
+        .first(conn)
+        .optional()?;
+    row.map(|(token, grant)| Ok((token, Grant::try_from(grant)?))).transpose()
+}
+
+/// [`find_refresh_token`] and the grant's user with their claim values, in one
+/// statement (one round trip on Postgres): what a refresh reads before it checks and
+/// signs.
+pub fn find_refresh_token_with_user(
+    conn: &mut AnyConnection,
+    token_hash: &str,
+) -> StoreResult<Option<(RefreshToken, Grant, Option<UserWithClaims>)>> {
+    let rows: Vec<(RefreshToken, GrantRow, user_rows::JoinedUser, user_rows::JoinedValue)> = refresh_tokens::table
+        .inner_join(grants::table)
+        .left_join(users::table.on(users::id.nullable().eq(grants::user_id)))
+        .left_join(user_claims::table.on(user_claims::user_id.nullable().eq(grants::user_id)))
+        .filter(refresh_tokens::token_hash.eq(token_hash))
+        .select((
+            RefreshToken::as_select(),
+            GrantRow::as_select(),
+            Option::<user_rows::Row>::as_select(),
+            (user_claims::claim_name, user_claims::value).nullable(),
+        ))
+        .load(conn)?;
+    let mut found = None;
+    let user = user_rows::with_claims(rows.into_iter().map(|(token, grant, user, value)| {
+        found.get_or_insert((token, grant));
+        (user, value)
+    }))?;
+    let Some((token, grant)) = found else { return Ok(None) };
+    Ok(Some((token, grant.try_into()?, user)))
+}
+
+/// What presenting a refresh token found.
+#[derive(Debug, Clone, PartialEq)]
+#[allow(clippy::large_enum_variant, reason = "returned once per request and matched at once")]
+pub enum Rotation {
+    /// The token was consumed by this call and its successor stored in the same grant.
+    Rotated { grant: Grant },
+    /// The token had been spent already (RFC 9700 §4.14.2: the caller revokes the grant).
+    Reused { grant_id: String },
+    /// The token, or its grant, is past its expiry.
+    Expired,
+    /// The grant has been revoked.
+    Revoked,
+    /// No such token.
+    Unknown,
+}
+
+/// RFC 9700 §4.14.2 (refresh token rotation): spends `old_hash` and stores `new_hash` in
+/// the same grant, expiring at `new_expires_at` or the grant's absolute expiry, whichever
+/// is first. Spending is an atomic `UPDATE … WHERE consumed_at IS NULL`: of concurrent
+/// rotations of one token exactly one is `Rotated`, the others `Reused`.
+///
+/// The caller checks that `grant.application_id` is the authenticated client (RFC 6749
+/// §6) inside the same transaction and returns an error otherwise, which rolls the
+/// rotation back.
+pub fn rotate(
+    conn: &mut AnyConnection,
+    old_hash: &str,
+    new_hash: &str,
+    new_expires_at: i64,
+    now: i64,
+) -> StoreResult<Rotation> {
+    let Some((token, grant)) = find_refresh_token(conn, old_hash)? else {
+        return Ok(Rotation::Unknown);
+    };
+    if grant.revoked_at.is_some() {
+        return Ok(Rotation::Revoked);
+    }
+    if token.consumed_at.is_some() {
+        return Ok(Rotation::Reused { grant_id: grant.id });
+    }
+    if token.expires_at <= now || grant.expires_at <= now {
+        return Ok(Rotation::Expired);
+    }
+    let consumed = diesel::update(refresh_tokens::table.find(old_hash).filter(refresh_tokens::consumed_at.is_null()))
+        .set(refresh_tokens::consumed_at.eq(now))
+        .execute(conn)?;
+    if consumed == 0 {
+        return Ok(Rotation::Reused { grant_id: grant.id });
+    }
+    insert_refresh_row(conn, new_hash, &grant.id, new_expires_at.min(grant.expires_at), now)?;
+    Ok(Rotation::Rotated { grant })
+}

@@ -1,0 +1,143 @@
+//! Rows the aggregate tests share: the users and applications they point at, and the
+//! codes, grants and reference tokens they start from.
+
+use serde_json::{Map, Value, json};
+use tessera_domain::{ApplicationType, ClientAuthMethod, GrantType, SigningAlgorithm, TokenFormat, TokenLifetimes};
+use tessera_store::Store;
+use tessera_store::applications::{self, ApplicationSettings};
+use tessera_store::authorization_requests::NewAuthorizationRequest;
+use tessera_store::codes::NewAuthorizationCode;
+use tessera_store::grants::{self, Grant, NewGrant};
+use tessera_store::reference_tokens::{self, NewReferenceToken};
+use tessera_store::refresh_tokens::{self, Rotation};
+use tessera_store::users::{self, NewUser};
+
+use tessera_testkit::NOW;
+
+pub(crate) fn grant(p: &Parties, sid: &str, expires_at: i64) -> NewGrant {
+    NewGrant {
+        id: None,
+        application_id: p.app.clone(),
+        user_id: Some(p.alice.clone()),
+        sid: Some(sid.into()),
+        scope: "offline_access openid".into(),
+        resources: vec![],
+        auth_time: Some(NOW - 5),
+        amr: vec!["pwd".into()],
+        custom_claims: Map::new(),
+        issued_claims: Map::new(),
+        expires_at,
+    }
+}
+
+pub(crate) fn create_grant(store: &Store, new: &NewGrant) -> Grant {
+    store.write_transaction(|c| grants::create_grant(c, new, NOW)).unwrap()
+}
+
+pub(crate) fn reference(p: &Parties, hash: &str, grant_id: Option<&str>, expires_at: i64) -> NewReferenceToken {
+    NewReferenceToken {
+        token_hash: hash.into(),
+        grant_id: grant_id.map(str::to_owned),
+        application_id: p.app.clone(),
+        user_id: Some(p.alice.clone()),
+        claims: claims(json!({"sub": p.alice, "scope": "openid", "client_id": "web-app"})),
+        expires_at,
+    }
+}
+
+pub(crate) fn claims(value: Value) -> Map<String, Value> {
+    match value {
+        Value::Object(map) => map,
+        other => panic!("not an object: {other}"),
+    }
+}
+
+pub(crate) fn insert_reference(store: &Store, new: &NewReferenceToken) {
+    store.write_transaction(|c| reference_tokens::insert_reference_token(c, new, NOW)).unwrap();
+}
+
+pub(crate) fn rotate(store: &Store, old: &str, new: &str, now: i64) -> Rotation {
+    store.write_transaction(|c| refresh_tokens::rotate(c, old, new, NOW + 1000, now)).unwrap()
+}
+
+pub(crate) fn active(store: &Store, hash: &str, now: i64) -> bool {
+    store.read_transaction(|c| reference_tokens::find_active(c, hash, now)).unwrap().is_some()
+}
+
+pub(crate) fn rotated(outcome: Rotation) -> Grant {
+    match outcome {
+        Rotation::Rotated { grant } => grant,
+        other => panic!("expected Rotated, got {other:?}"),
+    }
+}
+
+/// The rows sessions, codes and grants point at: two users and two applications.
+pub(crate) struct Parties {
+    pub alice: String,
+    pub bob: String,
+    pub app: String,
+    pub other_app: String,
+}
+
+pub(crate) fn parties(store: &Store) -> Parties {
+    store
+        .write_transaction(|c| {
+            let alice = users::create(c, &NewUser { username: "alice".into(), ..Default::default() }, NOW)?;
+            let bob = users::create(c, &NewUser { username: "bob".into(), ..Default::default() }, NOW)?;
+            let app = applications::create(c, "web-app", &web_app("Web app"), Some("secret-hash"), NOW)?;
+            let other_app = applications::create(c, "other-app", &web_app("Other app"), Some("secret-hash"), NOW)?;
+            Ok(Parties { alice: alice.id, bob: bob.id, app: app.id, other_app: other_app.id })
+        })
+        .unwrap()
+}
+
+pub(crate) fn web_app(name: &str) -> ApplicationSettings {
+    ApplicationSettings {
+        name: name.into(),
+        description: String::new(),
+        app_type: ApplicationType::Web,
+        token_endpoint_auth_method: ClientAuthMethod::ClientSecretBasic,
+        grant_types: vec![GrantType::AuthorizationCode, GrantType::RefreshToken],
+        access_token_format: TokenFormat::Jwt,
+        id_token_signed_response_alg: SigningAlgorithm::ES256,
+        lifetimes: TokenLifetimes::default(),
+        require_consent: true,
+        always_issue_refresh_token: false,
+        jwks: None,
+        app_metadata: json!({}),
+        enabled: true,
+        redirect_uris: vec!["https://app.example.com/callback".into()],
+        post_logout_redirect_uris: vec![],
+        allowed_scopes: vec![],
+        required_claims: vec![],
+    }
+}
+
+pub(crate) fn code(p: &Parties, code_hash: &str, grant_id: &str) -> NewAuthorizationCode {
+    NewAuthorizationCode {
+        code_hash: code_hash.into(),
+        grant_id: grant_id.into(),
+        application_id: p.app.clone(),
+        user_id: p.alice.clone(),
+        sid: Some("sid-1".into()),
+        redirect_uri: "https://app.example.com/callback".into(),
+        scope: "openid profile".into(),
+        resources: vec!["https://api.example.com".into()],
+        nonce: Some("n-0S6_WzA2Mj".into()),
+        code_challenge: Some("E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM".into()),
+        code_challenge_method: Some("S256".into()),
+        auth_time: NOW - 5,
+        amr: vec!["pwd".into()],
+        expires_at: NOW + 60,
+    }
+}
+
+pub(crate) fn request(p: &Parties, id_hash: &str, session_id_hash: Option<&str>) -> NewAuthorizationRequest {
+    NewAuthorizationRequest {
+        id_hash: id_hash.into(),
+        application_id: p.app.clone(),
+        session_id_hash: session_id_hash.map(str::to_owned),
+        parameters: json!({"client_id": "web-app", "scope": "openid", "state": "xyz"}),
+        expires_at: NOW + 600,
+    }
+}
