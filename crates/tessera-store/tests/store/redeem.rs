@@ -16,7 +16,7 @@ use crate::fixtures::{Parties, code, parties};
 use tessera_testkit::NOW;
 
 /// Runs `f` and counts the statements it sent (`BEGIN`/`COMMIT` included, had there
-/// been any). Reads run outside a transaction, writes through `write_one`, as the
+/// been any). Reads run outside a transaction, writes through `write_statement`, as the
 /// token endpoint runs them.
 fn counted<T>(store: &Store, write: bool, f: impl FnOnce(&mut AnyConnection) -> StoreResult<T>) -> (T, usize) {
     let count = Arc::new(AtomicUsize::new(0));
