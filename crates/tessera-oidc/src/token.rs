@@ -44,27 +44,13 @@ pub(crate) async fn token(
     };
     let response = match inline {
         Some(answered) => answered?,
-        None => web::block(move || exchange(&state, &presented, &params, client_ip))
-            .await
-            .map_err(|_| OAuthError::server_error())??,
+        None => web::block(move || exchange(&state, &presented, &params, client_ip)).await??,
     };
     Ok(HttpResponse::Ok()
         .insert_header(CacheControl(vec![CacheDirective::NoStore]))
         .insert_header((header::PRAGMA, "no-cache"))
         .insert_header(crate::cors::ALLOW_ANY_ORIGIN)
         .json(response))
-}
-
-/// Any other method on a POST-only endpoint: 405 (SECURITY.md: `GET /connect/token` is
-/// 405).
-pub(crate) async fn method_not_allowed() -> HttpResponse {
-    HttpResponse::MethodNotAllowed()
-        .insert_header((header::ALLOW, "POST"))
-        .insert_header(CacheControl(vec![CacheDirective::NoStore]))
-        .json(serde_json::json!({
-            "error": "invalid_request",
-            "error_description": "this endpoint accepts POST only",
-        }))
 }
 
 fn exchange(

@@ -13,6 +13,8 @@ mod audit;
 mod config;
 #[path = "store/connections.rs"]
 mod connections;
+#[path = "store/errors.rs"]
+mod errors;
 #[path = "store/group_commit.rs"]
 mod group_commit;
 #[path = "store/keys.rs"]

@@ -29,9 +29,9 @@ pub fn exchange(state: &OidcState, app: &Application, params: &Params, now: i64)
 
 /// Answers a client credentials request on the calling (async) thread when it needs no
 /// I/O: the configuration in memory is current, the client authenticates with a secret,
-/// no machine script is enabled and the token is a JWT. Such a request writes nothing
-/// (DESIGN.md: a JWT issuance writes nothing it does not need), so moving it to the
-/// blocking pool would only cost two context switches. `None` when something would
+/// no machine script is enabled and the token is a JWT. Such a request writes nothing (a
+/// JWT needs no row), so moving it to the blocking pool would only cost two context
+/// switches. `None` when something would
 /// block, before anything is done: the caller then runs the request as any other.
 pub fn answer_inline(
     state: &OidcState,
