@@ -170,7 +170,7 @@ pub struct SignedOutPage {}
 
 /// An error the user cannot fix by going back to the application (e.g. an unknown
 /// client or an unregistered redirect URI, which never redirect: docs/security.md,
-/// "Redirect URIs"). Built by `crate::error`.
+/// "Redirect URIs").
 #[derive(Template)]
 #[template(path = "login/error.html")]
 pub struct ErrorPage {

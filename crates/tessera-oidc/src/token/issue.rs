@@ -122,7 +122,7 @@ pub fn issue(
     let (audience, scope) = access_token_audience_and_scope(&resolved, Some(grant.resources))
         .map_err(|e| OAuthError::invalid_target(e.to_string()))?;
     let expires_at = now + app.settings.lifetimes.access_token;
-    let jti = uuid::Uuid::now_v7().simple().to_string();
+    let jti = tessera_tokens::jwt::new_jti();
     let mut claims = access_token_claims(&AccessTokenFacts {
         issuer: &state.issuer,
         subject: &grant.user.id,

@@ -95,7 +95,7 @@ fn issue(
     }
 
     let expires_at = now + app.settings.lifetimes.access_token;
-    let jti = uuid::Uuid::now_v7().simple().to_string();
+    let jti = tessera_tokens::jwt::new_jti();
     let mut claims = access_token_claims(&AccessTokenFacts {
         issuer: &state.issuer,
         subject: &app.client_id,
