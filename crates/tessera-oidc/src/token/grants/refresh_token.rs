@@ -6,9 +6,9 @@ use serde_json::json;
 use tessera_claims::IssuedClaims;
 use tessera_domain::{GrantType, ScopeSet, narrow};
 use tessera_store::applications::Application;
-use tessera_store::redeem::{self, Rotate};
+use tessera_store::redeem::{self, NotRotated, Rotate};
 use tessera_store::tokens;
-use tessera_store::{AnyConnection, StoreResult, audit};
+use tessera_store::{AnyConnection, StoreResult};
 use tessera_tokens::{SecretHash, generate_secret};
 
 use crate::custom_claims;
@@ -117,33 +117,19 @@ pub fn exchange(state: &OidcState, app: &Application, params: &Params, now: i64)
     state.store.write(|c| refuse_rotation(c, app, old_hash.as_str(), now))?
 }
 
-/// The answer to a refresh token that cannot be rotated, with what it calls for: a spent
-/// token revokes its grant (RFC 9700 §4.14.2), and that is audited.
+/// The answer to a refresh token that cannot be rotated: the one refusal of
+/// `tessera_store::redeem` (a spent token revokes its grant, audited), in OAuth terms.
 fn refuse_rotation(
     c: &mut AnyConnection,
     app: &Application,
     old_hash: &str,
     now: i64,
 ) -> StoreResult<Result<TokenResponse, OAuthError>> {
-    let grant_id = match tokens::find_refresh_token(c, old_hash)? {
-        Some((token, grant)) if token.consumed_at.is_some() && grant.revoked_at.is_none() => grant.id,
-        Some((_, grant)) if grant.revoked_at.is_some() => {
-            return Ok(Err(OAuthError::invalid_grant("the refresh token was revoked")));
-        }
-        Some(_) => return Ok(Err(OAuthError::invalid_grant("the refresh token has expired"))),
-        None => return Ok(Err(OAuthError::invalid_grant("the refresh token is not valid"))),
+    let description = match redeem::refuse_rotation(c, old_hash, &format!("client:{}", app.client_id), now)? {
+        NotRotated::Reused { .. } => "the refresh token was already used; its grant is revoked",
+        NotRotated::Revoked => "the refresh token was revoked",
+        NotRotated::Expired => "the refresh token has expired",
+        NotRotated::Unknown => "the refresh token is not valid",
     };
-    tokens::revoke_grant(c, &grant_id, now)?;
-    audit::record(
-        c,
-        &audit::NewAuditEvent {
-            actor: &format!("client:{}", app.client_id),
-            action: "token.refresh_reused",
-            target: &format!("grant:{grant_id}"),
-            summary: json!({ "revoked": true }),
-            client_ip: None,
-        },
-        now,
-    )?;
-    Ok(Err(OAuthError::invalid_grant("the refresh token was already used; its grant is revoked")))
+    Ok(Err(OAuthError::invalid_grant(description)))
 }
