@@ -99,6 +99,20 @@ pub fn spend_and_store(
     }
 }
 
+/// The user's roles and organizations, when the application's claim mappings or the
+/// user script need them (one more read; none otherwise).
+pub fn profile_if_needed(
+    state: &OidcState,
+    config: &Config,
+    app: &Application,
+    user: &User,
+    claims: &BTreeMap<String, Value>,
+) -> StoreResult<Option<UserProfile>> {
+    custom_claims::needs_profile(config, app)
+        .then(|| state.store.query(|c| custom_claims::user_profile(c, user, claims)))
+        .transpose()
+}
+
 /// Whether this application gets refresh tokens for this scope: it must be allowed the
 /// refresh grant, and `offline_access` must have been granted unless the application
 /// always issues one.

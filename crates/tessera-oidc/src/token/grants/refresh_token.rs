@@ -4,31 +4,26 @@
 
 use serde_json::json;
 use tessera_claims::IssuedClaims;
-use tessera_domain::{GrantType, ScopeSet, narrow};
+use tessera_domain::{ScopeSet, narrow};
 use tessera_store::applications::Application;
 use tessera_store::redeem::{self, NotRotated, Rotate};
 use tessera_store::tokens;
 use tessera_store::{AnyConnection, StoreResult};
 use tessera_tokens::{SecretHash, generate_secret};
 
-use crate::custom_claims;
 use crate::error::OAuthError;
-use crate::form::Params;
 use crate::state::OidcState;
-use crate::token::TokenResponse;
-use crate::token::issue::{UserGrant, issue, spend_and_store};
+use crate::token::issue::{UserGrant, issue, profile_if_needed, spend_and_store};
+use crate::token::{TokenRequest, TokenResponse};
 
-pub fn exchange(state: &OidcState, app: &Application, params: &Params, now: i64) -> Result<TokenResponse, OAuthError> {
-    if !app.settings.grant_types.contains(&GrantType::RefreshToken) {
-        return Err(OAuthError::unauthorized_client("this application may not use the refresh_token grant"));
-    }
-    let presented = params.require("refresh_token")?;
+pub fn exchange(state: &OidcState, request: &TokenRequest<'_>) -> Result<TokenResponse, OAuthError> {
+    let (app, now) = (request.app, request.now);
+    let presented = request.params.require("refresh_token")?;
     if presented.len() > 256 {
         return Err(OAuthError::invalid_grant("the refresh token is not valid"));
     }
-    let requested =
-        ScopeSet::parse(params.get("scope").unwrap_or("")).map_err(|e| OAuthError::invalid_scope(e.to_string()))?;
-    let requested_resources = params.get_all("resource");
+    let requested = request.scope()?;
+    let requested_resources = request.resources();
     let old_hash = SecretHash::of(presented);
     let config = state.store.config()?;
 
@@ -61,10 +56,7 @@ pub fn exchange(state: &OidcState, app: &Application, params: &Params, now: i64)
     let granted = ScopeSet::parse(&grant.scope).map_err(|_| OAuthError::server_error())?;
     let scope = narrow(&granted, &requested).map_err(|e| OAuthError::invalid_scope(e.to_string()))?;
     let resources = if requested_resources.is_empty() { &grant.resources } else { &requested_resources };
-    // The user's roles and organizations, when mappings or the script need them.
-    let profile = custom_claims::needs_profile(&config, app)
-        .then(|| state.store.query(|c| custom_claims::user_profile(c, &user, &claims)))
-        .transpose()?;
+    let profile = profile_if_needed(state, &config, app, &user, &claims)?;
     let new_token = generate_secret();
     let at_grant = IssuedClaims::from_map(&grant.issued_claims);
     let user_grant = UserGrant {
