@@ -3,7 +3,6 @@
 //! then answers the client with a single-use code.
 
 pub mod request;
-pub mod response;
 
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde_json::Value;
@@ -16,17 +15,20 @@ use tessera_store::{
 };
 use tessera_tokens::{SecretHash, generate_secret};
 
-use self::request::{AuthorizationRequest, Refusal, ReplyTo, Untrusted};
-use self::response::{refuse, reply, see_other};
+use self::request::AuthorizationRequest;
+use crate::error::{Refusal, Untrusted, expired, run_blocking};
 use crate::form::Params;
-use crate::interaction::required_claims;
-use crate::pages::{self, ErrorPage};
+use crate::reply::{ReplyTo, ResponseMode, reply};
 use crate::session;
 use crate::state::{OidcState, now};
-use crate::view::{Deferred, run_blocking};
+use crate::view::{Deferred, see_other};
 
 /// How long a pending authorization request waits for the user.
 const REQUEST_LIFETIME: i64 = session::ANONYMOUS_SESSION_LIFETIME;
+
+/// The page that asks for the claims the application requires (mounted by
+/// `crate::configure`, served by `interaction::required_claims`).
+pub(crate) const REQUIRED_CLAIMS_PATH: &str = "/login/claims";
 
 /// `GET /connect/authorize`: parameters in the query.
 pub(crate) async fn authorize_get(request: HttpRequest, state: web::Data<OidcState>) -> HttpResponse {
@@ -66,79 +68,39 @@ async fn begin(request: HttpRequest, state: web::Data<OidcState>, raw: Vec<u8>) 
     let cookie = session::presented_id(&request, &state.settings);
     let state = state.into_inner();
     let worker = state.clone();
-    match web::block(move || start(&worker, &raw, cookie.as_deref())).await {
-        Ok(Ok(next)) => next.into_response(&state),
-        Ok(Err(error)) => failure(error),
-        Err(_) => failure(StoreError::Unavailable("worker pool".into())),
-    }
-}
-
-/// A store failure during the flow: an error page (no redirect: nothing is known to
-/// be trustworthy), 503 when the database is away.
-pub(crate) fn failure(error: StoreError) -> HttpResponse {
-    if let StoreError::Invalid { message, .. } = &error {
-        return untrusted(&Untrusted(format!("The request could not be used: {message}."))).into_response();
-    }
-    let unavailable = matches!(error, StoreError::Unavailable(_));
-    if unavailable {
-        tracing::warn!(%error, "database unavailable during an authorization");
-    } else {
-        tracing::error!(%error, "store error during an authorization");
-    }
-    let status = if unavailable {
-        actix_web::http::StatusCode::SERVICE_UNAVAILABLE
-    } else {
-        actix_web::http::StatusCode::INTERNAL_SERVER_ERROR
-    };
-    pages::html_status(
-        status,
-        &ErrorPage {
-            title: "Something went wrong".into(),
-            message: "Tessera could not complete the request. Please try again in a moment.".into(),
-        },
-    )
-}
-
-pub(crate) fn untrusted(reason: &Untrusted) -> Deferred {
-    Deferred::page_status(
-        actix_web::http::StatusCode::BAD_REQUEST,
-        ErrorPage { title: "This sign-in request cannot be used".into(), message: reason.0.clone() },
-    )
+    run_blocking(move || start(&worker, &raw, cookie.as_deref()), |next| next.into_response(&state)).await
 }
 
 fn start(state: &OidcState, raw: &[u8], cookie: Option<&str>) -> StoreResult<Next> {
     let now = now();
     let (params, repeated) = match Params::parse_noting_repeats(raw) {
         Ok(parsed) => parsed,
-        Err(e) => return Ok(Next::Page(untrusted(&Untrusted(e.description)))),
+        Err(e) => return Ok(Next::Page(Untrusted(e.description).page())),
     };
     if repeated.iter().any(|p| p == "client_id" || p == "redirect_uri") {
-        return Ok(Next::Page(untrusted(&Untrusted("client_id or redirect_uri is repeated.".into()))));
+        return Ok(Next::Page(Untrusted("client_id or redirect_uri is repeated.".into()).page()));
     }
     let client_id = match request::check_client(&params) {
         Ok(id) => id.to_owned(),
-        Err(reason) => return Ok(Next::Page(untrusted(&reason))),
+        Err(reason) => return Ok(Next::Page(reason.page())),
     };
     let config = state.store.config()?;
     let app = match config.application_by_client_id(&client_id) {
         Some(app) if app.settings.enabled => app.clone(),
-        _ => return Ok(Next::Page(untrusted(&Untrusted("The application in the request is not known.".into())))),
+        _ => return Ok(Next::Page(Untrusted("The application in the request is not known.".into()).page())),
     };
     let redirect_uri = match request::check_redirect_uri(&params, &app) {
         Ok(uri) => uri,
-        Err(reason) => return Ok(Next::Page(untrusted(&reason))),
+        Err(reason) => return Ok(Next::Page(reason.page())),
     };
     let state_param = params.get("state").map(|s| s.chars().take(2048).collect::<String>());
     let mode = request::check_response_mode(&params);
-    let reply_to = ReplyTo {
-        redirect_uri,
-        response_mode: *mode.as_ref().unwrap_or(&request::ResponseMode::Query),
-        state: state_param,
-    };
+    let reply_to =
+        ReplyTo { redirect_uri, response_mode: *mode.as_ref().unwrap_or(&ResponseMode::Query), state: state_param };
     let checked = mode.and_then(|_| check_rest(state, &params, &repeated, &app, config.catalog(), now));
     let authorization = match checked {
         Ok(authorization) => authorization,
-        Err(refusal) => return Ok(Next::Page(refuse(&reply_to, &state.issuer, &refusal))),
+        Err(refusal) => return Ok(Next::Page(refusal.redirect(&reply_to, &state.issuer))),
     };
     let authorization = AuthorizationRequest { reply: reply_to, ..authorization };
 
@@ -208,7 +170,7 @@ fn check_rest(
     };
     Ok(AuthorizationRequest {
         client_id: app.client_id.clone(),
-        reply: ReplyTo { redirect_uri: String::new(), response_mode: request::ResponseMode::Query, state: None },
+        reply: ReplyTo { redirect_uri: String::new(), response_mode: ResponseMode::Query, state: None },
         scope: scope.to_string(),
         nonce,
         code_challenge,
@@ -237,13 +199,15 @@ pub(crate) fn decide(
     let silent = request.prompts("none");
     let ask = |path: &str, error: &'static str, description: &str| -> Deferred {
         if silent {
-            refuse(&request.reply, &state.issuer, &Refusal::new(error, description))
+            Refusal::new(error, description).redirect(&request.reply, &state.issuer)
         } else {
             see_other(&format!("{path}?request={handle}"))
         }
     };
+    // A user deleted or disabled since signing in must sign in again; a store failure
+    // is an error (503 when the database is away), never `login_required`.
     let user = match &session.user_id {
-        Some(id) => users::get(conn, id).ok().filter(|u| !u.disabled),
+        Some(id) => users::find(conn, id)?.filter(|u| !u.disabled),
         None => None,
     };
     let fresh_sign_in_needed = request.signed_in_at.is_none()
@@ -259,7 +223,7 @@ pub(crate) fn decide(
     };
     let values = users::claim_values(conn, &user)?;
     if !tessera_domain::missing_required_claims(&app.settings.required_claims, &values).is_empty() {
-        return Ok(ask(required_claims::PATH, "interaction_required", "the user must provide required information"));
+        return Ok(ask(REQUIRED_CLAIMS_PATH, "interaction_required", "the user must provide required information"));
     }
     if app.settings.require_consent && !request.consented {
         let remembered = consents::get_consent(conn, &user.id, &app.id)?
@@ -345,20 +309,16 @@ pub(crate) fn load_pending(
     Ok(Some(Pending { handle: handle.to_owned(), request, app, session_id, session }))
 }
 
+impl Pending {
+    /// The client's redirect URI, where the last form of the sign-in may end.
+    pub(crate) fn redirect_uri(&self) -> &str {
+        &self.request.reply.redirect_uri
+    }
+}
+
 pub(crate) fn save_pending(conn: &mut AnyConnection, pending: &Pending) -> StoreResult<()> {
     let value: Value = serde_json::to_value(&pending.request).map_err(|e| StoreError::Corrupt(e.to_string()))?;
     authorization_requests::update_request(conn, SecretHash::of(&pending.handle).as_str(), &value)
-}
-
-/// The page shown when a pending request cannot be continued.
-pub(crate) fn expired() -> Deferred {
-    Deferred::page_status(
-        actix_web::http::StatusCode::BAD_REQUEST,
-        ErrorPage {
-            title: "This sign-in has expired".into(),
-            message: "Go back to the application and start signing in again.".into(),
-        },
-    )
 }
 
 /// `GET /connect/authorize/resume?request=…`: the next step after a page.

@@ -13,6 +13,7 @@ use tessera_store::StoreResult;
 use tessera_store::config::Config;
 use tessera_store::scopes::ScopeKind;
 
+use crate::error::OAuthError;
 use crate::state::OidcState;
 
 /// A built document and the configuration version it was built from.
@@ -83,15 +84,15 @@ fn build(state: &OidcState, config: &Config) -> String {
 }
 
 /// `GET /.well-known/openid-configuration`.
-pub(crate) async fn discovery(state: web::Data<OidcState>, cache: web::Data<DiscoveryCache>) -> HttpResponse {
+pub(crate) async fn discovery(
+    state: web::Data<OidcState>,
+    cache: web::Data<DiscoveryCache>,
+) -> Result<HttpResponse, OAuthError> {
     let (state, cache) = (state.into_inner(), cache.into_inner());
-    let document = match web::block(move || cache.document(&state)).await {
-        Ok(Ok(document)) => document,
-        _ => return HttpResponse::ServiceUnavailable().finish(),
-    };
-    HttpResponse::Ok()
+    let document = web::block(move || cache.document(&state)).await??;
+    Ok(HttpResponse::Ok()
         .content_type("application/json")
         .insert_header(CacheControl(vec![CacheDirective::Public, CacheDirective::MaxAge(300)]))
         .insert_header((header::ACCESS_CONTROL_ALLOW_ORIGIN, "*"))
-        .body(document)
+        .body(document))
 }

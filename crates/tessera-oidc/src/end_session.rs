@@ -12,14 +12,13 @@ use tessera_store::browser_sessions::BrowserSession;
 use tessera_store::{StoreError, audit, browser_sessions, users};
 use tessera_tokens::SecretHash;
 
-use crate::authorize::failure;
-use crate::authorize::response::see_other;
+use crate::error::{bad_form, run_blocking};
 use crate::form::Params;
 use crate::id_token::verified_id_token;
 use crate::pages::{self, LogoutPage, SignedOutPage};
 use crate::session;
 use crate::state::{OidcState, now};
-use crate::view::Deferred;
+use crate::view::{Deferred, see_other};
 
 /// `GET /connect/endsession`.
 pub(crate) async fn end_session_get(request: HttpRequest, state: web::Data<OidcState>) -> HttpResponse {
@@ -42,18 +41,17 @@ async fn end_session(request: HttpRequest, state: web::Data<OidcState>, params: 
     let client_ip = request.peer_addr().map(|a| a.ip().to_string());
     let state = state.into_inner();
     let worker = state.clone();
-    let result = web::block(move || decide(&worker, &params, cookie.as_deref(), client_ip.as_deref())).await;
-    match result {
-        Ok(Ok((response, clear_cookie))) => {
-            let mut response = response.into_response();
-            if clear_cookie {
-                let _ = response.add_cookie(&session::removal(&state.settings));
-            }
-            response
-        }
-        Ok(Err(error)) => failure(error),
-        Err(_) => failure(StoreError::Unavailable("worker pool".into())),
+    let work = move || decide(&worker, &params, cookie.as_deref(), client_ip.as_deref());
+    run_blocking(work, |outcome| respond(outcome, &state)).await
+}
+
+/// The page or redirect, removing the session cookie when the session ended.
+fn respond((response, clear_cookie): (Deferred, bool), state: &OidcState) -> HttpResponse {
+    let mut response = response.into_response();
+    if clear_cookie {
+        let _ = response.add_cookie(&session::removal(&state.settings));
     }
+    response
 }
 
 fn decide(
@@ -198,14 +196,14 @@ pub(crate) async fn confirm(request: HttpRequest, body: web::Bytes, state: web::
     let client_ip = request.peer_addr().map(|a| a.ip().to_string());
     let state = state.into_inner();
     let worker = state.clone();
-    let result = web::block(move || {
+    let work = move || {
         worker.store.write_transaction(|c| {
             let now = now();
             let Some((id, _)) = session::current(c, cookie.as_deref(), &worker.settings, now)? else {
                 return Ok((Deferred::page(SignedOutPage {}), true));
             };
             if !session::csrf_matches(&id, form.get("csrf")) {
-                return Ok((crate::interaction::bad_form(), false));
+                return Ok((bad_form(), false));
             }
             if form.get("decision") != Some("logout") {
                 return Ok((
@@ -220,17 +218,6 @@ pub(crate) async fn confirm(request: HttpRequest, body: web::Bytes, state: web::
             end(c, current, client_ip.as_deref(), json!({ "via": "confirmation" }), now)?;
             Ok((Deferred::page(SignedOutPage {}), true))
         })
-    })
-    .await;
-    match result {
-        Ok(Ok((response, clear))) => {
-            let mut response = response.into_response();
-            if clear {
-                let _ = response.add_cookie(&session::removal(&state.settings));
-            }
-            response
-        }
-        Ok(Err(error)) => failure(error),
-        Err(_) => failure(StoreError::Unavailable("worker pool".into())),
-    }
+    };
+    run_blocking(work, |outcome| respond(outcome, &state)).await
 }

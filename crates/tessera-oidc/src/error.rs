@@ -1,11 +1,31 @@
-//! Protocol errors in the OAuth 2.0 format (RFC 6749 §5.2): `{"error", "error_description"}`
-//! with the status the spec gives, never cached.
+//! The one place where errors become responses, so that every endpoint answers the same
+//! failure the same way:
+//!
+//! - [`OAuthError`]: RFC 6749 §5.2 JSON `{"error", "error_description"}` with the status
+//!   the spec gives (the token, introspection and revocation endpoints), never cached,
+//!   readable cross-origin; `invalid_client` carries the Basic challenge.
+//! - [`BearerError`]: RFC 6750 §3, a protected resource's error (userinfo) with its
+//!   `WWW-Authenticate: Bearer` challenge.
+//! - [`Untrusted`] and [`Refusal`]: the authorization endpoint's errors. Before the client
+//!   and its redirect URI are checked, our error page (never a redirect); after, a
+//!   redirect to that URI with `error`, `error_description`, `state` and `iss`
+//!   (RFC 6749 §4.1.2.1, RFC 9207).
+//! - [`failure`] and [`run_blocking`]: a store error during a browser flow is the error
+//!   page, 503 when the database is away; the pages' other error pages beside them.
+//! - [`method_not_allowed`]: 405 on POST-only endpoints.
+//!
+//! A store error never shows the database's text to a client: it is logged here, and the
+//! client is told `temporarily_unavailable` (503) or `server_error` (500).
 
 use actix_web::http::StatusCode;
 use actix_web::http::header::{self, CacheControl, CacheDirective};
-use actix_web::{HttpResponse, ResponseError};
+use actix_web::{HttpResponse, ResponseError, web};
 use serde_json::json;
-use tessera_store::StoreError;
+use tessera_store::{StoreError, StoreResult};
+
+use crate::pages::{self, ErrorPage};
+use crate::reply::{ReplyTo, reply};
+use crate::view::Deferred;
 
 /// An error answered to a client of a protocol endpoint.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -80,7 +100,7 @@ impl ResponseError for OAuthError {
         let mut response = HttpResponse::build(self.status);
         response.insert_header(CacheControl(vec![CacheDirective::NoStore])).insert_header((header::PRAGMA, "no-cache"));
         // Errors of the token endpoint must be readable by browser-based clients too.
-        response.insert_header((header::ACCESS_CONTROL_ALLOW_ORIGIN, "*"));
+        response.insert_header(crate::cors::ALLOW_ANY_ORIGIN);
         if self.error == "invalid_client" {
             response.insert_header((header::WWW_AUTHENTICATE, "Basic realm=\"tessera\", charset=\"UTF-8\""));
         }
@@ -98,6 +118,7 @@ impl From<StoreError> for OAuthError {
                 OAuthError::temporarily_unavailable()
             }
             // Input the database cannot hold (e.g. a NUL character): the request's fault.
+            // The store words the message for clients (see `tessera_store::StoreError`).
             StoreError::Invalid { message, .. } => OAuthError::invalid_request(message),
             other => {
                 tracing::error!(error = %other, "store error on a protocol endpoint");
@@ -105,4 +126,215 @@ impl From<StoreError> for OAuthError {
             }
         }
     }
+}
+
+/// A blocking task that did not finish (it panicked, or the pool is shutting down).
+impl From<actix_web::error::BlockingError> for OAuthError {
+    fn from(_: actix_web::error::BlockingError) -> Self {
+        tracing::error!("a blocking task of a protocol endpoint did not finish");
+        OAuthError::server_error()
+    }
+}
+
+/// Any other method on a POST-only endpoint: 405 (docs/security.md: `GET /connect/token`
+/// is 405).
+pub(crate) async fn method_not_allowed() -> HttpResponse {
+    HttpResponse::MethodNotAllowed()
+        .insert_header((header::ALLOW, "POST"))
+        .insert_header(CacheControl(vec![CacheDirective::NoStore]))
+        .json(json!({
+            "error": "invalid_request",
+            "error_description": "this endpoint accepts POST only",
+        }))
+}
+
+/// RFC 6750 §3: an error of a protected resource (userinfo), with the
+/// `WWW-Authenticate: Bearer` challenge exposed to browser-based clients.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BearerError {
+    /// §3.1: no token at all: the bare challenge, 401, no error code.
+    Missing,
+    /// §3.1 `invalid_request` (400), `invalid_token` (401) or `insufficient_scope` (403).
+    Refused { status: StatusCode, error: &'static str, description: &'static str },
+    /// The database failed: no challenge, the token may be fine.
+    Store(OAuthError),
+}
+
+impl BearerError {
+    pub fn invalid_request(description: &'static str) -> Self {
+        BearerError::Refused { status: StatusCode::BAD_REQUEST, error: "invalid_request", description }
+    }
+
+    pub fn invalid_token(description: &'static str) -> Self {
+        BearerError::Refused { status: StatusCode::UNAUTHORIZED, error: "invalid_token", description }
+    }
+
+    pub fn insufficient_scope(description: &'static str) -> Self {
+        BearerError::Refused { status: StatusCode::FORBIDDEN, error: "insufficient_scope", description }
+    }
+}
+
+impl std::fmt::Display for BearerError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            BearerError::Missing => write!(f, "no bearer token"),
+            BearerError::Refused { error, description, .. } => write!(f, "{error}: {description}"),
+            BearerError::Store(error) => error.fmt(f),
+        }
+    }
+}
+
+impl From<StoreError> for BearerError {
+    fn from(error: StoreError) -> Self {
+        BearerError::Store(error.into())
+    }
+}
+
+impl From<actix_web::error::BlockingError> for BearerError {
+    fn from(error: actix_web::error::BlockingError) -> Self {
+        BearerError::Store(error.into())
+    }
+}
+
+impl ResponseError for BearerError {
+    fn status_code(&self) -> StatusCode {
+        match self {
+            BearerError::Missing => StatusCode::UNAUTHORIZED,
+            BearerError::Refused { status, .. } => *status,
+            BearerError::Store(error) => error.status,
+        }
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        let (error, description) = match self {
+            BearerError::Missing => (None, None),
+            BearerError::Refused { error, description, .. } => (Some(*error), Some(*description)),
+            BearerError::Store(error) => return error.error_response(),
+        };
+        let challenge = match (error, description) {
+            (Some(error), Some(description)) => {
+                format!("Bearer realm=\"tessera\", error=\"{error}\", error_description=\"{description}\"")
+            }
+            _ => "Bearer realm=\"tessera\"".to_owned(),
+        };
+        let mut response = HttpResponse::build(self.status_code());
+        response
+            .insert_header((header::WWW_AUTHENTICATE, challenge))
+            .insert_header(CacheControl(vec![CacheDirective::NoStore]))
+            .insert_header(crate::cors::ALLOW_ANY_ORIGIN)
+            .insert_header((header::ACCESS_CONTROL_EXPOSE_HEADERS, "WWW-Authenticate"));
+        match (error, description) {
+            (Some(error), Some(description)) => {
+                response.json(json!({ "error": error, "error_description": description }))
+            }
+            _ => response.finish(),
+        }
+    }
+}
+
+/// Why an authorization request cannot even be answered to the client: shown on our
+/// error page, never redirected (docs/security.md: an unknown client or unregistered
+/// redirect URI never redirects).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Untrusted(pub String);
+
+impl Untrusted {
+    /// The error page, 400.
+    pub(crate) fn page(&self) -> Deferred {
+        Deferred::page_status(
+            StatusCode::BAD_REQUEST,
+            ErrorPage { title: "This sign-in request cannot be used".into(), message: self.0.clone() },
+        )
+    }
+}
+
+/// An error to redirect to the client's validated redirect URI (RFC 6749 §4.1.2.1).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refusal {
+    pub error: &'static str,
+    pub description: String,
+}
+
+impl Refusal {
+    pub fn new(error: &'static str, description: impl Into<String>) -> Refusal {
+        Refusal { error, description: description.into() }
+    }
+
+    /// RFC 6749 §4.1.2.1: the error and its description, with `state` and `iss` as
+    /// every answer to the client carries them.
+    pub(crate) fn redirect(&self, reply_to: &ReplyTo, issuer: &str) -> Deferred {
+        reply(
+            reply_to,
+            issuer,
+            vec![("error".into(), self.error.to_owned()), ("error_description".into(), self.description.clone())],
+        )
+    }
+}
+
+/// A store failure during a browser flow: an error page (no redirect: nothing is known
+/// to be trustworthy), 503 when the database is away. Input the database cannot hold is
+/// the request's fault: 400, with the store's message (never the database's text).
+pub(crate) fn failure(error: StoreError) -> HttpResponse {
+    if let StoreError::Invalid { message, .. } = &error {
+        return Untrusted(format!("The request could not be used: {message}.")).page().into_response();
+    }
+    let unavailable = matches!(error, StoreError::Unavailable(_));
+    if unavailable {
+        tracing::warn!(%error, "database unavailable during a browser flow");
+    } else {
+        tracing::error!(%error, "store error during a browser flow");
+    }
+    let status = if unavailable { StatusCode::SERVICE_UNAVAILABLE } else { StatusCode::INTERNAL_SERVER_ERROR };
+    pages::html_status(
+        status,
+        &ErrorPage {
+            title: "Something went wrong".into(),
+            message: "Tessera could not complete the request. Please try again in a moment.".into(),
+        },
+    )
+}
+
+/// Runs store work of a page on the blocking pool and builds the response from its
+/// result; a store failure becomes the error page of [`failure`] (503 when the database
+/// is away, as when the pool could not run the work).
+pub(crate) async fn run_blocking<T: Send + 'static>(
+    work: impl FnOnce() -> StoreResult<T> + Send + 'static,
+    respond: impl FnOnce(T) -> HttpResponse,
+) -> HttpResponse {
+    match web::block(work).await {
+        Ok(Ok(value)) => respond(value),
+        Ok(Err(error)) => failure(error),
+        Err(_) => failure(StoreError::Unavailable("worker pool".into())),
+    }
+}
+
+/// The page shown when a pending authorization request cannot be continued.
+pub(crate) fn expired() -> Deferred {
+    Deferred::page_status(
+        StatusCode::BAD_REQUEST,
+        ErrorPage {
+            title: "This sign-in has expired".into(),
+            message: "Go back to the application and start signing in again.".into(),
+        },
+    )
+}
+
+/// A page's form that cannot be used: unreadable, or its CSRF token is not this
+/// session's.
+pub(crate) fn bad_form() -> Deferred {
+    Deferred::page_status(
+        StatusCode::BAD_REQUEST,
+        ErrorPage {
+            title: "This form has expired".into(),
+            message: "Go back to the application and start signing in again.".into(),
+        },
+    )
+}
+
+/// The registration pages when the `registration_enabled` setting is off: 404.
+pub(crate) fn registration_closed() -> HttpResponse {
+    pages::html_status(
+        StatusCode::NOT_FOUND,
+        &ErrorPage { title: "Registration is closed".into(), message: "Ask an administrator for an account.".into() },
+    )
 }

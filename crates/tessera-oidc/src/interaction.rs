@@ -10,16 +10,14 @@ pub mod sign_in;
 
 use std::collections::BTreeMap;
 
-use actix_web::http::StatusCode;
 use serde_json::{Value, json};
 use tessera_domain::ClaimValueType;
 use tessera_store::audit::{self, NewAuditEvent};
 use tessera_store::scopes::{self, ClaimType};
-use tessera_store::{AnyConnection, StoreResult, users};
+use tessera_store::{AnyConnection, StoreError, StoreResult, users};
 
 use crate::form::Params;
-use crate::pages::{ClaimField, ErrorPage};
-use crate::view::Deferred;
+use crate::pages::ClaimField;
 
 /// Where the browser goes after each step.
 pub(crate) fn resume_location(handle: &str) -> String {
@@ -29,16 +27,6 @@ pub(crate) fn resume_location(handle: &str) -> String {
 /// The `request` handle from a query string.
 pub(crate) fn handle_from_query(query: &str) -> Option<String> {
     Params::parse(query.as_bytes()).ok().and_then(|p| p.get("request").map(str::to_owned))
-}
-
-pub(crate) fn bad_form() -> Deferred {
-    Deferred::page_status(
-        StatusCode::BAD_REQUEST,
-        ErrorPage {
-            title: "This form has expired".into(),
-            message: "Go back to the application and start signing in again.".into(),
-        },
-    )
 }
 
 /// The input type that suits a claim's value type.
@@ -55,12 +43,15 @@ fn input_type(value_type: ClaimValueType) -> &'static str {
     }
 }
 
-/// The claim types of `names`, in order (unknown names are skipped).
+/// The claim types of `names`, in order (unknown names are skipped; a store failure is
+/// an error, not a shorter form).
 pub(crate) fn claim_types(conn: &mut AnyConnection, names: &[String]) -> StoreResult<Vec<ClaimType>> {
     let mut types = Vec::new();
     for name in names {
-        if let Ok(claim) = scopes::get_claim_type(conn, name) {
-            types.push(claim);
+        match scopes::get_claim_type(conn, name) {
+            Ok(claim) => types.push(claim),
+            Err(StoreError::NotFound { .. }) => {}
+            Err(other) => return Err(other),
         }
     }
     Ok(types)

@@ -39,9 +39,7 @@ pub(crate) async fn introspect(
     let state = state.into_inner();
     let answer = match answer_inline(&state, &name, &secret, &token, wants_jwt) {
         Some(answered) => answered?,
-        None => web::block(move || answer(&state, &name, &secret, &token, client_ip.as_deref(), wants_jwt))
-            .await
-            .map_err(|_| OAuthError::server_error())??,
+        None => web::block(move || answer(&state, &name, &secret, &token, client_ip.as_deref(), wants_jwt)).await??,
     };
     let mut response = HttpResponse::Ok();
     response.insert_header(CacheControl(vec![CacheDirective::NoStore])).insert_header((header::PRAGMA, "no-cache"));

@@ -26,6 +26,7 @@ mod interaction;
 mod introspect;
 mod jwks;
 mod pages;
+mod reply;
 mod revocation;
 mod session;
 mod state;
@@ -45,7 +46,7 @@ pub use state::{OidcSettings, OidcState};
 /// `web::Data<tessera_store::Store>`, `web::Data<tessera_tokens::SharedKeySet>`,
 /// `web::Data<OidcState>` and `web::Data<DiscoveryCache>`.
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    let post_only = || web::to(token::method_not_allowed);
+    let post_only = || web::to(error::method_not_allowed);
     cfg.service(health::healthz)
         .service(health::readyz)
         .service(jwks::jwks)
@@ -95,7 +96,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .route(web::post().to(interaction::register::submit)),
         )
         .service(
-            web::resource(interaction::required_claims::PATH)
+            web::resource(authorize::REQUIRED_CLAIMS_PATH)
                 .route(web::get().to(interaction::required_claims::show))
                 .route(web::post().to(interaction::required_claims::submit)),
         )

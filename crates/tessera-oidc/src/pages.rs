@@ -2,7 +2,8 @@
 //! the form post response. Askama templates under `templates/login/` display exactly the
 //! fields given here and escape every one of them; what a page shows is decided by its
 //! caller. Every page is answered uncacheable, unframeable and under a strict
-//! `Content-Security-Policy` (SECURITY.md, "Pages, sessions, accounts").
+//! `Content-Security-Policy` (docs/security.md, "Browser sessions, cookies, CSRF and
+//! headers").
 
 use actix_web::HttpResponse;
 use actix_web::http::StatusCode;
@@ -168,7 +169,8 @@ pub struct LogoutPage {
 pub struct SignedOutPage {}
 
 /// An error the user cannot fix by going back to the application (e.g. an unknown
-/// client or an unregistered redirect URI: SECURITY.md says those never redirect).
+/// client or an unregistered redirect URI, which never redirect: docs/security.md,
+/// "Redirect URIs").
 #[derive(Template)]
 #[template(path = "login/error.html")]
 pub struct ErrorPage {

@@ -27,9 +27,7 @@ pub(crate) async fn revocation(
     let presented = client_auth::presented(&request, &params)?;
     let client_ip = request.peer_addr().map(|a| a.ip());
     let state = state.into_inner();
-    web::block(move || revoke(&state, &presented, &params, client_ip))
-        .await
-        .map_err(|_| OAuthError::server_error())??;
+    web::block(move || revoke(&state, &presented, &params, client_ip)).await??;
     Ok(HttpResponse::Ok().insert_header(CacheControl(vec![CacheDirective::NoStore])).finish())
 }
 

@@ -1,5 +1,9 @@
-//! The token endpoint (RFC 6749 §3.2): authenticates the client, then hands the request
-//! to its grant. Every answer carries `Cache-Control: no-store` (§5.1).
+//! The token endpoint (RFC 6749 §3.2). The steps every grant shares happen here, once:
+//! the client authenticates, the grant type must be supported and allowed to it; then
+//! the request goes to its grant, one module each under `grants/` (a new grant is a
+//! module there and one line in [`exchange`]), which reads the `scope` and `resource`
+//! parameters through [`TokenRequest`] and issues through `issue`. Every answer carries
+//! `Cache-Control: no-store` (§5.1).
 
 pub mod grants;
 pub mod issue;
@@ -10,10 +14,53 @@ use actix_web::http::header::{self, CacheControl, CacheDirective};
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Serialize;
 
+use tessera_domain::{GrantType, ScopeSet};
+use tessera_store::applications::Application;
+
 use crate::client_auth;
 use crate::error::OAuthError;
 use crate::form::Params;
 use crate::state::{OidcState, now};
+
+/// A token request past the steps every grant shares: its client authenticated, its
+/// grant type allowed to that client.
+pub struct TokenRequest<'a> {
+    pub app: &'a Application,
+    pub params: &'a Params,
+    pub client_ip: Option<&'a str>,
+    pub now: i64,
+}
+
+impl TokenRequest<'_> {
+    /// RFC 6749 §3.3: the requested `scope` (empty when absent).
+    pub fn scope(&self) -> Result<ScopeSet, OAuthError> {
+        ScopeSet::parse(self.params.get("scope").unwrap_or("")).map_err(|e| OAuthError::invalid_scope(e.to_string()))
+    }
+
+    /// RFC 8707 §2: the `resource` parameters (none: every API the grant allows).
+    pub fn resources(&self) -> Vec<String> {
+        self.params.get_all("resource")
+    }
+}
+
+/// RFC 6749 §5.2: the request's grant type, if Tessera supports it
+/// (`unsupported_grant_type`) and the client may use it (`unauthorized_client`).
+pub fn allowed_grant(app: &Application, params: &Params) -> Result<GrantType, OAuthError> {
+    let raw = params.require("grant_type")?;
+    let grant = GrantType::parse(raw).map_err(|_| {
+        OAuthError::unsupported_grant_type(format!(
+            "grant_type {} is not supported",
+            raw.chars().filter(char::is_ascii_graphic).take(40).collect::<String>()
+        ))
+    })?;
+    if !app.settings.grant_types.contains(&grant) {
+        return Err(OAuthError::unauthorized_client(format!(
+            "this application may not use the {} grant",
+            grant.as_str()
+        )));
+    }
+    Ok(grant)
+}
 
 /// RFC 6749 §5.1: the successful response.
 #[derive(Debug, Serialize)]
@@ -44,27 +91,13 @@ pub(crate) async fn token(
     };
     let response = match inline {
         Some(answered) => answered?,
-        None => web::block(move || exchange(&state, &presented, &params, client_ip))
-            .await
-            .map_err(|_| OAuthError::server_error())??,
+        None => web::block(move || exchange(&state, &presented, &params, client_ip)).await??,
     };
     Ok(HttpResponse::Ok()
         .insert_header(CacheControl(vec![CacheDirective::NoStore]))
         .insert_header((header::PRAGMA, "no-cache"))
         .insert_header(crate::cors::ALLOW_ANY_ORIGIN)
         .json(response))
-}
-
-/// Any other method on a POST-only endpoint: 405 (SECURITY.md: `GET /connect/token` is
-/// 405).
-pub(crate) async fn method_not_allowed() -> HttpResponse {
-    HttpResponse::MethodNotAllowed()
-        .insert_header((header::ALLOW, "POST"))
-        .insert_header(CacheControl(vec![CacheDirective::NoStore]))
-        .json(serde_json::json!({
-            "error": "invalid_request",
-            "error_description": "this endpoint accepts POST only",
-        }))
 }
 
 fn exchange(
@@ -76,17 +109,12 @@ fn exchange(
     let now = now();
     let ip = client_ip.map(|ip| ip.to_string());
     let app = client_auth::authenticate_request(state, presented, ip.as_deref(), now)?;
-    match params.require("grant_type")? {
-        "authorization_code" => grants::authorization_code::exchange(state, &app, params, now),
-        "refresh_token" => grants::refresh_token::exchange(state, &app, params, now),
-        "client_credentials" => grants::client_credentials::exchange(state, &app, params, now),
-        "password" => {
-            let ip = client_ip.map(|ip| ip.to_string());
-            grants::password::exchange(state, &app, params, ip.as_deref(), now)
-        }
-        other => Err(OAuthError::unsupported_grant_type(format!(
-            "grant_type {} is not supported",
-            other.chars().filter(char::is_ascii_graphic).take(40).collect::<String>()
-        ))),
+    let grant = allowed_grant(&app, params)?;
+    let request = TokenRequest { app: &app, params, client_ip: ip.as_deref(), now };
+    match grant {
+        GrantType::AuthorizationCode => grants::authorization_code::exchange(state, &request),
+        GrantType::RefreshToken => grants::refresh_token::exchange(state, &request),
+        GrantType::ClientCredentials => grants::client_credentials::exchange(state, &request),
+        GrantType::Password => grants::password::exchange(state, &request),
     }
 }

@@ -4,94 +4,67 @@
 //! §3: 401 `invalid_token` with `WWW-Authenticate`, 403 `insufficient_scope` without
 //! `openid`, 400 `invalid_request` for a malformed request.
 
-use actix_web::http::StatusCode;
 use actix_web::http::header::{self, CacheControl, CacheDirective};
 use actix_web::{HttpRequest, HttpResponse, web};
-use serde_json::{Value, json};
+use serde_json::Value;
 use tessera_claims::IssuedClaims;
 use tessera_domain::{AllowedScopes, IdentityClaims, Output, ScopeSet, claims_for_userinfo, resolve_requested_lenient};
-use tessera_store::{StoreError, grants, reference_tokens, users};
+use tessera_store::{grants, reference_tokens, users};
 use tessera_tokens::SecretHash;
 
 use crate::bearer::{ActiveToken, Looked, bearer_token, look};
+use crate::error::BearerError;
 use crate::form::Params;
 use crate::state::{OidcState, now};
 
-fn challenge(status: StatusCode, error: &'static str, description: &'static str) -> HttpResponse {
-    HttpResponse::build(status)
-        .insert_header((
-            header::WWW_AUTHENTICATE,
-            format!("Bearer realm=\"tessera\", error=\"{error}\", error_description=\"{description}\""),
-        ))
-        .insert_header(CacheControl(vec![CacheDirective::NoStore]))
-        .insert_header(crate::cors::ALLOW_ANY_ORIGIN)
-        .insert_header((header::ACCESS_CONTROL_EXPOSE_HEADERS, "WWW-Authenticate"))
-        .json(json!({ "error": error, "error_description": description }))
-}
-
 /// `GET /connect/userinfo`.
-pub(crate) async fn userinfo_get(request: HttpRequest, state: web::Data<OidcState>) -> HttpResponse {
+pub(crate) async fn userinfo_get(
+    request: HttpRequest,
+    state: web::Data<OidcState>,
+) -> Result<HttpResponse, BearerError> {
     answer(request, state, None).await
 }
 
 /// `POST /connect/userinfo`: the token in the header or in the form body.
-pub(crate) async fn userinfo_post(request: HttpRequest, body: web::Bytes, state: web::Data<OidcState>) -> HttpResponse {
+pub(crate) async fn userinfo_post(
+    request: HttpRequest,
+    body: web::Bytes,
+    state: web::Data<OidcState>,
+) -> Result<HttpResponse, BearerError> {
     let is_form = request.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).is_some_and(|ct| {
         ct.split(';').next().unwrap_or("").trim().eq_ignore_ascii_case("application/x-www-form-urlencoded")
     });
     let form = if is_form {
-        match Params::parse(&body) {
-            Ok(form) => Some(form),
-            Err(_) => return challenge(StatusCode::BAD_REQUEST, "invalid_request", "the form body is malformed"),
-        }
+        Some(Params::parse(&body).map_err(|_| BearerError::invalid_request("the form body is malformed"))?)
     } else {
         None
     };
     answer(request, state, form).await
 }
 
-async fn answer(request: HttpRequest, state: web::Data<OidcState>, form: Option<Params>) -> HttpResponse {
-    let token = match bearer_token(&request, form.as_ref()) {
-        Ok(Some(token)) => token,
-        Ok(None) => {
-            return HttpResponse::Unauthorized()
-                .insert_header((header::WWW_AUTHENTICATE, "Bearer realm=\"tessera\""))
-                .insert_header(CacheControl(vec![CacheDirective::NoStore]))
-                .insert_header(crate::cors::ALLOW_ANY_ORIGIN)
-                .insert_header((header::ACCESS_CONTROL_EXPOSE_HEADERS, "WWW-Authenticate"))
-                .finish();
-        }
-        Err(problem) => return challenge(StatusCode::BAD_REQUEST, "invalid_request", problem),
-    };
+async fn answer(
+    request: HttpRequest,
+    state: web::Data<OidcState>,
+    form: Option<Params>,
+) -> Result<HttpResponse, BearerError> {
+    let token =
+        bearer_token(&request, form.as_ref()).map_err(BearerError::invalid_request)?.ok_or(BearerError::Missing)?;
     let state = state.into_inner();
-    let result = web::block(move || lookup(&state, &token)).await;
-    match result {
-        Ok(Ok(Answer::Claims(body))) => HttpResponse::Ok()
-            .insert_header(CacheControl(vec![CacheDirective::NoStore]))
-            .insert_header(crate::cors::ALLOW_ANY_ORIGIN)
-            .json(body),
-        Ok(Ok(Answer::Refused(status, error, description))) => challenge(status, error, description),
-        Ok(Err(StoreError::Unavailable(_))) | Err(_) => HttpResponse::ServiceUnavailable().finish(),
-        Ok(Err(error)) => {
-            tracing::error!(%error, "userinfo failed");
-            HttpResponse::InternalServerError().finish()
-        }
-    }
+    let body = web::block(move || lookup(&state, &token)).await??;
+    Ok(HttpResponse::Ok()
+        .insert_header(CacheControl(vec![CacheDirective::NoStore]))
+        .insert_header(crate::cors::ALLOW_ANY_ORIGIN)
+        .json(body))
 }
 
-/// What userinfo answers, decided on a blocking thread.
-enum Answer {
-    Claims(serde_json::Map<String, Value>),
-    Refused(StatusCode, &'static str, &'static str),
-}
-
-fn lookup(state: &OidcState, token: &str) -> Result<Answer, StoreError> {
+/// The claims to answer, decided on a blocking thread.
+fn lookup(state: &OidcState, token: &str) -> Result<serde_json::Map<String, Value>, BearerError> {
     let now = now();
-    let invalid = || Answer::Refused(StatusCode::UNAUTHORIZED, "invalid_token", "the access token is not valid");
+    let invalid = || BearerError::invalid_token("the access token is not valid");
     // The token and its user with their values in one statement (none for a machine
     // JWT until its scope is known to allow userinfo).
     let (ActiveToken { claims, issued }, user) = match look(state, token, now) {
-        Looked::Inactive => return Ok(invalid()),
+        Looked::Inactive => return Err(invalid()),
         Looked::Active(active) => (active, None),
         Looked::OfGrant { claims, grant_id } => {
             match state.store.read_statement(|c| grants::get_grant_with_user(c, &grant_id))? {
@@ -100,7 +73,7 @@ fn lookup(state: &OidcState, token: &str) -> Result<Answer, StoreError> {
                 Some((grant, user)) if grant.revoked_at.is_none() => {
                     (ActiveToken { claims, issued: IssuedClaims::from_map(&grant.issued_claims) }, user)
                 }
-                _ => return Ok(invalid()),
+                _ => return Err(invalid()),
             }
         }
         Looked::Reference => {
@@ -110,23 +83,19 @@ fn lookup(state: &OidcState, token: &str) -> Result<Answer, StoreError> {
                     let issued = IssuedClaims::from_map(&found.issued_claims);
                     (ActiveToken { claims: found.claims, issued }, user)
                 }
-                None => return Ok(invalid()),
+                None => return Err(invalid()),
             }
         }
     };
     if !crate::bearer::of_enabled_application(&*state.store.config()?, &claims) {
-        return Ok(invalid());
+        return Err(invalid());
     }
     let scope = ScopeSet::parse(claims.get("scope").and_then(Value::as_str).unwrap_or("")).unwrap_or_default();
     if !scope.has_openid() {
-        return Ok(Answer::Refused(
-            StatusCode::FORBIDDEN,
-            "insufficient_scope",
-            "the access token was not granted openid",
-        ));
+        return Err(BearerError::insufficient_scope("the access token was not granted openid"));
     }
     let Some(sub) = claims.get("sub").and_then(Value::as_str) else {
-        return Ok(Answer::Refused(StatusCode::UNAUTHORIZED, "invalid_token", "the access token has no subject"));
+        return Err(BearerError::invalid_token("the access token has no subject"));
     };
     let user = match user {
         Some(user) => Some(user),
@@ -135,11 +104,7 @@ fn lookup(state: &OidcState, token: &str) -> Result<Answer, StoreError> {
     let (user, values) = match user {
         Some((user, values)) if !user.disabled && user.id == sub => (user, values),
         _ => {
-            return Ok(Answer::Refused(
-                StatusCode::UNAUTHORIZED,
-                "invalid_token",
-                "the access token's user no longer exists",
-            ));
+            return Err(BearerError::invalid_token("the access token's user no longer exists"));
         }
     };
     let config = state.store.config()?;
@@ -151,5 +116,5 @@ fn lookup(state: &OidcState, token: &str) -> Result<Answer, StoreError> {
     // The grant's custom claims declared for userinfo, as its latest issuance set them
     // (so they agree with the ID token and access token issued with them).
     IssuedClaims::merge_into(&mut body, issued.output(Output::Userinfo));
-    Ok(Answer::Claims(body))
+    Ok(body)
 }

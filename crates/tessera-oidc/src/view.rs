@@ -1,9 +1,8 @@
 //! A response decided inside a blocking database task and built on the server thread:
 //! actix's `HttpResponse` cannot cross threads, so the task returns what to build.
 
-use actix_web::http::StatusCode;
-use actix_web::{HttpResponse, web};
-use tessera_store::{StoreError, StoreResult};
+use actix_web::HttpResponse;
+use actix_web::http::{StatusCode, header};
 
 use crate::pages;
 
@@ -24,14 +23,14 @@ impl Deferred {
         Deferred::new(move || pages::html_status(status, &page))
     }
 
-    /// A page of the sign-in `pending`, whose form may end at the client (see
-    /// [`pages::html_for_client`]).
+    /// A page of a sign-in in progress, whose form may end at the client's
+    /// `redirect_uri` (see [`pages::html_for_client`]).
     pub(crate) fn client_page<T: askama::Template + Send + 'static>(
         status: StatusCode,
         page: T,
-        pending: &crate::authorize::Pending,
+        redirect_uri: &str,
     ) -> Deferred {
-        let redirect_uri = pending.request.reply.redirect_uri.clone();
+        let redirect_uri = redirect_uri.to_owned();
         Deferred::new(move || pages::html_for_client(status, &page, &redirect_uri))
     }
 
@@ -40,15 +39,13 @@ impl Deferred {
     }
 }
 
-/// Runs store work on the blocking pool and builds the response from its result; a
-/// store failure becomes the error page (503 when the database is away).
-pub(crate) async fn run_blocking<T: Send + 'static>(
-    work: impl FnOnce() -> StoreResult<T> + Send + 'static,
-    respond: impl FnOnce(T) -> HttpResponse,
-) -> HttpResponse {
-    match web::block(work).await {
-        Ok(Ok(value)) => respond(value),
-        Ok(Err(error)) => crate::authorize::failure(error),
-        Err(_) => crate::authorize::failure(StoreError::Unavailable("worker pool".into())),
-    }
+/// 303 See Other: a POST that carried credentials is never answered with 307.
+pub(crate) fn see_other(location: &str) -> Deferred {
+    let location = location.to_owned();
+    Deferred::new(move || {
+        HttpResponse::SeeOther()
+            .insert_header((header::LOCATION, location))
+            .insert_header((header::CACHE_CONTROL, "no-store"))
+            .finish()
+    })
 }

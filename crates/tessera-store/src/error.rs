@@ -13,13 +13,15 @@ pub enum StoreError {
     #[error("{field} is already taken")]
     Conflict { field: String },
     /// The request names something that cannot be stored as asked (a missing reference,
-    /// a rule of the schema); `field` names what is wrong when it is known.
+    /// a rule of the schema); `field` names what is wrong when it is known. `message` is
+    /// fit to show a client: never the database's own text.
     #[error("{message}")]
     Invalid { field: Option<String>, message: String },
-    /// The database could not be reached or a pooled connection could not be had.
+    /// The database could not be reached or a pooled connection could not be had (the
+    /// reason is for the log, not for a client).
     #[error("database unavailable: {0}")]
     Unavailable(String),
-    /// Anything else the database reported.
+    /// Anything else the database reported (its text is for the log, not for a client).
     #[error("database error: {0}")]
     Database(String),
     /// A stored value could not be read back (corrupt JSON, an unknown enum string).
@@ -48,10 +50,18 @@ impl From<DieselError> for StoreError {
                 DatabaseErrorKind::ForeignKeyViolation => {
                     StoreError::Invalid { field: None, message: "a referenced record does not exist".into() }
                 }
-                DatabaseErrorKind::CheckViolation | DatabaseErrorKind::NotNullViolation => StoreError::Invalid {
-                    field: info.column_name().map(str::to_owned),
-                    message: info.message().to_owned(),
-                },
+                // The database's own text names tables, columns, constraints and values:
+                // it goes to the log, never into a message a client may be shown.
+                DatabaseErrorKind::CheckViolation | DatabaseErrorKind::NotNullViolation => {
+                    tracing::warn!(?kind, database_message = info.message(), "the database refused a value");
+                    let field = info.column_name().map(str::to_owned);
+                    let message = match (&kind, &field) {
+                        (DatabaseErrorKind::NotNullViolation, Some(field)) => format!("{field} is required"),
+                        (DatabaseErrorKind::NotNullViolation, None) => "a required value is missing".to_owned(),
+                        _ => "a value breaks a rule of the schema".to_owned(),
+                    };
+                    StoreError::Invalid { field, message }
+                }
                 DatabaseErrorKind::ClosedConnection | DatabaseErrorKind::UnableToSendCommand => {
                     StoreError::Unavailable(info.message().to_owned())
                 }

@@ -12,15 +12,20 @@
 //!
 //! Both answer `false`, having written nothing, when the code or token could not be
 //! spent (already spent, expired, unknown; for a refresh token also a grant revoked or
-//! expired meanwhile); the caller then finds out which and answers accordingly.
+//! expired meanwhile); the caller then finds out which and answers accordingly (for a
+//! refresh token, with [`refuse_rotation`]).
+//!
+//! [`rotate_refresh`] and [`refuse_rotation`] are the one refresh token rotation: the
+//! token endpoint and the management API's `POST /api/v1/token/custom` both rotate
+//! through them, so a spent token is treated the same on both.
 
 use diesel::prelude::*;
 use diesel::sql_types::BigInt;
 use serde_json::{Map, Value};
 
+use crate::audit::{self, NewAuditEvent};
 use crate::grants::{self, NewGrant};
-use crate::json::json_list;
-use crate::json::object_text;
+use crate::json::{json_list, object_text};
 use crate::prepared::{Bind, Fixed};
 use crate::reference_tokens::{self, NewReferenceToken};
 use crate::refresh_tokens;
@@ -202,3 +207,40 @@ WITH spent AS (
     SELECT $7, grant_id, $8, $9, $10, $1, $11 FROM spent WHERE $7 IS NOT NULL
 )
 SELECT count(*) AS spent FROM spent";
+
+/// Why a refresh token could not be rotated.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NotRotated {
+    /// It had been spent already (RFC 9700 §4.14.2): its grant is now revoked.
+    Reused { grant_id: String },
+    /// Its grant had been revoked.
+    Revoked,
+    /// It, or its grant, is past its expiry.
+    Expired,
+    /// No such refresh token.
+    Unknown,
+}
+
+/// The refusal of a refresh token that [`rotate_refresh`] could not spend, or that a
+/// caller's check found unusable, with what it calls for: presenting a spent token
+/// revokes its whole grant (RFC 9700 §4.14.2: the family's refresh tokens, its reference
+/// tokens, and its JWTs for userinfo and introspection), recorded as
+/// `token.refresh_reused` by `actor`. Run it in a write transaction.
+pub fn refuse_rotation(conn: &mut AnyConnection, old_hash: &str, actor: &str, now: i64) -> StoreResult<NotRotated> {
+    let grant_id = match refresh_tokens::find_refresh_token(conn, old_hash)? {
+        Some((token, grant)) if token.consumed_at.is_some() && grant.revoked_at.is_none() => grant.id,
+        Some((_, grant)) if grant.revoked_at.is_some() => return Ok(NotRotated::Revoked),
+        Some(_) => return Ok(NotRotated::Expired),
+        None => return Ok(NotRotated::Unknown),
+    };
+    grants::revoke_grant(conn, &grant_id, now)?;
+    let event = NewAuditEvent {
+        actor,
+        action: "token.refresh_reused",
+        target: &format!("grant:{grant_id}"),
+        summary: serde_json::json!({ "revoked": true }),
+        client_ip: None,
+    };
+    audit::record(conn, &event, now)?;
+    Ok(NotRotated::Reused { grant_id })
+}

@@ -14,6 +14,13 @@ use tessera_domain::SigningAlgorithm;
 
 use crate::signing::{KeyError, Signer, b64};
 
+/// RFC 7519 §4.1.7: a new token's `jti`, unique across every token Tessera signs: a
+/// UUIDv7 (time-ordered, the rest random) as 32 lowercase hex digits. The one place a
+/// `jti` is made.
+pub fn new_jti() -> String {
+    uuid::Uuid::now_v7().simple().to_string()
+}
+
 /// Signs `claims` as a JWT with header `{alg, kid, typ}` (RFC 9068 §2.1: `at+jwt` for
 /// access tokens; `JWT` for ID tokens).
 pub fn sign(signer: &Signer, typ: &str, claims: &impl Serialize) -> Result<String, KeyError> {

@@ -2,24 +2,24 @@
 //! Tessera issued and returns it re-signed with the same expiry (a reference token yields
 //! a new reference token). Given the refresh token of the same user and application, the
 //! claims are attached to its grant and a new refresh token is returned: every access
-//! token refreshed from it, through every rotation, carries them. Registered claims
-//! (`iss sub aud exp …`) can never be set this way.
+//! token refreshed from it, through every rotation, carries them. The refresh token is
+//! rotated as the token endpoint rotates it (`tessera_store::redeem`): a spent one
+//! revokes its grant. Registered claims (`iss sub aud exp …`) can never be set this way.
 
 use actix_web::{HttpResponse, web};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 use tessera_claims::{Composer, IssuedClaims, Rule};
 use tessera_domain::TokenSubject;
+use tessera_store::redeem::{self, NotRotated, Rotate};
 use tessera_store::{Store, StoreError};
-use tessera_store::{
-    grants, reference_tokens, reference_tokens::NewReferenceToken, refresh_tokens, refresh_tokens::Rotation,
-};
+use tessera_store::{grants, reference_tokens, reference_tokens::NewReferenceToken, refresh_tokens};
 use tessera_tokens::{SecretHash, SharedKeySet, generate_secret};
 use utoipa::ToSchema;
 
 use super::auth::Caller;
 use super::body::{self, blocking};
-use super::changes;
+use super::changes::{self, Actor};
 use super::error::ApiError;
 
 /// Clock skew tolerated on the token's times.
@@ -139,7 +139,7 @@ fn exchange(
     for (name, value) in &input.custom_attributes {
         claims.insert(name.clone(), value.clone());
     }
-    claims.insert("jti".into(), Value::String(generate_secret().expose().chars().take(32).collect()));
+    claims.insert("jti".into(), Value::String(tessera_tokens::jwt::new_jti()));
     let expires_at = claims.get("exp").and_then(Value::as_i64).ok_or_else(invalid_token)?;
 
     let (token, reference) = match found.alg {
@@ -163,28 +163,19 @@ fn exchange(
     };
     let names: Vec<&String> = input.custom_attributes.keys().collect();
     let new_refresh = input.refresh_token.as_ref().map(|_| generate_secret());
-    store.write_transaction(|c| {
-        if let Some(row) = &reference {
-            reference_tokens::insert_reference_token(c, row, now)?;
-        }
+    let outcome = store.write_transaction(|c| {
         let mut grant_id = text("grant_id");
         if let (Some(presented), Some(new)) = (&input.refresh_token, &new_refresh) {
             let old = SecretHash::of(presented);
-            let Some((refresh, grant)) = refresh_tokens::find_refresh_token(c, old.as_str())? else {
+            let Some((_, grant)) = refresh_tokens::find_refresh_token(c, old.as_str())? else {
                 return Err(StoreError::invalid("refresh_token", "is not a refresh token Tessera issued"));
             };
-            let same_party = grant.application_id == app.id && grant.user_id.is_some() && grant.user_id == sub;
-            if !same_party || refresh.consumed_at.is_some() {
+            if grant.application_id != app.id || grant.user_id.is_none() || grant.user_id != sub {
                 return Err(StoreError::invalid(
                     "refresh_token",
                     "is not an active refresh token of the same user and application",
                 ));
             }
-            let mut custom = grant.custom_claims.clone();
-            for (name, value) in &input.custom_attributes {
-                custom.insert(name.clone(), value.clone());
-            }
-            grants::set_custom_claims(c, &grant.id, &custom)?;
             // The grant's latest claims take the attributes at once, so userinfo and
             // introspection agree with the re-signed token.
             let rules: Vec<Rule<'_>> = config
@@ -194,18 +185,30 @@ fn exchange(
                 .collect();
             let mut composer = Composer::continuing(rules, IssuedClaims::from_map(&grant.issued_claims));
             composer.attributes(&input.custom_attributes);
-            grants::set_issued_claims(c, &grant.id, &composer.finish().to_map())?;
-            match refresh_tokens::rotate(
-                c,
-                old.as_str(),
-                new.hash().as_str(),
-                now + app.settings.lifetimes.refresh_token,
-                now,
-            )? {
-                Rotation::Rotated { .. } => {}
-                _ => return Err(StoreError::invalid("refresh_token", "is expired, revoked or already used")),
+            let issued_claims = composer.finish().to_map();
+            // The token endpoint's rotation, and its refusal: a spent token revokes its
+            // grant.
+            let new_hash = new.hash();
+            let rotation = Rotate {
+                old_hash: old.as_str(),
+                grant_id: &grant.id,
+                new_hash: new_hash.as_str(),
+                new_expires_at: (now + app.settings.lifetimes.refresh_token).min(grant.expires_at),
+                issued_claims: &issued_claims,
+                reference: None,
+            };
+            if !redeem::rotate_refresh(c, &rotation, now)? {
+                return Ok(Err(redeem::refuse_rotation(c, old.as_str(), &caller.actor(), now)?));
             }
+            let mut custom = grant.custom_claims.clone();
+            for (name, value) in &input.custom_attributes {
+                custom.insert(name.clone(), value.clone());
+            }
+            grants::set_custom_claims(c, &grant.id, &custom)?;
             grant_id = Some(grant.id);
+        }
+        if let Some(row) = &reference {
+            reference_tokens::insert_reference_token(c, row, now)?;
         }
         let target = match &grant_id {
             Some(id) => format!("grant:{id}"),
@@ -213,7 +216,16 @@ fn exchange(
         };
         let summary = json!({ "claims": names, "refresh_token": new_refresh.is_some(), "client_id": app.client_id });
         changes::record(c, caller, "token.custom_claims", &target, summary, now)?;
-        Ok(())
+        Ok(Ok(()))
     })?;
+    if let Err(refused) = outcome {
+        let message = match refused {
+            NotRotated::Reused { .. } => "was already used; its grant is revoked",
+            NotRotated::Revoked => "was revoked",
+            NotRotated::Expired => "has expired",
+            NotRotated::Unknown => "is not a refresh token Tessera issued",
+        };
+        return Err(ApiError::invalid("refresh_token", message));
+    }
     Ok(CustomClaimsResponse { token, refresh_token: new_refresh.map(|s| s.expose().to_owned()) })
 }

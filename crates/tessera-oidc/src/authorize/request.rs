@@ -10,40 +10,9 @@ use tessera_domain::{
 };
 use tessera_store::applications::Application;
 
+use crate::error::{Refusal, Untrusted};
 use crate::form::Params;
-
-/// Why the request cannot even be answered to the client: shown on our error page.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Untrusted(pub String);
-
-/// An error to redirect to the client's validated redirect URI (RFC 6749 §4.1.2.1).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Refusal {
-    pub error: &'static str,
-    pub description: String,
-}
-
-impl Refusal {
-    pub fn new(error: &'static str, description: impl Into<String>) -> Refusal {
-        Refusal { error, description: description.into() }
-    }
-}
-
-/// OAuth 2.0 Multiple Response Type Encoding Practices / Form Post Response Mode.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum ResponseMode {
-    Query,
-    FormPost,
-}
-
-/// Where and how to answer the client: known once the client and redirect URI checked.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ReplyTo {
-    pub redirect_uri: String,
-    pub response_mode: ResponseMode,
-    pub state: Option<String>,
-}
+use crate::reply::{ReplyTo, ResponseMode};
 
 /// A checked authorization request, stored while the user signs in and consents.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -76,7 +45,8 @@ impl AuthorizationRequest {
     }
 }
 
-/// RFC 6749 §3.1: a `client_id` we know and that is enabled.
+/// RFC 6749 §3.1: the request names its client. Whether that client is known and enabled
+/// is looked up next, in the configuration (the caller's step).
 pub fn check_client(params: &Params) -> Result<&str, Untrusted> {
     params.get("client_id").ok_or_else(|| Untrusted("The request names no application (client_id is missing).".into()))
 }

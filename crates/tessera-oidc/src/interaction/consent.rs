@@ -6,26 +6,32 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use serde_json::json;
 use tessera_domain::ScopeSet;
 use tessera_store::scopes::{self, ScopeKind};
-use tessera_store::{AnyConnection, StoreResult, authorization_requests, consents, users};
+use tessera_store::{AnyConnection, StoreError, StoreResult, authorization_requests, consents, users};
 use tessera_tokens::SecretHash;
 
-use super::{audit_user, bad_form, handle_from_query, resume_location};
-use crate::authorize::request::Refusal;
-use crate::authorize::response::{refuse, see_other};
-use crate::authorize::{Pending, expired, load_pending, save_pending};
+use super::{audit_user, handle_from_query, resume_location};
+use crate::authorize::{Pending, load_pending, save_pending};
+use crate::error::{Refusal, bad_form, expired, run_blocking};
 use crate::form::Params;
 use crate::pages::{ConsentPage, ScopeItem};
 use crate::session;
 use crate::state::{OidcState, now};
-use crate::view::{Deferred, run_blocking};
+use crate::view::{Deferred, see_other};
 
 fn page(conn: &mut AnyConnection, pending: &Pending) -> StoreResult<Option<ConsentPage>> {
     let Some(user_id) = &pending.session.user_id else { return Ok(None) };
     let user = users::get(conn, user_id)?;
     let mut identity_scopes = Vec::new();
     let mut api_scopes = Vec::new();
-    for token in ScopeSet::parse(&pending.request.scope).unwrap_or_default().iter() {
-        let Ok(scope) = scopes::get_scope(conn, token.as_str()) else { continue };
+    // The request's scopes were checked when it was made; one deleted since is left out,
+    // but a store failure is an error, not a shorter list.
+    let requested = ScopeSet::parse(&pending.request.scope).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    for token in requested.iter() {
+        let scope = match scopes::get_scope(conn, token.as_str()) {
+            Ok(scope) => scope,
+            Err(StoreError::NotFound { .. }) => continue,
+            Err(other) => return Err(other),
+        };
         let item =
             ScopeItem { name: scope.name.clone(), display_name: scope.display_name, description: scope.description };
         match scope.kind {
@@ -55,7 +61,7 @@ pub(crate) async fn show(request: HttpRequest, state: web::Data<OidcState>) -> H
                     return Ok(expired());
                 };
                 Ok(match page(c, &pending)? {
-                    Some(page) => Deferred::client_page(actix_web::http::StatusCode::OK, page, &pending),
+                    Some(page) => Deferred::client_page(actix_web::http::StatusCode::OK, page, pending.redirect_uri()),
                     None => see_other(&resume_location(&pending.handle)),
                 })
             })
@@ -95,7 +101,7 @@ pub(crate) async fn submit(request: HttpRequest, body: web::Bytes, state: web::D
                         authorization_requests::delete_request(c, SecretHash::of(&pending.handle).as_str())?;
                         audit_user(c, &user_id, "user.consent_denied", summary, client_ip.as_deref(), now)?;
                         let refusal = Refusal::new("access_denied", "the user did not allow the request");
-                        Ok(refuse(&pending.request.reply, &state.issuer, &refusal))
+                        Ok(refusal.redirect(&pending.request.reply, &state.issuer))
                     }
                     _ => Ok(bad_form()),
                 }

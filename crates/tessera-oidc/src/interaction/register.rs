@@ -15,15 +15,14 @@ use tessera_store::throttle::{self, Reservation};
 use tessera_store::users::{self, NewUser};
 use tessera_store::{StoreError, StoreResult, audit};
 
-use super::{
-    audit_user, bad_form, claim_names, claim_types, fields, handle_from_query, resume_location, save_claims, validate,
-};
-use crate::authorize::{Pending, expired, failure, load_pending, save_pending};
+use super::{audit_user, claim_names, claim_types, fields, handle_from_query, resume_location, save_claims, validate};
+use crate::authorize::{Pending, load_pending, save_pending};
+use crate::error::{bad_form, expired, registration_closed, run_blocking};
 use crate::form::Params;
-use crate::pages::{self, ErrorPage, RegisterPage};
+use crate::pages::RegisterPage;
 use crate::session;
 use crate::state::{OidcState, now};
-use crate::view::{Deferred, run_blocking};
+use crate::view::{Deferred, see_other};
 
 /// The answer when the username or the email address belongs to an account already.
 const TAKEN: &str = "This username or email address cannot be used. Choose another, or sign in if you \
@@ -69,13 +68,6 @@ fn page(pending: &Pending, types: &[ClaimType], form: &Params, problems: Problem
     }
 }
 
-fn closed() -> HttpResponse {
-    pages::html_status(
-        StatusCode::NOT_FOUND,
-        &ErrorPage { title: "Registration is closed".into(), message: "Ask an administrator for an account.".into() },
-    )
-}
-
 /// The claims asked at registration: the application's required claims, except the
 /// email the form asks for anyway and the server-controlled ones (OIDC Core §5.1: a
 /// user never vouches for their own email or phone number).
@@ -94,7 +86,7 @@ fn required_types(conn: &mut tessera_store::AnyConnection, pending: &Pending) ->
 /// `GET /register?request=…`.
 pub(crate) async fn show(request: HttpRequest, state: web::Data<OidcState>) -> HttpResponse {
     if !state.settings.registration_enabled {
-        return closed();
+        return registration_closed();
     }
     let cookie = session::presented_id(&request, &state.settings);
     let handle = handle_from_query(request.query_string());
@@ -109,7 +101,7 @@ pub(crate) async fn show(request: HttpRequest, state: web::Data<OidcState>) -> H
                 Ok(Deferred::client_page(
                     StatusCode::OK,
                     page(&pending, &types, &Params::default(), Problems::default()),
-                    &pending,
+                    pending.redirect_uri(),
                 ))
             })
         },
@@ -121,24 +113,24 @@ pub(crate) async fn show(request: HttpRequest, state: web::Data<OidcState>) -> H
 /// `POST /register`.
 pub(crate) async fn submit(request: HttpRequest, body: web::Bytes, state: web::Data<OidcState>) -> HttpResponse {
     if !state.settings.registration_enabled {
-        return closed();
+        return registration_closed();
     }
     let cookie = session::presented_id(&request, &state.settings);
     let Ok(form) = Params::from_page_form(&body) else { return bad_form().into_response() };
     let client_ip = request.peer_addr().map(|a| a.ip().to_string());
     let state = state.into_inner();
     let worker = state.clone();
-    let result = web::block(move || register(&worker, &form, cookie.as_deref(), client_ip.as_deref())).await;
-    match result {
-        Ok(Ok((response, Some(new_session)))) => {
+    run_blocking(
+        move || register(&worker, &form, cookie.as_deref(), client_ip.as_deref()),
+        |(response, new_session)| {
             let mut response = response.into_response();
-            let _ = response.add_cookie(&session::cookie(&new_session, &state.settings));
+            if let Some(new_session) = new_session {
+                let _ = response.add_cookie(&session::cookie(&new_session, &state.settings));
+            }
             response
-        }
-        Ok(Ok((response, None))) => response.into_response(),
-        Ok(Err(error)) => failure(error),
-        Err(_) => failure(StoreError::Unavailable("worker pool".into())),
-    }
+        },
+    )
+    .await
 }
 
 /// ASVS 5.0 V6.2: the password policy, with what the person typed about themselves
@@ -181,7 +173,11 @@ fn register(
     let values = validate(&types, form).map_err(|errors| problems.claims = errors).ok();
     let (Some(username), Some(password), Some(values), false) = (username, password, values, problems.any()) else {
         return Ok((
-            Deferred::client_page(StatusCode::BAD_REQUEST, page(&pending, &types, form, problems), &pending),
+            Deferred::client_page(
+                StatusCode::BAD_REQUEST,
+                page(&pending, &types, form, problems),
+                pending.redirect_uri(),
+            ),
             None,
         ));
     };
@@ -209,7 +205,7 @@ fn register(
             ..Problems::default()
         };
         let page = page(&pending, &types, form, problems);
-        return Ok((Deferred::client_page(StatusCode::TOO_MANY_REQUESTS, page, &pending), None));
+        return Ok((Deferred::client_page(StatusCode::TOO_MANY_REQUESTS, page, pending.redirect_uri()), None));
     }
     let hash = state.passwords.hash(password.expose()).map_err(|e| StoreError::Database(e.to_string()))?;
     let outcome = state.store.write_transaction(|c| {
@@ -234,14 +230,21 @@ fn register(
         let mut summary = claim_names(&values);
         summary["client_id"] = json!(pending.app.client_id);
         audit_user(c, &user.id, "user.register", summary, client_ip, now)?;
-        Ok((crate::authorize::response::see_other(&resume_location(&pending.handle)), Some(new_id)))
+        Ok((see_other(&resume_location(&pending.handle)), Some(new_id)))
     });
     match outcome {
         // ASVS 5.0 V6.3.8: one answer whichever is taken, so the form tells no more than
         // that one of the two is (and only within the registration budget).
         Err(StoreError::Conflict { .. }) => {
             let problems = Problems { general: Some(TAKEN.to_owned()), ..Problems::default() };
-            Ok((Deferred::client_page(StatusCode::BAD_REQUEST, page(&pending, &types, form, problems), &pending), None))
+            Ok((
+                Deferred::client_page(
+                    StatusCode::BAD_REQUEST,
+                    page(&pending, &types, form, problems),
+                    pending.redirect_uri(),
+                ),
+                None,
+            ))
         }
         other => other,
     }

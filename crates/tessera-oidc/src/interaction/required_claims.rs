@@ -8,17 +8,14 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use tessera_store::{AnyConnection, StoreError, StoreResult, users};
 
-use super::{
-    audit_user, bad_form, claim_names, claim_types, fields, handle_from_query, resume_location, save_claims, validate,
-};
-use crate::authorize::{Pending, expired, load_pending};
+use super::{audit_user, claim_names, claim_types, fields, handle_from_query, resume_location, save_claims, validate};
+use crate::authorize::{Pending, load_pending};
+use crate::error::{bad_form, expired, run_blocking};
 use crate::form::Params;
 use crate::pages::RequiredClaimsPage;
 use crate::session;
 use crate::state::{OidcState, now};
-use crate::view::{Deferred, run_blocking};
-
-pub const PATH: &str = "/login/claims";
+use crate::view::{Deferred, see_other};
 
 /// A value another account holds (an email address): the same words whichever it is.
 const TAKEN: &str = "This value cannot be used for your account. Enter another one.";
@@ -67,9 +64,9 @@ pub(crate) async fn show(request: HttpRequest, state: web::Data<OidcState>) -> H
                     Some((_, types)) if !types.is_empty() => Ok(Deferred::client_page(
                         StatusCode::OK,
                         page(&pending, &types, &Params::default(), &BTreeMap::new()),
-                        &pending,
+                        pending.redirect_uri(),
                     )),
-                    _ => Ok(crate::authorize::response::see_other(&resume_location(&pending.handle))),
+                    _ => Ok(see_other(&resume_location(&pending.handle))),
                 }
             })
         },
@@ -99,7 +96,7 @@ pub(crate) async fn submit(request: HttpRequest, body: web::Bytes, state: web::D
                     Err(errors) => Ok(Deferred::client_page(
                         StatusCode::BAD_REQUEST,
                         page(&pending, &types, &form, &errors),
-                        &pending,
+                        pending.redirect_uri(),
                     )),
                     Ok(values) => {
                         match save_claims(c, &user, &values, now) {
@@ -108,7 +105,11 @@ pub(crate) async fn submit(request: HttpRequest, body: web::Bytes, state: web::D
                             Err(StoreError::Conflict { field }) if values.contains_key(&field) => {
                                 let errors = BTreeMap::from([(field, TAKEN.to_owned())]);
                                 let page = page(&pending, &types, &form, &errors);
-                                return Ok(Deferred::client_page(StatusCode::BAD_REQUEST, page, &pending));
+                                return Ok(Deferred::client_page(
+                                    StatusCode::BAD_REQUEST,
+                                    page,
+                                    pending.redirect_uri(),
+                                ));
                             }
                             Err(other) => return Err(other),
                         }
@@ -120,7 +121,7 @@ pub(crate) async fn submit(request: HttpRequest, body: web::Bytes, state: web::D
                             client_ip.as_deref(),
                             now,
                         )?;
-                        Ok(crate::authorize::response::see_other(&resume_location(&pending.handle)))
+                        Ok(see_other(&resume_location(&pending.handle)))
                     }
                 }
             })

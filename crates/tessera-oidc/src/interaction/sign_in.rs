@@ -9,13 +9,14 @@ use serde_json::json;
 use tessera_auth::{Channel, PasswordAttempt, Verdict};
 use tessera_store::{StoreError, users};
 
-use super::{audit_user, bad_form, handle_from_query, resume_location};
-use crate::authorize::{Pending, expired, failure, load_pending, save_pending};
+use super::{audit_user, handle_from_query, resume_location};
+use crate::authorize::{Pending, load_pending, save_pending};
+use crate::error::{bad_form, expired, run_blocking};
 use crate::form::Params;
 use crate::pages::SignInPage;
 use crate::session;
 use crate::state::{OidcState, now};
-use crate::view::{Deferred, run_blocking};
+use crate::view::{Deferred, see_other};
 
 const WRONG: &str = "The username or password is incorrect.";
 
@@ -49,7 +50,11 @@ pub(crate) async fn show(request: HttpRequest, state: web::Data<OidcState>) -> H
                     return Ok(expired());
                 };
                 let hint = pending.request.login_hint.clone().unwrap_or_default();
-                Ok(Deferred::client_page(StatusCode::OK, page(&pending, &state, &hint, None, None), &pending))
+                Ok(Deferred::client_page(
+                    StatusCode::OK,
+                    page(&pending, &state, &hint, None, None),
+                    pending.redirect_uri(),
+                ))
             })
         },
         Deferred::into_response,
@@ -64,17 +69,17 @@ pub(crate) async fn submit(request: HttpRequest, body: web::Bytes, state: web::D
     let client_ip = request.peer_addr().map(|a| a.ip().to_string());
     let state = state.into_inner();
     let worker = state.clone();
-    let result = web::block(move || sign_in(&worker, &form, cookie.as_deref(), client_ip.as_deref())).await;
-    match result {
-        Ok(Ok((response, Some(new_session)))) => {
+    run_blocking(
+        move || sign_in(&worker, &form, cookie.as_deref(), client_ip.as_deref()),
+        |(response, new_session)| {
             let mut response = response.into_response();
-            let _ = response.add_cookie(&session::cookie(&new_session, &state.settings));
+            if let Some(new_session) = new_session {
+                let _ = response.add_cookie(&session::cookie(&new_session, &state.settings));
+            }
             response
-        }
-        Ok(Ok((response, None))) => response.into_response(),
-        Ok(Err(error)) => failure(error),
-        Err(_) => failure(StoreError::Unavailable("worker pool".into())),
-    }
+        },
+    )
+    .await
 }
 
 type Outcome = (Deferred, Option<String>);
@@ -111,7 +116,7 @@ fn sign_in(
         Verdict::Locked { until } => {
             let message = tessera_auth::locked_message(until, now);
             let page = page(&pending, state, &login, Some(message), None);
-            return Ok((Deferred::client_page(StatusCode::TOO_MANY_REQUESTS, page, &pending), None));
+            return Ok((Deferred::client_page(StatusCode::TOO_MANY_REQUESTS, page, pending.redirect_uri()), None));
         }
         // A disabled account is refused like a wrong password, and counted the same.
         Verdict::Matched(reservations) if user.as_ref().is_some_and(|u| !u.disabled) => Some(reservations),
@@ -139,7 +144,7 @@ fn sign_in(
                 client_ip,
                 now,
             )?;
-            Ok((crate::authorize::response::see_other(&resume_location(&pending.handle)), Some(new_id)))
+            Ok((see_other(&resume_location(&pending.handle)), Some(new_id)))
         }
         _ => {
             tessera_store::audit::record(
@@ -157,7 +162,7 @@ fn sign_in(
                 Deferred::client_page(
                     StatusCode::OK,
                     page(&pending, state, &login, Some(WRONG.into()), None),
-                    &pending,
+                    pending.redirect_uri(),
                 ),
                 None,
             ))

@@ -99,6 +99,20 @@ pub fn spend_and_store(
     }
 }
 
+/// The user's roles and organizations, when the application's claim mappings or the
+/// user script need them (one more read; none otherwise).
+pub fn profile_if_needed(
+    state: &OidcState,
+    config: &Config,
+    app: &Application,
+    user: &User,
+    claims: &BTreeMap<String, Value>,
+) -> StoreResult<Option<UserProfile>> {
+    custom_claims::needs_profile(config, app)
+        .then(|| state.store.read_statement(|c| custom_claims::user_profile(c, user, claims)))
+        .transpose()
+}
+
 /// Whether this application gets refresh tokens for this scope: it must be allowed the
 /// refresh grant, and `offline_access` must have been granted unless the application
 /// always issues one.
@@ -122,7 +136,7 @@ pub fn issue(
     let (audience, scope) = access_token_audience_and_scope(&resolved, Some(grant.resources))
         .map_err(|e| OAuthError::invalid_target(e.to_string()))?;
     let expires_at = now + app.settings.lifetimes.access_token;
-    let jti = uuid::Uuid::now_v7().simple().to_string();
+    let jti = tessera_tokens::jwt::new_jti();
     let mut claims = access_token_claims(&AccessTokenFacts {
         issuer: &state.issuer,
         subject: &grant.user.id,

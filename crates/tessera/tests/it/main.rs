@@ -14,6 +14,7 @@ mod claims;
 mod cli;
 mod console;
 mod end_session;
+mod errors;
 mod headers;
 mod introspection;
 mod keys;

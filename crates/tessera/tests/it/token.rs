@@ -4,4 +4,5 @@
 mod client_credentials;
 mod private_key_jwt;
 mod refresh;
+mod refresh_rotation;
 mod security;

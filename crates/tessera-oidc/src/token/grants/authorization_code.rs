@@ -8,7 +8,7 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde_json::{Map, json};
 use sha2::{Digest, Sha256};
-use tessera_domain::{GrantType, ScopeSet};
+use tessera_domain::ScopeSet;
 use tessera_store::applications::Application;
 use tessera_store::{AnyConnection, StoreResult, audit, redeem};
 use tessera_store::{codes, codes::CodeConsumption};
@@ -17,19 +17,16 @@ use tessera_tokens::SecretHash;
 
 use crate::custom_claims::{self, Refusal};
 use crate::error::OAuthError;
-use crate::form::Params;
 use crate::state::OidcState;
-use crate::token::TokenResponse;
-use crate::token::issue::{UserGrant, issue, spend_and_store};
+use crate::token::issue::{UserGrant, issue, profile_if_needed, spend_and_store};
+use crate::token::{TokenRequest, TokenResponse};
 
-pub fn exchange(state: &OidcState, app: &Application, params: &Params, now: i64) -> Result<TokenResponse, OAuthError> {
-    if !app.settings.grant_types.contains(&GrantType::AuthorizationCode) {
-        return Err(OAuthError::unauthorized_client("this application may not use the authorization_code grant"));
-    }
+pub fn exchange(state: &OidcState, request: &TokenRequest<'_>) -> Result<TokenResponse, OAuthError> {
+    let (app, params, now) = (request.app, request.params, request.now);
     let code = params.require("code")?;
     let redirect_uri = params.get("redirect_uri");
     let verifier = params.get("code_verifier");
-    let requested_resources = params.get_all("resource");
+    let requested_resources = request.resources();
     if code.len() > 256 {
         return Err(OAuthError::invalid_grant("the code is not valid"));
     }
@@ -60,12 +57,9 @@ pub fn exchange(state: &OidcState, app: &Application, params: &Params, now: i64)
         // A replay revokes what the first redemption issued; the write says which.
         return state.store.write_transaction(|c| refuse_spent(c, app, hash.as_str(), now))?;
     }
-    // The user's roles and organizations, when mappings or the script need them.
     let subject = match user {
         Some((user, claims)) if !user.disabled => {
-            let profile = custom_claims::needs_profile(&config, app)
-                .then(|| state.store.read_statement(|c| custom_claims::user_profile(c, &user, &claims)))
-                .transpose()?;
+            let profile = profile_if_needed(state, &config, app, &user, &claims)?;
             Some((user, claims, profile))
         }
         _ => None,

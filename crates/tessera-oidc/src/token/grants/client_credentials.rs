@@ -4,10 +4,9 @@
 use serde_json::Map;
 use tessera_claims::IssuedClaims;
 use tessera_domain::{
-    AccessTokenFacts, ClientAuthMethod, GrantType, Output, ScopeSet, TokenFormat, TokenSubject,
-    access_token_audience_and_scope, access_token_claims, resolve_for_client_credentials,
+    AccessTokenFacts, ClientAuthMethod, Output, TokenFormat, TokenSubject, access_token_audience_and_scope,
+    access_token_claims, resolve_for_client_credentials,
 };
-use tessera_store::applications::Application;
 use tessera_store::config::Config;
 use tessera_store::scripts::ScriptKind;
 
@@ -17,11 +16,11 @@ use crate::custom_claims::{self, ClaimsInput};
 use crate::error::OAuthError;
 use crate::form::Params;
 use crate::state::OidcState;
-use crate::token::TokenResponse;
+use crate::token::{TokenRequest, TokenResponse};
 
-pub fn exchange(state: &OidcState, app: &Application, params: &Params, now: i64) -> Result<TokenResponse, OAuthError> {
+pub fn exchange(state: &OidcState, request: &TokenRequest<'_>) -> Result<TokenResponse, OAuthError> {
     let config = state.store.config()?;
-    match issue(state, &config, app, params, now, Io::Allowed)? {
+    match issue(state, &config, request, Io::Allowed)? {
         Issuance::Answered(response) => Ok(response),
         Issuance::WouldBlock => Err(OAuthError::server_error()),
     }
@@ -29,9 +28,9 @@ pub fn exchange(state: &OidcState, app: &Application, params: &Params, now: i64)
 
 /// Answers a client credentials request on the calling (async) thread when it needs no
 /// I/O: the configuration in memory is current, the client authenticates with a secret,
-/// no machine script is enabled and the token is a JWT. Such a request writes nothing
-/// (DESIGN.md: a JWT issuance writes nothing it does not need), so moving it to the
-/// blocking pool would only cost two context switches. `None` when something would
+/// no machine script is enabled and the token is a JWT. Such a request writes nothing (a
+/// JWT needs no row), so moving it to the blocking pool would only cost two context
+/// switches. `None` when something would
 /// block, before anything is done: the caller then runs the request as any other.
 pub fn answer_inline(
     state: &OidcState,
@@ -45,7 +44,11 @@ pub fn answer_inline(
     }
     // A refusal is audited: that write belongs to the blocking path.
     let app = client_auth::authenticate(&config, presented, &state.assertion_audience, now).ok()?.app;
-    match issue(state, &config, &app, params, now, Io::Forbidden) {
+    if let Err(error) = crate::token::allowed_grant(&app, params) {
+        return Some(Err(error));
+    }
+    let request = TokenRequest { app: &app, params, client_ip: None, now };
+    match issue(state, &config, &request, Io::Forbidden) {
         Ok(Issuance::Answered(response)) => Some(Ok(response)),
         Ok(Issuance::WouldBlock) => None,
         Err(error) => Some(Err(error)),
@@ -65,20 +68,10 @@ enum Issuance {
     WouldBlock,
 }
 
-fn issue(
-    state: &OidcState,
-    config: &Config,
-    app: &Application,
-    params: &Params,
-    now: i64,
-    io: Io,
-) -> Result<Issuance, OAuthError> {
-    if !app.settings.grant_types.contains(&GrantType::ClientCredentials) {
-        return Err(OAuthError::unauthorized_client("this application may not use the client_credentials grant"));
-    }
-    let requested =
-        ScopeSet::parse(params.get("scope").unwrap_or("")).map_err(|e| OAuthError::invalid_scope(e.to_string()))?;
-    let resources = params.get_all("resource");
+fn issue(state: &OidcState, config: &Config, request: &TokenRequest<'_>, io: Io) -> Result<Issuance, OAuthError> {
+    let (app, now) = (request.app, request.now);
+    let requested = request.scope()?;
+    let resources = request.resources();
     // The scopes, the API connections, the mappings and the machine-to-machine script
     // come from the configuration in memory: a JWT is issued without a database round
     // trip.
@@ -95,7 +88,7 @@ fn issue(
     }
 
     let expires_at = now + app.settings.lifetimes.access_token;
-    let jti = uuid::Uuid::now_v7().simple().to_string();
+    let jti = tessera_tokens::jwt::new_jti();
     let mut claims = access_token_claims(&AccessTokenFacts {
         issuer: &state.issuer,
         subject: &app.client_id,

@@ -4,32 +4,21 @@
 
 use serde_json::{Map, json};
 use tessera_auth::{Channel, PasswordAttempt, Verdict};
-use tessera_domain::{GrantType, ScopeSet, resolve_requested};
-use tessera_store::applications::Application;
+use tessera_domain::resolve_requested;
 use tessera_store::{audit, users};
 use tessera_store::{grants, grants::NewGrant, refresh_tokens};
 
 use crate::custom_claims;
 use crate::error::OAuthError;
-use crate::form::Params;
 use crate::state::OidcState;
-use crate::token::TokenResponse;
 use crate::token::issue::{UserGrant, issue};
+use crate::token::{TokenRequest, TokenResponse};
 
-pub fn exchange(
-    state: &OidcState,
-    app: &Application,
-    params: &Params,
-    client_ip: Option<&str>,
-    now: i64,
-) -> Result<TokenResponse, OAuthError> {
-    if !app.settings.grant_types.contains(&GrantType::Password) {
-        return Err(OAuthError::unauthorized_client("this application may not use the password grant"));
-    }
-    let login = params.require("username")?.trim().to_lowercase();
-    let password = params.require("password")?;
-    let requested =
-        ScopeSet::parse(params.get("scope").unwrap_or("")).map_err(|e| OAuthError::invalid_scope(e.to_string()))?;
+pub fn exchange(state: &OidcState, request: &TokenRequest<'_>) -> Result<TokenResponse, OAuthError> {
+    let (app, client_ip, now) = (request.app, request.client_ip, request.now);
+    let login = request.params.require("username")?.trim().to_lowercase();
+    let password = request.params.require("password")?;
+    let requested = request.scope()?;
     let config = state.store.config()?;
     let allowed =
         tessera_domain::allowed_scopes(&app.settings.allowed_scopes, &app.settings.grant_types, config.catalog());

@@ -4,31 +4,26 @@
 
 use serde_json::json;
 use tessera_claims::IssuedClaims;
-use tessera_domain::{GrantType, ScopeSet, narrow};
+use tessera_domain::{ScopeSet, narrow};
 use tessera_store::applications::Application;
-use tessera_store::redeem::{self, Rotate};
-use tessera_store::{AnyConnection, StoreResult, audit};
+use tessera_store::redeem::{self, NotRotated, Rotate};
+use tessera_store::{AnyConnection, StoreResult};
 use tessera_store::{grants, refresh_tokens};
 use tessera_tokens::{SecretHash, generate_secret};
 
-use crate::custom_claims;
 use crate::error::OAuthError;
-use crate::form::Params;
 use crate::state::OidcState;
-use crate::token::TokenResponse;
-use crate::token::issue::{UserGrant, issue, spend_and_store};
+use crate::token::issue::{UserGrant, issue, profile_if_needed, spend_and_store};
+use crate::token::{TokenRequest, TokenResponse};
 
-pub fn exchange(state: &OidcState, app: &Application, params: &Params, now: i64) -> Result<TokenResponse, OAuthError> {
-    if !app.settings.grant_types.contains(&GrantType::RefreshToken) {
-        return Err(OAuthError::unauthorized_client("this application may not use the refresh_token grant"));
-    }
-    let presented = params.require("refresh_token")?;
+pub fn exchange(state: &OidcState, request: &TokenRequest<'_>) -> Result<TokenResponse, OAuthError> {
+    let (app, now) = (request.app, request.now);
+    let presented = request.params.require("refresh_token")?;
     if presented.len() > 256 {
         return Err(OAuthError::invalid_grant("the refresh token is not valid"));
     }
-    let requested =
-        ScopeSet::parse(params.get("scope").unwrap_or("")).map_err(|e| OAuthError::invalid_scope(e.to_string()))?;
-    let requested_resources = params.get_all("resource");
+    let requested = request.scope()?;
+    let requested_resources = request.resources();
     let old_hash = SecretHash::of(presented);
     let config = state.store.config()?;
 
@@ -61,10 +56,7 @@ pub fn exchange(state: &OidcState, app: &Application, params: &Params, now: i64)
     let granted = ScopeSet::parse(&grant.scope).map_err(|_| OAuthError::server_error())?;
     let scope = narrow(&granted, &requested).map_err(|e| OAuthError::invalid_scope(e.to_string()))?;
     let resources = if requested_resources.is_empty() { &grant.resources } else { &requested_resources };
-    // The user's roles and organizations, when mappings or the script need them.
-    let profile = custom_claims::needs_profile(&config, app)
-        .then(|| state.store.read_statement(|c| custom_claims::user_profile(c, &user, &claims)))
-        .transpose()?;
+    let profile = profile_if_needed(state, &config, app, &user, &claims)?;
     let new_token = generate_secret();
     let at_grant = IssuedClaims::from_map(&grant.issued_claims);
     let user_grant = UserGrant {
@@ -117,33 +109,19 @@ pub fn exchange(state: &OidcState, app: &Application, params: &Params, now: i64)
     state.store.write_transaction(|c| refuse_rotation(c, app, old_hash.as_str(), now))?
 }
 
-/// The answer to a refresh token that cannot be rotated, with what it calls for: a spent
-/// token revokes its grant (RFC 9700 §4.14.2), and that is audited.
+/// The answer to a refresh token that cannot be rotated: the one refusal of
+/// `tessera_store::redeem` (a spent token revokes its grant, audited), in OAuth terms.
 fn refuse_rotation(
     c: &mut AnyConnection,
     app: &Application,
     old_hash: &str,
     now: i64,
 ) -> StoreResult<Result<TokenResponse, OAuthError>> {
-    let grant_id = match refresh_tokens::find_refresh_token(c, old_hash)? {
-        Some((token, grant)) if token.consumed_at.is_some() && grant.revoked_at.is_none() => grant.id,
-        Some((_, grant)) if grant.revoked_at.is_some() => {
-            return Ok(Err(OAuthError::invalid_grant("the refresh token was revoked")));
-        }
-        Some(_) => return Ok(Err(OAuthError::invalid_grant("the refresh token has expired"))),
-        None => return Ok(Err(OAuthError::invalid_grant("the refresh token is not valid"))),
+    let description = match redeem::refuse_rotation(c, old_hash, &format!("client:{}", app.client_id), now)? {
+        NotRotated::Reused { .. } => "the refresh token was already used; its grant is revoked",
+        NotRotated::Revoked => "the refresh token was revoked",
+        NotRotated::Expired => "the refresh token has expired",
+        NotRotated::Unknown => "the refresh token is not valid",
     };
-    grants::revoke_grant(c, &grant_id, now)?;
-    audit::record(
-        c,
-        &audit::NewAuditEvent {
-            actor: &format!("client:{}", app.client_id),
-            action: "token.refresh_reused",
-            target: &format!("grant:{grant_id}"),
-            summary: json!({ "revoked": true }),
-            client_ip: None,
-        },
-        now,
-    )?;
-    Ok(Err(OAuthError::invalid_grant("the refresh token was already used; its grant is revoked")))
+    Ok(Err(OAuthError::invalid_grant(description)))
 }

@@ -2,12 +2,26 @@
 //! `state` and `iss` (RFC 9207) every time, by redirect (`query`, 303) or by an
 //! auto-submitted form (`form_post`).
 
-use actix_web::HttpResponse;
-use actix_web::http::header;
+use serde::{Deserialize, Serialize};
 
-use super::request::{Refusal, ReplyTo, ResponseMode};
 use crate::pages::{self, FormPostPage};
-use crate::view::Deferred;
+use crate::view::{Deferred, see_other};
+
+/// OAuth 2.0 Multiple Response Type Encoding Practices / Form Post Response Mode.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ResponseMode {
+    Query,
+    FormPost,
+}
+
+/// Where and how to answer the client: known once the client and redirect URI checked.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReplyTo {
+    pub redirect_uri: String,
+    pub response_mode: ResponseMode,
+    pub state: Option<String>,
+}
 
 /// Sends `fields` plus `state` and `iss` to the client.
 pub fn reply(reply_to: &ReplyTo, issuer: &str, mut fields: Vec<(String, String)>) -> Deferred {
@@ -31,24 +45,4 @@ pub fn reply(reply_to: &ReplyTo, issuer: &str, mut fields: Vec<(String, String)>
             see_other(&location)
         }
     }
-}
-
-/// RFC 6749 §4.1.2.1: the error, its description and `state`.
-pub fn refuse(reply_to: &ReplyTo, issuer: &str, refusal: &Refusal) -> Deferred {
-    reply(
-        reply_to,
-        issuer,
-        vec![("error".into(), refusal.error.to_owned()), ("error_description".into(), refusal.description.clone())],
-    )
-}
-
-/// 303 See Other: a POST that carried credentials is never answered with 307.
-pub fn see_other(location: &str) -> Deferred {
-    let location = location.to_owned();
-    Deferred::new(move || {
-        HttpResponse::SeeOther()
-            .insert_header((header::LOCATION, location))
-            .insert_header((header::CACHE_CONTROL, "no-store"))
-            .finish()
-    })
 }
