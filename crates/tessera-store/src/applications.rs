@@ -8,12 +8,12 @@ use serde_json::Value;
 use tessera_domain::GrantType;
 use tessera_domain::TokenLifetimes;
 
+use crate::error::found;
 use crate::page::{Page, Paged};
 use crate::schema::{
     application_redirect_uris, application_required_claims, application_scopes, application_secrets, applications,
     claim_types, scopes,
 };
-use crate::users::found;
 use crate::{AnyConnection, StoreError, StoreResult, new_id};
 
 /// Every setting of an application, checked by the domain's one parser

@@ -5,8 +5,8 @@
 use diesel::prelude::*;
 use serde_json::Value;
 
+use crate::error::found;
 use crate::schema::authorization_requests;
-use crate::users::found;
 use crate::{AnyConnection, StoreError, StoreResult};
 
 /// An authorization request waiting for sign-in, required claims or consent, stored so

@@ -5,9 +5,9 @@
 
 use diesel::prelude::*;
 
+use crate::error::found;
 use crate::json::json_list;
 use crate::schema::{authorization_requests, browser_sessions};
-use crate::users::found;
 use crate::{AnyConnection, StoreError, StoreResult};
 
 /// A browser session. `sid` is the session id shown to applications (OIDC Front-/Back-

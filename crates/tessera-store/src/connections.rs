@@ -6,10 +6,10 @@ use std::str::FromStr;
 use diesel::prelude::*;
 use tessera_domain::TokenFormat;
 
+use crate::error::found;
 use crate::page::{Page, Paged};
 use crate::schema::{api_connection_secrets, api_connections};
 use crate::scopes::{self, ScopeKind};
-use crate::users::found;
 use crate::{AnyConnection, StoreError, StoreResult, new_id};
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -39,6 +39,12 @@ impl StoreError {
     }
 }
 
+/// A statement that changed `rows` rows found what it was about: none is
+/// [`StoreError::NotFound`] for `entity`.
+pub(crate) fn found(rows: usize, entity: &'static str) -> StoreResult<()> {
+    if rows == 0 { Err(StoreError::not_found(entity)) } else { Ok(()) }
+}
+
 impl From<DieselError> for StoreError {
     fn from(err: DieselError) -> Self {
         match err {

@@ -5,10 +5,11 @@
 use diesel::prelude::*;
 use serde_json::{Map, Value};
 
+use crate::error::found;
 use crate::json::{json_list, object_text};
 use crate::prepared::{Bind, Fixed};
 use crate::schema::{grants, reference_tokens, user_claims, users};
-use crate::users::{self as user_rows, UserWithClaims, found};
+use crate::users::{self as user_rows, UserWithClaims};
 use crate::{AnyConnection, StoreError, StoreResult, new_id};
 
 /// What a user (or, for machine tokens, a client alone) granted an application: the

@@ -10,8 +10,8 @@ use std::str::FromStr;
 use diesel::prelude::*;
 use serde_json::Value;
 
+use crate::error::found;
 use crate::schema::signing_keys;
-use crate::users::found;
 use crate::{AnyConnection, StoreError, StoreResult};
 
 /// Where a key is in its rotation.

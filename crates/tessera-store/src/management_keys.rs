@@ -5,9 +5,9 @@ use std::fmt;
 
 use diesel::prelude::*;
 
+use crate::error::found;
 use crate::page::{Page, Paged};
 use crate::schema::management_keys;
-use crate::users::found;
 use crate::{AnyConnection, StoreError, StoreResult};
 
 /// A management API key. `secret_hash` never appears in `Debug`.

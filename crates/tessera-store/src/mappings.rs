@@ -6,9 +6,9 @@
 use diesel::prelude::*;
 use tessera_domain::{ClaimRule, ClaimRuleInput};
 
+use crate::error::found;
 use crate::page::{Page, Paged};
 use crate::schema::{applications, claim_mappings};
-use crate::users::found;
 use crate::{AnyConnection, StoreError, StoreResult, new_id};
 
 /// A stored rule.

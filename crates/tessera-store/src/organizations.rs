@@ -3,9 +3,9 @@
 use diesel::prelude::*;
 use serde_json::Value;
 
+use crate::error::found;
 use crate::page::{Page, Paged};
 use crate::schema::{organization_member_roles, organization_members, organizations, roles};
-use crate::users::found;
 use crate::{AnyConnection, StoreError, StoreResult, new_id};
 
 /// The role that may use the admin console and create management keys.

@@ -1,5 +1,5 @@
 //! Refresh tokens: stored only as SHA-256 hashes, each in a grant (its family), spent
-//! once by rotation.
+//! once by rotation ([`crate::redeem::rotate_refresh`]).
 
 use diesel::prelude::*;
 
@@ -91,57 +91,4 @@ pub fn find_refresh_token_with_user(
     }))?;
     let Some((token, grant)) = found else { return Ok(None) };
     Ok(Some((token, grant.try_into()?, user)))
-}
-
-/// What presenting a refresh token found.
-#[derive(Debug, Clone, PartialEq)]
-#[allow(clippy::large_enum_variant, reason = "returned once per request and matched at once")]
-pub enum Rotation {
-    /// The token was consumed by this call and its successor stored in the same grant.
-    Rotated { grant: Grant },
-    /// The token had been spent already (RFC 9700 §4.14.2: the caller revokes the grant).
-    Reused { grant_id: String },
-    /// The token, or its grant, is past its expiry.
-    Expired,
-    /// The grant has been revoked.
-    Revoked,
-    /// No such token.
-    Unknown,
-}
-
-/// RFC 9700 §4.14.2 (refresh token rotation): spends `old_hash` and stores `new_hash` in
-/// the same grant, expiring at `new_expires_at` or the grant's absolute expiry, whichever
-/// is first. Spending is an atomic `UPDATE … WHERE consumed_at IS NULL`: of concurrent
-/// rotations of one token exactly one is `Rotated`, the others `Reused`.
-///
-/// The caller checks that `grant.application_id` is the authenticated client (RFC 6749
-/// §6) inside the same transaction and returns an error otherwise, which rolls the
-/// rotation back.
-pub fn rotate(
-    conn: &mut AnyConnection,
-    old_hash: &str,
-    new_hash: &str,
-    new_expires_at: i64,
-    now: i64,
-) -> StoreResult<Rotation> {
-    let Some((token, grant)) = find_refresh_token(conn, old_hash)? else {
-        return Ok(Rotation::Unknown);
-    };
-    if grant.revoked_at.is_some() {
-        return Ok(Rotation::Revoked);
-    }
-    if token.consumed_at.is_some() {
-        return Ok(Rotation::Reused { grant_id: grant.id });
-    }
-    if token.expires_at <= now || grant.expires_at <= now {
-        return Ok(Rotation::Expired);
-    }
-    let consumed = diesel::update(refresh_tokens::table.find(old_hash).filter(refresh_tokens::consumed_at.is_null()))
-        .set(refresh_tokens::consumed_at.eq(now))
-        .execute(conn)?;
-    if consumed == 0 {
-        return Ok(Rotation::Reused { grant_id: grant.id });
-    }
-    insert_refresh_row(conn, new_hash, &grant.id, new_expires_at.min(grant.expires_at), now)?;
-    Ok(Rotation::Rotated { grant })
 }

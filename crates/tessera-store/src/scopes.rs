@@ -7,8 +7,8 @@ use std::str::FromStr;
 use diesel::prelude::*;
 use tessera_domain::ClaimValueType;
 
+use crate::error::found;
 use crate::schema::{api_connections, claim_types, scope_claims, scopes};
-use crate::users::found;
 use crate::{AnyConnection, StoreError, StoreResult};
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -10,8 +10,8 @@ use std::str::FromStr;
 
 use diesel::prelude::*;
 
+use crate::error::found;
 use crate::schema::{custom_claim_scripts, script_environment_variables};
-use crate::users::found;
 use crate::{AnyConnection, StoreError, StoreResult};
 
 /// Which tokens a script adds claims to.

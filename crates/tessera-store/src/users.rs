@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use diesel::prelude::*;
 use serde_json::Value;
 
+use crate::error::found;
 use crate::organizations::Role;
 use crate::page::{Page, Paged};
 use crate::schema::{roles, user_claims, user_roles, users};
@@ -386,8 +387,4 @@ fn empty_object() -> Value {
 
 pub(crate) fn escape_like(text: &str) -> String {
     text.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_")
-}
-
-pub(crate) fn found(rows: usize, entity: &'static str) -> StoreResult<()> {
-    if rows == 0 { Err(StoreError::not_found(entity)) } else { Ok(()) }
 }

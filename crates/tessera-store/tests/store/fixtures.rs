@@ -8,8 +8,8 @@ use tessera_store::applications::{self, ApplicationSettings};
 use tessera_store::authorization_requests::NewAuthorizationRequest;
 use tessera_store::codes::NewAuthorizationCode;
 use tessera_store::grants::{self, Grant, NewGrant};
+use tessera_store::redeem::{self, NotRotated, Rotate};
 use tessera_store::reference_tokens::{self, NewReferenceToken};
-use tessera_store::refresh_tokens::{self, Rotation};
 use tessera_store::users::{self, NewUser};
 
 use tessera_testkit::NOW;
@@ -56,19 +56,24 @@ pub(crate) fn insert_reference(store: &Store, new: &NewReferenceToken) {
     store.write_transaction(|c| reference_tokens::insert_reference_token(c, new, NOW)).unwrap();
 }
 
-pub(crate) fn rotate(store: &Store, old: &str, new: &str, now: i64) -> Rotation {
-    store.write_transaction(|c| refresh_tokens::rotate(c, old, new, NOW + 1000, now)).unwrap()
+/// Rotates the refresh token `old` of `grant_id` into `new` (expiring at `new_expires_at`)
+/// as the token endpoint does: one [`redeem::rotate_refresh`] through `write_statement`,
+/// issuing no claims and no reference token. `false`: nothing was spent or written.
+pub(crate) fn rotate(store: &Store, old: &str, grant_id: &str, new: &str, new_expires_at: i64, now: i64) -> bool {
+    let issued = Map::new();
+    let rotation =
+        Rotate { old_hash: old, grant_id, new_hash: new, new_expires_at, issued_claims: &issued, reference: None };
+    store.write_statement(|c| redeem::rotate_refresh(c, &rotation, now)).unwrap()
+}
+
+/// Why `old` could not be rotated, as the token endpoint asks after [`rotate`] answered
+/// `false` (a spent token revokes its grant).
+pub(crate) fn refuse(store: &Store, old: &str, now: i64) -> NotRotated {
+    store.write_transaction(|c| redeem::refuse_rotation(c, old, "client:web-app", now)).unwrap()
 }
 
 pub(crate) fn active(store: &Store, hash: &str, now: i64) -> bool {
     store.read_transaction(|c| reference_tokens::find_active(c, hash, now)).unwrap().is_some()
-}
-
-pub(crate) fn rotated(outcome: Rotation) -> Grant {
-    match outcome {
-        Rotation::Rotated { grant } => grant,
-        other => panic!("expected Rotated, got {other:?}"),
-    }
 }
 
 /// The rows sessions, codes and grants point at: two users and two applications.

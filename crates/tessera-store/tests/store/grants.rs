@@ -2,9 +2,7 @@ use serde_json::{Value, json};
 use tessera_store::grants::{self, NewGrant};
 use tessera_store::{StoreError, reference_tokens, refresh_tokens};
 
-use crate::fixtures::{
-    Parties, active, claims, create_grant, grant, insert_reference, parties, reference, rotate, rotated,
-};
+use crate::fixtures::{Parties, active, claims, create_grant, grant, insert_reference, parties, reference, rotate};
 use tessera_testkit::NOW;
 
 fn for_app(p: &Parties, application_id: &str, sid: &str) -> NewGrant {
@@ -32,9 +30,11 @@ crate::both_backends! {
         store.write_transaction(|c| refresh_tokens::insert_refresh_token(c, "rt-1", &g.id, NOW + 1000, NOW)).unwrap();
         let custom = claims(json!({"tenant": "acme", "tier": 3}));
         store.write_transaction(|c| grants::set_custom_claims(c, &g.id, &custom)).unwrap();
-        let after = rotated(rotate(&store, "rt-1", "rt-2", NOW + 1));
+        assert!(rotate(&store, "rt-1", &g.id, "rt-2", NOW + 1000, NOW + 1));
+        let (_, after) = store.read_transaction(|c| refresh_tokens::find_refresh_token(c, "rt-2")).unwrap().unwrap();
         assert_eq!(after.custom_claims, custom);
-        let again = rotated(rotate(&store, "rt-2", "rt-3", NOW + 2));
+        assert!(rotate(&store, "rt-2", &g.id, "rt-3", NOW + 1000, NOW + 2));
+        let (_, again) = store.read_transaction(|c| refresh_tokens::find_refresh_token(c, "rt-3")).unwrap().unwrap();
         assert_eq!(again.custom_claims, custom);
         assert!(matches!(
             store.write_transaction(|c| grants::set_custom_claims(c, "nope", &custom)),

@@ -12,7 +12,7 @@ use tessera_store::redeem::{self, Rotate};
 use tessera_store::{AnyConnection, Backend, Store, StoreResult, users};
 use tessera_store::{grants, grants::NewGrant, reference_tokens, reference_tokens::NewReferenceToken, refresh_tokens};
 
-use crate::fixtures::{Parties, code, parties};
+use crate::fixtures::{Parties, code, parties, rotate};
 use tessera_testkit::NOW;
 
 /// Runs `f` and counts the statements it sent (`BEGIN`/`COMMIT` included, had there
@@ -83,19 +83,6 @@ fn set_nickname(store: &Store, p: &Parties) {
 fn granted(store: &Store, p: &Parties, refresh: &str) {
     store.write_transaction(|c| codes::insert_code(c, &code(p, "code-1", "grant-1"), NOW)).unwrap();
     assert!(redeem(store, p, "code-1", "grant-1", Some(refresh), NOW + 1));
-}
-
-fn rotate(store: &Store, old: &str, grant_id: &str, new: &str, now: i64) -> bool {
-    let issued = object(json!({"tier": {"value": "platinum"}}));
-    let rotation = Rotate {
-        old_hash: old,
-        grant_id,
-        new_hash: new,
-        new_expires_at: NOW + 1800,
-        issued_claims: &issued,
-        reference: None,
-    };
-    store.write_statement(|c| redeem::rotate_refresh(c, &rotation, now)).unwrap()
 }
 
 fn spent_at(store: &Store, hash: &str) -> Option<i64> {
@@ -300,7 +287,7 @@ crate::both_backends! {
         let active = store.read_transaction(|c| reference_tokens::find_active(c, "access-1", NOW + 11)).unwrap().unwrap();
         assert_eq!((active.claims, active.issued_claims), (access.claims.clone(), issued.clone()));
         // Spent: a second rotation writes nothing.
-        assert!(!rotate(&store, "refresh-1", "grant-1", "refresh-3", NOW + 11));
+        assert!(!rotate(&store, "refresh-1", "grant-1", "refresh-3", NOW + 1800, NOW + 11));
         assert!(store.read_transaction(|c| refresh_tokens::find_refresh_token(c, "refresh-3")).unwrap().is_none());
     }
 
@@ -314,15 +301,15 @@ crate::both_backends! {
             assert_eq!(grant.issued_claims, object(json!({"tier": {"value": "gold"}})));
         };
         // Another grant's id, an unknown token, a token past its expiry.
-        assert!(!rotate(&store, "refresh-1", "grant-2", "refresh-2", NOW + 10));
+        assert!(!rotate(&store, "refresh-1", "grant-2", "refresh-2", NOW + 1800, NOW + 10));
         untouched(&store, "refresh-2");
-        assert!(!rotate(&store, "nope", "grant-1", "refresh-2", NOW + 10));
+        assert!(!rotate(&store, "nope", "grant-1", "refresh-2", NOW + 1800, NOW + 10));
         untouched(&store, "refresh-2");
-        assert!(!rotate(&store, "refresh-1", "grant-1", "refresh-2", NOW + 3600));
+        assert!(!rotate(&store, "refresh-1", "grant-1", "refresh-2", NOW + 1800, NOW + 3600));
         untouched(&store, "refresh-2");
         // The grant revoked.
         store.write_transaction(|c| grants::revoke_grant(c, "grant-1", NOW + 20)).unwrap();
-        assert!(!rotate(&store, "refresh-1", "grant-1", "refresh-2", NOW + 21));
+        assert!(!rotate(&store, "refresh-1", "grant-1", "refresh-2", NOW + 1800, NOW + 21));
         untouched(&store, "refresh-2");
     }
 
@@ -335,7 +322,7 @@ crate::both_backends! {
                 let (store, barrier) = (store.clone(), Arc::clone(&barrier));
                 std::thread::spawn(move || {
                     barrier.wait();
-                    rotate(&store, "refresh-1", "grant-1", &format!("next-{i}"), NOW + 10)
+                    rotate(&store, "refresh-1", "grant-1", &format!("next-{i}"), NOW + 1800, NOW + 10)
                 })
             })
             .collect();
