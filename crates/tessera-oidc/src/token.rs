@@ -1,8 +1,10 @@
 //! The token endpoint (RFC 6749 §3.2). The steps every grant shares happen here, once:
-//! the client authenticates, the grant type must be supported and allowed to it; then
-//! the request goes to its grant, one module each under `grants/` (a new grant is a
-//! module there and one line in [`exchange`]), which reads the `scope` and `resource`
-//! parameters through [`TokenRequest`] and issues through `issue`. Every answer carries
+//! the client authenticates, the grant type must be supported and allowed to it, the
+//! configuration is loaded; then the request goes to its grant, one module each under
+//! `grants/` implementing [`grants::Grant`] (a new grant is a module there and one line
+//! in [`exchange`]): `check` reads and decides, spending nothing, and `redeem` issues
+//! (through `issue`) and makes the one write that spends and stores. A grant reads the
+//! `scope` and `resource` parameters through [`TokenRequest`]. Every answer carries
 //! `Cache-Control: no-store` (§5.1).
 
 pub mod grants;
@@ -16,6 +18,7 @@ use serde::Serialize;
 
 use tessera_domain::{GrantType, ScopeSet};
 use tessera_store::applications::Application;
+use tessera_store::config::Config;
 
 use crate::client_auth;
 use crate::error::OAuthError;
@@ -23,9 +26,10 @@ use crate::form::Params;
 use crate::state::{OidcState, now};
 
 /// A token request past the steps every grant shares: its client authenticated, its
-/// grant type allowed to that client.
+/// grant type allowed to that client, the configuration loaded.
 pub struct TokenRequest<'a> {
     pub app: &'a Application,
+    pub config: &'a Config,
     pub params: &'a Params,
     pub client_ip: Option<&'a str>,
     pub now: i64,
@@ -110,11 +114,12 @@ fn exchange(
     let ip = client_ip.map(|ip| ip.to_string());
     let app = client_auth::authenticate_request(state, presented, ip.as_deref(), now)?;
     let grant = allowed_grant(&app, params)?;
-    let request = TokenRequest { app: &app, params, client_ip: ip.as_deref(), now };
+    let config = state.store.config()?;
+    let request = TokenRequest { app: &app, config: &config, params, client_ip: ip.as_deref(), now };
     match grant {
-        GrantType::AuthorizationCode => grants::authorization_code::exchange(state, &request),
-        GrantType::RefreshToken => grants::refresh_token::exchange(state, &request),
-        GrantType::ClientCredentials => grants::client_credentials::exchange(state, &request),
-        GrantType::Password => grants::password::exchange(state, &request),
+        GrantType::AuthorizationCode => grants::run::<grants::authorization_code::AuthorizationCode>(state, &request),
+        GrantType::RefreshToken => grants::run::<grants::refresh_token::RefreshToken>(state, &request),
+        GrantType::ClientCredentials => grants::run::<grants::client_credentials::ClientCredentials>(state, &request),
+        GrantType::Password => grants::run::<grants::password::Password>(state, &request),
     }
 }

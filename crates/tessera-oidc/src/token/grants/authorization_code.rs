@@ -4,136 +4,175 @@
 //! second valid redemption is `invalid_grant` and revokes what the first one issued
 //! (RFC 6749 §4.1.2, RFC 9700 §4.2.4).
 
+use std::collections::BTreeMap;
+
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use serde_json::{Map, json};
+use serde_json::{Map, Value, json};
 use sha2::{Digest, Sha256};
+use tessera_claims::UserProfile;
 use tessera_domain::ScopeSet;
 use tessera_store::applications::Application;
+use tessera_store::users::User;
 use tessera_store::{AnyConnection, StoreResult, audit, redeem};
-use tessera_store::{codes, codes::CodeConsumption};
+use tessera_store::{codes, codes::AuthorizationCode as Code, codes::CodeConsumption};
 use tessera_store::{grants, grants::NewGrant};
 use tessera_tokens::SecretHash;
 
-use crate::custom_claims::{self, Refusal};
+use super::Grant;
+use crate::custom_claims;
 use crate::error::OAuthError;
 use crate::state::OidcState;
 use crate::token::issue::{UserGrant, issue, profile_if_needed, spend_and_store};
 use crate::token::{TokenRequest, TokenResponse};
 
-pub fn exchange(state: &OidcState, request: &TokenRequest<'_>) -> Result<TokenResponse, OAuthError> {
-    let (app, params, now) = (request.app, request.params, request.now);
-    let code = params.require("code")?;
-    let redirect_uri = params.get("redirect_uri");
-    let verifier = params.get("code_verifier");
-    let requested_resources = request.resources();
-    if code.len() > 256 {
-        return Err(OAuthError::invalid_grant("the code is not valid"));
-    }
-    let hash = SecretHash::of(code);
-    let config = state.store.config()?;
+/// The authorization code grant.
+pub struct AuthorizationCode;
 
-    // Read the code with its user in one statement. Nothing is spent until the checks
-    // below pass, so a replay with a wrong verifier or wrong client credentials revokes
-    // nothing.
-    let Some((found, user)) = state.store.read_statement(|c| codes::get_code_with_user(c, hash.as_str()))? else {
-        return Err(OAuthError::invalid_grant("the code is not valid"));
-    };
-    let misused = |reason: &str, error: OAuthError| {
-        let summary = json!({ "reason": reason, "grant": found.grant_id, "issued_to": found.application_id });
-        super::misuse(state, app, "token.code_misused", &format!("user:{}", found.user_id), summary, error, now)
-    };
-    if found.application_id != app.id {
-        return Err(misused("another_client", OAuthError::invalid_grant("the code was issued to another client")));
-    }
-    if redirect_uri != Some(found.redirect_uri.as_str()) {
-        let error = OAuthError::invalid_grant("redirect_uri does not match the authorization request");
-        return Err(misused("redirect_uri", error));
-    }
-    if let Err(problem) = check_verifier(found.code_challenge.as_deref(), verifier) {
-        return Err(misused("code_verifier", OAuthError::invalid_grant(problem)));
-    }
-    if found.consumed_at.is_some() || found.expires_at <= now {
-        // A replay revokes what the first redemption issued; the write says which.
-        return state.store.write_transaction(|c| refuse_spent(c, app, hash.as_str(), now))?;
-    }
-    let subject = match user {
-        Some((user, claims)) if !user.disabled => {
-            let profile = profile_if_needed(state, &config, app, &user, &claims)?;
-            Some((user, claims, profile))
+/// A code as `check` found it.
+pub struct Checked {
+    hash: SecretHash,
+    outcome: Outcome,
+}
+
+enum Outcome {
+    /// Spent or expired when read: a replay revokes what the first redemption issued.
+    Spent,
+    /// Refused after its checks passed (its user gone or disabled, a resource outside the
+    /// authorization, a stored scope that does not parse): the code is spent and nothing
+    /// is issued.
+    Refused(OAuthError),
+    /// Tokens for its user.
+    Redeemable(Box<Redeemable>),
+}
+
+struct Redeemable {
+    code: Code,
+    user: User,
+    claims: BTreeMap<String, Value>,
+    profile: Option<UserProfile>,
+    resources: Vec<String>,
+    scope: ScopeSet,
+}
+
+impl Grant for AuthorizationCode {
+    type Checked = Checked;
+
+    fn check(state: &OidcState, request: &TokenRequest<'_>) -> Result<Checked, OAuthError> {
+        let (app, params, now) = (request.app, request.params, request.now);
+        let code = params.require("code")?;
+        let redirect_uri = params.get("redirect_uri");
+        let verifier = params.get("code_verifier");
+        let requested_resources = request.resources();
+        if code.len() > 256 {
+            return Err(OAuthError::invalid_grant("the code is not valid"));
         }
-        _ => None,
-    };
+        let hash = SecretHash::of(code);
 
-    // Prepare the tokens before the write: scripts run and tokens are signed with no
-    // lock held. A refusal (a resource, a script) still spends the code below.
-    let prepared = subject.as_ref().map(|(user, claims, profile)| {
+        // Read the code with its user in one statement. Nothing is spent here, so a replay
+        // with a wrong verifier or wrong client credentials revokes nothing.
+        let Some((found, user)) = state.store.read_statement(|c| codes::get_code_with_user(c, hash.as_str()))? else {
+            return Err(OAuthError::invalid_grant("the code is not valid"));
+        };
+        let misused = |reason: &str, error: OAuthError| {
+            let summary = json!({ "reason": reason, "grant": found.grant_id, "issued_to": found.application_id });
+            super::misuse(state, app, "token.code_misused", &format!("user:{}", found.user_id), summary, error, now)
+        };
+        if found.application_id != app.id {
+            return Err(misused("another_client", OAuthError::invalid_grant("the code was issued to another client")));
+        }
+        if redirect_uri != Some(found.redirect_uri.as_str()) {
+            let error = OAuthError::invalid_grant("redirect_uri does not match the authorization request");
+            return Err(misused("redirect_uri", error));
+        }
+        if let Err(problem) = check_verifier(found.code_challenge.as_deref(), verifier) {
+            return Err(misused("code_verifier", OAuthError::invalid_grant(problem)));
+        }
+        if found.consumed_at.is_some() || found.expires_at <= now {
+            return Ok(Checked { hash, outcome: Outcome::Spent });
+        }
+        let Some((user, claims)) = user.filter(|(user, _)| !user.disabled) else {
+            return Ok(Checked {
+                hash,
+                outcome: Outcome::Refused(OAuthError::invalid_grant("the account is disabled")),
+            });
+        };
+        let profile = profile_if_needed(state, request.config, app, &user, &claims)?;
         // RFC 8707 §2.2: the token request may narrow to resources of the authorization.
         if requested_resources.iter().any(|r| !found.resources.is_empty() && !found.resources.contains(r)) {
-            return Err(Refusal::from(OAuthError::invalid_target(
-                "a resource was not part of the authorization request",
-            )));
+            let error = OAuthError::invalid_target("a resource was not part of the authorization request");
+            return Ok(Checked { hash, outcome: Outcome::Refused(error) });
         }
-        let resources = if requested_resources.is_empty() { &found.resources } else { &requested_resources };
-        let scope = ScopeSet::parse(&found.scope).map_err(|_| Refusal::from(OAuthError::server_error()))?;
+        let resources = if requested_resources.is_empty() { found.resources.clone() } else { requested_resources };
+        let Ok(scope) = ScopeSet::parse(&found.scope) else {
+            return Ok(Checked { hash, outcome: Outcome::Refused(OAuthError::server_error()) });
+        };
+        let redeemable = Redeemable { code: found, user, claims, profile, resources, scope };
+        Ok(Checked { hash, outcome: Outcome::Redeemable(Box::new(redeemable)) })
+    }
+
+    fn redeem(state: &OidcState, request: &TokenRequest<'_>, checked: Checked) -> Result<TokenResponse, OAuthError> {
+        let (app, now) = (request.app, request.now);
+        let hash = checked.hash.as_str();
+        let found = match checked.outcome {
+            // A replay revokes what the first redemption issued; the write says which.
+            Outcome::Spent => return state.store.write_transaction(|c| refuse_spent(c, app, hash, now))?,
+            Outcome::Refused(error) => {
+                return state.store.write_transaction(|c| spend_refused(c, app, hash, error, None, now))?;
+            }
+            Outcome::Redeemable(found) => found,
+        };
+        let Redeemable { code, user, claims, profile, resources, scope } = *found;
         let attributes = Map::new();
         let user_grant = UserGrant {
-            resources,
-            grant_id: &found.grant_id,
-            user,
-            user_claims: claims,
+            resources: &resources,
+            grant_id: &code.grant_id,
+            user: &user,
+            user_claims: &claims,
             profile: profile.as_ref(),
             scope: &scope,
-            auth_time: Some(found.auth_time),
-            amr: &found.amr,
-            sid: found.sid.as_deref(),
-            nonce: found.nonce.as_deref(),
+            auth_time: Some(code.auth_time),
+            amr: &code.amr,
+            sid: code.sid.as_deref(),
+            nonce: code.nonce.as_deref(),
             attributes: &attributes,
             at_grant: None,
             rotated_refresh: None,
         };
-        issue(state, app, &config, &user_grant, now)
-    });
-
-    let issued = match prepared {
-        Some(Ok(issued)) => issued,
-        // The user is gone or disabled: the code is spent and nothing is issued.
-        None => {
-            return state.store.write_transaction(|c| {
-                spend_refused(c, app, hash.as_str(), OAuthError::invalid_grant("the account is disabled"), None, now)
-            })?;
+        let issued = match issue(state, app, request.config, &user_grant, now) {
+            Ok(issued) => issued,
+            // Refused (a resource, a custom claims script): the code is spent, and the
+            // refusal's audit event is kept.
+            Err(refusal) => {
+                return state
+                    .store
+                    .write_transaction(|c| spend_refused(c, app, hash, refusal.error, refusal.event, now))?;
+            }
+        };
+        let grant = NewGrant {
+            id: Some(code.grant_id),
+            application_id: app.id.clone(),
+            user_id: Some(code.user_id),
+            sid: code.sid,
+            scope: code.scope,
+            resources: code.resources,
+            auth_time: Some(code.auth_time),
+            amr: code.amr,
+            custom_claims: Map::new(),
+            issued_claims: issued.claims.to_map(),
+            expires_at: now + app.settings.lifetimes.refresh_token,
+        };
+        let refresh = issued.refresh.as_ref().map(|r| r.hash());
+        let spent = spend_and_store(state, issued.event.as_ref(), now, |c| {
+            let reference = issued.access.reference.as_ref();
+            redeem::redeem_code(c, hash, &grant, refresh.as_ref().map(|h| h.as_str()), reference, now)
+        })?;
+        if spent {
+            return Ok(issued.response);
         }
-        // Refused (a resource, a custom claims script): the code is spent, and the
-        // refusal's audit event is kept.
-        Some(Err(refusal)) => {
-            return state
-                .store
-                .write_transaction(|c| spend_refused(c, app, hash.as_str(), refusal.error, refusal.event, now))?;
-        }
-    };
-    let grant = NewGrant {
-        id: Some(found.grant_id.clone()),
-        application_id: app.id.clone(),
-        user_id: Some(found.user_id.clone()),
-        sid: found.sid.clone(),
-        scope: found.scope.clone(),
-        resources: found.resources.clone(),
-        auth_time: Some(found.auth_time),
-        amr: found.amr.clone(),
-        custom_claims: Map::new(),
-        issued_claims: issued.claims.to_map(),
-        expires_at: now + app.settings.lifetimes.refresh_token,
-    };
-    let refresh = issued.refresh.as_ref().map(|r| r.hash());
-    let spent = spend_and_store(state, issued.event.as_ref(), now, |c| {
-        let reference = issued.access.reference.as_ref();
-        redeem::redeem_code(c, hash.as_str(), &grant, refresh.as_ref().map(|h| h.as_str()), reference, now)
-    })?;
-    if spent {
-        return Ok(issued.response);
+        // Spent or expired since it was read (a concurrent redemption won).
+        state.store.write_transaction(|c| refuse_spent(c, app, hash, now))?
     }
-    // Spent or expired since it was read (a concurrent redemption won).
-    state.store.write_transaction(|c| refuse_spent(c, app, hash.as_str(), now))?
 }
 
 /// Spends the code for a request refused after its checks passed, recording the

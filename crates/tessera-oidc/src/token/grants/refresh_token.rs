@@ -2,111 +2,152 @@
 //! returns a new one in the same grant; presenting a spent one revokes the whole grant.
 //! The scope may narrow, never widen. A token of another client is `invalid_grant`.
 
-use serde_json::json;
-use tessera_claims::IssuedClaims;
+use std::collections::BTreeMap;
+
+use serde_json::{Value, json};
+use tessera_claims::{IssuedClaims, UserProfile};
 use tessera_domain::{ScopeSet, narrow};
 use tessera_store::applications::Application;
 use tessera_store::redeem::{self, NotRotated, Rotate};
+use tessera_store::users::User;
 use tessera_store::{AnyConnection, StoreResult};
 use tessera_store::{grants, refresh_tokens};
 use tessera_tokens::{SecretHash, generate_secret};
 
+use super::Grant;
 use crate::error::OAuthError;
 use crate::state::OidcState;
 use crate::token::issue::{UserGrant, issue, profile_if_needed, spend_and_store};
 use crate::token::{TokenRequest, TokenResponse};
 
-pub fn exchange(state: &OidcState, request: &TokenRequest<'_>) -> Result<TokenResponse, OAuthError> {
-    let (app, now) = (request.app, request.now);
-    let presented = request.params.require("refresh_token")?;
-    if presented.len() > 256 {
-        return Err(OAuthError::invalid_grant("the refresh token is not valid"));
-    }
-    let requested = request.scope()?;
-    let requested_resources = request.resources();
-    let old_hash = SecretHash::of(presented);
-    let config = state.store.config()?;
+/// The refresh token grant.
+pub struct RefreshToken;
 
-    // Read the token, its grant and its user in one statement. Nothing is spent until
-    // the checks below pass: a refused scope or resource leaves the token usable.
-    let Some((token, grant, user)) =
-        state.store.read_statement(|c| refresh_tokens::find_refresh_token_with_user(c, old_hash.as_str()))?
-    else {
-        return Err(OAuthError::invalid_grant("the refresh token is not valid"));
-    };
-    // A token of another client must not be spent.
-    if grant.application_id != app.id {
-        let summary = json!({ "reason": "another_client", "grant": grant.id, "issued_to": grant.application_id });
-        let target = grant.user_id.as_deref().map_or_else(|| format!("grant:{}", grant.id), |u| format!("user:{u}"));
-        let error = OAuthError::invalid_grant("the refresh token was issued to another client");
-        return Err(super::misuse(state, app, "token.refresh_misused", &target, summary, error, now));
-    }
-    let usable =
-        token.consumed_at.is_none() && grant.revoked_at.is_none() && token.expires_at > now && grant.expires_at > now;
-    if !usable {
-        // Spent, expired or revoked: the rotation says which (a reuse revokes the grant).
-        return state.store.write_transaction(|c| refuse_rotation(c, app, old_hash.as_str(), now))?;
-    }
-    let (user, claims) = match user {
-        Some((user, claims)) if !user.disabled => (user, claims),
-        _ => return Err(OAuthError::invalid_grant("the refresh token is not valid")),
-    };
-    // The scope may narrow, never widen; a refused scope or resource leaves the token
-    // usable.
-    let granted = ScopeSet::parse(&grant.scope).map_err(|_| OAuthError::server_error())?;
-    let scope = narrow(&granted, &requested).map_err(|e| OAuthError::invalid_scope(e.to_string()))?;
-    let resources = if requested_resources.is_empty() { &grant.resources } else { &requested_resources };
-    let profile = profile_if_needed(state, &config, app, &user, &claims)?;
-    let new_token = generate_secret();
-    let at_grant = IssuedClaims::from_map(&grant.issued_claims);
-    let user_grant = UserGrant {
-        resources,
-        grant_id: &grant.id,
-        user: &user,
-        user_claims: &claims,
-        profile: profile.as_ref(),
-        scope: &scope,
-        auth_time: grant.auth_time,
-        amr: &grant.amr,
-        sid: grant.sid.as_deref(),
-        nonce: None,
-        attributes: &grant.custom_claims,
-        at_grant: Some(&at_grant),
-        rotated_refresh: Some(&new_token),
-    };
-    let issued = match issue(state, app, &config, &user_grant, now) {
-        Ok(issued) => issued,
-        Err(refusal) if refusal.event.is_none() => return Err(refusal.error),
-        // A custom claims script refused: the grant ends (its refresh tokens with it),
-        // and the refusal's audit event is kept.
-        Err(refusal) => {
-            return state.store.write_transaction(|c| {
-                grants::revoke_grant(c, &grant.id, now)?;
-                if let Some(event) = &refusal.event {
-                    event.record(c, now)?;
-                }
-                Ok(Err(refusal.error))
-            })?;
+/// A refresh token as `check` found it.
+pub struct Checked {
+    old_hash: SecretHash,
+    /// What it is rotated for; `None` when it was spent, expired or revoked as read.
+    rotation: Option<Box<Rotation>>,
+}
+
+struct Rotation {
+    grant: grants::Grant,
+    user: User,
+    claims: BTreeMap<String, Value>,
+    profile: Option<UserProfile>,
+    scope: ScopeSet,
+    resources: Vec<String>,
+}
+
+impl Grant for RefreshToken {
+    type Checked = Checked;
+
+    fn check(state: &OidcState, request: &TokenRequest<'_>) -> Result<Checked, OAuthError> {
+        let (app, now) = (request.app, request.now);
+        let presented = request.params.require("refresh_token")?;
+        if presented.len() > 256 {
+            return Err(OAuthError::invalid_grant("the refresh token is not valid"));
         }
-    };
+        let requested = request.scope()?;
+        let requested_resources = request.resources();
+        let old_hash = SecretHash::of(presented);
 
-    let new_hash = new_token.hash();
-    let issued_claims = issued.claims.to_map();
-    let rotation = Rotate {
-        old_hash: old_hash.as_str(),
-        grant_id: &grant.id,
-        new_hash: new_hash.as_str(),
-        new_expires_at: (now + app.settings.lifetimes.refresh_token).min(grant.expires_at),
-        issued_claims: &issued_claims,
-        reference: issued.access.reference.as_ref(),
-    };
-    let rotated = spend_and_store(state, issued.event.as_ref(), now, |c| redeem::rotate_refresh(c, &rotation, now))?;
-    if rotated {
-        return Ok(issued.response);
+        // Read the token, its grant and its user in one statement. Nothing is spent here:
+        // a refused scope or resource leaves the token usable.
+        let Some((token, grant, user)) =
+            state.store.read_statement(|c| refresh_tokens::find_refresh_token_with_user(c, old_hash.as_str()))?
+        else {
+            return Err(OAuthError::invalid_grant("the refresh token is not valid"));
+        };
+        // A token of another client must not be spent.
+        if grant.application_id != app.id {
+            let summary = json!({ "reason": "another_client", "grant": grant.id, "issued_to": grant.application_id });
+            let target =
+                grant.user_id.as_deref().map_or_else(|| format!("grant:{}", grant.id), |u| format!("user:{u}"));
+            let error = OAuthError::invalid_grant("the refresh token was issued to another client");
+            return Err(super::misuse(state, app, "token.refresh_misused", &target, summary, error, now));
+        }
+        let usable = token.consumed_at.is_none()
+            && grant.revoked_at.is_none()
+            && token.expires_at > now
+            && grant.expires_at > now;
+        if !usable {
+            return Ok(Checked { old_hash, rotation: None });
+        }
+        let (user, claims) = match user {
+            Some((user, claims)) if !user.disabled => (user, claims),
+            _ => return Err(OAuthError::invalid_grant("the refresh token is not valid")),
+        };
+        // The scope may narrow, never widen.
+        let granted = ScopeSet::parse(&grant.scope).map_err(|_| OAuthError::server_error())?;
+        let scope = narrow(&granted, &requested).map_err(|e| OAuthError::invalid_scope(e.to_string()))?;
+        let resources = if requested_resources.is_empty() { grant.resources.clone() } else { requested_resources };
+        let profile = profile_if_needed(state, request.config, app, &user, &claims)?;
+        let rotation = Rotation { grant, user, claims, profile, scope, resources };
+        Ok(Checked { old_hash, rotation: Some(Box::new(rotation)) })
     }
-    // Used by a concurrent request in the meantime (or revoked, or expired): what a
-    // reuse gets.
-    state.store.write_transaction(|c| refuse_rotation(c, app, old_hash.as_str(), now))?
+
+    fn redeem(state: &OidcState, request: &TokenRequest<'_>, checked: Checked) -> Result<TokenResponse, OAuthError> {
+        let (app, now) = (request.app, request.now);
+        let old_hash = checked.old_hash.as_str();
+        let Some(rotation) = checked.rotation else {
+            // Spent, expired or revoked: the rotation's refusal says which (a reuse
+            // revokes the grant).
+            return state.store.write_transaction(|c| refuse_rotation(c, app, old_hash, now))?;
+        };
+        let Rotation { grant, user, claims, profile, scope, resources } = *rotation;
+        let new_token = generate_secret();
+        let at_grant = IssuedClaims::from_map(&grant.issued_claims);
+        let user_grant = UserGrant {
+            resources: &resources,
+            grant_id: &grant.id,
+            user: &user,
+            user_claims: &claims,
+            profile: profile.as_ref(),
+            scope: &scope,
+            auth_time: grant.auth_time,
+            amr: &grant.amr,
+            sid: grant.sid.as_deref(),
+            nonce: None,
+            attributes: &grant.custom_claims,
+            at_grant: Some(&at_grant),
+            rotated_refresh: Some(&new_token),
+        };
+        let issued = match issue(state, app, request.config, &user_grant, now) {
+            Ok(issued) => issued,
+            Err(refusal) if refusal.event.is_none() => return Err(refusal.error),
+            // A custom claims script refused: the grant ends (its refresh tokens with it),
+            // and the refusal's audit event is kept.
+            Err(refusal) => {
+                return state.store.write_transaction(|c| {
+                    grants::revoke_grant(c, &grant.id, now)?;
+                    if let Some(event) = &refusal.event {
+                        event.record(c, now)?;
+                    }
+                    Ok(Err(refusal.error))
+                })?;
+            }
+        };
+
+        let new_hash = new_token.hash();
+        let issued_claims = issued.claims.to_map();
+        let rotation = Rotate {
+            old_hash,
+            grant_id: &grant.id,
+            new_hash: new_hash.as_str(),
+            new_expires_at: (now + app.settings.lifetimes.refresh_token).min(grant.expires_at),
+            issued_claims: &issued_claims,
+            reference: issued.access.reference.as_ref(),
+        };
+        let rotated =
+            spend_and_store(state, issued.event.as_ref(), now, |c| redeem::rotate_refresh(c, &rotation, now))?;
+        if rotated {
+            return Ok(issued.response);
+        }
+        // Used by a concurrent request in the meantime (or revoked, or expired): what a
+        // reuse gets.
+        state.store.write_transaction(|c| refuse_rotation(c, app, old_hash, now))?
+    }
 }
 
 /// The answer to a refresh token that cannot be rotated: the one refusal of
