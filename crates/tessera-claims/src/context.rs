@@ -9,6 +9,7 @@
 
 use serde::Serialize;
 use serde_json::{Map, Value, json};
+use tessera_domain::UserId;
 
 /// Which token a script is asked about.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -63,7 +64,7 @@ pub struct UserContext {
 
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct UserProfile {
-    pub id: String,
+    pub id: UserId,
     pub username: String,
     pub email: Option<String>,
     pub email_verified: bool,

@@ -6,7 +6,7 @@ pub mod request;
 
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde_json::Value;
-use tessera_domain::ScopeCatalog;
+use tessera_domain::{ScopeCatalog, UserId};
 use tessera_store::applications::{self, Application};
 use tessera_store::{AnyConnection, StoreError, StoreResult, users};
 use tessera_store::{
@@ -215,7 +215,7 @@ pub(crate) fn decide(
             || request.prompts("select_account")
             || request.max_age.is_some_and(|max| now - session.auth_time.unwrap_or(0) > max));
     let hint_mismatch = match (&request.hinted_sub, &user) {
-        (Some(sub), Some(user)) => *sub != user.id,
+        (Some(sub), Some(user)) => sub.as_str() != user.id.as_str(),
         _ => false,
     };
     let Some(user) = user.filter(|_| !fresh_sign_in_needed && !hint_mismatch) else {
@@ -247,7 +247,7 @@ fn issue_code(
     request: &AuthorizationRequest,
     app: &Application,
     session: &BrowserSession,
-    user_id: &str,
+    user_id: &UserId,
     now: i64,
 ) -> StoreResult<Deferred> {
     let code = generate_secret();
@@ -257,7 +257,7 @@ fn issue_code(
             code_hash: code.hash().as_str().to_owned(),
             grant_id: tessera_store::new_id(),
             application_id: app.id.clone(),
-            user_id: user_id.to_owned(),
+            user_id: user_id.clone(),
             sid: Some(session.sid.clone()),
             redirect_uri: request.reply.redirect_uri.clone(),
             scope: request.scope.clone(),

@@ -87,7 +87,7 @@ fn decide(
         // and the attempt is audited.
         if let Some((id, browser)) = &current
             && let Some(user_id) = &browser.user_id
-            && !hint_names_session(&hint, user_id, &browser.sid)
+            && !hint_names_session(&hint, user_id.as_str(), &browser.sid)
         {
             audit::record(
                 c,

@@ -11,7 +11,7 @@ pub mod sign_in;
 use std::collections::BTreeMap;
 
 use serde_json::{Value, json};
-use tessera_domain::ClaimValueType;
+use tessera_domain::{ClaimValueType, UserId};
 use tessera_store::audit::{self, NewAuditEvent};
 use tessera_store::scopes::{self, ClaimType};
 use tessera_store::{AnyConnection, StoreError, StoreResult, users};
@@ -120,7 +120,7 @@ pub(crate) fn save_claims(
 /// An audit event about a user's own action on the pages.
 pub(crate) fn audit_user(
     conn: &mut AnyConnection,
-    user_id: &str,
+    user_id: &UserId,
     action: &str,
     summary: Value,
     client_ip: Option<&str>,

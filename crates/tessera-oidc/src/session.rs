@@ -6,6 +6,7 @@ use actix_web::HttpRequest;
 use actix_web::cookie::{Cookie, SameSite, time::Duration as CookieDuration};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
+use tessera_domain::UserId;
 use tessera_store::{AnyConnection, StoreResult};
 use tessera_store::{browser_sessions, browser_sessions::BrowserSession, browser_sessions::NewSession};
 use tessera_tokens::{SecretHash, generate_secret};
@@ -45,14 +46,14 @@ pub fn current(
 pub fn start(
     conn: &mut AnyConnection,
     old_id: Option<&str>,
-    user: Option<(&str, i64, Vec<String>)>,
+    user: Option<(&UserId, i64, Vec<String>)>,
     settings: &OidcSettings,
     now: i64,
 ) -> StoreResult<(String, BrowserSession)> {
     let id = generate_secret();
     let sid = generate_secret();
     let (user_id, auth_time, amr) = match user {
-        Some((user_id, auth_time, amr)) => (Some(user_id.to_owned()), Some(auth_time), amr),
+        Some((user_id, auth_time, amr)) => (Some(user_id.clone()), Some(auth_time), amr),
         None => (None, None, Vec::new()),
     };
     // An anonymous session only binds pending requests to this browser: it lives as long

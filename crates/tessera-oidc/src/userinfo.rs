@@ -8,7 +8,9 @@ use actix_web::http::header::{self, CacheControl, CacheDirective};
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde_json::Value;
 use tessera_claims::IssuedClaims;
-use tessera_domain::{AllowedScopes, IdentityClaims, Output, ScopeSet, claims_for_userinfo, resolve_requested_lenient};
+use tessera_domain::{
+    AllowedScopes, IdentityClaims, Output, ScopeSet, UserId, claims_for_userinfo, resolve_requested_lenient,
+};
 use tessera_store::{grants, reference_tokens, users};
 use tessera_tokens::SecretHash;
 
@@ -99,10 +101,10 @@ fn lookup(state: &OidcState, token: &str) -> Result<serde_json::Map<String, Valu
     };
     let user = match user {
         Some(user) => Some(user),
-        None => state.store.read_statement(|c| users::find_with_claims(c, sub))?,
+        None => state.store.read_statement(|c| users::find_with_claims(c, &UserId::from(sub)))?,
     };
     let (user, values) = match user {
-        Some((user, values)) if !user.disabled && user.id == sub => (user, values),
+        Some((user, values)) if !user.disabled && user.id.as_str() == sub => (user, values),
         _ => {
             return Err(BearerError::invalid_token("the access token's user no longer exists"));
         }
@@ -111,7 +113,7 @@ fn lookup(state: &OidcState, token: &str) -> Result<serde_json::Map<String, Valu
     // The token's own identity scopes, as the catalogue defines their claims now.
     let allowed = AllowedScopes { identity: scope.clone(), api: ScopeSet::new(), offline_access: false };
     let resolved = resolve_requested_lenient(&scope, config.catalog(), &allowed);
-    let identity = IdentityClaims { sub: &user.id, user_values: &values, scopes: &resolved.identity };
+    let identity = IdentityClaims { sub: user.id.as_str(), user_values: &values, scopes: &resolved.identity };
     let mut body = claims_for_userinfo(&identity);
     // The grant's custom claims declared for userinfo, as its latest issuance set them
     // (so they agree with the ID token and access token issued with them).

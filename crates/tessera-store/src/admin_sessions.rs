@@ -6,6 +6,8 @@
 
 use diesel::prelude::*;
 
+use tessera_domain::UserId;
+
 use crate::schema::admin_sessions;
 use crate::{AnyConnection, StoreResult};
 
@@ -14,7 +16,8 @@ use crate::{AnyConnection, StoreResult};
 #[diesel(table_name = admin_sessions)]
 pub struct AdminSession {
     pub id_hash: String,
-    pub user_id: String,
+    #[diesel(deserialize_as = String)]
+    pub user_id: UserId,
     pub client_ip: Option<String>,
     pub created_at: i64,
     pub last_seen_at: i64,
@@ -26,14 +29,14 @@ pub struct AdminSession {
 pub fn create(
     conn: &mut AnyConnection,
     id_hash: &str,
-    user_id: &str,
+    user_id: &UserId,
     client_ip: Option<&str>,
     expires_at: i64,
     now: i64,
 ) -> StoreResult<AdminSession> {
     let session = AdminSession {
         id_hash: id_hash.to_owned(),
-        user_id: user_id.to_owned(),
+        user_id: user_id.clone(),
         client_ip: client_ip.map(str::to_owned),
         created_at: now,
         last_seen_at: now,
@@ -43,7 +46,7 @@ pub fn create(
     diesel::insert_into(admin_sessions::table)
         .values((
             admin_sessions::id_hash.eq(&session.id_hash),
-            admin_sessions::user_id.eq(&session.user_id),
+            admin_sessions::user_id.eq(session.user_id.as_str()),
             admin_sessions::client_ip.eq(&session.client_ip),
             admin_sessions::created_at.eq(now),
             admin_sessions::last_seen_at.eq(now),
@@ -89,9 +92,11 @@ pub fn end(conn: &mut AnyConnection, id_hash: &str, now: i64) -> StoreResult<boo
 
 /// Ends every open console session of a user (disabled, lost the admin role, password
 /// changed); returns how many were open.
-pub fn end_all_of_user(conn: &mut AnyConnection, user_id: &str, now: i64) -> StoreResult<usize> {
+pub fn end_all_of_user(conn: &mut AnyConnection, user_id: &UserId, now: i64) -> StoreResult<usize> {
     Ok(diesel::update(
-        admin_sessions::table.filter(admin_sessions::user_id.eq(user_id)).filter(admin_sessions::ended_at.is_null()),
+        admin_sessions::table
+            .filter(admin_sessions::user_id.eq(user_id.as_str()))
+            .filter(admin_sessions::ended_at.is_null()),
     )
     .set(admin_sessions::ended_at.eq(now))
     .execute(conn)?)

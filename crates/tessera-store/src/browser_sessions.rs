@@ -5,6 +5,8 @@
 
 use diesel::prelude::*;
 
+use tessera_domain::UserId;
+
 use crate::error::found;
 use crate::json::json_list;
 use crate::schema::{authorization_requests, browser_sessions};
@@ -17,7 +19,7 @@ use crate::{AnyConnection, StoreError, StoreResult};
 pub struct BrowserSession {
     pub id_hash: String,
     pub sid: String,
-    pub user_id: Option<String>,
+    pub user_id: Option<UserId>,
     pub auth_time: Option<i64>,
     pub amr: Vec<String>,
     pub created_at: i64,
@@ -47,7 +49,7 @@ impl TryFrom<SessionRow> for BrowserSession {
             amr: crate::json::parse_as(&row.amr)?,
             id_hash: row.id_hash,
             sid: row.sid,
-            user_id: row.user_id,
+            user_id: row.user_id.map(UserId::from),
             auth_time: row.auth_time,
             created_at: row.created_at,
             last_seen_at: row.last_seen_at,
@@ -62,7 +64,7 @@ impl TryFrom<SessionRow> for BrowserSession {
 pub struct NewSession {
     pub id_hash: String,
     pub sid: String,
-    pub user_id: Option<String>,
+    pub user_id: Option<UserId>,
     pub auth_time: Option<i64>,
     pub amr: Vec<String>,
     pub expires_at: i64,
@@ -74,7 +76,7 @@ pub fn create(conn: &mut AnyConnection, new: &NewSession, now: i64) -> StoreResu
         .values((
             browser_sessions::id_hash.eq(&new.id_hash),
             browser_sessions::sid.eq(&new.sid),
-            browser_sessions::user_id.eq(&new.user_id),
+            browser_sessions::user_id.eq(new.user_id.as_ref().map(UserId::as_str)),
             browser_sessions::auth_time.eq(new.auth_time),
             browser_sessions::amr.eq(json_list(&new.amr)),
             browser_sessions::created_at.eq(now),
@@ -141,14 +143,14 @@ pub fn touch(conn: &mut AnyConnection, id_hash: &str, now: i64) -> StoreResult<(
 pub fn authenticate(
     conn: &mut AnyConnection,
     id_hash: &str,
-    user_id: &str,
+    user_id: &UserId,
     auth_time: i64,
     amr: &[String],
     now: i64,
 ) -> StoreResult<BrowserSession> {
     let changed = diesel::update(browser_sessions::table.find(id_hash).filter(browser_sessions::ended_at.is_null()))
         .set((
-            browser_sessions::user_id.eq(user_id),
+            browser_sessions::user_id.eq(user_id.as_str()),
             browser_sessions::auth_time.eq(auth_time),
             browser_sessions::amr.eq(json_list(amr)),
             browser_sessions::last_seen_at.eq(now),
@@ -198,10 +200,10 @@ pub fn end(conn: &mut AnyConnection, id_hash: &str, now: i64) -> StoreResult<boo
 
 /// Ends every open session of a user (password change, account disabled, "sign out
 /// everywhere"); returns how many were open.
-pub fn end_all_of_user(conn: &mut AnyConnection, user_id: &str, now: i64) -> StoreResult<usize> {
+pub fn end_all_of_user(conn: &mut AnyConnection, user_id: &UserId, now: i64) -> StoreResult<usize> {
     Ok(diesel::update(
         browser_sessions::table
-            .filter(browser_sessions::user_id.eq(user_id))
+            .filter(browser_sessions::user_id.eq(user_id.as_str()))
             .filter(browser_sessions::ended_at.is_null()),
     )
     .set(browser_sessions::ended_at.eq(now))
@@ -211,12 +213,12 @@ pub fn end_all_of_user(conn: &mut AnyConnection, user_id: &str, now: i64) -> Sto
 /// The sessions of a user that [`get_active`] would accept, newest first.
 pub fn list_active_of_user(
     conn: &mut AnyConnection,
-    user_id: &str,
+    user_id: &UserId,
     idle_timeout: i64,
     now: i64,
 ) -> StoreResult<Vec<BrowserSession>> {
     let rows: Vec<SessionRow> = browser_sessions::table
-        .filter(browser_sessions::user_id.eq(user_id))
+        .filter(browser_sessions::user_id.eq(user_id.as_str()))
         .filter(browser_sessions::ended_at.is_null())
         .filter(browser_sessions::expires_at.gt(now))
         .filter(browser_sessions::last_seen_at.gt(now.saturating_sub(idle_timeout)))

@@ -3,6 +3,8 @@
 
 use diesel::prelude::*;
 
+use tessera_domain::UserId;
+
 use crate::json::json_list;
 use crate::schema::{authorization_codes, user_claims, users};
 use crate::users::UserWithClaims;
@@ -16,7 +18,7 @@ pub struct AuthorizationCode {
     pub code_hash: String,
     pub grant_id: String,
     pub application_id: String,
-    pub user_id: String,
+    pub user_id: UserId,
     pub sid: Option<String>,
     pub redirect_uri: String,
     pub scope: String,
@@ -61,7 +63,7 @@ impl TryFrom<CodeRow> for AuthorizationCode {
             code_hash: row.code_hash,
             grant_id: row.grant_id,
             application_id: row.application_id,
-            user_id: row.user_id,
+            user_id: UserId::from(row.user_id),
             sid: row.sid,
             redirect_uri: row.redirect_uri,
             scope: row.scope,
@@ -78,12 +80,12 @@ impl TryFrom<CodeRow> for AuthorizationCode {
 
 /// A code to store. `grant_id` comes from [`crate::new_id`]; the grant itself is created
 /// when the code is redeemed.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct NewAuthorizationCode {
     pub code_hash: String,
     pub grant_id: String,
     pub application_id: String,
-    pub user_id: String,
+    pub user_id: UserId,
     pub sid: Option<String>,
     pub redirect_uri: String,
     pub scope: String,
@@ -103,7 +105,7 @@ pub fn insert_code(conn: &mut AnyConnection, new: &NewAuthorizationCode, now: i6
                 authorization_codes::code_hash.eq(&new.code_hash),
                 authorization_codes::grant_id.eq(&new.grant_id),
                 authorization_codes::application_id.eq(&new.application_id),
-                authorization_codes::user_id.eq(&new.user_id),
+                authorization_codes::user_id.eq(new.user_id.as_str()),
                 authorization_codes::sid.eq(&new.sid),
                 authorization_codes::redirect_uri.eq(&new.redirect_uri),
                 authorization_codes::scope.eq(&new.scope),

@@ -1,7 +1,7 @@
 //! Consents: the scopes users have allowed applications.
 
 use diesel::prelude::*;
-use tessera_domain::ScopeSet;
+use tessera_domain::{ScopeSet, UserId};
 
 use crate::schema::consents;
 use crate::{AnyConnection, StoreError, StoreResult};
@@ -10,7 +10,7 @@ use crate::{AnyConnection, StoreError, StoreResult};
 /// sorted, separated by single spaces.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Consent {
-    pub user_id: String,
+    pub user_id: UserId,
     pub application_id: String,
     pub scope: String,
     pub created_at: i64,
@@ -30,7 +30,7 @@ struct ConsentRow {
 impl From<ConsentRow> for Consent {
     fn from(row: ConsentRow) -> Consent {
         Consent {
-            user_id: row.user_id,
+            user_id: UserId::from(row.user_id),
             application_id: row.application_id,
             scope: row.scope,
             created_at: row.created_at,
@@ -39,9 +39,9 @@ impl From<ConsentRow> for Consent {
     }
 }
 
-pub fn get_consent(conn: &mut AnyConnection, user_id: &str, application_id: &str) -> StoreResult<Option<Consent>> {
+pub fn get_consent(conn: &mut AnyConnection, user_id: &UserId, application_id: &str) -> StoreResult<Option<Consent>> {
     Ok(consents::table
-        .find((user_id, application_id))
+        .find((user_id.as_str(), application_id))
         .select(ConsentRow::as_select())
         .first(conn)
         .optional()?
@@ -52,7 +52,7 @@ pub fn get_consent(conn: &mut AnyConnection, user_id: &str, application_id: &str
 /// consenting to `profile` after `openid email` leaves `email openid profile`.
 pub fn upsert_consent(
     conn: &mut AnyConnection,
-    user_id: &str,
+    user_id: &UserId,
     application_id: &str,
     scope: &str,
     now: i64,
@@ -63,7 +63,7 @@ pub fn upsert_consent(
             let before = ScopeSet::parse(&existing.scope)
                 .map_err(|e| StoreError::Corrupt(format!("consented scope {:?}: {e}", existing.scope)))?;
             let merged = before.union(&given).to_string();
-            diesel::update(consents::table.find((user_id, application_id)))
+            diesel::update(consents::table.find((user_id.as_str(), application_id)))
                 .set((consents::scope.eq(&merged), consents::updated_at.eq(now)))
                 .execute(conn)?;
             Ok(Consent { scope: merged, updated_at: now, ..existing })
@@ -72,7 +72,7 @@ pub fn upsert_consent(
             let canonical = given.to_string();
             diesel::insert_into(consents::table)
                 .values((
-                    consents::user_id.eq(user_id),
+                    consents::user_id.eq(user_id.as_str()),
                     consents::application_id.eq(application_id),
                     consents::scope.eq(&canonical),
                     consents::created_at.eq(now),
@@ -80,7 +80,7 @@ pub fn upsert_consent(
                 ))
                 .execute(conn)?;
             Ok(Consent {
-                user_id: user_id.to_owned(),
+                user_id: user_id.clone(),
                 application_id: application_id.to_owned(),
                 scope: canonical,
                 created_at: now,

@@ -10,6 +10,8 @@ use crate::json::{json_list, object_text};
 use crate::prepared::{Bind, Fixed};
 use crate::schema::{grants, reference_tokens, user_claims, users};
 use crate::users::{self as user_rows, UserWithClaims};
+use tessera_domain::UserId;
+
 use crate::{AnyConnection, StoreError, StoreResult, new_id};
 
 /// What a user (or, for machine tokens, a client alone) granted an application: the
@@ -19,7 +21,7 @@ use crate::{AnyConnection, StoreError, StoreResult, new_id};
 pub struct Grant {
     pub id: String,
     pub application_id: String,
-    pub user_id: Option<String>,
+    pub user_id: Option<UserId>,
     pub sid: Option<String>,
     pub scope: String,
     pub resources: Vec<String>,
@@ -63,7 +65,7 @@ impl TryFrom<GrantRow> for Grant {
             issued_claims: crate::json::parse_as(&row.issued_claims)?,
             id: row.id,
             application_id: row.application_id,
-            user_id: row.user_id,
+            user_id: row.user_id.map(UserId::from),
             sid: row.sid,
             scope: row.scope,
             auth_time: row.auth_time,
@@ -80,7 +82,7 @@ impl TryFrom<GrantRow> for Grant {
 pub struct NewGrant {
     pub id: Option<String>,
     pub application_id: String,
-    pub user_id: Option<String>,
+    pub user_id: Option<UserId>,
     pub sid: Option<String>,
     pub scope: String,
     pub resources: Vec<String>,
@@ -97,7 +99,7 @@ pub fn create_grant(conn: &mut AnyConnection, new: &NewGrant, now: i64) -> Store
         .values((
             grants::id.eq(&id),
             grants::application_id.eq(&new.application_id),
-            grants::user_id.eq(&new.user_id),
+            grants::user_id.eq(new.user_id.as_ref().map(UserId::as_str)),
             grants::sid.eq(&new.sid),
             grants::scope.eq(&new.scope),
             grants::resources.eq(json_list(&new.resources)),
@@ -194,12 +196,12 @@ pub fn revoke_online_grants_of_session(conn: &mut AnyConnection, sid: &str, now:
 /// Revokes what a user granted one application (consent withdrawn, access removed).
 pub fn revoke_grants_of_user_application(
     conn: &mut AnyConnection,
-    user_id: &str,
+    user_id: &UserId,
     application_id: &str,
     now: i64,
 ) -> StoreResult<usize> {
     let ids: Vec<String> = grants::table
-        .filter(grants::user_id.eq(user_id))
+        .filter(grants::user_id.eq(user_id.as_str()))
         .filter(grants::application_id.eq(application_id))
         .filter(grants::revoked_at.is_null())
         .select(grants::id)
@@ -208,9 +210,9 @@ pub fn revoke_grants_of_user_application(
 }
 
 /// Revokes every grant of a user (password reset, account disabled).
-pub fn revoke_grants_of_user(conn: &mut AnyConnection, user_id: &str, now: i64) -> StoreResult<usize> {
+pub fn revoke_grants_of_user(conn: &mut AnyConnection, user_id: &UserId, now: i64) -> StoreResult<usize> {
     let ids: Vec<String> = grants::table
-        .filter(grants::user_id.eq(user_id))
+        .filter(grants::user_id.eq(user_id.as_str()))
         .filter(grants::revoked_at.is_null())
         .select(grants::id)
         .load(conn)?;
@@ -236,11 +238,11 @@ pub struct AccessEnded {
 /// refresh and reference tokens, every browser session and every console session.
 /// Introspection and userinfo refuse the user's tokens from then on; enabling the
 /// account again restores none of it.
-pub fn end_access_of_user(conn: &mut AnyConnection, user_id: &str, now: i64) -> StoreResult<AccessEnded> {
+pub fn end_access_of_user(conn: &mut AnyConnection, user_id: &UserId, now: i64) -> StoreResult<AccessEnded> {
     let grants = revoke_grants_of_user(conn, user_id, now)?;
     let reference_tokens = diesel::update(
         reference_tokens::table
-            .filter(reference_tokens::user_id.eq(user_id))
+            .filter(reference_tokens::user_id.eq(user_id.as_str()))
             .filter(reference_tokens::revoked_at.is_null()),
     )
     .set(reference_tokens::revoked_at.eq(now))

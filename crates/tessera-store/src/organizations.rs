@@ -2,6 +2,7 @@
 
 use diesel::prelude::*;
 use serde_json::Value;
+use tessera_domain::UserId;
 
 use crate::error::found;
 use crate::page::{Page, Paged};
@@ -177,10 +178,11 @@ pub fn delete_organization(conn: &mut AnyConnection, id: &str) -> StoreResult<()
 pub fn set_membership(
     conn: &mut AnyConnection,
     organization_id: &str,
-    user_id: &str,
+    user_id: &UserId,
     role_ids: &[String],
     now: i64,
 ) -> StoreResult<()> {
+    let user_id = user_id.as_str();
     let member: i64 = organization_members::table
         .filter(organization_members::organization_id.eq(organization_id))
         .filter(organization_members::user_id.eq(user_id))
@@ -216,7 +218,8 @@ pub fn set_membership(
     Ok(())
 }
 
-pub fn remove_membership(conn: &mut AnyConnection, organization_id: &str, user_id: &str) -> StoreResult<()> {
+pub fn remove_membership(conn: &mut AnyConnection, organization_id: &str, user_id: &UserId) -> StoreResult<()> {
+    let user_id = user_id.as_str();
     let deleted = diesel::delete(
         organization_members::table
             .filter(organization_members::organization_id.eq(organization_id))
@@ -234,7 +237,8 @@ pub struct Membership {
 }
 
 /// The organizations the user belongs to, each with the member's roles.
-pub fn memberships_of_user(conn: &mut AnyConnection, user_id: &str) -> StoreResult<Vec<Membership>> {
+pub fn memberships_of_user(conn: &mut AnyConnection, user_id: &UserId) -> StoreResult<Vec<Membership>> {
+    let user_id = user_id.as_str();
     let orgs: Vec<OrganizationRow> = organization_members::table
         .inner_join(organizations::table)
         .filter(organization_members::user_id.eq(user_id))
@@ -261,10 +265,11 @@ pub fn memberships_of_user(conn: &mut AnyConnection, user_id: &str) -> StoreResu
 }
 
 /// The ids of an organization's members, in the order they joined.
-pub fn member_ids(conn: &mut AnyConnection, organization_id: &str) -> StoreResult<Vec<String>> {
-    Ok(organization_members::table
+pub fn member_ids(conn: &mut AnyConnection, organization_id: &str) -> StoreResult<Vec<UserId>> {
+    let ids: Vec<String> = organization_members::table
         .filter(organization_members::organization_id.eq(organization_id))
         .select(organization_members::user_id)
         .order(organization_members::created_at.asc())
-        .load(conn)?)
+        .load(conn)?;
+    Ok(ids.into_iter().map(UserId::from).collect())
 }

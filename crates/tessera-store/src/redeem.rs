@@ -22,6 +22,7 @@
 use diesel::prelude::*;
 use diesel::sql_types::BigInt;
 use serde_json::{Map, Value};
+use tessera_domain::UserId;
 
 use crate::audit::{self, NewAuditEvent};
 use crate::grants::{self, NewGrant};
@@ -81,7 +82,7 @@ pub fn redeem_code(
             Bind::Text(code_hash),
             Bind::Text(grant_id),
             Bind::Text(&grant.application_id),
-            Bind::OptionalText(grant.user_id.as_deref()),
+            Bind::OptionalText(grant.user_id.as_ref().map(UserId::as_str)),
             Bind::OptionalText(grant.sid.as_deref()),
             Bind::Text(&grant.scope),
             Bind::Text(&resources),
@@ -92,7 +93,7 @@ pub fn redeem_code(
             Bind::Int(grant.expires_at),
             Bind::OptionalText(refresh_hash),
             Bind::OptionalText(reference.map(|r| r.token_hash.as_str())),
-            Bind::OptionalText(reference.and_then(|r| r.user_id.as_deref())),
+            Bind::OptionalText(reference.and_then(|r| r.user_id.as_ref()).map(UserId::as_str)),
             Bind::Text(&reference_claims),
             Bind::Int(reference.map_or(0, |r| r.expires_at)),
         ];
@@ -168,7 +169,7 @@ pub fn rotate_refresh(conn: &mut AnyConnection, rotation: &Rotate<'_>, now: i64)
             Bind::Text(&issued),
             Bind::OptionalText(reference.map(|r| r.token_hash.as_str())),
             Bind::Text(reference.map(|r| r.application_id.as_str()).unwrap_or_default()),
-            Bind::OptionalText(reference.and_then(|r| r.user_id.as_deref())),
+            Bind::OptionalText(reference.and_then(|r| r.user_id.as_ref()).map(UserId::as_str)),
             Bind::Text(&reference_claims),
             Bind::Int(reference.map_or(0, |r| r.expires_at)),
         ];

@@ -4,6 +4,8 @@
 use diesel::prelude::*;
 use serde_json::{Map, Value};
 
+use tessera_domain::UserId;
+
 use crate::json::object_text;
 use crate::schema::{grants, reference_tokens, user_claims, users};
 use crate::users::{self as user_rows, UserWithClaims};
@@ -16,7 +18,7 @@ pub struct NewReferenceToken {
     pub token_hash: String,
     pub grant_id: Option<String>,
     pub application_id: String,
-    pub user_id: Option<String>,
+    pub user_id: Option<UserId>,
     pub claims: Map<String, Value>,
     pub expires_at: i64,
 }
@@ -27,7 +29,7 @@ pub fn insert_reference_token(conn: &mut AnyConnection, new: &NewReferenceToken,
             reference_tokens::token_hash.eq(&new.token_hash),
             reference_tokens::grant_id.eq(&new.grant_id),
             reference_tokens::application_id.eq(&new.application_id),
-            reference_tokens::user_id.eq(&new.user_id),
+            reference_tokens::user_id.eq(new.user_id.as_ref().map(UserId::as_str)),
             reference_tokens::claims.eq(object_text(&new.claims)?),
             reference_tokens::created_at.eq(now),
             reference_tokens::expires_at.eq(new.expires_at),

@@ -9,12 +9,14 @@ use crate::error::found;
 use crate::organizations::Role;
 use crate::page::{Page, Paged};
 use crate::schema::{roles, user_claims, user_roles, users};
+use tessera_domain::UserId;
+
 use crate::{AnyConnection, StoreError, StoreResult, new_id};
 
 /// A user account. `password_hash` is an argon2id PHC string; it never appears in `Debug`.
 #[derive(Clone, PartialEq)]
 pub struct User {
-    pub id: String,
+    pub id: UserId,
     pub username: String,
     pub email: Option<String>,
     pub email_verified: bool,
@@ -58,7 +60,7 @@ impl TryFrom<Row> for User {
         Ok(User {
             app_metadata: crate::json::parse(&row.app_metadata)?,
             user_metadata: crate::json::parse(&row.user_metadata)?,
-            id: row.id,
+            id: UserId::from(row.id),
             username: row.username,
             email: row.email,
             email_verified: row.email_verified,
@@ -131,16 +133,16 @@ pub fn create(conn: &mut AnyConnection, new: &NewUser, now: i64) -> StoreResult<
             users::updated_at.eq(now),
         ))
         .execute(conn)?;
-    get(conn, &id)
+    get(conn, &UserId::from(id))
 }
 
-pub fn get(conn: &mut AnyConnection, id: &str) -> StoreResult<User> {
+pub fn get(conn: &mut AnyConnection, id: &UserId) -> StoreResult<User> {
     find(conn, id)?.ok_or(StoreError::not_found("user"))
 }
 
 /// The user with this id, if there is one.
-pub fn find(conn: &mut AnyConnection, id: &str) -> StoreResult<Option<User>> {
-    users::table.find(id).select(Row::as_select()).first(conn).optional()?.map(User::try_from).transpose()
+pub fn find(conn: &mut AnyConnection, id: &UserId) -> StoreResult<Option<User>> {
+    users::table.find(id.as_str()).select(Row::as_select()).first(conn).optional()?.map(User::try_from).transpose()
 }
 
 /// The user whose username or email is `login` (both are stored lowercase).
@@ -170,7 +172,7 @@ pub fn list(conn: &mut AnyConnection, search: Option<&str>, page: &Page) -> Stor
     }
     let rows: Vec<Row> = query.order(users::id.asc()).limit(page.fetch_limit()).load(conn)?;
     let users = rows.into_iter().map(User::try_from).collect::<StoreResult<Vec<_>>>()?;
-    Ok(Paged::from_rows(users, page, |u| u.id.clone()))
+    Ok(Paged::from_rows(users, page, |u| u.id.as_str().to_owned()))
 }
 
 pub fn count(conn: &mut AnyConnection) -> StoreResult<i64> {
@@ -190,16 +192,16 @@ pub struct UserChanges {
 
 /// Applies `changes`. OIDC Core §5.1: an email that changes (or is removed) is no longer
 /// verified, unless the same change sets `email_verified` itself.
-pub fn update(conn: &mut AnyConnection, id: &str, changes: &UserChanges, now: i64) -> StoreResult<User> {
+pub fn update(conn: &mut AnyConnection, id: &UserId, changes: &UserChanges, now: i64) -> StoreResult<User> {
     let current = get(conn, id)?;
     let username = changes.username.as_ref().unwrap_or(&current.username);
     let email = changes.email.as_ref().unwrap_or(&current.email);
-    refuse_crossed_login_names(conn, Some(id), username, email.as_deref())?;
+    refuse_crossed_login_names(conn, Some(id.as_str()), username, email.as_deref())?;
     // Checked first, so a taken email is a conflict to report, not a failed statement
     // that would abort the caller's transaction on Postgres.
     if let Some(email) = email.as_deref().filter(|e| current.email.as_deref() != Some(*e)) {
         let taken: i64 =
-            users::table.filter(users::email.eq(email)).filter(users::id.ne(id)).count().get_result(conn)?;
+            users::table.filter(users::email.eq(email)).filter(users::id.ne(id.as_str())).count().get_result(conn)?;
         if taken > 0 {
             return Err(StoreError::Conflict { field: "email".into() });
         }
@@ -209,7 +211,7 @@ pub fn update(conn: &mut AnyConnection, id: &str, changes: &UserChanges, now: i6
         None if *email != current.email => false,
         None => current.email_verified,
     };
-    diesel::update(users::table.find(id))
+    diesel::update(users::table.find(id.as_str()))
         .set((
             users::username.eq(changes.username.as_ref().unwrap_or(&current.username)),
             users::email.eq(changes.email.as_ref().unwrap_or(&current.email)),
@@ -223,15 +225,15 @@ pub fn update(conn: &mut AnyConnection, id: &str, changes: &UserChanges, now: i6
     get(conn, id)
 }
 
-pub fn set_password_hash(conn: &mut AnyConnection, id: &str, password_hash: &str, now: i64) -> StoreResult<()> {
-    let changed = diesel::update(users::table.find(id))
+pub fn set_password_hash(conn: &mut AnyConnection, id: &UserId, password_hash: &str, now: i64) -> StoreResult<()> {
+    let changed = diesel::update(users::table.find(id.as_str()))
         .set((users::password_hash.eq(password_hash), users::updated_at.eq(now)))
         .execute(conn)?;
     found(changed, "user")
 }
 
-pub fn delete(conn: &mut AnyConnection, id: &str) -> StoreResult<()> {
-    let deleted = diesel::delete(users::table.find(id)).execute(conn)?;
+pub fn delete(conn: &mut AnyConnection, id: &UserId) -> StoreResult<()> {
+    let deleted = diesel::delete(users::table.find(id.as_str())).execute(conn)?;
     found(deleted, "user")
 }
 
@@ -240,7 +242,7 @@ pub fn delete(conn: &mut AnyConnection, id: &str) -> StoreResult<()> {
 /// username.
 pub fn claim_values(conn: &mut AnyConnection, user: &User) -> StoreResult<BTreeMap<String, Value>> {
     let rows: Vec<(String, String)> = user_claims::table
-        .filter(user_claims::user_id.eq(&user.id))
+        .filter(user_claims::user_id.eq(user.id.as_str()))
         .select((user_claims::claim_name, user_claims::value))
         .load(conn)?;
     values_of(user, rows)
@@ -248,10 +250,10 @@ pub fn claim_values(conn: &mut AnyConnection, user: &User) -> StoreResult<BTreeM
 
 /// The user `id` and their claim values in one statement (the account's row comes once
 /// per stored value); `None` when there is no such user.
-pub fn find_with_claims(conn: &mut AnyConnection, id: &str) -> StoreResult<Option<(User, BTreeMap<String, Value>)>> {
+pub fn find_with_claims(conn: &mut AnyConnection, id: &UserId) -> StoreResult<Option<(User, BTreeMap<String, Value>)>> {
     let rows: Vec<(Row, Option<(String, String)>)> = users::table
         .left_join(user_claims::table)
-        .filter(users::id.eq(id))
+        .filter(users::id.eq(id.as_str()))
         .select((Row::as_select(), (user_claims::claim_name, user_claims::value).nullable()))
         .load(conn)?;
     with_claims(rows.into_iter().map(|(user, value)| (Some(user), value)))
@@ -304,10 +306,11 @@ fn values_of(user: &User, stored: Vec<(String, String)>) -> StoreResult<BTreeMap
 /// `phone_number_verified`), unless the same call sets the flag.
 pub fn set_claim_values(
     conn: &mut AnyConnection,
-    user_id: &str,
+    user_id: &UserId,
     values: &BTreeMap<String, Value>,
     now: i64,
 ) -> StoreResult<()> {
+    let user_id = user_id.as_str();
     for (name, value) in values {
         if matches!(name.as_str(), "email" | "email_verified" | "sub" | "updated_at") {
             return Err(StoreError::invalid(name.clone(), format!("{name} is not stored as a claim value")));
@@ -342,7 +345,8 @@ pub fn set_claim_values(
 }
 
 /// Gives the user a role (doing nothing if the user has it already).
-pub fn add_role(conn: &mut AnyConnection, user_id: &str, role_id: &str) -> StoreResult<()> {
+pub fn add_role(conn: &mut AnyConnection, user_id: &UserId, role_id: &str) -> StoreResult<()> {
+    let user_id = user_id.as_str();
     let exists: i64 = user_roles::table
         .filter(user_roles::user_id.eq(user_id).and(user_roles::role_id.eq(role_id)))
         .count()
@@ -355,27 +359,28 @@ pub fn add_role(conn: &mut AnyConnection, user_id: &str, role_id: &str) -> Store
     Ok(())
 }
 
-pub fn remove_role(conn: &mut AnyConnection, user_id: &str, role_id: &str) -> StoreResult<()> {
+pub fn remove_role(conn: &mut AnyConnection, user_id: &UserId, role_id: &str) -> StoreResult<()> {
+    let user_id = user_id.as_str();
     diesel::delete(user_roles::table.filter(user_roles::user_id.eq(user_id).and(user_roles::role_id.eq(role_id))))
         .execute(conn)?;
     Ok(())
 }
 
 /// The user's roles, by name.
-pub fn roles(conn: &mut AnyConnection, user_id: &str) -> StoreResult<Vec<Role>> {
+pub fn roles(conn: &mut AnyConnection, user_id: &UserId) -> StoreResult<Vec<Role>> {
     Ok(user_roles::table
         .inner_join(roles::table)
-        .filter(user_roles::user_id.eq(user_id))
+        .filter(user_roles::user_id.eq(user_id.as_str()))
         .select(Role::as_select())
         .order(roles::name.asc())
         .load(conn)?)
 }
 
 /// Whether the user holds the role named `role_name`.
-pub fn has_role(conn: &mut AnyConnection, user_id: &str, role_name: &str) -> StoreResult<bool> {
+pub fn has_role(conn: &mut AnyConnection, user_id: &UserId, role_name: &str) -> StoreResult<bool> {
     let n: i64 = user_roles::table
         .inner_join(roles::table)
-        .filter(user_roles::user_id.eq(user_id).and(roles::name.eq(role_name)))
+        .filter(user_roles::user_id.eq(user_id.as_str()).and(roles::name.eq(role_name)))
         .count()
         .get_result(conn)?;
     Ok(n > 0)

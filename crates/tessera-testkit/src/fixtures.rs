@@ -1,6 +1,7 @@
 //! Fixture builders the suites share: small functions that write what a test needs
 //! through the store and return what the test holds on to.
 
+use tessera_domain::UserId;
 use tessera_store::organizations::{self, ADMIN_ROLE};
 use tessera_store::users::{self, NewUser};
 use tessera_store::{Store, management_keys, new_id};
@@ -11,7 +12,7 @@ pub const NOW: i64 = 1_800_000_000;
 
 /// An administrator (a user holding the `tessera-admin` role, created if missing);
 /// returns the user id.
-pub fn admin(store: &Store) -> String {
+pub fn admin(store: &Store) -> UserId {
     store
         .write_transaction(|c| {
             let role = match organizations::find_role_by_name(c, ADMIN_ROLE)? {
@@ -53,5 +54,5 @@ pub fn management_key(store: &Store, created_by: &str, expires_at: Option<i64>) 
 /// A management key of a fresh [`admin`].
 pub fn admin_key(store: &Store) -> String {
     let admin = admin(store);
-    management_key(store, &admin, None)
+    management_key(store, admin.as_str(), None)
 }

@@ -14,6 +14,7 @@ use std::pin::Pin;
 use actix_web::dev::Payload;
 use actix_web::http::header::{AUTHORIZATION, HeaderMap};
 use actix_web::{FromRequest, HttpRequest, web};
+use tessera_domain::UserId;
 use tessera_store::organizations::ADMIN_ROLE;
 use tessera_store::{Store, management_keys, users};
 use tessera_tokens::SecretHash;
@@ -89,7 +90,7 @@ fn authenticate(store: &Store, id: &str, secret: &str, now: i64) -> Result<(Stri
     let (key, creator_ok) = store.read_transaction(|c| {
         let Some(key) = management_keys::find_usable(c, id, now)? else { return Ok((None, false)) };
         let creator_ok = key.created_by == "cli"
-            || match users::get(c, &key.created_by) {
+            || match users::get(c, &UserId::from(key.created_by.as_str())) {
                 Ok(user) => !user.disabled && users::has_role(c, &user.id, ADMIN_ROLE)?,
                 Err(tessera_store::StoreError::NotFound { .. }) => false,
                 Err(e) => return Err(e),

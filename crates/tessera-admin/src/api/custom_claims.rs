@@ -10,7 +10,7 @@ use actix_web::{HttpResponse, web};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 use tessera_claims::{Composer, IssuedClaims, Rule};
-use tessera_domain::TokenSubject;
+use tessera_domain::{TokenSubject, UserId};
 use tessera_store::redeem::{self, NotRotated, Rotate};
 use tessera_store::{Store, StoreError};
 use tessera_store::{grants, reference_tokens, reference_tokens::NewReferenceToken, refresh_tokens};
@@ -154,7 +154,7 @@ fn exchange(
                 token_hash: secret.hash().as_str().to_owned(),
                 grant_id: text("grant_id"),
                 application_id: app.id.clone(),
-                user_id: sub.clone().filter(|s| *s != app.client_id),
+                user_id: sub.clone().filter(|s| *s != app.client_id).map(UserId::from),
                 claims: claims.clone(),
                 expires_at,
             };
@@ -170,7 +170,10 @@ fn exchange(
             let Some((_, grant)) = refresh_tokens::find_refresh_token(c, old.as_str())? else {
                 return Err(StoreError::invalid("refresh_token", "is not a refresh token Tessera issued"));
             };
-            if grant.application_id != app.id || grant.user_id.is_none() || grant.user_id != sub {
+            if grant.application_id != app.id
+                || grant.user_id.is_none()
+                || grant.user_id.as_ref().map(UserId::as_str) != sub.as_deref()
+            {
                 return Err(StoreError::invalid(
                     "refresh_token",
                     "is not an active refresh token of the same user and application",

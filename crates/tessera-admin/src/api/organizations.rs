@@ -5,7 +5,7 @@
 use actix_web::{HttpResponse, web};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
-use tessera_domain::{DisplayName, OrganizationName};
+use tessera_domain::{DisplayName, OrganizationName, UserId};
 use tessera_store::organizations::{self, Organization, Role};
 use tessera_store::users;
 use tessera_store::{AnyConnection, Store, StoreError, StoreResult};
@@ -111,14 +111,14 @@ fn checked(input: OrganizationBody) -> Result<Checked, ApiError> {
 }
 
 /// The member's roles within the organization (the user must be a member).
-fn member(conn: &mut AnyConnection, organization_id: &str, user_id: &str) -> StoreResult<MemberView> {
+fn member(conn: &mut AnyConnection, organization_id: &str, user_id: &UserId) -> StoreResult<MemberView> {
     let roles: Vec<Role> = organizations::memberships_of_user(conn, user_id)?
         .into_iter()
         .find(|m| m.organization.id == organization_id)
         .ok_or(StoreError::not_found("membership"))?
         .roles;
     Ok(MemberView {
-        user_id: user_id.to_owned(),
+        user_id: user_id.as_str().to_owned(),
         roles: roles.into_iter().map(|r| MemberRole { id: r.id, name: r.name }).collect(),
     })
 }
@@ -241,7 +241,7 @@ pub async fn list_members(
     let members = blocking(move || {
         Ok(store.read_transaction(|c| {
             organizations::get_organization(c, &id)?;
-            let ids = body::page_in_memory(organizations::member_ids(c, &id)?, &page, String::as_str);
+            let ids = body::page_in_memory(organizations::member_ids(c, &id)?, &page, UserId::as_str);
             let items = ids.items.iter().map(|user_id| member(c, &id, user_id)).collect::<StoreResult<Vec<_>>>()?;
             Ok(body::PageOf { items, next: ids.next })
         })?)
@@ -262,7 +262,8 @@ pub async fn set_member(
 ) -> Result<HttpResponse, ApiError> {
     let (id, user_id) = path.into_inner();
     let input: MembershipBody = body::parse(&bytes)?;
-    let updated = blocking(move || set_membership(&store, &caller, &id, &user_id, &input.role_ids)).await?;
+    let updated =
+        blocking(move || set_membership(&store, &caller, &id, &UserId::from(user_id), &input.role_ids)).await?;
     Ok(HttpResponse::Ok().json(updated))
 }
 
@@ -271,7 +272,7 @@ pub(crate) fn set_membership(
     store: &Store,
     who: &dyn Actor,
     id: &str,
-    user_id: &str,
+    user_id: &UserId,
     role_ids: &[String],
 ) -> Result<MemberView, ApiError> {
     let now = super::now();
@@ -307,12 +308,12 @@ pub async fn remove_member(
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, ApiError> {
     let (id, user_id) = path.into_inner();
-    blocking(move || remove_membership(&store, &caller, &id, &user_id)).await?;
+    blocking(move || remove_membership(&store, &caller, &id, &UserId::from(user_id))).await?;
     Ok(HttpResponse::NoContent().finish())
 }
 
 /// Removes `user_id` from organization `id`.
-pub(crate) fn remove_membership(store: &Store, who: &dyn Actor, id: &str, user_id: &str) -> Result<(), ApiError> {
+pub(crate) fn remove_membership(store: &Store, who: &dyn Actor, id: &str, user_id: &UserId) -> Result<(), ApiError> {
     let now = super::now();
     Ok(store.write_transaction(|c| {
         organizations::get_organization(c, id)?;

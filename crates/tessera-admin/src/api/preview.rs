@@ -19,7 +19,7 @@ use serde_json::{Map, Value, json};
 use tessera_claims::issuance::{self, Inputs, Script};
 use tessera_claims::{ClaimSource, FetchPolicy, GrantInfo, IssuedClaims, Redactor, Rule, ScriptFailure, TokenKind};
 use tessera_domain::{
-    AccessTokenFacts, GrantType, IdTokenFacts, IdentityClaims, Output, ScopeSet, TokenSubject,
+    AccessTokenFacts, GrantType, IdTokenFacts, IdentityClaims, Output, ScopeSet, TokenSubject, UserId,
     access_token_audience_and_scope, access_token_claims, claims_for_id_token, claims_for_userinfo, id_token_claims,
     introspection_answer, resolve_for_client_credentials, resolve_requested,
 };
@@ -143,7 +143,7 @@ pub(crate) fn run_preview(
 ) -> Result<Preview, ApiError> {
     let config = store.config()?;
     let app = config.application(application_id).ok_or_else(|| ApiError::not_found("no such application"))?.clone();
-    let user_id = input.user_id.as_deref().map(str::trim).filter(|u| !u.is_empty());
+    let user_id = input.user_id.as_deref().map(str::trim).filter(|u| !u.is_empty()).map(UserId::from);
     if user_id.is_none() && !app.settings.grant_types.contains(&GrantType::ClientCredentials) {
         return Err(ApiError::invalid(
             "user_id",
@@ -156,7 +156,7 @@ pub(crate) fn run_preview(
     };
     let now = super::now();
     let preview = match user_id {
-        Some(user_id) => user_preview(store, support, &config, &app, user_id, &requested, now)?,
+        Some(user_id) => user_preview(store, support, &config, &app, &user_id, &requested, now)?,
         None => machine_preview(support, &config, &app, &requested, now)?,
     };
     let summary = json!({ "client_id": app.client_id, "user_id": preview.user_id, "scope": preview.scope,
@@ -172,7 +172,7 @@ fn user_preview(
     support: &ScriptSupport,
     config: &Config,
     app: &Application,
-    user_id: &str,
+    user_id: &UserId,
     requested: &ScopeSet,
     now: i64,
 ) -> Result<Preview, ApiError> {
@@ -195,7 +195,7 @@ fn user_preview(
     let amr = vec!["pwd".to_owned()];
     let mut access = access_token_claims(&AccessTokenFacts {
         issuer: sample::ISSUER,
-        subject: &user.id,
+        subject: user.id.as_str(),
         audience: &audience,
         client_id: &app.client_id,
         scope: &scope,
@@ -214,13 +214,13 @@ fn user_preview(
     IssuedClaims::merge_into(&mut access, custom.claims.output(Output::AccessToken));
 
     let (id_token, userinfo) = if scope.has_openid() {
-        let identity = IdentityClaims { sub: &user.id, user_values: &values, scopes: &resolved.identity };
+        let identity = IdentityClaims { sub: user.id.as_str(), user_values: &values, scopes: &resolved.identity };
         let standard: BTreeSet<String> = claims_for_userinfo(&identity).keys().cloned().collect();
         let mut id_claims = claims_for_id_token(&identity);
         IssuedClaims::merge_into(&mut id_claims, custom.claims.output(Output::IdToken));
         let facts = IdTokenFacts {
             issuer: sample::ISSUER,
-            subject: &user.id,
+            subject: user.id.as_str(),
             client_id: &app.client_id,
             issued_at: now,
             expires_at: now + app.settings.lifetimes.id_token,
@@ -241,7 +241,7 @@ fn user_preview(
     Ok(Preview {
         application_id: app.id.clone(),
         client_id: app.client_id.clone(),
-        user_id: Some(user.id.clone()),
+        user_id: Some(user.id.as_str().to_owned()),
         scope: scope.to_string(),
         outcome: outcome.outcome,
         denied: outcome.denied,

@@ -10,7 +10,7 @@ use actix_web::{HttpResponse, web};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 use tessera_auth::PasswordPolicy;
-use tessera_domain::{Email, Password, Username};
+use tessera_domain::{Email, Password, UserId, Username};
 use tessera_store::grants;
 use tessera_store::organizations;
 use tessera_store::scopes;
@@ -125,7 +125,7 @@ page_schema!(UserPage, UserView);
 fn view(u: User) -> UserView {
     UserView {
         has_password: u.password_hash.is_some(),
-        id: u.id,
+        id: u.id.into_string(),
         username: u.username,
         email: u.email,
         email_verified: u.email_verified,
@@ -237,7 +237,7 @@ pub(crate) fn create_user(
 #[utoipa::path(get, path = "/api/v1/users/{id}", tag = "users", params(("id" = String, Path)),
     responses((status = 200, body = UserDetail), (status = 404, body = super::ErrorBody)))]
 pub async fn get(store: web::Data<Store>, _caller: Caller, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
-    let id = id.into_inner();
+    let id = UserId::from(id.into_inner());
     let found = blocking(move || {
         Ok(store.read_transaction(|c| {
             let user = users::get(c, &id)?;
@@ -256,7 +256,7 @@ pub async fn update(
     id: web::Path<String>,
     bytes: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
-    let id = id.into_inner();
+    let id = UserId::from(id.into_inner());
     let patch: UserPatch = body::parse(&bytes)?;
     let updated = blocking(move || {
         let user = update_user(&store, &caller, &id, patch)?;
@@ -267,7 +267,7 @@ pub async fn update(
 }
 
 /// Changes the fields `patch` sets. Shared by the API and the console.
-pub(crate) fn update_user(store: &Store, who: &dyn Actor, id: &str, patch: UserPatch) -> Result<User, ApiError> {
+pub(crate) fn update_user(store: &Store, who: &dyn Actor, id: &UserId, patch: UserPatch) -> Result<User, ApiError> {
     let changes = UserChanges {
         username: patch.username.as_deref().map(username).transpose()?,
         email: patch.email.map(|e| e.as_deref().map(email).transpose()).transpose()?,
@@ -300,13 +300,13 @@ pub(crate) fn update_user(store: &Store, who: &dyn Actor, id: &str, patch: UserP
 #[utoipa::path(delete, path = "/api/v1/users/{id}", tag = "users", params(("id" = String, Path)),
     responses((status = 204), (status = 404, body = super::ErrorBody)))]
 pub async fn delete(store: web::Data<Store>, caller: Caller, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
-    let id = id.into_inner();
+    let id = UserId::from(id.into_inner());
     blocking(move || delete_user(&store, &caller, &id)).await?;
     Ok(HttpResponse::NoContent().finish())
 }
 
 /// Deletes user `id` with everything that belongs to them.
-pub(crate) fn delete_user(store: &Store, who: &dyn Actor, id: &str) -> Result<(), ApiError> {
+pub(crate) fn delete_user(store: &Store, who: &dyn Actor, id: &UserId) -> Result<(), ApiError> {
     let now = super::now();
     Ok(store.write_transaction(|c| {
         let user = users::get(c, id)?;
@@ -330,7 +330,7 @@ pub async fn set_claims(
     id: web::Path<String>,
     bytes: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
-    let id = id.into_inner();
+    let id = UserId::from(id.into_inner());
     let values: Map<String, Value> = body::parse(&bytes)?;
     let updated = blocking(move || {
         set_user_claims(&store, &caller, &id, values)?;
@@ -348,7 +348,7 @@ pub async fn set_claims(
 pub(crate) fn set_user_claims(
     store: &Store,
     who: &dyn Actor,
-    id: &str,
+    id: &UserId,
     values: Map<String, Value>,
 ) -> Result<(), ApiError> {
     let now = super::now();
@@ -389,7 +389,7 @@ pub async fn set_password(
     id: web::Path<String>,
     bytes: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
-    let id = id.into_inner();
+    let id = UserId::from(id.into_inner());
     let input: PasswordBody = body::parse(&bytes)?;
     blocking(move || set_user_password(&store, &hasher, &policy, &caller, &id, input.password)).await?;
     Ok(HttpResponse::NoContent().finish())
@@ -403,7 +403,7 @@ pub(crate) fn set_user_password(
     hasher: &PasswordHasher,
     policy: &PasswordPolicy,
     who: &dyn Actor,
-    id: &str,
+    id: &UserId,
     raw: String,
 ) -> Result<(), ApiError> {
     let now = super::now();
@@ -457,6 +457,7 @@ async fn change_role(
     (id, role_id): (String, String),
     add: bool,
 ) -> Result<HttpResponse, ApiError> {
+    let id = UserId::from(id);
     let updated = blocking(move || {
         change_user_role(&store, &caller, &id, &role_id, add)?;
         Ok(store.read_transaction(|c| {
@@ -472,7 +473,7 @@ async fn change_role(
 pub(crate) fn change_user_role(
     store: &Store,
     who: &dyn Actor,
-    id: &str,
+    id: &UserId,
     role_id: &str,
     add: bool,
 ) -> Result<(), ApiError> {

@@ -377,7 +377,7 @@ fn preview_page(
             .map(|a| Choice::new(&a.id, format!("{} ({})", a.settings.name, a.client_id), a.id == chosen.application)),
     );
     let mut user_choices = vec![Choice::new("", "No user: a machine client's own token", chosen.user.is_empty())];
-    user_choices.extend(people.iter().map(|u| Choice::new(&u.id, &u.username, u.id == chosen.user)));
+    user_choices.extend(people.iter().map(|u| Choice::new(u.id.as_str(), &u.username, u.id.as_str() == chosen.user)));
     let mut form = Form::post(
         href("claim-mappings/preview"),
         "Preview",
@@ -483,7 +483,7 @@ async fn preview_form(admin: Admin, store: web::Data<Store>) -> Result<HttpRespo
     let (apps, people) = blocking(move || Ok(choices(&store)?)).await?;
     let chosen = Chosen {
         application: apps.first().map(|a| a.id.clone()).unwrap_or_default(),
-        user: people.first().map(|u| u.id.clone()).unwrap_or_default(),
+        user: people.first().map(|u| u.id.as_str().to_owned()).unwrap_or_default(),
         scope: String::new(),
     };
     Ok(html(StatusCode::OK, &preview_page(&admin, &chosen, &apps, &people, None)))

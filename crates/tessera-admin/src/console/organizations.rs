@@ -4,6 +4,7 @@
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, web};
 use serde::Deserialize;
+use tessera_domain::UserId;
 use tessera_store::organizations::{self, Organization, Role};
 use tessera_store::{Page as StorePage, Store, users};
 
@@ -125,7 +126,7 @@ async fn create(admin: Admin, store: web::Data<Store>, body: web::Bytes) -> Resu
 /// An organization with its members (user id, username, roles) and the roles to give.
 struct Loaded {
     org: Organization,
-    members: Vec<(String, String, Vec<Role>)>,
+    members: Vec<(UserId, String, Vec<Role>)>,
     roles: Vec<Role>,
 }
 
@@ -269,7 +270,7 @@ async fn set_member(
     let outcome = attempt(move || {
         let user = db.read_transaction(|c| match users::find_by_login(c, &login.to_lowercase())? {
             Some(user) => Ok(Some(user)),
-            None => match users::get(c, &login) {
+            None => match users::get(c, &UserId::from(login.as_str())) {
                 Ok(user) => Ok(Some(user)),
                 Err(tessera_store::StoreError::NotFound { .. }) => Ok(None),
                 Err(e) => Err(e),
@@ -292,7 +293,7 @@ async fn remove_member(
     let (id, user_id) = path.into_inner();
     let who = admin.clone();
     let org_id = id.clone();
-    blocking(move || Ok(remove_membership(&store, &who, &org_id, &user_id)?)).await?;
+    blocking(move || Ok(remove_membership(&store, &who, &org_id, &UserId::from(user_id))?)).await?;
     Ok(see_other(&format!("{}?notice=member_removed", href(&format!("organizations/{id}")))))
 }
 

@@ -20,6 +20,7 @@ use serde_json::json;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 use tessera_auth::{Channel, PasswordAttempt, Verdict};
+use tessera_domain::UserId;
 use tessera_store::audit::{self, NewAuditEvent};
 use tessera_store::organizations::ADMIN_ROLE;
 use tessera_store::{Store, admin_sessions, users};
@@ -102,7 +103,7 @@ fn same(a: &str, b: Option<&str>) -> bool {
 /// A signed-in, enabled administrator making this request.
 #[derive(Debug, Clone)]
 pub struct Admin {
-    pub user_id: String,
+    pub user_id: UserId,
     pub username: String,
     session_id: String,
     pub client_ip: Option<String>,
@@ -149,7 +150,7 @@ impl Actor for Admin {
 
     /// A key created in the console stands for the signed-in administrator.
     fn principal(&self) -> String {
-        self.user_id.clone()
+        self.user_id.as_str().to_owned()
     }
 }
 

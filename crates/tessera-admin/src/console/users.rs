@@ -7,7 +7,7 @@ use actix_web::{HttpResponse, web};
 use serde::Deserialize;
 use serde_json::{Map, Value};
 use tessera_auth::PasswordPolicy;
-use tessera_domain::ClaimValueType;
+use tessera_domain::{ClaimValueType, UserId};
 use tessera_store::organizations::{self, Membership, Role};
 use tessera_store::scopes::{self, ClaimType};
 use tessera_store::users::{self, User};
@@ -173,7 +173,7 @@ struct Loaded {
     memberships: Vec<Membership>,
 }
 
-fn load(store: &Store, id: &str) -> Result<Loaded, ConsoleError> {
+fn load(store: &Store, id: &UserId) -> Result<Loaded, ConsoleError> {
     Ok(store.read_transaction(|c| {
         let user = users::get(c, id)?;
         Ok(Loaded {
@@ -209,7 +209,7 @@ fn detail_page(admin: &Admin, l: &Loaded, failed: Option<Failed>) -> Page {
     let mut page = admin.page(format!("User {}", u.username), "users");
     page.panels.push(
         Panel::new("Account")
-            .fact("Id (sub)", &u.id)
+            .fact("Id (sub)", u.id.as_str())
             .fact("Password", if u.password_hash.is_some() { "set" } else { "none" })
             .fact("Created", time(u.created_at))
             .fact("Updated", time(u.updated_at)),
@@ -343,7 +343,7 @@ async fn show(
     id: web::Path<String>,
     query: web::Query<Query>,
 ) -> Result<HttpResponse, ConsoleError> {
-    let id = id.into_inner();
+    let id = UserId::from(id.into_inner());
     let loaded = blocking(move || load(&store, &id)).await?;
     let mut page = detail_page(&admin, &loaded, None);
     page.notice = notice(query.notice.as_deref());
@@ -353,7 +353,7 @@ async fn show(
 async fn respond(
     admin: &Admin,
     store: web::Data<Store>,
-    id: String,
+    id: UserId,
     failed: Option<Failed>,
     notice: &str,
 ) -> Result<HttpResponse, ConsoleError> {
@@ -372,7 +372,7 @@ async fn update(
     id: web::Path<String>,
     body: web::Bytes,
 ) -> Result<HttpResponse, ConsoleError> {
-    let id = id.into_inner();
+    let id = UserId::from(id.into_inner());
     let form = admin.form(&body)?;
     let parsed = (|| {
         Ok::<_, ApiError>(UserPatch {
@@ -405,7 +405,7 @@ async fn set_claims(
     id: web::Path<String>,
     body: web::Bytes,
 ) -> Result<HttpResponse, ConsoleError> {
-    let id = id.into_inner();
+    let id = UserId::from(id.into_inner());
     let form = admin.form(&body)?;
     let (who, db, user_id) = (admin.clone(), store.clone(), id.clone());
     let typed = FormData::parse(&body)?;
@@ -437,7 +437,7 @@ async fn set_password(
     id: web::Path<String>,
     body: web::Bytes,
 ) -> Result<HttpResponse, ConsoleError> {
-    let id = id.into_inner();
+    let id = UserId::from(id.into_inner());
     let form = admin.form(&body)?;
     let password = form.get("password").unwrap_or("").to_owned();
     let (who, db, user_id) = (admin.clone(), store.clone(), id.clone());
@@ -451,7 +451,7 @@ async fn add_role(
     id: web::Path<String>,
     body: web::Bytes,
 ) -> Result<HttpResponse, ConsoleError> {
-    let id = id.into_inner();
+    let id = UserId::from(id.into_inner());
     let form = admin.form(&body)?;
     let role_id = form.text("role_id");
     let (who, db, user_id) = (admin.clone(), store.clone(), id.clone());
@@ -473,6 +473,7 @@ async fn remove_role(
 ) -> Result<HttpResponse, ConsoleError> {
     admin.form(&body)?;
     let (id, role_id) = path.into_inner();
+    let id = UserId::from(id);
     let (who, db, user_id) = (admin.clone(), store.clone(), id.clone());
     blocking(move || Ok(change_user_role(&db, &who, &user_id, &role_id, false)?)).await?;
     respond(&admin, store, id, None, "role_removed").await
@@ -485,7 +486,7 @@ async fn delete(
     body: web::Bytes,
 ) -> Result<HttpResponse, ConsoleError> {
     admin.form(&body)?;
-    let id = id.into_inner();
+    let id = UserId::from(id.into_inner());
     let who = admin.clone();
     blocking(move || Ok(delete_user(&store, &who, &id)?)).await?;
     Ok(see_other(&format!("{}?notice=deleted", href("users"))))

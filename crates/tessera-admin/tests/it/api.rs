@@ -3,6 +3,7 @@
 use actix_web::http::Method;
 use actix_web::test::TestRequest;
 use serde_json::{Value, json};
+use tessera_domain::UserId;
 use tessera_store::management_keys;
 use tessera_testkit::{admin_key, both_backends, management_key};
 
@@ -25,7 +26,7 @@ both_backends! {
         assert_error(&got, 401, "unauthorized", None);
         // Expired.
         let admin = tessera_testkit::admin(&store);
-        let expired = management_key(&store, &admin, Some(2));
+        let expired = management_key(&store, admin.as_str(), Some(2));
         assert_error(&call(&app, Method::GET, "/api/v1/applications", Some(&expired), None).await, 401, "unauthorized", None);
         // Revoked.
         store.write_transaction(|c| management_keys::revoke(c, id, 5)).unwrap();
@@ -53,7 +54,7 @@ both_backends! {
     async fn a_key_whose_creator_lost_the_admin_role_is_forbidden(store: Store) {
         let app = app(&store).await;
         let user = store.write_transaction(|c| tessera_store::users::create(c, &tessera_store::users::NewUser { username: "bob".into(), ..Default::default() }, 1)).unwrap();
-        let key = management_key(&store, &user.id, None);
+        let key = management_key(&store, user.id.as_str(), None);
         assert_error(&call(&app, Method::GET, "/api/v1/users", Some(&key), None).await, 403, "forbidden", None);
     }
 
@@ -519,7 +520,7 @@ both_backends! {
         assert_error(&call(&app, Method::DELETE, &member_path, Some(&key), None).await, 404, "not_found", None);
         assert_error(&call(&app, Method::GET, "/api/v1/organizations/nope/members", Some(&key), None).await, 404, "not_found", None);
         assert_eq!(audit_events(&store, "organization.remove_member").len(), 1);
-        assert!(store.read_transaction(|c| tessera_store::organizations::memberships_of_user(c, &user_id)).unwrap().is_empty());
+        assert!(store.read_transaction(|c| tessera_store::organizations::memberships_of_user(c, &UserId::from(user_id.as_str()))).unwrap().is_empty());
     }
 
     async fn signing_keys_are_listed_and_rotated(store: Store) {

@@ -8,6 +8,7 @@ use actix_web::http::{Method, StatusCode, header};
 use actix_web::test::{self, TestRequest};
 use actix_web::{App, web};
 use tessera_admin::console::{ConsoleSettings, KeyRotation};
+use tessera_domain::UserId;
 use tessera_store::users::{self, NewUser};
 use tessera_store::{Store, admin_sessions};
 use tessera_testkit::both_backends;
@@ -123,7 +124,7 @@ async fn browser(
 }
 
 /// An administrator with a password; returns (user id, username).
-fn admin(store: &Store) -> (String, String) {
+fn admin(store: &Store) -> (UserId, String) {
     let id = tessera_testkit::admin(store);
     let hash = PasswordHasher::new(PasswordParams::TESTING).unwrap().hash(PASSWORD).unwrap();
     store.write_transaction(|c| users::set_password_hash(c, &id, &hash, 1)).unwrap();
@@ -133,7 +134,7 @@ fn admin(store: &Store) -> (String, String) {
 
 async fn signed_in(
     store: &Store,
-) -> (Browser<impl Service<actix_http::Request, Response = ServiceResponse, Error = actix_web::Error>>, String, Rotations)
+) -> (Browser<impl Service<actix_http::Request, Response = ServiceResponse, Error = actix_web::Error>>, UserId, Rotations)
 {
     let (id, username) = admin(store);
     let (mut b, rotations) = browser(store, ConsoleSettings::default()).await;
@@ -689,7 +690,7 @@ both_backends! {
         }).unwrap();
         store.write_transaction(|c| tessera_store::mappings::create(c, None, &rule, 1)).unwrap();
         let answer = b.submit("/admin/claim-mappings/preview", "/admin/claim-mappings/preview",
-            &[("application", &app.id), ("user", &admin_id), ("scope", "")]).await;
+            &[("application", &app.id), ("user", admin_id.as_str()), ("scope", "")]).await;
         assert_eq!(answer.status, StatusCode::OK, "{}", answer.body);
         for heading in ["ID token", "Access token", "Userinfo"] {
             assert!(answer.body.contains(heading), "{heading}");

@@ -220,7 +220,7 @@ fn register(
         let (new_id, _) = session::start(
             c,
             Some(&pending.session_id),
-            Some((user.id.as_str(), now, vec!["pwd".to_owned()])),
+            Some((&user.id, now, vec!["pwd".to_owned()])),
             &state.settings,
             now,
         )?;

@@ -129,7 +129,7 @@ fn sign_in(
             let (new_id, _session) = session::start(
                 c,
                 Some(&pending.session_id),
-                Some((user.id.as_str(), now, vec!["pwd".to_owned()])),
+                Some((&user.id, now, vec!["pwd".to_owned()])),
                 &state.settings,
                 now,
             )?;

@@ -139,7 +139,7 @@ pub fn issue(
     let jti = tessera_tokens::jwt::new_jti();
     let mut claims = access_token_claims(&AccessTokenFacts {
         issuer: &state.issuer,
-        subject: &grant.user.id,
+        subject: grant.user.id.as_str(),
         audience: &audience,
         client_id: &app.client_id,
         scope: &scope,
@@ -187,12 +187,12 @@ pub fn issue(
 
     let id_token = if scope.has_openid() {
         let identity =
-            IdentityClaims { sub: &grant.user.id, user_values: grant.user_claims, scopes: &resolved.identity };
+            IdentityClaims { sub: grant.user.id.as_str(), user_values: grant.user_claims, scopes: &resolved.identity };
         let mut claims = claims_for_id_token(&identity);
         IssuedClaims::merge_into(&mut claims, custom.issued.output(Output::IdToken));
         let facts = IdTokenFacts {
             issuer: &state.issuer,
-            subject: &grant.user.id,
+            subject: grant.user.id.as_str(),
             client_id: &app.client_id,
             issued_at: now,
             expires_at: now + app.settings.lifetimes.id_token,

@@ -1,3 +1,4 @@
+use tessera_domain::UserId;
 use tessera_store::admin_sessions;
 use tessera_store::purge;
 use tessera_store::users::{self, NewUser};
@@ -6,7 +7,7 @@ use tessera_testkit::NOW;
 
 const IDLE: i64 = 900;
 
-fn admin(store: &tessera_store::Store) -> String {
+fn admin(store: &tessera_store::Store) -> UserId {
     store
         .write_transaction(|c| users::create(c, &NewUser { username: "root".into(), ..Default::default() }, NOW))
         .unwrap()

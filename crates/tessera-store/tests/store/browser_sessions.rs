@@ -1,14 +1,15 @@
+use tessera_domain::UserId;
 use tessera_store::browser_sessions::{self, NewSession};
 use tessera_store::{StoreError, authorization_requests};
 
 use crate::fixtures::{parties, request};
 use tessera_testkit::NOW;
 
-fn session(id_hash: &str, sid: &str, user_id: Option<&str>) -> NewSession {
+fn session(id_hash: &str, sid: &str, user_id: Option<&UserId>) -> NewSession {
     NewSession {
         id_hash: id_hash.into(),
         sid: sid.into(),
-        user_id: user_id.map(str::to_owned),
+        user_id: user_id.cloned(),
         auth_time: user_id.map(|_| NOW),
         amr: if user_id.is_some() { vec!["pwd".into()] } else { vec![] },
         expires_at: NOW + 3600,
@@ -21,7 +22,7 @@ crate::both_backends! {
         store.write_transaction(|c| browser_sessions::create(c, &session("h1", "sid-1", Some(&p.alice)), NOW)).unwrap();
         let idle = 600;
         let active = store.read_transaction(|c| browser_sessions::get_active(c, "h1", idle, NOW + 599)).unwrap().unwrap();
-        assert_eq!(active.user_id.as_deref(), Some(p.alice.as_str()));
+        assert_eq!(active.user_id.as_ref(), Some(&p.alice));
         assert_eq!(active.amr, vec!["pwd".to_owned()]);
         assert_eq!(active.last_seen_at, NOW);
         assert!(store.read_transaction(|c| browser_sessions::get_active(c, "h1", idle, NOW + 600)).unwrap().is_none());
@@ -47,7 +48,7 @@ crate::both_backends! {
         store.write_transaction(|c| browser_sessions::create(c, &session("h1", "sid-1", None), NOW)).unwrap();
         let amr = vec!["pwd".to_owned(), "otp".to_owned()];
         let signed_in = store.write_transaction(|c| browser_sessions::authenticate(c, "h1", &p.alice, NOW + 10, &amr, NOW + 10)).unwrap();
-        assert_eq!(signed_in.user_id.as_deref(), Some(p.alice.as_str()));
+        assert_eq!(signed_in.user_id.as_ref(), Some(&p.alice));
         assert_eq!(signed_in.auth_time, Some(NOW + 10));
         assert_eq!(signed_in.amr, amr);
         assert_eq!(signed_in.last_seen_at, NOW + 10);

@@ -2,7 +2,9 @@
 //! codes, grants and reference tokens they start from.
 
 use serde_json::{Map, Value, json};
-use tessera_domain::{ApplicationType, ClientAuthMethod, GrantType, SigningAlgorithm, TokenFormat, TokenLifetimes};
+use tessera_domain::{
+    ApplicationType, ClientAuthMethod, GrantType, SigningAlgorithm, TokenFormat, TokenLifetimes, UserId,
+};
 use tessera_store::Store;
 use tessera_store::applications::{self, ApplicationSettings};
 use tessera_store::authorization_requests::NewAuthorizationRequest;
@@ -78,8 +80,8 @@ pub(crate) fn active(store: &Store, hash: &str, now: i64) -> bool {
 
 /// The rows sessions, codes and grants point at: two users and two applications.
 pub(crate) struct Parties {
-    pub alice: String,
-    pub bob: String,
+    pub alice: UserId,
+    pub bob: UserId,
     pub app: String,
     pub other_app: String,
 }

@@ -131,7 +131,7 @@ crate::both_backends! {
         assert_eq!(store.read_transaction(|c| codes::get_code(c, "code-1")).unwrap().unwrap().consumed_at, Some(NOW + 1));
         let stored = store.read_transaction(|c| grants::get_grant(c, "grant-1")).unwrap();
         assert_eq!(stored.application_id, p.app);
-        assert_eq!(stored.user_id.as_deref(), Some(p.alice.as_str()));
+        assert_eq!(stored.user_id.as_ref(), Some(&p.alice));
         assert_eq!(stored.sid.as_deref(), Some("sid-1"));
         assert_eq!(stored.scope, "offline_access openid");
         assert_eq!(stored.resources, vec!["https://api.example.com".to_owned()]);

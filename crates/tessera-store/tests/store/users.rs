@@ -1,7 +1,7 @@
 use std::collections::BTreeMap;
 
 use serde_json::json;
-use tessera_domain::ClaimValueType;
+use tessera_domain::{ClaimValueType, UserId};
 use tessera_store::scopes::{self, ClaimTypeInput};
 use tessera_store::users::{self, NewUser, UserChanges};
 use tessera_store::{Page, StoreError, organizations};
@@ -65,8 +65,8 @@ crate::both_backends! {
     }
 
     fn missing_user_is_not_found(store: Store) {
-        assert!(matches!(store.read_transaction(|c| users::get(c, "nope")), Err(StoreError::NotFound { entity: "user" })));
-        assert!(matches!(store.write_transaction(|c| users::delete(c, "nope")), Err(StoreError::NotFound { .. })));
+        assert!(matches!(store.read_transaction(|c| users::get(c, &UserId::from("nope"))), Err(StoreError::NotFound { entity: "user" })));
+        assert!(matches!(store.write_transaction(|c| users::delete(c, &UserId::from("nope"))), Err(StoreError::NotFound { .. })));
     }
 
     fn update_changes_only_what_is_given(store: Store) {

@@ -124,7 +124,7 @@ mod review_2026_12_logout {
             let mismatch = events(&w, "user.sign_out_hint_mismatch");
             assert_eq!(mismatch.len(), 1);
             assert_eq!(mismatch[0].target, format!("user:{}", w.alice));
-            assert_eq!(mismatch[0].summary["hint_sub"], bob);
+            assert_eq!(mismatch[0].summary["hint_sub"], bob.as_str());
             // Alice confirms: she is signed out, by her own word, and not redirected.
             let csrf = hidden(&reply.body, "csrf");
             let confirmed = alice.post("/connect/endsession/confirm", &[("csrf", &csrf), ("decision", "logout")]);

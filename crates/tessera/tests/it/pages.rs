@@ -9,7 +9,7 @@
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
-use tessera_domain::ClaimValueType;
+use tessera_domain::{ClaimValueType, UserId};
 use tessera_store::scopes::{self, ClaimTypeInput};
 use tessera_store::{applications, connections, users};
 use tessera_store::{browser_sessions, browser_sessions::NewSession, consents};
@@ -910,7 +910,7 @@ mod review_2026_12_claims {
         fn changing_or_removing_an_email_resets_email_verified(db: TestDatabase) {
             let w = world(&db);
             let now = tessera::now();
-            let verify = |id: &str| w.store.write_transaction(|c| users::update(c, id, &users::UserChanges {
+            let verify = |id: &UserId| w.store.write_transaction(|c| users::update(c, id, &users::UserChanges {
                 email_verified: Some(true), ..Default::default() }, now)).unwrap();
             verify(&w.alice);
             let changed = w.store.write_transaction(|c| users::update(c, &w.alice, &users::UserChanges {

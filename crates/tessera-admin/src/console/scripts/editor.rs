@@ -94,7 +94,7 @@ pub(super) fn load(
         None => editor(kind, saved, users, applications, variables),
     };
     if typed.is_none() || resample {
-        let user = editor.users.iter().find(|u| u.id == editor.user);
+        let user = editor.users.iter().find(|u| u.id.as_str() == editor.user);
         let app = editor.applications.iter().find(|a| a.id == editor.application);
         let now = crate::api::now();
         let sample = store.read_transaction(|c| sample::build(c, kind, user, app, now))?;
@@ -117,7 +117,7 @@ fn editor(
         source: saved.source.clone(),
         enabled: saved.enabled,
         on_failure: saved.on_failure.to_owned(),
-        user: users.first().map(|u| u.id.clone()).unwrap_or_default(),
+        user: users.first().map(|u| u.id.as_str().to_owned()).unwrap_or_default(),
         application: applications.first().map(|a| a.id.clone()).unwrap_or_default(),
         token: String::new(),
         context: String::new(),
@@ -206,10 +206,10 @@ fn test_panel(editor: &Editor, error: Option<&ApiError>) -> Panel {
                     Some(email) => format!("{} ({email})", u.username),
                     None => u.username.clone(),
                 };
-                Choice::new(&u.id, label, u.id == editor.user)
+                Choice::new(u.id.as_str(), label, u.id.as_str() == editor.user)
             })
             .collect();
-        choices.push(Choice::new("", "A made-up user", !editor.users.iter().any(|u| u.id == editor.user)));
+        choices.push(Choice::new("", "A made-up user", !editor.users.iter().any(|u| u.id.as_str() == editor.user)));
         fields.push(Field::select("user", "User", choices).of_form(EDITOR));
     }
     let mut apps: Vec<Choice> = editor

@@ -62,8 +62,7 @@ impl Grant for RefreshToken {
         // A token of another client must not be spent.
         if grant.application_id != app.id {
             let summary = json!({ "reason": "another_client", "grant": grant.id, "issued_to": grant.application_id });
-            let target =
-                grant.user_id.as_deref().map_or_else(|| format!("grant:{}", grant.id), |u| format!("user:{u}"));
+            let target = grant.user_id.as_ref().map_or_else(|| format!("grant:{}", grant.id), |u| format!("user:{u}"));
             let error = OAuthError::invalid_grant("the refresh token was issued to another client");
             return Err(super::misuse(state, app, "token.refresh_misused", &target, summary, error, now));
         }

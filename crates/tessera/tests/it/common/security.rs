@@ -14,7 +14,9 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use reqwest::blocking::{Client, RequestBuilder};
 use reqwest::header::HeaderMap;
 use serde_json::{Value, json};
-use tessera_domain::{ApplicationType, ClientAuthMethod, GrantType, SigningAlgorithm, TokenFormat, TokenLifetimes};
+use tessera_domain::{
+    ApplicationType, ClientAuthMethod, GrantType, SigningAlgorithm, TokenFormat, TokenLifetimes, UserId,
+};
 use tessera_store::applications::{self, ApplicationSettings};
 use tessera_store::connections::{self, NewApiConnection};
 use tessera_store::scopes::{self, NewApiScope};
@@ -176,7 +178,7 @@ pub struct World {
     pub store: Store,
     /// The secret of every confidential application created here.
     pub secret: String,
-    pub alice: String,
+    pub alice: UserId,
 }
 
 /// Alice, and two confidential web applications: `webapp` (redirect URIs [`REDIRECT`],
@@ -196,7 +198,7 @@ pub fn world_on(db: &TestDatabase, app: TestApp) -> World {
     w
 }
 
-pub fn add_user(store: &Store, username: &str, password: &str) -> String {
+pub fn add_user(store: &Store, username: &str, password: &str) -> UserId {
     let hasher = PasswordHasher::new(PasswordParams::TESTING).unwrap();
     let new = NewUser {
         username: username.into(),
