@@ -23,7 +23,7 @@ use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
 use diesel::prelude::*;
-use tessera_domain::{ScopeCatalog, TokenSubject};
+use tessera_domain::{ConnectionId, ScopeCatalog, TokenSubject};
 
 use crate::applications::{self, Application, ApplicationSecret};
 use crate::connections::{self, ApiConnection, ConnectionSecret};
@@ -44,7 +44,7 @@ pub struct Config {
     application_secrets: HashMap<String, Vec<ApplicationSecret>>,
     connections: Vec<ApiConnection>,
     connection_by_name: HashMap<String, usize>,
-    connection_secrets: HashMap<String, Vec<ConnectionSecret>>,
+    connection_secrets: HashMap<ConnectionId, Vec<ConnectionSecret>>,
     scopes: Vec<Scope>,
     catalog: ScopeCatalog,
     claim_types: Vec<ClaimType>,
@@ -64,7 +64,7 @@ impl Config {
             application_secrets.entry(secret.application_id.clone()).or_default().push(secret);
         }
         let connections = connections::all(conn)?;
-        let mut connection_secrets: HashMap<String, Vec<ConnectionSecret>> = HashMap::new();
+        let mut connection_secrets: HashMap<ConnectionId, Vec<ConnectionSecret>> = HashMap::new();
         for secret in connections::all_live_secrets(conn, now)? {
             connection_secrets.entry(secret.connection_id.clone()).or_default().push(secret);
         }
@@ -111,12 +111,12 @@ impl Config {
     }
 
     /// The connection's secrets still valid at `now`.
-    pub fn live_connection_secrets(&self, connection_id: &str, now: i64) -> Vec<&ConnectionSecret> {
+    pub fn live_connection_secrets(&self, connection_id: &ConnectionId, now: i64) -> Vec<&ConnectionSecret> {
         live(self.connection_secrets.get(connection_id), now, |s| s.expires_at)
     }
 
     /// The API scopes of a connection.
-    pub fn scopes_of_connection(&self, connection_id: &str) -> impl Iterator<Item = &Scope> {
+    pub fn scopes_of_connection(&self, connection_id: &ConnectionId) -> impl Iterator<Item = &Scope> {
         self.scopes.iter().filter(move |s| s.connection.as_ref().is_some_and(|(id, _)| id == connection_id))
     }
 

@@ -4,7 +4,7 @@
 use std::str::FromStr;
 
 use diesel::prelude::*;
-use tessera_domain::TokenFormat;
+use tessera_domain::{ConnectionId, TokenFormat};
 
 use crate::error::found;
 use crate::page::{Page, Paged};
@@ -14,7 +14,7 @@ use crate::{AnyConnection, StoreError, StoreResult, new_id};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ApiConnection {
-    pub id: String,
+    pub id: ConnectionId,
     pub name: String,
     pub display_name: String,
     pub description: String,
@@ -47,7 +47,7 @@ impl TryFrom<Row> for ApiConnection {
             .transpose()?;
         Ok(ApiConnection {
             access_token_format,
-            id: row.id,
+            id: ConnectionId::from(row.id),
             name: row.name,
             display_name: row.display_name,
             description: row.description,
@@ -70,10 +70,10 @@ pub fn create(
     now: i64,
 ) -> StoreResult<ApiConnection> {
     crate::config_changes::mark();
-    let id = new_id();
+    let id = ConnectionId::from(new_id());
     diesel::insert_into(api_connections::table)
         .values((
-            api_connections::id.eq(&id),
+            api_connections::id.eq(id.as_str()),
             api_connections::name.eq(&new.name),
             api_connections::display_name.eq(&new.display_name),
             api_connections::description.eq(&new.description),
@@ -82,8 +82,17 @@ pub fn create(
             api_connections::updated_at.eq(now),
         ))
         .execute(conn)?;
-    scopes::insert_scope(conn, &new.name, ScopeKind::Api, Some(&id), &new.display_name, &new.description, false, now)
-        .map_err(|e| match e {
+    scopes::insert_scope(
+        conn,
+        &new.name,
+        ScopeKind::Api,
+        Some(id.as_str()),
+        &new.display_name,
+        &new.description,
+        false,
+        now,
+    )
+    .map_err(|e| match e {
         // The name is free among connections but an identity or API scope has it.
         StoreError::Conflict { .. } => StoreError::Conflict { field: "name".into() },
         other => other,
@@ -92,9 +101,9 @@ pub fn create(
     get(conn, &id)
 }
 
-pub fn get(conn: &mut AnyConnection, id: &str) -> StoreResult<ApiConnection> {
+pub fn get(conn: &mut AnyConnection, id: &ConnectionId) -> StoreResult<ApiConnection> {
     api_connections::table
-        .find(id)
+        .find(id.as_str())
         .select(Row::as_select())
         .first(conn)
         .optional()?
@@ -119,7 +128,7 @@ pub fn list(conn: &mut AnyConnection, page: &Page) -> StoreResult<Paged<ApiConne
     }
     let rows: Vec<Row> = query.order(api_connections::id.asc()).limit(page.fetch_limit()).load(conn)?;
     let items = rows.into_iter().map(ApiConnection::try_from).collect::<StoreResult<Vec<_>>>()?;
-    Ok(Paged::from_rows(items, page, |c| c.id.clone()))
+    Ok(Paged::from_rows(items, page, |c| c.id.as_str().to_owned()))
 }
 
 /// Every connection (for the in-memory configuration).
@@ -137,14 +146,14 @@ pub fn count(conn: &mut AnyConnection) -> StoreResult<i64> {
 /// the audience of issued tokens and never changes).
 pub fn update(
     conn: &mut AnyConnection,
-    id: &str,
+    id: &ConnectionId,
     display_name: &str,
     description: &str,
     access_token_format: Option<TokenFormat>,
     now: i64,
 ) -> StoreResult<ApiConnection> {
     crate::config_changes::mark();
-    let changed = diesel::update(api_connections::table.find(id))
+    let changed = diesel::update(api_connections::table.find(id.as_str()))
         .set((
             api_connections::display_name.eq(display_name),
             api_connections::description.eq(description),
@@ -157,9 +166,9 @@ pub fn update(
 }
 
 /// Deletes the connection with its secrets and every API scope it owns.
-pub fn delete(conn: &mut AnyConnection, id: &str) -> StoreResult<()> {
+pub fn delete(conn: &mut AnyConnection, id: &ConnectionId) -> StoreResult<()> {
     crate::config_changes::mark();
-    let deleted = diesel::delete(api_connections::table.find(id)).execute(conn)?;
+    let deleted = diesel::delete(api_connections::table.find(id.as_str())).execute(conn)?;
     found(deleted, "API connection")
 }
 
@@ -167,7 +176,8 @@ pub fn delete(conn: &mut AnyConnection, id: &str) -> StoreResult<()> {
 #[diesel(table_name = api_connection_secrets)]
 pub struct ConnectionSecret {
     pub id: String,
-    pub connection_id: String,
+    #[diesel(deserialize_as = String)]
+    pub connection_id: ConnectionId,
     pub secret_hash: String,
     pub created_at: i64,
     pub expires_at: Option<i64>,
@@ -175,7 +185,7 @@ pub struct ConnectionSecret {
 
 pub fn add_secret(
     conn: &mut AnyConnection,
-    connection_id: &str,
+    connection_id: &ConnectionId,
     secret_hash: &str,
     expires_at: Option<i64>,
     now: i64,
@@ -185,7 +195,7 @@ pub fn add_secret(
     diesel::insert_into(api_connection_secrets::table)
         .values((
             api_connection_secrets::id.eq(&id),
-            api_connection_secrets::connection_id.eq(connection_id),
+            api_connection_secrets::connection_id.eq(connection_id.as_str()),
             api_connection_secrets::secret_hash.eq(secret_hash),
             api_connection_secrets::created_at.eq(now),
             api_connection_secrets::expires_at.eq(expires_at),
@@ -198,7 +208,7 @@ pub fn add_secret(
 /// (or sooner, if it was already due to), so the resource server can switch over.
 pub fn rotate_secret(
     conn: &mut AnyConnection,
-    connection_id: &str,
+    connection_id: &ConnectionId,
     new_secret_hash: &str,
     old_expire_at: i64,
     now: i64,
@@ -206,7 +216,7 @@ pub fn rotate_secret(
     crate::config_changes::mark();
     get(conn, connection_id)?;
     diesel::update(
-        api_connection_secrets::table.filter(api_connection_secrets::connection_id.eq(connection_id)).filter(
+        api_connection_secrets::table.filter(api_connection_secrets::connection_id.eq(connection_id.as_str())).filter(
             api_connection_secrets::expires_at.is_null().or(api_connection_secrets::expires_at.gt(old_expire_at)),
         ),
     )
@@ -225,9 +235,13 @@ pub fn all_live_secrets(conn: &mut AnyConnection, now: i64) -> StoreResult<Vec<C
 }
 
 /// The secrets of a connection still valid at `now`.
-pub fn live_secrets(conn: &mut AnyConnection, connection_id: &str, now: i64) -> StoreResult<Vec<ConnectionSecret>> {
+pub fn live_secrets(
+    conn: &mut AnyConnection,
+    connection_id: &ConnectionId,
+    now: i64,
+) -> StoreResult<Vec<ConnectionSecret>> {
     Ok(api_connection_secrets::table
-        .filter(api_connection_secrets::connection_id.eq(connection_id))
+        .filter(api_connection_secrets::connection_id.eq(connection_id.as_str()))
         .filter(api_connection_secrets::expires_at.is_null().or(api_connection_secrets::expires_at.gt(now)))
         .select(ConnectionSecret::as_select())
         .order(api_connection_secrets::created_at.asc())

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::str::FromStr;
 
 use diesel::prelude::*;
-use tessera_domain::ClaimValueType;
+use tessera_domain::{ClaimValueType, ConnectionId};
 
 use crate::error::found;
 use crate::schema::{api_connections, claim_types, scope_claims, scopes};
@@ -162,7 +162,7 @@ pub struct Scope {
     /// The claims an identity scope carries, by name (empty for API scopes).
     pub claims: Vec<String>,
     /// The API connection an API scope belongs to: (id, name).
-    pub connection: Option<(String, String)>,
+    pub connection: Option<(ConnectionId, String)>,
     pub created_at: i64,
     pub updated_at: i64,
 }
@@ -227,7 +227,7 @@ pub use tessera_domain::NewApiScope;
 
 pub fn create_api_scope(
     conn: &mut AnyConnection,
-    connection_id: &str,
+    connection_id: &ConnectionId,
     input: &NewApiScope,
     now: i64,
 ) -> StoreResult<Scope> {
@@ -236,7 +236,7 @@ pub fn create_api_scope(
         conn,
         &input.name,
         ScopeKind::Api,
-        Some(connection_id),
+        Some(connection_id.as_str()),
         &input.display_name,
         &input.description,
         false,
@@ -313,9 +313,9 @@ pub fn list_scopes(conn: &mut AnyConnection, kind: Option<ScopeKind>) -> StoreRe
 }
 
 /// The API scopes of one connection.
-pub fn scopes_of_connection(conn: &mut AnyConnection, connection_id: &str) -> StoreResult<Vec<Scope>> {
+pub fn scopes_of_connection(conn: &mut AnyConnection, connection_id: &ConnectionId) -> StoreResult<Vec<Scope>> {
     let rows = scopes::table
-        .filter(scopes::connection_id.eq(connection_id))
+        .filter(scopes::connection_id.eq(connection_id.as_str()))
         .select(ScopeRow::as_select())
         .order(scopes::name.asc())
         .load(conn)?;
@@ -376,7 +376,7 @@ fn assemble(conn: &mut AnyConnection, rows: Vec<ScopeRow>) -> StoreResult<Vec<Sc
             };
             let connection = match &row.connection_id {
                 Some(id) => Some((
-                    id.clone(),
+                    ConnectionId::from(id.as_str()),
                     connections
                         .get(id)
                         .cloned()

@@ -5,6 +5,7 @@
 use actix_web::{HttpResponse, web};
 use serde::Serialize;
 use serde_json::{Value, json};
+use tessera_domain::ConnectionId;
 use tessera_store::connections::{self, ApiConnection};
 use tessera_store::scopes::{self, Scope};
 use tessera_store::{Store, StoreError};
@@ -66,7 +67,7 @@ page_schema!(ApiScopePage, ApiScopeView);
 
 pub fn view(c: ApiConnection) -> ConnectionView {
     ConnectionView {
-        id: c.id,
+        id: c.id.into_string(),
         name: c.name,
         display_name: c.display_name,
         description: c.description,
@@ -134,7 +135,7 @@ pub fn create_connection(
 #[utoipa::path(get, path = "/api/v1/connections/{id}", tag = "connections", params(("id" = String, Path)),
     responses((status = 200, body = ConnectionView), (status = 404, body = super::ErrorBody)))]
 pub async fn get(store: web::Data<Store>, _caller: Caller, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
-    let id = id.into_inner();
+    let id = ConnectionId::from(id.into_inner());
     let found = blocking(move || Ok(store.read_transaction(|c| connections::get(c, &id))?)).await?;
     Ok(HttpResponse::Ok().json(view(found)))
 }
@@ -148,7 +149,7 @@ pub async fn update(
     id: web::Path<String>,
     bytes: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
-    let id = id.into_inner();
+    let id = ConnectionId::from(id.into_inner());
     let input: ConnectionUpdate = body::parse(&bytes)?;
     let updated = blocking(move || update_connection(&store, &caller, &id, input)).await?;
     Ok(HttpResponse::Ok().json(view(updated)))
@@ -158,7 +159,7 @@ pub async fn update(
 pub fn update_connection(
     store: &Store,
     who: &dyn Actor,
-    id: &str,
+    id: &ConnectionId,
     input: ConnectionUpdate,
 ) -> Result<ApiConnection, ApiError> {
     let settings = input.into_settings()?;
@@ -182,13 +183,13 @@ pub fn update_connection(
 #[utoipa::path(delete, path = "/api/v1/connections/{id}", tag = "connections", params(("id" = String, Path)),
     responses((status = 204), (status = 404, body = super::ErrorBody)))]
 pub async fn delete(store: web::Data<Store>, caller: Caller, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
-    let id = id.into_inner();
+    let id = ConnectionId::from(id.into_inner());
     blocking(move || delete_connection(&store, &caller, &id)).await?;
     Ok(HttpResponse::NoContent().finish())
 }
 
 /// Deletes a connection with its API scopes.
-pub fn delete_connection(store: &Store, who: &dyn Actor, id: &str) -> Result<(), ApiError> {
+pub fn delete_connection(store: &Store, who: &dyn Actor, id: &ConnectionId) -> Result<(), ApiError> {
     let now = super::now();
     Ok(store.write_transaction(|c| {
         let found = connections::get(c, id)?;
@@ -204,7 +205,7 @@ pub async fn list_scopes(
     _caller: Caller,
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let id = id.into_inner();
+    let id = ConnectionId::from(id.into_inner());
     let found = blocking(move || {
         Ok(store.read_transaction(|c| {
             connections::get(c, &id)?;
@@ -224,14 +225,19 @@ pub async fn add_scope(
     id: web::Path<String>,
     bytes: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
-    let id = id.into_inner();
+    let id = ConnectionId::from(id.into_inner());
     let input: ApiScopeBody = body::parse(&bytes)?;
     let created = blocking(move || add_connection_scope(&store, &caller, &id, input)).await?;
     Ok(HttpResponse::Created().json(scope_view(created)))
 }
 
 /// Adds an API scope to connection `id`.
-pub fn add_connection_scope(store: &Store, who: &dyn Actor, id: &str, input: ApiScopeBody) -> Result<Scope, ApiError> {
+pub fn add_connection_scope(
+    store: &Store,
+    who: &dyn Actor,
+    id: &ConnectionId,
+    input: ApiScopeBody,
+) -> Result<Scope, ApiError> {
     let scope = input.into_new()?;
     let now = super::now();
     Ok(store.write_transaction(|c| {
@@ -256,16 +262,17 @@ pub async fn delete_scope(
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, ApiError> {
     let (id, name) = path.into_inner();
+    let id = ConnectionId::from(id);
     blocking(move || delete_connection_scope(&store, &caller, &id, &name)).await?;
     Ok(HttpResponse::NoContent().finish())
 }
 
 /// Deletes scope `name` of connection `id`, unless it is the connection's own scope.
-pub fn delete_connection_scope(store: &Store, who: &dyn Actor, id: &str, name: &str) -> Result<(), ApiError> {
+pub fn delete_connection_scope(store: &Store, who: &dyn Actor, id: &ConnectionId, name: &str) -> Result<(), ApiError> {
     let now = super::now();
     let (connection, scope) =
         store.read_transaction(|c| Ok((connections::get(c, id)?, scopes::get_scope(c, name)?)))?;
-    if scope.connection.as_ref().map(|(owner, _)| owner.as_str()) != Some(id) {
+    if scope.connection.as_ref().map(|(owner, _)| owner) != Some(id) {
         return Err(ApiError::not_found(format!("the connection has no scope named {name}")));
     }
     if scope.name == connection.name {
@@ -292,7 +299,7 @@ pub async fn rotate_secret(
     id: web::Path<String>,
     bytes: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
-    let id = id.into_inner();
+    let id = ConnectionId::from(id.into_inner());
     let grace = body::parse_optional::<RotateSecret>(&bytes)?.grace()?;
     let (found, secret, until) = blocking(move || rotate_connection_secret(&store, &caller, &id, grace)).await?;
     Ok(HttpResponse::Ok().json(ConnectionWithSecret {
@@ -306,7 +313,7 @@ pub async fn rotate_secret(
 pub fn rotate_connection_secret(
     store: &Store,
     who: &dyn Actor,
-    id: &str,
+    id: &ConnectionId,
     grace: i64,
 ) -> Result<(ApiConnection, Secret, i64), ApiError> {
     let secret = generate_secret();

@@ -5,7 +5,7 @@
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, web};
 use serde::Deserialize;
-use tessera_domain::TokenFormat;
+use tessera_domain::{ConnectionId, TokenFormat};
 use tessera_store::connections::{self, ApiConnection};
 use tessera_store::scopes::{self, Scope};
 use tessera_store::{Page as StorePage, Store};
@@ -249,7 +249,7 @@ fn detail_page(admin: &Admin, connection: &ApiConnection, scopes: &[Scope], fail
     page
 }
 
-fn load(store: &Store, id: &str) -> Result<(ApiConnection, Vec<Scope>), ConsoleError> {
+fn load(store: &Store, id: &ConnectionId) -> Result<(ApiConnection, Vec<Scope>), ConsoleError> {
     Ok(store.read_transaction(|c| Ok((connections::get(c, id)?, scopes::scopes_of_connection(c, id)?)))?)
 }
 
@@ -259,7 +259,7 @@ async fn show(
     id: web::Path<String>,
     query: web::Query<Query>,
 ) -> Result<HttpResponse, ConsoleError> {
-    let id = id.into_inner();
+    let id = ConnectionId::from(id.into_inner());
     let (connection, scopes) = blocking(move || load(&store, &id)).await?;
     let mut page = detail_page(&admin, &connection, &scopes, None);
     page.notice = notice(query.notice.as_deref());
@@ -269,7 +269,7 @@ async fn show(
 async fn respond(
     admin: &Admin,
     store: web::Data<Store>,
-    id: String,
+    id: ConnectionId,
     outcome: Result<(), Failed>,
     notice: &str,
 ) -> Result<HttpResponse, ConsoleError> {
@@ -288,7 +288,7 @@ async fn update(
     id: web::Path<String>,
     body: web::Bytes,
 ) -> Result<HttpResponse, ConsoleError> {
-    let id = id.into_inner();
+    let id = ConnectionId::from(id.into_inner());
     let form = admin.form(&body)?;
     let input = ConnectionUpdate {
         display_name: form.text("display_name"),
@@ -306,7 +306,7 @@ async fn add_scope(
     id: web::Path<String>,
     body: web::Bytes,
 ) -> Result<HttpResponse, ConsoleError> {
-    let id = id.into_inner();
+    let id = ConnectionId::from(id.into_inner());
     let form = admin.form(&body)?;
     let input = ApiScopeBody {
         name: form.text("name"),
@@ -326,6 +326,7 @@ async fn delete_scope(
 ) -> Result<HttpResponse, ConsoleError> {
     admin.form(&body)?;
     let (id, name) = path.into_inner();
+    let id = ConnectionId::from(id);
     let (who, db, cid) = (admin.clone(), store.clone(), id.clone());
     let outcome = attempt(move || delete_connection_scope(&db, &who, &cid, &name)).await?;
     respond(&admin, store, id, outcome.map_err(Failed::Secret), "scope_deleted").await
@@ -337,7 +338,7 @@ async fn rotate_secret(
     id: web::Path<String>,
     body: web::Bytes,
 ) -> Result<HttpResponse, ConsoleError> {
-    let id = id.into_inner();
+    let id = ConnectionId::from(id.into_inner());
     let form = admin.form(&body)?;
     let grace = form.integer("grace_period_seconds");
     let (who, db, cid) = (admin.clone(), store.clone(), id.clone());
@@ -374,7 +375,7 @@ async fn delete(
     body: web::Bytes,
 ) -> Result<HttpResponse, ConsoleError> {
     admin.form(&body)?;
-    let id = id.into_inner();
+    let id = ConnectionId::from(id.into_inner());
     let who = admin.clone();
     blocking(move || Ok(delete_connection(&store, &who, &id)?)).await?;
     Ok(see_other(&format!("{}?notice=deleted", href("connections"))))

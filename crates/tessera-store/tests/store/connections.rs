@@ -1,4 +1,4 @@
-use tessera_domain::TokenFormat;
+use tessera_domain::{ConnectionId, TokenFormat};
 use tessera_store::connections::{self, NewApiConnection};
 use tessera_store::scopes::{self, IdentityScopeInput, NewApiScope, ScopeKind};
 use tessera_store::{Page, StoreError};
@@ -83,7 +83,7 @@ crate::both_backends! {
         assert_eq!(updated.name, "library-api");
         assert_eq!(updated.display_name, "Books");
         assert_eq!(updated.access_token_format, Some(TokenFormat::Reference));
-        assert!(matches!(store.write_transaction(|c| connections::update(c, "nope", "a", "b", None, NOW)), Err(StoreError::NotFound { .. })));
+        assert!(matches!(store.write_transaction(|c| connections::update(c, &ConnectionId::from("nope"), "a", "b", None, NOW)), Err(StoreError::NotFound { .. })));
     }
 
     fn list_paginates(store: Store) {
