@@ -73,6 +73,11 @@ id_newtype!(
     /// The store's identifier of an API connection (its name is the token audience).
     ConnectionId
 );
+id_newtype!(
+    /// The identifier of a grant: the family of refresh and reference tokens issued from
+    /// one authorization (an access token's `grant_id` claim).
+    GrantId
+);
 
 #[cfg(test)]
 mod tests {

@@ -49,7 +49,7 @@ pub use connection::{
     ApiScopeBody, ConnectionSettings, ConnectionUpdate, NewApiConnection, NewApiScope, NewConnectionInput,
 };
 pub use date::{ClaimDate, DateError};
-pub use ids::{ApplicationId, ClientId, ConnectionId, UserId};
+pub use ids::{ApplicationId, ClientId, ConnectionId, GrantId, UserId};
 pub use lifetime::{LifetimeError, TokenLifetimes};
 pub use mapping::{
     ClaimRule, ClaimRuleInput, Freshness, JsonPointer, MappingError, MappingSource, Output, Outputs, TokenSubject,

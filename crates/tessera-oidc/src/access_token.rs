@@ -4,7 +4,7 @@
 //! servers ask `/connect/introspect`).
 
 use serde_json::{Map, Value};
-use tessera_domain::{SigningAlgorithm, TokenFormat, UserId};
+use tessera_domain::{GrantId, SigningAlgorithm, TokenFormat, UserId};
 use tessera_store::applications::Application;
 use tessera_store::config::Config;
 use tessera_store::{AnyConnection, StoreResult};
@@ -21,7 +21,7 @@ pub struct AccessTokenClaims {
     pub expires_at: i64,
     pub application_id: String,
     pub user_id: Option<UserId>,
-    pub grant_id: Option<String>,
+    pub grant_id: Option<GrantId>,
 }
 
 /// A minted token: the string for the client and, for a reference token, the row to

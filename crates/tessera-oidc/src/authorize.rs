@@ -6,7 +6,7 @@ pub mod request;
 
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde_json::Value;
-use tessera_domain::{ScopeCatalog, UserId};
+use tessera_domain::{GrantId, ScopeCatalog, UserId};
 use tessera_store::applications::{self, Application};
 use tessera_store::{AnyConnection, StoreError, StoreResult, users};
 use tessera_store::{
@@ -255,7 +255,7 @@ fn issue_code(
         conn,
         &NewAuthorizationCode {
             code_hash: code.hash().as_str().to_owned(),
-            grant_id: tessera_store::new_id(),
+            grant_id: GrantId::from(tessera_store::new_id()),
             application_id: app.id.clone(),
             user_id: user_id.clone(),
             sid: Some(session.sid.clone()),

@@ -6,6 +6,7 @@ use actix_web::HttpRequest;
 use actix_web::http::header;
 use serde_json::{Map, Value};
 use tessera_claims::IssuedClaims;
+use tessera_domain::GrantId;
 use tessera_store::config::Config;
 use tessera_store::{grants, reference_tokens};
 use tessera_tokens::SecretHash;
@@ -31,7 +32,7 @@ pub enum Looked {
     /// Not active: malformed, unverifiable, expired, of another issuer.
     Inactive,
     /// A verified JWT of a grant, whose revocation only the database knows.
-    OfGrant { claims: Map<String, Value>, grant_id: String },
+    OfGrant { claims: Map<String, Value>, grant_id: GrantId },
     /// A reference token, known only to the database.
     Reference,
 }
@@ -49,7 +50,7 @@ pub fn look(state: &OidcState, token: &str, now: i64) -> Looked {
         return Looked::Inactive;
     };
     let claims = verified.claims;
-    match claims.get("grant_id").and_then(Value::as_str).map(str::to_owned) {
+    match claims.get("grant_id").and_then(Value::as_str).map(GrantId::from) {
         Some(grant_id) => Looked::OfGrant { claims, grant_id },
         None => Looked::Active(ActiveToken { claims, issued: IssuedClaims::default() }),
     }

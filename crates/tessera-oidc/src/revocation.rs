@@ -8,6 +8,7 @@ use std::net::IpAddr;
 use actix_web::http::header::{CacheControl, CacheDirective};
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde_json::json;
+use tessera_domain::GrantId;
 use tessera_store::audit::{self, NewAuditEvent};
 use tessera_store::{grants, reference_tokens, refresh_tokens};
 use tessera_tokens::SecretHash;
@@ -91,15 +92,16 @@ fn revoke_jwt(
     client_ip: Option<&str>,
     now: i64,
 ) -> Result<(), OAuthError> {
-    let Some(crate::bearer::ActiveToken { claims, .. }) = crate::bearer::active_token(state, token, now)? else {
+    let Some(crate::bearer::ActiveToken { mut claims, .. }) = crate::bearer::active_token(state, token, now)? else {
         return Ok(());
     };
     if claims.get("client_id").and_then(serde_json::Value::as_str) != Some(app.client_id.as_str()) {
         return Ok(());
     }
-    let Some(grant_id) = claims.get("grant_id").and_then(serde_json::Value::as_str) else { return Ok(()) };
+    let Some(serde_json::Value::String(grant_id)) = claims.remove("grant_id") else { return Ok(()) };
+    let grant_id = GrantId::from(grant_id);
     state.store.write_transaction(|c| {
-        if grants::revoke_grant(c, grant_id, now)? {
+        if grants::revoke_grant(c, &grant_id, now)? {
             audit::record(
                 c,
                 &NewAuditEvent {

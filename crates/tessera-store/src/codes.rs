@@ -3,7 +3,7 @@
 
 use diesel::prelude::*;
 
-use tessera_domain::UserId;
+use tessera_domain::{GrantId, UserId};
 
 use crate::json::json_list;
 use crate::schema::{authorization_codes, user_claims, users};
@@ -16,7 +16,7 @@ use crate::{AnyConnection, StoreError, StoreResult};
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AuthorizationCode {
     pub code_hash: String,
-    pub grant_id: String,
+    pub grant_id: GrantId,
     pub application_id: String,
     pub user_id: UserId,
     pub sid: Option<String>,
@@ -61,7 +61,7 @@ impl TryFrom<CodeRow> for AuthorizationCode {
             resources: crate::json::parse_as(&row.resources)?,
             amr: crate::json::parse_as(&row.amr)?,
             code_hash: row.code_hash,
-            grant_id: row.grant_id,
+            grant_id: GrantId::from(row.grant_id),
             application_id: row.application_id,
             user_id: UserId::from(row.user_id),
             sid: row.sid,
@@ -83,7 +83,7 @@ impl TryFrom<CodeRow> for AuthorizationCode {
 #[derive(Debug, Clone)]
 pub struct NewAuthorizationCode {
     pub code_hash: String,
-    pub grant_id: String,
+    pub grant_id: GrantId,
     pub application_id: String,
     pub user_id: UserId,
     pub sid: Option<String>,
@@ -103,7 +103,7 @@ pub fn insert_code(conn: &mut AnyConnection, new: &NewAuthorizationCode, now: i6
         .values((
             (
                 authorization_codes::code_hash.eq(&new.code_hash),
-                authorization_codes::grant_id.eq(&new.grant_id),
+                authorization_codes::grant_id.eq(new.grant_id.as_str()),
                 authorization_codes::application_id.eq(&new.application_id),
                 authorization_codes::user_id.eq(new.user_id.as_str()),
                 authorization_codes::sid.eq(&new.sid),

@@ -10,7 +10,7 @@ use crate::json::{json_list, object_text};
 use crate::prepared::{Bind, Fixed};
 use crate::schema::{grants, reference_tokens, user_claims, users};
 use crate::users::{self as user_rows, UserWithClaims};
-use tessera_domain::UserId;
+use tessera_domain::{GrantId, UserId};
 
 use crate::{AnyConnection, StoreError, StoreResult, new_id};
 
@@ -19,7 +19,7 @@ use crate::{AnyConnection, StoreError, StoreResult, new_id};
 /// to. Revoking it ends them all. `expires_at` is the family's absolute expiry.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Grant {
-    pub id: String,
+    pub id: GrantId,
     pub application_id: String,
     pub user_id: Option<UserId>,
     pub sid: Option<String>,
@@ -63,7 +63,7 @@ impl TryFrom<GrantRow> for Grant {
             amr: crate::json::parse_as(&row.amr)?,
             custom_claims: crate::json::parse_as(&row.custom_claims)?,
             issued_claims: crate::json::parse_as(&row.issued_claims)?,
-            id: row.id,
+            id: GrantId::from(row.id),
             application_id: row.application_id,
             user_id: row.user_id.map(UserId::from),
             sid: row.sid,
@@ -80,7 +80,7 @@ impl TryFrom<GrantRow> for Grant {
 /// or `None` for a new id.
 #[derive(Debug, Clone, Default)]
 pub struct NewGrant {
-    pub id: Option<String>,
+    pub id: Option<GrantId>,
     pub application_id: String,
     pub user_id: Option<UserId>,
     pub sid: Option<String>,
@@ -94,10 +94,10 @@ pub struct NewGrant {
 }
 
 pub fn create_grant(conn: &mut AnyConnection, new: &NewGrant, now: i64) -> StoreResult<Grant> {
-    let id = new.id.clone().unwrap_or_else(new_id);
+    let id = new.id.clone().unwrap_or_else(|| GrantId::from(new_id()));
     diesel::insert_into(grants::table)
         .values((
-            grants::id.eq(&id),
+            grants::id.eq(id.as_str()),
             grants::application_id.eq(&new.application_id),
             grants::user_id.eq(new.user_id.as_ref().map(UserId::as_str)),
             grants::sid.eq(&new.sid),
@@ -128,9 +128,9 @@ pub fn create_grant(conn: &mut AnyConnection, new: &NewGrant, now: i64) -> Store
     })
 }
 
-pub fn get_grant(conn: &mut AnyConnection, id: &str) -> StoreResult<Grant> {
+pub fn get_grant(conn: &mut AnyConnection, id: &GrantId) -> StoreResult<Grant> {
     grants::table
-        .find(id)
+        .find(id.as_str())
         .select(GrantRow::as_select())
         .first(conn)
         .optional()?
@@ -139,11 +139,14 @@ pub fn get_grant(conn: &mut AnyConnection, id: &str) -> StoreResult<Grant> {
 }
 
 /// The grant `id` and its user with their claim values, in one statement.
-pub fn get_grant_with_user(conn: &mut AnyConnection, id: &str) -> StoreResult<Option<(Grant, Option<UserWithClaims>)>> {
+pub fn get_grant_with_user(
+    conn: &mut AnyConnection,
+    id: &GrantId,
+) -> StoreResult<Option<(Grant, Option<UserWithClaims>)>> {
     let rows: Vec<(GrantRow, user_rows::JoinedUser, user_rows::JoinedValue)> = grants::table
         .left_join(users::table.on(users::id.nullable().eq(grants::user_id)))
         .left_join(user_claims::table.on(user_claims::user_id.nullable().eq(grants::user_id)))
-        .filter(grants::id.eq(id))
+        .filter(grants::id.eq(id.as_str()))
         .select((
             GrantRow::as_select(),
             Option::<user_rows::Row>::as_select(),
@@ -162,13 +165,13 @@ pub fn get_grant_with_user(conn: &mut AnyConnection, id: &str) -> StoreResult<Op
 /// RFC 7009 §2.1 and RFC 6749 §10.4: revokes the grant and with it every refresh token
 /// and reference token issued from it. `false` when no unrevoked grant had this id (its
 /// reference tokens are revoked all the same).
-pub fn revoke_grant(conn: &mut AnyConnection, id: &str, now: i64) -> StoreResult<bool> {
-    let changed = diesel::update(grants::table.find(id).filter(grants::revoked_at.is_null()))
+pub fn revoke_grant(conn: &mut AnyConnection, id: &GrantId, now: i64) -> StoreResult<bool> {
+    let changed = diesel::update(grants::table.find(id.as_str()).filter(grants::revoked_at.is_null()))
         .set(grants::revoked_at.eq(now))
         .execute(conn)?;
     diesel::update(
         reference_tokens::table
-            .filter(reference_tokens::grant_id.eq(id))
+            .filter(reference_tokens::grant_id.eq(id.as_str()))
             .filter(reference_tokens::revoked_at.is_null()),
     )
     .set(reference_tokens::revoked_at.eq(now))
@@ -274,10 +277,10 @@ pub fn end_access_of_application(conn: &mut AnyConnection, application_id: &str,
 
 /// The grant `id` if its tokens may still be honoured: not revoked, and its user (if
 /// any) exists and is not disabled (RFC 7662 §2.2: `active` reflects the account too).
-pub fn find_live_grant(conn: &mut AnyConnection, id: &str) -> StoreResult<Option<Grant>> {
+pub fn find_live_grant(conn: &mut AnyConnection, id: &GrantId) -> StoreResult<Option<Grant>> {
     let row: Option<GrantRow> = grants::table
         .left_join(users::table.on(users::id.nullable().eq(grants::user_id)))
-        .filter(grants::id.eq(id))
+        .filter(grants::id.eq(id.as_str()))
         .filter(grants::revoked_at.is_null())
         .filter(grants::user_id.is_null().or(users::disabled.eq(false)))
         .select(GrantRow::as_select())
@@ -310,18 +313,19 @@ struct SetIssuedClaims;
 const SET_ISSUED_CLAIMS: &str = "UPDATE grants SET issued_claims = $1 WHERE id = $2";
 
 /// Records the custom claims of the grant's latest issuance ([`Grant::issued_claims`]).
-pub fn set_issued_claims(conn: &mut AnyConnection, grant_id: &str, claims: &Map<String, Value>) -> StoreResult<()> {
+pub fn set_issued_claims(conn: &mut AnyConnection, grant_id: &GrantId, claims: &Map<String, Value>) -> StoreResult<()> {
     let claims = object_text(claims)?;
     let changed =
-        Fixed::<SetIssuedClaims>::new(SET_ISSUED_CLAIMS, &[Bind::Text(&claims), Bind::Text(grant_id)]).execute(conn)?;
+        Fixed::<SetIssuedClaims>::new(SET_ISSUED_CLAIMS, &[Bind::Text(&claims), Bind::Text(grant_id.as_str())])
+            .execute(conn)?;
     found(changed, "grant")
 }
 
 /// Replaces the custom claims of a grant ([`Grant::custom_claims`]); the next tokens of
 /// the family carry them. The caller has checked them (docs/custom-claims.md: no source
 /// may set a registered claim).
-pub fn set_custom_claims(conn: &mut AnyConnection, grant_id: &str, claims: &Map<String, Value>) -> StoreResult<()> {
-    let changed = diesel::update(grants::table.find(grant_id))
+pub fn set_custom_claims(conn: &mut AnyConnection, grant_id: &GrantId, claims: &Map<String, Value>) -> StoreResult<()> {
+    let changed = diesel::update(grants::table.find(grant_id.as_str()))
         .set(grants::custom_claims.eq(object_text(claims)?))
         .execute(conn)?;
     found(changed, "grant")

@@ -22,7 +22,7 @@
 use diesel::prelude::*;
 use diesel::sql_types::BigInt;
 use serde_json::{Map, Value};
-use tessera_domain::UserId;
+use tessera_domain::{GrantId, UserId};
 
 use crate::audit::{self, NewAuditEvent};
 use crate::grants::{self, NewGrant};
@@ -72,7 +72,11 @@ pub fn redeem_code(
     reference: Option<&NewReferenceToken>,
     now: i64,
 ) -> StoreResult<bool> {
-    let grant_id = grant.id.as_deref().ok_or_else(|| StoreError::invalid("grant", "the code's grant id is missing"))?;
+    let grant_id = grant
+        .id
+        .as_ref()
+        .map(GrantId::as_str)
+        .ok_or_else(|| StoreError::invalid("grant", "the code's grant id is missing"))?;
     if let AnyConnection::Postgres(pg) = conn {
         let (resources, amr) = (json_list(&grant.resources), json_list(&grant.amr));
         let (custom, issued) = (object_text(&grant.custom_claims)?, object_text(&grant.issued_claims)?);
@@ -140,7 +144,7 @@ SELECT count(*) AS spent FROM spent";
 pub struct Rotate<'a> {
     /// The hash of the token presented, which must belong to `grant_id`.
     pub old_hash: &'a str,
-    pub grant_id: &'a str,
+    pub grant_id: &'a GrantId,
     /// The successor's hash and expiry (the caller caps it at the grant's expiry).
     pub new_hash: &'a str,
     pub new_expires_at: i64,
@@ -163,7 +167,7 @@ pub fn rotate_refresh(conn: &mut AnyConnection, rotation: &Rotate<'_>, now: i64)
         let binds = [
             Bind::Int(now),
             Bind::Text(rotation.old_hash),
-            Bind::Text(rotation.grant_id),
+            Bind::Text(rotation.grant_id.as_str()),
             Bind::Text(rotation.new_hash),
             Bind::Int(rotation.new_expires_at),
             Bind::Text(&issued),
@@ -176,7 +180,7 @@ pub fn rotate_refresh(conn: &mut AnyConnection, rotation: &Rotate<'_>, now: i64)
         let spent: Spent = Fixed::<RotateRefresh>::new(ROTATE_POSTGRES, &binds).get_result(pg)?;
         return Ok(spent.spent == 1);
     }
-    let binds = [Bind::Int(now), Bind::Text(rotation.old_hash), Bind::Text(rotation.grant_id)];
+    let binds = [Bind::Int(now), Bind::Text(rotation.old_hash), Bind::Text(rotation.grant_id.as_str())];
     if Fixed::<SpendRefresh>::new(SPEND_REFRESH, &binds).execute(conn)? == 0 {
         return Ok(false);
     }
@@ -213,7 +217,7 @@ SELECT count(*) AS spent FROM spent";
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum NotRotated {
     /// It had been spent already (RFC 9700 §4.14.2): its grant is now revoked.
-    Reused { grant_id: String },
+    Reused { grant_id: GrantId },
     /// Its grant had been revoked.
     Revoked,
     /// It, or its grant, is past its expiry.

@@ -4,7 +4,7 @@
 use diesel::prelude::*;
 use serde_json::{Map, Value};
 
-use tessera_domain::UserId;
+use tessera_domain::{GrantId, UserId};
 
 use crate::json::object_text;
 use crate::schema::{grants, reference_tokens, user_claims, users};
@@ -16,7 +16,7 @@ use crate::{AnyConnection, StoreResult};
 #[derive(Debug, Clone, Default)]
 pub struct NewReferenceToken {
     pub token_hash: String,
-    pub grant_id: Option<String>,
+    pub grant_id: Option<GrantId>,
     pub application_id: String,
     pub user_id: Option<UserId>,
     pub claims: Map<String, Value>,
@@ -27,7 +27,7 @@ pub fn insert_reference_token(conn: &mut AnyConnection, new: &NewReferenceToken,
     diesel::insert_into(reference_tokens::table)
         .values((
             reference_tokens::token_hash.eq(&new.token_hash),
-            reference_tokens::grant_id.eq(&new.grant_id),
+            reference_tokens::grant_id.eq(new.grant_id.as_ref().map(GrantId::as_str)),
             reference_tokens::application_id.eq(&new.application_id),
             reference_tokens::user_id.eq(new.user_id.as_ref().map(UserId::as_str)),
             reference_tokens::claims.eq(object_text(&new.claims)?),

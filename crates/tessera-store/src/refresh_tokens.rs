@@ -2,6 +2,7 @@
 //! once by rotation ([`crate::redeem::rotate_refresh`]).
 
 use diesel::prelude::*;
+use tessera_domain::GrantId;
 
 use crate::grants::{Grant, GrantRow};
 use crate::schema::{grants, refresh_tokens, user_claims, users};
@@ -12,7 +13,8 @@ use crate::{AnyConnection, StoreError, StoreResult};
 #[diesel(table_name = refresh_tokens)]
 pub struct RefreshToken {
     pub token_hash: String,
-    pub grant_id: String,
+    #[diesel(deserialize_as = String)]
+    pub grant_id: GrantId,
     pub created_at: i64,
     pub expires_at: i64,
     pub consumed_at: Option<i64>,
@@ -22,12 +24,12 @@ pub struct RefreshToken {
 pub fn insert_refresh_token(
     conn: &mut AnyConnection,
     token_hash: &str,
-    grant_id: &str,
+    grant_id: &GrantId,
     expires_at: i64,
     now: i64,
 ) -> StoreResult<()> {
     let grant_expires_at: i64 = grants::table
-        .find(grant_id)
+        .find(grant_id.as_str())
         .select(grants::expires_at)
         .first(conn)
         .optional()?
@@ -38,14 +40,14 @@ pub fn insert_refresh_token(
 pub(crate) fn insert_refresh_row(
     conn: &mut AnyConnection,
     token_hash: &str,
-    grant_id: &str,
+    grant_id: &GrantId,
     expires_at: i64,
     now: i64,
 ) -> StoreResult<()> {
     diesel::insert_into(refresh_tokens::table)
         .values((
             refresh_tokens::token_hash.eq(token_hash),
-            refresh_tokens::grant_id.eq(grant_id),
+            refresh_tokens::grant_id.eq(grant_id.as_str()),
             refresh_tokens::created_at.eq(now),
             refresh_tokens::expires_at.eq(expires_at),
         ))

@@ -10,7 +10,7 @@ use actix_web::{HttpResponse, web};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 use tessera_claims::{Composer, IssuedClaims, Rule};
-use tessera_domain::{TokenSubject, UserId};
+use tessera_domain::{GrantId, TokenSubject, UserId};
 use tessera_store::redeem::{self, NotRotated, Rotate};
 use tessera_store::{Store, StoreError};
 use tessera_store::{grants, reference_tokens, reference_tokens::NewReferenceToken, refresh_tokens};
@@ -111,7 +111,7 @@ fn find(store: &Store, signing: &TokenSigning, token: &str, now: i64) -> Result<
         )
     };
     if let Some(grant_id) = claims.get("grant_id").and_then(Value::as_str) {
-        let revoked = match store.read_transaction(|c| grants::get_grant(c, grant_id)) {
+        let revoked = match store.read_transaction(|c| grants::get_grant(c, &GrantId::from(grant_id))) {
             Ok(grant) => grant.revoked_at.is_some(),
             Err(StoreError::NotFound { .. }) => true,
             Err(e) => return Err(e.into()),
@@ -152,7 +152,7 @@ fn exchange(
             let secret = generate_secret();
             let row = NewReferenceToken {
                 token_hash: secret.hash().as_str().to_owned(),
-                grant_id: text("grant_id"),
+                grant_id: text("grant_id").map(GrantId::from),
                 application_id: app.id.clone(),
                 user_id: sub.clone().filter(|s| *s != app.client_id).map(UserId::from),
                 claims: claims.clone(),
@@ -164,7 +164,7 @@ fn exchange(
     let names: Vec<&String> = input.custom_attributes.keys().collect();
     let new_refresh = input.refresh_token.as_ref().map(|_| generate_secret());
     let outcome = store.write_transaction(|c| {
-        let mut grant_id = text("grant_id");
+        let mut grant_id = text("grant_id").map(GrantId::from);
         if let (Some(presented), Some(new)) = (&input.refresh_token, &new_refresh) {
             let old = SecretHash::of(presented);
             let Some((_, grant)) = refresh_tokens::find_refresh_token(c, old.as_str())? else {

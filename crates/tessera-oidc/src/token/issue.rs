@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 use serde_json::{Map, Value};
 use tessera_claims::{GrantInfo, IssuedClaims, UserProfile};
 use tessera_domain::{
-    AccessTokenFacts, GrantType, IdTokenFacts, IdentityClaims, Output, ScopeSet, TokenSubject,
+    AccessTokenFacts, GrantId, GrantType, IdTokenFacts, IdentityClaims, Output, ScopeSet, TokenSubject,
     access_token_audience_and_scope, access_token_claims, claims_for_id_token, id_token_claims,
     resolve_requested_lenient,
 };
@@ -30,7 +30,7 @@ use crate::token::TokenResponse;
 
 /// The grant being answered.
 pub struct UserGrant<'a> {
-    pub grant_id: &'a str,
+    pub grant_id: &'a GrantId,
     pub user: &'a User,
     pub user_claims: &'a BTreeMap<String, Value>,
     /// The user's roles and organizations besides, when mappings or the script need
@@ -149,12 +149,12 @@ pub fn issue(
         auth_time: grant.auth_time,
         amr: grant.amr,
         sid: grant.sid,
-        grant_id: Some(grant.grant_id),
+        grant_id: Some(grant.grant_id.as_str()),
         machine: false,
     });
 
     let grant_info = GrantInfo {
-        id: grant.grant_id.to_owned(),
+        id: grant.grant_id.as_str().to_owned(),
         scope: scope.to_string(),
         auth_time: grant.auth_time,
         amr: grant.amr.to_vec(),
@@ -181,7 +181,7 @@ pub fn issue(
         expires_at,
         application_id: app.id.clone(),
         user_id: Some(grant.user.id.clone()),
-        grant_id: Some(grant.grant_id.to_owned()),
+        grant_id: Some(grant.grant_id.clone()),
     };
     let access = access_token::mint(format, &keys, alg, &token)?;
 

@@ -15,7 +15,7 @@ crate::both_backends! {
         let p = parties(&store);
         store.write_transaction(|c| codes::insert_code(c, &code(&p, "code-1", "grant-1"), NOW)).unwrap();
         let first = consumed(store.write_transaction(|c| codes::consume(c, "code-1", NOW + 1)).unwrap());
-        assert_eq!(first.grant_id, "grant-1");
+        assert_eq!(first.grant_id.as_str(), "grant-1");
         assert_eq!(first.application_id, p.app);
         assert_eq!(first.user_id, p.alice);
         assert_eq!(first.scope, "openid profile");
@@ -27,7 +27,7 @@ crate::both_backends! {
 
         match store.write_transaction(|c| codes::consume(c, "code-1", NOW + 2)).unwrap() {
             CodeConsumption::AlreadyConsumed(code) => {
-                assert_eq!(code.grant_id, "grant-1");
+                assert_eq!(code.grant_id.as_str(), "grant-1");
                 assert_eq!(code.consumed_at, Some(NOW + 1));
             }
             other => panic!("expected AlreadyConsumed, got {other:?}"),

@@ -3,7 +3,7 @@
 
 use serde_json::{Map, Value, json};
 use tessera_domain::{
-    ApplicationType, ClientAuthMethod, GrantType, SigningAlgorithm, TokenFormat, TokenLifetimes, UserId,
+    ApplicationType, ClientAuthMethod, GrantId, GrantType, SigningAlgorithm, TokenFormat, TokenLifetimes, UserId,
 };
 use tessera_store::Store;
 use tessera_store::applications::{self, ApplicationSettings};
@@ -39,7 +39,7 @@ pub(crate) fn create_grant(store: &Store, new: &NewGrant) -> Grant {
 pub(crate) fn reference(p: &Parties, hash: &str, grant_id: Option<&str>, expires_at: i64) -> NewReferenceToken {
     NewReferenceToken {
         token_hash: hash.into(),
-        grant_id: grant_id.map(str::to_owned),
+        grant_id: grant_id.map(GrantId::from),
         application_id: p.app.clone(),
         user_id: Some(p.alice.clone()),
         claims: claims(json!({"sub": p.alice, "scope": "openid", "client_id": "web-app"})),
@@ -63,8 +63,14 @@ pub(crate) fn insert_reference(store: &Store, new: &NewReferenceToken) {
 /// issuing no claims and no reference token. `false`: nothing was spent or written.
 pub(crate) fn rotate(store: &Store, old: &str, grant_id: &str, new: &str, new_expires_at: i64, now: i64) -> bool {
     let issued = Map::new();
-    let rotation =
-        Rotate { old_hash: old, grant_id, new_hash: new, new_expires_at, issued_claims: &issued, reference: None };
+    let rotation = Rotate {
+        old_hash: old,
+        grant_id: &GrantId::from(grant_id),
+        new_hash: new,
+        new_expires_at,
+        issued_claims: &issued,
+        reference: None,
+    };
     store.write_statement(|c| redeem::rotate_refresh(c, &rotation, now)).unwrap()
 }
 
@@ -123,7 +129,7 @@ pub(crate) fn web_app(name: &str) -> ApplicationSettings {
 pub(crate) fn code(p: &Parties, code_hash: &str, grant_id: &str) -> NewAuthorizationCode {
     NewAuthorizationCode {
         code_hash: code_hash.into(),
-        grant_id: grant_id.into(),
+        grant_id: GrantId::from(grant_id),
         application_id: p.app.clone(),
         user_id: p.alice.clone(),
         sid: Some("sid-1".into()),

@@ -1,4 +1,5 @@
 use serde_json::{Value, json};
+use tessera_domain::GrantId;
 use tessera_store::grants::{self, NewGrant};
 use tessera_store::{StoreError, reference_tokens, refresh_tokens};
 
@@ -14,14 +15,14 @@ crate::both_backends! {
         let p = parties(&store);
         let from_code = NewGrant { id: Some("grant-from-code".into()), ..grant(&p, "sid-1", NOW + 3600) };
         let created = create_grant(&store, &from_code);
-        assert_eq!(created.id, "grant-from-code");
-        let read = store.read_transaction(|c| grants::get_grant(c, "grant-from-code")).unwrap();
+        assert_eq!(created.id.as_str(), "grant-from-code");
+        let read = store.read_transaction(|c| grants::get_grant(c, &GrantId::from("grant-from-code"))).unwrap();
         assert_eq!(read, created);
         assert_eq!(read.amr, vec!["pwd".to_owned()]);
         assert_eq!(read.revoked_at, None);
         let fresh = create_grant(&store, &grant(&p, "sid-1", NOW + 3600));
-        assert_eq!(fresh.id.len(), 36);
-        assert!(matches!(store.read_transaction(|c| grants::get_grant(c, "nope")), Err(StoreError::NotFound { entity: "grant" })));
+        assert_eq!(fresh.id.as_str().len(), 36);
+        assert!(matches!(store.read_transaction(|c| grants::get_grant(c, &GrantId::from("nope"))), Err(StoreError::NotFound { entity: "grant" })));
     }
 
     fn custom_claims_of_a_grant_persist_through_rotation(store: Store) {
@@ -30,14 +31,14 @@ crate::both_backends! {
         store.write_transaction(|c| refresh_tokens::insert_refresh_token(c, "rt-1", &g.id, NOW + 1000, NOW)).unwrap();
         let custom = claims(json!({"tenant": "acme", "tier": 3}));
         store.write_transaction(|c| grants::set_custom_claims(c, &g.id, &custom)).unwrap();
-        assert!(rotate(&store, "rt-1", &g.id, "rt-2", NOW + 1000, NOW + 1));
+        assert!(rotate(&store, "rt-1", g.id.as_str(), "rt-2", NOW + 1000, NOW + 1));
         let (_, after) = store.read_transaction(|c| refresh_tokens::find_refresh_token(c, "rt-2")).unwrap().unwrap();
         assert_eq!(after.custom_claims, custom);
-        assert!(rotate(&store, "rt-2", &g.id, "rt-3", NOW + 1000, NOW + 2));
+        assert!(rotate(&store, "rt-2", g.id.as_str(), "rt-3", NOW + 1000, NOW + 2));
         let (_, again) = store.read_transaction(|c| refresh_tokens::find_refresh_token(c, "rt-3")).unwrap().unwrap();
         assert_eq!(again.custom_claims, custom);
         assert!(matches!(
-            store.write_transaction(|c| grants::set_custom_claims(c, "nope", &custom)),
+            store.write_transaction(|c| grants::set_custom_claims(c, &GrantId::from("nope"), &custom)),
             Err(StoreError::NotFound { entity: "grant" })
         ));
     }
@@ -46,9 +47,9 @@ crate::both_backends! {
         let p = parties(&store);
         let g = create_grant(&store, &grant(&p, "sid-1", NOW + 3600));
         let other = create_grant(&store, &grant(&p, "sid-1", NOW + 3600));
-        insert_reference(&store, &reference(&p, "at-1", Some(&g.id), NOW + 600));
-        insert_reference(&store, &reference(&p, "at-2", Some(&g.id), NOW + 600));
-        insert_reference(&store, &reference(&p, "at-3", Some(&other.id), NOW + 600));
+        insert_reference(&store, &reference(&p, "at-1", Some(g.id.as_str()), NOW + 600));
+        insert_reference(&store, &reference(&p, "at-2", Some(g.id.as_str()), NOW + 600));
+        insert_reference(&store, &reference(&p, "at-3", Some(other.id.as_str()), NOW + 600));
         insert_reference(&store, &reference(&p, "at-m2m", None, NOW + 600));
         let issued = json!({ "plan": { "value": "gold", "outputs": ["userinfo"], "source": { "kind": "script" } } });
         store.write_transaction(|c| grants::set_issued_claims(c, &g.id, issued.as_object().unwrap())).unwrap();

@@ -1,4 +1,5 @@
 use serde_json::json;
+use tessera_domain::GrantId;
 use tessera_store::authorization_requests::{self, NewAuthorizationRequest};
 use tessera_store::browser_sessions::{self, NewSession};
 use tessera_store::codes::{self, NewAuthorizationCode};
@@ -50,9 +51,9 @@ crate::both_backends! {
                 refresh_tokens::insert_refresh_token(c, "rt-of-dead", &dead.id, at, NOW)?;
                 refresh_tokens::insert_refresh_token(c, "rt-dead", &live.id, at, NOW)?;
                 refresh_tokens::insert_refresh_token(c, "rt-live", &live.id, at + 1, NOW)?;
-                reference_tokens::insert_reference_token(c, &reference(&p, "at-holding", Some(&holding.id), at + 300), NOW)?;
-                reference_tokens::insert_reference_token(c, &reference(&p, "at-dead", Some(&live.id), at), NOW)?;
-                reference_tokens::insert_reference_token(c, &reference(&p, "at-live", Some(&live.id), at + 1), NOW)
+                reference_tokens::insert_reference_token(c, &reference(&p, "at-holding", Some(holding.id.as_str()), at + 300), NOW)?;
+                reference_tokens::insert_reference_token(c, &reference(&p, "at-dead", Some(live.id.as_str()), at), NOW)?;
+                reference_tokens::insert_reference_token(c, &reference(&p, "at-live", Some(live.id.as_str()), at + 1), NOW)
             })
             .unwrap();
 
@@ -79,9 +80,9 @@ crate::both_backends! {
         assert!(store.read_transaction(|c| browser_sessions::find_by_sid(c, "sid-s-dead")).unwrap().is_none());
         assert!(store.read_transaction(|c| browser_sessions::find_by_sid(c, "sid-s-live")).unwrap().is_some());
         assert!(!store.write_transaction(|c| client_assertions::record_jti(c, &p.app, "jti-live", at + 1, at)).unwrap());
-        assert!(matches!(store.read_transaction(|c| grants::get_grant(c, "g-dead")), Err(StoreError::NotFound { .. })));
-        assert!(store.read_transaction(|c| grants::get_grant(c, "g-holding")).is_ok());
-        assert!(store.read_transaction(|c| grants::get_grant(c, "g-live")).is_ok());
+        assert!(matches!(store.read_transaction(|c| grants::get_grant(c, &GrantId::from("g-dead"))), Err(StoreError::NotFound { .. })));
+        assert!(store.read_transaction(|c| grants::get_grant(c, &GrantId::from("g-holding"))).is_ok());
+        assert!(store.read_transaction(|c| grants::get_grant(c, &GrantId::from("g-live"))).is_ok());
         assert!(store.read_transaction(|c| refresh_tokens::find_refresh_token(c, "rt-dead")).unwrap().is_none());
         assert!(store.read_transaction(|c| refresh_tokens::find_refresh_token(c, "rt-live")).unwrap().is_some());
         assert!(active(&store, "at-holding", at));

@@ -7,6 +7,7 @@ use std::sync::{Arc, Barrier};
 
 use diesel::connection::{Connection, InstrumentationEvent};
 use serde_json::{Map, Value, json};
+use tessera_domain::GrantId;
 use tessera_store::codes;
 use tessera_store::redeem::{self, Rotate};
 use tessera_store::{AnyConnection, Backend, Store, StoreResult, users};
@@ -129,7 +130,7 @@ crate::both_backends! {
             assert_eq!(statements, 1, "one round trip on Postgres");
         }
         assert_eq!(store.read_transaction(|c| codes::get_code(c, "code-1")).unwrap().unwrap().consumed_at, Some(NOW + 1));
-        let stored = store.read_transaction(|c| grants::get_grant(c, "grant-1")).unwrap();
+        let stored = store.read_transaction(|c| grants::get_grant(c, &GrantId::from("grant-1"))).unwrap();
         assert_eq!(stored.application_id, p.app);
         assert_eq!(stored.user_id.as_ref(), Some(&p.alice));
         assert_eq!(stored.sid.as_deref(), Some("sid-1"));
@@ -141,7 +142,7 @@ crate::both_backends! {
         assert_eq!(stored.created_at, NOW + 1);
         assert_eq!(stored.expires_at, NOW + 3600);
         let (refresh, of) = store.read_transaction(|c| refresh_tokens::find_refresh_token(c, "refresh-1")).unwrap().unwrap();
-        assert_eq!(of.id, "grant-1");
+        assert_eq!(of.id.as_str(), "grant-1");
         assert_eq!((refresh.created_at, refresh.expires_at, refresh.consumed_at), (NOW + 1, NOW + 3600, None));
         let active = store.read_transaction(|c| reference_tokens::find_active(c, "access-1", NOW + 2)).unwrap().unwrap();
         assert_eq!(active.claims, access.claims);
@@ -175,7 +176,7 @@ crate::both_backends! {
                 for (old, new) in [("refresh-0", "next-0"), ("refresh-1", "next-1")] {
                     let rotation = Rotate {
                         old_hash: old,
-                        grant_id: if old == "refresh-0" { "grant-0" } else { "grant-1" },
+                        grant_id: &GrantId::from(if old == "refresh-0" { "grant-0" } else { "grant-1" }),
                         new_hash: new,
                         new_expires_at: NOW + 1800,
                         issued_claims: &issued,
@@ -202,11 +203,11 @@ crate::both_backends! {
         // Expired (the code lives 60 s): nothing spent, no grant.
         assert!(!redeem(&store, &p, "code-1", "grant-1", Some("refresh-1"), NOW + 60));
         assert_eq!(store.read_transaction(|c| codes::get_code(c, "code-1")).unwrap().unwrap().consumed_at, None);
-        assert!(store.read_transaction(|c| grants::get_grant(c, "grant-1")).is_err());
+        assert!(store.read_transaction(|c| grants::get_grant(c, &GrantId::from("grant-1"))).is_err());
         assert!(store.read_transaction(|c| refresh_tokens::find_refresh_token(c, "refresh-1")).unwrap().is_none());
         // Unknown.
         assert!(!redeem(&store, &p, "nope", "grant-9", None, NOW + 1));
-        assert!(store.read_transaction(|c| grants::get_grant(c, "grant-9")).is_err());
+        assert!(store.read_transaction(|c| grants::get_grant(c, &GrantId::from("grant-9"))).is_err());
         // Spent once; the second redemption writes nothing more.
         assert!(redeem(&store, &p, "code-1", "grant-1", None, NOW + 1));
         assert!(!redeem(&store, &p, "code-1", "grant-1", Some("refresh-2"), NOW + 2));
@@ -253,12 +254,12 @@ crate::both_backends! {
         assert_eq!(values["nickname"], json!("Ally"));
         assert!(store.read_statement(|c| refresh_tokens::find_refresh_token_with_user(c, "nope")).unwrap().is_none());
 
-        let (found, statements) = counted(&store, false, |c| grants::get_grant_with_user(c, "grant-1"));
+        let (found, statements) = counted(&store, false, |c| grants::get_grant_with_user(c, &GrantId::from("grant-1")));
         assert_eq!(statements, 1);
         let (same, user) = found.unwrap();
         assert_eq!(same, grant);
         assert_eq!(user.unwrap().1["nickname"], json!("Ally"));
-        assert!(store.read_statement(|c| grants::get_grant_with_user(c, "nope")).unwrap().is_none());
+        assert!(store.read_statement(|c| grants::get_grant_with_user(c, &GrantId::from("nope"))).unwrap().is_none());
     }
 
     fn rotating_spends_the_token_and_stores_its_successor_in_one_statement(store: Store) {
@@ -268,7 +269,7 @@ crate::both_backends! {
         let access = reference(&p, "access-1", "grant-1");
         let rotation = Rotate {
             old_hash: "refresh-1",
-            grant_id: "grant-1",
+            grant_id: &GrantId::from("grant-1"),
             new_hash: "refresh-2",
             new_expires_at: NOW + 1800,
             issued_claims: &issued,
@@ -297,7 +298,7 @@ crate::both_backends! {
         let untouched = |store: &Store, new: &str| {
             assert_eq!(spent_at(store, "refresh-1"), None);
             assert!(store.read_transaction(|c| refresh_tokens::find_refresh_token(c, new)).unwrap().is_none());
-            let grant = store.read_transaction(|c| grants::get_grant(c, "grant-1")).unwrap();
+            let grant = store.read_transaction(|c| grants::get_grant(c, &GrantId::from("grant-1"))).unwrap();
             assert_eq!(grant.issued_claims, object(json!({"tier": {"value": "gold"}})));
         };
         // Another grant's id, an unknown token, a token past its expiry.
@@ -308,7 +309,7 @@ crate::both_backends! {
         assert!(!rotate(&store, "refresh-1", "grant-1", "refresh-2", NOW + 1800, NOW + 3600));
         untouched(&store, "refresh-2");
         // The grant revoked.
-        store.write_transaction(|c| grants::revoke_grant(c, "grant-1", NOW + 20)).unwrap();
+        store.write_transaction(|c| grants::revoke_grant(c, &GrantId::from("grant-1"), NOW + 20)).unwrap();
         assert!(!rotate(&store, "refresh-1", "grant-1", "refresh-2", NOW + 1800, NOW + 21));
         untouched(&store, "refresh-2");
     }
@@ -349,7 +350,7 @@ crate::both_backends! {
         // Expired, unknown, or of a revoked grant: not found.
         assert!(store.read_statement(|c| reference_tokens::find_active_with_user(c, "access-1", NOW + 300)).unwrap().is_none());
         assert!(store.read_statement(|c| reference_tokens::find_active_with_user(c, "nope", NOW + 1)).unwrap().is_none());
-        store.write_transaction(|c| grants::revoke_grant(c, "grant-1", NOW + 2)).unwrap();
+        store.write_transaction(|c| grants::revoke_grant(c, &GrantId::from("grant-1"), NOW + 2)).unwrap();
         assert!(store.read_statement(|c| reference_tokens::find_active_with_user(c, "access-1", NOW + 3)).unwrap().is_none());
         // A machine token has no user.
         let machine = NewReferenceToken { grant_id: None, user_id: None, ..reference(&p, "machine-1", "") };

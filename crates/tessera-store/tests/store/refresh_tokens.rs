@@ -20,7 +20,7 @@ crate::both_backends! {
         let g = create_grant(&store, &grant(&p, "sid-1", NOW + 3600));
         store.write_transaction(|c| refresh_tokens::insert_refresh_token(c, "rt-1", &g.id, NOW + 1000, NOW)).unwrap();
 
-        assert!(rotate(&store, "rt-1", &g.id, "rt-2", NOW + 1000, NOW + 10));
+        assert!(rotate(&store, "rt-1", g.id.as_str(), "rt-2", NOW + 1000, NOW + 10));
         assert_eq!(find(&store, "rt-1").unwrap().consumed_at, Some(NOW + 10));
         let (new, family) = store.read_transaction(|c| refresh_tokens::find_refresh_token(c, "rt-2")).unwrap().unwrap();
         assert_eq!((new.grant_id.as_str(), new.expires_at, new.consumed_at), (g.id.as_str(), NOW + 1000, None));
@@ -28,7 +28,7 @@ crate::both_backends! {
 
         // The spent token again: nothing rotates, and its refusal revokes the grant
         // (RFC 9700 §4.14.2), audited.
-        assert!(!rotate(&store, "rt-1", &g.id, "rt-3", NOW + 1000, NOW + 20));
+        assert!(!rotate(&store, "rt-1", g.id.as_str(), "rt-3", NOW + 1000, NOW + 20));
         assert!(find(&store, "rt-3").is_none());
         assert_eq!(refuse(&store, "rt-1", NOW + 20), NotRotated::Reused { grant_id: g.id.clone() });
         assert_eq!(store.read_transaction(|c| grants::get_grant(c, &g.id)).unwrap().revoked_at, Some(NOW + 20));
@@ -37,7 +37,7 @@ crate::both_backends! {
         assert_eq!(events.len(), 1);
         assert_eq!((events[0].actor.as_str(), events[0].target.clone()), ("client:web-app", format!("grant:{}", g.id)));
         // The live successor is refused too, and stays unspent.
-        assert!(!rotate(&store, "rt-2", &g.id, "rt-4", NOW + 1000, NOW + 21));
+        assert!(!rotate(&store, "rt-2", g.id.as_str(), "rt-4", NOW + 1000, NOW + 21));
         assert_eq!(refuse(&store, "rt-2", NOW + 21), NotRotated::Revoked);
         assert_eq!(find(&store, "rt-2").unwrap().consumed_at, None);
         assert!(find(&store, "rt-4").is_none());
@@ -50,9 +50,9 @@ crate::both_backends! {
         assert_eq!(find(&store, "rt-1").unwrap().expires_at, NOW + 100);
         // A successor stored with an expiry past the grant's (the token endpoint caps it;
         // this one is not capped) still cannot be spent once the grant has expired.
-        assert!(rotate(&store, "rt-1", &g.id, "rt-2", NOW + 1000, NOW + 50));
+        assert!(rotate(&store, "rt-1", g.id.as_str(), "rt-2", NOW + 1000, NOW + 50));
         assert_eq!(find(&store, "rt-2").unwrap().expires_at, NOW + 1000);
-        assert!(!rotate(&store, "rt-2", &g.id, "rt-3", NOW + 1000, NOW + 100));
+        assert!(!rotate(&store, "rt-2", g.id.as_str(), "rt-3", NOW + 1000, NOW + 100));
         assert_eq!(refuse(&store, "rt-2", NOW + 100), NotRotated::Expired);
         assert_eq!(find(&store, "rt-2").unwrap().consumed_at, None);
         assert!(find(&store, "rt-3").is_none());
@@ -62,13 +62,13 @@ crate::both_backends! {
         let p = parties(&store);
         let g = create_grant(&store, &grant(&p, "sid-1", NOW + 3600));
         store.write_transaction(|c| refresh_tokens::insert_refresh_token(c, "rt-1", &g.id, NOW + 10, NOW)).unwrap();
-        assert!(!rotate(&store, "rt-1", &g.id, "rt-2", NOW + 1000, NOW + 10));
+        assert!(!rotate(&store, "rt-1", g.id.as_str(), "rt-2", NOW + 1000, NOW + 10));
         assert_eq!(refuse(&store, "rt-1", NOW + 10), NotRotated::Expired);
         assert_eq!(find(&store, "rt-1").unwrap().consumed_at, None);
         assert!(find(&store, "rt-2").is_none());
         assert_eq!(store.read_transaction(|c| grants::get_grant(c, &g.id)).unwrap().revoked_at, None);
         // An unknown token is unknown.
-        assert!(!rotate(&store, "nope", &g.id, "rt-2", NOW + 1000, NOW));
+        assert!(!rotate(&store, "nope", g.id.as_str(), "rt-2", NOW + 1000, NOW));
         assert_eq!(refuse(&store, "nope", NOW), NotRotated::Unknown);
         assert!(find(&store, "rt-2").is_none());
     }

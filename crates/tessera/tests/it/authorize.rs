@@ -244,7 +244,7 @@ crate::both_backends! {
         let expired = generate_secret();
         let now = tessera::now();
         w.store.write_transaction(|c| codes::insert_code(c, &NewAuthorizationCode {
-            code_hash: expired.hash().as_str().to_owned(), grant_id: tessera_store::new_id(), application_id: app.id.clone(),
+            code_hash: expired.hash().as_str().to_owned(), grant_id: tessera_domain::GrantId::from(tessera_store::new_id()), application_id: app.id.clone(),
             user_id: w.alice.clone(), sid: stored.sid.clone(), redirect_uri: REDIRECT.into(), scope: "openid".into(),
             resources: vec![], nonce: None, code_challenge: Some(CHALLENGE.into()), code_challenge_method: Some("S256".into()),
             auth_time: now - 61, amr: vec!["pwd".into()], expires_at: now - 1,

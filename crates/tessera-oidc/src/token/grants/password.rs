@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use serde_json::{Map, Value, json};
 use tessera_auth::{Channel, PasswordAttempt, Reservations, Verdict};
 use tessera_claims::UserProfile;
-use tessera_domain::{ScopeSet, resolve_requested};
+use tessera_domain::{GrantId, ScopeSet, resolve_requested};
 use tessera_store::users::User;
 use tessera_store::{audit, users};
 use tessera_store::{grants, grants::NewGrant, refresh_tokens};
@@ -93,7 +93,7 @@ impl Grant for Password {
     fn redeem(state: &OidcState, request: &TokenRequest<'_>, checked: Checked) -> Result<TokenResponse, OAuthError> {
         let (app, client_ip, now) = (request.app, request.client_ip, request.now);
         let Checked { user, reservations, claims, profile, scope } = checked;
-        let grant_id = tessera_store::new_id();
+        let grant_id = GrantId::from(tessera_store::new_id());
         let amr = vec!["pwd".to_owned()];
         let attributes = Map::new();
         let user_grant = UserGrant {
