@@ -33,6 +33,25 @@ impl Workdir {
         command.stdin(Stdio::null()).output().unwrap()
     }
 
+    /// Runs `tessera ARGS…` with no extra environment.
+    fn tessera(&self, args: &[&str]) -> Output {
+        self.run(args, &[])
+    }
+
+    /// Runs `tessera ARGS…`, expects success, and parses standard output as JSON.
+    fn json(&self, args: &[&str]) -> serde_json::Value {
+        let output = self.tessera(args);
+        assert!(output.status.success(), "{args:?}: {}", stderr(&output));
+        serde_json::from_slice(&output.stdout).unwrap()
+    }
+
+    /// The database the commands wrote (the embedded default), opened through the store.
+    fn store(&self) -> tessera_store::Store {
+        let path = self.0.join("tessera-data/tessera.db");
+        let url = tessera_store::DatabaseUrl::parse(&format!("sqlite://{}", path.display())).unwrap();
+        tessera_store::Store::connect(&url, &tessera_store::PoolOptions::for_backend(url.backend())).unwrap()
+    }
+
     fn path(&self) -> &Path {
         &self.0
     }

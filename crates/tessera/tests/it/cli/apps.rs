@@ -2,38 +2,19 @@
 //! is printed once and stored only as its hash, every invalid flag is one line naming it
 //! (exit status 2) and writes nothing, and every change leaves an audit event.
 
-use std::path::PathBuf;
-use std::process::{Command, Output, Stdio};
+use std::process::Output;
 
 use serde_json::Value;
 use tessera_store::audit::{self, AuditFilter};
-use tessera_store::{DatabaseUrl, Page, PoolOptions, Store, applications};
+use tessera_store::{Page, Store, applications};
 use tessera_tokens::SecretHash;
 
-/// A scratch working directory in which `tessera` runs with a clean environment.
-struct Workdir(PathBuf);
+use super::{Workdir, stderr, stdout};
 
 impl Workdir {
-    fn new() -> Workdir {
-        let dir = std::env::temp_dir().join(format!("tessera-app-cli-{}", uuid::Uuid::now_v7().simple()));
-        std::fs::create_dir_all(&dir).unwrap();
-        Workdir(dir)
-    }
-
-    fn run(&self, args: &[&str]) -> Output {
-        Command::new(env!("CARGO_BIN_EXE_tessera"))
-            .args(args)
-            .current_dir(&self.0)
-            .env_clear()
-            .env("PATH", std::env::var("PATH").unwrap_or_default())
-            .stdin(Stdio::null())
-            .output()
-            .unwrap()
-    }
-
     /// Runs `tessera app ARGS…` and expects success.
     fn app(&self, args: &[&str]) -> String {
-        let output = self.run(&[&["app"], args].concat());
+        let output = self.tessera(&[&["app"], args].concat());
         assert!(output.status.success(), "app {args:?}: {}", stderr(&output));
         stdout(&output)
     }
@@ -42,27 +23,6 @@ impl Workdir {
     fn app_json(&self, args: &[&str]) -> Value {
         serde_json::from_str(&self.app(&[args, &["--json"]].concat())).unwrap()
     }
-
-    /// The database the commands wrote, opened through the store API.
-    fn store(&self) -> Store {
-        let path = self.0.join("tessera-data/tessera.db");
-        let url = DatabaseUrl::parse(&format!("sqlite://{}", path.display())).unwrap();
-        Store::connect(&url, &PoolOptions::for_backend(url.backend())).unwrap()
-    }
-}
-
-impl Drop for Workdir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-fn stderr(output: &Output) -> String {
-    String::from_utf8_lossy(&output.stderr).into_owned()
-}
-
-fn stdout(output: &Output) -> String {
-    String::from_utf8_lossy(&output.stdout).into_owned()
 }
 
 /// Exit status 2 and exactly one line on standard error, starting with `error: FLAG: `.
@@ -106,7 +66,7 @@ const WEB_APP: &[&str] = &[
 #[test]
 fn create_help_lists_every_flag_with_its_meaning() {
     let dir = Workdir::new();
-    let help = stdout(&dir.run(&["app", "create", "--help"]));
+    let help = stdout(&dir.tessera(&["app", "create", "--help"]));
     for flag in [
         "--name",
         "--type",
@@ -136,7 +96,7 @@ fn create_help_lists_every_flag_with_its_meaning() {
     assert!(help.contains("Default: 3600") && help.contains("Default: ES256"), "{help}");
     for args in [["app", "--help"], ["app", "list"], ["app", "show"], ["app", "delete"]] {
         let args = [&args[..], &["--help"]].concat();
-        let output = dir.run(&args);
+        let output = dir.tessera(&args);
         assert!(output.status.success() && stdout(&output).contains("Usage:"), "{args:?}");
     }
 }
@@ -340,7 +300,7 @@ fn private_key_jwt_takes_public_keys_and_gets_no_secret() {
     assert!(created.get("client_secret").is_none(), "{created}");
     assert_eq!(created["jwks"]["keys"][0]["crv"], "Ed25519");
     let private = r#"{"keys":[{"kty":"OKP","crv":"Ed25519","x":"11qY","d":"nWGx"}]}"#;
-    let output = dir.run(&[
+    let output = dir.tessera(&[
         "app",
         "create",
         "--name",
@@ -414,7 +374,7 @@ fn each_invalid_flag_is_one_line_naming_it_and_writes_nothing() {
         (vec!["create", "--name", "Bad", "--type", "daemon"], "--type"),
     ];
     for (args, flag) in &cases {
-        let output = dir.run(&[&["app"], &args[..]].concat());
+        let output = dir.tessera(&[&["app"], &args[..]].concat());
         assert_flag_error(&output, flag);
     }
     assert_eq!(dir.app_json(&["list"]), serde_json::json!([]));
@@ -438,7 +398,7 @@ fn a_client_id_shaped_like_a_uuid_is_refused_and_nothing_is_written() {
         "00000000-0000-0000-0000-000000000000".to_owned(),
     ];
     for client_id in &shapes {
-        let output = dir.run(&["app", "create", "--name", "Robot", "--type", "machine", "--client-id", client_id]);
+        let output = dir.tessera(&["app", "create", "--name", "Robot", "--type", "machine", "--client-id", client_id]);
         assert_flag_error(&output, "--client-id");
         assert!(stderr(&output).contains("UUID"), "{client_id}: {}", stderr(&output));
     }
@@ -455,7 +415,7 @@ fn a_client_id_shaped_like_a_uuid_is_refused_and_nothing_is_written() {
 fn a_duplicate_client_id_is_a_conflict_and_changes_nothing() {
     let dir = Workdir::new();
     let first = dir.app(WEB_APP);
-    let second = dir.run(&[&["app"], WEB_APP].concat());
+    let second = dir.tessera(&[&["app"], WEB_APP].concat());
     assert_flag_error(&second, "--client-id");
     assert!(stderr(&second).contains("already exists"), "{}", stderr(&second));
     assert_eq!(dir.app_json(&["list"]).as_array().unwrap().len(), 1);
@@ -475,8 +435,8 @@ fn create_and_delete_are_audited_and_a_second_delete_is_status_2() {
     assert_eq!(deleted.trim(), "Deleted application \"Billing portal\" (client_id billing).");
     assert_eq!(dir.app_json(&["list"]), serde_json::json!([]));
 
-    assert_flag_error(&dir.run(&["app", "delete", "billing"]), "CLIENT_ID");
-    assert_flag_error(&dir.run(&["app", "show", "billing"]), "CLIENT_ID");
+    assert_flag_error(&dir.tessera(&["app", "delete", "billing"]), "CLIENT_ID");
+    assert_flag_error(&dir.tessera(&["app", "show", "billing"]), "CLIENT_ID");
 
     let store = dir.store();
     assert_eq!(store.read_transaction(applications::count).unwrap(), 0);

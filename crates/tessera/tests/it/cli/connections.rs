@@ -1,48 +1,8 @@
 //! `tessera connection …` as a user runs it.
 
-use std::path::PathBuf;
-use std::process::{Command, Output, Stdio};
+use std::process::Output;
 
-use serde_json::Value;
-
-struct Workdir(PathBuf);
-
-impl Workdir {
-    fn new() -> Workdir {
-        let dir = std::env::temp_dir().join(format!("tessera-conn-{}", uuid::Uuid::now_v7().simple()));
-        std::fs::create_dir_all(&dir).unwrap();
-        Workdir(dir)
-    }
-
-    fn run(&self, args: &[&str]) -> Output {
-        Command::new(env!("CARGO_BIN_EXE_tessera"))
-            .args(args)
-            .current_dir(&self.0)
-            .env_clear()
-            .env("PATH", std::env::var("PATH").unwrap_or_default())
-            .stdin(Stdio::null())
-            .output()
-            .unwrap()
-    }
-
-    fn json(&self, args: &[&str]) -> Value {
-        let output = self.run(args);
-        assert!(output.status.success(), "{args:?}: {}", String::from_utf8_lossy(&output.stderr));
-        serde_json::from_slice(&output.stdout).unwrap()
-    }
-
-    fn store(&self) -> tessera_store::Store {
-        let path = self.0.join("tessera-data/tessera.db");
-        let url = tessera_store::DatabaseUrl::parse(&format!("sqlite://{}", path.display())).unwrap();
-        tessera_store::Store::connect(&url, &tessera_store::PoolOptions::for_backend(url.backend())).unwrap()
-    }
-}
-
-impl Drop for Workdir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
+use super::Workdir;
 
 fn fails_naming(output: &Output, flag: &str) {
     let err = String::from_utf8_lossy(&output.stderr);
@@ -54,7 +14,7 @@ fn fails_naming(output: &Output, flag: &str) {
 #[test]
 fn a_connection_is_created_with_its_scope_and_a_secret_shown_once() {
     let dir = Workdir::new();
-    let created = dir.run(&["connection", "create", "--name", "library-api", "--display-name", "Library API"]);
+    let created = dir.tessera(&["connection", "create", "--name", "library-api", "--display-name", "Library API"]);
     assert!(created.status.success(), "{}", String::from_utf8_lossy(&created.stderr));
     let out = String::from_utf8_lossy(&created.stdout);
     let secret = out.lines().find_map(|l| l.strip_prefix("Connection secret (shown once): ")).unwrap().to_owned();
@@ -65,10 +25,10 @@ fn a_connection_is_created_with_its_scope_and_a_secret_shown_once() {
     assert_eq!(shown["scopes"][0]["name"], "library-api");
     assert_eq!(shown["secrets"].as_array().unwrap().len(), 1);
     assert!(!shown.to_string().contains(&secret), "show never prints a secret");
-    let human = String::from_utf8_lossy(&dir.run(&["connection", "show", "library-api"]).stdout).into_owned();
+    let human = String::from_utf8_lossy(&dir.tessera(&["connection", "show", "library-api"]).stdout).into_owned();
     assert!(!human.contains(&secret));
 
-    let added = dir.run(&["connection", "add-scope", "library-api", "--scope", "library-api.checked-books"]);
+    let added = dir.tessera(&["connection", "add-scope", "library-api", "--scope", "library-api.checked-books"]);
     assert!(added.status.success());
     let shown = dir.json(&["connection", "show", "library-api", "--json"]);
     assert_eq!(shown["scopes"].as_array().unwrap().len(), 2);
@@ -94,25 +54,28 @@ fn rotation_keeps_the_old_secret_for_the_grace_period() {
 #[test]
 fn bad_input_is_one_line_naming_the_flag_and_writes_nothing() {
     let dir = Workdir::new();
-    fails_naming(&dir.run(&["connection", "create", "--name", "Not Valid"]), "--name");
-    fails_naming(&dir.run(&["connection", "create", "--name", "profile"]), "--name");
-    fails_naming(&dir.run(&["connection", "create", "--name", "ok-api", "--token-format", "paseto"]), "--token-format");
+    fails_naming(&dir.tessera(&["connection", "create", "--name", "Not Valid"]), "--name");
+    fails_naming(&dir.tessera(&["connection", "create", "--name", "profile"]), "--name");
+    fails_naming(
+        &dir.tessera(&["connection", "create", "--name", "ok-api", "--token-format", "paseto"]),
+        "--token-format",
+    );
     assert_eq!(dir.json(&["connection", "list", "--json"]).as_array().unwrap().len(), 0);
     dir.json(&["connection", "create", "--name", "ok-api", "--json"]);
-    fails_naming(&dir.run(&["connection", "create", "--name", "ok-api"]), "--name");
-    fails_naming(&dir.run(&["connection", "add-scope", "ok-api", "--scope", "email"]), "--scope");
-    fails_naming(&dir.run(&["connection", "show", "missing"]), "name");
-    fails_naming(&dir.run(&["connection", "rotate-secret", "missing"]), "name");
+    fails_naming(&dir.tessera(&["connection", "create", "--name", "ok-api"]), "--name");
+    fails_naming(&dir.tessera(&["connection", "add-scope", "ok-api", "--scope", "email"]), "--scope");
+    fails_naming(&dir.tessera(&["connection", "show", "missing"]), "name");
+    fails_naming(&dir.tessera(&["connection", "rotate-secret", "missing"]), "name");
 }
 
 #[test]
 fn delete_removes_the_connection_and_its_scopes() {
     let dir = Workdir::new();
     dir.json(&["connection", "create", "--name", "gone-api", "--json"]);
-    let deleted = dir.run(&["connection", "delete", "gone-api"]);
+    let deleted = dir.tessera(&["connection", "delete", "gone-api"]);
     assert!(deleted.status.success());
     assert_eq!(dir.json(&["connection", "list", "--json"]).as_array().unwrap().len(), 0);
-    fails_naming(&dir.run(&["connection", "delete", "gone-api"]), "name");
+    fails_naming(&dir.tessera(&["connection", "delete", "gone-api"]), "name");
     // The scope name is free again.
     dir.json(&["connection", "create", "--name", "gone-api", "--json"]);
 }
