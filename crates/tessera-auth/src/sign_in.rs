@@ -12,6 +12,7 @@
 //! bucket a minute, so an attack cannot flood the audit log.
 
 use serde_json::json;
+use tessera_domain::ClientId;
 use tessera_store::audit::{self, NewAuditEvent};
 use tessera_store::throttle::{self, ACCOUNT_LIMIT, IP_LIMIT, Reservation};
 use tessera_store::users::User;
@@ -22,11 +23,11 @@ use tessera_tokens::PasswordHasher;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Channel<'a> {
     /// The sign-in page of an authorization request by `client_id`.
-    LoginPage { client_id: &'a str },
+    LoginPage { client_id: &'a ClientId },
     /// The admin console's sign-in form.
     Console,
     /// RFC 6749 §4.3, the password grant, by `client_id`.
-    PasswordGrant { client_id: &'a str },
+    PasswordGrant { client_id: &'a ClientId },
 }
 
 impl Channel<'_> {

@@ -9,7 +9,7 @@
 
 use serde::Serialize;
 use serde_json::{Map, Value, json};
-use tessera_domain::UserId;
+use tessera_domain::{ApplicationId, ClientId, GrantId, UserId};
 
 /// Which token a script is asked about.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -90,8 +90,8 @@ pub struct OrganizationMembership {
 
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct ApplicationInfo {
-    pub id: String,
-    pub client_id: String,
+    pub id: ApplicationId,
+    pub client_id: ClientId,
     pub name: String,
     pub app_type: String,
     pub app_metadata: Value,
@@ -99,7 +99,7 @@ pub struct ApplicationInfo {
 
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct GrantInfo {
-    pub id: String,
+    pub id: GrantId,
     /// The scopes granted, space-separated.
     pub scope: String,
     pub auth_time: Option<i64>,

@@ -9,6 +9,7 @@ use serde_json::{Map, Value};
 use thiserror::Error;
 
 use crate::claims::{has_value, is_reserved};
+use crate::ids::{ClientId, GrantId};
 use crate::scope::{IdentityGrant, OFFLINE_ACCESS, ResolvedScopes, ScopeSet, ScopeToken};
 use crate::text::preview;
 
@@ -115,7 +116,7 @@ pub struct AccessTokenFacts<'a> {
     pub subject: &'a str,
     /// The API connections the token is for; none means the issuer.
     pub audience: &'a [String],
-    pub client_id: &'a str,
+    pub client_id: &'a ClientId,
     pub scope: &'a ScopeSet,
     pub issued_at: i64,
     pub expires_at: i64,
@@ -125,7 +126,7 @@ pub struct AccessTokenFacts<'a> {
     pub sid: Option<&'a str>,
     /// The grant of a user's token: lets introspection and userinfo refuse the token once
     /// the grant is revoked.
-    pub grant_id: Option<&'a str>,
+    pub grant_id: Option<&'a GrantId>,
     /// A machine-to-machine token (`gty: client_credentials`).
     pub machine: bool,
 }
@@ -145,7 +146,7 @@ pub fn access_token_claims(facts: &AccessTokenFacts<'_>) -> Map<String, Value> {
             many => Value::Array(many.iter().cloned().map(Value::String).collect()),
         },
     );
-    claims.insert("client_id".into(), Value::String(facts.client_id.to_owned()));
+    claims.insert("client_id".into(), Value::String(facts.client_id.to_string()));
     claims.insert("scope".into(), Value::String(facts.scope.to_string()));
     claims.insert("iat".into(), Value::from(facts.issued_at));
     claims.insert("nbf".into(), Value::from(facts.issued_at));
@@ -161,7 +162,7 @@ pub fn access_token_claims(facts: &AccessTokenFacts<'_>) -> Map<String, Value> {
         claims.insert("sid".into(), Value::String(sid.to_owned()));
     }
     if let Some(grant_id) = facts.grant_id {
-        claims.insert("grant_id".into(), Value::String(grant_id.to_owned()));
+        claims.insert("grant_id".into(), Value::String(grant_id.to_string()));
     }
     if facts.machine {
         claims.insert("gty".into(), Value::String("client_credentials".into()));
@@ -174,7 +175,7 @@ pub fn access_token_claims(facts: &AccessTokenFacts<'_>) -> Map<String, Value> {
 pub struct IdTokenFacts<'a> {
     pub issuer: &'a str,
     pub subject: &'a str,
-    pub client_id: &'a str,
+    pub client_id: &'a ClientId,
     pub issued_at: i64,
     pub expires_at: i64,
     pub auth_time: Option<i64>,
@@ -189,8 +190,8 @@ pub struct IdTokenFacts<'a> {
 pub fn id_token_claims(facts: &IdTokenFacts<'_>, mut claims: Map<String, Value>) -> Map<String, Value> {
     claims.insert("iss".into(), Value::String(facts.issuer.to_owned()));
     claims.insert("sub".into(), Value::String(facts.subject.to_owned()));
-    claims.insert("aud".into(), Value::String(facts.client_id.to_owned()));
-    claims.insert("azp".into(), Value::String(facts.client_id.to_owned()));
+    claims.insert("aud".into(), Value::String(facts.client_id.to_string()));
+    claims.insert("azp".into(), Value::String(facts.client_id.to_string()));
     claims.insert("iat".into(), Value::from(facts.issued_at));
     claims.insert("exp".into(), Value::from(facts.expires_at));
     for name in ["auth_time", "nonce", "sid", "amr"] {

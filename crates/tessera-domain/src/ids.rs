@@ -54,6 +54,33 @@ macro_rules! id_newtype {
                 &self.0
             }
         }
+
+        /// Lets a map keyed by the id be searched with a plain `&str` (what a request
+        /// carries) without building an id first; hashing and equality are the string's.
+        impl std::borrow::Borrow<str> for $name {
+            fn borrow(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl PartialEq<str> for $name {
+            fn eq(&self, other: &str) -> bool {
+                self.0 == other
+            }
+        }
+
+        impl PartialEq<String> for $name {
+            fn eq(&self, other: &String) -> bool {
+                &self.0 == other
+            }
+        }
+
+        /// For display: pages and messages take strings.
+        impl From<&$name> for String {
+            fn from(id: &$name) -> String {
+                id.0.clone()
+            }
+        }
     };
 }
 
@@ -107,6 +134,12 @@ mod tests {
     #[test]
     fn ids_of_the_same_kind_compare_by_value() {
         assert_eq!(ClientId::from("a"), ClientId::from(String::from("a")));
-        assert!(ClientId::from("a") < ClientId::from("b"));
+        let (a, b) = (ClientId::from("a"), ClientId::from("b"));
+        assert!(a < b);
+        // A map keyed by ids is searched with the plain string a request carries.
+        let map: std::collections::HashMap<ClientId, u8> = [(b.clone(), 1)].into();
+        assert_eq!(map.get("b"), Some(&1));
+        let owned = String::from("b");
+        assert!(b == *"b" && b == owned);
     }
 }

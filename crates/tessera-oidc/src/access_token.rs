@@ -4,7 +4,7 @@
 //! servers ask `/connect/introspect`).
 
 use serde_json::{Map, Value};
-use tessera_domain::{GrantId, SigningAlgorithm, TokenFormat, UserId};
+use tessera_domain::{ApplicationId, GrantId, SigningAlgorithm, TokenFormat, UserId};
 use tessera_store::applications::Application;
 use tessera_store::config::Config;
 use tessera_store::{AnyConnection, StoreResult};
@@ -19,7 +19,7 @@ pub struct AccessTokenClaims {
     /// RFC 9068 §2.2 claims and any others, ready to serialise.
     pub claims: Map<String, Value>,
     pub expires_at: i64,
-    pub application_id: String,
+    pub application_id: ApplicationId,
     pub user_id: Option<UserId>,
     pub grant_id: Option<GrantId>,
 }

@@ -25,7 +25,7 @@ use tessera_claims::{
     ApplicationInfo, FetchPolicy, GrantInfo, IssuedClaims, OrganizationMembership, Redactor, Rule, ScriptEngine,
     ScriptFailure, TokenKind, UserProfile,
 };
-use tessera_domain::TokenSubject;
+use tessera_domain::{ClientId, TokenSubject};
 use tessera_store::applications::Application;
 use tessera_store::audit::{self, NewAuditEvent};
 use tessera_store::config::Config;
@@ -250,7 +250,7 @@ fn secrets(runtime: &ScriptRuntime, config: &Config) -> Redactor {
 /// script wrote it.
 fn judge(
     script: &CustomClaimScript,
-    client_id: &str,
+    client_id: &ClientId,
     failure: &ScriptFailure,
     secrets: &Redactor,
 ) -> (Option<OAuthError>, ScriptEvent) {
@@ -300,7 +300,8 @@ mod tests {
                 .to_owned(),
             line: Some(4),
         };
-        let (refusal, event) = judge(&script(OnFailure::IssueWithoutClaims), "svc", &failure, &secrets);
+        let (refusal, event) =
+            judge(&script(OnFailure::IssueWithoutClaims), &ClientId::from("svc"), &failure, &secrets);
         assert!(refusal.is_none());
         assert_eq!(event.action, "script.failed");
         assert_eq!(
@@ -315,7 +316,7 @@ mod tests {
     fn a_denial_is_audited_without_secret_values_but_told_to_the_client_as_written() {
         let secrets = Redactor::new([("STRIPE_KEY", "sk_live_51abc")]);
         let failure = ScriptFailure::Denied { message: "key sk_live_51abc revoked".to_owned() };
-        let (refusal, event) = judge(&script(OnFailure::Deny), "svc", &failure, &secrets);
+        let (refusal, event) = judge(&script(OnFailure::Deny), &ClientId::from("svc"), &failure, &secrets);
         assert_eq!(event.summary["message"], "key [secret:STRIPE_KEY] revoked");
         assert_eq!(refusal.map(|error| error.description), Some("key sk_live_51abc revoked".to_owned()));
     }

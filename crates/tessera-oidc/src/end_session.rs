@@ -7,6 +7,7 @@
 
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde_json::{Map, Value, json};
+use tessera_domain::ClientId;
 use tessera_store::applications;
 use tessera_store::browser_sessions::BrowserSession;
 use tessera_store::{StoreError, audit, browser_sessions, users};
@@ -72,8 +73,8 @@ fn decide(
         });
     };
     let client_id = match hint.get("aud") {
-        Some(Value::String(aud)) => Some(aud.clone()),
-        Some(Value::Array(auds)) => auds.first().and_then(Value::as_str).map(str::to_owned),
+        Some(Value::String(aud)) => Some(ClientId::from(aud.as_str())),
+        Some(Value::Array(auds)) => auds.first().and_then(Value::as_str).map(ClientId::from),
         _ => None,
     };
     state.store.write_transaction(|c| {
@@ -92,7 +93,7 @@ fn decide(
             audit::record(
                 c,
                 &audit::NewAuditEvent {
-                    actor: &client_id.as_deref().map_or_else(|| "anonymous".to_owned(), |id| format!("client:{id}")),
+                    actor: &client_id.as_ref().map_or_else(|| "anonymous".to_owned(), |id| format!("client:{id}")),
                     action: "user.sign_out_hint_mismatch",
                     target: &format!("user:{user_id}"),
                     summary: json!({

@@ -6,7 +6,7 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256, Sha512};
-use tessera_domain::SigningAlgorithm;
+use tessera_domain::{ClientId, SigningAlgorithm};
 
 use crate::error::OAuthError;
 use crate::state::OidcState;
@@ -44,11 +44,11 @@ pub fn token_hash(alg: SigningAlgorithm, token: &str) -> String {
 /// OIDC Core §3.1.2.1 `id_token_hint`: the `sub` of an ID token Tessera signed for this
 /// client. Expiry does not matter here (the hint may be old); the signature, issuer and
 /// audience do.
-pub fn hinted_subject(state: &OidcState, hint: &str, client_id: &str, _now: i64) -> Option<String> {
+pub fn hinted_subject(state: &OidcState, hint: &str, client_id: &ClientId, _now: i64) -> Option<String> {
     let claims = verified_id_token(state, hint)?;
     let audience_ok = match claims.get("aud") {
-        Some(Value::String(aud)) => aud == client_id,
-        Some(Value::Array(auds)) => auds.iter().any(|a| a.as_str() == Some(client_id)),
+        Some(Value::String(aud)) => client_id == aud.as_str(),
+        Some(Value::Array(auds)) => auds.iter().any(|a| a.as_str() == Some(client_id.as_str())),
         _ => false,
     };
     if !audience_ok {

@@ -5,8 +5,8 @@ use std::str::FromStr;
 
 use diesel::prelude::*;
 use serde_json::Value;
-use tessera_domain::GrantType;
 use tessera_domain::TokenLifetimes;
+use tessera_domain::{ApplicationId, ClientId, GrantType};
 
 use crate::error::found;
 use crate::page::{Page, Paged};
@@ -22,8 +22,8 @@ pub use tessera_domain::ApplicationSettings;
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Application {
-    pub id: String,
-    pub client_id: String,
+    pub id: ApplicationId,
+    pub client_id: ClientId,
     pub settings: ApplicationSettings,
     pub created_at: i64,
     pub updated_at: i64,
@@ -69,22 +69,22 @@ fn lifetime(field: &str, seconds: i64) -> StoreResult<i64> {
 /// secret (`secret_hash`: the SHA-256 of a generated secret).
 pub fn create(
     conn: &mut AnyConnection,
-    client_id: &str,
+    client_id: &ClientId,
     settings: &ApplicationSettings,
     secret_hash: Option<&str>,
     now: i64,
 ) -> StoreResult<Application> {
     crate::config_changes::mark();
-    let id = new_id();
+    let id = ApplicationId::from(new_id());
     diesel::insert_into(applications::table)
         .values((
-            applications::id.eq(&id),
-            applications::client_id.eq(client_id),
+            applications::id.eq(id.as_str()),
+            applications::client_id.eq(client_id.as_str()),
             applications::created_at.eq(now),
             columns(settings, now),
         ))
         .execute(conn)?;
-    write_lists(conn, &id, settings)?;
+    write_lists(conn, id.as_str(), settings)?;
     if let Some(hash) = secret_hash {
         add_secret(conn, &id, hash, None, now)?;
     }
@@ -184,20 +184,20 @@ fn dedup(values: &[String]) -> Vec<String> {
 
 pub fn update(
     conn: &mut AnyConnection,
-    id: &str,
+    id: &ApplicationId,
     settings: &ApplicationSettings,
     now: i64,
 ) -> StoreResult<Application> {
     crate::config_changes::mark();
-    let changed = diesel::update(applications::table.find(id)).set(columns(settings, now)).execute(conn)?;
+    let changed = diesel::update(applications::table.find(id.as_str())).set(columns(settings, now)).execute(conn)?;
     found(changed, "application")?;
-    write_lists(conn, id, settings)?;
+    write_lists(conn, id.as_str(), settings)?;
     get(conn, id)
 }
 
-pub fn get(conn: &mut AnyConnection, id: &str) -> StoreResult<Application> {
+pub fn get(conn: &mut AnyConnection, id: &ApplicationId) -> StoreResult<Application> {
     let row = applications::table
-        .find(id)
+        .find(id.as_str())
         .select(Row::as_select())
         .first(conn)
         .optional()?
@@ -205,9 +205,9 @@ pub fn get(conn: &mut AnyConnection, id: &str) -> StoreResult<Application> {
     assemble(conn, row)
 }
 
-pub fn find_by_client_id(conn: &mut AnyConnection, client_id: &str) -> StoreResult<Option<Application>> {
+pub fn find_by_client_id(conn: &mut AnyConnection, client_id: &ClientId) -> StoreResult<Option<Application>> {
     let row = applications::table
-        .filter(applications::client_id.eq(client_id))
+        .filter(applications::client_id.eq(client_id.as_str()))
         .select(Row::as_select())
         .first(conn)
         .optional()?;
@@ -221,16 +221,16 @@ pub fn list(conn: &mut AnyConnection, page: &Page) -> StoreResult<Paged<Applicat
     }
     let rows: Vec<Row> = query.order(applications::id.asc()).limit(page.fetch_limit()).load(conn)?;
     let apps = rows.into_iter().map(|row| assemble(conn, row)).collect::<StoreResult<Vec<_>>>()?;
-    Ok(Paged::from_rows(apps, page, |a| a.id.clone()))
+    Ok(Paged::from_rows(apps, page, |a| a.id.to_string()))
 }
 
 pub fn count(conn: &mut AnyConnection) -> StoreResult<i64> {
     Ok(applications::table.count().get_result(conn)?)
 }
 
-pub fn delete(conn: &mut AnyConnection, id: &str) -> StoreResult<()> {
+pub fn delete(conn: &mut AnyConnection, id: &ApplicationId) -> StoreResult<()> {
     crate::config_changes::mark();
-    let deleted = diesel::delete(applications::table.find(id)).execute(conn)?;
+    let deleted = diesel::delete(applications::table.find(id.as_str())).execute(conn)?;
     found(deleted, "application")
 }
 
@@ -332,8 +332,8 @@ fn from_parts(row: Row, lists: Lists) -> StoreResult<Application> {
         required_claims,
     };
     Ok(Application {
-        id: row.id,
-        client_id: row.client_id,
+        id: ApplicationId::from(row.id),
+        client_id: ClientId::from(row.client_id),
         settings,
         created_at: row.created_at,
         updated_at: row.updated_at,
@@ -344,7 +344,8 @@ fn from_parts(row: Row, lists: Lists) -> StoreResult<Application> {
 #[diesel(table_name = application_secrets)]
 pub struct ApplicationSecret {
     pub id: String,
-    pub application_id: String,
+    #[diesel(deserialize_as = String)]
+    pub application_id: ApplicationId,
     pub secret_hash: String,
     pub created_at: i64,
     pub expires_at: Option<i64>,
@@ -352,7 +353,7 @@ pub struct ApplicationSecret {
 
 pub fn add_secret(
     conn: &mut AnyConnection,
-    application_id: &str,
+    application_id: &ApplicationId,
     secret_hash: &str,
     expires_at: Option<i64>,
     now: i64,
@@ -362,7 +363,7 @@ pub fn add_secret(
     diesel::insert_into(application_secrets::table)
         .values((
             application_secrets::id.eq(&id),
-            application_secrets::application_id.eq(application_id),
+            application_secrets::application_id.eq(application_id.as_str()),
             application_secrets::secret_hash.eq(secret_hash),
             application_secrets::created_at.eq(now),
             application_secrets::expires_at.eq(expires_at),
@@ -375,7 +376,7 @@ pub fn add_secret(
 /// `old_expire_at` (`now` to cut them off at once).
 pub fn rotate_secret(
     conn: &mut AnyConnection,
-    application_id: &str,
+    application_id: &ApplicationId,
     new_secret_hash: &str,
     old_expire_at: i64,
     now: i64,
@@ -384,7 +385,7 @@ pub fn rotate_secret(
     get(conn, application_id)?;
     diesel::update(
         application_secrets::table
-            .filter(application_secrets::application_id.eq(application_id))
+            .filter(application_secrets::application_id.eq(application_id.as_str()))
             .filter(application_secrets::expires_at.is_null().or(application_secrets::expires_at.gt(old_expire_at))),
     )
     .set(application_secrets::expires_at.eq(old_expire_at))
@@ -402,9 +403,13 @@ pub fn all_live_secrets(conn: &mut AnyConnection, now: i64) -> StoreResult<Vec<A
 }
 
 /// The application's secrets still valid at `now`.
-pub fn live_secrets(conn: &mut AnyConnection, application_id: &str, now: i64) -> StoreResult<Vec<ApplicationSecret>> {
+pub fn live_secrets(
+    conn: &mut AnyConnection,
+    application_id: &ApplicationId,
+    now: i64,
+) -> StoreResult<Vec<ApplicationSecret>> {
     Ok(application_secrets::table
-        .filter(application_secrets::application_id.eq(application_id))
+        .filter(application_secrets::application_id.eq(application_id.as_str()))
         .filter(application_secrets::expires_at.is_null().or(application_secrets::expires_at.gt(now)))
         .select(ApplicationSecret::as_select())
         .order(application_secrets::created_at.asc())

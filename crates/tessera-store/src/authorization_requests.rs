@@ -4,6 +4,7 @@
 
 use diesel::prelude::*;
 use serde_json::Value;
+use tessera_domain::ApplicationId;
 
 use crate::error::found;
 use crate::schema::authorization_requests;
@@ -14,7 +15,7 @@ use crate::{AnyConnection, StoreError, StoreResult};
 #[derive(Debug, Clone, PartialEq)]
 pub struct AuthorizationRequest {
     pub id_hash: String,
-    pub application_id: String,
+    pub application_id: ApplicationId,
     /// The browser session the request is bound to, if one existed when it started.
     pub session_id_hash: Option<String>,
     pub parameters: Value,
@@ -39,7 +40,7 @@ impl TryFrom<RequestRow> for AuthorizationRequest {
         Ok(AuthorizationRequest {
             parameters: crate::json::parse(&row.parameters)?,
             id_hash: row.id_hash,
-            application_id: row.application_id,
+            application_id: ApplicationId::from(row.application_id),
             session_id_hash: row.session_id_hash,
             created_at: row.created_at,
             expires_at: row.expires_at,
@@ -50,7 +51,7 @@ impl TryFrom<RequestRow> for AuthorizationRequest {
 #[derive(Debug, Clone)]
 pub struct NewAuthorizationRequest {
     pub id_hash: String,
-    pub application_id: String,
+    pub application_id: ApplicationId,
     pub session_id_hash: Option<String>,
     pub parameters: Value,
     pub expires_at: i64,
@@ -64,7 +65,7 @@ pub fn create_request(
     diesel::insert_into(authorization_requests::table)
         .values((
             authorization_requests::id_hash.eq(&new.id_hash),
-            authorization_requests::application_id.eq(&new.application_id),
+            authorization_requests::application_id.eq(new.application_id.as_str()),
             authorization_requests::session_id_hash.eq(&new.session_id_hash),
             authorization_requests::parameters.eq(new.parameters.to_string()),
             authorization_requests::created_at.eq(now),

@@ -2,6 +2,7 @@
 //! SHA-256 hashes.
 
 use diesel::prelude::*;
+use tessera_domain::ApplicationId;
 
 use crate::schema::client_assertion_jtis;
 use crate::{AnyConnection, StoreError, StoreResult};
@@ -14,12 +15,12 @@ use crate::{AnyConnection, StoreError, StoreResult};
 /// returns `false`; the caller refuses the assertion at once, so nothing else runs in it.
 pub fn record_jti(
     conn: &mut AnyConnection,
-    application_id: &str,
+    application_id: &ApplicationId,
     jti_hash: &str,
     expires_at: i64,
     now: i64,
 ) -> StoreResult<bool> {
-    let key = client_assertion_jtis::table.find((application_id, jti_hash));
+    let key = client_assertion_jtis::table.find((application_id.as_str(), jti_hash));
     diesel::delete(key.filter(client_assertion_jtis::expires_at.le(now))).execute(conn)?;
     let seen: i64 = key.count().get_result(conn)?;
     if seen > 0 {
@@ -27,7 +28,7 @@ pub fn record_jti(
     }
     let inserted = diesel::insert_into(client_assertion_jtis::table)
         .values((
-            client_assertion_jtis::application_id.eq(application_id),
+            client_assertion_jtis::application_id.eq(application_id.as_str()),
             client_assertion_jtis::jti_hash.eq(jti_hash),
             client_assertion_jtis::expires_at.eq(expires_at),
         ))

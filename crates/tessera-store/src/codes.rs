@@ -3,7 +3,7 @@
 
 use diesel::prelude::*;
 
-use tessera_domain::{GrantId, UserId};
+use tessera_domain::{ApplicationId, GrantId, UserId};
 
 use crate::json::json_list;
 use crate::schema::{authorization_codes, user_claims, users};
@@ -17,7 +17,7 @@ use crate::{AnyConnection, StoreError, StoreResult};
 pub struct AuthorizationCode {
     pub code_hash: String,
     pub grant_id: GrantId,
-    pub application_id: String,
+    pub application_id: ApplicationId,
     pub user_id: UserId,
     pub sid: Option<String>,
     pub redirect_uri: String,
@@ -62,7 +62,7 @@ impl TryFrom<CodeRow> for AuthorizationCode {
             amr: crate::json::parse_as(&row.amr)?,
             code_hash: row.code_hash,
             grant_id: GrantId::from(row.grant_id),
-            application_id: row.application_id,
+            application_id: ApplicationId::from(row.application_id),
             user_id: UserId::from(row.user_id),
             sid: row.sid,
             redirect_uri: row.redirect_uri,
@@ -84,7 +84,7 @@ impl TryFrom<CodeRow> for AuthorizationCode {
 pub struct NewAuthorizationCode {
     pub code_hash: String,
     pub grant_id: GrantId,
-    pub application_id: String,
+    pub application_id: ApplicationId,
     pub user_id: UserId,
     pub sid: Option<String>,
     pub redirect_uri: String,
@@ -104,7 +104,7 @@ pub fn insert_code(conn: &mut AnyConnection, new: &NewAuthorizationCode, now: i6
             (
                 authorization_codes::code_hash.eq(&new.code_hash),
                 authorization_codes::grant_id.eq(new.grant_id.as_str()),
-                authorization_codes::application_id.eq(&new.application_id),
+                authorization_codes::application_id.eq(new.application_id.as_str()),
                 authorization_codes::user_id.eq(new.user_id.as_str()),
                 authorization_codes::sid.eq(&new.sid),
                 authorization_codes::redirect_uri.eq(&new.redirect_uri),

@@ -23,7 +23,7 @@ use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
 use diesel::prelude::*;
-use tessera_domain::{ConnectionId, ScopeCatalog, TokenSubject};
+use tessera_domain::{ApplicationId, ClientId, ConnectionId, ScopeCatalog, TokenSubject};
 
 use crate::applications::{self, Application, ApplicationSecret};
 use crate::connections::{self, ApiConnection, ConnectionSecret};
@@ -39,9 +39,9 @@ pub struct Config {
     /// The `config_version` this copy was loaded at.
     pub version: i64,
     applications: Vec<Arc<Application>>,
-    by_client_id: HashMap<String, usize>,
-    by_application_id: HashMap<String, usize>,
-    application_secrets: HashMap<String, Vec<ApplicationSecret>>,
+    by_client_id: HashMap<ClientId, usize>,
+    by_application_id: HashMap<ApplicationId, usize>,
+    application_secrets: HashMap<ApplicationId, Vec<ApplicationSecret>>,
     connections: Vec<ApiConnection>,
     connection_by_name: HashMap<String, usize>,
     connection_secrets: HashMap<ConnectionId, Vec<ConnectionSecret>>,
@@ -59,7 +59,7 @@ impl Config {
     pub fn load(conn: &mut AnyConnection, now: i64) -> StoreResult<Config> {
         let version = current_version(conn)?;
         let applications: Vec<Arc<Application>> = applications::all(conn)?.into_iter().map(Arc::new).collect();
-        let mut application_secrets: HashMap<String, Vec<ApplicationSecret>> = HashMap::new();
+        let mut application_secrets: HashMap<ApplicationId, Vec<ApplicationSecret>> = HashMap::new();
         for secret in applications::all_live_secrets(conn, now)? {
             application_secrets.entry(secret.application_id.clone()).or_default().push(secret);
         }
@@ -92,12 +92,12 @@ impl Config {
         self.by_client_id.get(client_id).map(|&i| &self.applications[i])
     }
 
-    pub fn application(&self, id: &str) -> Option<&Arc<Application>> {
+    pub fn application(&self, id: &ApplicationId) -> Option<&Arc<Application>> {
         self.by_application_id.get(id).map(|&i| &self.applications[i])
     }
 
     /// The application's secrets still valid at `now`.
-    pub fn live_application_secrets(&self, application_id: &str, now: i64) -> Vec<&ApplicationSecret> {
+    pub fn live_application_secrets(&self, application_id: &ApplicationId, now: i64) -> Vec<&ApplicationSecret> {
         live(self.application_secrets.get(application_id), now, |s| s.expires_at)
     }
 
@@ -142,8 +142,8 @@ impl Config {
     /// The claim rules that apply to `subject`'s tokens for `application_id`: the global
     /// ones, each replaced by the application's own rule for the same claim, and the
     /// application's others; in creation order.
-    pub fn rules_for(&self, subject: TokenSubject, application_id: &str) -> Vec<&ClaimMapping> {
-        let own = |m: &&ClaimMapping| m.application_id.as_deref() == Some(application_id);
+    pub fn rules_for(&self, subject: TokenSubject, application_id: &ApplicationId) -> Vec<&ClaimMapping> {
+        let own = |m: &&ClaimMapping| m.application_id.as_ref() == Some(application_id);
         let mut rules: Vec<&ClaimMapping> = self
             .mappings
             .iter()

@@ -1,7 +1,7 @@
 //! Consents: the scopes users have allowed applications.
 
 use diesel::prelude::*;
-use tessera_domain::{ScopeSet, UserId};
+use tessera_domain::{ApplicationId, ScopeSet, UserId};
 
 use crate::schema::consents;
 use crate::{AnyConnection, StoreError, StoreResult};
@@ -11,7 +11,7 @@ use crate::{AnyConnection, StoreError, StoreResult};
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Consent {
     pub user_id: UserId,
-    pub application_id: String,
+    pub application_id: ApplicationId,
     pub scope: String,
     pub created_at: i64,
     pub updated_at: i64,
@@ -31,7 +31,7 @@ impl From<ConsentRow> for Consent {
     fn from(row: ConsentRow) -> Consent {
         Consent {
             user_id: UserId::from(row.user_id),
-            application_id: row.application_id,
+            application_id: ApplicationId::from(row.application_id),
             scope: row.scope,
             created_at: row.created_at,
             updated_at: row.updated_at,
@@ -39,9 +39,13 @@ impl From<ConsentRow> for Consent {
     }
 }
 
-pub fn get_consent(conn: &mut AnyConnection, user_id: &UserId, application_id: &str) -> StoreResult<Option<Consent>> {
+pub fn get_consent(
+    conn: &mut AnyConnection,
+    user_id: &UserId,
+    application_id: &ApplicationId,
+) -> StoreResult<Option<Consent>> {
     Ok(consents::table
-        .find((user_id.as_str(), application_id))
+        .find((user_id.as_str(), application_id.as_str()))
         .select(ConsentRow::as_select())
         .first(conn)
         .optional()?
@@ -53,7 +57,7 @@ pub fn get_consent(conn: &mut AnyConnection, user_id: &UserId, application_id: &
 pub fn upsert_consent(
     conn: &mut AnyConnection,
     user_id: &UserId,
-    application_id: &str,
+    application_id: &ApplicationId,
     scope: &str,
     now: i64,
 ) -> StoreResult<Consent> {
@@ -63,7 +67,7 @@ pub fn upsert_consent(
             let before = ScopeSet::parse(&existing.scope)
                 .map_err(|e| StoreError::Corrupt(format!("consented scope {:?}: {e}", existing.scope)))?;
             let merged = before.union(&given).to_string();
-            diesel::update(consents::table.find((user_id.as_str(), application_id)))
+            diesel::update(consents::table.find((user_id.as_str(), application_id.as_str())))
                 .set((consents::scope.eq(&merged), consents::updated_at.eq(now)))
                 .execute(conn)?;
             Ok(Consent { scope: merged, updated_at: now, ..existing })
@@ -73,7 +77,7 @@ pub fn upsert_consent(
             diesel::insert_into(consents::table)
                 .values((
                     consents::user_id.eq(user_id.as_str()),
-                    consents::application_id.eq(application_id),
+                    consents::application_id.eq(application_id.as_str()),
                     consents::scope.eq(&canonical),
                     consents::created_at.eq(now),
                     consents::updated_at.eq(now),

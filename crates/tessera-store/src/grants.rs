@@ -10,7 +10,7 @@ use crate::json::{json_list, object_text};
 use crate::prepared::{Bind, Fixed};
 use crate::schema::{grants, reference_tokens, user_claims, users};
 use crate::users::{self as user_rows, UserWithClaims};
-use tessera_domain::{GrantId, UserId};
+use tessera_domain::{ApplicationId, GrantId, UserId};
 
 use crate::{AnyConnection, StoreError, StoreResult, new_id};
 
@@ -20,7 +20,7 @@ use crate::{AnyConnection, StoreError, StoreResult, new_id};
 #[derive(Debug, Clone, PartialEq)]
 pub struct Grant {
     pub id: GrantId,
-    pub application_id: String,
+    pub application_id: ApplicationId,
     pub user_id: Option<UserId>,
     pub sid: Option<String>,
     pub scope: String,
@@ -64,7 +64,7 @@ impl TryFrom<GrantRow> for Grant {
             custom_claims: crate::json::parse_as(&row.custom_claims)?,
             issued_claims: crate::json::parse_as(&row.issued_claims)?,
             id: GrantId::from(row.id),
-            application_id: row.application_id,
+            application_id: ApplicationId::from(row.application_id),
             user_id: row.user_id.map(UserId::from),
             sid: row.sid,
             scope: row.scope,
@@ -78,10 +78,10 @@ impl TryFrom<GrantRow> for Grant {
 
 /// A grant to create. `id` is the `grant_id` of the authorization code being redeemed,
 /// or `None` for a new id.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct NewGrant {
     pub id: Option<GrantId>,
-    pub application_id: String,
+    pub application_id: ApplicationId,
     pub user_id: Option<UserId>,
     pub sid: Option<String>,
     pub scope: String,
@@ -98,7 +98,7 @@ pub fn create_grant(conn: &mut AnyConnection, new: &NewGrant, now: i64) -> Store
     diesel::insert_into(grants::table)
         .values((
             grants::id.eq(id.as_str()),
-            grants::application_id.eq(&new.application_id),
+            grants::application_id.eq(new.application_id.as_str()),
             grants::user_id.eq(new.user_id.as_ref().map(UserId::as_str)),
             grants::sid.eq(&new.sid),
             grants::scope.eq(&new.scope),
@@ -200,12 +200,12 @@ pub fn revoke_online_grants_of_session(conn: &mut AnyConnection, sid: &str, now:
 pub fn revoke_grants_of_user_application(
     conn: &mut AnyConnection,
     user_id: &UserId,
-    application_id: &str,
+    application_id: &ApplicationId,
     now: i64,
 ) -> StoreResult<usize> {
     let ids: Vec<String> = grants::table
         .filter(grants::user_id.eq(user_id.as_str()))
-        .filter(grants::application_id.eq(application_id))
+        .filter(grants::application_id.eq(application_id.as_str()))
         .filter(grants::revoked_at.is_null())
         .select(grants::id)
         .load(conn)?;
@@ -258,16 +258,20 @@ pub fn end_access_of_user(conn: &mut AnyConnection, user_id: &UserId, now: i64) 
 /// Ends every token of an application, at once (application disabled or deleted): its
 /// grants with their refresh and reference tokens, and its machine tokens. Enabling it
 /// again restores none of them.
-pub fn end_access_of_application(conn: &mut AnyConnection, application_id: &str, now: i64) -> StoreResult<AccessEnded> {
+pub fn end_access_of_application(
+    conn: &mut AnyConnection,
+    application_id: &ApplicationId,
+    now: i64,
+) -> StoreResult<AccessEnded> {
     let ids: Vec<String> = grants::table
-        .filter(grants::application_id.eq(application_id))
+        .filter(grants::application_id.eq(application_id.as_str()))
         .filter(grants::revoked_at.is_null())
         .select(grants::id)
         .load(conn)?;
     let grants = revoke_grants(conn, &ids, now)?;
     let reference_tokens = diesel::update(
         reference_tokens::table
-            .filter(reference_tokens::application_id.eq(application_id))
+            .filter(reference_tokens::application_id.eq(application_id.as_str()))
             .filter(reference_tokens::revoked_at.is_null()),
     )
     .set(reference_tokens::revoked_at.eq(now))

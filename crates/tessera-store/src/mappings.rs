@@ -4,7 +4,7 @@
 //! application.
 
 use diesel::prelude::*;
-use tessera_domain::{ClaimRule, ClaimRuleInput};
+use tessera_domain::{ApplicationId, ClaimRule, ClaimRuleInput};
 
 use crate::error::found;
 use crate::page::{Page, Paged};
@@ -16,7 +16,7 @@ use crate::{AnyConnection, StoreError, StoreResult, new_id};
 pub struct ClaimMapping {
     pub id: String,
     /// `None`: every application.
-    pub application_id: Option<String>,
+    pub application_id: Option<ApplicationId>,
     pub rule: ClaimRule,
     pub created_at: i64,
     pub updated_at: i64,
@@ -54,7 +54,7 @@ impl TryFrom<Row> for ClaimMapping {
         .map_err(|e| StoreError::Corrupt(format!("claim mapping {}: {e}", row.id)))?;
         Ok(ClaimMapping {
             id: row.id,
-            application_id: row.application_id,
+            application_id: row.application_id.map(ApplicationId::from),
             rule,
             created_at: row.created_at,
             updated_at: row.updated_at,
@@ -129,11 +129,12 @@ fn columns(
 
 pub fn create(
     conn: &mut AnyConnection,
-    application_id: Option<&str>,
+    application_id: Option<&ApplicationId>,
     rule: &ClaimRule,
     now: i64,
 ) -> StoreResult<ClaimMapping> {
     crate::config_changes::mark();
+    let application_id = application_id.map(ApplicationId::as_str);
     check_application(conn, application_id)?;
     check_unique(conn, application_id, rule, None)?;
     let id = new_id();
@@ -152,7 +153,7 @@ pub fn create(
 pub fn update(conn: &mut AnyConnection, id: &str, rule: &ClaimRule, now: i64) -> StoreResult<ClaimMapping> {
     crate::config_changes::mark();
     let existing = get(conn, id)?;
-    check_unique(conn, existing.application_id.as_deref(), rule, Some(id))?;
+    check_unique(conn, existing.application_id.as_ref().map(ApplicationId::as_str), rule, Some(id))?;
     let changed = diesel::update(claim_mappings::table.find(id)).set(columns(rule, now)).execute(conn)?;
     found(changed, "claim mapping")?;
     get(conn, id)
@@ -169,10 +170,14 @@ pub fn get(conn: &mut AnyConnection, id: &str) -> StoreResult<ClaimMapping> {
 }
 
 /// Rules in creation order; `application_id` filters to one application's own rules.
-pub fn list(conn: &mut AnyConnection, application_id: Option<&str>, page: &Page) -> StoreResult<Paged<ClaimMapping>> {
+pub fn list(
+    conn: &mut AnyConnection,
+    application_id: Option<&ApplicationId>,
+    page: &Page,
+) -> StoreResult<Paged<ClaimMapping>> {
     let mut query = claim_mappings::table.select(Row::as_select()).into_boxed();
     if let Some(id) = application_id {
-        query = query.filter(claim_mappings::application_id.eq(id));
+        query = query.filter(claim_mappings::application_id.eq(id.as_str()));
     }
     if let Some(after) = &page.after {
         query = query.filter(claim_mappings::id.gt(after));

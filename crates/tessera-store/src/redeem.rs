@@ -85,7 +85,7 @@ pub fn redeem_code(
             Bind::Int(now),
             Bind::Text(code_hash),
             Bind::Text(grant_id),
-            Bind::Text(&grant.application_id),
+            Bind::Text(grant.application_id.as_str()),
             Bind::OptionalText(grant.user_id.as_ref().map(UserId::as_str)),
             Bind::OptionalText(grant.sid.as_deref()),
             Bind::Text(&grant.scope),

@@ -4,7 +4,7 @@
 use diesel::prelude::*;
 use serde_json::{Map, Value};
 
-use tessera_domain::{GrantId, UserId};
+use tessera_domain::{ApplicationId, GrantId, UserId};
 
 use crate::json::object_text;
 use crate::schema::{grants, reference_tokens, user_claims, users};
@@ -13,11 +13,11 @@ use crate::{AnyConnection, StoreResult};
 
 /// A reference (opaque) access token to store: the claims it stands for, as a JWT access
 /// token would carry them (RFC 9068 §2.2), answered at introspection.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct NewReferenceToken {
     pub token_hash: String,
     pub grant_id: Option<GrantId>,
-    pub application_id: String,
+    pub application_id: ApplicationId,
     pub user_id: Option<UserId>,
     pub claims: Map<String, Value>,
     pub expires_at: i64,
@@ -28,7 +28,7 @@ pub fn insert_reference_token(conn: &mut AnyConnection, new: &NewReferenceToken,
         .values((
             reference_tokens::token_hash.eq(&new.token_hash),
             reference_tokens::grant_id.eq(new.grant_id.as_ref().map(GrantId::as_str)),
-            reference_tokens::application_id.eq(&new.application_id),
+            reference_tokens::application_id.eq(new.application_id.as_str()),
             reference_tokens::user_id.eq(new.user_id.as_ref().map(UserId::as_str)),
             reference_tokens::claims.eq(object_text(&new.claims)?),
             reference_tokens::created_at.eq(now),
@@ -115,13 +115,13 @@ pub fn find_active_with_user(
 pub fn revoke_reference_token(
     conn: &mut AnyConnection,
     token_hash: &str,
-    application_id: &str,
+    application_id: &ApplicationId,
     now: i64,
 ) -> StoreResult<bool> {
     let changed = diesel::update(
         reference_tokens::table
             .find(token_hash)
-            .filter(reference_tokens::application_id.eq(application_id))
+            .filter(reference_tokens::application_id.eq(application_id.as_str()))
             .filter(reference_tokens::revoked_at.is_null()),
     )
     .set(reference_tokens::revoked_at.eq(now))

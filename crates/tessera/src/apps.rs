@@ -15,7 +15,7 @@ use clap::{Args, Subcommand};
 use serde_json::{Value, json};
 use tessera_admin::api::ApiError;
 use tessera_admin::api::applications as applications_api;
-use tessera_domain::{ApplicationInput, ClientAuthMethod, GrantType};
+use tessera_domain::{ApplicationInput, ClientAuthMethod, ClientId, GrantType};
 use tessera_store::applications::{self, Application};
 use tessera_store::{Page, Store, StoreError};
 
@@ -144,7 +144,7 @@ pub struct ListApps {
 pub struct ShowApp {
     /// The application's client_id.
     #[arg(value_name = "CLIENT_ID")]
-    pub client_id: String,
+    pub client_id: ClientId,
     /// Print one JSON object instead of a table.
     #[arg(long)]
     pub json: bool,
@@ -155,7 +155,7 @@ pub struct ShowApp {
 pub struct DeleteApp {
     /// The application's client_id.
     #[arg(value_name = "CLIENT_ID")]
-    pub client_id: String,
+    pub client_id: ClientId,
 }
 
 /// Runs `tessera app …`.
@@ -180,7 +180,7 @@ fn flag(name: &str) -> impl Fn(String) -> Fatal + '_ {
     move |message| Fatal(format!("{name}: {message}"))
 }
 
-fn unknown_client(client_id: &str) -> Fatal {
+fn unknown_client(client_id: &ClientId) -> Fatal {
     Fatal(format!("CLIENT_ID: no application with client_id {client_id:?}"))
 }
 
@@ -329,7 +329,7 @@ fn list(store: &Store, args: &ListApps) -> Result<(), Fatal> {
             let s = &a.settings;
             let grants: Vec<&str> = s.grant_types.iter().map(GrantType::as_str).collect();
             let name = if s.enabled { s.name.clone() } else { format!("{} (disabled)", s.name) };
-            [a.client_id.clone(), name, s.app_type.to_string(), grants.join(","), s.access_token_format.to_string()]
+            [a.client_id.to_string(), name, s.app_type.to_string(), grants.join(","), s.access_token_format.to_string()]
         })
         .collect();
     let header = ["CLIENT_ID", "NAME", "TYPE", "GRANT TYPES", "TOKEN FORMAT"].map(str::to_owned);
@@ -364,7 +364,7 @@ fn show(store: &Store, args: &ShowApp) -> Result<(), Fatal> {
     let none_if_empty = |text: &str| if text.is_empty() { "(none)".to_owned() } else { text.to_owned() };
     let grants: Vec<String> = s.grant_types.iter().map(GrantType::to_string).collect();
     let kind = if s.app_type.is_public() { "public client" } else { "confidential client" };
-    field("client_id", &app.client_id);
+    field("client_id", app.client_id.as_str());
     field("name", &s.name);
     field("description", &none_if_empty(&s.description));
     field("type", &format!("{} ({kind})", s.app_type));

@@ -14,7 +14,9 @@ use relying_party::{Config, Error, SignIn};
 use serde_json::{Value, json};
 use tessera::server::{self, RunningServer};
 use tessera::settings::{RawSettings, Settings};
-use tessera_domain::{ApplicationType, ClientAuthMethod, GrantType, SigningAlgorithm, TokenFormat, TokenLifetimes};
+use tessera_domain::{
+    ApplicationType, ClientAuthMethod, ClientId, GrantType, SigningAlgorithm, TokenFormat, TokenLifetimes,
+};
 use tessera_store::Store;
 use tessera_store::applications::{self, ApplicationSettings};
 use tessera_store::users::{self, NewUser};
@@ -97,7 +99,9 @@ impl Tessera {
         let secret = (!public).then(generate_secret);
         let hash = secret.as_ref().map(|s| s.hash().as_str().to_owned());
         self.store
-            .write_transaction(|c| applications::create(c, client_id, &settings, hash.as_deref(), tessera::now()))
+            .write_transaction(|c| {
+                applications::create(c, &ClientId::from(client_id), &settings, hash.as_deref(), tessera::now())
+            })
             .unwrap();
         secret.map(|s| s.expose().to_owned())
     }

@@ -13,7 +13,9 @@ use resource_server::{AppState, Config};
 use serde_json::{Value, json};
 use tessera::server::{self, RunningServer};
 use tessera::settings::{RawSettings, Settings};
-use tessera_domain::{ApplicationType, ClientAuthMethod, GrantType, SigningAlgorithm, TokenFormat, TokenLifetimes};
+use tessera_domain::{
+    ApplicationType, ClientAuthMethod, ClientId, GrantType, SigningAlgorithm, TokenFormat, TokenLifetimes,
+};
 use tessera_store::applications::{self, ApplicationSettings};
 use tessera_store::connections::{self, NewApiConnection};
 use tessera_store::scopes::{self, NewApiScope};
@@ -96,7 +98,13 @@ impl Tessera {
             };
             store
                 .write_transaction(|c| {
-                    applications::create(c, client_id, &settings, Some(client_secret.hash().as_str()), now)
+                    applications::create(
+                        c,
+                        &ClientId::from(client_id),
+                        &settings,
+                        Some(client_secret.hash().as_str()),
+                        now,
+                    )
                 })
                 .unwrap();
         }

@@ -28,6 +28,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
 /// Every setting of an application: the domain's one settings input. On create, omitted
 /// settings take their defaults; `PUT` replaces every setting the same way.
 pub use tessera_domain::ApplicationInput;
+use tessera_domain::{ApplicationId, ClientId};
 
 /// An application as the API shows it: never a secret or a secret hash.
 #[derive(Debug, Serialize, ToSchema)]
@@ -74,8 +75,8 @@ page_schema!(ApplicationPage, ApplicationView);
 pub fn view(app: Application) -> ApplicationView {
     let s = app.settings;
     ApplicationView {
-        id: app.id,
-        client_id: app.client_id,
+        id: app.id.into_string(),
+        client_id: app.client_id.into_string(),
         name: s.name,
         description: s.description,
         app_type: s.app_type.as_str().to_owned(),
@@ -150,9 +151,9 @@ pub fn create_application(
     let client_id = match client_id {
         Some(id) => {
             tessera_domain::check_client_id(id).map_err(|e| ApiError::invalid("client_id", e))?;
-            id.to_owned()
+            ClientId::from(id)
         }
-        None => tessera_tokens::generate_client_id(),
+        None => ClientId::from(tessera_tokens::generate_client_id()),
     };
     let secret: Option<Secret> = settings.uses_client_secret().then(generate_secret);
     let hash = secret.as_ref().map(|s| s.hash());
@@ -169,7 +170,11 @@ pub fn create_application(
 
 #[utoipa::path(get, path = "/api/v1/applications/{id}", tag = "applications", params(("id" = String, Path)),
     responses((status = 200, body = ApplicationView), (status = 404, body = super::ErrorBody)))]
-pub async fn get(store: web::Data<Store>, _caller: Caller, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
+pub async fn get(
+    store: web::Data<Store>,
+    _caller: Caller,
+    id: web::Path<ApplicationId>,
+) -> Result<HttpResponse, ApiError> {
     let id = id.into_inner();
     let app = blocking(move || Ok(store.read_transaction(|c| applications::get(c, &id))?)).await?;
     Ok(HttpResponse::Ok().json(view(app)))
@@ -181,7 +186,7 @@ pub async fn get(store: web::Data<Store>, _caller: Caller, id: web::Path<String>
 pub async fn replace(
     store: web::Data<Store>,
     caller: Caller,
-    id: web::Path<String>,
+    id: web::Path<ApplicationId>,
     bytes: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
     let id = id.into_inner();
@@ -194,7 +199,7 @@ pub async fn replace(
 pub fn replace_application(
     store: &Store,
     who: &dyn Actor,
-    id: &str,
+    id: &ApplicationId,
     input: ApplicationInput,
 ) -> Result<Application, ApiError> {
     let now = super::now();
@@ -215,14 +220,18 @@ pub fn replace_application(
 
 #[utoipa::path(delete, path = "/api/v1/applications/{id}", tag = "applications", params(("id" = String, Path)),
     responses((status = 204), (status = 404, body = super::ErrorBody)))]
-pub async fn delete(store: web::Data<Store>, caller: Caller, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
+pub async fn delete(
+    store: web::Data<Store>,
+    caller: Caller,
+    id: web::Path<ApplicationId>,
+) -> Result<HttpResponse, ApiError> {
     let id = id.into_inner();
     blocking(move || delete_application(&store, &caller, &id)).await?;
     Ok(HttpResponse::NoContent().finish())
 }
 
 /// Deletes application `id` (its grants and tokens go with it).
-pub fn delete_application(store: &Store, who: &dyn Actor, id: &str) -> Result<(), ApiError> {
+pub fn delete_application(store: &Store, who: &dyn Actor, id: &ApplicationId) -> Result<(), ApiError> {
     let now = super::now();
     Ok(store.write_transaction(|c| {
         let app = applications::get(c, id)?;
@@ -242,7 +251,7 @@ pub fn delete_application(store: &Store, who: &dyn Actor, id: &str) -> Result<()
 pub async fn regenerate_secret(
     store: web::Data<Store>,
     caller: Caller,
-    id: web::Path<String>,
+    id: web::Path<ApplicationId>,
     bytes: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
     let id = id.into_inner();
@@ -256,7 +265,7 @@ pub async fn regenerate_secret(
 pub fn regenerate_application_secret(
     store: &Store,
     who: &dyn Actor,
-    id: &str,
+    id: &ApplicationId,
     grace: i64,
 ) -> Result<(Application, Secret), ApiError> {
     let secret = generate_secret();

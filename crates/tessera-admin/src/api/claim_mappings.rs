@@ -7,7 +7,7 @@
 use actix_web::{HttpResponse, web};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
-use tessera_domain::{ClaimRule, ClaimRuleInput, MappingSource, TokenSubject};
+use tessera_domain::{ApplicationId, ClaimRule, ClaimRuleInput, MappingSource, TokenSubject};
 use tessera_store::Store;
 use tessera_store::mappings::{self, ClaimMapping};
 use utoipa::{IntoParams, ToSchema};
@@ -79,7 +79,7 @@ page_schema!(MappingPage, MappingView);
 pub(crate) fn view(m: ClaimMapping) -> MappingView {
     MappingView {
         id: m.id,
-        application_id: m.application_id,
+        application_id: m.application_id.map(ApplicationId::into_string),
         subject: m.rule.subject.as_str().to_owned(),
         source: m.rule.source.name().to_owned(),
         path: m.rule.source.path().to_owned(),
@@ -165,9 +165,9 @@ pub async fn list(
 ) -> Result<HttpResponse, ApiError> {
     let query = query.into_inner();
     let page = body::page(query.limit.as_deref(), query.after)?;
-    let application = query.application_id;
+    let application = query.application_id.map(ApplicationId::from);
     let paged =
-        blocking(move || Ok(store.read_transaction(|c| mappings::list(c, application.as_deref(), &page))?)).await?;
+        blocking(move || Ok(store.read_transaction(|c| mappings::list(c, application.as_ref(), &page))?)).await?;
     Ok(HttpResponse::Ok().json(body::PageOf::of(paged, view)))
 }
 
@@ -183,10 +183,10 @@ pub async fn create(store: web::Data<Store>, caller: Caller, bytes: web::Bytes) 
 /// Creates a rule. Shared by the API and the console.
 pub(crate) fn create_mapping(store: &Store, who: &dyn Actor, input: &MappingBody) -> Result<ClaimMapping, ApiError> {
     let rule = rule(store, input)?;
-    let application = input.application_id.as_deref().map(str::trim).filter(|a| !a.is_empty());
+    let application = input.application_id.as_deref().map(str::trim).filter(|a| !a.is_empty()).map(ApplicationId::from);
     let now = super::now();
     Ok(store.write_transaction(|c| {
-        let created = mappings::create(c, application, &rule, now)?;
+        let created = mappings::create(c, application.as_ref(), &rule, now)?;
         changes::record(
             c,
             who,
@@ -237,7 +237,7 @@ pub(crate) fn update_mapping(
     let result: Result<Result<ClaimMapping, ApiError>, tessera_store::StoreError> = store.write_transaction(|c| {
         let before = mappings::get(c, id)?;
         let given = input.application_id.as_deref().map(str::trim).filter(|a| !a.is_empty());
-        if given.is_some() && given != before.application_id.as_deref() {
+        if given.is_some() && given != before.application_id.as_ref().map(ApplicationId::as_str) {
             return Ok(Err(ApiError::invalid("application_id", "a rule's application cannot change; create another")));
         }
         let after = mappings::update(c, id, &rule, now)?;

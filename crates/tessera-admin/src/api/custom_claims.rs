@@ -154,7 +154,7 @@ fn exchange(
                 token_hash: secret.hash().as_str().to_owned(),
                 grant_id: text("grant_id").map(GrantId::from),
                 application_id: app.id.clone(),
-                user_id: sub.clone().filter(|s| *s != app.client_id).map(UserId::from),
+                user_id: sub.clone().filter(|s| app.client_id != *s.as_str()).map(UserId::from),
                 claims: claims.clone(),
                 expires_at,
             };

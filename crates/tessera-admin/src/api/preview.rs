@@ -19,9 +19,9 @@ use serde_json::{Map, Value, json};
 use tessera_claims::issuance::{self, Inputs, Script};
 use tessera_claims::{ClaimSource, FetchPolicy, GrantInfo, IssuedClaims, Redactor, Rule, ScriptFailure, TokenKind};
 use tessera_domain::{
-    AccessTokenFacts, GrantType, IdTokenFacts, IdentityClaims, Output, ScopeSet, TokenSubject, UserId,
-    access_token_audience_and_scope, access_token_claims, claims_for_id_token, claims_for_userinfo, id_token_claims,
-    introspection_answer, resolve_for_client_credentials, resolve_requested,
+    AccessTokenFacts, ApplicationId, GrantId, GrantType, IdTokenFacts, IdentityClaims, Output, ScopeSet, TokenSubject,
+    UserId, access_token_audience_and_scope, access_token_claims, claims_for_id_token, claims_for_userinfo,
+    id_token_claims, introspection_answer, resolve_for_client_credentials, resolve_requested,
 };
 use tessera_store::Store;
 use tessera_store::applications::Application;
@@ -124,7 +124,7 @@ pub async fn preview(
     store: web::Data<Store>,
     support: web::Data<ScriptSupport>,
     caller: Caller,
-    id: web::Path<String>,
+    id: web::Path<ApplicationId>,
     bytes: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
     let id = id.into_inner();
@@ -138,7 +138,7 @@ pub(crate) fn run_preview(
     store: &Store,
     support: &ScriptSupport,
     who: &dyn Actor,
-    application_id: &str,
+    application_id: &ApplicationId,
     input: &PreviewBody,
 ) -> Result<Preview, ApiError> {
     let config = store.config()?;
@@ -205,7 +205,7 @@ fn user_preview(
         auth_time: Some(now),
         amr: &amr,
         sid: Some(SESSION_ID),
-        grant_id: Some(GRANT_ID),
+        grant_id: Some(&GrantId::from(GRANT_ID)),
         machine: false,
     });
     let grant = GrantInfo { id: GRANT_ID.into(), scope: scope.to_string(), auth_time: Some(now), amr: amr.clone() };
@@ -239,8 +239,8 @@ fn user_preview(
     };
     let none = BTreeSet::new();
     Ok(Preview {
-        application_id: app.id.clone(),
-        client_id: app.client_id.clone(),
+        application_id: app.id.to_string(),
+        client_id: app.client_id.to_string(),
         user_id: Some(user.id.as_str().to_owned()),
         scope: scope.to_string(),
         outcome: outcome.outcome,
@@ -269,7 +269,7 @@ fn machine_preview(
         access_token_audience_and_scope(&resolved, None).map_err(|e| ApiError::invalid("scope", e.to_string()))?;
     let mut access = access_token_claims(&AccessTokenFacts {
         issuer: sample::ISSUER,
-        subject: &app.client_id,
+        subject: app.client_id.as_str(),
         audience: &audience,
         client_id: &app.client_id,
         scope: &scope,
@@ -286,8 +286,8 @@ fn machine_preview(
     let registered: BTreeSet<String> = access.keys().cloned().collect();
     IssuedClaims::merge_into(&mut access, custom.claims.output(Output::AccessToken));
     Ok(Preview {
-        application_id: app.id.clone(),
-        client_id: app.client_id.clone(),
+        application_id: app.id.to_string(),
+        client_id: app.client_id.to_string(),
         user_id: None,
         scope: scope.to_string(),
         outcome: outcome.outcome,

@@ -6,7 +6,9 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, web};
 use serde::Deserialize;
 use serde_json::Value;
-use tessera_domain::{ApplicationType, ClientAuthMethod, GrantType, SigningAlgorithm, TokenFormat, TokenLifetimes};
+use tessera_domain::{
+    ApplicationId, ApplicationType, ClientAuthMethod, GrantType, SigningAlgorithm, TokenFormat, TokenLifetimes,
+};
 use tessera_store::applications::{self, Application};
 use tessera_store::scopes::{self, ScopeKind};
 use tessera_store::{Page as StorePage, Store};
@@ -357,7 +359,7 @@ pub struct ShowQuery {
 async fn show(
     admin: Admin,
     store: web::Data<Store>,
-    id: web::Path<String>,
+    id: web::Path<ApplicationId>,
     query: web::Query<ShowQuery>,
 ) -> Result<HttpResponse, ConsoleError> {
     let id = id.into_inner();
@@ -413,7 +415,7 @@ fn edit_page(
 async fn update(
     admin: Admin,
     store: web::Data<Store>,
-    id: web::Path<String>,
+    id: web::Path<ApplicationId>,
     body: web::Bytes,
 ) -> Result<HttpResponse, ConsoleError> {
     let id = id.into_inner();
@@ -437,7 +439,7 @@ async fn update(
 async fn regenerate_secret(
     admin: Admin,
     store: web::Data<Store>,
-    id: web::Path<String>,
+    id: web::Path<ApplicationId>,
     body: web::Bytes,
 ) -> Result<HttpResponse, ConsoleError> {
     let id = id.into_inner();
@@ -484,7 +486,7 @@ async fn regenerate_secret(
 async fn delete(
     admin: Admin,
     store: web::Data<Store>,
-    id: web::Path<String>,
+    id: web::Path<ApplicationId>,
     body: web::Bytes,
 ) -> Result<HttpResponse, ConsoleError> {
     admin.form(&body)?;

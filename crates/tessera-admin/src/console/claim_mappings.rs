@@ -7,7 +7,7 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, web};
 use serde::Deserialize;
 use serde_json::Value;
-use tessera_domain::{MappingSource, Output};
+use tessera_domain::{ApplicationId, MappingSource, Output};
 use tessera_store::applications::{self, Application};
 use tessera_store::mappings::{self, ClaimMapping};
 use tessera_store::users::{self, User};
@@ -78,7 +78,7 @@ impl Typed {
 
     fn of(m: &ClaimMapping) -> Typed {
         Typed {
-            application_id: m.application_id.clone().unwrap_or_default(),
+            application_id: m.application_id.as_ref().map(String::from).unwrap_or_default(),
             subject: m.rule.subject.as_str().into(),
             source: m.rule.source.name().into(),
             path: m.rule.source.path().into(),
@@ -228,7 +228,7 @@ async fn list_page(
     for m in &paged.items {
         let app = match &m.application_id {
             None => "Every application".to_owned(),
-            Some(id) => apps.iter().find(|a| &a.id == id).map_or(id.clone(), |a| a.client_id.clone()),
+            Some(id) => apps.iter().find(|a| &a.id == id).map_or(id.to_string(), |a| a.client_id.to_string()),
         };
         table.rows.push(vec![
             Cell::link(&m.rule.claim, href(&format!("claim-mappings/{}", m.id))),
@@ -336,7 +336,7 @@ async fn update(
             let (mapping, apps) =
                 blocking(move || Ok((store.read_transaction(|c| mappings::get(c, &id))?, all_applications(&store)?)))
                     .await?;
-            typed.application_id = mapping.application_id.clone().unwrap_or_default();
+            typed.application_id = mapping.application_id.as_ref().map(String::from).unwrap_or_default();
             Ok(html(StatusCode::BAD_REQUEST, &edit_page(&admin, &mapping, &typed, &apps, Some(error))))
         }
     }
@@ -482,7 +482,7 @@ fn choices(store: &Store) -> Result<(Vec<Application>, Vec<User>), ApiError> {
 async fn preview_form(admin: Admin, store: web::Data<Store>) -> Result<HttpResponse, ConsoleError> {
     let (apps, people) = blocking(move || Ok(choices(&store)?)).await?;
     let chosen = Chosen {
-        application: apps.first().map(|a| a.id.clone()).unwrap_or_default(),
+        application: apps.first().map(|a| a.id.to_string()).unwrap_or_default(),
         user: people.first().map(|u| u.id.as_str().to_owned()).unwrap_or_default(),
         scope: String::new(),
     };
@@ -501,7 +501,7 @@ async fn preview(
         user_id: (!chosen.user.is_empty()).then(|| chosen.user.clone()),
         scope: (!chosen.scope.trim().is_empty()).then(|| chosen.scope.clone()),
     };
-    let (who, db, application) = (admin.clone(), store.clone(), chosen.application.clone());
+    let (who, db, application) = (admin.clone(), store.clone(), ApplicationId::from(chosen.application.as_str()));
     let result = attempt(move || run_preview(&db, &support, &who, &application, &input)).await?;
     let status = if result.is_ok() { StatusCode::OK } else { StatusCode::BAD_REQUEST };
     let (apps, people) = blocking(move || Ok(choices(&store)?)).await?;

@@ -369,7 +369,7 @@ both_backends! {
         update[6] = ("access_token_format", "reference");
         let answer = b.submit(&edit, &edit, &update).await;
         assert_eq!(answer.status, StatusCode::SEE_OTHER);
-        let app = store.read_transaction(|c| tessera_store::applications::get(c, &app_id)).unwrap();
+        let app = store.read_transaction(|c| tessera_store::applications::get(c, &app_id.as_str().into())).unwrap();
         assert_eq!(app.settings.lifetimes.access_token, 600);
         assert_eq!(app.settings.required_claims, ["phone_number"]);
 
@@ -595,7 +595,7 @@ both_backends! {
         let machine = b.get("/admin/scripts/machine").await;
         assert_eq!(machine.status, StatusCode::OK);
         assert!(!machine.body.contains("id=\"f-context\"") && !machine.body.contains("id=\"f-user\""));
-        assert!(!machine.body.contains(&app.id), "a web application gets no machine tokens");
+        assert!(!machine.body.contains(app.id.as_str()), "a web application gets no machine tokens");
     }
 
     async fn script_variables_are_set_masked_and_deleted_in_the_console(store: Store) {
@@ -684,20 +684,20 @@ both_backends! {
             allowed_scopes: vec!["openid".into()],
             required_claims: vec![],
         };
-        let app = store.write_transaction(|c| tessera_store::applications::create(c, "shop", &settings, None, 1)).unwrap();
+        let app = store.write_transaction(|c| tessera_store::applications::create(c, &"shop".into(), &settings, None, 1)).unwrap();
         let rule = tessera_domain::ClaimRule::parse(&tessera_domain::ClaimRuleInput {
             subject: "user", source: "application_metadata", path: "/tenant", name: "tenant", ..Default::default()
         }).unwrap();
         store.write_transaction(|c| tessera_store::mappings::create(c, None, &rule, 1)).unwrap();
         let answer = b.submit("/admin/claim-mappings/preview", "/admin/claim-mappings/preview",
-            &[("application", &app.id), ("user", admin_id.as_str()), ("scope", "")]).await;
+            &[("application", app.id.as_str()), ("user", admin_id.as_str()), ("scope", "")]).await;
         assert_eq!(answer.status, StatusCode::OK, "{}", answer.body);
         for heading in ["ID token", "Access token", "Userinfo"] {
             assert!(answer.body.contains(heading), "{heading}");
         }
         assert!(answer.body.contains("shop-1") && answer.body.contains("mapping (global)"), "{}", answer.body);
         let refused = b.submit("/admin/claim-mappings/preview", "/admin/claim-mappings/preview",
-            &[("application", &app.id), ("user", ""), ("scope", "")]).await;
+            &[("application", app.id.as_str()), ("user", ""), ("scope", "")]).await;
         assert_eq!(refused.status, StatusCode::BAD_REQUEST);
         assert!(field_error(&refused.body, "f-user").contains("choose a user"), "{}", refused.body);
         assert_eq!(audit_events(&store, "token.preview").len(), 1);

@@ -154,12 +154,15 @@ fn a_repeated_resource_is_harmless() {
     assert_eq!(scope, set("billing"));
 }
 
+static WEB: std::sync::LazyLock<ClientId> = std::sync::LazyLock::new(|| ClientId::from("web"));
+static GRANT: std::sync::LazyLock<GrantId> = std::sync::LazyLock::new(|| GrantId::from("g1"));
+
 fn facts<'a>(scope: &'a ScopeSet, audience: &'a [String], amr: &'a [String]) -> AccessTokenFacts<'a> {
     AccessTokenFacts {
         issuer: "https://id.example",
         subject: "u1",
         audience,
-        client_id: "web",
+        client_id: &WEB,
         scope,
         issued_at: 100,
         expires_at: 3700,
@@ -167,7 +170,7 @@ fn facts<'a>(scope: &'a ScopeSet, audience: &'a [String], amr: &'a [String]) -> 
         auth_time: Some(90),
         amr,
         sid: Some("s1"),
-        grant_id: Some("g1"),
+        grant_id: Some(&GRANT),
         machine: false,
     }
 }
@@ -216,7 +219,7 @@ fn an_id_token_states_the_authentication_over_its_claims() {
     let facts = IdTokenFacts {
         issuer: "https://id.example",
         subject: "u1",
-        client_id: "web",
+        client_id: &WEB,
         issued_at: 100,
         expires_at: 3700,
         auth_time: Some(90),

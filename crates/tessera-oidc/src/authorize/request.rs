@@ -5,7 +5,7 @@
 
 use serde::{Deserialize, Serialize};
 use tessera_domain::{
-    AllowedScopes, ApplicationType, GrantType, RedirectUri, ResolvedScopes, ScopeCatalog, ScopeSet,
+    AllowedScopes, ApplicationType, ClientId, GrantType, RedirectUri, ResolvedScopes, ScopeCatalog, ScopeSet,
     access_token_audience_and_scope, resolve_requested,
 };
 use tessera_store::applications::Application;
@@ -17,7 +17,7 @@ use crate::reply::{ReplyTo, ResponseMode};
 /// A checked authorization request, stored while the user signs in and consents.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AuthorizationRequest {
-    pub client_id: String,
+    pub client_id: ClientId,
     pub reply: ReplyTo,
     /// The scopes granted if the user agrees (canonical, space-separated).
     pub scope: String,

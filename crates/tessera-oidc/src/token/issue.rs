@@ -149,12 +149,12 @@ pub fn issue(
         auth_time: grant.auth_time,
         amr: grant.amr,
         sid: grant.sid,
-        grant_id: Some(grant.grant_id.as_str()),
+        grant_id: Some(grant.grant_id),
         machine: false,
     });
 
     let grant_info = GrantInfo {
-        id: grant.grant_id.as_str().to_owned(),
+        id: grant.grant_id.clone(),
         scope: scope.to_string(),
         auth_time: grant.auth_time,
         amr: grant.amr.to_vec(),

@@ -46,13 +46,13 @@ crate::both_backends! {
         settings.lifetimes.access_token = 600;
         settings.app_metadata = json!({"tier": "gold"});
         settings.jwks = Some(json!({"keys": []}));
-        let app = store.write_transaction(|c| applications::create(c, "library-web", &settings, Some("secret-hash"), NOW)).unwrap();
+        let app = store.write_transaction(|c| applications::create(c, &"library-web".into(), &settings, Some("secret-hash"), NOW)).unwrap();
         let mut expected = settings.clone();
         expected.allowed_scopes.sort();
         expected.redirect_uris.sort();
         assert_eq!(app.settings, expected);
-        assert_eq!(app.client_id, "library-web");
-        let found = store.read_transaction(|c| applications::find_by_client_id(c, "library-web")).unwrap().unwrap();
+        assert_eq!(app.client_id.as_str(), "library-web");
+        let found = store.read_transaction(|c| applications::find_by_client_id(c, &"library-web".into())).unwrap().unwrap();
         assert_eq!(found, app);
         let secrets = store.read_transaction(|c| applications::live_secrets(c, &app.id, NOW)).unwrap();
         assert_eq!(secrets.len(), 1);
@@ -60,8 +60,8 @@ crate::both_backends! {
     }
 
     fn duplicate_client_id_is_a_conflict(store: Store) {
-        store.write_transaction(|c| applications::create(c, "dup", &web_app(), None, NOW)).unwrap();
-        match store.write_transaction(|c| applications::create(c, "dup", &web_app(), None, NOW)) {
+        store.write_transaction(|c| applications::create(c, &"dup".into(), &web_app(), None, NOW)).unwrap();
+        match store.write_transaction(|c| applications::create(c, &"dup".into(), &web_app(), None, NOW)) {
             Err(StoreError::Conflict { field }) => assert_eq!(field, "client_id"),
             other => panic!("expected conflict, got {other:?}"),
         }
@@ -70,13 +70,13 @@ crate::both_backends! {
     fn unknown_scope_or_claim_is_refused_and_nothing_is_written(store: Store) {
         let mut settings = web_app();
         settings.allowed_scopes.push("no-such-scope".into());
-        match store.write_transaction(|c| applications::create(c, "app", &settings, None, NOW)) {
+        match store.write_transaction(|c| applications::create(c, &"app".into(), &settings, None, NOW)) {
             Err(StoreError::Invalid { field, .. }) => assert_eq!(field.as_deref(), Some("allowed_scopes")),
             other => panic!("expected invalid, got {other:?}"),
         }
         let mut settings = web_app();
         settings.required_claims.push("no_such_claim".into());
-        match store.write_transaction(|c| applications::create(c, "app", &settings, None, NOW)) {
+        match store.write_transaction(|c| applications::create(c, &"app".into(), &settings, None, NOW)) {
             Err(StoreError::Invalid { field, .. }) => assert_eq!(field.as_deref(), Some("required_claims")),
             other => panic!("expected invalid, got {other:?}"),
         }
@@ -84,7 +84,7 @@ crate::both_backends! {
     }
 
     fn update_replaces_settings_and_lists(store: Store) {
-        let app = store.write_transaction(|c| applications::create(c, "app", &web_app(), None, NOW)).unwrap();
+        let app = store.write_transaction(|c| applications::create(c, &"app".into(), &web_app(), None, NOW)).unwrap();
         let mut settings = web_app();
         settings.name = "Renamed".into();
         settings.redirect_uris = vec!["https://new.example/cb".into()];
@@ -106,14 +106,14 @@ crate::both_backends! {
         }, "h", NOW)).unwrap();
         let mut settings = web_app();
         settings.allowed_scopes.push("orders".into());
-        let app = store.write_transaction(|c| applications::create(c, "app", &settings, None, NOW)).unwrap();
+        let app = store.write_transaction(|c| applications::create(c, &"app".into(), &settings, None, NOW)).unwrap();
         store.write_transaction(|c| connections::delete(c, &conn.id)).unwrap();
         let app = store.read_transaction(|c| applications::get(c, &app.id)).unwrap();
         assert_eq!(app.settings.allowed_scopes, ["openid", "profile"]);
     }
 
     fn secret_rotation_expires_the_old_secret(store: Store) {
-        let app = store.write_transaction(|c| applications::create(c, "app", &web_app(), Some("one"), NOW)).unwrap();
+        let app = store.write_transaction(|c| applications::create(c, &"app".into(), &web_app(), Some("one"), NOW)).unwrap();
         store.write_transaction(|c| applications::rotate_secret(c, &app.id, "two", NOW, NOW)).unwrap();
         let live = store.read_transaction(|c| applications::live_secrets(c, &app.id, NOW)).unwrap();
         assert_eq!(live.iter().map(|s| s.secret_hash.as_str()).collect::<Vec<_>>(), ["two"]);
@@ -122,7 +122,7 @@ crate::both_backends! {
     fn list_paginates_and_delete_removes(store: Store) {
         let mut ids = vec![];
         for i in 0..3 {
-            ids.push(store.write_transaction(|c| applications::create(c, &format!("app{i}"), &web_app(), None, NOW)).unwrap().id);
+            ids.push(store.write_transaction(|c| applications::create(c, &format!("app{i}").into(), &web_app(), None, NOW)).unwrap().id);
         }
         let page = store.read_transaction(|c| applications::list(c, &Page::first(2))).unwrap();
         assert_eq!(page.items.iter().map(|a| a.id.clone()).collect::<Vec<_>>(), ids[..2]);

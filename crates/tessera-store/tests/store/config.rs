@@ -38,7 +38,7 @@ crate::both_backends! {
         let before = store.config().unwrap();
         assert!(before.application_by_client_id("library-web").is_none());
 
-        let app = store.write_transaction(|c| applications::create(c, "library-web", &web_app(), Some("hash-1"), NOW)).unwrap();
+        let app = store.write_transaction(|c| applications::create(c, &"library-web".into(), &web_app(), Some("hash-1"), NOW)).unwrap();
         let after = store.config().unwrap();
         assert!(after.version > before.version, "the triggers moved the version");
         assert_eq!(after.application_by_client_id("library-web").map(|a| a.id.as_str()), Some(app.id.as_str()));
@@ -56,7 +56,7 @@ crate::both_backends! {
         let store = db.store();
         store.set_config_refresh_interval(Duration::from_secs(3600));
         let first = store.config().unwrap();
-        store.read_transaction(|c| applications::find_by_client_id(c, "nobody")).unwrap();
+        store.read_transaction(|c| applications::find_by_client_id(c, &"nobody".into())).unwrap();
         let refused = store.write_transaction(|c| {
             connections::create(c, &connection("orders-api"), "h", NOW)?;
             Err::<(), _>(tessera_store::StoreError::invalid("name", "rolled back"))
@@ -95,7 +95,7 @@ crate::both_backends! {
             assert!(now > last, "{what} did not move the configuration version");
             last = now;
         };
-        let app = store.write_transaction(|c| applications::create(c, "library-web", &web_app(), Some("h"), NOW)).unwrap();
+        let app = store.write_transaction(|c| applications::create(c, &"library-web".into(), &web_app(), Some("h"), NOW)).unwrap();
         moved("creating an application");
         store.write_transaction(|c| applications::rotate_secret(c, &app.id, "h2", NOW, NOW)).unwrap();
         moved("rotating an application secret");

@@ -3,7 +3,8 @@
 
 use serde_json::{Map, Value, json};
 use tessera_domain::{
-    ApplicationType, ClientAuthMethod, GrantId, GrantType, SigningAlgorithm, TokenFormat, TokenLifetimes, UserId,
+    ApplicationId, ApplicationType, ClientAuthMethod, GrantId, GrantType, SigningAlgorithm, TokenFormat,
+    TokenLifetimes, UserId,
 };
 use tessera_store::Store;
 use tessera_store::applications::{self, ApplicationSettings};
@@ -88,8 +89,8 @@ pub(crate) fn active(store: &Store, hash: &str, now: i64) -> bool {
 pub(crate) struct Parties {
     pub alice: UserId,
     pub bob: UserId,
-    pub app: String,
-    pub other_app: String,
+    pub app: ApplicationId,
+    pub other_app: ApplicationId,
 }
 
 pub(crate) fn parties(store: &Store) -> Parties {
@@ -97,8 +98,9 @@ pub(crate) fn parties(store: &Store) -> Parties {
         .write_transaction(|c| {
             let alice = users::create(c, &NewUser { username: "alice".into(), ..Default::default() }, NOW)?;
             let bob = users::create(c, &NewUser { username: "bob".into(), ..Default::default() }, NOW)?;
-            let app = applications::create(c, "web-app", &web_app("Web app"), Some("secret-hash"), NOW)?;
-            let other_app = applications::create(c, "other-app", &web_app("Other app"), Some("secret-hash"), NOW)?;
+            let app = applications::create(c, &"web-app".into(), &web_app("Web app"), Some("secret-hash"), NOW)?;
+            let other_app =
+                applications::create(c, &"other-app".into(), &web_app("Other app"), Some("secret-hash"), NOW)?;
             Ok(Parties { alice: alice.id, bob: bob.id, app: app.id, other_app: other_app.id })
         })
         .unwrap()

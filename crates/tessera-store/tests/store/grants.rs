@@ -1,13 +1,13 @@
 use serde_json::{Value, json};
-use tessera_domain::GrantId;
+use tessera_domain::{ApplicationId, GrantId};
 use tessera_store::grants::{self, NewGrant};
 use tessera_store::{StoreError, reference_tokens, refresh_tokens};
 
 use crate::fixtures::{Parties, active, claims, create_grant, grant, insert_reference, parties, reference, rotate};
 use tessera_testkit::NOW;
 
-fn for_app(p: &Parties, application_id: &str, sid: &str) -> NewGrant {
-    NewGrant { application_id: application_id.to_owned(), ..grant(p, sid, NOW + 3600) }
+fn for_app(p: &Parties, application_id: &ApplicationId, sid: &str) -> NewGrant {
+    NewGrant { application_id: application_id.clone(), ..grant(p, sid, NOW + 3600) }
 }
 
 crate::both_backends! {

@@ -1,4 +1,4 @@
-use tessera_domain::{ClaimRule, ClaimRuleInput, TokenSubject};
+use tessera_domain::{ApplicationId, ClaimRule, ClaimRuleInput, TokenSubject};
 use tessera_store::{Page, StoreError, applications, mappings};
 
 use crate::applications::web_app;
@@ -10,7 +10,7 @@ fn rule(subject: &str, source: &str, path: &str, name: &str) -> ClaimRule {
 
 crate::both_backends! {
     fn a_mapping_round_trips_and_is_updated_and_deleted(store: Store) {
-        let app = store.write_transaction(|c| applications::create(c, "web", &web_app(), None, NOW)).unwrap();
+        let app = store.write_transaction(|c| applications::create(c, &"web".into(), &web_app(), None, NOW)).unwrap();
         let outputs = vec!["userinfo".to_owned(), "id_token".to_owned()];
         let namespaced = ClaimRule::parse(&ClaimRuleInput {
             subject: "user",
@@ -24,7 +24,7 @@ crate::both_backends! {
         .unwrap();
         let created = store.write_transaction(|c| mappings::create(c, Some(&app.id), &namespaced, NOW)).unwrap();
         assert_eq!(created.rule, namespaced);
-        assert_eq!((created.application_id.as_deref(), created.created_at), (Some(app.id.as_str()), NOW));
+        assert_eq!((created.application_id.as_ref().map(ApplicationId::as_str), created.created_at), (Some(app.id.as_str()), NOW));
         assert_eq!(store.read_transaction(|c| mappings::get(c, &created.id)).unwrap(), created);
 
         let replaced = rule("user", "roles", "", "roles");
@@ -38,7 +38,7 @@ crate::both_backends! {
     }
 
     fn one_rule_per_claim_subject_and_application(store: Store) {
-        let app = store.write_transaction(|c| applications::create(c, "web", &web_app(), None, NOW)).unwrap();
+        let app = store.write_transaction(|c| applications::create(c, &"web".into(), &web_app(), None, NOW)).unwrap();
         let roles = rule("user", "roles", "", "roles");
         store.write_transaction(|c| mappings::create(c, None, &roles, NOW)).unwrap();
         let taken = store.write_transaction(|c| mappings::create(c, None, &rule("user", "user_metadata", "/r", "roles"), NOW));
@@ -54,13 +54,13 @@ crate::both_backends! {
         assert!(matches!(clash, Err(StoreError::Conflict { .. })));
         // An update keeping its own claim is fine.
         store.write_transaction(|c| mappings::update(c, &own.id, &rule("user", "user_metadata", "/roles", "roles"), NOW)).unwrap();
-        let unknown = store.write_transaction(|c| mappings::create(c, Some("no-such-app"), &rule("user", "roles", "", "x"), NOW));
+        let unknown = store.write_transaction(|c| mappings::create(c, Some(&"no-such-app".into()), &rule("user", "roles", "", "x"), NOW));
         assert!(matches!(unknown, Err(StoreError::Invalid { field: Some(ref f), .. }) if f == "application_id"));
     }
 
     fn the_configuration_gives_each_application_its_rules_over_the_global_ones(store: Store) {
-        let web = store.write_transaction(|c| applications::create(c, "web", &web_app(), None, NOW)).unwrap();
-        let other = store.write_transaction(|c| applications::create(c, "other", &web_app(), None, NOW)).unwrap();
+        let web = store.write_transaction(|c| applications::create(c, &"web".into(), &web_app(), None, NOW)).unwrap();
+        let other = store.write_transaction(|c| applications::create(c, &"other".into(), &web_app(), None, NOW)).unwrap();
         let global_roles = store.write_transaction(|c| mappings::create(c, None, &rule("user", "roles", "", "roles"), NOW)).unwrap();
         let global_plan =
             store.write_transaction(|c| mappings::create(c, None, &rule("user", "app_metadata", "/plan", "plan"), NOW)).unwrap();
@@ -74,7 +74,7 @@ crate::both_backends! {
             .unwrap();
 
         let config = store.config().unwrap();
-        let ids = |subject, app: &str| -> Vec<String> {
+        let ids = |subject, app: &ApplicationId| -> Vec<String> {
             config.rules_for(subject, app).into_iter().map(|m| m.id.clone()).collect()
         };
         assert_eq!(ids(TokenSubject::User, &web.id), [global_plan.id.clone(), web_roles.id, web_extra.id]);

@@ -28,7 +28,7 @@ fn fixture(db: &common::TestDatabase, format: TokenFormat) -> Fixture {
         access_token_format: None,
     };
     w.store.write_transaction(|c| connections::create(c, &new, connection_secret.hash().as_str(), now)).unwrap();
-    let app = w.store.read_transaction(|c| applications::find_by_client_id(c, "webapp")).unwrap().unwrap();
+    let app = w.store.read_transaction(|c| applications::find_by_client_id(c, &"webapp".into())).unwrap().unwrap();
     let mut settings = app.settings.clone();
     settings.allowed_scopes.push("orders-api".into());
     settings.access_token_format = format;
@@ -129,7 +129,7 @@ crate::both_backends! {
         let hash = tessera_tokens::SecretHash::of(&reference);
         g.w.store.write_transaction(|c| {
             let claims = tessera_store::reference_tokens::find_active(c, hash.as_str(), tessera::now())?.unwrap().claims;
-            let app = applications::find_by_client_id(c, "webapp")?.unwrap();
+            let app = applications::find_by_client_id(c, &"webapp".into())?.unwrap();
             let expired = generate_secret();
             tessera_store::reference_tokens::insert_reference_token(c, &tessera_store::reference_tokens::NewReferenceToken {
                 token_hash: expired.hash().as_str().to_owned(), grant_id: None, application_id: app.id,

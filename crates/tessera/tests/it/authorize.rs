@@ -240,7 +240,7 @@ crate::both_backends! {
         let stored = w.store.read_transaction(|c| codes::get_code(c, SecretHash::of(&code).as_str())).unwrap().unwrap();
         assert_eq!(stored.expires_at - stored.created_at, 60);
         // An expired code (the same, written with its expiry passed) is refused.
-        let app = w.store.read_transaction(|c| applications::find_by_client_id(c, "webapp")).unwrap().unwrap();
+        let app = w.store.read_transaction(|c| applications::find_by_client_id(c, &"webapp".into())).unwrap().unwrap();
         let expired = generate_secret();
         let now = tessera::now();
         w.store.write_transaction(|c| codes::insert_code(c, &NewAuthorizationCode {

@@ -73,7 +73,7 @@ crate::both_backends! {
 
     fn expired_and_revoked_reference_tokens_are_inactive(db: TestDatabase) {
         let world = world(&db);
-        let app = world.store.read_transaction(|c| applications::find_by_client_id(c, "ref-machine")).unwrap().unwrap();
+        let app = world.store.read_transaction(|c| applications::find_by_client_id(c, &"ref-machine".into())).unwrap().unwrap();
         let expired = generate_secret();
         let past = tessera::now() - 10;
         let claims = json!({"scope": "orders-api", "client_id": "ref-machine", "exp": past}).as_object().unwrap().clone();

@@ -52,7 +52,7 @@ crate::both_backends! {
             enabled: true, redirect_uris: vec![REDIRECT.into()], post_logout_redirect_uris: vec![],
             allowed_scopes: vec!["openid".into()], required_claims: vec![],
         };
-        store.write_transaction(|c| applications::create(c, "app", &settings, Some(secret.hash().as_str()), now)).unwrap();
+        store.write_transaction(|c| applications::create(c, &"app".into(), &settings, Some(secret.hash().as_str()), now)).unwrap();
 
         let verifier = "a-verifier-of-at-least-forty-three-characters-long";
         let challenge = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(sha2::Sha256::digest(verifier));

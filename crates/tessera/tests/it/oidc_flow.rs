@@ -105,7 +105,7 @@ pub fn fixture(db: &common::TestDatabase, format: TokenFormat) -> Fixture {
         required_claims: vec!["employee_id".into()],
     };
     store
-        .write_transaction(|c| applications::create(c, "webapp", &settings, Some(secret.hash().as_str()), now))
+        .write_transaction(|c| applications::create(c, &"webapp".into(), &settings, Some(secret.hash().as_str()), now))
         .unwrap();
     Fixture { app, store, client_secret: secret.expose().to_owned() }
 }
@@ -328,10 +328,10 @@ crate::both_backends! {
         assert_eq!((status, body["error"].as_str()), (400, Some("unauthorized_client")));
         // A legacy application that does.
         let secret = generate_secret();
-        let mut settings = f.store.read_transaction(|c| applications::find_by_client_id(c, "webapp")).unwrap().unwrap().settings;
+        let mut settings = f.store.read_transaction(|c| applications::find_by_client_id(c, &"webapp".into())).unwrap().unwrap().settings;
         settings.grant_types = vec![GrantType::Password, GrantType::RefreshToken];
         settings.redirect_uris = vec![];
-        f.store.write_transaction(|c| applications::create(c, "legacy", &settings, Some(secret.hash().as_str()), tessera::now())).unwrap();
+        f.store.write_transaction(|c| applications::create(c, &"legacy".into(), &settings, Some(secret.hash().as_str()), tessera::now())).unwrap();
         let (status, body) = ask("legacy", secret.expose(), PASSWORD);
         assert_eq!(status, 200, "{body}");
         assert_eq!(body["scope"], "email openid");
@@ -346,14 +346,14 @@ crate::both_backends! {
         let f = fixture(&db, TokenFormat::Jwt);
         let http = http_client();
         let secret = generate_secret();
-        let mut settings = f.store.read_transaction(|c| applications::find_by_client_id(c, "webapp")).unwrap().unwrap().settings;
+        let mut settings = f.store.read_transaction(|c| applications::find_by_client_id(c, &"webapp".into())).unwrap().unwrap().settings;
         settings.app_type = ApplicationType::Machine;
         settings.grant_types = vec![GrantType::ClientCredentials];
         settings.redirect_uris = vec![];
         settings.post_logout_redirect_uris = vec![];
         settings.required_claims = vec![];
         settings.allowed_scopes = vec!["orders-api".into()];
-        f.store.write_transaction(|c| applications::create(c, "machine", &settings, Some(secret.hash().as_str()), tessera::now())).unwrap();
+        f.store.write_transaction(|c| applications::create(c, &"machine".into(), &settings, Some(secret.hash().as_str()), tessera::now())).unwrap();
         let metadata = CoreProviderMetadata::discover(&IssuerUrl::new(f.app.base.clone()).unwrap(), &http).unwrap();
         let client = CoreClient::from_provider_metadata(metadata, ClientId::new("machine".into()), Some(ClientSecret::new(secret.expose().to_owned())));
         let tokens = client.exchange_client_credentials().unwrap().add_scope(Scope::new("orders-api".into())).request(&http).unwrap();

@@ -322,7 +322,7 @@ crate::both_backends! {
                 assert_refused(&reply, &format!("consent {decision} {bad:?}"));
             }
         }
-        let app = w.store.read_transaction(|c| applications::find_by_client_id(c, "fussy")).unwrap().unwrap();
+        let app = w.store.read_transaction(|c| applications::find_by_client_id(c, &"fussy".into())).unwrap().unwrap();
         assert!(w.store.read_transaction(|c| consents::get_consent(c, &w.alice, &app.id)).unwrap().is_none());
         let allowed = post(&b, "/consent", Some(&csrf), &[("request", &request), ("decision", "allow")]);
         assert!(b.get(&allowed.see_other()).callback().contains_key("code"));

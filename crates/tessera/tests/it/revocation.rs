@@ -49,7 +49,7 @@ crate::both_backends! {
 
     fn revoking_a_refresh_token_revokes_its_family(db: TestDatabase) {
         let world = world(&db);
-        let app = world.store.read_transaction(|c| applications::find_by_client_id(c, "ref-machine")).unwrap().unwrap();
+        let app = world.store.read_transaction(|c| applications::find_by_client_id(c, &"ref-machine".into())).unwrap().unwrap();
         let now = tessera::now();
         let grant = world.store.write_transaction(|c| grants::create_grant(c, &NewGrant {
             id: None, application_id: app.id.clone(), user_id: None, sid: None, scope: "orders-api".into(),

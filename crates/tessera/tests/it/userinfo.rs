@@ -43,7 +43,7 @@ crate::both_backends! {
     fn an_expired_reference_token_is_refused_at_userinfo_and_introspection(db: TestDatabase) {
         let w = world(&db);
         let api_secret = with_api(&w);
-        let app = w.store.read_transaction(|c| applications::find_by_client_id(c, "refapp")).unwrap().unwrap();
+        let app = w.store.read_transaction(|c| applications::find_by_client_id(c, &"refapp".into())).unwrap().unwrap();
         let expired = generate_secret();
         let past = tessera::now() - 10;
         let claims = json!({"iss": w.app.base, "sub": w.alice, "scope": "openid orders.read", "client_id": "refapp", "exp": past});

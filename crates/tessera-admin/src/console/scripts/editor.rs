@@ -118,7 +118,7 @@ fn editor(
         enabled: saved.enabled,
         on_failure: saved.on_failure.to_owned(),
         user: users.first().map(|u| u.id.as_str().to_owned()).unwrap_or_default(),
-        application: applications.first().map(|a| a.id.clone()).unwrap_or_default(),
+        application: applications.first().map(|a| a.id.to_string()).unwrap_or_default(),
         token: String::new(),
         context: String::new(),
         environment: String::new(),

@@ -89,7 +89,7 @@ impl Grant for ClientCredentials {
         let jti = tessera_tokens::jwt::new_jti();
         let mut claims = access_token_claims(&AccessTokenFacts {
             issuer: &state.issuer,
-            subject: &app.client_id,
+            subject: app.client_id.as_str(),
             audience: &audience,
             client_id: &app.client_id,
             scope: &scope,

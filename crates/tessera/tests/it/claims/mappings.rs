@@ -38,7 +38,7 @@ fn fixture(db: &common::TestDatabase) -> Fixture {
         access_token_format: None,
     };
     w.store.write_transaction(|c| connections::create(c, &new, connection_secret.hash().as_str(), now)).unwrap();
-    let app = w.store.read_transaction(|c| applications::find_by_client_id(c, "webapp")).unwrap().unwrap();
+    let app = w.store.read_transaction(|c| applications::find_by_client_id(c, &"webapp".into())).unwrap().unwrap();
     let mut settings = app.settings.clone();
     settings.allowed_scopes.push("orders-api".into());
     settings.app_metadata = json!({ "tenant": "acme-web" });
@@ -101,9 +101,9 @@ fn map(f: &Fixture, application: Option<&str>, spec: &str) -> String {
     })
     .unwrap();
     let application_id = application.map(|client_id| {
-        f.w.store.read_transaction(|c| applications::find_by_client_id(c, client_id)).unwrap().unwrap().id
+        f.w.store.read_transaction(|c| applications::find_by_client_id(c, &client_id.into())).unwrap().unwrap().id
     });
-    f.w.store.write_transaction(|c| mappings::create(c, application_id.as_deref(), &rule, tessera::now())).unwrap().id
+    f.w.store.write_transaction(|c| mappings::create(c, application_id.as_ref(), &rule, tessera::now())).unwrap().id
 }
 
 fn save_script(f: &Fixture, kind: ScriptKind, source: &str) {
@@ -112,7 +112,7 @@ fn save_script(f: &Fixture, kind: ScriptKind, source: &str) {
 }
 
 fn set_format(f: &Fixture, format: TokenFormat) {
-    let app = f.w.store.read_transaction(|c| applications::find_by_client_id(c, "webapp")).unwrap().unwrap();
+    let app = f.w.store.read_transaction(|c| applications::find_by_client_id(c, &"webapp".into())).unwrap().unwrap();
     let mut settings = app.settings.clone();
     settings.access_token_format = format;
     f.w.store.write_transaction(|c| applications::update(c, &app.id, &settings, tessera::now())).unwrap();
@@ -272,7 +272,7 @@ crate::both_backends! {
         map(&f, None, "user app_metadata /plan - plan - -");
         save_script(&f, ScriptKind::Machine, "function getCustomJwtClaims() { return { from_script: true }; }");
         for format in [TokenFormat::Jwt, TokenFormat::Reference] {
-            let app = f.w.store.read_transaction(|c| applications::find_by_client_id(c, "robot")).unwrap().unwrap();
+            let app = f.w.store.read_transaction(|c| applications::find_by_client_id(c, &"robot".into())).unwrap().unwrap();
             let mut settings = app.settings.clone();
             settings.access_token_format = format;
             f.w.store.write_transaction(|c| applications::update(c, &app.id, &settings, tessera::now())).unwrap();

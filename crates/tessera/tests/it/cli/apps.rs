@@ -132,7 +132,7 @@ fn a_web_app_gets_a_secret_printed_once_that_show_never_prints() {
     }
 
     let store = dir.store();
-    let app = store.read_transaction(|c| applications::find_by_client_id(c, "billing")).unwrap().unwrap();
+    let app = store.read_transaction(|c| applications::find_by_client_id(c, &"billing".into())).unwrap().unwrap();
     let secrets = store.read_transaction(|c| applications::live_secrets(c, &app.id, tessera::now())).unwrap();
     assert_eq!(secrets.len(), 1);
     assert_eq!(secrets[0].secret_hash, hash.as_str());
@@ -172,7 +172,7 @@ fn public_clients_get_no_secret_and_authenticate_with_none() {
         assert_eq!(json["grant_types"], serde_json::json!(["authorization_code", "refresh_token"]));
         assert_eq!(json["allowed_scopes"], serde_json::json!(["openid"]));
         let store = dir.store();
-        let app = store.read_transaction(|c| applications::find_by_client_id(c, client_id)).unwrap().unwrap();
+        let app = store.read_transaction(|c| applications::find_by_client_id(c, &client_id.into())).unwrap().unwrap();
         assert!(store.read_transaction(|c| applications::live_secrets(c, &app.id, tessera::now())).unwrap().is_empty());
     }
 }
@@ -263,7 +263,7 @@ fn every_setting_given_as_a_flag_is_stored() {
     ]);
     secret_from(&out);
     let store = dir.store();
-    let app = store.read_transaction(|c| applications::find_by_client_id(c, "intranet.v2")).unwrap().unwrap();
+    let app = store.read_transaction(|c| applications::find_by_client_id(c, &"intranet.v2".into())).unwrap().unwrap();
     let s = &app.settings;
     assert_eq!(s.name, "Intranet");
     assert_eq!(s.description, "Staff portal");
@@ -421,7 +421,7 @@ fn a_duplicate_client_id_is_a_conflict_and_changes_nothing() {
     assert_eq!(dir.app_json(&["list"]).as_array().unwrap().len(), 1);
     let store = dir.store();
     assert_eq!(audit_events(&store, "application.create").len(), 1);
-    let app = store.read_transaction(|c| applications::find_by_client_id(c, "billing")).unwrap().unwrap();
+    let app = store.read_transaction(|c| applications::find_by_client_id(c, &"billing".into())).unwrap().unwrap();
     let secrets = store.read_transaction(|c| applications::live_secrets(c, &app.id, tessera::now())).unwrap();
     assert_eq!(secrets.len(), 1);
     assert!(SecretHash::from_stored(&secrets[0].secret_hash).matches(&secret_from(&first)));

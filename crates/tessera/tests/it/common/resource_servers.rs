@@ -79,7 +79,7 @@ fn world_on(db: &TestDatabase, app: TestApp) -> World {
         };
         store
             .write_transaction(|c| {
-                applications::create(c, client_id, &settings, Some(client_secret.hash().as_str()), NOW)
+                applications::create(c, &client_id.into(), &settings, Some(client_secret.hash().as_str()), NOW)
             })
             .unwrap();
     }

@@ -255,7 +255,7 @@ pub fn add_app(w: &World, client_id: &str, settings: &ApplicationSettings) {
     let hash = tessera_tokens::SecretHash::of(&w.secret);
     let secret = (settings.token_endpoint_auth_method != ClientAuthMethod::None).then(|| hash.as_str().to_owned());
     w.store
-        .write_transaction(|c| applications::create(c, client_id, settings, secret.as_deref(), tessera::now()))
+        .write_transaction(|c| applications::create(c, &client_id.into(), settings, secret.as_deref(), tessera::now()))
         .unwrap();
 }
 

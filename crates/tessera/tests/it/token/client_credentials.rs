@@ -61,7 +61,10 @@ fn machine(scopes: &[&str]) -> ApplicationSettings {
 fn register(world: &World, client_id: &str, settings: &ApplicationSettings) -> String {
     let secret = generate_secret();
     let hash = secret.hash();
-    world.store.write_transaction(|c| applications::create(c, client_id, settings, Some(hash.as_str()), NOW)).unwrap();
+    world
+        .store
+        .write_transaction(|c| applications::create(c, &client_id.into(), settings, Some(hash.as_str()), NOW))
+        .unwrap();
     secret.expose().to_owned()
 }
 

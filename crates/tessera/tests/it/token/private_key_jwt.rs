@@ -64,7 +64,7 @@ fn world_on(db: &common::TestDatabase, app: TestApp) -> World {
         allowed_scopes: vec!["orders-api".into()],
         required_claims: vec![],
     };
-    store.write_transaction(|c| applications::create(c, "signed", &settings, None, now)).unwrap();
+    store.write_transaction(|c| applications::create(c, &"signed".into(), &settings, None, now)).unwrap();
     let signer = Signer::from_pkcs8(key.kid.clone(), SigningAlgorithm::ES256, &key.pkcs8).unwrap();
     World { app, store, signer }
 }

@@ -69,7 +69,7 @@ crate::both_backends! {
         assert!(token.expires_at <= grant.expires_at, "rotation never extends the grant's absolute expiry");
         assert!(grant.expires_at - grant.created_at <= 30 * 24 * 3600);
         // A grant past its absolute expiry: its refresh token is refused.
-        let app = w.store.read_transaction(|c| applications::find_by_client_id(c, "webapp")).unwrap().unwrap();
+        let app = w.store.read_transaction(|c| applications::find_by_client_id(c, &"webapp".into())).unwrap().unwrap();
         let now = tessera::now();
         let old = w.store.write_transaction(|c| grants::create_grant(c, &NewGrant {
             id: None, application_id: app.id.clone(), user_id: Some(w.alice.clone()), sid: None,

@@ -44,7 +44,7 @@ crate::both_backends! {
         settings.grant_types = vec![GrantType::ClientCredentials];
         settings.allowed_scopes = vec!["orders-api".into()];
         settings.jwks = Some(json!({"keys": [key.public_jwk]}));
-        w.store.write_transaction(|c| applications::create(c, "pkjwt", &settings, None, tessera::now())).unwrap();
+        w.store.write_transaction(|c| applications::create(c, &"pkjwt".into(), &settings, None, tessera::now())).unwrap();
         // draft-ietf-oauth-rfc7523bis §4: the issuer identifier is the audience.
         let audience = w.app.base.clone();
         let claims = |changes: Value| {
@@ -292,7 +292,7 @@ mod review_2026_12 {
             let b = Browser::new(&w.app);
             let issued = signed_in_tokens(&w, &b);
             let disable = |client_id: &str, settings: &ApplicationSettings| {
-                let id = w.store.read_transaction(|c| applications::find_by_client_id(c, client_id)).unwrap().unwrap().id;
+                let id = w.store.read_transaction(|c| applications::find_by_client_id(c, &client_id.into())).unwrap().unwrap().id;
                 let body = json!({
                     "name": settings.name, "app_type": settings.app_type, "redirect_uris": settings.redirect_uris,
                     "post_logout_redirect_uris": settings.post_logout_redirect_uris, "grant_types": settings.grant_types,
@@ -305,7 +305,7 @@ mod review_2026_12 {
             };
             disable("robot", &robot);
             assert_eq!(introspect(&w, &api_secret, &machine), json!({"active": false}), "a machine JWT");
-            let jwtapp = w.store.read_transaction(|c| applications::find_by_client_id(c, "jwtapp")).unwrap().unwrap();
+            let jwtapp = w.store.read_transaction(|c| applications::find_by_client_id(c, &"jwtapp".into())).unwrap().unwrap();
             disable("jwtapp", &jwtapp.settings);
             let access = field(&issued[0], "access_token");
             assert_eq!(introspect(&w, &api_secret, &access), json!({"active": false}));
