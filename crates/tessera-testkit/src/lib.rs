@@ -1,10 +1,12 @@
 //! Tessera's test kit, for the test suites of every crate (a dev-dependency only; the
 //! server never links it): fresh databases on SQLite and Postgres ([`TestDatabase`]), the
 //! one [`both_backends!`] macro that runs a test on each, and the fixture builders the
-//! suites share (an administrator, a management key). The server's `TestApp` lives in
+//! suites share (an administrator, a management key, application settings from the
+//! domain's parser in [`apps`]). The server's `TestApp` lives in
 //! the `tessera` crate's tests: this crate does not depend on the binary.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+pub mod apps;
 mod database;
 mod fixtures;
 

@@ -14,13 +14,12 @@ use relying_party::{Config, Error, SignIn};
 use serde_json::{Value, json};
 use tessera::server::{self, RunningServer};
 use tessera::settings::{RawSettings, Settings};
-use tessera_domain::{
-    ApplicationType, ClientAuthMethod, ClientId, GrantType, SigningAlgorithm, TokenFormat, TokenLifetimes,
-};
+use tessera_domain::{ApplicationInput, ApplicationType, ClientId};
 use tessera_store::Store;
-use tessera_store::applications::{self, ApplicationSettings};
+use tessera_store::applications;
 use tessera_store::users::{self, NewUser};
 use tessera_testkit::TestDatabase;
+use tessera_testkit::apps;
 use tessera_tokens::{PasswordHasher, PasswordParams, generate_secret};
 
 const PASSWORD: &str = "correct horse battery staple";
@@ -73,29 +72,14 @@ impl Tessera {
     /// the scopes openid, profile and email; returns its secret unless it is public.
     fn register(&self, client_id: &str, app_type: ApplicationType, port: u16, require_consent: bool) -> Option<String> {
         let public = matches!(app_type, ApplicationType::Spa | ApplicationType::Native);
-        let settings = ApplicationSettings {
+        let settings = apps::settings(ApplicationInput {
             name: "Quickstart".into(),
-            description: String::new(),
-            app_type,
-            token_endpoint_auth_method: if public {
-                ClientAuthMethod::None
-            } else {
-                ClientAuthMethod::ClientSecretBasic
-            },
-            grant_types: vec![GrantType::AuthorizationCode, GrantType::RefreshToken],
-            access_token_format: TokenFormat::Jwt,
-            id_token_signed_response_alg: SigningAlgorithm::ES256,
-            lifetimes: TokenLifetimes::default(),
-            require_consent,
-            always_issue_refresh_token: false,
-            jwks: None,
-            app_metadata: json!({}),
-            enabled: true,
+            app_type: app_type.to_string(),
             redirect_uris: vec![format!("http://127.0.0.1:{port}/callback")],
-            post_logout_redirect_uris: vec![],
-            allowed_scopes: ["openid", "profile", "email"].map(String::from).to_vec(),
-            required_claims: vec![],
-        };
+            allowed_scopes: Some(["openid", "profile", "email"].map(String::from).to_vec()),
+            require_consent: Some(require_consent),
+            ..Default::default()
+        });
         let secret = (!public).then(generate_secret);
         let hash = secret.as_ref().map(|s| s.hash().as_str().to_owned());
         self.store

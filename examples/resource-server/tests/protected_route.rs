@@ -13,13 +13,12 @@ use resource_server::{AppState, Config};
 use serde_json::{Value, json};
 use tessera::server::{self, RunningServer};
 use tessera::settings::{RawSettings, Settings};
-use tessera_domain::{
-    ApplicationType, ClientAuthMethod, ClientId, GrantType, SigningAlgorithm, TokenFormat, TokenLifetimes,
-};
+use tessera_domain::{ClientId, TokenFormat};
 use tessera_store::applications::{self, ApplicationSettings};
 use tessera_store::connections::{self, NewApiConnection};
 use tessera_store::scopes::{self, NewApiScope};
 use tessera_testkit::TestDatabase;
+use tessera_testkit::apps;
 use tessera_tokens::generate_secret;
 
 const CHALLENGE: &str = r#"Bearer realm="resource-server""#;
@@ -78,23 +77,8 @@ impl Tessera {
         let client_secret = generate_secret();
         for (client_id, format) in [("machine", TokenFormat::Jwt), ("ref-machine", TokenFormat::Reference)] {
             let settings = ApplicationSettings {
-                name: client_id.into(),
-                description: String::new(),
-                app_type: ApplicationType::Machine,
-                token_endpoint_auth_method: ClientAuthMethod::ClientSecretBasic,
-                grant_types: vec![GrantType::ClientCredentials],
                 access_token_format: format,
-                id_token_signed_response_alg: SigningAlgorithm::ES256,
-                lifetimes: TokenLifetimes::default(),
-                require_consent: false,
-                always_issue_refresh_token: false,
-                jwks: None,
-                app_metadata: json!({}),
-                enabled: true,
-                redirect_uris: vec![],
-                post_logout_redirect_uris: vec![],
-                allowed_scopes: ["orders-api", "orders.read", "billing-api", "billing.read"].map(String::from).to_vec(),
-                required_claims: vec![],
+                ..apps::machine_app(client_id, &["orders-api", "orders.read", "billing-api", "billing.read"])
             };
             store
                 .write_transaction(|c| {

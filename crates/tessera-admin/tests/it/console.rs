@@ -666,23 +666,10 @@ both_backends! {
     async fn the_claims_preview_shows_the_outputs_of_a_chosen_application_and_user(store: Store) {
         let (mut b, admin_id, _) = signed_in(&store).await;
         let settings = tessera_store::applications::ApplicationSettings {
-            name: "Shop".into(),
-            description: String::new(),
-            app_type: tessera_domain::ApplicationType::Web,
-            token_endpoint_auth_method: tessera_domain::ClientAuthMethod::ClientSecretBasic,
             grant_types: vec![tessera_domain::GrantType::AuthorizationCode],
-            access_token_format: tessera_domain::TokenFormat::Jwt,
-            id_token_signed_response_alg: tessera_domain::SigningAlgorithm::ES256,
-            lifetimes: Default::default(),
-            require_consent: false,
-            always_issue_refresh_token: false,
-            jwks: None,
             app_metadata: serde_json::json!({ "tenant": "shop-1" }),
-            enabled: true,
-            redirect_uris: vec!["https://shop.example/cb".into()],
-            post_logout_redirect_uris: vec![],
             allowed_scopes: vec!["openid".into()],
-            required_claims: vec![],
+            ..tessera_testkit::apps::web_app("Shop", &["https://shop.example/cb"])
         };
         let app = store.write_transaction(|c| tessera_store::applications::create(c, &"shop".into(), &settings, None, 1)).unwrap();
         let rule = tessera_domain::ClaimRule::parse(&tessera_domain::ClaimRuleInput {

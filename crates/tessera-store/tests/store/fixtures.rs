@@ -2,10 +2,7 @@
 //! codes, grants and reference tokens they start from.
 
 use serde_json::{Map, Value, json};
-use tessera_domain::{
-    ApplicationId, ApplicationType, ClientAuthMethod, GrantId, GrantType, SigningAlgorithm, TokenFormat,
-    TokenLifetimes, UserId,
-};
+use tessera_domain::{ApplicationId, GrantId, UserId};
 use tessera_store::Store;
 use tessera_store::applications::{self, ApplicationSettings};
 use tessera_store::authorization_requests::NewAuthorizationRequest;
@@ -16,6 +13,7 @@ use tessera_store::reference_tokens::{self, NewReferenceToken};
 use tessera_store::users::{self, NewUser};
 
 use tessera_testkit::NOW;
+use tessera_testkit::apps;
 
 pub(crate) fn grant(p: &Parties, sid: &str, expires_at: i64) -> NewGrant {
     NewGrant {
@@ -108,23 +106,9 @@ pub(crate) fn parties(store: &Store) -> Parties {
 
 pub(crate) fn web_app(name: &str) -> ApplicationSettings {
     ApplicationSettings {
-        name: name.into(),
-        description: String::new(),
-        app_type: ApplicationType::Web,
-        token_endpoint_auth_method: ClientAuthMethod::ClientSecretBasic,
-        grant_types: vec![GrantType::AuthorizationCode, GrantType::RefreshToken],
-        access_token_format: TokenFormat::Jwt,
-        id_token_signed_response_alg: SigningAlgorithm::ES256,
-        lifetimes: TokenLifetimes::default(),
         require_consent: true,
-        always_issue_refresh_token: false,
-        jwks: None,
-        app_metadata: json!({}),
-        enabled: true,
-        redirect_uris: vec!["https://app.example.com/callback".into()],
-        post_logout_redirect_uris: vec![],
         allowed_scopes: vec![],
-        required_claims: vec![],
+        ..apps::web_app(name, &["https://app.example.com/callback"])
     }
 }
 

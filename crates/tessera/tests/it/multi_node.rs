@@ -7,13 +7,14 @@ use base64::Engine;
 use reqwest::Method;
 use serde_json::{Value, json};
 use sha2::Digest;
-use tessera_domain::{ApplicationType, ClientAuthMethod, GrantType, SigningAlgorithm, TokenFormat, TokenLifetimes};
+use tessera_domain::GrantType;
 use tessera_store::applications::{self, ApplicationSettings};
 use tessera_store::users::{self, NewUser};
 use tessera_store::{PoolOptions, Store};
 use tessera_tokens::{MasterKey, PasswordHasher, PasswordParams, generate_secret};
 
 use crate::common::{TestApp, settings_for};
+use tessera_testkit::apps;
 
 const REDIRECT: &str = "http://127.0.0.1:9/cb";
 
@@ -44,13 +45,9 @@ crate::both_backends! {
         store.write_transaction(|c| users::create(c, &new_user, now)).unwrap();
         let secret = generate_secret();
         let settings = ApplicationSettings {
-            name: "App".into(), description: String::new(), app_type: ApplicationType::Web,
-            token_endpoint_auth_method: ClientAuthMethod::ClientSecretBasic,
-            grant_types: vec![GrantType::AuthorizationCode], access_token_format: TokenFormat::Jwt,
-            id_token_signed_response_alg: SigningAlgorithm::ES256, lifetimes: TokenLifetimes::default(),
-            require_consent: false, always_issue_refresh_token: false, jwks: None, app_metadata: json!({}),
-            enabled: true, redirect_uris: vec![REDIRECT.into()], post_logout_redirect_uris: vec![],
-            allowed_scopes: vec!["openid".into()], required_claims: vec![],
+            grant_types: vec![GrantType::AuthorizationCode],
+            allowed_scopes: vec!["openid".into()],
+            ..apps::web_app("App", &[REDIRECT])
         };
         store.write_transaction(|c| applications::create(c, &"app".into(), &settings, Some(secret.hash().as_str()), now)).unwrap();
 

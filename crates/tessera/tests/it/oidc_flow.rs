@@ -10,9 +10,7 @@ use openidconnect::{
     OAuth2TokenResponse, PkceCodeChallenge, PkceCodeVerifier, RedirectUrl, RefreshToken, Scope, TokenResponse,
 };
 use serde_json::{Value, json};
-use tessera_domain::{
-    ApplicationType, ClaimValueType, ClientAuthMethod, GrantType, SigningAlgorithm, TokenFormat, TokenLifetimes,
-};
+use tessera_domain::{ApplicationType, ClaimValueType, GrantType, TokenFormat};
 use tessera_store::applications::{self, ApplicationSettings};
 use tessera_store::scopes::{self, ClaimTypeInput, IdentityScopeInput};
 use tessera_store::users::{self, NewUser};
@@ -20,6 +18,7 @@ use tessera_store::{PoolOptions, Store};
 use tessera_tokens::{PasswordHasher, PasswordParams, generate_secret};
 
 use crate::common::{self, TestApp};
+use tessera_testkit::apps;
 
 const REDIRECT: &str = "http://127.0.0.1:9/callback";
 const PASSWORD: &str = "correct horse battery staple";
@@ -84,25 +83,14 @@ pub fn fixture(db: &common::TestDatabase, format: TokenFormat) -> Fixture {
     }
     let secret = generate_secret();
     let settings = ApplicationSettings {
-        name: "Web app".into(),
-        description: String::new(),
-        app_type: ApplicationType::Web,
-        token_endpoint_auth_method: ClientAuthMethod::ClientSecretBasic,
-        grant_types: vec![GrantType::AuthorizationCode, GrantType::RefreshToken],
         access_token_format: format,
-        id_token_signed_response_alg: SigningAlgorithm::ES256,
-        lifetimes: TokenLifetimes::default(),
         require_consent: true,
-        always_issue_refresh_token: false,
-        jwks: None,
-        app_metadata: json!({}),
-        enabled: true,
-        redirect_uris: vec![REDIRECT.into()],
         post_logout_redirect_uris: vec!["http://127.0.0.1:9/bye".into()],
         allowed_scopes: ["openid", "profile", "email", "work", "offline_access", "orders-api", "billing-api"]
             .map(String::from)
             .to_vec(),
         required_claims: vec!["employee_id".into()],
+        ..apps::web_app("Web app", &[REDIRECT])
     };
     store
         .write_transaction(|c| applications::create(c, &"webapp".into(), &settings, Some(secret.hash().as_str()), now))

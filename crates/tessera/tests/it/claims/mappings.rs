@@ -8,9 +8,7 @@
 use std::collections::BTreeMap;
 
 use serde_json::{Value, json};
-use tessera_domain::{
-    ApplicationType, ClaimRule, ClaimRuleInput, ClaimValueType, ClientAuthMethod, GrantType, TokenFormat,
-};
+use tessera_domain::{ClaimRule, ClaimRuleInput, ClaimValueType, TokenFormat};
 use tessera_store::connections::{self, NewApiConnection};
 use tessera_store::scopes::{self, ClaimTypeInput};
 use tessera_store::scripts::{self, OnFailure, ScriptInput, ScriptKind};
@@ -18,6 +16,7 @@ use tessera_store::{applications, mappings, organizations, users};
 use tessera_tokens::generate_secret;
 
 use crate::common::{self, security::*};
+use tessera_testkit::apps;
 
 struct Fixture {
     w: World,
@@ -44,14 +43,8 @@ fn fixture(db: &common::TestDatabase) -> Fixture {
     settings.app_metadata = json!({ "tenant": "acme-web" });
     w.store.write_transaction(|c| applications::update(c, &app.id, &settings, now)).unwrap();
     let robot = applications::ApplicationSettings {
-        app_type: ApplicationType::Machine,
-        token_endpoint_auth_method: ClientAuthMethod::ClientSecretBasic,
-        grant_types: vec![GrantType::ClientCredentials],
-        redirect_uris: vec![],
-        post_logout_redirect_uris: vec![],
-        allowed_scopes: vec!["orders-api".into()],
         app_metadata: json!({ "tenant": "robots-inc", "tier": 3 }),
-        ..web_app(&[], &[])
+        ..apps::machine_app("Web app", &["orders-api"])
     };
     add_app(&w, "robot", &robot);
     let badge = ClaimTypeInput {

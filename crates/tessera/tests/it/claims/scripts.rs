@@ -6,13 +6,14 @@
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
-use tessera_domain::{ApplicationType, ClientAuthMethod, GrantType};
+use tessera_domain::GrantType;
 use tessera_store::connections::{self, NewApiConnection};
 use tessera_store::scripts::{self, OnFailure, ScriptInput, ScriptKind};
 use tessera_store::{applications, audit, organizations, users};
 use tessera_tokens::{MasterKey, generate_secret};
 
 use crate::common::{self, security::*};
+use tessera_testkit::apps;
 
 struct Fixture {
     w: World,
@@ -49,15 +50,7 @@ fn fixture_with(db: &common::TestDatabase, time_limit_ms: u64, fetch_hosts: Vec<
     settings.grant_types.push(GrantType::Password);
     settings.app_metadata = json!({ "tenant": "acme" });
     w.store.write_transaction(|c| applications::update(c, &app.id, &settings, now)).unwrap();
-    let robot = tessera_store::applications::ApplicationSettings {
-        app_type: ApplicationType::Machine,
-        token_endpoint_auth_method: ClientAuthMethod::ClientSecretBasic,
-        grant_types: vec![GrantType::ClientCredentials],
-        redirect_uris: vec![],
-        post_logout_redirect_uris: vec![],
-        allowed_scopes: vec!["orders-api".into()],
-        ..web_app(&[], &[])
-    };
+    let robot = apps::machine_app("Web app", &["orders-api"]);
     add_app(&w, "robot", &robot);
     Fixture { w, master_key, connection_secret: connection_secret.expose().to_owned() }
 }

@@ -2,8 +2,8 @@
 //! `billing.read`) and two machine applications allowed all their scopes (`machine`
 //! issues JWTs, `ref-machine` reference tokens), for the resource-server tests.
 
-use serde_json::{Value, json};
-use tessera_domain::{ApplicationType, ClientAuthMethod, GrantType, SigningAlgorithm, TokenFormat, TokenLifetimes};
+use serde_json::Value;
+use tessera_domain::TokenFormat;
 use tessera_store::applications::{self, ApplicationSettings};
 use tessera_store::connections::{self, NewApiConnection};
 use tessera_store::scopes::{self, NewApiScope};
@@ -11,6 +11,7 @@ use tessera_store::{PoolOptions, Store};
 use tessera_tokens::generate_secret;
 
 use super::{TestApp, TestDatabase};
+use tessera_testkit::apps;
 
 pub const NOW: i64 = 1_800_000_000;
 
@@ -59,23 +60,8 @@ fn world_on(db: &TestDatabase, app: TestApp) -> World {
     let client_secret = generate_secret();
     for (client_id, format) in [("machine", TokenFormat::Jwt), ("ref-machine", TokenFormat::Reference)] {
         let settings = ApplicationSettings {
-            name: client_id.into(),
-            description: String::new(),
-            app_type: ApplicationType::Machine,
-            token_endpoint_auth_method: ClientAuthMethod::ClientSecretBasic,
-            grant_types: vec![GrantType::ClientCredentials],
             access_token_format: format,
-            id_token_signed_response_alg: SigningAlgorithm::ES256,
-            lifetimes: TokenLifetimes::default(),
-            require_consent: false,
-            always_issue_refresh_token: false,
-            jwks: None,
-            app_metadata: json!({}),
-            enabled: true,
-            redirect_uris: vec![],
-            post_logout_redirect_uris: vec![],
-            allowed_scopes: ["orders-api", "orders.read", "billing-api", "billing.read"].map(String::from).to_vec(),
-            required_claims: vec![],
+            ..apps::machine_app(client_id, &["orders-api", "orders.read", "billing-api", "billing.read"])
         };
         store
             .write_transaction(|c| {

@@ -14,9 +14,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use reqwest::blocking::{Client, RequestBuilder};
 use reqwest::header::HeaderMap;
 use serde_json::{Value, json};
-use tessera_domain::{
-    ApplicationType, ClientAuthMethod, GrantType, SigningAlgorithm, TokenFormat, TokenLifetimes, UserId,
-};
+use tessera_domain::{ApplicationType, ClientAuthMethod, SigningAlgorithm, TokenFormat, UserId};
 use tessera_store::applications::{self, ApplicationSettings};
 use tessera_store::connections::{self, NewApiConnection};
 use tessera_store::scopes::{self, NewApiScope};
@@ -25,6 +23,7 @@ use tessera_store::{PoolOptions, Store};
 use tessera_tokens::{PasswordHasher, PasswordParams, VerifyingKey, generate_secret};
 
 use super::{TestApp, TestDatabase};
+use tessera_testkit::apps;
 
 pub const PASSWORD: &str = "correct horse battery staple";
 /// The web application's registered redirect URIs.
@@ -211,23 +210,8 @@ pub fn add_user(store: &Store, username: &str, password: &str) -> UserId {
 
 pub fn web_app(redirects: &[&str], post_logout: &[&str]) -> ApplicationSettings {
     ApplicationSettings {
-        name: "Web app".into(),
-        description: String::new(),
-        app_type: ApplicationType::Web,
-        token_endpoint_auth_method: ClientAuthMethod::ClientSecretBasic,
-        grant_types: vec![GrantType::AuthorizationCode, GrantType::RefreshToken],
-        access_token_format: TokenFormat::Jwt,
-        id_token_signed_response_alg: SigningAlgorithm::ES256,
-        lifetimes: TokenLifetimes::default(),
-        require_consent: false,
-        always_issue_refresh_token: false,
-        jwks: None,
-        app_metadata: json!({}),
-        enabled: true,
-        redirect_uris: redirects.iter().map(|s| (*s).to_owned()).collect(),
         post_logout_redirect_uris: post_logout.iter().map(|s| (*s).to_owned()).collect(),
-        allowed_scopes: ["openid", "profile", "email", "offline_access"].map(String::from).to_vec(),
-        required_claims: vec![],
+        ..apps::web_app("Web app", redirects)
     }
 }
 

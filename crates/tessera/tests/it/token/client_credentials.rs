@@ -10,6 +10,7 @@ use tessera_store::{PoolOptions, Store};
 use tessera_tokens::{SecretHash, VerifyingKey, generate_secret};
 
 use crate::common::{self, TestApp};
+use tessera_testkit::apps;
 
 const NOW: i64 = 1_800_000_000;
 
@@ -37,23 +38,8 @@ fn world(db: &common::TestDatabase) -> World {
 
 fn machine(scopes: &[&str]) -> ApplicationSettings {
     ApplicationSettings {
-        name: "Machine".into(),
-        description: String::new(),
-        app_type: ApplicationType::Machine,
-        token_endpoint_auth_method: ClientAuthMethod::ClientSecretBasic,
-        grant_types: vec![GrantType::ClientCredentials],
-        access_token_format: TokenFormat::Jwt,
-        id_token_signed_response_alg: SigningAlgorithm::ES256,
         lifetimes: TokenLifetimes { access_token: 600, ..TokenLifetimes::default() },
-        require_consent: false,
-        always_issue_refresh_token: false,
-        jwks: None,
-        app_metadata: json!({}),
-        enabled: true,
-        redirect_uris: vec![],
-        post_logout_redirect_uris: vec![],
-        allowed_scopes: scopes.iter().map(|s| (*s).to_owned()).collect(),
-        required_claims: vec![],
+        ..apps::machine_app("Machine", scopes)
     }
 }
 

@@ -5,14 +5,15 @@
 //! OIDC Core only with the `private_key_jwt_legacy_audiences` setting.
 
 use serde_json::{Value, json};
-use tessera_domain::{ApplicationType, ClientAuthMethod, GrantType, SigningAlgorithm, TokenFormat, TokenLifetimes};
-use tessera_store::applications::{self, ApplicationSettings};
+use tessera_domain::{ApplicationInput, SigningAlgorithm};
+use tessera_store::applications;
 use tessera_store::audit::{self, AuditFilter};
 use tessera_store::connections::{self, NewApiConnection};
 use tessera_store::{Page, PoolOptions, Store};
 use tessera_tokens::{Signer, signing};
 
 use crate::common::{self, TestApp};
+use tessera_testkit::apps;
 
 const JWT_BEARER: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
 
@@ -45,25 +46,14 @@ fn world_on(db: &common::TestDatabase, app: TestApp) -> World {
     };
     store.write_transaction(|c| connections::create(c, &new, "unused", now)).unwrap();
     let key = signing::generate(SigningAlgorithm::ES256).unwrap();
-    let settings = ApplicationSettings {
+    let settings = apps::settings(ApplicationInput {
         name: "Signed".into(),
-        description: String::new(),
-        app_type: ApplicationType::Machine,
-        token_endpoint_auth_method: ClientAuthMethod::PrivateKeyJwt,
-        grant_types: vec![GrantType::ClientCredentials],
-        access_token_format: TokenFormat::Jwt,
-        id_token_signed_response_alg: SigningAlgorithm::ES256,
-        lifetimes: TokenLifetimes::default(),
-        require_consent: false,
-        always_issue_refresh_token: false,
+        app_type: "machine".into(),
+        token_endpoint_auth_method: Some("private_key_jwt".into()),
         jwks: Some(json!({ "keys": [key.public_jwk] })),
-        app_metadata: json!({}),
-        enabled: true,
-        redirect_uris: vec![],
-        post_logout_redirect_uris: vec![],
-        allowed_scopes: vec!["orders-api".into()],
-        required_claims: vec![],
-    };
+        allowed_scopes: Some(vec!["orders-api".into()]),
+        ..Default::default()
+    });
     store.write_transaction(|c| applications::create(c, &"signed".into(), &settings, None, now)).unwrap();
     let signer = Signer::from_pkcs8(key.kid.clone(), SigningAlgorithm::ES256, &key.pkcs8).unwrap();
     World { app, store, signer }

@@ -11,6 +11,7 @@ use tessera_store::applications::{self, ApplicationSettings};
 use tessera_tokens::Signer;
 
 use crate::common::security::*;
+use tessera_testkit::apps;
 
 crate::both_backends! {
     fn the_password_grant_is_refused_unless_the_application_enables_it(db: TestDatabase) {
@@ -38,12 +39,11 @@ crate::both_backends! {
         with_api(&w);
         let key = tessera_tokens::signing::generate(SigningAlgorithm::ES256).unwrap();
         let signer = Signer::from_pkcs8(key.kid.clone(), SigningAlgorithm::ES256, &key.pkcs8).unwrap();
-        let mut settings = web_app(&[], &[]);
-        settings.app_type = tessera_domain::ApplicationType::Machine;
-        settings.token_endpoint_auth_method = tessera_domain::ClientAuthMethod::PrivateKeyJwt;
-        settings.grant_types = vec![GrantType::ClientCredentials];
-        settings.allowed_scopes = vec!["orders-api".into()];
-        settings.jwks = Some(json!({"keys": [key.public_jwk]}));
+        let settings = ApplicationSettings {
+            token_endpoint_auth_method: tessera_domain::ClientAuthMethod::PrivateKeyJwt,
+            jwks: Some(json!({"keys": [key.public_jwk]})),
+            ..apps::machine_app("Web app", &["orders-api"])
+        };
         w.store.write_transaction(|c| applications::create(c, &"pkjwt".into(), &settings, None, tessera::now())).unwrap();
         // draft-ietf-oauth-rfc7523bis §4: the issuer identifier is the audience.
         let audience = w.app.base.clone();
@@ -137,7 +137,6 @@ crate::both_backends! {
 /// reaches their tokens at once.
 mod review_2026_12 {
     use super::*;
-    use tessera_domain::{ApplicationType, ClientAuthMethod};
 
     pub fn api(w: &World, key: &str, method: reqwest::Method, path: &str, body: Value) -> Reply {
         Reply::read(w.app.api(method, path, key, &body))
@@ -275,15 +274,7 @@ mod review_2026_12 {
             let w = world(&db);
             let api_secret = with_api(&w);
             let key = tessera_testkit::management_key(&w.store, "cli", None);
-            let robot = ApplicationSettings {
-                app_type: ApplicationType::Machine,
-                token_endpoint_auth_method: ClientAuthMethod::ClientSecretBasic,
-                grant_types: vec![GrantType::ClientCredentials],
-                redirect_uris: vec![],
-                post_logout_redirect_uris: vec![],
-                allowed_scopes: vec!["orders.read".into()],
-                ..web_app(&[], &[])
-            };
+            let robot = apps::machine_app("Web app", &["orders.read"]);
             add_app(&w, "robot", &robot);
             let machine = token(&w, "robot", &[("grant_type", "client_credentials"), ("scope", "orders.read")]);
             assert_eq!(machine.status, 200, "{}", machine.body);
