@@ -179,8 +179,9 @@ pub fn presented(request: &HttpRequest, params: &Params) -> Result<Presented, OA
     }
 }
 
-/// RFC 6749 §2.3.1: `base64(urlencode(client_id) ":" urlencode(client_secret))`.
-pub(crate) fn parse_basic(credentials: &str) -> Result<(String, String), OAuthError> {
+/// RFC 6749 §2.3.1: `base64(urlencode(client_id) ":" urlencode(client_secret))`. Public for
+/// the fuzz targets (`crates/tessera-fuzz`).
+pub fn parse_basic(credentials: &str) -> Result<(String, String), OAuthError> {
     let malformed = || OAuthError::invalid_client("malformed Basic credentials");
     let decoded = STANDARD.decode(credentials).map_err(|_| malformed())?;
     let decoded = String::from_utf8(decoded).map_err(|_| malformed())?;

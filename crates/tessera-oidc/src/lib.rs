@@ -37,6 +37,13 @@ mod view;
 
 use actix_web::web;
 
+/// The parsers of outside input that stand alone, public for the fuzz targets
+/// (`crates/tessera-fuzz`).
+pub mod parsers {
+    pub use crate::client_auth::parse_basic;
+    pub use crate::form::Params;
+}
+
 pub use discovery::DiscoveryCache;
 pub use error::OAuthError;
 pub use health::READY_TIMEOUT;
