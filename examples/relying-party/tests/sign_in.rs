@@ -88,6 +88,7 @@ impl Tessera {
             lifetimes: TokenLifetimes::default(),
             require_consent,
             always_issue_refresh_token: false,
+            require_pushed_authorization_requests: false,
             jwks: None,
             app_metadata: json!({}),
             enabled: true,

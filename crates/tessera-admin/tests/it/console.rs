@@ -676,6 +676,7 @@ both_backends! {
             lifetimes: Default::default(),
             require_consent: false,
             always_issue_refresh_token: false,
+            require_pushed_authorization_requests: false,
             jwks: None,
             app_metadata: serde_json::json!({ "tenant": "shop-1" }),
             enabled: true,

@@ -118,6 +118,7 @@ pub(crate) fn web_app(name: &str) -> ApplicationSettings {
         lifetimes: TokenLifetimes::default(),
         require_consent: true,
         always_issue_refresh_token: false,
+        require_pushed_authorization_requests: false,
         jwks: None,
         app_metadata: json!({}),
         enabled: true,

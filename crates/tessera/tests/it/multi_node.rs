@@ -48,7 +48,7 @@ crate::both_backends! {
             token_endpoint_auth_method: ClientAuthMethod::ClientSecretBasic,
             grant_types: vec![GrantType::AuthorizationCode], access_token_format: TokenFormat::Jwt,
             id_token_signed_response_alg: SigningAlgorithm::ES256, lifetimes: TokenLifetimes::default(),
-            require_consent: false, always_issue_refresh_token: false, jwks: None, app_metadata: json!({}),
+            require_consent: false, always_issue_refresh_token: false, require_pushed_authorization_requests: false, jwks: None, app_metadata: json!({}),
             enabled: true, redirect_uris: vec![REDIRECT.into()], post_logout_redirect_uris: vec![],
             allowed_scopes: vec!["openid".into()], required_claims: vec![],
         };

@@ -94,6 +94,7 @@ pub fn fixture(db: &common::TestDatabase, format: TokenFormat) -> Fixture {
         lifetimes: TokenLifetimes::default(),
         require_consent: true,
         always_issue_refresh_token: false,
+        require_pushed_authorization_requests: false,
         jwks: None,
         app_metadata: json!({}),
         enabled: true,

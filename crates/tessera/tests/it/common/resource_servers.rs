@@ -69,6 +69,7 @@ fn world_on(db: &TestDatabase, app: TestApp) -> World {
             lifetimes: TokenLifetimes::default(),
             require_consent: false,
             always_issue_refresh_token: false,
+            require_pushed_authorization_requests: false,
             jwks: None,
             app_metadata: json!({}),
             enabled: true,

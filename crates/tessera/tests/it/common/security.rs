@@ -221,6 +221,7 @@ pub fn web_app(redirects: &[&str], post_logout: &[&str]) -> ApplicationSettings 
         lifetimes: TokenLifetimes::default(),
         require_consent: false,
         always_issue_refresh_token: false,
+        require_pushed_authorization_requests: false,
         jwks: None,
         app_metadata: json!({}),
         enabled: true,

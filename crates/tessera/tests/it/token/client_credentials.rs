@@ -47,6 +47,7 @@ fn machine(scopes: &[&str]) -> ApplicationSettings {
         lifetimes: TokenLifetimes { access_token: 600, ..TokenLifetimes::default() },
         require_consent: false,
         always_issue_refresh_token: false,
+        require_pushed_authorization_requests: false,
         jwks: None,
         app_metadata: json!({}),
         enabled: true,

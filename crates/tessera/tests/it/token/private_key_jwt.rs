@@ -56,6 +56,7 @@ fn world_on(db: &common::TestDatabase, app: TestApp) -> World {
         lifetimes: TokenLifetimes::default(),
         require_consent: false,
         always_issue_refresh_token: false,
+        require_pushed_authorization_requests: false,
         jwks: Some(json!({ "keys": [key.public_jwk] })),
         app_metadata: json!({}),
         enabled: true,
