@@ -4,7 +4,8 @@
 //! [`LIFETIME`] seconds under a `request_uri` that the client then sends to authorize
 //! with its `client_id` (§4). The reference is 256 random bits, stored only as its
 //! SHA-256 hash, bound to the client, and spent by its first use (§7.3). Errors are JSON
-//! (§2.3), never a redirect. A back-channel endpoint: no CORS.
+//! (§2.3), never a redirect. A back-channel endpoint: no preflight, and no CORS header on
+//! success.
 
 use std::net::IpAddr;
 
