@@ -1,6 +1,8 @@
 //! The authorization endpoint (RFC 6749 §4.1, OIDC Core §3.1.2): checks the request,
 //! keeps it while the user signs in, fills in required claims and consents (our pages),
-//! then answers the client with a single-use code.
+//! then answers the client with a single-use code. A request pushed first (RFC 9126,
+//! `crate::par`) arrives as `request_uri` and `client_id`, and continues from here with
+//! the pushed parameters.
 
 pub mod request;
 
@@ -77,8 +79,8 @@ fn start(state: &OidcState, raw: &[u8], cookie: Option<&str>) -> StoreResult<Nex
         Ok(parsed) => parsed,
         Err(e) => return Ok(Next::Page(Untrusted(e.description).page())),
     };
-    if repeated.iter().any(|p| p == "client_id" || p == "redirect_uri") {
-        return Ok(Next::Page(Untrusted("client_id or redirect_uri is repeated.".into()).page()));
+    if repeated.iter().any(|p| p == "client_id" || p == "redirect_uri" || p == "request_uri") {
+        return Ok(Next::Page(Untrusted("client_id, redirect_uri or request_uri is repeated.".into()).page()));
     }
     let client_id = match request::check_client(&params) {
         Ok(id) => id.to_owned(),
@@ -89,6 +91,17 @@ fn start(state: &OidcState, raw: &[u8], cookie: Option<&str>) -> StoreResult<Nex
         Some(app) if app.settings.enabled => app.clone(),
         _ => return Ok(Next::Page(Untrusted("The application in the request is not known.".into()).page())),
     };
+    // RFC 9126 §4: a pushed request is spent now and its parameters replace the query's
+    // (only client_id, which must name the client that pushed it, comes from outside).
+    // Without it the redirect URI is unknown, so a failure is our page, not a redirect.
+    let pushed_uri = params.get("request_uri").filter(|uri| uri.starts_with(crate::par::REQUEST_URI_PREFIX));
+    let (params, repeated, pushed) = match pushed_uri {
+        Some(uri) => match crate::par::take(state, &app, uri, now)? {
+            Some(pushed) => (pushed, Vec::new(), true),
+            None => return Ok(Next::Page(Untrusted(UNUSABLE_REQUEST_URI.into()).page())),
+        },
+        None => (params, repeated, false),
+    };
     let redirect_uri = match request::check_redirect_uri(&params, &app) {
         Ok(uri) => uri,
         Err(reason) => return Ok(Next::Page(reason.page())),
@@ -97,7 +110,9 @@ fn start(state: &OidcState, raw: &[u8], cookie: Option<&str>) -> StoreResult<Nex
     let mode = request::check_response_mode(&params);
     let reply_to =
         ReplyTo { redirect_uri, response_mode: *mode.as_ref().unwrap_or(&ResponseMode::Query), state: state_param };
-    let checked = mode.and_then(|_| check_rest(state, &params, &repeated, &app, config.catalog(), now));
+    let checked = mode
+        .and_then(|_| check_pushed(&app, pushed))
+        .and_then(|_| check_rest(state, &params, &repeated, &app, config.catalog(), now));
     let authorization = match checked {
         Ok(authorization) => authorization,
         Err(refusal) => return Ok(Next::Page(refusal.redirect(&reply_to, &state.issuer))),
@@ -138,8 +153,24 @@ fn start(state: &OidcState, raw: &[u8], cookie: Option<&str>) -> StoreResult<Nex
     })
 }
 
-/// Everything after the client and redirect URI, in the order of the specs.
-fn check_rest(
+/// Why a `request_uri` of the pushed form cannot be used (RFC 9126 §4, §7.3).
+const UNUSABLE_REQUEST_URI: &str = "The request_uri is unknown, has expired, was already used, or was pushed by \
+     another application. Go back to the application and start signing in again.";
+
+/// RFC 9126 §6: an application that requires pushed requests gets no other.
+fn check_pushed(app: &Application, pushed: bool) -> Result<(), Refusal> {
+    if app.settings.require_pushed_authorization_requests && !pushed {
+        return Err(Refusal::new(
+            "invalid_request",
+            "this application must push its authorization requests (pushed_authorization_request_endpoint)",
+        ));
+    }
+    Ok(())
+}
+
+/// Everything after the client and redirect URI, in the order of the specs (shared with
+/// the pushed authorization request endpoint, `crate::par`).
+pub(crate) fn check_rest(
     state: &OidcState,
     params: &Params,
     repeated: &[String],

@@ -59,6 +59,7 @@ fn build(state: &OidcState, config: &Config) -> String {
         "end_session_endpoint": state.url("/connect/endsession"),
         "introspection_endpoint": state.url("/connect/introspect"),
         "revocation_endpoint": state.url("/connect/revocation"),
+        "pushed_authorization_request_endpoint": state.url("/connect/par"),
         "scopes_supported": scopes_supported,
         "claims_supported": claims_supported,
         "response_types_supported": ["code"],
@@ -76,6 +77,8 @@ fn build(state: &OidcState, config: &Config) -> String {
         "claims_parameter_supported": false,
         "request_parameter_supported": false,
         "request_uri_parameter_supported": false,
+        // RFC 9126 §5: the server-wide value; applications may require it one by one.
+        "require_pushed_authorization_requests": false,
         "authorization_response_iss_parameter_supported": true,
         "frontchannel_logout_supported": false,
         "backchannel_logout_supported": false,

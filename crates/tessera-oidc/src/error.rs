@@ -85,6 +85,14 @@ impl OAuthError {
     }
 }
 
+/// RFC 9126 §2.3: an authorization request's error answered as JSON (400), for a pushed
+/// request, which has no redirect URI to send it to.
+impl From<Refusal> for OAuthError {
+    fn from(refusal: Refusal) -> Self {
+        OAuthError::new(refusal.error, StatusCode::BAD_REQUEST, refusal.description)
+    }
+}
+
 impl std::fmt::Display for OAuthError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "{}: {}", self.error, self.description)

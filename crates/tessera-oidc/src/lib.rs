@@ -1,7 +1,8 @@
 //! Tessera's protocol application on actix-web: the endpoints browsers, applications
 //! and resource servers talk to. For now: the health endpoints `/healthz` (the process
 //! is alive) and `/readyz` (the database answers), discovery and the JWKS, authorize
-//! with the sign-in, registration, required-claims and consent pages, the token
+//! with the sign-in, registration, required-claims and consent pages, pushed
+//! authorization requests (RFC 9126), the token
 //! endpoint (authorization code, refresh token, client credentials, password), userinfo,
 //! introspection, revocation and end-session.
 //!
@@ -26,6 +27,7 @@ mod interaction;
 mod introspect;
 mod jwks;
 mod pages;
+mod par;
 mod reply;
 mod revocation;
 mod session;
@@ -64,6 +66,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .route(web::post().to(authorize::authorize_post)),
         )
         .route("/connect/authorize/resume", web::get().to(authorize::resume))
+        .service(web::resource("/connect/par").route(web::post().to(par::par)).default_service(post_only()))
         .service(
             web::resource("/connect/token")
                 .route(web::post().to(token::token))

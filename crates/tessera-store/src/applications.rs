@@ -52,6 +52,7 @@ struct Row {
     enabled: bool,
     created_at: i64,
     updated_at: i64,
+    require_pushed_authorization_requests: bool,
 }
 
 fn parse<T: FromStr>(field: &str, value: &str) -> StoreResult<T> {
@@ -112,7 +113,11 @@ fn columns(
     diesel::dsl::Eq<applications::always_issue_refresh_token, bool>,
     diesel::dsl::Eq<applications::jwks, Option<String>>,
     diesel::dsl::Eq<applications::app_metadata, String>,
-    (diesel::dsl::Eq<applications::enabled, bool>, diesel::dsl::Eq<applications::updated_at, i64>),
+    (
+        diesel::dsl::Eq<applications::enabled, bool>,
+        diesel::dsl::Eq<applications::updated_at, i64>,
+        diesel::dsl::Eq<applications::require_pushed_authorization_requests, bool>,
+    ),
 ) {
     let grant_types: Vec<&str> = s.grant_types.iter().map(|g| g.as_str()).collect();
     (
@@ -131,7 +136,11 @@ fn columns(
         applications::always_issue_refresh_token.eq(s.always_issue_refresh_token),
         applications::jwks.eq(s.jwks.as_ref().map(Value::to_string)),
         applications::app_metadata.eq(s.app_metadata.to_string()),
-        (applications::enabled.eq(s.enabled), applications::updated_at.eq(now)),
+        (
+            applications::enabled.eq(s.enabled),
+            applications::updated_at.eq(now),
+            applications::require_pushed_authorization_requests.eq(s.require_pushed_authorization_requests),
+        ),
     )
 }
 
@@ -323,6 +332,7 @@ fn from_parts(row: Row, lists: Lists) -> StoreResult<Application> {
         },
         require_consent: row.require_consent,
         always_issue_refresh_token: row.always_issue_refresh_token,
+        require_pushed_authorization_requests: row.require_pushed_authorization_requests,
         jwks: row.jwks.as_deref().map(crate::json::parse).transpose()?,
         app_metadata: crate::json::parse(&row.app_metadata)?,
         enabled: row.enabled,

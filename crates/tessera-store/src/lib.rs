@@ -10,7 +10,8 @@
 //! Queries are grouped by aggregate, one module each: `users`, `organizations`,
 //! `applications`, `scopes`, `connections`, `mappings`, `scripts`, `keys`,
 //! `management_keys`, `admin_sessions`, `audit`; on the browser side `browser_sessions`,
-//! `authorization_requests`, `codes` (authorization codes) and `consents`; at the token
+//! `authorization_requests`, `pushed_authorization_requests` (RFC 9126), `codes`
+//! (authorization codes) and `consents`; at the token
 //! endpoint `grants`, `refresh_tokens`, `reference_tokens` and `client_assertions`; and
 //! `purge` for what expired.
 //!
@@ -60,6 +61,7 @@ pub mod management_keys;
 pub mod mappings;
 pub mod organizations;
 pub mod purge;
+pub mod pushed_authorization_requests;
 pub mod redeem;
 pub mod reference_tokens;
 pub mod refresh_tokens;

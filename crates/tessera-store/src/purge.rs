@@ -1,11 +1,11 @@
-//! Deleting what expired: codes, pending requests, tokens, grants, sessions and sign-in
+//! Deleting what expired: codes, pending and pushed requests, tokens, grants, sessions and sign-in
 //! throttle buckets.
 
 use diesel::prelude::*;
 
 use crate::schema::{
     admin_sessions, authorization_codes, authorization_requests, browser_sessions, client_assertion_jtis, grants,
-    reference_tokens, refresh_tokens,
+    pushed_authorization_requests, reference_tokens, refresh_tokens,
 };
 use crate::{AnyConnection, StoreResult};
 
@@ -14,6 +14,7 @@ use crate::{AnyConnection, StoreResult};
 pub struct PurgeCounts {
     pub authorization_codes: usize,
     pub authorization_requests: usize,
+    pub pushed_authorization_requests: usize,
     pub refresh_tokens: usize,
     pub reference_tokens: usize,
     pub client_assertion_jtis: usize,
@@ -28,6 +29,7 @@ impl PurgeCounts {
     pub fn total(&self) -> usize {
         self.authorization_codes
             + self.authorization_requests
+            + self.pushed_authorization_requests
             + self.refresh_tokens
             + self.reference_tokens
             + self.client_assertion_jtis
@@ -38,7 +40,7 @@ impl PurgeCounts {
     }
 }
 
-/// Deletes what expired at or before `now`: codes, pending requests, refresh and
+/// Deletes what expired at or before `now`: codes, pending and pushed requests, refresh and
 /// reference tokens, jti records, browser sessions past their absolute timeout,
 /// grants past their absolute expiry, and sign-in throttle buckets that hold nothing. A grant stays while a reference token issued from
 /// it is still unexpired, so deleting it cannot cut that token short.
@@ -47,6 +49,9 @@ pub fn purge_expired(conn: &mut AnyConnection, now: i64) -> StoreResult<PurgeCou
         diesel::delete(authorization_codes::table.filter(authorization_codes::expires_at.le(now))).execute(conn)?;
     let authorization_requests =
         diesel::delete(authorization_requests::table.filter(authorization_requests::expires_at.le(now)))
+            .execute(conn)?;
+    let pushed_authorization_requests =
+        diesel::delete(pushed_authorization_requests::table.filter(pushed_authorization_requests::expires_at.le(now)))
             .execute(conn)?;
     let client_assertion_jtis =
         diesel::delete(client_assertion_jtis::table.filter(client_assertion_jtis::expires_at.le(now))).execute(conn)?;
@@ -71,6 +76,7 @@ pub fn purge_expired(conn: &mut AnyConnection, now: i64) -> StoreResult<PurgeCou
     Ok(PurgeCounts {
         authorization_codes,
         authorization_requests,
+        pushed_authorization_requests,
         refresh_tokens,
         reference_tokens,
         client_assertion_jtis,

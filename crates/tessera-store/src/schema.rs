@@ -111,6 +111,7 @@ diesel::table! {
         enabled -> Bool,
         created_at -> BigInt,
         updated_at -> BigInt,
+        require_pushed_authorization_requests -> Bool,
     }
 }
 
@@ -221,6 +222,16 @@ diesel::table! {
         id_hash -> Text,
         application_id -> Text,
         session_id_hash -> Nullable<Text>,
+        parameters -> Text,
+        created_at -> BigInt,
+        expires_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    pushed_authorization_requests (request_uri_hash) {
+        request_uri_hash -> Text,
+        application_id -> Text,
         parameters -> Text,
         created_at -> BigInt,
         expires_at -> BigInt,
@@ -445,6 +456,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     browser_sessions,
     admin_sessions,
     authorization_requests,
+    pushed_authorization_requests,
     authorization_codes,
     consents,
     grants,

@@ -43,6 +43,8 @@ mod migrations;
 mod organizations;
 #[path = "store/purge.rs"]
 mod purge;
+#[path = "store/pushed_authorization_requests.rs"]
+mod pushed_authorization_requests;
 #[path = "store/redeem.rs"]
 mod redeem;
 #[path = "store/reference_tokens.rs"]

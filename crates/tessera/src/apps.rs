@@ -111,6 +111,11 @@ pub struct CreateApp {
     /// was not requested (needs the refresh_token grant). Default: only with offline_access.
     #[arg(long)]
     pub always_issue_refresh_token: bool,
+    /// Accept authorization requests from this application only when pushed first to
+    /// /connect/par (RFC 9126); a plain request to /connect/authorize is refused.
+    /// Default: plain requests are accepted too.
+    #[arg(long)]
+    pub require_par: bool,
     /// Free text for administrators (at most 1000 characters). Default: empty.
     #[arg(long, value_name = "TEXT")]
     pub description: Option<String>,
@@ -239,6 +244,7 @@ fn input(args: &CreateApp) -> Result<ApplicationInput, Fatal> {
         authorization_code_lifetime: seconds("--code-lifetime", &args.code_lifetime)?,
         require_consent: Some(!args.no_consent),
         always_issue_refresh_token: Some(args.always_issue_refresh_token),
+        require_pushed_authorization_requests: Some(args.require_par),
         app_metadata: args.app_metadata.as_deref().map(|raw| json("--app-metadata", raw)).transpose()?,
         enabled: Some(!args.disabled),
     })
@@ -264,6 +270,7 @@ const FLAGS: &[(&str, &str)] = &[
     ("refresh_token_lifetime", "--refresh-token-lifetime"),
     ("authorization_code_lifetime", "--code-lifetime"),
     ("always_issue_refresh_token", "--always-issue-refresh-token"),
+    ("require_pushed_authorization_requests", "--require-par"),
     ("app_metadata", "--app-metadata"),
 ];
 
@@ -388,6 +395,7 @@ fn show(store: &Store, args: &ShowApp) -> Result<(), Fatal> {
     field("code lifetime", &format!("{} s", s.lifetimes.authorization_code));
     field("require consent", yes_no(s.require_consent));
     field("always issue refresh token", yes_no(s.always_issue_refresh_token));
+    field("require pushed requests", yes_no(s.require_pushed_authorization_requests));
     field("jwks", &s.jwks.as_ref().map_or_else(|| "(none)".to_owned(), Value::to_string));
     field("app metadata", &s.app_metadata.to_string());
     field("created at", &app.created_at.to_string());

@@ -53,6 +53,7 @@ pub struct ApplicationView {
     authorization_code_lifetime: i64,
     require_consent: bool,
     always_issue_refresh_token: bool,
+    require_pushed_authorization_requests: bool,
     #[schema(value_type = Option<Object>)]
     jwks: Option<Value>,
     #[schema(value_type = Object)]
@@ -95,6 +96,7 @@ pub fn view(app: Application) -> ApplicationView {
         authorization_code_lifetime: s.lifetimes.authorization_code,
         require_consent: s.require_consent,
         always_issue_refresh_token: s.always_issue_refresh_token,
+        require_pushed_authorization_requests: s.require_pushed_authorization_requests,
         jwks: s.jwks,
         app_metadata: s.app_metadata,
         created_at: app.created_at,

@@ -98,6 +98,7 @@ struct Values {
     authorization_code_lifetime: String,
     require_consent: bool,
     always_issue_refresh_token: bool,
+    require_pushed_authorization_requests: bool,
     app_metadata: String,
 }
 
@@ -124,6 +125,7 @@ impl Values {
             authorization_code_lifetime: lifetimes.authorization_code.to_string(),
             require_consent: true,
             always_issue_refresh_token: false,
+            require_pushed_authorization_requests: false,
             app_metadata: "{}".into(),
         }
     }
@@ -150,6 +152,7 @@ impl Values {
             authorization_code_lifetime: s.lifetimes.authorization_code.to_string(),
             require_consent: s.require_consent,
             always_issue_refresh_token: s.always_issue_refresh_token,
+            require_pushed_authorization_requests: s.require_pushed_authorization_requests,
             app_metadata: pretty(&s.app_metadata),
         }
     }
@@ -175,6 +178,7 @@ impl Values {
             authorization_code_lifetime: form.text("authorization_code_lifetime"),
             require_consent: form.checked("require_consent"),
             always_issue_refresh_token: form.checked("always_issue_refresh_token"),
+            require_pushed_authorization_requests: form.checked("require_pushed_authorization_requests"),
             app_metadata: form.get("app_metadata").unwrap_or("").to_owned(),
         }
     }
@@ -205,6 +209,7 @@ fn input(form: &FormData) -> Result<ApplicationInput, ApiError> {
         authorization_code_lifetime: form.integer("authorization_code_lifetime")?,
         require_consent: Some(form.checked("require_consent")),
         always_issue_refresh_token: Some(form.checked("always_issue_refresh_token")),
+        require_pushed_authorization_requests: Some(form.checked("require_pushed_authorization_requests")),
         app_metadata: form.json("app_metadata")?,
         enabled: Some(form.checked("enabled")),
     })
@@ -310,6 +315,12 @@ fn fields(v: &Values, options: &Options) -> Vec<Field> {
             "Issue a refresh token without offline_access",
             v.always_issue_refresh_token,
         ),
+        Field::checkbox(
+            "require_pushed_authorization_requests",
+            "Require pushed authorization requests (PAR)",
+            v.require_pushed_authorization_requests,
+        )
+        .help("Sign-in requests must first be pushed to /connect/par (RFC 9126); plain ones are refused."),
         Field::json("app_metadata", "Application metadata (JSON object)", &v.app_metadata),
     ]
 }

@@ -67,6 +67,7 @@ both_backends! {
         assert!(secret.len() >= 43);
         assert_eq!(created["token_endpoint_auth_method"], "client_secret_basic");
         assert_eq!(created["allowed_scopes"], json!(["openid"]));
+        assert_eq!(created["require_pushed_authorization_requests"], false);
         let id = created["id"].as_str().unwrap().to_owned();
         let (status, got) = call(&app, Method::GET, &format!("/api/v1/applications/{id}"), Some(&key), None).await;
         assert_eq!(status, 200);
@@ -74,9 +75,11 @@ both_backends! {
         let mut replaced = web_app();
         replaced["name"] = json!("Shop 2");
         replaced["access_token_format"] = json!("reference");
+        replaced["require_pushed_authorization_requests"] = json!(true);
         let (status, got) = call(&app, Method::PUT, &format!("/api/v1/applications/{id}"), Some(&key), Some(replaced)).await;
         assert_eq!(status, 200, "{got}");
         assert_eq!(got["access_token_format"], "reference");
+        assert_eq!(got["require_pushed_authorization_requests"], true);
         let (status, rotated) = call(&app, Method::POST, &format!("/api/v1/applications/{id}/secret"), Some(&key), Some(json!({"grace_period_seconds": 60}))).await;
         assert_eq!(status, 200, "{rotated}");
         let secret2 = rotated["client_secret"].as_str().unwrap().to_owned();

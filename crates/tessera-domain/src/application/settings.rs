@@ -93,6 +93,9 @@ pub struct ApplicationInput {
     /// Issue a refresh token even without `offline_access` (default false; needs the
     /// refresh_token grant).
     pub always_issue_refresh_token: Option<bool>,
+    /// Accept authorization requests only when pushed first (RFC 9126 §6: a plain
+    /// request to authorize is refused). Default false.
+    pub require_pushed_authorization_requests: Option<bool>,
     /// A JSON object of your own data.
     #[cfg_attr(feature = "openapi", schema(value_type = Option<Object>))]
     pub app_metadata: Option<Value>,
@@ -114,6 +117,8 @@ pub struct ApplicationSettings {
     pub lifetimes: TokenLifetimes,
     pub require_consent: bool,
     pub always_issue_refresh_token: bool,
+    /// RFC 9126 §6: authorize accepts this client's requests only through `request_uri`.
+    pub require_pushed_authorization_requests: bool,
     pub jwks: Option<Value>,
     pub app_metadata: Value,
     pub enabled: bool,
@@ -272,6 +277,7 @@ impl ApplicationInput {
             lifetimes,
             require_consent: self.require_consent.unwrap_or(true),
             always_issue_refresh_token,
+            require_pushed_authorization_requests: self.require_pushed_authorization_requests.unwrap_or(false),
             jwks,
             app_metadata,
             enabled: self.enabled.unwrap_or(true),

@@ -342,3 +342,10 @@ fn a_replacement_without_jwks_keeps_the_registered_keys_of_a_private_key_jwt_cli
     // A client that moves to a secret drops them.
     assert_eq!(input("web").into_settings(Some(keys)).unwrap().jwks, None);
 }
+
+#[test]
+fn pushed_authorization_requests_are_optional_unless_the_application_requires_them() {
+    assert!(!input("web").into_settings(None).unwrap().require_pushed_authorization_requests);
+    let required = ApplicationInput { require_pushed_authorization_requests: Some(true), ..input("spa") };
+    assert!(required.into_settings(None).unwrap().require_pushed_authorization_requests);
+}

@@ -81,10 +81,12 @@ pub fn check_response_mode(params: &Params) -> Result<ResponseMode, Refusal> {
 }
 
 /// OIDC Core §6 (and RFC 9101): request objects are not supported, by value (`request`)
-/// or by reference (`request_uri`, RFC 9126's pushed form included). §3.1.2.6 defines an
-/// error for each, which is answered rather than proceeding with the outer parameters: a
-/// client relying on the object's integrity must not be silently downgraded. Discovery
-/// says `request_parameter_supported: false` and `request_uri_parameter_supported: false`.
+/// or by reference (a `request_uri` other than one Tessera's pushed authorization request
+/// endpoint issued, which authorize resolves before these checks; RFC 9126 §5). §3.1.2.6
+/// defines an error for each, which is answered rather than proceeding with the outer
+/// parameters: a client relying on the object's integrity must not be silently
+/// downgraded. Discovery says `request_parameter_supported: false` and
+/// `request_uri_parameter_supported: false`.
 pub fn check_request_object(params: &Params) -> Result<(), Refusal> {
     if params.get("request").is_some() {
         return Err(Refusal::new("request_not_supported", "request objects (the request parameter) are not supported"));

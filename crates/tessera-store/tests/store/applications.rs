@@ -19,6 +19,7 @@ pub fn web_app() -> ApplicationSettings {
         lifetimes: TokenLifetimes::default(),
         require_consent: true,
         always_issue_refresh_token: false,
+        require_pushed_authorization_requests: false,
         jwks: None,
         app_metadata: json!({}),
         enabled: true,

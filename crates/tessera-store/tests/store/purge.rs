@@ -5,6 +5,7 @@ use tessera_store::browser_sessions::{self, NewSession};
 use tessera_store::codes::{self, NewAuthorizationCode};
 use tessera_store::grants::{self, NewGrant};
 use tessera_store::purge::{self, PurgeCounts};
+use tessera_store::pushed_authorization_requests::{self, NewPushedRequest};
 use tessera_store::{StoreError, client_assertions, reference_tokens, refresh_tokens};
 
 use crate::fixtures::{active, code, create_grant, grant, parties, reference};
@@ -29,6 +30,16 @@ crate::both_backends! {
                     expires_at,
                 };
                 authorization_requests::create_request(c, &request, NOW)?;
+            }
+            // Pushed requests (RFC 9126).
+            for (hash, expires_at) in [("par-dead", at), ("par-live", at + 1)] {
+                let pushed = NewPushedRequest {
+                    request_uri_hash: hash.into(),
+                    application_id: p.app.clone(),
+                    parameters: json!({}),
+                    expires_at,
+                };
+                pushed_authorization_requests::create(c, &pushed, NOW)?;
             }
             // Browser sessions.
             for (hash, expires_at) in [("s-dead", at), ("s-live", at + 1)] {
@@ -63,6 +74,7 @@ crate::both_backends! {
             PurgeCounts {
                 authorization_codes: 1,
                 authorization_requests: 1,
+                pushed_authorization_requests: 1,
                 refresh_tokens: 2,
                 reference_tokens: 1,
                 client_assertion_jtis: 1,
@@ -72,7 +84,9 @@ crate::both_backends! {
                 sign_in_buckets: 0,
             }
         );
-        assert_eq!(counts.total(), 8);
+        assert_eq!(counts.total(), 9);
+        assert_eq!(store.read_statement(pushed_authorization_requests::count).unwrap(), 1);
+        assert!(store.write_statement(|c| pushed_authorization_requests::spend(c, "par-live", &p.app, at)).unwrap().is_some());
 
         assert!(store.read_transaction(|c| codes::get_code(c, "code-dead")).unwrap().is_none());
         assert!(store.read_transaction(|c| codes::get_code(c, "code-live")).unwrap().is_some());

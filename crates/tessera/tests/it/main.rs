@@ -22,6 +22,7 @@ mod malformed_inputs;
 mod multi_node;
 mod oidc_flow;
 mod pages;
+mod par;
 mod readiness;
 mod revocation;
 mod server;

@@ -85,6 +85,7 @@ fn create_help_lists_every_flag_with_its_meaning() {
         "--code-lifetime",
         "--no-consent",
         "--always-issue-refresh-token",
+        "--require-par",
         "--description",
         "--app-metadata",
         "--jwks",
@@ -255,6 +256,7 @@ fn every_setting_given_as_a_flag_is_stored() {
         "30",
         "--no-consent",
         "--always-issue-refresh-token",
+        "--require-par",
         "--description",
         "Staff portal",
         "--app-metadata",
@@ -275,6 +277,7 @@ fn every_setting_given_as_a_flag_is_stored() {
         (600, 900, 86_400, 30)
     );
     assert!(!s.require_consent && s.always_issue_refresh_token && !s.enabled);
+    assert!(s.require_pushed_authorization_requests);
     assert_eq!(s.post_logout_redirect_uris, ["https://intranet.example.com/"]);
     assert_eq!(s.allowed_scopes, ["email", "openid"]);
     assert_eq!(s.required_claims, ["email"]);
