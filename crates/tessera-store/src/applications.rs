@@ -52,6 +52,7 @@ struct Row {
     enabled: bool,
     created_at: i64,
     updated_at: i64,
+    refresh_token_retry_grace_seconds: i64,
 }
 
 fn parse<T: FromStr>(field: &str, value: &str) -> StoreResult<T> {
@@ -112,7 +113,11 @@ fn columns(
     diesel::dsl::Eq<applications::always_issue_refresh_token, bool>,
     diesel::dsl::Eq<applications::jwks, Option<String>>,
     diesel::dsl::Eq<applications::app_metadata, String>,
-    (diesel::dsl::Eq<applications::enabled, bool>, diesel::dsl::Eq<applications::updated_at, i64>),
+    (
+        diesel::dsl::Eq<applications::enabled, bool>,
+        diesel::dsl::Eq<applications::updated_at, i64>,
+        diesel::dsl::Eq<applications::refresh_token_retry_grace_seconds, i64>,
+    ),
 ) {
     let grant_types: Vec<&str> = s.grant_types.iter().map(|g| g.as_str()).collect();
     (
@@ -131,7 +136,11 @@ fn columns(
         applications::always_issue_refresh_token.eq(s.always_issue_refresh_token),
         applications::jwks.eq(s.jwks.as_ref().map(Value::to_string)),
         applications::app_metadata.eq(s.app_metadata.to_string()),
-        (applications::enabled.eq(s.enabled), applications::updated_at.eq(now)),
+        (
+            applications::enabled.eq(s.enabled),
+            applications::updated_at.eq(now),
+            applications::refresh_token_retry_grace_seconds.eq(s.lifetimes.refresh_token_retry_grace),
+        ),
     )
 }
 
@@ -320,6 +329,7 @@ fn from_parts(row: Row, lists: Lists) -> StoreResult<Application> {
             id_token: lifetime("id_token_lifetime", row.id_token_lifetime)?,
             refresh_token: lifetime("refresh_token_lifetime", row.refresh_token_lifetime)?,
             authorization_code: lifetime("authorization_code_lifetime", row.authorization_code_lifetime)?,
+            refresh_token_retry_grace: row.refresh_token_retry_grace_seconds.max(0),
         },
         require_consent: row.require_consent,
         always_issue_refresh_token: row.always_issue_refresh_token,

@@ -50,6 +50,7 @@ pub struct ApplicationView {
     id_token_lifetime: i64,
     refresh_token_lifetime: i64,
     authorization_code_lifetime: i64,
+    refresh_token_retry_grace_seconds: i64,
     require_consent: bool,
     always_issue_refresh_token: bool,
     #[schema(value_type = Option<Object>)]
@@ -92,6 +93,7 @@ pub fn view(app: Application) -> ApplicationView {
         id_token_lifetime: s.lifetimes.id_token,
         refresh_token_lifetime: s.lifetimes.refresh_token,
         authorization_code_lifetime: s.lifetimes.authorization_code,
+        refresh_token_retry_grace_seconds: s.lifetimes.refresh_token_retry_grace,
         require_consent: s.require_consent,
         always_issue_refresh_token: s.always_issue_refresh_token,
         jwks: s.jwks,
