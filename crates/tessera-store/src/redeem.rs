@@ -329,18 +329,16 @@ pub fn refuse_rotation(
         None => return Ok(NotRotated::Unknown),
     };
     let grant_id = grant.id;
-    if token.is_retry(grace, now) && grant.expires_at > now {
-        if successor.is_some_and(|s| s.unused(now)) {
-            let event = NewAuditEvent {
-                actor,
-                action: "token.refresh_retried",
-                target: &format!("grant:{grant_id}"),
-                summary: serde_json::json!({ "issued": false, "revoked": false }),
-                client_ip: None,
-            };
-            audit::record(conn, &event, now)?;
-            return Ok(NotRotated::Superseded);
-        }
+    if token.is_retry(grace, now) && grant.expires_at > now && successor.is_some_and(|s| s.unused(now)) {
+        let event = NewAuditEvent {
+            actor,
+            action: "token.refresh_retried",
+            target: &format!("grant:{grant_id}"),
+            summary: serde_json::json!({ "issued": false, "revoked": false }),
+            client_ip: None,
+        };
+        audit::record(conn, &event, now)?;
+        return Ok(NotRotated::Superseded);
     }
     grants::revoke_grant(conn, &grant_id, now)?;
     let event = NewAuditEvent {

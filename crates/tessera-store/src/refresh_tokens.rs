@@ -115,7 +115,8 @@ pub fn find_refresh_token_with_successor(
     token_hash: &str,
 ) -> StoreResult<Option<(RefreshToken, Grant, Option<SuccessorState>)>> {
     let successor = diesel::alias!(refresh_tokens as successor);
-    let row: Option<(RefreshToken, GrantRow, Option<(Option<i64>, i64)>)> = refresh_tokens::table
+    type Row = (RefreshToken, GrantRow, Option<(Option<i64>, i64)>);
+    let row: Option<Row> = refresh_tokens::table
         .inner_join(grants::table)
         .left_join(successor.on(successor.field(refresh_tokens::token_hash).nullable().eq(refresh_tokens::replaced_by)))
         .filter(refresh_tokens::token_hash.eq(token_hash))
