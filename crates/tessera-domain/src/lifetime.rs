@@ -16,6 +16,12 @@ pub const ID_TOKEN_BOUNDS: (i64, i64) = (MINUTE, DAY);
 pub const REFRESH_TOKEN_BOUNDS: (i64, i64) = (5 * MINUTE, 365 * DAY);
 /// RFC 6749 §4.1.2: "A maximum authorization code lifetime of 10 minutes is RECOMMENDED."
 pub const AUTHORIZATION_CODE_BOUNDS: (i64, i64) = (10, 10 * MINUTE);
+/// Bounds of the refresh token retry grace: 0 turns it off; at most a minute, as Amazon
+/// Cognito's `RetryGracePeriodSeconds` (docs/security.md, "Refresh tokens").
+pub const REFRESH_TOKEN_RETRY_GRACE_BOUNDS: (i64, i64) = (0, MINUTE);
+/// The default retry grace: long enough for a client's retry after a timeout or a lost
+/// connection, short enough that a stolen token is of little use within it.
+pub const DEFAULT_REFRESH_TOKEN_RETRY_GRACE: i64 = 10;
 
 /// A lifetime outside its bounds; names the setting and the bound.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
@@ -40,6 +46,16 @@ pub enum LifetimeError {
         /// The access token lifetime.
         access: i64,
     },
+    /// The refresh token retry grace outside its bounds.
+    #[error("refresh_token_retry_grace_seconds must be between {min} and {max} seconds, not {value}")]
+    RetryGraceOutOfRange {
+        /// The value given.
+        value: i64,
+        /// The lower bound (0: no grace).
+        min: i64,
+        /// The upper bound.
+        max: i64,
+    },
 }
 
 impl LifetimeError {
@@ -48,6 +64,16 @@ impl LifetimeError {
         match self {
             Self::OutOfRange { field, .. } => field,
             Self::RefreshShorterThanAccess { .. } => "refresh_token",
+            Self::RetryGraceOutOfRange { .. } => "refresh_token_retry_grace",
+        }
+    }
+
+    /// The application setting as the management API names it
+    /// (`access_token_lifetime`, `refresh_token_retry_grace_seconds`).
+    pub fn setting(&self) -> String {
+        match self {
+            Self::RetryGraceOutOfRange { .. } => "refresh_token_retry_grace_seconds".to_owned(),
+            _ => format!("{}_lifetime", self.field()),
         }
     }
 }
@@ -65,11 +91,21 @@ pub struct TokenLifetimes {
     pub refresh_token: i64,
     /// Authorization code lifetime.
     pub authorization_code: i64,
+    /// How long after its rotation a refresh token may be presented once more by its
+    /// client, as a retry of a rotation whose answer was lost, while its successor is
+    /// still unused (0: never; docs/security.md, "Refresh tokens").
+    pub refresh_token_retry_grace: i64,
 }
 
 impl Default for TokenLifetimes {
     fn default() -> Self {
-        Self { access_token: 3600, id_token: 3600, refresh_token: 30 * DAY, authorization_code: 60 }
+        Self {
+            access_token: 3600,
+            id_token: 3600,
+            refresh_token: 30 * DAY,
+            authorization_code: 60,
+            refresh_token_retry_grace: DEFAULT_REFRESH_TOKEN_RETRY_GRACE,
+        }
     }
 }
 
@@ -79,8 +115,8 @@ fn in_bounds(field: &'static str, value: i64, (min, max): (i64, i64)) -> Result<
 
 impl TokenLifetimes {
     /// Checks each lifetime against its bounds (access and ID 60 s–1 day, refresh
-    /// 5 min–365 days and not shorter than access, code 10–600 s); reports the first
-    /// problem in field order.
+    /// 5 min–365 days and not shorter than access, code 10–600 s, refresh token retry
+    /// grace 0–60 s); reports the first problem in field order.
     pub fn validate(&self) -> Result<(), LifetimeError> {
         in_bounds("access_token", self.access_token, ACCESS_TOKEN_BOUNDS)?;
         in_bounds("id_token", self.id_token, ID_TOKEN_BOUNDS)?;
@@ -91,7 +127,12 @@ impl TokenLifetimes {
                 access: self.access_token,
             });
         }
-        in_bounds("authorization_code", self.authorization_code, AUTHORIZATION_CODE_BOUNDS)
+        in_bounds("authorization_code", self.authorization_code, AUTHORIZATION_CODE_BOUNDS)?;
+        let (min, max) = REFRESH_TOKEN_RETRY_GRACE_BOUNDS;
+        if !(min..=max).contains(&self.refresh_token_retry_grace) {
+            return Err(LifetimeError::RetryGraceOutOfRange { value: self.refresh_token_retry_grace, min, max });
+        }
+        Ok(())
     }
 
     /// RFC 7519 §4.1.4 `exp` of an access token issued at `now` (unix seconds).
@@ -131,13 +172,20 @@ mod tests {
 
     #[test]
     fn the_bounds_themselves_are_accepted() {
-        let low = TokenLifetimes { access_token: 60, id_token: 60, refresh_token: 300, authorization_code: 10 };
+        let low = TokenLifetimes {
+            access_token: 60,
+            id_token: 60,
+            refresh_token: 300,
+            authorization_code: 10,
+            refresh_token_retry_grace: 0,
+        };
         assert_eq!(low.validate(), Ok(()));
         let high = TokenLifetimes {
             access_token: 86_400,
             id_token: 86_400,
             refresh_token: 365 * 86_400,
             authorization_code: 600,
+            refresh_token_retry_grace: 60,
         };
         assert_eq!(high.validate(), Ok(()));
     }
@@ -167,6 +215,24 @@ mod tests {
             assert!(err.to_string().starts_with(field));
             assert!(err.to_string().contains(&max.to_string()));
         }
+    }
+
+    #[test]
+    fn the_retry_grace_is_ten_seconds_by_default_and_zero_to_sixty() {
+        assert_eq!(TokenLifetimes::default().refresh_token_retry_grace, 10);
+        for ok in [0, 1, 60] {
+            let l = TokenLifetimes { refresh_token_retry_grace: ok, ..TokenLifetimes::default() };
+            assert_eq!(l.validate(), Ok(()), "{ok}");
+        }
+        for bad in [-1, 61, 3600] {
+            let l = TokenLifetimes { refresh_token_retry_grace: bad, ..TokenLifetimes::default() };
+            let err = l.validate().unwrap_err();
+            assert_eq!(err, LifetimeError::RetryGraceOutOfRange { value: bad, min: 0, max: 60 });
+            assert_eq!(err.setting(), "refresh_token_retry_grace_seconds");
+            assert!(err.to_string().starts_with("refresh_token_retry_grace_seconds must be between 0 and 60"), "{err}");
+        }
+        let code = TokenLifetimes { authorization_code: 1, ..TokenLifetimes::default() };
+        assert_eq!(code.validate().unwrap_err().setting(), "authorization_code_lifetime");
     }
 
     #[test]

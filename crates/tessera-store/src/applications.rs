@@ -52,6 +52,7 @@ struct Row {
     enabled: bool,
     created_at: i64,
     updated_at: i64,
+    refresh_token_retry_grace_seconds: i64,
     require_pushed_authorization_requests: bool,
 }
 
@@ -116,6 +117,7 @@ fn columns(
     (
         diesel::dsl::Eq<applications::enabled, bool>,
         diesel::dsl::Eq<applications::updated_at, i64>,
+        diesel::dsl::Eq<applications::refresh_token_retry_grace_seconds, i64>,
         diesel::dsl::Eq<applications::require_pushed_authorization_requests, bool>,
     ),
 ) {
@@ -139,6 +141,7 @@ fn columns(
         (
             applications::enabled.eq(s.enabled),
             applications::updated_at.eq(now),
+            applications::refresh_token_retry_grace_seconds.eq(s.lifetimes.refresh_token_retry_grace),
             applications::require_pushed_authorization_requests.eq(s.require_pushed_authorization_requests),
         ),
     )
@@ -329,6 +332,7 @@ fn from_parts(row: Row, lists: Lists) -> StoreResult<Application> {
             id_token: lifetime("id_token_lifetime", row.id_token_lifetime)?,
             refresh_token: lifetime("refresh_token_lifetime", row.refresh_token_lifetime)?,
             authorization_code: lifetime("authorization_code_lifetime", row.authorization_code_lifetime)?,
+            refresh_token_retry_grace: row.refresh_token_retry_grace_seconds.max(0),
         },
         require_consent: row.require_consent,
         always_issue_refresh_token: row.always_issue_refresh_token,

@@ -15,9 +15,16 @@
 //! expired meanwhile); the caller then finds out which and answers accordingly (for a
 //! refresh token, with [`refuse_rotation`]).
 //!
-//! [`rotate_refresh`] and [`refuse_rotation`] are the one refresh token rotation: the
-//! token endpoint and the management API's `POST /api/v1/token/custom` both rotate
-//! through them, so a spent token is treated the same on both.
+//! [`rotate_refresh`], [`retry_rotation`] and [`refuse_rotation`] are the one refresh
+//! token rotation: the token endpoint and the management API's `POST /api/v1/token/custom`
+//! both rotate through them, so a spent token is treated the same on both.
+//!
+//! A rotation records on the spent token which token replaced it. Within the
+//! application's retry grace, the spent token presented again is a retry of a rotation
+//! whose answer was lost ([`retry_rotation`]): if its successor is still unused, the
+//! successor is spent and a new one stored, so one refresh token of the family is alive
+//! at any time and the grant lives on. Anything else spent is a reuse, which revokes the
+//! grant ([`refuse_rotation`]).
 
 use diesel::prelude::*;
 use diesel::sql_types::BigInt;
@@ -41,15 +48,28 @@ struct RotateRefresh;
 struct SpendCode;
 /// Names [`SPEND_REFRESH`] in diesel's statement cache.
 struct SpendRefresh;
+/// Names [`SPEND_SUCCESSOR`] in diesel's statement cache.
+struct SpendSuccessor;
 
 /// SQLite: spends a code ($1 now, $2 its hash), as the first step of [`redeem_code`].
 const SPEND_CODE: &str = "UPDATE authorization_codes SET consumed_at = $1 \
      WHERE code_hash = $2 AND consumed_at IS NULL AND expires_at > $1";
 
 /// SQLite: spends a refresh token ($1 now, $2 its hash, $3 its grant) of an active
-/// grant, as the first step of [`rotate_refresh`].
-const SPEND_REFRESH: &str = "UPDATE refresh_tokens SET consumed_at = $1 \
+/// grant, naming its successor ($4), as the first step of [`rotate_refresh`].
+const SPEND_REFRESH: &str = "UPDATE refresh_tokens SET consumed_at = $1, replaced_by = $4 \
      WHERE token_hash = $2 AND grant_id = $3 AND consumed_at IS NULL AND expires_at > $1 \
+     AND EXISTS (SELECT 1 FROM grants WHERE id = $3 AND revoked_at IS NULL AND expires_at > $1)";
+
+/// Both backends: spends the unused successor of the refresh token $2 of the active
+/// grant $3, if $2 was spent by a rotation at $4 or later ($1 now), as the first step of
+/// [`retry_rotation`]. Concurrent retries (or the successor's own rotation) on
+/// Postgres: the second `UPDATE` of the successor waits for the first and then finds it
+/// spent, so it changes nothing.
+const SPEND_SUCCESSOR: &str = "UPDATE refresh_tokens SET consumed_at = $1 \
+     WHERE token_hash = (SELECT replaced_by FROM refresh_tokens \
+                         WHERE token_hash = $2 AND grant_id = $3 AND consumed_at >= $4) \
+     AND grant_id = $3 AND consumed_at IS NULL AND expires_at > $1 \
      AND EXISTS (SELECT 1 FROM grants WHERE id = $3 AND revoked_at IS NULL AND expires_at > $1)";
 
 /// How many rows the spending part of a statement changed.
@@ -156,9 +176,9 @@ pub struct Rotate<'a> {
 }
 
 /// Spends the refresh token `old_hash` (unexpired, never spent, of an unrevoked and
-/// unexpired grant `grant_id`) and, only if this call spent it, stores its successor,
-/// the grant's issued claims and the reference access token. Of concurrent rotations of
-/// one token exactly one answers `true`.
+/// unexpired grant `grant_id`), naming its successor, and, only if this call spent it,
+/// stores the successor, the grant's issued claims and the reference access token. Of
+/// concurrent rotations of one token exactly one answers `true`.
 pub fn rotate_refresh(conn: &mut AnyConnection, rotation: &Rotate<'_>, now: i64) -> StoreResult<bool> {
     let reference = rotation.reference;
     if let AnyConnection::Postgres(pg) = conn {
@@ -180,7 +200,12 @@ pub fn rotate_refresh(conn: &mut AnyConnection, rotation: &Rotate<'_>, now: i64)
         let spent: Spent = Fixed::<RotateRefresh>::new(ROTATE_POSTGRES, &binds).get_result(pg)?;
         return Ok(spent.spent == 1);
     }
-    let binds = [Bind::Int(now), Bind::Text(rotation.old_hash), Bind::Text(rotation.grant_id.as_str())];
+    let binds = [
+        Bind::Int(now),
+        Bind::Text(rotation.old_hash),
+        Bind::Text(rotation.grant_id.as_str()),
+        Bind::Text(rotation.new_hash),
+    ];
     if Fixed::<SpendRefresh>::new(SPEND_REFRESH, &binds).execute(conn)? == 0 {
         return Ok(false);
     }
@@ -198,7 +223,7 @@ pub fn rotate_refresh(conn: &mut AnyConnection, rotation: &Rotate<'_>, now: i64)
 /// finds it spent, so it changes nothing and nothing else is written.
 const ROTATE_POSTGRES: &str = "
 WITH spent AS (
-    UPDATE refresh_tokens SET consumed_at = $1
+    UPDATE refresh_tokens SET consumed_at = $1, replaced_by = $4
     WHERE token_hash = $2 AND grant_id = $3 AND consumed_at IS NULL AND expires_at > $1
       AND EXISTS (SELECT 1 FROM grants WHERE id = $3 AND revoked_at IS NULL AND expires_at > $1)
     RETURNING grant_id
@@ -213,11 +238,62 @@ WITH spent AS (
 )
 SELECT count(*) AS spent FROM spent";
 
+/// A retry of the rotation of `rotation.old_hash`, which was spent by a rotation no more
+/// than `grace` seconds ago (see [`crate::refresh_tokens::RefreshToken::is_retry`]):
+/// spends its successor if that is still unused (never rotated itself, unexpired, its
+/// grant active) and, only then, makes the new token `rotation.new_hash` the old token's
+/// successor and stores it with the grant's issued claims and the reference access
+/// token, audited as `token.refresh_retried` by `actor`. The old token keeps the time of
+/// its first rotation, so retries never extend the grace, and the spent successor names
+/// no successor, so it is never retried itself: one refresh token of the family is alive
+/// afterwards, the one stored last. Of concurrent retries for one successor exactly one
+/// answers `true`; `false`: nothing was written. Run it in a write transaction.
+pub fn retry_rotation(
+    conn: &mut AnyConnection,
+    rotation: &Rotate<'_>,
+    grace: i64,
+    actor: &str,
+    now: i64,
+) -> StoreResult<bool> {
+    if grace <= 0 {
+        return Ok(false);
+    }
+    let grant_id = rotation.grant_id;
+    let binds = [
+        Bind::Int(now),
+        Bind::Text(rotation.old_hash),
+        Bind::Text(grant_id.as_str()),
+        Bind::Int(now.saturating_sub(grace)),
+    ];
+    if Fixed::<SpendSuccessor>::new(SPEND_SUCCESSOR, &binds).execute(conn)? == 0 {
+        return Ok(false);
+    }
+    refresh_tokens::set_successor(conn, rotation.old_hash, rotation.new_hash)?;
+    refresh_tokens::insert_refresh_row(conn, rotation.new_hash, grant_id, rotation.new_expires_at, now)?;
+    grants::set_issued_claims(conn, grant_id, rotation.issued_claims)?;
+    if let Some(reference) = rotation.reference {
+        reference_tokens::insert_reference_token(conn, reference, now)?;
+    }
+    let event = NewAuditEvent {
+        actor,
+        action: "token.refresh_retried",
+        target: &format!("grant:{grant_id}"),
+        summary: serde_json::json!({ "issued": true, "revoked": false }),
+        client_ip: None,
+    };
+    audit::record(conn, &event, now)?;
+    Ok(true)
+}
+
 /// Why a refresh token could not be rotated.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum NotRotated {
     /// It had been spent already (RFC 9700 §4.14.2): its grant is now revoked.
     Reused { grant_id: GrantId },
+    /// It was rotated within the retry grace and its successor is unused, but that
+    /// successor was issued to a concurrent request with the same token, answered first
+    /// (a parallel rotation or retry): nothing is revoked.
+    Superseded,
     /// Its grant had been revoked.
     Revoked,
     /// It, or its grant, is past its expiry.
@@ -226,18 +302,44 @@ pub enum NotRotated {
     Unknown,
 }
 
-/// The refusal of a refresh token that [`rotate_refresh`] could not spend, or that a
-/// caller's check found unusable, with what it calls for: presenting a spent token
-/// revokes its whole grant (RFC 9700 §4.14.2: the family's refresh tokens, its reference
-/// tokens, and its JWTs for userinfo and introspection), recorded as
-/// `token.refresh_reused` by `actor`. Run it in a write transaction.
-pub fn refuse_rotation(conn: &mut AnyConnection, old_hash: &str, actor: &str, now: i64) -> StoreResult<NotRotated> {
-    let grant_id = match refresh_tokens::find_refresh_token(conn, old_hash)? {
-        Some((token, grant)) if token.consumed_at.is_some() && grant.revoked_at.is_none() => grant.id,
-        Some((_, grant)) if grant.revoked_at.is_some() => return Ok(NotRotated::Revoked),
+/// The refusal of a refresh token that [`rotate_refresh`] or [`retry_rotation`] could
+/// not spend, or that a caller's check found unusable, with what it calls for
+/// (`grace`: the application's retry grace in seconds). Presenting a spent token revokes
+/// its whole grant (RFC 9700 §4.14.2: the family's refresh tokens, its reference tokens,
+/// and its JWTs for userinfo and introspection), recorded as `token.refresh_reused` by
+/// `actor` — unless it is a retry within the grace whose successor is still unused: then
+/// a concurrent request with the same token was answered first, and nothing is revoked
+/// ([`NotRotated::Superseded`], recorded as `token.refresh_retried`). Run it in a write
+/// transaction.
+pub fn refuse_rotation(
+    conn: &mut AnyConnection,
+    old_hash: &str,
+    grace: i64,
+    actor: &str,
+    now: i64,
+) -> StoreResult<NotRotated> {
+    // The token and its successor as of one moment: a retry that spent the successor
+    // also made its own token the successor, in one commit.
+    let (token, grant, successor) = match refresh_tokens::find_refresh_token_with_successor(conn, old_hash)? {
+        Some((token, grant, successor)) if token.consumed_at.is_some() && grant.revoked_at.is_none() => {
+            (token, grant, successor)
+        }
+        Some((_, grant, _)) if grant.revoked_at.is_some() => return Ok(NotRotated::Revoked),
         Some(_) => return Ok(NotRotated::Expired),
         None => return Ok(NotRotated::Unknown),
     };
+    let grant_id = grant.id;
+    if token.is_retry(grace, now) && grant.expires_at > now && successor.is_some_and(|s| s.unused(now)) {
+        let event = NewAuditEvent {
+            actor,
+            action: "token.refresh_retried",
+            target: &format!("grant:{grant_id}"),
+            summary: serde_json::json!({ "issued": false, "revoked": false }),
+            client_ip: None,
+        };
+        audit::record(conn, &event, now)?;
+        return Ok(NotRotated::Superseded);
+    }
     grants::revoke_grant(conn, &grant_id, now)?;
     let event = NewAuditEvent {
         actor,

@@ -111,6 +111,7 @@ diesel::table! {
         enabled -> Bool,
         created_at -> BigInt,
         updated_at -> BigInt,
+        refresh_token_retry_grace_seconds -> BigInt,
         require_pushed_authorization_requests -> Bool,
     }
 }
@@ -294,6 +295,7 @@ diesel::table! {
         created_at -> BigInt,
         expires_at -> BigInt,
         consumed_at -> Nullable<BigInt>,
+        replaced_by -> Nullable<Text>,
     }
 }
 

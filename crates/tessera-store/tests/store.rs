@@ -49,6 +49,8 @@ mod pushed_authorization_requests;
 mod redeem;
 #[path = "store/reference_tokens.rs"]
 mod reference_tokens;
+#[path = "store/refresh_retry.rs"]
+mod refresh_retry;
 #[path = "store/refresh_tokens.rs"]
 mod refresh_tokens;
 #[path = "store/scopes.rs"]

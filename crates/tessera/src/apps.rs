@@ -103,6 +103,11 @@ pub struct CreateApp {
     /// Authorization code lifetime in seconds (10 to 600). Default: 60.
     #[arg(long, value_name = "SECONDS")]
     pub code_lifetime: Option<String>,
+    /// Seconds (0 to 60; 0 turns it off) after a refresh token was used during which its
+    /// client may retry with it, when the answer was lost (a timeout, a dropped
+    /// connection), instead of having the grant revoked as a reuse. Default: 10.
+    #[arg(long, value_name = "SECONDS")]
+    pub refresh_token_retry_grace: Option<String>,
     /// Do not ask users to consent to the scopes (for first-party applications).
     /// Default: consent is asked.
     #[arg(long)]
@@ -242,6 +247,7 @@ fn input(args: &CreateApp) -> Result<ApplicationInput, Fatal> {
         id_token_lifetime: seconds("--id-token-lifetime", &args.id_token_lifetime)?,
         refresh_token_lifetime: seconds("--refresh-token-lifetime", &args.refresh_token_lifetime)?,
         authorization_code_lifetime: seconds("--code-lifetime", &args.code_lifetime)?,
+        refresh_token_retry_grace_seconds: seconds("--refresh-token-retry-grace", &args.refresh_token_retry_grace)?,
         require_consent: Some(!args.no_consent),
         always_issue_refresh_token: Some(args.always_issue_refresh_token),
         require_pushed_authorization_requests: Some(args.require_par),
@@ -269,6 +275,7 @@ const FLAGS: &[(&str, &str)] = &[
     ("id_token_lifetime", "--id-token-lifetime"),
     ("refresh_token_lifetime", "--refresh-token-lifetime"),
     ("authorization_code_lifetime", "--code-lifetime"),
+    ("refresh_token_retry_grace_seconds", "--refresh-token-retry-grace"),
     ("always_issue_refresh_token", "--always-issue-refresh-token"),
     ("require_pushed_authorization_requests", "--require-par"),
     ("app_metadata", "--app-metadata"),
@@ -393,6 +400,7 @@ fn show(store: &Store, args: &ShowApp) -> Result<(), Fatal> {
     field("ID token lifetime", &format!("{} s", s.lifetimes.id_token));
     field("refresh token lifetime", &format!("{} s", s.lifetimes.refresh_token));
     field("code lifetime", &format!("{} s", s.lifetimes.authorization_code));
+    field("refresh token retry grace", &format!("{} s", s.lifetimes.refresh_token_retry_grace));
     field("require consent", yes_no(s.require_consent));
     field("always issue refresh token", yes_no(s.always_issue_refresh_token));
     field("require pushed requests", yes_no(s.require_pushed_authorization_requests));

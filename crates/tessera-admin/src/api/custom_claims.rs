@@ -167,7 +167,7 @@ fn exchange(
         let mut grant_id = text("grant_id").map(GrantId::from);
         if let (Some(presented), Some(new)) = (&input.refresh_token, &new_refresh) {
             let old = SecretHash::of(presented);
-            let Some((_, grant)) = refresh_tokens::find_refresh_token(c, old.as_str())? else {
+            let Some((token, grant)) = refresh_tokens::find_refresh_token(c, old.as_str())? else {
                 return Err(StoreError::invalid("refresh_token", "is not a refresh token Tessera issued"));
             };
             if grant.application_id != app.id
@@ -189,8 +189,8 @@ fn exchange(
             let mut composer = Composer::continuing(rules, IssuedClaims::from_map(&grant.issued_claims));
             composer.attributes(&input.custom_attributes);
             let issued_claims = composer.finish().to_map();
-            // The token endpoint's rotation, and its refusal: a spent token revokes its
-            // grant.
+            // The token endpoint's rotation, its retry within the application's grace,
+            // and its refusal: a spent token revokes its grant.
             let new_hash = new.hash();
             let rotation = Rotate {
                 old_hash: old.as_str(),
@@ -200,8 +200,14 @@ fn exchange(
                 issued_claims: &issued_claims,
                 reference: None,
             };
-            if !redeem::rotate_refresh(c, &rotation, now)? {
-                return Ok(Err(redeem::refuse_rotation(c, old.as_str(), &caller.actor(), now)?));
+            let grace = app.settings.lifetimes.refresh_token_retry_grace;
+            let spent = if token.is_retry(grace, now) {
+                redeem::retry_rotation(c, &rotation, grace, &caller.actor(), now)?
+            } else {
+                redeem::rotate_refresh(c, &rotation, now)?
+            };
+            if !spent {
+                return Ok(Err(redeem::refuse_rotation(c, old.as_str(), grace, &caller.actor(), now)?));
             }
             let mut custom = grant.custom_claims.clone();
             for (name, value) in &input.custom_attributes {
@@ -224,6 +230,7 @@ fn exchange(
     if let Err(refused) = outcome {
         let message = match refused {
             NotRotated::Reused { .. } => "was already used; its grant is revoked",
+            NotRotated::Superseded => "was already used by a concurrent request",
             NotRotated::Revoked => "was revoked",
             NotRotated::Expired => "has expired",
             NotRotated::Unknown => "is not a refresh token Tessera issued",

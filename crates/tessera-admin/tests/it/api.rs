@@ -68,6 +68,7 @@ both_backends! {
         assert_eq!(created["token_endpoint_auth_method"], "client_secret_basic");
         assert_eq!(created["allowed_scopes"], json!(["openid"]));
         assert_eq!(created["require_pushed_authorization_requests"], false);
+        assert_eq!(created["refresh_token_retry_grace_seconds"], 10, "the default");
         let id = created["id"].as_str().unwrap().to_owned();
         let (status, got) = call(&app, Method::GET, &format!("/api/v1/applications/{id}"), Some(&key), None).await;
         assert_eq!(status, 200);
@@ -76,10 +77,14 @@ both_backends! {
         replaced["name"] = json!("Shop 2");
         replaced["access_token_format"] = json!("reference");
         replaced["require_pushed_authorization_requests"] = json!(true);
+        replaced["refresh_token_retry_grace_seconds"] = json!(0);
         let (status, got) = call(&app, Method::PUT, &format!("/api/v1/applications/{id}"), Some(&key), Some(replaced)).await;
         assert_eq!(status, 200, "{got}");
         assert_eq!(got["access_token_format"], "reference");
         assert_eq!(got["require_pushed_authorization_requests"], true);
+        assert_eq!(got["refresh_token_retry_grace_seconds"], 0);
+        let (_, got) = call(&app, Method::GET, &format!("/api/v1/applications/{id}"), Some(&key), None).await;
+        assert_eq!(got["refresh_token_retry_grace_seconds"], 0);
         let (status, rotated) = call(&app, Method::POST, &format!("/api/v1/applications/{id}/secret"), Some(&key), Some(json!({"grace_period_seconds": 60}))).await;
         assert_eq!(status, 200, "{rotated}");
         let secret2 = rotated["client_secret"].as_str().unwrap().to_owned();
@@ -113,6 +118,8 @@ both_backends! {
         assert_error(&post(json!({ "app_type": "web" })).await, 400, "invalid_request", Some("name"));
         let mut bad = web_app(); bad["access_token_lifetime"] = json!(5);
         assert_error(&post(bad).await, 400, "invalid_request", Some("access_token_lifetime"));
+        let mut bad = web_app(); bad["refresh_token_retry_grace_seconds"] = json!(61);
+        assert_error(&post(bad).await, 400, "invalid_request", Some("refresh_token_retry_grace_seconds"));
         let mut bad = web_app(); bad["access_token_lifetime"] = json!("soon");
         assert_error(&post(bad).await, 400, "invalid_request", Some("access_token_lifetime"));
         let mut bad = web_app(); bad["allowed_scopes"] = json!(["nope"]);

@@ -367,10 +367,19 @@ both_backends! {
         assert!(field_error(&answer.body, "f-access_token_lifetime").contains("whole number"));
         update[8] = ("access_token_lifetime", "600");
         update[6] = ("access_token_format", "reference");
+        // The refresh token retry grace: 0 to 60 seconds, shown with its value.
+        assert!(b.get(&edit).await.body.contains("name=\"refresh_token_retry_grace_seconds\""));
+        update.push(("refresh_token_retry_grace_seconds", "61"));
+        let answer = b.submit(&edit, &edit, &update).await;
+        assert_eq!(answer.status, StatusCode::BAD_REQUEST);
+        assert!(field_error(&answer.body, "f-refresh_token_retry_grace_seconds").contains("between 0 and 60"), "{}", answer.body);
+        update.pop();
+        update.push(("refresh_token_retry_grace_seconds", "5"));
         let answer = b.submit(&edit, &edit, &update).await;
         assert_eq!(answer.status, StatusCode::SEE_OTHER);
         let app = store.read_transaction(|c| tessera_store::applications::get(c, &app_id.as_str().into())).unwrap();
         assert_eq!(app.settings.lifetimes.access_token, 600);
+        assert_eq!(app.settings.lifetimes.refresh_token_retry_grace, 5);
         assert_eq!(app.settings.required_claims, ["phone_number"]);
 
         // The secret is regenerated and shown once; a bad grace period is refused.

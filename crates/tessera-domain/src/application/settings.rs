@@ -88,6 +88,11 @@ pub struct ApplicationInput {
     pub refresh_token_lifetime: Option<i64>,
     /// Seconds (10 to 600). Default: 60.
     pub authorization_code_lifetime: Option<i64>,
+    /// Seconds (0 to 60; 0 turns it off) after a refresh token was rotated during which
+    /// the client may present it once more, as a retry of a rotation whose answer was
+    /// lost, while its successor is unused: the successor is spent and a new one issued
+    /// instead of revoking the grant. Default: 10.
+    pub refresh_token_retry_grace_seconds: Option<i64>,
     /// Ask users to consent (default true).
     pub require_consent: Option<bool>,
     /// Issue a refresh token even without `offline_access` (default false; needs the
@@ -259,8 +264,11 @@ impl ApplicationInput {
             id_token: self.id_token_lifetime.unwrap_or(defaults.id_token),
             refresh_token: self.refresh_token_lifetime.unwrap_or(defaults.refresh_token),
             authorization_code: self.authorization_code_lifetime.unwrap_or(defaults.authorization_code),
+            refresh_token_retry_grace: self
+                .refresh_token_retry_grace_seconds
+                .unwrap_or(defaults.refresh_token_retry_grace),
         };
-        lifetimes.validate().map_err(|e| SettingsError::new(format!("{}_lifetime", e.field()), e))?;
+        lifetimes.validate().map_err(|e| SettingsError::new(e.setting(), e))?;
         let app_metadata = match self.app_metadata {
             Some(value @ Value::Object(_)) => value,
             Some(_) => return Err(SettingsError::new("app_metadata", "app_metadata must be a JSON object")),

@@ -317,6 +317,14 @@ fn each_refused_setting_names_its_field_as_the_api_spells_it() {
         ),
         (ApplicationInput { access_token_lifetime: Some(30), ..input("web") }, "access_token_lifetime"),
         (ApplicationInput { authorization_code_lifetime: Some(601), ..input("web") }, "authorization_code_lifetime"),
+        (
+            ApplicationInput { refresh_token_retry_grace_seconds: Some(61), ..input("web") },
+            "refresh_token_retry_grace_seconds",
+        ),
+        (
+            ApplicationInput { refresh_token_retry_grace_seconds: Some(-1), ..input("web") },
+            "refresh_token_retry_grace_seconds",
+        ),
         (ApplicationInput { app_metadata: Some(serde_json::json!([1])), ..input("web") }, "app_metadata"),
         (
             ApplicationInput {
@@ -330,6 +338,16 @@ fn each_refused_setting_names_its_field_as_the_api_spells_it() {
     for (given, field) in cases {
         let error = given.clone().into_settings(None).unwrap_err();
         assert_eq!(error.field, field, "{given:?}: {error}");
+    }
+}
+
+#[test]
+fn the_refresh_token_retry_grace_is_ten_seconds_unless_given() {
+    assert_eq!(input("web").into_settings(None).unwrap().lifetimes.refresh_token_retry_grace, 10);
+    for given in [0, 60] {
+        let settings =
+            ApplicationInput { refresh_token_retry_grace_seconds: Some(given), ..input("web") }.into_settings(None);
+        assert_eq!(settings.unwrap().lifetimes.refresh_token_retry_grace, given);
     }
 }
 

@@ -74,9 +74,14 @@ pub(crate) fn rotate(store: &Store, old: &str, grant_id: &str, new: &str, new_ex
 }
 
 /// Why `old` could not be rotated, as the token endpoint asks after [`rotate`] answered
-/// `false` (a spent token revokes its grant).
+/// `false` (a spent token revokes its grant), for an application without a retry grace.
 pub(crate) fn refuse(store: &Store, old: &str, now: i64) -> NotRotated {
-    store.write_transaction(|c| redeem::refuse_rotation(c, old, "client:web-app", now)).unwrap()
+    refuse_within(store, old, 0, now)
+}
+
+/// [`refuse`] for an application whose retry grace is `grace` seconds.
+pub(crate) fn refuse_within(store: &Store, old: &str, grace: i64, now: i64) -> NotRotated {
+    store.write_transaction(|c| redeem::refuse_rotation(c, old, grace, "client:web-app", now)).unwrap()
 }
 
 pub(crate) fn active(store: &Store, hash: &str, now: i64) -> bool {

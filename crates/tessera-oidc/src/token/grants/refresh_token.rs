@@ -1,6 +1,10 @@
 //! RFC 6749 §6 with rotation (RFC 9700 §4.14.2): every use spends the refresh token and
-//! returns a new one in the same grant; presenting a spent one revokes the whole grant.
-//! The scope may narrow, never widen. A token of another client is `invalid_grant`.
+//! returns a new one in the same grant; presenting a spent one revokes the whole grant,
+//! except for a retry: the token rotated last, presented again by its client within the
+//! application's `refresh_token_retry_grace_seconds` while its successor is unused,
+//! spends that successor and gets new tokens (a rotation whose answer was lost; see
+//! `tessera_store::redeem::retry_rotation`). The scope may narrow, never widen. A token
+//! of another client is `invalid_grant`.
 
 use std::collections::BTreeMap;
 
@@ -37,6 +41,8 @@ struct Rotation {
     profile: Option<UserProfile>,
     scope: ScopeSet,
     resources: Vec<String>,
+    /// The token was spent by a rotation within the retry grace: this is a retry.
+    retry: bool,
 }
 
 impl Grant for RefreshToken {
@@ -66,11 +72,12 @@ impl Grant for RefreshToken {
             let error = OAuthError::invalid_grant("the refresh token was issued to another client");
             return Err(super::misuse(state, app, "token.refresh_misused", &target, summary, error, now));
         }
-        let usable = token.consumed_at.is_none()
-            && grant.revoked_at.is_none()
-            && token.expires_at > now
-            && grant.expires_at > now;
-        if !usable {
+        let live_grant = grant.revoked_at.is_none() && grant.expires_at > now;
+        let usable = token.consumed_at.is_none() && token.expires_at > now && live_grant;
+        // Spent by a rotation moments ago: a retry, if its successor is still unused
+        // (which only the write can tell, atomically).
+        let retry = !usable && live_grant && token.is_retry(app.settings.lifetimes.refresh_token_retry_grace, now);
+        if !usable && !retry {
             return Ok(Checked { old_hash, rotation: None });
         }
         let (user, claims) = match user {
@@ -82,7 +89,7 @@ impl Grant for RefreshToken {
         let scope = narrow(&granted, &requested).map_err(|e| OAuthError::invalid_scope(e.to_string()))?;
         let resources = if requested_resources.is_empty() { grant.resources.clone() } else { requested_resources };
         let profile = profile_if_needed(state, request.config, app, &user, &claims)?;
-        let rotation = Rotation { grant, user, claims, profile, scope, resources };
+        let rotation = Rotation { grant, user, claims, profile, scope, resources, retry };
         Ok(Checked { old_hash, rotation: Some(Box::new(rotation)) })
     }
 
@@ -94,7 +101,7 @@ impl Grant for RefreshToken {
             // revokes the grant).
             return state.store.write_transaction(|c| refuse_rotation(c, app, old_hash, now))?;
         };
-        let Rotation { grant, user, claims, profile, scope, resources } = *rotation;
+        let Rotation { grant, user, claims, profile, scope, resources, retry } = *rotation;
         let new_token = generate_secret();
         let at_grant = IssuedClaims::from_map(&grant.issued_claims);
         let user_grant = UserGrant {
@@ -138,27 +145,47 @@ impl Grant for RefreshToken {
             issued_claims: &issued_claims,
             reference: issued.access.reference.as_ref(),
         };
-        let rotated =
-            spend_and_store(state, issued.event.as_ref(), now, |c| redeem::rotate_refresh(c, &rotation, now))?;
+        let rotated = if retry {
+            // The successor spent, the new token stored, the retry and any script event
+            // audited: one transaction.
+            let grace = app.settings.lifetimes.refresh_token_retry_grace;
+            state.store.write_transaction(|c| {
+                let retried = redeem::retry_rotation(c, &rotation, grace, &actor(app), now)?;
+                if let (true, Some(event)) = (retried, &issued.event) {
+                    event.record(c, now)?;
+                }
+                Ok(retried)
+            })?
+        } else {
+            spend_and_store(state, issued.event.as_ref(), now, |c| redeem::rotate_refresh(c, &rotation, now))?
+        };
         if rotated {
             return Ok(issued.response);
         }
-        // Used by a concurrent request in the meantime (or revoked, or expired): what a
-        // reuse gets.
+        // Used by a concurrent request in the meantime (or revoked, or expired; for a
+        // retry, the successor used): what a reuse gets.
         state.store.write_transaction(|c| refuse_rotation(c, app, old_hash, now))?
     }
 }
 
+/// Who presented the token, in the audit log.
+fn actor(app: &Application) -> String {
+    format!("client:{}", app.client_id)
+}
+
 /// The answer to a refresh token that cannot be rotated: the one refusal of
-/// `tessera_store::redeem` (a spent token revokes its grant, audited), in OAuth terms.
+/// `tessera_store::redeem` (a spent token revokes its grant, audited, unless it is a
+/// retry that a concurrent request answered first), in OAuth terms.
 fn refuse_rotation(
     c: &mut AnyConnection,
     app: &Application,
     old_hash: &str,
     now: i64,
 ) -> StoreResult<Result<TokenResponse, OAuthError>> {
-    let description = match redeem::refuse_rotation(c, old_hash, &format!("client:{}", app.client_id), now)? {
+    let grace = app.settings.lifetimes.refresh_token_retry_grace;
+    let description = match redeem::refuse_rotation(c, old_hash, grace, &actor(app), now)? {
         NotRotated::Reused { .. } => "the refresh token was already used; its grant is revoked",
+        NotRotated::Superseded => "the refresh token was already used by a concurrent request",
         NotRotated::Revoked => "the refresh token was revoked",
         NotRotated::Expired => "the refresh token has expired",
         NotRotated::Unknown => "the refresh token is not valid",

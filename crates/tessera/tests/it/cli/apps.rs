@@ -83,6 +83,7 @@ fn create_help_lists_every_flag_with_its_meaning() {
         "--id-token-lifetime",
         "--refresh-token-lifetime",
         "--code-lifetime",
+        "--refresh-token-retry-grace",
         "--no-consent",
         "--always-issue-refresh-token",
         "--require-par",
@@ -254,6 +255,8 @@ fn every_setting_given_as_a_flag_is_stored() {
         "86400",
         "--code-lifetime",
         "30",
+        "--refresh-token-retry-grace",
+        "0",
         "--no-consent",
         "--always-issue-refresh-token",
         "--require-par",
@@ -276,6 +279,10 @@ fn every_setting_given_as_a_flag_is_stored() {
         (s.lifetimes.access_token, s.lifetimes.id_token, s.lifetimes.refresh_token, s.lifetimes.authorization_code),
         (600, 900, 86_400, 30)
     );
+    assert_eq!(s.lifetimes.refresh_token_retry_grace, 0);
+    let listed = dir.app_json(&["list"]);
+    assert_eq!(listed[0]["refresh_token_retry_grace_seconds"], 0, "{listed}");
+    assert!(dir.app(&["show", "intranet.v2"]).contains("refresh token retry grace:  0 s"));
     assert!(!s.require_consent && s.always_issue_refresh_token && !s.enabled);
     assert!(s.require_pushed_authorization_requests);
     assert_eq!(s.post_logout_redirect_uris, ["https://intranet.example.com/"]);
@@ -360,6 +367,9 @@ fn each_invalid_flag_is_one_line_naming_it_and_writes_nothing() {
         (web(&["--code-lifetime", "601"]), "--code-lifetime"),
         (web(&["--refresh-token-lifetime", "600", "--access-token-lifetime", "3600"]), "--refresh-token-lifetime"),
         (web(&["--id-token-lifetime", "soon"]), "--id-token-lifetime"),
+        (web(&["--refresh-token-retry-grace", "61"]), "--refresh-token-retry-grace"),
+        (web(&["--refresh-token-retry-grace=-1"]), "--refresh-token-retry-grace"),
+        (web(&["--refresh-token-retry-grace", "soon"]), "--refresh-token-retry-grace"),
         (web(&["--app-metadata", "[1,2]"]), "--app-metadata"),
         (web(&["--app-metadata", "{not json"]), "--app-metadata"),
         (web(&["--jwks", r#"{"keys":[]}"#]), "--jwks"),

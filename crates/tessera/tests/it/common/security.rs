@@ -243,6 +243,15 @@ pub fn add_app(w: &World, client_id: &str, settings: &ApplicationSettings) {
         .unwrap();
 }
 
+/// Sets the application's `refresh_token_retry_grace_seconds` (the server sees the change
+/// at its next request).
+pub fn set_retry_grace(w: &World, client_id: &str, seconds: i64) {
+    let app = w.store.read_transaction(|c| applications::find_by_client_id(c, &client_id.into())).unwrap().unwrap();
+    let mut settings = app.settings;
+    settings.lifetimes.refresh_token_retry_grace = seconds;
+    w.store.write_transaction(|c| applications::update(c, &app.id, &settings, tessera::now())).unwrap();
+}
+
 /// `/connect/authorize?…`: a code request of `client_id` for `redirect` with `scope=openid`,
 /// `state=st-1` and the PKCE challenge, `extra` replacing or adding parameters (an
 /// empty value removes one).

@@ -47,13 +47,15 @@ crate::both_backends! {
             let first = tokens_at(&w, client, "openid offline_access orders.read");
             let old = field(&first, "refresh_token");
             let rotated = refresh(&w, client, &old, None).json();
-            let newest_access = field(&rotated, "access_token");
+            // The family moves on, so the old token is no retry (token/refresh_rotation.rs).
+            let newest = refresh(&w, client, &field(&rotated, "refresh_token"), None).json();
+            let newest_access = field(&newest, "access_token");
             assert_eq!(userinfo(&w, &newest_access).status, 200);
             assert_eq!(introspect(&w, &api_secret, &newest_access)["active"], true);
             // The spent token again: refused, and the grant is gone.
             assert_oauth_error(&refresh(&w, client, &old, None), 400, "invalid_grant", "reuse");
-            assert_oauth_error(&refresh(&w, client, &field(&rotated, "refresh_token"), None), 400, "invalid_grant", "newest refresh");
-            for access in [field(&first, "access_token"), newest_access] {
+            assert_oauth_error(&refresh(&w, client, &field(&newest, "refresh_token"), None), 400, "invalid_grant", "newest refresh");
+            for access in [field(&first, "access_token"), field(&rotated, "access_token"), newest_access] {
                 assert_invalid_token(&userinfo(&w, &access), client);
                 assert_eq!(introspect(&w, &api_secret, &access), json!({"active": false}), "{client}");
             }

@@ -205,11 +205,13 @@ mod review_2026_12 {
             assert_eq!(refresh(&w, "webapp", &refresh_token, None).status, 200, "still usable by its client");
         }
 
-        fn parallel_refreshes_of_one_token_give_one_success_and_revoke_the_grant_by_decision(db: TestDatabase) {
-            // Finding 20 of the 2026-12 review (info), decided: no reuse grace period. Of
-            // parallel refreshes one rotates; the others are reuse, which revokes the grant
-            // (RFC 9700 §4.14.2), so the winner's new token dies too (docs/security.md).
+        fn parallel_refreshes_of_one_token_without_a_retry_grace_give_one_success_and_revoke_the_grant(db: TestDatabase) {
+            // Finding 20 of the 2026-12 review (info). Without a retry grace, of parallel
+            // refreshes one rotates; the others are reuse, which revokes the grant (RFC 9700
+            // §4.14.2), so the winner's new token dies too (docs/security.md). With the
+            // grace (the default), token/refresh_rotation.rs.
             let w = world(&db);
+            set_retry_grace(&w, "webapp", 0);
             let b = Browser::new(&w.app);
             let issued = tokens(&w, &b, &[("scope", "openid offline_access")]);
             let refresh_token = field(&issued, "refresh_token");

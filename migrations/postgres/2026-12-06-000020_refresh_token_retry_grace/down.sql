@@ -1,0 +1,1 @@
+ALTER TABLE applications DROP COLUMN refresh_token_retry_grace_seconds;
