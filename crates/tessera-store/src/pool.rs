@@ -66,7 +66,7 @@ impl PoolOptions {
 /// Opens connections of the backend the URL names, and no other. (The derived
 /// `MultiConnection::establish` tries each backend in turn, which would turn a mistyped
 /// Postgres URL into a new SQLite file.)
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct Manager {
     url: DatabaseUrl,
     /// What libpq opens: the URL with the time limits added (see [`libpq_limits`]).
@@ -193,6 +193,8 @@ pub struct Store {
     config: Arc<ConfigCache>,
     /// SQLite only: the connection every write goes through, committing in groups.
     writes: Option<Arc<GroupCommit>>,
+    /// Opens connections as the pool does, for those outside it.
+    opener: Arc<Manager>,
 }
 
 impl std::fmt::Debug for Store {
@@ -212,6 +214,7 @@ impl Store {
                 .map_err(|e| StoreError::Unavailable(format!("cannot create {}: {e}", parent.display())))?;
         }
         let manager = Manager::new(url, options);
+        let opener = Arc::new(manager.clone());
         let first = manager.open().map_err(|e| StoreError::Unavailable(e.to_string().trim().to_owned()))?;
         let writes = match first {
             AnyConnection::Sqlite(_) => {
@@ -232,7 +235,7 @@ impl Store {
             .build_unchecked(manager);
         drop(first);
         let config = Arc::new(ConfigCache::new(options.config_refresh_interval));
-        Ok(Store { pool, backend: url.backend(), config, writes })
+        Ok(Store { pool, backend: url.backend(), config, writes, opener })
     }
 
     pub fn backend(&self) -> Backend {
@@ -242,6 +245,17 @@ impl Store {
     /// A connection from the pool, for callers that manage their own transaction.
     pub fn conn(&self) -> StoreResult<Conn> {
         Ok(self.pool.get()?)
+    }
+
+    /// A connection of its own, outside the pool and without the statement timeout, for
+    /// migrations: one may run longer than any request's statement, and a node waits on
+    /// the migration lock for as long as another node migrates.
+    pub fn unbounded_conn(&self) -> StoreResult<AnyConnection> {
+        let mut conn = self.opener.open().map_err(|e| StoreError::Unavailable(e.to_string().trim().to_owned()))?;
+        if let AnyConnection::Postgres(pg) = &mut conn {
+            pg.batch_execute("SET statement_timeout = 0")?;
+        }
+        Ok(conn)
     }
 
     /// Checks that the database answers within `timeout` (for `/readyz`).

@@ -83,9 +83,11 @@ fn elapsed_ms(since: Instant) -> u64 {
 }
 
 /// Applies pending migrations and seeds the standard data; returns the versions applied.
+/// On a connection without the statement timeout: a migration may take longer, and so
+/// may the wait for another node's.
 pub fn migrate(store: &Store) -> Result<Vec<String>, Fatal> {
     let now = crate::now();
-    let mut conn = store.conn().map_err(|e| Fatal(format!("database_url: {}", reason(&e))))?;
+    let mut conn = store.unbounded_conn().map_err(|e| Fatal(format!("database_url: {}", reason(&e))))?;
     tessera_store::migrate(&mut conn, now)
         .map(|report| report.applied)
         .map_err(|e| Fatal(format!("migrating the database failed: {}", reason(&e))))

@@ -91,6 +91,18 @@ fn store_with_timeout(db: &TestDatabase, timeout: Duration) -> Store {
     Store::connect(&db.url, &options).unwrap()
 }
 
+/// Migrations run on a connection without the statement timeout: they may take longer
+/// than a request's statement, and wait for another node's migration lock.
+#[test]
+fn the_migration_connection_has_no_statement_timeout() {
+    let Some(db) = TestDatabase::postgres() else { return };
+    let store = store_with_timeout(&db, Duration::from_millis(200));
+    let pooled = store.read_statement(|c| Ok(c.batch_execute("SELECT pg_sleep(0.4)")?));
+    assert!(matches!(pooled, Err(StoreError::Unavailable(_))), "{pooled:?}");
+    let mut unbounded = store.unbounded_conn().unwrap();
+    unbounded.batch_execute("SELECT pg_sleep(0.4)").unwrap();
+}
+
 tessera_testkit::both_backends! {
     /// A statement stuck behind another connection's lock ends at the statement timeout
     /// (SQLite: the busy timeout) as unavailable (503), not as a server error and not
