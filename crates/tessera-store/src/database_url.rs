@@ -58,6 +58,29 @@ impl DatabaseUrl {
         }
     }
 
+    /// The libpq URL with `parameters` added, each only where the URL does not set it
+    /// already (what an operator wrote wins). `None` for a SQLite URL.
+    pub(crate) fn postgres_with_defaults(&self, parameters: &[(&str, String)]) -> Option<String> {
+        let DatabaseUrl::Postgres(raw) = self else { return None };
+        let given: Vec<String> = match url::Url::parse(raw) {
+            Ok(url) => url.query_pairs().map(|(key, _)| key.into_owned()).collect(),
+            Err(_) => Vec::new(),
+        };
+        // Appended as text rather than re-serialised, so the rest of the URL reaches libpq
+        // exactly as written (the values are plain numbers: nothing to encode).
+        let mut out = raw.clone();
+        for (key, value) in parameters {
+            if given.iter().any(|g| g == key) {
+                continue;
+            }
+            out.push(if out.contains('?') { '&' } else { '?' });
+            out.push_str(key);
+            out.push('=');
+            out.push_str(value);
+        }
+        Some(out)
+    }
+
     /// The URL with any password replaced by `***`, for messages and logs.
     pub fn redacted(&self) -> String {
         match self {
@@ -108,6 +131,22 @@ mod tests {
         assert_eq!(DatabaseUrl::parse("mysql://localhost/x"), Err(DatabaseUrlError::UnknownScheme("mysql".into())));
         assert!(DatabaseUrl::parse("sqlite://").is_err());
         assert!(DatabaseUrl::parse("").is_err());
+    }
+
+    #[test]
+    fn libpq_defaults_are_added_unless_the_url_sets_them() {
+        let defaults = [("connect_timeout", "5".to_owned()), ("tcp_user_timeout", "10000".to_owned())];
+        let plain = DatabaseUrl::parse("postgres://tessera:pw@db:5432/tessera").unwrap();
+        assert_eq!(
+            plain.postgres_with_defaults(&defaults).unwrap(),
+            "postgres://tessera:pw@db:5432/tessera?connect_timeout=5&tcp_user_timeout=10000"
+        );
+        let given = DatabaseUrl::parse("postgres://db/tessera?sslmode=require&connect_timeout=30").unwrap();
+        assert_eq!(
+            given.postgres_with_defaults(&defaults).unwrap(),
+            "postgres://db/tessera?sslmode=require&connect_timeout=30&tcp_user_timeout=10000"
+        );
+        assert_eq!(DatabaseUrl::parse("sqlite://x.db").unwrap().postgres_with_defaults(&defaults), None);
     }
 
     #[test]

@@ -17,8 +17,10 @@ pub enum StoreError {
     /// fit to show a client: never the database's own text.
     #[error("{message}")]
     Invalid { field: Option<String>, message: String },
-    /// The database could not be reached or a pooled connection could not be had (the
-    /// reason is for the log, not for a client).
+    /// The database could not be reached, a pooled connection could not be had, the
+    /// connection broke, or a statement ran past the statement timeout (SQLite: waited
+    /// past the busy timeout for a lock). Worth retrying later; the endpoints answer 503.
+    /// The reason is for the log, not for a client.
     #[error("database unavailable: {0}")]
     Unavailable(String),
     /// Anything else the database reported (its text is for the log, not for a client).
@@ -71,6 +73,7 @@ impl From<DieselError> for StoreError {
                 DatabaseErrorKind::ClosedConnection | DatabaseErrorKind::UnableToSendCommand => {
                     StoreError::Unavailable(info.message().to_owned())
                 }
+                _ if is_unavailable(info.message()) => StoreError::Unavailable(info.message().to_owned()),
                 // Postgres text cannot hold NUL characters; such input is invalid, not a
                 // server failure.
                 _ if info.message().contains("0x00") => {
@@ -78,9 +81,37 @@ impl From<DieselError> for StoreError {
                 }
                 _ => StoreError::Database(info.message().to_owned()),
             },
+            // A transaction whose connection broke under it: its state is unknown, and
+            // the pool drops the connection (`Manager::has_broken`).
+            DieselError::BrokenTransactionManager => StoreError::Unavailable(err.to_string()),
             other => StoreError::Database(other.to_string()),
         }
     }
+}
+
+/// The beginnings of the messages by which the database says it cannot serve now, not
+/// that the statement is wrong: Postgres `57014 query_canceled` (statement or lock
+/// timeout), `57P01`–`57P03` (shutting down, crashed, starting up or in recovery), and
+/// SQLite's busy timeout. diesel passes no SQLSTATE, only the text, which Postgres words
+/// in the server's `lc_messages`: these are its English messages.
+const UNAVAILABLE_MESSAGES: &[&str] = &[
+    "canceling statement due to statement timeout",
+    "canceling statement due to lock timeout",
+    "canceling statement due to user request",
+    "canceling statement due to conflict with recovery",
+    "terminating connection due to administrator command",
+    "terminating connection due to conflict with recovery",
+    "terminating connection because of crash of another server process",
+    "the database system is shutting down",
+    "the database system is starting up",
+    "the database system is in recovery mode",
+    "the database system is not yet accepting connections",
+    "database is locked",
+    "database table is locked",
+];
+
+fn is_unavailable(message: &str) -> bool {
+    UNAVAILABLE_MESSAGES.iter().any(|m| message.starts_with(m))
 }
 
 impl From<diesel::r2d2::PoolError> for StoreError {
@@ -129,7 +160,16 @@ const KNOWN_TABLES: &[&str] =
 
 #[cfg(test)]
 mod tests {
-    use super::conflicting_field;
+    use super::{conflicting_field, is_unavailable};
+
+    #[test]
+    fn timeouts_and_shutdowns_are_unavailable_and_other_failures_are_not() {
+        assert!(is_unavailable("canceling statement due to statement timeout"));
+        assert!(is_unavailable("terminating connection due to administrator command"));
+        assert!(is_unavailable("database is locked"));
+        assert!(!is_unavailable("relation \"users\" does not exist"));
+        assert!(!is_unavailable("syntax error at or near \"SELEC\""));
+    }
 
     #[test]
     fn sqlite_unique_message_names_the_column() {

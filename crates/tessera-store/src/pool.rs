@@ -2,6 +2,17 @@
 //! [`Store::write_transaction`] and [`Store::read_transaction`] (one transaction), and
 //! [`Store::write_statement`] and [`Store::read_statement`] (one statement, atomic by
 //! itself, with no `BEGIN` and `COMMIT` on Postgres).
+//!
+//! Time limits: waiting for a pooled connection is bounded by
+//! [`PoolOptions::connection_timeout`], opening one by [`PoolOptions::connect_timeout`],
+//! and each statement by [`PoolOptions::statement_timeout`] (Postgres `statement_timeout`;
+//! on SQLite the busy timeout, the longest a statement waits for another writer's lock).
+//! A Postgres host that stops answering altogether is given up on by TCP
+//! (`tcp_user_timeout` and keepalives, set on every connection).
+//!
+//! A connection the server has closed is never given out: each checkout first reads what
+//! the server already sent, without a round trip (see [`Manager::is_valid`]), and a
+//! connection found closed is dropped and replaced before the caller sees it.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -19,7 +30,15 @@ use crate::{AnyConnection, Backend, DatabaseUrl, StoreError, StoreResult};
 #[derive(Debug, Clone)]
 pub struct PoolOptions {
     pub max_size: u32,
+    /// The longest a caller waits for a pooled connection.
     pub connection_timeout: Duration,
+    /// The longest one statement may run: Postgres `statement_timeout`; on SQLite the busy
+    /// timeout (how long a statement waits for another writer's lock). Past it the
+    /// statement fails as [`StoreError::Unavailable`].
+    pub statement_timeout: Duration,
+    /// The longest opening one connection may take (libpq's `connect_timeout`, in whole
+    /// seconds and at least 2 there).
+    pub connect_timeout: Duration,
     /// How often the in-memory configuration looks for changes made elsewhere (another
     /// node, the CLI); zero looks at every read.
     pub config_refresh_interval: Duration,
@@ -37,6 +56,8 @@ impl PoolOptions {
         PoolOptions {
             max_size,
             connection_timeout: Duration::from_secs(5),
+            statement_timeout: Duration::from_secs(10),
+            connect_timeout: Duration::from_secs(5),
             config_refresh_interval: Duration::from_secs(1),
         }
     }
@@ -45,30 +66,91 @@ impl PoolOptions {
 /// Opens connections of the backend the URL names, and no other. (The derived
 /// `MultiConnection::establish` tries each backend in turn, which would turn a mistyped
 /// Postgres URL into a new SQLite file.)
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct Manager {
     url: DatabaseUrl,
+    /// What libpq opens: the URL with the time limits added (see [`libpq_limits`]).
+    libpq_url: Option<String>,
+    statement_timeout_ms: u128,
+}
+
+/// How long TCP waits, on an idle connection, before it probes whether the server is
+/// still there.
+const KEEPALIVE_IDLE_SECS: u64 = 5;
+/// Between two unanswered probes.
+const KEEPALIVE_INTERVAL_SECS: u64 = 2;
+/// Unanswered probes before the connection is given up.
+const KEEPALIVE_COUNT: u64 = 3;
+
+/// The libpq parameters Tessera adds to a Postgres URL that does not set them itself:
+/// `connect_timeout` bounds opening a connection; `tcp_user_timeout` (sent data left
+/// unacknowledged) and the keepalives (a silent server while we wait for an answer, or
+/// behind an idle pooled connection) bound how long a host that vanished from the network
+/// holds a request, instead of the system's TCP defaults (many minutes to hours).
+fn libpq_limits(options: &PoolOptions) -> Vec<(&'static str, String)> {
+    vec![
+        ("connect_timeout", options.connect_timeout.as_secs().max(1).to_string()),
+        ("tcp_user_timeout", options.statement_timeout.as_millis().max(1).to_string()),
+        ("keepalives", "1".to_owned()),
+        ("keepalives_idle", KEEPALIVE_IDLE_SECS.to_string()),
+        ("keepalives_interval", KEEPALIVE_INTERVAL_SECS.to_string()),
+        ("keepalives_count", KEEPALIVE_COUNT.to_string()),
+    ]
 }
 
 impl Manager {
+    fn new(url: &DatabaseUrl, options: &PoolOptions) -> Manager {
+        Manager {
+            url: url.clone(),
+            libpq_url: url.postgres_with_defaults(&libpq_limits(options)),
+            statement_timeout_ms: options.statement_timeout.as_millis().max(1),
+        }
+    }
+
     fn open(&self) -> Result<AnyConnection, diesel::ConnectionError> {
-        match &self.url {
-            DatabaseUrl::Postgres(url) => diesel::PgConnection::establish(url).map(AnyConnection::Postgres),
-            DatabaseUrl::Sqlite(_) => {
+        let timeout = self.statement_timeout_ms;
+        match &self.libpq_url {
+            Some(url) => {
+                let mut conn = diesel::PgConnection::establish(url)?;
+                // Each statement of this session is cancelled by the server past the
+                // limit (a lock never released, a stuck query); the store reports that as
+                // unavailable.
+                conn.batch_execute(&format!("SET statement_timeout = {timeout}"))
+                    .map_err(diesel::ConnectionError::CouldntSetupConfiguration)?;
+                Ok(AnyConnection::Postgres(conn))
+            }
+            None => {
                 let mut conn = diesel::SqliteConnection::establish(&self.url.connection_string())?;
                 // The busy timeout first, so that switching to WAL waits for a lock
-                // rather than failing; WAL lets readers proceed while one writer
-                // commits; FULL keeps every committed token on disk; foreign keys are
-                // off by default in SQLite.
-                conn.batch_execute(
-                    "PRAGMA busy_timeout = 5000; PRAGMA journal_mode = WAL; \
+                // rather than failing (it is the statement timeout's analogue: a
+                // statement waits this long for another writer's lock, then fails as
+                // unavailable); WAL lets readers proceed while one writer commits; FULL
+                // keeps every committed token on disk; foreign keys are off by default in
+                // SQLite.
+                conn.batch_execute(&format!(
+                    "PRAGMA busy_timeout = {timeout}; PRAGMA journal_mode = WAL; \
                      PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;",
-                )
+                ))
                 .map_err(diesel::ConnectionError::CouldntSetupConfiguration)?;
                 Ok(AnyConnection::Sqlite(conn))
             }
         }
     }
+}
+
+/// Whether the server has closed this connection, found without a round trip: libpq
+/// reads what has already arrived on the socket (`PQconsumeInput`, which diesel's
+/// notification check calls) and reports a connection the server ended. A server that
+/// ends a connection (a restart, `pg_terminate_backend`, a crash) sends its reason and
+/// then closes: the first read takes the reason, the second finds the end. On a live
+/// connection each read finds nothing and costs a system call, not a round trip.
+fn closed_by_server(conn: &mut diesel::PgConnection) -> QueryResult<()> {
+    for _ in 0..2 {
+        if let Some(Err(error)) = conn.notifications_iter().next() {
+            return Err(error);
+        }
+    }
+    Ok(())
 }
 
 impl ManageConnection for Manager {
@@ -79,10 +161,21 @@ impl ManageConnection for Manager {
         self.open().map_err(r2d2::Error::ConnectionError)
     }
 
+    /// Run at every checkout: a Postgres connection the server has closed is refused (r2d2
+    /// then drops it and takes another or opens a new one), so no request is handed a dead
+    /// connection after a database restart. No `SELECT 1`: that would be a round trip per
+    /// request; this reads only what already arrived. A SQLite file does not go away.
     fn is_valid(&self, conn: &mut AnyConnection) -> Result<(), r2d2::Error> {
-        conn.ping().map_err(r2d2::Error::QueryError)
+        match conn {
+            AnyConnection::Postgres(pg) => closed_by_server(pg).map_err(r2d2::Error::QueryError),
+            AnyConnection::Sqlite(_) => Ok(()),
+        }
     }
 
+    /// Run when a connection returns to the pool: one left inside a transaction, or whose
+    /// transaction state is unknown (a statement failed because the connection broke), is
+    /// dropped at once. A connection that failed in any other way and yet is closed is
+    /// caught by [`Manager::is_valid`] at its next checkout.
     fn has_broken(&self, conn: &mut AnyConnection) -> bool {
         conn.is_broken()
     }
@@ -100,6 +193,8 @@ pub struct Store {
     config: Arc<ConfigCache>,
     /// SQLite only: the connection every write goes through, committing in groups.
     writes: Option<Arc<GroupCommit>>,
+    /// Opens connections as the pool does, for those outside it.
+    opener: Arc<Manager>,
 }
 
 impl std::fmt::Debug for Store {
@@ -118,7 +213,8 @@ impl Store {
             std::fs::create_dir_all(parent)
                 .map_err(|e| StoreError::Unavailable(format!("cannot create {}: {e}", parent.display())))?;
         }
-        let manager = Manager { url: url.clone() };
+        let manager = Manager::new(url, options);
+        let opener = Arc::new(manager.clone());
         let first = manager.open().map_err(|e| StoreError::Unavailable(e.to_string().trim().to_owned()))?;
         let writes = match first {
             AnyConnection::Sqlite(_) => {
@@ -130,16 +226,16 @@ impl Store {
         let pool = Pool::builder()
             .max_size(options.max_size)
             .min_idle(Some(1))
-            // No `SELECT 1` before each use: that is a round trip per request on Postgres.
-            // A connection that broke is found broken when used (that request fails as
-            // unavailable) and is not given out again.
-            .test_on_check_out(false)
+            // Each checkout looks, without a round trip, whether the server closed the
+            // connection (`Manager::is_valid`); a closed one is replaced before use. No
+            // `SELECT 1`: that would be a round trip per request on Postgres.
+            .test_on_check_out(true)
             .connection_timeout(options.connection_timeout)
             .error_handler(Box::new(LogErrors))
             .build_unchecked(manager);
         drop(first);
         let config = Arc::new(ConfigCache::new(options.config_refresh_interval));
-        Ok(Store { pool, backend: url.backend(), config, writes })
+        Ok(Store { pool, backend: url.backend(), config, writes, opener })
     }
 
     pub fn backend(&self) -> Backend {
@@ -149,6 +245,17 @@ impl Store {
     /// A connection from the pool, for callers that manage their own transaction.
     pub fn conn(&self) -> StoreResult<Conn> {
         Ok(self.pool.get()?)
+    }
+
+    /// A connection of its own, outside the pool and without the statement timeout, for
+    /// migrations: one may run longer than any request's statement, and a node waits on
+    /// the migration lock for as long as another node migrates.
+    pub fn unbounded_conn(&self) -> StoreResult<AnyConnection> {
+        let mut conn = self.opener.open().map_err(|e| StoreError::Unavailable(e.to_string().trim().to_owned()))?;
+        if let AnyConnection::Postgres(pg) = &mut conn {
+            pg.batch_execute("SET statement_timeout = 0")?;
+        }
+        Ok(conn)
     }
 
     /// Checks that the database answers within `timeout` (for `/readyz`).
@@ -246,6 +353,6 @@ struct LogErrors;
 
 impl<E: std::fmt::Display> r2d2::HandleError<E> for LogErrors {
     fn handle_error(&self, error: E) {
-        tracing::warn!(%error, "database connection failed");
+        tracing::warn!(%error, "database connection failed or was found closed");
     }
 }

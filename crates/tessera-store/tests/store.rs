@@ -41,6 +41,8 @@ mod mappings;
 mod migrations;
 #[path = "store/organizations.rs"]
 mod organizations;
+#[path = "store/pool.rs"]
+mod pool;
 #[path = "store/purge.rs"]
 mod purge;
 #[path = "store/pushed_authorization_requests.rs"]

@@ -3,6 +3,7 @@
 
 use std::io::Write;
 use std::path::Path;
+use std::time::{Duration, Instant};
 
 use serde_json::json;
 use tessera_store::audit::{self, NewAuditEvent};
@@ -23,10 +24,70 @@ pub fn open_store(settings: &Settings) -> Result<Store, Fatal> {
         .map_err(|e| Fatal(format!("database_url: cannot open {}: {}", settings.database_url, reason(&e))))
 }
 
+/// The first pause between two attempts of [`open_store_waiting`]; each pause doubles.
+const FIRST_PAUSE: Duration = Duration::from_millis(250);
+/// The longest pause between two attempts.
+const LONGEST_PAUSE: Duration = Duration::from_secs(5);
+
+/// Opens the database for `serve`. A PostgreSQL server that does not answer yet (starting
+/// with the node, restarting, unreachable for a moment) is tried again, with pauses
+/// doubling from 250 ms to 5 s, for up to `database_startup_wait`; each failed attempt is
+/// logged with its reason. Then the start fails as [`open_store`] does. A SQLite file that
+/// cannot be opened will not open later: that fails at once.
+pub fn open_store_waiting(settings: &Settings) -> Result<Store, Fatal> {
+    let started = Instant::now();
+    let deadline = started + settings.database_startup_wait;
+    let mut pause = FIRST_PAUSE;
+    let mut attempt: u32 = 1;
+    loop {
+        let error = match Store::connect(&settings.database_url, &settings.pool) {
+            Ok(store) => {
+                if attempt > 1 {
+                    tracing::info!(attempt, waited_ms = elapsed_ms(started), "the database answers");
+                }
+                return Ok(store);
+            }
+            Err(error) => error,
+        };
+        let left = deadline.saturating_duration_since(Instant::now());
+        let waiting =
+            matches!(error, StoreError::Unavailable(_)) && settings.database_url.backend() == Backend::Postgres;
+        if !waiting || left.is_zero() {
+            let gave_up = if attempt > 1 {
+                format!(" (gave up after {attempt} attempts in {} ms)", elapsed_ms(started))
+            } else {
+                String::new()
+            };
+            return Err(Fatal(format!(
+                "database_url: cannot open {}: {}{gave_up}",
+                settings.database_url,
+                reason(&error)
+            )));
+        }
+        let wait = pause.min(left);
+        tracing::warn!(
+            attempt,
+            reason = %reason(&error),
+            retry_in_ms = u64::try_from(wait.as_millis()).unwrap_or(u64::MAX),
+            gives_up_in_ms = u64::try_from(left.as_millis()).unwrap_or(u64::MAX),
+            "the database does not answer yet; waiting for it (database_startup_wait)"
+        );
+        std::thread::sleep(wait);
+        pause = (pause * 2).min(LONGEST_PAUSE);
+        attempt += 1;
+    }
+}
+
+fn elapsed_ms(since: Instant) -> u64 {
+    u64::try_from(since.elapsed().as_millis()).unwrap_or(u64::MAX)
+}
+
 /// Applies pending migrations and seeds the standard data; returns the versions applied.
+/// On a connection without the statement timeout: a migration may take longer, and so
+/// may the wait for another node's.
 pub fn migrate(store: &Store) -> Result<Vec<String>, Fatal> {
     let now = crate::now();
-    let mut conn = store.conn().map_err(|e| Fatal(format!("database_url: {}", reason(&e))))?;
+    let mut conn = store.unbounded_conn().map_err(|e| Fatal(format!("database_url: {}", reason(&e))))?;
     tessera_store::migrate(&mut conn, now)
         .map(|report| report.applied)
         .map_err(|e| Fatal(format!("migrating the database failed: {}", reason(&e))))

@@ -227,6 +227,9 @@ fn check(config: Option<&Path>) -> Result<(), Fatal> {
     println!("  data_dir              = {}", settings.data_dir.display());
     println!("  database_url          = {} (answers)", settings.database_url);
     println!("  database_pool_size    = {}", settings.pool.max_size);
+    println!("  database_statement_timeout_ms = {}", settings.pool.statement_timeout.as_millis());
+    println!("  database_connect_timeout = {} s", settings.pool.connect_timeout.as_secs());
+    println!("  database_startup_wait = {} s", settings.database_startup_wait.as_secs());
     println!(
         "  master_key            = {}",
         if settings.master_key.is_some() {

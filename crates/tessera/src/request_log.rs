@@ -7,11 +7,20 @@
 //! and the host and scheme, which the issuer fixes, are not logged. The path is logged
 //! without its query: authorize and end-session queries carry `id_token_hint` and other
 //! values that do not belong in a log.
+//!
+//! Each failed request is logged once. A 503 (the database is away) is logged where the
+//! store error is mapped to a response (`tessera_oidc::error`, the management API's
+//! errors), with the store's reason, as one warning; the span adds the request's fields.
+//! Any other server error is logged here, at the end of the request, with the error it
+//! answered. tracing-actix-web's own event for every error response is off (its
+//! `emit_event_on_error` feature): it repeated each of them with the whole span, as an
+//! ERROR even for a 503.
 
 use actix_web::Error;
 use actix_web::HttpMessage;
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::http::StatusCode;
 use tracing::Span;
 use tracing_actix_web::{DefaultRootSpanBuilder, RequestId, RootSpanBuilder};
 
@@ -39,6 +48,16 @@ impl RootSpanBuilder for PeerRootSpan {
     }
 
     fn on_request_end<B: MessageBody>(span: Span, outcome: &Result<ServiceResponse<B>, Error>) {
+        let failure = match outcome {
+            Ok(response) => response.response().error().map(|e| (response.status(), e.to_string())),
+            Err(error) => Some((error.as_response_error().status_code(), error.to_string())),
+        };
+        if let Some((status, error)) = failure
+            && status.is_server_error()
+            && status != StatusCode::SERVICE_UNAVAILABLE
+        {
+            span.in_scope(|| tracing::error!(status = status.as_u16(), %error, "request failed"));
+        }
         DefaultRootSpanBuilder::on_request_end(span, outcome);
     }
 }
@@ -64,6 +83,51 @@ mod tests {
         fn flush(&mut self) -> std::io::Result<()> {
             Ok(())
         }
+    }
+
+    /// Every line the app logs while answering one request to `handler`.
+    async fn lines_logged_answering(handler: actix_web::Route) -> (u16, Vec<String>) {
+        let captured = Captured::default();
+        let writer = captured.clone();
+        let subscriber = tracing_subscriber::fmt().with_writer(move || writer.clone()).with_ansi(false).finish();
+        let _guard = tracing::subscriber::set_default(subscriber);
+        let app = actix_web::test::init_service(
+            actix_web::App::new()
+                .wrap(tracing_actix_web::TracingLogger::<PeerRootSpan>::new())
+                .route("/connect/token", handler),
+        )
+        .await;
+        let request = TestRequest::post().uri("/connect/token").to_request();
+        let status = actix_web::test::call_service(&app, request).await.status().as_u16();
+        let text = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+        (status, text.lines().map(str::to_owned).collect())
+    }
+
+    #[actix_web::test]
+    async fn a_503_is_logged_once_with_its_cause() {
+        // Finding 4 of the 2026-12 reliability review: a WARN, then an ERROR with the span.
+        let (status, lines) = lines_logged_answering(actix_web::web::post().to(|| async {
+            Err::<actix_web::HttpResponse, _>(tessera_oidc::OAuthError::from(tessera_store::StoreError::Unavailable(
+                "server closed the connection unexpectedly".into(),
+            )))
+        }))
+        .await;
+        assert_eq!(status, 503);
+        assert_eq!(lines.len(), 1, "{lines:#?}");
+        assert!(lines[0].contains("WARN") && lines[0].contains("server closed the connection"), "{lines:#?}");
+        assert!(lines[0].contains("request_id="), "the line carries the request's span: {lines:#?}");
+    }
+
+    #[actix_web::test]
+    async fn another_server_error_is_logged_once_at_the_end_of_the_request() {
+        let (status, lines) = lines_logged_answering(
+            actix_web::web::post()
+                .to(|| async { Err::<actix_web::HttpResponse, _>(tessera_oidc::OAuthError::server_error()) }),
+        )
+        .await;
+        assert_eq!(status, 500);
+        assert_eq!(lines.len(), 1, "{lines:#?}");
+        assert!(lines[0].contains("ERROR") && lines[0].contains("request failed"), "{lines:#?}");
     }
 
     #[test]

@@ -5,8 +5,11 @@ use std::net::TcpListener;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use actix_web::dev::{Server, ServerHandle};
-use actix_web::middleware::{Condition, DefaultHeaders};
+use actix_web::body::MessageBody;
+use actix_web::dev::{Server, ServerHandle, ServiceRequest, ServiceResponse};
+use actix_web::http::StatusCode;
+use actix_web::http::header::{HeaderValue, RETRY_AFTER};
+use actix_web::middleware::{Condition, DefaultHeaders, Next};
 use actix_web::{App, HttpServer, web};
 use tessera_store::Store;
 use tessera_tokens::{MasterKey, PasswordHasher, SharedKeySet};
@@ -59,10 +62,11 @@ impl Prepared {
     }
 }
 
-/// Opens and migrates the database, settles the master key and bootstraps the first
-/// administrator. Blocking: call before the server starts.
+/// Opens and migrates the database (waiting up to `database_startup_wait` for one that
+/// does not answer yet), settles the master key and bootstraps the first administrator.
+/// Blocking: call before the server starts.
 pub fn prepare(settings: &Settings) -> Result<Prepared, Fatal> {
-    let store = bootstrap::open_store(settings)?;
+    let store = bootstrap::open_store_waiting(settings)?;
     let applied = bootstrap::migrate(&store)?;
     if !applied.is_empty() {
         tracing::info!(count = applied.len(), "applied database migrations");
@@ -108,6 +112,25 @@ pub fn prepare(settings: &Settings) -> Result<Prepared, Fatal> {
     })
 }
 
+/// The `Retry-After` of a 503, in seconds: about how long a database restart takes to be
+/// noticed and its connections replaced.
+pub const RETRY_AFTER_SECONDS: u64 = 5;
+
+/// RFC 9110 §10.2.3: a 503 says when to try again. Tessera answers 503 when its database
+/// is away (the protocol endpoints' `temporarily_unavailable`, the pages' and console's
+/// error pages, the management API's `unavailable`, `/readyz`): every one of them gets
+/// `Retry-After` here, in one place, unless it set its own.
+async fn retry_after(
+    request: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    let mut response = next.call(request).await?;
+    if response.status() == StatusCode::SERVICE_UNAVAILABLE && !response.headers().contains_key(RETRY_AFTER) {
+        response.headers_mut().insert(RETRY_AFTER, HeaderValue::from(RETRY_AFTER_SECONDS));
+    }
+    Ok(response)
+}
+
 /// Starts serving on `listener`. The returned server runs until stopped through its
 /// handle or by SIGTERM/SIGINT, finishing requests in flight first.
 pub fn start(prepared: &Prepared, listener: TcpListener) -> Result<Server, Fatal> {
@@ -149,6 +172,7 @@ pub fn start(prepared: &Prepared, listener: TcpListener) -> Result<Server, Fatal
     let address = listener.local_addr().map_err(|e| Fatal(format!("bind: {e}")))?;
     let server = HttpServer::new(move || {
         App::new()
+            .wrap(actix_web::middleware::from_fn(retry_after))
             .wrap(Condition::new(
                 hsts,
                 DefaultHeaders::new().add(("Strict-Transport-Security", "max-age=31536000; includeSubDomains")),

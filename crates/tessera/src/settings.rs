@@ -26,6 +26,13 @@ pub struct RawSettings {
     pub database_url: String,
     /// Database connections per node; by default sized to the machine.
     pub database_pool_size: Option<u32>,
+    /// Milliseconds one database statement may run (Postgres `statement_timeout`; on
+    /// SQLite how long a statement waits for another writer's lock).
+    pub database_statement_timeout_ms: u64,
+    /// Seconds opening one database connection may take (libpq `connect_timeout`).
+    pub database_connect_timeout: u64,
+    /// Seconds `serve` keeps trying to reach the database at start before giving up.
+    pub database_startup_wait: u64,
     /// 32 bytes in base64 encrypting signing keys and secrets at rest. Required with
     /// Postgres; generated into `data_dir/master.key` on SQLite when absent.
     pub master_key: Option<String>,
@@ -77,6 +84,9 @@ impl Default for RawSettings {
             data_dir: PathBuf::from("tessera-data"),
             database_url: "sqlite://tessera-data/tessera.db".into(),
             database_pool_size: None,
+            database_statement_timeout_ms: 10_000,
+            database_connect_timeout: 5,
+            database_startup_wait: 60,
             master_key: None,
             log_format: "human".into(),
             log_level: "info".into(),
@@ -112,6 +122,8 @@ pub struct Settings {
     pub data_dir: PathBuf,
     pub database_url: DatabaseUrl,
     pub pool: PoolOptions,
+    /// How long `serve` waits at start for a database that does not answer yet.
+    pub database_startup_wait: std::time::Duration,
     pub master_key: Option<MasterKey>,
     pub log_format: LogFormat,
     pub log_level: String,
@@ -197,6 +209,21 @@ impl Settings {
             }
             pool.max_size = size;
         }
+        if !(100..=600_000).contains(&raw.database_statement_timeout_ms) {
+            return Err(SettingsError::new(
+                "database_statement_timeout_ms",
+                "must be between 100 and 600000 milliseconds",
+            ));
+        }
+        pool.statement_timeout = std::time::Duration::from_millis(raw.database_statement_timeout_ms);
+        // libpq counts whole seconds and takes anything below 2 as 2.
+        if !(2..=60).contains(&raw.database_connect_timeout) {
+            return Err(SettingsError::new("database_connect_timeout", "must be between 2 and 60 seconds"));
+        }
+        pool.connect_timeout = std::time::Duration::from_secs(raw.database_connect_timeout);
+        if raw.database_startup_wait > 3600 {
+            return Err(SettingsError::new("database_startup_wait", "must be at most 3600 seconds"));
+        }
         if raw.config_refresh_interval_ms > 60_000 {
             return Err(SettingsError::new("config_refresh_interval_ms", "must be at most 60000 milliseconds"));
         }
@@ -273,6 +300,7 @@ impl Settings {
             data_dir: raw.data_dir,
             database_url,
             pool,
+            database_startup_wait: std::time::Duration::from_secs(raw.database_startup_wait),
             master_key,
             log_format,
             log_level: raw.log_level,

@@ -1,5 +1,6 @@
 //! `/readyz` follows the database: 503 while Postgres is unreachable, 200 again when it
-//! is back, without restarting Tessera. Postgres is reached through a TCP proxy the
+//! is back, without restarting Tessera; and a node started while the database is away
+//! waits for it (`database_startup_wait`). Postgres is reached through a TCP proxy the
 //! test cuts and restores, standing in for a database restart.
 
 use std::io::{Read, Write};
@@ -90,11 +91,8 @@ fn wait_for_status(app: &TestApp, status: u16) -> serde_json::Value {
     }
 }
 
-#[test]
-fn readyz_is_503_while_postgres_is_away_and_200_when_it_returns() {
-    let Some(db) = TestDatabase::postgres() else {
-        return;
-    };
+/// A proxy to the test database's server, and the database's URL through it.
+fn proxied(db: &TestDatabase) -> (Proxy, String) {
     let tessera_store::DatabaseUrl::Postgres(url) = &db.url else { unreachable!() };
     let mut parsed = url::Url::parse(url).unwrap();
     let target: SocketAddr =
@@ -102,10 +100,18 @@ fn readyz_is_503_while_postgres_is_away_and_200_when_it_returns() {
     let proxy = Proxy::start(target);
     parsed.set_host(Some("127.0.0.1")).unwrap();
     parsed.set_port(Some(proxy.address.port())).unwrap();
+    (proxy, parsed.to_string())
+}
 
+#[test]
+fn readyz_is_503_while_postgres_is_away_and_200_when_it_returns() {
+    let Some(db) = TestDatabase::postgres() else {
+        return;
+    };
+    let (proxy, url) = proxied(&db);
     let data_dir = std::env::temp_dir().join(format!("tessera-ready-{}", uuid::Uuid::now_v7().simple()));
     let mut raw = settings_for(&db, &data_dir);
-    raw.database_url = parsed.to_string();
+    raw.database_url = url;
     let app = TestApp::spawn_with(raw);
     assert_eq!(app.get("/readyz").status(), 200);
 
@@ -117,6 +123,33 @@ fn readyz_is_503_while_postgres_is_away_and_200_when_it_returns() {
 
     proxy.restore();
     wait_for_status(&app, 200);
+    drop(app);
+    let _ = std::fs::remove_dir_all(&data_dir);
+}
+
+/// `serve` started while PostgreSQL is away waits for it (with growing pauses, up to
+/// `database_startup_wait`) instead of exiting at once, and serves when it comes.
+#[test]
+fn a_node_started_while_postgres_is_away_waits_for_it() {
+    let Some(db) = TestDatabase::postgres() else {
+        return;
+    };
+    // Migrated first, so the wait is the only thing the start has to get through.
+    drop(db.store());
+    let (proxy, url) = proxied(&db);
+    proxy.cut();
+    let data_dir = std::env::temp_dir().join(format!("tessera-wait-{}", uuid::Uuid::now_v7().simple()));
+    let mut raw = settings_for(&db, &data_dir);
+    raw.database_url = url;
+    raw.database_startup_wait = 30;
+    let started = Instant::now();
+    let starting = std::thread::spawn(move || TestApp::spawn_with(raw));
+    std::thread::sleep(Duration::from_millis(1500));
+    assert!(!starting.is_finished(), "the node gave up (or started) while the database was away");
+    proxy.restore();
+    let app = starting.join().expect("the node started once the database answered");
+    assert!(started.elapsed() < Duration::from_secs(15), "took {:?}", started.elapsed());
+    assert_eq!(app.get("/readyz").status(), 200);
     drop(app);
     let _ = std::fs::remove_dir_all(&data_dir);
 }
