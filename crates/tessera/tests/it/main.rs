@@ -23,6 +23,7 @@ mod multi_node;
 mod oidc_flow;
 mod pages;
 mod par;
+mod protocol_grammar;
 mod readiness;
 mod revocation;
 mod server;
