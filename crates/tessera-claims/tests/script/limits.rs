@@ -16,7 +16,9 @@ fn assert_times_out_within_the_limit(source: &str) {
     let result = run(&engine, source);
     let elapsed = started.elapsed();
     assert_eq!(result, Err(ScriptFailure::Timeout));
-    let bound = engine.limits().wall_time + Duration::from_millis(100);
+    // The script would run forever; the limit ends it. The margin is wide enough that a
+    // loaded machine (CI) cannot fail this by scheduling alone.
+    let bound = engine.limits().wall_time + Duration::from_secs(1);
     assert!(elapsed <= bound, "took {elapsed:?}, more than {bound:?}");
     assert_eq!(claims(&engine, NORMAL), json!({ "sub": "user-1" }), "the engine works after a timeout");
 }
