@@ -45,6 +45,22 @@ pub enum Command {
     /// Register and inspect applications (OAuth clients).
     #[command(subcommand)]
     App(crate::apps::AppCommand),
+    /// Back up the database to a file while the server may be running (SQLite: a
+    /// consistent copy as of one commit, mode 0600). On PostgreSQL it prints the
+    /// `pg_dump` command to run instead and exits with status 2. The master key is not
+    /// in the backup: keep it separately, since without it the signing keys in the
+    /// backup cannot be decrypted.
+    Backup(Backup),
+}
+
+#[derive(Debug, Args)]
+pub struct Backup {
+    /// The file to write. It must not exist unless --force is given.
+    #[arg(long, value_name = "FILE")]
+    pub output: PathBuf,
+    /// Replace FILE if it exists (atomically: it is never left half-written).
+    #[arg(long)]
+    pub force: bool,
 }
 
 #[derive(Debug, Subcommand)]
