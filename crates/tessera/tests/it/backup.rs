@@ -16,6 +16,8 @@ use tessera_store::{PoolOptions, Store};
 use tessera_testkit::apps;
 use tessera_tokens::{MasterKey, generate_secret};
 
+use tessera::settings::RawSettings;
+
 use crate::common::{TestApp, TestDatabase, settings_for};
 
 /// Runs the `tessera` binary in `dir` with a clean environment plus `env`.
@@ -73,6 +75,49 @@ fn issue(app: &TestApp, client_id: &str, secret: &str) -> String {
 fn active(app: &TestApp, connection_secret: &str, token: &str) -> bool {
     let body: Value = app.introspect(("orders-api", connection_secret), &[("token", token)]).json().unwrap();
     body["active"] == true
+}
+
+/// What a node issued before its backup, and the secrets to ask about it.
+struct Tokens {
+    connection_secret: String,
+    client_secret: String,
+    jwt: String,
+    reference: String,
+}
+
+/// Starts a node on the restored database: its users are kept (no new administrator),
+/// the tokens issued before the backup introspect active, the JWT verifies against the
+/// node's JWKS (the same signing keys), and it issues new tokens.
+fn the_restored_node_answers_for_tokens_issued_before(restored: &RawSettings, before: &Tokens) {
+    let node = TestApp::spawn_with(restored.clone());
+    let Tokens { connection_secret, client_secret, jwt, reference } = before;
+    assert!(node.bootstrap_password.is_none(), "the restored users are kept: no new administrator");
+    assert!(active(&node, connection_secret, reference), "a reference token issued before the backup");
+    assert!(active(&node, connection_secret, jwt), "a JWT issued before the backup");
+    let keys: Vec<_> = node.jwks()["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|k| tessera_tokens::VerifyingKey::from_jwk(k, None))
+        .collect();
+    assert!(tessera_tokens::jwt::verify(jwt, &keys, SigningAlgorithm::ALL).is_ok(), "the same signing keys");
+    let fresh = issue(&node, "machine", client_secret);
+    assert!(active(&node, connection_secret, &fresh), "the restored node signs new tokens");
+    assert!(tessera_tokens::jwt::verify(&fresh, &keys, SigningAlgorithm::ALL).is_ok());
+}
+
+/// A node on the restored database with any of `keys` instead of its master key does
+/// not start.
+fn refuses_another_master_key(restored: &RawSettings, keys: impl IntoIterator<Item = Option<String>>) {
+    for other in keys {
+        let mut wrong = restored.clone();
+        wrong.master_key = other;
+        wrong.data_dir = scratch("backup-nokey");
+        let settings = tessera::settings::Settings::from_raw(wrong.clone(), vec![]).unwrap();
+        let error = tessera::server::prepare(&settings).err().expect("a restore without its master key is refused");
+        assert!(error.0.starts_with("master_key: this is not the master key"), "{}", error.0);
+        let _ = std::fs::remove_dir_all(&wrong.data_dir);
+    }
 }
 
 #[cfg(unix)]
@@ -142,11 +187,11 @@ fn a_sqlite_backup_taken_while_serving_restores_with_its_master_key_and_only_wit
     assert_eq!(event.actor, "cli");
 
     // It never overwrites without --force.
-    let before = std::fs::read(&backup).unwrap();
+    let existing = std::fs::read(&backup).unwrap();
     let again = tessera(&work, &["backup", "--output", "tessera-backup.db"], &env);
     assert_eq!(again.status.code(), Some(2));
     assert!(text(&again.stderr).starts_with("error: --output:"), "{}", text(&again.stderr));
-    assert_eq!(std::fs::read(&backup).unwrap(), before, "the existing file is untouched");
+    assert_eq!(std::fs::read(&backup).unwrap(), existing, "the existing file is untouched");
 
     drop(store);
     let Ok(mut app) = Arc::try_unwrap(app) else { panic!("the writer thread still holds the app") };
@@ -161,32 +206,10 @@ fn a_sqlite_backup_taken_while_serving_restores_with_its_master_key_and_only_wit
     let mut restored = raw.clone();
     restored.database_url = format!("sqlite://{}", restored_db.display());
     restored.data_dir = restored_dir.join("data");
-    let node = TestApp::spawn_with(restored.clone());
-    assert!(node.bootstrap_password.is_none(), "the restored users are kept: no new administrator");
-    assert!(active(&node, &connection_secret, &reference), "a reference token issued before the backup");
-    assert!(active(&node, &connection_secret, &jwt), "a JWT issued before the backup");
-    let keys: Vec<_> = node.jwks()["keys"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter_map(|k| tessera_tokens::VerifyingKey::from_jwk(k, None))
-        .collect();
-    assert!(tessera_tokens::jwt::verify(&jwt, &keys, SigningAlgorithm::ALL).is_ok(), "the same signing keys");
-    let fresh = issue(&node, "machine", &client_secret);
-    assert!(active(&node, &connection_secret, &fresh), "the restored node signs new tokens");
-    assert!(tessera_tokens::jwt::verify(&fresh, &keys, SigningAlgorithm::ALL).is_ok());
-    drop(node);
-
+    let before = Tokens { connection_secret, client_secret, jwt, reference };
+    the_restored_node_answers_for_tokens_issued_before(&restored, &before);
     // Another master key, or none (an embedded node would make a new one): refused.
-    for other in [Some(MasterKey::generate().unwrap().to_base64().to_owned()), None] {
-        let mut wrong = restored.clone();
-        wrong.master_key = other;
-        wrong.data_dir = scratch("backup-nokey");
-        let settings = tessera::settings::Settings::from_raw(wrong.clone(), vec![]).unwrap();
-        let error = tessera::server::prepare(&settings).err().expect("a restore without its master key is refused");
-        assert!(error.0.starts_with("master_key: this is not the master key"), "{}", error.0);
-        let _ = std::fs::remove_dir_all(&wrong.data_dir);
-    }
+    refuses_another_master_key(&restored, [Some(MasterKey::generate().unwrap().to_base64().to_owned()), None]);
     let _ = std::fs::remove_dir_all(&work);
 }
 
@@ -236,5 +259,101 @@ fn on_postgres_backup_prints_the_pg_dump_command_without_the_password() {
     assert!(!err.contains("hunter2"), "{err}");
     assert!(err.contains("master key"), "{err}");
     assert!(!work.join("tessera.dump").exists());
+    let _ = std::fs::remove_dir_all(&work);
+}
+
+/// The newest `name` among the machine's PostgreSQL binaries, else on the PATH.
+fn postgres_tool(name: &str) -> Option<std::path::PathBuf> {
+    let mut found: Vec<_> = std::fs::read_dir("/usr/lib/postgresql")
+        .into_iter()
+        .flatten()
+        .filter_map(|e| e.ok().map(|e| e.path().join("bin").join(name)))
+        .filter(|p| p.is_file())
+        .collect();
+    found.sort_by_key(|p| p.parent().and_then(Path::parent).and_then(|v| v.file_name()?.to_str()?.parse::<u32>().ok()));
+    found.pop().or_else(|| {
+        std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default()).map(|d| d.join(name)).find(|p| p.is_file())
+    })
+}
+
+/// An empty database on the test server, dropped with this value.
+struct EmptyDatabase {
+    admin_url: String,
+    name: String,
+    url: String,
+}
+
+impl EmptyDatabase {
+    fn create() -> EmptyDatabase {
+        use diesel::Connection;
+        use diesel::connection::SimpleConnection;
+        let admin_url = tessera_testkit::postgres_admin_url();
+        let name = format!("tessera_restore_{}", uuid::Uuid::now_v7().simple());
+        let mut admin = diesel::PgConnection::establish(&admin_url).unwrap();
+        admin.batch_execute(&format!("CREATE DATABASE {name}")).unwrap();
+        let mut url = url::Url::parse(&admin_url).unwrap();
+        url.set_path(&format!("/{name}"));
+        EmptyDatabase { admin_url, name, url: url.to_string() }
+    }
+}
+
+impl Drop for EmptyDatabase {
+    fn drop(&mut self) {
+        use diesel::Connection;
+        use diesel::connection::SimpleConnection;
+        if let Ok(mut admin) = diesel::PgConnection::establish(&self.admin_url) {
+            let _ = admin.batch_execute(&format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name));
+        }
+    }
+}
+
+#[test]
+fn a_pg_dump_taken_while_serving_restores_into_an_empty_database_with_its_master_key() {
+    let Some(db) = TestDatabase::postgres() else {
+        return;
+    };
+    let (Some(pg_dump), Some(pg_restore)) = (postgres_tool("pg_dump"), postgres_tool("pg_restore")) else {
+        eprintln!("PG_DUMP SKIPPED: pg_dump or pg_restore not found; the PostgreSQL restore drill did not run");
+        return;
+    };
+    let tessera_store::DatabaseUrl::Postgres(url) = &db.url else { unreachable!() };
+    let work = scratch("pgdump");
+    let mut raw = settings_for(&db, &work.join("data"));
+    raw.issuer = "http://tessera.test".into();
+    let mut app = TestApp::spawn_with(raw.clone());
+    let store = Store::connect(&db.url, &PoolOptions::for_backend(db.url.backend())).unwrap();
+    let (connection_secret, client_secret) = register(&store);
+    drop(store);
+    let jwt = issue(&app, "machine", &client_secret);
+    let reference = issue(&app, "ref-machine", &client_secret);
+
+    // The command `tessera backup` prints, run while the node serves.
+    let dump = work.join("tessera.dump");
+    let dumped = Command::new(&pg_dump)
+        .arg("--format=custom")
+        .arg(format!("--file={}", dump.display()))
+        .arg(format!("--dbname={url}"))
+        .output()
+        .unwrap();
+    assert!(dumped.status.success(), "pg_dump: {}", text(&dumped.stderr));
+    assert!(active(&app, &connection_secret, &reference), "the node served on");
+    app.stop();
+    drop(app);
+
+    let empty = EmptyDatabase::create();
+    let restored_ok = Command::new(&pg_restore)
+        .args(["--no-owner", "--exit-on-error"])
+        .arg(format!("--dbname={}", empty.url))
+        .arg(&dump)
+        .output()
+        .unwrap();
+    assert!(restored_ok.status.success(), "pg_restore: {}", text(&restored_ok.stderr));
+    let mut restored = raw.clone();
+    restored.database_url = empty.url.clone();
+    restored.data_dir = work.join("restored");
+    let before = Tokens { connection_secret, client_secret, jwt, reference };
+    the_restored_node_answers_for_tokens_issued_before(&restored, &before);
+    refuses_another_master_key(&restored, [Some(MasterKey::generate().unwrap().to_base64().to_owned())]);
+    drop(empty);
     let _ = std::fs::remove_dir_all(&work);
 }
