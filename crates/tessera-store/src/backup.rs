@@ -66,12 +66,9 @@ struct Version {
 /// changing its journal mode, and checks it: every page (`PRAGMA integrity_check`) and
 /// the migrations applied, compared with those this build embeds.
 pub fn inspect_sqlite(path: &Path) -> StoreResult<SqliteFile> {
-    if !path.is_file() {
-        return Err(StoreError::Database(format!("{} is not a file", path.display())));
-    }
-    let name = path.to_str().ok_or_else(|| StoreError::Database(format!("{} is not a UTF-8 path", path.display())))?;
-    let mut conn = diesel::SqliteConnection::establish(name)
-        .map_err(|e| StoreError::Unavailable(format!("cannot open {}: {e}", path.display())))?;
+    let AnyConnection::Sqlite(mut conn) = open_sqlite_file(path)? else {
+        return Err(StoreError::Database("not a SQLite connection".into()));
+    };
     conn.batch_execute("PRAGMA query_only = ON")?;
     let checks: Vec<Check> = diesel::sql_query("PRAGMA integrity_check").load(&mut conn)?;
     let integrity = match checks.first() {
@@ -102,4 +99,46 @@ fn known_sqlite_versions() -> StoreResult<Vec<String>> {
     let migrations = MigrationSource::<Sqlite>::migrations(&crate::migrate::SQLITE)
         .map_err(|e| StoreError::Database(format!("reading the embedded migrations: {e}")))?;
     Ok(migrations.iter().map(|m| m.name().version().to_string()).collect())
+}
+
+/// Opens the SQLite file at `path` (which must exist) as it is: no change of its journal
+/// mode; waiting up to 5 s for a lock another connection holds for a moment (a closing
+/// connection's checkpoint). For reading a backup before it is restored.
+pub fn open_sqlite_file(path: &Path) -> StoreResult<AnyConnection> {
+    if !path.is_file() {
+        return Err(StoreError::Database(format!("{} is not a file", path.display())));
+    }
+    let name = path.to_str().ok_or_else(|| StoreError::Database(format!("{} is not a UTF-8 path", path.display())))?;
+    let mut conn = diesel::SqliteConnection::establish(name)
+        .map_err(|e| StoreError::Unavailable(format!("cannot open {}: {e}", path.display())))?;
+    conn.batch_execute("PRAGMA busy_timeout = 5000")?;
+    Ok(AnyConnection::Sqlite(conn))
+}
+
+#[derive(QueryableByName)]
+struct JournalMode {
+    #[diesel(sql_type = Text)]
+    journal_mode: String,
+}
+
+/// Whether no other connection has the SQLite database at `path` open, found by taking
+/// it out of WAL mode without waiting: that needs the exclusive lock, which every open
+/// WAL connection (a running node's) prevents by holding a shared lock for as long as it
+/// is open. When it succeeds the WAL has been checkpointed into the file and removed.
+/// `Err` gives the database's reason when it is in use.
+pub fn sqlite_not_in_use(path: &Path) -> StoreResult<()> {
+    let AnyConnection::Sqlite(mut conn) = open_sqlite_file(path)? else {
+        return Err(StoreError::Database("not a SQLite connection".into()));
+    };
+    conn.batch_execute("PRAGMA busy_timeout = 0")?;
+    let mode: Vec<JournalMode> = diesel::sql_query("PRAGMA journal_mode = DELETE")
+        .load(&mut conn)
+        .map_err(|e| StoreError::Unavailable(e.to_string()))?;
+    match mode.first().map(|m| m.journal_mode.to_ascii_lowercase()) {
+        Some(mode) if mode == "delete" => Ok(()),
+        other => Err(StoreError::Unavailable(format!(
+            "it stays in journal mode {} (another connection has it open)",
+            other.unwrap_or_default()
+        ))),
+    }
 }

@@ -1,6 +1,7 @@
 //! `tessera backup --output FILE`: a consistent copy of an embedded (SQLite) database,
 //! taken while the server may be running; on PostgreSQL, the `pg_dump` command to run
-//! instead.
+//! instead. `tessera restore --input FILE` puts such a copy in place of the database,
+//! with every node stopped.
 //!
 //! The copy is written to a new file beside FILE (mode 0600: the database holds password
 //! hashes, encrypted keys and personal data), checked (`PRAGMA integrity_check`, the
@@ -17,7 +18,7 @@ use tessera_store::DatabaseUrl;
 use tessera_store::audit::{self, NewAuditEvent};
 use tessera_store::backup::{self as store_backup, SqliteFile};
 
-use crate::cli::Backup;
+use crate::cli::{Backup, Restore};
 use crate::commands::init_logging;
 use crate::settings::Settings;
 use crate::{Fatal, bootstrap};
@@ -94,6 +95,142 @@ fn backup_sqlite(settings: &Settings, database: &Path, args: &Backup) -> Result<
         master_key_place(settings)
     );
     Ok(())
+}
+
+pub fn restore(config: Option<&Path>, args: &Restore) -> Result<(), Fatal> {
+    let settings = Settings::load(config)?;
+    init_logging(&settings);
+    let target = match &settings.database_url {
+        DatabaseUrl::Postgres(raw) => return Err(Fatal(pg_restore_advice(raw, &args.input))),
+        DatabaseUrl::Sqlite(path) => path.clone(),
+    };
+    let input = &args.input;
+    let file = store_backup::inspect_sqlite(input).map_err(|e| Fatal(format!("--input: {e}")))?;
+    if file.integrity != "ok" {
+        return Err(Fatal(format!("--input: {} is damaged: integrity check: {}", input.display(), file.integrity)));
+    }
+    if file.applied.is_empty() {
+        return Err(Fatal(format!("--input: {} is not a Tessera database (no migrations applied)", input.display())));
+    }
+    if let Some(newer) = file.unknown.first() {
+        return Err(Fatal(format!(
+            "--input: {} has schema version {newer}, which this version of Tessera does not know: \
+             restore it with the version that wrote it",
+            input.display()
+        )));
+    }
+    check_master_key(&settings, input)?;
+    if target.symlink_metadata().is_ok() {
+        if same_file(input, &target) {
+            return Err(Fatal(format!("--input: {} is the database itself", input.display())));
+        }
+        if !args.force {
+            return Err(Fatal(format!(
+                "database_url: {} exists; stop every node, then give --force to replace it",
+                target.display()
+            )));
+        }
+        store_backup::sqlite_not_in_use(&target)
+            .map_err(|e| Fatal(format!("database_url: {} is in use (stop every node first): {e}", target.display())))?;
+    }
+    let folder = match target.parent() {
+        Some(parent) if !parent.as_os_str().is_empty() => parent.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    std::fs::create_dir_all(&folder)
+        .map_err(|e| Fatal(format!("database_url: cannot create {}: {e}", folder.display())))?;
+    let name = target.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let partial = folder.join(format!(".{name}.{}.partial", tessera_store::new_id()));
+    let placed = copy_private(input, &partial).and_then(|()| {
+        for suffix in ["-wal", "-shm", "-journal"] {
+            let mut side = target.clone().into_os_string();
+            side.push(suffix);
+            match std::fs::remove_file(PathBuf::from(side)) {
+                Err(e) if e.kind() != ErrorKind::NotFound => return Err(e),
+                _ => {}
+            }
+        }
+        std::fs::rename(&partial, &target)?;
+        #[cfg(unix)]
+        File::open(&folder).and_then(|d| d.sync_all())?;
+        Ok(())
+    });
+    if let Err(e) = placed {
+        let _ = std::fs::remove_file(&partial);
+        return Err(Fatal(format!("database_url: cannot write {}: {e}", target.display())));
+    }
+    let latest = file.applied.last().cloned().unwrap_or_default();
+    let source = std::fs::canonicalize(input).unwrap_or_else(|_| input.clone());
+    let store = bootstrap::open_store(&settings)?;
+    store
+        .write_transaction(|c| {
+            audit::record(
+                c,
+                &NewAuditEvent {
+                    actor: "cli",
+                    action: "database.restore",
+                    target: "database",
+                    summary: json!({ "file": source.display().to_string(), "schema_version": latest }),
+                    client_ip: None,
+                },
+                crate::now(),
+            )
+        })
+        .map_err(|e| Fatal(format!("restored, but writing the audit event failed: {e}")))?;
+    println!(
+        "Restored {} into {} (schema version {latest}; {} pending migration(s) are applied at the next start).",
+        input.display(),
+        settings.database_url,
+        file.pending
+    );
+    println!("Start the nodes with the master key the backup was taken with ({}).", master_key_place(&settings));
+    Ok(())
+}
+
+/// The backup must have been set up with the master key configured here: a node on it
+/// would refuse to start with any other.
+fn check_master_key(settings: &Settings, input: &Path) -> Result<(), Fatal> {
+    let from_file;
+    let key = match &settings.master_key {
+        Some(key) => key,
+        None => {
+            let path = settings.data_dir.join(bootstrap::MASTER_KEY_FILE);
+            let text = std::fs::read_to_string(&path).map_err(|e| {
+                Fatal(format!(
+                    "master_key: cannot read {} ({e}): put the master key the backup was taken with there, \
+                     or set TESSERA_MASTER_KEY, before restoring",
+                    path.display()
+                ))
+            })?;
+            from_file = tessera_tokens::MasterKey::from_base64(&text)
+                .map_err(|e| Fatal(format!("master_key: {}: {e}", path.display())))?;
+            &from_file
+        }
+    };
+    let mut conn = store_backup::open_sqlite_file(input).map_err(|e| Fatal(format!("--input: {e}")))?;
+    let check = tessera_store::instance::master_key_check(&mut conn).map_err(|e| Fatal(format!("--input: {e}")))?;
+    match check {
+        Some(check) if !key.verify_check(&check) => Err(Fatal(format!(
+            "master_key: {} was not taken with the master key configured here ({}); a node could not \
+             decrypt its signing keys",
+            input.display(),
+            master_key_place(settings)
+        ))),
+        _ => Ok(()),
+    }
+}
+
+fn same_file(a: &Path, b: &Path) -> bool {
+    matches!((std::fs::canonicalize(a), std::fs::canonicalize(b)), (Ok(a), Ok(b)) if a == b)
+}
+
+/// Copies `from` into a new file `to` that only its owner may read and write, flushed
+/// to disk.
+fn copy_private(from: &Path, to: &Path) -> std::io::Result<()> {
+    let mut source = File::open(from)?;
+    let mut copy = create_private(to)?;
+    std::io::copy(&mut source, &mut copy)?;
+    copy.sync_all()
 }
 
 /// An empty file that only its owner may read and write, created new.
@@ -188,6 +325,18 @@ fn pg_dump_advice(raw: &str, output: &Path) -> String {
          see docs/operations.md, Backups",
         shell_quote(&output.display().to_string()),
         shell_quote(&without_password(raw)),
+    )
+}
+
+/// The one line `tessera restore` answers on PostgreSQL.
+fn pg_restore_advice(raw: &str, input: &Path) -> String {
+    format!(
+        "database_url: PostgreSQL is restored with pg_restore, not tessera restore: stop the nodes, \
+         create an empty database and run pg_restore --no-owner --exit-on-error --dbname={} {} (the \
+         password from PGPASSWORD or ~/.pgpass), then start the nodes with the same master key \
+         (TESSERA_MASTER_KEY): see docs/operations.md, Backups",
+        shell_quote(&without_password(raw)),
+        shell_quote(&input.display().to_string()),
     )
 }
 

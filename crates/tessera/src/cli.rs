@@ -51,6 +51,23 @@ pub enum Command {
     /// in the backup: keep it separately, since without it the signing keys in the
     /// backup cannot be decrypted.
     Backup(Backup),
+    /// Restore an embedded (SQLite) database from a file `tessera backup` wrote. Stop
+    /// every node first: a database in use is refused. The backup must be whole, a
+    /// Tessera database of a schema this version knows, and set up with the master key
+    /// configured here (TESSERA_MASTER_KEY or data_dir/master.key). On PostgreSQL it
+    /// prints the `pg_restore` command to run instead and exits with status 2.
+    Restore(Restore),
+}
+
+#[derive(Debug, Args)]
+pub struct Restore {
+    /// The backup to restore.
+    #[arg(long, value_name = "FILE")]
+    pub input: PathBuf,
+    /// Replace the existing database (`database_url`). Without it an existing database
+    /// is refused.
+    #[arg(long)]
+    pub force: bool,
 }
 
 #[derive(Debug, Args)]

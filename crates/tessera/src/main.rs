@@ -18,6 +18,7 @@ fn main() -> ExitCode {
         Command::Connection(connection) => tessera::connections::run(cli.config.as_deref(), connection),
         Command::App(app) => tessera::apps::run(cli.config.as_deref(), app),
         Command::Backup(args) => commands::backup(cli.config.as_deref(), args),
+        Command::Restore(args) => commands::restore(cli.config.as_deref(), args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -214,6 +214,72 @@ fn a_sqlite_backup_taken_while_serving_restores_with_its_master_key_and_only_wit
 }
 
 #[test]
+fn restore_replaces_a_stopped_nodes_database_and_refuses_what_is_unsafe() {
+    let db = TestDatabase::sqlite();
+    let tessera_store::DatabaseUrl::Sqlite(database) = &db.url else { unreachable!() };
+    let work = scratch("restore");
+    let master_key = MasterKey::generate().unwrap().to_base64().to_owned();
+    let mut raw = settings_for(&db, &work.join("data"));
+    raw.master_key = Some(master_key.clone());
+    raw.issuer = "http://tessera.test".into();
+    let mut app = TestApp::spawn_with(raw.clone());
+    let store = Store::connect(&db.url, &PoolOptions::for_backend(db.url.backend())).unwrap();
+    let (connection_secret, client_secret) = register(&store);
+    drop(store);
+    let kept = issue(&app, "ref-machine", &client_secret);
+    let url = format!("sqlite://{}", database.display());
+    let env = [("TESSERA_DATABASE_URL", url.as_str()), ("TESSERA_MASTER_KEY", master_key.as_str())];
+    let backup = tessera(&work, &["backup", "--output", "b.db"], &env);
+    assert!(backup.status.success(), "{}", text(&backup.stderr));
+    let lost = issue(&app, "ref-machine", &client_secret);
+
+    let refused = |args: &[&str], env: &[(&str, &str)], expected: &str| {
+        let output = tessera(&work, args, env);
+        let err = text(&output.stderr);
+        assert_eq!(output.status.code(), Some(2), "{args:?}: {err}");
+        assert!(err.starts_with(expected), "{args:?}: expected {expected}, got {err}");
+    };
+    refused(&["restore", "--input", "b.db", "--force"], &env, "error: database_url:");
+    assert!(text(&tessera(&work, &["restore", "--input", "b.db", "--force"], &env).stderr).contains("is in use"));
+    app.stop();
+    drop(app);
+    refused(&["restore", "--input", "b.db"], &env, "error: database_url:");
+    let other_key = MasterKey::generate().unwrap().to_base64().to_owned();
+    let wrong_key = [("TESSERA_DATABASE_URL", url.as_str()), ("TESSERA_MASTER_KEY", other_key.as_str())];
+    refused(&["restore", "--input", "b.db", "--force"], &wrong_key, "error: master_key:");
+    std::fs::write(work.join("junk.db"), b"not a database at all, not even close to one").unwrap();
+    refused(&["restore", "--input", "junk.db", "--force"], &env, "error: --input:");
+    assert!(tessera_store::backup::inspect_sqlite(database).unwrap().usable(), "the refusals left the database alone");
+
+    // The stopped server's background threads (key refresher, group-commit writer) close
+    // their connections within a refresh interval; until then the database is in use.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let restored = loop {
+        let output = tessera(&work, &["restore", "--input", "b.db", "--force"], &env);
+        if output.status.success() || std::time::Instant::now() > deadline {
+            break output;
+        }
+        assert!(text(&output.stderr).contains("is in use"), "{}", text(&output.stderr));
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    };
+    assert!(restored.status.success(), "{}", text(&restored.stderr));
+    assert!(text(&restored.stdout).starts_with("Restored b.db"), "{}", text(&restored.stdout));
+    #[cfg(unix)]
+    assert_eq!(mode(database), 0o600);
+    let node = TestApp::spawn_with(raw.clone());
+    assert!(active(&node, &connection_secret, &kept), "a token issued before the backup");
+    assert!(!active(&node, &connection_secret, &lost), "a token issued after the backup is gone with the restore");
+    let store = Store::connect(&db.url, &PoolOptions::for_backend(db.url.backend())).unwrap();
+    let events = store
+        .read_transaction(|c| tessera_store::audit::list(c, &Default::default(), &tessera_store::Page::first(20)))
+        .unwrap();
+    let event = events.items.iter().find(|e| e.action == "database.restore").expect("the restore is audited");
+    assert_eq!(event.actor, "cli");
+    drop((node, store));
+    let _ = std::fs::remove_dir_all(&work);
+}
+
+#[test]
 fn a_failed_backup_leaves_no_file() {
     let work = scratch("backup-fail");
     // No database at all.
@@ -238,7 +304,7 @@ fn a_failed_backup_leaves_no_file() {
 }
 
 #[test]
-fn on_postgres_backup_prints_the_pg_dump_command_without_the_password() {
+fn on_postgres_backup_and_restore_print_the_pg_dump_and_pg_restore_commands_without_the_password() {
     let Some(db) = TestDatabase::postgres() else {
         return;
     };
@@ -259,6 +325,16 @@ fn on_postgres_backup_prints_the_pg_dump_command_without_the_password() {
     assert!(!err.contains("hunter2"), "{err}");
     assert!(err.contains("master key"), "{err}");
     assert!(!work.join("tessera.dump").exists());
+    let output = tessera(
+        &work,
+        &["restore", "--input", "tessera.dump"],
+        &[("TESSERA_DATABASE_URL", with_password.as_str()), ("TESSERA_MASTER_KEY", key.as_str())],
+    );
+    let err = text(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{err}");
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(err.contains(&format!("pg_restore --no-owner --exit-on-error --dbname='{url}' 'tessera.dump'")), "{err}");
+    assert!(!err.contains("hunter2"), "{err}");
     let _ = std::fs::remove_dir_all(&work);
 }
 
@@ -355,5 +431,17 @@ fn a_pg_dump_taken_while_serving_restores_into_an_empty_database_with_its_master
     the_restored_node_answers_for_tokens_issued_before(&restored, &before);
     refuses_another_master_key(&restored, [Some(MasterKey::generate().unwrap().to_base64().to_owned())]);
     drop(empty);
+    let _ = std::fs::remove_dir_all(&work);
+}
+
+#[test]
+fn backup_and_restore_have_help() {
+    let work = scratch("backup-help");
+    for command in ["backup", "restore"] {
+        let output = tessera(&work, &[command, "--help"], &[]);
+        assert!(output.status.success(), "{command}: {}", text(&output.stderr));
+        let help = text(&output.stdout);
+        assert!(help.contains("Usage:") && help.contains("--force") && help.contains("master key"), "{help}");
+    }
     let _ = std::fs::remove_dir_all(&work);
 }
