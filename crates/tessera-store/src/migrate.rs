@@ -6,7 +6,7 @@ use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
 use crate::{AnyConnection, StoreError, StoreResult};
 
 const POSTGRES: EmbeddedMigrations = embed_migrations!("../../migrations/postgres");
-const SQLITE: EmbeddedMigrations = embed_migrations!("../../migrations/sqlite");
+pub(crate) const SQLITE: EmbeddedMigrations = embed_migrations!("../../migrations/sqlite");
 
 /// Serialises migrations and seeding between nodes starting at once on one Postgres.
 const POSTGRES_LOCK: i64 = 0x0074_6573_7365_7261; // "tessera"

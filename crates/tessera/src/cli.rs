@@ -45,6 +45,39 @@ pub enum Command {
     /// Register and inspect applications (OAuth clients).
     #[command(subcommand)]
     App(crate::apps::AppCommand),
+    /// Back up the database to a file while the server may be running (SQLite: a
+    /// consistent copy as of one commit, mode 0600). On PostgreSQL it prints the
+    /// `pg_dump` command to run instead and exits with status 2. The master key is not
+    /// in the backup: keep it separately, since without it the signing keys in the
+    /// backup cannot be decrypted.
+    Backup(Backup),
+    /// Restore an embedded (SQLite) database from a file `tessera backup` wrote. Stop
+    /// every node first: a database in use is refused. The backup must be whole, a
+    /// Tessera database of a schema this version knows, and set up with the master key
+    /// configured here (TESSERA_MASTER_KEY or data_dir/master.key). On PostgreSQL it
+    /// prints the `pg_restore` command to run instead and exits with status 2.
+    Restore(Restore),
+}
+
+#[derive(Debug, Args)]
+pub struct Restore {
+    /// The backup to restore.
+    #[arg(long, value_name = "FILE")]
+    pub input: PathBuf,
+    /// Replace the existing database (`database_url`). Without it an existing database
+    /// is refused.
+    #[arg(long)]
+    pub force: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct Backup {
+    /// The file to write. It must not exist unless --force is given.
+    #[arg(long, value_name = "FILE")]
+    pub output: PathBuf,
+    /// Replace FILE if it exists (atomically: it is never left half-written).
+    #[arg(long)]
+    pub force: bool,
 }
 
 #[derive(Debug, Subcommand)]

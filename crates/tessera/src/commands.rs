@@ -12,7 +12,7 @@ use tessera_store::users::{self, NewUser};
 use tessera_tokens::{MasterKey, PasswordHasher, generate_secret};
 use tracing_subscriber::EnvFilter;
 
-use crate::cli::{AdminCommand, ConfigCommand, CreateApiKey, CreateUser, KeysCommand};
+use crate::cli::{AdminCommand, Backup, ConfigCommand, CreateApiKey, CreateUser, KeysCommand, Restore};
 use crate::settings::{LogFormat, Settings};
 use crate::{Fatal, bootstrap, server};
 
@@ -95,6 +95,14 @@ pub fn migrate(config: Option<&Path>) -> Result<(), Fatal> {
         }
     }
     Ok(())
+}
+
+pub fn backup(config: Option<&Path>, args: &Backup) -> Result<(), Fatal> {
+    crate::backup::run(config, args)
+}
+
+pub fn restore(config: Option<&Path>, args: &Restore) -> Result<(), Fatal> {
+    crate::backup::restore(config, args)
 }
 
 pub fn admin(config: Option<&Path>, command: &AdminCommand) -> Result<(), Fatal> {

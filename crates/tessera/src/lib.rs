@@ -5,6 +5,7 @@
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 
 pub mod apps;
+pub mod backup;
 pub mod body_deadline;
 pub mod bootstrap;
 pub mod cli;

@@ -10,6 +10,7 @@ mod common;
 
 mod api;
 mod authorize;
+mod backup;
 mod claims;
 mod cli;
 mod console;
