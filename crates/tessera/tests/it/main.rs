@@ -13,6 +13,7 @@ mod authorize;
 mod claims;
 mod cli;
 mod console;
+mod device;
 mod end_session;
 mod errors;
 mod headers;
