@@ -4,6 +4,11 @@
 //! `access_denied`, `expired_token`) until it gets tokens, once. Each test drives the
 //! real server on SQLite and Postgres.
 
+use std::cell::Cell;
+use std::time::Duration;
+
+use openidconnect::core::{CoreClient, CoreDeviceAuthorizationResponse, CoreProviderMetadata};
+use openidconnect::{ClientId, DeviceAuthorizationUrl, IssuerUrl, Nonce, OAuth2TokenResponse, Scope, TokenResponse};
 use serde_json::Value;
 use tessera_domain::GrantType;
 use tessera_store::applications::ApplicationSettings;
@@ -128,6 +133,40 @@ crate::both_backends! {
 
         // Spent once.
         assert_token_error(&poll(&w, "tv", device_code), "invalid_grant", "a second poll after success");
+    }
+
+    fn the_openidconnect_crate_completes_the_device_flow_polling_until_the_user_allows(db: TestDatabase) {
+        let w = device_world(&db);
+        let http = http();
+        let metadata = CoreProviderMetadata::discover(&IssuerUrl::new(w.app.base.clone()).unwrap(), &http).unwrap();
+        let device_url = w.app.discovery()["device_authorization_endpoint"].as_str().unwrap().to_owned();
+        let client = CoreClient::from_provider_metadata(metadata, ClientId::new("tv".into()), None)
+            .set_device_authorization_url(DeviceAuthorizationUrl::new(device_url).unwrap());
+        let details: CoreDeviceAuthorizationResponse = client
+            .exchange_device_code()
+            .add_scope(Scope::new("offline_access".into()))
+            .request(&http)
+            .unwrap();
+        assert_eq!(details.interval(), Duration::from_secs(5));
+        let user_code = details.user_code().secret().clone();
+        // The first poll is pending; while the device waits, the user allows it.
+        let b = Browser::new(&w.app);
+        let waits = Cell::new(0);
+        let sleep = |interval: Duration| {
+            waits.set(waits.get() + 1);
+            if waits.get() == 1 {
+                let done = decide(&b, enter(&b, "/device", &user_code), "allow");
+                assert_eq!(done.status, 200, "{}", done.body);
+            }
+            std::thread::sleep(interval);
+        };
+        let tokens = client.exchange_device_access_token(&details).unwrap().request(&http, sleep, None).unwrap();
+        assert_eq!(waits.get(), 1, "one authorization_pending, then tokens");
+        let id_token = tokens.id_token().expect("an ID token with openid");
+        let no_nonce = |nonce: Option<&Nonce>| if nonce.is_none() { Ok(()) } else { Err("a nonce".to_owned()) };
+        let claims = id_token.claims(&client.id_token_verifier(), no_nonce).unwrap();
+        assert_eq!(claims.subject().as_str(), w.alice.as_str());
+        assert!(tokens.refresh_token().is_some());
     }
 
     fn polling_faster_than_the_interval_is_slow_down_and_the_interval_grows(db: TestDatabase) {
