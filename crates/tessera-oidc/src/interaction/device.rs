@@ -167,7 +167,8 @@ fn enter_code(state: &OidcState, cookie: Option<&str>, form: &Params, client_ip:
             scope: device.scope.clone(),
             nonce: None,
             code_challenge: None,
-            prompt: Vec::new(),
+            // §5.4: the user confirms every device, even an application consented to.
+            prompt: vec!["consent".to_owned()],
             max_age: None,
             login_hint: None,
             hinted_sub: None,

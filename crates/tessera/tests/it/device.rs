@@ -202,6 +202,20 @@ crate::both_backends! {
         assert!(reply.body.contains("not valid, or it has expired"), "{}", reply.body);
     }
 
+    fn consent_is_asked_for_every_device_even_when_remembered(db: TestDatabase) {
+        let w = device_world(&db);
+        let b = Browser::new(&w.app);
+        let first = started(&w);
+        decide(&b, enter(&b, "/device", first["user_code"].as_str().unwrap()), "allow");
+        assert_eq!(poll(&w, "tv", first["device_code"].as_str().unwrap()).status, 200);
+        // Signed in, consent remembered: the next device still goes to the consent page.
+        let second = started(&w);
+        let reply = enter(&b, "/device", second["user_code"].as_str().unwrap());
+        assert_eq!(reply.status, 303, "{}", reply.body);
+        assert!(reply.location().unwrap().starts_with("/consent?"), "{:?}", reply.location());
+        assert_token_error(&poll(&w, "tv", second["device_code"].as_str().unwrap()), "authorization_pending", "not yet");
+    }
+
     fn another_client_cannot_redeem_the_device_code(db: TestDatabase) {
         let w = device_world(&db);
         let started = started(&w);
