@@ -107,7 +107,8 @@ impl ApplicationType {
 string_enum!(
     /// RFC 6749 grant types Tessera supports.
     GrantType, field = "grant_type",
-    expected = "authorization_code, refresh_token, client_credentials, password" {
+    expected = "authorization_code, refresh_token, client_credentials, password, \
+                urn:ietf:params:oauth:grant-type:device_code" {
         /// RFC 6749 §4.1.
         AuthorizationCode => "authorization_code",
         /// RFC 6749 §6.
@@ -116,6 +117,9 @@ string_enum!(
         ClientCredentials => "client_credentials",
         /// RFC 6749 §4.3, legacy: off unless the application enables it.
         Password => "password",
+        /// RFC 8628 §3.4: the device authorization grant, for devices without a browser
+        /// or with limited input (off unless the application enables it).
+        DeviceCode => "urn:ietf:params:oauth:grant-type:device_code",
     }
 );
 
@@ -203,7 +207,8 @@ pub enum ApplicationSettingsError {
     },
     /// Refresh tokens are issued only by grants that involve a user.
     #[error(
-        "the refresh_token grant needs authorization_code or password: refresh tokens are only issued to users' sessions"
+        "the refresh_token grant needs authorization_code, password or the device grant: refresh tokens are only \
+         issued to users' sessions"
     )]
     RefreshWithoutUserGrant,
     /// OIDC Core §3.1.2.1: the code flow redirects to a registered URI.
@@ -276,9 +281,13 @@ impl Consistency<'_> {
     /// 1. public clients (SPA, native) use `none`; web and machine apps do not;
     /// 2. at least one grant type;
     /// 3. machine apps: only `client_credentials`; SPA and native: `authorization_code`
-    ///    required, `client_credentials` and `password` refused (public clients cannot
-    ///    authenticate); `password` only for web apps (RFC 9700 §2.4: legacy);
-    /// 4. `refresh_token` needs `authorization_code` or `password`;
+    ///    required (a native app may have the device grant instead), `client_credentials`
+    ///    and `password` refused (public clients cannot authenticate); `password` only
+    ///    for web apps (RFC 9700 §2.4: legacy); the device grant (RFC 8628) only for
+    ///    native apps (a TV or CLI app, public) and web apps (a confidential device), as
+    ///    a SPA has a browser and a machine app no user;
+    /// 4. `refresh_token` needs a grant with a user (`authorization_code`, `password` or
+    ///    the device grant);
     /// 5. `authorization_code` needs a redirect URI.
     pub fn validate(&self) -> Result<(), ApplicationSettingsError> {
         use ApplicationSettingsError as E;
@@ -299,8 +308,11 @@ impl Consistency<'_> {
             return Err(E::NoGrantType);
         }
         let refused: &[GrantType] = match app_type {
-            ApplicationType::Machine => &[GrantType::AuthorizationCode, GrantType::RefreshToken, GrantType::Password],
-            ApplicationType::Spa | ApplicationType::Native => &[GrantType::ClientCredentials, GrantType::Password],
+            ApplicationType::Machine => {
+                &[GrantType::AuthorizationCode, GrantType::RefreshToken, GrantType::Password, GrantType::DeviceCode]
+            }
+            ApplicationType::Spa => &[GrantType::ClientCredentials, GrantType::Password, GrantType::DeviceCode],
+            ApplicationType::Native => &[GrantType::ClientCredentials, GrantType::Password],
             ApplicationType::Web => &[],
         };
         if let Some(&grant_type) = self.grant_types.iter().find(|g| refused.contains(g)) {
@@ -311,10 +323,12 @@ impl Consistency<'_> {
             ApplicationType::Spa | ApplicationType::Native => Some(GrantType::AuthorizationCode),
             ApplicationType::Web => None,
         };
-        if let Some(grant_type) = required.filter(|g| !has(*g)) {
+        let device_only_native = app_type == ApplicationType::Native && has(GrantType::DeviceCode);
+        if let Some(grant_type) = required.filter(|g| !has(*g) && !device_only_native) {
             return Err(E::GrantRequired { app_type, grant_type });
         }
-        if has(GrantType::RefreshToken) && !has(GrantType::AuthorizationCode) && !has(GrantType::Password) {
+        let user_grant = has(GrantType::AuthorizationCode) || has(GrantType::Password) || has(GrantType::DeviceCode);
+        if has(GrantType::RefreshToken) && !user_grant {
             return Err(E::RefreshWithoutUserGrant);
         }
         if has(GrantType::AuthorizationCode) && self.redirect_uri_count == 0 {

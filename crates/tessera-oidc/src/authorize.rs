@@ -212,6 +212,7 @@ pub(crate) fn check_rest(
         signed_in_at: None,
         consented: false,
         resources,
+        device: None,
     })
 }
 
@@ -256,7 +257,8 @@ pub(crate) fn decide(
     if !tessera_domain::missing_required_claims(&app.settings.required_claims, &values).is_empty() {
         return Ok(ask(REQUIRED_CLAIMS_PATH, "interaction_required", "the user must provide required information"));
     }
-    if app.settings.require_consent && !request.consented {
+    // RFC 8628 §5.4: a device request is always confirmed, whatever was remembered.
+    if (app.settings.require_consent || request.device.is_some()) && !request.consented {
         let remembered = consents::get_consent(conn, &user.id, &app.id)?
             .and_then(|c| tessera_domain::ScopeSet::parse(&c.scope).ok())
             .zip(tessera_domain::ScopeSet::parse(&request.scope).ok())
@@ -264,6 +266,9 @@ pub(crate) fn decide(
         if request.prompts("consent") || !remembered {
             return Ok(ask("/consent", "consent_required", "the user must consent"));
         }
+    }
+    if let Some(device_code_hash) = &request.device {
+        return crate::interaction::device::approve(conn, handle, request, device_code_hash, session, &user.id, now);
     }
     issue_code(conn, state, handle, request, app, session, &user.id, now)
 }

@@ -76,6 +76,22 @@ impl OAuthError {
         Self::new("access_denied", StatusCode::BAD_REQUEST, description)
     }
 
+    /// RFC 8628 §3.5: the user has not yet approved or denied the device's request.
+    pub fn authorization_pending() -> Self {
+        Self::new("authorization_pending", StatusCode::BAD_REQUEST, "the user has not yet approved the request")
+    }
+
+    /// RFC 8628 §3.5: the device polled sooner than its interval allowed; the interval
+    /// grows by 5 seconds.
+    pub fn slow_down() -> Self {
+        Self::new("slow_down", StatusCode::BAD_REQUEST, "polling too fast: the interval grows by 5 seconds")
+    }
+
+    /// RFC 8628 §3.5: the device code expired; the device may start a new request.
+    pub fn expired_token() -> Self {
+        Self::new("expired_token", StatusCode::BAD_REQUEST, "the device code has expired")
+    }
+
     pub fn server_error() -> Self {
         Self::new("server_error", StatusCode::INTERNAL_SERVER_ERROR, "the request could not be completed")
     }

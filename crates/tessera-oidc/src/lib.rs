@@ -2,8 +2,9 @@
 //! and resource servers talk to. For now: the health endpoints `/healthz` (the process
 //! is alive) and `/readyz` (the database answers), discovery and the JWKS, authorize
 //! with the sign-in, registration, required-claims and consent pages, pushed
-//! authorization requests (RFC 9126), the token
-//! endpoint (authorization code, refresh token, client credentials, password), userinfo,
+//! authorization requests (RFC 9126), device authorization (RFC 8628) with its
+//! verification page, the token endpoint (authorization code, refresh token, client
+//! credentials, password, device code), userinfo,
 //! introspection, revocation and end-session.
 //!
 //! Not for: admin pages or the management API (`tessera-admin`), SQL (`tessera-store`),
@@ -17,6 +18,7 @@ mod bearer;
 mod client_auth;
 mod cors;
 mod custom_claims;
+mod device_authorization;
 mod discovery;
 mod end_session;
 mod error;
@@ -68,6 +70,11 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/connect/authorize/resume", web::get().to(authorize::resume))
         .service(web::resource("/connect/par").route(web::post().to(par::par)).default_service(post_only()))
         .service(
+            web::resource("/connect/deviceauthorization")
+                .route(web::post().to(device_authorization::device_authorization))
+                .default_service(post_only()),
+        )
+        .service(
             web::resource("/connect/token")
                 .route(web::post().to(token::token))
                 .route(web::method(actix_web::http::Method::OPTIONS).to(cors::preflight))
@@ -109,6 +116,11 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             web::resource(authorize::REQUIRED_CLAIMS_PATH)
                 .route(web::get().to(interaction::required_claims::show))
                 .route(web::post().to(interaction::required_claims::submit)),
+        )
+        .service(
+            web::resource(device_authorization::VERIFICATION_PATH)
+                .route(web::get().to(interaction::device::show))
+                .route(web::post().to(interaction::device::submit)),
         )
         .service(
             web::resource("/consent")

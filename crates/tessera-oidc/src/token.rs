@@ -121,5 +121,6 @@ fn exchange(
         GrantType::RefreshToken => grants::run::<grants::refresh_token::RefreshToken>(state, &request),
         GrantType::ClientCredentials => grants::run::<grants::client_credentials::ClientCredentials>(state, &request),
         GrantType::Password => grants::run::<grants::password::Password>(state, &request),
+        GrantType::DeviceCode => grants::run::<grants::device_code::DeviceCode>(state, &request),
     }
 }

@@ -55,6 +55,7 @@ pub mod codes;
 pub mod config;
 pub mod connections;
 pub mod consents;
+pub mod device_codes;
 pub mod grants;
 pub mod instance;
 pub mod keys;

@@ -1,4 +1,4 @@
-//! Deleting what expired: codes, pending and pushed requests, tokens, grants, sessions and sign-in
+//! Deleting what expired: codes, pending, pushed and device authorization requests, tokens, grants, sessions and sign-in
 //! throttle buckets.
 
 use diesel::prelude::*;
@@ -15,6 +15,7 @@ pub struct PurgeCounts {
     pub authorization_codes: usize,
     pub authorization_requests: usize,
     pub pushed_authorization_requests: usize,
+    pub device_codes: usize,
     pub refresh_tokens: usize,
     pub reference_tokens: usize,
     pub client_assertion_jtis: usize,
@@ -30,6 +31,7 @@ impl PurgeCounts {
         self.authorization_codes
             + self.authorization_requests
             + self.pushed_authorization_requests
+            + self.device_codes
             + self.refresh_tokens
             + self.reference_tokens
             + self.client_assertion_jtis
@@ -40,7 +42,7 @@ impl PurgeCounts {
     }
 }
 
-/// Deletes what expired at or before `now`: codes, pending and pushed requests, refresh and
+/// Deletes what expired at or before `now`: codes, pending, pushed and device requests, refresh and
 /// reference tokens, jti records, browser sessions past their absolute timeout,
 /// grants past their absolute expiry, and sign-in throttle buckets that hold nothing. A grant stays while a reference token issued from
 /// it is still unexpired, so deleting it cannot cut that token short.
@@ -53,6 +55,7 @@ pub fn purge_expired(conn: &mut AnyConnection, now: i64) -> StoreResult<PurgeCou
     let pushed_authorization_requests =
         diesel::delete(pushed_authorization_requests::table.filter(pushed_authorization_requests::expires_at.le(now)))
             .execute(conn)?;
+    let device_codes = crate::device_codes::purge(conn, now)?;
     let client_assertion_jtis =
         diesel::delete(client_assertion_jtis::table.filter(client_assertion_jtis::expires_at.le(now))).execute(conn)?;
     let reference_tokens =
@@ -77,6 +80,7 @@ pub fn purge_expired(conn: &mut AnyConnection, now: i64) -> StoreResult<PurgeCou
         authorization_codes,
         authorization_requests,
         pushed_authorization_requests,
+        device_codes,
         refresh_tokens,
         reference_tokens,
         client_assertion_jtis,

@@ -240,6 +240,28 @@ diesel::table! {
 }
 
 diesel::table! {
+    device_codes (device_code_hash) {
+        device_code_hash -> Text,
+        user_code_hash -> Text,
+        grant_id -> Text,
+        application_id -> Text,
+        scope -> Text,
+        resources -> Text,
+        status -> Text,
+        poll_interval -> BigInt,
+        last_polled_at -> Nullable<BigInt>,
+        too_fast -> BigInt,
+        user_id -> Nullable<Text>,
+        sid -> Nullable<Text>,
+        auth_time -> Nullable<BigInt>,
+        amr -> Text,
+        created_at -> BigInt,
+        expires_at -> BigInt,
+        consumed_at -> Nullable<BigInt>,
+    }
+}
+
+diesel::table! {
     authorization_codes (code_hash) {
         code_hash -> Text,
         grant_id -> Text,
@@ -459,6 +481,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     admin_sessions,
     authorization_requests,
     pushed_authorization_requests,
+    device_codes,
     authorization_codes,
     consents,
     grants,

@@ -23,6 +23,8 @@ mod config;
 mod connections;
 #[path = "store/consents.rs"]
 mod consents;
+#[path = "store/device_codes.rs"]
+mod device_codes;
 #[path = "store/errors.rs"]
 mod errors;
 #[path = "store/fixtures.rs"]

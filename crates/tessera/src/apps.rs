@@ -65,8 +65,9 @@ pub struct CreateApp {
     #[arg(long = "post-logout-redirect-uri", value_name = "URI")]
     pub post_logout_redirect_uris: Vec<String>,
     /// A grant type (repeatable): authorization_code, refresh_token, client_credentials,
-    /// password. Default: authorization_code and refresh_token; client_credentials for
-    /// machine applications.
+    /// password, urn:ietf:params:oauth:grant-type:device_code (native and web
+    /// applications). Default: authorization_code and refresh_token; client_credentials
+    /// for machine applications.
     #[arg(long = "grant-type", value_name = "GRANT")]
     pub grant_types: Vec<String>,
     /// Token endpoint authentication: client_secret_basic, client_secret_post,

@@ -142,6 +142,21 @@ both_backends! {
         assert_error(&call(&app, Method::POST, &format!("/api/v1/applications/{id}/secret"), Some(&key), None).await, 409, "conflict", Some("token_endpoint_auth_method"));
     }
 
+    async fn the_device_grant_is_enabled_by_its_urn_for_native_and_web_applications_only(store: Store) {
+        let app = app(&store).await;
+        let key = admin_key(&store);
+        let post = |body: Value| { let key = key.clone(); let app = &app; async move { call(app, Method::POST, "/api/v1/applications", Some(&key), Some(body)).await } };
+        let device = "urn:ietf:params:oauth:grant-type:device_code";
+        let tv = json!({ "name": "TV", "app_type": "native", "grant_types": [device, "refresh_token"] });
+        let (status, created) = post(tv).await;
+        assert_eq!(status, 201, "{created}");
+        assert_eq!(created["grant_types"], json!([device, "refresh_token"]));
+        let spa = json!({ "name": "Spa", "app_type": "spa", "redirect_uris": ["https://spa.example/cb"], "grant_types": ["authorization_code", device] });
+        assert_error(&post(spa).await, 400, "invalid_request", Some("grant_types"));
+        let machine = json!({ "name": "Robot", "app_type": "machine", "grant_types": ["client_credentials", device] });
+        assert_error(&post(machine).await, 400, "invalid_request", Some("grant_types"));
+    }
+
     async fn lists_page_with_a_cursor(store: Store) {
         let app = app(&store).await;
         let key = admin_key(&store);

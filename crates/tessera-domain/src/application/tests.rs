@@ -1,7 +1,7 @@
 use super::*;
 
 use ApplicationType::{Machine, Native, Spa, Web};
-use GrantType::{AuthorizationCode, ClientCredentials, Password, RefreshToken};
+use GrantType::{AuthorizationCode, ClientCredentials, DeviceCode, Password, RefreshToken};
 
 fn settings(
     app_type: ApplicationType,
@@ -68,7 +68,8 @@ fn every_enum_value_parses_back_and_round_trips_through_serde() {
     check(TokenFormat::ALL);
     check(ClientAuthMethod::ALL);
     check(SigningAlgorithm::ALL);
-    assert_eq!(GrantType::ALL.len(), 4);
+    assert_eq!(GrantType::ALL.len(), 5);
+    assert_eq!(GrantType::parse("urn:ietf:params:oauth:grant-type:device_code"), Ok(DeviceCode));
 }
 
 #[test]
@@ -78,7 +79,8 @@ fn unknown_enum_strings_are_refused_naming_setting_and_value() {
     assert_eq!(err.value, "implicit");
     assert_eq!(
         err.to_string(),
-        "\"implicit\" is not a valid grant_type; expected one of: authorization_code, refresh_token, client_credentials, password"
+        "\"implicit\" is not a valid grant_type; expected one of: authorization_code, refresh_token, client_credentials, \
+         password, urn:ietf:params:oauth:grant-type:device_code"
     );
     assert!(SigningAlgorithm::parse("es256").is_err());
     assert!(SigningAlgorithm::parse("none").is_err());
@@ -366,4 +368,16 @@ fn pushed_authorization_requests_are_optional_unless_the_application_requires_th
     assert!(!input("web").into_settings(None).unwrap().require_pushed_authorization_requests);
     let required = ApplicationInput { require_pushed_authorization_requests: Some(true), ..input("spa") };
     assert!(required.into_settings(None).unwrap().require_pushed_authorization_requests);
+}
+
+#[test]
+fn the_device_grant_is_for_native_and_web_applications() {
+    use ClientAuthMethod as A;
+    assert!(settings(Native, A::None, &[DeviceCode, RefreshToken], 0).is_ok());
+    assert!(settings(Native, A::None, &[AuthorizationCode, DeviceCode], 1).is_ok());
+    assert!(settings(Web, A::ClientSecretBasic, &[DeviceCode, RefreshToken], 0).is_ok());
+    let err = settings(Spa, A::None, &[AuthorizationCode, DeviceCode], 1).unwrap_err();
+    assert_eq!(err, ApplicationSettingsError::GrantNotAllowed { app_type: Spa, grant_type: DeviceCode });
+    let err = settings(Machine, A::ClientSecretBasic, &[ClientCredentials, DeviceCode], 0).unwrap_err();
+    assert_eq!(err, ApplicationSettingsError::GrantNotAllowed { app_type: Machine, grant_type: DeviceCode });
 }

@@ -37,6 +37,11 @@ pub struct AuthorizationRequest {
     /// RFC 8707 resource indicators: the API connections the tokens are for.
     #[serde(default)]
     pub resources: Vec<String>,
+    /// RFC 8628: the hash of the device code this request approves, when it came from
+    /// the device verification page: it ends by approving that device code, not with a
+    /// code sent to a redirect URI.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub device: Option<String>,
 }
 
 impl AuthorizationRequest {

@@ -1,6 +1,7 @@
 //! The consent page (OIDC Core §3.1.2.4): the identity and API scopes the application
 //! asks for, by display name and description. Consent is remembered per user and
-//! application; denying answers the client with `access_denied`.
+//! application; denying answers the client with `access_denied` (a device request:
+//! its device code is denied, RFC 8628 §3.5).
 
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde_json::json;
@@ -100,6 +101,9 @@ pub(crate) async fn submit(request: HttpRequest, body: web::Bytes, state: web::D
                     Some("deny") => {
                         authorization_requests::delete_request(c, SecretHash::of(&pending.handle).as_str())?;
                         audit_user(c, &user_id, "user.consent_denied", summary, client_ip.as_deref(), now)?;
+                        if let Some(device_code_hash) = &pending.request.device {
+                            return super::device::deny(c, device_code_hash, now);
+                        }
                         let refusal = Refusal::new("access_denied", "the user did not allow the request");
                         Ok(refusal.redirect(&pending.request.reply, &state.issuer))
                     }

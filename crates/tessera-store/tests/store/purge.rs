@@ -75,6 +75,7 @@ crate::both_backends! {
                 authorization_codes: 1,
                 authorization_requests: 1,
                 pushed_authorization_requests: 1,
+                device_codes: 0,
                 refresh_tokens: 2,
                 reference_tokens: 1,
                 client_assertion_jtis: 1,

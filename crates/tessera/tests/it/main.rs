@@ -14,6 +14,7 @@ mod backup;
 mod claims;
 mod cli;
 mod console;
+mod device;
 mod end_session;
 mod errors;
 mod headers;
