@@ -28,6 +28,7 @@ pub(crate) fn grant(p: &Parties, sid: &str, expires_at: i64) -> NewGrant {
         custom_claims: Map::new(),
         issued_claims: Map::new(),
         expires_at,
+        dpop_jkt: None,
     }
 }
 

@@ -138,6 +138,7 @@ impl Grant for AuthorizationCode {
             attributes: &attributes,
             at_grant: None,
             rotated_refresh: None,
+            dpop_jkt: request.dpop_jkt,
         };
         let issued = match issue(state, app, request.config, &user_grant, now) {
             Ok(issued) => issued,
@@ -161,6 +162,7 @@ impl Grant for AuthorizationCode {
             custom_claims: Map::new(),
             issued_claims: issued.claims.to_map(),
             expires_at: now + app.settings.lifetimes.refresh_token,
+            dpop_jkt: super::refresh_binding(request),
         };
         let refresh = issued.refresh.as_ref().map(|r| r.hash());
         let spent = spend_and_store(state, issued.event.as_ref(), now, |c| {
