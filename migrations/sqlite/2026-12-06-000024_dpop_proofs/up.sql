@@ -9,3 +9,5 @@ CREATE INDEX dpop_proofs_expires_idx ON dpop_proofs (expires_at);
 ALTER TABLE applications ADD COLUMN dpop_bound_access_tokens BOOLEAN NOT NULL DEFAULT FALSE;
 -- RFC 9449 §5: the key a public client's refresh tokens are bound to (its thumbprint).
 ALTER TABLE grants ADD COLUMN dpop_jkt TEXT;
+-- RFC 9449 §10: the key a code is bound to by the dpop_jkt authorization parameter.
+ALTER TABLE authorization_codes ADD COLUMN dpop_jkt TEXT;

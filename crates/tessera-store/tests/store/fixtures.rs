@@ -134,6 +134,7 @@ pub(crate) fn code(p: &Parties, code_hash: &str, grant_id: &str) -> NewAuthoriza
         auth_time: NOW - 5,
         amr: vec!["pwd".into()],
         expires_at: NOW + 60,
+        dpop_jkt: None,
     }
 }
 

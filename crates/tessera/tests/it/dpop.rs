@@ -384,4 +384,41 @@ crate::both_backends! {
         assert_eq!(issued.json()["token_type"], "DPoP");
         assert_eq!(payload(&field(&issued.json(), "access_token"))["cnf"]["jkt"], key.jkt());
     }
+
+    fn a_code_bound_by_dpop_jkt_is_redeemed_only_with_that_key(db: TestDatabase) {
+        let w = world(&db);
+        let key = DpopClient::new(SigningAlgorithm::ES256);
+        for pushed in [false, true] {
+            let b = Browser::new(&w.app);
+            let path = if pushed {
+                // RFC 9449 §10 with PAR: the parameter is pushed with the rest.
+                let form = [
+                    ("response_type", "code"), ("client_id", "webapp"), ("redirect_uri", REDIRECT),
+                    ("scope", "openid"), ("code_challenge", CHALLENGE), ("code_challenge_method", "S256"),
+                    ("dpop_jkt", key.jkt()),
+                ];
+                let reply = Reply::read(http().post(w.app.url("/connect/par")).basic_auth("webapp", Some(&w.secret)).form(&form).send().unwrap());
+                assert_eq!(reply.status, 201, "{}", reply.body);
+                let request_uri = reply.json()["request_uri"].as_str().unwrap().to_owned();
+                let query: String = url::form_urlencoded::Serializer::new(String::new())
+                    .append_pair("client_id", "webapp").append_pair("request_uri", &request_uri).finish();
+                format!("/connect/authorize?{query}")
+            } else {
+                authorize_path("webapp", REDIRECT, &[("dpop_jkt", key.jkt())])
+            };
+            let callback = code_for(&b, &path);
+            let form = [("grant_type", "authorization_code"), ("code", &callback["code"]), ("redirect_uri", REDIRECT), ("code_verifier", VERIFIER)];
+            assert_unbound_refusal(&token_with(&w, Some("webapp"), &[], &form), "invalid_dpop_proof", "no proof");
+            let thief = DpopClient::new(SigningAlgorithm::ES256);
+            assert_unbound_refusal(&token_with(&w, Some("webapp"), &[&thief.for_token(&w)], &form), "invalid_grant", "another key");
+            // Neither spent the code.
+            let ok = token_with(&w, Some("webapp"), &[&key.for_token(&w)], &form);
+            assert_eq!(ok.status, 200, "pushed {pushed}: {}", ok.body);
+            assert_eq!(payload(&field(&ok.json(), "access_token"))["cnf"]["jkt"], key.jkt());
+        }
+        // A malformed dpop_jkt is refused at authorize, to the client.
+        let b = Browser::new(&w.app);
+        let refused = b.get(&authorize_path("webapp", REDIRECT, &[("dpop_jkt", "not-a-thumbprint")]));
+        assert_eq!(refused.callback()["error"], "invalid_request", "{refused:?}");
+    }
 }
