@@ -27,6 +27,7 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("form", form),
     ("basic_credentials", basic_credentials),
     ("jwt", jwt),
+    ("dpop_proof", dpop_proof),
     ("claim_value", claim_value),
     ("custom_claims", custom_claims),
 ];
@@ -129,6 +130,48 @@ pub fn jwt(data: &[u8]) {
         assert_eq!(verified.claims, decoded);
     }
     let _ = jwt::verify_access_token(&token, &keys.verifying, "https://id.example", 1_800_000_000, 60);
+}
+
+/// DPoP proofs (RFC 9449 §4.3) from the `DPoP` header. The first byte chooses: as given,
+/// or the rest split at the first newline into a header (whose `jwk` is replaced by the
+/// real key's when it has one) and a payload that the target signs with that ES256 key,
+/// so the fuzzer reaches the claim checks. What verifies was signed by the key its header
+/// names: its thumbprint is that key's, and its `jti` and `iat` are the payload's own.
+pub fn dpop_proof(data: &[u8]) {
+    use tessera_tokens::dpop::{self, Expected};
+    let Some((&mode, rest)) = data.split_first() else { return };
+    let keys = &*KEYS;
+    let jwk = keys.signer.public_jwk_without_kid();
+    let proof = if mode % 2 == 0 {
+        text(rest)
+    } else {
+        let rest = text(rest);
+        let (header, payload) = rest.split_once('\n').unwrap_or((rest.as_str(), "{}"));
+        let header = match serde_json::from_str::<Value>(header) {
+            Ok(Value::Object(mut map)) if map.contains_key("jwk") => {
+                map.insert("jwk".into(), jwk.clone());
+                Value::Object(map).to_string()
+            }
+            _ => header.to_owned(),
+        };
+        let mut proof = URL_SAFE_NO_PAD.encode(header);
+        proof.push('.');
+        proof.push_str(&URL_SAFE_NO_PAD.encode(payload));
+        let signature = keys.signer.sign(proof.as_bytes()).unwrap();
+        proof.push('.');
+        proof.push_str(&URL_SAFE_NO_PAD.encode(signature));
+        proof
+    };
+    let now = 1_800_000_000;
+    for access_token in [None, Some("token")] {
+        let expected = Expected { htm: "POST", htu: "https://id.example/connect/token", access_token, now };
+        if let Ok(verified) = dpop::verify_proof(&proof, &expected) {
+            assert_eq!(verified.jkt, dpop::thumbprint(jwk.as_object().unwrap()).unwrap());
+            assert!(verified.iat >= now - dpop::IAT_WINDOW && verified.iat <= now + dpop::IAT_LEEWAY);
+            assert!(!verified.jti.is_empty());
+        }
+    }
+    let _ = dpop::normalize_htu(&text(rest));
 }
 
 /// A claim value typed in a form (sign-up, the account page, the console) for each claim

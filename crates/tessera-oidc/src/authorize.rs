@@ -213,6 +213,7 @@ pub(crate) fn check_rest(
         consented: false,
         resources,
         device: None,
+        dpop_jkt: request::check_dpop_jkt(params)?,
     })
 }
 
@@ -304,6 +305,7 @@ fn issue_code(
             auth_time: session.auth_time.unwrap_or(now),
             amr: session.amr.clone(),
             expires_at: now + app.settings.lifetimes.authorization_code,
+            dpop_jkt: request.dpop_jkt.clone(),
         },
         now,
     )?;

@@ -92,24 +92,41 @@ pub fn of_enabled_application(config: &Config, claims: &Map<String, Value>) -> b
     client_id.and_then(|id| config.application_by_client_id(id)).is_some_and(|app| app.settings.enabled)
 }
 
-/// RFC 6750 §2.1 and §2.2: the token from `Authorization: Bearer`, or from the form body
-/// of a POST; both at once is `invalid_request`. §2.3 (the query string) is not accepted.
-pub fn bearer_token(request: &HttpRequest, form: Option<&Params>) -> Result<Option<String>, &'static str> {
+/// An access token presented to a protected resource, and how.
+pub struct Presented {
+    pub token: String,
+    /// RFC 9449 §7.1: sent as `Authorization: DPoP`, with a proof beside it.
+    pub dpop: bool,
+}
+
+/// RFC 6750 §2.1 and §2.2: the token from `Authorization: Bearer` (or `DPoP`, RFC 9449
+/// §7.1), or from the form body of a POST; both at once is `invalid_request`. §2.3 (the
+/// query string) is not accepted.
+pub fn bearer_token(request: &HttpRequest, form: Option<&Params>) -> Result<Option<Presented>, &'static str> {
     let from_header = match request.headers().get(header::AUTHORIZATION) {
         None => None,
         Some(value) => {
             let value = value.to_str().map_err(|_| "malformed Authorization header")?;
             match value.split_once(' ') {
-                Some((scheme, token)) if scheme.eq_ignore_ascii_case("bearer") && !token.trim().is_empty() => {
-                    Some(token.trim().to_owned())
+                Some((scheme, token)) if !token.trim().is_empty() && scheme.eq_ignore_ascii_case("bearer") => {
+                    Some(Presented { token: token.trim().to_owned(), dpop: false })
                 }
-                _ => return Err("the Authorization header must use the Bearer scheme"),
+                Some((scheme, token)) if !token.trim().is_empty() && scheme.eq_ignore_ascii_case("dpop") => {
+                    Some(Presented { token: token.trim().to_owned(), dpop: true })
+                }
+                _ => return Err("the Authorization header must use the Bearer or DPoP scheme"),
             }
         }
     };
-    let from_form = form.and_then(|f| f.get("access_token")).map(str::to_owned);
+    let from_form =
+        form.and_then(|f| f.get("access_token")).map(|token| Presented { token: token.to_owned(), dpop: false });
     match (from_header, from_form) {
         (Some(_), Some(_)) => Err("send the access token once"),
         (header, form) => Ok(header.or(form)),
     }
+}
+
+/// RFC 9449 §6.1: the thumbprint of the key a token's claims bind it to (`cnf.jkt`).
+pub fn bound_key(claims: &Map<String, Value>) -> Option<&str> {
+    claims.get("cnf").and_then(|cnf| cnf.get("jkt")).and_then(Value::as_str)
 }

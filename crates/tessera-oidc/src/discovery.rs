@@ -75,6 +75,7 @@ fn build(state: &OidcState, config: &Config) -> String {
         "subject_types_supported": ["public"],
         "id_token_signing_alg_values_supported": algs,
         "code_challenge_methods_supported": ["S256"],
+        "dpop_signing_alg_values_supported": tessera_tokens::dpop::ALGORITHMS,
         "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "private_key_jwt", "none"],
         "token_endpoint_auth_signing_alg_values_supported": algs,
         "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],

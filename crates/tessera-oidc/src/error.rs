@@ -92,6 +92,16 @@ impl OAuthError {
         Self::new("expired_token", StatusCode::BAD_REQUEST, "the device code has expired")
     }
 
+    /// RFC 9449 §5: the DPoP proof is invalid (or missing where one is required).
+    pub fn invalid_dpop_proof(description: impl Into<String>) -> Self {
+        Self::new("invalid_dpop_proof", StatusCode::BAD_REQUEST, description)
+    }
+
+    /// RFC 9449 §8: the proof must carry the server nonce sent in `DPoP-Nonce`.
+    pub fn use_dpop_nonce(description: impl Into<String>) -> Self {
+        Self::new("use_dpop_nonce", StatusCode::BAD_REQUEST, description)
+    }
+
     pub fn server_error() -> Self {
         Self::new("server_error", StatusCode::INTERNAL_SERVER_ERROR, "the request could not be completed")
     }
@@ -180,6 +190,10 @@ pub enum BearerError {
     Missing,
     /// §3.1 `invalid_request` (400), `invalid_token` (401) or `insufficient_scope` (403).
     Refused { status: StatusCode, error: &'static str, description: &'static str },
+    /// RFC 9449 §7.1: a refusal about DPoP (a bound token sent as Bearer, a bad or
+    /// replayed proof, a nonce to use), with the `DPoP` challenge and, for
+    /// `use_dpop_nonce`, the nonce in `DPoP-Nonce`.
+    Dpop { error: &'static str, description: String, nonce: Option<String> },
     /// The database failed: no challenge, the token may be fine.
     Store(OAuthError),
 }
@@ -203,6 +217,7 @@ impl std::fmt::Display for BearerError {
         match self {
             BearerError::Missing => write!(f, "no bearer token"),
             BearerError::Refused { error, description, .. } => write!(f, "{error}: {description}"),
+            BearerError::Dpop { error, description, .. } => write!(f, "{error}: {description}"),
             BearerError::Store(error) => error.fmt(f),
         }
     }
@@ -225,14 +240,30 @@ impl ResponseError for BearerError {
         match self {
             BearerError::Missing => StatusCode::UNAUTHORIZED,
             BearerError::Refused { status, .. } => *status,
+            BearerError::Dpop { .. } => StatusCode::UNAUTHORIZED,
             BearerError::Store(error) => error.status,
         }
     }
 
     fn error_response(&self) -> HttpResponse {
+        if let BearerError::Dpop { error, description, nonce } = self {
+            let algs = tessera_tokens::dpop::ALGORITHMS.join(" ");
+            let challenge = format!("DPoP algs=\"{algs}\", error=\"{error}\", error_description=\"{description}\"");
+            let mut response = HttpResponse::Unauthorized();
+            response
+                .insert_header((header::WWW_AUTHENTICATE, challenge))
+                .insert_header(CacheControl(vec![CacheDirective::NoStore]))
+                .insert_header(crate::cors::ALLOW_ANY_ORIGIN)
+                .insert_header((header::ACCESS_CONTROL_EXPOSE_HEADERS, "WWW-Authenticate, DPoP-Nonce"));
+            if let Some(nonce) = nonce {
+                response.insert_header((crate::dpop::NONCE_HEADER, nonce.as_str()));
+            }
+            return response.json(json!({ "error": error, "error_description": description }));
+        }
         let (error, description) = match self {
             BearerError::Missing => (None, None),
             BearerError::Refused { error, description, .. } => (Some(*error), Some(*description)),
+            BearerError::Dpop { .. } => (None, None),
             BearerError::Store(error) => return error.error_response(),
         };
         let challenge = match (error, description) {

@@ -105,7 +105,15 @@ fn answer_inline(
 fn body_for(claims: Option<Map<String, Value>>, own_scopes: &ScopeSet) -> Value {
     let Some(claims) = claims else { return json!({ "active": false }) };
     match visible_to(&claims, own_scopes) {
-        Some(scope) => Value::Object(tessera_domain::introspection_answer(claims, &scope)),
+        Some(scope) => {
+            let bound = crate::bearer::bound_key(&claims).is_some();
+            let mut answer = tessera_domain::introspection_answer(claims, &scope);
+            // RFC 9449 §6.2: a bound token is of type DPoP; its `cnf` is among its claims.
+            if bound {
+                answer.insert("token_type".into(), Value::String("DPoP".into()));
+            }
+            Value::Object(answer)
+        }
         None => json!({ "active": false }),
     }
 }

@@ -20,6 +20,7 @@ mod cors;
 mod custom_claims;
 mod device_authorization;
 mod discovery;
+mod dpop;
 mod end_session;
 mod error;
 mod form;

@@ -1,5 +1,6 @@
 //! What the protocol endpoints share, built once at start.
 
+use sha2::Digest;
 use tessera_store::Store;
 use tessera_tokens::{MasterKey, PasswordHasher, SharedKeySet};
 
@@ -22,6 +23,8 @@ pub struct OidcSettings {
     pub private_key_jwt_legacy_audiences: bool,
     /// What registration accepts as a password (ASVS 5.0 V6.2).
     pub password_policy: tessera_auth::PasswordPolicy,
+    /// RFC 9449 §8, §9: DPoP proofs must carry a nonce this server issued.
+    pub dpop_nonce_required: bool,
 }
 
 impl OidcSettings {
@@ -33,6 +36,7 @@ impl OidcSettings {
             session_absolute_timeout: 12 * 3600,
             private_key_jwt_legacy_audiences: false,
             password_policy: tessera_auth::PasswordPolicy::default(),
+            dpop_nonce_required: false,
         }
     }
 
@@ -55,6 +59,8 @@ pub struct OidcState {
     pub scripts: ScriptRuntime,
     /// The `aud` values a client assertion may carry, built once from the settings.
     pub(crate) assertion_audience: AssertionAudience,
+    /// DPoP nonces and whether they are required.
+    pub(crate) dpop: crate::dpop::DpopSettings,
 }
 
 impl OidcState {
@@ -68,9 +74,23 @@ impl OidcState {
                 &settings.issuer,
                 settings.private_key_jwt_legacy_audiences,
             ),
+            dpop: crate::dpop::DpopSettings {
+                // A key of this process until `with_dpop_nonce_key` gives the shared one.
+                nonces: tessera_tokens::dpop::NonceKey::new(
+                    &sha2::Sha256::digest(tessera_tokens::generate_secret().expose()).into(),
+                ),
+                nonce_required: settings.dpop_nonce_required,
+            },
             settings,
             scripts: ScriptRuntime::default(),
         }
+    }
+
+    /// Makes DPoP nonces with `key` (derived from the master key, so every node accepts
+    /// the nonces of the others).
+    pub fn with_dpop_nonce_key(mut self, key: &[u8; 32]) -> OidcState {
+        self.dpop.nonces = tessera_tokens::dpop::NonceKey::new(key);
+        self
     }
 
     /// Runs custom claims scripts with `engine`, letting them `fetch` what `fetch` allows

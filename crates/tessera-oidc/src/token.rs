@@ -33,6 +33,9 @@ pub struct TokenRequest<'a> {
     pub params: &'a Params,
     pub client_ip: Option<&'a str>,
     pub now: i64,
+    /// RFC 9449 §5: the thumbprint of the key of the request's DPoP proof, which the
+    /// access token is bound to (`cnf.jkt`, `token_type: DPoP`).
+    pub dpop_jkt: Option<&'a str>,
 }
 
 impl TokenRequest<'_> {
@@ -44,6 +47,18 @@ impl TokenRequest<'_> {
     /// RFC 8707 §2: the `resource` parameters (none: every API the grant allows).
     pub fn resources(&self) -> Vec<String> {
         self.params.get_all("resource")
+    }
+
+    /// RFC 9449 §5: the token type of the access token this request gets.
+    pub fn token_type(&self) -> &'static str {
+        if self.dpop_jkt.is_some() { "DPoP" } else { "Bearer" }
+    }
+
+    /// RFC 9449 §6: binds the access token's `claims` to the proof's key.
+    pub fn bind(&self, claims: &mut serde_json::Map<String, serde_json::Value>) {
+        if let Some(jkt) = self.dpop_jkt {
+            claims.insert("cnf".into(), serde_json::json!({ "jkt": jkt }));
+        }
     }
 }
 
@@ -84,18 +99,27 @@ pub(crate) async fn token(
     request: HttpRequest,
     body: web::Bytes,
     state: web::Data<OidcState>,
-) -> Result<HttpResponse, OAuthError> {
+) -> Result<HttpResponse, actix_web::Error> {
     let params = Params::from_form_body(&request, &body)?;
     let presented = client_auth::presented(&request, &params)?;
     let client_ip = request.peer_addr().map(|a| a.ip());
+    let proof = crate::dpop::header(&request).map_err(|e| OAuthError::invalid_dpop_proof(e.to_string()))?;
     let state = state.into_inner();
-    let inline = match params.get("grant_type") {
-        Some("client_credentials") => grants::client_credentials::answer_inline(&state, &presented, &params, now()),
+    let inline = match (params.get("grant_type"), &proof) {
+        (Some("client_credentials"), None) => {
+            grants::client_credentials::answer_inline(&state, &presented, &params, now())
+        }
         _ => None,
     };
     let response = match inline {
         Some(answered) => answered?,
-        None => web::block(move || exchange(&state, &presented, &params, client_ip)).await??,
+        None => {
+            let blocking = state.clone();
+            let answered = web::block(move || exchange(&blocking, &presented, &params, client_ip, proof))
+                .await
+                .map_err(OAuthError::from)?;
+            answered.map_err(|error| with_nonce(&state, error))?
+        }
     };
     Ok(HttpResponse::Ok()
         .insert_header(CacheControl(vec![CacheDirective::NoStore]))
@@ -104,18 +128,58 @@ pub(crate) async fn token(
         .json(response))
 }
 
+/// RFC 9449 §8: a `use_dpop_nonce` error carries the nonce to use in `DPoP-Nonce`.
+fn with_nonce(state: &OidcState, error: OAuthError) -> actix_web::Error {
+    let mut response = actix_web::ResponseError::error_response(&error);
+    if error.error == "use_dpop_nonce" {
+        let nonce = state.dpop.nonces.issue(now());
+        if let Ok(value) = header::HeaderValue::from_str(&nonce) {
+            response.headers_mut().insert(header::HeaderName::from_static("dpop-nonce"), value);
+            response.headers_mut().insert(
+                header::ACCESS_CONTROL_EXPOSE_HEADERS,
+                header::HeaderValue::from_static(crate::dpop::NONCE_HEADER),
+            );
+        }
+    }
+    actix_web::error::InternalError::from_response(error, response).into()
+}
+
 fn exchange(
     state: &OidcState,
     presented: &client_auth::Presented,
     params: &Params,
     client_ip: Option<IpAddr>,
+    proof: Option<String>,
 ) -> Result<TokenResponse, OAuthError> {
     let now = now();
     let ip = client_ip.map(|ip| ip.to_string());
     let app = client_auth::authenticate_request(state, presented, ip.as_deref(), now)?;
     let grant = allowed_grant(&app, params)?;
+    let proof = match proof {
+        Some(proof) => {
+            let expected = tessera_tokens::dpop::Expected {
+                htm: "POST",
+                htu: &state.url("/connect/token"),
+                access_token: None,
+                now,
+            };
+            Some(crate::dpop::check(state, &proof, &expected).map_err(crate::dpop::Refused::at_token_endpoint)?)
+        }
+        // RFC 9449 §5.2: this application's tokens are always sender-constrained.
+        None if app.settings.dpop_bound_access_tokens => {
+            return Err(OAuthError::invalid_dpop_proof("this application must send a DPoP proof"));
+        }
+        None => None,
+    };
     let config = state.store.config()?;
-    let request = TokenRequest { app: &app, config: &config, params, client_ip: ip.as_deref(), now };
+    let request = TokenRequest {
+        app: &app,
+        config: &config,
+        params,
+        client_ip: ip.as_deref(),
+        now,
+        dpop_jkt: proof.as_ref().map(|p| p.jkt.as_str()),
+    };
     match grant {
         GrantType::AuthorizationCode => grants::run::<grants::authorization_code::AuthorizationCode>(state, &request),
         GrantType::RefreshToken => grants::run::<grants::refresh_token::RefreshToken>(state, &request),

@@ -14,7 +14,7 @@ use tessera_domain::{
 use tessera_store::{grants, reference_tokens, users};
 use tessera_tokens::SecretHash;
 
-use crate::bearer::{ActiveToken, Looked, bearer_token, look};
+use crate::bearer::{ActiveToken, Looked, Presented, bearer_token, bound_key, look};
 use crate::error::BearerError;
 use crate::form::Params;
 use crate::state::{OidcState, now};
@@ -49,19 +49,74 @@ async fn answer(
     state: web::Data<OidcState>,
     form: Option<Params>,
 ) -> Result<HttpResponse, BearerError> {
-    let token =
+    let presented =
         bearer_token(&request, form.as_ref()).map_err(BearerError::invalid_request)?.ok_or(BearerError::Missing)?;
+    let proof = crate::dpop::header(&request).map_err(|e| BearerError::Dpop {
+        error: "invalid_dpop_proof",
+        description: e.to_string(),
+        nonce: None,
+    })?;
+    let method = request.method().as_str().to_owned();
     let state = state.into_inner();
-    let body = web::block(move || lookup(&state, &token)).await??;
+    let body = web::block(move || lookup(&state, &presented, proof.as_deref(), &method)).await??;
     Ok(HttpResponse::Ok()
         .insert_header(CacheControl(vec![CacheDirective::NoStore]))
         .insert_header(crate::cors::ALLOW_ANY_ORIGIN)
         .json(body))
 }
 
+/// RFC 9449 §7: a token bound to a key (`cnf.jkt`) is accepted only under the DPoP
+/// scheme with a proof by that key for this request and token; a token not bound is
+/// refused under the DPoP scheme. Checked once the token is known to be active, so only
+/// a live token's proofs are recorded.
+fn check_binding(
+    state: &OidcState,
+    presented: &Presented,
+    bound: Option<&str>,
+    proof: Option<&str>,
+    method: &str,
+    now: i64,
+) -> Result<(), BearerError> {
+    let refuse = |error: &'static str, description: String| BearerError::Dpop { error, description, nonce: None };
+    match (bound, presented.dpop) {
+        (None, false) => Ok(()),
+        (None, true) => Err(refuse("invalid_token", "the access token is not bound to a DPoP key".into())),
+        (Some(_), false) => {
+            Err(refuse("invalid_token", "the access token is bound to a DPoP key: send it with the DPoP scheme".into()))
+        }
+        (Some(jkt), true) => {
+            let proof = proof.ok_or_else(|| refuse("invalid_dpop_proof", "a DPoP proof is required".into()))?;
+            let htu = state.url("/connect/userinfo");
+            let expected =
+                tessera_tokens::dpop::Expected { htm: method, htu: &htu, access_token: Some(&presented.token), now };
+            let checked = crate::dpop::check(state, proof, &expected);
+            match checked {
+                Ok(proof) if proof.jkt == jkt => Ok(()),
+                Ok(_) => Err(refuse("invalid_dpop_proof", "the DPoP proof's key is not the access token's".into())),
+                Err(crate::dpop::Refused::Proof(e)) if e.wants_nonce() => Err(BearerError::Dpop {
+                    error: "use_dpop_nonce",
+                    description: e.to_string(),
+                    nonce: Some(state.dpop.nonces.issue(now)),
+                }),
+                Err(crate::dpop::Refused::Proof(e)) => Err(refuse("invalid_dpop_proof", e.to_string())),
+                Err(crate::dpop::Refused::Replayed) => {
+                    Err(refuse("invalid_dpop_proof", "the DPoP proof was already used".into()))
+                }
+                Err(crate::dpop::Refused::Store(e)) => Err(BearerError::Store(e)),
+            }
+        }
+    }
+}
+
 /// The claims to answer, decided on a blocking thread.
-fn lookup(state: &OidcState, token: &str) -> Result<serde_json::Map<String, Value>, BearerError> {
+fn lookup(
+    state: &OidcState,
+    presented: &Presented,
+    proof: Option<&str>,
+    method: &str,
+) -> Result<serde_json::Map<String, Value>, BearerError> {
     let now = now();
+    let token = presented.token.as_str();
     let invalid = || BearerError::invalid_token("the access token is not valid");
     // The token and its user with their values in one statement (none for a machine
     // JWT until its scope is known to allow userinfo).
@@ -92,6 +147,7 @@ fn lookup(state: &OidcState, token: &str) -> Result<serde_json::Map<String, Valu
     if !crate::bearer::of_enabled_application(&*state.store.config()?, &claims) {
         return Err(invalid());
     }
+    check_binding(state, presented, bound_key(&claims), proof, method, now)?;
     let scope = ScopeSet::parse(claims.get("scope").and_then(Value::as_str).unwrap_or("")).unwrap_or_default();
     if !scope.has_openid() {
         return Err(BearerError::insufficient_scope("the access token was not granted openid"));

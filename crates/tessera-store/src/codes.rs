@@ -31,6 +31,8 @@ pub struct AuthorizationCode {
     pub created_at: i64,
     pub expires_at: i64,
     pub consumed_at: Option<i64>,
+    /// RFC 9449 §10: the thumbprint of the key the code must be redeemed with.
+    pub dpop_jkt: Option<String>,
 }
 
 #[derive(Queryable, Selectable)]
@@ -52,6 +54,7 @@ struct CodeRow {
     created_at: i64,
     expires_at: i64,
     consumed_at: Option<i64>,
+    dpop_jkt: Option<String>,
 }
 
 impl TryFrom<CodeRow> for AuthorizationCode {
@@ -74,6 +77,7 @@ impl TryFrom<CodeRow> for AuthorizationCode {
             created_at: row.created_at,
             expires_at: row.expires_at,
             consumed_at: row.consumed_at,
+            dpop_jkt: row.dpop_jkt,
         })
     }
 }
@@ -96,6 +100,8 @@ pub struct NewAuthorizationCode {
     pub auth_time: i64,
     pub amr: Vec<String>,
     pub expires_at: i64,
+    /// RFC 9449 §10: the `dpop_jkt` of the authorization request.
+    pub dpop_jkt: Option<String>,
 }
 
 pub fn insert_code(conn: &mut AnyConnection, new: &NewAuthorizationCode, now: i64) -> StoreResult<()> {
@@ -119,6 +125,7 @@ pub fn insert_code(conn: &mut AnyConnection, new: &NewAuthorizationCode, now: i6
                 authorization_codes::amr.eq(json_list(&new.amr)),
                 authorization_codes::created_at.eq(now),
                 authorization_codes::expires_at.eq(new.expires_at),
+                authorization_codes::dpop_jkt.eq(&new.dpop_jkt),
             ),
         ))
         .execute(conn)?;

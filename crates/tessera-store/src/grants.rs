@@ -35,6 +35,9 @@ pub struct Grant {
     /// The custom claims of the grant's latest issuance, each with its outputs (the
     /// shape is `tessera-claims`'); userinfo and introspection answer from it.
     pub issued_claims: Map<String, Value>,
+    /// RFC 9449 §5: the thumbprint of the key the grant's refresh tokens are bound to (a
+    /// public client's grant issued with a DPoP proof).
+    pub dpop_jkt: Option<String>,
 }
 
 #[derive(Queryable, Selectable)]
@@ -53,6 +56,7 @@ pub(crate) struct GrantRow {
     expires_at: i64,
     revoked_at: Option<i64>,
     issued_claims: String,
+    dpop_jkt: Option<String>,
 }
 
 impl TryFrom<GrantRow> for Grant {
@@ -72,6 +76,7 @@ impl TryFrom<GrantRow> for Grant {
             created_at: row.created_at,
             expires_at: row.expires_at,
             revoked_at: row.revoked_at,
+            dpop_jkt: row.dpop_jkt,
         })
     }
 }
@@ -91,6 +96,8 @@ pub struct NewGrant {
     pub custom_claims: Map<String, Value>,
     pub issued_claims: Map<String, Value>,
     pub expires_at: i64,
+    /// RFC 9449 §5: the key thumbprint the refresh tokens are bound to, if any.
+    pub dpop_jkt: Option<String>,
 }
 
 pub fn create_grant(conn: &mut AnyConnection, new: &NewGrant, now: i64) -> StoreResult<Grant> {
@@ -109,6 +116,7 @@ pub fn create_grant(conn: &mut AnyConnection, new: &NewGrant, now: i64) -> Store
             grants::issued_claims.eq(object_text(&new.issued_claims)?),
             grants::created_at.eq(now),
             grants::expires_at.eq(new.expires_at),
+            grants::dpop_jkt.eq(&new.dpop_jkt),
         ))
         .execute(conn)?;
     Ok(Grant {
@@ -122,6 +130,7 @@ pub fn create_grant(conn: &mut AnyConnection, new: &NewGrant, now: i64) -> Store
         amr: new.amr.clone(),
         custom_claims: new.custom_claims.clone(),
         issued_claims: new.issued_claims.clone(),
+        dpop_jkt: new.dpop_jkt.clone(),
         created_at: now,
         expires_at: new.expires_at,
         revoked_at: None,

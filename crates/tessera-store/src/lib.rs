@@ -56,6 +56,7 @@ pub mod config;
 pub mod connections;
 pub mod consents;
 pub mod device_codes;
+pub mod dpop_proofs;
 pub mod grants;
 pub mod instance;
 pub mod keys;

@@ -4,8 +4,8 @@
 use diesel::prelude::*;
 
 use crate::schema::{
-    admin_sessions, authorization_codes, authorization_requests, browser_sessions, client_assertion_jtis, grants,
-    pushed_authorization_requests, reference_tokens, refresh_tokens,
+    admin_sessions, authorization_codes, authorization_requests, browser_sessions, client_assertion_jtis, dpop_proofs,
+    grants, pushed_authorization_requests, reference_tokens, refresh_tokens,
 };
 use crate::{AnyConnection, StoreResult};
 
@@ -19,6 +19,7 @@ pub struct PurgeCounts {
     pub refresh_tokens: usize,
     pub reference_tokens: usize,
     pub client_assertion_jtis: usize,
+    pub dpop_proofs: usize,
     pub grants: usize,
     pub browser_sessions: usize,
     pub admin_sessions: usize,
@@ -35,6 +36,7 @@ impl PurgeCounts {
             + self.refresh_tokens
             + self.reference_tokens
             + self.client_assertion_jtis
+            + self.dpop_proofs
             + self.grants
             + self.browser_sessions
             + self.admin_sessions
@@ -43,7 +45,7 @@ impl PurgeCounts {
 }
 
 /// Deletes what expired at or before `now`: codes, pending, pushed and device requests, refresh and
-/// reference tokens, jti records, browser sessions past their absolute timeout,
+/// reference tokens, jti records (client assertions, DPoP proofs), browser sessions past their absolute timeout,
 /// grants past their absolute expiry, and sign-in throttle buckets that hold nothing. A grant stays while a reference token issued from
 /// it is still unexpired, so deleting it cannot cut that token short.
 pub fn purge_expired(conn: &mut AnyConnection, now: i64) -> StoreResult<PurgeCounts> {
@@ -58,6 +60,7 @@ pub fn purge_expired(conn: &mut AnyConnection, now: i64) -> StoreResult<PurgeCou
     let device_codes = crate::device_codes::purge(conn, now)?;
     let client_assertion_jtis =
         diesel::delete(client_assertion_jtis::table.filter(client_assertion_jtis::expires_at.le(now))).execute(conn)?;
+    let dpop_proofs = diesel::delete(dpop_proofs::table.filter(dpop_proofs::expires_at.le(now))).execute(conn)?;
     let reference_tokens =
         diesel::delete(reference_tokens::table.filter(reference_tokens::expires_at.le(now))).execute(conn)?;
     let refresh_tokens =
@@ -84,6 +87,7 @@ pub fn purge_expired(conn: &mut AnyConnection, now: i64) -> StoreResult<PurgeCou
         refresh_tokens,
         reference_tokens,
         client_assertion_jtis,
+        dpop_proofs,
         grants,
         browser_sessions,
         admin_sessions,

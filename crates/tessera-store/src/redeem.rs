@@ -120,6 +120,7 @@ pub fn redeem_code(
             Bind::OptionalText(reference.and_then(|r| r.user_id.as_ref()).map(UserId::as_str)),
             Bind::Text(&reference_claims),
             Bind::Int(reference.map_or(0, |r| r.expires_at)),
+            Bind::OptionalText(grant.dpop_jkt.as_deref()),
         ];
         let spent: Spent = Fixed::<RedeemCode>::new(REDEEM_CODE_POSTGRES, &binds).get_result(pg)?;
         return Ok(spent.spent == 1);
@@ -139,7 +140,7 @@ pub fn redeem_code(
 }
 
 /// The binds: $1 now, $2 code hash, $3–$13 the grant, $14 the refresh token's hash,
-/// $15–$18 the reference token (hash, user, claims, expiry).
+/// $15–$18 the reference token (hash, user, claims, expiry), $19 the grant's DPoP key.
 const REDEEM_CODE_POSTGRES: &str = "
 WITH spent AS (
     UPDATE authorization_codes SET consumed_at = $1
@@ -147,8 +148,8 @@ WITH spent AS (
     RETURNING code_hash
 ), new_grant AS (
     INSERT INTO grants (id, application_id, user_id, sid, scope, resources, auth_time, amr,
-                        custom_claims, issued_claims, created_at, expires_at)
-    SELECT $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $1, $13 FROM spent
+                        custom_claims, issued_claims, created_at, expires_at, dpop_jkt)
+    SELECT $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $1, $13, $19 FROM spent
     RETURNING id
 ), new_refresh AS (
     INSERT INTO refresh_tokens (token_hash, grant_id, created_at, expires_at)

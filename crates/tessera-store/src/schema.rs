@@ -113,6 +113,7 @@ diesel::table! {
         updated_at -> BigInt,
         refresh_token_retry_grace_seconds -> BigInt,
         require_pushed_authorization_requests -> Bool,
+        dpop_bound_access_tokens -> Bool,
     }
 }
 
@@ -279,6 +280,7 @@ diesel::table! {
         created_at -> BigInt,
         expires_at -> BigInt,
         consumed_at -> Nullable<BigInt>,
+        dpop_jkt -> Nullable<Text>,
     }
 }
 
@@ -307,6 +309,7 @@ diesel::table! {
         expires_at -> BigInt,
         revoked_at -> Nullable<BigInt>,
         issued_claims -> Text,
+        dpop_jkt -> Nullable<Text>,
     }
 }
 
@@ -331,6 +334,13 @@ diesel::table! {
         created_at -> BigInt,
         expires_at -> BigInt,
         revoked_at -> Nullable<BigInt>,
+    }
+}
+
+diesel::table! {
+    dpop_proofs (jti_hash) {
+        jti_hash -> Text,
+        expires_at -> BigInt,
     }
 }
 
@@ -488,6 +498,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     refresh_tokens,
     reference_tokens,
     client_assertion_jtis,
+    dpop_proofs,
     signing_keys,
     custom_claim_scripts,
     script_environment_variables,

@@ -25,6 +25,8 @@ mod connections;
 mod consents;
 #[path = "store/device_codes.rs"]
 mod device_codes;
+#[path = "store/dpop_proofs.rs"]
+mod dpop_proofs;
 #[path = "store/errors.rs"]
 mod errors;
 #[path = "store/fixtures.rs"]

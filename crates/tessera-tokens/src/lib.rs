@@ -7,9 +7,12 @@
 //! - [`signing`], [`jwt`], [`keyset`]: signing keys (ES256, EdDSA, RS256) parsed once,
 //!   JWS signing and verification (no `alg: none`, no algorithm confusion), and the
 //!   in-memory key set with its JWKS document.
+//! - [`dpop`]: DPoP proofs (RFC 9449), JWK thumbprints (RFC 7638) and stateless server
+//!   nonces.
 #![forbid(unsafe_code)]
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 
+pub mod dpop;
 pub mod jwt;
 pub mod keyset;
 pub mod master_key;

@@ -103,6 +103,17 @@ impl MasterKey {
     pub fn verify_check(&self, check: &str) -> bool {
         self.decrypt(check, "instance").is_ok_and(|plain| plain == CHECK_PLAINTEXT)
     }
+
+    /// A 256-bit key for `purpose` (e.g. `"dpop nonce"`), the same on every node holding
+    /// this master key: HMAC-SHA256 of the purpose under the master key.
+    pub fn derive(&self, purpose: &str) -> [u8; 32] {
+        let bytes = STANDARD.decode(&self.encoded).unwrap_or_default();
+        let key = aws_lc_rs::hmac::Key::new(aws_lc_rs::hmac::HMAC_SHA256, &bytes);
+        let tag = aws_lc_rs::hmac::sign(&key, purpose.as_bytes());
+        let mut out = [0u8; 32];
+        out.copy_from_slice(tag.as_ref());
+        out
+    }
 }
 
 #[cfg(test)]

@@ -128,7 +128,7 @@ impl Signer {
     }
 
     /// The public key as a JWK holding only the required members (RFC 7638 §3.2).
-    fn public_jwk_without_kid(&self) -> Value {
+    pub fn public_jwk_without_kid(&self) -> Value {
         match &self.key {
             PrivateKey::Ec(pair) => {
                 // SEC 1 uncompressed point: 0x04 || x (32 bytes) || y (32 bytes).

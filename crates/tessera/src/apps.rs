@@ -122,6 +122,10 @@ pub struct CreateApp {
     /// Default: plain requests are accepted too.
     #[arg(long)]
     pub require_par: bool,
+    /// Refuse this application's token requests without a DPoP proof (RFC 9449 §5.2): its
+    /// access tokens are always bound to the client's key. Default: DPoP is optional.
+    #[arg(long)]
+    pub require_dpop: bool,
     /// Free text for administrators (at most 1000 characters). Default: empty.
     #[arg(long, value_name = "TEXT")]
     pub description: Option<String>,
@@ -252,6 +256,7 @@ fn input(args: &CreateApp) -> Result<ApplicationInput, Fatal> {
         require_consent: Some(!args.no_consent),
         always_issue_refresh_token: Some(args.always_issue_refresh_token),
         require_pushed_authorization_requests: Some(args.require_par),
+        dpop_bound_access_tokens: Some(args.require_dpop),
         app_metadata: args.app_metadata.as_deref().map(|raw| json("--app-metadata", raw)).transpose()?,
         enabled: Some(!args.disabled),
     })
@@ -279,6 +284,7 @@ const FLAGS: &[(&str, &str)] = &[
     ("refresh_token_retry_grace_seconds", "--refresh-token-retry-grace"),
     ("always_issue_refresh_token", "--always-issue-refresh-token"),
     ("require_pushed_authorization_requests", "--require-par"),
+    ("dpop_bound_access_tokens", "--require-dpop"),
     ("app_metadata", "--app-metadata"),
 ];
 
@@ -405,6 +411,7 @@ fn show(store: &Store, args: &ShowApp) -> Result<(), Fatal> {
     field("require consent", yes_no(s.require_consent));
     field("always issue refresh token", yes_no(s.always_issue_refresh_token));
     field("require pushed requests", yes_no(s.require_pushed_authorization_requests));
+    field("require DPoP", yes_no(s.dpop_bound_access_tokens));
     field("jwks", &s.jwks.as_ref().map_or_else(|| "(none)".to_owned(), Value::to_string));
     field("app metadata", &s.app_metadata.to_string());
     field("created at", &app.created_at.to_string());

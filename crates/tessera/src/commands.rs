@@ -250,6 +250,7 @@ fn check(config: Option<&Path>) -> Result<(), Fatal> {
     println!("  log_level             = {}", settings.log_level);
     println!("  registration_enabled  = {}", settings.registration_enabled);
     println!("  private_key_jwt_legacy_audiences = {}", settings.private_key_jwt_legacy_audiences);
+    println!("  dpop_nonce_required   = {}", settings.dpop_nonce_required);
     println!("  password_min_score    = {}", settings.password_policy.min_score());
     println!(
         "  argon2                = m={} KiB, t={}, p={}",

@@ -98,6 +98,7 @@ pub fn prepare(settings: &Settings) -> Result<Prepared, Fatal> {
         oidc: tessera_oidc::OidcSettings {
             registration_enabled: settings.registration_enabled,
             private_key_jwt_legacy_audiences: settings.private_key_jwt_legacy_audiences,
+            dpop_nonce_required: settings.dpop_nonce_required,
             password_policy: settings.password_policy.clone(),
             ..tessera_oidc::OidcSettings::new(settings.issuer.as_str())
         },
@@ -143,7 +144,8 @@ pub fn start(prepared: &Prepared, listener: TcpListener) -> Result<Server, Fatal
             prepared.password_hasher.clone(),
             prepared.oidc.clone(),
         )
-        .with_scripts(prepared.scripts.clone(), prepared.script_fetch.clone(), prepared.master_key.clone()),
+        .with_scripts(prepared.scripts.clone(), prepared.script_fetch.clone(), prepared.master_key.clone())
+        .with_dpop_nonce_key(&prepared.master_key.derive("dpop nonce")),
     );
     let discovery = web::Data::new(tessera_oidc::DiscoveryCache::default());
     let token_signing = web::Data::new(tessera_admin::api::TokenSigning {

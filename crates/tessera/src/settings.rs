@@ -74,6 +74,10 @@ pub struct RawSettings {
     /// allowed. Off (the default): the issuer identifier is the only audience
     /// (draft-ietf-oauth-rfc7523bis §4), which closes the audience injection attack.
     pub private_key_jwt_legacy_audiences: bool,
+    /// Whether DPoP proofs (RFC 9449) must carry a nonce from this server (§8, §9): the
+    /// token endpoint and userinfo answer `use_dpop_nonce` with a fresh one in
+    /// `DPoP-Nonce`. Off (the default): proofs are fresh by their `iat` and unique `jti`.
+    pub dpop_nonce_required: bool,
 }
 
 impl Default for RawSettings {
@@ -104,6 +108,7 @@ impl Default for RawSettings {
             script_memory_limit_mib: 32,
             script_fetch_allowed_hosts: Vec::new(),
             private_key_jwt_legacy_audiences: false,
+            dpop_nonce_required: false,
         }
     }
 }
@@ -142,6 +147,8 @@ pub struct Settings {
     /// Whether client assertions may use the pre-rfc7523bis audiences (endpoint URLs,
     /// several values).
     pub private_key_jwt_legacy_audiences: bool,
+    /// Whether DPoP proofs must carry a server nonce.
+    pub dpop_nonce_required: bool,
     /// Where the settings came from, for `tessera config check`.
     pub sources: Vec<String>,
 }
@@ -290,6 +297,7 @@ impl Settings {
         Ok(Settings {
             script_fetch,
             private_key_jwt_legacy_audiences: raw.private_key_jwt_legacy_audiences,
+            dpop_nonce_required: raw.dpop_nonce_required,
             script_limits,
             admin_session_idle_timeout: i64::try_from(raw.admin_session_idle_timeout).unwrap_or(900),
             admin_session_absolute_timeout: i64::try_from(raw.admin_session_absolute_timeout).unwrap_or(28_800),

@@ -134,7 +134,13 @@ mod tests {
     const NOW: i64 = 1_800_000_000;
 
     fn token(sub: &str, exp: Option<i64>) -> ActiveToken {
-        ActiveToken { sub: Some(sub.into()), client_id: Some("machine".into()), scope: "orders-api".into(), exp }
+        ActiveToken {
+            sub: Some(sub.into()),
+            client_id: Some("machine".into()),
+            scope: "orders-api".into(),
+            exp,
+            cnf: None,
+        }
     }
 
     #[test]

@@ -19,6 +19,9 @@ pub struct Config {
     pub bind: SocketAddr,
     /// The scope `GET /protected` requires.
     pub required_scope: String,
+    /// The URL clients reach this API at, without a trailing slash: DPoP proofs name
+    /// `{public_url}/protected` as their `htu` (RFC 9449 §4.3).
+    pub public_url: String,
 }
 
 impl std::fmt::Debug for Config {
@@ -29,6 +32,7 @@ impl std::fmt::Debug for Config {
             .field("connection_secret", &"<hidden>")
             .field("bind", &self.bind)
             .field("required_scope", &self.required_scope)
+            .field("public_url", &self.public_url)
             .finish()
     }
 }
@@ -43,13 +47,15 @@ pub enum ConfigError {
     #[error("BIND: {0:?} is not an address like 127.0.0.1:9000")]
     Bind(String),
     /// RFC 6749 §3.3: scope-token = 1*( %x21 / %x23-5B / %x5D-7E ).
+    #[error("PUBLIC_URL: {0:?} is not an http(s) URL")]
+    PublicUrl(String),
     #[error("REQUIRED_SCOPE: {0:?} is not a scope (printable ASCII without spaces, '\"' or '\\')")]
     RequiredScope(String),
 }
 
 impl Config {
-    /// Reads `TESSERA_URL`, `CONNECTION_NAME`, `CONNECTION_SECRET`, `BIND` and
-    /// `REQUIRED_SCOPE` from the process environment.
+    /// Reads `TESSERA_URL`, `CONNECTION_NAME`, `CONNECTION_SECRET`, `BIND`,
+    /// `REQUIRED_SCOPE` and `PUBLIC_URL` from the process environment.
     pub fn from_env() -> Result<Config, ConfigError> {
         Config::from_lookup(|name| std::env::var(name).ok())
     }
@@ -70,7 +76,13 @@ impl Config {
         if !is_scope_token(&required_scope) {
             return Err(ConfigError::RequiredScope(required_scope));
         }
-        Ok(Config { tessera_url, connection_name, connection_secret, bind, required_scope })
+        let raw_public = get("PUBLIC_URL").unwrap_or_else(|| format!("http://{bind}"));
+        let public_url = url::Url::parse(&raw_public)
+            .ok()
+            .filter(|url| matches!(url.scheme(), "http" | "https") && url.has_host())
+            .map(|url| url.as_str().trim_end_matches('/').to_owned())
+            .ok_or(ConfigError::PublicUrl(raw_public))?;
+        Ok(Config { tessera_url, connection_name, connection_secret, bind, required_scope, public_url })
     }
 
     /// The introspection endpoint under Tessera's base URL (a path prefix is kept).
@@ -99,6 +111,7 @@ mod tests {
         assert_eq!(c.introspection_endpoint(), "http://localhost:8080/connect/introspect");
         assert_eq!(c.bind.to_string(), "127.0.0.1:9000");
         assert_eq!(c.required_scope, "orders-api");
+        assert_eq!(c.public_url, "http://127.0.0.1:9000");
     }
 
     #[test]
@@ -119,6 +132,7 @@ mod tests {
         };
         assert!(matches!(with(("TESSERA_URL", "ftp://x")), ConfigError::TesseraUrl(_)));
         assert!(matches!(with(("BIND", "localhost")), ConfigError::Bind(_)));
+        assert!(matches!(with(("PUBLIC_URL", "api.example.com")), ConfigError::PublicUrl(_)));
         assert!(matches!(with(("REQUIRED_SCOPE", "a b")), ConfigError::RequiredScope(_)));
         assert!(matches!(with(("REQUIRED_SCOPE", "a\"b")), ConfigError::RequiredScope(_)));
     }

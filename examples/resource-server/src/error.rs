@@ -22,6 +22,13 @@ pub enum ApiError {
     /// The token is active but lacks the scope the route needs.
     #[error("the access token lacks the scope {0}")]
     InsufficientScope(String),
+    /// RFC 9449 §7.1: a DPoP-bound token sent as a bearer token.
+    #[error("the access token is bound to a key: send it with the DPoP scheme and a proof")]
+    DpopRequired,
+    /// RFC 9449 §7.1: the DPoP proof is missing, malformed, replayed, for another
+    /// request or token, or made with another key.
+    #[error("{0}")]
+    InvalidProof(&'static str),
     /// Tessera could not be asked; the token is neither accepted nor refused.
     #[error("the access token cannot be checked right now")]
     Unavailable,
@@ -31,7 +38,8 @@ impl ApiError {
     fn code(&self) -> Option<&'static str> {
         match self {
             ApiError::MissingToken => None,
-            ApiError::InvalidToken => Some("invalid_token"),
+            ApiError::InvalidToken | ApiError::DpopRequired => Some("invalid_token"),
+            ApiError::InvalidProof(_) => Some("invalid_dpop_proof"),
             ApiError::InsufficientScope(_) => Some("insufficient_scope"),
             ApiError::Unavailable => Some("temporarily_unavailable"),
         }
@@ -40,6 +48,11 @@ impl ApiError {
     /// RFC 6750 §3: `Bearer realm="…"`, with `error` and, for a missing scope, `scope`.
     /// Scopes are checked at start to be RFC 6749 §3.3 scope-tokens, so they need no escaping.
     fn challenge(&self) -> String {
+        if matches!(self, ApiError::DpopRequired | ApiError::InvalidProof(_)) {
+            // RFC 9449 §7.1: the DPoP challenge, with the algorithms accepted.
+            let algs = tessera_tokens::dpop::ALGORITHMS.join(" ");
+            return format!("DPoP algs=\"{algs}\", error=\"{}\"", self.code().unwrap_or_default());
+        }
         let mut challenge = format!("Bearer realm=\"{REALM}\"");
         if let Some(code) = self.code() {
             challenge.push_str(&format!(", error=\"{code}\""));
@@ -54,7 +67,9 @@ impl ApiError {
 impl ResponseError for ApiError {
     fn status_code(&self) -> StatusCode {
         match self {
-            ApiError::MissingToken | ApiError::InvalidToken => StatusCode::UNAUTHORIZED,
+            ApiError::MissingToken | ApiError::InvalidToken | ApiError::DpopRequired | ApiError::InvalidProof(_) => {
+                StatusCode::UNAUTHORIZED
+            }
             ApiError::InsufficientScope(_) => StatusCode::FORBIDDEN,
             ApiError::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
         }

@@ -30,6 +30,16 @@ pub struct ActiveToken {
     /// Unix time after which the token is no longer valid.
     #[serde(default)]
     pub exp: Option<i64>,
+    /// RFC 9449 §6.2: the key a DPoP-bound token is bound to.
+    #[serde(default)]
+    pub cnf: Option<Confirmation>,
+}
+
+/// RFC 7800 `cnf` with RFC 9449's `jkt`: the SHA-256 thumbprint of the client's key.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+pub struct Confirmation {
+    #[serde(default)]
+    pub jkt: Option<String>,
 }
 
 impl ActiveToken {
@@ -137,7 +147,8 @@ mod tests {
 
     #[test]
     fn scopes_are_matched_as_whole_words() {
-        let token = ActiveToken { sub: None, client_id: None, scope: "orders-api orders.read".into(), exp: None };
+        let token =
+            ActiveToken { sub: None, client_id: None, scope: "orders-api orders.read".into(), exp: None, cnf: None };
         assert!(token.has_scope("orders-api"));
         assert!(token.has_scope("orders.read"));
         assert!(!token.has_scope("orders"));

@@ -11,6 +11,7 @@
 mod bearer;
 mod cache;
 mod config;
+mod dpop;
 mod error;
 mod introspection;
 mod routes;

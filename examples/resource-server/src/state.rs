@@ -14,6 +14,10 @@ pub const CACHE_MAX_TTL: i64 = 60;
 
 pub struct AppState {
     required_scope: String,
+    /// The URL DPoP proofs name for `/protected`.
+    pub protected_url: String,
+    /// The DPoP proofs accepted while fresh.
+    pub seen_proofs: crate::dpop::SeenProofs,
     introspector: Introspector,
     cache: TokenCache,
 }
@@ -22,6 +26,8 @@ impl AppState {
     pub fn new(config: &Config) -> Result<AppState, StartError> {
         Ok(AppState {
             required_scope: config.required_scope.clone(),
+            protected_url: format!("{}/protected", config.public_url),
+            seen_proofs: crate::dpop::SeenProofs::default(),
             introspector: Introspector::new(config)?,
             cache: TokenCache::new(CACHE_CAPACITY, CACHE_MAX_TTL),
         })
@@ -68,7 +74,7 @@ impl AppState {
     }
 }
 
-fn unix_now() -> i64 {
+pub(crate) fn unix_now() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))

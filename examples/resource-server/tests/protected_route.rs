@@ -117,6 +117,26 @@ impl Tessera {
         response["access_token"].as_str().unwrap_or_else(|| panic!("{response}")).to_owned()
     }
 
+    /// A client_credentials access token for `client_id` with `scope`, bound to `key` by
+    /// a DPoP proof (RFC 9449 §5).
+    fn issue_bound(&self, client_id: &str, scope: &str, key: &DpopKey) -> String {
+        // The proof names the token endpoint as the issuer's URL (this Tessera's issuer
+        // is `http://127.0.0.1`, not the address it listens on).
+        let proof = key.proof("POST", "http://127.0.0.1/connect/token", None);
+        let response: Value = self
+            .http
+            .post(format!("{}/connect/token", self.base))
+            .basic_auth(client_id, Some(&self.client_secret))
+            .header("DPoP", proof)
+            .form(&[("grant_type", "client_credentials"), ("scope", scope)])
+            .send()
+            .unwrap()
+            .json()
+            .unwrap();
+        assert_eq!(response["token_type"], "DPoP", "{response}");
+        response["access_token"].as_str().unwrap_or_else(|| panic!("{response}")).to_owned()
+    }
+
     /// RFC 7009 revocation of `ref-machine`'s reference token.
     fn revoke(&self, token: &str) {
         let response = self
@@ -137,6 +157,7 @@ impl Tessera {
             connection_secret: self.orders.1.clone(),
             bind: "127.0.0.1:0".parse().unwrap(),
             required_scope: self.orders.0.clone(),
+            public_url: "http://127.0.0.1".into(),
         }
     }
 
@@ -164,10 +185,11 @@ struct Example {
 }
 
 impl Example {
-    fn start(config: Config) -> Example {
-        let state = web::Data::new(AppState::new(&config).unwrap());
+    fn start(mut config: Config) -> Example {
         let listener = TcpListener::bind(config.bind).unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
+        config.public_url = base.clone();
+        let state = web::Data::new(AppState::new(&config).unwrap());
         let (sender, receiver) = mpsc::channel();
         let shared = state.clone();
         let thread = std::thread::spawn(move || {
@@ -205,6 +227,31 @@ impl Drop for Example {
             let _ = std::thread::spawn(move || actix_web::rt::System::new().block_on(handle.stop(true))).join();
             let _ = thread.join();
         }
+    }
+}
+
+/// A DPoP client's key and its proofs (RFC 9449 §4.2).
+struct DpopKey {
+    signer: tessera_tokens::Signer,
+    jwk: Value,
+}
+
+impl DpopKey {
+    fn new() -> DpopKey {
+        let alg = tessera_domain::SigningAlgorithm::ES256;
+        let key = tessera_tokens::signing::generate(alg).unwrap();
+        let signer = tessera_tokens::Signer::from_pkcs8(key.kid.clone(), alg, &key.pkcs8).unwrap();
+        let jwk = signer.public_jwk_without_kid();
+        DpopKey { signer, jwk }
+    }
+
+    fn proof(&self, htm: &str, htu: &str, access_token: Option<&str>) -> String {
+        let mut claims =
+            json!({ "jti": uuid::Uuid::now_v7().simple().to_string(), "htm": htm, "htu": htu, "iat": tessera::now() });
+        if let Some(token) = access_token {
+            claims["ath"] = json!(tessera_tokens::dpop::access_token_hash(token));
+        }
+        tessera_tokens::dpop::sign_proof(&self.signer, &self.jwk, &claims).unwrap()
     }
 }
 
@@ -342,4 +389,48 @@ fn a_wrong_connection_secret_is_503_for_every_token() {
     let response = example.protected(&tessera.issue("machine", "orders-api"));
     assert_eq!(response.status(), 503, "Tessera answered 401 invalid_client: no verdict on the token");
     assert_eq!(example.calls(), 1);
+}
+
+#[test]
+fn a_dpop_bound_token_is_accepted_only_with_a_proof_of_its_key() {
+    let tessera = Tessera::start();
+    let example = Example::start(tessera.config());
+    let key = DpopKey::new();
+    let url = format!("{}/protected", example.base);
+    let send = |scheme: &str, token: &str, proof: Option<String>| {
+        let mut request = example.http.get(&url).header("Authorization", format!("{scheme} {token}"));
+        if let Some(proof) = proof {
+            request = request.header("DPoP", proof);
+        }
+        request.send().unwrap()
+    };
+    for client in ["machine", "ref-machine"] {
+        let token = tessera.issue_bound(client, "orders-api", &key);
+        let ok = send("DPoP", &token, Some(key.proof("GET", &url, Some(&token))));
+        assert_eq!(ok.status(), 200, "{client}");
+
+        let bearer = send("Bearer", &token, None);
+        assert_eq!(bearer.status(), 401, "{client}: a bound token as a bearer token");
+        assert_eq!(challenge(&bearer), r#"DPoP algs="ES256 EdDSA RS256 PS256", error="invalid_token""#);
+
+        let refused = |response: reqwest::blocking::Response, what: &str| {
+            assert_eq!(response.status(), 401, "{client}: {what}");
+            assert!(challenge(&response).contains(r#"error="invalid_dpop_proof""#), "{client}: {what}");
+        };
+        refused(send("DPoP", &token, None), "no proof");
+        let once = key.proof("GET", &url, Some(&token));
+        assert_eq!(send("DPoP", &token, Some(once.clone())).status(), 200);
+        refused(send("DPoP", &token, Some(once)), "replayed proof");
+        refused(send("DPoP", &token, Some(DpopKey::new().proof("GET", &url, Some(&token)))), "another key");
+        refused(send("DPoP", &token, Some(key.proof("GET", &url, Some("another token")))), "wrong ath");
+        refused(send("DPoP", &token, Some(key.proof("GET", &url, None))), "no ath");
+        refused(send("DPoP", &token, Some(key.proof("POST", &url, Some(&token)))), "wrong htm");
+        let elsewhere = format!("{}/public", example.base);
+        refused(send("DPoP", &token, Some(key.proof("GET", &elsewhere, Some(&token)))), "wrong htu");
+    }
+    // An unbound token under the DPoP scheme.
+    let plain = tessera.issue("machine", "orders-api");
+    let unbound = send("DPoP", &plain, Some(key.proof("GET", &url, Some(&plain))));
+    assert_eq!(unbound.status(), 401);
+    assert_eq!(challenge(&unbound), INVALID_TOKEN);
 }

@@ -100,6 +100,7 @@ struct Values {
     require_consent: bool,
     always_issue_refresh_token: bool,
     require_pushed_authorization_requests: bool,
+    dpop_bound_access_tokens: bool,
     app_metadata: String,
 }
 
@@ -128,6 +129,7 @@ impl Values {
             require_consent: true,
             always_issue_refresh_token: false,
             require_pushed_authorization_requests: false,
+            dpop_bound_access_tokens: false,
             app_metadata: "{}".into(),
         }
     }
@@ -156,6 +158,7 @@ impl Values {
             require_consent: s.require_consent,
             always_issue_refresh_token: s.always_issue_refresh_token,
             require_pushed_authorization_requests: s.require_pushed_authorization_requests,
+            dpop_bound_access_tokens: s.dpop_bound_access_tokens,
             app_metadata: pretty(&s.app_metadata),
         }
     }
@@ -183,6 +186,7 @@ impl Values {
             require_consent: form.checked("require_consent"),
             always_issue_refresh_token: form.checked("always_issue_refresh_token"),
             require_pushed_authorization_requests: form.checked("require_pushed_authorization_requests"),
+            dpop_bound_access_tokens: form.checked("dpop_bound_access_tokens"),
             app_metadata: form.get("app_metadata").unwrap_or("").to_owned(),
         }
     }
@@ -215,6 +219,7 @@ fn input(form: &FormData) -> Result<ApplicationInput, ApiError> {
         require_consent: Some(form.checked("require_consent")),
         always_issue_refresh_token: Some(form.checked("always_issue_refresh_token")),
         require_pushed_authorization_requests: Some(form.checked("require_pushed_authorization_requests")),
+        dpop_bound_access_tokens: Some(form.checked("dpop_bound_access_tokens")),
         app_metadata: form.json("app_metadata")?,
         enabled: Some(form.checked("enabled")),
     })
@@ -332,6 +337,8 @@ fn fields(v: &Values, options: &Options) -> Vec<Field> {
             v.require_pushed_authorization_requests,
         )
         .help("Sign-in requests must first be pushed to /connect/par (RFC 9126); plain ones are refused."),
+        Field::checkbox("dpop_bound_access_tokens", "Require DPoP-bound tokens", v.dpop_bound_access_tokens)
+            .help("Token requests without a DPoP proof (RFC 9449) are refused: every token is bound to the client's key."),
         Field::json("app_metadata", "Application metadata (JSON object)", &v.app_metadata),
     ]
 }

@@ -68,6 +68,7 @@ both_backends! {
         assert_eq!(created["token_endpoint_auth_method"], "client_secret_basic");
         assert_eq!(created["allowed_scopes"], json!(["openid"]));
         assert_eq!(created["require_pushed_authorization_requests"], false);
+        assert_eq!(created["dpop_bound_access_tokens"], false);
         assert_eq!(created["refresh_token_retry_grace_seconds"], 10, "the default");
         let id = created["id"].as_str().unwrap().to_owned();
         let (status, got) = call(&app, Method::GET, &format!("/api/v1/applications/{id}"), Some(&key), None).await;
@@ -77,11 +78,13 @@ both_backends! {
         replaced["name"] = json!("Shop 2");
         replaced["access_token_format"] = json!("reference");
         replaced["require_pushed_authorization_requests"] = json!(true);
+        replaced["dpop_bound_access_tokens"] = json!(true);
         replaced["refresh_token_retry_grace_seconds"] = json!(0);
         let (status, got) = call(&app, Method::PUT, &format!("/api/v1/applications/{id}"), Some(&key), Some(replaced)).await;
         assert_eq!(status, 200, "{got}");
         assert_eq!(got["access_token_format"], "reference");
         assert_eq!(got["require_pushed_authorization_requests"], true);
+        assert_eq!(got["dpop_bound_access_tokens"], true);
         assert_eq!(got["refresh_token_retry_grace_seconds"], 0);
         let (_, got) = call(&app, Method::GET, &format!("/api/v1/applications/{id}"), Some(&key), None).await;
         assert_eq!(got["refresh_token_retry_grace_seconds"], 0);

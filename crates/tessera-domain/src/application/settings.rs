@@ -101,6 +101,9 @@ pub struct ApplicationInput {
     /// Accept authorization requests only when pushed first (RFC 9126 §6: a plain
     /// request to authorize is refused). Default false.
     pub require_pushed_authorization_requests: Option<bool>,
+    /// RFC 9449 §5.2: every token request of this application must carry a DPoP proof
+    /// (its tokens are always sender-constrained). Default false.
+    pub dpop_bound_access_tokens: Option<bool>,
     /// A JSON object of your own data.
     #[cfg_attr(feature = "openapi", schema(value_type = Option<Object>))]
     pub app_metadata: Option<Value>,
@@ -124,6 +127,8 @@ pub struct ApplicationSettings {
     pub always_issue_refresh_token: bool,
     /// RFC 9126 §6: authorize accepts this client's requests only through `request_uri`.
     pub require_pushed_authorization_requests: bool,
+    /// RFC 9449 §5.2: the token endpoint refuses this client's requests without a DPoP proof.
+    pub dpop_bound_access_tokens: bool,
     pub jwks: Option<Value>,
     pub app_metadata: Value,
     pub enabled: bool,
@@ -286,6 +291,7 @@ impl ApplicationInput {
             require_consent: self.require_consent.unwrap_or(true),
             always_issue_refresh_token,
             require_pushed_authorization_requests: self.require_pushed_authorization_requests.unwrap_or(false),
+            dpop_bound_access_tokens: self.dpop_bound_access_tokens.unwrap_or(false),
             jwks,
             app_metadata,
             enabled: self.enabled.unwrap_or(true),

@@ -381,3 +381,10 @@ fn the_device_grant_is_for_native_and_web_applications() {
     let err = settings(Machine, A::ClientSecretBasic, &[ClientCredentials, DeviceCode], 0).unwrap_err();
     assert_eq!(err, ApplicationSettingsError::GrantNotAllowed { app_type: Machine, grant_type: DeviceCode });
 }
+
+#[test]
+fn dpop_bound_access_tokens_is_off_unless_the_application_requires_it() {
+    assert!(!input("web").into_settings(None).unwrap().dpop_bound_access_tokens);
+    let required = ApplicationInput { dpop_bound_access_tokens: Some(true), ..input("spa") };
+    assert!(required.into_settings(None).unwrap().dpop_bound_access_tokens);
+}

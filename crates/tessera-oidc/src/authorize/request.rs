@@ -42,6 +42,9 @@ pub struct AuthorizationRequest {
     /// code sent to a redirect URI.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub device: Option<String>,
+    /// RFC 9449 §10: the thumbprint of the DPoP key the code must be redeemed with.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dpop_jkt: Option<String>,
 }
 
 impl AuthorizationRequest {
@@ -197,6 +200,18 @@ pub fn check_max_age(params: &Params) -> Result<Option<i64>, Refusal> {
             .filter(|v| *v >= 0)
             .map(Some)
             .ok_or_else(|| Refusal::new("invalid_request", "max_age must be a non-negative integer")),
+    }
+}
+
+/// RFC 9449 §10: `dpop_jkt`, the base64url SHA-256 thumbprint of the key the client will
+/// redeem the code with (43 characters).
+pub fn check_dpop_jkt(params: &Params) -> Result<Option<String>, Refusal> {
+    match params.get("dpop_jkt") {
+        None => Ok(None),
+        Some(jkt) if jkt.len() == 43 && jkt.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_') => {
+            Ok(Some(jkt.to_owned()))
+        }
+        Some(_) => Err(Refusal::new("invalid_request", "dpop_jkt must be a base64url SHA-256 JWK thumbprint")),
     }
 }
 

@@ -176,6 +176,7 @@ fn enter_code(state: &OidcState, cookie: Option<&str>, form: &Params, client_ip:
             consented: false,
             resources: device.resources.clone(),
             device: Some(device.device_code_hash.clone()),
+            dpop_jkt: None,
         };
         let handle = generate_secret();
         authorization_requests::create_request(

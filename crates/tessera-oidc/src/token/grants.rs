@@ -41,6 +41,14 @@ pub trait Grant {
     ) -> Result<TokenResponse, OAuthError>;
 }
 
+/// RFC 9449 §5: the key a new grant's refresh tokens are bound to: the request's DPoP
+/// key, for a public client (a confidential client's refresh tokens are bound to its
+/// own authentication instead).
+pub(crate) fn refresh_binding(request: &TokenRequest<'_>) -> Option<String> {
+    let public = request.app.settings.token_endpoint_auth_method == tessera_domain::ClientAuthMethod::None;
+    request.dpop_jkt.filter(|_| public).map(str::to_owned)
+}
+
 /// Answers `request` with grant `G`.
 pub fn run<G: Grant>(state: &OidcState, request: &TokenRequest<'_>) -> Result<TokenResponse, OAuthError> {
     let checked = G::check(state, request)?;

@@ -51,6 +51,8 @@ pub struct UserGrant<'a> {
     /// The refresh token a rotation will store; `None` lets the application's settings
     /// decide whether a new one is issued.
     pub rotated_refresh: Option<&'a Secret>,
+    /// RFC 9449 §5: the DPoP key the access token is bound to.
+    pub dpop_jkt: Option<&'a str>,
 }
 
 /// What an issuance produced: the response, and what the caller stores with it.
@@ -172,6 +174,10 @@ pub fn issue(
         },
     )?;
     IssuedClaims::merge_into(&mut claims, custom.issued.output(Output::AccessToken));
+    // RFC 9449 §6: the binding comes last, so no custom claim can replace it.
+    if let Some(jkt) = grant.dpop_jkt {
+        claims.insert("cnf".into(), serde_json::json!({ "jkt": jkt }));
+    }
 
     let format = format_for(app, &audience, config);
     let keys = state.keys.current();
@@ -211,7 +217,7 @@ pub fn issue(
     };
     let response = TokenResponse {
         access_token: access.token.clone(),
-        token_type: "Bearer",
+        token_type: if grant.dpop_jkt.is_some() { "DPoP" } else { "Bearer" },
         expires_in: app.settings.lifetimes.access_token,
         refresh_token: refresh.as_ref().map(|r| r.expose().to_owned()),
         id_token,

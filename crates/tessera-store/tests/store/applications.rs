@@ -20,6 +20,7 @@ pub fn web_app() -> ApplicationSettings {
         require_consent: true,
         always_issue_refresh_token: false,
         require_pushed_authorization_requests: false,
+        dpop_bound_access_tokens: false,
         jwks: None,
         app_metadata: json!({}),
         enabled: true,

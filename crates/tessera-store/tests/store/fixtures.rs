@@ -28,6 +28,7 @@ pub(crate) fn grant(p: &Parties, sid: &str, expires_at: i64) -> NewGrant {
         custom_claims: Map::new(),
         issued_claims: Map::new(),
         expires_at,
+        dpop_jkt: None,
     }
 }
 
@@ -133,6 +134,7 @@ pub(crate) fn code(p: &Parties, code_hash: &str, grant_id: &str) -> NewAuthoriza
         auth_time: NOW - 5,
         amr: vec!["pwd".into()],
         expires_at: NOW + 60,
+        dpop_jkt: None,
     }
 }
 

@@ -3,6 +3,7 @@ use tessera_domain::GrantId;
 use tessera_store::authorization_requests::{self, NewAuthorizationRequest};
 use tessera_store::browser_sessions::{self, NewSession};
 use tessera_store::codes::{self, NewAuthorizationCode};
+use tessera_store::dpop_proofs;
 use tessera_store::grants::{self, NewGrant};
 use tessera_store::purge::{self, PurgeCounts};
 use tessera_store::pushed_authorization_requests::{self, NewPushedRequest};
@@ -49,6 +50,8 @@ crate::both_backends! {
             // jti records.
             client_assertions::record_jti(c, &p.app, "jti-dead", at, NOW)?;
             client_assertions::record_jti(c, &p.app, "jti-live", at + 1, NOW)?;
+            dpop_proofs::record(c, "dpop-dead", at)?;
+            dpop_proofs::record(c, "dpop-live", at + 1)?;
             Ok(())
         })
         .unwrap();
@@ -79,13 +82,17 @@ crate::both_backends! {
                 refresh_tokens: 2,
                 reference_tokens: 1,
                 client_assertion_jtis: 1,
+                dpop_proofs: 1,
                 grants: 1,
                 browser_sessions: 1,
                 admin_sessions: 0,
                 sign_in_buckets: 0,
             }
         );
-        assert_eq!(counts.total(), 9);
+        assert_eq!(counts.total(), 10);
+        // The live proof is still recorded: a replay of it is refused.
+        assert!(!store.write_statement(|c| dpop_proofs::record(c, "dpop-live", at + 1)).unwrap());
+        assert!(store.write_statement(|c| dpop_proofs::record(c, "dpop-dead", at + 1)).unwrap());
         assert_eq!(store.read_statement(pushed_authorization_requests::count).unwrap(), 1);
         assert!(store.write_statement(|c| pushed_authorization_requests::spend(c, "par-live", &p.app, at)).unwrap().is_some());
 

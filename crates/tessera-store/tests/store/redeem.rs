@@ -49,6 +49,7 @@ fn grant_of_code(p: &Parties, grant_id: &str) -> NewGrant {
         custom_claims: Map::new(),
         issued_claims: object(json!({"tier": {"value": "gold"}})),
         expires_at: NOW + 3600,
+        dpop_jkt: None,
     }
 }
 

@@ -247,7 +247,7 @@ crate::both_backends! {
             code_hash: expired.hash().as_str().to_owned(), grant_id: tessera_domain::GrantId::from(tessera_store::new_id()), application_id: app.id.clone(),
             user_id: w.alice.clone(), sid: stored.sid.clone(), redirect_uri: REDIRECT.into(), scope: "openid".into(),
             resources: vec![], nonce: None, code_challenge: Some(CHALLENGE.into()), code_challenge_method: Some("S256".into()),
-            auth_time: now - 61, amr: vec!["pwd".into()], expires_at: now - 1,
+            auth_time: now - 61, amr: vec!["pwd".into()], expires_at: now - 1, dpop_jkt: None,
         }, now - 61)).unwrap();
         assert_invalid_grant(&redeem(&w, "webapp", expired.expose(), REDIRECT, Some(VERIFIER)), "expired code");
         // A code at the end of its life still works (the boundary is the stored expiry).

@@ -15,6 +15,7 @@ mod claims;
 mod cli;
 mod console;
 mod device;
+mod dpop;
 mod end_session;
 mod errors;
 mod headers;

@@ -53,7 +53,7 @@ crate::both_backends! {
         let now = tessera::now();
         let grant = world.store.write_transaction(|c| grants::create_grant(c, &NewGrant {
             id: None, application_id: app.id.clone(), user_id: None, sid: None, scope: "orders-api".into(),
-            resources: vec![], auth_time: None, amr: vec![], custom_claims: Default::default(), issued_claims: Default::default(), expires_at: now + 3600,
+            resources: vec![], auth_time: None, amr: vec![], custom_claims: Default::default(), issued_claims: Default::default(), expires_at: now + 3600, dpop_jkt: None,
         }, now)).unwrap();
         let refresh = generate_secret();
         world.store.write_transaction(|c| refresh_tokens::insert_refresh_token(c, refresh.hash().as_str(), &grant.id, now + 3600, now)).unwrap();

@@ -88,6 +88,17 @@ impl Grant for AuthorizationCode {
         if let Err(problem) = check_verifier(found.code_challenge.as_deref(), verifier) {
             return Err(misused("code_verifier", OAuthError::invalid_grant(problem)));
         }
+        // RFC 9449 §10: a code bound by `dpop_jkt` is redeemed with a proof of that key.
+        if let Some(bound) = found.dpop_jkt.as_deref() {
+            match request.dpop_jkt {
+                None => return Err(OAuthError::invalid_dpop_proof("the code is bound to a DPoP key: send a proof")),
+                Some(jkt) if jkt != bound => {
+                    let error = OAuthError::invalid_grant("the code is bound to another DPoP key");
+                    return Err(misused("dpop_jkt", error));
+                }
+                Some(_) => {}
+            }
+        }
         if found.consumed_at.is_some() || found.expires_at <= now {
             return Ok(Checked { hash, outcome: Outcome::Spent });
         }
@@ -138,6 +149,7 @@ impl Grant for AuthorizationCode {
             attributes: &attributes,
             at_grant: None,
             rotated_refresh: None,
+            dpop_jkt: request.dpop_jkt,
         };
         let issued = match issue(state, app, request.config, &user_grant, now) {
             Ok(issued) => issued,
@@ -161,6 +173,7 @@ impl Grant for AuthorizationCode {
             custom_claims: Map::new(),
             issued_claims: issued.claims.to_map(),
             expires_at: now + app.settings.lifetimes.refresh_token,
+            dpop_jkt: super::refresh_binding(request),
         };
         let refresh = issued.refresh.as_ref().map(|r| r.hash());
         let spent = spend_and_store(state, issued.event.as_ref(), now, |c| {

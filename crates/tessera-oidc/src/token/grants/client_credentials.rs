@@ -49,7 +49,7 @@ pub fn answer_inline(
     if let Err(error) = crate::token::allowed_grant(&app, params) {
         return Some(Err(error));
     }
-    let request = TokenRequest { app: &app, config: &config, params, client_ip: None, now };
+    let request = TokenRequest { app: &app, config: &config, params, client_ip: None, now, dpop_jkt: None };
     let checked = match ClientCredentials::check(state, &request) {
         Ok(checked) => checked,
         Err(error) => return Some(Err(error)),
@@ -123,6 +123,7 @@ impl Grant for ClientCredentials {
             }
         };
         IssuedClaims::merge_into(&mut claims, custom.issued.output(Output::AccessToken));
+        request.bind(&mut claims);
         let token =
             AccessTokenClaims { claims, expires_at, application_id: app.id.clone(), user_id: None, grant_id: None };
         let keys = state.keys.current();
@@ -139,7 +140,7 @@ impl Grant for ClientCredentials {
         }
         Ok(TokenResponse {
             access_token: minted.token,
-            token_type: "Bearer",
+            token_type: request.token_type(),
             expires_in: app.settings.lifetimes.access_token,
             refresh_token: None,
             id_token: None,

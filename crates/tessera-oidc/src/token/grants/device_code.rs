@@ -104,6 +104,7 @@ impl Grant for DeviceCode {
             attributes: &attributes,
             at_grant: None,
             rotated_refresh: None,
+            dpop_jkt: request.dpop_jkt,
         };
         let issued = match issue(state, app, request.config, &user_grant, now) {
             Ok(issued) => issued,
@@ -126,6 +127,7 @@ impl Grant for DeviceCode {
             custom_claims: Map::new(),
             issued_claims: issued.claims.to_map(),
             expires_at: now + app.settings.lifetimes.refresh_token,
+            dpop_jkt: super::refresh_binding(request),
         };
         let refresh = issued.refresh.as_ref().map(|r| r.hash());
         let spent = state.store.write_transaction(|c| {

@@ -110,6 +110,7 @@ impl Grant for Password {
             attributes: &attributes,
             at_grant: None,
             rotated_refresh: None,
+            dpop_jkt: request.dpop_jkt,
         };
         let prepared = issue(state, app, request.config, &user_grant, now);
         state.store.write_transaction(|c| {
@@ -137,6 +138,7 @@ impl Grant for Password {
                     custom_claims: Map::new(),
                     issued_claims: issued.claims.to_map(),
                     expires_at: now + app.settings.lifetimes.refresh_token,
+                    dpop_jkt: super::refresh_binding(request),
                 },
                 now,
             )?;

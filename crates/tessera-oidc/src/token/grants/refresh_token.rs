@@ -72,6 +72,25 @@ impl Grant for RefreshToken {
             let error = OAuthError::invalid_grant("the refresh token was issued to another client");
             return Err(super::misuse(state, app, "token.refresh_misused", &target, summary, error, now));
         }
+        // RFC 9449 §5: a public client's refresh token is bound to the key of the proof
+        // it was issued with; without a proof by that key nothing is spent.
+        if let Some(bound) = grant.dpop_jkt.as_deref() {
+            match request.dpop_jkt {
+                None => {
+                    return Err(OAuthError::invalid_dpop_proof(
+                        "the refresh token is bound to a DPoP key: send a proof made with it",
+                    ));
+                }
+                Some(jkt) if jkt != bound => {
+                    let summary = json!({ "reason": "another_dpop_key", "grant": grant.id });
+                    let target =
+                        grant.user_id.as_ref().map_or_else(|| format!("grant:{}", grant.id), |u| format!("user:{u}"));
+                    let error = OAuthError::invalid_grant("the refresh token is bound to another DPoP key");
+                    return Err(super::misuse(state, app, "token.refresh_misused", &target, summary, error, now));
+                }
+                Some(_) => {}
+            }
+        }
         let live_grant = grant.revoked_at.is_none() && grant.expires_at > now;
         let usable = token.consumed_at.is_none() && token.expires_at > now && live_grant;
         // Spent by a rotation moments ago: a retry, if its successor is still unused
@@ -118,6 +137,7 @@ impl Grant for RefreshToken {
             attributes: &grant.custom_claims,
             at_grant: Some(&at_grant),
             rotated_refresh: Some(&new_token),
+            dpop_jkt: request.dpop_jkt,
         };
         let issued = match issue(state, app, request.config, &user_grant, now) {
             Ok(issued) => issued,

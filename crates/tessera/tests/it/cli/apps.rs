@@ -87,6 +87,7 @@ fn create_help_lists_every_flag_with_its_meaning() {
         "--no-consent",
         "--always-issue-refresh-token",
         "--require-par",
+        "--require-dpop",
         "--description",
         "--app-metadata",
         "--jwks",
@@ -260,6 +261,7 @@ fn every_setting_given_as_a_flag_is_stored() {
         "--no-consent",
         "--always-issue-refresh-token",
         "--require-par",
+        "--require-dpop",
         "--description",
         "Staff portal",
         "--app-metadata",
@@ -285,6 +287,7 @@ fn every_setting_given_as_a_flag_is_stored() {
     assert!(dir.app(&["show", "intranet.v2"]).contains("refresh token retry grace:  0 s"));
     assert!(!s.require_consent && s.always_issue_refresh_token && !s.enabled);
     assert!(s.require_pushed_authorization_requests);
+    assert!(s.dpop_bound_access_tokens);
     assert_eq!(s.post_logout_redirect_uris, ["https://intranet.example.com/"]);
     assert_eq!(s.allowed_scopes, ["email", "openid"]);
     assert_eq!(s.required_claims, ["email"]);

@@ -76,7 +76,7 @@ crate::both_backends! {
         let old = w.store.write_transaction(|c| grants::create_grant(c, &NewGrant {
             id: None, application_id: app.id.clone(), user_id: Some(w.alice.clone()), sid: None,
             scope: "openid offline_access".into(), resources: vec![], auth_time: Some(now - 100), amr: vec!["pwd".into()],
-            custom_claims: Default::default(), issued_claims: Default::default(), expires_at: now - 1,
+            custom_claims: Default::default(), issued_claims: Default::default(), expires_at: now - 1, dpop_jkt: None,
         }, now - 100)).unwrap();
         let expired = generate_secret();
         w.store.write_transaction(|c| refresh_tokens::insert_refresh_token(c, expired.hash().as_str(), &old.id, now + 3600, now - 100)).unwrap();
