@@ -54,6 +54,7 @@ struct Row {
     updated_at: i64,
     refresh_token_retry_grace_seconds: i64,
     require_pushed_authorization_requests: bool,
+    require_signed_request_object: bool,
 }
 
 fn parse<T: FromStr>(field: &str, value: &str) -> StoreResult<T> {
@@ -119,6 +120,7 @@ fn columns(
         diesel::dsl::Eq<applications::updated_at, i64>,
         diesel::dsl::Eq<applications::refresh_token_retry_grace_seconds, i64>,
         diesel::dsl::Eq<applications::require_pushed_authorization_requests, bool>,
+        diesel::dsl::Eq<applications::require_signed_request_object, bool>,
     ),
 ) {
     let grant_types: Vec<&str> = s.grant_types.iter().map(|g| g.as_str()).collect();
@@ -143,6 +145,7 @@ fn columns(
             applications::updated_at.eq(now),
             applications::refresh_token_retry_grace_seconds.eq(s.lifetimes.refresh_token_retry_grace),
             applications::require_pushed_authorization_requests.eq(s.require_pushed_authorization_requests),
+            applications::require_signed_request_object.eq(s.require_signed_request_object),
         ),
     )
 }
@@ -337,6 +340,7 @@ fn from_parts(row: Row, lists: Lists) -> StoreResult<Application> {
         require_consent: row.require_consent,
         always_issue_refresh_token: row.always_issue_refresh_token,
         require_pushed_authorization_requests: row.require_pushed_authorization_requests,
+        require_signed_request_object: row.require_signed_request_object,
         jwks: row.jwks.as_deref().map(crate::json::parse).transpose()?,
         app_metadata: crate::json::parse(&row.app_metadata)?,
         enabled: row.enabled,

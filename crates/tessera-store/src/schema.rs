@@ -113,6 +113,7 @@ diesel::table! {
         updated_at -> BigInt,
         refresh_token_retry_grace_seconds -> BigInt,
         require_pushed_authorization_requests -> Bool,
+        require_signed_request_object -> Bool,
     }
 }
 

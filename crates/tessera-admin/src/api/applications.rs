@@ -55,6 +55,7 @@ pub struct ApplicationView {
     require_consent: bool,
     always_issue_refresh_token: bool,
     require_pushed_authorization_requests: bool,
+    require_signed_request_object: bool,
     #[schema(value_type = Option<Object>)]
     jwks: Option<Value>,
     #[schema(value_type = Object)]
@@ -99,6 +100,7 @@ pub fn view(app: Application) -> ApplicationView {
         require_consent: s.require_consent,
         always_issue_refresh_token: s.always_issue_refresh_token,
         require_pushed_authorization_requests: s.require_pushed_authorization_requests,
+        require_signed_request_object: s.require_signed_request_object,
         jwks: s.jwks,
         app_metadata: s.app_metadata,
         created_at: app.created_at,

@@ -100,6 +100,7 @@ struct Values {
     require_consent: bool,
     always_issue_refresh_token: bool,
     require_pushed_authorization_requests: bool,
+    require_signed_request_object: bool,
     app_metadata: String,
 }
 
@@ -128,6 +129,7 @@ impl Values {
             require_consent: true,
             always_issue_refresh_token: false,
             require_pushed_authorization_requests: false,
+            require_signed_request_object: false,
             app_metadata: "{}".into(),
         }
     }
@@ -156,6 +158,7 @@ impl Values {
             require_consent: s.require_consent,
             always_issue_refresh_token: s.always_issue_refresh_token,
             require_pushed_authorization_requests: s.require_pushed_authorization_requests,
+            require_signed_request_object: s.require_signed_request_object,
             app_metadata: pretty(&s.app_metadata),
         }
     }
@@ -183,6 +186,7 @@ impl Values {
             require_consent: form.checked("require_consent"),
             always_issue_refresh_token: form.checked("always_issue_refresh_token"),
             require_pushed_authorization_requests: form.checked("require_pushed_authorization_requests"),
+            require_signed_request_object: form.checked("require_signed_request_object"),
             app_metadata: form.get("app_metadata").unwrap_or("").to_owned(),
         }
     }
@@ -215,6 +219,7 @@ fn input(form: &FormData) -> Result<ApplicationInput, ApiError> {
         require_consent: Some(form.checked("require_consent")),
         always_issue_refresh_token: Some(form.checked("always_issue_refresh_token")),
         require_pushed_authorization_requests: Some(form.checked("require_pushed_authorization_requests")),
+        require_signed_request_object: Some(form.checked("require_signed_request_object")),
         app_metadata: form.json("app_metadata")?,
         enabled: Some(form.checked("enabled")),
     })
@@ -280,7 +285,7 @@ fn fields(v: &Values, options: &Options) -> Vec<Field> {
             &v.token_endpoint_auth_method,
         )
         .help("none for spa and native applications."),
-        Field::json("jwks", "Public keys (JWK Set)", &v.jwks).help("For private_key_jwt only: public keys, no private parts."),
+        Field::json("jwks", "Public keys (JWK Set)", &v.jwks).help("For private_key_jwt and signed request objects: public keys, no private parts."),
         Field::checkboxes(
             "allowed_scopes",
             "Allowed scopes",
@@ -332,6 +337,12 @@ fn fields(v: &Values, options: &Options) -> Vec<Field> {
             v.require_pushed_authorization_requests,
         )
         .help("Sign-in requests must first be pushed to /connect/par (RFC 9126); plain ones are refused."),
+        Field::checkbox(
+            "require_signed_request_object",
+            "Require signed request objects (JAR)",
+            v.require_signed_request_object,
+        )
+        .help("Sign-in requests (and pushed ones) must carry a request object signed with one of the keys in Public keys (RFC 9101); others are refused."),
         Field::json("app_metadata", "Application metadata (JSON object)", &v.app_metadata),
     ]
 }
