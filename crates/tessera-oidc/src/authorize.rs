@@ -69,12 +69,17 @@ impl Next {
 
 async fn begin(request: HttpRequest, state: web::Data<OidcState>, raw: Vec<u8>) -> HttpResponse {
     let cookie = session::presented_id(&request, &state.settings);
+    let client_ip = request.peer_addr().map(|a| a.ip().to_string());
     let state = state.into_inner();
     let worker = state.clone();
-    run_blocking(move || start(&worker, &raw, cookie.as_deref()), |next| next.into_response(&state)).await
+    run_blocking(
+        move || start(&worker, &raw, cookie.as_deref(), client_ip.as_deref()),
+        |next| next.into_response(&state),
+    )
+    .await
 }
 
-fn start(state: &OidcState, raw: &[u8], cookie: Option<&str>) -> StoreResult<Next> {
+fn start(state: &OidcState, raw: &[u8], cookie: Option<&str>, client_ip: Option<&str>) -> StoreResult<Next> {
     let now = now();
     let (params, repeated) = match Params::parse_noting_repeats(raw) {
         Ok(parsed) => parsed,
@@ -108,7 +113,10 @@ fn start(state: &OidcState, raw: &[u8], cookie: Option<&str>) -> StoreResult<Nex
         },
         (None, Some(object)) => match crate::request_object::verify(&app, object, &state.issuer, now) {
             Ok(object_params) => (object_params, Vec::new(), Origin { pushed: false, signed: true }),
-            Err(refusal) => return Ok(Next::Page(unusable_request_object(&refusal).page())),
+            Err(refusal) => {
+                crate::request_object::record_refusal(&state.store, app.client_id.as_str(), &refusal, client_ip, now);
+                return Ok(Next::Page(unusable_request_object(&refusal).page()));
+            }
         },
         (None, None) => (params, repeated, Origin::default()),
     };

@@ -81,7 +81,9 @@ fn push(
     }
     let (form, signed) = match params.get("request") {
         Some(object) => {
-            let object_params = request_object::verify(&app, object, &state.issuer, now)?;
+            let object_params = request_object::verify(&app, object, &state.issuer, now).inspect_err(|refusal| {
+                request_object::record_refusal(&state.store, app.client_id.as_str(), refusal, ip.as_deref(), now);
+            })?;
             check(state, &object_params, &app, now)?;
             (object_params.to_form(), true)
         }

@@ -17,9 +17,11 @@
 //! challenge. So its `jti` is not remembered; the bounded lifetime limits how long a
 //! captured object can start a sign-in.
 
-use serde_json::{Map, Value};
+use serde_json::{Map, Value, json};
 use tessera_domain::SigningAlgorithm;
+use tessera_store::Store;
 use tessera_store::applications::Application;
+use tessera_store::audit::{self, NewAuditEvent};
 use tessera_tokens::jwt::{self, JwtError, VerifyingKey};
 
 use crate::error::Refusal;
@@ -77,6 +79,25 @@ pub fn verify(app: &Application, object: &str, issuer: &str, now: i64) -> Result
         return Err(invalid(format!("parameter {name} has several values")));
     }
     Ok(params)
+}
+
+/// Records a refused request object (a security event: a forged, misdirected or stale
+/// request) in its own transaction. Anyone can cause it, so at most one a minute per
+/// address reaches the log, as for failed client authentications.
+pub(crate) fn record_refusal(store: &Store, client_id: &str, refusal: &Refusal, client_ip: Option<&str>, now: i64) {
+    let target = format!("client:{}", client_id.chars().take(100).collect::<String>());
+    let event = NewAuditEvent {
+        actor: "anonymous",
+        action: "authorization.request_object_refused",
+        target: &target,
+        summary: json!({ "reason": refusal.description }),
+        client_ip,
+    };
+    let key = format!("audit:authorization.request_object_refused:{}", client_ip.unwrap_or("unknown"));
+    let interval = crate::client_auth::AUDIT_SAMPLE_INTERVAL;
+    if let Err(error) = store.write_transaction(|c| audit::record_sampled(c, &event, &key, interval, now)) {
+        tracing::warn!(%error, "could not record a refused request object");
+    }
 }
 
 /// RFC 9101 §4–§6 on the claims of a request object whose signature verified: the

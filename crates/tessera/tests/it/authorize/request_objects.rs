@@ -7,7 +7,9 @@
 
 use serde_json::{Value, json};
 use tessera_domain::SigningAlgorithm;
+use tessera_store::Page;
 use tessera_store::applications::ApplicationSettings;
+use tessera_store::audit::{self, AuditFilter};
 use tessera_store::pushed_authorization_requests;
 use tessera_tokens::{Signer, signing};
 
@@ -173,6 +175,9 @@ crate::both_backends! {
         let repeated = format!("{}&request=x.y.z", with_object("jar", &object(&j, json!({})), &[]));
         b.get(&repeated).assert_error_page("request repeated");
         assert!(b.session().is_none(), "nothing was kept for a refused request");
+        // A security event, sampled per address (anyone can cause it).
+        let refused = refusals(&j);
+        assert!(!refused.is_empty() && refused.len() <= 2, "{refused:?}");
         // The same object, valid, goes through: each refusal above was its own rule.
         assert_eq!(code_for(&b, &with_object("jar", &object(&j, json!({})), &[]))["state"], "inner");
     }
@@ -206,6 +211,7 @@ crate::both_backends! {
         let scope = push(&j, "jar", &[("request", &object(&j, json!({ "scope": "openid admin" })))]);
         assert_oauth_error(&scope, 400, "invalid_scope", "unknown scope inside");
         assert_eq!(pushed_count(&j), before, "nothing kept");
+        assert!(!refusals(&j).is_empty(), "audited");
     }
 
     fn an_application_that_requires_signed_request_objects_gets_no_other_request(db: TestDatabase) {
@@ -245,6 +251,13 @@ crate::both_backends! {
         }
         assert!(!algs.contains(&"none") && !algs.iter().any(|a| a.starts_with("HS")), "{algs:?}");
     }
+}
+
+/// The reasons of the audited request object refusals.
+fn refusals(j: &Jar) -> Vec<String> {
+    let filter = AuditFilter { action: Some("authorization.request_object_refused".into()), ..AuditFilter::default() };
+    let events = j.w.store.read_transaction(|c| audit::list(c, &filter, &Page::first(100))).unwrap().items;
+    events.iter().map(|e| e.summary["reason"].as_str().unwrap_or_default().to_owned()).collect()
 }
 
 fn urlencode(value: &str) -> String {
