@@ -229,9 +229,16 @@ pub enum ApplicationSettingsError {
     /// RFC 7523: `private_key_jwt` verifies the client's signature with its public keys.
     #[error("private_key_jwt needs the application's public keys (a JWKS)")]
     JwksRequired,
-    /// A JWKS is only used by `private_key_jwt`.
-    #[error("a JWKS is only used with the private_key_jwt authentication method")]
+    /// A JWKS is only used by `private_key_jwt` and to verify request objects (RFC 9101),
+    /// which only the code flow sends.
+    #[error(
+        "a JWKS is only used with the private_key_jwt authentication method or to verify signed request objects \
+         (which needs the authorization_code grant)"
+    )]
     JwksWithoutPrivateKeyJwt,
+    /// RFC 9101 §10.5: requiring signed request objects needs the keys that verify them.
+    #[error("require_signed_request_object needs the application's public keys (a JWKS) to verify them")]
+    SignedRequestObjectWithoutJwks,
 }
 
 impl ApplicationSettingsError {
@@ -249,7 +256,7 @@ impl ApplicationSettingsError {
             Self::MachineRedirects { post_logout: true } => "post_logout_redirect_uris",
             Self::MachineRequiredClaims => "required_claims",
             Self::AlwaysRefreshWithoutRefreshGrant => "always_issue_refresh_token",
-            Self::JwksRequired | Self::JwksWithoutPrivateKeyJwt => "jwks",
+            Self::JwksRequired | Self::JwksWithoutPrivateKeyJwt | Self::SignedRequestObjectWithoutJwks => "jwks",
         }
     }
 }
@@ -272,8 +279,10 @@ pub(crate) struct Consistency<'a> {
     pub required_claim_count: usize,
     /// Whether a refresh token is issued even without `offline_access`.
     pub always_issue_refresh_token: bool,
-    /// Whether a JWKS (for `private_key_jwt`) is registered.
+    /// Whether a JWKS (for `private_key_jwt` or request objects) is registered.
     pub has_jwks: bool,
+    /// Whether every authorization request must carry a signed request object.
+    pub require_signed_request_object: bool,
 }
 
 impl Consistency<'_> {
@@ -288,7 +297,9 @@ impl Consistency<'_> {
     ///    a SPA has a browser and a machine app no user;
     /// 4. `refresh_token` needs a grant with a user (`authorization_code`, `password` or
     ///    the device grant);
-    /// 5. `authorization_code` needs a redirect URI.
+    /// 5. `authorization_code` needs a redirect URI;
+    /// 6. keys: `private_key_jwt` and `require_signed_request_object` need a JWKS, and a
+    ///    JWKS is for one of them or for the code flow's request objects (RFC 9101).
     pub fn validate(&self) -> Result<(), ApplicationSettingsError> {
         use ApplicationSettingsError as E;
         let app_type = self.app_type;
@@ -348,9 +359,12 @@ impl Consistency<'_> {
         if self.always_issue_refresh_token && !has(GrantType::RefreshToken) {
             return Err(E::AlwaysRefreshWithoutRefreshGrant);
         }
+        if self.require_signed_request_object && !self.has_jwks {
+            return Err(E::SignedRequestObjectWithoutJwks);
+        }
         match (self.auth_method == ClientAuthMethod::PrivateKeyJwt, self.has_jwks) {
             (true, false) => Err(E::JwksRequired),
-            (false, true) => Err(E::JwksWithoutPrivateKeyJwt),
+            (false, true) if !has(GrantType::AuthorizationCode) => Err(E::JwksWithoutPrivateKeyJwt),
             _ => Ok(()),
         }
     }

@@ -14,7 +14,7 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde_json::{Map, Value};
 use tessera_domain::{ApplicationType, ClaimValueType, RedirectUri, ScopeSet};
-use tessera_oidc::parsers::{Params, parse_basic};
+use tessera_oidc::parsers::{Params, parse_basic, request_object_claims};
 use tessera_tokens::{Signer, VerifyingKey, jwt};
 
 /// A fuzz target: arbitrary bytes in, a panic if a property fails.
@@ -30,6 +30,7 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("dpop_proof", dpop_proof),
     ("claim_value", claim_value),
     ("custom_claims", custom_claims),
+    ("request_object", request_object),
 ];
 
 fn text(data: &[u8]) -> String {
@@ -195,5 +196,25 @@ pub fn custom_claims(data: &[u8]) {
         for name in claims.keys() {
             assert!(!tessera_domain::is_reserved(name), "{name}");
         }
+    }
+}
+
+/// The claims of a request object (RFC 9101 §4–§6), as `request_object_claims` reads them
+/// after the signature verified: what passes names the client as `iss`, the issuer in
+/// `aud`, has a live `exp`, and yields a form that parses, has one `client_id` (the
+/// client's), and carries none of `request`, `request_uri` or the JWT's own claims.
+pub fn request_object(data: &[u8]) {
+    const ISSUER: &str = "https://id.example.com";
+    const NOW: i64 = 1_800_000_000;
+    let Ok(Value::Object(claims)) = serde_json::from_slice::<Value>(data) else { return };
+    let Ok(form) = request_object_claims(&claims, "webapp", ISSUER, NOW) else { return };
+    assert_eq!(claims.get("iss").and_then(Value::as_str), Some("webapp"));
+    assert!(claims.get("exp").and_then(Value::as_i64).is_some_and(|exp| exp > NOW - 120));
+    let (params, _) = Params::parse_noting_repeats(form.as_bytes()).unwrap_or_default();
+    if !form.is_empty() && params.get("client_id").is_some() {
+        assert_eq!(params.get_all("client_id"), ["webapp"]);
+    }
+    for name in ["request", "request_uri", "iss", "aud", "exp", "nbf", "iat", "jti"] {
+        assert!(params.get(name).is_none(), "{name}");
     }
 }

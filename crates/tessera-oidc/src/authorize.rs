@@ -2,7 +2,8 @@
 //! keeps it while the user signs in, fills in required claims and consents (our pages),
 //! then answers the client with a single-use code. A request pushed first (RFC 9126,
 //! `crate::par`) arrives as `request_uri` and `client_id`, and continues from here with
-//! the pushed parameters.
+//! the pushed parameters; a signed request object (RFC 9101, `crate::request_object`)
+//! arrives as `request` and `client_id`, and continues with the object's parameters.
 
 pub mod request;
 
@@ -68,19 +69,24 @@ impl Next {
 
 async fn begin(request: HttpRequest, state: web::Data<OidcState>, raw: Vec<u8>) -> HttpResponse {
     let cookie = session::presented_id(&request, &state.settings);
+    let client_ip = request.peer_addr().map(|a| a.ip().to_string());
     let state = state.into_inner();
     let worker = state.clone();
-    run_blocking(move || start(&worker, &raw, cookie.as_deref()), |next| next.into_response(&state)).await
+    run_blocking(
+        move || start(&worker, &raw, cookie.as_deref(), client_ip.as_deref()),
+        |next| next.into_response(&state),
+    )
+    .await
 }
 
-fn start(state: &OidcState, raw: &[u8], cookie: Option<&str>) -> StoreResult<Next> {
+fn start(state: &OidcState, raw: &[u8], cookie: Option<&str>, client_ip: Option<&str>) -> StoreResult<Next> {
     let now = now();
     let (params, repeated) = match Params::parse_noting_repeats(raw) {
         Ok(parsed) => parsed,
         Err(e) => return Ok(Next::Page(Untrusted(e.description).page())),
     };
-    if repeated.iter().any(|p| p == "client_id" || p == "redirect_uri" || p == "request_uri") {
-        return Ok(Next::Page(Untrusted("client_id, redirect_uri or request_uri is repeated.".into()).page()));
+    if repeated.iter().any(|p| matches!(p.as_str(), "client_id" | "redirect_uri" | "request_uri" | "request")) {
+        return Ok(Next::Page(Untrusted("client_id, redirect_uri, request or request_uri is repeated.".into()).page()));
     }
     let client_id = match request::check_client(&params) {
         Ok(id) => id.to_owned(),
@@ -91,16 +97,28 @@ fn start(state: &OidcState, raw: &[u8], cookie: Option<&str>) -> StoreResult<Nex
         Some(app) if app.settings.enabled => app.clone(),
         _ => return Ok(Next::Page(Untrusted("The application in the request is not known.".into()).page())),
     };
+    // RFC 9101 §5: a request object by value or by reference, not both.
+    if params.get("request").is_some() && params.get("request_uri").is_some() {
+        return Ok(Next::Page(Untrusted(BOTH_REQUEST_AND_REQUEST_URI.into()).page()));
+    }
     // RFC 9126 §4: a pushed request is spent now and its parameters replace the query's
     // (only client_id, which must name the client that pushed it, comes from outside).
-    // Without it the redirect URI is unknown, so a failure is our page, not a redirect.
+    // RFC 9101 §6.3: so do a request object's. Without either the redirect URI is
+    // unknown, so a failure is our page, not a redirect.
     let pushed_uri = params.get("request_uri").filter(|uri| uri.starts_with(crate::par::REQUEST_URI_PREFIX));
-    let (params, repeated, pushed) = match pushed_uri {
-        Some(uri) => match crate::par::take(state, &app, uri, now)? {
-            Some(pushed) => (pushed, Vec::new(), true),
+    let (params, repeated, origin) = match (pushed_uri, params.get("request")) {
+        (Some(uri), _) => match crate::par::take(state, &app, uri, now)? {
+            Some(pushed) => (pushed.params, Vec::new(), Origin { pushed: true, signed: pushed.signed }),
             None => return Ok(Next::Page(Untrusted(UNUSABLE_REQUEST_URI.into()).page())),
         },
-        None => (params, repeated, false),
+        (None, Some(object)) => match crate::request_object::verify(&app, object, &state.issuer, now) {
+            Ok(object_params) => (object_params, Vec::new(), Origin { pushed: false, signed: true }),
+            Err(refusal) => {
+                crate::request_object::record_refusal(&state.store, app.client_id.as_str(), &refusal, client_ip, now);
+                return Ok(Next::Page(unusable_request_object(&refusal).page()));
+            }
+        },
+        (None, None) => (params, repeated, Origin::default()),
     };
     let redirect_uri = match request::check_redirect_uri(&params, &app) {
         Ok(uri) => uri,
@@ -111,7 +129,8 @@ fn start(state: &OidcState, raw: &[u8], cookie: Option<&str>) -> StoreResult<Nex
     let reply_to =
         ReplyTo { redirect_uri, response_mode: *mode.as_ref().unwrap_or(&ResponseMode::Query), state: state_param };
     let checked = mode
-        .and_then(|_| check_pushed(&app, pushed))
+        .and_then(|_| check_pushed(&app, origin.pushed))
+        .and_then(|_| check_signed(&app, origin.signed))
         .and_then(|_| check_rest(state, &params, &repeated, &app, config.catalog(), now));
     let authorization = match checked {
         Ok(authorization) => authorization,
@@ -156,6 +175,40 @@ fn start(state: &OidcState, raw: &[u8], cookie: Option<&str>) -> StoreResult<Nex
 /// Why a `request_uri` of the pushed form cannot be used (RFC 9126 §4, §7.3).
 const UNUSABLE_REQUEST_URI: &str = "The request_uri is unknown, has expired, was already used, or was pushed by \
      another application. Go back to the application and start signing in again.";
+
+/// RFC 9101 §5.
+const BOTH_REQUEST_AND_REQUEST_URI: &str =
+    "The request carries both request and request_uri (invalid_request); an application sends one or the other.";
+
+/// A request object that failed verification: the redirect URI it names cannot be
+/// trusted, so the error (RFC 9101 §6.2) is shown on our page.
+fn unusable_request_object(refusal: &Refusal) -> Untrusted {
+    Untrusted(format!(
+        "The signed request object of this sign-in request cannot be used ({}): {}. Go back to the application and \
+         start signing in again.",
+        refusal.error, refusal.description
+    ))
+}
+
+/// Where the parameters of an authorization request came from.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Origin {
+    /// Pushed first (RFC 9126).
+    pub pushed: bool,
+    /// From a request object the client signed (RFC 9101), by value or pushed.
+    pub signed: bool,
+}
+
+/// RFC 9101 §10.5: an application that requires signed request objects gets no other.
+pub(crate) fn check_signed(app: &Application, signed: bool) -> Result<(), Refusal> {
+    if app.settings.require_signed_request_object && !signed {
+        return Err(Refusal::new(
+            "invalid_request",
+            "this application must send its authorization requests as signed request objects (request)",
+        ));
+    }
+    Ok(())
+}
 
 /// RFC 9126 §6: an application that requires pushed requests gets no other.
 fn check_pushed(app: &Application, pushed: bool) -> Result<(), Refusal> {

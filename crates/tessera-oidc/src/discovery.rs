@@ -83,8 +83,13 @@ fn build(state: &OidcState, config: &Config) -> String {
         "introspection_signing_alg_values_supported": ["ES256"],
         "prompt_values_supported": ["none", "login", "consent", "select_account"],
         "claims_parameter_supported": false,
-        "request_parameter_supported": false,
+        // RFC 9101 / OIDC Core §6: request objects by value, signed with the client's keys;
+        // a request_uri only as issued by the pushed authorization request endpoint.
+        "request_parameter_supported": true,
         "request_uri_parameter_supported": false,
+        "request_object_signing_alg_values_supported": algs,
+        // RFC 9101 §10.5: the server-wide value; applications may require it one by one.
+        "require_signed_request_object": false,
         // RFC 9126 §5: the server-wide value; applications may require it one by one.
         "require_pushed_authorization_requests": false,
         "authorization_response_iss_parameter_supported": true,

@@ -87,6 +87,11 @@ impl Params {
         self.pairs.iter().filter(|(k, _)| k == name).map(|(_, v)| v.clone()).collect()
     }
 
+    /// The parameters as a form again (`application/x-www-form-urlencoded`).
+    pub fn to_form(&self) -> String {
+        url::form_urlencoded::Serializer::new(String::new()).extend_pairs(&self.pairs).finish()
+    }
+
     /// A required parameter.
     pub fn require(&self, name: &str) -> Result<&str, OAuthError> {
         self.get(name).ok_or_else(|| OAuthError::invalid_request(format!("parameter {name} is missing")))

@@ -32,6 +32,7 @@ mod jwks;
 mod pages;
 mod par;
 mod reply;
+mod request_object;
 mod revocation;
 mod session;
 mod state;
@@ -47,6 +48,7 @@ use actix_web::web;
 pub mod parsers {
     pub use crate::client_auth::parse_basic;
     pub use crate::form::Params;
+    pub use crate::request_object::check_claims as request_object_claims;
 }
 
 pub use discovery::DiscoveryCache;

@@ -6,6 +6,11 @@
 //! SHA-256 hash, bound to the client, and spent by its first use (§7.3). Errors are JSON
 //! (§2.3), never a redirect. A back-channel endpoint: no preflight, and no CORS header on
 //! success.
+//!
+//! §3: the parameters may come as a signed request object (`request`), verified as
+//! authorize verifies one (`crate::request_object`); then only the object's parameters
+//! are checked and kept, and the pushed request is marked as signed for applications
+//! that require signed request objects.
 
 use std::net::IpAddr;
 
@@ -19,10 +24,11 @@ use tessera_store::pushed_authorization_requests::{self, NewPushedRequest};
 use tessera_store::{StoreError, StoreResult};
 use tessera_tokens::{SecretHash, generate_secret};
 
-use crate::authorize::{check_rest, request};
+use crate::authorize::{check_rest, check_signed, request};
 use crate::client_auth;
 use crate::error::OAuthError;
 use crate::form::Params;
+use crate::request_object;
 use crate::state::{OidcState, now};
 
 /// Seconds a pushed request stays usable (§2.2 `expires_in`; §7.3 advises a short
@@ -70,12 +76,28 @@ fn push(
     let now = now();
     let ip = client_ip.map(|ip| ip.to_string());
     let app = client_auth::authenticate_request(state, presented, ip.as_deref(), now)?;
-    check(state, params, &app, now)?;
+    if params.get("request_uri").is_some() {
+        return Err(OAuthError::invalid_request("request_uri cannot be pushed (RFC 9126 §2.1)"));
+    }
+    let (form, signed) = match params.get("request") {
+        Some(object) => {
+            let object_params = request_object::verify(&app, object, &state.issuer, now).inspect_err(|refusal| {
+                request_object::record_refusal(&state.store, app.client_id.as_str(), refusal, ip.as_deref(), now);
+            })?;
+            check(state, &object_params, &app, now)?;
+            (object_params.to_form(), true)
+        }
+        None => {
+            check(state, params, &app, now)?;
+            (stored_form(body, app.client_id.as_str()), false)
+        }
+    };
+    check_signed(&app, signed)?;
     let reference = generate_secret();
     let new = NewPushedRequest {
         request_uri_hash: reference.hash().as_str().to_owned(),
         application_id: app.id.clone(),
-        parameters: json!({ "form": stored_form(body, app.client_id.as_str()) }),
+        parameters: json!({ "form": form, "signed": signed }),
         expires_at: now + LIFETIME,
     };
     state.store.write_statement(|c| pushed_authorization_requests::create(c, &new, now))?;
@@ -83,12 +105,9 @@ fn push(
 }
 
 /// §2.1: the request is checked as an authorization request (the redirect URI
-/// registered, then everything authorize checks after it), and must not itself carry a
-/// `request_uri`. Every failure is the authorization error as JSON.
+/// registered, then everything authorize checks after it). Every failure is the
+/// authorization error as JSON.
 fn check(state: &OidcState, params: &Params, app: &Application, now: i64) -> Result<(), OAuthError> {
-    if params.get("request_uri").is_some() {
-        return Err(OAuthError::invalid_request("request_uri cannot be pushed (RFC 9126 §2.1)"));
-    }
     if params.get("redirect_uri").is_none() {
         return Err(OAuthError::invalid_request("redirect_uri is missing"));
     }
@@ -115,9 +134,16 @@ fn stored_form(body: &[u8], client_id: &str) -> String {
     form.finish()
 }
 
+/// A pushed request taken back: its parameters, and whether they came from a signed
+/// request object.
+pub(crate) struct Taken {
+    pub params: Params,
+    pub signed: bool,
+}
+
 /// §4: the parameters pushed as `request_uri` by `app`, spent by this call; `None` when
 /// the reference is unknown, already used, expired, or was pushed by another client.
-pub(crate) fn take(state: &OidcState, app: &Application, request_uri: &str, now: i64) -> StoreResult<Option<Params>> {
+pub(crate) fn take(state: &OidcState, app: &Application, request_uri: &str, now: i64) -> StoreResult<Option<Taken>> {
     let Some(reference) = request_uri.strip_prefix(REQUEST_URI_PREFIX) else { return Ok(None) };
     let hash = SecretHash::of(reference);
     let Some(stored) =
@@ -130,7 +156,8 @@ pub(crate) fn take(state: &OidcState, app: &Application, request_uri: &str, now:
     if params.get("client_id") != Some(app.client_id.as_str()) {
         return Err(corrupt("another client's parameters"));
     }
-    Ok(Some(params))
+    let signed = stored.get("signed").and_then(|s| s.as_bool()).unwrap_or(false);
+    Ok(Some(Taken { params, signed }))
 }
 
 fn corrupt(why: &str) -> StoreError {

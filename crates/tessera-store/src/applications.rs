@@ -55,6 +55,7 @@ struct Row {
     refresh_token_retry_grace_seconds: i64,
     require_pushed_authorization_requests: bool,
     dpop_bound_access_tokens: bool,
+    require_signed_request_object: bool,
 }
 
 fn parse<T: FromStr>(field: &str, value: &str) -> StoreResult<T> {
@@ -121,6 +122,7 @@ fn columns(
         diesel::dsl::Eq<applications::refresh_token_retry_grace_seconds, i64>,
         diesel::dsl::Eq<applications::require_pushed_authorization_requests, bool>,
         diesel::dsl::Eq<applications::dpop_bound_access_tokens, bool>,
+        diesel::dsl::Eq<applications::require_signed_request_object, bool>,
     ),
 ) {
     let grant_types: Vec<&str> = s.grant_types.iter().map(|g| g.as_str()).collect();
@@ -146,6 +148,7 @@ fn columns(
             applications::refresh_token_retry_grace_seconds.eq(s.lifetimes.refresh_token_retry_grace),
             applications::require_pushed_authorization_requests.eq(s.require_pushed_authorization_requests),
             applications::dpop_bound_access_tokens.eq(s.dpop_bound_access_tokens),
+            applications::require_signed_request_object.eq(s.require_signed_request_object),
         ),
     )
 }
@@ -341,6 +344,7 @@ fn from_parts(row: Row, lists: Lists) -> StoreResult<Application> {
         always_issue_refresh_token: row.always_issue_refresh_token,
         require_pushed_authorization_requests: row.require_pushed_authorization_requests,
         dpop_bound_access_tokens: row.dpop_bound_access_tokens,
+        require_signed_request_object: row.require_signed_request_object,
         jwks: row.jwks.as_deref().map(crate::json::parse).transpose()?,
         app_metadata: crate::json::parse(&row.app_metadata)?,
         enabled: row.enabled,

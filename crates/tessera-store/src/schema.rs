@@ -114,6 +114,7 @@ diesel::table! {
         refresh_token_retry_grace_seconds -> BigInt,
         require_pushed_authorization_requests -> Bool,
         dpop_bound_access_tokens -> Bool,
+        require_signed_request_object -> Bool,
     }
 }
 

@@ -126,6 +126,11 @@ pub struct CreateApp {
     /// access tokens are always bound to the client's key. Default: DPoP is optional.
     #[arg(long)]
     pub require_dpop: bool,
+    /// Accept authorization requests (and pushed ones) from this application only as a
+    /// request object signed with one of its --jwks keys (RFC 9101); others are refused.
+    /// Default: plain parameters are accepted too.
+    #[arg(long)]
+    pub require_signed_request_object: bool,
     /// Free text for administrators (at most 1000 characters). Default: empty.
     #[arg(long, value_name = "TEXT")]
     pub description: Option<String>,
@@ -133,9 +138,10 @@ pub struct CreateApp {
     /// Default: {}.
     #[arg(long, value_name = "JSON")]
     pub app_metadata: Option<String>,
-    /// The application's public keys for private_key_jwt, as a JWK Set:
-    /// '{"keys":[{"kty":"EC",…}]}' (no private key members). Required with
-    /// private_key_jwt, refused otherwise.
+    /// The application's public keys for private_key_jwt and signed request objects, as a
+    /// JWK Set: '{"keys":[{"kty":"EC",…}]}' (no private key members). Required with
+    /// private_key_jwt and --require-signed-request-object; refused for an application
+    /// that uses neither private_key_jwt nor the authorization_code grant.
     #[arg(long, value_name = "JSON")]
     pub jwks: Option<String>,
     /// Register the application disabled: it cannot sign users in or get tokens.
@@ -257,6 +263,7 @@ fn input(args: &CreateApp) -> Result<ApplicationInput, Fatal> {
         always_issue_refresh_token: Some(args.always_issue_refresh_token),
         require_pushed_authorization_requests: Some(args.require_par),
         dpop_bound_access_tokens: Some(args.require_dpop),
+        require_signed_request_object: Some(args.require_signed_request_object),
         app_metadata: args.app_metadata.as_deref().map(|raw| json("--app-metadata", raw)).transpose()?,
         enabled: Some(!args.disabled),
     })
@@ -285,6 +292,7 @@ const FLAGS: &[(&str, &str)] = &[
     ("always_issue_refresh_token", "--always-issue-refresh-token"),
     ("require_pushed_authorization_requests", "--require-par"),
     ("dpop_bound_access_tokens", "--require-dpop"),
+    ("require_signed_request_object", "--require-signed-request-object"),
     ("app_metadata", "--app-metadata"),
 ];
 
@@ -412,6 +420,7 @@ fn show(store: &Store, args: &ShowApp) -> Result<(), Fatal> {
     field("always issue refresh token", yes_no(s.always_issue_refresh_token));
     field("require pushed requests", yes_no(s.require_pushed_authorization_requests));
     field("require DPoP", yes_no(s.dpop_bound_access_tokens));
+    field("require signed request objects", yes_no(s.require_signed_request_object));
     field("jwks", &s.jwks.as_ref().map_or_else(|| "(none)".to_owned(), Value::to_string));
     field("app metadata", &s.app_metadata.to_string());
     field("created at", &app.created_at.to_string());

@@ -56,6 +56,7 @@ pub struct ApplicationView {
     always_issue_refresh_token: bool,
     require_pushed_authorization_requests: bool,
     dpop_bound_access_tokens: bool,
+    require_signed_request_object: bool,
     #[schema(value_type = Option<Object>)]
     jwks: Option<Value>,
     #[schema(value_type = Object)]
@@ -101,6 +102,7 @@ pub fn view(app: Application) -> ApplicationView {
         always_issue_refresh_token: s.always_issue_refresh_token,
         require_pushed_authorization_requests: s.require_pushed_authorization_requests,
         dpop_bound_access_tokens: s.dpop_bound_access_tokens,
+        require_signed_request_object: s.require_signed_request_object,
         jwks: s.jwks,
         app_metadata: s.app_metadata,
         created_at: app.created_at,

@@ -101,6 +101,7 @@ struct Values {
     always_issue_refresh_token: bool,
     require_pushed_authorization_requests: bool,
     dpop_bound_access_tokens: bool,
+    require_signed_request_object: bool,
     app_metadata: String,
 }
 
@@ -130,6 +131,7 @@ impl Values {
             always_issue_refresh_token: false,
             require_pushed_authorization_requests: false,
             dpop_bound_access_tokens: false,
+            require_signed_request_object: false,
             app_metadata: "{}".into(),
         }
     }
@@ -159,6 +161,7 @@ impl Values {
             always_issue_refresh_token: s.always_issue_refresh_token,
             require_pushed_authorization_requests: s.require_pushed_authorization_requests,
             dpop_bound_access_tokens: s.dpop_bound_access_tokens,
+            require_signed_request_object: s.require_signed_request_object,
             app_metadata: pretty(&s.app_metadata),
         }
     }
@@ -187,6 +190,7 @@ impl Values {
             always_issue_refresh_token: form.checked("always_issue_refresh_token"),
             require_pushed_authorization_requests: form.checked("require_pushed_authorization_requests"),
             dpop_bound_access_tokens: form.checked("dpop_bound_access_tokens"),
+            require_signed_request_object: form.checked("require_signed_request_object"),
             app_metadata: form.get("app_metadata").unwrap_or("").to_owned(),
         }
     }
@@ -220,6 +224,7 @@ fn input(form: &FormData) -> Result<ApplicationInput, ApiError> {
         always_issue_refresh_token: Some(form.checked("always_issue_refresh_token")),
         require_pushed_authorization_requests: Some(form.checked("require_pushed_authorization_requests")),
         dpop_bound_access_tokens: Some(form.checked("dpop_bound_access_tokens")),
+        require_signed_request_object: Some(form.checked("require_signed_request_object")),
         app_metadata: form.json("app_metadata")?,
         enabled: Some(form.checked("enabled")),
     })
@@ -285,7 +290,7 @@ fn fields(v: &Values, options: &Options) -> Vec<Field> {
             &v.token_endpoint_auth_method,
         )
         .help("none for spa and native applications."),
-        Field::json("jwks", "Public keys (JWK Set)", &v.jwks).help("For private_key_jwt only: public keys, no private parts."),
+        Field::json("jwks", "Public keys (JWK Set)", &v.jwks).help("For private_key_jwt and signed request objects: public keys, no private parts."),
         Field::checkboxes(
             "allowed_scopes",
             "Allowed scopes",
@@ -339,6 +344,12 @@ fn fields(v: &Values, options: &Options) -> Vec<Field> {
         .help("Sign-in requests must first be pushed to /connect/par (RFC 9126); plain ones are refused."),
         Field::checkbox("dpop_bound_access_tokens", "Require DPoP-bound tokens", v.dpop_bound_access_tokens)
             .help("Token requests without a DPoP proof (RFC 9449) are refused: every token is bound to the client's key."),
+        Field::checkbox(
+            "require_signed_request_object",
+            "Require signed request objects (JAR)",
+            v.require_signed_request_object,
+        )
+        .help("Sign-in requests (and pushed ones) must carry a request object signed with one of the keys in Public keys (RFC 9101); others are refused."),
         Field::json("app_metadata", "Application metadata (JSON object)", &v.app_metadata),
     ]
 }

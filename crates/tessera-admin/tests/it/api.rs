@@ -88,6 +88,20 @@ both_backends! {
         assert_eq!(got["refresh_token_retry_grace_seconds"], 0);
         let (_, got) = call(&app, Method::GET, &format!("/api/v1/applications/{id}"), Some(&key), None).await;
         assert_eq!(got["refresh_token_retry_grace_seconds"], 0);
+        assert_eq!(got["require_signed_request_object"], false);
+        // RFC 9101 §10.5: requiring signed request objects needs the keys that verify them.
+        let mut signed = web_app();
+        signed["require_signed_request_object"] = json!(true);
+        let (status, refused) = call(&app, Method::PUT, &format!("/api/v1/applications/{id}"), Some(&key), Some(signed.clone())).await;
+        assert_eq!((status.as_u16(), refused["field"].as_str()), (400, Some("jwks")), "{refused}");
+        signed["jwks"] = json!({"keys": [{"kty": "OKP", "crv": "Ed25519", "x": "11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"}]});
+        let (status, got) = call(&app, Method::PUT, &format!("/api/v1/applications/{id}"), Some(&key), Some(signed)).await;
+        assert_eq!(status, 200, "{got}");
+        assert_eq!(got["require_signed_request_object"], true);
+        assert_eq!(got["jwks"]["keys"][0]["crv"], "Ed25519");
+        let updates = audit_events(&store, "application.update");
+        assert!(updates.iter().any(|e| e.summary["after"]["require_signed_request_object"] == json!(true)
+            && e.summary["before"]["require_signed_request_object"] == json!(false)), "audited with the settings");
         let (status, rotated) = call(&app, Method::POST, &format!("/api/v1/applications/{id}/secret"), Some(&key), Some(json!({"grace_period_seconds": 60}))).await;
         assert_eq!(status, 200, "{rotated}");
         let secret2 = rotated["client_secret"].as_str().unwrap().to_owned();
@@ -99,7 +113,7 @@ both_backends! {
         assert_eq!(event.client_ip.as_deref(), Some(PEER.split(':').next().unwrap()));
         let all = serde_json::to_string(&store.read_transaction(|c| tessera_store::audit::list(c, &Default::default(), &tessera_store::Page::first(100))).unwrap().items.iter().map(|e| e.summary.clone()).collect::<Vec<_>>()).unwrap();
         assert!(!all.contains(&secret) && !all.contains(&secret2), "a secret reached the audit log");
-        assert_eq!(audit_events(&store, "application.update").len(), 1);
+        assert_eq!(audit_events(&store, "application.update").len(), 2, "the replacement and the signed one; the refused one wrote nothing");
         assert_eq!(audit_events(&store, "application.rotate_secret").len(), 1);
         let (status, _) = call(&app, Method::DELETE, &format!("/api/v1/applications/{id}"), Some(&key), None).await;
         assert_eq!(status, 204);

@@ -381,6 +381,20 @@ both_backends! {
         assert_eq!(app.settings.lifetimes.access_token, 600);
         assert_eq!(app.settings.lifetimes.refresh_token_retry_grace, 5);
         assert_eq!(app.settings.required_claims, ["phone_number"]);
+        assert!(!app.settings.require_signed_request_object);
+
+        // Signed request objects (RFC 9101): the checkbox needs the keys beside it.
+        assert!(b.get(&edit).await.body.contains("name=\"require_signed_request_object\""));
+        update.push(("require_signed_request_object", "true"));
+        let answer = b.submit(&edit, &edit, &update).await;
+        assert_eq!(answer.status, StatusCode::BAD_REQUEST);
+        assert!(field_error(&answer.body, "f-jwks").contains("require_signed_request_object"), "{}", answer.body);
+        update.push(("jwks", r#"{"keys":[{"kty":"OKP","crv":"Ed25519","x":"11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"}]}"#));
+        let answer = b.submit(&edit, &edit, &update).await;
+        assert_eq!(answer.status, StatusCode::SEE_OTHER, "{}", answer.body);
+        let app = store.read_transaction(|c| tessera_store::applications::get(c, &app_id.as_str().into())).unwrap();
+        assert!(app.settings.require_signed_request_object);
+        assert_eq!(app.settings.jwks.unwrap()["keys"][0]["crv"], "Ed25519");
 
         // The secret is regenerated and shown once; a bad grace period is refused.
         let answer = b.submit(&edit, &format!("{edit}/secret"), &[("grace_period_seconds", "-5")]).await;

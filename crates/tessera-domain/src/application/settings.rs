@@ -66,8 +66,10 @@ pub struct ApplicationInput {
     /// `client_secret_basic`, `client_secret_post`, `private_key_jwt` or `none`. Default:
     /// client_secret_basic for web and machine, none for spa and native.
     pub token_endpoint_auth_method: Option<String>,
-    /// The application's public keys (a JWK Set) for `private_key_jwt`; only public keys
-    /// are accepted. On replace, leaving it out keeps the registered keys.
+    /// The application's public keys (a JWK Set) for `private_key_jwt` and to verify its
+    /// signed request objects (RFC 9101); only public keys are accepted. On replace,
+    /// leaving it out keeps the registered keys of an application that uses
+    /// `private_key_jwt` or requires signed request objects.
     #[cfg_attr(feature = "openapi", schema(value_type = Option<Object>))]
     pub jwks: Option<Value>,
     /// Identity and API scopes the application may request. Default: `openid` (none for
@@ -104,6 +106,9 @@ pub struct ApplicationInput {
     /// RFC 9449 §5.2: every token request of this application must carry a DPoP proof
     /// (its tokens are always sender-constrained). Default false.
     pub dpop_bound_access_tokens: Option<bool>,
+    /// Accept authorization requests (and pushed ones) only with a request object signed
+    /// with one of the application's keys (RFC 9101 §10.5; needs `jwks`). Default false.
+    pub require_signed_request_object: Option<bool>,
     /// A JSON object of your own data.
     #[cfg_attr(feature = "openapi", schema(value_type = Option<Object>))]
     pub app_metadata: Option<Value>,
@@ -129,6 +134,9 @@ pub struct ApplicationSettings {
     pub require_pushed_authorization_requests: bool,
     /// RFC 9449 §5.2: the token endpoint refuses this client's requests without a DPoP proof.
     pub dpop_bound_access_tokens: bool,
+    /// RFC 9101 §10.5: authorize and PAR accept this client's requests only as signed
+    /// request objects.
+    pub require_signed_request_object: bool,
     pub jwks: Option<Value>,
     pub app_metadata: Value,
     pub enabled: bool,
@@ -230,13 +238,15 @@ impl ApplicationInput {
         };
         let required_claims =
             each("required_claims", &self.required_claims, |c| ClaimName::parse(c).map(|c| c.as_str().to_owned()))?;
+        let require_signed_request_object = self.require_signed_request_object.unwrap_or(false);
         let jwks = match self.jwks {
             Some(jwks) => {
                 check_jwks(&jwks).map_err(|e| SettingsError::new("jwks", e))?;
                 Some(jwks)
             }
             // A replacement that does not mention the keys keeps the registered ones.
-            None => existing_jwks.filter(|_| auth_method == ClientAuthMethod::PrivateKeyJwt),
+            None => existing_jwks
+                .filter(|_| auth_method == ClientAuthMethod::PrivateKeyJwt || require_signed_request_object),
         };
         let always_issue_refresh_token = self.always_issue_refresh_token.unwrap_or(false);
         Consistency {
@@ -248,6 +258,7 @@ impl ApplicationInput {
             required_claim_count: required_claims.len(),
             always_issue_refresh_token,
             has_jwks: jwks.is_some(),
+            require_signed_request_object,
         }
         .validate()
         .map_err(|e| SettingsError::new(e.field(), e))?;
@@ -292,6 +303,7 @@ impl ApplicationInput {
             always_issue_refresh_token,
             require_pushed_authorization_requests: self.require_pushed_authorization_requests.unwrap_or(false),
             dpop_bound_access_tokens: self.dpop_bound_access_tokens.unwrap_or(false),
+            require_signed_request_object,
             jwks,
             app_metadata,
             enabled: self.enabled.unwrap_or(true),

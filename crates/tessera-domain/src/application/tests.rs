@@ -18,6 +18,7 @@ fn settings(
         required_claim_count: 0,
         always_issue_refresh_token: false,
         has_jwks: auth_method == ClientAuthMethod::PrivateKeyJwt,
+        require_signed_request_object: false,
     }
     .validate()
 }
@@ -200,6 +201,7 @@ fn machine_applications_neither_redirect_nor_require_claims() {
         required_claim_count: 0,
         always_issue_refresh_token: false,
         has_jwks: false,
+        require_signed_request_object: false,
     };
     assert!(base.validate().is_ok());
     assert_eq!(
@@ -361,6 +363,23 @@ fn a_replacement_without_jwks_keeps_the_registered_keys_of_a_private_key_jwt_cli
     assert_eq!(jwt_client.into_settings(None).unwrap_err().field, "jwks");
     // A client that moves to a secret drops them.
     assert_eq!(input("web").into_settings(Some(keys)).unwrap().jwks, None);
+}
+
+#[test]
+fn signed_request_objects_need_keys_and_keys_serve_the_code_flow_too() {
+    let keys = serde_json::json!({"keys": [{"kty": "OKP", "crv": "Ed25519", "x": "abc"}]});
+    assert!(!input("web").into_settings(None).unwrap().require_signed_request_object);
+    let required = ApplicationInput { require_signed_request_object: Some(true), ..input("spa") };
+    assert_eq!(required.clone().into_settings(None).unwrap_err().field, "jwks");
+    let with_keys = ApplicationInput { jwks: Some(keys.clone()), ..required.clone() };
+    let settings = with_keys.into_settings(None).unwrap();
+    assert!(settings.require_signed_request_object);
+    assert_eq!(settings.jwks, Some(keys.clone()));
+    // A replacement that leaves the keys out keeps them while they are required.
+    assert_eq!(required.into_settings(Some(keys.clone())).unwrap().jwks, Some(keys.clone()));
+    // A client secret web app may register keys for its request objects alone.
+    let web = ApplicationInput { jwks: Some(keys.clone()), ..input("web") };
+    assert_eq!(web.into_settings(None).unwrap().jwks, Some(keys));
 }
 
 #[test]

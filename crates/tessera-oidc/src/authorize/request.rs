@@ -88,19 +88,23 @@ pub fn check_response_mode(params: &Params) -> Result<ResponseMode, Refusal> {
     }
 }
 
-/// OIDC Core §6 (and RFC 9101): request objects are not supported, by value (`request`)
-/// or by reference (a `request_uri` other than one Tessera's pushed authorization request
-/// endpoint issued, which authorize resolves before these checks; RFC 9126 §5). §3.1.2.6
-/// defines an error for each, which is answered rather than proceeding with the outer
-/// parameters: a client relying on the object's integrity must not be silently
-/// downgraded. Discovery says `request_parameter_supported: false` and
-/// `request_uri_parameter_supported: false`.
+/// OIDC Core §6 and RFC 9101: a request object by value (`request`) is verified and
+/// replaces the parameters before these checks (`crate::request_object`, by authorize and
+/// the pushed authorization request endpoint), and so is a `request_uri` that Tessera's
+/// pushed authorization request endpoint issued (RFC 9126 §4). What is left here is a
+/// `request_uri` of any other form, which Tessera does not fetch: OIDC Core §3.1.2.6
+/// defines an error for it, answered rather than proceeding with the outer parameters (a
+/// client relying on the object's integrity must not be silently downgraded), and
+/// discovery says `request_uri_parameter_supported: false`.
 pub fn check_request_object(params: &Params) -> Result<(), Refusal> {
     if params.get("request").is_some() {
-        return Err(Refusal::new("request_not_supported", "request objects (the request parameter) are not supported"));
+        return Err(Refusal::new("invalid_request_object", "a request object cannot carry another request object"));
     }
     if params.get("request_uri").is_some() {
-        return Err(Refusal::new("request_uri_not_supported", "the request_uri parameter is not supported"));
+        return Err(Refusal::new(
+            "request_uri_not_supported",
+            "only a request_uri issued by the pushed authorization request endpoint is supported",
+        ));
     }
     Ok(())
 }
@@ -242,16 +246,16 @@ mod tests {
     }
 
     #[test]
-    fn request_objects_by_value_or_reference_are_refused_with_their_own_errors() {
+    fn unresolved_request_objects_are_refused_with_their_own_errors() {
         assert!(check_request_object(&params("scope=openid")).is_ok());
-        assert_eq!(check_request_object(&params("request=a.b.c")).unwrap_err().error, "request_not_supported");
+        assert_eq!(check_request_object(&params("request=a.b.c")).unwrap_err().error, "invalid_request_object");
         assert_eq!(
             check_request_object(&params("request_uri=https%3A%2F%2Fx.test%2Fr")).unwrap_err().error,
             "request_uri_not_supported"
         );
         assert_eq!(
             check_request_object(&params("request_uri=u&request=r")).unwrap_err().error,
-            "request_not_supported"
+            "invalid_request_object"
         );
         // RFC 6749 §3.1: an empty value is an absent parameter.
         assert!(check_request_object(&params("request=&request_uri=")).is_ok());

@@ -21,6 +21,7 @@ pub fn web_app() -> ApplicationSettings {
         always_issue_refresh_token: false,
         require_pushed_authorization_requests: false,
         dpop_bound_access_tokens: false,
+        require_signed_request_object: false,
         jwks: None,
         app_metadata: json!({}),
         enabled: true,
@@ -48,6 +49,7 @@ crate::both_backends! {
         settings.lifetimes.access_token = 600;
         settings.app_metadata = json!({"tier": "gold"});
         settings.jwks = Some(json!({"keys": []}));
+        settings.require_signed_request_object = true;
         let app = store.write_transaction(|c| applications::create(c, &"library-web".into(), &settings, Some("secret-hash"), NOW)).unwrap();
         let mut expected = settings.clone();
         expected.allowed_scopes.sort();

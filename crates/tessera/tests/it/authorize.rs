@@ -1,5 +1,5 @@
 //! docs/security.md, "Authorization requests and codes": only `response_type=code`, strict
-//! parameters (request objects answered with their own errors), PKCE S256 without
+//! parameters (request objects verified, `request_uri` answered with its own error), PKCE S256 without
 //! downgrade, codes that are long, single use, short-lived and bound to client, redirect
 //! URI and challenge (with revocation on a second valid redemption and atomic
 //! consumption), `iss` in every answer, `prompt=none`, `max_age`, and an `id_token_hint`
@@ -7,6 +7,7 @@
 //! test drives the real server on SQLite and Postgres.
 
 mod redirect_uris;
+mod request_objects;
 
 use std::collections::HashMap;
 
@@ -93,28 +94,30 @@ crate::both_backends! {
         assert_eq!(reply.status, 200, "{}", reply.body);
     }
 
-    fn a_request_object_gets_request_not_supported_with_state_and_iss_and_nothing_is_started(db: TestDatabase) {
-        // OIDC Core §6 / §3.1.2.6: Tessera does not support request objects, so it must say
-        // so rather than proceed with the outer parameters (a silent integrity downgrade).
+    fn an_unsigned_request_object_is_refused_on_our_page_and_nothing_is_started(db: TestDatabase) {
+        // OIDC Core §6 / RFC 9101: a request object is verified before anything else, and
+        // an unverifiable one cannot name a redirect URI we trust: our error page, never
+        // the outer parameters (a silent integrity downgrade). Signed ones:
+        // authorize/request_objects.rs.
         let w = world(&db);
         let object = format!("{}.{}.", b64(&serde_json::json!({"alg": "none"})),
-            b64(&serde_json::json!({"client_id": "webapp", "scope": "openid profile", "state": "inner"})));
+            b64(&serde_json::json!({"iss": "webapp", "aud": w.app.base, "exp": tessera::now() + 60,
+                "client_id": "webapp", "scope": "openid profile", "state": "inner", "redirect_uri": REDIRECT})));
         let b = Browser::new(&w.app);
         let reply = b.get(&authorize_path("webapp", REDIRECT, &[("request", &object), ("state", "s-req")]));
-        assert_redirected_error(&w, &reply, REDIRECT, "request_not_supported", Some("s-req"));
+        reply.assert_error_page("alg none");
+        assert!(reply.body.contains("invalid_request_object"), "{}", reply.body);
         // By form POST too, and before any other check of the request.
         let form = [("response_type", "token"), ("client_id", "webapp"), ("redirect_uri", REDIRECT), ("scope", "nope"),
             ("state", "post-req"), ("request", object.as_str())];
-        assert_redirected_error(&w, &b.post("/connect/authorize", &form), REDIRECT, "request_not_supported", Some("post-req"));
+        b.post("/connect/authorize", &form).assert_error_page("alg none, posted");
         assert!(b.session().is_none(), "nothing was kept for a refused request");
         // With a signed-in session and prompt=none, still no code.
         let signed_in = Browser::new(&w.app);
         tokens(&w, &signed_in, &[]);
-        let reply = signed_in.get(&authorize_path("webapp", REDIRECT, &[("request", &object), ("prompt", "none")]));
-        assert_redirected_error(&w, &reply, REDIRECT, "request_not_supported", Some("st-1"));
-        // The client and redirect URI are checked first: otherwise our error page, no redirect.
+        signed_in.get(&authorize_path("webapp", REDIRECT, &[("request", &object), ("prompt", "none")]))
+            .assert_error_page("alg none, signed in");
         b.get(&authorize_path("nobody", REDIRECT, &[("request", &object)])).assert_error_page("unknown client");
-        b.get(&authorize_path("webapp", "https://evil.test/cb", &[("request", &object)])).assert_error_page("unmatched URI");
         assert!(b.session().is_none());
     }
 
@@ -135,7 +138,7 @@ crate::both_backends! {
         b.get(&authorize_path("nobody", REDIRECT, &[("request_uri", "https://x.test/r")])).assert_error_page("unknown client");
         // Discovery says so explicitly (request_uri_parameter_supported defaults to true).
         let discovery: Value = w.app.get("/.well-known/openid-configuration").json().unwrap();
-        assert_eq!(discovery["request_parameter_supported"], false);
+        assert_eq!(discovery["request_parameter_supported"], true);
         assert_eq!(discovery["request_uri_parameter_supported"], false);
     }
 

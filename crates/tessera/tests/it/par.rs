@@ -250,7 +250,7 @@ crate::both_backends! {
         let mut repeated = request("webapp", &[]);
         repeated.push(("scope".into(), "profile".into()));
         assert_par_error(&push(&w, basic, &repeated), 400, "invalid_request", "repeated");
-        assert_par_error(&push(&w, basic, &request("webapp", &[("request", "a.b.c")])), 400, "request_not_supported", "request");
+        assert_par_error(&push(&w, basic, &request("webapp", &[("request", "a.b.c")])), 400, "invalid_request_object", "request");
         assert_eq!(stored(&w), 0, "nothing kept");
         // Only POST.
         let get = Reply::read(http().get(w.app.url("/connect/par")).send().unwrap());

@@ -330,6 +330,24 @@ fn private_key_jwt_takes_public_keys_and_gets_no_secret() {
 }
 
 #[test]
+fn a_web_app_may_require_signed_request_objects_with_its_keys() {
+    let dir = Workdir::new();
+    let jwks = r#"{"keys":[{"kty":"OKP","crv":"Ed25519","x":"11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"}]}"#;
+    let web = ["create", "--name", "Signed", "--type", "web", "--redirect-uri", "https://signed.example.com/cb"];
+    let created = dir.app_json(&[&web[..], &["--require-signed-request-object", "--jwks", jwks]].concat());
+    assert_eq!(created["require_signed_request_object"], true, "{created}");
+    assert_eq!(created["token_endpoint_auth_method"], "client_secret_basic");
+    assert!(created["client_secret"].is_string());
+    let client_id = created["client_id"].as_str().unwrap();
+    assert!(dir.app(&["show", client_id]).contains("require signed request objects"));
+    // Without keys the flag names what is missing.
+    let mut args = vec!["app"];
+    args.extend_from_slice(&web);
+    args.push("--require-signed-request-object");
+    assert_flag_error(&dir.tessera(&args), "--jwks");
+}
+
+#[test]
 fn each_invalid_flag_is_one_line_naming_it_and_writes_nothing() {
     let dir = Workdir::new();
     let web = |extra: &[&'static str]| -> Vec<&'static str> {
