@@ -13,7 +13,7 @@
 //! `authorization_requests`, `pushed_authorization_requests` (RFC 9126), `codes`
 //! (authorization codes) and `consents`; at the token
 //! endpoint `grants`, `refresh_tokens`, `reference_tokens` and `client_assertions`; and
-//! `purge` for what expired.
+//! `purge` for what expired; `outbox` keeps background jobs (mail) any node may run.
 //!
 //! Each function takes a connection so callers can compose several in one transaction:
 //! [`Store::write_transaction`] and [`Store::read_transaction`] run a closure in one;
@@ -63,6 +63,7 @@ pub mod keys;
 pub mod management_keys;
 pub mod mappings;
 pub mod organizations;
+pub mod outbox;
 pub mod purge;
 pub mod pushed_authorization_requests;
 pub mod redeem;

@@ -469,6 +469,21 @@ diesel::joinable!(organization_members -> users (user_id));
 diesel::joinable!(organization_member_roles -> roles (role_id));
 diesel::joinable!(refresh_tokens -> grants (grant_id));
 
+diesel::table! {
+    /// Background jobs (mail, later logout tokens), claimed atomically by one worker.
+    outbox (id) {
+        id -> Text,
+        kind -> Text,
+        payload -> Text,
+        attempts -> BigInt,
+        next_attempt_at -> BigInt,
+        claimed_by -> Nullable<Text>,
+        claimed_until -> Nullable<BigInt>,
+        last_error -> Nullable<Text>,
+        created_at -> BigInt,
+    }
+}
+
 diesel::allow_tables_to_appear_in_same_query!(
     instance,
     users,
@@ -508,4 +523,5 @@ diesel::allow_tables_to_appear_in_same_query!(
     sign_in_throttle,
     config_version,
     claim_mappings,
+    outbox,
 );

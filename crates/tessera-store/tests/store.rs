@@ -45,6 +45,8 @@ mod mappings;
 mod migrations;
 #[path = "store/organizations.rs"]
 mod organizations;
+#[path = "store/outbox.rs"]
+mod outbox;
 #[path = "store/pool.rs"]
 mod pool;
 #[path = "store/purge.rs"]

@@ -249,6 +249,9 @@ fn check(config: Option<&Path>) -> Result<(), Fatal> {
     println!("  log_format            = {:?}", settings.log_format);
     println!("  log_level             = {}", settings.log_level);
     println!("  registration_enabled  = {}", settings.registration_enabled);
+    println!("  issuer_name           = {}", settings.mail.issuer_name);
+    println!("  smtp_url              = {}", settings.mail.transport);
+    println!("  mail_from             = {}", settings.mail.from);
     println!("  private_key_jwt_legacy_audiences = {}", settings.private_key_jwt_legacy_audiences);
     println!("  dpop_nonce_required   = {}", settings.dpop_nonce_required);
     println!("  password_min_score    = {}", settings.password_policy.min_score());

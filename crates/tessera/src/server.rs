@@ -40,13 +40,24 @@ pub struct Prepared {
     pub scripts: tessera_claims::ScriptEngine,
     /// Where scripts may `fetch`.
     pub script_fetch: tessera_claims::FetchPolicy,
+    /// Where mail goes (docs/mail.md).
+    pub mail: tessera_mail::MailSettings,
+    /// Wakes this node's mail delivery task when a message was queued.
+    pub mail_wake: tessera_mail::Wake,
     /// Set to stop the background tasks.
     stop: Arc<AtomicBool>,
 }
 
 impl Prepared {
-    /// Starts the background tasks (key reloading); they run until [`Prepared::stop`].
+    /// Starts the background tasks (key reloading, mail delivery); they run until
+    /// [`Prepared::stop`].
     pub fn start_background_tasks(&self) {
+        match tessera_mail::Delivery::new(self.store.clone(), self.master_key.clone(), self.mail.clone()) {
+            Ok(delivery) => {
+                delivery.spawn(self.mail_wake.clone(), self.stop.clone(), MAIL_POLL_INTERVAL);
+            }
+            Err(error) => tracing::error!(%error, "mail delivery cannot start; messages stay queued"),
+        }
         keys::spawn_refresher(
             self.store.clone(),
             self.master_key.clone(),
@@ -61,6 +72,10 @@ impl Prepared {
         self.stop.store(true, Ordering::Relaxed);
     }
 }
+
+/// How often the mail delivery task looks for messages other nodes queued and retries
+/// that came due (it is woken at once for the messages this node queues).
+const MAIL_POLL_INTERVAL: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// Opens and migrates the database (waiting up to `database_startup_wait` for one that
 /// does not answer yet), settles the master key and bootstraps the first administrator.
@@ -89,6 +104,15 @@ pub fn prepare(settings: &Settings) -> Result<Prepared, Fatal> {
         );
     }
     let keys = SharedKeySet::new(keys::load(&store, &master_key, now).map_err(key_failure)?);
+    match &settings.mail.transport {
+        tessera_mail::Transport::Smtp(smtp) => {
+            tracing::info!(host = %smtp.host, port = smtp.port, security = ?smtp.security, "mail goes through SMTP")
+        }
+        tessera_mail::Transport::Files(folder) => tracing::info!(
+            folder = %folder.display(),
+            "no smtp_url: mail is logged and written to files (docs/mail.md)"
+        ),
+    }
     Ok(Prepared {
         store,
         master_key: Arc::new(master_key),
@@ -109,6 +133,8 @@ pub fn prepare(settings: &Settings) -> Result<Prepared, Fatal> {
         scripts: tessera_claims::ScriptEngine::new(settings.script_limits.clone()),
         script_fetch: settings.script_fetch.clone(),
         key_refresh_interval: settings.key_refresh_interval,
+        mail: settings.mail.clone(),
+        mail_wake: tessera_mail::Wake::default(),
         stop: Arc::new(AtomicBool::new(false)),
     })
 }

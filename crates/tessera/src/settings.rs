@@ -78,6 +78,15 @@ pub struct RawSettings {
     /// token endpoint and userinfo answer `use_dpop_nonce` with a fresh one in
     /// `DPoP-Nonce`. Off (the default): proofs are fresh by their `iat` and unique `jti`.
     pub dpop_nonce_required: bool,
+    /// The issuer's display name, as messages to users name it (docs/mail.md).
+    pub issuer_name: String,
+    /// The SMTP server mail goes through: `smtps://user:password@host[:465]`,
+    /// `smtp://user:password@host[:587]` (STARTTLS required) or `smtp://host[:25]?tls=none`.
+    /// Unset: each message is logged and written to `data_dir/mail/` (docs/mail.md).
+    pub smtp_url: Option<String>,
+    /// The sender of every message (`id@example.com` or `Example <id@example.com>`);
+    /// required with `smtp_url`.
+    pub mail_from: Option<String>,
 }
 
 impl Default for RawSettings {
@@ -109,6 +118,9 @@ impl Default for RawSettings {
             script_fetch_allowed_hosts: Vec::new(),
             private_key_jwt_legacy_audiences: false,
             dpop_nonce_required: false,
+            issuer_name: "Tessera".into(),
+            smtp_url: None,
+            mail_from: None,
         }
     }
 }
@@ -149,6 +161,8 @@ pub struct Settings {
     pub private_key_jwt_legacy_audiences: bool,
     /// Whether DPoP proofs must carry a server nonce.
     pub dpop_nonce_required: bool,
+    /// Where mail goes, who sends it, the issuer's display name.
+    pub mail: tessera_mail::MailSettings,
     /// Where the settings came from, for `tessera config check`.
     pub sources: Vec<String>,
 }
@@ -294,7 +308,15 @@ impl Settings {
         };
         let script_fetch = tessera_claims::FetchPolicy::parse(&raw.script_fetch_allowed_hosts)
             .map_err(|e| SettingsError::new("script_fetch_allowed_hosts", e.to_string()))?;
+        let mail = tessera_mail::MailSettings::new(
+            raw.smtp_url.as_deref(),
+            raw.mail_from.as_deref(),
+            &raw.issuer_name,
+            raw.data_dir.join("mail"),
+        )
+        .map_err(|(setting, e)| SettingsError::new(setting, e.to_string()))?;
         Ok(Settings {
+            mail,
             script_fetch,
             private_key_jwt_legacy_audiences: raw.private_key_jwt_legacy_audiences,
             dpop_nonce_required: raw.dpop_nonce_required,

@@ -44,3 +44,26 @@ fn database_time_limits_have_defaults_and_bounds_naming_the_setting() {
     let settings = with(RawSettings { database_statement_timeout_ms: 250, ..RawSettings::default() }).unwrap();
     assert_eq!(settings.pool.statement_timeout, std::time::Duration::from_millis(250));
 }
+
+#[test]
+fn mail_goes_to_files_in_the_data_folder_unless_smtp_is_configured() {
+    let settings = with(RawSettings { data_dir: "/srv/tessera".into(), ..RawSettings::default() }).unwrap();
+    assert_eq!(settings.mail.transport, tessera_mail::Transport::Files("/srv/tessera/mail".into()));
+    assert_eq!(settings.mail.issuer_name, "Tessera");
+    let smtp = with(RawSettings {
+        smtp_url: Some("smtps://u:p@mail.example.com".into()),
+        mail_from: Some("id@example.com".into()),
+        issuer_name: "Example ID".into(),
+        ..RawSettings::default()
+    })
+    .unwrap();
+    assert!(matches!(smtp.mail.transport, tessera_mail::Transport::Smtp(_)));
+    assert_eq!(smtp.mail.from.to_string(), "Example ID <id@example.com>");
+    let error = with(RawSettings { smtp_url: Some("smtps://mail.example.com".into()), ..RawSettings::default() });
+    assert_eq!(error.unwrap_err().setting, "mail_from");
+    let error =
+        with(RawSettings { smtp_url: Some("smtp://u:p@mail.example.com?tls=none".into()), ..RawSettings::default() });
+    assert_eq!(error.unwrap_err().setting, "smtp_url");
+    let error = with(RawSettings { issuer_name: "".into(), ..RawSettings::default() });
+    assert_eq!(error.unwrap_err().setting, "issuer_name");
+}

@@ -176,7 +176,7 @@ fn migrate_twice_changes_nothing_the_second_time() {
     let dir = Workdir::new();
     let first = dir.run(&["migrate"], &[]);
     assert!(first.status.success(), "{}", stderr(&first));
-    assert!(stdout(&first).starts_with("Applied 25 migration(s):"), "{}", stdout(&first));
+    assert!(stdout(&first).starts_with("Applied 26 migration(s):"), "{}", stdout(&first));
     let second = dir.run(&["migrate"], &[]);
     assert!(second.status.success(), "{}", stderr(&second));
     assert_eq!(stdout(&second).trim(), "The database schema is up to date; nothing to apply.");
@@ -264,7 +264,25 @@ fn config_check_prints_the_settings_without_secrets() {
     assert!(out.starts_with("Configuration is valid"), "{out}");
     assert!(out.contains("sqlite://tessera-data/tessera.db (answers)"), "{out}");
     assert!(out.contains("password_min_score    = 3"), "{out}");
+    assert!(out.contains("smtp_url              = none: files in tessera-data/mail"), "{out}");
     assert!(!out.contains(&key));
+}
+
+#[test]
+fn config_check_hides_the_smtp_password() {
+    let dir = Workdir::new();
+    let env = [
+        ("TESSERA_MASTER_KEY", fresh_key()),
+        ("TESSERA_SMTP_URL", "smtps://mailer:hunter2-smtp@mail.example.com".to_owned()),
+        ("TESSERA_MAIL_FROM", "Example ID <id@example.com>".to_owned()),
+    ];
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let output = dir.run(&["config", "check"], &env);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let out = stdout(&output);
+    assert!(out.contains("smtp_url              = smtps://mailer:(hidden)@mail.example.com:465"), "{out}");
+    assert!(out.contains("mail_from             = Example ID <id@example.com>"), "{out}");
+    assert!(!out.contains("hunter2"), "{out}");
 }
 
 #[test]

@@ -21,6 +21,7 @@ mod errors;
 mod headers;
 mod introspection;
 mod keys;
+mod mail;
 mod malformed_inputs;
 mod multi_node;
 mod oidc_flow;
