@@ -30,6 +30,7 @@ mod introspect;
 mod jwks;
 mod pages;
 mod par;
+pub mod rate_limit;
 mod reply;
 mod revocation;
 mod session;

@@ -22,6 +22,8 @@ pub struct OidcSettings {
     pub private_key_jwt_legacy_audiences: bool,
     /// What registration accepts as a password (ASVS 5.0 V6.2).
     pub password_policy: tessera_auth::PasswordPolicy,
+    /// Rate limits on the token endpoint family and introspection (`rate_limit`).
+    pub rate_limits: crate::rate_limit::RateLimits,
 }
 
 impl OidcSettings {
@@ -33,6 +35,7 @@ impl OidcSettings {
             session_absolute_timeout: 12 * 3600,
             private_key_jwt_legacy_audiences: false,
             password_policy: tessera_auth::PasswordPolicy::default(),
+            rate_limits: crate::rate_limit::RateLimits::default(),
         }
     }
 
@@ -55,6 +58,8 @@ pub struct OidcState {
     pub scripts: ScriptRuntime,
     /// The `aud` values a client assertion may carry, built once from the settings.
     pub(crate) assertion_audience: AssertionAudience,
+    /// This node's rate limiters, shared by its workers.
+    pub(crate) limiters: std::sync::Arc<crate::rate_limit::Limiters>,
 }
 
 impl OidcState {
@@ -68,6 +73,7 @@ impl OidcState {
                 &settings.issuer,
                 settings.private_key_jwt_legacy_audiences,
             ),
+            limiters: std::sync::Arc::new(crate::rate_limit::Limiters::new(&settings.rate_limits)),
             settings,
             scripts: ScriptRuntime::default(),
         }

@@ -74,6 +74,18 @@ pub struct RawSettings {
     /// allowed. Off (the default): the issuer identifier is the only audience
     /// (draft-ietf-oauth-rfc7523bis §4), which closes the audience injection attack.
     pub private_key_jwt_legacy_audiences: bool,
+    /// The reverse proxies (addresses or CIDR ranges) whose `X-Forwarded-For` gives the
+    /// client's address; empty (the default): the header is never read.
+    pub trusted_proxies: Vec<String>,
+    /// Requests to the token endpoint, pushed authorization requests, device
+    /// authorization and revocation per client (`100/s`, `6000/min`, `off`), per node.
+    pub rate_limit_token_per_client: String,
+    /// The same per client address (an IPv6 client's /64).
+    pub rate_limit_token_per_ip: String,
+    /// Introspection requests per API connection.
+    pub rate_limit_introspection_per_client: String,
+    /// Introspection requests per client address.
+    pub rate_limit_introspection_per_ip: String,
 }
 
 impl Default for RawSettings {
@@ -104,6 +116,11 @@ impl Default for RawSettings {
             script_memory_limit_mib: 32,
             script_fetch_allowed_hosts: Vec::new(),
             private_key_jwt_legacy_audiences: false,
+            trusted_proxies: Vec::new(),
+            rate_limit_token_per_client: "off".into(),
+            rate_limit_token_per_ip: "off".into(),
+            rate_limit_introspection_per_client: "off".into(),
+            rate_limit_introspection_per_ip: "off".into(),
         }
     }
 }
@@ -142,6 +159,10 @@ pub struct Settings {
     /// Whether client assertions may use the pre-rfc7523bis audiences (endpoint URLs,
     /// several values).
     pub private_key_jwt_legacy_audiences: bool,
+    /// Whose `X-Forwarded-For` names the client (`crate::proxy`).
+    pub trusted_proxies: crate::proxy::TrustedProxies,
+    /// Rate limits on the token endpoint family and introspection.
+    pub rate_limits: tessera_oidc::rate_limit::RateLimits,
     /// Where the settings came from, for `tessera config check`.
     pub sources: Vec<String>,
 }
@@ -287,7 +308,23 @@ impl Settings {
         };
         let script_fetch = tessera_claims::FetchPolicy::parse(&raw.script_fetch_allowed_hosts)
             .map_err(|e| SettingsError::new("script_fetch_allowed_hosts", e.to_string()))?;
+        let trusted_proxies = crate::proxy::TrustedProxies::parse(&raw.trusted_proxies)
+            .map_err(|e| SettingsError::new("trusted_proxies", e))?;
+        let rate = |setting: &str, raw: &str| {
+            tessera_oidc::rate_limit::Rate::parse(raw).map_err(|e| SettingsError::new(setting, e))
+        };
+        let rate_limits = tessera_oidc::rate_limit::RateLimits {
+            token_per_client: rate("rate_limit_token_per_client", &raw.rate_limit_token_per_client)?,
+            token_per_ip: rate("rate_limit_token_per_ip", &raw.rate_limit_token_per_ip)?,
+            introspection_per_client: rate(
+                "rate_limit_introspection_per_client",
+                &raw.rate_limit_introspection_per_client,
+            )?,
+            introspection_per_ip: rate("rate_limit_introspection_per_ip", &raw.rate_limit_introspection_per_ip)?,
+        };
         Ok(Settings {
+            trusted_proxies,
+            rate_limits,
             script_fetch,
             private_key_jwt_legacy_audiences: raw.private_key_jwt_legacy_audiences,
             script_limits,

@@ -20,6 +20,7 @@ mod errors;
 mod headers;
 mod introspection;
 mod keys;
+mod limits;
 mod malformed_inputs;
 mod multi_node;
 mod oidc_flow;
