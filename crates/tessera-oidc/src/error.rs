@@ -33,11 +33,29 @@ pub struct OAuthError {
     pub error: &'static str,
     pub description: String,
     pub status: StatusCode,
+    /// Seconds after which the client may try again (`Retry-After`, RFC 9110 §10.2.3).
+    pub retry_after: Option<std::num::NonZeroU32>,
 }
 
 impl OAuthError {
     fn new(error: &'static str, status: StatusCode, description: impl Into<String>) -> Self {
-        OAuthError { error, description: description.into(), status }
+        OAuthError { error, description: description.into(), status, retry_after: None }
+    }
+
+    /// RFC 6585 §4: `429 Too Many Requests` with `Retry-After`, when `who` ("this client",
+    /// "this address") is over a rate limit. The error code is `temporarily_unavailable`
+    /// (RFC 6749 §4.1.2.1), the registered code that tells a client to try again later.
+    pub fn rate_limited(who: &str, wait: std::time::Duration) -> Self {
+        let seconds = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+        let seconds = u32::try_from(seconds).unwrap_or(u32::MAX);
+        OAuthError {
+            retry_after: Some(std::num::NonZeroU32::new(seconds).unwrap_or(std::num::NonZeroU32::MIN)),
+            ..Self::new(
+                "temporarily_unavailable",
+                StatusCode::TOO_MANY_REQUESTS,
+                format!("too many requests from {who}; try again later"),
+            )
+        }
     }
 
     pub fn invalid_request(description: impl Into<String>) -> Self {
@@ -137,6 +155,9 @@ impl ResponseError for OAuthError {
         response.insert_header(crate::cors::ALLOW_ANY_ORIGIN);
         if self.error == "invalid_client" {
             response.insert_header((header::WWW_AUTHENTICATE, "Basic realm=\"tessera\", charset=\"UTF-8\""));
+        }
+        if let Some(seconds) = self.retry_after {
+            response.insert_header((header::RETRY_AFTER, seconds.get()));
         }
         response.json(json!({ "error": self.error, "error_description": self.description }))
     }

@@ -16,6 +16,7 @@ use crate::bearer::{ActiveToken, Looked};
 use crate::client_auth::parse_basic;
 use crate::error::OAuthError;
 use crate::form::Params;
+use crate::rate_limit::Endpoint;
 use crate::state::{OidcState, now};
 
 /// RFC 9701 §5: the media type asking for a signed answer.
@@ -29,6 +30,7 @@ pub(crate) async fn introspect(
 ) -> Result<HttpResponse, OAuthError> {
     let params = Params::from_form_body(&request, &body)?;
     let (name, secret) = caller_credentials(&request, &params)?;
+    state.limiters.check(Endpoint::Introspection, Some(&name), request.peer_addr().map(|a| a.ip()))?;
     let token = params.require("token")?.to_owned();
     let wants_jwt = request
         .headers()

@@ -31,6 +31,7 @@ mod introspect;
 mod jwks;
 mod pages;
 mod par;
+pub mod rate_limit;
 mod reply;
 mod request_object;
 mod revocation;

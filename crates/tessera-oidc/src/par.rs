@@ -29,6 +29,7 @@ use crate::client_auth;
 use crate::error::OAuthError;
 use crate::form::Params;
 use crate::request_object;
+use crate::rate_limit::Endpoint;
 use crate::state::{OidcState, now};
 
 /// Seconds a pushed request stays usable (§2.2 `expires_in`; §7.3 advises a short
@@ -57,6 +58,7 @@ pub(crate) async fn par(
     let params = Params::from_form_body(&request, &body)?;
     let presented = client_auth::presented(&request, &params)?;
     let client_ip = request.peer_addr().map(|a| a.ip());
+    state.limiters.check(Endpoint::Token, Some(&presented.client_id), client_ip)?;
     let state = state.into_inner();
     let pushed = web::block(move || push(&state, &presented, &params, &body, client_ip)).await??;
     Ok(HttpResponse::build(StatusCode::CREATED)

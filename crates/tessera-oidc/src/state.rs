@@ -25,6 +25,8 @@ pub struct OidcSettings {
     pub password_policy: tessera_auth::PasswordPolicy,
     /// RFC 9449 §8, §9: DPoP proofs must carry a nonce this server issued.
     pub dpop_nonce_required: bool,
+    /// Rate limits on the token endpoint family and introspection (`rate_limit`).
+    pub rate_limits: crate::rate_limit::RateLimits,
 }
 
 impl OidcSettings {
@@ -37,6 +39,7 @@ impl OidcSettings {
             private_key_jwt_legacy_audiences: false,
             password_policy: tessera_auth::PasswordPolicy::default(),
             dpop_nonce_required: false,
+            rate_limits: crate::rate_limit::RateLimits::default(),
         }
     }
 
@@ -61,6 +64,8 @@ pub struct OidcState {
     pub(crate) assertion_audience: AssertionAudience,
     /// DPoP nonces and whether they are required.
     pub(crate) dpop: crate::dpop::DpopSettings,
+    /// This node's rate limiters, shared by its workers.
+    pub(crate) limiters: std::sync::Arc<crate::rate_limit::Limiters>,
 }
 
 impl OidcState {
@@ -81,6 +86,7 @@ impl OidcState {
                 ),
                 nonce_required: settings.dpop_nonce_required,
             },
+            limiters: std::sync::Arc::new(crate::rate_limit::Limiters::new(&settings.rate_limits)),
             settings,
             scripts: ScriptRuntime::default(),
         }

@@ -34,6 +34,17 @@ impl Deferred {
         Deferred::new(move || pages::html_for_client(status, &page, &redirect_uri))
     }
 
+    /// The same response with `Retry-After: seconds` (RFC 6585 §4: a 429 says when to
+    /// try again; at least 1).
+    pub(crate) fn retry_after(self, seconds: i64) -> Deferred {
+        Deferred::new(move || {
+            let mut response = (self.0)();
+            let seconds = u64::try_from(seconds).unwrap_or(0).max(1);
+            response.headers_mut().insert(header::RETRY_AFTER, header::HeaderValue::from(seconds));
+            response
+        })
+    }
+
     pub(crate) fn into_response(self) -> HttpResponse {
         (self.0)()
     }

@@ -12,6 +12,7 @@ pub mod cli;
 pub mod commands;
 pub mod connections;
 pub mod keys;
+pub mod proxy;
 pub mod request_log;
 pub mod server;
 pub mod settings;

@@ -44,6 +44,8 @@ pub struct Prepared {
     pub mail: tessera_mail::MailSettings,
     /// Wakes this node's mail delivery task when a message was queued.
     pub mail_wake: tessera_mail::Wake,
+    /// Whose `X-Forwarded-For` names the client.
+    pub trusted_proxies: crate::proxy::TrustedProxies,
     /// Set to stop the background tasks.
     stop: Arc<AtomicBool>,
 }
@@ -124,6 +126,7 @@ pub fn prepare(settings: &Settings) -> Result<Prepared, Fatal> {
             private_key_jwt_legacy_audiences: settings.private_key_jwt_legacy_audiences,
             dpop_nonce_required: settings.dpop_nonce_required,
             password_policy: settings.password_policy.clone(),
+            rate_limits: settings.rate_limits,
             ..tessera_oidc::OidcSettings::new(settings.issuer.as_str())
         },
         bootstrap_admin,
@@ -135,6 +138,7 @@ pub fn prepare(settings: &Settings) -> Result<Prepared, Fatal> {
         key_refresh_interval: settings.key_refresh_interval,
         mail: settings.mail.clone(),
         mail_wake: tessera_mail::Wake::default(),
+        trusted_proxies: settings.trusted_proxies.clone(),
         stop: Arc::new(AtomicBool::new(false)),
     })
 }
@@ -197,6 +201,7 @@ pub fn start(prepared: &Prepared, listener: TcpListener) -> Result<Server, Fatal
     };
     // RFC 6797: with an https issuer, browsers must not come back over plain http.
     let hsts = prepared.oidc.secure_cookies();
+    let trusted_proxies = web::Data::new(prepared.trusted_proxies.clone());
     let address = listener.local_addr().map_err(|e| Fatal(format!("bind: {e}")))?;
     let server = HttpServer::new(move || {
         App::new()
@@ -207,6 +212,9 @@ pub fn start(prepared: &Prepared, listener: TcpListener) -> Result<Server, Fatal
             ))
             .wrap(actix_web::middleware::from_fn(crate::body_deadline::read_within_deadline))
             .wrap(TracingLogger::<crate::request_log::PeerRootSpan>::new())
+            // Outermost: the request log and every handler see the client's address.
+            .wrap(actix_web::middleware::from_fn(crate::proxy::client_address))
+            .app_data(trusted_proxies.clone())
             .app_data(store.clone())
             .app_data(keys.clone())
             .app_data(oidc.clone())

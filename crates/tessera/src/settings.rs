@@ -87,6 +87,18 @@ pub struct RawSettings {
     /// The sender of every message (`id@example.com` or `Example <id@example.com>`);
     /// required with `smtp_url`.
     pub mail_from: Option<String>,
+    /// The reverse proxies (addresses or CIDR ranges) whose `X-Forwarded-For` gives the
+    /// client's address; empty (the default): the header is never read.
+    pub trusted_proxies: Vec<String>,
+    /// Requests to the token endpoint, pushed authorization requests, device
+    /// authorization and revocation per client (`100/s`, `6000/min`, `off`), per node.
+    pub rate_limit_token_per_client: String,
+    /// The same per client address (an IPv6 client's /64).
+    pub rate_limit_token_per_ip: String,
+    /// Introspection requests per API connection.
+    pub rate_limit_introspection_per_client: String,
+    /// Introspection requests per client address.
+    pub rate_limit_introspection_per_ip: String,
 }
 
 impl Default for RawSettings {
@@ -121,6 +133,11 @@ impl Default for RawSettings {
             issuer_name: "Tessera".into(),
             smtp_url: None,
             mail_from: None,
+            trusted_proxies: Vec::new(),
+            rate_limit_token_per_client: "off".into(),
+            rate_limit_token_per_ip: "off".into(),
+            rate_limit_introspection_per_client: "off".into(),
+            rate_limit_introspection_per_ip: "off".into(),
         }
     }
 }
@@ -163,6 +180,10 @@ pub struct Settings {
     pub dpop_nonce_required: bool,
     /// Where mail goes, who sends it, the issuer's display name.
     pub mail: tessera_mail::MailSettings,
+    /// Whose `X-Forwarded-For` names the client (`crate::proxy`).
+    pub trusted_proxies: crate::proxy::TrustedProxies,
+    /// Rate limits on the token endpoint family and introspection.
+    pub rate_limits: tessera_oidc::rate_limit::RateLimits,
     /// Where the settings came from, for `tessera config check`.
     pub sources: Vec<String>,
 }
@@ -315,8 +336,24 @@ impl Settings {
             raw.data_dir.join("mail"),
         )
         .map_err(|(setting, e)| SettingsError::new(setting, e.to_string()))?;
+        let trusted_proxies = crate::proxy::TrustedProxies::parse(&raw.trusted_proxies)
+            .map_err(|e| SettingsError::new("trusted_proxies", e))?;
+        let rate = |setting: &str, raw: &str| {
+            tessera_oidc::rate_limit::Rate::parse(raw).map_err(|e| SettingsError::new(setting, e))
+        };
+        let rate_limits = tessera_oidc::rate_limit::RateLimits {
+            token_per_client: rate("rate_limit_token_per_client", &raw.rate_limit_token_per_client)?,
+            token_per_ip: rate("rate_limit_token_per_ip", &raw.rate_limit_token_per_ip)?,
+            introspection_per_client: rate(
+                "rate_limit_introspection_per_client",
+                &raw.rate_limit_introspection_per_client,
+            )?,
+            introspection_per_ip: rate("rate_limit_introspection_per_ip", &raw.rate_limit_introspection_per_ip)?,
+        };
         Ok(Settings {
             mail,
+            trusted_proxies,
+            rate_limits,
             script_fetch,
             private_key_jwt_legacy_audiences: raw.private_key_jwt_legacy_audiences,
             dpop_nonce_required: raw.dpop_nonce_required,

@@ -13,7 +13,7 @@ use std::pin::Pin;
 
 use actix_web::cookie::{Cookie, SameSite, time::Duration as CookieDuration};
 use actix_web::dev::Payload;
-use actix_web::http::StatusCode;
+use actix_web::http::{StatusCode, header};
 use actix_web::{FromRequest, HttpRequest, HttpResponse, web};
 use serde::Deserialize;
 use serde_json::json;
@@ -259,8 +259,15 @@ async fn show_sign_in(settings: web::Data<ConsoleSettings>, query: web::Query<Si
 const WRONG: &str = "The username or password is incorrect, or the account may not use the console.";
 
 enum SignIn {
-    Done { session_id: String },
-    Refused { status: StatusCode, message: String },
+    Done {
+        session_id: String,
+    },
+    /// `retry_after`: seconds until a locked sign-in may be tried again (with 429).
+    Refused {
+        status: StatusCode,
+        message: String,
+        retry_after: Option<i64>,
+    },
 }
 
 async fn sign_in(
@@ -301,7 +308,11 @@ async fn sign_in(
         let (verified, reservations) = match tessera_auth::check_password(&store, &hasher, &attempt, now)? {
             Verdict::Locked { until } => {
                 let message = tessera_auth::locked_message(until, now);
-                return Ok(SignIn::Refused { status: StatusCode::TOO_MANY_REQUESTS, message });
+                return Ok(SignIn::Refused {
+                    status: StatusCode::TOO_MANY_REQUESTS,
+                    message,
+                    retry_after: Some(until - now),
+                });
             }
             Verdict::Matched(reservations) => (true, Some(reservations)),
             Verdict::Wrong => (false, None),
@@ -351,7 +362,7 @@ async fn sign_in(
                     };
                     audit::record(c, &event, now)
                 })?;
-                Ok(SignIn::Refused { status: StatusCode::OK, message: WRONG.to_owned() })
+                Ok(SignIn::Refused { status: StatusCode::OK, message: WRONG.to_owned(), retry_after: None })
             }
         }
     })
@@ -366,7 +377,14 @@ async fn sign_in(
             }
             Ok(response)
         }
-        SignIn::Refused { status, message } => Ok(sign_in_page(&settings, status, typed, next, Some(message), None)),
+        SignIn::Refused { status, message, retry_after } => {
+            let mut page = sign_in_page(&settings, status, typed, next, Some(message), None);
+            if let Some(seconds) = retry_after {
+                let seconds = u64::try_from(seconds).unwrap_or(0).max(1);
+                page.headers_mut().insert(header::RETRY_AFTER, header::HeaderValue::from(seconds));
+            }
+            Ok(page)
+        }
     }
 }
 

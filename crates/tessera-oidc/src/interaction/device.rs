@@ -143,7 +143,8 @@ fn enter_code(state: &OidcState, cookie: Option<&str>, form: &Params, client_ip:
         }
         let minutes = ((until - now) + 59) / 60;
         let error = format!("Too many codes were tried from your network. Try again in {minutes} minutes.");
-        return Ok(form_again(StatusCode::TOO_MANY_REQUESTS, &error));
+        let (refused, session) = form_again(StatusCode::TOO_MANY_REQUESTS, &error);
+        return Ok((refused.retry_after(until - now), session));
     }
     let found = match normalize_user_code(&typed) {
         Some(code) => state

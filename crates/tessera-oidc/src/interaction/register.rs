@@ -205,7 +205,8 @@ fn register(
             ..Problems::default()
         };
         let page = page(&pending, &types, form, problems);
-        return Ok((Deferred::client_page(StatusCode::TOO_MANY_REQUESTS, page, pending.redirect_uri()), None));
+        let refused = Deferred::client_page(StatusCode::TOO_MANY_REQUESTS, page, pending.redirect_uri());
+        return Ok((refused.retry_after(until - now), None));
     }
     let hash = state.passwords.hash(password.expose()).map_err(|e| StoreError::Database(e.to_string()))?;
     let outcome = state.store.write_transaction(|c| {

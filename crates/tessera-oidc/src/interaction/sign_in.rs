@@ -116,7 +116,8 @@ fn sign_in(
         Verdict::Locked { until } => {
             let message = tessera_auth::locked_message(until, now);
             let page = page(&pending, state, &login, Some(message), None);
-            return Ok((Deferred::client_page(StatusCode::TOO_MANY_REQUESTS, page, pending.redirect_uri()), None));
+            let refused = Deferred::client_page(StatusCode::TOO_MANY_REQUESTS, page, pending.redirect_uri());
+            return Ok((refused.retry_after(until - now), None));
         }
         // A disabled account is refused like a wrong password, and counted the same.
         Verdict::Matched(reservations) if user.as_ref().is_some_and(|u| !u.disabled) => Some(reservations),

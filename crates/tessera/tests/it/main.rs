@@ -22,6 +22,7 @@ mod headers;
 mod introspection;
 mod keys;
 mod mail;
+mod limits;
 mod malformed_inputs;
 mod multi_node;
 mod oidc_flow;

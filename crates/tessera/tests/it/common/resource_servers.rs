@@ -40,6 +40,16 @@ pub fn world_with_configuration_in_memory(db: &TestDatabase) -> World {
     world_on(db, TestApp::spawn_with(raw))
 }
 
+/// The same world on a server whose settings `tweak` changes.
+pub fn world_with_settings(db: &TestDatabase, tweak: impl FnOnce(&mut tessera::settings::RawSettings)) -> World {
+    let dir = std::env::temp_dir().join(format!("tessera-rs-{}", uuid::Uuid::now_v7().simple()));
+    let mut raw = super::settings_for(db, &dir);
+    tweak(&mut raw);
+    let mut app = TestApp::spawn_with(raw);
+    app.owned_data_dir = Some(dir);
+    world_on(db, app)
+}
+
 fn world_on(db: &TestDatabase, app: TestApp) -> World {
     let store = Store::connect(&db.url, &PoolOptions::for_backend(db.url.backend())).unwrap();
     let mut secrets = vec![];
