@@ -28,8 +28,8 @@ use crate::authorize::{check_rest, check_signed, request};
 use crate::client_auth;
 use crate::error::OAuthError;
 use crate::form::Params;
-use crate::request_object;
 use crate::rate_limit::Endpoint;
+use crate::request_object;
 use crate::state::{OidcState, now};
 
 /// Seconds a pushed request stays usable (§2.2 `expires_in`; §7.3 advises a short
