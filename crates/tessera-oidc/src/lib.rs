@@ -66,6 +66,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(health::readyz)
         .service(jwks::jwks)
         .route("/.well-known/openid-configuration", web::get().to(discovery::discovery))
+        // RFC 8414 §3: the same metadata for OAuth clients that look here (agents, MCP).
+        .route("/.well-known/oauth-authorization-server", web::get().to(discovery::discovery))
         .service(
             web::resource("/connect/authorize")
                 .route(web::get().to(authorize::authorize_get))

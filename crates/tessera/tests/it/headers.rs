@@ -8,7 +8,11 @@ use crate::common::{TestApp, TestDatabase, settings_for};
 fn cors_is_allowed_on_discovery_jwks_token_and_userinfo_only() {
     let db = TestDatabase::sqlite();
     let app = TestApp::spawn(&db);
-    for path in ["/.well-known/openid-configuration", "/.well-known/openid-configuration/jwks"] {
+    for path in [
+        "/.well-known/openid-configuration",
+        "/.well-known/oauth-authorization-server",
+        "/.well-known/openid-configuration/jwks",
+    ] {
         assert_eq!(app.get(path).headers()["access-control-allow-origin"], "*", "{path}");
     }
     for path in ["/connect/token", "/connect/userinfo"] {
@@ -30,6 +34,21 @@ fn cors_is_allowed_on_discovery_jwks_token_and_userinfo_only() {
         let response = app.get(path);
         assert!(response.headers().get("access-control-allow-origin").is_none(), "no CORS on {path}");
     }
+}
+
+/// RFC 8414 §3: the authorization server metadata is OpenID discovery's document, with
+/// the issuer the server identifies as (§3.3).
+#[test]
+fn oauth_authorization_server_metadata_is_the_discovery_document() {
+    let db = TestDatabase::sqlite();
+    let app = TestApp::spawn(&db);
+    let oauth = app.get("/.well-known/oauth-authorization-server");
+    assert_eq!(oauth.status(), 200);
+    assert_eq!(oauth.headers()["content-type"], "application/json");
+    let oauth: serde_json::Value = oauth.json().unwrap();
+    assert_eq!(oauth, app.discovery());
+    assert_eq!(oauth["issuer"], app.base.as_str());
+    assert_eq!(oauth["token_endpoint"], app.url("/connect/token"));
 }
 
 #[test]
