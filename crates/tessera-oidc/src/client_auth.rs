@@ -110,6 +110,21 @@ pub struct Presented {
     pub method: ClientAuthMethod,
 }
 
+/// What every endpoint a client calls directly (token, PAR, device authorization,
+/// revocation) reads first: the form, the credentials presented, the client's address;
+/// and the rate limits of the token endpoint family, counted before any work.
+pub(crate) fn client_request(
+    request: &HttpRequest,
+    body: &[u8],
+    state: &crate::state::OidcState,
+) -> Result<(Params, Presented, Option<std::net::IpAddr>), OAuthError> {
+    let params = Params::from_form_body(request, body)?;
+    let presented = presented(request, &params)?;
+    let client_ip = request.peer_addr().map(|a| a.ip());
+    state.limiters.check(crate::rate_limit::Endpoint::Token, Some(&presented.client_id), client_ip)?;
+    Ok((params, presented, client_ip))
+}
+
 /// Reads the credentials from the `Authorization: Basic` header or the form.
 pub fn presented(request: &HttpRequest, params: &Params) -> Result<Presented, OAuthError> {
     let basic = match request.headers().get(header::AUTHORIZATION) {

@@ -23,7 +23,6 @@ use crate::authorize::request;
 use crate::client_auth;
 use crate::error::OAuthError;
 use crate::form::Params;
-use crate::rate_limit::Endpoint;
 use crate::state::{OidcState, now};
 
 /// Seconds a device code stays usable (§3.2 `expires_in`).
@@ -59,10 +58,7 @@ pub(crate) async fn device_authorization(
     body: web::Bytes,
     state: web::Data<OidcState>,
 ) -> Result<HttpResponse, OAuthError> {
-    let params = Params::from_form_body(&request, &body)?;
-    let presented = client_auth::presented(&request, &params)?;
-    let client_ip = request.peer_addr().map(|a| a.ip());
-    state.limiters.check(Endpoint::Token, Some(&presented.client_id), client_ip)?;
+    let (params, presented, client_ip) = client_auth::client_request(&request, &body, &state)?;
     let state = state.into_inner();
     let answer = web::block(move || authorize_device(&state, &presented, &params, client_ip)).await??;
     Ok(HttpResponse::Ok()

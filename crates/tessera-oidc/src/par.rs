@@ -28,7 +28,6 @@ use crate::authorize::{check_rest, check_signed, request};
 use crate::client_auth;
 use crate::error::OAuthError;
 use crate::form::Params;
-use crate::rate_limit::Endpoint;
 use crate::request_object;
 use crate::state::{OidcState, now};
 
@@ -55,10 +54,7 @@ pub(crate) async fn par(
     body: web::Bytes,
     state: web::Data<OidcState>,
 ) -> Result<HttpResponse, OAuthError> {
-    let params = Params::from_form_body(&request, &body)?;
-    let presented = client_auth::presented(&request, &params)?;
-    let client_ip = request.peer_addr().map(|a| a.ip());
-    state.limiters.check(Endpoint::Token, Some(&presented.client_id), client_ip)?;
+    let (params, presented, client_ip) = client_auth::client_request(&request, &body, &state)?;
     let state = state.into_inner();
     let pushed = web::block(move || push(&state, &presented, &params, &body, client_ip)).await??;
     Ok(HttpResponse::build(StatusCode::CREATED)

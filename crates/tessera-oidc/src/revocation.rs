@@ -16,7 +16,6 @@ use tessera_tokens::SecretHash;
 use crate::client_auth;
 use crate::error::OAuthError;
 use crate::form::Params;
-use crate::rate_limit::Endpoint;
 use crate::state::{OidcState, now};
 
 /// `POST /connect/revocation`.
@@ -25,10 +24,7 @@ pub(crate) async fn revocation(
     body: web::Bytes,
     state: web::Data<OidcState>,
 ) -> Result<HttpResponse, OAuthError> {
-    let params = Params::from_form_body(&request, &body)?;
-    let presented = client_auth::presented(&request, &params)?;
-    let client_ip = request.peer_addr().map(|a| a.ip());
-    state.limiters.check(Endpoint::Token, Some(&presented.client_id), client_ip)?;
+    let (params, presented, client_ip) = client_auth::client_request(&request, &body, &state)?;
     let state = state.into_inner();
     web::block(move || revoke(&state, &presented, &params, client_ip)).await??;
     Ok(HttpResponse::Ok().insert_header(CacheControl(vec![CacheDirective::NoStore])).finish())

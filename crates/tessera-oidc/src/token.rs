@@ -23,7 +23,6 @@ use tessera_store::config::Config;
 use crate::client_auth;
 use crate::error::OAuthError;
 use crate::form::Params;
-use crate::rate_limit::Endpoint;
 use crate::state::{OidcState, now};
 
 /// A token request past the steps every grant shares: its client authenticated, its
@@ -101,10 +100,7 @@ pub(crate) async fn token(
     body: web::Bytes,
     state: web::Data<OidcState>,
 ) -> Result<HttpResponse, actix_web::Error> {
-    let params = Params::from_form_body(&request, &body)?;
-    let presented = client_auth::presented(&request, &params)?;
-    let client_ip = request.peer_addr().map(|a| a.ip());
-    state.limiters.check(Endpoint::Token, Some(&presented.client_id), client_ip)?;
+    let (params, presented, client_ip) = client_auth::client_request(&request, &body, &state)?;
     let proof = crate::dpop::header(&request).map_err(|e| OAuthError::invalid_dpop_proof(e.to_string()))?;
     let state = state.into_inner();
     let inline = match (params.get("grant_type"), &proof) {
