@@ -10,7 +10,7 @@
 
 use std::net::IpAddr;
 
-use actix_web::http::header::{self, CacheControl, CacheDirective};
+use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Serialize;
 use tessera_domain::GrantType;
@@ -61,10 +61,7 @@ pub(crate) async fn device_authorization(
     let (params, presented, client_ip) = client_auth::client_request(&request, &body, &state)?;
     let state = state.into_inner();
     let answer = web::block(move || authorize_device(&state, &presented, &params, client_ip)).await??;
-    Ok(HttpResponse::Ok()
-        .insert_header(CacheControl(vec![CacheDirective::NoStore]))
-        .insert_header((header::PRAGMA, "no-cache"))
-        .json(answer))
+    Ok(crate::error::no_store(StatusCode::OK).json(answer))
 }
 
 /// Authenticates the client, checks that it may use the device grant and what it asks

@@ -27,6 +27,16 @@ use crate::pages::{self, ErrorPage};
 use crate::reply::{ReplyTo, reply};
 use crate::view::Deferred;
 
+/// The start of every answer of the back-channel endpoints (token, PAR, device
+/// authorization, introspection, revocation, userinfo), success or error: it carries
+/// tokens or facts about them, so no cache may keep it (RFC 6749 §5.1: `Cache-Control:
+/// no-store`, and `Pragma: no-cache` for HTTP/1.0 caches).
+pub(crate) fn no_store(status: StatusCode) -> actix_web::HttpResponseBuilder {
+    let mut response = HttpResponse::build(status);
+    response.insert_header(CacheControl(vec![CacheDirective::NoStore])).insert_header((header::PRAGMA, "no-cache"));
+    response
+}
+
 /// An error answered to a client of a protocol endpoint.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OAuthError {
@@ -149,8 +159,7 @@ impl ResponseError for OAuthError {
     }
 
     fn error_response(&self) -> HttpResponse {
-        let mut response = HttpResponse::build(self.status);
-        response.insert_header(CacheControl(vec![CacheDirective::NoStore])).insert_header((header::PRAGMA, "no-cache"));
+        let mut response = no_store(self.status);
         // Errors of the token endpoint must be readable by browser-based clients too.
         response.insert_header(crate::cors::ALLOW_ANY_ORIGIN);
         if self.error == "invalid_client" {

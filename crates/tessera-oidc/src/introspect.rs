@@ -3,7 +3,8 @@
 //! is inactive to it. JWT and reference access tokens alike; with
 //! `Accept: application/token-introspection+jwt` the answer is a signed JWT (RFC 9701).
 
-use actix_web::http::header::{self, CacheControl, CacheDirective};
+use actix_web::http::StatusCode;
+use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde_json::{Map, Value, json};
 use tessera_domain::{ScopeSet, SigningAlgorithm};
@@ -43,8 +44,7 @@ pub(crate) async fn introspect(
         Some(answered) => answered?,
         None => web::block(move || answer(&state, &name, &secret, &token, client_ip.as_deref(), wants_jwt)).await??,
     };
-    let mut response = HttpResponse::Ok();
-    response.insert_header(CacheControl(vec![CacheDirective::NoStore])).insert_header((header::PRAGMA, "no-cache"));
+    let mut response = crate::error::no_store(StatusCode::OK);
     Ok(match answer {
         Answer::Json(body) => response.json(body),
         Answer::Jwt(jwt) => response.content_type(JWT_RESPONSE).body(jwt),

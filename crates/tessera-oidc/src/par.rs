@@ -15,7 +15,7 @@
 use std::net::IpAddr;
 
 use actix_web::http::StatusCode;
-use actix_web::http::header::{self, CacheControl, CacheDirective};
+
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Serialize;
 use serde_json::json;
@@ -57,10 +57,7 @@ pub(crate) async fn par(
     let (params, presented, client_ip) = client_auth::client_request(&request, &body, &state)?;
     let state = state.into_inner();
     let pushed = web::block(move || push(&state, &presented, &params, &body, client_ip)).await??;
-    Ok(HttpResponse::build(StatusCode::CREATED)
-        .insert_header(CacheControl(vec![CacheDirective::NoStore]))
-        .insert_header((header::PRAGMA, "no-cache"))
-        .json(pushed))
+    Ok(crate::error::no_store(StatusCode::CREATED).json(pushed))
 }
 
 /// Authenticates the client, checks the request as authorize would, and keeps it.

@@ -5,7 +5,7 @@
 
 use std::net::IpAddr;
 
-use actix_web::http::header::{CacheControl, CacheDirective};
+use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde_json::json;
 use tessera_domain::GrantId;
@@ -27,7 +27,7 @@ pub(crate) async fn revocation(
     let (params, presented, client_ip) = client_auth::client_request(&request, &body, &state)?;
     let state = state.into_inner();
     web::block(move || revoke(&state, &presented, &params, client_ip)).await??;
-    Ok(HttpResponse::Ok().insert_header(CacheControl(vec![CacheDirective::NoStore])).finish())
+    Ok(crate::error::no_store(StatusCode::OK).finish())
 }
 
 fn revoke(

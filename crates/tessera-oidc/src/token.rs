@@ -12,7 +12,8 @@ pub mod issue;
 
 use std::net::IpAddr;
 
-use actix_web::http::header::{self, CacheControl, CacheDirective};
+use actix_web::http::StatusCode;
+use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Serialize;
 
@@ -119,11 +120,7 @@ pub(crate) async fn token(
             answered.map_err(|error| with_nonce(&state, error))?
         }
     };
-    Ok(HttpResponse::Ok()
-        .insert_header(CacheControl(vec![CacheDirective::NoStore]))
-        .insert_header((header::PRAGMA, "no-cache"))
-        .insert_header(crate::cors::ALLOW_ANY_ORIGIN)
-        .json(response))
+    Ok(crate::error::no_store(StatusCode::OK).insert_header(crate::cors::ALLOW_ANY_ORIGIN).json(response))
 }
 
 /// RFC 9449 §8: a `use_dpop_nonce` error carries the nonce to use in `DPoP-Nonce`.

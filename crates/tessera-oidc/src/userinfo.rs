@@ -4,7 +4,8 @@
 //! §3: 401 `invalid_token` with `WWW-Authenticate`, 403 `insufficient_scope` without
 //! `openid`, 400 `invalid_request` for a malformed request.
 
-use actix_web::http::header::{self, CacheControl, CacheDirective};
+use actix_web::http::StatusCode;
+use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde_json::Value;
 use tessera_claims::IssuedClaims;
@@ -59,10 +60,7 @@ async fn answer(
     let method = request.method().as_str().to_owned();
     let state = state.into_inner();
     let body = web::block(move || lookup(&state, &presented, proof.as_deref(), &method)).await??;
-    Ok(HttpResponse::Ok()
-        .insert_header(CacheControl(vec![CacheDirective::NoStore]))
-        .insert_header(crate::cors::ALLOW_ANY_ORIGIN)
-        .json(body))
+    Ok(crate::error::no_store(StatusCode::OK).insert_header(crate::cors::ALLOW_ANY_ORIGIN).json(body))
 }
 
 /// RFC 9449 §7: a token bound to a key (`cnf.jkt`) is accepted only under the DPoP
