@@ -54,6 +54,69 @@ pub fn token_input(kind: TokenKind, payload: &Map<String, Value>) -> Value {
     Value::Object(token)
 }
 
+/// Where a new script starts, as Logto's editor does: a `getCustomJwtClaims` that adds
+/// nothing.
+pub const DEFAULT_SOURCE: &str = "\
+/**
+ * Returns the claims to add to the access token (an object; {} adds none).
+ * Registered claims (iss, sub, aud, exp, scope, client_id, ...) cannot be set.
+ */
+const getCustomJwtClaims = async ({ token, context, environmentVariables, api }) => {
+  return {};
+};
+";
+
+/// The shapes of the script's arguments, as the console shows them beside the editor.
+/// Kept here beside [`token_input`] and [`UserContext`]; a test checks that every key they
+/// produce is named.
+pub fn outline(kind: TokenKind) -> &'static str {
+    match kind {
+        TokenKind::User => USER_OUTLINE,
+        TokenKind::Machine => MACHINE_OUTLINE,
+    }
+}
+
+const USER_OUTLINE: &str = "\
+token: {
+  payload,        // the access token's claims so far (iss, sub, aud, scope, exp, ...)
+  jti, aud, scope,
+  clientId,       // the application's client_id
+  accountId,      // the user's id (= payload.sub)
+  grantId,
+  gty,            // authorization_code | refresh_token | password | ...
+  kind,           // \"AccessToken\"
+  expiresAt,      // unix seconds
+}
+context: {
+  user: {
+    id, username, email, email_verified,
+    claims,         // { claim name: value } for every claim the user has
+    roles,          // [role name]
+    organizations,  // [{ id, name, display_name, roles: [role name] }]
+    app_metadata, user_metadata,
+    created_at, updated_at,
+  },
+  application: { id, client_id, name, app_type, app_metadata },
+  grant: { id, scope, auth_time, amr },
+}
+environmentVariables: { name: value }   // the variables below
+api: { denyAccess(message) }            // refuses the token request
+";
+
+const MACHINE_OUTLINE: &str = "\
+token: {
+  payload,        // the access token's claims so far (iss, sub = client_id, aud, scope, exp, ...)
+  jti, aud, scope,
+  clientId,       // the application's client_id
+  gty,            // \"client_credentials\"
+  kind,           // \"ClientCredentials\"
+  expiresAt,      // unix seconds
+}
+context: undefined                      // a machine-to-machine token has no user
+environmentVariables: { name: value }   // the variables below
+api: { denyAccess(message) }            // refuses the token request
+";
+
 /// The `context` argument of a user token's script.
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct UserContext {
@@ -158,6 +221,67 @@ mod tests {
         assert!(machine.get("accountId").is_none());
         assert_eq!(machine["gty"], "client_credentials");
         assert_eq!(machine["kind"], "ClientCredentials");
+    }
+
+    /// The keys of `value` and of the objects inside it (not inside `payload`, the
+    /// claims, or the metadata, which are the admin's).
+    fn keys(value: &Value, out: &mut Vec<String>) {
+        if let Value::Object(map) = value {
+            for (key, inner) in map {
+                out.push(key.clone());
+                if !matches!(key.as_str(), "payload" | "claims" | "app_metadata" | "user_metadata") {
+                    keys(inner, out);
+                }
+                if let Value::Array(items) = inner {
+                    items.iter().for_each(|item| keys(item, out));
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn the_outline_names_every_key_a_script_is_given() {
+        let payload = json!({ "jti": "j", "aud": "api", "scope": "s", "client_id": "c", "sub": "u", "exp": 1 });
+        let context = UserContext {
+            user: UserProfile {
+                id: UserId::new("u"),
+                username: "ada".into(),
+                email: None,
+                email_verified: false,
+                claims: Map::new(),
+                roles: vec![],
+                organizations: vec![OrganizationMembership {
+                    id: "o".into(),
+                    name: "acme".into(),
+                    display_name: "Acme".into(),
+                    roles: vec![],
+                }],
+                app_metadata: json!({}),
+                user_metadata: json!({}),
+                created_at: 0,
+                updated_at: 0,
+            },
+            application: ApplicationInfo {
+                id: ApplicationId::new("a"),
+                client_id: ClientId::new("c"),
+                name: "App".into(),
+                app_type: "web".into(),
+                app_metadata: json!({}),
+            },
+            grant: GrantInfo { id: GrantId::new("g"), scope: "s".into(), auth_time: None, amr: vec![] },
+        };
+        for (kind, context) in [(TokenKind::User, Some(context.to_value())), (TokenKind::Machine, None)] {
+            let mut names = Vec::new();
+            keys(&token_input(kind, payload.as_object().unwrap()), &mut names);
+            if let Some(context) = &context {
+                keys(context, &mut names);
+            }
+            let outline = outline(kind);
+            for name in names {
+                assert!(outline.contains(name.as_str()), "the {kind:?} outline does not name {name}");
+            }
+        }
+        assert!(DEFAULT_SOURCE.contains("getCustomJwtClaims") && DEFAULT_SOURCE.contains("return {};"));
     }
 
     #[test]

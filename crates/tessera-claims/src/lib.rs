@@ -25,8 +25,8 @@ pub mod script;
 
 pub use compose::{ClaimSource, Composer, IssuedClaim, IssuedClaims, Rule};
 pub use context::{
-    ApplicationInfo, GrantInfo, OrganizationMembership, PROTECTED_CLAIMS, TokenKind, UserContext, UserProfile,
-    protected_in, refuse_registered, token_input,
+    ApplicationInfo, DEFAULT_SOURCE, GrantInfo, OrganizationMembership, PROTECTED_CLAIMS, TokenKind, UserContext,
+    UserProfile, outline, protected_in, refuse_registered, token_input,
 };
 pub use mapping::{MappingData, value_of};
 pub use script::{

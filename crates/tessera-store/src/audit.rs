@@ -7,6 +7,9 @@ use crate::page::{Page, Paged};
 use crate::schema::audit_events;
 use crate::{AnyConnection, StoreError, StoreResult, new_id};
 
+mod names;
+pub use names::display_names;
+
 /// An event to record. `summary` describes what changed and must never hold a secret.
 #[derive(Debug, Clone, PartialEq)]
 pub struct NewAuditEvent<'a> {

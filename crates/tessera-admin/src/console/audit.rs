@@ -1,6 +1,8 @@
 //! The audit log in the console: every administrative change and security event, newest
 //! first, filtered by actor, action, target and time.
 
+use std::collections::HashMap;
+
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, web};
 use serde::Deserialize;
@@ -25,20 +27,39 @@ pub struct AuditQuery {
     after: Option<String>,
 }
 
-/// A table of events, summaries shown as compact JSON (they never hold secrets).
-pub fn events_table(events: &[AuditEvent]) -> Table {
-    let mut table = Table::new(&["Time", "Actor", "Action", "Target", "Summary", "Client IP"], "No events.");
+/// A table of events: actors and targets by name where they name a stored thing (the raw
+/// `kind:id` on hover, and in the filter link), times and addresses on one line, summaries
+/// as compact JSON clipped to one line (whole on hover; they never hold secrets).
+pub fn events_table(events: &[AuditEvent], names: &HashMap<String, String>) -> Table {
+    let mut table = Table::new(&["Time (UTC)", "Actor", "Action", "Target", "Summary", "Client IP"], "No events.");
+    let named = |reference: &str, filter: &str| {
+        let href = format!("{}?{filter}={}", href("audit"), encode(reference));
+        match (names.get(reference), reference.split_once(':')) {
+            (Some(name), Some((kind, _))) => {
+                Cell::link(format!("{} {name}", kind.replace('_', " ")), href).titled(reference).clipped_narrow()
+            }
+            _ => Cell::link(reference, href).clipped_narrow(),
+        }
+    };
     for e in events {
         table.rows.push(vec![
-            Cell::text(time(e.occurred_at)),
-            Cell::link(&e.actor, format!("{}?actor={}", href("audit"), encode(&e.actor))),
-            Cell::link(&e.action, format!("{}?action={}", href("audit"), encode(&e.action))),
-            Cell::link(&e.target, format!("{}?target={}", href("audit"), encode(&e.target))),
-            Cell::mono(e.summary.to_string()),
-            Cell::text(e.client_ip.clone().unwrap_or_default()),
+            Cell::text(time(e.occurred_at).trim_end_matches(" UTC")).nowrap(),
+            named(&e.actor, "actor"),
+            Cell::link(&e.action, format!("{}?action={}", href("audit"), encode(&e.action))).nowrap(),
+            named(&e.target, "target"),
+            Cell::mono(e.summary.to_string()).clipped(),
+            Cell::text(e.client_ip.clone().unwrap_or_default()).clipped_narrow(),
         ]);
     }
     table
+}
+
+/// The events' actor and target names, read in the caller's transaction.
+pub fn event_names(
+    conn: &mut tessera_store::AnyConnection,
+    events: &[AuditEvent],
+) -> tessera_store::StoreResult<HashMap<String, String>> {
+    audit::display_names(conn, events.iter().flat_map(|e| [e.actor.as_str(), e.target.as_str()]))
 }
 
 fn given(value: &Option<String>) -> Option<String> {
@@ -82,8 +103,15 @@ async fn list(
         until: times[1].map(|t| if given(&q.until).is_some_and(|u| u.len() <= 10) { t + 86_399 } else { t }),
     };
     let page_query = StorePage { after: given(&q.after), limit: 50 };
-    let paged = blocking(move || Ok(store.read_transaction(|c| audit::list(c, &filter, &page_query))?)).await?;
-    let mut table = events_table(&paged.items);
+    let (paged, names) = blocking(move || {
+        Ok(store.read_transaction(|c| {
+            let paged = audit::list(c, &filter, &page_query)?;
+            let names = event_names(c, &paged.items)?;
+            Ok((paged, names))
+        })?)
+    })
+    .await?;
+    let mut table = events_table(&paged.items, &names);
     if let Some(next) = paged.next {
         let mut params: Vec<String> =
             [("actor", &q.actor), ("action", &q.action), ("target", &q.target), ("from", &q.from), ("until", &q.until)]

@@ -5,13 +5,13 @@ use actix_web::{HttpResponse, web};
 use tessera_store::audit::{self, AuditFilter};
 use tessera_store::{Page as StorePage, Store, applications, connections, users};
 
-use super::audit::events_table;
+use super::audit::{event_names, events_table};
 use super::error::blocking;
 use super::view::Panel;
 use super::{Admin, ConsoleError, href, html};
 
 pub async fn show(admin: Admin, store: web::Data<Store>) -> Result<HttpResponse, ConsoleError> {
-    let (counts, recent) = blocking(move || {
+    let (counts, recent, names) = blocking(move || {
         Ok(store.read_transaction(|c| {
             let counts = [
                 ("Users", users::count(c)?, "users"),
@@ -20,7 +20,8 @@ pub async fn show(admin: Admin, store: web::Data<Store>) -> Result<HttpResponse,
                 ("Audit events", audit::count(c)?, "audit"),
             ];
             let recent = audit::list(c, &AuditFilter::default(), &StorePage { after: None, limit: 10 })?;
-            Ok((counts, recent.items))
+            let names = event_names(c, &recent.items)?;
+            Ok((counts, recent.items, names))
         })?)
     })
     .await?;
@@ -30,7 +31,7 @@ pub async fn show(admin: Admin, store: web::Data<Store>) -> Result<HttpResponse,
         totals = totals.fact(*label, count.to_string());
     }
     page.panels.push(totals);
-    let mut table = events_table(&recent);
+    let mut table = events_table(&recent, &names);
     table.next = Some(href("audit"));
     page.panels.push(Panel::new("Recent audit events").table(table));
     Ok(html(StatusCode::OK, &page))

@@ -237,6 +237,14 @@ pub struct Cell {
     pub href: Option<String>,
     pub mono: bool,
     pub form: Option<Form>,
+    /// Shown on hover: the raw id behind a name, the whole of a clipped text.
+    pub title: Option<String>,
+    /// Kept on one line (times, addresses).
+    pub nowrap: bool,
+    /// Clipped to one line of a bounded width, the whole text in [`Cell::title`].
+    pub clip: bool,
+    /// With `clip`: a narrower bound (a name or an id, not a summary).
+    pub narrow: bool,
 }
 
 impl Cell {
@@ -254,6 +262,39 @@ impl Cell {
 
     pub fn form(form: Form) -> Cell {
         Cell { form: Some(form), ..Cell::default() }
+    }
+
+    /// The same cell, with `title` shown on hover.
+    pub fn titled(self, title: impl Into<String>) -> Cell {
+        Cell { title: Some(title.into()), ..self }
+    }
+
+    /// The same cell, kept on one line.
+    pub fn nowrap(self) -> Cell {
+        Cell { nowrap: true, ..self }
+    }
+
+    /// The same cell clipped to one line, its whole text on hover.
+    pub fn clipped(self) -> Cell {
+        let title = self.text.clone();
+        Cell { clip: true, title: Some(title), ..self }
+    }
+
+    /// The same cell clipped to one line of a name's width, its whole text on hover
+    /// (unless a title was given: the raw id behind a name).
+    pub fn clipped_narrow(self) -> Cell {
+        let title = self.title.clone().unwrap_or_else(|| self.text.clone());
+        Cell { clip: true, narrow: true, title: Some(title), ..self }
+    }
+
+    /// The CSS classes of the cell, for the template.
+    pub fn classes(&self) -> String {
+        [(self.mono, "mono"), (self.nowrap, "nowrap"), (self.clip, "clip"), (self.narrow, "narrow")]
+            .iter()
+            .filter(|(on, _)| *on)
+            .map(|(_, class)| *class)
+            .collect::<Vec<_>>()
+            .join(" ")
     }
 }
 

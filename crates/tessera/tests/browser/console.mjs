@@ -47,7 +47,8 @@ const browser = await chromium.launch({
 });
 try {
   // ---- The administrator ---------------------------------------------------------
-  const admin = await browser.newContext();
+  // The width an administrator's laptop shows the console at (issue 17: tables at 1300 px).
+  const admin = await browser.newContext({ viewport: { width: 1300, height: 900 } });
   const page = await admin.newPage();
   page.on("dialog", (dialog) => dialog.accept());
   await page.goto(`${base}/admin`);
@@ -119,6 +120,12 @@ try {
   // coloured by a layer behind the textarea that holds exactly the same text, aligned with
   // the line numbers and the textarea however they scroll.
   await page.goto(`${base}/admin/scripts/user`);
+  const starter = await page.inputValue("#f-source");
+  check(/const getCustomJwtClaims = async/.test(starter) && starter.includes("return {};"),
+    `a script never saved starts from one that returns {}: ${starter}`);
+  const outline = await page.textContent("section:has(h2:text('What the script receives')) pre");
+  check(["accountId", "clientId", "context", "organizations", "environmentVariables", "denyAccess"].every((k) => outline.includes(k)),
+    "the shapes of token and context are shown beside the editor");
   await page.fill("#f-source", "async function getCustomJwtClaims() {\n  return {\n    tier: ;\n  };\n}");
   await submitForm(page, "Save");
   const errorLine = await page.getAttribute("#f-source", "data-error-line");
@@ -241,7 +248,9 @@ try {
     await frame();
     return { first, keystroke: performance.now() - start, same: overlay.textContent === area.value };
   });
-  check(typing.same && typing.keystroke < 500, `a 2,000-line script stays quick: ${JSON.stringify(typing)}`);
+  // Its speed is a figure, printed below, not a check: a timing on a shared CI machine
+  // proves nothing (benchmarks live under bench/).
+  check(typing.same, `a 2,000-line script is coloured whole: ${JSON.stringify(typing)}`);
   console.log(`script editor: first render ${typing.first.toFixed(0)} ms, keystroke ${typing.keystroke.toFixed(0)} ms`);
 
   // Without JavaScript the editor is the plain textarea with its line numbers.
@@ -282,7 +291,33 @@ try {
     await shot(page, `console-${section}`);
   }
   const audit = await page.textContent("table");
-  check(audit.includes("application.create") && audit.includes("user:"), "the audit log shows the console's changes");
+  check(audit.includes("application.create") && audit.includes("user admin"),
+    "the audit log shows the console's changes, actors by name");
+  // At 1300 px: times and addresses on one line, summaries clipped, raw ids on hover.
+  const layout = await page.evaluate(() => {
+    const lines = (cell) => {
+      const range = document.createRange();
+      range.selectNodeContents(cell);
+      return new Set([...range.getClientRects()].map((r) => Math.round(r.top))).size;
+    };
+    const rows = [...document.querySelectorAll("main table tbody tr")];
+    return {
+      rows: rows.length,
+      times: rows.map((r) => lines(r.cells[0])),
+      addresses: rows.filter((r) => r.cells[5].textContent.trim()).map((r) => lines(r.cells[5])),
+      widest_summary: Math.max(...rows.map((r) => r.cells[4].getBoundingClientRect().width)),
+      table_width: document.querySelector("main table").getBoundingClientRect().width,
+      overflows: document.querySelector("main .table-wrap").scrollWidth > document.querySelector("main .table-wrap").clientWidth,
+      actor_title: rows[0].cells[1].getAttribute("title"),
+    };
+  });
+  check(layout.rows > 3 && layout.times.every((n) => n === 1) && layout.addresses.every((n) => n === 1),
+    `times and addresses stay on one line: ${JSON.stringify(layout)}`);
+  check(layout.widest_summary < layout.table_width / 2 && !layout.overflows,
+    `the summary leaves room for the rest, and every column fits at 1300 px: ${JSON.stringify(layout)}`);
+  check(/^user:/.test(layout.actor_title ?? ""), `the actor's id is on hover: ${JSON.stringify(layout)}`);
+  await page.goto(`${base}/admin`);
+  await shot(page, "console-dashboard-1300");
 
   // ---- The user, through the real login pages --------------------------------------
   const user = await browser.newContext();

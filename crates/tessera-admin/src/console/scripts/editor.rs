@@ -114,7 +114,8 @@ fn editor(
 ) -> Editor {
     Editor {
         kind,
-        source: saved.source.clone(),
+        // A script never written starts from one that adds nothing, as Logto's editor does.
+        source: if saved.source.is_empty() { tessera_claims::DEFAULT_SOURCE.to_owned() } else { saved.source.clone() },
         enabled: saved.enabled,
         on_failure: saved.on_failure.to_owned(),
         user: users.first().map(|u| u.id.as_str().to_owned()).unwrap_or_default(),
@@ -139,6 +140,11 @@ pub(super) fn page(admin: &Admin, editor: &Editor, shown: Shown) -> Page {
     let mut page = admin.page(title(kind), "scripts");
     page.notice = shown.notice;
     page.panels.push(script_panel(editor, shown.script, shown.line));
+    page.panels.push(
+        Panel::new("What the script receives")
+            .intro("The argument of getCustomJwtClaims; \"Fill in the sample\" below shows real values.")
+            .code(tessera_claims::outline(sample::token_kind(kind))),
+    );
     page.panels.push(test_panel(editor, shown.test.as_ref()));
     if let Some(result) = &shown.result {
         page.panels.extend(result_panels(result, &editor.on_failure));
