@@ -32,6 +32,7 @@ pub use custom_claims::TokenSigning;
 pub use error::{ApiError, ErrorBody};
 pub use scripts::ScriptSupport;
 pub use signing_keys::{KeyRotation, RotateKeys};
+pub use users::sessions::BrowserSessionPolicy;
 
 /// Where the API lives.
 pub const PREFIX: &str = "/api/v1";
@@ -39,7 +40,8 @@ pub const PREFIX: &str = "/api/v1";
 /// Mounts every `/api/v1` route. Needs `web::Data<tessera_store::Store>`,
 /// `web::Data<tessera_tokens::PasswordHasher>`, `web::Data<tessera_auth::PasswordPolicy>`,
 /// `web::Data<TokenSigning>`,
-/// `web::Data<KeyRotation>` and `web::Data<ScriptSupport>` in the app data.
+/// `web::Data<KeyRotation>`, `web::Data<ScriptSupport>` and `web::Data<BrowserSessionPolicy>`
+/// in the app data.
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(
         web::scope(PREFIX)

@@ -47,8 +47,8 @@ const CONSOLE_CSS: &str = include_str!("../../../static/console.css");
 const CONSOLE_JS: &str = include_str!("../../../static/console.js");
 
 /// Mounts `/admin`. Needs `web::Data<Store>`, `web::Data<PasswordHasher>`,
-/// `web::Data<tessera_auth::PasswordPolicy>`, `web::Data<ConsoleSettings>`, `web::Data<KeyRotation>` and `web::Data<ScriptSupport>`
-/// in the app data.
+/// `web::Data<tessera_auth::PasswordPolicy>`, `web::Data<ConsoleSettings>`, `web::Data<KeyRotation>`,
+/// `web::Data<ScriptSupport>` and `web::Data<BrowserSessionPolicy>` in the app data.
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(
         web::scope(PREFIX)

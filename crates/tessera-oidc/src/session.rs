@@ -41,20 +41,42 @@ pub fn current(
         .map(|s| (id.to_owned(), s)))
 }
 
-/// A new session (anonymous, or signed in when `user` is given) replacing `old_id`, if
-/// any. Returns the new id for the cookie.
+/// Where a sign-in came from, kept with its session for the lists of sessions the user and
+/// admins see.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Device {
+    /// The client's address (after trusted proxies: `crate::proxy` rewrote the peer).
+    pub client_ip: Option<String>,
+    pub user_agent: Option<String>,
+}
+
+impl Device {
+    pub fn of(request: &HttpRequest) -> Device {
+        Device {
+            client_ip: request.peer_addr().map(|a| a.ip().to_string()),
+            user_agent: request
+                .headers()
+                .get(actix_web::http::header::USER_AGENT)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned),
+        }
+    }
+}
+
+/// A new session (anonymous, or signed in when `user` is given: who, when, how, and from
+/// which device) replacing `old_id`, if any. Returns the new id for the cookie.
 pub fn start(
     conn: &mut AnyConnection,
     old_id: Option<&str>,
-    user: Option<(&UserId, i64, Vec<String>)>,
+    user: Option<(&UserId, i64, Vec<String>, &Device)>,
     settings: &OidcSettings,
     now: i64,
 ) -> StoreResult<(String, BrowserSession)> {
     let id = generate_secret();
     let sid = generate_secret();
-    let (user_id, auth_time, amr) = match user {
-        Some((user_id, auth_time, amr)) => (Some(user_id.clone()), Some(auth_time), amr),
-        None => (None, None, Vec::new()),
+    let (user_id, auth_time, amr, device) = match user {
+        Some((user_id, auth_time, amr, device)) => (Some(user_id.clone()), Some(auth_time), amr, device.clone()),
+        None => (None, None, Vec::new(), Device::default()),
     };
     // An anonymous session only binds pending requests to this browser: it lives as long
     // as one, so unauthenticated requests leave nothing behind for long.
@@ -71,6 +93,8 @@ pub fn start(
         auth_time,
         amr,
         expires_at: now + lifetime,
+        client_ip: device.client_ip,
+        user_agent: device.user_agent,
     };
     let old_hash = old_id.map(|id| SecretHash::of(id).as_str().to_owned());
     let session = browser_sessions::replace(conn, old_hash.as_deref(), &new, now)?;

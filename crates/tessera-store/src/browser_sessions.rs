@@ -26,7 +26,14 @@ pub struct BrowserSession {
     pub last_seen_at: i64,
     pub expires_at: i64,
     pub ended_at: Option<i64>,
+    /// The address the session signed in from (after trusted proxies).
+    pub client_ip: Option<String>,
+    /// The browser's `User-Agent` at sign-in, cut to [`USER_AGENT_LIMIT`] characters.
+    pub user_agent: Option<String>,
 }
+
+/// The longest `User-Agent` kept, in characters.
+pub const USER_AGENT_LIMIT: usize = 256;
 
 #[derive(Queryable, Selectable)]
 #[diesel(table_name = browser_sessions)]
@@ -40,6 +47,8 @@ struct SessionRow {
     last_seen_at: i64,
     expires_at: i64,
     ended_at: Option<i64>,
+    client_ip: Option<String>,
+    user_agent: Option<String>,
 }
 
 impl TryFrom<SessionRow> for BrowserSession {
@@ -55,6 +64,8 @@ impl TryFrom<SessionRow> for BrowserSession {
             last_seen_at: row.last_seen_at,
             expires_at: row.expires_at,
             ended_at: row.ended_at,
+            client_ip: row.client_ip,
+            user_agent: row.user_agent,
         })
     }
 }
@@ -68,6 +79,8 @@ pub struct NewSession {
     pub auth_time: Option<i64>,
     pub amr: Vec<String>,
     pub expires_at: i64,
+    pub client_ip: Option<String>,
+    pub user_agent: Option<String>,
 }
 
 /// Starts a session.
@@ -82,6 +95,8 @@ pub fn create(conn: &mut AnyConnection, new: &NewSession, now: i64) -> StoreResu
             browser_sessions::created_at.eq(now),
             browser_sessions::last_seen_at.eq(now),
             browser_sessions::expires_at.eq(new.expires_at),
+            browser_sessions::client_ip.eq(&new.client_ip),
+            browser_sessions::user_agent.eq(new.user_agent.as_deref().map(cut_user_agent)),
         ))
         .execute(conn)?;
     Ok(BrowserSession {
@@ -94,7 +109,13 @@ pub fn create(conn: &mut AnyConnection, new: &NewSession, now: i64) -> StoreResu
         last_seen_at: now,
         expires_at: new.expires_at,
         ended_at: None,
+        client_ip: new.client_ip.clone(),
+        user_agent: new.user_agent.as_deref().map(cut_user_agent),
     })
+}
+
+fn cut_user_agent(agent: &str) -> String {
+    agent.chars().take(USER_AGENT_LIMIT).collect()
 }
 
 /// The session whose cookie hashes to `id_hash`, if it is still alive: not ended, not past
@@ -208,6 +229,49 @@ pub fn end_all_of_user(conn: &mut AnyConnection, user_id: &UserId, now: i64) -> 
     )
     .set(browser_sessions::ended_at.eq(now))
     .execute(conn)?)
+}
+
+/// Ends the open session `sid` of `user_id` (an admin or the user ending it from a list
+/// of sessions) and, as RP-initiated logout does, revokes the grants that end with it
+/// (not the `offline_access` ones). `None` when the user has no open session with this
+/// `sid`; otherwise how many grants were revoked.
+pub fn end_of_user(conn: &mut AnyConnection, user_id: &UserId, sid: &str, now: i64) -> StoreResult<Option<usize>> {
+    let changed = diesel::update(
+        browser_sessions::table
+            .filter(browser_sessions::user_id.eq(user_id.as_str()))
+            .filter(browser_sessions::sid.eq(sid))
+            .filter(browser_sessions::ended_at.is_null()),
+    )
+    .set(browser_sessions::ended_at.eq(now))
+    .execute(conn)?;
+    if changed == 0 {
+        return Ok(None);
+    }
+    Ok(Some(crate::grants::revoke_online_grants_of_session(conn, sid, now)?))
+}
+
+/// Ends every open session of `user_id` but `except_sid` ("sign out everywhere", or
+/// "everywhere else" from the account page) and the grants that end with each (not the
+/// `offline_access` ones). Returns how many sessions ended and grants were revoked.
+pub fn end_others_of_user(
+    conn: &mut AnyConnection,
+    user_id: &UserId,
+    except_sid: Option<&str>,
+    now: i64,
+) -> StoreResult<(usize, usize)> {
+    let sids: Vec<String> = browser_sessions::table
+        .filter(browser_sessions::user_id.eq(user_id.as_str()))
+        .filter(browser_sessions::ended_at.is_null())
+        .select(browser_sessions::sid)
+        .load(conn)?;
+    let (mut sessions, mut grants) = (0, 0);
+    for sid in sids.iter().filter(|sid| Some(sid.as_str()) != except_sid) {
+        if let Some(revoked) = end_of_user(conn, user_id, sid, now)? {
+            sessions += 1;
+            grants += revoked;
+        }
+    }
+    Ok((sessions, grants))
 }
 
 /// The sessions of a user that [`get_active`] would accept, newest first.

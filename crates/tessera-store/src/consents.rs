@@ -93,3 +93,47 @@ pub fn upsert_consent(
         }
     }
 }
+
+/// The application a consent was given to, as a list of consents shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConsentedApplication {
+    pub id: ApplicationId,
+    pub client_id: tessera_domain::ClientId,
+    pub name: String,
+}
+
+/// A user's consents, with the application each was given to, by application name.
+pub fn list_of_user(conn: &mut AnyConnection, user_id: &UserId) -> StoreResult<Vec<(Consent, ConsentedApplication)>> {
+    use crate::schema::applications;
+    let rows: Vec<(ConsentRow, (String, String, String))> = consents::table
+        .inner_join(applications::table.on(applications::id.eq(consents::application_id)))
+        .filter(consents::user_id.eq(user_id.as_str()))
+        .select((ConsentRow::as_select(), (applications::id, applications::client_id, applications::name)))
+        .order((applications::name.asc(), applications::id.asc()))
+        .load(conn)?;
+    Ok(rows
+        .into_iter()
+        .map(|(row, (id, client_id, name))| {
+            (Consent::from(row), ConsentedApplication { id: id.into(), client_id: client_id.into(), name })
+        })
+        .collect())
+}
+
+/// Withdraws a user's consent to an application: the consent is removed (the next
+/// authorization asks again) and everything the user granted that application is revoked
+/// with it, refresh tokens and reference tokens included, offline ones too. `None` when
+/// there was no consent; otherwise the consent removed and how many grants were revoked.
+pub fn revoke(
+    conn: &mut AnyConnection,
+    user_id: &UserId,
+    application_id: &ApplicationId,
+    now: i64,
+) -> StoreResult<Option<(Consent, usize)>> {
+    let Some(consent) = get_consent(conn, user_id, application_id)? else { return Ok(None) };
+    let deleted = diesel::delete(consents::table.find((user_id.as_str(), application_id.as_str()))).execute(conn)?;
+    if deleted == 0 {
+        return Ok(None);
+    }
+    let grants = crate::grants::revoke_grants_of_user_application(conn, user_id, application_id, now)?;
+    Ok(Some((consent, grants)))
+}

@@ -193,6 +193,8 @@ pub fn start(prepared: &Prepared, listener: TcpListener) -> Result<Server, Fatal
         engine: prepared.scripts.clone(),
         master_key: prepared.master_key.clone(),
     });
+    let session_policy =
+        web::Data::new(tessera_admin::api::BrowserSessionPolicy { idle_timeout: prepared.oidc.session_idle_timeout });
     let rotation = {
         let (store, master_key) = (prepared.store.clone(), prepared.master_key.clone());
         web::Data::new(tessera_admin::console::KeyRotation(Arc::new(move |alg, now_active, actor: &str| {
@@ -226,6 +228,7 @@ pub fn start(prepared: &Prepared, listener: TcpListener) -> Result<Server, Fatal
             .app_data(console.clone())
             .app_data(rotation.clone())
             .app_data(script_support.clone())
+            .app_data(session_policy.clone())
             .configure(tessera_admin::api::configure)
             .configure(tessera_admin::console::configure)
     })

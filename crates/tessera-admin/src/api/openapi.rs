@@ -27,6 +27,8 @@ use super::{
         identity_scopes::delete,
         users::list, users::create, users::get, users::update, users::delete, users::set_claims,
         users::set_password, users::add_role, users::remove_role,
+        users::sessions::list_sessions, users::sessions::end_sessions, users::sessions::end_session,
+        users::sessions::list_consents, users::sessions::revoke_consent,
         roles::list, roles::create, roles::get, roles::update, roles::delete,
         organizations::list, organizations::create, organizations::get, organizations::replace,
         organizations::delete, organizations::list_members, organizations::set_member,

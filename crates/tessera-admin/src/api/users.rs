@@ -24,7 +24,10 @@ use super::body::{self, blocking, page_schema};
 use super::changes::{self, Actor};
 use super::error::ApiError;
 
+pub(crate) mod sessions;
+
 pub fn routes(cfg: &mut web::ServiceConfig) {
+    sessions::routes(cfg);
     cfg.route("/users", web::get().to(list))
         .route("/users", web::post().to(create))
         .route("/users/{id}", web::get().to(get))

@@ -19,12 +19,15 @@ use super::error::{attempt, blocking};
 use super::form::FormData;
 use super::view::{Action, Cell, Choice, Field, Form, Page, Panel, Table};
 use super::{Admin, ConsoleError, encode, href, html, see_other, time};
-use crate::api::ApiError;
 use crate::api::users::{
     NewUserBody, UserPatch, change_user_role, create_user, delete_user, set_user_claims, set_user_password, update_user,
 };
+use crate::api::{ApiError, BrowserSessionPolicy};
+
+mod access;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
+    access::routes(cfg);
     cfg.route("/users", web::get().to(list))
         .route("/users", web::post().to(create))
         .route("/users/new", web::get().to(new))
@@ -61,6 +64,9 @@ fn notice(code: Option<&str>) -> Option<String> {
             "role_added" => "The role was given.",
             "role_removed" => "The role was taken away.",
             "deleted" => "The user was deleted.",
+            "session_ended" => "The session was ended.",
+            "sessions_ended" => "Every session of the user was ended.",
+            "consent_revoked" => "The consent was revoked, with the tokens it held.",
             _ => return None,
         }
         .to_owned(),
@@ -171,12 +177,15 @@ struct Loaded {
     roles: Vec<Role>,
     all_roles: Vec<Role>,
     memberships: Vec<Membership>,
+    access: access::Access,
 }
 
-fn load(store: &Store, id: &UserId) -> Result<Loaded, ConsoleError> {
+fn load(store: &Store, policy: BrowserSessionPolicy, id: &UserId) -> Result<Loaded, ConsoleError> {
+    let access = access::load(store, policy, id)?;
     Ok(store.read_transaction(|c| {
         let user = users::get(c, id)?;
         Ok(Loaded {
+            access,
             claims: users::claim_values(c, &user)?,
             types: scopes::list_claim_types(c)?,
             roles: users::roles(c, id)?,
@@ -329,6 +338,7 @@ fn detail_page(admin: &Admin, l: &Loaded, failed: Option<Failed>) -> Page {
     }
     page.panels
         .push(Panel::new("Organizations").intro("Memberships are managed on each organization's page.").table(orgs));
+    page.panels.extend(access::panels(&base, &l.access));
     page.panels.push(
         Panel::new("Delete")
             .intro("Deleting the user ends their sessions and grants and deletes their claim values.")
@@ -340,11 +350,13 @@ fn detail_page(admin: &Admin, l: &Loaded, failed: Option<Failed>) -> Page {
 async fn show(
     admin: Admin,
     store: web::Data<Store>,
+    policy: web::Data<BrowserSessionPolicy>,
     id: web::Path<String>,
     query: web::Query<Query>,
 ) -> Result<HttpResponse, ConsoleError> {
     let id = UserId::from(id.into_inner());
-    let loaded = blocking(move || load(&store, &id)).await?;
+    let policy = **policy;
+    let loaded = blocking(move || load(&store, policy, &id)).await?;
     let mut page = detail_page(&admin, &loaded, None);
     page.notice = notice(query.notice.as_deref());
     Ok(html(StatusCode::OK, &page))
@@ -353,6 +365,7 @@ async fn show(
 async fn respond(
     admin: &Admin,
     store: web::Data<Store>,
+    policy: web::Data<BrowserSessionPolicy>,
     id: UserId,
     failed: Option<Failed>,
     notice: &str,
@@ -360,7 +373,8 @@ async fn respond(
     match failed {
         None => Ok(see_other(&format!("{}?notice={notice}", href(&format!("users/{id}"))))),
         Some(failed) => {
-            let loaded = blocking(move || load(&store, &id)).await?;
+            let policy = **policy;
+            let loaded = blocking(move || load(&store, policy, &id)).await?;
             Ok(html(StatusCode::BAD_REQUEST, &detail_page(admin, &loaded, Some(failed))))
         }
     }
@@ -369,6 +383,7 @@ async fn respond(
 async fn update(
     admin: Admin,
     store: web::Data<Store>,
+    policy: web::Data<BrowserSessionPolicy>,
     id: web::Path<String>,
     body: web::Bytes,
 ) -> Result<HttpResponse, ConsoleError> {
@@ -396,12 +411,13 @@ async fn update(
         update_user(&db, &who, &user_id, patch)
     })
     .await?;
-    respond(&admin, store, id, outcome.err().map(|e| Failed::Profile(e, form)), "saved").await
+    respond(&admin, store, policy, id, outcome.err().map(|e| Failed::Profile(e, form)), "saved").await
 }
 
 async fn set_claims(
     admin: Admin,
     store: web::Data<Store>,
+    policy: web::Data<BrowserSessionPolicy>,
     id: web::Path<String>,
     body: web::Bytes,
 ) -> Result<HttpResponse, ConsoleError> {
@@ -426,12 +442,13 @@ async fn set_claims(
         set_user_claims(&db, &who, &user_id, values)
     })
     .await?;
-    respond(&admin, store, id, outcome.err().map(|e| Failed::Claims(e, form)), "claims_saved").await
+    respond(&admin, store, policy, id, outcome.err().map(|e| Failed::Claims(e, form)), "claims_saved").await
 }
 
 async fn set_password(
     admin: Admin,
     store: web::Data<Store>,
+    sessions: web::Data<BrowserSessionPolicy>,
     hasher: web::Data<PasswordHasher>,
     policy: web::Data<PasswordPolicy>,
     id: web::Path<String>,
@@ -442,12 +459,13 @@ async fn set_password(
     let password = form.get("password").unwrap_or("").to_owned();
     let (who, db, user_id) = (admin.clone(), store.clone(), id.clone());
     let outcome = attempt(move || set_user_password(&db, &hasher, &policy, &who, &user_id, password)).await?;
-    respond(&admin, store, id, outcome.err().map(Failed::Password), "password_set").await
+    respond(&admin, store, sessions, id, outcome.err().map(Failed::Password), "password_set").await
 }
 
 async fn add_role(
     admin: Admin,
     store: web::Data<Store>,
+    policy: web::Data<BrowserSessionPolicy>,
     id: web::Path<String>,
     body: web::Bytes,
 ) -> Result<HttpResponse, ConsoleError> {
@@ -462,12 +480,13 @@ async fn add_role(
         change_user_role(&db, &who, &user_id, &role_id, true)
     })
     .await?;
-    respond(&admin, store, id, outcome.err().map(Failed::Role), "role_added").await
+    respond(&admin, store, policy, id, outcome.err().map(Failed::Role), "role_added").await
 }
 
 async fn remove_role(
     admin: Admin,
     store: web::Data<Store>,
+    policy: web::Data<BrowserSessionPolicy>,
     path: web::Path<(String, String)>,
     body: web::Bytes,
 ) -> Result<HttpResponse, ConsoleError> {
@@ -476,7 +495,7 @@ async fn remove_role(
     let id = UserId::from(id);
     let (who, db, user_id) = (admin.clone(), store.clone(), id.clone());
     blocking(move || Ok(change_user_role(&db, &who, &user_id, &role_id, false)?)).await?;
-    respond(&admin, store, id, None, "role_removed").await
+    respond(&admin, store, policy, id, None, "role_removed").await
 }
 
 async fn delete(

@@ -604,6 +604,9 @@ both_backends! {
             ("get", "/api/v1/users"), ("post", "/api/v1/users"), ("get", "/api/v1/users/{id}"), ("patch", "/api/v1/users/{id}"),
             ("delete", "/api/v1/users/{id}"), ("put", "/api/v1/users/{id}/claims"), ("put", "/api/v1/users/{id}/password"),
             ("put", "/api/v1/users/{id}/roles/{role_id}"), ("delete", "/api/v1/users/{id}/roles/{role_id}"),
+            ("get", "/api/v1/users/{id}/sessions"), ("delete", "/api/v1/users/{id}/sessions"),
+            ("delete", "/api/v1/users/{id}/sessions/{sid}"), ("get", "/api/v1/users/{id}/consents"),
+            ("delete", "/api/v1/users/{id}/consents/{application_id}"),
             ("get", "/api/v1/management-keys"), ("post", "/api/v1/management-keys"), ("get", "/api/v1/management-keys/{id}"),
             ("delete", "/api/v1/management-keys/{id}"),
             ("get", "/api/v1/roles"), ("post", "/api/v1/roles"), ("get", "/api/v1/roles/{id}"), ("put", "/api/v1/roles/{id}"),
@@ -631,7 +634,8 @@ both_backends! {
             assert!(op.is_object(), "{method} {path} is not documented");
             assert!(op["responses"]["401"].is_object(), "{method} {path} lacks its 401");
             // Mounted: without a key the route answers 401, not 404.
-            let concrete = path.replace("{id}", "x").replace("{name}", "x").replace("{kind}", "user").replace("{role_id}", "x").replace("{user_id}", "x");
+            let concrete = path.replace("{id}", "x").replace("{name}", "x").replace("{kind}", "user").replace("{role_id}", "x").replace("{user_id}", "x")
+                .replace("{sid}", "x").replace("{application_id}", "x");
             let got = call(&app, method.to_uppercase().parse().unwrap(), &concrete, None, None).await;
             assert_eq!(got.0, 401, "{method} {path} is not mounted: {}", got.1);
         }

@@ -37,6 +37,7 @@ pub async fn app_with(
             }))
             .app_data(web::Data::new(rotation(store)))
             .app_data(web::Data::new(scripts))
+            .app_data(web::Data::new(tessera_admin::api::BrowserSessionPolicy { idle_timeout: 3600 }))
             .configure(tessera_admin::api::configure),
     )
     .await

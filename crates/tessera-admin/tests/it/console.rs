@@ -117,6 +117,7 @@ async fn browser(
             .app_data(web::Data::new(settings))
             .app_data(web::Data::new(rotation))
             .app_data(web::Data::new(common::script_support()))
+            .app_data(web::Data::new(tessera_admin::api::BrowserSessionPolicy { idle_timeout: 3600 }))
             .configure(tessera_admin::console::configure),
     )
     .await;

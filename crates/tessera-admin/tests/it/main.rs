@@ -8,3 +8,4 @@ mod api;
 mod console;
 mod mappings;
 mod scripts;
+mod sessions;

@@ -117,11 +117,11 @@ pub(crate) async fn submit(request: HttpRequest, body: web::Bytes, state: web::D
     }
     let cookie = session::presented_id(&request, &state.settings);
     let Ok(form) = Params::from_page_form(&body) else { return bad_form().into_response() };
-    let client_ip = request.peer_addr().map(|a| a.ip().to_string());
+    let device = session::Device::of(&request);
     let state = state.into_inner();
     let worker = state.clone();
     run_blocking(
-        move || register(&worker, &form, cookie.as_deref(), client_ip.as_deref()),
+        move || register(&worker, &form, cookie.as_deref(), &device),
         |(response, new_session)| {
             let mut response = response.into_response();
             if let Some(new_session) = new_session {
@@ -146,8 +146,9 @@ fn register(
     state: &OidcState,
     form: &Params,
     cookie: Option<&str>,
-    client_ip: Option<&str>,
+    device: &session::Device,
 ) -> StoreResult<(Deferred, Option<String>)> {
+    let client_ip = device.client_ip.as_deref();
     let now = now();
     let loaded = state.store.read_transaction(|c| {
         let Some(pending) = load_pending(c, state, form.get("request"), cookie, now)? else { return Ok(None) };
@@ -221,7 +222,7 @@ fn register(
         let (new_id, _) = session::start(
             c,
             Some(&pending.session_id),
-            Some((&user.id, now, vec!["pwd".to_owned()])),
+            Some((&user.id, now, vec!["pwd".to_owned()], device)),
             &state.settings,
             now,
         )?;

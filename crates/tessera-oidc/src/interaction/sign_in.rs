@@ -66,11 +66,11 @@ pub(crate) async fn show(request: HttpRequest, state: web::Data<OidcState>) -> H
 pub(crate) async fn submit(request: HttpRequest, body: web::Bytes, state: web::Data<OidcState>) -> HttpResponse {
     let cookie = session::presented_id(&request, &state.settings);
     let Ok(form) = Params::from_page_form(&body) else { return bad_form().into_response() };
-    let client_ip = request.peer_addr().map(|a| a.ip().to_string());
+    let device = session::Device::of(&request);
     let state = state.into_inner();
     let worker = state.clone();
     run_blocking(
-        move || sign_in(&worker, &form, cookie.as_deref(), client_ip.as_deref()),
+        move || sign_in(&worker, &form, cookie.as_deref(), &device),
         |(response, new_session)| {
             let mut response = response.into_response();
             if let Some(new_session) = new_session {
@@ -88,8 +88,9 @@ fn sign_in(
     state: &OidcState,
     form: &Params,
     cookie: Option<&str>,
-    client_ip: Option<&str>,
+    device: &session::Device,
 ) -> Result<Outcome, StoreError> {
+    let client_ip = device.client_ip.as_deref();
     let now = now();
     let login = form.get("login").unwrap_or("").trim().to_lowercase();
     let password = form.get("password").unwrap_or("");
@@ -130,7 +131,7 @@ fn sign_in(
             let (new_id, _session) = session::start(
                 c,
                 Some(&pending.session_id),
-                Some((&user.id, now, vec!["pwd".to_owned()])),
+                Some((&user.id, now, vec!["pwd".to_owned()], device)),
                 &state.settings,
                 now,
             )?;

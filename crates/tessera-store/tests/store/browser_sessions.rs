@@ -13,6 +13,7 @@ fn session(id_hash: &str, sid: &str, user_id: Option<&UserId>) -> NewSession {
         auth_time: user_id.map(|_| NOW),
         amr: if user_id.is_some() { vec!["pwd".into()] } else { vec![] },
         expires_at: NOW + 3600,
+        ..NewSession::default()
     }
 }
 
@@ -124,5 +125,37 @@ crate::both_backends! {
             other => panic!("expected a conflict, got {other:?}"),
         }
         assert!(store.read_transaction(|c| browser_sessions::get_active(c, "h2", 600, NOW)).unwrap().is_none());
+    }
+
+    fn a_session_keeps_the_device_it_signed_in_from(store: Store) {
+        let p = parties(&store);
+        let agent = "x".repeat(browser_sessions::USER_AGENT_LIMIT + 50);
+        let new = NewSession {
+            client_ip: Some("203.0.113.9".into()),
+            user_agent: Some(agent),
+            ..session("h1", "sid-1", Some(&p.alice))
+        };
+        let created = store.write_transaction(|c| browser_sessions::create(c, &new, NOW)).unwrap();
+        let listed = store.read_transaction(|c| browser_sessions::list_active_of_user(c, &p.alice, 600, NOW)).unwrap();
+        assert_eq!(listed, [created]);
+        assert_eq!(listed[0].client_ip.as_deref(), Some("203.0.113.9"));
+        assert_eq!(listed[0].user_agent.as_ref().map(|a| a.chars().count()), Some(browser_sessions::USER_AGENT_LIMIT));
+    }
+
+    fn ending_a_users_session_by_sid_revokes_its_online_grants_and_only_for_that_user(store: Store) {
+        let p = parties(&store);
+        store.write_transaction(|c| browser_sessions::create(c, &session("h1", "sid-1", Some(&p.alice)), NOW)).unwrap();
+        let online = crate::fixtures::create_grant(
+            &store,
+            &tessera_store::grants::NewGrant { scope: "openid".into(), ..crate::fixtures::grant(&p, "sid-1", NOW + 3600) },
+        );
+        // Bob cannot end Alice's session, whatever sid he names.
+        assert_eq!(store.write_transaction(|c| browser_sessions::end_of_user(c, &p.bob, "sid-1", NOW + 1)).unwrap(), None);
+        assert!(store.read_transaction(|c| browser_sessions::get_active(c, "h1", 600, NOW + 1)).unwrap().is_some());
+        assert_eq!(store.write_transaction(|c| browser_sessions::end_of_user(c, &p.alice, "sid-1", NOW + 2)).unwrap(), Some(1));
+        assert!(store.read_transaction(|c| browser_sessions::get_active(c, "h1", 600, NOW + 2)).unwrap().is_none());
+        let grant = store.read_transaction(|c| tessera_store::grants::get_grant(c, &online.id)).unwrap();
+        assert_eq!(grant.revoked_at, Some(NOW + 2));
+        assert_eq!(store.write_transaction(|c| browser_sessions::end_of_user(c, &p.alice, "sid-1", NOW + 3)).unwrap(), None);
     }
 }

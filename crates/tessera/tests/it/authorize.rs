@@ -338,30 +338,6 @@ crate::both_backends! {
         assert_eq!(refreshed.status, 200, "{}", refreshed.body);
     }
 
-    fn parallel_redemptions_of_one_code_give_exactly_one_success(db: TestDatabase) {
-        let w = world(&db);
-        let code = fresh_code(&w, &[]);
-        let barrier = std::sync::Barrier::new(8);
-        let statuses: Vec<(u16, Value)> = std::thread::scope(|scope| {
-            let handles: Vec<_> = (0..8).map(|_| scope.spawn(|| {
-                let client = http();
-                barrier.wait();
-                let reply = Reply::read(client.post(w.app.url("/connect/token")).basic_auth("webapp", Some(&w.secret))
-                    .form(&[("grant_type", "authorization_code"), ("code", code.as_str()), ("redirect_uri", REDIRECT), ("code_verifier", VERIFIER)])
-                    .send().unwrap());
-                (reply.status, reply.json())
-            })).collect();
-            handles.into_iter().map(|h| h.join().unwrap()).collect()
-        });
-        let successes = statuses.iter().filter(|(s, _)| *s == 200).count();
-        assert_eq!(successes, 1, "{statuses:?}");
-        for (status, body) in &statuses {
-            if *status != 200 {
-                assert_eq!((*status, body["error"].as_str()), (400, Some("invalid_grant")), "{statuses:?}");
-            }
-        }
-    }
-
     fn iss_is_in_every_authorization_response_errors_included(db: TestDatabase) {
         let w = world(&db);
         let mut consenting = web_app(&[REDIRECT], &[]);

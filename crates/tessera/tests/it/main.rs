@@ -29,6 +29,7 @@ mod oidc_flow;
 mod pages;
 mod par;
 mod protocol_grammar;
+mod races;
 mod readiness;
 mod revocation;
 mod server;

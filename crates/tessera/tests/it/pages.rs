@@ -98,6 +98,7 @@ fn stored_session(w: &World, created: i64, expires_at: i64) -> String {
         auth_time: Some(created),
         amr: vec!["pwd".into()],
         expires_at,
+        ..NewSession::default()
     };
     w.store.write_transaction(|c| browser_sessions::create(c, &new, created)).unwrap();
     id.expose().to_owned()

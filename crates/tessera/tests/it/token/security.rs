@@ -205,27 +205,6 @@ mod review_2026_12 {
             assert_eq!(refresh(&w, "webapp", &refresh_token, None).status, 200, "still usable by its client");
         }
 
-        fn parallel_refreshes_of_one_token_without_a_retry_grace_give_one_success_and_revoke_the_grant(db: TestDatabase) {
-            // Finding 20 of the 2026-12 review (info). Without a retry grace, of parallel
-            // refreshes one rotates; the others are reuse, which revokes the grant (RFC 9700
-            // §4.14.2), so the winner's new token dies too (docs/security.md). With the
-            // grace (the default), token/refresh_rotation.rs.
-            let w = world(&db);
-            set_retry_grace(&w, "webapp", 0);
-            let b = Browser::new(&w.app);
-            let issued = tokens(&w, &b, &[("scope", "openid offline_access")]);
-            let refresh_token = field(&issued, "refresh_token");
-            let replies: Vec<Reply> = std::thread::scope(|s| {
-                let threads: Vec<_> = (0..6).map(|_| s.spawn(|| refresh(&w, "webapp", &refresh_token, None))).collect();
-                threads.into_iter().map(|t| t.join().unwrap()).collect()
-            });
-            let winners: Vec<&Reply> = replies.iter().filter(|r| r.status == 200).collect();
-            assert_eq!(winners.len(), 1, "{:?}", replies.iter().map(|r| r.status).collect::<Vec<_>>());
-            assert!(replies.iter().filter(|r| r.status != 200).all(|r| r.json()["error"] == "invalid_grant"));
-            let next = field(&winners[0].json(), "refresh_token");
-            assert_oauth_error(&refresh(&w, "webapp", &next, None), 400, "invalid_grant", "the grant is revoked");
-        }
-
         fn disabling_a_user_ends_their_tokens_and_sessions_and_enabling_restores_nothing(db: TestDatabase) {
             let w = world(&db);
             let api_secret = with_api(&w);
