@@ -10,6 +10,7 @@
 pub mod apps;
 mod database;
 mod fixtures;
+pub mod proxy;
 pub mod smtp;
 
 pub use database::{TestDatabase, postgres_admin_url};
