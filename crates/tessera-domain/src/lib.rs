@@ -58,7 +58,7 @@ pub use names::{
     ConnectionName, DisplayName, Email, NameError, NameKind, OrganizationName, Password, PasswordError, RoleName,
     ScopeName, Username,
 };
-pub use redirect::{PostLogoutRedirectUri, RedirectProblem, RedirectUri, RedirectUriError};
+pub use redirect::{BackchannelLogoutUri, PostLogoutRedirectUri, RedirectProblem, RedirectUri, RedirectUriError};
 pub use required::missing_required_claims;
 pub use scope::{
     AllowedScopes, ApiGrant, IdentityGrant, OFFLINE_ACCESS, OPENID, RefusalReason, RefusedScope, ResolvedScopes,

@@ -381,5 +381,25 @@ impl Serialize for PostLogoutRedirectUri {
     }
 }
 
+/// OIDC Back-Channel Logout 1.0 §2.2: a `backchannel_logout_uri`, "an absolute URI …
+/// MUST NOT include a fragment component". Registered under the rules of a web
+/// application's redirect URI (https, plain http only to loopback hosts for development,
+/// no user name, no dot segments). Where a logout token may actually be delivered is the
+/// outbound guard's decision at delivery time (public addresses, or hosts the operator
+/// lists).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct BackchannelLogoutUri(RedirectUri);
+
+impl BackchannelLogoutUri {
+    pub fn parse(raw: &str) -> Result<Self, RedirectUriError> {
+        RedirectUri::parse(raw, ApplicationType::Web).map(Self)
+    }
+
+    /// The URI exactly as registered.
+    pub fn as_str(&self) -> &str {
+        self.0.as_str()
+    }
+}
+
 #[cfg(test)]
 mod tests;

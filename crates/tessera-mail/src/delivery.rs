@@ -1,24 +1,21 @@
-//! The delivery task: a thread of its own that claims queued messages from the outbox
-//! (`tessera_store::outbox`, atomically, so two nodes never send the same message at
-//! once), sends each over SMTP or writes it to a file, and deletes it. A failure is
-//! retried with exponential backoff ([`RetryPolicy`]); a permanent refusal (an SMTP 5xx,
-//! a message that cannot be read) or too many attempts gives the message up, logged and
-//! audited (`mail.gave_up`). The task wakes when this node queues a message
-//! ([`Wake::notify`]) and polls otherwise, for messages other nodes queued or retries
-//! that came due.
+//! Mail's handler of the outbox runner (`tessera_outbound::runner`, shared with the other
+//! outbound deliveries): one attempt sends one queued message over SMTP or writes it to a
+//! file. The runner claims messages atomically (two nodes never send the same message at
+//! once), retries a failure with exponential backoff ([`RetryPolicy`]), and gives up a
+//! message after a permanent refusal (an SMTP 5xx, a message that cannot be read) or too
+//! many attempts, logged and audited (`mail.gave_up`). It wakes when this node queues a
+//! message ([`Wake::notify`]) and polls otherwise.
 
 use std::io::Write;
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Condvar, Mutex};
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
 use lettre::message::{Mailbox, MultiPart};
 use lettre::transport::smtp::authentication::Credentials;
 use lettre::transport::smtp::client::{Tls, TlsParameters};
 use lettre::{SmtpTransport, Transport as _};
-use serde_json::json;
-use tessera_store::audit::{self, NewAuditEvent};
 use tessera_store::{Store, outbox};
 use tessera_tokens::MasterKey;
 
@@ -26,82 +23,8 @@ use crate::message::Rendered;
 use crate::queue::{KIND, MailError, open};
 use crate::settings::{MailSettings, Security, SmtpSettings, Transport};
 
-/// When a failed message is tried again, and when it is given up.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct RetryPolicy {
-    /// Seconds before the second attempt; each further one waits twice as long…
-    pub first_delay: i64,
-    /// … up to this many seconds.
-    pub max_delay: i64,
-    /// Attempts after which a message is given up.
-    pub max_attempts: i64,
-}
-
-impl Default for RetryPolicy {
-    /// 30 s, 1 min, 2 min, … up to an hour between attempts; ten attempts (about four
-    /// hours in all), as a mail server that is down for maintenance comes back well
-    /// within that and a link in a message older than that is of little use.
-    fn default() -> Self {
-        RetryPolicy { first_delay: 30, max_delay: 3600, max_attempts: 10 }
-    }
-}
-
-impl RetryPolicy {
-    /// Seconds to wait after the `attempts`-th attempt failed.
-    pub fn delay(&self, attempts: i64) -> i64 {
-        let doublings = u32::try_from(attempts.saturating_sub(1).clamp(0, 30)).unwrap_or(30);
-        self.first_delay.saturating_mul(1_i64 << doublings).min(self.max_delay)
-    }
-}
-
-/// Wakes the delivery task of this node when a message was queued (other nodes' tasks
-/// find it at their next poll).
-#[derive(Debug, Clone, Default)]
-pub struct Wake(Arc<(Mutex<bool>, Condvar)>);
-
-impl Wake {
-    pub fn notify(&self) {
-        let (woken, condvar) = &*self.0;
-        if let Ok(mut woken) = woken.lock() {
-            *woken = true;
-            condvar.notify_all();
-        }
-    }
-
-    /// Waits until notified or `timeout` passed; `true` when notified.
-    fn wait(&self, timeout: Duration) -> bool {
-        let (woken, condvar) = &*self.0;
-        let Ok(guard) = woken.lock() else { return false };
-        let Ok((mut guard, _)) = condvar.wait_timeout_while(guard, timeout, |woken| !*woken) else { return false };
-        std::mem::replace(&mut *guard, false)
-    }
-}
-
-/// What one [`Delivery::run_due`] did.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Outcome {
-    pub delivered: usize,
-    pub retried: usize,
-    pub given_up: usize,
-}
-
-/// Why one attempt failed, and whether trying again could help.
-#[derive(Debug)]
-struct Failure {
-    message: String,
-    permanent: bool,
-}
-
-impl Failure {
-    fn permanent(message: impl Into<String>) -> Failure {
-        Failure { message: message.into(), permanent: true }
-    }
-}
-
-/// The longest error text kept with a job.
-const ERROR_LIMIT: usize = 500;
-/// Jobs one run delivers at most before looking at the stop flag again.
-const RUN_LIMIT: usize = 100;
+use tessera_outbound::runner::{self, Failure, Handler, Runner};
+pub use tessera_outbound::runner::{Outcome, RetryPolicy, Wake};
 
 /// Sends queued messages.
 pub struct Delivery {
@@ -140,53 +63,7 @@ impl Delivery {
 
     /// Sends every message due at `now`, one claim at a time (up to a limit per run).
     pub fn run_due(&self, now: i64) -> Result<Outcome, MailError> {
-        let mut outcome = Outcome::default();
-        for _ in 0..RUN_LIMIT {
-            let claimed = self.store.write_statement(|c| outbox::claim(c, KIND, &self.worker, 1, self.lease(), now))?;
-            let Some(job) = claimed.into_iter().next() else { break };
-            match self.attempt(&job) {
-                Ok(()) => {
-                    self.store.write_statement(|c| outbox::complete(c, &job.id, &self.worker))?;
-                    outcome.delivered += 1;
-                }
-                Err(failure) if failure.permanent || job.attempts >= self.policy.max_attempts => {
-                    self.give_up(&job, &failure, now)?;
-                    outcome.given_up += 1;
-                }
-                Err(failure) => {
-                    let next = now + self.policy.delay(job.attempts);
-                    tracing::warn!(job = %job.id, attempts = job.attempts, error = %failure.message, retry_at = next, "mail delivery failed; will retry");
-                    let error = truncate(&failure.message);
-                    self.store.write_statement(|c| outbox::retry_later(c, &job.id, &self.worker, &error, next))?;
-                    outcome.retried += 1;
-                }
-            }
-        }
-        Ok(outcome)
-    }
-
-    fn give_up(&self, job: &outbox::Job, failure: &Failure, now: i64) -> Result<(), MailError> {
-        tracing::error!(job = %job.id, attempts = job.attempts, error = %failure.message, "mail delivery given up");
-        let target = format!("outbox:{}", job.id);
-        let summary = json!({
-            "attempts": job.attempts,
-            "error": truncate(&failure.message),
-            "queued_at": job.created_at,
-        });
-        self.store.write_transaction(|c| {
-            if outbox::give_up(c, &job.id, &self.worker)? {
-                let event = NewAuditEvent {
-                    actor: "system",
-                    action: "mail.gave_up",
-                    target: &target,
-                    summary,
-                    client_ip: None,
-                };
-                audit::record(c, &event, now)?;
-            }
-            Ok(())
-        })?;
-        Ok(())
+        Ok(runner::run_kind(&self.store, &self.worker, self, now)?)
     }
 
     /// One attempt at one job.
@@ -257,26 +134,28 @@ impl Delivery {
     }
 
     /// Runs the task on a thread of its own until `stop` is set: a run at start, then
-    /// one whenever `wake` is notified or `poll` passed.
+    /// one whenever `wake` is notified or `poll` passed. (A node runs mail with the other
+    /// outbound deliveries in one [`Runner`]; this runs mail alone.)
     pub fn spawn(self, wake: Wake, stop: Arc<AtomicBool>, poll: Duration) -> std::thread::JoinHandle<()> {
-        std::thread::spawn(move || {
-            // Short waits, so that a stop is noticed within a fraction of a second.
-            let tick = Duration::from_millis(200).min(poll);
-            let mut waited = poll;
-            while !stop.load(Ordering::Relaxed) {
-                let woken = waited >= poll || wake.wait(tick);
-                if !woken {
-                    waited += tick;
-                    continue;
-                }
-                waited = Duration::ZERO;
-                match self.run_due(now()) {
-                    Ok(outcome) if outcome != Outcome::default() => tracing::debug!(?outcome, "mail delivery run"),
-                    Ok(_) => {}
-                    Err(error) => tracing::warn!(%error, "mail delivery run failed; will try again"),
-                }
-            }
-        })
+        Runner::new(self.store.clone()).with(self).spawn(wake, stop, poll)
+    }
+}
+
+impl Handler for Delivery {
+    fn kind(&self) -> &'static str {
+        KIND
+    }
+
+    fn lease(&self) -> i64 {
+        Delivery::lease(self)
+    }
+
+    fn policy(&self) -> RetryPolicy {
+        self.policy
+    }
+
+    fn attempt(&self, job: &outbox::Job) -> Result<(), Failure> {
+        Delivery::attempt(self, job)
     }
 }
 
@@ -314,26 +193,9 @@ fn write_file(folder: &Path, id: &str, queued_at: i64, bytes: &[u8]) -> std::io:
     Ok(path)
 }
 
-fn truncate(text: &str) -> String {
-    text.chars().take(ERROR_LIMIT).collect()
-}
-
 fn now() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
         .unwrap_or(0)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_delay_doubles_up_to_the_limit() {
-        let policy = RetryPolicy::default();
-        let delays: Vec<i64> = (1..=9).map(|a| policy.delay(a)).collect();
-        assert_eq!(delays, [30, 60, 120, 240, 480, 960, 1920, 3600, 3600]);
-        assert_eq!(policy.delay(1000), 3600);
-    }
 }

@@ -94,7 +94,10 @@ fn build(state: &OidcState, config: &Config) -> String {
         "require_pushed_authorization_requests": false,
         "authorization_response_iss_parameter_supported": true,
         "frontchannel_logout_supported": false,
-        "backchannel_logout_supported": false,
+        // OIDC Back-Channel Logout 1.0 §2.1: logout tokens to each application's
+        // backchannel_logout_uri, always with `sid`.
+        "backchannel_logout_supported": true,
+        "backchannel_logout_session_supported": true,
     });
     document.to_string()
 }

@@ -10,7 +10,7 @@ use serde_json::{Map, Value, json};
 use tessera_domain::ClientId;
 use tessera_store::applications;
 use tessera_store::browser_sessions::BrowserSession;
-use tessera_store::{StoreError, audit, browser_sessions, users};
+use tessera_store::{StoreError, audit, backchannel_logout, browser_sessions, users};
 use tessera_tokens::SecretHash;
 
 use crate::error::{bad_form, run_blocking};
@@ -46,10 +46,13 @@ async fn end_session(request: HttpRequest, state: web::Data<OidcState>, params: 
     run_blocking(work, |outcome| respond(outcome, &state)).await
 }
 
-/// The page or redirect, removing the session cookie when the session ended.
+/// The page or redirect, removing the session cookie when the session ended (and waking
+/// the outbox runner for its back-channel logout tokens).
 fn respond((response, clear_cookie): (Deferred, bool), state: &OidcState) -> HttpResponse {
     let mut response = response.into_response();
     if clear_cookie {
+        // The session ended and its logout tokens are committed: deliver them now.
+        state.outbox_wake.notify();
         let _ = response.add_cookie(&session::removal(&state.settings));
     }
     response
@@ -169,6 +172,9 @@ fn end(
     now: i64,
 ) -> Result<(), StoreError> {
     if let Some((id, session)) = current {
+        // OIDC Back-Channel Logout 1.0: the applications the session signed in to are told,
+        // by tokens queued with the end itself.
+        backchannel_logout::enqueue_for_session(conn, &session.sid, now)?;
         browser_sessions::end(conn, SecretHash::of(&id).as_str(), now)?;
         // The session's tokens end with it; offline_access grants outlive it.
         tessera_store::grants::revoke_online_grants_of_session(conn, &session.sid, now)?;

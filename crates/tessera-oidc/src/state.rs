@@ -66,6 +66,8 @@ pub struct OidcState {
     pub(crate) dpop: crate::dpop::DpopSettings,
     /// This node's rate limiters, shared by its workers.
     pub(crate) limiters: std::sync::Arc<crate::rate_limit::Limiters>,
+    /// Wakes this node's outbox runner once a queued job (a logout token) is committed.
+    pub outbox_wake: tessera_outbound::Wake,
 }
 
 impl OidcState {
@@ -89,7 +91,14 @@ impl OidcState {
             limiters: std::sync::Arc::new(crate::rate_limit::Limiters::new(&settings.rate_limits)),
             settings,
             scripts: ScriptRuntime::default(),
+            outbox_wake: tessera_outbound::Wake::default(),
         }
+    }
+
+    /// Wakes `wake` when a request queued an outbox job (a back-channel logout token).
+    pub fn with_outbox_wake(mut self, wake: tessera_outbound::Wake) -> OidcState {
+        self.outbox_wake = wake;
+        self
     }
 
     /// Makes DPoP nonces with `key` (derived from the master key, so every node accepts

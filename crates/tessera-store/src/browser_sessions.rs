@@ -182,7 +182,7 @@ pub fn authenticate(
 }
 
 /// ASVS V7.2.4: a new session id at sign-in. Ends the session `old_id_hash` (if any and
-/// still open), starts `new`, and moves the authorization requests waiting on the old
+/// still open, queuing its back-channel logout tokens), starts `new`, and moves the authorization requests waiting on the old
 /// session to the new one so the sign-in can continue them.
 pub fn replace(
     conn: &mut AnyConnection,
@@ -191,6 +191,17 @@ pub fn replace(
     now: i64,
 ) -> StoreResult<BrowserSession> {
     if let Some(old) = old_id_hash {
+        // The old session's `sid` ends with it: the applications it signed in to are told
+        // (OIDC Back-Channel Logout 1.0), as they would not hear of it at a later logout.
+        if let Some(ended) = browser_sessions::table
+            .find(old)
+            .filter(browser_sessions::ended_at.is_null())
+            .select(browser_sessions::sid)
+            .first::<String>(conn)
+            .optional()?
+        {
+            crate::backchannel_logout::enqueue_for_session(conn, &ended, now)?;
+        }
         end(conn, old, now)?;
     }
     let session = create(conn, new, now)?;
@@ -211,7 +222,8 @@ pub fn extend(conn: &mut AnyConnection, id_hash: &str, expires_at: i64) -> Store
     Ok(())
 }
 
-/// Ends a session (logout); `false` when there was no open session with this id.
+/// Ends a session (logout); `false` when there was no open session with this id. Call
+/// [`crate::backchannel_logout::enqueue_for_session`] in the same transaction.
 pub fn end(conn: &mut AnyConnection, id_hash: &str, now: i64) -> StoreResult<bool> {
     let changed = diesel::update(browser_sessions::table.find(id_hash).filter(browser_sessions::ended_at.is_null()))
         .set(browser_sessions::ended_at.eq(now))
@@ -220,7 +232,8 @@ pub fn end(conn: &mut AnyConnection, id_hash: &str, now: i64) -> StoreResult<boo
 }
 
 /// Ends every open session of a user (password change, account disabled, "sign out
-/// everywhere"); returns how many were open.
+/// everywhere"); returns how many were open. Call
+/// [`crate::backchannel_logout::enqueue_for_user`] before it, in the same transaction.
 pub fn end_all_of_user(conn: &mut AnyConnection, user_id: &UserId, now: i64) -> StoreResult<usize> {
     Ok(diesel::update(
         browser_sessions::table
@@ -233,8 +246,9 @@ pub fn end_all_of_user(conn: &mut AnyConnection, user_id: &UserId, now: i64) -> 
 
 /// Ends the open session `sid` of `user_id` (an admin or the user ending it from a list
 /// of sessions) and, as RP-initiated logout does, revokes the grants that end with it
-/// (not the `offline_access` ones). `None` when the user has no open session with this
-/// `sid`; otherwise how many grants were revoked.
+/// (not the `offline_access` ones) and tells the applications it signed in to (OIDC
+/// Back-Channel Logout 1.0). `None` when the user has no open session with this `sid`;
+/// otherwise how many grants were revoked.
 pub fn end_of_user(conn: &mut AnyConnection, user_id: &UserId, sid: &str, now: i64) -> StoreResult<Option<usize>> {
     let changed = diesel::update(
         browser_sessions::table
@@ -247,6 +261,7 @@ pub fn end_of_user(conn: &mut AnyConnection, user_id: &UserId, sid: &str, now: i
     if changed == 0 {
         return Ok(None);
     }
+    crate::backchannel_logout::enqueue_for_session(conn, sid, now)?;
     Ok(Some(crate::grants::revoke_online_grants_of_session(conn, sid, now)?))
 }
 

@@ -259,6 +259,8 @@ pub fn end_access_of_user(conn: &mut AnyConnection, user_id: &UserId, now: i64) 
     )
     .set(reference_tokens::revoked_at.eq(now))
     .execute(conn)?;
+    // OIDC Back-Channel Logout 1.0: the applications of the sessions about to end are told.
+    crate::backchannel_logout::enqueue_for_user(conn, user_id, now)?;
     let browser_sessions = crate::browser_sessions::end_all_of_user(conn, user_id, now)?;
     let admin_sessions = crate::admin_sessions::end_all_of_user(conn, user_id, now)?;
     Ok(AccessEnded { grants, reference_tokens, browser_sessions, admin_sessions })

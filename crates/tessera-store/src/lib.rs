@@ -48,6 +48,7 @@ pub mod admin_sessions;
 pub mod applications;
 pub mod audit;
 pub mod authorization_requests;
+pub mod backchannel_logout;
 pub mod backup;
 pub mod browser_sessions;
 pub mod client_assertions;

@@ -2,14 +2,16 @@
 //! server never links it): fresh databases on SQLite and Postgres ([`TestDatabase`]), the
 //! one [`both_backends!`] macro that runs a test on each, and the fixture builders the
 //! suites share (an administrator, a management key, application settings from the
-//! domain's parser in [`apps`]), and a real SMTP server on loopback for the mail tests
-//! ([`smtp`]). The server's `TestApp` lives in
+//! domain's parser in [`apps`]), a real SMTP server on loopback for the mail tests
+//! ([`smtp`]), an HTTP receiver on loopback for outbound deliveries ([`http`]) and a
+//! round-robin TCP proxy for several nodes ([`proxy`]). The server's `TestApp` lives in
 //! the `tessera` crate's tests: this crate does not depend on the binary.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 pub mod apps;
 mod database;
 mod fixtures;
+pub mod http;
 pub mod proxy;
 pub mod smtp;
 

@@ -64,6 +64,15 @@ pub struct CreateApp {
     /// --redirect-uri).
     #[arg(long = "post-logout-redirect-uri", value_name = "URI")]
     pub post_logout_redirect_uris: Vec<String>,
+    /// Where Tessera POSTs a logout token when a session that signed in to this
+    /// application ends (OpenID Connect Back-Channel Logout): https, or http to a loopback
+    /// address, no fragment. Default: none.
+    #[arg(long, value_name = "URI")]
+    pub backchannel_logout_uri: Option<String>,
+    /// Record that the application needs `sid` in its logout tokens (Tessera always
+    /// sends it). Default: off.
+    #[arg(long)]
+    pub backchannel_logout_session_required: bool,
     /// A grant type (repeatable): authorization_code, refresh_token, client_credentials,
     /// password, urn:ietf:params:oauth:grant-type:device_code (native and web
     /// applications). Default: authorization_code and refresh_token; client_credentials
@@ -264,6 +273,8 @@ fn input(args: &CreateApp) -> Result<ApplicationInput, Fatal> {
         require_pushed_authorization_requests: Some(args.require_par),
         dpop_bound_access_tokens: Some(args.require_dpop),
         require_signed_request_object: Some(args.require_signed_request_object),
+        backchannel_logout_uri: args.backchannel_logout_uri.clone(),
+        backchannel_logout_session_required: Some(args.backchannel_logout_session_required),
         app_metadata: args.app_metadata.as_deref().map(|raw| json("--app-metadata", raw)).transpose()?,
         enabled: Some(!args.disabled),
     })
@@ -293,6 +304,8 @@ const FLAGS: &[(&str, &str)] = &[
     ("require_pushed_authorization_requests", "--require-par"),
     ("dpop_bound_access_tokens", "--require-dpop"),
     ("require_signed_request_object", "--require-signed-request-object"),
+    ("backchannel_logout_uri", "--backchannel-logout-uri"),
+    ("backchannel_logout_session_required", "--backchannel-logout-session-required"),
     ("app_metadata", "--app-metadata"),
 ];
 
@@ -407,6 +420,8 @@ fn show(store: &Store, args: &ShowApp) -> Result<(), Fatal> {
     field("grant types", &grants.join(", "));
     list_field("redirect URIs", &s.redirect_uris);
     list_field("post-logout redirect URIs", &s.post_logout_redirect_uris);
+    field("back-channel logout URI", s.backchannel_logout_uri.as_deref().unwrap_or("(none)"));
+    field("back-channel logout sid", yes_no(s.backchannel_logout_session_required));
     list_field("allowed scopes", &s.allowed_scopes);
     list_field("required claims", &s.required_claims);
     field("access token format", s.access_token_format.as_str());

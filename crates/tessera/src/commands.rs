@@ -254,6 +254,8 @@ fn check(config: Option<&Path>) -> Result<(), Fatal> {
     println!("  mail_from             = {}", settings.mail.from);
     println!("  private_key_jwt_legacy_audiences = {}", settings.private_key_jwt_legacy_audiences);
     println!("  dpop_nonce_required   = {}", settings.dpop_nonce_required);
+    println!("  outbound_private_hosts = {:?}", settings.outbound.private_hosts.entries());
+    println!("  outbound_timeout_ms   = {}", settings.outbound.timeout.as_millis());
     println!("  password_min_score    = {}", settings.password_policy.min_score());
     println!(
         "  argon2                = m={} KiB, t={}, p={}",

@@ -42,8 +42,14 @@ pub struct Prepared {
     pub script_fetch: tessera_claims::FetchPolicy,
     /// Where mail goes (docs/mail.md).
     pub mail: tessera_mail::MailSettings,
-    /// Wakes this node's mail delivery task when a message was queued.
+    /// Wakes this node's outbox runner (mail, logout tokens) when a job was queued.
     pub mail_wake: tessera_mail::Wake,
+    /// Where outbound requests may go (back-channel logout URIs).
+    pub outbound: tessera_outbound::OutboundSettings,
+    /// How often the outbox runner looks for jobs other nodes queued.
+    outbox_poll_interval: std::time::Duration,
+    /// When logout token deliveries are retried and given up.
+    backchannel_logout_retry: tessera_outbound::RetryPolicy,
     /// Whose `X-Forwarded-For` names the client.
     pub trusted_proxies: crate::proxy::TrustedProxies,
     /// Set to stop the background tasks.
@@ -51,15 +57,24 @@ pub struct Prepared {
 }
 
 impl Prepared {
-    /// Starts the background tasks (key reloading, mail delivery); they run until
-    /// [`Prepared::stop`].
+    /// Starts the background tasks (key reloading, and the outbox runner that delivers
+    /// mail and logout tokens); they run until [`Prepared::stop`].
     pub fn start_background_tasks(&self) {
+        let mut runner = tessera_outbound::Runner::new(self.store.clone());
         match tessera_mail::Delivery::new(self.store.clone(), self.master_key.clone(), self.mail.clone()) {
-            Ok(delivery) => {
-                delivery.spawn(self.mail_wake.clone(), self.stop.clone(), MAIL_POLL_INTERVAL);
-            }
+            Ok(delivery) => runner = runner.with(delivery),
             Err(error) => tracing::error!(%error, "mail delivery cannot start; messages stay queued"),
         }
+        match tessera_outbound::LogoutDelivery::new(
+            self.store.clone(),
+            self.keys.clone(),
+            &self.oidc.issuer,
+            &self.outbound,
+        ) {
+            Ok(logout) => runner = runner.with(logout.with_policy(self.backchannel_logout_retry)),
+            Err(error) => tracing::error!(%error, "back-channel logout cannot start; logout tokens stay queued"),
+        }
+        runner.spawn(self.mail_wake.clone(), self.stop.clone(), self.outbox_poll_interval);
         keys::spawn_refresher(
             self.store.clone(),
             self.master_key.clone(),
@@ -74,10 +89,6 @@ impl Prepared {
         self.stop.store(true, Ordering::Relaxed);
     }
 }
-
-/// How often the mail delivery task looks for messages other nodes queued and retries
-/// that came due (it is woken at once for the messages this node queues).
-const MAIL_POLL_INTERVAL: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// Opens and migrates the database (waiting up to `database_startup_wait` for one that
 /// does not answer yet), settles the master key and bootstraps the first administrator.
@@ -138,6 +149,9 @@ pub fn prepare(settings: &Settings) -> Result<Prepared, Fatal> {
         key_refresh_interval: settings.key_refresh_interval,
         mail: settings.mail.clone(),
         mail_wake: tessera_mail::Wake::default(),
+        outbound: settings.outbound.clone(),
+        outbox_poll_interval: settings.outbox_poll_interval,
+        backchannel_logout_retry: settings.backchannel_logout_retry,
         trusted_proxies: settings.trusted_proxies.clone(),
         stop: Arc::new(AtomicBool::new(false)),
     })
@@ -175,7 +189,8 @@ pub fn start(prepared: &Prepared, listener: TcpListener) -> Result<Server, Fatal
             prepared.oidc.clone(),
         )
         .with_scripts(prepared.scripts.clone(), prepared.script_fetch.clone(), prepared.master_key.clone())
-        .with_dpop_nonce_key(&prepared.master_key.derive("dpop nonce")),
+        .with_dpop_nonce_key(&prepared.master_key.derive("dpop nonce"))
+        .with_outbox_wake(prepared.mail_wake.clone()),
     );
     let discovery = web::Data::new(tessera_oidc::DiscoveryCache::default());
     let token_signing = web::Data::new(tessera_admin::api::TokenSigning {

@@ -99,6 +99,21 @@ pub struct RawSettings {
     pub rate_limit_introspection_per_client: String,
     /// Introspection requests per client address.
     pub rate_limit_introspection_per_ip: String,
+    /// Hosts outbound requests to URLs clients registered (back-channel logout) may reach
+    /// although they are private or loopback, and over plain http: host names or IP
+    /// literals (`127.0.0.1`, `::1`, `hooks.internal`). Empty (the default): only https
+    /// to public addresses.
+    pub outbound_private_hosts: Vec<String>,
+    /// Milliseconds one outbound request may take in all (connecting at most 5 s of it).
+    pub outbound_timeout_ms: u64,
+    /// Milliseconds between looks at the outbox for jobs other nodes queued and retries
+    /// that came due (a node is woken at once for the jobs it queues itself).
+    pub outbox_poll_interval_ms: u64,
+    /// Seconds before a failed logout token delivery is tried again; each further wait
+    /// doubles, up to 10 minutes. 0 retries at once (for tests).
+    pub backchannel_logout_retry_delay: u64,
+    /// Attempts after which a logout token delivery is given up (and audited).
+    pub backchannel_logout_max_attempts: u32,
 }
 
 impl Default for RawSettings {
@@ -138,6 +153,11 @@ impl Default for RawSettings {
             rate_limit_token_per_ip: "off".into(),
             rate_limit_introspection_per_client: "off".into(),
             rate_limit_introspection_per_ip: "off".into(),
+            outbound_private_hosts: Vec::new(),
+            outbound_timeout_ms: 10_000,
+            outbox_poll_interval_ms: 5_000,
+            backchannel_logout_retry_delay: 10,
+            backchannel_logout_max_attempts: 8,
         }
     }
 }
@@ -184,6 +204,12 @@ pub struct Settings {
     pub trusted_proxies: crate::proxy::TrustedProxies,
     /// Rate limits on the token endpoint family and introspection.
     pub rate_limits: tessera_oidc::rate_limit::RateLimits,
+    /// Where outbound requests may go, and their bounds.
+    pub outbound: tessera_outbound::OutboundSettings,
+    /// How often the outbox runner looks for jobs.
+    pub outbox_poll_interval: std::time::Duration,
+    /// When logout token deliveries are retried and given up.
+    pub backchannel_logout_retry: tessera_outbound::RetryPolicy,
     /// Where the settings came from, for `tessera config check`.
     pub sources: Vec<String>,
 }
@@ -350,7 +376,36 @@ impl Settings {
             )?,
             introspection_per_ip: rate("rate_limit_introspection_per_ip", &raw.rate_limit_introspection_per_ip)?,
         };
+        let private_hosts = tessera_outbound::PrivateHosts::parse(&raw.outbound_private_hosts)
+            .map_err(|e| SettingsError::new("outbound_private_hosts", e.to_string()))?;
+        if !(100..=60_000).contains(&raw.outbound_timeout_ms) {
+            return Err(SettingsError::new("outbound_timeout_ms", "must be between 100 and 60000 milliseconds"));
+        }
+        let outbound_timeout = std::time::Duration::from_millis(raw.outbound_timeout_ms);
+        let outbound = tessera_outbound::OutboundSettings {
+            private_hosts,
+            connect_timeout: outbound_timeout.min(std::time::Duration::from_secs(5)),
+            timeout: outbound_timeout,
+            ..tessera_outbound::OutboundSettings::default()
+        };
+        if !(50..=60_000).contains(&raw.outbox_poll_interval_ms) {
+            return Err(SettingsError::new("outbox_poll_interval_ms", "must be between 50 and 60000 milliseconds"));
+        }
+        if raw.backchannel_logout_retry_delay > 3600 {
+            return Err(SettingsError::new("backchannel_logout_retry_delay", "must be at most 3600 seconds"));
+        }
+        if !(1..=50).contains(&raw.backchannel_logout_max_attempts) {
+            return Err(SettingsError::new("backchannel_logout_max_attempts", "must be between 1 and 50"));
+        }
+        let backchannel_logout_retry = tessera_outbound::RetryPolicy {
+            first_delay: i64::try_from(raw.backchannel_logout_retry_delay).unwrap_or(10),
+            max_attempts: i64::from(raw.backchannel_logout_max_attempts),
+            ..tessera_outbound::backchannel_logout::DEFAULT_POLICY
+        };
         Ok(Settings {
+            outbound,
+            outbox_poll_interval: std::time::Duration::from_millis(raw.outbox_poll_interval_ms),
+            backchannel_logout_retry,
             mail,
             trusted_proxies,
             rate_limits,

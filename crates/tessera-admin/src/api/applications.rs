@@ -57,6 +57,9 @@ pub struct ApplicationView {
     require_pushed_authorization_requests: bool,
     dpop_bound_access_tokens: bool,
     require_signed_request_object: bool,
+    /// OIDC Back-Channel Logout 1.0: where logout tokens go, if anywhere.
+    backchannel_logout_uri: Option<String>,
+    backchannel_logout_session_required: bool,
     #[schema(value_type = Option<Object>)]
     jwks: Option<Value>,
     #[schema(value_type = Object)]
@@ -103,6 +106,8 @@ pub fn view(app: Application) -> ApplicationView {
         require_pushed_authorization_requests: s.require_pushed_authorization_requests,
         dpop_bound_access_tokens: s.dpop_bound_access_tokens,
         require_signed_request_object: s.require_signed_request_object,
+        backchannel_logout_uri: s.backchannel_logout_uri,
+        backchannel_logout_session_required: s.backchannel_logout_session_required,
         jwks: s.jwks,
         app_metadata: s.app_metadata,
         created_at: app.created_at,

@@ -102,6 +102,8 @@ struct Values {
     require_pushed_authorization_requests: bool,
     dpop_bound_access_tokens: bool,
     require_signed_request_object: bool,
+    backchannel_logout_uri: String,
+    backchannel_logout_session_required: bool,
     app_metadata: String,
 }
 
@@ -132,6 +134,8 @@ impl Values {
             require_pushed_authorization_requests: false,
             dpop_bound_access_tokens: false,
             require_signed_request_object: false,
+            backchannel_logout_uri: String::new(),
+            backchannel_logout_session_required: false,
             app_metadata: "{}".into(),
         }
     }
@@ -162,6 +166,8 @@ impl Values {
             require_pushed_authorization_requests: s.require_pushed_authorization_requests,
             dpop_bound_access_tokens: s.dpop_bound_access_tokens,
             require_signed_request_object: s.require_signed_request_object,
+            backchannel_logout_uri: s.backchannel_logout_uri.clone().unwrap_or_default(),
+            backchannel_logout_session_required: s.backchannel_logout_session_required,
             app_metadata: pretty(&s.app_metadata),
         }
     }
@@ -191,6 +197,8 @@ impl Values {
             require_pushed_authorization_requests: form.checked("require_pushed_authorization_requests"),
             dpop_bound_access_tokens: form.checked("dpop_bound_access_tokens"),
             require_signed_request_object: form.checked("require_signed_request_object"),
+            backchannel_logout_uri: form.text("backchannel_logout_uri"),
+            backchannel_logout_session_required: form.checked("backchannel_logout_session_required"),
             app_metadata: form.get("app_metadata").unwrap_or("").to_owned(),
         }
     }
@@ -225,6 +233,8 @@ fn input(form: &FormData) -> Result<ApplicationInput, ApiError> {
         require_pushed_authorization_requests: Some(form.checked("require_pushed_authorization_requests")),
         dpop_bound_access_tokens: Some(form.checked("dpop_bound_access_tokens")),
         require_signed_request_object: Some(form.checked("require_signed_request_object")),
+        backchannel_logout_uri: form.optional("backchannel_logout_uri"),
+        backchannel_logout_session_required: Some(form.checked("backchannel_logout_session_required")),
         app_metadata: form.json("app_metadata")?,
         enabled: Some(form.checked("enabled")),
     })
@@ -282,6 +292,14 @@ fn fields(v: &Values, options: &Options) -> Vec<Field> {
             .help("One per line, matched exactly: https, or http to a loopback address."),
         Field::textarea("post_logout_redirect_uris", "Post-logout redirect URIs", &v.post_logout_redirect_uris)
             .help("One per line."),
+        Field::text("backchannel_logout_uri", "Back-channel logout URI", &v.backchannel_logout_uri)
+            .help("Where Tessera POSTs a logout token when a session that signed in to this application ends (OpenID Connect Back-Channel Logout): https, or http to a loopback address; empty for none."),
+        Field::checkbox(
+            "backchannel_logout_session_required",
+            "Back-channel logout needs the session id (sid)",
+            v.backchannel_logout_session_required,
+        )
+        .help("Tessera always sends sid; this records that the application relies on it."),
         Field::checkboxes("grant_types", "Grant types", choices(grants.iter().map(|g| (*g, *g)), &v.grant_types)),
         select(
             "token_endpoint_auth_method",

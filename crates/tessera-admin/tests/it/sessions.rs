@@ -32,13 +32,9 @@ fn seed(store: &Store) -> Seeded {
         .write_transaction(|c| {
             let ada = users::create(c, &NewUser { username: "ada".into(), ..Default::default() }, t)?;
             let bob = users::create(c, &NewUser { username: "bob".into(), ..Default::default() }, t)?;
-            let app = applications::create(
-                c,
-                &"shop".into(),
-                &apps::web_app("Shop", &["https://shop.example/cb"]),
-                Some("h"),
-                t,
-            )?;
+            let mut shop = apps::web_app("Shop", &["https://shop.example/cb"]);
+            shop.backchannel_logout_uri = Some("https://shop.example/logout".into());
+            let app = applications::create(c, &"shop".into(), &shop, Some("h"), t)?;
             for (hash, sid, user, agent) in [
                 ("h1", "sid-1", &ada.id, Some("Phone/1.0")),
                 ("h2", "sid-2", &ada.id, None),
@@ -106,6 +102,8 @@ both_backends! {
         let (status, body) = call(&app, Method::DELETE, &format!("{path}/sid-1"), Some(&key), None).await;
         assert_eq!(status, 204, "{body}");
         assert!(revoked(&store, &s.online), "the session's online grant ends with it");
+        let told = store.read_transaction(|c| tessera_store::outbox::pending(c, tessera_store::backchannel_logout::KIND)).unwrap();
+        assert_eq!(told.len(), 1, "the application the session signed in to is told (back-channel logout)");
         assert!(!revoked(&store, &s.offline), "offline_access outlives the session");
         let (_, listed) = call(&app, Method::GET, &path, Some(&key), None).await;
         assert_eq!(listed.as_array().unwrap().len(), 1);

@@ -5,7 +5,6 @@
 //! already settled). QuickJS cannot interrupt a native call, so the request's timeout is cut to
 //! the time left before the run's deadline: the wall-time limit still holds.
 
-mod address;
 mod client;
 pub(crate) mod policy;
 

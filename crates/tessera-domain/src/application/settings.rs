@@ -15,7 +15,7 @@ use super::{ApplicationType, ClientAuthMethod, Consistency, GrantType, SigningAl
 use crate::claims::ClaimName;
 use crate::lifetime::TokenLifetimes;
 use crate::names::{DisplayName, ScopeName};
-use crate::redirect::{PostLogoutRedirectUri, RedirectUri};
+use crate::redirect::{BackchannelLogoutUri, PostLogoutRedirectUri, RedirectUri};
 
 /// A setting that cannot be accepted. `field` is the setting's name as the management API
 /// spells it, with the index for a list item (`redirect_uris[1]`); each adapter shows the
@@ -109,6 +109,13 @@ pub struct ApplicationInput {
     /// Accept authorization requests (and pushed ones) only with a request object signed
     /// with one of the application's keys (RFC 9101 §10.5; needs `jwks`). Default false.
     pub require_signed_request_object: Option<bool>,
+    /// OIDC Back-Channel Logout 1.0 §2.2: where Tessera POSTs a logout token when a
+    /// session the application signed in to ends (absolute, https except loopback, no
+    /// fragment). Default: none (no logout tokens).
+    pub backchannel_logout_uri: Option<String>,
+    /// OIDC Back-Channel Logout 1.0 §2.2: whether the application needs `sid` in its logout
+    /// tokens (Tessera always sends it). Default false.
+    pub backchannel_logout_session_required: Option<bool>,
     /// A JSON object of your own data.
     #[cfg_attr(feature = "openapi", schema(value_type = Option<Object>))]
     pub app_metadata: Option<Value>,
@@ -137,6 +144,10 @@ pub struct ApplicationSettings {
     /// RFC 9101 §10.5: authorize and PAR accept this client's requests only as signed
     /// request objects.
     pub require_signed_request_object: bool,
+    /// OIDC Back-Channel Logout 1.0 §2.2: where logout tokens go, if anywhere.
+    pub backchannel_logout_uri: Option<String>,
+    /// OIDC Back-Channel Logout 1.0 §2.2: the application needs `sid` in logout tokens.
+    pub backchannel_logout_session_required: bool,
     pub jwks: Option<Value>,
     pub app_metadata: Value,
     pub enabled: bool,
@@ -248,6 +259,12 @@ impl ApplicationInput {
             None => existing_jwks
                 .filter(|_| auth_method == ClientAuthMethod::PrivateKeyJwt || require_signed_request_object),
         };
+        let backchannel_logout_uri = self
+            .backchannel_logout_uri
+            .as_deref()
+            .map(|raw| BackchannelLogoutUri::parse(raw).map(|u| u.as_str().to_owned()))
+            .transpose()
+            .map_err(|e| SettingsError::new("backchannel_logout_uri", e))?;
         let always_issue_refresh_token = self.always_issue_refresh_token.unwrap_or(false);
         Consistency {
             app_type,
@@ -304,6 +321,8 @@ impl ApplicationInput {
             require_pushed_authorization_requests: self.require_pushed_authorization_requests.unwrap_or(false),
             dpop_bound_access_tokens: self.dpop_bound_access_tokens.unwrap_or(false),
             require_signed_request_object,
+            backchannel_logout_uri,
+            backchannel_logout_session_required: self.backchannel_logout_session_required.unwrap_or(false),
             jwks,
             app_metadata,
             enabled: self.enabled.unwrap_or(true),

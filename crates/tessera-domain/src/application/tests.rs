@@ -407,3 +407,30 @@ fn dpop_bound_access_tokens_is_off_unless_the_application_requires_it() {
     let required = ApplicationInput { dpop_bound_access_tokens: Some(true), ..input("spa") };
     assert!(required.into_settings(None).unwrap().dpop_bound_access_tokens);
 }
+
+#[test]
+fn a_backchannel_logout_uri_is_registered_like_a_redirect_uri() {
+    let none = input("web").into_settings(None).unwrap();
+    assert_eq!((none.backchannel_logout_uri, none.backchannel_logout_session_required), (None, false));
+    let with = |uri: &str| ApplicationInput {
+        backchannel_logout_uri: Some(uri.into()),
+        backchannel_logout_session_required: Some(true),
+        ..input("web")
+    };
+    let ok = with("https://billing.example.com/bcl?tenant=a").into_settings(None).unwrap();
+    assert_eq!(ok.backchannel_logout_uri.as_deref(), Some("https://billing.example.com/bcl?tenant=a"));
+    assert!(ok.backchannel_logout_session_required);
+    assert!(with("http://127.0.0.1:9000/bcl").into_settings(None).is_ok(), "loopback for development");
+    for bad in [
+        "https://billing.example.com/bcl#frag",
+        "http://billing.example.com/bcl",
+        "/bcl",
+        "javascript:alert(1)",
+        "com.example.app:/bcl",
+        "https://user@billing.example.com/bcl",
+        "",
+    ] {
+        let error = with(bad).into_settings(None).unwrap_err();
+        assert_eq!(error.field, "backchannel_logout_uri", "{bad}");
+    }
+}

@@ -22,6 +22,8 @@ pub fn web_app() -> ApplicationSettings {
         require_pushed_authorization_requests: false,
         dpop_bound_access_tokens: false,
         require_signed_request_object: false,
+        backchannel_logout_uri: Some("https://library.example/backchannel-logout".into()),
+        backchannel_logout_session_required: true,
         jwks: None,
         app_metadata: json!({}),
         enabled: true,

@@ -10,6 +10,7 @@ mod common;
 
 mod api;
 mod authorize;
+mod backchannel_logout;
 mod backup;
 mod claims;
 mod cli;

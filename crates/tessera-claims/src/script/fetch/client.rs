@@ -1,18 +1,15 @@
 //! The HTTP client behind `fetch`: one per engine, built on first use.
 
-use std::error::Error as StdError;
 use std::io::Read;
-use std::net::SocketAddr;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use reqwest::blocking::Client;
-use reqwest::dns::{Addrs, Name, Resolve, Resolving};
 use reqwest::header::{HOST, HeaderName, HeaderValue};
 use reqwest::{Method, redirect};
 use url::Url;
 
-use super::address;
+use tessera_outbound::{GuardedResolver, chain};
 
 /// The engine's HTTP client, built when a script first calls `fetch` (most engines never do).
 #[derive(Default)]
@@ -41,12 +38,12 @@ impl LazyClient {
     }
 }
 
-/// Rule 7: DNS names resolve through [`PublicOnly`] and the connection goes to the address it
+/// Rule 7: DNS names resolve through the outbound guard's public-only resolver and the connection goes to the address it
 /// returned (no second lookup); redirects are returned to the script, not followed; proxies
 /// from the environment are ignored (they would resolve names themselves).
 fn build() -> Result<HttpClient, String> {
     Client::builder()
-        .dns_resolver(Arc::new(PublicOnly))
+        .dns_resolver(Arc::new(GuardedResolver::public_only()))
         .redirect(redirect::Policy::none())
         .no_proxy()
         .user_agent(concat!("tessera-claims/", env!("CARGO_PKG_VERSION")))
@@ -108,42 +105,4 @@ impl HttpClient {
 
 fn describe(error: &reqwest::Error, timeout: Duration) -> String {
     if error.is_timeout() { format!("timed out after {} ms", timeout.as_millis()) } else { chain(error) }
-}
-
-/// An error and its sources, `outer: inner: innermost`, without repeats.
-fn chain(error: &dyn StdError) -> String {
-    let mut parts: Vec<String> = Vec::new();
-    let mut next: Option<&dyn StdError> = Some(error);
-    while let Some(current) = next {
-        let text = current.to_string();
-        if !parts.iter().any(|part| part.contains(&text)) {
-            parts.push(text);
-        }
-        next = current.source();
-    }
-    parts.join(": ")
-}
-
-/// Rule 7's DNS-rebinding guard: a listed DNS name may only lead to public addresses. IP
-/// literals never reach a resolver; they are allowed only when listed as such.
-struct PublicOnly;
-
-#[derive(Debug, thiserror::Error)]
-#[error("{host} resolves only to non-public addresses (list the IP literal to reach a local service)")]
-struct NonPublic {
-    host: String,
-}
-
-impl Resolve for PublicOnly {
-    fn resolve(&self, name: Name) -> Resolving {
-        let host = name.as_str().to_owned();
-        Box::pin(async move {
-            let found = tokio::net::lookup_host((host.as_str(), 0)).await?;
-            let public: Vec<SocketAddr> = found.filter(|socket| address::is_public(socket.ip())).collect();
-            if public.is_empty() {
-                return Err(Box::new(NonPublic { host }) as Box<dyn StdError + Send + Sync>);
-            }
-            Ok(Box::new(public.into_iter()) as Addrs)
-        })
-    }
 }

@@ -11,7 +11,7 @@ use url::{Host, Url};
 ///
 /// Each entry is `host` or `host:port`, where `host` is a lowercase DNS name or an IP literal
 /// (IPv6 in brackets when a port follows: `[::1]:8080`). An entry without a port admits every
-/// port of that host. A DNS name only ever leads to public addresses (see `address.rs`); to
+/// port of that host. A DNS name only ever leads to public addresses (see `tessera_outbound::address`); to
 /// reach a loopback or private service the admin lists its IP literal, e.g. `127.0.0.1:8081`.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct FetchPolicy {

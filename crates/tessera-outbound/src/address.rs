@@ -1,17 +1,19 @@
-//! Which IP addresses a script may reach through a listed DNS name.
+//! Which IP addresses an outbound request may reach through a DNS name.
 //!
-//! A listed DNS name may only lead to globally routable unicast addresses: otherwise a name the
-//! admin trusts (or a DNS answer an attacker controls, "DNS rebinding") could point a script at
-//! the identity provider's own network. The ranges follow the IANA IPv4 and IPv6
-//! Special-Purpose Address Registries (RFC 6890 and its updates). An admin who really wants a
-//! script to reach an internal service lists that service's IP literal instead.
+//! A DNS name may only lead to globally routable unicast addresses: otherwise a name an admin
+//! or a client registered (or a DNS answer an attacker controls, "DNS rebinding") could point
+//! a claims script's `fetch` or a back-channel delivery at the identity provider's own
+//! network. The ranges follow the IANA IPv4 and IPv6 Special-Purpose Address Registries (RFC
+//! 6890 and its updates). An operator who really wants an internal service reached lists it
+//! (the scripts' fetch allow list takes its IP literal; outbound deliveries take
+//! `outbound_private_hosts`).
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 /// True when `ip` is a globally routable unicast address (IANA special-purpose registries:
 /// not loopback, private, shared, link-local, unspecified, documentation, benchmarking,
 /// multicast, reserved or broadcast).
-pub(crate) fn is_public(ip: IpAddr) -> bool {
+pub fn is_public(ip: IpAddr) -> bool {
     match ip {
         IpAddr::V4(v4) => is_public_v4(v4),
         IpAddr::V6(v6) => is_public_v6(v6),
