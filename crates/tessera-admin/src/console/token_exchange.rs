@@ -96,17 +96,23 @@ pub fn panels(page: &mut Page, base: &str, connection: &ApiConnection, failed: O
 }
 
 fn preview_form(base: &str, typed: &FormData) -> Form {
+    // Named apart from the rule form's fields: both are on the connection's page.
     Form::post(
         format!("{base}/token-exchange/preview"),
         "Preview",
         vec![
-            Field::text("client_id", "Application (client_id)", typed.text("client_id")).required(),
-            Field::text("user_id", "User id", typed.text("user_id"))
+            Field::text("preview_client_id", "Application (client_id)", typed.text("preview_client_id")).required(),
+            Field::text("preview_user_id", "User id", typed.text("preview_user_id"))
                 .required()
                 .help("The user whose token the calling API received."),
-            Field::text("source_audience", "Tokens of (source audience)", typed.text("source_audience"))
-                .help("Default: the source of the application's first rule."),
-            Field::text("scope", "Scope", typed.text("scope")).help("Space-separated; empty: the rule's scopes."),
+            Field::text(
+                "preview_source_audience",
+                "Tokens of (source audience)",
+                typed.text("preview_source_audience"),
+            )
+            .help("Default: the source of the application's first rule."),
+            Field::text("preview_scope", "Scope", typed.text("preview_scope"))
+                .help("Space-separated; empty: the rule's scopes."),
         ],
     )
 }
@@ -135,10 +141,10 @@ async fn preview(
     let form = admin.form(&body)?;
     let optional = |name: &str| Some(form.text(name)).filter(|v| !v.trim().is_empty());
     let input = ExchangePreviewBody {
-        client_id: form.text("client_id"),
-        user_id: form.text("user_id"),
-        source_audience: optional("source_audience"),
-        scope: optional("scope"),
+        client_id: form.text("preview_client_id"),
+        user_id: form.text("preview_user_id"),
+        source_audience: optional("preview_source_audience"),
+        scope: optional("preview_scope"),
     };
     let (who, db, cid) = (admin.clone(), store.clone(), id.clone());
     let result: Result<ExchangePreview, ApiError> = attempt(move || preview_exchange(&db, &who, &cid, &input)).await?;
@@ -148,7 +154,8 @@ async fn preview(
     let status = match &result {
         Ok(_) => StatusCode::OK,
         Err(error) => {
-            again = again.with_error(error.body.field.as_deref(), error.body.message.clone());
+            let field = error.body.field.as_deref().map(|f| format!("preview_{f}"));
+            again = again.with_error(field.as_deref(), error.body.message.clone());
             StatusCode::BAD_REQUEST
         }
     };

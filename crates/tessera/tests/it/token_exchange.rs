@@ -347,5 +347,23 @@ crate::both_backends! {
         let seen = f.introspect_at("orders-api", &field(&reply.json(), "access_token"));
         assert_eq!(seen["act"], json!({ "sub": "billing-backend" }));
         assert_eq!(seen["sub"], "no-exchange");
+
+        // The claims preview of an exchange under this rule, for alice.
+        let preview_path = format!("{path}/preview");
+        let body = json!({ "client_id": "billing-backend", "user_id": f.w.alice.as_str() });
+        let preview = f.w.app.api(Method::POST, &preview_path, &key, &body);
+        assert_eq!(preview.status(), 200);
+        let preview: Value = preview.json().unwrap();
+        assert_eq!(preview["source_audience"], "billing-api");
+        assert_eq!(preview["scope"], "orders.read");
+        let claim = |name: &str| preview["access_token"].as_array().unwrap().iter().find(|c| c["name"] == name).cloned();
+        assert_eq!(claim("act").unwrap()["value"], json!({ "sub": "billing-backend" }));
+        assert_eq!(claim("aud").unwrap()["value"], "orders-api");
+        assert_eq!(claim("sub").unwrap()["value"], f.w.alice.as_str());
+        assert!(preview["introspection"].as_array().unwrap().iter().any(|c| c["name"] == "active"));
+        let refused = f.w.app.api(Method::POST, &preview_path, &key, &json!({ "client_id": "orders-backend", "user_id": f.w.alice.as_str() }));
+        assert_eq!(refused.status(), 400);
+        assert_eq!(refused.json::<Value>().unwrap()["field"], "client_id");
+        assert_eq!(f.events("token.preview").len(), 1, "each preview is audited");
     }
 }
