@@ -24,6 +24,7 @@ pub(crate) mod preview;
 pub(crate) mod roles;
 pub(crate) mod scripts;
 pub(crate) mod signing_keys;
+pub mod token_exchange;
 pub(crate) mod users;
 
 pub use auth::{KEY_ID_HEADER, SECRET_HEADER};
@@ -53,6 +54,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .configure(preview::routes)
             .configure(claim_mappings::routes)
             .configure(connections::routes)
+            .configure(token_exchange::routes)
             .configure(claim_types::routes)
             .configure(identity_scopes::routes)
             .configure(users::routes)

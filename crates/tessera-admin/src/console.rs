@@ -27,6 +27,7 @@ mod roles;
 mod scripts;
 mod session;
 mod signing_keys;
+mod token_exchange;
 mod users;
 mod view;
 
@@ -60,6 +61,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .configure(session::routes)
             .configure(applications::routes)
             .configure(connections::routes)
+            .configure(token_exchange::routes)
             .configure(identity_scopes::routes)
             .configure(claim_types::routes)
             .configure(users::routes)

@@ -108,7 +108,8 @@ string_enum!(
     /// RFC 6749 grant types Tessera supports.
     GrantType, field = "grant_type",
     expected = "authorization_code, refresh_token, client_credentials, password, \
-                urn:ietf:params:oauth:grant-type:device_code" {
+                urn:ietf:params:oauth:grant-type:device_code, \
+                urn:ietf:params:oauth:grant-type:token-exchange" {
         /// RFC 6749 §4.1.
         AuthorizationCode => "authorization_code",
         /// RFC 6749 §6.
@@ -120,6 +121,10 @@ string_enum!(
         /// RFC 8628 §3.4: the device authorization grant, for devices without a browser
         /// or with limited input (off unless the application enables it).
         DeviceCode => "urn:ietf:params:oauth:grant-type:device_code",
+        /// RFC 8693: token exchange, for confidential clients (web and machine
+        /// applications) through which an API calls another; what each may exchange is
+        /// the target API connection's policy (off unless the application enables it).
+        TokenExchange => "urn:ietf:params:oauth:grant-type:token-exchange",
     }
 );
 
@@ -289,12 +294,13 @@ impl Consistency<'_> {
     /// Returns the first inconsistency, checked in this order:
     /// 1. public clients (SPA, native) use `none`; web and machine apps do not;
     /// 2. at least one grant type;
-    /// 3. machine apps: only `client_credentials`; SPA and native: `authorization_code`
+    /// 3. machine apps: `client_credentials` (and token exchange); SPA and native: `authorization_code`
     ///    required (a native app may have the device grant instead), `client_credentials`
     ///    and `password` refused (public clients cannot authenticate); `password` only
     ///    for web apps (RFC 9700 §2.4: legacy); the device grant (RFC 8628) only for
     ///    native apps (a TV or CLI app, public) and web apps (a confidential device), as
-    ///    a SPA has a browser and a machine app no user;
+    ///    a SPA has a browser and a machine app no user; token exchange (RFC 8693)
+    ///    only for confidential clients (web and machine apps, besides their own grant);
     /// 4. `refresh_token` needs a grant with a user (`authorization_code`, `password` or
     ///    the device grant);
     /// 5. `authorization_code` needs a redirect URI;
@@ -322,8 +328,10 @@ impl Consistency<'_> {
             ApplicationType::Machine => {
                 &[GrantType::AuthorizationCode, GrantType::RefreshToken, GrantType::Password, GrantType::DeviceCode]
             }
-            ApplicationType::Spa => &[GrantType::ClientCredentials, GrantType::Password, GrantType::DeviceCode],
-            ApplicationType::Native => &[GrantType::ClientCredentials, GrantType::Password],
+            ApplicationType::Spa => {
+                &[GrantType::ClientCredentials, GrantType::Password, GrantType::DeviceCode, GrantType::TokenExchange]
+            }
+            ApplicationType::Native => &[GrantType::ClientCredentials, GrantType::Password, GrantType::TokenExchange],
             ApplicationType::Web => &[],
         };
         if let Some(&grant_type) = self.grant_types.iter().find(|g| refused.contains(g)) {

@@ -41,6 +41,8 @@ pub const RESERVED_CLAIMS: &[&str] = &[
     "c_hash",
     "grant_id",
     "gty",
+    "act",
+    "may_act",
 ];
 
 /// What went wrong with a claim name or value; each variant names the claim or value.
@@ -280,10 +282,12 @@ mod tests {
             "c_hash",
             "grant_id",
             "gty",
+            "act",
+            "may_act",
         ] {
             assert!(is_reserved(claim), "{claim}");
         }
-        assert_eq!(RESERVED_CLAIMS.len(), 20);
+        assert_eq!(RESERVED_CLAIMS.len(), 22);
     }
 
     #[test]

@@ -30,6 +30,7 @@ pub mod required;
 pub mod scope;
 pub mod standard;
 mod text;
+pub mod token_exchange;
 
 pub use application::{
     ApplicationInput, ApplicationSettings, ApplicationSettingsError, ApplicationType, ClientAuthMethod, GrantType,
@@ -68,4 +69,8 @@ pub use scope::{
 pub use standard::{
     STANDARD_CLAIMS, STANDARD_IDENTITY_SCOPES, StandardClaim, StandardScope, VERIFIED_FLAGS, is_server_controlled,
     standard_claim, standard_scope, verified_flag_of,
+};
+pub use token_exchange::{
+    ChainTooLong, ExchangeGrant, ExchangeRefusal, PolicyContext, TokenExchangePolicy, TokenExchangePolicyInput,
+    TokenExchangeRule, TokenExchangeRuleInput,
 };

@@ -70,7 +70,8 @@ fn build(state: &OidcState, config: &Config) -> String {
             "refresh_token",
             "client_credentials",
             "password",
-            "urn:ietf:params:oauth:grant-type:device_code"
+            "urn:ietf:params:oauth:grant-type:device_code",
+            "urn:ietf:params:oauth:grant-type:token-exchange"
         ],
         "subject_types_supported": ["public"],
         "id_token_signing_alg_values_supported": algs,

@@ -8,8 +8,9 @@ use actix_web::http::header;
 
 use crate::error::OAuthError;
 
-/// Parameters that may legitimately repeat (RFC 8707 §2: several `resource` values).
-const REPEATABLE: &[&str] = &["resource"];
+/// Parameters that may legitimately repeat (RFC 8707 §2: several `resource` values;
+/// RFC 8693 §2.1: several `audience` values, which token exchange answers itself).
+const REPEATABLE: &[&str] = &["resource", "audience"];
 /// Bounds the work a hostile body can cause.
 const MAX_PARAMETERS: usize = 64;
 const MAX_VALUE_LEN: usize = 8 * 1024;

@@ -86,6 +86,9 @@ pub fn allowed_grant(app: &Application, params: &Params) -> Result<GrantType, OA
 #[derive(Debug, Serialize)]
 pub struct TokenResponse {
     pub access_token: String,
+    /// RFC 8693 §2.2.1: the type of the token issued by a token exchange.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub issued_token_type: Option<&'static str>,
     pub token_type: &'static str,
     pub expires_in: i64,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -181,5 +184,6 @@ fn exchange(
         GrantType::ClientCredentials => grants::run::<grants::client_credentials::ClientCredentials>(state, &request),
         GrantType::Password => grants::run::<grants::password::Password>(state, &request),
         GrantType::DeviceCode => grants::run::<grants::device_code::DeviceCode>(state, &request),
+        GrantType::TokenExchange => grants::run::<grants::token_exchange::TokenExchange>(state, &request),
     }
 }

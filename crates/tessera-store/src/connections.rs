@@ -4,7 +4,7 @@
 use std::str::FromStr;
 
 use diesel::prelude::*;
-use tessera_domain::{ConnectionId, TokenFormat};
+use tessera_domain::{ConnectionId, TokenExchangePolicy, TokenFormat};
 
 use crate::error::found;
 use crate::page::{Page, Paged};
@@ -23,6 +23,9 @@ pub struct ApiConnection {
     pub access_token_format: Option<TokenFormat>,
     pub created_at: i64,
     pub updated_at: i64,
+    /// RFC 8693: who may exchange tokens for tokens to this connection (see
+    /// [`crate::token_exchange_policies`]); empty: nobody.
+    pub token_exchange: TokenExchangePolicy,
 }
 
 #[derive(Queryable, Selectable)]
@@ -35,6 +38,7 @@ struct Row {
     access_token_format: Option<String>,
     created_at: i64,
     updated_at: i64,
+    token_exchange_policy: String,
 }
 
 impl TryFrom<Row> for ApiConnection {
@@ -47,6 +51,7 @@ impl TryFrom<Row> for ApiConnection {
             .transpose()?;
         Ok(ApiConnection {
             access_token_format,
+            token_exchange: crate::json::parse_as(&row.token_exchange_policy)?,
             id: ConnectionId::from(row.id),
             name: row.name,
             display_name: row.display_name,

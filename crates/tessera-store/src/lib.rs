@@ -73,6 +73,7 @@ pub mod refresh_tokens;
 pub mod scopes;
 pub mod scripts;
 pub mod throttle;
+pub mod token_exchange_policies;
 pub mod users;
 
 pub use connection::{AnyConnection, Backend};

@@ -55,6 +55,7 @@ diesel::table! {
         access_token_format -> Nullable<Text>,
         created_at -> BigInt,
         updated_at -> BigInt,
+        token_exchange_policy -> Text,
     }
 }
 

@@ -67,5 +67,7 @@ mod scopes;
 mod scripts;
 #[path = "store/throttle.rs"]
 mod throttle;
+#[path = "store/token_exchange_policies.rs"]
+mod token_exchange_policies;
 #[path = "store/users.rs"]
 mod users;

@@ -75,7 +75,8 @@ pub struct CreateApp {
     pub backchannel_logout_session_required: bool,
     /// A grant type (repeatable): authorization_code, refresh_token, client_credentials,
     /// password, urn:ietf:params:oauth:grant-type:device_code (native and web
-    /// applications). Default: authorization_code and refresh_token; client_credentials
+    /// applications), urn:ietf:params:oauth:grant-type:token-exchange (web and machine
+    /// applications; see `docs/resource-servers.md`). Default: authorization_code and refresh_token; client_credentials
     /// for machine applications.
     #[arg(long = "grant-type", value_name = "GRANT")]
     pub grant_types: Vec<String>,

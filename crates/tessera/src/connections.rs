@@ -38,6 +38,22 @@ pub enum ConnectionCommand {
     RotateSecret(RotateSecret),
     /// Delete a connection with its scopes and secrets (applications lose those scopes).
     Delete(Named),
+    /// Show or replace the connection's token-exchange policy (RFC 8693): which
+    /// applications may exchange which APIs' tokens for tokens to this one
+    /// (docs/resource-servers.md).
+    TokenExchange(TokenExchange),
+}
+
+#[derive(Debug, Args)]
+pub struct TokenExchange {
+    /// The connection's name (the target of the exchanges).
+    pub name: String,
+    /// Replace the policy with this JSON, as the management API takes it:
+    /// '{"rules": [{"client_id": "orders-backend", "source_audience": "orders-api",
+    /// "scopes": ["billing.read"], "impersonation": false}]}' ('{"rules": []}' ends every
+    /// exchange). Without it, the policy is printed.
+    #[arg(long, value_name = "JSON")]
+    pub set: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -111,6 +127,7 @@ pub fn run(config: Option<&Path>, command: &ConnectionCommand) -> Result<(), Fat
         ConnectionCommand::AddScope(args) => add_scope(&store, args),
         ConnectionCommand::RotateSecret(args) => rotate(&store, args),
         ConnectionCommand::Delete(named) => delete(&store, named),
+        ConnectionCommand::TokenExchange(args) => token_exchange(&store, args),
     }
 }
 
@@ -256,5 +273,21 @@ fn delete(store: &Store, named: &Named) -> Result<(), Fatal> {
     let connection = find(store, &named.name)?;
     connections_api::delete_connection(store, &CommandLine, &connection.id).map_err(|e| api_failure(e, "--name"))?;
     println!("Deleted the API connection {} and its scopes.", connection.name);
+    Ok(())
+}
+
+fn token_exchange(store: &Store, args: &TokenExchange) -> Result<(), Fatal> {
+    let mut connection = find(store, &args.name)?;
+    if let Some(raw) = &args.set {
+        let input: tessera_domain::TokenExchangePolicyInput =
+            serde_json::from_str(raw).map_err(|e| Fatal(format!("--set: {e}")))?;
+        connection = tessera_admin::api::token_exchange::replace_policy(store, &CommandLine, &connection.id, input)
+            .map_err(|e| match e.body.field {
+                Some(field) => Fatal(format!("--set: {field}: {}", e.body.message)),
+                None => Fatal(e.body.message),
+            })?;
+    }
+    let view = tessera_admin::api::token_exchange::view(&connection);
+    println!("{}", serde_json::to_string_pretty(&view).unwrap_or_default());
     Ok(())
 }

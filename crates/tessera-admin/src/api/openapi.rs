@@ -10,7 +10,7 @@ use utoipa::{Modify, OpenApi};
 use super::error::ErrorBody;
 use super::{
     applications, audit_events, body, claim_mappings, claim_types, connections, custom_claims, identity_scopes,
-    management_keys, organizations, preview, roles, scripts, signing_keys, users,
+    management_keys, organizations, preview, roles, scripts, signing_keys, token_exchange, users,
 };
 
 #[derive(OpenApi)]
@@ -41,6 +41,7 @@ use super::{
         scripts::variables::list, scripts::variables::set, scripts::variables::delete,
         claim_mappings::list, claim_mappings::create, claim_mappings::get, claim_mappings::replace,
         claim_mappings::delete, preview::preview,
+        token_exchange::get, token_exchange::replace, token_exchange::preview,
     ),
     components(schemas(ErrorBody, body::RotateSecret)),
     modifiers(&Common)

@@ -47,7 +47,7 @@ fn notice(code: Option<&str>) -> Option<String> {
             "deleted" => "The API connection was deleted.",
             "scope_added" => "The scope was added.",
             "scope_deleted" => "The scope was deleted.",
-            _ => return None,
+            other => return super::token_exchange::notice(other).map(str::to_owned),
         }
         .to_owned(),
     )
@@ -144,10 +144,12 @@ async fn create(admin: Admin, store: web::Data<Store>, body: web::Bytes) -> Resu
 }
 
 /// Where a form's error goes on the connection page.
-enum Failed {
+pub(super) enum Failed {
     Settings(ApiError, FormData),
     Scope(ApiError, FormData),
     Secret(ApiError),
+    /// A token-exchange rule (see `token_exchange`).
+    Exchange(ApiError, FormData),
 }
 
 fn detail_page(admin: &Admin, connection: &ApiConnection, scopes: &[Scope], failed: Option<Failed>) -> Page {
@@ -237,6 +239,11 @@ fn detail_page(admin: &Admin, connection: &ApiConnection, scopes: &[Scope], fail
         rotate = rotate.with_error(error.body.field.as_deref(), error.body.message.clone());
     }
     page.panels.push(Panel::new("Secret").intro("The new secret is shown once.").form(rotate));
+    let exchange_failed = match &failed {
+        Some(Failed::Exchange(error, form)) => Some((error, form)),
+        _ => None,
+    };
+    super::token_exchange::panels(&mut page, &base, connection, exchange_failed);
     page.panels.push(
         Panel::new("Delete").intro("Deleting the connection deletes its API scopes; applications lose them.").form(
             Form::danger(
@@ -266,7 +273,7 @@ async fn show(
     Ok(html(StatusCode::OK, &page))
 }
 
-async fn respond(
+pub(super) async fn respond(
     admin: &Admin,
     store: web::Data<Store>,
     id: ConnectionId,

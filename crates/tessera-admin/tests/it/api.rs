@@ -625,6 +625,8 @@ both_backends! {
             ("get", "/api/v1/claim-mappings"), ("post", "/api/v1/claim-mappings"), ("get", "/api/v1/claim-mappings/{id}"),
             ("put", "/api/v1/claim-mappings/{id}"), ("delete", "/api/v1/claim-mappings/{id}"),
             ("post", "/api/v1/applications/{id}/preview"),
+            ("get", "/api/v1/connections/{id}/token-exchange"), ("put", "/api/v1/connections/{id}/token-exchange"),
+            ("post", "/api/v1/connections/{id}/token-exchange/preview"),
         ];
         let paths = doc["paths"].as_object().unwrap();
         let documented: usize = paths.values().map(|p| p.as_object().unwrap().len()).sum();

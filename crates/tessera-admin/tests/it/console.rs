@@ -713,4 +713,51 @@ both_backends! {
         assert!(field_error(&refused.body, "f-user").contains("choose a user"), "{}", refused.body);
         assert_eq!(audit_events(&store, "token.preview").len(), 1);
     }
+
+    async fn a_token_exchange_rule_is_added_previewed_and_deleted_on_the_connection_page(store: Store) {
+        use tessera_domain::GrantType;
+        use tessera_store::connections::{self, NewApiConnection};
+        let (mut b, _, _) = signed_in(&store).await;
+        let now = tessera_testkit::NOW;
+        let new = |name: &str| NewApiConnection { name: name.into(), display_name: name.into(), description: String::new(), access_token_format: None };
+        store.write_transaction(|c| connections::create(c, &new("orders-api"), "h1", now)).unwrap();
+        let billing = store.write_transaction(|c| connections::create(c, &new("billing-api"), "h2", now)).unwrap();
+        let mut settings = tessera_testkit::apps::machine_app("Orders backend", &["orders-api"]);
+        settings.grant_types = vec![GrantType::ClientCredentials, GrantType::TokenExchange];
+        store.write_transaction(|c| tessera_store::applications::create(c, &"orders-backend".into(), &settings, Some("hash"), now)).unwrap();
+        let ada = store.write_transaction(|c| users::create(c, &NewUser { username: "ada".into(), ..Default::default() }, now)).unwrap();
+
+        let page = format!("/admin/connections/{}", billing.id);
+        let shown = b.get(&page).await;
+        assert!(shown.body.contains("No rules: no application may exchange"), "{}", shown.body);
+        let rule = [("client_id", "orders-backend"), ("source_audience", "orders-api"), ("scopes", "orders-api")];
+        let answer = b.submit(&page, &format!("{page}/token-exchange"), &rule).await;
+        assert_eq!(answer.status, StatusCode::BAD_REQUEST);
+        assert!(field_error(&answer.body, "f-scopes").contains("not a scope of this API connection"));
+        assert!(answer.body.contains("value=\"orders-backend\""), "typed values are kept");
+        assert!(audit_events(&store, "connection.token_exchange_policy").is_empty());
+
+        let rule = [("client_id", "orders-backend"), ("source_audience", "orders-api"), ("scopes", "billing-api")];
+        let answer = b.submit(&page, &format!("{page}/token-exchange"), &rule).await;
+        assert_eq!(answer.status, StatusCode::SEE_OTHER, "{}", answer.body);
+        let stored = store.read_transaction(|c| connections::get(c, &billing.id)).unwrap();
+        assert_eq!(stored.token_exchange.rules().len(), 1);
+        assert_eq!(audit_events(&store, "connection.token_exchange_policy").len(), 1);
+
+        let preview = [("preview_client_id", "orders-backend"), ("preview_user_id", ada.id.as_str())];
+        let answer = b.submit(&page, &format!("{page}/token-exchange/preview"), &preview).await;
+        assert_eq!(answer.status, StatusCode::OK, "{}", answer.body);
+        assert!(answer.body.contains("Introspection by billing-api"));
+        let unescaped = answer.body.replace("&quot;", "\"").replace("&#34;", "\"");
+        assert!(unescaped.contains("{\"sub\":\"orders-backend\"}"), "act in the preview: {}", answer.body);
+        let nobody = [("preview_client_id", "orders-backend"), ("preview_user_id", "nobody")];
+        let answer = b.submit(&page, &format!("{page}/token-exchange/preview"), &nobody).await;
+        assert_eq!(answer.status, StatusCode::BAD_REQUEST);
+        field_error(&answer.body, "f-preview_user_id");
+
+        let answer = b.submit(&page, &format!("{page}/token-exchange/0/delete"), &[]).await;
+        assert_eq!(answer.status, StatusCode::SEE_OTHER);
+        assert!(store.read_transaction(|c| connections::get(c, &billing.id)).unwrap().token_exchange.is_empty());
+        assert_eq!(audit_events(&store, "connection.token_exchange_policy").len(), 2);
+    }
 }

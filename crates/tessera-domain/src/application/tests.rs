@@ -69,7 +69,7 @@ fn every_enum_value_parses_back_and_round_trips_through_serde() {
     check(TokenFormat::ALL);
     check(ClientAuthMethod::ALL);
     check(SigningAlgorithm::ALL);
-    assert_eq!(GrantType::ALL.len(), 5);
+    assert_eq!(GrantType::ALL.len(), 6);
     assert_eq!(GrantType::parse("urn:ietf:params:oauth:grant-type:device_code"), Ok(DeviceCode));
 }
 
@@ -81,7 +81,7 @@ fn unknown_enum_strings_are_refused_naming_setting_and_value() {
     assert_eq!(
         err.to_string(),
         "\"implicit\" is not a valid grant_type; expected one of: authorization_code, refresh_token, client_credentials, \
-         password, urn:ietf:params:oauth:grant-type:device_code"
+         password, urn:ietf:params:oauth:grant-type:device_code, urn:ietf:params:oauth:grant-type:token-exchange"
     );
     assert!(SigningAlgorithm::parse("es256").is_err());
     assert!(SigningAlgorithm::parse("none").is_err());
@@ -399,6 +399,19 @@ fn the_device_grant_is_for_native_and_web_applications() {
     assert_eq!(err, ApplicationSettingsError::GrantNotAllowed { app_type: Spa, grant_type: DeviceCode });
     let err = settings(Machine, A::ClientSecretBasic, &[ClientCredentials, DeviceCode], 0).unwrap_err();
     assert_eq!(err, ApplicationSettingsError::GrantNotAllowed { app_type: Machine, grant_type: DeviceCode });
+}
+
+#[test]
+fn token_exchange_is_for_confidential_clients() {
+    use ClientAuthMethod as A;
+    let exchange = GrantType::TokenExchange;
+    assert_eq!(GrantType::parse("urn:ietf:params:oauth:grant-type:token-exchange"), Ok(exchange));
+    assert!(settings(Machine, A::ClientSecretBasic, &[ClientCredentials, exchange], 0).is_ok());
+    assert!(settings(Web, A::ClientSecretBasic, &[exchange], 0).is_ok());
+    let err = settings(Spa, A::None, &[AuthorizationCode, exchange], 1).unwrap_err();
+    assert_eq!(err, ApplicationSettingsError::GrantNotAllowed { app_type: Spa, grant_type: exchange });
+    let err = settings(Native, A::None, &[AuthorizationCode, exchange], 1).unwrap_err();
+    assert_eq!(err, ApplicationSettingsError::GrantNotAllowed { app_type: Native, grant_type: exchange });
 }
 
 #[test]

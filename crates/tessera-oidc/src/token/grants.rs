@@ -7,6 +7,7 @@ pub mod client_credentials;
 pub mod device_code;
 pub mod password;
 pub mod refresh_token;
+pub mod token_exchange;
 
 use serde_json::Value;
 use tessera_store::applications::Application;

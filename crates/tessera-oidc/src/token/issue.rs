@@ -217,6 +217,7 @@ pub fn issue(
     };
     let response = TokenResponse {
         access_token: access.token.clone(),
+        issued_token_type: None,
         token_type: if grant.dpop_jkt.is_some() { "DPoP" } else { "Bearer" },
         expires_in: app.settings.lifetimes.access_token,
         refresh_token: refresh.as_ref().map(|r| r.expose().to_owned()),

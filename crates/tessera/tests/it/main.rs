@@ -35,4 +35,5 @@ mod readiness;
 mod revocation;
 mod server;
 mod token;
+mod token_exchange;
 mod userinfo;

@@ -140,6 +140,7 @@ impl Grant for ClientCredentials {
         }
         Ok(TokenResponse {
             access_token: minted.token,
+            issued_token_type: None,
             token_type: request.token_type(),
             expires_in: app.settings.lifetimes.access_token,
             refresh_token: None,

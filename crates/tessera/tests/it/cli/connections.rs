@@ -94,3 +94,38 @@ fn the_cli_audits_a_rotation_as_the_api_does() {
     assert_eq!(rotated.target, "connection:orders");
     assert_eq!(rotated.summary, serde_json::json!({ "secret_issued": true, "grace_period_seconds": 3600 }));
 }
+
+#[test]
+fn the_token_exchange_policy_is_shown_and_replaced_through_the_api_rules() {
+    let dir = Workdir::new();
+    dir.json(&["connection", "create", "--name", "orders-api", "--json"]);
+    dir.json(&["connection", "create", "--name", "billing-api", "--json"]);
+    let created = dir.tessera(&[
+        "app",
+        "create",
+        "--name",
+        "Orders backend",
+        "--type",
+        "machine",
+        "--client-id",
+        "orders-backend",
+        "--grant-type",
+        "client_credentials",
+        "--grant-type",
+        "urn:ietf:params:oauth:grant-type:token-exchange",
+    ]);
+    assert!(created.status.success(), "{}", String::from_utf8_lossy(&created.stderr));
+    let empty = dir.json(&["connection", "token-exchange", "billing-api"]);
+    assert_eq!(empty["rules"], serde_json::json!([]));
+    let rules =
+        r#"{"rules": [{"client_id": "orders-backend", "source_audience": "orders-api", "scopes": ["billing-api"]}]}"#;
+    let set = dir.json(&["connection", "token-exchange", "billing-api", "--set", rules]);
+    assert_eq!(set["rules"][0]["client_id"], "orders-backend");
+    assert_eq!(set["rules"][0]["impersonation"], false);
+    let unknown =
+        r#"{"rules": [{"client_id": "nobody-app", "source_audience": "orders-api", "scopes": ["billing-api"]}]}"#;
+    fails_naming(&dir.tessera(&["connection", "token-exchange", "billing-api", "--set", unknown]), "--set");
+    fails_naming(&dir.tessera(&["connection", "token-exchange", "billing-api", "--set", "{"]), "--set");
+    let shown = dir.json(&["connection", "token-exchange", "billing-api"]);
+    assert_eq!(shown["rules"].as_array().unwrap().len(), 1, "a refused change writes nothing");
+}

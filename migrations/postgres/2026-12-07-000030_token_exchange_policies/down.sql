@@ -1,0 +1,1 @@
+ALTER TABLE api_connections DROP COLUMN token_exchange_policy;
