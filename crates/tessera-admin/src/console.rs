@@ -27,6 +27,7 @@ mod roles;
 mod scripts;
 mod session;
 mod signing_keys;
+mod user_links;
 mod users;
 mod view;
 
@@ -63,6 +64,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .configure(identity_scopes::routes)
             .configure(claim_types::routes)
             .configure(users::routes)
+            .configure(user_links::routes)
             .configure(roles::routes)
             .configure(organizations::routes)
             .configure(scripts::routes)

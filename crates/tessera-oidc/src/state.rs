@@ -66,6 +66,9 @@ pub struct OidcState {
     pub(crate) dpop: crate::dpop::DpopSettings,
     /// This node's rate limiters, shared by its workers.
     pub(crate) limiters: std::sync::Arc<crate::rate_limit::Limiters>,
+    /// Email verification and password recovery mail (docs/accounts.md); `None`: the
+    /// pages that need mail are not available.
+    pub accounts: Option<tessera_auth::AccountMail>,
 }
 
 impl OidcState {
@@ -89,7 +92,20 @@ impl OidcState {
             limiters: std::sync::Arc::new(crate::rate_limit::Limiters::new(&settings.rate_limits)),
             settings,
             scripts: ScriptRuntime::default(),
+            accounts: None,
         }
+    }
+
+    /// Sends account mail (verification, recovery) with `accounts`.
+    pub fn with_account_mail(mut self, accounts: tessera_auth::AccountMail) -> OidcState {
+        self.accounts = Some(accounts);
+        self
+    }
+
+    /// Whether users with an unverified email address may finish signing in (the
+    /// `unverified_sign_in` setting).
+    pub(crate) fn unverified_sign_in(&self) -> bool {
+        self.accounts.as_ref().is_none_or(|a| a.settings.unverified_sign_in)
     }
 
     /// Makes DPoP nonces with `key` (derived from the master key, so every node accepts

@@ -484,6 +484,18 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    account_tokens (token_hash) {
+        token_hash -> Text,
+        purpose -> Text,
+        user_id -> Text,
+        email -> Text,
+        created_at -> BigInt,
+        expires_at -> BigInt,
+        consumed_at -> Nullable<BigInt>,
+    }
+}
+
 diesel::allow_tables_to_appear_in_same_query!(
     instance,
     users,
@@ -524,4 +536,5 @@ diesel::allow_tables_to_appear_in_same_query!(
     config_version,
     claim_mappings,
     outbox,
+    account_tokens,
 );

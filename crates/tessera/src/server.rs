@@ -44,6 +44,8 @@ pub struct Prepared {
     pub mail: tessera_mail::MailSettings,
     /// Wakes this node's mail delivery task when a message was queued.
     pub mail_wake: tessera_mail::Wake,
+    /// Email verification and password recovery (docs/accounts.md).
+    pub accounts: tessera_auth::AccountSettings,
     /// Whose `X-Forwarded-For` names the client.
     pub trusted_proxies: crate::proxy::TrustedProxies,
     /// Set to stop the background tasks.
@@ -138,6 +140,7 @@ pub fn prepare(settings: &Settings) -> Result<Prepared, Fatal> {
         key_refresh_interval: settings.key_refresh_interval,
         mail: settings.mail.clone(),
         mail_wake: tessera_mail::Wake::default(),
+        accounts: settings.accounts,
         trusted_proxies: settings.trusted_proxies.clone(),
         stop: Arc::new(AtomicBool::new(false)),
     })
@@ -167,6 +170,13 @@ async fn retry_after(
 pub fn start(prepared: &Prepared, listener: TcpListener) -> Result<Server, Fatal> {
     let store = web::Data::new(prepared.store.clone());
     let keys = web::Data::new(prepared.keys.clone());
+    let account_mail = tessera_auth::AccountMail {
+        issuer: prepared.oidc.issuer.clone(),
+        issuer_name: prepared.mail.issuer_name.clone(),
+        master_key: prepared.master_key.clone(),
+        wake: prepared.mail_wake.clone(),
+        settings: prepared.accounts,
+    };
     let oidc = web::Data::new(
         tessera_oidc::OidcState::new(
             prepared.store.clone(),
@@ -175,8 +185,10 @@ pub fn start(prepared: &Prepared, listener: TcpListener) -> Result<Server, Fatal
             prepared.oidc.clone(),
         )
         .with_scripts(prepared.scripts.clone(), prepared.script_fetch.clone(), prepared.master_key.clone())
-        .with_dpop_nonce_key(&prepared.master_key.derive("dpop nonce")),
+        .with_dpop_nonce_key(&prepared.master_key.derive("dpop nonce"))
+        .with_account_mail(account_mail.clone()),
     );
+    let account_mail = web::Data::new(account_mail);
     let discovery = web::Data::new(tessera_oidc::DiscoveryCache::default());
     let token_signing = web::Data::new(tessera_admin::api::TokenSigning {
         keys: prepared.keys.clone(),
@@ -226,6 +238,7 @@ pub fn start(prepared: &Prepared, listener: TcpListener) -> Result<Server, Fatal
             .app_data(console.clone())
             .app_data(rotation.clone())
             .app_data(script_support.clone())
+            .app_data(account_mail.clone())
             .configure(tessera_admin::api::configure)
             .configure(tessera_admin::console::configure)
     })

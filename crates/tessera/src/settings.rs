@@ -99,6 +99,15 @@ pub struct RawSettings {
     pub rate_limit_introspection_per_client: String,
     /// Introspection requests per client address.
     pub rate_limit_introspection_per_ip: String,
+    /// Whether users whose email address is not verified may sign in to applications
+    /// that do not require a verified address themselves (docs/accounts.md).
+    pub unverified_sign_in: bool,
+    /// Seconds an email verification link works (default 24 hours).
+    pub verification_link_lifetime: u64,
+    /// Seconds a password recovery link works (default 30 minutes).
+    pub recovery_link_lifetime: u64,
+    /// Seconds between two verification (or recovery) mails to one account.
+    pub account_mail_resend_interval: u64,
 }
 
 impl Default for RawSettings {
@@ -138,6 +147,10 @@ impl Default for RawSettings {
             rate_limit_token_per_ip: "off".into(),
             rate_limit_introspection_per_client: "off".into(),
             rate_limit_introspection_per_ip: "off".into(),
+            unverified_sign_in: true,
+            verification_link_lifetime: 24 * 3600,
+            recovery_link_lifetime: 30 * 60,
+            account_mail_resend_interval: 60,
         }
     }
 }
@@ -184,6 +197,8 @@ pub struct Settings {
     pub trusted_proxies: crate::proxy::TrustedProxies,
     /// Rate limits on the token endpoint family and introspection.
     pub rate_limits: tessera_oidc::rate_limit::RateLimits,
+    /// Email verification and password recovery (docs/accounts.md).
+    pub accounts: tessera_auth::AccountSettings,
     /// Where the settings came from, for `tessera config check`.
     pub sources: Vec<String>,
 }
@@ -350,7 +365,9 @@ impl Settings {
             )?,
             introspection_per_ip: rate("rate_limit_introspection_per_ip", &raw.rate_limit_introspection_per_ip)?,
         };
+        let accounts = account_settings(&raw)?;
         Ok(Settings {
+            accounts,
             mail,
             trusted_proxies,
             rate_limits,
@@ -377,6 +394,28 @@ impl Settings {
             sources,
         })
     }
+}
+
+/// The account link settings, each within bounds that keep links usable and short-lived.
+fn account_settings(raw: &RawSettings) -> Result<tessera_auth::AccountSettings, SettingsError> {
+    let within = |setting: &str, value: u64, min: u64, max: u64| {
+        if (min..=max).contains(&value) {
+            Ok(i64::try_from(value).unwrap_or(0))
+        } else {
+            Err(SettingsError::new(setting, format!("must be between {min} and {max} seconds")))
+        }
+    };
+    Ok(tessera_auth::AccountSettings {
+        unverified_sign_in: raw.unverified_sign_in,
+        verification_link_lifetime: within(
+            "verification_link_lifetime",
+            raw.verification_link_lifetime,
+            300,
+            7 * 86_400,
+        )?,
+        recovery_link_lifetime: within("recovery_link_lifetime", raw.recovery_link_lifetime, 60, 86_400)?,
+        resend_interval: within("account_mail_resend_interval", raw.account_mail_resend_interval, 1, 3600)?,
+    })
 }
 
 /// OIDC Discovery §3 / RFC 8414 §2: the issuer is an https URL with no query or

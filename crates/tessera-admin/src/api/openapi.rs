@@ -9,8 +9,8 @@ use utoipa::{Modify, OpenApi};
 
 use super::error::ErrorBody;
 use super::{
-    applications, audit_events, body, claim_mappings, claim_types, connections, custom_claims, identity_scopes,
-    management_keys, organizations, preview, roles, scripts, signing_keys, users,
+    account_links, applications, audit_events, body, claim_mappings, claim_types, connections, custom_claims,
+    identity_scopes, management_keys, organizations, preview, roles, scripts, signing_keys, users,
 };
 
 #[derive(OpenApi)]
@@ -27,6 +27,7 @@ use super::{
         identity_scopes::delete,
         users::list, users::create, users::get, users::update, users::delete, users::set_claims,
         users::set_password, users::add_role, users::remove_role,
+        account_links::send_verification, account_links::send_recovery_link,
         roles::list, roles::create, roles::get, roles::update, roles::delete,
         organizations::list, organizations::create, organizations::get, organizations::replace,
         organizations::delete, organizations::list_members, organizations::set_member,

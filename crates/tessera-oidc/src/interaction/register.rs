@@ -217,7 +217,11 @@ fn register(
             ..Default::default()
         };
         let user = users::create(c, &new, now)?;
-        save_claims(c, &user, &values, now)?;
+        save_claims(c, &user, &values, None, now)?;
+        // docs/accounts.md: a new address gets its verification link at once.
+        if let Some(accounts) = &state.accounts {
+            accounts.send_verification(c, &user, now)?;
+        }
         let (new_id, _) = session::start(
             c,
             Some(&pending.session_id),
@@ -233,6 +237,11 @@ fn register(
         audit_user(c, &user.id, "user.register", summary, client_ip, now)?;
         Ok((see_other(&resume_location(&pending.handle)), Some(new_id)))
     });
+    if outcome.is_ok()
+        && let Some(accounts) = &state.accounts
+    {
+        accounts.wake();
+    }
     match outcome {
         // ASVS 5.0 V6.3.8: one answer whichever is taken, so the form tells no more than
         // that one of the two is (and only within the registration budget).
