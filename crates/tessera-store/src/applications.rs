@@ -56,6 +56,8 @@ struct Row {
     require_pushed_authorization_requests: bool,
     dpop_bound_access_tokens: bool,
     require_signed_request_object: bool,
+    require_verified_email: bool,
+    self_registration: bool,
 }
 
 fn parse<T: FromStr>(field: &str, value: &str) -> StoreResult<T> {
@@ -123,6 +125,8 @@ fn columns(
         diesel::dsl::Eq<applications::require_pushed_authorization_requests, bool>,
         diesel::dsl::Eq<applications::dpop_bound_access_tokens, bool>,
         diesel::dsl::Eq<applications::require_signed_request_object, bool>,
+        diesel::dsl::Eq<applications::require_verified_email, bool>,
+        diesel::dsl::Eq<applications::self_registration, bool>,
     ),
 ) {
     let grant_types: Vec<&str> = s.grant_types.iter().map(|g| g.as_str()).collect();
@@ -149,6 +153,8 @@ fn columns(
             applications::require_pushed_authorization_requests.eq(s.require_pushed_authorization_requests),
             applications::dpop_bound_access_tokens.eq(s.dpop_bound_access_tokens),
             applications::require_signed_request_object.eq(s.require_signed_request_object),
+            applications::require_verified_email.eq(s.require_verified_email),
+            applications::self_registration.eq(s.self_registration),
         ),
     )
 }
@@ -345,6 +351,8 @@ fn from_parts(row: Row, lists: Lists) -> StoreResult<Application> {
         require_pushed_authorization_requests: row.require_pushed_authorization_requests,
         dpop_bound_access_tokens: row.dpop_bound_access_tokens,
         require_signed_request_object: row.require_signed_request_object,
+        require_verified_email: row.require_verified_email,
+        self_registration: row.self_registration,
         jwks: row.jwks.as_deref().map(crate::json::parse).transpose()?,
         app_metadata: crate::json::parse(&row.app_metadata)?,
         enabled: row.enabled,

@@ -115,6 +115,8 @@ diesel::table! {
         require_pushed_authorization_requests -> Bool,
         dpop_bound_access_tokens -> Bool,
         require_signed_request_object -> Bool,
+        require_verified_email -> Bool,
+        self_registration -> Bool,
     }
 }
 

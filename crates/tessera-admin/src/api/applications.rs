@@ -57,6 +57,8 @@ pub struct ApplicationView {
     require_pushed_authorization_requests: bool,
     dpop_bound_access_tokens: bool,
     require_signed_request_object: bool,
+    require_verified_email: bool,
+    self_registration: bool,
     #[schema(value_type = Option<Object>)]
     jwks: Option<Value>,
     #[schema(value_type = Object)]
@@ -103,6 +105,8 @@ pub fn view(app: Application) -> ApplicationView {
         require_pushed_authorization_requests: s.require_pushed_authorization_requests,
         dpop_bound_access_tokens: s.dpop_bound_access_tokens,
         require_signed_request_object: s.require_signed_request_object,
+        require_verified_email: s.require_verified_email,
+        self_registration: s.self_registration,
         jwks: s.jwks,
         app_metadata: s.app_metadata,
         created_at: app.created_at,

@@ -102,6 +102,8 @@ struct Values {
     require_pushed_authorization_requests: bool,
     dpop_bound_access_tokens: bool,
     require_signed_request_object: bool,
+    require_verified_email: bool,
+    self_registration: bool,
     app_metadata: String,
 }
 
@@ -132,6 +134,8 @@ impl Values {
             require_pushed_authorization_requests: false,
             dpop_bound_access_tokens: false,
             require_signed_request_object: false,
+            require_verified_email: false,
+            self_registration: true,
             app_metadata: "{}".into(),
         }
     }
@@ -162,6 +166,8 @@ impl Values {
             require_pushed_authorization_requests: s.require_pushed_authorization_requests,
             dpop_bound_access_tokens: s.dpop_bound_access_tokens,
             require_signed_request_object: s.require_signed_request_object,
+            require_verified_email: s.require_verified_email,
+            self_registration: s.self_registration,
             app_metadata: pretty(&s.app_metadata),
         }
     }
@@ -191,6 +197,8 @@ impl Values {
             require_pushed_authorization_requests: form.checked("require_pushed_authorization_requests"),
             dpop_bound_access_tokens: form.checked("dpop_bound_access_tokens"),
             require_signed_request_object: form.checked("require_signed_request_object"),
+            require_verified_email: form.checked("require_verified_email"),
+            self_registration: form.checked("self_registration"),
             app_metadata: form.get("app_metadata").unwrap_or("").to_owned(),
         }
     }
@@ -225,6 +233,8 @@ fn input(form: &FormData) -> Result<ApplicationInput, ApiError> {
         require_pushed_authorization_requests: Some(form.checked("require_pushed_authorization_requests")),
         dpop_bound_access_tokens: Some(form.checked("dpop_bound_access_tokens")),
         require_signed_request_object: Some(form.checked("require_signed_request_object")),
+        require_verified_email: Some(form.checked("require_verified_email")),
+        self_registration: Some(form.checked("self_registration")),
         app_metadata: form.json("app_metadata")?,
         enabled: Some(form.checked("enabled")),
     })
@@ -350,6 +360,10 @@ fn fields(v: &Values, options: &Options) -> Vec<Field> {
             v.require_signed_request_object,
         )
         .help("Sign-in requests (and pushed ones) must carry a request object signed with one of the keys in Public keys (RFC 9101); others are refused."),
+        Field::checkbox("require_verified_email", "Require a verified email address", v.require_verified_email)
+            .help("Users must open the link mailed to them before this application gets a code."),
+        Field::checkbox("self_registration", "Offer self-registration", v.self_registration)
+            .help("The sign-in page offers \"Create an account\" (when the server's registration_enabled allows it)."),
         Field::json("app_metadata", "Application metadata (JSON object)", &v.app_metadata),
     ]
 }

@@ -109,6 +109,12 @@ pub struct ApplicationInput {
     /// Accept authorization requests (and pushed ones) only with a request object signed
     /// with one of the application's keys (RFC 9101 §10.5; needs `jwks`). Default false.
     pub require_signed_request_object: Option<bool>,
+    /// A signed-in user must have a verified email address before this application gets
+    /// a code (docs/accounts.md). Default false.
+    pub require_verified_email: Option<bool>,
+    /// Whether this application's sign-in page offers registration (when the server's
+    /// `registration_enabled` allows it). Default true.
+    pub self_registration: Option<bool>,
     /// A JSON object of your own data.
     #[cfg_attr(feature = "openapi", schema(value_type = Option<Object>))]
     pub app_metadata: Option<Value>,
@@ -137,6 +143,10 @@ pub struct ApplicationSettings {
     /// RFC 9101 §10.5: authorize and PAR accept this client's requests only as signed
     /// request objects.
     pub require_signed_request_object: bool,
+    /// docs/accounts.md: no code until the user's email address is verified.
+    pub require_verified_email: bool,
+    /// docs/accounts.md: the sign-in page offers registration (if the server allows it).
+    pub self_registration: bool,
     pub jwks: Option<Value>,
     pub app_metadata: Value,
     pub enabled: bool,
@@ -304,6 +314,8 @@ impl ApplicationInput {
             require_pushed_authorization_requests: self.require_pushed_authorization_requests.unwrap_or(false),
             dpop_bound_access_tokens: self.dpop_bound_access_tokens.unwrap_or(false),
             require_signed_request_object,
+            require_verified_email: self.require_verified_email.unwrap_or(false),
+            self_registration: self.self_registration.unwrap_or(true),
             jwks,
             app_metadata,
             enabled: self.enabled.unwrap_or(true),

@@ -8,6 +8,7 @@ use std::time::Duration;
 use reqwest::Method;
 use serde_json::{Value, json};
 use tessera_store::account_tokens::{self, Purpose};
+use tessera_store::applications::ApplicationSettings;
 use tessera_store::{audit, users};
 use tessera_testkit::smtp::{ReceivedMail, SmtpServer};
 
@@ -308,6 +309,35 @@ crate::both_backends! {
         let resumed = b.get(&format!("/connect/authorize/resume?request={request}"));
         assert!(resumed.callback().contains_key("code"), "{resumed:?}");
         assert_eq!(smtp.wait_for(2, Duration::from_millis(300)).len(), 1, "the throttled resend sent nothing");
+    }
+
+    fn an_application_may_require_a_verified_address_and_close_self_registration(db: TestDatabase) {
+        let smtp = SmtpServer::start();
+        let w = mail_world(&db, &smtp, |_| {});
+        let strict = ApplicationSettings { require_verified_email: true, ..web_app(&[OTHER_REDIRECT], &[]) };
+        add_app(&w, "strict", &strict);
+        let closed = ApplicationSettings { self_registration: false, ..web_app(&[OTHER_REDIRECT], &[]) };
+        add_app(&w, "closed", &closed);
+
+        // The server allows unverified sign-in; `strict` does not.
+        let b = Browser::new(&w.app);
+        assert!(code_for(&b, &authorize_path("webapp", REDIRECT, &[])).contains_key("code"));
+        let waiting = b.get(&authorize_path("strict", OTHER_REDIRECT, &[])).see_other();
+        assert!(waiting.starts_with("/login/verify-email?request="), "{waiting}");
+        assert!(b.get(&waiting).body.contains("alice@example.com"));
+
+        // `closed` offers no registration, and its registration pages are closed.
+        let b = Browser::new(&w.app);
+        let to_login = b.get(&authorize_path("closed", OTHER_REDIRECT, &[])).see_other();
+        let sign_in = b.get(&to_login);
+        assert!(!sign_in.body.contains("/register?request="), "{}", sign_in.body);
+        let open = b.get(&authorize_path("webapp", REDIRECT, &[])).see_other();
+        assert!(b.get(&open).body.contains("/register?request="));
+        let (request, csrf) = (hidden(&sign_in.body, "request"), hidden(&sign_in.body, "csrf"));
+        assert_eq!(b.get(&to_login.replacen("/login", "/register", 1)).status, 404);
+        let form = [("request", request.as_str()), ("csrf", csrf.as_str()), ("username", "erin"), ("password", PASSWORD)];
+        assert_eq!(b.post("/register", &form).status, 404);
+        assert!(w.store.read_transaction(|c| users::find_by_login(c, "erin")).unwrap().is_none());
     }
 
     fn registration_with_a_bad_email_writes_nothing_and_sends_nothing(db: TestDatabase) {
