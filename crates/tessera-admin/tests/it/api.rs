@@ -604,6 +604,7 @@ both_backends! {
             ("get", "/api/v1/users"), ("post", "/api/v1/users"), ("get", "/api/v1/users/{id}"), ("patch", "/api/v1/users/{id}"),
             ("delete", "/api/v1/users/{id}"), ("put", "/api/v1/users/{id}/claims"), ("put", "/api/v1/users/{id}/password"),
             ("put", "/api/v1/users/{id}/roles/{role_id}"), ("delete", "/api/v1/users/{id}/roles/{role_id}"),
+            ("post", "/api/v1/users/{id}/send-verification"), ("post", "/api/v1/users/{id}/send-recovery-link"),
             ("get", "/api/v1/management-keys"), ("post", "/api/v1/management-keys"), ("get", "/api/v1/management-keys/{id}"),
             ("delete", "/api/v1/management-keys/{id}"),
             ("get", "/api/v1/roles"), ("post", "/api/v1/roles"), ("get", "/api/v1/roles/{id}"), ("put", "/api/v1/roles/{id}"),
