@@ -6,6 +6,7 @@
 
 use actix_web::web;
 
+pub(crate) mod account_links;
 pub mod applications;
 pub(crate) mod audit_events;
 mod auth;
@@ -58,6 +59,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .configure(claim_types::routes)
             .configure(identity_scopes::routes)
             .configure(users::routes)
+            .configure(account_links::routes)
             .configure(roles::routes)
             .configure(organizations::routes)
             .configure(management_keys::routes)

@@ -28,6 +28,7 @@ mod scripts;
 mod session;
 mod signing_keys;
 mod token_exchange;
+mod user_links;
 mod users;
 mod view;
 
@@ -65,6 +66,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .configure(identity_scopes::routes)
             .configure(claim_types::routes)
             .configure(users::routes)
+            .configure(user_links::routes)
             .configure(roles::routes)
             .configure(organizations::routes)
             .configure(scripts::routes)

@@ -5,8 +5,10 @@
 //! outcome in their own protocol's format.
 #![forbid(unsafe_code)]
 
+pub mod account_links;
 pub mod password_policy;
 pub mod sign_in;
 
+pub use account_links::{AccountMail, AccountSettings, Sent};
 pub use password_policy::{MinScoreOutOfRange, PasswordPolicy, PasswordRefused, Weakness};
 pub use sign_in::{Channel, PasswordAttempt, Reservations, Verdict, check_password, locked_message};

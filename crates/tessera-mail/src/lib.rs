@@ -11,11 +11,13 @@
 #![forbid(unsafe_code)]
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 
+mod accounts;
 pub mod delivery;
 mod message;
 mod queue;
 mod settings;
 
+pub use accounts::{PasswordChangedMessage, RecoveryMessage, VerifyEmailMessage, duration_words};
 pub use delivery::{Delivery, Outcome, RetryPolicy, Wake};
 pub use message::{Message, Rendered, TestMessage};
 pub use queue::{KIND, MailError, enqueue};

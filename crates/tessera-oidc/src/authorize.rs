@@ -311,6 +311,15 @@ pub(crate) fn decide(
     if !tessera_domain::missing_required_claims(&app.settings.required_claims, &values).is_empty() {
         return Ok(ask(REQUIRED_CLAIMS_PATH, "interaction_required", "the user must provide required information"));
     }
+    // docs/accounts.md: a verified address first, when the application or the server
+    // (`unverified_sign_in` off) requires one.
+    if !user.email_verified && (app.settings.require_verified_email || !state.unverified_sign_in()) {
+        return Ok(ask(
+            crate::interaction::verify_email::VERIFY_EMAIL_STEP_PATH,
+            "interaction_required",
+            "the user must verify their email address",
+        ));
+    }
     // RFC 8628 §5.4: a device request is always confirmed, whatever was remembered.
     if (app.settings.require_consent || request.device.is_some()) && !request.consented {
         let remembered = consents::get_consent(conn, &user.id, &app.id)?

@@ -6,9 +6,11 @@
 
 pub mod consent;
 pub mod device;
+pub mod recovery;
 pub mod register;
 pub mod required_claims;
 pub mod sign_in;
+pub mod verify_email;
 
 use std::collections::BTreeMap;
 
@@ -101,20 +103,27 @@ pub(crate) fn validate(
     if errors.is_empty() { Ok(values) } else { Err(errors) }
 }
 
-/// Saves what a user typed: `email` on the account (a new email is unverified), the rest
-/// as claim values. Server-controlled claims (the verified flags, OIDC Core §5.1) are
-/// never taken from a user's input.
+/// Saves what a user typed: `email` on the account (a new email is unverified, and gets
+/// a verification link when `accounts` can send one), the rest as claim values.
+/// Server-controlled claims (the verified flags, OIDC Core §5.1) are never taken from a
+/// user's input. The caller wakes the mail delivery once committed.
 pub(crate) fn save_claims(
     conn: &mut AnyConnection,
     user: &users::User,
     values: &BTreeMap<String, Value>,
+    accounts: Option<&tessera_auth::AccountMail>,
     now: i64,
 ) -> StoreResult<()> {
     let mut rest = values.clone();
     rest.retain(|name, _| !tessera_domain::is_server_controlled(name));
     if let Some(email) = rest.remove("email") {
         let changes = users::UserChanges { email: Some(email.as_str().map(str::to_lowercase)), ..Default::default() };
-        users::update(conn, &user.id, &changes, now)?;
+        let updated = users::update(conn, &user.id, &changes, now)?;
+        if updated.email != user.email
+            && let Some(accounts) = accounts
+        {
+            accounts.send_verification(conn, &updated, now)?;
+        }
     }
     users::set_claim_values(conn, &user.id, &rest, now)
 }

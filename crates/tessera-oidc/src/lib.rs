@@ -114,6 +114,26 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .route(web::post().to(interaction::sign_in::submit)),
         )
         .service(
+            web::resource("/login/forgot")
+                .route(web::get().to(interaction::recovery::show_forgot))
+                .route(web::post().to(interaction::recovery::submit_forgot)),
+        )
+        .service(
+            web::resource("/account/recover/{token}")
+                .route(web::get().to(interaction::recovery::show_recover))
+                .route(web::post().to(interaction::recovery::submit_recover)),
+        )
+        .service(
+            web::resource("/account/verify/{token}")
+                .route(web::get().to(interaction::verify_email::show))
+                .route(web::post().to(interaction::verify_email::submit)),
+        )
+        .service(
+            web::resource(interaction::verify_email::VERIFY_EMAIL_STEP_PATH)
+                .route(web::get().to(interaction::verify_email::show_step))
+                .route(web::post().to(interaction::verify_email::submit_step)),
+        )
+        .service(
             web::resource("/register")
                 .route(web::get().to(interaction::register::show))
                 .route(web::post().to(interaction::register::submit)),

@@ -68,6 +68,9 @@ pub struct OidcState {
     pub(crate) limiters: std::sync::Arc<crate::rate_limit::Limiters>,
     /// Wakes this node's outbox runner once a queued job (a logout token) is committed.
     pub outbox_wake: tessera_outbound::Wake,
+    /// Email verification and password recovery mail (docs/accounts.md); `None`: the
+    /// pages that need mail are not available.
+    pub accounts: Option<tessera_auth::AccountMail>,
 }
 
 impl OidcState {
@@ -92,6 +95,7 @@ impl OidcState {
             settings,
             scripts: ScriptRuntime::default(),
             outbox_wake: tessera_outbound::Wake::default(),
+            accounts: None,
         }
     }
 
@@ -99,6 +103,18 @@ impl OidcState {
     pub fn with_outbox_wake(mut self, wake: tessera_outbound::Wake) -> OidcState {
         self.outbox_wake = wake;
         self
+    }
+
+    /// Sends account mail (verification, recovery) with `accounts`.
+    pub fn with_account_mail(mut self, accounts: tessera_auth::AccountMail) -> OidcState {
+        self.accounts = Some(accounts);
+        self
+    }
+
+    /// Whether users with an unverified email address may finish signing in (the
+    /// `unverified_sign_in` setting).
+    pub(crate) fn unverified_sign_in(&self) -> bool {
+        self.accounts.as_ref().is_none_or(|a| a.settings.unverified_sign_in)
     }
 
     /// Makes DPoP nonces with `key` (derived from the master key, so every node accepts

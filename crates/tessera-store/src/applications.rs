@@ -58,6 +58,8 @@ struct Row {
     require_signed_request_object: bool,
     backchannel_logout_uri: Option<String>,
     backchannel_logout_session_required: bool,
+    require_verified_email: bool,
+    self_registration: bool,
 }
 
 fn parse<T: FromStr>(field: &str, value: &str) -> StoreResult<T> {
@@ -127,6 +129,8 @@ fn columns(
         diesel::dsl::Eq<applications::require_signed_request_object, bool>,
         diesel::dsl::Eq<applications::backchannel_logout_uri, Option<String>>,
         diesel::dsl::Eq<applications::backchannel_logout_session_required, bool>,
+        diesel::dsl::Eq<applications::require_verified_email, bool>,
+        diesel::dsl::Eq<applications::self_registration, bool>,
     ),
 ) {
     let grant_types: Vec<&str> = s.grant_types.iter().map(|g| g.as_str()).collect();
@@ -155,6 +159,8 @@ fn columns(
             applications::require_signed_request_object.eq(s.require_signed_request_object),
             applications::backchannel_logout_uri.eq(s.backchannel_logout_uri.clone()),
             applications::backchannel_logout_session_required.eq(s.backchannel_logout_session_required),
+            applications::require_verified_email.eq(s.require_verified_email),
+            applications::self_registration.eq(s.self_registration),
         ),
     )
 }
@@ -353,6 +359,8 @@ fn from_parts(row: Row, lists: Lists) -> StoreResult<Application> {
         require_signed_request_object: row.require_signed_request_object,
         backchannel_logout_uri: row.backchannel_logout_uri,
         backchannel_logout_session_required: row.backchannel_logout_session_required,
+        require_verified_email: row.require_verified_email,
+        self_registration: row.self_registration,
         jwks: row.jwks.as_deref().map(crate::json::parse).transpose()?,
         app_metadata: crate::json::parse(&row.app_metadata)?,
         enabled: row.enabled,

@@ -44,6 +44,7 @@ mod prepared;
 pub mod schema;
 mod seed;
 
+pub mod account_tokens;
 pub mod admin_sessions;
 pub mod applications;
 pub mod audit;

@@ -25,6 +25,8 @@ pub struct PurgeCounts {
     pub admin_sessions: usize,
     /// Sign-in throttle buckets whose window and lock are over.
     pub sign_in_buckets: usize,
+    /// Account links (email verification, password recovery) past their expiry.
+    pub account_tokens: usize,
 }
 
 impl PurgeCounts {
@@ -41,6 +43,7 @@ impl PurgeCounts {
             + self.browser_sessions
             + self.admin_sessions
             + self.sign_in_buckets
+            + self.account_tokens
     }
 }
 
@@ -79,6 +82,7 @@ pub fn purge_expired(conn: &mut AnyConnection, now: i64) -> StoreResult<PurgeCou
     let admin_sessions =
         diesel::delete(admin_sessions::table.filter(admin_sessions::expires_at.le(now))).execute(conn)?;
     let sign_in_buckets = crate::throttle::purge(conn, now)?;
+    let account_tokens = crate::account_tokens::purge(conn, now)?;
     Ok(PurgeCounts {
         authorization_codes,
         authorization_requests,
@@ -92,5 +96,6 @@ pub fn purge_expired(conn: &mut AnyConnection, now: i64) -> StoreResult<PurgeCou
         browser_sessions,
         admin_sessions,
         sign_in_buckets,
+        account_tokens,
     })
 }

@@ -118,6 +118,8 @@ diesel::table! {
         require_signed_request_object -> Bool,
         backchannel_logout_uri -> Nullable<Text>,
         backchannel_logout_session_required -> Bool,
+        require_verified_email -> Bool,
+        self_registration -> Bool,
     }
 }
 
@@ -489,6 +491,18 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    account_tokens (token_hash) {
+        token_hash -> Text,
+        purpose -> Text,
+        user_id -> Text,
+        email -> Text,
+        created_at -> BigInt,
+        expires_at -> BigInt,
+        consumed_at -> Nullable<BigInt>,
+    }
+}
+
 diesel::allow_tables_to_appear_in_same_query!(
     instance,
     users,
@@ -529,4 +543,5 @@ diesel::allow_tables_to_appear_in_same_query!(
     config_version,
     claim_mappings,
     outbox,
+    account_tokens,
 );

@@ -3,6 +3,8 @@
 
 use tessera_testkit::both_backends;
 
+#[path = "store/account_tokens.rs"]
+mod account_tokens;
 #[path = "store/admin_sessions.rs"]
 mod admin_sessions;
 #[path = "store/applications.rs"]

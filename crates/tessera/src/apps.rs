@@ -141,6 +141,14 @@ pub struct CreateApp {
     /// Default: plain parameters are accepted too.
     #[arg(long)]
     pub require_signed_request_object: bool,
+    /// Give this application no code until the signed-in user's email address is verified
+    /// (docs/accounts.md); the user is asked to open the link mailed to them. Default off.
+    #[arg(long)]
+    pub require_verified_email: bool,
+    /// Do not offer "Create an account" on this application's sign-in page (registration
+    /// is otherwise offered when the server's registration_enabled allows it).
+    #[arg(long)]
+    pub no_self_registration: bool,
     /// Free text for administrators (at most 1000 characters). Default: empty.
     #[arg(long, value_name = "TEXT")]
     pub description: Option<String>,
@@ -276,6 +284,8 @@ fn input(args: &CreateApp) -> Result<ApplicationInput, Fatal> {
         require_signed_request_object: Some(args.require_signed_request_object),
         backchannel_logout_uri: args.backchannel_logout_uri.clone(),
         backchannel_logout_session_required: Some(args.backchannel_logout_session_required),
+        require_verified_email: Some(args.require_verified_email),
+        self_registration: Some(!args.no_self_registration),
         app_metadata: args.app_metadata.as_deref().map(|raw| json("--app-metadata", raw)).transpose()?,
         enabled: Some(!args.disabled),
     })
@@ -307,6 +317,8 @@ const FLAGS: &[(&str, &str)] = &[
     ("require_signed_request_object", "--require-signed-request-object"),
     ("backchannel_logout_uri", "--backchannel-logout-uri"),
     ("backchannel_logout_session_required", "--backchannel-logout-session-required"),
+    ("require_verified_email", "--require-verified-email"),
+    ("self_registration", "--no-self-registration"),
     ("app_metadata", "--app-metadata"),
 ];
 
@@ -437,6 +449,8 @@ fn show(store: &Store, args: &ShowApp) -> Result<(), Fatal> {
     field("require pushed requests", yes_no(s.require_pushed_authorization_requests));
     field("require DPoP", yes_no(s.dpop_bound_access_tokens));
     field("require signed request objects", yes_no(s.require_signed_request_object));
+    field("require verified email", yes_no(s.require_verified_email));
+    field("self-registration", yes_no(s.self_registration));
     field("jwks", &s.jwks.as_ref().map_or_else(|| "(none)".to_owned(), Value::to_string));
     field("app metadata", &s.app_metadata.to_string());
     field("created at", &app.created_at.to_string());

@@ -6,7 +6,8 @@
 //! `Forwarded` / `X-Forwarded-*`; Tessera trusts no proxy, so the address is the peer's,
 //! and the host and scheme, which the issuer fixes, are not logged. The path is logged
 //! without its query: authorize and end-session queries carry `id_token_hint` and other
-//! values that do not belong in a log.
+//! values that do not belong in a log. The path of an account link (docs/accounts.md)
+//! carries a single-use token: it is logged as its route, `/account/recover/{token}`.
 //!
 //! Each failed request is logged once. A 503 (the database is away) is logged where the
 //! store error is mapped to a response (`tessera_oidc::error`, the management API's
@@ -36,7 +37,7 @@ impl RootSpanBuilder for PeerRootSpan {
             "HTTP request",
             http.method = %request.method(),
             http.route = %route,
-            http.target = %request.path(),
+            http.target = %loggable_path(request.path()),
             http.client_ip = %peer,
             http.status_code = tracing::field::Empty,
             otel.kind = "server",
@@ -60,6 +61,16 @@ impl RootSpanBuilder for PeerRootSpan {
         }
         DefaultRootSpanBuilder::on_request_end(span, outcome);
     }
+}
+
+/// The path as it may be logged: an account link's token replaced by `{token}`.
+fn loggable_path(path: &str) -> std::borrow::Cow<'_, str> {
+    for prefix in [tessera_auth::account_links::VERIFY_PATH, tessera_auth::account_links::RECOVER_PATH] {
+        if path.starts_with(prefix) {
+            return format!("{prefix}{{token}}").into();
+        }
+    }
+    path.into()
 }
 
 #[cfg(test)]
@@ -153,5 +164,13 @@ mod tests {
         for forged in ["203.0.113.66", "198.51.100.7", "evil.test", "https", "secret"] {
             assert!(!line.contains(forged), "{forged} in {line}");
         }
+    }
+
+    #[test]
+    fn an_account_links_token_is_not_logged() {
+        let token = "Zm9vYmFyYmF6cXV4cXV1eGNvcmdlZ3JhdWx0Z2FycGx5";
+        assert_eq!(loggable_path(&format!("/account/recover/{token}")), "/account/recover/{token}");
+        assert_eq!(loggable_path(&format!("/account/verify/{token}")), "/account/verify/{token}");
+        assert_eq!(loggable_path("/login/forgot"), "/login/forgot");
     }
 }

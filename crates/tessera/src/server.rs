@@ -50,6 +50,8 @@ pub struct Prepared {
     outbox_poll_interval: std::time::Duration,
     /// When logout token deliveries are retried and given up.
     backchannel_logout_retry: tessera_outbound::RetryPolicy,
+    /// Email verification and password recovery (docs/accounts.md).
+    pub accounts: tessera_auth::AccountSettings,
     /// Whose `X-Forwarded-For` names the client.
     pub trusted_proxies: crate::proxy::TrustedProxies,
     /// Set to stop the background tasks.
@@ -152,6 +154,7 @@ pub fn prepare(settings: &Settings) -> Result<Prepared, Fatal> {
         outbound: settings.outbound.clone(),
         outbox_poll_interval: settings.outbox_poll_interval,
         backchannel_logout_retry: settings.backchannel_logout_retry,
+        accounts: settings.accounts,
         trusted_proxies: settings.trusted_proxies.clone(),
         stop: Arc::new(AtomicBool::new(false)),
     })
@@ -181,6 +184,13 @@ async fn retry_after(
 pub fn start(prepared: &Prepared, listener: TcpListener) -> Result<Server, Fatal> {
     let store = web::Data::new(prepared.store.clone());
     let keys = web::Data::new(prepared.keys.clone());
+    let account_mail = tessera_auth::AccountMail {
+        issuer: prepared.oidc.issuer.clone(),
+        issuer_name: prepared.mail.issuer_name.clone(),
+        master_key: prepared.master_key.clone(),
+        wake: prepared.mail_wake.clone(),
+        settings: prepared.accounts,
+    };
     let oidc = web::Data::new(
         tessera_oidc::OidcState::new(
             prepared.store.clone(),
@@ -190,8 +200,10 @@ pub fn start(prepared: &Prepared, listener: TcpListener) -> Result<Server, Fatal
         )
         .with_scripts(prepared.scripts.clone(), prepared.script_fetch.clone(), prepared.master_key.clone())
         .with_dpop_nonce_key(&prepared.master_key.derive("dpop nonce"))
-        .with_outbox_wake(prepared.mail_wake.clone()),
+        .with_outbox_wake(prepared.mail_wake.clone())
+        .with_account_mail(account_mail.clone()),
     );
+    let account_mail = web::Data::new(account_mail);
     let discovery = web::Data::new(tessera_oidc::DiscoveryCache::default());
     let token_signing = web::Data::new(tessera_admin::api::TokenSigning {
         keys: prepared.keys.clone(),
@@ -244,6 +256,7 @@ pub fn start(prepared: &Prepared, listener: TcpListener) -> Result<Server, Fatal
             .app_data(rotation.clone())
             .app_data(script_support.clone())
             .app_data(session_policy.clone())
+            .app_data(account_mail.clone())
             .configure(tessera_admin::api::configure)
             .configure(tessera_admin::console::configure)
     })

@@ -114,6 +114,15 @@ pub struct RawSettings {
     pub backchannel_logout_retry_delay: u64,
     /// Attempts after which a logout token delivery is given up (and audited).
     pub backchannel_logout_max_attempts: u32,
+    /// Whether users whose email address is not verified may sign in to applications
+    /// that do not require a verified address themselves (docs/accounts.md).
+    pub unverified_sign_in: bool,
+    /// Seconds an email verification link works (default 24 hours).
+    pub verification_link_lifetime: u64,
+    /// Seconds a password recovery link works (default 30 minutes).
+    pub recovery_link_lifetime: u64,
+    /// Seconds between two verification (or recovery) mails to one account.
+    pub account_mail_resend_interval: u64,
 }
 
 impl Default for RawSettings {
@@ -158,6 +167,10 @@ impl Default for RawSettings {
             outbox_poll_interval_ms: 5_000,
             backchannel_logout_retry_delay: 10,
             backchannel_logout_max_attempts: 8,
+            unverified_sign_in: true,
+            verification_link_lifetime: 24 * 3600,
+            recovery_link_lifetime: 30 * 60,
+            account_mail_resend_interval: 60,
         }
     }
 }
@@ -210,6 +223,8 @@ pub struct Settings {
     pub outbox_poll_interval: std::time::Duration,
     /// When logout token deliveries are retried and given up.
     pub backchannel_logout_retry: tessera_outbound::RetryPolicy,
+    /// Email verification and password recovery (docs/accounts.md).
+    pub accounts: tessera_auth::AccountSettings,
     /// Where the settings came from, for `tessera config check`.
     pub sources: Vec<String>,
 }
@@ -402,10 +417,12 @@ impl Settings {
             max_attempts: i64::from(raw.backchannel_logout_max_attempts),
             ..tessera_outbound::backchannel_logout::DEFAULT_POLICY
         };
+        let accounts = account_settings(&raw)?;
         Ok(Settings {
             outbound,
             outbox_poll_interval: std::time::Duration::from_millis(raw.outbox_poll_interval_ms),
             backchannel_logout_retry,
+            accounts,
             mail,
             trusted_proxies,
             rate_limits,
@@ -432,6 +449,28 @@ impl Settings {
             sources,
         })
     }
+}
+
+/// The account link settings, each within bounds that keep links usable and short-lived.
+fn account_settings(raw: &RawSettings) -> Result<tessera_auth::AccountSettings, SettingsError> {
+    let within = |setting: &str, value: u64, min: u64, max: u64| {
+        if (min..=max).contains(&value) {
+            Ok(i64::try_from(value).unwrap_or(0))
+        } else {
+            Err(SettingsError::new(setting, format!("must be between {min} and {max} seconds")))
+        }
+    };
+    Ok(tessera_auth::AccountSettings {
+        unverified_sign_in: raw.unverified_sign_in,
+        verification_link_lifetime: within(
+            "verification_link_lifetime",
+            raw.verification_link_lifetime,
+            300,
+            7 * 86_400,
+        )?,
+        recovery_link_lifetime: within("recovery_link_lifetime", raw.recovery_link_lifetime, 60, 86_400)?,
+        resend_interval: within("account_mail_resend_interval", raw.account_mail_resend_interval, 1, 3600)?,
+    })
 }
 
 /// OIDC Discovery §3 / RFC 8414 §2: the issuer is an https URL with no query or

@@ -60,6 +60,8 @@ pub struct ApplicationView {
     /// OIDC Back-Channel Logout 1.0: where logout tokens go, if anywhere.
     backchannel_logout_uri: Option<String>,
     backchannel_logout_session_required: bool,
+    require_verified_email: bool,
+    self_registration: bool,
     #[schema(value_type = Option<Object>)]
     jwks: Option<Value>,
     #[schema(value_type = Object)]
@@ -108,6 +110,8 @@ pub fn view(app: Application) -> ApplicationView {
         require_signed_request_object: s.require_signed_request_object,
         backchannel_logout_uri: s.backchannel_logout_uri,
         backchannel_logout_session_required: s.backchannel_logout_session_required,
+        require_verified_email: s.require_verified_email,
+        self_registration: s.self_registration,
         jwks: s.jwks,
         app_metadata: s.app_metadata,
         created_at: app.created_at,

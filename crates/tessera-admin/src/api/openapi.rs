@@ -9,8 +9,8 @@ use utoipa::{Modify, OpenApi};
 
 use super::error::ErrorBody;
 use super::{
-    applications, audit_events, body, claim_mappings, claim_types, connections, custom_claims, identity_scopes,
-    management_keys, organizations, preview, roles, scripts, signing_keys, token_exchange, users,
+    account_links, applications, audit_events, body, claim_mappings, claim_types, connections, custom_claims,
+    identity_scopes, management_keys, organizations, preview, roles, scripts, signing_keys, token_exchange, users,
 };
 
 #[derive(OpenApi)]
@@ -29,6 +29,7 @@ use super::{
         users::set_password, users::add_role, users::remove_role,
         users::sessions::list_sessions, users::sessions::end_sessions, users::sessions::end_session,
         users::sessions::list_consents, users::sessions::revoke_consent,
+        account_links::send_verification, account_links::send_recovery_link,
         roles::list, roles::create, roles::get, roles::update, roles::delete,
         organizations::list, organizations::create, organizations::get, organizations::replace,
         organizations::delete, organizations::list_members, organizations::set_member,

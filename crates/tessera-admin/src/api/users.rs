@@ -192,23 +192,26 @@ pub async fn create(
     store: web::Data<Store>,
     hasher: web::Data<PasswordHasher>,
     policy: web::Data<PasswordPolicy>,
+    mail: Option<web::Data<tessera_auth::AccountMail>>,
     caller: Caller,
     bytes: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
     let input: NewUserBody = body::parse(&bytes)?;
     let created = blocking(move || {
-        let user = create_user(&store, &hasher, &policy, &caller, input)?;
+        let user = create_user(&store, &hasher, &policy, mail.as_ref().map(|m| m.get_ref()), &caller, input)?;
         Ok(store.read_transaction(|c| detail(c, user))?)
     })
     .await?;
     Ok(HttpResponse::Created().json(created))
 }
 
-/// Creates a user. Shared by the API and the console.
+/// Creates a user. Shared by the API and the console. An email address not marked
+/// verified gets a verification link when `mail` can send one (docs/accounts.md).
 pub(crate) fn create_user(
     store: &Store,
     hasher: &PasswordHasher,
     policy: &PasswordPolicy,
+    mail: Option<&tessera_auth::AccountMail>,
     who: &dyn Actor,
     input: NewUserBody,
 ) -> Result<User, ApiError> {
@@ -228,13 +231,20 @@ pub(crate) fn create_user(
         app_metadata,
         user_metadata,
     };
-    Ok(store.write_transaction(|c| {
+    let created = store.write_transaction(|c| {
         let user = users::create(c, &new, now)?;
         let mut summary = summary(&user);
         summary["password_set"] = json!(new.password_hash.is_some());
+        if let Some(mail) = mail.filter(|_| user.email.is_some() && !user.email_verified) {
+            summary["verification_sent"] = json!(mail.send_verification(c, &user, now)? == tessera_auth::Sent::Queued);
+        }
         changes::record(c, who, "user.create", &format!("user:{}", user.id), summary, now)?;
         Ok(user)
-    })?)
+    })?;
+    if let Some(mail) = mail {
+        mail.wake();
+    }
+    Ok(created)
 }
 
 #[utoipa::path(get, path = "/api/v1/users/{id}", tag = "users", params(("id" = String, Path)),
@@ -255,6 +265,7 @@ pub async fn get(store: web::Data<Store>, _caller: Caller, id: web::Path<String>
     responses((status = 200, body = UserDetail), (status = 404, body = super::ErrorBody), (status = 409, body = super::ErrorBody)))]
 pub async fn update(
     store: web::Data<Store>,
+    mail: Option<web::Data<tessera_auth::AccountMail>>,
     caller: Caller,
     id: web::Path<String>,
     bytes: web::Bytes,
@@ -262,7 +273,7 @@ pub async fn update(
     let id = UserId::from(id.into_inner());
     let patch: UserPatch = body::parse(&bytes)?;
     let updated = blocking(move || {
-        let user = update_user(&store, &caller, &id, patch)?;
+        let user = update_user(&store, mail.as_ref().map(|m| m.get_ref()), &caller, &id, patch)?;
         Ok(store.read_transaction(|c| detail(c, user))?)
     })
     .await?;
@@ -270,7 +281,16 @@ pub async fn update(
 }
 
 /// Changes the fields `patch` sets. Shared by the API and the console.
-pub(crate) fn update_user(store: &Store, who: &dyn Actor, id: &UserId, patch: UserPatch) -> Result<User, ApiError> {
+///
+/// A new email address that the patch does not itself mark verified gets a
+/// verification link when `mail` can send one (docs/accounts.md).
+pub(crate) fn update_user(
+    store: &Store,
+    mail: Option<&tessera_auth::AccountMail>,
+    who: &dyn Actor,
+    id: &UserId,
+    patch: UserPatch,
+) -> Result<User, ApiError> {
     let changes = UserChanges {
         username: patch.username.as_deref().map(username).transpose()?,
         email: patch.email.map(|e| e.as_deref().map(email).transpose()).transpose()?,
@@ -280,10 +300,13 @@ pub(crate) fn update_user(store: &Store, who: &dyn Actor, id: &UserId, patch: Us
         user_metadata: patch.user_metadata.map(|v| body::json_object("user_metadata", v)).transpose()?,
     };
     let now = super::now();
-    Ok(store.write_transaction(|c| {
+    let updated = store.write_transaction(|c| {
         let before = users::get(c, id)?;
         let after = users::update(c, id, &changes, now)?;
         let mut summary = json!({ "before": summary(&before), "after": summary(&after) });
+        if let Some(mail) = mail.filter(|_| after.email != before.email && !after.email_verified) {
+            summary["verification_sent"] = json!(mail.send_verification(c, &after, now)? == tessera_auth::Sent::Queued);
+        }
         // ASVS 5.0 V7.4.2: disabling an account ends its sessions and tokens at once;
         // enabling it again restores none of them.
         if after.disabled && !before.disabled {
@@ -297,7 +320,11 @@ pub(crate) fn update_user(store: &Store, who: &dyn Actor, id: &UserId, patch: Us
         }
         changes::record(c, who, "user.update", &format!("user:{id}"), summary, now)?;
         Ok(after)
-    })?)
+    })?;
+    if let Some(mail) = mail {
+        mail.wake();
+    }
+    Ok(updated)
 }
 
 #[utoipa::path(delete, path = "/api/v1/users/{id}", tag = "users", params(("id" = String, Path)),

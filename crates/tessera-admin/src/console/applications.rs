@@ -104,6 +104,8 @@ struct Values {
     require_signed_request_object: bool,
     backchannel_logout_uri: String,
     backchannel_logout_session_required: bool,
+    require_verified_email: bool,
+    self_registration: bool,
     app_metadata: String,
 }
 
@@ -136,6 +138,8 @@ impl Values {
             require_signed_request_object: false,
             backchannel_logout_uri: String::new(),
             backchannel_logout_session_required: false,
+            require_verified_email: false,
+            self_registration: true,
             app_metadata: "{}".into(),
         }
     }
@@ -168,6 +172,8 @@ impl Values {
             require_signed_request_object: s.require_signed_request_object,
             backchannel_logout_uri: s.backchannel_logout_uri.clone().unwrap_or_default(),
             backchannel_logout_session_required: s.backchannel_logout_session_required,
+            require_verified_email: s.require_verified_email,
+            self_registration: s.self_registration,
             app_metadata: pretty(&s.app_metadata),
         }
     }
@@ -199,6 +205,8 @@ impl Values {
             require_signed_request_object: form.checked("require_signed_request_object"),
             backchannel_logout_uri: form.text("backchannel_logout_uri"),
             backchannel_logout_session_required: form.checked("backchannel_logout_session_required"),
+            require_verified_email: form.checked("require_verified_email"),
+            self_registration: form.checked("self_registration"),
             app_metadata: form.get("app_metadata").unwrap_or("").to_owned(),
         }
     }
@@ -235,6 +243,8 @@ fn input(form: &FormData) -> Result<ApplicationInput, ApiError> {
         require_signed_request_object: Some(form.checked("require_signed_request_object")),
         backchannel_logout_uri: form.optional("backchannel_logout_uri"),
         backchannel_logout_session_required: Some(form.checked("backchannel_logout_session_required")),
+        require_verified_email: Some(form.checked("require_verified_email")),
+        self_registration: Some(form.checked("self_registration")),
         app_metadata: form.json("app_metadata")?,
         enabled: Some(form.checked("enabled")),
     })
@@ -368,6 +378,10 @@ fn fields(v: &Values, options: &Options) -> Vec<Field> {
             v.require_signed_request_object,
         )
         .help("Sign-in requests (and pushed ones) must carry a request object signed with one of the keys in Public keys (RFC 9101); others are refused."),
+        Field::checkbox("require_verified_email", "Require a verified email address", v.require_verified_email)
+            .help("Users must open the link mailed to them before this application gets a code."),
+        Field::checkbox("self_registration", "Offer self-registration", v.self_registration)
+            .help("The sign-in page offers \"Create an account\" (when the server's registration_enabled allows it)."),
         Field::json("app_metadata", "Application metadata (JSON object)", &v.app_metadata),
     ]
 }

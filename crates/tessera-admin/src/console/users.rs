@@ -67,6 +67,8 @@ fn notice(code: Option<&str>) -> Option<String> {
             "session_ended" => "The session was ended.",
             "sessions_ended" => "Every session of the user was ended.",
             "consent_revoked" => "The consent was revoked, with the tokens it held.",
+            "verification_sent" => "A verification link is on its way to the user.",
+            "recovery_link_sent" => "A password recovery link is on its way to the user.",
             _ => return None,
         }
         .to_owned(),
@@ -143,6 +145,7 @@ async fn create(
     store: web::Data<Store>,
     hasher: web::Data<PasswordHasher>,
     policy: web::Data<PasswordPolicy>,
+    mail: Option<web::Data<tessera_auth::AccountMail>>,
     body: web::Bytes,
 ) -> Result<HttpResponse, ConsoleError> {
     let form = admin.form(&body)?;
@@ -157,7 +160,9 @@ async fn create(
         })
     })();
     let who = admin.clone();
-    match attempt(move || create_user(&store, &hasher, &policy, &who, parsed?)).await? {
+    match attempt(move || create_user(&store, &hasher, &policy, mail.as_ref().map(|m| m.get_ref()), &who, parsed?))
+        .await?
+    {
         Ok(user) => Ok(see_other(&format!("{}?notice=created", href(&format!("users/{}", user.id))))),
         Err(error) => {
             let mut page = admin.page("New user", "users");
@@ -205,11 +210,12 @@ fn claim_text(value: Option<&Value>) -> String {
     }
 }
 
-enum Failed {
+pub(super) enum Failed {
     Profile(ApiError, FormData),
     Claims(ApiError, FormData),
     Password(ApiError),
     Role(ApiError),
+    Mail(ApiError),
 }
 
 fn detail_page(admin: &Admin, l: &Loaded, failed: Option<Failed>) -> Page {
@@ -299,6 +305,11 @@ fn detail_page(admin: &Admin, l: &Loaded, failed: Option<Failed>) -> Page {
         password = password.with_error(error.body.field.as_deref(), error.body.message.clone());
     }
     page.panels.push(Panel::new("Password").form(password));
+    let mail_failure = match &failed {
+        Some(Failed::Mail(error)) => Some(error),
+        _ => None,
+    };
+    page.panels.push(super::user_links::panel(&base, mail_failure));
 
     let mut roles = Table::new(&["Role", ""], "No roles.");
     for r in &l.roles {
@@ -362,7 +373,7 @@ async fn show(
     Ok(html(StatusCode::OK, &page))
 }
 
-async fn respond(
+pub(super) async fn respond(
     admin: &Admin,
     store: web::Data<Store>,
     policy: web::Data<BrowserSessionPolicy>,
@@ -384,6 +395,7 @@ async fn update(
     admin: Admin,
     store: web::Data<Store>,
     policy: web::Data<BrowserSessionPolicy>,
+    mail: Option<web::Data<tessera_auth::AccountMail>>,
     id: web::Path<String>,
     body: web::Bytes,
 ) -> Result<HttpResponse, ConsoleError> {
@@ -408,7 +420,7 @@ async fn update(
         if patch.email.as_ref() != Some(&current.email) && patch.email_verified == Some(current.email_verified) {
             patch.email_verified = None;
         }
-        update_user(&db, &who, &user_id, patch)
+        update_user(&db, mail.as_ref().map(|m| m.get_ref()), &who, &user_id, patch)
     })
     .await?;
     respond(&admin, store, policy, id, outcome.err().map(|e| Failed::Profile(e, form)), "saved").await

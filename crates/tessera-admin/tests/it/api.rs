@@ -607,6 +607,7 @@ both_backends! {
             ("get", "/api/v1/users/{id}/sessions"), ("delete", "/api/v1/users/{id}/sessions"),
             ("delete", "/api/v1/users/{id}/sessions/{sid}"), ("get", "/api/v1/users/{id}/consents"),
             ("delete", "/api/v1/users/{id}/consents/{application_id}"),
+            ("post", "/api/v1/users/{id}/send-verification"), ("post", "/api/v1/users/{id}/send-recovery-link"),
             ("get", "/api/v1/management-keys"), ("post", "/api/v1/management-keys"), ("get", "/api/v1/management-keys/{id}"),
             ("delete", "/api/v1/management-keys/{id}"),
             ("get", "/api/v1/roles"), ("post", "/api/v1/roles"), ("get", "/api/v1/roles/{id}"), ("put", "/api/v1/roles/{id}"),

@@ -116,6 +116,12 @@ pub struct ApplicationInput {
     /// OIDC Back-Channel Logout 1.0 §2.2: whether the application needs `sid` in its logout
     /// tokens (Tessera always sends it). Default false.
     pub backchannel_logout_session_required: Option<bool>,
+    /// A signed-in user must have a verified email address before this application gets
+    /// a code (docs/accounts.md). Default false.
+    pub require_verified_email: Option<bool>,
+    /// Whether this application's sign-in page offers registration (when the server's
+    /// `registration_enabled` allows it). Default true.
+    pub self_registration: Option<bool>,
     /// A JSON object of your own data.
     #[cfg_attr(feature = "openapi", schema(value_type = Option<Object>))]
     pub app_metadata: Option<Value>,
@@ -148,6 +154,10 @@ pub struct ApplicationSettings {
     pub backchannel_logout_uri: Option<String>,
     /// OIDC Back-Channel Logout 1.0 §2.2: the application needs `sid` in logout tokens.
     pub backchannel_logout_session_required: bool,
+    /// docs/accounts.md: no code until the user's email address is verified.
+    pub require_verified_email: bool,
+    /// docs/accounts.md: the sign-in page offers registration (if the server allows it).
+    pub self_registration: bool,
     pub jwks: Option<Value>,
     pub app_metadata: Value,
     pub enabled: bool,
@@ -323,6 +333,8 @@ impl ApplicationInput {
             require_signed_request_object,
             backchannel_logout_uri,
             backchannel_logout_session_required: self.backchannel_logout_session_required.unwrap_or(false),
+            require_verified_email: self.require_verified_email.unwrap_or(false),
+            self_registration: self.self_registration.unwrap_or(true),
             jwks,
             app_metadata,
             enabled: self.enabled.unwrap_or(true),

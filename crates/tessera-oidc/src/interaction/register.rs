@@ -1,4 +1,5 @@
-//! Registration (on unless the `registration_enabled` setting turns it off): username,
+//! Registration (on unless the `registration_enabled` setting or the application's
+//! `self_registration` turns it off): username,
 //! optional email, password (checked by `tessera_auth::PasswordPolicy`), and the claims
 //! the application requires; then the new user is signed in and the authorization
 //! continues.
@@ -97,6 +98,9 @@ pub(crate) async fn show(request: HttpRequest, state: web::Data<OidcState>) -> H
                 let Some(pending) = load_pending(c, &state, handle.as_deref(), cookie.as_deref(), now())? else {
                     return Ok(expired());
                 };
+                if !pending.app.settings.self_registration {
+                    return Ok(Deferred::new(registration_closed));
+                }
                 let types = required_types(c, &pending)?;
                 Ok(Deferred::client_page(
                     StatusCode::OK,
@@ -156,6 +160,10 @@ fn register(
         Ok(Some((pending, types)))
     })?;
     let Some((pending, types)) = loaded else { return Ok((expired(), None)) };
+    // docs/accounts.md: the application's own switch, beside the server's.
+    if !pending.app.settings.self_registration {
+        return Ok((Deferred::new(registration_closed), None));
+    }
     if !session::csrf_matches(&pending.session_id, form.get("csrf")) {
         return Ok((bad_form(), None));
     }
@@ -218,7 +226,11 @@ fn register(
             ..Default::default()
         };
         let user = users::create(c, &new, now)?;
-        save_claims(c, &user, &values, now)?;
+        save_claims(c, &user, &values, None, now)?;
+        // docs/accounts.md: a new address gets its verification link at once.
+        if let Some(accounts) = &state.accounts {
+            accounts.send_verification(c, &user, now)?;
+        }
         let (new_id, _) = session::start(
             c,
             Some(&pending.session_id),
@@ -234,6 +246,11 @@ fn register(
         audit_user(c, &user.id, "user.register", summary, client_ip, now)?;
         Ok((see_other(&resume_location(&pending.handle)), Some(new_id)))
     });
+    if outcome.is_ok()
+        && let Some(accounts) = &state.accounts
+    {
+        accounts.wake();
+    }
     match outcome {
         // ASVS 5.0 V6.3.8: one answer whichever is taken, so the form tells no more than
         // that one of the two is (and only within the registration budget).

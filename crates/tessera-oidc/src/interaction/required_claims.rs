@@ -81,6 +81,7 @@ pub(crate) async fn submit(request: HttpRequest, body: web::Bytes, state: web::D
     let Ok(form) = Params::from_page_form(&body) else { return bad_form().into_response() };
     let client_ip = request.peer_addr().map(|a| a.ip().to_string());
     let state = state.into_inner();
+    let waker = state.clone();
     run_blocking(
         move || {
             state.store.write_transaction(|c| {
@@ -99,7 +100,7 @@ pub(crate) async fn submit(request: HttpRequest, body: web::Bytes, state: web::D
                         pending.redirect_uri(),
                     )),
                     Ok(values) => {
-                        match save_claims(c, &user, &values, now) {
+                        match save_claims(c, &user, &values, state.accounts.as_ref(), now) {
                             Ok(()) => {}
                             // Finding 9 of the 2026-12 review: this was a 500.
                             Err(StoreError::Conflict { field }) if values.contains_key(&field) => {
@@ -126,7 +127,12 @@ pub(crate) async fn submit(request: HttpRequest, body: web::Bytes, state: web::D
                 }
             })
         },
-        Deferred::into_response,
+        move |response: Deferred| {
+            if let Some(accounts) = &waker.accounts {
+                accounts.wake();
+            }
+            response.into_response()
+        },
     )
     .await
 }

@@ -33,7 +33,7 @@ fn page(
         client_name: pending.app.settings.name.clone(),
         login: login.to_owned(),
         error,
-        registration_enabled: state.settings.registration_enabled,
+        registration_enabled: state.settings.registration_enabled && pending.app.settings.self_registration,
         notice,
     }
 }

@@ -24,6 +24,8 @@ pub fn web_app() -> ApplicationSettings {
         require_signed_request_object: false,
         backchannel_logout_uri: Some("https://library.example/backchannel-logout".into()),
         backchannel_logout_session_required: true,
+        require_verified_email: false,
+        self_registration: true,
         jwks: None,
         app_metadata: json!({}),
         enabled: true,
@@ -52,6 +54,8 @@ crate::both_backends! {
         settings.app_metadata = json!({"tier": "gold"});
         settings.jwks = Some(json!({"keys": []}));
         settings.require_signed_request_object = true;
+        settings.require_verified_email = true;
+        settings.self_registration = false;
         let app = store.write_transaction(|c| applications::create(c, &"library-web".into(), &settings, Some("secret-hash"), NOW)).unwrap();
         let mut expected = settings.clone();
         expected.allowed_scopes.sort();

@@ -87,6 +87,7 @@ crate::both_backends! {
                 browser_sessions: 1,
                 admin_sessions: 0,
                 sign_in_buckets: 0,
+                account_tokens: 0,
             }
         );
         assert_eq!(counts.total(), 10);

@@ -8,6 +8,7 @@ use tessera_testkit::both_backends;
 
 mod common;
 
+mod accounts;
 mod api;
 mod authorize;
 mod backchannel_logout;
