@@ -29,7 +29,7 @@ pub mod token_exchange;
 pub(crate) mod users;
 
 pub use auth::{KEY_ID_HEADER, SECRET_HEADER};
-pub use changes::Actor;
+pub use changes::{Actor, OutboxWake};
 pub use custom_claims::TokenSigning;
 pub use error::{ApiError, ErrorBody};
 pub use scripts::ScriptSupport;

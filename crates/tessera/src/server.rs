@@ -222,6 +222,10 @@ pub fn start(prepared: &Prepared, listener: TcpListener) -> Result<Server, Fatal
     });
     let session_policy =
         web::Data::new(tessera_admin::api::BrowserSessionPolicy { idle_timeout: prepared.oidc.session_idle_timeout });
+    let outbox_wake = {
+        let wake = prepared.mail_wake.clone();
+        web::Data::new(tessera_admin::api::OutboxWake(Arc::new(move || wake.notify())))
+    };
     let rotation = {
         let (store, master_key) = (prepared.store.clone(), prepared.master_key.clone());
         web::Data::new(tessera_admin::console::KeyRotation(Arc::new(move |alg, now_active, actor: &str| {
@@ -256,6 +260,7 @@ pub fn start(prepared: &Prepared, listener: TcpListener) -> Result<Server, Fatal
             .app_data(rotation.clone())
             .app_data(script_support.clone())
             .app_data(session_policy.clone())
+            .app_data(outbox_wake.clone())
             .app_data(account_mail.clone())
             .configure(tessera_admin::api::configure)
             .configure(tessera_admin::console::configure)

@@ -35,3 +35,17 @@ pub fn record(
     audit::record(conn, &NewAuditEvent { actor: &actor, action, target, summary, client_ip: who.client_ip() }, now)?;
     Ok(())
 }
+
+/// Wakes this node's outbox runner. A change that ends sessions (a user disabled or
+/// deleted, a password set, a session ended) queues back-channel logout tokens in its
+/// transaction; waking the runner once it commits sends them at once rather than at the
+/// next poll. The binary mounts it; without one, the poll delivers.
+#[derive(Clone)]
+pub struct OutboxWake(pub std::sync::Arc<dyn Fn() + Send + Sync>);
+
+/// Wakes the runner, if one is mounted.
+pub fn wake_outbox(wake: Option<&actix_web::web::Data<OutboxWake>>) {
+    if let Some(wake) = wake {
+        (wake.0)();
+    }
+}

@@ -266,6 +266,7 @@ pub async fn get(store: web::Data<Store>, _caller: Caller, id: web::Path<String>
 pub async fn update(
     store: web::Data<Store>,
     mail: Option<web::Data<tessera_auth::AccountMail>>,
+    wake: Option<web::Data<changes::OutboxWake>>,
     caller: Caller,
     id: web::Path<String>,
     bytes: web::Bytes,
@@ -277,6 +278,7 @@ pub async fn update(
         Ok(store.read_transaction(|c| detail(c, user))?)
     })
     .await?;
+    changes::wake_outbox(wake.as_ref());
     Ok(HttpResponse::Ok().json(updated))
 }
 
@@ -329,9 +331,15 @@ pub(crate) fn update_user(
 
 #[utoipa::path(delete, path = "/api/v1/users/{id}", tag = "users", params(("id" = String, Path)),
     responses((status = 204), (status = 404, body = super::ErrorBody)))]
-pub async fn delete(store: web::Data<Store>, caller: Caller, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
+pub async fn delete(
+    store: web::Data<Store>,
+    wake: Option<web::Data<changes::OutboxWake>>,
+    caller: Caller,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
     let id = UserId::from(id.into_inner());
     blocking(move || delete_user(&store, &caller, &id)).await?;
+    changes::wake_outbox(wake.as_ref());
     Ok(HttpResponse::NoContent().finish())
 }
 
@@ -415,6 +423,7 @@ pub async fn set_password(
     store: web::Data<Store>,
     hasher: web::Data<PasswordHasher>,
     policy: web::Data<PasswordPolicy>,
+    wake: Option<web::Data<changes::OutboxWake>>,
     caller: Caller,
     id: web::Path<String>,
     bytes: web::Bytes,
@@ -422,6 +431,7 @@ pub async fn set_password(
     let id = UserId::from(id.into_inner());
     let input: PasswordBody = body::parse(&bytes)?;
     blocking(move || set_user_password(&store, &hasher, &policy, &caller, &id, input.password)).await?;
+    changes::wake_outbox(wake.as_ref());
     Ok(HttpResponse::NoContent().finish())
 }
 

@@ -19,10 +19,11 @@ use super::error::{attempt, blocking};
 use super::form::FormData;
 use super::view::{Action, Cell, Choice, Field, Form, Page, Panel, Table};
 use super::{Admin, ConsoleError, encode, href, html, see_other, time};
+use crate::api::changes::wake_outbox;
 use crate::api::users::{
     NewUserBody, UserPatch, change_user_role, create_user, delete_user, set_user_claims, set_user_password, update_user,
 };
-use crate::api::{ApiError, BrowserSessionPolicy};
+use crate::api::{ApiError, BrowserSessionPolicy, OutboxWake};
 
 mod access;
 
@@ -396,6 +397,7 @@ async fn update(
     store: web::Data<Store>,
     policy: web::Data<BrowserSessionPolicy>,
     mail: Option<web::Data<tessera_auth::AccountMail>>,
+    wake: Option<web::Data<OutboxWake>>,
     id: web::Path<String>,
     body: web::Bytes,
 ) -> Result<HttpResponse, ConsoleError> {
@@ -423,6 +425,7 @@ async fn update(
         update_user(&db, mail.as_ref().map(|m| m.get_ref()), &who, &user_id, patch)
     })
     .await?;
+    wake_outbox(wake.as_ref());
     respond(&admin, store, policy, id, outcome.err().map(|e| Failed::Profile(e, form)), "saved").await
 }
 
@@ -461,8 +464,8 @@ async fn set_password(
     admin: Admin,
     store: web::Data<Store>,
     sessions: web::Data<BrowserSessionPolicy>,
-    hasher: web::Data<PasswordHasher>,
-    policy: web::Data<PasswordPolicy>,
+    (hasher, policy): (web::Data<PasswordHasher>, web::Data<PasswordPolicy>),
+    wake: Option<web::Data<OutboxWake>>,
     id: web::Path<String>,
     body: web::Bytes,
 ) -> Result<HttpResponse, ConsoleError> {
@@ -471,6 +474,7 @@ async fn set_password(
     let password = form.get("password").unwrap_or("").to_owned();
     let (who, db, user_id) = (admin.clone(), store.clone(), id.clone());
     let outcome = attempt(move || set_user_password(&db, &hasher, &policy, &who, &user_id, password)).await?;
+    wake_outbox(wake.as_ref());
     respond(&admin, store, sessions, id, outcome.err().map(Failed::Password), "password_set").await
 }
 
@@ -513,6 +517,7 @@ async fn remove_role(
 async fn delete(
     admin: Admin,
     store: web::Data<Store>,
+    wake: Option<web::Data<OutboxWake>>,
     id: web::Path<String>,
     body: web::Bytes,
 ) -> Result<HttpResponse, ConsoleError> {
@@ -520,5 +525,6 @@ async fn delete(
     let id = UserId::from(id.into_inner());
     let who = admin.clone();
     blocking(move || Ok(delete_user(&store, &who, &id)?)).await?;
+    wake_outbox(wake.as_ref());
     Ok(see_other(&format!("{}?notice=deleted", href("users"))))
 }

@@ -214,6 +214,34 @@ crate::both_backends! {
         assert_logout_token(&w, &received[0], "webapp", claims["sid"].as_str().unwrap());
     }
 
+    fn an_administrator_ending_sessions_wakes_the_delivery_at_once(db: TestDatabase) {
+        // With a poll of a minute, only the wake after the change's commit can deliver
+        // within the wait: disabling through the API, then ending a session through it.
+        let receiver = HttpReceiver::start();
+        let data = tempfile::tempdir().unwrap();
+        let app = TestApp::spawn_with(RawSettings {
+            outbound_private_hosts: vec!["127.0.0.1".into()],
+            outbox_poll_interval_ms: 60_000,
+            ..settings_for(&db, data.path())
+        });
+        let w = world_on(&db, app);
+        set_backchannel_uri(&w, "webapp", Some(&receiver.url("/bcl")));
+        let key = tessera_testkit::admin_key(&w.store);
+        let (_b, _, claims) = signed_in(&w);
+        let sid = claims["sid"].as_str().unwrap();
+        let path = format!("/api/v1/users/{}/sessions/{sid}", w.alice);
+        assert_eq!(w.app.api(Method::DELETE, &path, &key, &Value::Null).status(), 204);
+        let received = receiver.wait_for(1, Duration::from_secs(10));
+        assert_eq!(received.len(), 1, "delivered on the wake, not the minute's poll");
+        assert_logout_token(&w, &received[0], "webapp", sid);
+        let (_b, _, claims) = signed_in(&w);
+        let reply = w.app.api(Method::PATCH, &format!("/api/v1/users/{}", w.alice), &key, &json!({ "disabled": true }));
+        assert_eq!(reply.status(), 200);
+        let received = receiver.wait_for(2, Duration::from_secs(10));
+        assert_eq!(received.len(), 2, "delivered on the wake, not the minute's poll");
+        assert_logout_token(&w, &received[1], "webapp", claims["sid"].as_str().unwrap());
+    }
+
     fn a_failing_receiver_is_retried_until_it_answers(db: TestDatabase) {
         let receiver = HttpReceiver::start();
         receiver.fail_next(&[500, 503]);

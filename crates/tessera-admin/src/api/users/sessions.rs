@@ -181,12 +181,14 @@ pub async fn list_sessions(
     responses((status = 204), (status = 404, body = super::super::ErrorBody)))]
 pub async fn end_session(
     store: web::Data<Store>,
+    wake: Option<web::Data<changes::OutboxWake>>,
     caller: Caller,
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, ApiError> {
     let (id, sid) = path.into_inner();
     let id = UserId::from(id);
     blocking(move || end_one(&store, &caller, &id, &sid)).await?;
+    changes::wake_outbox(wake.as_ref());
     Ok(HttpResponse::NoContent().finish())
 }
 
@@ -195,11 +197,13 @@ pub async fn end_session(
     responses((status = 200, body = SessionsEnded), (status = 404, body = super::super::ErrorBody)))]
 pub async fn end_sessions(
     store: web::Data<Store>,
+    wake: Option<web::Data<changes::OutboxWake>>,
     caller: Caller,
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let id = UserId::from(id.into_inner());
     let ended = blocking(move || end_all(&store, &caller, &id)).await?;
+    changes::wake_outbox(wake.as_ref());
     Ok(HttpResponse::Ok().json(ended))
 }
 

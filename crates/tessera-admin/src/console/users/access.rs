@@ -9,6 +9,8 @@ use tessera_store::Store;
 use super::super::error::blocking;
 use super::super::view::{Cell, Form, Panel, Table};
 use super::super::{Admin, ConsoleError, href, see_other, time};
+use crate::api::OutboxWake;
+use crate::api::changes::wake_outbox;
 use crate::api::users::sessions::{self, ConsentView, SessionView};
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
@@ -77,6 +79,7 @@ fn back(id: &UserId, notice: &str) -> HttpResponse {
 async fn end_one(
     admin: Admin,
     store: web::Data<Store>,
+    wake: Option<web::Data<OutboxWake>>,
     path: web::Path<(String, String)>,
     body: web::Bytes,
 ) -> Result<HttpResponse, ConsoleError> {
@@ -85,12 +88,14 @@ async fn end_one(
     let id = UserId::from(id);
     let (who, target) = (admin.clone(), id.clone());
     blocking(move || Ok(sessions::end_one(&store, &who, &target, &sid)?)).await?;
+    wake_outbox(wake.as_ref());
     Ok(back(&id, "session_ended"))
 }
 
 async fn end_all(
     admin: Admin,
     store: web::Data<Store>,
+    wake: Option<web::Data<OutboxWake>>,
     id: web::Path<String>,
     body: web::Bytes,
 ) -> Result<HttpResponse, ConsoleError> {
@@ -98,6 +103,7 @@ async fn end_all(
     let id = UserId::from(id.into_inner());
     let (who, target) = (admin.clone(), id.clone());
     blocking(move || Ok(sessions::end_all(&store, &who, &target)?)).await?;
+    wake_outbox(wake.as_ref());
     Ok(back(&id, "sessions_ended"))
 }
 
