@@ -289,8 +289,9 @@ pub fn exchanged_token_claims(facts: &AccessTokenFacts<'_>, act: Option<&Value>)
     claims
 }
 
-/// SECURITY.md: a credential cannot mint one that outlives it. The exchanged token
-/// expires after `lifetime`, but never after the subject token.
+/// docs/security.md ("Learned from the 2026-12 review"): a credential cannot mint one
+/// that outlives it. The exchanged token expires after `lifetime`, but never after the
+/// subject token.
 pub fn exchanged_expiry(now: i64, lifetime: i64, subject_expires_at: i64) -> i64 {
     (now + lifetime).min(subject_expires_at)
 }

@@ -4,7 +4,8 @@
 //! `/account/verify/{token}` shows the address and a button; only the POST spends the
 //! link (so that a mail scanner fetching the link verifies nothing), and only if the
 //! address is still the account's. The verified flag is set by the link alone, never
-//! by anything the user types (OIDC Core §5.1, SECURITY.md).
+//! by anything the user types (OIDC Core §5.1; docs/security.md, "Learned from the
+//! 2026-12 review").
 //!
 //! `/login/verify-email?request=…` is where `authorize::decide` sends a signed-in user
 //! whose address is not verified when the `unverified_sign_in` setting is off: it says

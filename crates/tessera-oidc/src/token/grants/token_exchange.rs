@@ -9,8 +9,9 @@
 //! target only, carries the scopes the rule allows, and records who acts in `act`
 //! (§4.1), nesting the subject token's own `act`; only a rule that allows impersonation
 //! leaves `act` out, and only when the caller names no actor. It never outlives the
-//! subject token (SECURITY.md) and is never refreshable (no refresh token). No custom
-//! claims mapping or script runs for it: its claims are the registered ones and `act`.
+//! subject token (docs/security.md: a credential never outlives the one it came from)
+//! and is never refreshable (no refresh token). No custom claims mapping or script runs
+//! for it: its claims are the registered ones and `act`.
 //!
 //! Errors follow §2.2.2: a subject or actor token that is invalid or unacceptable by
 //! policy is `invalid_request` (the RFC's MUST, where RFC 6749 grants would say
