@@ -18,6 +18,7 @@ pub mod connections;
 mod custom_claims;
 mod error;
 pub(crate) mod identity_scopes;
+pub mod initial_access_tokens;
 pub(crate) mod management_keys;
 pub mod openapi;
 pub(crate) mod organizations;
@@ -63,6 +64,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .configure(roles::routes)
             .configure(organizations::routes)
             .configure(management_keys::routes)
+            .configure(initial_access_tokens::routes)
             .configure(signing_keys::routes)
             .configure(audit_events::routes)
             .configure(custom_claims::routes)

@@ -21,6 +21,7 @@ mod dashboard;
 mod error;
 mod form;
 mod identity_scopes;
+mod initial_access_tokens;
 mod management_keys;
 mod organizations;
 mod roles;
@@ -73,6 +74,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .configure(claim_mappings::routes)
             .configure(signing_keys::routes)
             .configure(management_keys::routes)
+            .configure(initial_access_tokens::routes)
             .configure(audit::routes)
             .default_service(web::to(not_found)),
     );

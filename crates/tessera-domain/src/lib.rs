@@ -19,6 +19,7 @@ pub mod application;
 pub mod assembly;
 pub mod claim_value;
 pub mod claims;
+pub mod client_metadata;
 pub mod connection;
 pub mod date;
 pub mod ids;

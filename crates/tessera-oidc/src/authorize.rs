@@ -71,12 +71,27 @@ async fn begin(request: HttpRequest, state: web::Data<OidcState>, raw: Vec<u8>) 
     let cookie = session::presented_id(&request, &state.settings);
     let client_ip = request.peer_addr().map(|a| a.ip().to_string());
     let state = state.into_inner();
+    // A client_id that is a metadata document's URL is fetched (or refreshed) first; a
+    // failure is our error page, as for an unknown client.
+    if let Some(client_id) = single_client_id(&raw)
+        && let Err(reason) = crate::registration::metadata_document::ensure(&state, &client_id).await
+    {
+        return Next::Page(Untrusted(format!("The application in the request cannot be used: {reason}.")).page())
+            .into_response(&state);
+    }
     let worker = state.clone();
     run_blocking(
         move || start(&worker, &raw, cookie.as_deref(), client_ip.as_deref()),
         |next| next.into_response(&state),
     )
     .await
+}
+
+/// The request's `client_id` when it looks like a metadata document URL and is given once.
+fn single_client_id(raw: &[u8]) -> Option<String> {
+    let mut found = url::form_urlencoded::parse(raw).filter(|(k, _)| k == "client_id").map(|(_, v)| v.into_owned());
+    let first = found.next()?;
+    (found.next().is_none() && crate::registration::metadata_document::is_url(&first)).then_some(first)
 }
 
 fn start(state: &OidcState, raw: &[u8], cookie: Option<&str>, client_ip: Option<&str>) -> StoreResult<Next> {

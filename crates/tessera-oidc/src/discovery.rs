@@ -100,6 +100,16 @@ fn build(state: &OidcState, config: &Config) -> String {
         "backchannel_logout_supported": true,
         "backchannel_logout_session_supported": true,
     });
+    let mut document = document;
+    let registration = &state.settings.client_registration;
+    if registration.mode != crate::registration::RegistrationMode::Closed {
+        // RFC 8414 §2 / OIDC Discovery §3: only when clients may register.
+        document["registration_endpoint"] = json!(state.url(crate::registration::REGISTRATION_PATH));
+    }
+    if registration.metadata_documents && state.metadata_documents.is_some() {
+        // draft-ietf-oauth-client-id-metadata-document: https client_ids are fetched.
+        document["client_id_metadata_document_supported"] = json!(true);
+    }
     document.to_string()
 }
 

@@ -130,6 +130,23 @@ impl OAuthError {
         Self::new("use_dpop_nonce", StatusCode::BAD_REQUEST, description)
     }
 
+    /// RFC 7591 §3.2.2: a registration refused for its metadata (`invalid_redirect_uri`,
+    /// `invalid_client_metadata`, `invalid_software_statement`), 400.
+    pub fn registration(error: &'static str, description: impl Into<String>) -> Self {
+        Self::new(error, StatusCode::BAD_REQUEST, description)
+    }
+
+    /// RFC 6750 §3.1: a bearer token (an initial or a registration access token) that is
+    /// missing, unknown, expired or used up: 401 with the `Bearer` challenge.
+    pub fn invalid_token(description: impl Into<String>) -> Self {
+        Self::new("invalid_token", StatusCode::UNAUTHORIZED, description)
+    }
+
+    /// `access_denied` with another status than 400 (403 for a closed registration).
+    pub fn access_denied_status(status: StatusCode, description: impl Into<String>) -> Self {
+        Self::new("access_denied", status, description)
+    }
+
     pub fn server_error() -> Self {
         Self::new("server_error", StatusCode::INTERNAL_SERVER_ERROR, "the request could not be completed")
     }
@@ -164,6 +181,9 @@ impl ResponseError for OAuthError {
         response.insert_header(crate::cors::ALLOW_ANY_ORIGIN);
         if self.error == "invalid_client" {
             response.insert_header((header::WWW_AUTHENTICATE, "Basic realm=\"tessera\", charset=\"UTF-8\""));
+        }
+        if self.error == "invalid_token" {
+            response.insert_header((header::WWW_AUTHENTICATE, "Bearer realm=\"tessera\", error=\"invalid_token\""));
         }
         if let Some(seconds) = self.retry_after {
             response.insert_header((header::RETRY_AFTER, seconds.get()));

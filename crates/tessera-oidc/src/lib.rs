@@ -5,7 +5,8 @@
 //! authorization requests (RFC 9126), device authorization (RFC 8628) with its
 //! verification page, the token endpoint (authorization code, refresh token, client
 //! credentials, password, device code), userinfo,
-//! introspection, revocation and end-session.
+//! introspection, revocation and end-session, dynamic client registration (RFC 7591,
+//! RFC 7592) and Client ID Metadata Documents.
 //!
 //! Not for: admin pages or the management API (`tessera-admin`), SQL (`tessera-store`),
 //! cryptography (`tessera-tokens`), scope and claim rules (`tessera-domain`).
@@ -32,6 +33,7 @@ mod jwks;
 mod pages;
 mod par;
 pub mod rate_limit;
+mod registration;
 mod reply;
 mod request_object;
 mod revocation;
@@ -55,6 +57,9 @@ pub mod parsers {
 pub use discovery::DiscoveryCache;
 pub use error::OAuthError;
 pub use health::READY_TIMEOUT;
+pub use registration::{
+    ClientRegistrationSettings, DEFAULT_OPEN_SCOPES, METADATA_DOCUMENT_MAX_BYTES, RegistrationMode,
+};
 pub use state::{OidcSettings, OidcState};
 
 /// Mounts the protocol endpoints and the sign-in pages. Expects in app data:
@@ -75,6 +80,17 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         )
         .route("/connect/authorize/resume", web::get().to(authorize::resume))
         .service(web::resource("/connect/par").route(web::post().to(par::par)).default_service(post_only()))
+        .service(
+            web::resource(registration::REGISTRATION_PATH)
+                .route(web::post().to(registration::register))
+                .default_service(post_only()),
+        )
+        .service(
+            web::resource("/connect/register/{client_id}")
+                .route(web::get().to(registration::read_registration))
+                .route(web::put().to(registration::update_registration))
+                .route(web::delete().to(registration::delete_registration)),
+        )
         .service(
             web::resource("/connect/deviceauthorization")
                 .route(web::post().to(device_authorization::device_authorization))

@@ -75,6 +75,8 @@ pub struct RateLimits {
     pub token_per_ip: Option<Rate>,
     pub introspection_per_client: Option<Rate>,
     pub introspection_per_ip: Option<Rate>,
+    /// Open dynamic client registrations (RFC 7591) per client address.
+    pub registration_per_ip: Option<Rate>,
 }
 
 /// Which budget a request draws on.
@@ -83,6 +85,8 @@ pub(crate) enum Endpoint {
     /// Token, pushed authorization requests, device authorization, revocation.
     Token,
     Introspection,
+    /// Dynamic client registration without an initial access token (per address only).
+    Registration,
 }
 
 /// The limiters of one node, built from [`RateLimits`].
@@ -92,6 +96,7 @@ pub(crate) struct Limiters {
     token_ip: Option<Limiter<IpAddr>>,
     introspection_client: Option<Limiter<String>>,
     introspection_ip: Option<Limiter<IpAddr>>,
+    registration_ip: Option<Limiter<IpAddr>>,
 }
 
 impl std::fmt::Debug for Limiters {
@@ -107,6 +112,7 @@ impl Limiters {
             token_ip: limits.token_per_ip.map(Limiter::new),
             introspection_client: limits.introspection_per_client.map(Limiter::new),
             introspection_ip: limits.introspection_per_ip.map(Limiter::new),
+            registration_ip: limits.registration_per_ip.map(Limiter::new),
         }
     }
 
@@ -119,6 +125,7 @@ impl Limiters {
         let (by_client, by_ip) = match endpoint {
             Endpoint::Token => (&self.token_client, &self.token_ip),
             Endpoint::Introspection => (&self.introspection_client, &self.introspection_ip),
+            Endpoint::Registration => (&None, &self.registration_ip),
         };
         let now = Instant::now();
         if let (Some(limiter), Some(ip)) = (by_ip, ip) {

@@ -27,6 +27,8 @@ pub struct OidcSettings {
     pub dpop_nonce_required: bool,
     /// Rate limits on the token endpoint family and introspection (`rate_limit`).
     pub rate_limits: crate::rate_limit::RateLimits,
+    /// Dynamic client registration and Client ID Metadata Documents (`registration`).
+    pub client_registration: crate::registration::ClientRegistrationSettings,
 }
 
 impl OidcSettings {
@@ -40,6 +42,7 @@ impl OidcSettings {
             password_policy: tessera_auth::PasswordPolicy::default(),
             dpop_nonce_required: false,
             rate_limits: crate::rate_limit::RateLimits::default(),
+            client_registration: crate::registration::ClientRegistrationSettings::default(),
         }
     }
 
@@ -71,6 +74,9 @@ pub struct OidcState {
     /// Email verification and password recovery mail (docs/accounts.md); `None`: the
     /// pages that need mail are not available.
     pub accounts: Option<tessera_auth::AccountMail>,
+    /// The guarded client that fetches Client ID Metadata Documents; `None` until
+    /// `with_metadata_documents` gives it (then the setting decides whether it is used).
+    pub(crate) metadata_documents: Option<tessera_outbound::OutboundClient>,
 }
 
 impl OidcState {
@@ -96,7 +102,15 @@ impl OidcState {
             scripts: ScriptRuntime::default(),
             outbox_wake: tessera_outbound::Wake::default(),
             accounts: None,
+            metadata_documents: None,
         }
+    }
+
+    /// Fetches Client ID Metadata Documents through `client` (the guarded outbound
+    /// client, bounded to [`crate::registration::METADATA_DOCUMENT_MAX_BYTES`]).
+    pub fn with_metadata_documents(mut self, client: tessera_outbound::OutboundClient) -> OidcState {
+        self.metadata_documents = Some(client);
+        self
     }
 
     /// Wakes `wake` when a request queued an outbox job (a back-channel logout token).

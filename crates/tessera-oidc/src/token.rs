@@ -107,6 +107,10 @@ pub(crate) async fn token(
     let (params, presented, client_ip) = client_auth::client_request(&request, &body, &state)?;
     let proof = crate::dpop::header(&request).map_err(|e| OAuthError::invalid_dpop_proof(e.to_string()))?;
     let state = state.into_inner();
+    // A metadata-document client whose copy went stale is fetched again first.
+    crate::registration::metadata_document::ensure(&state, &presented.client_id)
+        .await
+        .map_err(OAuthError::invalid_client)?;
     let inline = match (params.get("grant_type"), &proof) {
         (Some("client_credentials"), None) => {
             grants::client_credentials::answer_inline(&state, &presented, &params, now())

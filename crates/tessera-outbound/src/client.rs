@@ -71,6 +71,8 @@ impl OutboundError {
 pub struct OutboundResponse {
     pub status: u16,
     pub body: Vec<u8>,
+    /// The `Cache-Control` header, if the answer had one (readable text only).
+    pub cache_control: Option<String>,
 }
 
 /// The guarded client. Cheap to clone (one connection pool).
@@ -125,6 +127,8 @@ impl OutboundClient {
     async fn send(&self, request: reqwest::RequestBuilder) -> Result<OutboundResponse, OutboundError> {
         let mut response = request.send().await.map_err(|e| self.describe(&e))?;
         let status = response.status().as_u16();
+        let cache_control =
+            response.headers().get(reqwest::header::CACHE_CONTROL).and_then(|v| v.to_str().ok()).map(str::to_owned);
         let limit = self.max_response_bytes;
         if response.content_length().is_some_and(|length| length > limit as u64) {
             return Err(OutboundError::TooLarge(limit));
@@ -136,7 +140,7 @@ impl OutboundClient {
             }
             body.extend_from_slice(&chunk);
         }
-        Ok(OutboundResponse { status, body })
+        Ok(OutboundResponse { status, body, cache_control })
     }
 
     fn describe(&self, error: &reqwest::Error) -> OutboundError {

@@ -27,6 +27,35 @@ pub struct Application {
     pub settings: ApplicationSettings,
     pub created_at: i64,
     pub updated_at: i64,
+    /// How the application was registered, when not by an administrator.
+    pub registration: Option<RegistrationKind>,
+}
+
+/// How a client registered itself (docs/applications.md).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RegistrationKind {
+    /// RFC 7591: through `POST /connect/register`.
+    Dynamic,
+    /// draft-ietf-oauth-client-id-metadata-document: its `client_id` is the https URL of
+    /// its metadata, which Tessera fetched.
+    MetadataDocument,
+}
+
+impl RegistrationKind {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            RegistrationKind::Dynamic => "dynamic",
+            RegistrationKind::MetadataDocument => "metadata_document",
+        }
+    }
+
+    fn parse(raw: &str) -> StoreResult<RegistrationKind> {
+        match raw {
+            "dynamic" => Ok(RegistrationKind::Dynamic),
+            "metadata_document" => Ok(RegistrationKind::MetadataDocument),
+            other => Err(StoreError::Corrupt(format!("application registration {other:?}"))),
+        }
+    }
 }
 
 #[derive(Queryable, Selectable)]
@@ -60,6 +89,7 @@ struct Row {
     backchannel_logout_session_required: bool,
     require_verified_email: bool,
     self_registration: bool,
+    registration: Option<String>,
 }
 
 fn parse<T: FromStr>(field: &str, value: &str) -> StoreResult<T> {
@@ -210,6 +240,15 @@ fn write_lists(conn: &mut AnyConnection, id: &str, s: &ApplicationSettings) -> S
 fn dedup(values: &[String]) -> Vec<String> {
     let mut seen = std::collections::BTreeSet::new();
     values.iter().filter(|v| seen.insert(v.as_str())).cloned().collect()
+}
+
+/// Marks application `id` as registered by the client itself (`kind`).
+pub fn set_registration(conn: &mut AnyConnection, id: &ApplicationId, kind: RegistrationKind) -> StoreResult<()> {
+    crate::config_changes::mark();
+    let changed = diesel::update(applications::table.find(id.as_str()))
+        .set(applications::registration.eq(Some(kind.as_str())))
+        .execute(conn)?;
+    found(changed, "application")
 }
 
 pub fn update(
@@ -370,6 +409,7 @@ fn from_parts(row: Row, lists: Lists) -> StoreResult<Application> {
         required_claims,
     };
     Ok(Application {
+        registration: row.registration.as_deref().map(RegistrationKind::parse).transpose()?,
         id: ApplicationId::from(row.id),
         client_id: ClientId::from(row.client_id),
         settings,

@@ -27,6 +27,8 @@ pub struct PurgeCounts {
     pub sign_in_buckets: usize,
     /// Account links (email verification, password recovery) past their expiry.
     pub account_tokens: usize,
+    /// Initial access tokens (RFC 7591 §3) past their expiry.
+    pub initial_access_tokens: usize,
 }
 
 impl PurgeCounts {
@@ -44,6 +46,7 @@ impl PurgeCounts {
             + self.admin_sessions
             + self.sign_in_buckets
             + self.account_tokens
+            + self.initial_access_tokens
     }
 }
 
@@ -83,6 +86,7 @@ pub fn purge_expired(conn: &mut AnyConnection, now: i64) -> StoreResult<PurgeCou
         diesel::delete(admin_sessions::table.filter(admin_sessions::expires_at.le(now))).execute(conn)?;
     let sign_in_buckets = crate::throttle::purge(conn, now)?;
     let account_tokens = crate::account_tokens::purge(conn, now)?;
+    let initial_access_tokens = crate::initial_access_tokens::purge_expired(conn, now)?;
     Ok(PurgeCounts {
         authorization_codes,
         authorization_requests,
@@ -97,5 +101,6 @@ pub fn purge_expired(conn: &mut AnyConnection, now: i64) -> StoreResult<PurgeCou
         admin_sessions,
         sign_in_buckets,
         account_tokens,
+        initial_access_tokens,
     })
 }

@@ -120,6 +120,34 @@ diesel::table! {
         backchannel_logout_session_required -> Bool,
         require_verified_email -> Bool,
         self_registration -> Bool,
+        /// `dynamic` (RFC 7591) or `metadata_document`; NULL: created by an administrator.
+        registration -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    /// RFC 7591 §3 initial access tokens: SHA-256 hashes, with their remaining uses.
+    initial_access_tokens (id) {
+        id -> Text,
+        token_hash -> Text,
+        note -> Text,
+        quota -> BigInt,
+        uses_left -> BigInt,
+        expires_at -> BigInt,
+        created_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    /// Registered clients' metadata beyond their settings and their RFC 7592 token hash.
+    client_registrations (application_id) {
+        application_id -> Text,
+        access_token_hash -> Nullable<Text>,
+        initial_access_token_id -> Nullable<Text>,
+        metadata -> Text,
+        expires_at -> Nullable<BigInt>,
+        created_at -> BigInt,
+        updated_at -> BigInt,
     }
 }
 
@@ -505,6 +533,8 @@ diesel::table! {
 
 diesel::allow_tables_to_appear_in_same_query!(
     instance,
+    initial_access_tokens,
+    client_registrations,
     users,
     claim_types,
     user_claims,

@@ -2,7 +2,8 @@
 //! logout tokens): it keeps every request it gets and answers each with the next status
 //! the test queued (`fail_next`), or its default one. One request per connection
 //! (`Connection: close`), bodies by `Content-Length` only: enough for a client such as
-//! reqwest posting a form.
+//! reqwest posting a form. It can also serve a document (`serve_document`) to clients
+//! that fetch one.
 
 use std::collections::VecDeque;
 use std::io::{BufRead, BufReader, Read, Write};
@@ -39,12 +40,17 @@ impl ReceivedRequest {
     }
 }
 
+/// The headers and body of an answer.
+type Document = (Vec<(String, String)>, Vec<u8>);
+
 #[derive(Default)]
 struct Shared {
     received: Mutex<Vec<ReceivedRequest>>,
     arrived: Condvar,
     statuses: Mutex<VecDeque<u16>>,
     default_status: Mutex<u16>,
+    /// The headers and body of every answer (none by default).
+    answer: Mutex<Document>,
     stop: AtomicBool,
 }
 
@@ -84,6 +90,13 @@ impl HttpReceiver {
     /// `http://127.0.0.1:<port><path>`.
     pub fn url(&self, path: &str) -> String {
         format!("http://127.0.0.1:{}{path}", self.port)
+    }
+
+    /// Answers every request (with its status) with these headers and this body: a
+    /// document for the tests of what Tessera fetches (Client ID Metadata Documents).
+    pub fn serve_document(&self, headers: &[(&str, &str)], body: &[u8]) {
+        let headers = headers.iter().map(|(n, v)| ((*n).to_owned(), (*v).to_owned())).collect();
+        *self.shared.answer.lock().unwrap() = (headers, body.to_vec());
     }
 
     /// Answers the next requests with `statuses`, in order (then the default again).
@@ -152,7 +165,13 @@ fn serve(stream: TcpStream, shared: &Shared) -> std::io::Result<()> {
         received.push(ReceivedRequest { method, target, headers, body });
         shared.arrived.notify_all();
     }
-    let answer = format!("HTTP/1.1 {status} Status\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+    let (extra, body) = shared.answer.lock().unwrap().clone();
+    let mut answer = format!("HTTP/1.1 {status} Status\r\nContent-Length: {}\r\nConnection: close\r\n", body.len());
+    for (name, value) in extra {
+        answer.push_str(&format!("{name}: {value}\r\n"));
+    }
+    answer.push_str("\r\n");
     writer.write_all(answer.as_bytes())?;
+    writer.write_all(&body)?;
     writer.flush()
 }

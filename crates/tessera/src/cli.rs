@@ -45,6 +45,10 @@ pub enum Command {
     /// Register and inspect applications (OAuth clients).
     #[command(subcommand)]
     App(crate::apps::AppCommand),
+    /// Issue, list and revoke initial access tokens, with which clients register
+    /// themselves (RFC 7591) when client_registration is initial_access_token.
+    #[command(subcommand)]
+    RegistrationToken(crate::registration_tokens::RegistrationTokenCommand),
     /// Back up the database to a file while the server may be running (SQLite: a
     /// consistent copy as of one commit, mode 0600). On PostgreSQL it prints the
     /// `pg_dump` command to run instead and exits with status 2. The master key is not

@@ -13,6 +13,7 @@ pub mod commands;
 pub mod connections;
 pub mod keys;
 pub mod proxy;
+pub mod registration_tokens;
 pub mod request_log;
 pub mod server;
 pub mod settings;

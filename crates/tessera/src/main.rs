@@ -17,6 +17,7 @@ fn main() -> ExitCode {
         Command::Keys(keys) => commands::keys(cli.config.as_deref(), keys),
         Command::Connection(connection) => tessera::connections::run(cli.config.as_deref(), connection),
         Command::App(app) => tessera::apps::run(cli.config.as_deref(), app),
+        Command::RegistrationToken(command) => tessera::registration_tokens::run(cli.config.as_deref(), command),
         Command::Backup(args) => commands::backup(cli.config.as_deref(), args),
         Command::Restore(args) => commands::restore(cli.config.as_deref(), args),
     };

@@ -140,6 +140,7 @@ pub fn prepare(settings: &Settings) -> Result<Prepared, Fatal> {
             dpop_nonce_required: settings.dpop_nonce_required,
             password_policy: settings.password_policy.clone(),
             rate_limits: settings.rate_limits,
+            client_registration: settings.client_registration.clone(),
             ..tessera_oidc::OidcSettings::new(settings.issuer.as_str())
         },
         bootstrap_admin,
@@ -191,6 +192,12 @@ pub fn start(prepared: &Prepared, listener: TcpListener) -> Result<Server, Fatal
         wake: prepared.mail_wake.clone(),
         settings: prepared.accounts,
     };
+    // Client ID Metadata Documents go through the guarded client, with a small answer.
+    let metadata_documents = tessera_outbound::OutboundClient::new(&tessera_outbound::OutboundSettings {
+        max_response_bytes: tessera_oidc::METADATA_DOCUMENT_MAX_BYTES,
+        ..prepared.outbound.clone()
+    })
+    .map_err(|e| Fatal(format!("outbound client: {e}")))?;
     let oidc = web::Data::new(
         tessera_oidc::OidcState::new(
             prepared.store.clone(),
@@ -201,7 +208,8 @@ pub fn start(prepared: &Prepared, listener: TcpListener) -> Result<Server, Fatal
         .with_scripts(prepared.scripts.clone(), prepared.script_fetch.clone(), prepared.master_key.clone())
         .with_dpop_nonce_key(&prepared.master_key.derive("dpop nonce"))
         .with_outbox_wake(prepared.mail_wake.clone())
-        .with_account_mail(account_mail.clone()),
+        .with_account_mail(account_mail.clone())
+        .with_metadata_documents(metadata_documents),
     );
     let account_mail = web::Data::new(account_mail);
     let discovery = web::Data::new(tessera_oidc::DiscoveryCache::default());

@@ -99,6 +99,18 @@ pub struct RawSettings {
     pub rate_limit_introspection_per_client: String,
     /// Introspection requests per client address.
     pub rate_limit_introspection_per_ip: String,
+    /// Open dynamic client registrations (without an initial access token) per client
+    /// address.
+    pub rate_limit_client_registration_per_ip: String,
+    /// Who may register OAuth clients at `/connect/register` (RFC 7591): `closed` (the
+    /// default), `initial_access_token` (with a token an administrator issued) or `open`.
+    pub client_registration: String,
+    /// The scopes (identity or API) clients that register themselves, or are identified
+    /// by a metadata document, may ask for. Default: `openid`, `profile`, `email`.
+    pub client_registration_scopes: Vec<String>,
+    /// Whether an https `client_id` is fetched as a Client ID Metadata Document
+    /// (draft-ietf-oauth-client-id-metadata-document). Default off.
+    pub client_id_metadata_documents: bool,
     /// Hosts outbound requests to URLs clients registered (back-channel logout) may reach
     /// although they are private or loopback, and over plain http: host names or IP
     /// literals (`127.0.0.1`, `::1`, `hooks.internal`). Empty (the default): only https
@@ -162,6 +174,10 @@ impl Default for RawSettings {
             rate_limit_token_per_ip: "off".into(),
             rate_limit_introspection_per_client: "off".into(),
             rate_limit_introspection_per_ip: "off".into(),
+            rate_limit_client_registration_per_ip: "20/h".into(),
+            client_registration: "closed".into(),
+            client_registration_scopes: tessera_oidc::DEFAULT_OPEN_SCOPES.iter().map(|s| (*s).to_owned()).collect(),
+            client_id_metadata_documents: false,
             outbound_private_hosts: Vec::new(),
             outbound_timeout_ms: 10_000,
             outbox_poll_interval_ms: 5_000,
@@ -217,6 +233,8 @@ pub struct Settings {
     pub trusted_proxies: crate::proxy::TrustedProxies,
     /// Rate limits on the token endpoint family and introspection.
     pub rate_limits: tessera_oidc::rate_limit::RateLimits,
+    /// Dynamic client registration and Client ID Metadata Documents.
+    pub client_registration: tessera_oidc::ClientRegistrationSettings,
     /// Where outbound requests may go, and their bounds.
     pub outbound: tessera_outbound::OutboundSettings,
     /// How often the outbox runner looks for jobs.
@@ -390,7 +408,12 @@ impl Settings {
                 &raw.rate_limit_introspection_per_client,
             )?,
             introspection_per_ip: rate("rate_limit_introspection_per_ip", &raw.rate_limit_introspection_per_ip)?,
+            registration_per_ip: rate(
+                "rate_limit_client_registration_per_ip",
+                &raw.rate_limit_client_registration_per_ip,
+            )?,
         };
+        let client_registration = client_registration_settings(&raw)?;
         let private_hosts = tessera_outbound::PrivateHosts::parse(&raw.outbound_private_hosts)
             .map_err(|e| SettingsError::new("outbound_private_hosts", e.to_string()))?;
         if !(100..=60_000).contains(&raw.outbound_timeout_ms) {
@@ -426,6 +449,7 @@ impl Settings {
             mail,
             trusted_proxies,
             rate_limits,
+            client_registration,
             script_fetch,
             private_key_jwt_legacy_audiences: raw.private_key_jwt_legacy_audiences,
             dpop_nonce_required: raw.dpop_nonce_required,
@@ -449,6 +473,25 @@ impl Settings {
             sources,
         })
     }
+}
+
+/// Who may register clients, with which scopes, and whether metadata documents are read.
+fn client_registration_settings(raw: &RawSettings) -> Result<tessera_oidc::ClientRegistrationSettings, SettingsError> {
+    let mode = tessera_oidc::RegistrationMode::parse(&raw.client_registration)
+        .map_err(|e| SettingsError::new("client_registration", e))?;
+    let mut open_scopes: Vec<String> = Vec::new();
+    for scope in &raw.client_registration_scopes {
+        tessera_domain::ScopeName::parse(scope)
+            .map_err(|e| SettingsError::new("client_registration_scopes", e.to_string()))?;
+        if !open_scopes.contains(scope) {
+            open_scopes.push(scope.clone());
+        }
+    }
+    Ok(tessera_oidc::ClientRegistrationSettings {
+        mode,
+        open_scopes,
+        metadata_documents: raw.client_id_metadata_documents,
+    })
 }
 
 /// The account link settings, each within bounds that keep links usable and short-lived.

@@ -68,6 +68,9 @@ pub struct ApplicationView {
     app_metadata: Value,
     created_at: i64,
     updated_at: i64,
+    /// How the client registered itself: `dynamic` (RFC 7591) or `metadata_document`
+    /// (a Client ID Metadata Document); null when an administrator created it.
+    registration: Option<String>,
 }
 
 /// The answer to create and secret regeneration: the application and, for confidential
@@ -116,6 +119,7 @@ pub fn view(app: Application) -> ApplicationView {
         app_metadata: s.app_metadata,
         created_at: app.created_at,
         updated_at: app.updated_at,
+        registration: app.registration.map(|r| r.as_str().to_owned()),
     }
 }
 

@@ -10,7 +10,8 @@ use utoipa::{Modify, OpenApi};
 use super::error::ErrorBody;
 use super::{
     account_links, applications, audit_events, body, claim_mappings, claim_types, connections, custom_claims,
-    identity_scopes, management_keys, organizations, preview, roles, scripts, signing_keys, token_exchange, users,
+    identity_scopes, initial_access_tokens, management_keys, organizations, preview, roles, scripts, signing_keys,
+    token_exchange, users,
 };
 
 #[derive(OpenApi)]
@@ -35,6 +36,8 @@ use super::{
         organizations::delete, organizations::list_members, organizations::set_member,
         organizations::remove_member,
         management_keys::list, management_keys::create, management_keys::get, management_keys::revoke,
+        initial_access_tokens::list, initial_access_tokens::create, initial_access_tokens::get,
+        initial_access_tokens::revoke,
         signing_keys::list, signing_keys::rotate,
         audit_events::list,
         custom_claims::add_custom_claims,

@@ -20,6 +20,7 @@ pub const SECTIONS: &[(&str, &str)] = &[
     ("organizations", "Organizations"),
     ("signing-keys", "Signing keys"),
     ("management-keys", "Management keys"),
+    ("initial-access-tokens", "Registration tokens"),
     ("audit", "Audit log"),
 ];
 

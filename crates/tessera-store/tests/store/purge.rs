@@ -88,6 +88,7 @@ crate::both_backends! {
                 admin_sessions: 0,
                 sign_in_buckets: 0,
                 account_tokens: 0,
+                initial_access_tokens: 0,
             }
         );
         assert_eq!(counts.total(), 10);

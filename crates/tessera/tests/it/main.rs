@@ -33,6 +33,7 @@ mod par;
 mod protocol_grammar;
 mod races;
 mod readiness;
+mod registration;
 mod revocation;
 mod server;
 mod token;
