@@ -20,6 +20,7 @@ use crate::common::security::*;
 fn cimd_world(db: &TestDatabase, on: bool) -> (World, tempfile::TempDir, HttpReceiver, String) {
     let (w, data) = registration_world(db, "closed", |raw| RawSettings {
         client_id_metadata_documents: on,
+        client_registration_scopes: ["openid", "profile", "email", "offline_access"].map(str::to_owned).to_vec(),
         outbound_private_hosts: vec!["127.0.0.1".into()],
         ..raw
     });
@@ -56,7 +57,7 @@ crate::both_backends! {
         let (w, _data, receiver, url) = cimd_world(&db, true);
         assert_eq!(w.app.discovery()["client_id_metadata_document_supported"], true);
         let b = Browser::new(&w.app);
-        let callback = code_for(&b, &authorize_path(&url, REDIRECT, &[("scope", "openid profile")]));
+        let callback = code_for(&b, &authorize_path(&url, REDIRECT, &[("scope", "openid profile offline_access")]));
         assert_eq!(callback["state"], "st-1");
         let reply = redeem_public(&w, &url, &callback["code"], REDIRECT, VERIFIER);
         assert_eq!(reply.status, 200, "{}", reply.body);
