@@ -1,6 +1,7 @@
 //! Rate limits on the back-channel endpoints: per client and per client address, on the
 //! token endpoint family (token, pushed authorization requests, device authorization,
-//! revocation) and on introspection. A request over a limit is answered `429 Too Many
+//! revocation), on introspection, and per address on open dynamic client registration
+//! (RFC 7591, without an initial access token). A request over a limit is answered `429 Too Many
 //! Requests` with `Retry-After` before any work is done for it.
 //!
 //! Each limit is "at most `count` requests per `period`", kept by the generic cell rate
@@ -17,7 +18,8 @@
 //!
 //! The sign-in pages, registration and the password grant have those per-account and
 //! per-address throttles already, on by default; these limits are off by default
-//! (`docs/configuration.md` gives values to start from).
+//! (`docs/configuration.md` gives values to start from), except open client
+//! registration's (20 per hour per address), which creates durable rows for strangers.
 
 use std::collections::HashMap;
 use std::hash::{BuildHasher, Hash};

@@ -350,6 +350,40 @@ both_backends! {
         assert!(audit_events(&store, "user.set_password").is_empty());
     }
 
+    async fn initial_access_tokens_are_shown_once_hashed_bounded_and_revocable(store: Store) {
+        let app = app(&store).await;
+        let key = admin_key(&store);
+        let path = "/api/v1/initial-access-tokens";
+        let (status, created) = call(&app, Method::POST, path, Some(&key), Some(json!({ "quota": 3, "expires_in": 600, "note": "partner" }))).await;
+        assert_eq!(status, 201, "{created}");
+        let token = created["token"].as_str().unwrap().to_owned();
+        let id = created["id"].as_str().unwrap().to_owned();
+        assert!(token.len() >= 43, "256 bits: {token}");
+        assert_eq!((created["quota"].as_i64(), created["uses_left"].as_i64()), (Some(3), Some(3)));
+        let stored = store.read_transaction(|c| tessera_store::initial_access_tokens::get(c, &id)).unwrap();
+        assert_eq!(stored.token_hash, tessera_tokens::SecretHash::of(&token).as_str(), "only the hash is kept");
+        let (status, read) = call(&app, Method::GET, &format!("{path}/{id}"), Some(&key), None).await;
+        assert_eq!(status, 200);
+        assert!(read.get("token").is_none(), "{read}");
+        assert_eq!(call(&app, Method::GET, path, Some(&key), None).await.1["items"].as_array().unwrap().len(), 1);
+        // Defaults: one use, one day.
+        let (status, defaults) = call(&app, Method::POST, path, Some(&key), None).await;
+        assert_eq!(status, 201, "{defaults}");
+        assert_eq!(defaults["quota"], 1);
+        assert_eq!(defaults["expires_at"].as_i64().unwrap() - defaults["created_at"].as_i64().unwrap(), 86_400);
+        assert_error(&call(&app, Method::POST, path, Some(&key), Some(json!({ "quota": 0 }))).await, 400, "invalid_request", Some("quota"));
+        assert_error(&call(&app, Method::POST, path, Some(&key), Some(json!({ "expires_in": 5 }))).await, 400, "invalid_request", Some("expires_in"));
+        assert_eq!(call(&app, Method::DELETE, &format!("{path}/{id}"), Some(&key), None).await.0, 204);
+        assert_error(&call(&app, Method::GET, &format!("{path}/{id}"), Some(&key), None).await, 404, "not_found", None);
+        let events = audit_events(&store, "initial_access_token.create");
+        assert_eq!(events.len(), 2);
+        assert!(!events.iter().any(|e| e.summary.to_string().contains(&token)));
+        assert_eq!(audit_events(&store, "initial_access_token.revoke").len(), 1);
+        // The view of an application says whether it registered itself.
+        let (_, application) = call(&app, Method::POST, "/api/v1/applications", Some(&key), Some(web_app())).await;
+        assert!(application["registration"].is_null(), "{application}");
+    }
+
     async fn management_keys_are_shown_once_and_revocable(store: Store) {
         let app = app(&store).await;
         let key = admin_key(&store);
@@ -610,6 +644,8 @@ both_backends! {
             ("post", "/api/v1/users/{id}/send-verification"), ("post", "/api/v1/users/{id}/send-recovery-link"),
             ("get", "/api/v1/management-keys"), ("post", "/api/v1/management-keys"), ("get", "/api/v1/management-keys/{id}"),
             ("delete", "/api/v1/management-keys/{id}"),
+            ("get", "/api/v1/initial-access-tokens"), ("post", "/api/v1/initial-access-tokens"),
+            ("get", "/api/v1/initial-access-tokens/{id}"), ("delete", "/api/v1/initial-access-tokens/{id}"),
             ("get", "/api/v1/roles"), ("post", "/api/v1/roles"), ("get", "/api/v1/roles/{id}"), ("put", "/api/v1/roles/{id}"),
             ("delete", "/api/v1/roles/{id}"),
             ("get", "/api/v1/organizations"), ("post", "/api/v1/organizations"), ("get", "/api/v1/organizations/{id}"),

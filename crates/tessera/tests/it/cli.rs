@@ -94,6 +94,9 @@ fn every_command_has_help() {
         vec!["config", "generate-master-key", "--help"],
         vec!["keys", "list", "--help"],
         vec!["keys", "rotate", "--help"],
+        vec!["registration-token", "create", "--help"],
+        vec!["registration-token", "list", "--help"],
+        vec!["registration-token", "revoke", "--help"],
     ] {
         let output = dir.run(&args, &[]);
         assert!(output.status.success(), "{args:?}: {}", stderr(&output));
@@ -398,4 +401,32 @@ fn create_api_key_prints_a_key_the_api_accepts() {
     assert_eq!(status, 200);
     assert_eq!(unauthenticated, 401);
     assert_config_error(&dir.run(&["admin", "create-api-key", "--name", ""], &[]), "--name");
+}
+
+#[test]
+fn registration_token_create_prints_the_token_once_and_list_and_revoke_manage_it() {
+    let dir = Workdir::new();
+    let created = dir.json(&[
+        "registration-token",
+        "create",
+        "--quota",
+        "3",
+        "--expires-in",
+        "600",
+        "--note",
+        "partner",
+        "--json",
+    ]);
+    let token = created["token"].as_str().unwrap().to_owned();
+    let id = created["id"].as_str().unwrap().to_owned();
+    assert_eq!((created["quota"].as_i64(), created["uses_left"].as_i64()), (Some(3), Some(3)));
+    let stored = dir.store().read_transaction(|c| tessera_store::initial_access_tokens::get(c, &id)).unwrap();
+    assert_eq!(stored.token_hash, tessera_tokens::SecretHash::of(&token).as_str(), "only the hash is kept");
+    let listed = dir.json(&["registration-token", "list", "--json"]);
+    assert_eq!(listed.as_array().unwrap().len(), 1);
+    assert!(!listed.to_string().contains(&token), "{listed}");
+    assert_config_error(&dir.run(&["registration-token", "create", "--quota", "0"], &[]), "--quota");
+    let revoked = dir.run(&["registration-token", "revoke", &id], &[]);
+    assert!(revoked.status.success(), "{}", stderr(&revoked));
+    assert_eq!(dir.json(&["registration-token", "list", "--json"]), serde_json::json!([]));
 }
