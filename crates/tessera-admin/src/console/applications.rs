@@ -45,13 +45,15 @@ async fn list(
 ) -> Result<HttpResponse, ConsoleError> {
     let page = StorePage { after: query.after.clone(), limit: 50 };
     let paged = blocking(move || Ok(store.read_transaction(|c| applications::list(c, &page))?)).await?;
-    let mut table = Table::new(&["Name", "Client ID", "Type", "Access tokens", "Status"], "No applications yet.");
+    let mut table =
+        Table::new(&["Name", "Client ID", "Type", "Registered by", "Access tokens", "Status"], "No applications yet.");
     for app in &paged.items {
         let s = &app.settings;
         table.rows.push(vec![
             Cell::link(&s.name, href(&format!("applications/{}", app.id))),
             Cell::mono(&app.client_id),
             Cell::text(s.app_type.as_str()),
+            Cell::text(registered_by(app.registration)),
             Cell::text(s.access_token_format.as_str()),
             Cell::text(if s.enabled { "enabled" } else { "disabled" }),
         ]);
@@ -62,6 +64,16 @@ async fn list(
     page.actions.push(Action { label: "New application".into(), href: href("applications/new") });
     page.panels.push(Panel::new("").table(table));
     Ok(html(StatusCode::OK, &page))
+}
+
+/// Who registered the application: an administrator, or the client itself (RFC 7591, or
+/// a Client ID Metadata Document).
+fn registered_by(registration: Option<applications::RegistrationKind>) -> &'static str {
+    match registration {
+        None => "administrator",
+        Some(applications::RegistrationKind::Dynamic) => "itself (dynamic registration)",
+        Some(applications::RegistrationKind::MetadataDocument) => "itself (metadata document)",
+    }
 }
 
 fn notice(code: &str) -> Option<String> {
@@ -457,6 +469,7 @@ fn edit_page(
     page.panels.push(
         Panel::new("Identity")
             .fact("Client ID", &app.client_id)
+            .fact("Registered by", registered_by(app.registration))
             .fact("Created", time(app.created_at))
             .fact("Updated", time(app.updated_at)),
     );

@@ -32,6 +32,8 @@ use crate::state::{OidcState, now};
 pub const MIN_CACHE: i64 = 300;
 /// The longest (seconds).
 pub const MAX_CACHE: i64 = 86_400;
+/// The longest `client_id` URL taken for a metadata document.
+const MAX_URL_LEN: usize = 2000;
 
 /// Whether `client_id` has the form of a metadata document's URL.
 pub(crate) fn is_url(client_id: &str) -> bool {
@@ -83,6 +85,9 @@ fn unavailable() -> String {
 /// URL as given must be its own normal form).
 fn check_url(client_id: &str) -> Result<url::Url, String> {
     let wrong = || "the client_id is not a valid metadata document URL".to_owned();
+    if client_id.len() > MAX_URL_LEN {
+        return Err(wrong());
+    }
     let url = url::Url::parse(client_id).map_err(|_| wrong())?;
     let valid = url.as_str() == client_id
         && url.fragment().is_none()
