@@ -56,7 +56,7 @@ pub(crate) async fn par(
 ) -> Result<HttpResponse, OAuthError> {
     let (params, presented, client_ip) = client_auth::client_request(&request, &body, &state)?;
     let state = state.into_inner();
-    crate::registration::metadata_document::ensure(&state, &presented.client_id)
+    crate::registration::metadata_document::ensure(&state, &presented.client_id, client_ip)
         .await
         .map_err(OAuthError::invalid_client)?;
     let pushed = web::block(move || push(&state, &presented, &params, &body, client_ip)).await??;

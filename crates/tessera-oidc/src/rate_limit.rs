@@ -87,7 +87,8 @@ pub(crate) enum Endpoint {
     /// Token, pushed authorization requests, device authorization, revocation.
     Token,
     Introspection,
-    /// Dynamic client registration without an initial access token (per address only).
+    /// Dynamic client registration without an initial access token, and fetches of
+    /// client metadata documents (per address only).
     Registration,
 }
 

@@ -108,7 +108,7 @@ pub(crate) async fn token(
     let proof = crate::dpop::header(&request).map_err(|e| OAuthError::invalid_dpop_proof(e.to_string()))?;
     let state = state.into_inner();
     // A metadata-document client whose copy went stale is fetched again first.
-    crate::registration::metadata_document::ensure(&state, &presented.client_id)
+    crate::registration::metadata_document::ensure(&state, &presented.client_id, client_ip)
         .await
         .map_err(OAuthError::invalid_client)?;
     let inline = match (params.get("grant_type"), &proof) {

@@ -109,3 +109,36 @@ pub fn update(
         .execute(conn)?;
     crate::error::found(changed, "client registration")
 }
+
+/// How long a metadata-document client's copy may have been stale, with no grant left,
+/// before the client is deleted (seconds): 30 days. Any request naming its URL creates
+/// it again, so nothing is lost but rows strangers could otherwise pile up.
+pub const ABANDONED_AFTER: i64 = 30 * 86_400;
+
+/// Deletes the metadata-document clients abandoned at `now`: copy stale for over
+/// [`ABANDONED_AFTER`] and no grant (so no refresh or reference token) left. Their
+/// consents, codes and registration rows go with the application (foreign keys). Each
+/// use of such a client at a stale copy fetches it again and moves its staleness time,
+/// so a client in use is never abandoned. Runs after expired grants are purged.
+pub fn purge_abandoned(conn: &mut AnyConnection, now: i64) -> StoreResult<usize> {
+    use crate::schema::{applications, grants};
+    let any_grant = grants::table.filter(grants::application_id.eq(client_registrations::application_id));
+    let abandoned: Vec<String> = client_registrations::table
+        .filter(client_registrations::expires_at.le(now - ABANDONED_AFTER))
+        .filter(diesel::dsl::not(diesel::dsl::exists(any_grant)))
+        .select(client_registrations::application_id)
+        .load(conn)?;
+    if abandoned.is_empty() {
+        return Ok(0);
+    }
+    let deleted = diesel::delete(
+        applications::table
+            .filter(applications::id.eq_any(&abandoned))
+            .filter(applications::registration.eq(crate::applications::RegistrationKind::MetadataDocument.as_str())),
+    )
+    .execute(conn)?;
+    if deleted > 0 {
+        crate::config_changes::mark();
+    }
+    Ok(deleted)
+}

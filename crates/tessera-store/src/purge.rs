@@ -29,6 +29,8 @@ pub struct PurgeCounts {
     pub account_tokens: usize,
     /// Initial access tokens (RFC 7591 §3) past their expiry.
     pub initial_access_tokens: usize,
+    /// Clients of metadata documents left unused (`client_registrations::purge_abandoned`).
+    pub metadata_document_clients: usize,
 }
 
 impl PurgeCounts {
@@ -47,12 +49,14 @@ impl PurgeCounts {
             + self.sign_in_buckets
             + self.account_tokens
             + self.initial_access_tokens
+            + self.metadata_document_clients
     }
 }
 
 /// Deletes what expired at or before `now`: codes, pending, pushed and device requests, refresh and
 /// reference tokens, jti records (client assertions, DPoP proofs), browser sessions past their absolute timeout,
-/// grants past their absolute expiry, and sign-in throttle buckets that hold nothing. A grant stays while a reference token issued from
+/// grants past their absolute expiry, sign-in throttle buckets that hold nothing, and metadata-document clients
+/// abandoned for 30 days. A grant stays while a reference token issued from
 /// it is still unexpired, so deleting it cannot cut that token short.
 pub fn purge_expired(conn: &mut AnyConnection, now: i64) -> StoreResult<PurgeCounts> {
     let authorization_codes =
@@ -87,6 +91,8 @@ pub fn purge_expired(conn: &mut AnyConnection, now: i64) -> StoreResult<PurgeCou
     let sign_in_buckets = crate::throttle::purge(conn, now)?;
     let account_tokens = crate::account_tokens::purge(conn, now)?;
     let initial_access_tokens = crate::initial_access_tokens::purge_expired(conn, now)?;
+    // After the grants: a client is abandoned only when it holds none.
+    let metadata_document_clients = crate::client_registrations::purge_abandoned(conn, now)?;
     Ok(PurgeCounts {
         authorization_codes,
         authorization_requests,
@@ -102,5 +108,6 @@ pub fn purge_expired(conn: &mut AnyConnection, now: i64) -> StoreResult<PurgeCou
         sign_in_buckets,
         account_tokens,
         initial_access_tokens,
+        metadata_document_clients,
     })
 }

@@ -21,6 +21,8 @@ mod client_assertions;
 mod codes;
 #[path = "store/config.rs"]
 mod config;
+#[path = "store/client_registrations.rs"]
+mod client_registrations;
 #[path = "store/connections.rs"]
 mod connections;
 #[path = "store/consents.rs"]

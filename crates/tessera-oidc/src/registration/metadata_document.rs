@@ -14,6 +14,7 @@
 //! is invalid refuses the request: authorize shows its error page (never a redirect to
 //! a URI nobody validated), PAR and the token endpoint answer `invalid_client`.
 
+use std::net::IpAddr;
 use std::sync::Arc;
 
 use actix_web::web;
@@ -26,6 +27,7 @@ use tessera_store::client_registrations::{self, ClientRegistration};
 use tessera_store::{StoreError, StoreResult};
 
 use super::{audit_summary, keep_admin_settings, open_scopes};
+use crate::rate_limit::Endpoint;
 use crate::state::{OidcState, now};
 
 /// The shortest time a fetched document is used without fetching it again (seconds).
@@ -44,7 +46,11 @@ pub(crate) fn is_url(client_id: &str) -> bool {
 /// fresh, fetching its document when needed. Nothing to do (Ok) when the setting is off
 /// or `client_id` is not a URL: the caller's lookup then decides as for any client.
 /// `Err`: why the client cannot be used, for the error page or `invalid_client`.
-pub(crate) async fn ensure(state: &Arc<OidcState>, client_id: &str) -> Result<(), String> {
+///
+/// A fetch creates or rewrites a durable row for whoever names a URL, so fetches count
+/// against the per-address budget of open registration
+/// (`rate_limit_client_registration_per_ip`); uses of a fresh copy do not.
+pub(crate) async fn ensure(state: &Arc<OidcState>, client_id: &str, client_ip: Option<IpAddr>) -> Result<(), String> {
     if !state.settings.client_registration.metadata_documents || !is_url(client_id) {
         return Ok(());
     }
@@ -59,6 +65,9 @@ pub(crate) async fn ensure(state: &Arc<OidcState>, client_id: &str) -> Result<()
     };
     if fresh {
         return Ok(());
+    }
+    if state.limiters.check(Endpoint::Registration, None, client_ip).is_err() {
+        return Err("too many new clients were named from this address; retry later".to_owned());
     }
     let answer = client.get(&url).await.map_err(|e| format!("its metadata document could not be fetched ({e})"))?;
     if answer.status != 200 {

@@ -89,6 +89,7 @@ crate::both_backends! {
                 sign_in_buckets: 0,
                 account_tokens: 0,
                 initial_access_tokens: 0,
+                metadata_document_clients: 0,
             }
         );
         assert_eq!(counts.total(), 10);
