@@ -331,6 +331,70 @@ mod tests {
         assert_eq!(time(1_796_601_599), "2026-12-06 23:59 UTC");
     }
 
+    const HOSTILE: &str = "<script>alert(1)</script>\" onmouseover=\"x";
+
+    fn sample(problems: Problems) -> AccountPage {
+        let hostile = || HOSTILE.to_owned();
+        AccountPage {
+            csrf: hostile(),
+            username: hostile(),
+            email: Some(hostile()),
+            email_verified: false,
+            email_value: hostile(),
+            notice: Some(hostile()),
+            claims: vec![ClaimField {
+                name: "nickname".into(),
+                label: hostile(),
+                description: hostile(),
+                input_type: "text",
+                value: hostile(),
+                error: problems.profile.then(hostile),
+            }],
+            sessions: vec![SessionItem {
+                sid: hostile(),
+                device: hostile(),
+                client_ip: hostile(),
+                signed_in: time(0),
+                last_seen: time(60),
+                current: true,
+            }],
+            consents: vec![ConsentItem { application_id: hostile(), name: hostile(), scopes: hostile() }],
+            self_deletion: false,
+            problems,
+        }
+    }
+
+    #[test]
+    fn the_page_escapes_everything_it_shows() {
+        let html =
+            sample(Problems { profile: true, email: Some(HOSTILE.into()), ..Problems::default() }).render().unwrap();
+        assert!(!html.contains("<script>"), "{html}");
+        assert!(!html.contains("\" onmouseover"), "{html}");
+        assert!(html.contains("&#60;script&#62;"));
+    }
+
+    #[test]
+    fn every_form_carries_the_csrf_token_and_errors_sit_beside_their_fields() {
+        let mut page = sample(Problems {
+            email: Some("Bad address.".into()),
+            current_password: Some("Wrong.".into()),
+            ..Problems::default()
+        });
+        page.csrf = "token-1".into();
+        page.self_deletion = true;
+        let html = page.render().unwrap();
+        let forms = html.matches("<form method=\"post\"").count();
+        // Profile, email, password, the one session, the one consent, deletion, sign-out.
+        assert_eq!(forms, 7, "{html}");
+        assert_eq!(html.matches(r#"<input type="hidden" name="csrf" value="token-1">"#).count(), forms);
+        assert!(html.contains(r#"id="email-error"><span class="visually-hidden">Error: </span>Bad address."#));
+        assert!(html.contains(r#"aria-describedby="current_password-error""#));
+        assert!(html.contains(r#"role="alert""#));
+        assert!(html.contains("/account/delete"));
+        page.self_deletion = false;
+        assert!(!page.render().unwrap().contains("/account/delete"));
+    }
+
     #[test]
     fn every_notice_code_has_words_and_others_none() {
         for code in ["profile", "email", "email-unverified", "password", "session", "sessions", "consent", "signed-in"]
