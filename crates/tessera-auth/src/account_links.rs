@@ -252,6 +252,16 @@ impl AccountMail {
     }
 }
 
+impl AccountMail {
+    /// Queues "your password was changed" to the user's address (if any), in the
+    /// caller's transaction: the owner learns of a change they did not make.
+    pub fn send_password_changed(&self, conn: &mut AnyConnection, user: &User, now: i64) -> StoreResult<Sent> {
+        let Some(email) = user.email.as_deref() else { return Ok(Sent::NoAddress) };
+        let message = PasswordChangedMessage { issuer_name: &self.issuer_name, username: &user.username };
+        Ok(if self.queue(conn, email, &message, now)? { Sent::Queued } else { Sent::NoAddress })
+    }
+}
+
 /// The user a live link of `purpose` belongs to, without spending it (for the page
 /// shown before the user confirms).
 pub fn link_owner(conn: &mut AnyConnection, token: &str, purpose: Purpose, now: i64) -> StoreResult<Option<User>> {

@@ -28,12 +28,15 @@ pub enum Channel<'a> {
     Console,
     /// RFC 6749 §4.3, the password grant, by `client_id`.
     PasswordGrant { client_id: &'a ClientId },
+    /// The account page (`/account`): its own sign-in, and the current password asked
+    /// before a password change or an account deletion.
+    AccountPage,
 }
 
 impl Channel<'_> {
     fn actor(&self) -> String {
         match self {
-            Channel::LoginPage { .. } | Channel::Console => "anonymous".to_owned(),
+            Channel::LoginPage { .. } | Channel::Console | Channel::AccountPage => "anonymous".to_owned(),
             Channel::PasswordGrant { client_id } => format!("client:{client_id}"),
         }
     }
@@ -41,7 +44,7 @@ impl Channel<'_> {
     fn locked_action(&self) -> &'static str {
         match self {
             Channel::Console => "admin.sign_in_locked",
-            Channel::LoginPage { .. } | Channel::PasswordGrant { .. } => "user.sign_in_locked",
+            Channel::LoginPage { .. } | Channel::PasswordGrant { .. } | Channel::AccountPage => "user.sign_in_locked",
         }
     }
 
@@ -56,6 +59,9 @@ impl Channel<'_> {
                 summary.insert("grant_type".into(), json!("password"));
             }
             Channel::Console => {}
+            Channel::AccountPage => {
+                summary.insert("page".into(), json!("account"));
+            }
         }
         summary
     }

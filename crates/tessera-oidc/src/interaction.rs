@@ -34,7 +34,7 @@ pub(crate) fn handle_from_query(query: &str) -> Option<String> {
 }
 
 /// The input type that suits a claim's value type.
-fn input_type(value_type: ClaimValueType) -> &'static str {
+pub(crate) fn input_type(value_type: ClaimValueType) -> &'static str {
     match value_type {
         ClaimValueType::String => "text",
         ClaimValueType::Email => "email",

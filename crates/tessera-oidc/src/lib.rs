@@ -6,7 +6,8 @@
 //! verification page, the token endpoint (authorization code, refresh token, client
 //! credentials, password, device code), userinfo,
 //! introspection, revocation and end-session, dynamic client registration (RFC 7591,
-//! RFC 7592) and Client ID Metadata Documents.
+//! RFC 7592) and Client ID Metadata Documents; and the account page (`/account`) where
+//! signed-in users manage their profile, password, sessions and consents.
 //!
 //! Not for: admin pages or the management API (`tessera-admin`), SQL (`tessera-store`),
 //! cryptography (`tessera-tokens`), scope and claim rules (`tessera-domain`).
@@ -14,6 +15,7 @@
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 
 mod access_token;
+mod account;
 mod authorize;
 mod bearer;
 mod client_auth;
@@ -134,6 +136,20 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .route(web::get().to(interaction::recovery::show_forgot))
                 .route(web::post().to(interaction::recovery::submit_forgot)),
         )
+        .route(account::PATH, web::get().to(account::show))
+        .service(
+            web::resource(account::SIGN_IN_PATH)
+                .route(web::get().to(account::sign_in::show))
+                .route(web::post().to(account::sign_in::submit)),
+        )
+        .route("/account/sign-out", web::post().to(account::sign_in::sign_out))
+        .route("/account/profile", web::post().to(account::profile::submit_profile))
+        .route("/account/email", web::post().to(account::profile::submit_email))
+        .route("/account/password", web::post().to(account::password::submit))
+        .route("/account/sessions/end", web::post().to(account::sessions::end_one))
+        .route("/account/sessions/end-others", web::post().to(account::sessions::end_others))
+        .route("/account/consents/revoke", web::post().to(account::sessions::revoke_consent))
+        .route("/account/delete", web::post().to(account::deletion::submit))
         .service(
             web::resource("/account/recover/{token}")
                 .route(web::get().to(interaction::recovery::show_recover))

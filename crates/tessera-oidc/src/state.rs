@@ -13,6 +13,8 @@ pub struct OidcSettings {
     /// The issuer identifier, without a trailing slash (OIDC Discovery §3).
     pub issuer: String,
     pub registration_enabled: bool,
+    /// Whether users may delete their own account on the account page.
+    pub account_self_deletion: bool,
     /// Seconds of inactivity after which a browser session ends.
     pub session_idle_timeout: i64,
     /// Seconds after sign-in after which a browser session ends whatever its activity.
@@ -36,6 +38,7 @@ impl OidcSettings {
         OidcSettings {
             issuer: issuer.trim_end_matches('/').to_owned(),
             registration_enabled: true,
+            account_self_deletion: false,
             session_idle_timeout: 2 * 3600,
             session_absolute_timeout: 12 * 3600,
             private_key_jwt_legacy_audiences: false,

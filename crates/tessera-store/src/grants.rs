@@ -231,6 +231,24 @@ pub fn revoke_grants_of_user(conn: &mut AnyConnection, user_id: &UserId, now: i6
     revoke_grants(conn, &ids, now)
 }
 
+/// Revokes every grant of a user except those issued in the browser session `keep_sid`
+/// (a password changed on the account page: the session that changed it goes on, every
+/// other grant, `offline_access` ones included, ends). Returns how many were revoked.
+pub fn revoke_grants_of_user_except_session(
+    conn: &mut AnyConnection,
+    user_id: &UserId,
+    keep_sid: &str,
+    now: i64,
+) -> StoreResult<usize> {
+    let ids: Vec<String> = grants::table
+        .filter(grants::user_id.eq(user_id.as_str()))
+        .filter(grants::revoked_at.is_null())
+        .filter(grants::sid.is_null().or(grants::sid.ne(keep_sid)))
+        .select(grants::id)
+        .load(conn)?;
+    revoke_grants(conn, &ids, now)
+}
+
 /// What ending someone's or something's access revoked or ended.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
 pub struct AccessEnded {

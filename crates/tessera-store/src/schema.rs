@@ -34,6 +34,7 @@ diesel::table! {
         standard -> Bool,
         created_at -> BigInt,
         updated_at -> BigInt,
+        user_editable -> Bool,
     }
 }
 

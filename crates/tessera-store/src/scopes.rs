@@ -8,7 +8,7 @@ use diesel::prelude::*;
 use tessera_domain::{ClaimValueType, ConnectionId};
 
 use crate::error::found;
-use crate::schema::{api_connections, claim_types, scope_claims, scopes};
+use crate::schema::{api_connections, application_required_claims, claim_types, scope_claims, scopes};
 use crate::{AnyConnection, StoreError, StoreResult};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -18,6 +18,8 @@ pub struct ClaimType {
     pub description: String,
     pub value_type: ClaimValueType,
     pub standard: bool,
+    /// Users may set their own value on the account page (docs/accounts.md).
+    pub user_editable: bool,
     pub created_at: i64,
     pub updated_at: i64,
 }
@@ -30,6 +32,7 @@ struct ClaimTypeRow {
     description: String,
     value_type: String,
     standard: bool,
+    user_editable: bool,
     created_at: i64,
     updated_at: i64,
 }
@@ -45,6 +48,7 @@ impl TryFrom<ClaimTypeRow> for ClaimType {
             display_name: row.display_name,
             description: row.description,
             standard: row.standard,
+            user_editable: row.user_editable,
             created_at: row.created_at,
             updated_at: row.updated_at,
         })
@@ -58,6 +62,8 @@ pub struct ClaimTypeInput {
     pub display_name: String,
     pub description: String,
     pub value_type: ClaimValueType,
+    /// Users may set their own value on the account page.
+    pub user_editable: bool,
 }
 
 pub fn create_claim_type(conn: &mut AnyConnection, input: &ClaimTypeInput, now: i64) -> StoreResult<ClaimType> {
@@ -79,6 +85,7 @@ pub(crate) fn insert_claim_type(
             claim_types::description.eq(&input.description),
             claim_types::value_type.eq(input.value_type.as_str()),
             claim_types::standard.eq(standard),
+            claim_types::user_editable.eq(input.user_editable),
             claim_types::created_at.eq(now),
             claim_types::updated_at.eq(now),
         ))
@@ -114,10 +121,39 @@ pub fn update_claim_type(conn: &mut AnyConnection, input: &ClaimTypeInput, now: 
             claim_types::display_name.eq(&input.display_name),
             claim_types::description.eq(&input.description),
             claim_types::value_type.eq(input.value_type.as_str()),
+            claim_types::user_editable.eq(input.user_editable),
             claim_types::updated_at.eq(now),
         ))
         .execute(conn)?;
     get_claim_type(conn, &input.name)
+}
+
+/// Whether users may set their own value of claim type `name` on the account page: the
+/// one setting of a standard claim type an administrator may change.
+pub fn set_claim_type_user_editable(
+    conn: &mut AnyConnection,
+    name: &str,
+    user_editable: bool,
+    now: i64,
+) -> StoreResult<ClaimType> {
+    crate::config_changes::mark();
+    let changed = diesel::update(claim_types::table.find(name))
+        .set((claim_types::user_editable.eq(user_editable), claim_types::updated_at.eq(now)))
+        .execute(conn)?;
+    found(changed, "claim type")?;
+    get_claim_type(conn, name)
+}
+
+/// The claim types users may set themselves on the account page, by name: those marked
+/// `user_editable`, and those an application requires (users give them at sign-in anyway).
+pub fn list_account_claim_types(conn: &mut AnyConnection) -> StoreResult<Vec<ClaimType>> {
+    let required = application_required_claims::table.select(application_required_claims::claim_name);
+    let rows: Vec<ClaimTypeRow> = claim_types::table
+        .filter(claim_types::user_editable.eq(true).or(claim_types::name.eq_any(required)))
+        .select(ClaimTypeRow::as_select())
+        .order(claim_types::name.asc())
+        .load(conn)?;
+    rows.into_iter().map(ClaimType::try_from).collect()
 }
 
 /// Deletes a custom claim type, its values, and its place in scopes and applications.

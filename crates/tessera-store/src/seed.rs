@@ -34,6 +34,7 @@ pub fn seed_standard_data(conn: &mut AnyConnection, now: i64) -> StoreResult<See
                 display_name: claim.display_name.to_owned(),
                 description: claim.description.to_owned(),
                 value_type: claim.value_type,
+                user_editable: false,
             };
             insert_claim_type(conn, &input, true, now)?;
             report.claims_added += 1;

@@ -249,6 +249,7 @@ fn check(config: Option<&Path>) -> Result<(), Fatal> {
     println!("  log_format            = {:?}", settings.log_format);
     println!("  log_level             = {}", settings.log_level);
     println!("  registration_enabled  = {}", settings.registration_enabled);
+    println!("  account_self_deletion = {}", settings.account_self_deletion);
     println!("  issuer_name           = {}", settings.mail.issuer_name);
     println!("  smtp_url              = {}", settings.mail.transport);
     println!("  mail_from             = {}", settings.mail.from);

@@ -136,6 +136,7 @@ pub fn prepare(settings: &Settings) -> Result<Prepared, Fatal> {
         keys,
         oidc: tessera_oidc::OidcSettings {
             registration_enabled: settings.registration_enabled,
+            account_self_deletion: settings.account_self_deletion,
             private_key_jwt_legacy_audiences: settings.private_key_jwt_legacy_audiences,
             dpop_nonce_required: settings.dpop_nonce_required,
             password_policy: settings.password_policy.clone(),

@@ -42,6 +42,8 @@ pub struct RawSettings {
     pub log_level: String,
     /// Whether the sign-in page offers registration.
     pub registration_enabled: bool,
+    /// Whether users may delete their own account on the account page (docs/accounts.md).
+    pub account_self_deletion: bool,
     /// argon2id memory cost in KiB (default OWASP: 19456).
     pub argon2_memory_kib: u32,
     /// argon2id iterations (default OWASP: 2).
@@ -152,6 +154,7 @@ impl Default for RawSettings {
             log_format: "human".into(),
             log_level: "info".into(),
             registration_enabled: true,
+            account_self_deletion: false,
             argon2_memory_kib: PasswordParams::OWASP.memory_kib,
             argon2_iterations: PasswordParams::OWASP.iterations,
             argon2_parallelism: PasswordParams::OWASP.parallelism,
@@ -211,6 +214,7 @@ pub struct Settings {
     pub log_format: LogFormat,
     pub log_level: String,
     pub registration_enabled: bool,
+    pub account_self_deletion: bool,
     pub password_params: PasswordParams,
     /// What every place that sets a password accepts (ASVS 5.0 V6.2).
     pub password_policy: PasswordPolicy,
@@ -468,6 +472,7 @@ impl Settings {
             log_format,
             log_level: raw.log_level,
             registration_enabled: raw.registration_enabled,
+            account_self_deletion: raw.account_self_deletion,
             password_params,
             password_policy,
             sources,

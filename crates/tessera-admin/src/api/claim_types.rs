@@ -1,6 +1,8 @@
 //! `/api/v1/claim-types`: the claim types users have values for. Standard OIDC claims
 //! (OIDC Core §5.1) are seeded and read-only (403); custom ones are created, updated and
-//! deleted here. Names follow `tessera_domain::ClaimName` (registered JWT claims such as
+//! deleted here. Whether users may set their own value on the account page
+//! (`user_editable`, docs/accounts.md) is the one setting a standard claim type has too:
+//! `PUT /api/v1/claim-types/{name}/user-editable`. Names follow `tessera_domain::ClaimName` (registered JWT claims such as
 //! `sub` or `iss` are refused).
 
 use actix_web::{HttpResponse, web};
@@ -21,7 +23,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/claim-types", web::post().to(create))
         .route("/claim-types/{name}", web::get().to(get))
         .route("/claim-types/{name}", web::put().to(update))
-        .route("/claim-types/{name}", web::delete().to(delete));
+        .route("/claim-types/{name}", web::delete().to(delete))
+        .route("/claim-types/{name}/user-editable", web::put().to(put_user_editable));
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -35,6 +38,9 @@ pub struct NewClaimType {
     /// `string`, `boolean`, `number`, `date`, `email`, `phone`, `url` or `json`.
     #[schema(example = "string")]
     pub(crate) value_type: String,
+    /// Users may set their own value on the account page. Default false.
+    #[serde(default)]
+    pub(crate) user_editable: Option<bool>,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -43,6 +49,16 @@ pub struct ClaimTypeUpdate {
     pub(crate) display_name: String,
     pub(crate) description: Option<String>,
     pub(crate) value_type: String,
+    /// Users may set their own value on the account page. Default: unchanged.
+    #[serde(default)]
+    pub(crate) user_editable: Option<bool>,
+}
+
+/// Whether users may set their own value of a claim type on the account page.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UserEditable {
+    pub(crate) user_editable: bool,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -51,8 +67,10 @@ pub struct ClaimTypeView {
     display_name: String,
     description: String,
     value_type: String,
-    /// Standard claims are read-only.
+    /// Standard claims are read-only (but for `user_editable`).
     standard: bool,
+    /// Users may set their own value on the account page (`/account`).
+    user_editable: bool,
     created_at: i64,
     updated_at: i64,
 }
@@ -66,6 +84,7 @@ fn view(t: ClaimType) -> ClaimTypeView {
         description: t.description,
         value_type: t.value_type.as_str().to_owned(),
         standard: t.standard,
+        user_editable: t.user_editable,
         created_at: t.created_at,
         updated_at: t.updated_at,
     }
@@ -120,12 +139,17 @@ pub(crate) fn create_claim_type(store: &Store, who: &dyn Actor, input: NewClaimT
         )?,
         description: body::description("description", input.description)?,
         value_type: value_type(&input.value_type)?,
+        user_editable: input.user_editable.unwrap_or(false),
         name: name.as_str().to_owned(),
     };
     let now = super::now();
     Ok(store.write_transaction(|c| {
         let created = scopes::create_claim_type(c, &claim, now)?;
-        let summary = json!({ "display_name": created.display_name, "value_type": created.value_type.as_str() });
+        let summary = json!({
+            "display_name": created.display_name,
+            "value_type": created.value_type.as_str(),
+            "user_editable": created.user_editable,
+        });
         changes::record(c, who, "claim_type.create", &format!("claim_type:{}", created.name), summary, now)?;
         Ok(created)
     })?)
@@ -161,20 +185,24 @@ pub(crate) fn update_claim_type(
     name: String,
     input: ClaimTypeUpdate,
 ) -> Result<ClaimType, ApiError> {
-    let claim = ClaimTypeInput {
-        name,
-        display_name: display_name(&input.display_name)?,
-        description: body::description("description", input.description)?,
-        value_type: value_type(&input.value_type)?,
-    };
+    let display = display_name(&input.display_name)?;
+    let description = body::description("description", input.description)?;
+    let value_type = value_type(&input.value_type)?;
     let now = super::now();
-    refuse_standard(&store.read_transaction(|c| scopes::get_claim_type(c, &claim.name))?)?;
+    refuse_standard(&store.read_transaction(|c| scopes::get_claim_type(c, &name))?)?;
     Ok(store.write_transaction(|c| {
-        let before = scopes::get_claim_type(c, &claim.name)?;
+        let before = scopes::get_claim_type(c, &name)?;
+        let claim = ClaimTypeInput {
+            name: name.clone(),
+            display_name: display.clone(),
+            description: description.clone(),
+            value_type,
+            user_editable: input.user_editable.unwrap_or(before.user_editable),
+        };
         let after = scopes::update_claim_type(c, &claim, now)?;
         let summary = json!({
-            "before": { "display_name": before.display_name, "description": before.description, "value_type": before.value_type.as_str() },
-            "after": { "display_name": after.display_name, "description": after.description, "value_type": after.value_type.as_str() },
+            "before": { "display_name": before.display_name, "description": before.description, "value_type": before.value_type.as_str(), "user_editable": before.user_editable },
+            "after": { "display_name": after.display_name, "description": after.description, "value_type": after.value_type.as_str(), "user_editable": after.user_editable },
         });
         changes::record(c, who, "claim_type.update", &format!("claim_type:{}", after.name), summary, now)?;
         Ok(after)
@@ -201,5 +229,43 @@ pub(crate) fn delete_claim_type(store: &Store, who: &dyn Actor, name: &str) -> R
     Ok(store.write_transaction(|c| {
         scopes::delete_claim_type(c, name)?;
         changes::record(c, who, "claim_type.delete", &format!("claim_type:{name}"), json!({}), now)
+    })?)
+}
+
+/// Lets users set their own value of the claim type on the account page, or stops them;
+/// standard claim types too (their other fields stay read-only).
+#[utoipa::path(put, path = "/api/v1/claim-types/{name}/user-editable", tag = "claim types",
+    params(("name" = String, Path)), request_body = UserEditable,
+    responses((status = 200, body = ClaimTypeView), (status = 404, body = super::ErrorBody)))]
+pub async fn put_user_editable(
+    store: web::Data<Store>,
+    caller: Caller,
+    name: web::Path<String>,
+    bytes: web::Bytes,
+) -> Result<HttpResponse, ApiError> {
+    let name = name.into_inner();
+    let input: UserEditable = body::parse(&bytes)?;
+    let updated = blocking(move || set_user_editable(&store, &caller, &name, input.user_editable)).await?;
+    Ok(HttpResponse::Ok().json(view(updated)))
+}
+
+/// Sets whether users may edit claim type `name` themselves. Shared by the API and the
+/// console.
+pub(crate) fn set_user_editable(
+    store: &Store,
+    who: &dyn Actor,
+    name: &str,
+    user_editable: bool,
+) -> Result<ClaimType, ApiError> {
+    let now = super::now();
+    Ok(store.write_transaction(|c| {
+        let before = scopes::get_claim_type(c, name)?;
+        let after = scopes::set_claim_type_user_editable(c, name, user_editable, now)?;
+        let summary = json!({
+            "before": { "user_editable": before.user_editable },
+            "after": { "user_editable": after.user_editable },
+        });
+        changes::record(c, who, "claim_type.update", &format!("claim_type:{name}"), summary, now)?;
+        Ok(after)
     })?)
 }

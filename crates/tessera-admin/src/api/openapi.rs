@@ -24,6 +24,7 @@ use super::{
         connections::list, connections::create, connections::get, connections::update, connections::delete,
         connections::list_scopes, connections::add_scope, connections::delete_scope, connections::rotate_secret,
         claim_types::list, claim_types::create, claim_types::get, claim_types::update, claim_types::delete,
+        claim_types::put_user_editable,
         identity_scopes::list, identity_scopes::create, identity_scopes::get, identity_scopes::update,
         identity_scopes::delete,
         users::list, users::create, users::get, users::update, users::delete, users::set_claims,

@@ -244,6 +244,20 @@ both_backends! {
         assert_error(&call(&app, Method::PUT, "/api/v1/claim-types/email", Some(&key), Some(json!({ "display_name": "E", "value_type": "string" }))).await, 403, "forbidden", Some("name"));
         assert_error(&call(&app, Method::DELETE, "/api/v1/claim-types/email", Some(&key), None).await, 403, "forbidden", Some("name"));
         assert_eq!(call(&app, Method::GET, "/api/v1/claim-types/email", Some(&key), None).await.1["standard"], true);
+        // user_editable: off by default, kept by an update that omits it, settable on a standard claim too.
+        assert_eq!(updated["user_editable"], false);
+        let (_, editable) = call(&app, Method::PUT, "/api/v1/claim-types/department", Some(&key), Some(json!({ "display_name": "Department", "value_type": "json", "user_editable": true }))).await;
+        assert_eq!(editable["user_editable"], true);
+        let (_, kept) = call(&app, Method::PUT, "/api/v1/claim-types/department", Some(&key), Some(json!({ "display_name": "Dept", "value_type": "json" }))).await;
+        assert_eq!(kept["user_editable"], true);
+        let (status, phone) = call(&app, Method::PUT, "/api/v1/claim-types/phone_number/user-editable", Some(&key), Some(json!({ "user_editable": true }))).await;
+        assert_eq!(status, 200, "{phone}");
+        assert_eq!((&phone["user_editable"], &phone["standard"]), (&json!(true), &json!(true)), "{phone}");
+        assert_eq!(call(&app, Method::GET, "/api/v1/claim-types/phone_number", Some(&key), None).await.1["user_editable"], true);
+        assert_error(&call(&app, Method::PUT, "/api/v1/claim-types/no_such/user-editable", Some(&key), Some(json!({ "user_editable": true }))).await, 404, "not_found", None);
+        assert_eq!(call(&app, Method::PUT, "/api/v1/claim-types/phone_number/user-editable", Some(&key), Some(json!({ "user_editable": "yes" }))).await.0, 400);
+        assert_eq!(call(&app, Method::PUT, "/api/v1/claim-types/phone_number/user-editable", None, Some(json!({ "user_editable": false }))).await.0, 401);
+        assert_eq!(audit_events(&store, "claim_type.update").len(), 4);
         assert_eq!(call(&app, Method::DELETE, "/api/v1/claim-types/department", Some(&key), None).await.0, 204);
         assert_error(&call(&app, Method::GET, "/api/v1/claim-types/department", Some(&key), None).await, 404, "not_found", None);
         assert_eq!(audit_events(&store, "claim_type.delete").len(), 1);
@@ -633,6 +647,7 @@ both_backends! {
             ("post", "/api/v1/connections/{id}/secret"),
             ("get", "/api/v1/claim-types"), ("post", "/api/v1/claim-types"), ("get", "/api/v1/claim-types/{name}"),
             ("put", "/api/v1/claim-types/{name}"), ("delete", "/api/v1/claim-types/{name}"),
+            ("put", "/api/v1/claim-types/{name}/user-editable"),
             ("get", "/api/v1/identity-scopes"), ("post", "/api/v1/identity-scopes"), ("get", "/api/v1/identity-scopes/{name}"),
             ("put", "/api/v1/identity-scopes/{name}"), ("delete", "/api/v1/identity-scopes/{name}"),
             ("get", "/api/v1/users"), ("post", "/api/v1/users"), ("get", "/api/v1/users/{id}"), ("patch", "/api/v1/users/{id}"),

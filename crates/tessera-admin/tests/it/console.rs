@@ -437,8 +437,16 @@ both_backends! {
         let answer = b.submit("/admin/claim-types/new", "/admin/claim-types", &[("name", "sub"), ("value_type", "string")]).await;
         assert_eq!(answer.status, StatusCode::BAD_REQUEST, "registered claim names are refused");
         field_error(&answer.body, "f-name");
-        let answer = b.submit("/admin/claim-types/new", "/admin/claim-types", &[("name", "employee_id"), ("display_name", "Employee ID"), ("value_type", "string")]).await;
+        let answer = b.submit("/admin/claim-types/new", "/admin/claim-types", &[("name", "employee_id"), ("display_name", "Employee ID"), ("value_type", "string"), ("user_editable", "true")]).await;
         assert_eq!(answer.status, StatusCode::SEE_OTHER);
+        assert!(store.read_transaction(|c| tessera_store::scopes::get_claim_type(c, "employee_id")).unwrap().user_editable);
+        // A standard claim: read-only, but for whether users edit it on their account page.
+        let answer = b.submit("/admin/claim-types/nickname", "/admin/claim-types/nickname/user-editable", &[("user_editable", "true")]).await;
+        assert_eq!(answer.status, StatusCode::SEE_OTHER);
+        assert!(store.read_transaction(|c| tessera_store::scopes::get_claim_type(c, "nickname")).unwrap().user_editable);
+        let answer = b.submit("/admin/claim-types/nickname", "/admin/claim-types/nickname/user-editable", &[]).await;
+        assert_eq!(answer.status, StatusCode::SEE_OTHER);
+        assert!(!store.read_transaction(|c| tessera_store::scopes::get_claim_type(c, "nickname")).unwrap().user_editable);
         let answer = b.submit("/admin/identity-scopes/new", "/admin/identity-scopes", &[("name", "employee"), ("show_in_discovery", "true"), ("claims", "employee_id"), ("claims", "no_such_claim")]).await;
         assert_eq!(answer.status, StatusCode::BAD_REQUEST);
         assert!(answer.body.contains("value=\"employee\""));

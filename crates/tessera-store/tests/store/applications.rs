@@ -44,6 +44,7 @@ crate::both_backends! {
         store.write_transaction(|c| scopes::create_claim_type(c, &ClaimTypeInput {
             name: "library_card".into(), display_name: "Library card".into(), description: String::new(),
             value_type: tessera_domain::ClaimValueType::String,
+            user_editable: false,
         }, NOW)).unwrap();
         let mut settings = web_app();
         settings.allowed_scopes.push("library-api".into());

@@ -108,6 +108,7 @@ crate::both_backends! {
             display_name: "Badge".into(),
             description: String::new(),
             value_type: tessera_domain::ClaimValueType::String,
+            user_editable: false,
         };
         store.write_transaction(|c| scopes::create_claim_type(c, &claim, NOW)).unwrap();
         moved("creating a claim type");

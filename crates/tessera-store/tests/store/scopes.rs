@@ -10,6 +10,7 @@ fn department() -> ClaimTypeInput {
         display_name: "Department".into(),
         description: "Where the user works".into(),
         value_type: ClaimValueType::String,
+        user_editable: false,
     }
 }
 

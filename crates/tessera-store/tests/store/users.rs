@@ -88,6 +88,7 @@ crate::both_backends! {
             display_name: "Employee id".into(),
             description: String::new(),
             value_type: ClaimValueType::String,
+            user_editable: false,
         };
         store.write_transaction(|c| scopes::create_claim_type(c, &input, NOW)).unwrap();
         let mut values = BTreeMap::new();

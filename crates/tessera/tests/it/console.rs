@@ -23,6 +23,42 @@ fn chromium() -> Option<PathBuf> {
     ["chromium", "chromium-browser", "google-chrome"].into_iter().find_map(on_path)
 }
 
+/// What a browser test needs: Chromium, the scripts' folder with `playwright-core`
+/// installed, and where screenshots go (`target/screenshots/`).
+pub struct Chromium {
+    pub executable: PathBuf,
+    pub scripts: PathBuf,
+    pub screenshots: PathBuf,
+}
+
+impl Chromium {
+    /// `None`, after saying so loudly, where the browser tests are skipped (a failure
+    /// under `CI=true`).
+    pub fn find() -> Option<Chromium> {
+        let Some(executable) = chromium() else {
+            skip("no chromium on PATH");
+            return None;
+        };
+        if on_path("node").is_none() || on_path("npm").is_none() {
+            skip("no node or npm on PATH");
+            return None;
+        }
+        let scripts = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/browser");
+        if !scripts.join("node_modules/playwright-core").is_dir() {
+            let status = Command::new("npm")
+                .args(["ci", "--no-audit", "--no-fund", "--loglevel=error"])
+                .current_dir(&scripts)
+                .status()
+                .expect("running npm ci");
+            assert!(status.success(), "npm ci failed in {}", scripts.display());
+        }
+        let target = std::env::var_os("CARGO_TARGET_DIR")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target"));
+        Some(Chromium { executable, scripts, screenshots: target.join("screenshots") })
+    }
+}
+
 fn skip(why: &str) {
     assert!(std::env::var("CI").as_deref() != Ok("true"), "the browser tests cannot run under CI=true: {why}");
     eprintln!("BROWSER TESTS SKIPPED: {why} (install Debian's chromium and Node.js to run them)");
@@ -30,24 +66,7 @@ fn skip(why: &str) {
 
 #[test]
 fn an_admin_configures_a_required_claim_in_the_console_and_a_user_provides_it_at_sign_in() {
-    let Some(chromium) = chromium() else { return skip("no chromium on PATH") };
-    if on_path("node").is_none() || on_path("npm").is_none() {
-        return skip("no node or npm on PATH");
-    }
-    let scripts = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/browser");
-    if !scripts.join("node_modules/playwright-core").is_dir() {
-        let status = Command::new("npm")
-            .args(["ci", "--no-audit", "--no-fund", "--loglevel=error"])
-            .current_dir(&scripts)
-            .status()
-            .expect("running npm ci");
-        assert!(status.success(), "npm ci failed in {}", scripts.display());
-    }
-    let target = std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target"));
-    let screenshots = target.join("screenshots");
-
+    let Some(Chromium { executable: chromium, scripts, screenshots }) = Chromium::find() else { return };
     let db = TestDatabase::sqlite();
     let app = TestApp::spawn(&db);
     let password = app.bootstrap_password.clone().expect("the first start creates an administrator");

@@ -8,6 +8,7 @@ use tessera_testkit::both_backends;
 
 mod common;
 
+mod account;
 mod accounts;
 mod api;
 mod authorize;
@@ -23,6 +24,7 @@ mod errors;
 mod headers;
 mod introspection;
 mod keys;
+mod lifecycle;
 mod limits;
 mod mail;
 mod malformed_inputs;

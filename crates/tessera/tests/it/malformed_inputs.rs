@@ -356,6 +356,7 @@ fn run(db: &common::TestDatabase, nul: bool) {
         display_name: "Employee id".into(),
         description: String::new(),
         value_type: ClaimValueType::Date,
+        user_editable: false,
     };
     w.store.write_transaction(|c| scopes::create_claim_type(c, &input, tessera::now())).unwrap();
     let mut fussy = web_app(&[REDIRECT], &[]);

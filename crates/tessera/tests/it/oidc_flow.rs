@@ -55,6 +55,7 @@ pub fn fixture(db: &common::TestDatabase, format: TokenFormat) -> Fixture {
                     display_name: "Employee id".into(),
                     description: "Your number at work".into(),
                     value_type: ClaimValueType::String,
+                    user_editable: false,
                 },
                 now,
             )?;

@@ -27,6 +27,7 @@ fn with_fussy_app(w: &World) {
         display_name: "Employee id".into(),
         description: "Your number at work".into(),
         value_type: ClaimValueType::String,
+        user_editable: false,
     };
     w.store.write_transaction(|c| scopes::create_claim_type(c, &input, tessera::now())).unwrap();
     let mut fussy = web_app(&[REDIRECT], &[LOGOUT]);

@@ -52,6 +52,7 @@ fn fixture(db: &common::TestDatabase) -> Fixture {
         display_name: "Badge".into(),
         description: String::new(),
         value_type: ClaimValueType::String,
+        user_editable: false,
     };
     w.store
         .write_transaction(|c| {

@@ -1,0 +1,1 @@
+ALTER TABLE claim_types DROP COLUMN user_editable;
