@@ -41,8 +41,15 @@ crate::both_backends! {
         assert_eq!(mail[0].header("From").as_deref(), Some("\"Quokka ID\" <id@quokka.test>"));
         assert_eq!(mail[0].header("Message-ID"), Some(format!("<{id}@quokka.test>")));
         assert!(mail[0].decoded().contains("This is a test message from Quokka ID."));
+        // The job is marked done once the SMTP server has acknowledged it, a moment after
+        // the server received the message.
+        let store = db.store();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !store.read_transaction(|c| tessera_store::outbox::pending(c, "mail")).unwrap().is_empty() {
+            assert!(Instant::now() < deadline, "the delivered message is still queued");
+            std::thread::sleep(Duration::from_millis(50));
+        }
         drop(app);
-        assert!(db.store().read_transaction(|c| tessera_store::outbox::pending(c, "mail")).unwrap().is_empty());
     }
 
     fn without_smtp_the_server_writes_each_message_under_the_data_folder(db: TestDatabase) {
