@@ -123,6 +123,8 @@ pub struct Report {
     pub no_answer: usize,
     pub codes_redeemed: usize,
     pub rotations: usize,
+    /// Rotations answered to a retry of a token whose previous attempt got no answer or
+    /// a 5xx (whether or not that attempt had committed).
     pub retries_answered: usize,
     pub chains: usize,
     pub tokens_checked: usize,
@@ -135,7 +137,7 @@ impl fmt::Display for Report {
         write!(
             f,
             "history checker: {} requests ({} succeeded, {} × 503 with Retry-After, {} without an answer); \
-             {} codes redeemed, 0 twice; {} rotations ({} retries within the grace), {} chains; \
+             {} codes redeemed, 0 twice; {} rotations ({} of them retries after an unknown outcome), {} chains; \
              {}/{} acknowledged access tokens active afterwards; {} violation(s)",
             self.requests,
             self.succeeded,
