@@ -43,6 +43,11 @@ SOAK_PG_PORT = 15442
 # the code (two requests); a sign-in runs the whole flow with the password (argon2id).
 MIX = [("sign_in", 1), ("code", 6), ("refresh", 25), ("cc", 25), ("introspect", 40), ("admin", 3)]
 
+# At most two sign-ins of the one soak user at once: the sign-in throttle reserves an
+# attempt before the hash, five per account at once (docs/security.md, "Sign-in
+# throttling"); more in parallel would lock the account out (429) instead of signing in.
+SIGN_INS = threading.BoundedSemaphore(2)
+
 
 class Client:
     """One keep-alive connection to the node; reconnects after an error."""
@@ -112,7 +117,7 @@ class Worker(threading.Thread):
         try:
             ok, what = fn()
         except (BenchError, OSError, http.client.HTTPException, ValueError, KeyError) as e:
-            ok, what = False, f"{type(e).__name__}: {e}"
+            ok, what = False, f"{type(e).__name__}: {e}".splitlines()[0]
         self.stats.add(kind, time.monotonic() - t0, ok, what)
 
     def token(self, auth: str, form: dict) -> tuple[int, dict]:
@@ -130,12 +135,19 @@ class Worker(threading.Thread):
 
     def sign_in(self) -> tuple[bool, str]:
         self.browser = Browser(self.port)
-        return self.exchange(self.browser.authorize("bench-web", login=(USER, PASSWORD)))
+        with SIGN_INS:
+            code = self.browser.authorize("bench-web", login=(USER, PASSWORD))
+        return self.exchange(code)
 
     def code(self) -> tuple[bool, str]:
         if self.browser is None:
             return self.sign_in()
-        return self.exchange(self.browser.authorize("bench-web"))
+        try:
+            code = self.browser.authorize("bench-web")
+        except BenchError:
+            self.browser = None  # the session ended: the next code signs in again
+            raise
+        return self.exchange(code)
 
     def refresh(self) -> tuple[bool, str]:
         if self.refresh_token is None:
@@ -262,6 +274,7 @@ def main() -> int:
                    help="the database: SQLite (no, the default), a PostgreSQL cluster of its own, or the "
                         "shared one at BENCH_POSTGRES_URL")
     args = p.parse_args()
+    args.tessera = args.tessera.resolve()
     warmup = args.warmup if args.warmup is not None else 2 * args.interval
 
     work = args.work
