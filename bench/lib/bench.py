@@ -1095,6 +1095,9 @@ def main() -> int:
     p.add_argument("--warmup", type=float, default=None)
     p.add_argument("--duration", type=float, default=None)
     p.add_argument("--rows", default=None, help="comma-separated row keys: " + ",".join(k for k, _, _ in ROWS))
+    p.add_argument("--nodes", default=None,
+                   help="node counts, as in 1,2,3: throughput of that many Tessera nodes on one PostgreSQL "
+                        "instead of the comparison (bench/lib/nodes.py)")
     args = p.parse_args()
     args.warmup = args.warmup if args.warmup is not None else (1 if args.short else 5)
     args.duration = args.duration if args.duration is not None else (3 if args.short else 20)
@@ -1126,6 +1129,18 @@ def main() -> int:
         log("measuring the single-thread crypto ceilings")
         ceilings = run_ceilings(args.ceiling, 1 if args.short else 3)
         log("  " + ", ".join(f"{k} {v:,.0f}/s" for k, v in ceilings.items()))
+
+    if args.nodes:
+        # The node-count mode: its own table, no peer. It imports this file as `bench`.
+        sys.modules.setdefault("bench", sys.modules[__name__])
+        import nodes
+        try:
+            return nodes.run(args, work)
+        except (BenchError, subprocess.CalledProcessError, OSError) as e:
+            log(f"FAILED: {e}")
+            return 1
+        finally:
+            SERVER_GROUP.remove()
 
     bench = Bench(args, work)
     servers: list[Server] = []

@@ -1,4 +1,7 @@
-//! The `database_url` setting: `sqlite://path/to/file.db` or `postgres://…`.
+//! The `database_url` setting: `sqlite://path/to/file.db` or `postgres://…`, including
+//! libpq's multi-host form `postgres://user@h1:5432,h2:5432/db?target_session_attrs=read-write`
+//! (libpq tries the hosts in turn and keeps the first that accepts writes: after a
+//! failover, new connections go to the promoted standby by themselves).
 
 use std::path::PathBuf;
 
@@ -7,7 +10,8 @@ use crate::Backend;
 /// A parsed database URL. The password of a Postgres URL never appears in `Display`.
 #[derive(Clone, PartialEq, Eq)]
 pub enum DatabaseUrl {
-    /// `postgres://` or `postgresql://`, passed to libpq as written.
+    /// `postgres://` or `postgresql://`, passed to libpq as written (one host, or several
+    /// separated by commas).
     Postgres(String),
     /// `sqlite://<path>`: a file path, relative to the working directory unless absolute.
     Sqlite(PathBuf),
@@ -33,8 +37,8 @@ impl DatabaseUrl {
             return Ok(DatabaseUrl::Sqlite(PathBuf::from(path)));
         }
         if raw.starts_with("postgres://") || raw.starts_with("postgresql://") {
-            let parsed = url::Url::parse(raw).map_err(|e| DatabaseUrlError::Malformed(e.to_string()))?;
-            if parsed.host_str().is_none_or(str::is_empty) && !parsed.query().unwrap_or("").contains("host=") {
+            let parsed = PostgresUrl::parse(raw)?;
+            if parsed.hosts.iter().all(|h| h.is_empty()) && !parsed.query.contains("host=") {
                 return Err(DatabaseUrlError::Malformed("no host".into()));
             }
             return Ok(DatabaseUrl::Postgres(raw.to_owned()));
@@ -62,8 +66,8 @@ impl DatabaseUrl {
     /// already (what an operator wrote wins). `None` for a SQLite URL.
     pub(crate) fn postgres_with_defaults(&self, parameters: &[(&str, String)]) -> Option<String> {
         let DatabaseUrl::Postgres(raw) = self else { return None };
-        let given: Vec<String> = match url::Url::parse(raw) {
-            Ok(url) => url.query_pairs().map(|(key, _)| key.into_owned()).collect(),
+        let given: Vec<String> = match PostgresUrl::parse(raw) {
+            Ok(url) => url::form_urlencoded::parse(url.query.as_bytes()).map(|(key, _)| key.into_owned()).collect(),
             Err(_) => Vec::new(),
         };
         // Appended as text rather than re-serialised, so the rest of the URL reaches libpq
@@ -85,16 +89,73 @@ impl DatabaseUrl {
     pub fn redacted(&self) -> String {
         match self {
             DatabaseUrl::Sqlite(path) => format!("sqlite://{}", path.display()),
-            DatabaseUrl::Postgres(raw) => match url::Url::parse(raw) {
-                Ok(mut url) => {
-                    if url.password().is_some() {
-                        let _ = url.set_password(Some("***"));
-                    }
-                    url.to_string()
-                }
+            DatabaseUrl::Postgres(raw) => match PostgresUrl::parse(raw) {
+                Ok(url) => url.redacted(),
                 Err(_) => "postgres://…".to_owned(),
             },
         }
+    }
+}
+
+/// A libpq connection URI taken apart (libpq's own grammar, "Connection URIs"): the
+/// `url` crate reads one `host:port` only, and libpq allows a comma-separated list.
+struct PostgresUrl<'a> {
+    scheme: &'a str,
+    user: Option<&'a str>,
+    password: Option<&'a str>,
+    hosts: Vec<&'a str>,
+    /// The path and everything after it, as written.
+    rest: &'a str,
+    query: &'a str,
+}
+
+impl<'a> PostgresUrl<'a> {
+    fn parse(raw: &'a str) -> Result<PostgresUrl<'a>, DatabaseUrlError> {
+        let (scheme, after) = raw.split_once("://").ok_or_else(|| DatabaseUrlError::Malformed("no ://".into()))?;
+        let end = after.find(['/', '?']).unwrap_or(after.len());
+        let (authority, rest) = after.split_at(end);
+        let query = rest.split_once('?').map_or("", |(_, q)| q);
+        let (userinfo, hostlist) = match authority.rsplit_once('@') {
+            Some((userinfo, hostlist)) => (Some(userinfo), hostlist),
+            None => (None, authority),
+        };
+        let (user, password) = match userinfo {
+            Some(info) => match info.split_once(':') {
+                Some((user, password)) => (Some(user), Some(password)),
+                None => (Some(info), None),
+            },
+            None => (None, None),
+        };
+        let hosts: Vec<&str> = hostlist.split(',').collect();
+        for host in &hosts {
+            if host.is_empty() && hosts.len() == 1 {
+                continue;
+            }
+            // Each `host[:port]` must be what a one-host URL allows.
+            let one = url::Url::parse(&format!("{scheme}://{host}/"))
+                .map_err(|e| DatabaseUrlError::Malformed(format!("host {host:?}: {e}")))?;
+            if one.host_str().is_none_or(str::is_empty) {
+                return Err(DatabaseUrlError::Malformed(format!("host {host:?} is empty")));
+            }
+        }
+        if !rest.is_empty() {
+            url::Url::parse(&format!("{scheme}://h{rest}")).map_err(|e| DatabaseUrlError::Malformed(e.to_string()))?;
+        }
+        Ok(PostgresUrl { scheme, user, password, hosts, rest, query })
+    }
+
+    fn redacted(&self) -> String {
+        let mut out = format!("{}://", self.scheme);
+        if let Some(user) = self.user {
+            out.push_str(user);
+            if self.password.is_some() {
+                out.push_str(":***");
+            }
+            out.push('@');
+        }
+        out.push_str(&self.hosts.join(","));
+        out.push_str(self.rest);
+        out
     }
 }
 
@@ -147,6 +208,27 @@ mod tests {
             "postgres://db/tessera?sslmode=require&connect_timeout=30&tcp_user_timeout=10000"
         );
         assert_eq!(DatabaseUrl::parse("sqlite://x.db").unwrap().postgres_with_defaults(&defaults), None);
+    }
+
+    #[test]
+    fn a_multi_host_url_is_accepted_and_redacted() {
+        let raw = "postgres://tessera:hunter2@10.0.0.1:5432,db-b:5433/tessera?target_session_attrs=read-write";
+        let url = DatabaseUrl::parse(raw).unwrap();
+        assert_eq!(url, DatabaseUrl::Postgres(raw.to_owned()));
+        assert_eq!(
+            url.to_string(),
+            "postgres://tessera:***@10.0.0.1:5432,db-b:5433/tessera?target_session_attrs=read-write"
+        );
+        let defaults = [("connect_timeout", "5".to_owned()), ("target_session_attrs", "any".to_owned())];
+        assert_eq!(
+            url.postgres_with_defaults(&defaults).unwrap(),
+            format!("{raw}&connect_timeout=5"),
+            "what the URL sets wins"
+        );
+        assert!(DatabaseUrl::parse("postgres://a:5432,b:nope/tessera").is_err());
+        assert!(DatabaseUrl::parse("postgres://a,,b/tessera").is_err());
+        assert!(DatabaseUrl::parse("postgres:///tessera").is_err());
+        assert!(DatabaseUrl::parse("postgres:///tessera?host=/run/postgresql").is_ok());
     }
 
     #[test]

@@ -92,7 +92,7 @@ impl From<DieselError> for StoreError {
 /// The beginnings of the messages by which the database says it cannot serve now, not
 /// that the statement is wrong: Postgres `57014 query_canceled` (statement or lock
 /// timeout), `57P01`–`57P03` (shutting down, crashed, starting up or in recovery), and
-/// SQLite's busy timeout. diesel passes no SQLSTATE, only the text, which Postgres words
+/// SQLite's busy timeout and a full disk. diesel passes no SQLSTATE, only the text, which Postgres words
 /// in the server's `lc_messages`: these are its English messages.
 const UNAVAILABLE_MESSAGES: &[&str] = &[
     "canceling statement due to statement timeout",
@@ -108,10 +108,17 @@ const UNAVAILABLE_MESSAGES: &[&str] = &[
     "the database system is not yet accepting connections",
     "database is locked",
     "database table is locked",
+    // SQLite on a full disk (or past the file size limit): the write is undone whole, and
+    // reads still work; writes resume once there is room again.
+    "database or disk is full",
+    "disk I/O error",
 ];
 
 fn is_unavailable(message: &str) -> bool {
     UNAVAILABLE_MESSAGES.iter().any(|m| message.starts_with(m))
+        // `25006 read_only_sql_transaction`: a write reached a standby (a URL naming a
+        // server that was demoted, without `target_session_attrs=read-write`).
+        || (message.starts_with("cannot execute") && message.ends_with("in a read-only transaction"))
 }
 
 impl From<diesel::r2d2::PoolError> for StoreError {
@@ -167,6 +174,9 @@ mod tests {
         assert!(is_unavailable("canceling statement due to statement timeout"));
         assert!(is_unavailable("terminating connection due to administrator command"));
         assert!(is_unavailable("database is locked"));
+        assert!(is_unavailable("database or disk is full"));
+        assert!(is_unavailable("cannot execute INSERT in a read-only transaction"));
+        assert!(!is_unavailable("cannot execute INSERT within a security-restricted operation"));
         assert!(!is_unavailable("relation \"users\" does not exist"));
         assert!(!is_unavailable("syntax error at or near \"SELEC\""));
     }

@@ -4,14 +4,18 @@
 //! suites share (an administrator, a management key, application settings from the
 //! domain's parser in [`apps`]), a real SMTP server on loopback for the mail tests
 //! ([`smtp`]), an HTTP receiver on loopback for outbound deliveries ([`http`]) and a
-//! round-robin TCP proxy for several nodes ([`proxy`]). The server's `TestApp` lives in
+//! round-robin TCP proxy for several nodes ([`proxy`]); PostgreSQL clusters of a test's
+//! own for failover drills ([`pg_cluster`]) and the history checker of the fault tests
+//! ([`history`]). The server's `TestApp` lives in
 //! the `tessera` crate's tests: this crate does not depend on the binary.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 pub mod apps;
 mod database;
 mod fixtures;
+pub mod history;
 pub mod http;
+pub mod pg_cluster;
 pub mod proxy;
 pub mod smtp;
 

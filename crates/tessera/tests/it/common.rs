@@ -5,6 +5,8 @@
 
 use std::net::TcpListener;
 
+pub mod load;
+pub mod node;
 pub mod resource_servers;
 pub mod security;
 
@@ -34,13 +36,17 @@ pub fn settings_for(db: &TestDatabase, data_dir: &std::path::Path) -> RawSetting
         tessera_store::DatabaseUrl::Sqlite(path) => format!("sqlite://{}", path.display()),
         tessera_store::DatabaseUrl::Postgres(url) => url.clone(),
     };
+    settings_for_url(&database_url, data_dir)
+}
+
+/// [`settings_for`] a database given by its `database_url`.
+pub fn settings_for_url(database_url: &str, data_dir: &std::path::Path) -> RawSettings {
     RawSettings {
         issuer: DEFAULT_TEST_ISSUER.into(),
         bind: "127.0.0.1:0".into(),
         data_dir: data_dir.to_path_buf(),
-        master_key: matches!(db.url, tessera_store::DatabaseUrl::Postgres(_))
-            .then(|| MasterKey::generate().unwrap().to_base64().to_owned()),
-        database_url,
+        master_key: database_url.starts_with("postgres").then(|| MasterKey::generate().unwrap().to_base64().to_owned()),
+        database_url: database_url.to_owned(),
         argon2_memory_kib: 64,
         argon2_iterations: 1,
         key_refresh_interval: 1,

@@ -21,6 +21,8 @@ mod device;
 mod dpop;
 mod end_session;
 mod errors;
+mod failover;
+mod faults;
 mod headers;
 mod introspection;
 mod keys;
