@@ -71,10 +71,17 @@ pub struct OidcState {
     /// Email verification and password recovery mail (docs/accounts.md); `None`: the
     /// pages that need mail are not available.
     pub accounts: Option<tessera_auth::AccountMail>,
+    /// Fetches what applications registered (`jwks_uri`, `request_uris`) through the
+    /// outbound guard.
+    pub(crate) fetcher: std::sync::Arc<tessera_outbound::DocumentFetcher>,
+    /// Applications' keys fetched from their `jwks_uri`, kept within bounds.
+    pub(crate) client_keys: std::sync::Arc<crate::client_keys::ClientKeys>,
 }
 
 impl OidcState {
     pub fn new(store: Store, keys: SharedKeySet, passwords: PasswordHasher, settings: OidcSettings) -> OidcState {
+        let fetcher =
+            std::sync::Arc::new(tessera_outbound::DocumentFetcher::new(&tessera_outbound::OutboundSettings::default()));
         OidcState {
             store,
             keys,
@@ -96,7 +103,18 @@ impl OidcState {
             scripts: ScriptRuntime::default(),
             outbox_wake: tessera_outbound::Wake::default(),
             accounts: None,
+            client_keys: std::sync::Arc::new(crate::client_keys::ClientKeys::new(fetcher.clone())),
+            fetcher,
         }
+    }
+
+    /// Fetches applications' `jwks_uri` and `request_uris` within `settings` (where
+    /// requests may go, how long they may take, how large an answer may be).
+    pub fn with_outbound(mut self, settings: &tessera_outbound::OutboundSettings) -> OidcState {
+        let fetcher = std::sync::Arc::new(tessera_outbound::DocumentFetcher::new(settings));
+        self.client_keys = std::sync::Arc::new(crate::client_keys::ClientKeys::new(fetcher.clone()));
+        self.fetcher = fetcher;
+        self
     }
 
     /// Wakes `wake` when a request queued an outbox job (a back-channel logout token).

@@ -56,6 +56,7 @@ diesel::table! {
         created_at -> BigInt,
         updated_at -> BigInt,
         token_exchange_policy -> Text,
+        resource_uri -> Nullable<Text>,
     }
 }
 
@@ -120,6 +121,8 @@ diesel::table! {
         backchannel_logout_session_required -> Bool,
         require_verified_email -> Bool,
         self_registration -> Bool,
+        jwks_uri -> Nullable<Text>,
+        request_uris -> Text,
     }
 }
 
