@@ -212,8 +212,12 @@ fn set_resource_uri(store: &Store, args: &SetResourceUri) -> Result<(), Fatal> {
         access_token_format: connection.access_token_format.map(|f| f.as_str().to_owned()),
         resource_uri: Some(args.uri.clone()),
     };
-    let updated = connections_api::update_connection(store, &CommandLine, &connection.id, update)
-        .map_err(|e| api_failure(e, "--name"))?;
+    let updated = connections_api::update_connection(store, &CommandLine, &connection.id, update).map_err(|e| {
+        match api_failure(e, "--name") {
+            // This command's flag for the resource URI is --uri.
+            Fatal(message) => Fatal(message.replacen("--resource-uri", "--uri", 1)),
+        }
+    })?;
     match &updated.resource_uri {
         Some(uri) => println!("The resource URI of {} is {uri}.", updated.name),
         None => println!("{} has no resource URI.", updated.name),
