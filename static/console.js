@@ -28,6 +28,21 @@ for (const area of document.querySelectorAll("textarea[data-json]")) {
   };
   area.addEventListener("input", check);
 }
+for (const pre of document.querySelectorAll("pre[data-copy]")) {
+  const button = document.createElement("button");
+  button.type = "button";
+  button.className = "button quiet";
+  button.textContent = "Copy";
+  button.addEventListener("click", async () => {
+    try {
+      await navigator.clipboard.writeText(pre.textContent);
+      button.textContent = "Copied";
+    } catch (_) {
+      button.textContent = "Select and press Ctrl+C";
+    }
+  });
+  pre.insertAdjacentElement("afterend", button);
+}
 for (const input of document.querySelectorAll("input[data-copy]")) {
   const button = document.createElement("button");
   button.type = "button";

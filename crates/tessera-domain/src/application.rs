@@ -232,7 +232,7 @@ pub enum ApplicationSettingsError {
     #[error("always issuing refresh tokens needs the refresh_token grant")]
     AlwaysRefreshWithoutRefreshGrant,
     /// RFC 7523: `private_key_jwt` verifies the client's signature with its public keys.
-    #[error("private_key_jwt needs the application's public keys (a JWKS)")]
+    #[error("private_key_jwt needs the application's public keys (jwks or jwks_uri)")]
     JwksRequired,
     /// A JWKS is only used by `private_key_jwt` and to verify request objects (RFC 9101),
     /// which only the code flow sends.
@@ -242,7 +242,7 @@ pub enum ApplicationSettingsError {
     )]
     JwksWithoutPrivateKeyJwt,
     /// RFC 9101 §10.5: requiring signed request objects needs the keys that verify them.
-    #[error("require_signed_request_object needs the application's public keys (a JWKS) to verify them")]
+    #[error("require_signed_request_object needs the application's public keys (jwks or jwks_uri) to verify them")]
     SignedRequestObjectWithoutJwks,
 }
 

@@ -32,6 +32,11 @@ impl MetadataError {
     fn metadata(description: impl Into<String>) -> MetadataError {
         MetadataError { code: INVALID_CLIENT_METADATA, description: description.into() }
     }
+
+    /// `invalid_client_metadata` with `description`, for checks made outside this module.
+    pub fn invalid(description: impl Into<String>) -> MetadataError {
+        MetadataError::metadata(description)
+    }
 }
 
 /// Where the metadata comes from, which decides what it may ask for.
@@ -80,9 +85,6 @@ pub fn parse(
             code: INVALID_SOFTWARE_STATEMENT,
             description: "software statements are not accepted by this server; send the metadata itself".into(),
         });
-    }
-    if doc.contains_key("jwks_uri") {
-        return Err(MetadataError::metadata("jwks_uri is not supported: register the public keys as jwks"));
     }
     let application_type = match text(doc, "application_type")? {
         None | Some("web") => "web",
@@ -165,6 +167,8 @@ pub fn parse(
         grant_types: Some(grant_types),
         token_endpoint_auth_method: Some(auth_method.as_str().to_owned()),
         jwks: doc.get("jwks").cloned(),
+        jwks_uri: text(doc, "jwks_uri")?.map(str::to_owned),
+        request_uris: list(doc, "request_uris")?.unwrap_or_default(),
         allowed_scopes: Some(scopes),
         id_token_signed_response_alg: text(doc, "id_token_signed_response_alg")?.map(str::to_owned),
         dpop_bound_access_tokens: flag(doc, "dpop_bound_access_tokens")?,
@@ -214,6 +218,12 @@ pub fn registered(settings: &ApplicationSettings, extras: &Extras) -> Map<String
     }
     if let Some(jwks) = &settings.jwks {
         out.insert("jwks".into(), jwks.clone());
+    }
+    if let Some(uri) = &settings.jwks_uri {
+        out.insert("jwks_uri".into(), uri.clone().into());
+    }
+    if !settings.request_uris.is_empty() {
+        out.insert("request_uris".into(), settings.request_uris.clone().into());
     }
     for (name, value) in extras {
         if name != "application_type" {

@@ -8,6 +8,7 @@ use serde::Deserialize;
 
 use crate::application::{SettingsError, TokenFormat, check_description};
 use crate::names::{ConnectionName, DisplayName, ScopeName};
+use crate::protected_resource::ResourceUri;
 
 /// A new API connection as given.
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -25,6 +26,11 @@ pub struct NewConnectionInput {
     /// `jwt` or `reference`: the format of tokens whose only audience is this connection;
     /// null leaves it to each application.
     pub access_token_format: Option<String>,
+    /// RFC 8707 / RFC 9728: the API's resource identifier, an absolute https URL (http
+    /// only to a loopback host) without fragment or query, unique among connections.
+    /// Clients may send it as `resource` instead of the name. Default: none.
+    #[cfg_attr(feature = "openapi", schema(example = "https://billing.example.com"))]
+    pub resource_uri: Option<String>,
 }
 
 /// A connection's settings as given to replace them (the name never changes).
@@ -38,6 +44,8 @@ pub struct ConnectionUpdate {
     pub description: Option<String>,
     /// `jwt`, `reference`, or null to leave it to each application.
     pub access_token_format: Option<String>,
+    /// The API's resource identifier (see create), or null for none.
+    pub resource_uri: Option<String>,
 }
 
 /// An API scope added to a connection, as given.
@@ -60,6 +68,8 @@ pub struct ConnectionSettings {
     pub display_name: String,
     pub description: String,
     pub access_token_format: Option<TokenFormat>,
+    /// RFC 8707 / RFC 9728: the resource identifier, if any.
+    pub resource_uri: Option<String>,
 }
 
 /// A new connection, valid: its name and its settings.
@@ -69,6 +79,8 @@ pub struct NewApiConnection {
     pub display_name: String,
     pub description: String,
     pub access_token_format: Option<TokenFormat>,
+    /// RFC 8707 / RFC 9728: the resource identifier, if any.
+    pub resource_uri: Option<String>,
 }
 
 /// A new API scope, valid.
@@ -85,25 +97,34 @@ fn display_name_or(raw: Option<&str>, fallback: &str) -> Result<String, Settings
     Ok(DisplayName::parse(raw).map_err(|e| SettingsError::new("display_name", e))?.into_string())
 }
 
+/// An optional resource URI ([`ResourceUri`]); an empty one is none.
+fn resource_uri(raw: Option<&str>) -> Result<Option<String>, SettingsError> {
+    raw.filter(|r| !r.trim().is_empty())
+        .map(|r| ResourceUri::parse(r).map(ResourceUri::into_string).map_err(|e| SettingsError::new("resource_uri", e)))
+        .transpose()
+}
+
 fn token_format(raw: Option<&str>) -> Result<Option<TokenFormat>, SettingsError> {
     raw.map(|r| TokenFormat::parse(r).map_err(|e| SettingsError::new("access_token_format", e))).transpose()
 }
 
 impl NewConnectionInput {
-    /// Checks the name ([`ConnectionName`]), display name, description and token format.
+    /// Checks the name ([`ConnectionName`]), display name, description, token format and
+    /// resource URI.
     pub fn into_new(self) -> Result<NewApiConnection, SettingsError> {
         let name = ConnectionName::parse(&self.name).map_err(|e| SettingsError::new("name", e))?;
         Ok(NewApiConnection {
             display_name: display_name_or(self.display_name.as_deref(), name.as_str())?,
             description: check_description("description", self.description.as_deref())?,
             access_token_format: token_format(self.access_token_format.as_deref())?,
+            resource_uri: resource_uri(self.resource_uri.as_deref())?,
             name: name.into_string(),
         })
     }
 }
 
 impl ConnectionUpdate {
-    /// Checks the display name, description and token format.
+    /// Checks the display name, description, token format and resource URI.
     pub fn into_settings(self) -> Result<ConnectionSettings, SettingsError> {
         Ok(ConnectionSettings {
             display_name: DisplayName::parse(&self.display_name)
@@ -111,6 +132,7 @@ impl ConnectionUpdate {
                 .into_string(),
             description: check_description("description", self.description.as_deref())?,
             access_token_format: token_format(self.access_token_format.as_deref())?,
+            resource_uri: resource_uri(self.resource_uri.as_deref())?,
         })
     }
 }
@@ -161,6 +183,14 @@ mod tests {
         .into_settings()
         .unwrap_err();
         assert_eq!(long.field, "description");
+        let uri = NewConnectionInput {
+            name: "orders-api".into(),
+            resource_uri: Some("http://orders.example.com".into()),
+            ..Default::default()
+        }
+        .into_new()
+        .unwrap_err();
+        assert_eq!(uri.field, "resource_uri");
         let scope = ApiScopeBody { name: "orders read".into(), ..Default::default() }.into_new().unwrap_err();
         assert_eq!(scope.field, "name");
     }

@@ -26,6 +26,7 @@ pub mod ids;
 pub mod lifetime;
 pub mod mapping;
 pub mod names;
+pub mod protected_resource;
 pub mod redirect;
 pub mod required;
 pub mod scope;
@@ -60,7 +61,10 @@ pub use names::{
     ConnectionName, DisplayName, Email, NameError, NameKind, OrganizationName, Password, PasswordError, RoleName,
     ScopeName, Username,
 };
-pub use redirect::{BackchannelLogoutUri, PostLogoutRedirectUri, RedirectProblem, RedirectUri, RedirectUriError};
+pub use protected_resource::{ResourceFacts, ResourceUri, ResourceUriError};
+pub use redirect::{
+    BackchannelLogoutUri, ClientUrl, PostLogoutRedirectUri, RedirectProblem, RedirectUri, RedirectUriError,
+};
 pub use required::missing_required_claims;
 pub use scope::{
     AllowedScopes, ApiGrant, IdentityGrant, OFFLINE_ACCESS, OPENID, RefusalReason, RefusedScope, ResolvedScopes,

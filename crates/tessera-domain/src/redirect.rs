@@ -401,5 +401,26 @@ impl BackchannelLogoutUri {
     }
 }
 
+/// A URL an application registers for Tessera to fetch from it: RFC 7591 §2 `jwks_uri`,
+/// OIDC Dynamic Client Registration 1.0 §2 `request_uris` (RFC 9101 §5.2). Registered
+/// under the rules of a web application's redirect URI (https, plain http only to
+/// loopback hosts for development, no user name, no fragment, no dot segments); where a
+/// request may actually go is the outbound guard's decision (public addresses, or hosts
+/// the operator lists), checked again when it is saved and when it is fetched.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct ClientUrl(RedirectUri);
+
+impl ClientUrl {
+    /// `what` names the setting in the error (`jwks_uri`).
+    pub fn parse(raw: &str, what: &str) -> Result<Self, String> {
+        RedirectUri::parse(raw, ApplicationType::Web).map(Self).map_err(|e| format!("{what} {:?} {}", e.uri, e.problem))
+    }
+
+    /// The URL exactly as registered.
+    pub fn as_str(&self) -> &str {
+        self.0.as_str()
+    }
+}
+
 #[cfg(test)]
 mod tests;

@@ -9,8 +9,9 @@ pub mod request;
 
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde_json::Value;
-use tessera_domain::{GrantId, ScopeCatalog, UserId};
+use tessera_domain::{GrantId, UserId};
 use tessera_store::applications::{self, Application};
+use tessera_store::config::Config;
 use tessera_store::{AnyConnection, StoreError, StoreResult, users};
 use tessera_store::{
     authorization_requests, authorization_requests::NewAuthorizationRequest, browser_sessions,
@@ -120,19 +121,40 @@ fn start(state: &OidcState, raw: &[u8], cookie: Option<&str>, client_ip: Option<
     // (only client_id, which must name the client that pushed it, comes from outside).
     // RFC 9101 §6.3: so do a request object's. Without either the redirect URI is
     // unknown, so a failure is our page, not a redirect.
-    let pushed_uri = params.get("request_uri").filter(|uri| uri.starts_with(crate::par::REQUEST_URI_PREFIX));
-    let (params, repeated, origin) = match (pushed_uri, params.get("request")) {
-        (Some(uri), _) => match crate::par::take(state, &app, uri, now)? {
-            Some(pushed) => (pushed.params, Vec::new(), Origin { pushed: true, signed: pushed.signed }),
-            None => return Ok(Next::Page(Untrusted(UNUSABLE_REQUEST_URI.into()).page())),
-        },
-        (None, Some(object)) => match crate::request_object::verify(&app, object, &state.issuer, now) {
-            Ok(object_params) => (object_params, Vec::new(), Origin { pushed: false, signed: true }),
+    // RFC 9101 §5.2: any other request_uri is fetched, if the application registered it.
+    let request_uri = params.get("request_uri");
+    let pushed_uri = request_uri.filter(|uri| uri.starts_with(crate::par::REQUEST_URI_PREFIX));
+    let fetched_object = match request_uri.filter(|uri| !uri.starts_with(crate::par::REQUEST_URI_PREFIX)) {
+        Some(uri) => match crate::request_uri::fetch(state, &app, uri) {
+            Ok(object) => Some(object),
             Err(refusal) => {
                 crate::request_object::record_refusal(&state.store, app.client_id.as_str(), &refusal, client_ip, now);
                 return Ok(Next::Page(unusable_request_object(&refusal).page()));
             }
         },
+        None => None,
+    };
+    let object = fetched_object.as_deref().or(params.get("request"));
+    let (params, repeated, origin) = match (pushed_uri, object) {
+        (Some(uri), _) => match crate::par::take(state, &app, uri, now)? {
+            Some(pushed) => (pushed.params, Vec::new(), Origin { pushed: true, signed: pushed.signed }),
+            None => return Ok(Next::Page(Untrusted(UNUSABLE_REQUEST_URI.into()).page())),
+        },
+        (None, Some(object)) => {
+            match crate::request_object::verify(&app, &state.client_keys, object, &state.issuer, now) {
+                Ok(object_params) => (object_params, Vec::new(), Origin { pushed: false, signed: true }),
+                Err(refusal) => {
+                    crate::request_object::record_refusal(
+                        &state.store,
+                        app.client_id.as_str(),
+                        &refusal,
+                        client_ip,
+                        now,
+                    );
+                    return Ok(Next::Page(unusable_request_object(&refusal).page()));
+                }
+            }
+        }
         (None, None) => (params, repeated, Origin::default()),
     };
     let redirect_uri = match request::check_redirect_uri(&params, &app) {
@@ -146,7 +168,7 @@ fn start(state: &OidcState, raw: &[u8], cookie: Option<&str>, client_ip: Option<
     let checked = mode
         .and_then(|_| check_pushed(&app, origin.pushed))
         .and_then(|_| check_signed(&app, origin.signed))
-        .and_then(|_| check_rest(state, &params, &repeated, &app, config.catalog(), now));
+        .and_then(|_| check_rest(state, &params, &repeated, &app, &config, now));
     let authorization = match checked {
         Ok(authorization) => authorization,
         Err(refusal) => return Ok(Next::Page(refusal.redirect(&reply_to, &state.issuer))),
@@ -195,8 +217,8 @@ const UNUSABLE_REQUEST_URI: &str = "The request_uri is unknown, has expired, was
 const BOTH_REQUEST_AND_REQUEST_URI: &str =
     "The request carries both request and request_uri (invalid_request); an application sends one or the other.";
 
-/// A request object that failed verification: the redirect URI it names cannot be
-/// trusted, so the error (RFC 9101 §6.2) is shown on our page.
+/// A request object that could not be fetched or failed verification: the redirect URI
+/// it names cannot be trusted, so the error (RFC 9101 §6.2) is shown on our page.
 fn unusable_request_object(refusal: &Refusal) -> Untrusted {
     Untrusted(format!(
         "The signed request object of this sign-in request cannot be used ({}): {}. Go back to the application and \
@@ -243,9 +265,10 @@ pub(crate) fn check_rest(
     params: &Params,
     repeated: &[String],
     app: &Application,
-    catalog: &ScopeCatalog,
+    config: &Config,
     now: i64,
 ) -> Result<AuthorizationRequest, Refusal> {
+    let catalog = config.catalog();
     if let Some(name) = repeated.first() {
         return Err(Refusal::new("invalid_request", format!("parameter {name} is repeated")));
     }
@@ -254,7 +277,7 @@ pub(crate) fn check_rest(
     request::check_grant_type(app)?;
     let allowed = tessera_domain::allowed_scopes(&app.settings.allowed_scopes, &app.settings.grant_types, catalog);
     let resolved = request::check_scope(params, catalog, &allowed)?;
-    let resources = request::check_resources(params, &resolved)?;
+    let resources = request::check_resources(params, &resolved, config)?;
     let scope = resolved.granted();
     let code_challenge = request::check_pkce(params, app.settings.app_type)?;
     let prompt = request::check_prompt(params)?;

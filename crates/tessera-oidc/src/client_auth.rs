@@ -1,6 +1,6 @@
 //! Client authentication at the token endpoint (RFC 6749 §2.3, OIDC Core §9):
 //! `client_secret_basic`, `client_secret_post`, `private_key_jwt` (RFC 7523 §2.2, with
-//! the client's registered JWKS, the issuer identifier as the assertion's only audience
+//! the client's registered JWKS or the one at its `jwks_uri`, the issuer identifier as the assertion's only audience
 //! per draft-ietf-oauth-rfc7523bis §4, and `jti` replay refused), and `none` for public
 //! clients. A client uses exactly the method it registered, and only one per request.
 
@@ -18,6 +18,7 @@ use tessera_store::client_assertions;
 use tessera_store::config::Config;
 use tessera_tokens::SecretHash;
 
+use crate::client_keys::{ClientKeys, KeyFailure};
 use crate::error::OAuthError;
 use crate::form::Params;
 
@@ -222,6 +223,7 @@ pub fn authenticate(
     config: &Config,
     presented: &Presented,
     audience: &AssertionAudience,
+    keys: &ClientKeys,
     now: i64,
 ) -> Result<Authenticated, &'static str> {
     let app = config.application_by_client_id(&presented.client_id);
@@ -233,7 +235,7 @@ pub fn authenticate(
             Some("authentication method differs from the registered one")
         }
         Some(app) if presented.method == ClientAuthMethod::PrivateKeyJwt => {
-            match presented.assertion.as_deref().map(|a| check_assertion(app, a, audience, now)) {
+            match presented.assertion.as_deref().map(|a| check_assertion(app, a, audience, keys, now)) {
                 Some(Ok(guard)) => {
                     replay_guard = Some(guard);
                     None
@@ -275,7 +277,8 @@ fn unverified_issuer(assertion: &str) -> Option<String> {
     claims.get("iss").and_then(|v| v.as_str()).filter(|s| !s.is_empty() && s.len() <= 200).map(str::to_owned)
 }
 
-/// RFC 7523 §3: the assertion is signed by one of the client's registered keys (no
+/// RFC 7523 §3: the assertion is signed by one of the client's registered keys (its
+/// `jwks`, or the set at its `jwks_uri`: `crate::client_keys`; no
 /// `alg: none`, no algorithm confusion), `iss` and `sub` are the client, `aud` is the
 /// issuer identifier alone (draft-ietf-oauth-rfc7523bis §4; see [`AssertionAudience`]),
 /// it has not expired, is not from the future, lives at most an hour, and carries a
@@ -284,21 +287,17 @@ pub fn check_assertion(
     app: &Application,
     assertion: &str,
     audience: &AssertionAudience,
+    keys: &ClientKeys,
     now: i64,
 ) -> Result<(String, i64), &'static str> {
-    let keys: Vec<tessera_tokens::VerifyingKey> = app
-        .settings
-        .jwks
-        .as_ref()
-        .and_then(|jwks| jwks.get("keys"))
-        .and_then(|keys| keys.as_array())
-        .map(|keys| keys.iter().filter_map(|k| tessera_tokens::VerifyingKey::from_jwk(k, None)).collect())
-        .unwrap_or_default();
-    if keys.is_empty() {
-        return Err("the application has no registered keys");
-    }
-    let verified = tessera_tokens::jwt::verify(assertion, &keys, tessera_domain::SigningAlgorithm::ALL)
-        .map_err(|_| "the client assertion's signature does not verify")?;
+    let verified = keys.verify(app, assertion).map_err(|failure| match failure {
+        KeyFailure::NoKeys => "the application has no registered keys",
+        KeyFailure::Unavailable(why) => {
+            tracing::warn!(client_id = %app.client_id, %why, "a client assertion could not be checked");
+            "the application's jwks_uri could not be fetched or holds no usable JWK Set"
+        }
+        KeyFailure::Jwt(_) => "the client assertion's signature does not verify",
+    })?;
     let claims = verified.claims;
     let text = |name: &str| claims.get(name).and_then(|v| v.as_str());
     let time = |name: &str| claims.get(name).and_then(|v| v.as_i64());
@@ -334,13 +333,14 @@ pub fn authenticate_request(
     now: i64,
 ) -> Result<Arc<Application>, OAuthError> {
     let config = state.store.config()?;
-    let Authenticated { app, replay_guard } = match authenticate(&config, presented, &state.assertion_audience, now) {
-        Ok(authenticated) => authenticated,
-        Err(reason) => {
-            record_failure(&state.store, presented, reason, client_ip, now);
-            return Err(OAuthError::invalid_client("client authentication failed"));
-        }
-    };
+    let Authenticated { app, replay_guard } =
+        match authenticate(&config, presented, &state.assertion_audience, &state.client_keys, now) {
+            Ok(authenticated) => authenticated,
+            Err(reason) => {
+                record_failure(&state.store, presented, reason, client_ip, now);
+                return Err(OAuthError::invalid_client("client authentication failed"));
+            }
+        };
     if let Some((jti, expires_at)) = replay_guard {
         let jti_hash = SecretHash::of(&jti);
         let fresh = match state

@@ -119,7 +119,7 @@ fn check_scope(state: &OidcState, params: &Params, app: &Application) -> Result<
     let catalog = config.catalog();
     let allowed = tessera_domain::allowed_scopes(&app.settings.allowed_scopes, &app.settings.grant_types, catalog);
     let resolved = request::check_scope(params, catalog, &allowed)?;
-    let resources = request::check_resources(params, &resolved)?;
+    let resources = request::check_resources(params, &resolved, &config)?;
     Ok((resolved.granted().to_string(), resources))
 }
 

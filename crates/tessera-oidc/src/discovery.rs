@@ -50,7 +50,10 @@ fn build(state: &OidcState, config: &Config) -> String {
         .collect();
     let claims_supported: Vec<&str> = claims.iter().map(|c| c.name.as_str()).collect();
     let algs: Vec<&str> = SigningAlgorithm::ALL.iter().map(|a| a.as_str()).collect();
-    let document = json!({
+    // RFC 9728 §4: the resource identifiers of the APIs this server issues tokens for.
+    let protected_resources: Vec<&str> =
+        config.connections().iter().filter_map(|c| c.resource_uri.as_deref()).collect();
+    let mut document = json!({
         "issuer": state.issuer,
         "authorization_endpoint": state.url("/connect/authorize"),
         "token_endpoint": state.url("/connect/token"),
@@ -81,13 +84,18 @@ fn build(state: &OidcState, config: &Config) -> String {
         "token_endpoint_auth_signing_alg_values_supported": algs,
         "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
         "revocation_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "private_key_jwt", "none"],
+        // RFC 8414 §2: required when private_key_jwt is among the methods above.
+        "revocation_endpoint_auth_signing_alg_values_supported": algs,
         "introspection_signing_alg_values_supported": ["ES256"],
         "prompt_values_supported": ["none", "login", "consent", "select_account"],
         "claims_parameter_supported": false,
-        // RFC 9101 / OIDC Core §6: request objects by value, signed with the client's keys;
-        // a request_uri only as issued by the pushed authorization request endpoint.
+        // RFC 9101 / OIDC Core §6: request objects by value, signed with the client's keys
+        // (its jwks or jwks_uri), or by reference: a request_uri the pushed authorization
+        // request endpoint issued, or an https one the application registered in its
+        // request_uris (OIDC Discovery §3 require_request_uri_registration), fetched.
         "request_parameter_supported": true,
-        "request_uri_parameter_supported": false,
+        "request_uri_parameter_supported": true,
+        "require_request_uri_registration": true,
         "request_object_signing_alg_values_supported": algs,
         // RFC 9101 §10.5: the server-wide value; applications may require it one by one.
         "require_signed_request_object": false,
@@ -100,7 +108,6 @@ fn build(state: &OidcState, config: &Config) -> String {
         "backchannel_logout_supported": true,
         "backchannel_logout_session_supported": true,
     });
-    let mut document = document;
     let registration = &state.settings.client_registration;
     if registration.mode != crate::registration::RegistrationMode::Closed {
         // RFC 8414 §2 / OIDC Discovery §3: only when clients may register.
@@ -109,6 +116,9 @@ fn build(state: &OidcState, config: &Config) -> String {
     if registration.metadata_documents && state.metadata_documents.is_some() {
         // draft-ietf-oauth-client-id-metadata-document: https client_ids are fetched.
         document["client_id_metadata_document_supported"] = json!(true);
+    }
+    if !protected_resources.is_empty() {
+        document["protected_resources"] = json!(protected_resources);
     }
     document.to_string()
 }

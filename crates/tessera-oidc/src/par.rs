@@ -79,9 +79,10 @@ fn push(
     }
     let (form, signed) = match params.get("request") {
         Some(object) => {
-            let object_params = request_object::verify(&app, object, &state.issuer, now).inspect_err(|refusal| {
-                request_object::record_refusal(&state.store, app.client_id.as_str(), refusal, ip.as_deref(), now);
-            })?;
+            let object_params = request_object::verify(&app, &state.client_keys, object, &state.issuer, now)
+                .inspect_err(|refusal| {
+                    request_object::record_refusal(&state.store, app.client_id.as_str(), refusal, ip.as_deref(), now);
+                })?;
             check(state, &object_params, &app, now)?;
             (object_params.to_form(), true)
         }
@@ -114,7 +115,7 @@ fn check(state: &OidcState, params: &Params, app: &Application, now: i64) -> Res
     }
     request::check_response_mode(params)?;
     let config = state.store.config()?;
-    check_rest(state, params, &[], app, config.catalog(), now)?;
+    check_rest(state, params, &[], app, &config, now)?;
     Ok(())
 }
 

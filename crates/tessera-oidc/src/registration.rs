@@ -94,6 +94,23 @@ impl Default for ClientRegistrationSettings {
 /// The scopes open to self-registered clients unless configured: identity scopes only.
 pub const DEFAULT_OPEN_SCOPES: &[&str] = &["openid", "profile", "email"];
 
+/// The URLs Tessera will fetch for a registered client (`jwks_uri`, `request_uris`) must
+/// pass the outbound guard now, as in the management API, rather than fail at sign-in.
+pub(crate) fn admit_fetched_urls(state: &OidcState, settings: &ApplicationSettings) -> Result<(), MetadataError> {
+    let hosts = state.fetcher.private_hosts();
+    let admit = |field: &str, raw: &str| {
+        let url = url::Url::parse(raw).map_err(|e| MetadataError::invalid(format!("{field}: {raw}: {e}")))?;
+        hosts.admit(&url).map_err(|reason| MetadataError::invalid(format!("{field}: {raw} cannot be fetched: {reason}")))
+    };
+    if let Some(uri) = &settings.jwks_uri {
+        admit("jwks_uri", uri)?;
+    }
+    for uri in &settings.request_uris {
+        admit("request_uris", uri)?;
+    }
+    Ok(())
+}
+
 impl From<MetadataError> for OAuthError {
     fn from(error: MetadataError) -> Self {
         OAuthError::registration(error.code, error.description)
@@ -183,6 +200,7 @@ fn create(
     let config = state.store.config()?;
     let (settings, extras) =
         client_metadata::parse(document, Source::Registration, &open_scopes(state, &config), None)?;
+    admit_fetched_urls(state, &settings)?;
     let client_id = ClientId::from(tessera_tokens::generate_client_id());
     let secret: Option<Secret> = settings.uses_client_secret().then(generate_secret);
     let access_token = generate_secret();

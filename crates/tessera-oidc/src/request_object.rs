@@ -2,7 +2,8 @@
 //! request as the claims of a JWT the client signed, sent by value as `request` to the
 //! authorization endpoint or in a pushed request (RFC 9126 §3).
 //!
-//! The object is verified with the client's registered keys (its `jwks`): a JWS signed
+//! The object is verified with the client's registered keys (its `jwks`, or the set at
+//! its `jwks_uri`: `crate::client_keys`): a JWS signed
 //! with ES256, EdDSA or RS256 (`alg: none`, HMAC and encrypted objects are refused),
 //! `typ` absent, `JWT` or `oauth-authz-req+jwt` (RFC 9101 §10.8, so that no other kind of
 //! JWT of the client's can be replayed as one), `iss` the client, `aud` naming the
@@ -18,12 +19,12 @@
 //! captured object can start a sign-in.
 
 use serde_json::{Map, Value, json};
-use tessera_domain::SigningAlgorithm;
 use tessera_store::Store;
 use tessera_store::applications::Application;
 use tessera_store::audit::{self, NewAuditEvent};
-use tessera_tokens::jwt::{self, JwtError, VerifyingKey};
+use tessera_tokens::jwt::JwtError;
 
+use crate::client_keys::{ClientKeys, KeyFailure};
 use crate::error::Refusal;
 use crate::form::Params;
 
@@ -45,25 +46,22 @@ fn invalid(description: impl Into<String>) -> Refusal {
 
 /// The parameters a verified request object carries (with `client_id`), or why it was
 /// refused (`invalid_request_object`).
-pub fn verify(app: &Application, object: &str, issuer: &str, now: i64) -> Result<Params, Refusal> {
-    let keys: Vec<VerifyingKey> = app
-        .settings
-        .jwks
-        .as_ref()
-        .and_then(|jwks| jwks.get("keys"))
-        .and_then(Value::as_array)
-        .map(|keys| keys.iter().filter_map(|k| VerifyingKey::from_jwk(k, None)).collect())
-        .unwrap_or_default();
-    if keys.is_empty() {
-        return Err(invalid("the application has no registered keys to verify request objects with"));
-    }
-    let verified = jwt::verify(object, &keys, SigningAlgorithm::ALL).map_err(|e| match e {
-        JwtError::AlgorithmNotAllowed(alg) if alg.eq_ignore_ascii_case("none") => {
+pub fn verify(app: &Application, keys: &ClientKeys, object: &str, issuer: &str, now: i64) -> Result<Params, Refusal> {
+    let verified = keys.verify(app, object).map_err(|failure| match failure {
+        KeyFailure::NoKeys => invalid("the application has no registered keys to verify request objects with"),
+        KeyFailure::Unavailable(why) => {
+            invalid(format!("the application's keys could not be fetched to verify the request object ({why})"))
+        }
+        KeyFailure::Jwt(JwtError::AlgorithmNotAllowed(alg)) if alg.eq_ignore_ascii_case("none") => {
             invalid("unsigned request objects (alg none) are refused")
         }
-        JwtError::AlgorithmNotAllowed(_) => invalid("the request object's alg is not supported (ES256, EdDSA, RS256)"),
-        JwtError::Malformed => invalid("the request object is not a signed JWT (JWS compact serialization)"),
-        JwtError::UnknownKey(_) | JwtError::BadSignature => {
+        KeyFailure::Jwt(JwtError::AlgorithmNotAllowed(_)) => {
+            invalid("the request object's alg is not supported (ES256, EdDSA, RS256)")
+        }
+        KeyFailure::Jwt(JwtError::Malformed) => {
+            invalid("the request object is not a signed JWT (JWS compact serialization)")
+        }
+        KeyFailure::Jwt(JwtError::UnknownKey(_) | JwtError::BadSignature) => {
             invalid("the request object is not signed with a key registered for this application")
         }
     })?;

@@ -80,10 +80,17 @@ pub struct OidcState {
     /// The guarded client that fetches Client ID Metadata Documents; `None` until
     /// `with_metadata_documents` gives it (then the setting decides whether it is used).
     pub(crate) metadata_documents: Option<tessera_outbound::OutboundClient>,
+    /// Fetches what applications registered (`jwks_uri`, `request_uris`) through the
+    /// outbound guard.
+    pub(crate) fetcher: std::sync::Arc<tessera_outbound::DocumentFetcher>,
+    /// Applications' keys fetched from their `jwks_uri`, kept within bounds.
+    pub(crate) client_keys: std::sync::Arc<crate::client_keys::ClientKeys>,
 }
 
 impl OidcState {
     pub fn new(store: Store, keys: SharedKeySet, passwords: PasswordHasher, settings: OidcSettings) -> OidcState {
+        let fetcher =
+            std::sync::Arc::new(tessera_outbound::DocumentFetcher::new(&tessera_outbound::OutboundSettings::default()));
         OidcState {
             store,
             keys,
@@ -106,6 +113,8 @@ impl OidcState {
             outbox_wake: tessera_outbound::Wake::default(),
             accounts: None,
             metadata_documents: None,
+            client_keys: std::sync::Arc::new(crate::client_keys::ClientKeys::new(fetcher.clone())),
+            fetcher,
         }
     }
 
@@ -113,6 +122,15 @@ impl OidcState {
     /// client, bounded to [`crate::registration::METADATA_DOCUMENT_MAX_BYTES`]).
     pub fn with_metadata_documents(mut self, client: tessera_outbound::OutboundClient) -> OidcState {
         self.metadata_documents = Some(client);
+        self
+    }
+
+    /// Fetches applications' `jwks_uri` and `request_uris` within `settings` (where
+    /// requests may go, how long they may take, how large an answer may be).
+    pub fn with_outbound(mut self, settings: &tessera_outbound::OutboundSettings) -> OidcState {
+        let fetcher = std::sync::Arc::new(tessera_outbound::DocumentFetcher::new(settings));
+        self.client_keys = std::sync::Arc::new(crate::client_keys::ClientKeys::new(fetcher.clone()));
+        self.fetcher = fetcher;
         self
     }
 

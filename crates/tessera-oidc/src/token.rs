@@ -45,9 +45,10 @@ impl TokenRequest<'_> {
         ScopeSet::parse(self.params.get("scope").unwrap_or("")).map_err(|e| OAuthError::invalid_scope(e.to_string()))
     }
 
-    /// RFC 8707 §2: the `resource` parameters (none: every API the grant allows).
+    /// RFC 8707 §2: the `resource` parameters (none: every API the grant allows), each a
+    /// connection's name or resource URI, as connection names.
     pub fn resources(&self) -> Vec<String> {
-        self.params.get_all("resource")
+        self.params.get_all("resource").iter().map(|r| self.config.resource_name(r).to_owned()).collect()
     }
 
     /// RFC 9449 §5: the token type of the access token this request gets.

@@ -90,7 +90,7 @@ pub const USER_AGENT: &str = concat!("Tessera/", env!("CARGO_PKG_VERSION"), " (o
 impl OutboundClient {
     pub fn new(settings: &OutboundSettings) -> Result<OutboundClient, OutboundError> {
         let http = reqwest::Client::builder()
-            .dns_resolver(Arc::new(GuardedResolver { private_hosts: settings.private_hosts.clone() }))
+            .dns_resolver(Arc::new(GuardedResolver::with_private_hosts(settings.private_hosts.clone())))
             .redirect(redirect::Policy::none())
             .no_proxy()
             .user_agent(USER_AGENT)
@@ -169,6 +169,11 @@ impl GuardedResolver {
     /// A resolver that admits public addresses only (no listed names).
     pub fn public_only() -> GuardedResolver {
         GuardedResolver::default()
+    }
+
+    /// A resolver that also admits the names `private_hosts` lists.
+    pub fn with_private_hosts(private_hosts: PrivateHosts) -> GuardedResolver {
+        GuardedResolver { private_hosts }
     }
 }
 

@@ -2,11 +2,12 @@
 //! another machine.
 //!
 //! - [`client`]: the guarded HTTP client for URLs that clients or admins control
-//!   (back-channel logout URIs now; `jwks_uri`, `request_uri` and client metadata
-//!   documents later): `https` only (except hosts the operator lists), public addresses
+//!   (back-channel logout URIs; client metadata documents later): `https` only (except hosts the operator lists), public addresses
 //!   only ([`address`], checked at resolution, so no DNS rebinding), no redirects, no
 //!   proxies from the environment, bounded connect and total time and answer size, a
 //!   `User-Agent`. Claims scripts' `fetch` shares its address rules and resolver.
+//! - [`fetch`]: the same guard as a blocking fetcher, for documents a request waits for
+//!   (an application's `jwks_uri`, a registered `request_uri`).
 //! - [`runner`]: the one outbox runner every kind of background delivery shares (mail,
 //!   logout tokens): claim atomically, retry with backoff, give up and audit, wake.
 //! - [`backchannel_logout`]: the runner's handler that signs and delivers logout tokens
@@ -20,6 +21,7 @@
 pub mod address;
 pub mod backchannel_logout;
 pub mod client;
+pub mod fetch;
 pub mod policy;
 pub mod runner;
 
@@ -27,5 +29,6 @@ pub use backchannel_logout::LogoutDelivery;
 pub use client::{
     GuardedResolver, OutboundClient, OutboundError, OutboundResponse, OutboundSettings, USER_AGENT, chain,
 };
+pub use fetch::{DocumentFetcher, Fetched};
 pub use policy::{PrivateHosts, PrivateHostsError};
 pub use runner::{Failure, Handler, Outcome, RetryPolicy, Runner, Wake};

@@ -90,6 +90,8 @@ struct Row {
     require_verified_email: bool,
     self_registration: bool,
     registration: Option<String>,
+    jwks_uri: Option<String>,
+    request_uris: String,
 }
 
 fn parse<T: FromStr>(field: &str, value: &str) -> StoreResult<T> {
@@ -161,6 +163,8 @@ fn columns(
         diesel::dsl::Eq<applications::backchannel_logout_session_required, bool>,
         diesel::dsl::Eq<applications::require_verified_email, bool>,
         diesel::dsl::Eq<applications::self_registration, bool>,
+        diesel::dsl::Eq<applications::jwks_uri, Option<String>>,
+        diesel::dsl::Eq<applications::request_uris, String>,
     ),
 ) {
     let grant_types: Vec<&str> = s.grant_types.iter().map(|g| g.as_str()).collect();
@@ -191,6 +195,8 @@ fn columns(
             applications::backchannel_logout_session_required.eq(s.backchannel_logout_session_required),
             applications::require_verified_email.eq(s.require_verified_email),
             applications::self_registration.eq(s.self_registration),
+            applications::jwks_uri.eq(s.jwks_uri.clone()),
+            applications::request_uris.eq(crate::json::json_list(&s.request_uris)),
         ),
     )
 }
@@ -401,6 +407,8 @@ fn from_parts(row: Row, lists: Lists) -> StoreResult<Application> {
         require_verified_email: row.require_verified_email,
         self_registration: row.self_registration,
         jwks: row.jwks.as_deref().map(crate::json::parse).transpose()?,
+        jwks_uri: row.jwks_uri,
+        request_uris: crate::json::parse_as(&row.request_uris)?,
         app_metadata: crate::json::parse(&row.app_metadata)?,
         enabled: row.enabled,
         redirect_uris: uris.iter().filter(|(k, _)| k == "login").map(|(_, u)| u.clone()).collect(),

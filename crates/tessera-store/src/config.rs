@@ -110,6 +110,16 @@ impl Config {
         self.connection_by_name.get(name).map(|&i| &self.connections[i])
     }
 
+    /// RFC 8707 §2: a `resource` value as the connection name it designates: the name of
+    /// the connection whose resource URI it is, or the value itself (a connection's name,
+    /// or something that names no connection and is refused where it is used).
+    pub fn resource_name<'a>(&'a self, resource: &'a str) -> &'a str {
+        self.connections
+            .iter()
+            .find(|c| c.resource_uri.as_deref() == Some(resource))
+            .map_or(resource, |c| c.name.as_str())
+    }
+
     /// The connection's secrets still valid at `now`.
     pub fn live_connection_secrets(&self, connection_id: &ConnectionId, now: i64) -> Vec<&ConnectionSecret> {
         live(self.connection_secrets.get(connection_id), now, |s| s.expires_at)

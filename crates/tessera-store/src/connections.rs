@@ -26,6 +26,9 @@ pub struct ApiConnection {
     /// RFC 8693: who may exchange tokens for tokens to this connection (see
     /// [`crate::token_exchange_policies`]); empty: nobody.
     pub token_exchange: TokenExchangePolicy,
+    /// RFC 8707 / RFC 9728: the resource identifier clients may send as `resource`
+    /// instead of the name; unique among connections.
+    pub resource_uri: Option<String>,
 }
 
 #[derive(Queryable, Selectable)]
@@ -39,6 +42,7 @@ struct Row {
     created_at: i64,
     updated_at: i64,
     token_exchange_policy: String,
+    resource_uri: Option<String>,
 }
 
 impl TryFrom<Row> for ApiConnection {
@@ -56,6 +60,7 @@ impl TryFrom<Row> for ApiConnection {
             name: row.name,
             display_name: row.display_name,
             description: row.description,
+            resource_uri: row.resource_uri,
             created_at: row.created_at,
             updated_at: row.updated_at,
         })
@@ -83,10 +88,12 @@ pub fn create(
             api_connections::display_name.eq(&new.display_name),
             api_connections::description.eq(&new.description),
             api_connections::access_token_format.eq(new.access_token_format.map(|f| f.as_str())),
+            api_connections::resource_uri.eq(new.resource_uri.as_deref()),
             api_connections::created_at.eq(now),
             api_connections::updated_at.eq(now),
         ))
-        .execute(conn)?;
+        .execute(conn)
+        .map_err(resource_uri_taken)?;
     scopes::insert_scope(
         conn,
         &new.name,
@@ -147,25 +154,47 @@ pub fn count(conn: &mut AnyConnection) -> StoreResult<i64> {
     Ok(api_connections::table.count().get_result(conn)?)
 }
 
-/// Changes what may change: display name, description and token format (the name is
-/// the audience of issued tokens and never changes).
+/// A unique violation on insert or update: the name or, when it is the one that clashed,
+/// the resource URI is taken. The backends name the index in their messages.
+fn resource_uri_taken(error: diesel::result::Error) -> StoreError {
+    match StoreError::from(error) {
+        StoreError::Conflict { field } if field.contains("resource_uri") => {
+            StoreError::Conflict { field: "resource_uri".into() }
+        }
+        other => other,
+    }
+}
+
+/// Finds the connection whose resource URI is `uri`.
+pub fn find_by_resource_uri(conn: &mut AnyConnection, uri: &str) -> StoreResult<Option<ApiConnection>> {
+    api_connections::table
+        .filter(api_connections::resource_uri.eq(uri))
+        .select(Row::as_select())
+        .first(conn)
+        .optional()?
+        .map(ApiConnection::try_from)
+        .transpose()
+}
+
+/// Changes what may change: display name, description, token format and resource URI
+/// (the name is the audience of issued tokens and never changes).
 pub fn update(
     conn: &mut AnyConnection,
     id: &ConnectionId,
-    display_name: &str,
-    description: &str,
-    access_token_format: Option<TokenFormat>,
+    settings: &tessera_domain::ConnectionSettings,
     now: i64,
 ) -> StoreResult<ApiConnection> {
     crate::config_changes::mark();
     let changed = diesel::update(api_connections::table.find(id.as_str()))
         .set((
-            api_connections::display_name.eq(display_name),
-            api_connections::description.eq(description),
-            api_connections::access_token_format.eq(access_token_format.map(|f| f.as_str())),
+            api_connections::display_name.eq(&settings.display_name),
+            api_connections::description.eq(&settings.description),
+            api_connections::access_token_format.eq(settings.access_token_format.map(|f| f.as_str())),
+            api_connections::resource_uri.eq(settings.resource_uri.as_deref()),
             api_connections::updated_at.eq(now),
         ))
-        .execute(conn)?;
+        .execute(conn)
+        .map_err(resource_uri_taken)?;
     found(changed, "API connection")?;
     get(conn, id)
 }

@@ -57,6 +57,7 @@ diesel::table! {
         created_at -> BigInt,
         updated_at -> BigInt,
         token_exchange_policy -> Text,
+        resource_uri -> Nullable<Text>,
     }
 }
 
@@ -121,6 +122,8 @@ diesel::table! {
         backchannel_logout_session_required -> Bool,
         require_verified_email -> Bool,
         self_registration -> Bool,
+        jwks_uri -> Nullable<Text>,
+        request_uris -> Text,
         /// `dynamic` (RFC 7591) or `metadata_document`; NULL: created by an administrator.
         registration -> Nullable<Text>,
     }

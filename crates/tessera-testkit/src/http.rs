@@ -1,9 +1,10 @@
-//! A real HTTP/1.1 receiver on loopback, for the tests of outbound deliveries (back-channel
-//! logout tokens): it keeps every request it gets and answers each with the next status
-//! the test queued (`fail_next`), or its default one. One request per connection
-//! (`Connection: close`), bodies by `Content-Length` only: enough for a client such as
-//! reqwest posting a form. It can also serve a document (`serve_document`) to clients
-//! that fetch one.
+//! A real HTTP/1.1 receiver on loopback, for the tests of outbound requests (back-channel
+//! logout tokens; JWK Sets, request objects and client metadata documents Tessera
+//! fetches): it keeps every request it gets and answers each with the document the test
+//! put at its path (`serve`), else with the next status the test queued (`fail_next`),
+//! or its default one, carrying the headers and body of `serve_document` if any. One
+//! request per connection (`Connection: close`), bodies by `Content-Length` only:
+//! enough for a client such as reqwest.
 
 use std::collections::VecDeque;
 use std::io::{BufRead, BufReader, Read, Write};
@@ -40,17 +41,53 @@ impl ReceivedRequest {
     }
 }
 
-/// The headers and body of an answer.
-type Document = (Vec<(String, String)>, Vec<u8>);
+/// What the receiver answers at one path.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Document {
+    pub status: u16,
+    /// Extra headers (`Content-Type`, `Cache-Control` …).
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+    /// How long to wait before answering (a slow server).
+    pub delay: Duration,
+}
+
+impl Document {
+    /// `200 OK` with `body` as `content_type`.
+    pub fn ok(content_type: &str, body: impl Into<Vec<u8>>) -> Document {
+        Document {
+            status: 200,
+            headers: vec![("Content-Type".into(), content_type.into())],
+            body: body.into(),
+            delay: Duration::ZERO,
+        }
+    }
+
+    /// The same document with one more header.
+    pub fn with_header(mut self, name: &str, value: &str) -> Document {
+        self.headers.push((name.into(), value.into()));
+        self
+    }
+
+    /// The same document answered after `delay`.
+    pub fn after(mut self, delay: Duration) -> Document {
+        self.delay = delay;
+        self
+    }
+}
+
+/// Headers and body of an answer.
+type HeadersAndBody = (Vec<(String, String)>, Vec<u8>);
 
 #[derive(Default)]
 struct Shared {
+    documents: Mutex<std::collections::HashMap<String, Document>>,
     received: Mutex<Vec<ReceivedRequest>>,
     arrived: Condvar,
     statuses: Mutex<VecDeque<u16>>,
     default_status: Mutex<u16>,
-    /// The headers and body of every answer (none by default).
-    answer: Mutex<Document>,
+    /// The headers and body of answers at paths without a document (none by default).
+    answer: Mutex<HeadersAndBody>,
     stop: AtomicBool,
 }
 
@@ -92,8 +129,20 @@ impl HttpReceiver {
         format!("http://127.0.0.1:{}{path}", self.port)
     }
 
-    /// Answers every request (with its status) with these headers and this body: a
-    /// document for the tests of what Tessera fetches (Client ID Metadata Documents).
+    /// Answers every request for `path` (the request target) with `document`, replacing
+    /// what was served there.
+    pub fn serve(&self, path: &str, document: Document) {
+        self.shared.documents.lock().unwrap().insert(path.to_owned(), document);
+    }
+
+    /// How many requests arrived for `path`.
+    pub fn count(&self, path: &str) -> usize {
+        self.shared.received.lock().unwrap().iter().filter(|r| r.target == path).count()
+    }
+
+    /// Answers every request at a path without a document of its own (with its status)
+    /// with these headers and this body: one document whatever the path (Client ID
+    /// Metadata Documents).
     pub fn serve_document(&self, headers: &[(&str, &str)], body: &[u8]) {
         let headers = headers.iter().map(|(n, v)| ((*n).to_owned(), (*v).to_owned())).collect();
         *self.shared.answer.lock().unwrap() = (headers, body.to_vec());
@@ -159,19 +208,28 @@ fn serve(stream: TcpStream, shared: &Shared) -> std::io::Result<()> {
         headers.iter().find(|(n, _)| n == "content-length").and_then(|(_, v)| v.parse().ok()).unwrap_or(0);
     let mut body = vec![0; length];
     reader.read_exact(&mut body)?;
-    let status = shared.statuses.lock().unwrap().pop_front().unwrap_or(*shared.default_status.lock().unwrap());
+    let document = shared.documents.lock().unwrap().get(&target).cloned();
     {
         let mut received = shared.received.lock().unwrap();
         received.push(ReceivedRequest { method, target, headers, body });
         shared.arrived.notify_all();
     }
-    let (extra, body) = shared.answer.lock().unwrap().clone();
-    let mut answer = format!("HTTP/1.1 {status} Status\r\nContent-Length: {}\r\nConnection: close\r\n", body.len());
-    for (name, value) in extra {
+    let document = document.unwrap_or_else(|| {
+        let (headers, body) = shared.answer.lock().unwrap().clone();
+        Document {
+            status: shared.statuses.lock().unwrap().pop_front().unwrap_or(*shared.default_status.lock().unwrap()),
+            headers,
+            body,
+            delay: Duration::ZERO,
+        }
+    });
+    std::thread::sleep(document.delay);
+    let mut answer = format!("HTTP/1.1 {} Status\r\nContent-Length: {}\r\n", document.status, document.body.len());
+    for (name, value) in &document.headers {
         answer.push_str(&format!("{name}: {value}\r\n"));
     }
-    answer.push_str("\r\n");
+    answer.push_str("Connection: close\r\n\r\n");
     writer.write_all(answer.as_bytes())?;
-    writer.write_all(&body)?;
+    writer.write_all(&document.body)?;
     writer.flush()
 }

@@ -162,6 +162,15 @@ pub struct CreateApp {
     /// that uses neither private_key_jwt nor the authorization_code grant.
     #[arg(long, value_name = "JSON")]
     pub jwks: Option<String>,
+    /// Where the application publishes its public keys instead of --jwks (RFC 7591 §2): an
+    /// https URL Tessera fetches through its outbound guard (outbound_private_hosts).
+    #[arg(long, value_name = "URL")]
+    pub jwks_uri: Option<String>,
+    /// An https URL Tessera may fetch a signed request object from for this application
+    /// (repeatable; RFC 9101 §5.2, matched exactly). Default: none (only pushed requests'
+    /// request_uri values are accepted).
+    #[arg(long = "request-uri", value_name = "URL")]
+    pub request_uris: Vec<String>,
     /// Register the application disabled: it cannot sign users in or get tokens.
     #[arg(long)]
     pub disabled: bool,
@@ -230,9 +239,14 @@ fn store_failure(e: StoreError) -> Fatal {
 fn create(settings: &Settings, args: &CreateApp) -> Result<(), Fatal> {
     let input = input(args)?;
     let store = open(settings)?;
-    let (created, secret) =
-        applications_api::create_application(&store, &CommandLine, args.client_id.as_deref(), input)
-            .map_err(|e| api_failure(e, "creating the application failed"))?;
+    let (created, secret) = applications_api::create_application(
+        &store,
+        &settings.outbound.private_hosts,
+        &CommandLine,
+        args.client_id.as_deref(),
+        input,
+    )
+    .map_err(|e| api_failure(e, "creating the application failed"))?;
     if args.json {
         let mut out = app_json(&created);
         if let Some(secret) = &secret {
@@ -268,6 +282,8 @@ fn input(args: &CreateApp) -> Result<ApplicationInput, Fatal> {
         grant_types: (!args.grant_types.is_empty()).then(|| args.grant_types.clone()),
         token_endpoint_auth_method: args.auth_method.clone(),
         jwks: args.jwks.as_deref().map(|raw| json("--jwks", raw)).transpose()?,
+        jwks_uri: args.jwks_uri.clone(),
+        request_uris: args.request_uris.clone(),
         allowed_scopes: (!args.scopes.is_empty()).then(|| args.scopes.clone()),
         required_claims: args.required_claims.clone(),
         access_token_format: args.token_format.clone(),
@@ -302,6 +318,8 @@ const FLAGS: &[(&str, &str)] = &[
     ("grant_types", "--grant-type"),
     ("token_endpoint_auth_method", "--auth-method"),
     ("jwks", "--jwks"),
+    ("jwks_uri", "--jwks-uri"),
+    ("request_uris", "--request-uri"),
     ("allowed_scopes", "--scope"),
     ("required_claims", "--required-claim"),
     ("access_token_format", "--token-format"),
@@ -452,6 +470,8 @@ fn show(store: &Store, args: &ShowApp) -> Result<(), Fatal> {
     field("require verified email", yes_no(s.require_verified_email));
     field("self-registration", yes_no(s.self_registration));
     field("jwks", &s.jwks.as_ref().map_or_else(|| "(none)".to_owned(), Value::to_string));
+    field("jwks_uri", s.jwks_uri.as_deref().unwrap_or("(none)"));
+    list_field("request URIs", &s.request_uris);
     field("app metadata", &s.app_metadata.to_string());
     field("created at", &app.created_at.to_string());
     field("updated at", &app.updated_at.to_string());

@@ -12,7 +12,7 @@ use clap::{Args, Subcommand};
 use serde_json::json;
 use tessera_admin::api::ApiError;
 use tessera_admin::api::connections as connections_api;
-use tessera_domain::{ApiScopeBody, NewConnectionInput};
+use tessera_domain::{ApiScopeBody, ConnectionUpdate, NewConnectionInput};
 use tessera_store::connections::{self, ApiConnection};
 use tessera_store::scopes;
 use tessera_store::{Page, Store, StoreError};
@@ -42,6 +42,23 @@ pub enum ConnectionCommand {
     /// applications may exchange which APIs' tokens for tokens to this one
     /// (docs/resource-servers.md).
     TokenExchange(TokenExchange),
+    /// Set or clear the connection's resource URI (RFC 8707, RFC 9728): the API's URL,
+    /// which clients may send as `resource` instead of the name.
+    SetResourceUri(SetResourceUri),
+    /// Print the connection's RFC 9728 protected-resource metadata document, for its
+    /// resource server to serve at `/.well-known/oauth-protected-resource` (needs a
+    /// resource URI).
+    Metadata(Named),
+}
+
+#[derive(Debug, Args)]
+pub struct SetResourceUri {
+    /// The connection's name.
+    pub name: String,
+    /// The resource URI: https (http only to a loopback host), no fragment or query,
+    /// unique among connections. An empty value clears it.
+    #[arg(long, value_name = "URL")]
+    pub uri: String,
 }
 
 #[derive(Debug, Args)]
@@ -71,6 +88,10 @@ pub struct CreateConnection {
     /// this connection (default: each application's own format).
     #[arg(long)]
     pub token_format: Option<String>,
+    /// The API's resource identifier (RFC 8707, RFC 9728): its https URL, which clients
+    /// may send as `resource` instead of the name (default: none).
+    #[arg(long, value_name = "URL")]
+    pub resource_uri: Option<String>,
     #[command(flatten)]
     pub output: Output,
 }
@@ -128,6 +149,8 @@ pub fn run(config: Option<&Path>, command: &ConnectionCommand) -> Result<(), Fat
         ConnectionCommand::RotateSecret(args) => rotate(&store, args),
         ConnectionCommand::Delete(named) => delete(&store, named),
         ConnectionCommand::TokenExchange(args) => token_exchange(&store, args),
+        ConnectionCommand::SetResourceUri(args) => set_resource_uri(&store, args),
+        ConnectionCommand::Metadata(named) => metadata(&store, settings.issuer.as_str().trim_end_matches('/'), named),
     }
 }
 
@@ -143,8 +166,12 @@ fn api_failure(e: ApiError, name_flag: &str) -> Fatal {
         Some("display_name") => "--display-name",
         Some("description") => "--description",
         Some("access_token_format") => "--token-format",
+        Some("resource_uri") => "--resource-uri",
         _ => return Fatal(e.body.message),
     };
+    if e.status == StatusCode::CONFLICT && flag == "--resource-uri" {
+        return Fatal(format!("{flag}: another connection has that resource URI"));
+    }
     if e.status == StatusCode::CONFLICT {
         return Fatal(format!("{flag}: that name is already used by a connection or a scope"));
     }
@@ -164,6 +191,7 @@ fn create(store: &Store, args: &CreateConnection) -> Result<(), Fatal> {
         display_name: args.display_name.clone(),
         description: Some(args.description.clone()),
         access_token_format: args.token_format.clone(),
+        resource_uri: args.resource_uri.clone(),
     };
     let (connection, secret) =
         connections_api::create_connection(store, &CommandLine, input).map_err(|e| api_failure(e, "--name"))?;
@@ -173,6 +201,36 @@ fn create(store: &Store, args: &CreateConnection) -> Result<(), Fatal> {
         println!("Created API connection {} with the API scope {}.", connection.name, connection.name);
         println!("Connection secret (shown once): {}", secret.expose());
     }
+    Ok(())
+}
+
+fn set_resource_uri(store: &Store, args: &SetResourceUri) -> Result<(), Fatal> {
+    let connection = find(store, &args.name)?;
+    let update = ConnectionUpdate {
+        display_name: connection.display_name.clone(),
+        description: Some(connection.description.clone()),
+        access_token_format: connection.access_token_format.map(|f| f.as_str().to_owned()),
+        resource_uri: Some(args.uri.clone()),
+    };
+    let updated = connections_api::update_connection(store, &CommandLine, &connection.id, update).map_err(|e| {
+        match api_failure(e, "--name") {
+            // This command's flag for the resource URI is --uri.
+            Fatal(message) => Fatal(message.replacen("--resource-uri", "--uri", 1)),
+        }
+    })?;
+    match &updated.resource_uri {
+        Some(uri) => println!("The resource URI of {} is {uri}.", updated.name),
+        None => println!("{} has no resource URI.", updated.name),
+    }
+    Ok(())
+}
+
+fn metadata(store: &Store, issuer: &str, named: &Named) -> Result<(), Fatal> {
+    let connection = find(store, &named.name)?;
+    let document = connections_api::metadata_document(store, issuer, &connection.id)
+        .map_err(|e| Fatal(format!("{}: {}", named.name, e.body.message)))?;
+    let text = serde_json::to_string_pretty(&document).map_err(|e| Fatal(e.to_string()))?;
+    println!("{text}");
     Ok(())
 }
 
@@ -231,6 +289,7 @@ fn show(store: &Store, named: &Named) -> Result<(), Fatal> {
     println!("display name:  {}", connection.display_name);
     println!("description:   {}", connection.description);
     println!("token format:  {}", connection.access_token_format.map_or("(application's)", |f| f.as_str()));
+    println!("resource URI:  {}", connection.resource_uri.as_deref().unwrap_or("(none)"));
     println!("scopes:        {}", scopes.iter().map(|s| s.name.as_str()).collect::<Vec<_>>().join(" "));
     for secret in &secrets {
         let expiry = secret.expires_at.map_or_else(|| "does not expire".to_owned(), |t| format!("expires at {t}"));

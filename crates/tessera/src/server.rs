@@ -209,6 +209,7 @@ pub fn start(prepared: &Prepared, listener: TcpListener) -> Result<Server, Fatal
         .with_scripts(prepared.scripts.clone(), prepared.script_fetch.clone(), prepared.master_key.clone())
         .with_dpop_nonce_key(&prepared.master_key.derive("dpop nonce"))
         .with_outbox_wake(prepared.mail_wake.clone())
+        .with_outbound(&prepared.outbound)
         .with_account_mail(account_mail.clone())
         .with_metadata_documents(metadata_documents),
     );
@@ -244,6 +245,9 @@ pub fn start(prepared: &Prepared, listener: TcpListener) -> Result<Server, Fatal
     // RFC 6797: with an https issuer, browsers must not come back over plain http.
     let hsts = prepared.oidc.secure_cookies();
     let trusted_proxies = web::Data::new(prepared.trusted_proxies.clone());
+    // Where Tessera may fetch from: the management API and console refuse a jwks_uri or
+    // request_uri the outbound guard would refuse.
+    let outbound_hosts = web::Data::new(prepared.outbound.private_hosts.clone());
     let address = listener.local_addr().map_err(|e| Fatal(format!("bind: {e}")))?;
     let server = HttpServer::new(move || {
         App::new()
@@ -271,6 +275,7 @@ pub fn start(prepared: &Prepared, listener: TcpListener) -> Result<Server, Fatal
             .app_data(session_policy.clone())
             .app_data(outbox_wake.clone())
             .app_data(account_mail.clone())
+            .app_data(outbound_hosts.clone())
             .configure(tessera_admin::api::configure)
             .configure(tessera_admin::console::configure)
     })

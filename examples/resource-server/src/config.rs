@@ -22,6 +22,45 @@ pub struct Config {
     /// The URL clients reach this API at, without a trailing slash: DPoP proofs name
     /// `{public_url}/protected` as their `htu` (RFC 9449 §4.3).
     pub public_url: String,
+    /// RFC 9728: the protected-resource metadata document Tessera generated for this
+    /// API's connection, served at its well-known URL and named in 401 answers.
+    pub resource_metadata: Option<ResourceMetadata>,
+}
+
+/// RFC 9728 §2: the metadata document (as Tessera's management API, console or
+/// `tessera connection metadata` gave it) and where it is served.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ResourceMetadata {
+    /// The document as read.
+    pub document: serde_json::Value,
+    /// Its path on this server: `/.well-known/oauth-protected-resource` followed by the
+    /// path of its `resource` (RFC 9728 §3.1).
+    pub path: String,
+    /// Its absolute URL, named as `resource_metadata` in `WWW-Authenticate` (§5.1).
+    pub url: String,
+}
+
+/// RFC 9728 §3: the well-known URI suffix.
+pub const WELL_KNOWN: &str = "/.well-known/oauth-protected-resource";
+
+impl ResourceMetadata {
+    /// Reads the document: a JSON object whose `resource` is an absolute http(s) URL
+    /// without query or fragment.
+    pub fn parse(text: &str) -> Result<ResourceMetadata, String> {
+        let document: serde_json::Value = serde_json::from_str(text).map_err(|e| format!("not JSON: {e}"))?;
+        let resource = document
+            .get("resource")
+            .and_then(serde_json::Value::as_str)
+            .ok_or("the document has no resource (RFC 9728 §2)")?;
+        let url = url::Url::parse(resource)
+            .ok()
+            .filter(|u| matches!(u.scheme(), "http" | "https") && u.has_host())
+            .filter(|u| u.query().is_none() && u.fragment().is_none())
+            .ok_or_else(|| format!("resource {resource:?} is not an http(s) URL without query or fragment"))?;
+        let origin = url.origin().ascii_serialization();
+        let path = format!("{WELL_KNOWN}{}", url.path().trim_end_matches('/'));
+        Ok(ResourceMetadata { url: format!("{origin}{path}"), path, document })
+    }
 }
 
 impl std::fmt::Debug for Config {
@@ -33,6 +72,7 @@ impl std::fmt::Debug for Config {
             .field("bind", &self.bind)
             .field("required_scope", &self.required_scope)
             .field("public_url", &self.public_url)
+            .field("resource_metadata", &self.resource_metadata.as_ref().map(|m| &m.url))
             .finish()
     }
 }
@@ -51,11 +91,13 @@ pub enum ConfigError {
     PublicUrl(String),
     #[error("REQUIRED_SCOPE: {0:?} is not a scope (printable ASCII without spaces, '\"' or '\\')")]
     RequiredScope(String),
+    #[error("RESOURCE_METADATA: {0}")]
+    ResourceMetadata(String),
 }
 
 impl Config {
     /// Reads `TESSERA_URL`, `CONNECTION_NAME`, `CONNECTION_SECRET`, `BIND`,
-    /// `REQUIRED_SCOPE` and `PUBLIC_URL` from the process environment.
+    /// `REQUIRED_SCOPE`, `PUBLIC_URL` and `RESOURCE_METADATA` from the process environment.
     pub fn from_env() -> Result<Config, ConfigError> {
         Config::from_lookup(|name| std::env::var(name).ok())
     }
@@ -82,7 +124,33 @@ impl Config {
             .filter(|url| matches!(url.scheme(), "http" | "https") && url.has_host())
             .map(|url| url.as_str().trim_end_matches('/').to_owned())
             .ok_or(ConfigError::PublicUrl(raw_public))?;
-        Ok(Config { tessera_url, connection_name, connection_secret, bind, required_scope, public_url })
+        let resource_metadata = match get("RESOURCE_METADATA") {
+            None => None,
+            Some(file) => {
+                let text = std::fs::read_to_string(&file)
+                    .map_err(|e| ConfigError::ResourceMetadata(format!("cannot read {file}: {e}")))?;
+                let metadata = ResourceMetadata::parse(&text)
+                    .map_err(|e| ConfigError::ResourceMetadata(format!("{file}: {e}")))?;
+                // RFC 9728 §3.3: clients check that the document names the resource they
+                // called, so it must be this API's.
+                let public = url::Url::parse(&public_url).map_err(|_| ConfigError::PublicUrl(public_url.clone()))?;
+                if !metadata.url.starts_with(&public.origin().ascii_serialization()) {
+                    return Err(ConfigError::ResourceMetadata(format!(
+                        "{file}: its resource is not on PUBLIC_URL {public_url}"
+                    )));
+                }
+                Some(metadata)
+            }
+        };
+        Ok(Config {
+            tessera_url,
+            connection_name,
+            connection_secret,
+            bind,
+            required_scope,
+            public_url,
+            resource_metadata,
+        })
     }
 
     /// The introspection endpoint under Tessera's base URL (a path prefix is kept).
@@ -135,6 +203,20 @@ mod tests {
         assert!(matches!(with(("PUBLIC_URL", "api.example.com")), ConfigError::PublicUrl(_)));
         assert!(matches!(with(("REQUIRED_SCOPE", "a b")), ConfigError::RequiredScope(_)));
         assert!(matches!(with(("REQUIRED_SCOPE", "a\"b")), ConfigError::RequiredScope(_)));
+        assert!(matches!(with(("RESOURCE_METADATA", "/nonexistent/metadata.json")), ConfigError::ResourceMetadata(_)));
+    }
+
+    #[test]
+    fn the_metadata_is_served_under_the_well_known_path_of_its_resource() {
+        let root = ResourceMetadata::parse(r#"{"resource": "https://api.example.com"}"#).unwrap();
+        assert_eq!(root.path, "/.well-known/oauth-protected-resource");
+        assert_eq!(root.url, "https://api.example.com/.well-known/oauth-protected-resource");
+        let nested = ResourceMetadata::parse(r#"{"resource": "https://api.example.com:8443/orders/"}"#).unwrap();
+        assert_eq!(nested.path, "/.well-known/oauth-protected-resource/orders");
+        assert_eq!(nested.url, "https://api.example.com:8443/.well-known/oauth-protected-resource/orders");
+        for bad in ["[]", "{}", r#"{"resource": "orders-api"}"#, r#"{"resource": "https://a.example/?x=1"}"#] {
+            assert!(ResourceMetadata::parse(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]

@@ -45,22 +45,46 @@ impl ApiError {
         }
     }
 
-    /// RFC 6750 §3: `Bearer realm="…"`, with `error` and, for a missing scope, `scope`.
-    /// Scopes are checked at start to be RFC 6749 §3.3 scope-tokens, so they need no escaping.
-    fn challenge(&self) -> String {
-        if matches!(self, ApiError::DpopRequired | ApiError::InvalidProof(_)) {
+    /// RFC 6750 §3: `Bearer realm="…"`, with `error` and, for a missing scope, `scope`;
+    /// RFC 9728 §5.1: `resource_metadata`, the URL of the metadata document, when there
+    /// is one. Scopes are checked at start to be RFC 6749 §3.3 scope-tokens and the URL
+    /// is a parsed URL, so they need no escaping.
+    fn challenge(&self, resource_metadata: Option<&str>) -> String {
+        let mut challenge = if matches!(self, ApiError::DpopRequired | ApiError::InvalidProof(_)) {
             // RFC 9449 §7.1: the DPoP challenge, with the algorithms accepted.
             let algs = tessera_tokens::dpop::ALGORITHMS.join(" ");
-            return format!("DPoP algs=\"{algs}\", error=\"{}\"", self.code().unwrap_or_default());
-        }
-        let mut challenge = format!("Bearer realm=\"{REALM}\"");
-        if let Some(code) = self.code() {
-            challenge.push_str(&format!(", error=\"{code}\""));
-        }
-        if let ApiError::InsufficientScope(scope) = self {
-            challenge.push_str(&format!(", scope=\"{scope}\""));
+            format!("DPoP algs=\"{algs}\", error=\"{}\"", self.code().unwrap_or_default())
+        } else {
+            let mut bearer = format!("Bearer realm=\"{REALM}\"");
+            if let Some(code) = self.code() {
+                bearer.push_str(&format!(", error=\"{code}\""));
+            }
+            if let ApiError::InsufficientScope(scope) = self {
+                bearer.push_str(&format!(", scope=\"{scope}\""));
+            }
+            bearer
+        };
+        if let Some(url) = resource_metadata {
+            challenge.push_str(&format!(", resource_metadata=\"{url}\""));
         }
         challenge
+    }
+
+    /// The answer, its challenge naming `resource_metadata` when given.
+    pub fn response(&self, resource_metadata: Option<&str>) -> HttpResponse {
+        let mut response = HttpResponse::build(self.status_code());
+        response.insert_header((header::CACHE_CONTROL, "no-store"));
+        match self {
+            ApiError::Unavailable => {
+                response.insert_header((header::RETRY_AFTER, RETRY_AFTER));
+            }
+            _ => {
+                if let Ok(challenge) = HeaderValue::from_str(&self.challenge(resource_metadata)) {
+                    response.insert_header((header::WWW_AUTHENTICATE, challenge));
+                }
+            }
+        }
+        response.json(json!({ "error": self.code().unwrap_or("unauthorized"), "message": self.to_string() }))
     }
 }
 
@@ -76,19 +100,7 @@ impl ResponseError for ApiError {
     }
 
     fn error_response(&self) -> HttpResponse {
-        let mut response = HttpResponse::build(self.status_code());
-        response.insert_header((header::CACHE_CONTROL, "no-store"));
-        match self {
-            ApiError::Unavailable => {
-                response.insert_header((header::RETRY_AFTER, RETRY_AFTER));
-            }
-            _ => {
-                if let Ok(challenge) = HeaderValue::from_str(&self.challenge()) {
-                    response.insert_header((header::WWW_AUTHENTICATE, challenge));
-                }
-            }
-        }
-        response.json(json!({ "error": self.code().unwrap_or("unauthorized"), "message": self.to_string() }))
+        self.response(None)
     }
 }
 
@@ -98,11 +110,26 @@ mod tests {
 
     #[test]
     fn challenges_follow_rfc_6750() {
-        assert_eq!(ApiError::MissingToken.challenge(), r#"Bearer realm="resource-server""#);
-        assert_eq!(ApiError::InvalidToken.challenge(), r#"Bearer realm="resource-server", error="invalid_token""#);
+        assert_eq!(ApiError::MissingToken.challenge(None), r#"Bearer realm="resource-server""#);
+        assert_eq!(ApiError::InvalidToken.challenge(None), r#"Bearer realm="resource-server", error="invalid_token""#);
         assert_eq!(
-            ApiError::InsufficientScope("orders-api".into()).challenge(),
+            ApiError::InsufficientScope("orders-api".into()).challenge(None),
             r#"Bearer realm="resource-server", error="insufficient_scope", scope="orders-api""#
+        );
+    }
+
+    #[test]
+    fn challenges_name_the_metadata_document_per_rfc_9728() {
+        let url = Some("https://api.example.com/.well-known/oauth-protected-resource");
+        assert_eq!(
+            ApiError::InvalidToken.challenge(url),
+            r#"Bearer realm="resource-server", error="invalid_token", resource_metadata="https://api.example.com/.well-known/oauth-protected-resource""#
+        );
+        assert!(ApiError::DpopRequired.challenge(url).starts_with("DPoP algs="));
+        assert!(
+            ApiError::DpopRequired
+                .challenge(url)
+                .ends_with(r#"resource_metadata="https://api.example.com/.well-known/oauth-protected-resource""#)
         );
     }
 }

@@ -22,7 +22,7 @@ use std::net::TcpListener;
 use actix_web::dev::Server;
 use actix_web::{App, HttpServer, web};
 
-pub use config::{Config, ConfigError};
+pub use config::{Config, ConfigError, ResourceMetadata};
 pub use error::ApiError;
 pub use routes::configure;
 pub use state::{AppState, CACHE_CAPACITY, CACHE_MAX_TTL};

@@ -18,6 +18,8 @@ pub struct AppState {
     pub protected_url: String,
     /// The DPoP proofs accepted while fresh.
     pub seen_proofs: crate::dpop::SeenProofs,
+    /// RFC 9728: the metadata document served at its well-known path, if configured.
+    pub resource_metadata: Option<crate::config::ResourceMetadata>,
     introspector: Introspector,
     cache: TokenCache,
 }
@@ -28,9 +30,15 @@ impl AppState {
             required_scope: config.required_scope.clone(),
             protected_url: format!("{}/protected", config.public_url),
             seen_proofs: crate::dpop::SeenProofs::default(),
+            resource_metadata: config.resource_metadata.clone(),
             introspector: Introspector::new(config)?,
             cache: TokenCache::new(CACHE_CAPACITY, CACHE_MAX_TTL),
         })
+    }
+
+    /// RFC 9728 §5.1: the metadata URL 401 answers name, if there is a document.
+    pub fn resource_metadata_url(&self) -> Option<&str> {
+        self.resource_metadata.as_ref().map(|m| m.url.as_str())
     }
 
     /// How many times Tessera was asked (cache hits do not count).

@@ -9,7 +9,7 @@ use std::sync::mpsc;
 
 use actix_web::dev::ServerHandle;
 use actix_web::web;
-use resource_server::{AppState, Config};
+use resource_server::{AppState, Config, ResourceMetadata};
 use serde_json::{Value, json};
 use tessera::server::{self, RunningServer};
 use tessera::settings::{RawSettings, Settings};
@@ -32,6 +32,7 @@ struct Tessera {
     orders: (String, String),
     client_secret: String,
     http: reqwest::blocking::Client,
+    store: tessera_store::Store,
     data_dir: std::path::PathBuf,
     _db: TestDatabase,
 }
@@ -67,6 +68,7 @@ impl Tessera {
                 display_name: name.into(),
                 description: String::new(),
                 access_token_format: None,
+                resource_uri: None,
             };
             let connection =
                 store.write_transaction(|c| connections::create(c, &new, secret.hash().as_str(), now)).unwrap();
@@ -98,6 +100,7 @@ impl Tessera {
             orders: secrets.swap_remove(0),
             client_secret: client_secret.expose().to_owned(),
             http: reqwest::blocking::Client::new(),
+            store,
             data_dir,
             _db: db,
         }
@@ -105,11 +108,18 @@ impl Tessera {
 
     /// A client_credentials access token for `client_id` with `scope`.
     fn issue(&self, client_id: &str, scope: &str) -> String {
+        self.issue_with(client_id, &[("scope", scope)])
+    }
+
+    /// A client_credentials access token for `client_id` with the parameters `extra`.
+    fn issue_with(&self, client_id: &str, extra: &[(&str, &str)]) -> String {
+        let mut form = vec![("grant_type", "client_credentials")];
+        form.extend_from_slice(extra);
         let response: Value = self
             .http
             .post(format!("{}/connect/token", self.base))
             .basic_auth(client_id, Some(&self.client_secret))
-            .form(&[("grant_type", "client_credentials"), ("scope", scope)])
+            .form(&form)
             .send()
             .unwrap()
             .json()
@@ -158,6 +168,7 @@ impl Tessera {
             bind: "127.0.0.1:0".parse().unwrap(),
             required_scope: self.orders.0.clone(),
             public_url: "http://127.0.0.1".into(),
+            resource_metadata: None,
         }
     }
 
@@ -185,8 +196,13 @@ struct Example {
 }
 
 impl Example {
-    fn start(mut config: Config) -> Example {
+    fn start(config: Config) -> Example {
         let listener = TcpListener::bind(config.bind).unwrap();
+        Example::start_on(listener, config)
+    }
+
+    /// The example on `listener`, its public URL the listener's address.
+    fn start_on(listener: TcpListener, mut config: Config) -> Example {
         let base = format!("http://{}", listener.local_addr().unwrap());
         config.public_url = base.clone();
         let state = web::Data::new(AppState::new(&config).unwrap());
@@ -253,6 +269,59 @@ impl DpopKey {
         }
         tessera_tokens::dpop::sign_proof(&self.signer, &self.jwk, &claims).unwrap()
     }
+}
+
+#[test]
+fn the_metadata_document_is_served_at_its_well_known_url_and_named_in_every_401() {
+    let tessera = Tessera::start();
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    // At Tessera: the connection's resource URI is this API's URL, and its RFC 9728
+    // document comes from what the management API and `tessera connection metadata` use.
+    let store = &tessera.store;
+    let orders = store.read_transaction(|c| connections::find_by_name(c, "orders-api")).unwrap().unwrap();
+    let settings = tessera_domain::ConnectionSettings {
+        display_name: "Orders".into(),
+        description: String::new(),
+        access_token_format: None,
+        resource_uri: Some(base.clone()),
+    };
+    store.write_transaction(|c| connections::update(c, &orders.id, &settings, tessera::now())).unwrap();
+    let document = tessera_admin::api::connections::metadata_document(store, "http://127.0.0.1", &orders.id).unwrap();
+    let metadata = ResourceMetadata::parse(&document.to_string()).unwrap();
+    let example = Example::start_on(listener, Config { resource_metadata: Some(metadata), ..tessera.config() });
+
+    let response = example.get("/.well-known/oauth-protected-resource", None);
+    assert_eq!(response.status(), 200);
+    let served: Value = response.json().unwrap();
+    assert_eq!(served, document);
+    assert_eq!(served["resource"], base.as_str());
+    assert_eq!(served["authorization_servers"], json!(["http://127.0.0.1"]));
+    assert_eq!(served["bearer_methods_supported"], json!(["header"]));
+    assert_eq!(example.get("/.well-known/oauth-protected-resource/other", None).status(), 404);
+
+    // RFC 9728 §5.1: every challenge names the document, beside the RFC 6750 error.
+    let url = format!("{base}/.well-known/oauth-protected-resource");
+    let response = example.get("/protected", None);
+    assert_eq!(response.status(), 401);
+    assert_eq!(challenge(&response), format!(r#"{CHALLENGE}, resource_metadata="{url}""#));
+    let response = example.protected("not-a-token");
+    assert_eq!(challenge(&response), format!(r#"{INVALID_TOKEN}, resource_metadata="{url}""#));
+    let bound = tessera.issue_bound("machine", "orders-api", &DpopKey::new());
+    let response = example.protected(&bound);
+    assert_eq!(response.status(), 401);
+    let dpop = challenge(&response);
+    assert!(dpop.starts_with("DPoP algs=") && dpop.contains(r#"error="invalid_token""#), "{dpop}");
+    assert!(dpop.ends_with(&format!(r#"resource_metadata="{url}""#)), "{dpop}");
+
+    // What an agent does next: a token for the resource the document names.
+    let token = tessera.issue_with("machine", &[("resource", served["resource"].as_str().unwrap())]);
+    let response = example.protected(&token);
+    assert_eq!(response.status(), 200);
+    let body: Value = response.json().unwrap();
+    let mut scopes: Vec<&str> = body["scope"].as_str().unwrap().split(' ').collect();
+    scopes.sort();
+    assert_eq!(scopes, ["orders-api", "orders.read"], "only this API's scopes: {body}");
 }
 
 fn challenge(response: &reqwest::blocking::Response) -> &str {
@@ -335,7 +404,10 @@ fn an_active_token_without_the_required_scope_is_forbidden() {
 
     let response = example.protected(&tessera.issue("machine", "orders-api orders.read"));
     assert_eq!(response.status(), 200);
-    assert_eq!(response.json::<Value>().unwrap()["scope"], "orders-api orders.read");
+    let body: Value = response.json().unwrap();
+    let mut scopes: Vec<&str> = body["scope"].as_str().unwrap().split(' ').collect();
+    scopes.sort();
+    assert_eq!(scopes, ["orders-api", "orders.read"], "only this API's scopes: {body}");
 }
 
 #[test]

@@ -6,6 +6,7 @@
 use actix_web::{HttpResponse, web};
 use serde::Serialize;
 use serde_json::{Value, json};
+use tessera_outbound::PrivateHosts;
 use tessera_store::applications::{self, Application, ApplicationSettings};
 use tessera_store::{Store, grants};
 use tessera_tokens::{Secret, generate_secret};
@@ -64,6 +65,10 @@ pub struct ApplicationView {
     self_registration: bool,
     #[schema(value_type = Option<Object>)]
     jwks: Option<Value>,
+    /// RFC 7591 §2: where the application publishes its keys instead of `jwks`.
+    jwks_uri: Option<String>,
+    /// RFC 9101 §5.2: the request object URLs Tessera may fetch for this application.
+    request_uris: Vec<String>,
     #[schema(value_type = Object)]
     app_metadata: Value,
     created_at: i64,
@@ -116,6 +121,8 @@ pub fn view(app: Application) -> ApplicationView {
         require_verified_email: s.require_verified_email,
         self_registration: s.self_registration,
         jwks: s.jwks,
+        jwks_uri: s.jwks_uri,
+        request_uris: s.request_uris,
         app_metadata: s.app_metadata,
         created_at: app.created_at,
         updated_at: app.updated_at,
@@ -133,9 +140,27 @@ fn summary(app: &Application) -> Value {
     value
 }
 
-/// The domain's one parser; its error names the field as this API spells it.
-fn settings(input: ApplicationInput, existing_jwks: Option<Value>) -> Result<ApplicationSettings, ApiError> {
-    input.into_settings(existing_jwks).map_err(ApiError::from)
+/// The domain's one parser; its error names the field as this API spells it. The URLs
+/// Tessera will fetch for the application (`jwks_uri`, `request_uris`) must also pass the
+/// outbound guard (`hosts`: the operator's `outbound_private_hosts`), so that a URL that
+/// could never be fetched is refused now rather than at sign-in.
+fn settings(
+    input: ApplicationInput,
+    existing_jwks: Option<Value>,
+    hosts: &PrivateHosts,
+) -> Result<ApplicationSettings, ApiError> {
+    let settings = input.into_settings(existing_jwks).map_err(ApiError::from)?;
+    let admit = |field: String, raw: &str| -> Result<(), ApiError> {
+        let url = url::Url::parse(raw).map_err(|e| ApiError::invalid(field.clone(), format!("{raw}: {e}")))?;
+        hosts.admit(&url).map_err(|reason| ApiError::invalid(field, format!("{raw} cannot be fetched: {reason}")))
+    };
+    if let Some(uri) = &settings.jwks_uri {
+        admit("jwks_uri".into(), uri)?;
+    }
+    for (i, uri) in settings.request_uris.iter().enumerate() {
+        admit(format!("request_uris[{i}]"), uri)?;
+    }
+    Ok(settings)
 }
 
 #[utoipa::path(get, path = "/api/v1/applications", tag = "applications", params(PageQuery),
@@ -152,9 +177,14 @@ pub async fn list(
 
 #[utoipa::path(post, path = "/api/v1/applications", tag = "applications", request_body = ApplicationInput,
     responses((status = 201, body = ApplicationWithSecret), (status = 409, body = super::ErrorBody)))]
-pub async fn create(store: web::Data<Store>, caller: Caller, bytes: web::Bytes) -> Result<HttpResponse, ApiError> {
+pub async fn create(
+    store: web::Data<Store>,
+    hosts: web::Data<PrivateHosts>,
+    caller: Caller,
+    bytes: web::Bytes,
+) -> Result<HttpResponse, ApiError> {
     let input = body::parse(&bytes)?;
-    let (app, secret) = blocking(move || create_application(&store, &caller, None, input)).await?;
+    let (app, secret) = blocking(move || create_application(&store, &hosts, &caller, None, input)).await?;
     let body = ApplicationWithSecret { application: view(app), client_secret: secret.map(|s| s.expose().to_owned()) };
     Ok(HttpResponse::Created().json(body))
 }
@@ -164,11 +194,12 @@ pub async fn create(store: web::Data<Store>, caller: Caller, bytes: web::Bytes) 
 /// and the CLI (only the CLI chooses client ids).
 pub fn create_application(
     store: &Store,
+    hosts: &PrivateHosts,
     who: &dyn Actor,
     client_id: Option<&str>,
     input: ApplicationInput,
 ) -> Result<(Application, Option<Secret>), ApiError> {
-    let settings = settings(input, None)?;
+    let settings = settings(input, None, hosts)?;
     let client_id = match client_id {
         Some(id) => {
             tessera_domain::check_client_id(id).map_err(|e| ApiError::invalid("client_id", e))?;
@@ -206,26 +237,28 @@ pub async fn get(
     responses((status = 200, body = ApplicationView), (status = 404, body = super::ErrorBody)))]
 pub async fn replace(
     store: web::Data<Store>,
+    hosts: web::Data<PrivateHosts>,
     caller: Caller,
     id: web::Path<ApplicationId>,
     bytes: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
     let id = id.into_inner();
     let input: ApplicationInput = body::parse(&bytes)?;
-    let updated = blocking(move || replace_application(&store, &caller, &id, input)).await?;
+    let updated = blocking(move || replace_application(&store, &hosts, &caller, &id, input)).await?;
     Ok(HttpResponse::Ok().json(view(updated)))
 }
 
 /// Replaces every setting of application `id`. Shared by the API and the console.
 pub fn replace_application(
     store: &Store,
+    hosts: &PrivateHosts,
     who: &dyn Actor,
     id: &ApplicationId,
     input: ApplicationInput,
 ) -> Result<Application, ApiError> {
     let now = super::now();
     let existing = store.read_transaction(|c| applications::get(c, id))?;
-    let settings = settings(input, existing.settings.jwks.clone())?;
+    let settings = settings(input, existing.settings.jwks.clone(), hosts)?;
     Ok(store.write_transaction(|c| {
         let app = applications::update(c, id, &settings, now)?;
         let mut summary = json!({ "before": summary(&existing), "after": summary(&app) });

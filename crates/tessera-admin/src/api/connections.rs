@@ -26,7 +26,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/connections/{id}/scopes", web::get().to(list_scopes))
         .route("/connections/{id}/scopes", web::post().to(add_scope))
         .route("/connections/{id}/scopes/{name}", web::delete().to(delete_scope))
-        .route("/connections/{id}/secret", web::post().to(rotate_secret));
+        .route("/connections/{id}/secret", web::post().to(rotate_secret))
+        .route("/connections/{id}/protected-resource-metadata", web::get().to(protected_resource_metadata));
 }
 
 /// The inputs are the domain's one settings model for connections.
@@ -39,6 +40,8 @@ pub struct ConnectionView {
     display_name: String,
     description: String,
     access_token_format: Option<String>,
+    /// RFC 8707 / RFC 9728: the resource identifier clients may send as `resource`.
+    resource_uri: Option<String>,
     created_at: i64,
     updated_at: i64,
 }
@@ -72,6 +75,7 @@ pub fn view(c: ApiConnection) -> ConnectionView {
         display_name: c.display_name,
         description: c.description,
         access_token_format: c.access_token_format.map(|f| f.as_str().to_owned()),
+        resource_uri: c.resource_uri,
         created_at: c.created_at,
         updated_at: c.updated_at,
     }
@@ -84,7 +88,7 @@ pub(crate) fn scope_view(s: Scope) -> ApiScopeView {
 
 fn summary(c: &ApiConnection) -> Value {
     json!({ "name": c.name, "display_name": c.display_name, "description": c.description,
-            "access_token_format": c.access_token_format.map(|f| f.as_str()) })
+            "access_token_format": c.access_token_format.map(|f| f.as_str()), "resource_uri": c.resource_uri })
 }
 
 #[utoipa::path(get, path = "/api/v1/connections", tag = "connections", params(PageQuery),
@@ -155,7 +159,8 @@ pub async fn update(
     Ok(HttpResponse::Ok().json(view(updated)))
 }
 
-/// Changes a connection's display name, description and token format (never its name).
+/// Changes a connection's display name, description, token format and resource URI
+/// (never its name).
 pub fn update_connection(
     store: &Store,
     who: &dyn Actor,
@@ -166,18 +171,49 @@ pub fn update_connection(
     let now = super::now();
     Ok(store.write_transaction(|c| {
         let before = connections::get(c, id)?;
-        let after = connections::update(
-            c,
-            id,
-            &settings.display_name,
-            &settings.description,
-            settings.access_token_format,
-            now,
-        )?;
+        let after = connections::update(c, id, &settings, now)?;
         let summary = json!({ "before": summary(&before), "after": summary(&after) });
         changes::record(c, who, "connection.update", &format!("connection:{}", after.name), summary, now)?;
         Ok(after)
     })?)
+}
+
+#[utoipa::path(get, path = "/api/v1/connections/{id}/protected-resource-metadata", tag = "connections",
+    params(("id" = String, Path)),
+    responses((status = 200, description = "The RFC 9728 §2 protected-resource metadata document of the connection, \
+        for its resource server to serve at its /.well-known/oauth-protected-resource URL", body = Object),
+        (status = 404, body = super::ErrorBody)))]
+pub async fn protected_resource_metadata(
+    store: web::Data<Store>,
+    signing: web::Data<super::TokenSigning>,
+    _caller: Caller,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let id = ConnectionId::from(id.into_inner());
+    let document = blocking(move || metadata_document(&store, &signing.issuer, &id)).await?;
+    Ok(HttpResponse::Ok().insert_header((actix_web::http::header::CACHE_CONTROL, "no-cache")).json(document))
+}
+
+/// RFC 9728 §2: the metadata document of connection `id` (`tessera_domain::protected_resource`):
+/// 404 when the connection has no resource URI to publish it under. Shared by the API and
+/// the console.
+pub fn metadata_document(store: &Store, issuer: &str, id: &ConnectionId) -> Result<Value, ApiError> {
+    let (connection, scopes) =
+        store.read_transaction(|c| Ok((connections::get(c, id)?, scopes::scopes_of_connection(c, id)?)))?;
+    let Some(raw) = connection.resource_uri.as_deref() else {
+        return Err(ApiError::not_found(
+            "the connection has no resource_uri: set one to give its resource server a metadata document",
+        ));
+    };
+    let resource = tessera_domain::ResourceUri::parse(raw).map_err(|_| ApiError::internal())?;
+    let scopes: Vec<String> = scopes.into_iter().map(|s| s.name).collect();
+    Ok(tessera_domain::protected_resource::metadata(&tessera_domain::ResourceFacts {
+        resource: &resource,
+        name: &connection.display_name,
+        issuer,
+        scopes: &scopes,
+        dpop_algorithms: tessera_tokens::dpop::ALGORITHMS,
+    }))
 }
 
 #[utoipa::path(delete, path = "/api/v1/connections/{id}", tag = "connections", params(("id" = String, Path)),

@@ -23,6 +23,7 @@ use super::{
         applications::regenerate_secret,
         connections::list, connections::create, connections::get, connections::update, connections::delete,
         connections::list_scopes, connections::add_scope, connections::delete_scope, connections::rotate_secret,
+        connections::protected_resource_metadata,
         claim_types::list, claim_types::create, claim_types::get, claim_types::update, claim_types::delete,
         claim_types::put_user_editable,
         identity_scopes::list, identity_scopes::create, identity_scopes::get, identity_scopes::update,

@@ -119,6 +119,8 @@ struct Values {
     require_verified_email: bool,
     self_registration: bool,
     app_metadata: String,
+    jwks_uri: String,
+    request_uris: String,
 }
 
 impl Values {
@@ -153,6 +155,8 @@ impl Values {
             require_verified_email: false,
             self_registration: true,
             app_metadata: "{}".into(),
+            jwks_uri: String::new(),
+            request_uris: String::new(),
         }
     }
 
@@ -187,6 +191,8 @@ impl Values {
             require_verified_email: s.require_verified_email,
             self_registration: s.self_registration,
             app_metadata: pretty(&s.app_metadata),
+            jwks_uri: s.jwks_uri.clone().unwrap_or_default(),
+            request_uris: s.request_uris.join("\n"),
         }
     }
 
@@ -220,6 +226,8 @@ impl Values {
             require_verified_email: form.checked("require_verified_email"),
             self_registration: form.checked("self_registration"),
             app_metadata: form.get("app_metadata").unwrap_or("").to_owned(),
+            jwks_uri: form.text("jwks_uri"),
+            request_uris: form.get("request_uris").unwrap_or("").to_owned(),
         }
     }
 }
@@ -239,6 +247,8 @@ fn input(form: &FormData) -> Result<ApplicationInput, ApiError> {
         grant_types: Some(form.all("grant_types")),
         token_endpoint_auth_method: form.optional("token_endpoint_auth_method"),
         jwks: form.json("jwks")?,
+        jwks_uri: form.optional("jwks_uri"),
+        request_uris: form.lines("request_uris"),
         allowed_scopes: Some(form.all("allowed_scopes")),
         required_claims: form.all("required_claims"),
         access_token_format: form.optional("access_token_format"),
@@ -331,6 +341,10 @@ fn fields(v: &Values, options: &Options) -> Vec<Field> {
         )
         .help("none for spa and native applications."),
         Field::json("jwks", "Public keys (JWK Set)", &v.jwks).help("For private_key_jwt and signed request objects: public keys, no private parts."),
+        Field::text("jwks_uri", "Public keys URL (jwks_uri)", &v.jwks_uri)
+            .help("Instead of Public keys: where the application publishes its JWK Set (https). Tessera fetches it, keeps it for its Cache-Control max-age (1 minute to 1 hour), and fetches it again when a signature names an unknown key."),
+        Field::textarea("request_uris", "Request object URLs (request_uris)", &v.request_uris)
+            .help("One per line, https: the only request_uri values Tessera fetches a signed request object from for this application (RFC 9101), matched exactly."),
         Field::checkboxes(
             "allowed_scopes",
             "Allowed scopes",
@@ -406,12 +420,17 @@ async fn new(admin: Admin, store: web::Data<Store>) -> Result<HttpResponse, Cons
     Ok(html(StatusCode::OK, &page))
 }
 
-async fn create(admin: Admin, store: web::Data<Store>, body: web::Bytes) -> Result<HttpResponse, ConsoleError> {
+async fn create(
+    admin: Admin,
+    store: web::Data<Store>,
+    hosts: web::Data<tessera_outbound::PrivateHosts>,
+    body: web::Bytes,
+) -> Result<HttpResponse, ConsoleError> {
     let form = admin.form(&body)?;
     let parsed = input(&form);
     let who = admin.clone();
     let db = store.clone();
-    let result = attempt(move || create_application(&db, &who, None, parsed?)).await?;
+    let result = attempt(move || create_application(&db, &hosts, &who, None, parsed?)).await?;
     match result {
         Ok((app, Some(secret))) => {
             let mut page = admin.page(format!("Application {}", app.settings.name), "applications");
@@ -500,6 +519,7 @@ fn edit_page(
 async fn update(
     admin: Admin,
     store: web::Data<Store>,
+    hosts: web::Data<tessera_outbound::PrivateHosts>,
     id: web::Path<ApplicationId>,
     body: web::Bytes,
 ) -> Result<HttpResponse, ConsoleError> {
@@ -507,7 +527,7 @@ async fn update(
     let form = admin.form(&body)?;
     let parsed = input(&form);
     let (who, db, app_id) = (admin.clone(), store.clone(), id.clone());
-    match attempt(move || replace_application(&db, &who, &app_id, parsed?)).await? {
+    match attempt(move || replace_application(&db, &hosts, &who, &app_id, parsed?)).await? {
         Ok(app) => Ok(see_other(&format!("{}?notice=saved", href(&format!("applications/{}", app.id))))),
         Err(error) => {
             let (app, options) = blocking(move || {

@@ -87,6 +87,38 @@ fn format_field(current: Option<&str>) -> Field {
         .help("Applies when this connection is a token's only audience.")
 }
 
+fn resource_uri_field(value: String) -> Field {
+    Field::text("resource_uri", "Resource URI", value).help(
+        "The API's URL as its resource identifier (RFC 8707, RFC 9728): https, no fragment or query, unique. Clients may send it as resource instead of the name; tokens keep the name as their audience. Empty for none.",
+    )
+}
+
+/// RFC 9728: the metadata document the resource server serves at its well-known URL,
+/// to copy; or how to get one.
+fn metadata_panel(issuer: &str, connection: &ApiConnection, scopes: &[Scope]) -> Panel {
+    let panel = Panel::new("Protected-resource metadata").anchor("metadata");
+    let Some(resource) = connection.resource_uri.as_deref().and_then(|r| tessera_domain::ResourceUri::parse(r).ok())
+    else {
+        return panel.intro(
+            "Set a resource URI above to get the RFC 9728 metadata document this API serves to clients that meet its 401 answers.",
+        );
+    };
+    let scopes: Vec<String> = scopes.iter().map(|s| s.name.clone()).collect();
+    let document = tessera_domain::protected_resource::metadata(&tessera_domain::ResourceFacts {
+        resource: &resource,
+        name: &connection.display_name,
+        issuer,
+        scopes: &scopes,
+        dpop_algorithms: tessera_tokens::dpop::ALGORITHMS,
+    });
+    panel
+        .intro(
+            "The resource server serves this document at the URL below (RFC 9728 §3), and names that URL as resource_metadata in the WWW-Authenticate header of its 401 answers (§5.1). The same document: GET /api/v1/connections/{id}/protected-resource-metadata.",
+        )
+        .fact("Metadata URL", resource.metadata_url())
+        .copyable_code(super::applications::pretty(&document))
+}
+
 fn new_form(form: Option<&FormData>) -> Form {
     let get = |name: &str| form.map(|f| f.text(name)).unwrap_or_default();
     Form::post(
@@ -99,6 +131,7 @@ fn new_form(form: Option<&FormData>) -> Form {
             Field::text("display_name", "Display name", get("display_name")).help("Default: the name."),
             Field::textarea("description", "Description", get("description")),
             format_field(form.map(|f| f.text("access_token_format")).as_deref()),
+            resource_uri_field(get("resource_uri")),
         ],
     )
 }
@@ -116,6 +149,7 @@ async fn create(admin: Admin, store: web::Data<Store>, body: web::Bytes) -> Resu
         display_name: form.optional("display_name"),
         description: form.optional("description"),
         access_token_format: form.optional("access_token_format"),
+        resource_uri: form.optional("resource_uri"),
     };
     let who = admin.clone();
     match attempt(move || create_connection(&store, &who, input)).await? {
@@ -152,7 +186,13 @@ pub(super) enum Failed {
     Exchange(ApiError, FormData),
 }
 
-fn detail_page(admin: &Admin, connection: &ApiConnection, scopes: &[Scope], failed: Option<Failed>) -> Page {
+fn detail_page(
+    admin: &Admin,
+    issuer: &str,
+    connection: &ApiConnection,
+    scopes: &[Scope],
+    failed: Option<Failed>,
+) -> Page {
     let base = href(&format!("connections/{}", connection.id));
     let mut page = admin.page(format!("API connection {}", connection.name), "connections");
     page.panels.push(
@@ -161,14 +201,15 @@ fn detail_page(admin: &Admin, connection: &ApiConnection, scopes: &[Scope], fail
             .fact("Created", time(connection.created_at))
             .fact("Updated", time(connection.updated_at)),
     );
-    let (display_name, description, format) = match &failed {
+    let (display_name, description, format, resource_uri) = match &failed {
         Some(Failed::Settings(_, f)) => {
-            (f.text("display_name"), f.text("description"), f.optional("access_token_format"))
+            (f.text("display_name"), f.text("description"), f.optional("access_token_format"), f.text("resource_uri"))
         }
         _ => (
             connection.display_name.clone(),
             connection.description.clone(),
             connection.access_token_format.map(|f| f.as_str().to_owned()),
+            connection.resource_uri.clone().unwrap_or_default(),
         ),
     };
     let mut settings = Form::post(
@@ -178,12 +219,14 @@ fn detail_page(admin: &Admin, connection: &ApiConnection, scopes: &[Scope], fail
             Field::text("display_name", "Display name", display_name).required(),
             Field::textarea("description", "Description", description),
             format_field(format.as_deref()),
+            resource_uri_field(resource_uri),
         ],
     );
     if let Some(Failed::Settings(error, _)) = &failed {
         settings = settings.with_error(error.body.field.as_deref(), error.body.message.clone());
     }
     page.panels.push(Panel::new("Settings").form(settings));
+    page.panels.push(metadata_panel(issuer, connection, scopes));
 
     let mut table = Table::new(&["Scope", "Display name", "Description", ""], "No scopes.");
     for scope in scopes {
@@ -263,12 +306,13 @@ fn load(store: &Store, id: &ConnectionId) -> Result<(ApiConnection, Vec<Scope>),
 async fn show(
     admin: Admin,
     store: web::Data<Store>,
+    signing: web::Data<crate::api::TokenSigning>,
     id: web::Path<String>,
     query: web::Query<Query>,
 ) -> Result<HttpResponse, ConsoleError> {
     let id = ConnectionId::from(id.into_inner());
     let (connection, scopes) = blocking(move || load(&store, &id)).await?;
-    let mut page = detail_page(&admin, &connection, &scopes, None);
+    let mut page = detail_page(&admin, &signing.issuer, &connection, &scopes, None);
     page.notice = notice(query.notice.as_deref());
     Ok(html(StatusCode::OK, &page))
 }
@@ -276,6 +320,7 @@ async fn show(
 pub(super) async fn respond(
     admin: &Admin,
     store: web::Data<Store>,
+    signing: web::Data<crate::api::TokenSigning>,
     id: ConnectionId,
     outcome: Result<(), Failed>,
     notice: &str,
@@ -284,7 +329,8 @@ pub(super) async fn respond(
         Ok(()) => Ok(see_other(&format!("{}?notice={notice}", href(&format!("connections/{id}"))))),
         Err(failed) => {
             let (connection, scopes) = blocking(move || load(&store, &id)).await?;
-            Ok(html(StatusCode::BAD_REQUEST, &detail_page(admin, &connection, &scopes, Some(failed))))
+            let page = detail_page(admin, &signing.issuer, &connection, &scopes, Some(failed));
+            Ok(html(StatusCode::BAD_REQUEST, &page))
         }
     }
 }
@@ -292,6 +338,7 @@ pub(super) async fn respond(
 async fn update(
     admin: Admin,
     store: web::Data<Store>,
+    signing: web::Data<crate::api::TokenSigning>,
     id: web::Path<String>,
     body: web::Bytes,
 ) -> Result<HttpResponse, ConsoleError> {
@@ -301,15 +348,17 @@ async fn update(
         display_name: form.text("display_name"),
         description: form.optional("description"),
         access_token_format: form.optional("access_token_format"),
+        resource_uri: form.optional("resource_uri"),
     };
     let (who, db, cid) = (admin.clone(), store.clone(), id.clone());
     let outcome = attempt(move || update_connection(&db, &who, &cid, input)).await?;
-    respond(&admin, store, id, outcome.map(drop).map_err(|e| Failed::Settings(e, form)), "saved").await
+    respond(&admin, store, signing, id, outcome.map(drop).map_err(|e| Failed::Settings(e, form)), "saved").await
 }
 
 async fn add_scope(
     admin: Admin,
     store: web::Data<Store>,
+    signing: web::Data<crate::api::TokenSigning>,
     id: web::Path<String>,
     body: web::Bytes,
 ) -> Result<HttpResponse, ConsoleError> {
@@ -322,12 +371,13 @@ async fn add_scope(
     };
     let (who, db, cid) = (admin.clone(), store.clone(), id.clone());
     let outcome = attempt(move || add_connection_scope(&db, &who, &cid, input)).await?;
-    respond(&admin, store, id, outcome.map(drop).map_err(|e| Failed::Scope(e, form)), "scope_added").await
+    respond(&admin, store, signing, id, outcome.map(drop).map_err(|e| Failed::Scope(e, form)), "scope_added").await
 }
 
 async fn delete_scope(
     admin: Admin,
     store: web::Data<Store>,
+    signing: web::Data<crate::api::TokenSigning>,
     path: web::Path<(String, String)>,
     body: web::Bytes,
 ) -> Result<HttpResponse, ConsoleError> {
@@ -336,12 +386,13 @@ async fn delete_scope(
     let id = ConnectionId::from(id);
     let (who, db, cid) = (admin.clone(), store.clone(), id.clone());
     let outcome = attempt(move || delete_connection_scope(&db, &who, &cid, &name)).await?;
-    respond(&admin, store, id, outcome.map_err(Failed::Secret), "scope_deleted").await
+    respond(&admin, store, signing, id, outcome.map_err(Failed::Secret), "scope_deleted").await
 }
 
 async fn rotate_secret(
     admin: Admin,
     store: web::Data<Store>,
+    signing: web::Data<crate::api::TokenSigning>,
     id: web::Path<String>,
     body: web::Bytes,
 ) -> Result<HttpResponse, ConsoleError> {
@@ -371,7 +422,7 @@ async fn rotate_secret(
             });
             Ok(html(StatusCode::OK, &page))
         }
-        Err(error) => respond(&admin, store, id, Err(Failed::Secret(error)), "").await,
+        Err(error) => respond(&admin, store, signing, id, Err(Failed::Secret(error)), "").await,
     }
 }
 

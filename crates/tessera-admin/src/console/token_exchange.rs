@@ -209,6 +209,7 @@ fn current_input(connection: &ApiConnection) -> TokenExchangePolicyInput {
 async fn add_rule(
     admin: Admin,
     store: web::Data<Store>,
+    signing: web::Data<crate::api::TokenSigning>,
     id: web::Path<String>,
     body: web::Bytes,
 ) -> Result<HttpResponse, ConsoleError> {
@@ -228,12 +229,13 @@ async fn add_rule(
         replace_policy(&db, &who, &cid, input)
     })
     .await?;
-    respond(&admin, store, id, outcome.map(drop).map_err(|e| Failed::Exchange(e, form)), "rule_added").await
+    respond(&admin, store, signing, id, outcome.map(drop).map_err(|e| Failed::Exchange(e, form)), "rule_added").await
 }
 
 async fn delete_rule(
     admin: Admin,
     store: web::Data<Store>,
+    signing: web::Data<crate::api::TokenSigning>,
     path: web::Path<(String, usize)>,
     body: web::Bytes,
 ) -> Result<HttpResponse, ConsoleError> {
@@ -252,7 +254,7 @@ async fn delete_rule(
     })
     .await;
     outcome?;
-    respond(&admin, store, id, Ok(()), "rule_deleted").await
+    respond(&admin, store, signing, id, Ok(()), "rule_deleted").await
 }
 
 /// Shown after a change.

@@ -339,6 +339,8 @@ pub struct Panel {
     pub table: Option<Table>,
     /// `<pre>` text (an audit summary, a JWK).
     pub code: Option<String>,
+    /// Whether the `<pre>` text gets a Copy button (a document to paste elsewhere).
+    pub copy_code: bool,
     /// Fields of a form elsewhere on the page (each with [`Field::of_form`]), shown here.
     pub attached: Vec<Field>,
 }
@@ -375,6 +377,13 @@ impl Panel {
 
     pub fn code(mut self, code: impl Into<String>) -> Panel {
         self.code = Some(code.into());
+        self
+    }
+
+    /// `<pre>` text with a Copy button.
+    pub fn copyable_code(mut self, code: impl Into<String>) -> Panel {
+        self.code = Some(code.into());
+        self.copy_code = true;
         self
     }
 

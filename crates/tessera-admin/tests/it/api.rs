@@ -644,7 +644,7 @@ both_backends! {
             ("get", "/api/v1/connections"), ("post", "/api/v1/connections"), ("get", "/api/v1/connections/{id}"),
             ("put", "/api/v1/connections/{id}"), ("delete", "/api/v1/connections/{id}"), ("get", "/api/v1/connections/{id}/scopes"),
             ("post", "/api/v1/connections/{id}/scopes"), ("delete", "/api/v1/connections/{id}/scopes/{name}"),
-            ("post", "/api/v1/connections/{id}/secret"),
+            ("post", "/api/v1/connections/{id}/secret"), ("get", "/api/v1/connections/{id}/protected-resource-metadata"),
             ("get", "/api/v1/claim-types"), ("post", "/api/v1/claim-types"), ("get", "/api/v1/claim-types/{name}"),
             ("put", "/api/v1/claim-types/{name}"), ("delete", "/api/v1/claim-types/{name}"),
             ("put", "/api/v1/claim-types/{name}/user-editable"),

@@ -29,6 +29,7 @@ pub async fn app_with(
     test::init_service(
         App::new()
             .app_data(web::Data::new(store.clone()))
+            .app_data(web::Data::new(tessera_outbound::PrivateHosts::none()))
             .app_data(web::Data::new(hasher))
             .app_data(web::Data::new(tessera_auth::PasswordPolicy::default()))
             .app_data(web::Data::new(tessera_admin::api::TokenSigning {

@@ -112,6 +112,11 @@ async fn browser(
     let app = test::init_service(
         App::new()
             .app_data(web::Data::new(store.clone()))
+            .app_data(web::Data::new(tessera_outbound::PrivateHosts::none()))
+            .app_data(web::Data::new(tessera_admin::api::TokenSigning {
+                keys: tessera_tokens::SharedKeySet::default(),
+                issuer: "http://tessera.test".into(),
+            }))
             .app_data(web::Data::new(PasswordHasher::new(PasswordParams::TESTING).unwrap()))
             .app_data(web::Data::new(tessera_auth::PasswordPolicy::default()))
             .app_data(web::Data::new(settings))
@@ -432,6 +437,18 @@ both_backends! {
         field_error(&answer.body, "f-name");
         let answer = b.submit(&page, &format!("{page}/secret"), &[("grace_period_seconds", "0")]).await;
         assert!(answer.body.contains("A new secret was issued."));
+        // RFC 8707 / RFC 9728: a resource URI, checked, and the metadata document shown to copy.
+        assert!(b.get(&page).await.body.contains("Set a resource URI above"));
+        let answer = b.submit(&page, &page, &[("display_name", "Billing"), ("resource_uri", "http://billing.example.com")]).await;
+        assert_eq!(answer.status, StatusCode::BAD_REQUEST);
+        field_error(&answer.body, "f-resource_uri");
+        let answer = b.submit(&page, &page, &[("display_name", "Billing"), ("resource_uri", "https://billing.example.com")]).await;
+        assert_eq!(answer.status, StatusCode::SEE_OTHER, "{}", answer.body);
+        let shown = b.get(&page).await;
+        assert!(shown.body.contains("https://billing.example.com/.well-known/oauth-protected-resource"), "{}", shown.body);
+        assert!(shown.body.contains("<pre class=\"code\" data-copy>"), "a copyable document");
+        assert!(shown.body.contains("authorization_servers") && shown.body.contains("bearer_methods_supported"));
+        assert!(shown.body.contains("tessera.test"), "the issuer");
 
         // A custom claim, then a custom identity scope carrying it.
         let answer = b.submit("/admin/claim-types/new", "/admin/claim-types", &[("name", "sub"), ("value_type", "string")]).await;
@@ -727,7 +744,7 @@ both_backends! {
         use tessera_store::connections::{self, NewApiConnection};
         let (mut b, _, _) = signed_in(&store).await;
         let now = tessera_testkit::NOW;
-        let new = |name: &str| NewApiConnection { name: name.into(), display_name: name.into(), description: String::new(), access_token_format: None };
+        let new = |name: &str| NewApiConnection { name: name.into(), display_name: name.into(), description: String::new(), access_token_format: None, resource_uri: None };
         store.write_transaction(|c| connections::create(c, &new("orders-api"), "h1", now)).unwrap();
         let billing = store.write_transaction(|c| connections::create(c, &new("billing-api"), "h2", now)).unwrap();
         let mut settings = tessera_testkit::apps::machine_app("Orders backend", &["orders-api"]);

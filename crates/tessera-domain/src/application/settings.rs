@@ -15,7 +15,7 @@ use super::{ApplicationType, ClientAuthMethod, Consistency, GrantType, SigningAl
 use crate::claims::ClaimName;
 use crate::lifetime::TokenLifetimes;
 use crate::names::{DisplayName, ScopeName};
-use crate::redirect::{BackchannelLogoutUri, PostLogoutRedirectUri, RedirectUri};
+use crate::redirect::{BackchannelLogoutUri, ClientUrl, PostLogoutRedirectUri, RedirectUri};
 
 /// A setting that cannot be accepted. `field` is the setting's name as the management API
 /// spells it, with the index for a list item (`redirect_uris[1]`); each adapter shows the
@@ -72,6 +72,15 @@ pub struct ApplicationInput {
     /// `private_key_jwt` or requires signed request objects.
     #[cfg_attr(feature = "openapi", schema(value_type = Option<Object>))]
     pub jwks: Option<Value>,
+    /// RFC 7591 §2: where the application publishes its public keys instead (never with
+    /// `jwks`): an https URL Tessera fetches through its outbound guard, caches within
+    /// bounds, and fetches again when a signature names a key it does not hold.
+    pub jwks_uri: Option<String>,
+    /// OIDC Dynamic Client Registration 1.0 §2 `request_uris`: the https URLs of request
+    /// objects (RFC 9101 §5.2) Tessera may fetch for this application, matched exactly;
+    /// any other `request_uri` but the pushed ones is refused. At most 20.
+    #[serde(default)]
+    pub request_uris: Vec<String>,
     /// Identity and API scopes the application may request. Default: `openid` (none for
     /// machine applications).
     pub allowed_scopes: Option<Vec<String>>,
@@ -159,6 +168,10 @@ pub struct ApplicationSettings {
     /// docs/accounts.md: the sign-in page offers registration (if the server allows it).
     pub self_registration: bool,
     pub jwks: Option<Value>,
+    /// RFC 7591 §2: where the keys are published instead of `jwks`.
+    pub jwks_uri: Option<String>,
+    /// RFC 9101 §5.2: the request object URLs Tessera may fetch for this application.
+    pub request_uris: Vec<String>,
     pub app_metadata: Value,
     pub enabled: bool,
     pub redirect_uris: Vec<String>,
@@ -179,6 +192,9 @@ impl ApplicationSettings {
         )
     }
 }
+
+/// The most `request_uris` an application may register.
+pub const MAX_REQUEST_URIS: usize = 20;
 
 /// Longest description of anything an administrator manages, in characters.
 pub const MAX_DESCRIPTION_LEN: usize = 1000;
@@ -260,15 +276,35 @@ impl ApplicationInput {
         let required_claims =
             each("required_claims", &self.required_claims, |c| ClaimName::parse(c).map(|c| c.as_str().to_owned()))?;
         let require_signed_request_object = self.require_signed_request_object.unwrap_or(false);
+        let jwks_uri = self
+            .jwks_uri
+            .as_deref()
+            .filter(|raw| !raw.trim().is_empty())
+            .map(|raw| ClientUrl::parse(raw, "jwks_uri").map(|u| u.as_str().to_owned()))
+            .transpose()
+            .map_err(|e| SettingsError::new("jwks_uri", e))?;
         let jwks = match self.jwks {
+            Some(_) if jwks_uri.is_some() => {
+                return Err(SettingsError::new("jwks_uri", "give jwks or jwks_uri, not both (RFC 7591 §2)"));
+            }
             Some(jwks) => {
                 check_jwks(&jwks).map_err(|e| SettingsError::new("jwks", e))?;
                 Some(jwks)
             }
             // A replacement that does not mention the keys keeps the registered ones.
+            None if jwks_uri.is_some() => None,
             None => existing_jwks
                 .filter(|_| auth_method == ClientAuthMethod::PrivateKeyJwt || require_signed_request_object),
         };
+        if self.request_uris.len() > MAX_REQUEST_URIS {
+            return Err(SettingsError::new("request_uris", format!("at most {MAX_REQUEST_URIS} request_uris")));
+        }
+        let mut request_uris: Vec<String> = Vec::new();
+        for uri in each("request_uris", &self.request_uris, |raw| ClientUrl::parse(raw, "request_uri"))? {
+            if !request_uris.iter().any(|u| u == uri.as_str()) {
+                request_uris.push(uri.as_str().to_owned());
+            }
+        }
         let backchannel_logout_uri = self
             .backchannel_logout_uri
             .as_deref()
@@ -284,7 +320,7 @@ impl ApplicationInput {
             post_logout_redirect_uri_count: post_logout_redirect_uris.len(),
             required_claim_count: required_claims.len(),
             always_issue_refresh_token,
-            has_jwks: jwks.is_some(),
+            has_jwks: jwks.is_some() || jwks_uri.is_some(),
             require_signed_request_object,
         }
         .validate()
@@ -336,6 +372,8 @@ impl ApplicationInput {
             require_verified_email: self.require_verified_email.unwrap_or(false),
             self_registration: self.self_registration.unwrap_or(true),
             jwks,
+            jwks_uri,
+            request_uris,
             app_metadata,
             enabled: self.enabled.unwrap_or(true),
             redirect_uris,

@@ -447,3 +447,54 @@ fn a_backchannel_logout_uri_is_registered_like_a_redirect_uri() {
         assert_eq!(error.field, "backchannel_logout_uri", "{bad}");
     }
 }
+
+#[test]
+fn a_jwks_uri_replaces_the_jwks_and_never_goes_with_it() {
+    let keys = serde_json::json!({"keys": [{"kty": "EC", "crv": "P-256", "x": "x", "y": "y"}]});
+    let jwt_client = |jwks_uri: Option<&str>, jwks: Option<serde_json::Value>| ApplicationInput {
+        token_endpoint_auth_method: Some("private_key_jwt".into()),
+        jwks_uri: jwks_uri.map(str::to_owned),
+        jwks,
+        ..input("web")
+    };
+    let by_reference = jwt_client(Some("https://billing.example.com/jwks.json"), None).into_settings(None).unwrap();
+    assert_eq!(by_reference.jwks_uri.as_deref(), Some("https://billing.example.com/jwks.json"));
+    assert_eq!(by_reference.jwks, None);
+    // A replacement naming a jwks_uri drops the keys registered before.
+    let replaced = jwt_client(Some("https://billing.example.com/jwks.json"), None).into_settings(Some(keys.clone()));
+    assert_eq!(replaced.unwrap().jwks, None);
+    let both = jwt_client(Some("https://billing.example.com/jwks.json"), Some(keys)).into_settings(None).unwrap_err();
+    assert_eq!(both.field, "jwks_uri");
+    for bad in ["http://billing.example.com/jwks", "https://billing.example.com/jwks#k", "/jwks", "ftp://x.example/k"] {
+        assert_eq!(jwt_client(Some(bad), None).into_settings(None).unwrap_err().field, "jwks_uri", "{bad}");
+    }
+    // A signed-request-object requirement is met by a jwks_uri too.
+    let strict = ApplicationInput {
+        require_signed_request_object: Some(true),
+        jwks_uri: Some("https://billing.example.com/jwks.json".into()),
+        ..input("web")
+    };
+    assert!(strict.into_settings(None).unwrap().require_signed_request_object);
+}
+
+#[test]
+fn request_uris_are_https_urls_without_fragments_at_most_twenty() {
+    let with = |uris: Vec<String>| ApplicationInput { request_uris: uris, ..input("web") }.into_settings(None);
+    let ok = with(vec![
+        "https://billing.example.com/requests/1".into(),
+        "https://billing.example.com/requests/1".into(),
+        "http://127.0.0.1:8080/r".into(),
+    ])
+    .unwrap();
+    assert_eq!(ok.request_uris, ["https://billing.example.com/requests/1", "http://127.0.0.1:8080/r"], "deduplicated");
+    assert!(with(vec![]).unwrap().request_uris.is_empty());
+    for bad in ["http://billing.example.com/r", "https://billing.example.com/r#h", "urn:x:y", ""] {
+        assert_eq!(
+            with(vec!["https://ok.example/r".into(), bad.into()]).unwrap_err().field,
+            "request_uris[1]",
+            "{bad}"
+        );
+    }
+    let many = (0..21).map(|i| format!("https://billing.example.com/r/{i}")).collect();
+    assert_eq!(with(many).unwrap_err().field, "request_uris");
+}

@@ -59,7 +59,12 @@ fn each_refusal_has_its_rfc_7591_code() {
             INVALID_SOFTWARE_STATEMENT,
         ),
         (
-            json!({ "redirect_uris": ["https://a.example/cb"], "jwks_uri": "https://a.example/jwks" }),
+            json!({
+                "redirect_uris": ["https://a.example/cb"],
+                "token_endpoint_auth_method": "private_key_jwt",
+                "jwks_uri": "https://a.example/jwks",
+                "jwks": { "keys": [] },
+            }),
             INVALID_CLIENT_METADATA,
         ),
         (json!({ "redirect_uris": ["https://a.example/cb"], "response_types": ["token"] }), INVALID_CLIENT_METADATA),

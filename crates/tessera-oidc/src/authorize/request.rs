@@ -88,22 +88,22 @@ pub fn check_response_mode(params: &Params) -> Result<ResponseMode, Refusal> {
     }
 }
 
-/// OIDC Core §6 and RFC 9101: a request object by value (`request`) is verified and
-/// replaces the parameters before these checks (`crate::request_object`, by authorize and
-/// the pushed authorization request endpoint), and so is a `request_uri` that Tessera's
-/// pushed authorization request endpoint issued (RFC 9126 §4). What is left here is a
-/// `request_uri` of any other form, which Tessera does not fetch: OIDC Core §3.1.2.6
-/// defines an error for it, answered rather than proceeding with the outer parameters (a
-/// client relying on the object's integrity must not be silently downgraded), and
-/// discovery says `request_uri_parameter_supported: false`.
+/// OIDC Core §6 and RFC 9101: a request object by value (`request`) or by reference (a
+/// registered `request_uri`, `crate::request_uri`) is verified and replaces the
+/// parameters before these checks (`crate::request_object`, by authorize and the pushed
+/// authorization request endpoint), and so is a `request_uri` that Tessera's pushed
+/// authorization request endpoint issued (RFC 9126 §4). Parameters that still carry
+/// either came from where no reference may be (RFC 9101 §4): refused with their own
+/// errors rather than proceeding (a client relying on the object's integrity must not be
+/// silently downgraded).
 pub fn check_request_object(params: &Params) -> Result<(), Refusal> {
     if params.get("request").is_some() {
         return Err(Refusal::new("invalid_request_object", "a request object cannot carry another request object"));
     }
     if params.get("request_uri").is_some() {
         return Err(Refusal::new(
-            "request_uri_not_supported",
-            "only a request_uri issued by the pushed authorization request endpoint is supported",
+            crate::request_uri::INVALID_REQUEST_URI,
+            "a request_uri cannot be used here (only at authorize, with the application's client_id)",
         ));
     }
     Ok(())
@@ -141,9 +141,15 @@ pub fn check_scope(
     resolve_requested(&requested, catalog, allowed).map_err(|e| Refusal::new("invalid_scope", e.to_string()))
 }
 
-/// RFC 8707 §2: each `resource` must name an API connection whose scopes are requested.
-pub fn check_resources(params: &Params, resolved: &ResolvedScopes) -> Result<Vec<String>, Refusal> {
-    let resources = params.get_all("resource");
+/// RFC 8707 §2: each `resource` must name an API connection whose scopes are requested,
+/// by its name or by its resource URI; the connections' names are kept.
+pub fn check_resources(
+    params: &Params,
+    resolved: &ResolvedScopes,
+    config: &tessera_store::config::Config,
+) -> Result<Vec<String>, Refusal> {
+    let resources: Vec<String> =
+        params.get_all("resource").iter().map(|r| config.resource_name(r).to_owned()).collect();
     access_token_audience_and_scope(resolved, Some(&resources))
         .map_err(|e| Refusal::new("invalid_target", e.to_string()))?;
     Ok(resources)
@@ -251,7 +257,7 @@ mod tests {
         assert_eq!(check_request_object(&params("request=a.b.c")).unwrap_err().error, "invalid_request_object");
         assert_eq!(
             check_request_object(&params("request_uri=https%3A%2F%2Fx.test%2Fr")).unwrap_err().error,
-            "request_uri_not_supported"
+            "invalid_request_uri"
         );
         assert_eq!(
             check_request_object(&params("request_uri=u&request=r")).unwrap_err().error,

@@ -136,6 +136,7 @@ fn replace(
         &open_scopes(state, &config),
         app.settings.jwks.clone(),
     )?;
+    super::admit_fetched_urls(state, &parsed)?;
     // What only an administrator sets stays as it is.
     let settings = keep_admin_settings(&app.settings, parsed);
     let needs_secret =

@@ -144,6 +144,8 @@ fn store(state: &OidcState, client_id: &str, document: &Value, lifetime: i64) ->
     let (parsed, extras) =
         client_metadata::parse(document, Source::MetadataDocument, &open_scopes(state, &config), None)
             .map_err(|e| format!("its metadata document is not acceptable ({}: {})", e.code, e.description))?;
+    super::admit_fetched_urls(state, &parsed)
+        .map_err(|e| format!("its metadata document is not acceptable ({}: {})", e.code, e.description))?;
     let existing = config.application_by_client_id(client_id).cloned();
     let result = state.store.write_transaction(|c| match &existing {
         Some(app) => {

@@ -11,6 +11,7 @@ fn library() -> NewApiConnection {
         display_name: "Library API".into(),
         description: "Books".into(),
         access_token_format: None,
+        resource_uri: None,
     }
 }
 
@@ -65,6 +66,36 @@ crate::both_backends! {
         assert!(matches!(store.write_transaction(|c| connections::create(c, &library(), "hash2", NOW)), Err(StoreError::Conflict { .. })));
     }
 
+    fn a_resource_uri_is_unique_among_connections_and_finds_its_connection(store: Store) {
+        let uri = "https://library.example.com";
+        let first = NewApiConnection { resource_uri: Some(uri.into()), ..library() };
+        let created = store.write_transaction(|c| connections::create(c, &first, "h1", NOW)).unwrap();
+        assert_eq!(created.resource_uri.as_deref(), Some(uri));
+        // Several connections without one are fine; a second one with it is a conflict on it.
+        let plain = NewApiConnection { name: "plain-api".into(), ..library() };
+        let other = NewApiConnection { name: "other-api".into(), ..library() };
+        store.write_transaction(|c| connections::create(c, &plain, "h2", NOW)).unwrap();
+        let other = store.write_transaction(|c| connections::create(c, &other, "h3", NOW)).unwrap();
+        let clash = NewApiConnection { name: "clash-api".into(), resource_uri: Some(uri.into()), ..library() };
+        match store.write_transaction(|c| connections::create(c, &clash, "h4", NOW)) {
+            Err(StoreError::Conflict { field }) => assert_eq!(field, "resource_uri"),
+            other => panic!("expected a conflict, got {other:?}"),
+        }
+        let taken = tessera_domain::ConnectionSettings {
+            display_name: "Other".into(),
+            description: String::new(),
+            access_token_format: None,
+            resource_uri: Some(uri.into()),
+        };
+        match store.write_transaction(|c| connections::update(c, &other.id, &taken, NOW)) {
+            Err(StoreError::Conflict { field }) => assert_eq!(field, "resource_uri"),
+            other => panic!("expected a conflict, got {other:?}"),
+        }
+        let found = store.read_transaction(|c| connections::find_by_resource_uri(c, uri)).unwrap().unwrap();
+        assert_eq!(found.id, created.id);
+        assert!(store.read_transaction(|c| connections::find_by_resource_uri(c, "https://x.example")).unwrap().is_none());
+    }
+
     fn rotation_keeps_the_old_secret_for_the_grace_period(store: Store) {
         let connection = store.write_transaction(|c| connections::create(c, &library(), "old", NOW)).unwrap();
         store.write_transaction(|c| connections::rotate_secret(c, &connection.id, "new", NOW + 3600, NOW)).unwrap();
@@ -78,12 +109,12 @@ crate::both_backends! {
     fn update_changes_display_name_and_format(store: Store) {
         let connection = store.write_transaction(|c| connections::create(c, &library(), "h", NOW)).unwrap();
         let updated = store
-            .write_transaction(|c| connections::update(c, &connection.id, "Books", "All books", Some(TokenFormat::Reference), NOW + 1))
+            .write_transaction(|c| connections::update(c, &connection.id, &tessera_domain::ConnectionSettings { display_name: "Books".into(), description: "All books".into(), access_token_format: Some(TokenFormat::Reference), resource_uri: None }, NOW + 1))
             .unwrap();
         assert_eq!(updated.name, "library-api");
         assert_eq!(updated.display_name, "Books");
         assert_eq!(updated.access_token_format, Some(TokenFormat::Reference));
-        assert!(matches!(store.write_transaction(|c| connections::update(c, &ConnectionId::from("nope"), "a", "b", None, NOW)), Err(StoreError::NotFound { .. })));
+        assert!(matches!(store.write_transaction(|c| connections::update(c, &ConnectionId::from("nope"), &tessera_domain::ConnectionSettings { display_name: "a".into(), description: "b".into(), access_token_format: None, resource_uri: None }, NOW)), Err(StoreError::NotFound { .. })));
     }
 
     fn list_paginates(store: Store) {

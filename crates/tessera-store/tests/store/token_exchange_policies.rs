@@ -10,6 +10,7 @@ fn connection(name: &str) -> NewApiConnection {
         display_name: name.into(),
         description: String::new(),
         access_token_format: None,
+        resource_uri: None,
     }
 }
 

@@ -8,6 +8,7 @@
 
 mod redirect_uris;
 mod request_objects;
+mod request_uris;
 
 use std::collections::HashMap;
 
@@ -121,11 +122,15 @@ crate::both_backends! {
         assert!(b.session().is_none());
     }
 
-    fn a_request_uri_gets_request_uri_not_supported_with_state_and_iss_and_nothing_is_started(db: TestDatabase) {
+    fn a_request_uri_the_application_did_not_register_is_invalid_request_uri_and_nothing_is_started(db: TestDatabase) {
+        // RFC 9101 §5.2, OIDC Registration `request_uris`: only a registered request_uri is
+        // fetched (authorize/request_uris.rs); any other is refused on our page, since the
+        // redirect URI would come from the object.
         let w = world(&db);
         let b = Browser::new(&w.app);
         let reply = b.get(&authorize_path("webapp", REDIRECT, &[("request_uri", "https://app.example.test/requests/1")]));
-        assert_redirected_error(&w, &reply, REDIRECT, "request_uri_not_supported", Some("st-1"));
+        reply.assert_error_page("unregistered request_uri");
+        assert!(reply.body.contains("invalid_request_uri"), "{}", reply.body);
         // RFC 9126's pushed-request form is resolved instead (par.rs); one that was never
         // pushed is our error page, since only the pushed request names the redirect URI.
         b.get(&authorize_path("webapp", REDIRECT, &[("request_uri", "urn:ietf:params:oauth:request_uri:abc"), ("state", "s-uri")]))
@@ -134,12 +139,13 @@ crate::both_backends! {
         let signed_in = Browser::new(&w.app);
         tokens(&w, &signed_in, &[]);
         let reply = signed_in.get(&authorize_path("webapp", REDIRECT, &[("request_uri", "https://app.example.test/r"), ("prompt", "none")]));
-        assert_redirected_error(&w, &reply, REDIRECT, "request_uri_not_supported", Some("st-1"));
+        reply.assert_error_page("unregistered request_uri, signed in");
         b.get(&authorize_path("nobody", REDIRECT, &[("request_uri", "https://x.test/r")])).assert_error_page("unknown client");
-        // Discovery says so explicitly (request_uri_parameter_supported defaults to true).
+        // Discovery says a request_uri must be registered.
         let discovery: Value = w.app.get("/.well-known/openid-configuration").json().unwrap();
         assert_eq!(discovery["request_parameter_supported"], true);
-        assert_eq!(discovery["request_uri_parameter_supported"], false);
+        assert_eq!(discovery["request_uri_parameter_supported"], true);
+        assert_eq!(discovery["require_request_uri_registration"], true);
     }
 
     fn a_form_post_to_authorize_works_like_a_get(db: TestDatabase) {

@@ -34,6 +34,7 @@ mod multi_node;
 mod oidc_flow;
 mod pages;
 mod par;
+mod protected_resources;
 mod protocol_grammar;
 mod races;
 mod readiness;

@@ -151,7 +151,7 @@ crate::both_backends! {
             name: "orders-api".into(),
             display_name: "Orders".into(),
             description: String::new(),
-            access_token_format: None,
+            access_token_format: None, resource_uri: None,
         };
         store.write_transaction(|c| tessera_store::connections::create(c, &connection, secret.hash().as_str(), now)).unwrap();
         let robot = apps::machine_app("Robot", &["orders-api"]);

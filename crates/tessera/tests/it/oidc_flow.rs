@@ -79,6 +79,7 @@ pub fn fixture(db: &common::TestDatabase, format: TokenFormat) -> Fixture {
             display_name: api.into(),
             description: String::new(),
             access_token_format: None,
+            resource_uri: None,
         };
         store.write_transaction(|c| tessera_store::connections::create(c, &new, "unused", now)).unwrap();
     }

@@ -89,6 +89,25 @@ fn uses_left(w: &World, id: &str) -> i64 {
 }
 
 crate::both_backends! {
+    fn a_client_registers_its_jwks_uri_and_request_uris_and_gets_them_back(db: TestDatabase) {
+        let (w, _data) = registration_world(&db, "open", |raw| raw);
+        let reply = register(&w, None, &json!({
+            "redirect_uris": [REDIRECT],
+            "token_endpoint_auth_method": "private_key_jwt",
+            "jwks_uri": "https://app.example.test/jwks.json",
+            "request_uris": ["https://app.example.test/requests/1.jwt"],
+        }));
+        assert_eq!(reply.status, 201, "{}", reply.body);
+        let body = reply.json();
+        assert_eq!(body["jwks_uri"], "https://app.example.test/jwks.json");
+        assert_eq!(body["request_uris"], json!(["https://app.example.test/requests/1.jwt"]));
+        assert!(body.get("client_secret").is_none(), "private_key_jwt: no secret");
+        let client_id = body["client_id"].as_str().unwrap();
+        let app = w.store.read_transaction(|c| applications::find_by_client_id(c, &client_id.into())).unwrap().unwrap();
+        assert_eq!(app.settings.jwks_uri.as_deref(), Some("https://app.example.test/jwks.json"));
+        assert_eq!(app.settings.request_uris, ["https://app.example.test/requests/1.jwt"]);
+    }
+
     fn open_registration_creates_a_confidential_client_shown_its_secret_once(db: TestDatabase) {
         let (w, _data) = registration_world(&db, "open", |raw| raw);
         let reply = register(&w, None, &json!({
@@ -268,7 +287,9 @@ crate::both_backends! {
             ("fragment", json!({ "redirect_uris": ["https://app.example.test/cb#x"] }), "invalid_redirect_uri"),
             ("javascript", json!({ "redirect_uris": ["javascript:alert(1)"] }), "invalid_redirect_uri"),
             ("software statement", ok(json!({ "software_statement": "a.b.c" })), "invalid_software_statement"),
-            ("jwks_uri", ok(json!({ "jwks_uri": "https://app.example.test/jwks" })), "invalid_client_metadata"),
+            ("jwks_uri on a private address", ok(json!({ "token_endpoint_auth_method": "private_key_jwt", "jwks_uri": "https://10.0.0.1/jwks" })), "invalid_client_metadata"),
+            ("request_uris on a private address", ok(json!({ "request_uris": ["https://10.0.0.1/request.jwt"] })), "invalid_client_metadata"),
+            ("request_uris over http", ok(json!({ "request_uris": ["http://app.example.test/request.jwt"] })), "invalid_client_metadata"),
             ("implicit", ok(json!({ "response_types": ["token"] })), "invalid_client_metadata"),
             ("hybrid", ok(json!({ "response_types": ["code id_token"] })), "invalid_client_metadata"),
             ("client credentials", ok(json!({ "grant_types": ["client_credentials"] })), "invalid_client_metadata"),

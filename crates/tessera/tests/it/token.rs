@@ -2,6 +2,7 @@
 //! security rules of the tokens it issues.
 
 mod client_credentials;
+mod jwks_uri;
 mod private_key_jwt;
 mod refresh;
 mod refresh_rotation;

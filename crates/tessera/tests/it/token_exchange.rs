@@ -98,6 +98,7 @@ fn fixture(db: &common::TestDatabase) -> Fixture {
             display_name: name.into(),
             description: String::new(),
             access_token_format: None,
+            resource_uri: None,
         };
         let created = w.store.write_transaction(|c| connections::create(c, &new, secret.hash().as_str(), now)).unwrap();
         if let Some(extra) = extra {

@@ -45,7 +45,8 @@ pub fn answer_inline(
         return None;
     }
     // A refusal is audited: that write belongs to the blocking path.
-    let app = client_auth::authenticate(&config, presented, &state.assertion_audience, now).ok()?.app;
+    let app =
+        client_auth::authenticate(&config, presented, &state.assertion_audience, &state.client_keys, now).ok()?.app;
     if let Err(error) = crate::token::allowed_grant(&app, params) {
         return Some(Err(error));
     }

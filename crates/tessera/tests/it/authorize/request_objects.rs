@@ -242,7 +242,8 @@ crate::both_backends! {
         let j = jar(&db);
         let discovery = j.w.app.discovery();
         assert_eq!(discovery["request_parameter_supported"], true);
-        assert_eq!(discovery["request_uri_parameter_supported"], false);
+        assert_eq!(discovery["request_uri_parameter_supported"], true);
+        assert_eq!(discovery["require_request_uri_registration"], true);
         assert_eq!(discovery["require_signed_request_object"], false);
         let algs: Vec<&str> = discovery["request_object_signing_alg_values_supported"].as_array().unwrap()
             .iter().map(|a| a.as_str().unwrap()).collect();

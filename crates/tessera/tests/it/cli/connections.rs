@@ -129,3 +129,47 @@ fn the_token_exchange_policy_is_shown_and_replaced_through_the_api_rules() {
     let shown = dir.json(&["connection", "token-exchange", "billing-api"]);
     assert_eq!(shown["rules"].as_array().unwrap().len(), 1, "a refused change writes nothing");
 }
+
+#[test]
+fn a_resource_uri_is_set_and_the_metadata_document_printed() {
+    let dir = Workdir::new();
+    let created = dir.tessera(&[
+        "connection",
+        "create",
+        "--name",
+        "orders-api",
+        "--display-name",
+        "Orders",
+        "--resource-uri",
+        "https://orders.example.com",
+    ]);
+    assert!(created.status.success(), "{}", String::from_utf8_lossy(&created.stderr));
+    let printed = dir.json(&["connection", "metadata", "orders-api"]);
+    assert_eq!(printed["resource"], "https://orders.example.com");
+    assert_eq!(printed["resource_name"], "Orders");
+    assert_eq!(printed["scopes_supported"], serde_json::json!(["orders-api"]));
+    assert_eq!(printed["bearer_methods_supported"], serde_json::json!(["header"]));
+    assert!(printed["authorization_servers"][0].as_str().is_some_and(|s| s.starts_with("http")), "{printed}");
+    let moved =
+        dir.tessera(&["connection", "set-resource-uri", "orders-api", "--uri", "https://api.example.com/orders"]);
+    assert!(moved.status.success(), "{}", String::from_utf8_lossy(&moved.stderr));
+    assert_eq!(
+        dir.json(&["connection", "show", "orders-api", "--json"])["resource_uri"],
+        "https://api.example.com/orders"
+    );
+    fails_naming(
+        &dir.tessera(&["connection", "set-resource-uri", "orders-api", "--uri", "http://api.example.com"]),
+        "--uri",
+    );
+    fails_naming(
+        &dir.tessera(&["connection", "create", "--name", "x-api", "--resource-uri", "https://a.example/#f"]),
+        "--resource-uri",
+    );
+    dir.json(&["connection", "create", "--name", "billing-api", "--json"]);
+    let taken =
+        dir.tessera(&["connection", "set-resource-uri", "billing-api", "--uri", "https://api.example.com/orders"]);
+    fails_naming(&taken, "--uri");
+    assert!(dir.tessera(&["connection", "set-resource-uri", "orders-api", "--uri", ""]).status.success());
+    let none = dir.tessera(&["connection", "metadata", "orders-api"]);
+    assert!(!none.status.success(), "no resource URI, no document");
+}

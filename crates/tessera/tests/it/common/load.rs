@@ -64,6 +64,7 @@ pub fn register(store: &Store) -> Fixture {
                 display_name: "Orders".into(),
                 description: String::new(),
                 access_token_format: None,
+                resource_uri: None,
             };
             connections::create(c, &connection, &hash, now)?;
             let robot = ApplicationSettings {

@@ -60,6 +60,7 @@ fn world_on(db: &TestDatabase, app: TestApp) -> World {
             display_name: name.into(),
             description: String::new(),
             access_token_format: None,
+            resource_uri: None,
         };
         let connection =
             store.write_transaction(|c| connections::create(c, &new, secret.hash().as_str(), NOW)).unwrap();

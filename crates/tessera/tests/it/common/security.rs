@@ -413,6 +413,7 @@ pub fn with_api(w: &World) -> String {
         display_name: "Orders".into(),
         description: String::new(),
         access_token_format: None,
+        resource_uri: None,
     };
     let connection = w.store.write_transaction(|c| connections::create(c, &new, secret.hash().as_str(), now)).unwrap();
     let scope =

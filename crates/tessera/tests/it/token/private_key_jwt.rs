@@ -43,6 +43,7 @@ fn world_on(db: &common::TestDatabase, app: TestApp) -> World {
         display_name: "Orders".into(),
         description: String::new(),
         access_token_format: None,
+        resource_uri: None,
     };
     store.write_transaction(|c| connections::create(c, &new, "unused", now)).unwrap();
     let key = signing::generate(SigningAlgorithm::ES256).unwrap();
