@@ -75,7 +75,9 @@ async fn begin(request: HttpRequest, state: web::Data<OidcState>, raw: Vec<u8>) 
     // A client_id that is a metadata document's URL is fetched (or refreshed) first; a
     // failure is our error page, as for an unknown client.
     if let Some(client_id) = single_client_id(&raw)
-        && let Err(reason) = crate::registration::metadata_document::ensure(&state, &client_id, request.peer_addr().map(|a| a.ip())).await
+        && let Err(reason) =
+            crate::registration::metadata_document::ensure(&state, &client_id, request.peer_addr().map(|a| a.ip()))
+                .await
     {
         return Next::Page(Untrusted(format!("The application in the request cannot be used: {reason}.")).page())
             .into_response(&state);

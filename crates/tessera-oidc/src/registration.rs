@@ -100,7 +100,9 @@ pub(crate) fn admit_fetched_urls(state: &OidcState, settings: &ApplicationSettin
     let hosts = state.fetcher.private_hosts();
     let admit = |field: &str, raw: &str| {
         let url = url::Url::parse(raw).map_err(|e| MetadataError::invalid(format!("{field}: {raw}: {e}")))?;
-        hosts.admit(&url).map_err(|reason| MetadataError::invalid(format!("{field}: {raw} cannot be fetched: {reason}")))
+        hosts
+            .admit(&url)
+            .map_err(|reason| MetadataError::invalid(format!("{field}: {raw} cannot be fetched: {reason}")))
     };
     if let Some(uri) = &settings.jwks_uri {
         admit("jwks_uri", uri)?;

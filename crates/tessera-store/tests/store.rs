@@ -17,12 +17,12 @@ mod authorization_requests;
 mod browser_sessions;
 #[path = "store/client_assertions.rs"]
 mod client_assertions;
+#[path = "store/client_registrations.rs"]
+mod client_registrations;
 #[path = "store/codes.rs"]
 mod codes;
 #[path = "store/config.rs"]
 mod config;
-#[path = "store/client_registrations.rs"]
-mod client_registrations;
 #[path = "store/connections.rs"]
 mod connections;
 #[path = "store/consents.rs"]

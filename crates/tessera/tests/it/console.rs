@@ -44,6 +44,9 @@ impl Chromium {
             return None;
         }
         let scripts = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/browser");
+        // One installation for every browser test of this run (they run in parallel).
+        static INSTALL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+        let _installing = INSTALL.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         if !scripts.join("node_modules/playwright-core").is_dir() {
             let status = Command::new("npm")
                 .args(["ci", "--no-audit", "--no-fund", "--loglevel=error"])
