@@ -21,6 +21,7 @@ use support::{DpopKey, Example, Tessera, challenge};
 use tessera::settings::RawSettings;
 use tessera_store::connections;
 use tessera_store::users::{self, NewUser};
+use tessera_testkit::TestDatabase;
 use tessera_tokens::{PasswordHasher, PasswordParams};
 
 const PASSWORD: &str = "correct horse battery staple 42";
@@ -52,12 +53,17 @@ fn resource_metadata(challenge: &str) -> String {
     rest[..rest.find('"').unwrap()].to_owned()
 }
 
-#[test]
-fn an_agent_finds_tessera_from_a_401_registers_itself_and_calls_the_api_with_a_dpop_bound_token() {
+tessera_testkit::both_backends! {
+    fn an_agent_finds_tessera_from_a_401_registers_itself_and_calls_the_api_with_a_dpop_bound_token(db: TestDatabase) {
+        agent_path(db);
+    }
+}
+
+fn agent_path(db: TestDatabase) {
     // The operator's side: open registration, with the orders API open to registered
     // clients; the API's connection knows its URL, and the example serves the RFC 9728
     // document Tessera generated for it; a user who will sign in.
-    let tessera = Tessera::start_with(|raw| RawSettings {
+    let tessera = Tessera::start_on(db, |raw| RawSettings {
         client_registration: "open".into(),
         client_registration_scopes: vec!["openid".into(), "orders-api".into()],
         ..raw

@@ -43,15 +43,26 @@ impl Tessera {
 
     /// The same, with `tweak` applied to the settings.
     pub fn start_with(tweak: impl FnOnce(RawSettings) -> RawSettings) -> Tessera {
-        let db = TestDatabase::sqlite();
+        Tessera::start_on(TestDatabase::sqlite(), tweak)
+    }
+
+    /// On `db` (SQLite or PostgreSQL), with `tweak` applied to the settings.
+    pub fn start_on(db: TestDatabase, tweak: impl FnOnce(RawSettings) -> RawSettings) -> Tessera {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let data_dir = std::env::temp_dir().join(format!("tessera-example-{}", uuid::Uuid::now_v7().simple()));
-        let tessera_store::DatabaseUrl::Sqlite(path) = &db.url else { unreachable!() };
+        let (database_url, master_key) = match &db.url {
+            tessera_store::DatabaseUrl::Sqlite(path) => (format!("sqlite://{}", path.display()), None),
+            // PostgreSQL needs the master key in the settings, as production does.
+            tessera_store::DatabaseUrl::Postgres(url) => {
+                (url.clone(), Some(tessera_tokens::MasterKey::generate().unwrap().to_base64().to_owned()))
+            }
+        };
         let raw = RawSettings {
             issuer: format!("http://{}", listener.local_addr().unwrap()),
             bind: "127.0.0.1:0".into(),
             data_dir: data_dir.clone(),
-            database_url: format!("sqlite://{}", path.display()),
+            database_url,
+            master_key,
             argon2_memory_kib: 64,
             argon2_iterations: 1,
             key_refresh_interval: 1,
