@@ -253,6 +253,33 @@ crate::both_backends! {
         assert_eq!(w.app.discovery()["registration_endpoint"], format!("{}/connect/register", w.app.base));
     }
 
+    fn a_bad_initial_access_token_is_refused_before_the_metadata_is_read(db: TestDatabase) {
+        let (w, _data) = registration_world(&db, "initial_access_token", |raw| raw);
+        let bad_metadata = json!({ "redirect_uris": ["http://app.example.test/cb"] });
+        let not_json = || {
+            http().post(w.app.url("/connect/register")).header("content-type", "text/plain").body("{")
+        };
+        assert_invalid_token(&register(&w, Some("not-a-token"), &bad_metadata), "unknown token, bad metadata");
+        assert_invalid_token(&Reply::read(not_json().bearer_auth("not-a-token").send().unwrap()), "unknown token, no JSON");
+
+        let now = tessera::now();
+        let expired = tessera_tokens::generate_secret();
+        w.store.write_transaction(|c| initial_access_tokens::create(c, expired.hash().as_str(), "old", 5, now - 1, now - 100)).unwrap();
+        assert_invalid_token(&register(&w, Some(expired.expose()), &bad_metadata), "expired token, bad metadata");
+
+        let (id, token) = initial_access_token(&w, 1);
+        // A valid token with bad metadata: the metadata's error, and the use is kept.
+        assert_oauth_error(&register(&w, Some(&token), &bad_metadata), 400, "invalid_redirect_uri", "valid token");
+        let reply = Reply::read(not_json().bearer_auth(&token).send().unwrap());
+        assert_oauth_error(&reply, 400, "invalid_client_metadata", "valid token, no JSON");
+        assert_eq!(uses_left(&w, &id), 1);
+        assert_eq!(register(&w, Some(&token), &native_metadata()).status, 201);
+        // Spent: the token's error, not the metadata's.
+        assert_invalid_token(&register(&w, Some(&token), &bad_metadata), "spent token, bad metadata");
+        assert_eq!(registered_apps(&w), 1);
+        assert_eq!(uses_left(&w, &id), 0);
+    }
+
     fn parallel_registrations_on_a_quota_of_three_give_exactly_three_clients(db: TestDatabase) {
         let (w, _data) = registration_world(&db, "initial_access_token", |raw| raw);
         let (id, token) = initial_access_token(&w, 3);
