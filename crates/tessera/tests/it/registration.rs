@@ -10,6 +10,7 @@ mod cimd;
 use serde_json::{Value, json};
 use tessera::settings::RawSettings;
 use tessera_admin::api::initial_access_tokens::{self as tokens_api, NewInitialAccessToken};
+use tessera_domain::ApplicationSettings;
 use tessera_store::applications::{self, RegistrationKind};
 use tessera_store::audit::{self, AuditFilter};
 use tessera_store::client_registrations;
@@ -205,6 +206,34 @@ crate::both_backends! {
         let id_token = verified(&w, tokens["id_token"].as_str().unwrap());
         assert_eq!(id_token["aud"], client_id.as_str());
         assert!(tokens["refresh_token"].is_string() || tokens.get("refresh_token").is_none());
+    }
+
+    fn the_consent_page_says_a_registered_client_named_itself_and_shows_its_redirect_host(db: TestDatabase) {
+        let (w, _data) = registration_world(&db, "open", |raw| raw);
+        let reply = register(&w, None, &json!({
+            "redirect_uris": [REDIRECT],
+            "client_name": "Tessera Admin",
+            "logo_uri": "https://logo.example.test/trust-me.png",
+        }));
+        assert_eq!(reply.status, 201, "{}", reply.body);
+        let client_id = reply.json()["client_id"].as_str().unwrap().to_owned();
+        let b = Browser::new(&w.app);
+        let page = consent_page(&b, &authorize_path(&client_id, REDIRECT, &[]));
+        assert_eq!(page.status, 200, "{}", page.body);
+        assert!(page.body.contains("<span class=\"client\">Tessera Admin</span>"), "{}", page.body);
+        assert!(page.body.contains("<strong>This application registered itself.</strong>"), "{}", page.body);
+        assert!(
+            page.body.contains("you will be sent to <strong class=\"host\">app.example.test</strong>"),
+            "{}",
+            page.body
+        );
+        assert!(!page.body.contains("logo.example.test") && !page.body.contains("<img"), "no client logo");
+
+        // An application an administrator registered gets no such notice.
+        add_app(&w, "vouched", &ApplicationSettings { require_consent: true, ..web_app(&[REDIRECT], &[]) });
+        let page = consent_page(&Browser::new(&w.app), &authorize_path("vouched", REDIRECT, &[]));
+        assert_eq!(page.status, 200, "{}", page.body);
+        assert!(!page.body.contains("registered itself"), "{}", page.body);
     }
 
     fn registration_is_closed_by_default_and_not_in_discovery(db: TestDatabase) {
