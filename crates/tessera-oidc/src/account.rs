@@ -10,6 +10,7 @@
 //! again with `400` and the message beside the field (nothing written).
 
 pub mod deletion;
+pub mod forgot;
 pub mod password;
 pub mod profile;
 pub mod sessions;
