@@ -155,6 +155,11 @@ impl Browser {
         self.cookie.borrow().as_ref().map(|(_, v)| v.clone())
     }
 
+    /// The session cookie's name and value (to hand to a browser on another thread).
+    pub fn cookie(&self) -> Option<(String, String)> {
+        self.cookie.borrow().clone()
+    }
+
     pub fn set_session(&self, name: &str, value: Option<&str>) {
         *self.cookie.borrow_mut() = value.map(|v| (name.to_owned(), v.to_owned()));
     }
