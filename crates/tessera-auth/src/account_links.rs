@@ -26,6 +26,40 @@ pub const VERIFY_PATH: &str = "/account/verify/";
 /// Where a recovery link leads (followed by the token).
 pub const RECOVER_PATH: &str = "/account/recover/";
 
+/// Where a recovery link leads once the new password is set: the query its URL carries
+/// (the token stays in the path). It only picks one of two fixed pages, so a changed
+/// query sends the link's holder nowhere else.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AfterRecovery {
+    /// "Go back to the application and sign in" (asked for on an application's sign-in
+    /// page, or sent by an administrator).
+    Application,
+    /// To the account page's sign-in (asked for there).
+    AccountPage,
+}
+
+impl AfterRecovery {
+    /// The query of the account page's links.
+    pub const ACCOUNT_QUERY: &'static str = "then=account";
+
+    /// The query (with its `?`) a link carries.
+    pub fn query(self) -> &'static str {
+        match self {
+            AfterRecovery::Application => "",
+            AfterRecovery::AccountPage => "?then=account",
+        }
+    }
+
+    /// Reads the query of a followed link; anything else is [`AfterRecovery::Application`].
+    pub fn from_query(query: &str) -> AfterRecovery {
+        if query.split('&').any(|pair| pair == Self::ACCOUNT_QUERY) {
+            AfterRecovery::AccountPage
+        } else {
+            AfterRecovery::Application
+        }
+    }
+}
+
 /// The account settings (docs/configuration.md).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct AccountSettings {
@@ -145,7 +179,14 @@ impl AccountMail {
 
     /// Issues a recovery link (superseding older ones) and queues the message, in the
     /// caller's transaction. A disabled account or one without an address gets nothing.
-    pub fn send_recovery(&self, conn: &mut AnyConnection, user: &User, now: i64) -> StoreResult<Sent> {
+    /// `after` says where the link leads once used.
+    pub fn send_recovery(
+        &self,
+        conn: &mut AnyConnection,
+        user: &User,
+        after: AfterRecovery,
+        now: i64,
+    ) -> StoreResult<Sent> {
         let Some(email) = user.email.as_deref().filter(|_| !user.disabled) else { return Ok(Sent::NoAddress) };
         let token = generate_secret();
         let token_hash = token.hash();
@@ -158,7 +199,7 @@ impl AccountMail {
             expires_at: now + lifetime,
         };
         account_tokens::issue(conn, &new, now)?;
-        let link = format!("{}{RECOVER_PATH}{}", self.issuer, token.expose());
+        let link = format!("{}{RECOVER_PATH}{}{}", self.issuer, token.expose(), after.query());
         let valid_for = tessera_mail::duration_words(lifetime);
         let message = RecoveryMessage {
             issuer_name: &self.issuer_name,

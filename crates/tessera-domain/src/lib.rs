@@ -33,6 +33,7 @@ pub mod scope;
 pub mod standard;
 mod text;
 pub mod token_exchange;
+pub mod utc;
 
 pub use application::{
     ApplicationInput, ApplicationSettings, ApplicationSettingsError, ApplicationType, ClientAuthMethod, GrantType,

@@ -10,6 +10,7 @@
 //! again with `400` and the message beside the field (nothing written).
 
 pub mod deletion;
+pub mod forgot;
 pub mod password;
 pub mod profile;
 pub mod sessions;
@@ -163,22 +164,7 @@ impl AccountPage {
     }
 }
 
-/// A unix time as `YYYY-MM-DD HH:MM UTC`.
-pub(crate) fn time(unix: i64) -> String {
-    let days = unix.div_euclid(86_400);
-    let seconds = unix.rem_euclid(86_400);
-    // Civil-from-days (H. Hinnant's algorithm), proleptic Gregorian calendar.
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!("{year:04}-{month:02}-{day:02} {:02}:{:02} UTC", seconds / 3600, (seconds % 3600) / 60)
-}
+pub(crate) use tessera_domain::utc::to_minute as time;
 
 /// The claims the account page lets users edit: those marked user-editable and those an
 /// application requires, but never `email` (its own form) nor a claim Tessera sets
@@ -324,12 +310,6 @@ pub(crate) async fn show(request: HttpRequest, state: web::Data<OidcState>) -> H
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn times_are_shown_in_utc_to_the_minute() {
-        assert_eq!(time(0), "1970-01-01 00:00 UTC");
-        assert_eq!(time(1_796_601_599), "2026-12-06 23:59 UTC");
-    }
 
     const HOSTILE: &str = "<script>alert(1)</script>\" onmouseover=\"x";
 

@@ -144,6 +144,11 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .route(web::get().to(account::sign_in::show))
                 .route(web::post().to(account::sign_in::submit)),
         )
+        .service(
+            web::resource(account::forgot::FORGOT_PATH)
+                .route(web::get().to(account::forgot::show))
+                .route(web::post().to(account::forgot::submit)),
+        )
         .route("/account/sign-out", web::post().to(account::sign_in::sign_out))
         .route("/account/profile", web::post().to(account::profile::submit_profile))
         .route("/account/email", web::post().to(account::profile::submit_email))

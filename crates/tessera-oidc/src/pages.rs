@@ -145,9 +145,25 @@ pub struct ConsentPage {
     pub request: String,
     pub csrf: String,
     pub client_name: String,
+    /// Set when the application registered itself: its name is its own claim.
+    pub self_registered: Option<SelfRegistered>,
     pub username: String,
     pub identity_scopes: Vec<ScopeItem>,
     pub api_scopes: Vec<ScopeItem>,
+}
+
+/// What the consent page says of an application that registered itself (dynamic
+/// registration or a Client ID Metadata Document): that nobody vouched for its name, and
+/// the one thing about it that cannot be chosen freely, a host.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SelfRegistered {
+    /// The host of the metadata document's URL (its `client_id`), or of the redirect URI
+    /// a dynamically registered client will be answered at; `None` when there is none
+    /// (a device request of a dynamic client).
+    pub host: Option<String>,
+    /// Whether `host` serves the client's metadata document (else: it is where the user
+    /// is sent back).
+    pub metadata_document: bool,
 }
 
 /// OpenID Connect RP-Initiated Logout §2: the user confirms before being signed out.
@@ -354,6 +370,7 @@ mod tests {
             request: "req-123".into(),
             csrf: "csrf-token".into(),
             client_name: "Photo Gallery".into(),
+            self_registered: None,
             username: "alice".into(),
             identity_scopes: vec![scope("openid"), scope("profile")],
             api_scopes: vec![scope("photos.read")],
@@ -616,6 +633,34 @@ mod tests {
     }
 
     #[test]
+    fn consent_page_says_when_an_application_registered_itself_and_names_its_host() {
+        let vouched = render(&consent());
+        assert!(!vouched.contains("registered itself"), "an administrator's application: no notice");
+        let notice = |page: &str| {
+            let start = page.find(r#"id="self-registered""#).unwrap();
+            page[start..start + page[start..].find("</div>").unwrap()].split_whitespace().collect::<Vec<_>>().join(" ")
+        };
+        let document = SelfRegistered { host: Some("agent.example.com".into()), metadata_document: true };
+        let html = render(&ConsentPage { self_registered: Some(document), ..consent() });
+        assert_eq!(
+            notice(&html),
+            "id=\"self-registered\"> <strong>This application registered itself.</strong> Its name is the one it \
+             chose, and the administrators of this server have not checked it. It is published by <strong \
+             class=\"host\">agent.example.com</strong>. Allow it only if you trust that site."
+        );
+        let dynamic = SelfRegistered { host: Some("app.example.net".into()), metadata_document: false };
+        let html = render(&ConsentPage { self_registered: Some(dynamic), ..consent() });
+        assert!(
+            notice(&html)
+                .contains("If you allow it, you will be sent to <strong class=\"host\">app.example.net</strong>.")
+        );
+        let no_host = SelfRegistered { host: None, metadata_document: false };
+        let html = render(&ConsentPage { self_registered: Some(no_host), ..consent() });
+        assert!(notice(&html).contains("have not checked it. Allow it only"), "{html}");
+        assert!(tags(&html, "img").is_empty(), "no logo of the client's");
+    }
+
+    #[test]
     fn logout_page_asks_before_signing_out() {
         let html = render(&logout());
         assert!(html.contains("Sign out of Tessera?"));
@@ -682,6 +727,7 @@ mod tests {
                 request: hostile(),
                 csrf: hostile(),
                 client_name: hostile(),
+                self_registered: Some(SelfRegistered { host: Some(hostile()), metadata_document: true }),
                 username: hostile(),
                 identity_scopes: vec![hostile_scope()],
                 api_scopes: vec![hostile_scope()],

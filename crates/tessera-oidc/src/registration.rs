@@ -141,10 +141,26 @@ pub(crate) async fn register(
         (None, _) => state.limiters.check(Endpoint::Registration, None, client_ip)?,
         (Some(_), _) => {}
     }
-    let document = json_body(&request, &body)?;
     let state = state.into_inner();
+    if let Some(token) = &bearer {
+        // RFC 7591 §3: a request without a valid initial access token is refused as such
+        // (401), whatever its metadata; the use is spent later, with the client created.
+        let (state, hash) = (state.clone(), SecretHash::of(token));
+        let spendable = web::block(move || {
+            state.store.read_transaction(|c| initial_access_tokens::is_spendable(c, hash.as_str(), now()))
+        })
+        .await??;
+        if !spendable {
+            return Err(unusable_initial_access_token());
+        }
+    }
+    let document = json_body(&request, &body)?;
     let registered = web::block(move || create(&state, bearer.as_deref(), &document, client_ip)).await??;
     Ok(crate::error::no_store(StatusCode::CREATED).json(registered))
+}
+
+fn unusable_initial_access_token() -> OAuthError {
+    OAuthError::invalid_token("the initial access token is unknown, expired or used up")
 }
 
 /// RFC 6750 §2.1: the token of an `Authorization: Bearer` header, if there is one.
@@ -248,9 +264,7 @@ fn create(
         )?;
         Ok(Some(app))
     })?;
-    let Some(app) = created else {
-        return Err(OAuthError::invalid_token("the initial access token is unknown, expired or used up"));
-    };
+    let Some(app) = created else { return Err(unusable_initial_access_token()) };
     let mut out = configuration(state, &app, &extras);
     out.insert("registration_access_token".into(), access_token.expose().into());
     if let Some(secret) = &secret {

@@ -98,6 +98,20 @@ pub fn spend(conn: &mut AnyConnection, token_hash: &str, now: i64) -> StoreResul
     Ok((spent == 1).then_some(id))
 }
 
+/// Whether the token whose hash is `token_hash` could be spent at `now` (known, unexpired,
+/// a use left), read only: the registration endpoint answers a bad token before it reads
+/// the metadata; the use itself is spent by [`spend`] in the creating transaction.
+pub fn is_spendable(conn: &mut AnyConnection, token_hash: &str, now: i64) -> StoreResult<bool> {
+    let found = initial_access_tokens::table
+        .filter(initial_access_tokens::token_hash.eq(token_hash))
+        .filter(initial_access_tokens::uses_left.gt(0))
+        .filter(initial_access_tokens::expires_at.gt(now))
+        .select(initial_access_tokens::id)
+        .first::<String>(conn)
+        .optional()?;
+    Ok(found.is_some())
+}
+
 /// Deletes the tokens that expired at or before `now` (purge).
 pub fn purge_expired(conn: &mut AnyConnection, now: i64) -> StoreResult<usize> {
     Ok(diesel::delete(initial_access_tokens::table.filter(initial_access_tokens::expires_at.le(now))).execute(conn)?)

@@ -232,6 +232,23 @@ pub fn set_password_hash(conn: &mut AnyConnection, id: &UserId, password_hash: &
     found(changed, "user")
 }
 
+/// Sets the password hash of `id` only if it is still `verified` (the hash the current
+/// password was checked against): a compare-and-set in one statement, so of parallel
+/// changes that each proved the same current password, exactly one writes. `false`: the
+/// password changed since (or the user is gone), nothing written.
+pub fn replace_password_hash(
+    conn: &mut AnyConnection,
+    id: &UserId,
+    verified: &str,
+    password_hash: &str,
+    now: i64,
+) -> StoreResult<bool> {
+    let changed = diesel::update(users::table.find(id.as_str()).filter(users::password_hash.eq(verified)))
+        .set((users::password_hash.eq(password_hash), users::updated_at.eq(now)))
+        .execute(conn)?;
+    Ok(changed == 1)
+}
+
 pub fn delete(conn: &mut AnyConnection, id: &UserId) -> StoreResult<()> {
     let deleted = diesel::delete(users::table.find(id.as_str())).execute(conn)?;
     found(deleted, "user")

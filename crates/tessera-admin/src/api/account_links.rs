@@ -8,6 +8,7 @@ use actix_web::http::header::{CacheControl, CacheDirective};
 use actix_web::{HttpResponse, web};
 use serde::Serialize;
 use serde_json::json;
+use tessera_auth::account_links::AfterRecovery;
 use tessera_auth::{AccountMail, Sent};
 use tessera_domain::UserId;
 use tessera_store::account_tokens::Purpose;
@@ -92,7 +93,11 @@ pub(crate) fn send_link(
                 if user.disabled {
                     return Ok(Err(ApiError::conflict("disabled", "The user is disabled: enable the account first.")));
                 }
-                (mail.send_recovery(c, &user, now)?, "user.recovery_link_sent", mail.settings.recovery_link_lifetime)
+                (
+                    mail.send_recovery(c, &user, AfterRecovery::Application, now)?,
+                    "user.recovery_link_sent",
+                    mail.settings.recovery_link_lifetime,
+                )
             }
         };
         if sent != Sent::Queued {

@@ -1,7 +1,9 @@
 //! The password form of the account page. The current password is checked through the
 //! sign-in throttle (a wrong one counts as a failed sign-in of the account: ASVS 5.0
-//! V6.3.1), the new one by the password policy (V6.2). Then one transaction sets it,
-//! ends every other browser and console session of the user and revokes every grant not
+//! V6.3.1), the new one by the password policy (V6.2). Then one transaction sets it
+//! if the stored hash is still the one checked (a compare-and-set: of parallel changes
+//! proving the same current password exactly one wins; the others answer 409 and write
+//! nothing), ends every other browser and console session of the user and revokes every grant not
 //! issued in this browser's session (`offline_access` ones included), with their refresh
 //! and reference tokens (V7.4.3), queues back-channel logout tokens for the sessions
 //! ended, audits `user.password_change` and queues the "password changed" mail. This
@@ -166,21 +168,58 @@ fn change(state: &OidcState, submitted: &Submitted) -> StoreResult<(Deferred, bo
         return Ok((page, false));
     };
     let hash = state.passwords.hash(password.expose()).map_err(|e| StoreError::Database(e.to_string()))?;
-    state.store.write_transaction(|c| {
+    // The hash the current password was checked against (a match needs one).
+    let verified = account.user.password_hash.clone().unwrap_or_default();
+    let written = state.store.write_transaction(|c| {
         // Checked again in the transaction that writes: a session ended meanwhile changes nothing.
         let Some(account) = signed_in(c, state, submitted.cookie.as_deref(), now)? else {
-            return Ok((super::to_sign_in(), false));
+            return Ok(Written::SignedOut);
         };
         reservations.refund(c)?;
-        users::set_password_hash(c, &account.user.id, &hash, now)?;
+        // The check and the write it guards, one statement: of parallel changes proving
+        // the same current password, one writes; the others find it changed.
+        if !users::replace_password_hash(c, &account.user.id, &verified, &hash, now)? {
+            return Ok(Written::Stale);
+        }
         let ended = end_other_access(c, &account, now)?;
         audit_user(c, &account.user.id, "user.password_change", ended, client_ip, now)?;
         if let Some(accounts) = &state.accounts {
             accounts.send_password_changed(c, &account.user, now)?;
         }
-        Ok((done("password"), true))
+        Ok(Written::Changed)
+    })?;
+    Ok(match written {
+        Written::Changed => (done("password"), true),
+        Written::SignedOut => (super::to_sign_in(), false),
+        Written::Stale => {
+            // The change that won signed the other browsers out: this one too, perhaps.
+            let still = state.store.read_transaction(|c| signed_in(c, state, submitted.cookie.as_deref(), now))?;
+            let Some(account) = still else { return Ok((super::to_sign_in(), false)) };
+            let page = refuse(
+                state,
+                &account,
+                StatusCode::CONFLICT,
+                None,
+                |p| p.current_password = Some(CHANGED_MEANWHILE.into()),
+                now,
+            )?;
+            (page, false)
+        }
     })
 }
+
+/// What the transaction of a password change did.
+enum Written {
+    Changed,
+    /// This browser's session ended meanwhile.
+    SignedOut,
+    /// The password changed between the check of the current one and the write.
+    Stale,
+}
+
+/// The answer to a change that lost to another (409).
+const CHANGED_MEANWHILE: &str =
+    "Your password was changed by another request meanwhile, so nothing was changed here. Enter your current password.";
 
 /// Ends what the old password opened elsewhere: the other browser sessions (with their
 /// back-channel logout tokens), the console sessions, and every grant not issued in

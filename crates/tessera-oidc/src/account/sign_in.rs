@@ -14,6 +14,7 @@ use tessera_store::{StoreResult, audit, browser_sessions, users};
 
 use super::{PATH, Submitted, forged, signed_in};
 use crate::error::{bad_form, run_blocking};
+use crate::form::Params;
 use crate::interaction::audit_user;
 use crate::pages::SignedOutPage;
 use crate::session::{self, Device};
@@ -29,12 +30,27 @@ pub struct AccountSignInPage {
     pub csrf: String,
     pub login: String,
     pub error: Option<String>,
+    pub notice: Option<String>,
+}
+
+/// Where a recovery link asked for on the account page leads once the password is set.
+pub(crate) const AFTER_RECOVERY: &str = "/account/sign-in?notice=password-reset";
+
+/// The words of each `notice` code of this page.
+fn notice_text(code: &str) -> Option<&'static str> {
+    match code {
+        "password-reset" => Some(
+            "Your password was changed, and every session signed in to your account was signed out. Sign in with \
+             your new password.",
+        ),
+        _ => None,
+    }
 }
 
 /// What a sign-in form answers, and the session cookie to set, if any.
-type Outcome = (Deferred, Option<String>);
+pub(crate) type Outcome = (Deferred, Option<String>);
 
-fn with_cookie(state: &OidcState, (response, cookie): Outcome) -> HttpResponse {
+pub(crate) fn with_cookie(state: &OidcState, (response, cookie): Outcome) -> HttpResponse {
     let mut response = response.into_response();
     if let Some(id) = cookie {
         let _ = response.add_cookie(&session::cookie(&id, &state.settings));
@@ -46,6 +62,10 @@ fn with_cookie(state: &OidcState, (response, cookie): Outcome) -> HttpResponse {
 /// started when it has none); a signed-in browser goes straight to `/account`.
 pub(crate) async fn show(request: HttpRequest, state: web::Data<OidcState>) -> HttpResponse {
     let cookie = session::presented_id(&request, &state.settings);
+    let notice = Params::parse(request.query_string().as_bytes())
+        .ok()
+        .and_then(|p| p.get("notice").and_then(notice_text))
+        .map(str::to_owned);
     let state = state.into_inner();
     let worker = state.clone();
     run_blocking(
@@ -59,7 +79,8 @@ pub(crate) async fn show(request: HttpRequest, state: web::Data<OidcState>) -> H
                     Some((id, _)) => (id, false),
                     None => (session::start(c, None, None, &worker.settings, now)?.0, true),
                 };
-                let page = AccountSignInPage { csrf: session::csrf_token(&id), login: String::new(), error: None };
+                let page =
+                    AccountSignInPage { csrf: session::csrf_token(&id), login: String::new(), error: None, notice };
                 Ok((Deferred::page(page), fresh.then_some(id)))
             })
         },
@@ -97,6 +118,7 @@ fn sign_in(state: &OidcState, submitted: &Submitted, device: &Device) -> StoreRe
         csrf: session::csrf_token(&session_id),
         login: login.clone(),
         error: Some(error),
+        notice: None,
     };
     let attempt = PasswordAttempt {
         login: &login,

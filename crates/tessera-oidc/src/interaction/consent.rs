@@ -6,6 +6,7 @@
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde_json::json;
 use tessera_domain::ScopeSet;
+use tessera_store::applications::RegistrationKind;
 use tessera_store::scopes::{self, ScopeKind};
 use tessera_store::{AnyConnection, StoreError, StoreResult, authorization_requests, consents, users};
 use tessera_tokens::SecretHash;
@@ -14,7 +15,7 @@ use super::{audit_user, handle_from_query, resume_location};
 use crate::authorize::{Pending, load_pending, save_pending};
 use crate::error::{Refusal, bad_form, expired, run_blocking};
 use crate::form::Params;
-use crate::pages::{ConsentPage, ScopeItem};
+use crate::pages::{ConsentPage, ScopeItem, SelfRegistered};
 use crate::session;
 use crate::state::{OidcState, now};
 use crate::view::{Deferred, see_other};
@@ -44,10 +45,28 @@ fn page(conn: &mut AnyConnection, pending: &Pending) -> StoreResult<Option<Conse
         request: pending.handle.clone(),
         csrf: session::csrf_token(&pending.session_id),
         client_name: pending.app.settings.name.clone(),
+        self_registered: self_registered(pending),
         username: user.username,
         identity_scopes,
         api_scopes,
     }))
+}
+
+/// A self-registered application's name is its own claim, and a rogue client may take
+/// another's (RFC 7591 §5 security considerations; the metadata document draft's client
+/// impersonation): the page says that nobody checked it and shows the host a phisher
+/// cannot pick freely, the metadata document's for such a client and the redirect URI's
+/// for a dynamic one. Its `logo_uri` is never shown.
+fn self_registered(pending: &Pending) -> Option<SelfRegistered> {
+    let host = |raw: &str| url::Url::parse(raw).ok().and_then(|u| u.host_str().map(str::to_owned));
+    match pending.app.registration? {
+        RegistrationKind::MetadataDocument => {
+            Some(SelfRegistered { host: host(pending.app.client_id.as_str()), metadata_document: true })
+        }
+        RegistrationKind::Dynamic => {
+            Some(SelfRegistered { host: host(pending.redirect_uri()), metadata_document: false })
+        }
+    }
 }
 
 /// `GET /consent?request=…`.

@@ -7,6 +7,9 @@
 //! gets it. Requests are budgeted per client address, and an account gets at most one
 //! link per `account_mail_resend_interval`.
 //!
+//! The account page's sign-in has the same "forgot password" (`account/forgot.rs`),
+//! through [`request_link`]; its links carry `?then=account` and lead back to it.
+//!
 //! `/account/recover/{token}` asks the new password twice and checks the password
 //! policy; then one transaction spends the link, sets the password, ends every session
 //! and revokes every token of the user (`AccountMail::recover`). Its form's CSRF token
@@ -15,11 +18,12 @@
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;
-use tessera_auth::Sent;
-use tessera_auth::account_links::{self, RECOVER_PATH, RECOVERY_IP_LIMIT};
+use tessera_auth::account_links::{self, AfterRecovery, RECOVER_PATH, RECOVERY_IP_LIMIT};
+use tessera_auth::{AccountMail, Sent};
 use tessera_store::account_tokens::Purpose;
 use tessera_store::throttle::{self, Reservation};
-use tessera_store::{StoreError, StoreResult, users};
+use tessera_store::users::{self, User};
+use tessera_store::{StoreError, StoreResult};
 
 use super::handle_from_query;
 use crate::authorize::{Pending, load_pending};
@@ -28,22 +32,30 @@ use crate::form::Params;
 use crate::pages::ErrorPage;
 use crate::session;
 use crate::state::{OidcState, now};
-use crate::view::Deferred;
+use crate::view::{Deferred, see_other};
 
 /// What `/login/forgot` says after a request, whoever it names.
 pub(crate) const SENT: &str = "If that account has an email address, a link to set a new password is on its way. \
      Check your mail.";
 
+/// `templates/login/forgot_password.html`, for an authorization's sign-in or the account
+/// page's.
 #[derive(Template)]
 #[template(path = "login/forgot_password.html")]
-struct ForgotPage {
-    request: String,
-    csrf: String,
-    client_name: String,
-    login: String,
-    login_error: Option<String>,
-    error: Option<String>,
-    notice: Option<String>,
+pub(crate) struct ForgotPage {
+    /// Where the form posts.
+    pub action: &'static str,
+    /// The pending authorization request's handle, if the form is one's.
+    pub request: Option<String>,
+    pub csrf: String,
+    /// The application the user was signing in to, if any.
+    pub client_name: Option<String>,
+    /// "Back to sign in".
+    pub back: String,
+    pub login: String,
+    pub login_error: Option<String>,
+    pub error: Option<String>,
+    pub notice: Option<String>,
 }
 
 #[derive(Template)]
@@ -59,9 +71,14 @@ struct RecoverPage {
 
 fn forgot_page(pending: &Pending, login: &str) -> ForgotPage {
     ForgotPage {
-        request: pending.handle.clone(),
+        action: "/login/forgot",
+        request: Some(pending.handle.clone()),
         csrf: session::csrf_token(&pending.session_id),
-        client_name: pending.app.settings.name.clone(),
+        client_name: Some(pending.app.settings.name.clone()),
+        back: format!(
+            "/login?request={}",
+            url::form_urlencoded::byte_serialize(pending.handle.as_bytes()).collect::<String>()
+        ),
         login: login.to_owned(),
         login_error: None,
         error: None,
@@ -90,7 +107,7 @@ pub(crate) fn dead_link() -> Deferred {
 }
 
 /// The pages when no mail can be sent (the app was built without account mail).
-fn unavailable() -> Deferred {
+pub(crate) fn unavailable() -> Deferred {
     Deferred::page_status(
         StatusCode::NOT_FOUND,
         ErrorPage { title: "Not available".into(), message: "Ask an administrator to reset your password.".into() },
@@ -143,21 +160,71 @@ fn forgot(state: &OidcState, form: &Params, cookie: Option<&str>, client_ip: Opt
         return Ok(bad_form());
     }
     let mut page = forgot_page(&pending, &login);
+    let summary = serde_json::json!({ "client_id": pending.app.client_id });
+    let asked =
+        LinkRequest { login: &login, user: user.as_ref(), after: AfterRecovery::Application, summary, client_ip };
+    Ok(match request_link(state, mail, &asked, now)? {
+        Requested::NoLogin => {
+            page.login_error = Some(NO_LOGIN.into());
+            Deferred::client_page(StatusCode::BAD_REQUEST, page, pending.redirect_uri())
+        }
+        Requested::IpLocked { until } => {
+            page.error = Some(IP_LOCKED.into());
+            Deferred::client_page(StatusCode::TOO_MANY_REQUESTS, page, pending.redirect_uri()).retry_after(until - now)
+        }
+        Requested::Answered => {
+            page.notice = Some(SENT.into());
+            Deferred::client_page(StatusCode::OK, page, pending.redirect_uri())
+        }
+    })
+}
+
+pub(crate) const NO_LOGIN: &str = "Enter your username or email address.";
+pub(crate) const IP_LOCKED: &str = "Too many requests from your network. Try again later.";
+
+/// A "forgot password" request, from an authorization's sign-in or the account page's.
+pub(crate) struct LinkRequest<'a> {
+    /// The name typed, trimmed and lowercased.
+    pub login: &'a str,
+    /// The account it names, if any.
+    pub user: Option<&'a User>,
+    pub after: AfterRecovery,
+    /// The audit event's summary (where it was asked).
+    pub summary: serde_json::Value,
+    pub client_ip: Option<&'a str>,
+}
+
+/// What a request came to; every request that names something gets the same answer.
+pub(crate) enum Requested {
+    /// Nothing (or too much) typed.
+    NoLogin,
+    /// Over the client address's budget.
+    IpLocked { until: i64 },
+    /// [`SENT`], whether or not a mail left.
+    Answered,
+}
+
+/// The one way a recovery link is asked for: the per-address budget, then the account's
+/// bucket (or the typed name's, for a name that is no account: the same statement either
+/// way), then the link and its mail with the `user.recovery_requested` audit in one
+/// transaction, or a decoy of the same work.
+pub(crate) fn request_link(
+    state: &OidcState,
+    mail: &AccountMail,
+    asked: &LinkRequest<'_>,
+    now: i64,
+) -> StoreResult<Requested> {
+    let login = asked.login;
     if login.is_empty() || login.chars().count() > 320 {
-        page.login_error = Some("Enter your username or email address.".into());
-        return Ok(Deferred::client_page(StatusCode::BAD_REQUEST, page, pending.redirect_uri()));
+        return Ok(Requested::NoLogin);
     }
-    let ip_key = format!("recover:ip:{}", client_ip.unwrap_or("unknown"));
+    let ip_key = format!("recover:ip:{}", asked.client_ip.unwrap_or("unknown"));
     if let Reservation::Locked { until, .. } =
         state.store.write_statement(|c| throttle::reserve(c, &ip_key, RECOVERY_IP_LIMIT, now))?
     {
-        page.error = Some("Too many requests from your network. Try again later.".into());
-        let refused = Deferred::client_page(StatusCode::TOO_MANY_REQUESTS, page, pending.redirect_uri());
-        return Ok(refused.retry_after(until - now));
+        return Ok(Requested::IpLocked { until });
     }
-    // The account's bucket (or the typed name's, for a name that is no account: the same
-    // statement either way).
-    let allowed = match &user {
+    let allowed = match asked.user {
         Some(user) => state.store.write_statement(|c| mail.reserve(c, user, Purpose::ResetPassword, now))?,
         None => {
             let key = format!("mail:reset_password:login:{}", login.chars().take(200).collect::<String>());
@@ -169,18 +236,11 @@ fn forgot(state: &OidcState, form: &Params, cookie: Option<&str>, client_ip: Opt
             }
         }
     };
-    let queued = match (&user, allowed) {
+    let queued = match (asked.user, allowed) {
         (Some(user), Sent::Queued) => state.store.write_transaction(|c| {
-            let sent = mail.send_recovery(c, user, now)?;
+            let sent = mail.send_recovery(c, user, asked.after, now)?;
             if sent == Sent::Queued {
-                super::audit_user(
-                    c,
-                    &user.id,
-                    "user.recovery_requested",
-                    serde_json::json!({ "client_id": pending.app.client_id }),
-                    client_ip,
-                    now,
-                )?;
+                super::audit_user(c, &user.id, "user.recovery_requested", asked.summary.clone(), asked.client_ip, now)?;
             }
             Ok(sent == Sent::Queued)
         })?,
@@ -192,13 +252,12 @@ fn forgot(state: &OidcState, form: &Params, cookie: Option<&str>, client_ip: Opt
     if queued {
         mail.wake();
     }
-    page.notice = Some(SENT.into());
-    Ok(Deferred::client_page(StatusCode::OK, page, pending.redirect_uri()))
+    Ok(Requested::Answered)
 }
 
-fn recover_page(token: &str, username: &str) -> RecoverPage {
+fn recover_page(token: &str, username: &str, after: AfterRecovery) -> RecoverPage {
     RecoverPage {
-        action: format!("{RECOVER_PATH}{token}"),
+        action: format!("{RECOVER_PATH}{token}{}", after.query()),
         csrf: link_csrf(token),
         username: username.to_owned(),
         password_error: None,
@@ -213,8 +272,13 @@ pub(crate) fn plausible_token(token: &str) -> bool {
 }
 
 /// `GET /account/recover/{token}`.
-pub(crate) async fn show_recover(token: web::Path<String>, state: web::Data<OidcState>) -> HttpResponse {
+pub(crate) async fn show_recover(
+    request: HttpRequest,
+    token: web::Path<String>,
+    state: web::Data<OidcState>,
+) -> HttpResponse {
     let token = token.into_inner();
+    let after = AfterRecovery::from_query(request.query_string());
     let state = state.into_inner();
     run_blocking(
         move || {
@@ -223,7 +287,7 @@ pub(crate) async fn show_recover(token: web::Path<String>, state: web::Data<Oidc
             }
             state.store.read_transaction(|c| {
                 Ok(match account_links::link_owner(c, &token, Purpose::ResetPassword, now())? {
-                    Some(user) if !user.disabled => Deferred::page(recover_page(&token, &user.username)),
+                    Some(user) if !user.disabled => Deferred::page(recover_page(&token, &user.username, after)),
                     _ => dead_link(),
                 })
             })
@@ -243,11 +307,18 @@ pub(crate) async fn submit_recover(
     let token = token.into_inner();
     let Ok(form) = Params::from_page_form(&body) else { return bad_form().into_response() };
     let client_ip = request.peer_addr().map(|a| a.ip().to_string());
+    let after = AfterRecovery::from_query(request.query_string());
     let state = state.into_inner();
-    run_blocking(move || recover(&state, &token, &form, client_ip.as_deref()), Deferred::into_response).await
+    run_blocking(move || recover(&state, &token, after, &form, client_ip.as_deref()), Deferred::into_response).await
 }
 
-fn recover(state: &OidcState, token: &str, form: &Params, client_ip: Option<&str>) -> StoreResult<Deferred> {
+fn recover(
+    state: &OidcState,
+    token: &str,
+    after: AfterRecovery,
+    form: &Params,
+    client_ip: Option<&str>,
+) -> StoreResult<Deferred> {
     let Some(mail) = &state.accounts else { return Ok(unavailable()) };
     if !plausible_token(token) {
         return Ok(dead_link());
@@ -262,7 +333,7 @@ fn recover(state: &OidcState, token: &str, form: &Params, client_ip: Option<&str
         Ok(Some((user, claims)))
     })?;
     let Some((user, claims)) = owner.filter(|(u, _)| !u.disabled) else { return Ok(dead_link()) };
-    let mut page = recover_page(token, &user.username);
+    let mut page = recover_page(token, &user.username, after);
     let password = form.get("password").unwrap_or("");
     // ASVS 5.0 V6.2: the policy, with the account's own names as words not to build on.
     let about_user: Vec<&str> = [user.username.as_str()]
@@ -283,6 +354,10 @@ fn recover(state: &OidcState, token: &str, form: &Params, client_ip: Option<&str
     let hash = state.passwords.hash(password.expose()).map_err(|e| StoreError::Database(e.to_string()))?;
     match state.store.write_transaction(|c| mail.recover(c, token, &hash, client_ip, now))? {
         None => Ok(dead_link()),
+        Some(_) if after == AfterRecovery::AccountPage => {
+            mail.wake();
+            Ok(see_other(crate::account::sign_in::AFTER_RECOVERY))
+        }
         Some(_) => {
             mail.wake();
             page.done = true;

@@ -81,6 +81,29 @@ crate::both_backends! {
         assert_eq!(store.read_transaction(|c| users::get(c, &user.id)).unwrap().password_hash.as_deref(), Some("$argon2id$new"));
     }
 
+    fn of_eight_concurrent_password_replacements_from_one_verified_hash_exactly_one_writes(store: Store) {
+        let user = store.write_transaction(|c| users::create(c, &alice(), NOW)).unwrap();
+        let verified = user.password_hash.clone().unwrap();
+        let barrier = std::sync::Arc::new(std::sync::Barrier::new(8));
+        let threads: Vec<_> = (0..8)
+            .map(|i| {
+                let (store, barrier, id, verified) = (store.clone(), barrier.clone(), user.id.clone(), verified.clone());
+                std::thread::spawn(move || {
+                    barrier.wait();
+                    let new = format!("$argon2id$new-{i}");
+                    let written = store.write_transaction(|c| users::replace_password_hash(c, &id, &verified, &new, NOW + 1)).unwrap();
+                    written.then_some(new)
+                })
+            })
+            .collect();
+        let written: Vec<String> = threads.into_iter().filter_map(|t| t.join().unwrap()).collect();
+        assert_eq!(written.len(), 1, "{written:?}");
+        let stored = store.read_transaction(|c| users::get(c, &user.id)).unwrap().password_hash;
+        assert_eq!(stored.as_ref(), Some(&written[0]));
+        let stale = store.write_transaction(|c| users::replace_password_hash(c, &user.id, &verified, "$argon2id$late", NOW + 2));
+        assert!(!stale.unwrap(), "the hash it checked is gone");
+    }
+
     fn claim_values_round_trip_and_null_removes(store: Store) {
         let user = store.write_transaction(|c| users::create(c, &alice(), NOW)).unwrap();
         let input = ClaimTypeInput {

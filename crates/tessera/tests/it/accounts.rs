@@ -3,6 +3,8 @@
 //! single-use link, and a recovery ends every session and token of the user. Mail is read
 //! from a real SMTP server on loopback; every test runs on SQLite and Postgres.
 
+mod from_account_page;
+
 use std::time::Duration;
 
 use reqwest::Method;

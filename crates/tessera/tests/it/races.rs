@@ -7,6 +7,7 @@
 use std::sync::Barrier;
 
 use serde_json::{Value, json};
+use tessera_store::{audit, browser_sessions};
 
 use crate::common::security::*;
 
@@ -43,6 +44,56 @@ fn assert_nothing_live(w: &World, api_secret: &str, client: &str, answers: &[Val
             assert_oauth_error(&refresh(w, client, refresh_token, None), 400, "invalid_grant", what);
         }
     }
+}
+
+/// A browser signed in as alice on the account page.
+fn on_account_page(w: &World) -> Browser {
+    let b = Browser::new(&w.app);
+    let form = b.get("/account/sign-in");
+    let reply = b
+        .post("/account/sign-in", &[("csrf", &hidden(&form.body, "csrf")), ("login", "alice"), ("password", PASSWORD)]);
+    assert_eq!(reply.location(), Some("/account?notice=signed-in"), "{}", reply.body);
+    b
+}
+
+/// Sends `send` from a browser on this thread holding `cookie`: the reply, and the
+/// cookie that browser holds after it.
+fn as_browser(
+    w: &World,
+    cookie: &Option<(String, String)>,
+    send: impl FnOnce(&Browser) -> Reply,
+) -> (Reply, Option<(String, String)>) {
+    let b = Browser::new(&w.app);
+    if let Some((name, value)) = cookie {
+        b.set_session(name, Some(value));
+    }
+    let reply = send(&b);
+    (reply, b.cookie())
+}
+
+/// The CSRF token of `b`'s account page.
+fn account_csrf(b: &Browser) -> String {
+    let page = b.get("/account");
+    assert_eq!(page.status, 200, "{}", page.body);
+    hidden(&page.body, "csrf")
+}
+
+/// Whether `b` is still signed in (its account page, not the sign-in).
+fn still_signed_in(b: &Browser) -> bool {
+    let page = b.get("/account");
+    match page.status {
+        200 => true,
+        303 => {
+            assert_eq!(page.location(), Some("/account/sign-in"));
+            false
+        }
+        other => panic!("/account answered {other}: {}", page.body),
+    }
+}
+
+fn audit_events(w: &World, action: &str) -> Vec<audit::AuditEvent> {
+    let filter = audit::AuditFilter { action: Some(action.into()), ..Default::default() };
+    w.store.read_transaction(|c| audit::list(c, &filter, &tessera_store::Page::first(100))).unwrap().items
 }
 
 crate::both_backends! {
@@ -181,5 +232,104 @@ crate::both_backends! {
             assert_eq!(again.callback().get("error").map(String::as_str), Some("login_required"), "no live session");
         }
         assert_nothing_live(&w, &api_secret, "refapp", &issued, "a disabled user's tokens");
+    }
+
+    fn parallel_password_changes_proving_the_same_current_password_have_exactly_one_winner(db: TestDatabase) {
+        let w = world(&db);
+        let browsers = [on_account_page(&w), on_account_page(&w), on_account_page(&w)];
+        // Four changes: one from each browser, and a second from the first one.
+        let from = [0, 1, 2, 0];
+        let csrf: Vec<String> = browsers.iter().map(account_csrf).collect();
+        let cookies: Vec<_> = browsers.iter().map(Browser::cookie).collect();
+        let new_password = |i: usize| format!("quiet lantern orbit meadow {i}");
+        let replies: Vec<Reply> = at_once(4, |i| {
+            let new = new_password(i);
+            let form = [
+                ("csrf", csrf[from[i]].as_str()), ("current_password", PASSWORD), ("password", &new), ("password_confirm", &new),
+            ];
+            as_browser(&w, &cookies[from[i]], |b| b.post("/account/password", &form)).0
+        });
+        let winners: Vec<usize> = (0..4).filter(|i| replies[*i].location() == Some("/account?notice=password")).collect();
+        assert_eq!(winners.len(), 1, "{:?}", replies.iter().map(|r| (r.status, r.location())).collect::<Vec<_>>());
+        let winner = winners[0];
+        for (i, reply) in replies.iter().enumerate().filter(|(i, _)| *i != winner) {
+            // A loser was signed out by the winner, or found the password changed: either
+            // way an answer that says so, and nothing written.
+            let signed_out = reply.status == 303 && reply.location() == Some("/account/sign-in");
+            let changed = reply.status == 409 && reply.body.contains("changed by another request meanwhile");
+            let wrong_now = reply.status == 400 && reply.body.contains("This is not your current password.");
+            assert!(signed_out || changed || wrong_now, "request {i}: {} {}", reply.status, reply.body);
+            if changed || wrong_now {
+                assert!(reply.body.contains(r#"id="current_password-error""#), "{}", reply.body);
+            }
+        }
+        assert_eq!(audit_events(&w, "user.password_change").len(), 1, "one audit per success");
+
+        // The winner's browser stays signed in; every other one is signed out.
+        for (n, b) in browsers.iter().enumerate() {
+            assert_eq!(still_signed_in(b), n == from[winner], "browser {n} (winner: request {winner})");
+        }
+        let sessions = {
+            let now = tessera::now();
+            w.store.read_transaction(|c| browser_sessions::list_active_of_user(c, &w.alice, 7200, now)).unwrap()
+        };
+        assert_eq!(sessions.len(), 1);
+
+        // The password is the winner's: it signs in, the old one does not.
+        let fresh = Browser::new(&w.app);
+        let first = fresh.get(&authorize_path("webapp", REDIRECT, &[]));
+        assert!(complete(&fresh, first, "alice", &new_password(winner)).callback().contains_key("code"));
+        let first = fresh.get(&authorize_path("webapp", REDIRECT, &[("prompt", "login")]));
+        let old = complete(&fresh, first, "alice", PASSWORD);
+        assert!(old.body.contains("The username or password is incorrect."), "{}", old.body);
+    }
+
+    fn ending_every_other_session_racing_sign_ins_ends_exactly_the_sessions_it_counts(db: TestDatabase) {
+        let w = world(&db);
+        let keeper = on_account_page(&w);
+        let before = [on_account_page(&w), on_account_page(&w)];
+        let racers: Vec<Browser> = (0..4).map(|_| Browser::new(&w.app)).collect();
+        let racer_csrf: Vec<String> = racers.iter().map(|b| hidden(&b.get("/account/sign-in").body, "csrf")).collect();
+        let keeper_csrf = account_csrf(&keeper);
+        let (keeper_cookie, racer_cookies) = (keeper.cookie(), racers.iter().map(Browser::cookie).collect::<Vec<_>>());
+        let answers = at_once(5, |i| match i {
+            0 => as_browser(&w, &keeper_cookie, |b| b.post("/account/sessions/end-others", &[("csrf", &keeper_csrf)])),
+            _ => as_browser(&w, &racer_cookies[i - 1], |b| {
+                b.post("/account/sign-in", &[("csrf", &racer_csrf[i - 1]), ("login", "alice"), ("password", PASSWORD)])
+            }),
+        });
+        // The racers' browsers keep the new sessions their sign-ins set.
+        for (b, (_, cookie)) in racers.iter().zip(&answers[1..]) {
+            let (name, value) = cookie.clone().unwrap();
+            b.set_session(&name, Some(&value));
+        }
+        let replies: Vec<Reply> = answers.into_iter().map(|(reply, _)| reply).collect();
+        assert_eq!(replies[0].location(), Some("/account?notice=sessions"), "{}", replies[0].body);
+        for reply in &replies[1..] {
+            assert_eq!(reply.location(), Some("/account?notice=signed-in"), "every sign-in succeeds: {}", reply.body);
+        }
+
+        // Every session that existed before is ended; each racing sign-in either began
+        // before the ending (then it ended with them) or after (then it lives), and the
+        // audit counts exactly those ended.
+        assert!(still_signed_in(&keeper));
+        for b in &before {
+            assert!(!still_signed_in(b), "a session from before");
+        }
+        let racers_alive = racers.iter().filter(|b| still_signed_in(b)).count();
+        let ended = audit_events(&w, "user.sessions_end");
+        assert_eq!(ended.len(), 1);
+        assert_eq!(ended[0].summary["sessions"], json!(before.len() + racers.len() - racers_alive), "{:?}", ended[0].summary);
+        let live = {
+            let now = tessera::now();
+            w.store.read_transaction(|c| browser_sessions::list_active_of_user(c, &w.alice, 7200, now)).unwrap()
+        };
+        assert_eq!(live.len(), 1 + racers_alive);
+
+        // Ending the others again leaves only this browser.
+        let again = keeper.post("/account/sessions/end-others", &[("csrf", &keeper_csrf)]);
+        assert_eq!(again.location(), Some("/account?notice=sessions"));
+        assert!(racers.iter().all(|b| !still_signed_in(b)));
+        assert!(still_signed_in(&keeper));
     }
 }

@@ -10,6 +10,7 @@ mod cimd;
 use serde_json::{Value, json};
 use tessera::settings::RawSettings;
 use tessera_admin::api::initial_access_tokens::{self as tokens_api, NewInitialAccessToken};
+use tessera_domain::ApplicationSettings;
 use tessera_store::applications::{self, RegistrationKind};
 use tessera_store::audit::{self, AuditFilter};
 use tessera_store::client_registrations;
@@ -207,6 +208,34 @@ crate::both_backends! {
         assert!(tokens["refresh_token"].is_string() || tokens.get("refresh_token").is_none());
     }
 
+    fn the_consent_page_says_a_registered_client_named_itself_and_shows_its_redirect_host(db: TestDatabase) {
+        let (w, _data) = registration_world(&db, "open", |raw| raw);
+        let reply = register(&w, None, &json!({
+            "redirect_uris": [REDIRECT],
+            "client_name": "Tessera Admin",
+            "logo_uri": "https://logo.example.test/trust-me.png",
+        }));
+        assert_eq!(reply.status, 201, "{}", reply.body);
+        let client_id = reply.json()["client_id"].as_str().unwrap().to_owned();
+        let b = Browser::new(&w.app);
+        let page = consent_page(&b, &authorize_path(&client_id, REDIRECT, &[]));
+        assert_eq!(page.status, 200, "{}", page.body);
+        assert!(page.body.contains("<span class=\"client\">Tessera Admin</span>"), "{}", page.body);
+        assert!(page.body.contains("<strong>This application registered itself.</strong>"), "{}", page.body);
+        assert!(
+            page.body.contains("you will be sent to <strong class=\"host\">app.example.test</strong>"),
+            "{}",
+            page.body
+        );
+        assert!(!page.body.contains("logo.example.test") && !page.body.contains("<img"), "no client logo");
+
+        // An application an administrator registered gets no such notice.
+        add_app(&w, "vouched", &ApplicationSettings { require_consent: true, ..web_app(&[REDIRECT], &[]) });
+        let page = consent_page(&Browser::new(&w.app), &authorize_path("vouched", REDIRECT, &[]));
+        assert_eq!(page.status, 200, "{}", page.body);
+        assert!(!page.body.contains("registered itself"), "{}", page.body);
+    }
+
     fn registration_is_closed_by_default_and_not_in_discovery(db: TestDatabase) {
         let w = world(&db);
         let reply = register(&w, None, &native_metadata());
@@ -251,6 +280,33 @@ crate::both_backends! {
         assert_invalid_token(&register(&w, Some(expired.expose()), &native_metadata()), "expired token");
         assert_eq!(registered_apps(&w), 2);
         assert_eq!(w.app.discovery()["registration_endpoint"], format!("{}/connect/register", w.app.base));
+    }
+
+    fn a_bad_initial_access_token_is_refused_before_the_metadata_is_read(db: TestDatabase) {
+        let (w, _data) = registration_world(&db, "initial_access_token", |raw| raw);
+        let bad_metadata = json!({ "redirect_uris": ["http://app.example.test/cb"] });
+        let not_json = || {
+            http().post(w.app.url("/connect/register")).header("content-type", "text/plain").body("{")
+        };
+        assert_invalid_token(&register(&w, Some("not-a-token"), &bad_metadata), "unknown token, bad metadata");
+        assert_invalid_token(&Reply::read(not_json().bearer_auth("not-a-token").send().unwrap()), "unknown token, no JSON");
+
+        let now = tessera::now();
+        let expired = tessera_tokens::generate_secret();
+        w.store.write_transaction(|c| initial_access_tokens::create(c, expired.hash().as_str(), "old", 5, now - 1, now - 100)).unwrap();
+        assert_invalid_token(&register(&w, Some(expired.expose()), &bad_metadata), "expired token, bad metadata");
+
+        let (id, token) = initial_access_token(&w, 1);
+        // A valid token with bad metadata: the metadata's error, and the use is kept.
+        assert_oauth_error(&register(&w, Some(&token), &bad_metadata), 400, "invalid_redirect_uri", "valid token");
+        let reply = Reply::read(not_json().bearer_auth(&token).send().unwrap());
+        assert_oauth_error(&reply, 400, "invalid_client_metadata", "valid token, no JSON");
+        assert_eq!(uses_left(&w, &id), 1);
+        assert_eq!(register(&w, Some(&token), &native_metadata()).status, 201);
+        // Spent: the token's error, not the metadata's.
+        assert_invalid_token(&register(&w, Some(&token), &bad_metadata), "spent token, bad metadata");
+        assert_eq!(registered_apps(&w), 1);
+        assert_eq!(uses_left(&w, &id), 0);
     }
 
     fn parallel_registrations_on_a_quota_of_three_give_exactly_three_clients(db: TestDatabase) {

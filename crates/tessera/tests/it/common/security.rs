@@ -155,6 +155,11 @@ impl Browser {
         self.cookie.borrow().as_ref().map(|(_, v)| v.clone())
     }
 
+    /// The session cookie's name and value (to hand to a browser on another thread).
+    pub fn cookie(&self) -> Option<(String, String)> {
+        self.cookie.borrow().clone()
+    }
+
     pub fn set_session(&self, name: &str, value: Option<&str>) {
         *self.cookie.borrow_mut() = value.map(|v| (name.to_owned(), v.to_owned()));
     }
@@ -306,6 +311,25 @@ pub fn complete(b: &Browser, reply: Reply, login: &str, password: &str) -> Reply
         };
     }
     panic!("the flow did not end: {reply:?}")
+}
+
+/// Authorizes `path` as alice up to the consent page: that page.
+pub fn consent_page(b: &Browser, path: &str) -> Reply {
+    let mut reply = b.get(path);
+    for _ in 0..10 {
+        let Some(next) = reply.location().map(str::to_owned) else { break };
+        reply = if next.starts_with("/login?") {
+            let (request, csrf) = form_of(b, &next);
+            b.post("/login", &[("request", &request), ("csrf", &csrf), ("login", "alice"), ("password", PASSWORD)])
+        } else if next.starts_with("/consent?") {
+            return b.get(&next);
+        } else if next.starts_with('/') {
+            b.get(&next)
+        } else {
+            break;
+        };
+    }
+    panic!("no consent page: {reply:?}")
 }
 
 /// Authorizes `path` as alice through every page: the client's callback parameters.

@@ -86,6 +86,20 @@ crate::both_backends! {
         assert_eq!(receiver.received().len(), 1);
     }
 
+    fn the_consent_page_says_a_metadata_document_client_named_itself_and_shows_the_documents_host(db: TestDatabase) {
+        let (w, _data, receiver, url) = cimd_world(&db, true);
+        let mut doc = document(&url, "Tessera Admin");
+        doc["logo_uri"] = json!("https://logo.example.test/trust-me.png");
+        publish(&receiver, &doc);
+        let page = consent_page(&Browser::new(&w.app), &authorize_path(&url, REDIRECT, &[]));
+        assert_eq!(page.status, 200, "{}", page.body);
+        assert!(page.body.contains("<span class=\"client\">Tessera Admin</span>"), "{}", page.body);
+        assert!(page.body.contains("<strong>This application registered itself.</strong>"), "{}", page.body);
+        assert!(page.body.contains("It is published by <strong class=\"host\">127.0.0.1</strong>."), "{}", page.body);
+        assert!(!page.body.contains("app.example.test"), "the document's host, not the redirect's");
+        assert!(!page.body.contains("logo.example.test") && !page.body.contains("<img"), "no client logo");
+    }
+
     fn a_stale_copy_is_fetched_again_and_updated(db: TestDatabase) {
         let (w, _data, receiver, url) = cimd_world(&db, true);
         let b = Browser::new(&w.app);
