@@ -9,17 +9,13 @@
 
 mod support;
 
-use std::net::TcpListener;
-
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use reqwest::blocking::{Client, Response};
-use resource_server::{Config, ResourceMetadata};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
-use support::{DpopKey, Example, Tessera, challenge};
+use support::{DpopKey, Tessera, challenge, example_with_metadata};
 use tessera::settings::RawSettings;
-use tessera_store::connections;
 use tessera_store::users::{self, NewUser};
 use tessera_testkit::TestDatabase;
 use tessera_tokens::{PasswordHasher, PasswordParams};
@@ -68,20 +64,9 @@ fn agent_path(db: TestDatabase) {
         client_registration_scopes: vec!["openid".into(), "orders-api".into()],
         ..raw
     });
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let api = format!("http://{}", listener.local_addr().unwrap());
+    let (example, _) = example_with_metadata(&tessera);
+    let api = example.base.clone();
     let store = &tessera.store;
-    let orders = store.read_transaction(|c| connections::find_by_name(c, "orders-api")).unwrap().unwrap();
-    let settings = tessera_domain::ConnectionSettings {
-        display_name: "Orders".into(),
-        description: String::new(),
-        access_token_format: None,
-        resource_uri: Some(api.clone()),
-    };
-    store.write_transaction(|c| connections::update(c, &orders.id, &settings, tessera::now())).unwrap();
-    let document = tessera_admin::api::connections::metadata_document(store, &tessera.base, &orders.id).unwrap();
-    let metadata = ResourceMetadata::parse(&document.to_string()).unwrap();
-    let example = Example::start_on(listener, Config { resource_metadata: Some(metadata), ..tessera.config() });
     let hasher = PasswordHasher::new(PasswordParams::TESTING).unwrap();
     let user = NewUser {
         username: "ada".into(),

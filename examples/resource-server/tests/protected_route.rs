@@ -4,12 +4,9 @@
 
 mod support;
 
-use std::net::TcpListener;
-
-use resource_server::{Config, ResourceMetadata};
+use resource_server::Config;
 use serde_json::{Value, json};
-use support::{DpopKey, Example, Tessera, challenge};
-use tessera_store::connections;
+use support::{DpopKey, Example, Tessera, challenge, example_with_metadata};
 
 const CHALLENGE: &str = r#"Bearer realm="resource-server""#;
 const INVALID_TOKEN: &str = r#"Bearer realm="resource-server", error="invalid_token""#;
@@ -17,22 +14,8 @@ const INVALID_TOKEN: &str = r#"Bearer realm="resource-server", error="invalid_to
 #[test]
 fn the_metadata_document_is_served_at_its_well_known_url_and_named_in_every_401() {
     let tessera = Tessera::start();
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    // At Tessera: the connection's resource URI is this API's URL, and its RFC 9728
-    // document comes from what the management API and `tessera connection metadata` use.
-    let store = &tessera.store;
-    let orders = store.read_transaction(|c| connections::find_by_name(c, "orders-api")).unwrap().unwrap();
-    let settings = tessera_domain::ConnectionSettings {
-        display_name: "Orders".into(),
-        description: String::new(),
-        access_token_format: None,
-        resource_uri: Some(base.clone()),
-    };
-    store.write_transaction(|c| connections::update(c, &orders.id, &settings, tessera::now())).unwrap();
-    let document = tessera_admin::api::connections::metadata_document(store, &tessera.base, &orders.id).unwrap();
-    let metadata = ResourceMetadata::parse(&document.to_string()).unwrap();
-    let example = Example::start_on(listener, Config { resource_metadata: Some(metadata), ..tessera.config() });
+    let (example, document) = example_with_metadata(&tessera);
+    let base = example.base.clone();
 
     let response = example.get("/.well-known/oauth-protected-resource", None);
     assert_eq!(response.status(), 200);

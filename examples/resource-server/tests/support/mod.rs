@@ -289,3 +289,24 @@ impl DpopKey {
 pub fn challenge(response: &reqwest::blocking::Response) -> &str {
     response.headers().get("www-authenticate").map(|v| v.to_str().unwrap()).unwrap_or("")
 }
+
+/// The example on a new port, serving the RFC 9728 document Tessera generates for
+/// `orders-api` once that connection's resource URI is the example's URL (what the
+/// management API and `tessera connection metadata` give an operator); and the document.
+pub fn example_with_metadata(tessera: &Tessera) -> (Example, Value) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let store = &tessera.store;
+    let orders = store.read_transaction(|c| connections::find_by_name(c, "orders-api")).unwrap().unwrap();
+    let settings = tessera_domain::ConnectionSettings {
+        display_name: "Orders".into(),
+        description: String::new(),
+        access_token_format: None,
+        resource_uri: Some(url),
+    };
+    store.write_transaction(|c| connections::update(c, &orders.id, &settings, tessera::now())).unwrap();
+    let document = tessera_admin::api::connections::metadata_document(store, &tessera.base, &orders.id).unwrap();
+    let metadata = resource_server::ResourceMetadata::parse(&document.to_string()).unwrap();
+    let example = Example::start_on(listener, Config { resource_metadata: Some(metadata), ..tessera.config() });
+    (example, document)
+}
