@@ -17,6 +17,7 @@
 
 pub mod application;
 pub mod assembly;
+pub mod assurance;
 pub mod claim_value;
 pub mod claims;
 pub mod client_metadata;
@@ -44,6 +45,7 @@ pub use assembly::{
     AccessTokenFacts, IdTokenFacts, IdentityClaims, TargetError, access_token_audience_and_scope, access_token_claims,
     claims_for_id_token, claims_for_userinfo, id_token_claims, introspection_answer,
 };
+pub use assurance::{Acr, Factor, Requirement, SignInPolicy, Step};
 pub use claim_value::ClaimValueType;
 pub use claims::{
     ClaimError, ClaimName, CustomClaimKey, RESERVED_CLAIMS, check_custom_claims, check_not_reserved, has_value,
