@@ -84,6 +84,12 @@ impl TotpSecret {
         base32(&self.0)
     }
 
+    /// A secret from its base32 text (as [`TotpSecret::base32`] or
+    /// [`TotpSecret::base32_grouped`] write it; case and spaces ignored).
+    pub fn from_base32(text: &str) -> Result<TotpSecret, TotpError> {
+        TotpSecret::from_bytes(&from_base32(text).ok_or(TotpError::Length)?)
+    }
+
     /// The secret in groups of four characters, easier to copy by hand.
     pub fn base32_grouped(&self) -> String {
         let plain = self.base32();
@@ -175,6 +181,24 @@ fn base32(bytes: &[u8]) -> String {
     out
 }
 
+/// RFC 4648 §6 base32 back to bytes (padding, spaces and case ignored); `None` for a
+/// character outside the alphabet.
+fn from_base32(text: &str) -> Option<Vec<u8>> {
+    const ALPHABET: &[u8; 32] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
+    let mut out = Vec::with_capacity(text.len() * 5 / 8);
+    let (mut buffer, mut bits) = (0u32, 0u32);
+    for c in text.bytes().filter(|b| !b.is_ascii_whitespace() && *b != b'=') {
+        let value = ALPHABET.iter().position(|a| *a == c.to_ascii_uppercase())?;
+        buffer = (buffer << 5) | u32::try_from(value).ok()?;
+        bits += 5;
+        if bits >= 8 {
+            bits -= 8;
+            out.push(u8::try_from((buffer >> bits) & 0xff).ok()?);
+        }
+    }
+    Some(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -256,6 +280,9 @@ mod tests {
         let secret = TotpSecret::from_bytes(RFC_SEED).unwrap();
         assert_eq!(secret.base32(), "GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ");
         assert_eq!(secret.base32_grouped(), "GEZD GNBV GY3T QOJQ GEZD GNBV GY3T QOJQ");
+        assert_eq!(TotpSecret::from_base32(&secret.base32_grouped().to_lowercase()).unwrap(), secret);
+        assert_eq!(from_base32("MZXW6YTBOI======").unwrap(), b"foobar");
+        assert_eq!(from_base32("MZ1"), None);
     }
 
     #[test]
