@@ -303,6 +303,60 @@ impl AccountMail {
     }
 }
 
+/// Mail about a user's authentication factors (docs/authentication.md), queued in the
+/// caller's transaction; an account without an address gets none.
+impl AccountMail {
+    /// "A sign-in method was added" (`factor` in words: "A passkey named “Laptop”").
+    pub fn send_factor_added(
+        &self,
+        conn: &mut AnyConnection,
+        user: &User,
+        factor: &str,
+        now: i64,
+    ) -> StoreResult<Sent> {
+        let Some(email) = user.email.as_deref() else { return Ok(Sent::NoAddress) };
+        let message =
+            tessera_mail::FactorAddedMessage { issuer_name: &self.issuer_name, username: &user.username, factor };
+        Ok(if self.queue(conn, email, &message, now)? { Sent::Queued } else { Sent::NoAddress })
+    }
+
+    /// "A sign-in method was removed", by the user or (`by_administrator`) in a reset.
+    pub fn send_factor_removed(
+        &self,
+        conn: &mut AnyConnection,
+        user: &User,
+        factor: &str,
+        by_administrator: bool,
+        now: i64,
+    ) -> StoreResult<Sent> {
+        let Some(email) = user.email.as_deref() else { return Ok(Sent::NoAddress) };
+        let message = tessera_mail::FactorRemovedMessage {
+            issuer_name: &self.issuer_name,
+            username: &user.username,
+            factor,
+            by_administrator,
+        };
+        Ok(if self.queue(conn, email, &message, now)? { Sent::Queued } else { Sent::NoAddress })
+    }
+
+    /// "A recovery code was used": call it in the transaction that spent the code.
+    pub fn send_recovery_code_used(
+        &self,
+        conn: &mut AnyConnection,
+        user: &User,
+        codes_left: i64,
+        now: i64,
+    ) -> StoreResult<Sent> {
+        let Some(email) = user.email.as_deref() else { return Ok(Sent::NoAddress) };
+        let message = tessera_mail::RecoveryCodeUsedMessage {
+            issuer_name: &self.issuer_name,
+            username: &user.username,
+            codes_left,
+        };
+        Ok(if self.queue(conn, email, &message, now)? { Sent::Queued } else { Sent::NoAddress })
+    }
+}
+
 /// The user a live link of `purpose` belongs to, without spending it (for the page
 /// shown before the user confirms).
 pub fn link_owner(conn: &mut AnyConnection, token: &str, purpose: Purpose, now: i64) -> StoreResult<Option<User>> {

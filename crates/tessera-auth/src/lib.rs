@@ -7,8 +7,10 @@
 
 pub mod account_links;
 pub mod password_policy;
+pub mod second_factor;
 pub mod sign_in;
 
 pub use account_links::{AccountMail, AccountSettings, Sent};
 pub use password_policy::{MinScoreOutOfRange, PasswordPolicy, PasswordRefused, Weakness};
+pub use second_factor::{CodeAttempt, CodeVerdict, check_code};
 pub use sign_in::{Channel, PasswordAttempt, Reservations, Verdict, check_password, locked_message};

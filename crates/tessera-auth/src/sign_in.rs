@@ -110,6 +110,10 @@ pub struct Reservations {
 }
 
 impl Reservations {
+    pub(crate) fn new(ip: Reservation, account: Reservation) -> Reservations {
+        Reservations { ip, account }
+    }
+
     /// Gives both reservations back: call it in the write that signs the person in, so
     /// that a sign-in and its refund happen together.
     pub fn refund(&self, conn: &mut AnyConnection) -> StoreResult<()> {
@@ -170,7 +174,7 @@ pub fn check_password(
 }
 
 /// ASVS 5.0 V16.3.1: a refusal for too many attempts is a security event.
-fn refusal_event(
+pub(crate) fn refusal_event(
     conn: &mut AnyConnection,
     attempt: &PasswordAttempt<'_>,
     bucket: &str,

@@ -143,6 +143,138 @@ impl Message for PasswordChangedMessage<'_> {
     }
 }
 
+/// "A sign-in method was added": a passkey, an authenticator app, recovery codes.
+pub struct FactorAddedMessage<'a> {
+    pub issuer_name: &'a str,
+    pub username: &'a str,
+    /// What was added, in words ("A passkey named “Laptop”").
+    pub factor: &'a str,
+}
+
+/// "A sign-in method was removed", by the user or by an administrator's reset.
+pub struct FactorRemovedMessage<'a> {
+    pub issuer_name: &'a str,
+    pub username: &'a str,
+    /// What was removed, in words.
+    pub factor: &'a str,
+    pub by_administrator: bool,
+}
+
+/// "A recovery code was used": the owner learns of a sign-in they did not make.
+pub struct RecoveryCodeUsedMessage<'a> {
+    pub issuer_name: &'a str,
+    pub username: &'a str,
+    pub codes_left: i64,
+}
+
+#[derive(Template)]
+#[template(path = "mail/factor_added.txt")]
+struct FactorAddedText<'a> {
+    issuer_name: &'a str,
+    username: &'a str,
+    factor: &'a str,
+}
+
+#[derive(Template)]
+#[template(path = "mail/factor_added.html")]
+struct FactorAddedHtml<'a> {
+    issuer_name: &'a str,
+    username: &'a str,
+    factor: &'a str,
+}
+
+#[derive(Template)]
+#[template(path = "mail/factor_removed.txt")]
+struct FactorRemovedText<'a> {
+    issuer_name: &'a str,
+    username: &'a str,
+    factor: &'a str,
+    by_administrator: bool,
+}
+
+#[derive(Template)]
+#[template(path = "mail/factor_removed.html")]
+struct FactorRemovedHtml<'a> {
+    issuer_name: &'a str,
+    username: &'a str,
+    factor: &'a str,
+    by_administrator: bool,
+}
+
+#[derive(Template)]
+#[template(path = "mail/recovery_code_used.txt")]
+struct RecoveryCodeUsedText<'a> {
+    issuer_name: &'a str,
+    username: &'a str,
+    codes_left: i64,
+}
+
+#[derive(Template)]
+#[template(path = "mail/recovery_code_used.html")]
+struct RecoveryCodeUsedHtml<'a> {
+    issuer_name: &'a str,
+    username: &'a str,
+    codes_left: i64,
+}
+
+impl Message for FactorAddedMessage<'_> {
+    fn subject(&self) -> String {
+        format!("{}: a sign-in method was added to your account", self.issuer_name)
+    }
+
+    fn text(&self) -> askama::Result<String> {
+        FactorAddedText { issuer_name: self.issuer_name, username: self.username, factor: self.factor }.render()
+    }
+
+    fn html(&self) -> askama::Result<String> {
+        FactorAddedHtml { issuer_name: self.issuer_name, username: self.username, factor: self.factor }.render()
+    }
+}
+
+impl Message for FactorRemovedMessage<'_> {
+    fn subject(&self) -> String {
+        format!("{}: a sign-in method was removed from your account", self.issuer_name)
+    }
+
+    fn text(&self) -> askama::Result<String> {
+        let m = self;
+        FactorRemovedText {
+            issuer_name: m.issuer_name,
+            username: m.username,
+            factor: m.factor,
+            by_administrator: m.by_administrator,
+        }
+        .render()
+    }
+
+    fn html(&self) -> askama::Result<String> {
+        let m = self;
+        FactorRemovedHtml {
+            issuer_name: m.issuer_name,
+            username: m.username,
+            factor: m.factor,
+            by_administrator: m.by_administrator,
+        }
+        .render()
+    }
+}
+
+impl Message for RecoveryCodeUsedMessage<'_> {
+    fn subject(&self) -> String {
+        format!("{}: a recovery code was used", self.issuer_name)
+    }
+
+    fn text(&self) -> askama::Result<String> {
+        RecoveryCodeUsedText { issuer_name: self.issuer_name, username: self.username, codes_left: self.codes_left }
+            .render()
+    }
+
+    fn html(&self) -> askama::Result<String> {
+        RecoveryCodeUsedHtml { issuer_name: self.issuer_name, username: self.username, codes_left: self.codes_left }
+            .render()
+    }
+}
+
 /// Words for a duration in seconds, as the messages and pages say it.
 pub fn duration_words(seconds: i64) -> String {
     let (n, unit) = if seconds >= 3600 && seconds % 3600 == 0 {
@@ -174,6 +306,23 @@ mod tests {
         assert!(rendered.text.contains("https://id.example.com/account/verify/abc"));
         assert!(rendered.html.contains("href=\"https://id.example.com/account/verify/abc\""));
         assert!(!rendered.html.contains("Acme <ID>"));
+    }
+
+    #[test]
+    fn factor_messages_name_what_changed_and_escape_html() {
+        let added = FactorAddedMessage { issuer_name: "Acme", username: "ada", factor: "A passkey named <b>x</b>" };
+        let rendered = Rendered::new("ada@example.com", &added).unwrap();
+        assert!(rendered.text.contains("A passkey named <b>x</b> was just added"));
+        assert!(rendered.html.contains("A passkey named &#60;b&#62;x&#60;/b&#62;"));
+        let reset =
+            FactorRemovedMessage { issuer_name: "Acme", username: "ada", factor: "every", by_administrator: true };
+        let rendered = Rendered::new("ada@example.com", &reset).unwrap();
+        assert!(rendered.text.contains("an administrator removed every"), "{}", rendered.text);
+        assert!(rendered.html.contains("an administrator removed every"));
+        let used = RecoveryCodeUsedMessage { issuer_name: "Acme", username: "ada", codes_left: 7 };
+        let rendered = Rendered::new("ada@example.com", &used).unwrap();
+        assert_eq!(rendered.subject, "Acme: a recovery code was used");
+        assert!(rendered.text.contains("you have 7 left"));
     }
 
     #[test]

@@ -17,7 +17,10 @@ mod message;
 mod queue;
 mod settings;
 
-pub use accounts::{PasswordChangedMessage, RecoveryMessage, VerifyEmailMessage, duration_words};
+pub use accounts::{
+    FactorAddedMessage, FactorRemovedMessage, PasswordChangedMessage, RecoveryCodeUsedMessage, RecoveryMessage,
+    VerifyEmailMessage, duration_words,
+};
 pub use delivery::{Delivery, Outcome, RetryPolicy, Wake};
 pub use message::{Message, Rendered, TestMessage};
 pub use queue::{KIND, MailError, enqueue};

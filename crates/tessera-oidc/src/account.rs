@@ -1,6 +1,8 @@
 //! The account page (`/account`, docs/accounts.md): a signed-in user's own profile and
 //! the claims an administrator lets users edit, their email address, password, browser
-//! sessions and consents, and (when `account_self_deletion` is on) deleting the account.
+//! sessions and consents, their authentication factors (the Security section:
+//! passkeys, an authenticator app, recovery codes; `security`), and (when
+//! `account_self_deletion` is on) deleting the account.
 //!
 //! It uses the sign-in pages' browser session (the same cookie), their CSRF tokens
 //! (derived from the session id) and their page headers (`no-store`, the strict CSP).
@@ -13,6 +15,7 @@ pub mod deletion;
 pub mod forgot;
 pub mod password;
 pub mod profile;
+pub mod security;
 pub mod sessions;
 pub mod sign_in;
 
@@ -99,6 +102,11 @@ fn notice_text(code: &str) -> Option<&'static str> {
         "sessions" => "Every other session was signed out.",
         "consent" => "The application's access was revoked.",
         "signed-in" => "You are signed in.",
+        "passkey-added" => "Your passkey was added.",
+        "passkey-renamed" => "Your passkey was renamed.",
+        "passkey-removed" => "The passkey was removed.",
+        "totp-enabled" => "Your authenticator app is set up: sign-ins may ask for its code.",
+        "totp-disabled" => "The authenticator app was removed.",
         _ => return None,
     })
 }
@@ -150,6 +158,9 @@ pub struct AccountPage {
     pub consents: Vec<ConsentItem>,
     pub self_deletion: bool,
     pub problems: Problems,
+    /// Passkeys, authenticator app, recovery codes.
+    pub security: security::SecuritySection,
+    pub security_problems: security::SecurityProblems,
 }
 
 impl AccountPage {
@@ -161,6 +172,7 @@ impl AccountPage {
             || p.password.is_some()
             || p.confirm.is_some()
             || p.delete_password.is_some()
+            || self.security_problems.any()
     }
 }
 
@@ -256,6 +268,8 @@ pub(crate) fn page(
         consents,
         self_deletion: state.settings.account_self_deletion,
         problems: Problems::default(),
+        security: security::section(conn, state, account, now)?,
+        security_problems: security::SecurityProblems::default(),
     })
 }
 
@@ -341,6 +355,22 @@ mod tests {
             consents: vec![ConsentItem { application_id: hostile(), name: hostile(), scopes: hostile() }],
             self_deletion: false,
             problems,
+            security: security::SecuritySection {
+                passkeys_available: true,
+                passkeys: vec![security::PasskeyItem {
+                    id: hostile(),
+                    name: hostile(),
+                    created: time(0),
+                    last_used: hostile(),
+                    device_bound: false,
+                }],
+                totp_available: true,
+                totp_since: Some(hostile()),
+                recovery_codes_left: 3,
+                recovery_codes_made: Some(hostile()),
+                needs_password: true,
+            },
+            security_problems: security::SecurityProblems::default(),
         }
     }
 
@@ -364,8 +394,9 @@ mod tests {
         page.self_deletion = true;
         let html = page.render().unwrap();
         let forms = html.matches("<form method=\"post\"").count();
-        // Profile, email, password, the one session, the one consent, deletion, sign-out.
-        assert_eq!(forms, 7, "{html}");
+        // Profile, email, password, passkey add, rename and remove, TOTP remove, recovery
+        // codes, the one session, the one consent, deletion, sign-out.
+        assert_eq!(forms, 12, "{html}");
         assert_eq!(html.matches(r#"<input type="hidden" name="csrf" value="token-1">"#).count(), forms);
         assert!(html.contains(r#"id="email-error"><span class="visually-hidden">Error: </span>Bad address."#));
         assert!(html.contains(r#"aria-describedby="current_password-error""#));
@@ -377,8 +408,21 @@ mod tests {
 
     #[test]
     fn every_notice_code_has_words_and_others_none() {
-        for code in ["profile", "email", "email-unverified", "password", "session", "sessions", "consent", "signed-in"]
-        {
+        for code in [
+            "profile",
+            "email",
+            "email-unverified",
+            "password",
+            "session",
+            "sessions",
+            "consent",
+            "signed-in",
+            "passkey-added",
+            "passkey-renamed",
+            "passkey-removed",
+            "totp-enabled",
+            "totp-disabled",
+        ] {
             assert!(notice_text(code).is_some(), "{code}");
         }
         assert_eq!(notice_text("<script>"), None);

@@ -157,6 +157,18 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/account/sessions/end-others", web::post().to(account::sessions::end_others))
         .route("/account/consents/revoke", web::post().to(account::sessions::revoke_consent))
         .route("/account/delete", web::post().to(account::deletion::submit))
+        .route("/account/security/passkeys/options", web::post().to(account::security::passkeys::options))
+        .route("/account/security/passkeys", web::post().to(account::security::passkeys::add))
+        .route("/account/security/passkeys/rename", web::post().to(account::security::passkeys::rename))
+        .route("/account/security/passkeys/remove", web::post().to(account::security::passkeys::remove))
+        .service(
+            web::resource(account::security::totp::PATH)
+                .route(web::get().to(account::security::totp::show))
+                .route(web::post().to(account::security::totp::begin)),
+        )
+        .route("/account/security/totp/confirm", web::post().to(account::security::totp::confirm))
+        .route("/account/security/totp/remove", web::post().to(account::security::totp::remove))
+        .route("/account/security/recovery-codes", web::post().to(account::security::recovery_codes::generate))
         .service(
             web::resource("/account/recover/{token}")
                 .route(web::get().to(interaction::recovery::show_recover))

@@ -10,9 +10,10 @@ use actix_web::http::StatusCode;
 use actix_web::http::header::{self, CacheControl, CacheDirective, HeaderValue};
 use askama::Template;
 
-/// The policy of every page: our own stylesheet and scripts, forms posted back to us only.
+/// The policy of every page: our own stylesheet and scripts, forms posted back to us only;
+/// scripts may fetch from us only (`static/passkeys.js` asks for WebAuthn options).
 const PAGE_CSP: &str = "default-src 'none'; style-src 'self'; script-src 'self'; img-src 'self' data:; \
-                        form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
+                        connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
 
 /// One claim a user is asked for. The form field is `claim.<name>`; a checkbox sends
 /// `true` when checked and nothing otherwise.
@@ -777,6 +778,7 @@ mod tests {
             "style-src 'self'",
             "script-src 'self'",
             "img-src 'self' data:",
+            "connect-src 'self'",
             "form-action 'self'",
             "frame-ancestors 'none'",
             "base-uri 'none'",

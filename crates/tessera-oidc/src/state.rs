@@ -55,6 +55,19 @@ impl OidcSettings {
     }
 }
 
+/// What the authentication factors need (docs/authentication.md): the master key that
+/// seals TOTP secrets, the WebAuthn relying party, and the name authenticator apps show.
+#[derive(Clone, Default)]
+pub struct FactorSupport {
+    /// Seals and opens TOTP secrets; `None` (no master key given): TOTP is unavailable.
+    pub master_key: Option<std::sync::Arc<MasterKey>>,
+    /// Passkeys' relying party; `None`: passkeys are unavailable (an issuer on an IP
+    /// address without `webauthn_rp_id`).
+    pub relying_party: Option<std::sync::Arc<tessera_factors::RelyingParty>>,
+    /// The issuer's display name: the `issuer` of TOTP enrolment URIs.
+    pub issuer_name: String,
+}
+
 /// The protocol app's state.
 #[derive(Clone)]
 pub struct OidcState {
@@ -85,6 +98,8 @@ pub struct OidcState {
     pub(crate) fetcher: std::sync::Arc<tessera_outbound::DocumentFetcher>,
     /// Applications' keys fetched from their `jwks_uri`, kept within bounds.
     pub(crate) client_keys: std::sync::Arc<crate::client_keys::ClientKeys>,
+    /// TOTP, passkeys and recovery codes (`with_factors`).
+    pub factors: FactorSupport,
 }
 
 impl OidcState {
@@ -115,7 +130,20 @@ impl OidcState {
             metadata_documents: None,
             client_keys: std::sync::Arc::new(crate::client_keys::ClientKeys::new(fetcher.clone())),
             fetcher,
+            factors: FactorSupport::default(),
         }
+    }
+
+    /// Offers TOTP (secrets sealed with `master_key`) and, with a relying party, passkeys.
+    pub fn with_factors(
+        mut self,
+        master_key: std::sync::Arc<MasterKey>,
+        relying_party: Option<std::sync::Arc<tessera_factors::RelyingParty>>,
+        issuer_name: &str,
+    ) -> OidcState {
+        self.factors =
+            FactorSupport { master_key: Some(master_key), relying_party, issuer_name: issuer_name.to_owned() };
+        self
     }
 
     /// Fetches Client ID Metadata Documents through `client` (the guarded outbound

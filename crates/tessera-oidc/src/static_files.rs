@@ -8,6 +8,7 @@ use actix_web::{HttpResponse, web};
 const FILES: &[(&str, &str, &str)] = &[
     ("tessera.css", "text/css; charset=utf-8", include_str!("../../../static/tessera.css")),
     ("form_post.js", "text/javascript; charset=utf-8", include_str!("../../../static/form_post.js")),
+    ("passkeys.js", "text/javascript; charset=utf-8", include_str!("../../../static/passkeys.js")),
 ];
 
 /// Mounts `GET` and `HEAD /static/{file}`.
@@ -42,6 +43,7 @@ mod tests {
         for (path, content_type, start) in [
             ("/static/tessera.css", "text/css; charset=utf-8", "/* Tessera"),
             ("/static/form_post.js", "text/javascript; charset=utf-8", "// OAuth 2.0 Form Post"),
+            ("/static/passkeys.js", "text/javascript; charset=utf-8", "// Passkeys"),
         ] {
             let response = test::call_service(&app, test::TestRequest::get().uri(path).to_request()).await;
             assert_eq!(response.status(), StatusCode::OK, "{path}");

@@ -67,11 +67,69 @@ pub fn get_active(
     Ok(admin_sessions::table
         .find(id_hash)
         .filter(admin_sessions::ended_at.is_null())
+        .filter(admin_sessions::awaiting_factor.eq(false))
         .filter(admin_sessions::expires_at.gt(now))
         .filter(admin_sessions::last_seen_at.gt(now.saturating_sub(idle_timeout)))
         .select(AdminSession::as_select())
         .first(conn)
         .optional()?)
+}
+
+/// Starts a sign-in whose password was right and that waits for a one-time code until
+/// `expires_at`: no session until [`complete_factor`].
+pub fn create_awaiting_factor(
+    conn: &mut AnyConnection,
+    id_hash: &str,
+    user_id: &UserId,
+    client_ip: Option<&str>,
+    expires_at: i64,
+    now: i64,
+) -> StoreResult<()> {
+    diesel::insert_into(admin_sessions::table)
+        .values((
+            admin_sessions::id_hash.eq(id_hash),
+            admin_sessions::user_id.eq(user_id.as_str()),
+            admin_sessions::client_ip.eq(client_ip),
+            admin_sessions::created_at.eq(now),
+            admin_sessions::last_seen_at.eq(now),
+            admin_sessions::expires_at.eq(expires_at),
+            admin_sessions::awaiting_factor.eq(true),
+        ))
+        .execute(conn)?;
+    Ok(())
+}
+
+/// The user of a live sign-in waiting for its one-time code.
+pub fn find_awaiting_factor(conn: &mut AnyConnection, id_hash: &str, now: i64) -> StoreResult<Option<UserId>> {
+    let user: Option<String> = admin_sessions::table
+        .find(id_hash)
+        .filter(admin_sessions::awaiting_factor.eq(true))
+        .filter(admin_sessions::ended_at.is_null())
+        .filter(admin_sessions::expires_at.gt(now))
+        .select(admin_sessions::user_id)
+        .first(conn)
+        .optional()?;
+    Ok(user.map(UserId::from))
+}
+
+/// Turns a waiting sign-in into a session lasting until `expires_at`, once (one
+/// conditional statement): `false` when it is not waiting any more, or expired.
+pub fn complete_factor(conn: &mut AnyConnection, id_hash: &str, expires_at: i64, now: i64) -> StoreResult<bool> {
+    let changed = diesel::update(
+        admin_sessions::table
+            .find(id_hash)
+            .filter(admin_sessions::awaiting_factor.eq(true))
+            .filter(admin_sessions::ended_at.is_null())
+            .filter(admin_sessions::expires_at.gt(now)),
+    )
+    .set((
+        admin_sessions::awaiting_factor.eq(false),
+        admin_sessions::expires_at.eq(expires_at),
+        admin_sessions::last_seen_at.eq(now),
+        admin_sessions::created_at.eq(now),
+    ))
+    .execute(conn)?;
+    Ok(changed == 1)
 }
 
 /// Records activity, restarting the idle timeout.

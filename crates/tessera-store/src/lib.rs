@@ -9,7 +9,8 @@
 //!
 //! Queries are grouped by aggregate, one module each: `users`, `organizations`,
 //! `applications`, `scopes`, `connections`, `mappings`, `scripts`, `keys`,
-//! `management_keys`, `admin_sessions`, `audit`; on the browser side `browser_sessions`,
+//! `management_keys`, `admin_sessions`, `audit`, `factors` (passkeys, TOTP, recovery codes,
+//! WebAuthn ceremonies); on the browser side `browser_sessions`,
 //! `authorization_requests`, `pushed_authorization_requests` (RFC 9126), `codes`
 //! (authorization codes) and `consents`; at the token
 //! endpoint `grants`, `refresh_tokens`, `reference_tokens` and `client_assertions`; and
@@ -60,6 +61,7 @@ pub mod connections;
 pub mod consents;
 pub mod device_codes;
 pub mod dpop_proofs;
+pub mod factors;
 pub mod grants;
 pub mod initial_access_tokens;
 pub mod instance;

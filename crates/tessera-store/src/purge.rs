@@ -1,5 +1,5 @@
-//! Deleting what expired: codes, pending, pushed and device authorization requests, tokens, grants, sessions and sign-in
-//! throttle buckets.
+//! Deleting what expired: codes, pending, pushed and device authorization requests, tokens, grants, sessions, sign-in
+//! throttle buckets and WebAuthn ceremonies.
 
 use diesel::prelude::*;
 
@@ -31,6 +31,8 @@ pub struct PurgeCounts {
     pub initial_access_tokens: usize,
     /// Clients of metadata documents left unused (`client_registrations::purge_abandoned`).
     pub metadata_document_clients: usize,
+    /// WebAuthn ceremonies past their expiry (`factors::ceremonies`).
+    pub webauthn_ceremonies: usize,
 }
 
 impl PurgeCounts {
@@ -50,6 +52,7 @@ impl PurgeCounts {
             + self.account_tokens
             + self.initial_access_tokens
             + self.metadata_document_clients
+            + self.webauthn_ceremonies
     }
 }
 
@@ -93,6 +96,7 @@ pub fn purge_expired(conn: &mut AnyConnection, now: i64) -> StoreResult<PurgeCou
     let initial_access_tokens = crate::initial_access_tokens::purge_expired(conn, now)?;
     // After the grants: a client is abandoned only when it holds none.
     let metadata_document_clients = crate::client_registrations::purge_abandoned(conn, now)?;
+    let webauthn_ceremonies = crate::factors::ceremonies::purge(conn, now)?;
     Ok(PurgeCounts {
         authorization_codes,
         authorization_requests,
@@ -109,5 +113,6 @@ pub fn purge_expired(conn: &mut AnyConnection, now: i64) -> StoreResult<PurgeCou
         account_tokens,
         initial_access_tokens,
         metadata_document_clients,
+        webauthn_ceremonies,
     })
 }

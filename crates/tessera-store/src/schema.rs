@@ -256,6 +256,7 @@ diesel::table! {
         last_seen_at -> BigInt,
         expires_at -> BigInt,
         ended_at -> Nullable<BigInt>,
+        awaiting_factor -> Bool,
     }
 }
 
@@ -535,6 +536,54 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    /// Passkeys (WebAuthn credentials) of users.
+    passkeys (id) {
+        id -> Text,
+        user_id -> Text,
+        name -> Text,
+        credential -> Text,
+        credential_id -> Text,
+        device_bound -> Bool,
+        created_at -> BigInt,
+        last_used_at -> Nullable<BigInt>,
+    }
+}
+
+diesel::table! {
+    /// One TOTP secret per user, encrypted under the master key.
+    totp_secrets (user_id) {
+        user_id -> Text,
+        secret -> Text,
+        confirmed_at -> Nullable<BigInt>,
+        last_used_step -> BigInt,
+        created_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    /// Recovery codes of users, as SHA-256 hashes.
+    recovery_codes (user_id, code_hash) {
+        user_id -> Text,
+        code_hash -> Text,
+        created_at -> BigInt,
+        used_at -> Nullable<BigInt>,
+    }
+}
+
+diesel::table! {
+    /// WebAuthn ceremonies in progress, taken once.
+    webauthn_ceremonies (id_hash) {
+        id_hash -> Text,
+        user_id -> Nullable<Text>,
+        kind -> Text,
+        state -> Text,
+        created_at -> BigInt,
+        expires_at -> BigInt,
+        used_at -> Nullable<BigInt>,
+    }
+}
+
 diesel::allow_tables_to_appear_in_same_query!(
     instance,
     initial_access_tokens,
@@ -578,4 +627,8 @@ diesel::allow_tables_to_appear_in_same_query!(
     claim_mappings,
     outbox,
     account_tokens,
+    passkeys,
+    totp_secrets,
+    recovery_codes,
+    webauthn_ceremonies,
 );

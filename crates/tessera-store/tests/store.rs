@@ -33,6 +33,8 @@ mod device_codes;
 mod dpop_proofs;
 #[path = "store/errors.rs"]
 mod errors;
+#[path = "store/factors.rs"]
+mod factors;
 #[path = "store/fixtures.rs"]
 mod fixtures;
 #[path = "store/grants.rs"]

@@ -54,6 +54,8 @@ pub struct Prepared {
     pub accounts: tessera_auth::AccountSettings,
     /// Whose `X-Forwarded-For` names the client.
     pub trusted_proxies: crate::proxy::TrustedProxies,
+    /// Passkeys' relying party; `None` when the issuer cannot be one (an IP address).
+    pub relying_party: Option<Arc<tessera_factors::RelyingParty>>,
     /// Set to stop the background tasks.
     stop: Arc<AtomicBool>,
 }
@@ -119,6 +121,13 @@ pub fn prepare(settings: &Settings) -> Result<Prepared, Fatal> {
         );
     }
     let keys = SharedKeySet::new(keys::load(&store, &master_key, now).map_err(key_failure)?);
+    let relying_party = match settings.webauthn.relying_party(settings.issuer.as_str(), &settings.mail.issuer_name) {
+        Ok(party) => Some(Arc::new(party)),
+        Err(error) => {
+            tracing::warn!(%error, "passkeys are unavailable (docs/authentication.md)");
+            None
+        }
+    };
     match &settings.mail.transport {
         tessera_mail::Transport::Smtp(smtp) => {
             tracing::info!(host = %smtp.host, port = smtp.port, security = ?smtp.security, "mail goes through SMTP")
@@ -129,6 +138,7 @@ pub fn prepare(settings: &Settings) -> Result<Prepared, Fatal> {
         ),
     }
     Ok(Prepared {
+        relying_party,
         store,
         master_key: Arc::new(master_key),
         password_hasher,
@@ -211,6 +221,7 @@ pub fn start(prepared: &Prepared, listener: TcpListener) -> Result<Server, Fatal
         .with_outbox_wake(prepared.mail_wake.clone())
         .with_outbound(&prepared.outbound)
         .with_account_mail(account_mail.clone())
+        .with_factors(prepared.master_key.clone(), prepared.relying_party.clone(), &prepared.mail.issuer_name)
         .with_metadata_documents(metadata_documents),
     );
     let account_mail = web::Data::new(account_mail);

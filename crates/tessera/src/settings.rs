@@ -137,6 +137,13 @@ pub struct RawSettings {
     pub recovery_link_lifetime: u64,
     /// Seconds between two verification (or recovery) mails to one account.
     pub account_mail_resend_interval: u64,
+    /// The WebAuthn relying party id passkeys are bound to (docs/authentication.md).
+    /// Unset: the issuer's host. A registrable suffix of it (`example.com` for
+    /// `id.example.com`) lets passkeys work across its subdomains; never an IP address.
+    pub webauthn_rp_id: Option<String>,
+    /// The origins (`scheme://host[:port]`) passkey ceremonies may come from. Empty (the
+    /// default): the issuer's origin.
+    pub webauthn_origins: Vec<String>,
 }
 
 impl Default for RawSettings {
@@ -190,6 +197,8 @@ impl Default for RawSettings {
             verification_link_lifetime: 24 * 3600,
             recovery_link_lifetime: 30 * 60,
             account_mail_resend_interval: 60,
+            webauthn_rp_id: None,
+            webauthn_origins: Vec::new(),
         }
     }
 }
@@ -247,8 +256,49 @@ pub struct Settings {
     pub backchannel_logout_retry: tessera_outbound::RetryPolicy,
     /// Email verification and password recovery (docs/accounts.md).
     pub accounts: tessera_auth::AccountSettings,
+    /// The WebAuthn relying party of passkeys (docs/authentication.md).
+    pub webauthn: WebauthnSettings,
     /// Where the settings came from, for `tessera config check`.
     pub sources: Vec<String>,
+}
+
+/// Passkeys' relying party: `None` and empty derive it from the issuer.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct WebauthnSettings {
+    pub rp_id: Option<String>,
+    pub origins: Vec<String>,
+}
+
+impl WebauthnSettings {
+    /// The relying party of `issuer`, named `issuer_name` in authenticators' prompts.
+    pub fn relying_party(
+        &self,
+        issuer: &str,
+        issuer_name: &str,
+    ) -> Result<tessera_factors::RelyingParty, tessera_factors::RelyingPartyError> {
+        tessera_factors::RelyingParty::new(issuer, issuer_name, self.rp_id.as_deref(), &self.origins)
+    }
+}
+
+/// `webauthn_rp_id` and `webauthn_origins`: when either is set, they must make a relying
+/// party with the issuer (an IP address or a host outside the origins is refused). Left
+/// unset, an issuer on an IP address only leaves passkeys unavailable (logged at start).
+fn webauthn_settings(raw: &RawSettings) -> Result<WebauthnSettings, SettingsError> {
+    let settings = WebauthnSettings {
+        rp_id: raw.webauthn_rp_id.as_deref().map(str::trim).filter(|s| !s.is_empty()).map(str::to_owned),
+        origins: raw.webauthn_origins.iter().map(|o| o.trim().to_owned()).filter(|o| !o.is_empty()).collect(),
+    };
+    if settings.rp_id.is_none() && settings.origins.is_empty() {
+        return Ok(settings);
+    }
+    match settings.relying_party(&raw.issuer, &raw.issuer_name) {
+        Ok(_) => Ok(settings),
+        Err(tessera_factors::RelyingPartyError::Origin(origin)) => Err(SettingsError::new(
+            "webauthn_origins",
+            format!("{origin:?} is not an origin such as https://id.example.com"),
+        )),
+        Err(error) => Err(SettingsError::new("webauthn_rp_id", error.to_string())),
+    }
 }
 
 /// A configuration problem: which setting, and what is wrong with it.
@@ -445,7 +495,9 @@ impl Settings {
             ..tessera_outbound::backchannel_logout::DEFAULT_POLICY
         };
         let accounts = account_settings(&raw)?;
+        let webauthn = webauthn_settings(&raw)?;
         Ok(Settings {
+            webauthn,
             outbound,
             outbox_poll_interval: std::time::Duration::from_millis(raw.outbox_poll_interval_ms),
             backchannel_logout_retry,

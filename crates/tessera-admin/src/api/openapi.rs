@@ -32,6 +32,7 @@ use super::{
         users::set_password, users::add_role, users::remove_role,
         users::sessions::list_sessions, users::sessions::end_sessions, users::sessions::end_session,
         users::sessions::list_consents, users::sessions::revoke_consent,
+        users::factors::list_factors, users::factors::reset_factors,
         account_links::send_verification, account_links::send_recovery_link,
         roles::list, roles::create, roles::get, roles::update, roles::delete,
         organizations::list, organizations::create, organizations::get, organizations::replace,

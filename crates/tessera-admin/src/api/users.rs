@@ -24,10 +24,12 @@ use super::body::{self, blocking, page_schema};
 use super::changes::{self, Actor};
 use super::error::ApiError;
 
+pub(crate) mod factors;
 pub(crate) mod sessions;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     sessions::routes(cfg);
+    factors::routes(cfg);
     cfg.route("/users", web::get().to(list))
         .route("/users", web::post().to(create))
         .route("/users/{id}", web::get().to(get))

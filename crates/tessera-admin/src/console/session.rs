@@ -6,7 +6,10 @@
 //! Sign-in attempts count against the same per-account and per-address limits as the
 //! login pages (`tessera_auth::sign_in`: reserved before the hash), so the console is no
 //! side door for guessing passwords; an unknown account and a wrong password get the same
-//! answer.
+//! answer. An administrator who set up an authenticator app is then asked for its code
+//! (or a recovery code) before the session starts ([`second_factor`]).
+
+mod second_factor;
 
 use std::future::Future;
 use std::pin::Pin;
@@ -86,6 +89,7 @@ impl ConsoleSettings {
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/sign-in", web::get().to(show_sign_in))
         .route("/sign-in", web::post().to(sign_in))
+        .route("/sign-in/code", web::post().to(second_factor::submit))
         .route("/sign-out", web::post().to(sign_out));
 }
 
@@ -242,7 +246,7 @@ fn sign_in_page(
     notice: Option<String>,
 ) -> HttpResponse {
     let token = generate_secret();
-    let page = SignInPage { csrf: token.expose().to_owned(), login, next, error, notice };
+    let page = SignInPage { csrf: token.expose().to_owned(), login, next, error, notice, second_factor: false };
     let mut response = html(status, &page);
     let cookie = settings.cookie(settings.sign_in_cookie_name(), token.expose(), 3600);
     if let Err(error) = response.add_cookie(&cookie) {
@@ -261,6 +265,10 @@ const WRONG: &str = "The username or password is incorrect, or the account may n
 enum SignIn {
     Done {
         session_id: String,
+    },
+    /// The password was right; the code of the authenticator app is asked next.
+    Code {
+        pending_id: String,
     },
     /// `retry_after`: seconds until a locked sign-in may be tried again (with 429).
     Refused {
@@ -321,6 +329,20 @@ async fn sign_in(
         match (&user, reservations) {
             (Some((user, true)), Some(reservations)) if !user.disabled => {
                 let session_id = generate_secret();
+                if store.read_statement(|c| tessera_store::factors::totp::find_confirmed(c, &user.id))?.is_some() {
+                    store.write_transaction(|c| {
+                        reservations.refund(c)?;
+                        admin_sessions::create_awaiting_factor(
+                            c,
+                            session_id.hash().as_str(),
+                            &user.id,
+                            client_ip.as_deref(),
+                            now + second_factor::LIFETIME,
+                            now,
+                        )
+                    })?;
+                    return Ok(SignIn::Code { pending_id: session_id.expose().to_owned() });
+                }
                 store.write_transaction(|c| {
                     reservations.refund(c)?;
                     admin_sessions::create(
@@ -376,6 +398,9 @@ async fn sign_in(
                 return Err(ConsoleError::Internal);
             }
             Ok(response)
+        }
+        SignIn::Code { pending_id } => {
+            Ok(second_factor::code_page(&settings, StatusCode::OK, Some(&pending_id), next, None))
         }
         SignIn::Refused { status, message, retry_after } => {
             let mut page = sign_in_page(&settings, status, typed, next, Some(message), None);

@@ -442,4 +442,6 @@ pub struct SignInPage {
     pub next: String,
     pub error: Option<String>,
     pub notice: Option<String>,
+    /// The second step: the password was right, the authenticator app's code is asked.
+    pub second_factor: bool,
 }

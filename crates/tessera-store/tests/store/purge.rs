@@ -90,6 +90,7 @@ crate::both_backends! {
                 account_tokens: 0,
                 initial_access_tokens: 0,
                 metadata_document_clients: 0,
+                webauthn_ceremonies: 0,
             }
         );
         assert_eq!(counts.total(), 10);

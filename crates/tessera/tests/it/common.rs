@@ -19,6 +19,9 @@ use tessera_tokens::MasterKey;
 
 /// Replaced by the server's own address when the app starts.
 const DEFAULT_TEST_ISSUER: &str = "http://127.0.0.1";
+/// Replaced by `http://localhost:<port>` when the app starts: an issuer that can be a
+/// WebAuthn relying party (an IP address cannot), for the passkey tests.
+pub const LOCALHOST_TEST_ISSUER: &str = "http://localhost";
 
 pub struct TestApp {
     pub server: Option<RunningServer>,
@@ -71,6 +74,8 @@ impl TestApp {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         if raw.issuer == DEFAULT_TEST_ISSUER {
             raw.issuer = format!("http://{}", listener.local_addr().unwrap());
+        } else if raw.issuer == LOCALHOST_TEST_ISSUER {
+            raw.issuer = format!("http://localhost:{}", listener.local_addr().unwrap().port());
         }
         let settings = Settings::from_raw(raw, vec!["test".into()]).expect("valid test settings");
         let prepared: Prepared = server::prepare(&settings).unwrap_or_else(|e| panic!("preparing the server: {e}"));

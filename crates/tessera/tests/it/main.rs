@@ -9,6 +9,7 @@ use tessera_testkit::both_backends;
 mod common;
 
 mod account;
+mod account_factors;
 mod accounts;
 mod api;
 mod authorize;
