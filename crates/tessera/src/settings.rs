@@ -137,6 +137,9 @@ pub struct RawSettings {
     pub recovery_link_lifetime: u64,
     /// Seconds between two verification (or recovery) mails to one account.
     pub account_mail_resend_interval: u64,
+    /// How strongly users must sign in: `password`, `second_factor` or `passkey`; an
+    /// application may ask for more (docs/authentication.md, "Sign-in policy").
+    pub sign_in_policy: String,
 }
 
 impl Default for RawSettings {
@@ -190,6 +193,7 @@ impl Default for RawSettings {
             verification_link_lifetime: 24 * 3600,
             recovery_link_lifetime: 30 * 60,
             account_mail_resend_interval: 60,
+            sign_in_policy: "password".into(),
         }
     }
 }
@@ -247,6 +251,8 @@ pub struct Settings {
     pub backchannel_logout_retry: tessera_outbound::RetryPolicy,
     /// Email verification and password recovery (docs/accounts.md).
     pub accounts: tessera_auth::AccountSettings,
+    /// The server's sign-in policy; an application's stricter one wins.
+    pub sign_in_policy: tessera_domain::SignInPolicy,
     /// Where the settings came from, for `tessera config check`.
     pub sources: Vec<String>,
 }
@@ -445,7 +451,12 @@ impl Settings {
             ..tessera_outbound::backchannel_logout::DEFAULT_POLICY
         };
         let accounts = account_settings(&raw)?;
+        let sign_in_policy =
+            raw.sign_in_policy.parse().map_err(|e: tessera_domain::assurance::UnknownSignInPolicy| {
+                SettingsError::new("sign_in_policy", e.to_string())
+            })?;
         Ok(Settings {
+            sign_in_policy,
             outbound,
             outbox_poll_interval: std::time::Duration::from_millis(raw.outbox_poll_interval_ms),
             backchannel_logout_retry,

@@ -744,7 +744,7 @@ both_backends! {
         use tessera_store::connections::{self, NewApiConnection};
         let (mut b, _, _) = signed_in(&store).await;
         let now = tessera_testkit::NOW;
-        let new = |name: &str| NewApiConnection { name: name.into(), display_name: name.into(), description: String::new(), access_token_format: None, resource_uri: None };
+        let new = |name: &str| NewApiConnection { name: name.into(), display_name: name.into(), description: String::new(), access_token_format: None, resource_uri: None, requirement: None };
         store.write_transaction(|c| connections::create(c, &new("orders-api"), "h1", now)).unwrap();
         let billing = store.write_transaction(|c| connections::create(c, &new("billing-api"), "h2", now)).unwrap();
         let mut settings = tessera_testkit::apps::machine_app("Orders backend", &["orders-api"]);

@@ -11,6 +11,7 @@ mod common;
 mod account;
 mod accounts;
 mod api;
+mod assurance;
 mod authorize;
 mod backchannel_logout;
 mod backup;
