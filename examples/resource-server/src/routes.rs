@@ -36,7 +36,9 @@ async fn public() -> HttpResponse {
 }
 
 /// `GET /protected`: an access token that Tessera says is active for this connection and
-/// that carries the required scope; a DPoP-bound one with its proof (RFC 9449 §7).
+/// that carries the required scope; a DPoP-bound one with its proof (RFC 9449 §7); and,
+/// when `STEP_UP` names the route, a user authentication strong and recent enough
+/// (RFC 9470).
 async fn protected(request: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
     match answer(&request, &state).await {
         Ok(response) => response,
@@ -50,10 +52,13 @@ async fn answer(request: &HttpRequest, state: &AppState) -> Result<HttpResponse,
     let active = state.authorize(token).await?;
     let now = crate::state::unix_now();
     dpop::check(request, scheme, token, &active, &state.protected_url, &state.seen_proofs, now)?;
+    state.check_step_up(request.path(), &active, now)?;
     Ok(HttpResponse::Ok().insert_header((header::CACHE_CONTROL, "no-store")).json(json!({
         "message": "hello",
         "sub": active.sub,
         "client_id": active.client_id,
         "scope": active.scope,
+        "acr": active.acr,
+        "auth_time": active.auth_time,
     })))
 }
