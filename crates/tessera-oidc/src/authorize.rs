@@ -317,8 +317,8 @@ pub(crate) fn check_rest(
 
 /// The next step of a pending request (OIDC Core §3.1.2.3–§3.1.2.5): sign in, the
 /// authentication the request needs (`crate::assurance`: a fresh sign-in or one more
-/// factor), required claims, consent, or the code. With `prompt=none` every step needing the user is an
-/// error to the client instead (§3.1.2.6).
+/// factor), required claims, consent, or the code. With `prompt=none` every step needing
+/// the user is an error to the client instead (§3.1.2.6).
 pub(crate) fn decide(
     conn: &mut AnyConnection,
     state: &OidcState,
@@ -354,7 +354,9 @@ pub(crate) fn decide(
         return Ok(ask("/login", "login_required", "the user must sign in"));
     };
     // docs/authentication.md: the level and recency the policy, the request and its API
-    // scopes need, before anything else is asked of the user.
+    // scopes need, before anything else is asked of the user. The configuration comes
+    // from memory; when it is due for a look, it is read on this transaction's own
+    // connection (callers hold a write transaction: no second pooled connection).
     let config = match state.store.config_if_current() {
         Some(config) => config,
         None => std::sync::Arc::new(Config::load(conn, now)?),

@@ -53,12 +53,18 @@ async fn answer(request: &HttpRequest, state: &AppState) -> Result<HttpResponse,
     let now = crate::state::unix_now();
     dpop::check(request, scheme, token, &active, &state.protected_url, &state.seen_proofs, now)?;
     state.check_step_up(request.path(), &active, now)?;
-    Ok(HttpResponse::Ok().insert_header((header::CACHE_CONTROL, "no-store")).json(json!({
+    let mut body = json!({
         "message": "hello",
         "sub": active.sub,
         "client_id": active.client_id,
         "scope": active.scope,
-        "acr": active.acr,
-        "auth_time": active.auth_time,
-    })))
+    });
+    // How the user signed in, for a user's token (a client's own token has neither).
+    if let Some(acr) = &active.acr {
+        body["acr"] = json!(acr);
+    }
+    if let Some(auth_time) = active.auth_time {
+        body["auth_time"] = json!(auth_time);
+    }
+    Ok(HttpResponse::Ok().insert_header((header::CACHE_CONTROL, "no-store")).json(body))
 }
