@@ -67,3 +67,12 @@ fn mail_goes_to_files_in_the_data_folder_unless_smtp_is_configured() {
     let error = with(RawSettings { issuer_name: "".into(), ..RawSettings::default() });
     assert_eq!(error.unwrap_err().setting, "issuer_name");
 }
+
+#[test]
+fn the_sign_in_policy_defaults_to_password_and_an_unknown_one_is_refused_naming_the_setting() {
+    assert_eq!(with(RawSettings::default()).unwrap().sign_in_policy, tessera_domain::SignInPolicy::Password);
+    let strict = with(RawSettings { sign_in_policy: "passkey".into(), ..RawSettings::default() }).unwrap();
+    assert_eq!(strict.sign_in_policy, tessera_domain::SignInPolicy::Passkey);
+    let error = with(RawSettings { sign_in_policy: "sms".into(), ..RawSettings::default() }).unwrap_err();
+    assert_eq!(error.setting, "sign_in_policy");
+}
