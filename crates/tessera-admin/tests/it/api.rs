@@ -657,6 +657,7 @@ both_backends! {
             ("get", "/api/v1/users/{id}/sessions"), ("delete", "/api/v1/users/{id}/sessions"),
             ("delete", "/api/v1/users/{id}/sessions/{sid}"), ("get", "/api/v1/users/{id}/consents"),
             ("delete", "/api/v1/users/{id}/consents/{application_id}"),
+            ("get", "/api/v1/users/{id}/factors"), ("delete", "/api/v1/users/{id}/factors"),
             ("post", "/api/v1/users/{id}/send-verification"), ("post", "/api/v1/users/{id}/send-recovery-link"),
             ("get", "/api/v1/management-keys"), ("post", "/api/v1/management-keys"), ("get", "/api/v1/management-keys/{id}"),
             ("delete", "/api/v1/management-keys/{id}"),
