@@ -174,8 +174,10 @@ fn sqlite_template() -> &'static Path {
 const TEMPLATE_LOCK: i64 = 0x0074_656d_706c_6174; // "templat"
 
 /// The name of the Postgres template database of this migration set, built the first time
-/// it is needed (under an advisory lock, renamed into place when complete; older templates
-/// are dropped), or `None` when the test server does not answer.
+/// it is needed (under an advisory lock, renamed into place when complete), or `None` when
+/// the test server does not answer. Templates of other migration sets are left alone:
+/// another checkout's tests may be copying them at this moment (drop `tessera_template_*`
+/// by hand to reclaim their space).
 fn postgres_template() -> Option<&'static str> {
     static TEMPLATE: OnceLock<Option<String>> = OnceLock::new();
     TEMPLATE
@@ -207,15 +209,6 @@ fn postgres_template() -> Option<&'static str> {
                     std::thread::sleep(std::time::Duration::from_millis(100));
                 }
                 renamed.unwrap_or_else(|e| panic!("renaming the template to {name}: {e}"));
-                let older: Vec<String> = pg_database::table
-                    .select(pg_database::datname)
-                    .filter(pg_database::datname.like("tessera\\_template\\_%"))
-                    .filter(pg_database::datname.ne(&name))
-                    .load(&mut admin)
-                    .unwrap_or_default();
-                for old in older {
-                    let _ = admin.batch_execute(&format!("DROP DATABASE IF EXISTS {old} WITH (FORCE)"));
-                }
             }
             let _ = admin.batch_execute(&format!("SELECT pg_advisory_unlock({TEMPLATE_LOCK})"));
             Some(name)
