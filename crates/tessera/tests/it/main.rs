@@ -42,6 +42,7 @@ mod readiness;
 mod registration;
 mod revocation;
 mod server;
+mod sign_in_factors;
 mod token;
 mod token_exchange;
 mod userinfo;
