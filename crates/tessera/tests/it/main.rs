@@ -35,6 +35,7 @@ mod multi_node;
 mod oidc_flow;
 mod pages;
 mod par;
+mod passkeys;
 mod protected_resources;
 mod protocol_grammar;
 mod races;
