@@ -8,6 +8,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde_json::{Map, Value};
 use thiserror::Error;
 
+use crate::assurance::Acr;
 use crate::claims::{has_value, is_reserved};
 use crate::ids::{ClientId, GrantId};
 use crate::scope::{IdentityGrant, OFFLINE_ACCESS, ResolvedScopes, ScopeSet, ScopeToken};
@@ -131,8 +132,8 @@ pub struct AccessTokenFacts<'a> {
     pub machine: bool,
 }
 
-/// RFC 9068 §2.2: `iss sub aud client_id scope iat nbf exp jti`, with `auth_time amr sid`
-/// when known, Tessera's `grant_id` for a user's grant and `gty` for a machine token.
+/// RFC 9068 §2.2: `iss sub aud client_id scope iat nbf exp jti`, with `auth_time acr amr
+/// sid` when known (RFC 9068 §2.2.1: `acr` is derived from `amr`, [`Acr::of`]), Tessera's `grant_id` for a user's grant and `gty` for a machine token.
 pub fn access_token_claims(facts: &AccessTokenFacts<'_>) -> Map<String, Value> {
     let mut claims = Map::new();
     claims.insert("iss".into(), Value::String(facts.issuer.to_owned()));
@@ -155,9 +156,7 @@ pub fn access_token_claims(facts: &AccessTokenFacts<'_>) -> Map<String, Value> {
     if let Some(auth_time) = facts.auth_time {
         claims.insert("auth_time".into(), Value::from(auth_time));
     }
-    if !facts.amr.is_empty() {
-        claims.insert("amr".into(), Value::from(facts.amr.to_vec()));
-    }
+    insert_acr_and_amr(&mut claims, facts.amr);
     if let Some(sid) = facts.sid {
         claims.insert("sid".into(), Value::String(sid.to_owned()));
     }
@@ -184,7 +183,8 @@ pub struct IdTokenFacts<'a> {
     pub amr: &'a [String],
 }
 
-/// OIDC Core §2: `iss sub aud azp iat exp`, and `auth_time nonce sid amr` when known,
+/// OIDC Core §2: `iss sub aud azp iat exp`, and `auth_time nonce sid acr amr` when known
+/// (`acr` derived from `amr`, [`Acr::of`]),
 /// over `claims` (the identity scopes' claims and any custom ones), which cannot replace
 /// them. The caller adds `at_hash`, which needs the access token.
 pub fn id_token_claims(facts: &IdTokenFacts<'_>, mut claims: Map<String, Value>) -> Map<String, Value> {
@@ -194,7 +194,7 @@ pub fn id_token_claims(facts: &IdTokenFacts<'_>, mut claims: Map<String, Value>)
     claims.insert("azp".into(), Value::String(facts.client_id.to_string()));
     claims.insert("iat".into(), Value::from(facts.issued_at));
     claims.insert("exp".into(), Value::from(facts.expires_at));
-    for name in ["auth_time", "nonce", "sid", "amr"] {
+    for name in ["auth_time", "nonce", "sid", "acr", "amr"] {
         claims.remove(name);
     }
     if let Some(auth_time) = facts.auth_time {
@@ -206,10 +206,20 @@ pub fn id_token_claims(facts: &IdTokenFacts<'_>, mut claims: Map<String, Value>)
     if let Some(sid) = facts.sid {
         claims.insert("sid".into(), Value::String(sid.to_owned()));
     }
-    if !facts.amr.is_empty() {
-        claims.insert("amr".into(), Value::from(facts.amr.to_vec()));
-    }
+    insert_acr_and_amr(&mut claims, facts.amr);
     claims
+}
+
+/// OIDC Core §2 `acr` and RFC 8176 `amr`: both absent without an authentication (a client
+/// acting for itself), `acr` always the level the `amr` values reach, so the two cannot
+/// disagree in any token.
+fn insert_acr_and_amr(claims: &mut Map<String, Value>, amr: &[String]) {
+    if let Some(acr) = Acr::of(amr) {
+        claims.insert("acr".into(), Value::String(acr.as_str().to_owned()));
+    }
+    if !amr.is_empty() {
+        claims.insert("amr".into(), Value::from(amr.to_vec()));
+    }
 }
 
 /// RFC 7662 §2.2: an active token's answer: `active`, the caller's `scope` (the token's

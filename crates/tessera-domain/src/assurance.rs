@@ -22,6 +22,8 @@ use std::str::FromStr;
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
+use crate::scope::ScopeSet;
+
 /// RFC 8176 §2 method reference values Tessera emits.
 pub mod amr {
     /// A password.
@@ -230,6 +232,27 @@ impl Requirement {
     }
 }
 
+/// The scopes of `scope` whose requirement (`requirement_of`, by scope name) an
+/// authentication with `amr` at `auth_time` still meets at `now`: what a refresh or a
+/// token exchange may carry into a new access token (docs/authentication.md, "Assurance
+/// per API scope": a refresh cannot carry a scope past its required recency, or past a
+/// level raised since). Scopes without a requirement always stay.
+pub fn within_reach(
+    scope: &ScopeSet,
+    requirement_of: impl Fn(&str) -> Option<Requirement>,
+    amr: &[String],
+    auth_time: Option<i64>,
+    now: i64,
+) -> ScopeSet {
+    let mut kept = ScopeSet::new();
+    for token in scope.iter() {
+        if requirement_of(token.as_str()).is_none_or(|r| r.is_met(amr, auth_time, now)) {
+            kept.insert(token.clone());
+        }
+    }
+    kept
+}
+
 /// What is missing to meet a [`Requirement`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Step {
@@ -406,6 +429,23 @@ mod tests {
         assert!(Requirement::new(Acr::OneFactor, Some(0)).is_err());
         assert!(Requirement::new(Acr::OneFactor, Some(MAX_RECENCY_SECONDS + 1)).is_err());
         assert!(Requirement::new(Acr::OneFactor, Some(MAX_RECENCY_SECONDS)).is_ok());
+    }
+
+    #[test]
+    fn a_scope_past_its_recency_or_level_is_out_of_reach() {
+        let scope = ScopeSet::parse("openid orders pay").unwrap();
+        let recent = Requirement::new(Acr::OneFactor, Some(300)).unwrap();
+        let strong = Requirement::new(Acr::TwoFactor, None).unwrap();
+        let rules = |name: &str| match name {
+            "pay" => Some(recent),
+            "orders" => Some(strong),
+            _ => None,
+        };
+        let pwd = strings(&["pwd"]);
+        assert_eq!(within_reach(&scope, rules, &pwd, Some(1_000), 1_300).to_string(), "openid pay");
+        assert_eq!(within_reach(&scope, rules, &pwd, Some(1_000), 1_301).to_string(), "openid");
+        let two = strings(&["mfa", "otp", "pwd"]);
+        assert_eq!(within_reach(&scope, rules, &two, Some(1_000), 1_000).to_string(), "openid orders pay");
     }
 
     #[test]

@@ -7,6 +7,7 @@
 use serde::Deserialize;
 
 use crate::application::{SettingsError, TokenFormat, check_description};
+use crate::assurance::{Acr, Requirement};
 use crate::names::{ConnectionName, DisplayName, ScopeName};
 use crate::protected_resource::ResourceUri;
 
@@ -31,6 +32,14 @@ pub struct NewConnectionInput {
     /// Clients may send it as `resource` instead of the name. Default: none.
     #[cfg_attr(feature = "openapi", schema(example = "https://billing.example.com"))]
     pub resource_uri: Option<String>,
+    /// The authentication level every token carrying this connection's scopes (a scope's own requirement replaces it) needs: `1fa`, `2fa` or
+    /// `phr` (docs/authentication.md, "Assurance per API scope"). Default: none.
+    #[cfg_attr(feature = "openapi", schema(example = "phr"))]
+    pub required_acr: Option<String>,
+    /// How recent (seconds since the user's `auth_time`, 1 to 86400) that authentication
+    /// must be; with no `required_acr`, any level (`1fa`). Default: none.
+    #[cfg_attr(feature = "openapi", schema(example = 300))]
+    pub required_max_age: Option<i64>,
 }
 
 /// A connection's settings as given to replace them (the name never changes).
@@ -46,6 +55,14 @@ pub struct ConnectionUpdate {
     pub access_token_format: Option<String>,
     /// The API's resource identifier (see create), or null for none.
     pub resource_uri: Option<String>,
+    /// The authentication level every token carrying this connection's scopes (a scope's own requirement replaces it) needs: `1fa`, `2fa` or
+    /// `phr` (docs/authentication.md, "Assurance per API scope"). Default: none.
+    #[cfg_attr(feature = "openapi", schema(example = "phr"))]
+    pub required_acr: Option<String>,
+    /// How recent (seconds since the user's `auth_time`, 1 to 86400) that authentication
+    /// must be; with no `required_acr`, any level (`1fa`). Default: none.
+    #[cfg_attr(feature = "openapi", schema(example = 300))]
+    pub required_max_age: Option<i64>,
 }
 
 /// An API scope added to a connection, as given.
@@ -60,6 +77,33 @@ pub struct ApiScopeBody {
     pub display_name: Option<String>,
     /// Free text for administrators (at most 1000 characters).
     pub description: Option<String>,
+    /// The authentication level every token carrying this scope (else its connection's requirement applies) needs: `1fa`, `2fa` or
+    /// `phr` (docs/authentication.md, "Assurance per API scope"). Default: none.
+    #[cfg_attr(feature = "openapi", schema(example = "phr"))]
+    pub required_acr: Option<String>,
+    /// How recent (seconds since the user's `auth_time`, 1 to 86400) that authentication
+    /// must be; with no `required_acr`, any level (`1fa`). Default: none.
+    #[cfg_attr(feature = "openapi", schema(example = 300))]
+    pub required_max_age: Option<i64>,
+}
+
+/// An API scope's settings as given to replace them (the name never changes).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct ApiScopeUpdate {
+    /// Shown on consent pages. Default: the name.
+    pub display_name: Option<String>,
+    /// Free text for administrators (at most 1000 characters).
+    pub description: Option<String>,
+    /// The authentication level every token carrying this scope (else its connection's requirement applies) needs: `1fa`, `2fa` or
+    /// `phr` (docs/authentication.md, "Assurance per API scope"). Default: none.
+    #[cfg_attr(feature = "openapi", schema(example = "phr"))]
+    pub required_acr: Option<String>,
+    /// How recent (seconds since the user's `auth_time`, 1 to 86400) that authentication
+    /// must be; with no `required_acr`, any level (`1fa`). Default: none.
+    #[cfg_attr(feature = "openapi", schema(example = 300))]
+    pub required_max_age: Option<i64>,
 }
 
 /// A connection's settings, valid.
@@ -70,6 +114,8 @@ pub struct ConnectionSettings {
     pub access_token_format: Option<TokenFormat>,
     /// RFC 8707 / RFC 9728: the resource identifier, if any.
     pub resource_uri: Option<String>,
+    /// What tokens carrying the connection's scopes need, unless a scope has its own.
+    pub requirement: Option<Requirement>,
 }
 
 /// A new connection, valid: its name and its settings.
@@ -81,6 +127,8 @@ pub struct NewApiConnection {
     pub access_token_format: Option<TokenFormat>,
     /// RFC 8707 / RFC 9728: the resource identifier, if any.
     pub resource_uri: Option<String>,
+    /// What tokens carrying the connection's scopes need, unless a scope has its own.
+    pub requirement: Option<Requirement>,
 }
 
 /// A new API scope, valid.
@@ -89,6 +137,34 @@ pub struct NewApiScope {
     pub name: String,
     pub display_name: String,
     pub description: String,
+    /// What tokens carrying the scope need; `None`: its connection's requirement.
+    pub requirement: Option<Requirement>,
+}
+
+/// An API scope's settings, valid (the name never changes).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiScopeSettings {
+    pub display_name: String,
+    pub description: String,
+    /// What tokens carrying the scope need; `None`: its connection's requirement.
+    pub requirement: Option<Requirement>,
+}
+
+/// The requirement an administrator gave as `required_acr` and `required_max_age`
+/// ([`Requirement::new`]): none when neither is given (an empty level is none), the
+/// weakest level `1fa` when only a recency is. Errors name the field.
+pub fn requirement_setting(acr: Option<&str>, max_age: Option<i64>) -> Result<Option<Requirement>, SettingsError> {
+    let acr = acr
+        .map(str::trim)
+        .filter(|a| !a.is_empty())
+        .map(|a| a.parse::<Acr>().map_err(|e| SettingsError::new("required_acr", e)))
+        .transpose()?;
+    if acr.is_none() && max_age.is_none() {
+        return Ok(None);
+    }
+    Requirement::new(acr.unwrap_or(Acr::OneFactor), max_age)
+        .map(Some)
+        .map_err(|e| SettingsError::new("required_max_age", e))
 }
 
 /// A display name, or `fallback` (the thing's name) when none or only spaces are given.
@@ -118,6 +194,7 @@ impl NewConnectionInput {
             description: check_description("description", self.description.as_deref())?,
             access_token_format: token_format(self.access_token_format.as_deref())?,
             resource_uri: resource_uri(self.resource_uri.as_deref())?,
+            requirement: requirement_setting(self.required_acr.as_deref(), self.required_max_age)?,
             name: name.into_string(),
         })
     }
@@ -133,6 +210,7 @@ impl ConnectionUpdate {
             description: check_description("description", self.description.as_deref())?,
             access_token_format: token_format(self.access_token_format.as_deref())?,
             resource_uri: resource_uri(self.resource_uri.as_deref())?,
+            requirement: requirement_setting(self.required_acr.as_deref(), self.required_max_age)?,
         })
     }
 }
@@ -144,7 +222,19 @@ impl ApiScopeBody {
         Ok(NewApiScope {
             display_name: display_name_or(self.display_name.as_deref(), name.as_str())?,
             description: check_description("description", self.description.as_deref())?,
+            requirement: requirement_setting(self.required_acr.as_deref(), self.required_max_age)?,
             name: name.into_string(),
+        })
+    }
+}
+
+impl ApiScopeUpdate {
+    /// Checks the display name (default: `name`), description and requirement.
+    pub fn into_settings(self, name: &str) -> Result<ApiScopeSettings, SettingsError> {
+        Ok(ApiScopeSettings {
+            display_name: display_name_or(self.display_name.as_deref(), name)?,
+            description: check_description("description", self.description.as_deref())?,
+            requirement: requirement_setting(self.required_acr.as_deref(), self.required_max_age)?,
         })
     }
 }
@@ -193,5 +283,25 @@ mod tests {
         assert_eq!(uri.field, "resource_uri");
         let scope = ApiScopeBody { name: "orders read".into(), ..Default::default() }.into_new().unwrap_err();
         assert_eq!(scope.field, "name");
+    }
+
+    #[test]
+    fn a_requirement_is_a_level_and_an_optional_recency() {
+        assert_eq!(requirement_setting(None, None), Ok(None));
+        assert_eq!(requirement_setting(Some(" "), None), Ok(None));
+        assert_eq!(
+            requirement_setting(Some("phr"), Some(300)),
+            Ok(Some(Requirement { acr: Acr::PhishingResistant, max_age: Some(300) }))
+        );
+        assert_eq!(
+            requirement_setting(None, Some(60)),
+            Ok(Some(Requirement { acr: Acr::OneFactor, max_age: Some(60) }))
+        );
+        assert_eq!(requirement_setting(Some("gold"), None).unwrap_err().field, "required_acr");
+        assert_eq!(requirement_setting(Some("2fa"), Some(0)).unwrap_err().field, "required_max_age");
+        let scope = ApiScopeBody { name: "orders:pay".into(), required_acr: Some("aal3".into()), ..Default::default() }
+            .into_new()
+            .unwrap_err();
+        assert_eq!(scope.field, "required_acr");
     }
 }

@@ -45,14 +45,15 @@ pub use assembly::{
     AccessTokenFacts, IdTokenFacts, IdentityClaims, TargetError, access_token_audience_and_scope, access_token_claims,
     claims_for_id_token, claims_for_userinfo, id_token_claims, introspection_answer,
 };
-pub use assurance::{Acr, Factor, Requirement, SignInPolicy, Step};
+pub use assurance::{Acr, Factor, Requirement, SignInPolicy, Step, within_reach};
 pub use claim_value::ClaimValueType;
 pub use claims::{
     ClaimError, ClaimName, CustomClaimKey, RESERVED_CLAIMS, check_custom_claims, check_not_reserved, has_value,
     is_reserved, validate_claim_input,
 };
 pub use connection::{
-    ApiScopeBody, ConnectionSettings, ConnectionUpdate, NewApiConnection, NewApiScope, NewConnectionInput,
+    ApiScopeBody, ApiScopeSettings, ApiScopeUpdate, ConnectionSettings, ConnectionUpdate, NewApiConnection,
+    NewApiScope, NewConnectionInput, requirement_setting,
 };
 pub use date::{ClaimDate, DateError};
 pub use ids::{ApplicationId, ClientId, ConnectionId, GrantId, UserId};

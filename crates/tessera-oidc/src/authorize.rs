@@ -20,6 +20,7 @@ use tessera_store::{
 use tessera_tokens::{SecretHash, generate_secret};
 
 use self::request::AuthorizationRequest;
+use crate::assurance;
 use crate::error::{Refusal, Untrusted, expired, run_blocking};
 use crate::form::Params;
 use crate::reply::{ReplyTo, ResponseMode, reply};
@@ -285,6 +286,8 @@ pub(crate) fn check_rest(
     let prompt = request::check_prompt(params)?;
     let max_age = request::check_max_age(params)?;
     let nonce = request::check_text(params, "nonce")?;
+    let acr_values = request::check_acr_values(params)?;
+    let essential_acr = request::check_claims(params)?;
     let login_hint = request::check_text(params, "login_hint")?;
     let hinted_sub = match params.get("id_token_hint") {
         None => None,
@@ -307,13 +310,16 @@ pub(crate) fn check_rest(
         resources,
         device: None,
         dpop_jkt: request::check_dpop_jkt(params)?,
+        acr_values,
+        essential_acr,
         first_factor: None,
     })
 }
 
-/// The next step of a pending request (OIDC Core §3.1.2.3–§3.1.2.5): sign in, required
-/// claims, consent, or the code. With `prompt=none` every step needing the user is an
-/// error to the client instead (§3.1.2.6).
+/// The next step of a pending request (OIDC Core §3.1.2.3–§3.1.2.5): sign in, the
+/// authentication the request needs (`crate::assurance`: a fresh sign-in or one more
+/// factor), required claims, consent, or the code. With `prompt=none` every step needing
+/// the user is an error to the client instead (§3.1.2.6).
 pub(crate) fn decide(
     conn: &mut AnyConnection,
     state: &OidcState,
@@ -357,6 +363,18 @@ pub(crate) fn decide(
     let Some(user) = user.filter(|_| !fresh_sign_in_needed && !hint_mismatch) else {
         return Ok(ask("/login", "login_required", "the user must sign in"));
     };
+    // docs/authentication.md: the level and recency the policy, the request and its API
+    // scopes need, before anything else is asked of the user. The configuration comes
+    // from memory; when it is due for a look, it is read on this transaction's own
+    // connection (callers hold a write transaction: no second pooled connection).
+    let config = match state.store.config_if_current() {
+        Some(config) => config,
+        None => std::sync::Arc::new(Config::load(conn, now)?),
+    };
+    let requirement = assurance::requirement_for(state, &config, app, request);
+    if let Some(step) = assurance::step_up(requirement, request, &session.amr, session.auth_time, now) {
+        return Ok(ask(step.path, step.error, step.description));
+    }
     let values = users::claim_values(conn, &user)?;
     if !tessera_domain::missing_required_claims(&app.settings.required_claims, &values).is_empty() {
         return Ok(ask(REQUIRED_CLAIMS_PATH, "interaction_required", "the user must provide required information"));

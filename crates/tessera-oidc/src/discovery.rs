@@ -50,6 +50,7 @@ fn build(state: &OidcState, config: &Config) -> String {
         .collect();
     let claims_supported: Vec<&str> = claims.iter().map(|c| c.name.as_str()).collect();
     let algs: Vec<&str> = SigningAlgorithm::ALL.iter().map(|a| a.as_str()).collect();
+    let acr_values: Vec<&str> = tessera_domain::Acr::ALL.iter().map(|a| a.as_str()).collect();
     // RFC 9728 §4: the resource identifiers of the APIs this server issues tokens for.
     let protected_resources: Vec<&str> =
         config.connections().iter().filter_map(|c| c.resource_uri.as_deref()).collect();
@@ -88,6 +89,11 @@ fn build(state: &OidcState, config: &Config) -> String {
         "revocation_endpoint_auth_signing_alg_values_supported": algs,
         "introspection_signing_alg_values_supported": ["ES256"],
         "prompt_values_supported": ["none", "login", "consent", "select_account"],
+        // OIDC Discovery §3: the levels `acr` takes and `acr_values` may ask, weakest
+        // first (docs/authentication.md).
+        "acr_values_supported": acr_values,
+        // Only an essential `acr` of the `claims` parameter is read (OIDC Core §5.5.1.1);
+        // its other members are ignored, so the parameter is not advertised.
         "claims_parameter_supported": false,
         // RFC 9101 / OIDC Core §6: request objects by value, signed with the client's keys
         // (its jwks or jwks_uri), or by reference: a request_uri the pushed authorization

@@ -16,6 +16,7 @@
 
 mod access_token;
 mod account;
+mod assurance;
 mod authorize;
 mod bearer;
 mod client_auth;

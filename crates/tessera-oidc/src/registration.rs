@@ -306,7 +306,7 @@ pub(crate) fn configuration(state: &OidcState, app: &Application, extras: &Map<S
 
 /// The settings a client's new metadata gives, keeping what only an administrator sets:
 /// the description, token format and lifetimes, required claims, metadata, whether the
-/// application is enabled, and the switches the metadata does not name.
+/// application is enabled, its sign-in policy, and the switches the metadata does not name.
 pub(crate) fn keep_admin_settings(old: &ApplicationSettings, parsed: ApplicationSettings) -> ApplicationSettings {
     ApplicationSettings {
         description: old.description.clone(),
@@ -317,6 +317,7 @@ pub(crate) fn keep_admin_settings(old: &ApplicationSettings, parsed: Application
         require_signed_request_object: old.require_signed_request_object && parsed.jwks.is_some(),
         require_verified_email: old.require_verified_email,
         self_registration: old.self_registration,
+        sign_in_policy: old.sign_in_policy,
         app_metadata: old.app_metadata.clone(),
         enabled: old.enabled,
         required_claims: old.required_claims.clone(),

@@ -31,6 +31,9 @@ pub struct OidcSettings {
     pub rate_limits: crate::rate_limit::RateLimits,
     /// Dynamic client registration and Client ID Metadata Documents (`registration`).
     pub client_registration: crate::registration::ClientRegistrationSettings,
+    /// The server's sign-in policy (docs/authentication.md); an application's stricter
+    /// one wins (`crate::assurance`).
+    pub sign_in_policy: tessera_domain::SignInPolicy,
 }
 
 impl OidcSettings {
@@ -46,6 +49,7 @@ impl OidcSettings {
             dpop_nonce_required: false,
             rate_limits: crate::rate_limit::RateLimits::default(),
             client_registration: crate::registration::ClientRegistrationSettings::default(),
+            sign_in_policy: tessera_domain::SignInPolicy::Password,
         }
     }
 

@@ -92,6 +92,7 @@ struct Row {
     registration: Option<String>,
     jwks_uri: Option<String>,
     request_uris: String,
+    sign_in_policy: Option<String>,
 }
 
 fn parse<T: FromStr>(field: &str, value: &str) -> StoreResult<T> {
@@ -165,6 +166,7 @@ fn columns(
         diesel::dsl::Eq<applications::self_registration, bool>,
         diesel::dsl::Eq<applications::jwks_uri, Option<String>>,
         diesel::dsl::Eq<applications::request_uris, String>,
+        diesel::dsl::Eq<applications::sign_in_policy, Option<&'static str>>,
     ),
 ) {
     let grant_types: Vec<&str> = s.grant_types.iter().map(|g| g.as_str()).collect();
@@ -197,6 +199,7 @@ fn columns(
             applications::self_registration.eq(s.self_registration),
             applications::jwks_uri.eq(s.jwks_uri.clone()),
             applications::request_uris.eq(crate::json::json_list(&s.request_uris)),
+            applications::sign_in_policy.eq(s.sign_in_policy.map(|p| p.as_str())),
         ),
     )
 }
@@ -406,6 +409,7 @@ fn from_parts(row: Row, lists: Lists) -> StoreResult<Application> {
         backchannel_logout_session_required: row.backchannel_logout_session_required,
         require_verified_email: row.require_verified_email,
         self_registration: row.self_registration,
+        sign_in_policy: row.sign_in_policy.as_deref().map(|p| parse("sign-in policy", p)).transpose()?,
         jwks: row.jwks.as_deref().map(crate::json::parse).transpose()?,
         jwks_uri: row.jwks_uri,
         request_uris: crate::json::parse_as(&row.request_uris)?,

@@ -23,7 +23,7 @@ use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
 use diesel::prelude::*;
-use tessera_domain::{ApplicationId, ClientId, ConnectionId, ScopeCatalog, TokenSubject};
+use tessera_domain::{ApplicationId, ClientId, ConnectionId, Requirement, ScopeCatalog, TokenSubject};
 
 use crate::applications::{self, Application, ApplicationSecret};
 use crate::connections::{self, ApiConnection, ConnectionSecret};
@@ -47,6 +47,8 @@ pub struct Config {
     connection_secrets: HashMap<ConnectionId, Vec<ConnectionSecret>>,
     scopes: Vec<Scope>,
     catalog: ScopeCatalog,
+    /// Each API scope's requirement: its own, else its connection's.
+    requirements: HashMap<String, Requirement>,
     claim_types: Vec<ClaimType>,
     scripts: Vec<CustomClaimScript>,
     variables: Vec<EnvironmentVariable>,
@@ -70,6 +72,7 @@ impl Config {
         }
         let scopes = scopes::list_scopes(conn, None)?;
         let catalog = catalog_of(&scopes)?;
+        let requirements = requirements_of(&scopes, &connections);
         Ok(Config {
             version,
             by_client_id: applications.iter().enumerate().map(|(i, a)| (a.client_id.clone(), i)).collect(),
@@ -81,6 +84,7 @@ impl Config {
             connection_secrets,
             scopes,
             catalog,
+            requirements,
             claim_types: scopes::list_claim_types(conn)?,
             scripts: scripts::all(conn)?,
             variables: scripts::list_variables(conn)?,
@@ -138,6 +142,13 @@ impl Config {
     /// Every identity scope with its claims and every API scope with its connection.
     pub fn catalog(&self) -> &ScopeCatalog {
         &self.catalog
+    }
+
+    /// What a token carrying API scope `scope` needs (docs/authentication.md, "Assurance
+    /// per API scope"): the scope's own requirement, else its connection's; `None` for
+    /// an identity scope or an API scope without either.
+    pub fn scope_requirement(&self, scope: &str) -> Option<Requirement> {
+        self.requirements.get(scope).copied()
     }
 
     pub fn claim_types(&self) -> &[ClaimType] {
@@ -202,6 +213,18 @@ fn catalog_of(scopes: &[Scope]) -> StoreResult<ScopeCatalog> {
         added.map_err(|e| StoreError::Corrupt(format!("scope catalogue: {e}")))?;
     }
     Ok(catalog)
+}
+
+/// Each API scope's effective requirement: its own, else its connection's.
+fn requirements_of(scopes: &[Scope], connections: &[ApiConnection]) -> HashMap<String, Requirement> {
+    scopes
+        .iter()
+        .filter_map(|scope| {
+            let (connection_id, _) = scope.connection.as_ref()?;
+            let inherited = || connections.iter().find(|c| &c.id == connection_id).and_then(|c| c.requirement);
+            scope.requirement.or_else(inherited).map(|r| (scope.name.clone(), r))
+        })
+        .collect()
 }
 
 /// The current time in unix seconds (to tell live secrets when loading).

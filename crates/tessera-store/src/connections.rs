@@ -4,7 +4,7 @@
 use std::str::FromStr;
 
 use diesel::prelude::*;
-use tessera_domain::{ConnectionId, TokenExchangePolicy, TokenFormat};
+use tessera_domain::{ConnectionId, Requirement, TokenExchangePolicy, TokenFormat};
 
 use crate::error::found;
 use crate::page::{Page, Paged};
@@ -29,6 +29,9 @@ pub struct ApiConnection {
     /// RFC 8707 / RFC 9728: the resource identifier clients may send as `resource`
     /// instead of the name; unique among connections.
     pub resource_uri: Option<String>,
+    /// What tokens carrying the connection's scopes need, unless a scope has its own
+    /// (docs/authentication.md, "Assurance per API scope").
+    pub requirement: Option<Requirement>,
 }
 
 #[derive(Queryable, Selectable)]
@@ -43,6 +46,8 @@ struct Row {
     updated_at: i64,
     token_exchange_policy: String,
     resource_uri: Option<String>,
+    required_acr: Option<String>,
+    required_max_age: Option<i64>,
 }
 
 impl TryFrom<Row> for ApiConnection {
@@ -54,6 +59,7 @@ impl TryFrom<Row> for ApiConnection {
             .map(|f| TokenFormat::from_str(f).map_err(|_| StoreError::Corrupt(format!("token format {f:?}"))))
             .transpose()?;
         Ok(ApiConnection {
+            requirement: crate::scopes::requirement_of(&row.name, row.required_acr.as_deref(), row.required_max_age)?,
             access_token_format,
             token_exchange: crate::json::parse_as(&row.token_exchange_policy)?,
             id: ConnectionId::from(row.id),
@@ -89,6 +95,8 @@ pub fn create(
             api_connections::description.eq(&new.description),
             api_connections::access_token_format.eq(new.access_token_format.map(|f| f.as_str())),
             api_connections::resource_uri.eq(new.resource_uri.as_deref()),
+            api_connections::required_acr.eq(new.requirement.map(|r| r.acr.as_str())),
+            api_connections::required_max_age.eq(new.requirement.and_then(|r| r.max_age)),
             api_connections::created_at.eq(now),
             api_connections::updated_at.eq(now),
         ))
@@ -176,8 +184,8 @@ pub fn find_by_resource_uri(conn: &mut AnyConnection, uri: &str) -> StoreResult<
         .transpose()
 }
 
-/// Changes what may change: display name, description, token format and resource URI
-/// (the name is the audience of issued tokens and never changes).
+/// Changes what may change: display name, description, token format, resource URI and
+/// requirement (the name is the audience of issued tokens and never changes).
 pub fn update(
     conn: &mut AnyConnection,
     id: &ConnectionId,
@@ -191,6 +199,8 @@ pub fn update(
             api_connections::description.eq(&settings.description),
             api_connections::access_token_format.eq(settings.access_token_format.map(|f| f.as_str())),
             api_connections::resource_uri.eq(settings.resource_uri.as_deref()),
+            api_connections::required_acr.eq(settings.requirement.map(|r| r.acr.as_str())),
+            api_connections::required_max_age.eq(settings.requirement.and_then(|r| r.max_age)),
             api_connections::updated_at.eq(now),
         ))
         .execute(conn)

@@ -58,6 +58,8 @@ diesel::table! {
         updated_at -> BigInt,
         token_exchange_policy -> Text,
         resource_uri -> Nullable<Text>,
+        required_acr -> Nullable<Text>,
+        required_max_age -> Nullable<BigInt>,
     }
 }
 
@@ -82,6 +84,8 @@ diesel::table! {
         show_in_discovery -> Bool,
         created_at -> BigInt,
         updated_at -> BigInt,
+        required_acr -> Nullable<Text>,
+        required_max_age -> Nullable<BigInt>,
     }
 }
 
@@ -126,6 +130,7 @@ diesel::table! {
         request_uris -> Text,
         /// `dynamic` (RFC 7591) or `metadata_document`; NULL: created by an administrator.
         registration -> Nullable<Text>,
+        sign_in_policy -> Nullable<Text>,
     }
 }
 

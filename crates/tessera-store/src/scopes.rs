@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::str::FromStr;
 
 use diesel::prelude::*;
-use tessera_domain::{ClaimValueType, ConnectionId};
+use tessera_domain::{Acr, ApiScopeSettings, ClaimValueType, ConnectionId, Requirement};
 
 use crate::error::found;
 use crate::schema::{api_connections, application_required_claims, claim_types, scope_claims, scopes};
@@ -199,6 +199,9 @@ pub struct Scope {
     pub claims: Vec<String>,
     /// The API connection an API scope belongs to: (id, name).
     pub connection: Option<(ConnectionId, String)>,
+    /// What tokens carrying an API scope need; `None`: its connection's requirement
+    /// (docs/authentication.md, "Assurance per API scope").
+    pub requirement: Option<Requirement>,
     pub created_at: i64,
     pub updated_at: i64,
 }
@@ -215,6 +218,17 @@ struct ScopeRow {
     show_in_discovery: bool,
     created_at: i64,
     updated_at: i64,
+    required_acr: Option<String>,
+    required_max_age: Option<i64>,
+}
+
+/// A stored requirement (`required_acr`, `required_max_age` of a scope or connection
+/// named `owner`), as the settings parser wrote it.
+pub(crate) fn requirement_of(owner: &str, acr: Option<&str>, max_age: Option<i64>) -> StoreResult<Option<Requirement>> {
+    let Some(acr) = acr else { return Ok(None) };
+    let corrupt = || StoreError::Corrupt(format!("{owner} requires {acr:?} within {max_age:?}"));
+    let acr: Acr = acr.parse().map_err(|_| corrupt())?;
+    Requirement::new(acr, max_age).map(Some).map_err(|_| corrupt())
 }
 
 /// An identity scope to create or the new state of a custom one.
@@ -278,7 +292,42 @@ pub fn create_api_scope(
         false,
         now,
     )?;
+    write_requirement(conn, &input.name, input.requirement)?;
     get_scope(conn, &input.name)
+}
+
+/// Replaces an API scope's display name, description and requirement (the name and the
+/// connection never change).
+pub fn update_api_scope(
+    conn: &mut AnyConnection,
+    name: &str,
+    settings: &ApiScopeSettings,
+    now: i64,
+) -> StoreResult<Scope> {
+    crate::config_changes::mark();
+    let scope = get_scope(conn, name)?;
+    if scope.kind != ScopeKind::Api {
+        return Err(StoreError::invalid("name", format!("{name} is an identity scope")));
+    }
+    diesel::update(scopes::table.find(name))
+        .set((
+            scopes::display_name.eq(&settings.display_name),
+            scopes::description.eq(&settings.description),
+            scopes::updated_at.eq(now),
+        ))
+        .execute(conn)?;
+    write_requirement(conn, name, settings.requirement)?;
+    get_scope(conn, name)
+}
+
+fn write_requirement(conn: &mut AnyConnection, name: &str, requirement: Option<Requirement>) -> StoreResult<()> {
+    diesel::update(scopes::table.find(name))
+        .set((
+            scopes::required_acr.eq(requirement.map(|r| r.acr.as_str())),
+            scopes::required_max_age.eq(requirement.and_then(|r| r.max_age)),
+        ))
+        .execute(conn)?;
+    Ok(())
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -421,6 +470,7 @@ fn assemble(conn: &mut AnyConnection, rows: Vec<ScopeRow>) -> StoreResult<Vec<Sc
                 None => None,
             };
             Ok(Scope {
+                requirement: requirement_of(&row.name, row.required_acr.as_deref(), row.required_max_age)?,
                 claims: claims.remove(&row.name).unwrap_or_default(),
                 connection,
                 kind,

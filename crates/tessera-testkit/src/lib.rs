@@ -29,7 +29,7 @@ pub use fixtures::{NOW, admin, admin_key, management_key};
 /// ```ignore
 /// both_backends! {
 ///     /// A doc comment stays with its test.
-///     fn a(db: TestDatabase) { /* an empty database, not yet migrated */ }
+///     fn a(db: TestDatabase) { /* a migrated, seeded database (TestDatabase::sqlite_empty for one not yet touched) */ }
 ///     fn b(store: Store) { /* a migrated, seeded store */ }
 /// }
 /// both_backends! {

@@ -149,6 +149,11 @@ pub struct CreateApp {
     /// is otherwise offered when the server's registration_enabled allows it).
     #[arg(long)]
     pub no_self_registration: bool,
+    /// How strongly users must sign in to this application: password, second_factor or
+    /// passkey; the stricter of this and the server's sign_in_policy applies
+    /// (docs/authentication.md). Default: the server's.
+    #[arg(long, value_name = "POLICY")]
+    pub sign_in_policy: Option<String>,
     /// Free text for administrators (at most 1000 characters). Default: empty.
     #[arg(long, value_name = "TEXT")]
     pub description: Option<String>,
@@ -302,6 +307,7 @@ fn input(args: &CreateApp) -> Result<ApplicationInput, Fatal> {
         backchannel_logout_session_required: Some(args.backchannel_logout_session_required),
         require_verified_email: Some(args.require_verified_email),
         self_registration: Some(!args.no_self_registration),
+        sign_in_policy: args.sign_in_policy.clone(),
         app_metadata: args.app_metadata.as_deref().map(|raw| json("--app-metadata", raw)).transpose()?,
         enabled: Some(!args.disabled),
     })
@@ -337,6 +343,7 @@ const FLAGS: &[(&str, &str)] = &[
     ("backchannel_logout_session_required", "--backchannel-logout-session-required"),
     ("require_verified_email", "--require-verified-email"),
     ("self_registration", "--no-self-registration"),
+    ("sign_in_policy", "--sign-in-policy"),
     ("app_metadata", "--app-metadata"),
 ];
 
@@ -469,6 +476,7 @@ fn show(store: &Store, args: &ShowApp) -> Result<(), Fatal> {
     field("require signed request objects", yes_no(s.require_signed_request_object));
     field("require verified email", yes_no(s.require_verified_email));
     field("self-registration", yes_no(s.self_registration));
+    field("sign-in policy", s.sign_in_policy.map_or("(the server's)", |p| p.as_str()));
     field("jwks", &s.jwks.as_ref().map_or_else(|| "(none)".to_owned(), Value::to_string));
     field("jwks_uri", s.jwks_uri.as_deref().unwrap_or("(none)"));
     list_field("request URIs", &s.request_uris);

@@ -12,7 +12,7 @@ use clap::{Args, Subcommand};
 use serde_json::json;
 use tessera_admin::api::ApiError;
 use tessera_admin::api::connections as connections_api;
-use tessera_domain::{ApiScopeBody, ConnectionUpdate, NewConnectionInput};
+use tessera_domain::{ApiScopeBody, ApiScopeUpdate, ConnectionUpdate, NewConnectionInput};
 use tessera_store::connections::{self, ApiConnection};
 use tessera_store::scopes;
 use tessera_store::{Page, Store, StoreError};
@@ -45,6 +45,10 @@ pub enum ConnectionCommand {
     /// Set or clear the connection's resource URI (RFC 8707, RFC 9728): the API's URL,
     /// which clients may send as `resource` instead of the name.
     SetResourceUri(SetResourceUri),
+    /// Set or clear the authentication a connection's scopes, or one scope, require: a
+    /// level and how recent the sign-in must be (docs/authentication.md, "Assurance per
+    /// API scope").
+    SetRequirement(SetRequirement),
     /// Print the connection's RFC 9728 protected-resource metadata document, for its
     /// resource server to serve at `/.well-known/oauth-protected-resource` (needs a
     /// resource URI).
@@ -59,6 +63,31 @@ pub struct SetResourceUri {
     /// unique among connections. An empty value clears it.
     #[arg(long, value_name = "URL")]
     pub uri: String,
+}
+
+/// The requirement flags: a level and a recency.
+#[derive(Debug, Args, Default)]
+pub struct RequirementFlags {
+    /// The authentication level tokens carrying the scope need: 1fa, 2fa or phr
+    /// (default: none; for a scope, its connection's).
+    #[arg(long, value_name = "LEVEL")]
+    pub required_acr: Option<String>,
+    /// How recent the user's sign-in must be, in seconds (1 to 86400; default: any).
+    #[arg(long, value_name = "SECONDS")]
+    pub required_max_age: Option<i64>,
+}
+
+#[derive(Debug, Args)]
+pub struct SetRequirement {
+    /// The connection's name.
+    pub name: String,
+    /// One of the connection's scopes, to set that scope's own requirement instead of
+    /// the connection's.
+    #[arg(long)]
+    pub scope: Option<String>,
+    /// Without either flag, the requirement is cleared.
+    #[command(flatten)]
+    pub requirement: RequirementFlags,
 }
 
 #[derive(Debug, Args)]
@@ -93,6 +122,8 @@ pub struct CreateConnection {
     #[arg(long, value_name = "URL")]
     pub resource_uri: Option<String>,
     #[command(flatten)]
+    pub requirement: RequirementFlags,
+    #[command(flatten)]
     pub output: Output,
 }
 
@@ -123,6 +154,8 @@ pub struct AddScope {
     pub display_name: Option<String>,
     #[arg(long, default_value = "")]
     pub description: String,
+    #[command(flatten)]
+    pub requirement: RequirementFlags,
 }
 
 #[derive(Debug, Args)]
@@ -150,6 +183,7 @@ pub fn run(config: Option<&Path>, command: &ConnectionCommand) -> Result<(), Fat
         ConnectionCommand::Delete(named) => delete(&store, named),
         ConnectionCommand::TokenExchange(args) => token_exchange(&store, args),
         ConnectionCommand::SetResourceUri(args) => set_resource_uri(&store, args),
+        ConnectionCommand::SetRequirement(args) => set_requirement(&store, args),
         ConnectionCommand::Metadata(named) => metadata(&store, settings.issuer.as_str().trim_end_matches('/'), named),
     }
 }
@@ -167,6 +201,8 @@ fn api_failure(e: ApiError, name_flag: &str) -> Fatal {
         Some("description") => "--description",
         Some("access_token_format") => "--token-format",
         Some("resource_uri") => "--resource-uri",
+        Some("required_acr") => "--required-acr",
+        Some("required_max_age") => "--required-max-age",
         _ => return Fatal(e.body.message),
     };
     if e.status == StatusCode::CONFLICT && flag == "--resource-uri" {
@@ -192,6 +228,8 @@ fn create(store: &Store, args: &CreateConnection) -> Result<(), Fatal> {
         description: Some(args.description.clone()),
         access_token_format: args.token_format.clone(),
         resource_uri: args.resource_uri.clone(),
+        required_acr: args.requirement.required_acr.clone(),
+        required_max_age: args.requirement.required_max_age,
     };
     let (connection, secret) =
         connections_api::create_connection(store, &CommandLine, input).map_err(|e| api_failure(e, "--name"))?;
@@ -211,6 +249,8 @@ fn set_resource_uri(store: &Store, args: &SetResourceUri) -> Result<(), Fatal> {
         description: Some(connection.description.clone()),
         access_token_format: connection.access_token_format.map(|f| f.as_str().to_owned()),
         resource_uri: Some(args.uri.clone()),
+        required_acr: connection.requirement.map(|r| r.acr.as_str().to_owned()),
+        required_max_age: connection.requirement.and_then(|r| r.max_age),
     };
     let updated = connections_api::update_connection(store, &CommandLine, &connection.id, update).map_err(|e| {
         match api_failure(e, "--name") {
@@ -223,6 +263,51 @@ fn set_resource_uri(store: &Store, args: &SetResourceUri) -> Result<(), Fatal> {
         None => println!("{} has no resource URI.", updated.name),
     }
     Ok(())
+}
+
+fn set_requirement(store: &Store, args: &SetRequirement) -> Result<(), Fatal> {
+    let connection = find(store, &args.name)?;
+    let (acr, max_age) = (args.requirement.required_acr.clone(), args.requirement.required_max_age);
+    let (what, requirement) = match &args.scope {
+        Some(name) => {
+            let scope = store.read_transaction(|c| scopes::get_scope(c, name)).map_err(store_error)?;
+            let input = ApiScopeUpdate {
+                display_name: Some(scope.display_name),
+                description: Some(scope.description),
+                required_acr: acr,
+                required_max_age: max_age,
+            };
+            let (scope, _) = connections_api::update_connection_scope(store, &CommandLine, &connection.id, name, input)
+                .map_err(|e| api_failure(e, "--scope"))?;
+            (format!("the scope {}", scope.name), scope.requirement)
+        }
+        None => {
+            let update = ConnectionUpdate {
+                display_name: connection.display_name.clone(),
+                description: Some(connection.description.clone()),
+                access_token_format: connection.access_token_format.map(|f| f.as_str().to_owned()),
+                resource_uri: connection.resource_uri.clone(),
+                required_acr: acr,
+                required_max_age: max_age,
+            };
+            let updated = connections_api::update_connection(store, &CommandLine, &connection.id, update)
+                .map_err(|e| api_failure(e, "--name"))?;
+            (format!("the connection {}", updated.name), updated.requirement)
+        }
+    };
+    match requirement {
+        Some(r) => println!("{what} requires {}.", describe_requirement(r)),
+        None => println!("{what} requires nothing of its own."),
+    }
+    Ok(())
+}
+
+/// `phr within 300 s`.
+fn describe_requirement(requirement: tessera_domain::Requirement) -> String {
+    match requirement.max_age {
+        Some(seconds) => format!("{} within {seconds} s", requirement.acr),
+        None => requirement.acr.to_string(),
+    }
 }
 
 fn metadata(store: &Store, issuer: &str, named: &Named) -> Result<(), Fatal> {
@@ -277,8 +362,12 @@ fn show(store: &Store, named: &Named) -> Result<(), Fatal> {
         .map_err(store_error)?;
     if named.output.json {
         let mut value = describe(&connection);
-        value["scopes"] =
-            json!(scopes.iter().map(|s| json!({"name": s.name, "display_name": s.display_name})).collect::<Vec<_>>());
+        value["scopes"] = json!(
+            scopes
+                .iter()
+                .map(|s| json!({"name": s.name, "display_name": s.display_name, "requirement": s.requirement}))
+                .collect::<Vec<_>>()
+        );
         value["secrets"] = json!(
             secrets.iter().map(|s| json!({"created_at": s.created_at, "expires_at": s.expires_at})).collect::<Vec<_>>()
         );
@@ -290,7 +379,14 @@ fn show(store: &Store, named: &Named) -> Result<(), Fatal> {
     println!("description:   {}", connection.description);
     println!("token format:  {}", connection.access_token_format.map_or("(application's)", |f| f.as_str()));
     println!("resource URI:  {}", connection.resource_uri.as_deref().unwrap_or("(none)"));
-    println!("scopes:        {}", scopes.iter().map(|s| s.name.as_str()).collect::<Vec<_>>().join(" "));
+    println!("requires:      {}", connection.requirement.map_or_else(|| "(nothing)".to_owned(), describe_requirement));
+    for scope in &scopes {
+        let requires = match scope.requirement {
+            Some(own) => format!(" (requires {})", describe_requirement(own)),
+            None => String::new(),
+        };
+        println!("scope:         {}{requires}", scope.name);
+    }
     for secret in &secrets {
         let expiry = secret.expires_at.map_or_else(|| "does not expire".to_owned(), |t| format!("expires at {t}"));
         println!("secret:        created at {}, {expiry}", secret.created_at);
@@ -304,6 +400,8 @@ fn add_scope(store: &Store, args: &AddScope) -> Result<(), Fatal> {
         name: args.scope.clone(),
         display_name: args.display_name.clone(),
         description: Some(args.description.clone()),
+        required_acr: args.requirement.required_acr.clone(),
+        required_max_age: args.requirement.required_max_age,
     };
     let scope = connections_api::add_connection_scope(store, &CommandLine, &connection.id, input)
         .map_err(|e| api_failure(e, "--scope"))?;

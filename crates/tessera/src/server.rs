@@ -152,6 +152,7 @@ pub fn prepare(settings: &Settings) -> Result<Prepared, Fatal> {
             password_policy: settings.password_policy.clone(),
             rate_limits: settings.rate_limits,
             client_registration: settings.client_registration.clone(),
+            sign_in_policy: settings.sign_in_policy,
             ..tessera_oidc::OidcSettings::new(settings.issuer.as_str())
         },
         bootstrap_admin,

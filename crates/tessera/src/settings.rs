@@ -144,6 +144,9 @@ pub struct RawSettings {
     /// The origins (`scheme://host[:port]`) passkey ceremonies may come from. Empty (the
     /// default): the issuer's origin.
     pub webauthn_origins: Vec<String>,
+    /// How strongly users must sign in: `password`, `second_factor` or `passkey`; an
+    /// application may ask for more (docs/authentication.md, "Sign-in policy").
+    pub sign_in_policy: String,
 }
 
 impl Default for RawSettings {
@@ -199,6 +202,7 @@ impl Default for RawSettings {
             account_mail_resend_interval: 60,
             webauthn_rp_id: None,
             webauthn_origins: Vec::new(),
+            sign_in_policy: "password".into(),
         }
     }
 }
@@ -258,6 +262,8 @@ pub struct Settings {
     pub accounts: tessera_auth::AccountSettings,
     /// The WebAuthn relying party of passkeys (docs/authentication.md).
     pub webauthn: WebauthnSettings,
+    /// The server's sign-in policy; an application's stricter one wins.
+    pub sign_in_policy: tessera_domain::SignInPolicy,
     /// Where the settings came from, for `tessera config check`.
     pub sources: Vec<String>,
 }
@@ -496,7 +502,12 @@ impl Settings {
         };
         let accounts = account_settings(&raw)?;
         let webauthn = webauthn_settings(&raw)?;
+        let sign_in_policy =
+            raw.sign_in_policy.parse().map_err(|e: tessera_domain::assurance::UnknownSignInPolicy| {
+                SettingsError::new("sign_in_policy", e.to_string())
+            })?;
         Ok(Settings {
+            sign_in_policy,
             webauthn,
             outbound,
             outbox_poll_interval: std::time::Duration::from_millis(raw.outbox_poll_interval_ms),

@@ -140,6 +140,8 @@ mod tests {
             scope: "orders-api".into(),
             exp,
             cnf: None,
+            acr: None,
+            auth_time: None,
         }
     }
 

@@ -25,6 +25,8 @@ pub struct Config {
     /// RFC 9728: the protected-resource metadata document Tessera generated for this
     /// API's connection, served at its well-known URL and named in 401 answers.
     pub resource_metadata: Option<ResourceMetadata>,
+    /// RFC 9470: the authentication level and recency each route needs (`STEP_UP`).
+    pub step_up: Vec<(String, crate::step_up::Rule)>,
 }
 
 /// RFC 9728 §2: the metadata document (as Tessera's management API, console or
@@ -73,6 +75,7 @@ impl std::fmt::Debug for Config {
             .field("required_scope", &self.required_scope)
             .field("public_url", &self.public_url)
             .field("resource_metadata", &self.resource_metadata.as_ref().map(|m| &m.url))
+            .field("step_up", &self.step_up)
             .finish()
     }
 }
@@ -93,11 +96,14 @@ pub enum ConfigError {
     RequiredScope(String),
     #[error("RESOURCE_METADATA: {0}")]
     ResourceMetadata(String),
+    #[error("STEP_UP: {0} (expected PATH=LEVEL[:MAX_AGE],… such as /protected=phr:300)")]
+    StepUp(String),
 }
 
 impl Config {
     /// Reads `TESSERA_URL`, `CONNECTION_NAME`, `CONNECTION_SECRET`, `BIND`,
-    /// `REQUIRED_SCOPE`, `PUBLIC_URL` and `RESOURCE_METADATA` from the process environment.
+    /// `REQUIRED_SCOPE`, `PUBLIC_URL`, `RESOURCE_METADATA` and `STEP_UP` from the process
+    /// environment.
     pub fn from_env() -> Result<Config, ConfigError> {
         Config::from_lookup(|name| std::env::var(name).ok())
     }
@@ -142,7 +148,9 @@ impl Config {
                 Some(metadata)
             }
         };
+        let step_up = crate::step_up::parse(&get("STEP_UP").unwrap_or_default()).map_err(ConfigError::StepUp)?;
         Ok(Config {
+            step_up,
             tessera_url,
             connection_name,
             connection_secret,
@@ -204,6 +212,7 @@ mod tests {
         assert!(matches!(with(("REQUIRED_SCOPE", "a b")), ConfigError::RequiredScope(_)));
         assert!(matches!(with(("REQUIRED_SCOPE", "a\"b")), ConfigError::RequiredScope(_)));
         assert!(matches!(with(("RESOURCE_METADATA", "/nonexistent/metadata.json")), ConfigError::ResourceMetadata(_)));
+        assert!(matches!(with(("STEP_UP", "/protected=gold")), ConfigError::StepUp(_)));
     }
 
     #[test]

@@ -29,6 +29,10 @@ pub enum ApiError {
     /// request or token, or made with another key.
     #[error("{0}")]
     InvalidProof(&'static str),
+    /// RFC 9470 §3: the user's authentication behind the token is not strong or recent
+    /// enough for this route.
+    #[error("{}", .0.description)]
+    InsufficientUserAuthentication(crate::step_up::Unmet),
     /// Tessera could not be asked; the token is neither accepted nor refused.
     #[error("the access token cannot be checked right now")]
     Unavailable,
@@ -41,6 +45,7 @@ impl ApiError {
             ApiError::InvalidToken | ApiError::DpopRequired => Some("invalid_token"),
             ApiError::InvalidProof(_) => Some("invalid_dpop_proof"),
             ApiError::InsufficientScope(_) => Some("insufficient_scope"),
+            ApiError::InsufficientUserAuthentication(_) => Some("insufficient_user_authentication"),
             ApiError::Unavailable => Some("temporarily_unavailable"),
         }
     }
@@ -61,6 +66,18 @@ impl ApiError {
             }
             if let ApiError::InsufficientScope(scope) = self {
                 bearer.push_str(&format!(", scope=\"{scope}\""));
+            }
+            // RFC 9470 §3: what to ask the authorization server for. The description is
+            // one of the module's constants and the level a known value: no escaping.
+            if let ApiError::InsufficientUserAuthentication(unmet) = self {
+                bearer.push_str(&format!(
+                    ", error_description=\"{}\", acr_values=\"{}\"",
+                    unmet.description,
+                    unmet.rule.acr.as_str()
+                ));
+                if let Some(max_age) = unmet.rule.max_age {
+                    bearer.push_str(&format!(", max_age={max_age}"));
+                }
             }
             bearer
         };
@@ -91,9 +108,11 @@ impl ApiError {
 impl ResponseError for ApiError {
     fn status_code(&self) -> StatusCode {
         match self {
-            ApiError::MissingToken | ApiError::InvalidToken | ApiError::DpopRequired | ApiError::InvalidProof(_) => {
-                StatusCode::UNAUTHORIZED
-            }
+            ApiError::MissingToken
+            | ApiError::InvalidToken
+            | ApiError::DpopRequired
+            | ApiError::InvalidProof(_)
+            | ApiError::InsufficientUserAuthentication(_) => StatusCode::UNAUTHORIZED,
             ApiError::InsufficientScope(_) => StatusCode::FORBIDDEN,
             ApiError::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
         }
@@ -116,6 +135,21 @@ mod tests {
             ApiError::InsufficientScope("orders-api".into()).challenge(None),
             r#"Bearer realm="resource-server", error="insufficient_scope", scope="orders-api""#
         );
+    }
+
+    #[test]
+    fn a_step_up_challenge_follows_rfc_9470() {
+        use crate::step_up::{Level, Rule, Unmet};
+        let unmet = Unmet {
+            rule: Rule { acr: Level::PhishingResistant, max_age: Some(300) },
+            description: "a stronger authentication is required",
+        };
+        assert_eq!(
+            ApiError::InsufficientUserAuthentication(unmet.clone()).challenge(None),
+            r#"Bearer realm="resource-server", error="insufficient_user_authentication", error_description="a stronger authentication is required", acr_values="phr", max_age=300"#
+        );
+        let level_only = Unmet { rule: Rule { max_age: None, ..unmet.rule }, ..unmet };
+        assert!(ApiError::InsufficientUserAuthentication(level_only).challenge(None).ends_with(r#"acr_values="phr""#));
     }
 
     #[test]

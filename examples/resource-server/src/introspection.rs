@@ -33,6 +33,13 @@ pub struct ActiveToken {
     /// RFC 9449 §6.2: the key a DPoP-bound token is bound to.
     #[serde(default)]
     pub cnf: Option<Confirmation>,
+    /// OIDC Core §2 / RFC 9068 §2.2.1: the level the user's authentication reached
+    /// (none for a client acting for itself).
+    #[serde(default)]
+    pub acr: Option<String>,
+    /// When the user authenticated (unix time).
+    #[serde(default)]
+    pub auth_time: Option<i64>,
 }
 
 /// RFC 7800 `cnf` with RFC 9449's `jkt`: the SHA-256 thumbprint of the client's key.
@@ -147,8 +154,15 @@ mod tests {
 
     #[test]
     fn scopes_are_matched_as_whole_words() {
-        let token =
-            ActiveToken { sub: None, client_id: None, scope: "orders-api orders.read".into(), exp: None, cnf: None };
+        let token = ActiveToken {
+            sub: None,
+            client_id: None,
+            scope: "orders-api orders.read".into(),
+            exp: None,
+            cnf: None,
+            acr: None,
+            auth_time: None,
+        };
         assert!(token.has_scope("orders-api"));
         assert!(token.has_scope("orders.read"));
         assert!(!token.has_scope("orders"));

@@ -1,7 +1,8 @@
 //! An example resource server for Tessera: an actix-web API whose `/protected` route
 //! accepts a bearer access token only when Tessera's introspection endpoint says it is
-//! active for this API connection and carries the required scope. Active answers are
-//! cached in memory (bounded in time and size). See README.md.
+//! active for this API connection and carries the required scope, and, when configured,
+//! that the user's authentication is strong and recent enough (RFC 9470 step-up). Active
+//! answers are cached in memory (bounded in time and size). See README.md.
 //!
 //! It is an example to copy from, not a library to depend on: it speaks plain HTTP to a
 //! local Tessera, where production uses https.
@@ -16,6 +17,7 @@ mod error;
 mod introspection;
 mod routes;
 mod state;
+mod step_up;
 
 use std::net::TcpListener;
 
@@ -26,6 +28,7 @@ pub use config::{Config, ConfigError, ResourceMetadata};
 pub use error::ApiError;
 pub use routes::configure;
 pub use state::{AppState, CACHE_CAPACITY, CACHE_MAX_TTL};
+pub use step_up::{Level, Rule as StepUpRule};
 
 /// What stops the example from starting; printed as one line, exit status 2.
 #[derive(Debug, thiserror::Error)]

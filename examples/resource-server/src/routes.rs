@@ -36,7 +36,9 @@ async fn public() -> HttpResponse {
 }
 
 /// `GET /protected`: an access token that Tessera says is active for this connection and
-/// that carries the required scope; a DPoP-bound one with its proof (RFC 9449 §7).
+/// that carries the required scope; a DPoP-bound one with its proof (RFC 9449 §7); and,
+/// when `STEP_UP` names the route, a user authentication strong and recent enough
+/// (RFC 9470).
 async fn protected(request: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
     match answer(&request, &state).await {
         Ok(response) => response,
@@ -50,10 +52,19 @@ async fn answer(request: &HttpRequest, state: &AppState) -> Result<HttpResponse,
     let active = state.authorize(token).await?;
     let now = crate::state::unix_now();
     dpop::check(request, scheme, token, &active, &state.protected_url, &state.seen_proofs, now)?;
-    Ok(HttpResponse::Ok().insert_header((header::CACHE_CONTROL, "no-store")).json(json!({
+    state.check_step_up(request.path(), &active, now)?;
+    let mut body = json!({
         "message": "hello",
         "sub": active.sub,
         "client_id": active.client_id,
         "scope": active.scope,
-    })))
+    });
+    // How the user signed in, for a user's token (a client's own token has neither).
+    if let Some(acr) = &active.acr {
+        body["acr"] = json!(acr);
+    }
+    if let Some(auth_time) = active.auth_time {
+        body["auth_time"] = json!(auth_time);
+    }
+    Ok(HttpResponse::Ok().insert_header((header::CACHE_CONTROL, "no-store")).json(body))
 }

@@ -20,6 +20,8 @@ pub struct AppState {
     pub seen_proofs: crate::dpop::SeenProofs,
     /// RFC 9728: the metadata document served at its well-known path, if configured.
     pub resource_metadata: Option<crate::config::ResourceMetadata>,
+    /// RFC 9470: what each route needs of the user's authentication.
+    step_up: Vec<(String, crate::step_up::Rule)>,
     introspector: Introspector,
     cache: TokenCache,
 }
@@ -31,6 +33,7 @@ impl AppState {
             protected_url: format!("{}/protected", config.public_url),
             seen_proofs: crate::dpop::SeenProofs::default(),
             resource_metadata: config.resource_metadata.clone(),
+            step_up: config.step_up.clone(),
             introspector: Introspector::new(config)?,
             cache: TokenCache::new(CACHE_CAPACITY, CACHE_MAX_TTL),
         })
@@ -61,6 +64,17 @@ impl AppState {
             return Err(ApiError::InsufficientScope(self.required_scope.clone()));
         }
         Ok(active)
+    }
+
+    /// RFC 9470 §3: whether the user's authentication behind `active` is strong and recent
+    /// enough for `path` (checked on every call, cached answers included: recency passes).
+    pub fn check_step_up(&self, path: &str, active: &ActiveToken, now: i64) -> Result<(), ApiError> {
+        match self.step_up.iter().find(|(route, _)| route == path) {
+            None => Ok(()),
+            Some((_, rule)) => rule
+                .check(active.acr.as_deref(), active.auth_time, now)
+                .map_err(ApiError::InsufficientUserAuthentication),
+        }
     }
 
     async fn active_token(&self, token: &str) -> Result<ActiveToken, ApiError> {

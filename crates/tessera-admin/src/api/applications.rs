@@ -63,6 +63,9 @@ pub struct ApplicationView {
     backchannel_logout_session_required: bool,
     require_verified_email: bool,
     self_registration: bool,
+    /// `password`, `second_factor` or `passkey`; null: the server's `sign_in_policy`
+    /// (the stricter of the two applies).
+    sign_in_policy: Option<String>,
     #[schema(value_type = Option<Object>)]
     jwks: Option<Value>,
     /// RFC 7591 §2: where the application publishes its keys instead of `jwks`.
@@ -120,6 +123,7 @@ pub fn view(app: Application) -> ApplicationView {
         backchannel_logout_session_required: s.backchannel_logout_session_required,
         require_verified_email: s.require_verified_email,
         self_registration: s.self_registration,
+        sign_in_policy: s.sign_in_policy.map(|p| p.as_str().to_owned()),
         jwks: s.jwks,
         jwks_uri: s.jwks_uri,
         request_uris: s.request_uris,

@@ -25,13 +25,14 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/connections/{id}", web::delete().to(delete))
         .route("/connections/{id}/scopes", web::get().to(list_scopes))
         .route("/connections/{id}/scopes", web::post().to(add_scope))
+        .route("/connections/{id}/scopes/{name}", web::put().to(update_scope))
         .route("/connections/{id}/scopes/{name}", web::delete().to(delete_scope))
         .route("/connections/{id}/secret", web::post().to(rotate_secret))
         .route("/connections/{id}/protected-resource-metadata", web::get().to(protected_resource_metadata));
 }
 
 /// The inputs are the domain's one settings model for connections.
-pub use tessera_domain::{ApiScopeBody, ConnectionUpdate, NewConnectionInput};
+pub use tessera_domain::{ApiScopeBody, ApiScopeUpdate, ConnectionUpdate, NewConnectionInput};
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ConnectionView {
@@ -42,6 +43,11 @@ pub struct ConnectionView {
     access_token_format: Option<String>,
     /// RFC 8707 / RFC 9728: the resource identifier clients may send as `resource`.
     resource_uri: Option<String>,
+    /// The level (`1fa`, `2fa`, `phr`) tokens carrying this connection's scopes need,
+    /// unless a scope has its own (docs/authentication.md); null: none.
+    required_acr: Option<String>,
+    /// How recent (seconds since `auth_time`) that authentication must be; null: any.
+    required_max_age: Option<i64>,
     created_at: i64,
     updated_at: i64,
 }
@@ -63,6 +69,14 @@ pub struct ApiScopeView {
     description: String,
     /// The scope named after its connection, removed only with it.
     primary: bool,
+    /// The scope's own required level (`1fa`, `2fa`, `phr`); null: its connection's.
+    required_acr: Option<String>,
+    /// The scope's own required recency in seconds; null: none of its own.
+    required_max_age: Option<i64>,
+    /// What tokens carrying the scope need, its own or else its connection's
+    /// (`{"acr": "phr", "max_age": 300}`); null: nothing.
+    #[schema(value_type = Option<Object>)]
+    effective_requirement: Option<tessera_domain::Requirement>,
 }
 
 page_schema!(ConnectionPage, ConnectionView);
@@ -76,19 +90,31 @@ pub fn view(c: ApiConnection) -> ConnectionView {
         description: c.description,
         access_token_format: c.access_token_format.map(|f| f.as_str().to_owned()),
         resource_uri: c.resource_uri,
+        required_acr: c.requirement.map(|r| r.acr.as_str().to_owned()),
+        required_max_age: c.requirement.and_then(|r| r.max_age),
         created_at: c.created_at,
         updated_at: c.updated_at,
     }
 }
 
-pub(crate) fn scope_view(s: Scope) -> ApiScopeView {
+/// An API scope with its requirement; `inherited` is its connection's requirement.
+pub(crate) fn scope_view(s: Scope, inherited: Option<tessera_domain::Requirement>) -> ApiScopeView {
     let primary = s.connection.as_ref().is_some_and(|(_, name)| *name == s.name);
-    ApiScopeView { name: s.name, display_name: s.display_name, description: s.description, primary }
+    ApiScopeView {
+        required_acr: s.requirement.map(|r| r.acr.as_str().to_owned()),
+        required_max_age: s.requirement.and_then(|r| r.max_age),
+        effective_requirement: s.requirement.or(inherited),
+        name: s.name,
+        display_name: s.display_name,
+        description: s.description,
+        primary,
+    }
 }
 
 fn summary(c: &ApiConnection) -> Value {
     json!({ "name": c.name, "display_name": c.display_name, "description": c.description,
-            "access_token_format": c.access_token_format.map(|f| f.as_str()), "resource_uri": c.resource_uri })
+            "access_token_format": c.access_token_format.map(|f| f.as_str()), "resource_uri": c.resource_uri,
+            "requirement": c.requirement })
 }
 
 #[utoipa::path(get, path = "/api/v1/connections", tag = "connections", params(PageQuery),
@@ -159,8 +185,8 @@ pub async fn update(
     Ok(HttpResponse::Ok().json(view(updated)))
 }
 
-/// Changes a connection's display name, description, token format and resource URI
-/// (never its name).
+/// Changes a connection's display name, description, token format, resource URI and
+/// requirement (never its name).
 pub fn update_connection(
     store: &Store,
     who: &dyn Actor,
@@ -242,14 +268,12 @@ pub async fn list_scopes(
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let id = ConnectionId::from(id.into_inner());
-    let found = blocking(move || {
-        Ok(store.read_transaction(|c| {
-            connections::get(c, &id)?;
-            scopes::scopes_of_connection(c, &id)
-        })?)
+    let (connection, found) = blocking(move || {
+        Ok(store.read_transaction(|c| Ok((connections::get(c, &id)?, scopes::scopes_of_connection(c, &id)?)))?)
     })
     .await?;
-    Ok(HttpResponse::Ok().json(body::PageOf { items: found.into_iter().map(scope_view).collect(), next: None }))
+    let items = found.into_iter().map(|s| scope_view(s, connection.requirement)).collect();
+    Ok(HttpResponse::Ok().json(body::PageOf { items, next: None }))
 }
 
 #[utoipa::path(post, path = "/api/v1/connections/{id}/scopes", tag = "connections", params(("id" = String, Path)),
@@ -263,8 +287,62 @@ pub async fn add_scope(
 ) -> Result<HttpResponse, ApiError> {
     let id = ConnectionId::from(id.into_inner());
     let input: ApiScopeBody = body::parse(&bytes)?;
-    let created = blocking(move || add_connection_scope(&store, &caller, &id, input)).await?;
-    Ok(HttpResponse::Created().json(scope_view(created)))
+    let (created, inherited) = blocking(move || {
+        let created = add_connection_scope(&store, &caller, &id, input)?;
+        Ok((created, store.read_transaction(|c| connections::get(c, &id))?.requirement))
+    })
+    .await?;
+    Ok(HttpResponse::Created().json(scope_view(created, inherited)))
+}
+
+/// Replaces an API scope's display name, description and requirement (the name never
+/// changes).
+#[utoipa::path(put, path = "/api/v1/connections/{id}/scopes/{name}", tag = "connections",
+    params(("id" = String, Path), ("name" = String, Path)), request_body = ApiScopeUpdate,
+    responses((status = 200, body = ApiScopeView), (status = 400, body = super::ErrorBody),
+        (status = 404, body = super::ErrorBody)))]
+pub async fn update_scope(
+    store: web::Data<Store>,
+    caller: Caller,
+    path: web::Path<(String, String)>,
+    bytes: web::Bytes,
+) -> Result<HttpResponse, ApiError> {
+    let (id, name) = path.into_inner();
+    let id = ConnectionId::from(id);
+    let input: ApiScopeUpdate = body::parse(&bytes)?;
+    let (updated, inherited) = blocking(move || update_connection_scope(&store, &caller, &id, &name, input)).await?;
+    Ok(HttpResponse::Ok().json(scope_view(updated, inherited)))
+}
+
+/// Replaces scope `name` of connection `id`'s settings; returns it with the connection's
+/// requirement (what applies when the scope has none of its own). Shared by the API, the
+/// console and the CLI.
+pub fn update_connection_scope(
+    store: &Store,
+    who: &dyn Actor,
+    id: &ConnectionId,
+    name: &str,
+    input: ApiScopeUpdate,
+) -> Result<(Scope, Option<tessera_domain::Requirement>), ApiError> {
+    let settings = input.into_settings(name)?;
+    let now = super::now();
+    Ok(store.write_transaction(|c| {
+        let connection = connections::get(c, id)?;
+        let before = scopes::get_scope(c, name)?;
+        if before.connection.as_ref().map(|(owner, _)| owner) != Some(id) {
+            return Err(StoreError::not_found("scope"));
+        }
+        let after = scopes::update_api_scope(c, name, &settings, now)?;
+        let summary = json!({
+            "scope": name,
+            "before": { "display_name": before.display_name, "description": before.description,
+                        "requirement": before.requirement },
+            "after": { "display_name": after.display_name, "description": after.description,
+                       "requirement": after.requirement },
+        });
+        changes::record(c, who, "connection.update_scope", &format!("connection:{}", connection.name), summary, now)?;
+        Ok((after, connection.requirement))
+    })?)
 }
 
 /// Adds an API scope to connection `id`.
@@ -282,7 +360,8 @@ pub fn add_connection_scope(
             StoreError::Conflict { .. } => StoreError::Conflict { field: "name".into() },
             other => other,
         })?;
-        let summary = json!({ "scope": created.name, "display_name": created.display_name });
+        let summary =
+            json!({ "scope": created.name, "display_name": created.display_name, "requirement": created.requirement });
         changes::record(c, who, "connection.add_scope", &format!("connection:{}", connection.name), summary, now)?;
         Ok(created)
     })?)

@@ -19,9 +19,9 @@ use serde_json::{Map, Value, json};
 use tessera_claims::issuance::{self, Inputs, Script};
 use tessera_claims::{ClaimSource, FetchPolicy, GrantInfo, IssuedClaims, Redactor, Rule, ScriptFailure, TokenKind};
 use tessera_domain::{
-    AccessTokenFacts, ApplicationId, GrantId, GrantType, IdTokenFacts, IdentityClaims, Output, ScopeSet, TokenSubject,
-    UserId, access_token_audience_and_scope, access_token_claims, claims_for_id_token, claims_for_userinfo,
-    id_token_claims, introspection_answer, resolve_for_client_credentials, resolve_requested,
+    AccessTokenFacts, ApplicationId, GrantId, GrantType, IdTokenFacts, IdentityClaims, Output, Requirement, ScopeSet,
+    TokenSubject, UserId, access_token_audience_and_scope, access_token_claims, claims_for_id_token,
+    claims_for_userinfo, id_token_claims, introspection_answer, resolve_for_client_credentials, resolve_requested,
 };
 use tessera_store::Store;
 use tessera_store::applications::Application;
@@ -114,6 +114,45 @@ pub struct Preview {
     pub(crate) userinfo: Option<Vec<PreviewClaim>>,
     /// One answer per connection the token is for.
     pub(crate) introspection: Vec<IntrospectionPreview>,
+    /// What the granted API scopes require of the user's authentication, scope by scope
+    /// (each its own requirement, else its connection's; docs/authentication.md). The
+    /// preview's tokens assume a password sign-in now (`acr` `1fa`); authorize would first
+    /// ask the user for what a requirement adds.
+    pub(crate) requirements: Vec<ScopeRequirement>,
+    /// Those requirements combined (the strongest level, the shortest recency); null:
+    /// none. Only for a user's token: a machine token has no user authentication.
+    #[schema(value_type = Option<Object>)]
+    pub(crate) requirement: Option<Requirement>,
+}
+
+/// The requirement one granted API scope carries.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct ScopeRequirement {
+    pub(crate) scope: String,
+    /// `1fa`, `2fa` or `phr`.
+    pub(crate) acr: String,
+    /// Seconds since `auth_time`, when the scope needs a recent sign-in.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) max_age: Option<i64>,
+    #[serde(skip)]
+    pub(crate) requirement: Requirement,
+}
+
+/// The requirements of the API scopes in `scope`, and their combination.
+fn requirements_of(config: &Config, scope: &ScopeSet) -> (Vec<ScopeRequirement>, Option<Requirement>) {
+    let each: Vec<(String, Requirement)> =
+        scope.iter().filter_map(|s| config.scope_requirement(s.as_str()).map(|r| (s.to_string(), r))).collect();
+    let combined = each.iter().map(|(_, r)| Some(*r)).fold(None, Requirement::combine);
+    let views = each
+        .into_iter()
+        .map(|(scope, r)| ScopeRequirement {
+            scope,
+            acr: r.acr.as_str().to_owned(),
+            max_age: r.max_age,
+            requirement: r,
+        })
+        .collect();
+    (views, combined)
 }
 
 #[utoipa::path(post, path = "/api/v1/applications/{id}/preview", tag = "claim mappings",
@@ -238,7 +277,10 @@ fn user_preview(
         (None, None)
     };
     let none = BTreeSet::new();
+    let (requirements, requirement) = requirements_of(config, &scope);
     Ok(Preview {
+        requirements,
+        requirement,
         application_id: app.id.to_string(),
         client_id: app.client_id.to_string(),
         user_id: Some(user.id.as_str().to_owned()),
@@ -297,6 +339,8 @@ fn machine_preview(
         introspection: introspection(config, &access, &custom.claims, &scope, &audience, &registered),
         access_token: label(&access, &custom.claims, &BTreeSet::new(), ""),
         userinfo: None,
+        requirements: Vec::new(),
+        requirement: None,
     }
     .redacted(&outcome.secrets))
 }

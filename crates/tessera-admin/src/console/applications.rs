@@ -118,6 +118,7 @@ struct Values {
     backchannel_logout_session_required: bool,
     require_verified_email: bool,
     self_registration: bool,
+    sign_in_policy: String,
     app_metadata: String,
     jwks_uri: String,
     request_uris: String,
@@ -154,6 +155,7 @@ impl Values {
             backchannel_logout_session_required: false,
             require_verified_email: false,
             self_registration: true,
+            sign_in_policy: String::new(),
             app_metadata: "{}".into(),
             jwks_uri: String::new(),
             request_uris: String::new(),
@@ -190,6 +192,7 @@ impl Values {
             backchannel_logout_session_required: s.backchannel_logout_session_required,
             require_verified_email: s.require_verified_email,
             self_registration: s.self_registration,
+            sign_in_policy: s.sign_in_policy.map(|p| p.as_str().to_owned()).unwrap_or_default(),
             app_metadata: pretty(&s.app_metadata),
             jwks_uri: s.jwks_uri.clone().unwrap_or_default(),
             request_uris: s.request_uris.join("\n"),
@@ -225,6 +228,7 @@ impl Values {
             backchannel_logout_session_required: form.checked("backchannel_logout_session_required"),
             require_verified_email: form.checked("require_verified_email"),
             self_registration: form.checked("self_registration"),
+            sign_in_policy: form.text("sign_in_policy"),
             app_metadata: form.get("app_metadata").unwrap_or("").to_owned(),
             jwks_uri: form.text("jwks_uri"),
             request_uris: form.get("request_uris").unwrap_or("").to_owned(),
@@ -267,6 +271,7 @@ fn input(form: &FormData) -> Result<ApplicationInput, ApiError> {
         backchannel_logout_session_required: Some(form.checked("backchannel_logout_session_required")),
         require_verified_email: Some(form.checked("require_verified_email")),
         self_registration: Some(form.checked("self_registration")),
+        sign_in_policy: form.optional("sign_in_policy"),
         app_metadata: form.json("app_metadata")?,
         enabled: Some(form.checked("enabled")),
     })
@@ -408,6 +413,21 @@ fn fields(v: &Values, options: &Options) -> Vec<Field> {
             .help("Users must open the link mailed to them before this application gets a code."),
         Field::checkbox("self_registration", "Offer self-registration", v.self_registration)
             .help("The sign-in page offers \"Create an account\" (when the server's registration_enabled allows it)."),
+        Field::select(
+            "sign_in_policy",
+            "Sign-in policy",
+            std::iter::once(Choice::new("", "The server's", v.sign_in_policy.is_empty()))
+                .chain(tessera_domain::SignInPolicy::ALL.iter().map(|p| {
+                    let label = match p {
+                        tessera_domain::SignInPolicy::Password => "Password",
+                        tessera_domain::SignInPolicy::SecondFactor => "Second factor required",
+                        tessera_domain::SignInPolicy::Passkey => "Passkey required",
+                    };
+                    Choice::new(p.as_str(), label, v.sign_in_policy == p.as_str())
+                }))
+                .collect(),
+        )
+        .help("How strongly users must sign in to this application; the stricter of this and the server's sign_in_policy applies."),
         Field::json("app_metadata", "Application metadata (JSON object)", &v.app_metadata),
     ]
 }

@@ -417,6 +417,11 @@ fn preview_page(
         if let Some(denied) = &preview.denied {
             outcome = outcome.fact("The client is told", denied);
         }
+        // docs/authentication.md: what the scopes ask of the user's sign-in.
+        for required in &preview.requirements {
+            let text = super::connections::describe_requirement(Some(required.requirement));
+            outcome = outcome.fact(format!("{} requires", required.scope), text);
+        }
         if let Some(script) = &preview.script {
             if let Some(error) = &script.error {
                 let line = error.line.map(|l| format!(" (line {l})")).unwrap_or_default();

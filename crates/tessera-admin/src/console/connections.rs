@@ -1,11 +1,12 @@
 //! API connections in the console: create (the API scope of the same name appears with
 //! it, the secret is shown once), further scopes, secret rotation with a grace period,
-//! edit, delete.
+//! edit, delete; the authentication a connection and each scope require, shown beside
+//! the scope (docs/authentication.md).
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, web};
 use serde::Deserialize;
-use tessera_domain::{ConnectionId, TokenFormat};
+use tessera_domain::{Acr, ConnectionId, Requirement, TokenFormat};
 use tessera_store::connections::{self, ApiConnection};
 use tessera_store::scopes::{self, Scope};
 use tessera_store::{Page as StorePage, Store};
@@ -17,8 +18,8 @@ use super::{Admin, ConsoleError, encode, href, html, see_other, time};
 use crate::api::ApiError;
 use crate::api::body::RotateSecret;
 use crate::api::connections::{
-    ApiScopeBody, ConnectionUpdate, NewConnectionInput, add_connection_scope, create_connection, delete_connection,
-    delete_connection_scope, rotate_connection_secret, update_connection,
+    ApiScopeBody, ApiScopeUpdate, ConnectionUpdate, NewConnectionInput, add_connection_scope, create_connection,
+    delete_connection, delete_connection_scope, rotate_connection_secret, update_connection, update_connection_scope,
 };
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
@@ -28,6 +29,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/connections/{id}", web::get().to(show))
         .route("/connections/{id}", web::post().to(update))
         .route("/connections/{id}/scopes", web::post().to(add_scope))
+        .route("/connections/{id}/scopes/requirement", web::post().to(set_scope_requirement))
         .route("/connections/{id}/scopes/{name}/delete", web::post().to(delete_scope))
         .route("/connections/{id}/secret", web::post().to(rotate_secret))
         .route("/connections/{id}/delete", web::post().to(delete));
@@ -47,6 +49,7 @@ fn notice(code: Option<&str>) -> Option<String> {
             "deleted" => "The API connection was deleted.",
             "scope_added" => "The scope was added.",
             "scope_deleted" => "The scope was deleted.",
+            "scope_saved" => "The scope's requirement was saved.",
             other => return super::token_exchange::notice(other).map(str::to_owned),
         }
         .to_owned(),
@@ -93,6 +96,35 @@ fn resource_uri_field(value: String) -> Field {
     )
 }
 
+/// The level a connection or scope requires (`required_acr`), `current` selected.
+fn acr_field(current: Option<&str>, none: &str) -> Field {
+    let mut choices = vec![Choice::new("", none, current.is_none_or(str::is_empty))];
+    for acr in Acr::ALL {
+        let label = match acr {
+            Acr::OneFactor => "1fa: any sign-in",
+            Acr::TwoFactor => "2fa: two factors",
+            Acr::PhishingResistant => "phr: a passkey",
+        };
+        choices.push(Choice::new(acr.as_str(), label, current == Some(acr.as_str())));
+    }
+    Field::select("required_acr", "Required authentication", choices)
+}
+
+fn max_age_field(value: String) -> Field {
+    Field::number("required_max_age", "Required recency (seconds)", value).help(
+        "How recent the user's sign-in must be for a token to carry the scope (1 to 86400); a refresh past it leaves the scope out. Empty for no limit.",
+    )
+}
+
+/// A requirement as the console shows it: `phr within 300 s`.
+pub(crate) fn describe_requirement(requirement: Option<Requirement>) -> String {
+    match requirement {
+        None => "none".into(),
+        Some(Requirement { acr, max_age: None }) => acr.as_str().into(),
+        Some(Requirement { acr, max_age: Some(seconds) }) => format!("{acr} within {seconds} s"),
+    }
+}
+
 /// RFC 9728: the metadata document the resource server serves at its well-known URL,
 /// to copy; or how to get one.
 fn metadata_panel(issuer: &str, connection: &ApiConnection, scopes: &[Scope]) -> Panel {
@@ -132,6 +164,9 @@ fn new_form(form: Option<&FormData>) -> Form {
             Field::textarea("description", "Description", get("description")),
             format_field(form.map(|f| f.text("access_token_format")).as_deref()),
             resource_uri_field(get("resource_uri")),
+            acr_field(form.map(|f| f.text("required_acr")).as_deref(), "None")
+                .help("What every token carrying this connection's scopes needs, unless a scope has its own."),
+            max_age_field(get("required_max_age")),
         ],
     )
 }
@@ -150,9 +185,13 @@ async fn create(admin: Admin, store: web::Data<Store>, body: web::Bytes) -> Resu
         description: form.optional("description"),
         access_token_format: form.optional("access_token_format"),
         resource_uri: form.optional("resource_uri"),
+        required_acr: form.optional("required_acr"),
+        required_max_age: None,
     };
     let who = admin.clone();
-    match attempt(move || create_connection(&store, &who, input)).await? {
+    let max_age = form.integer("required_max_age");
+    let creation = move || create_connection(&store, &who, NewConnectionInput { required_max_age: max_age?, ..input });
+    match attempt(creation).await? {
         Ok((connection, secret)) => {
             let mut page = admin.page(format!("API connection {}", connection.name), "connections");
             page.has_secret = true;
@@ -181,6 +220,7 @@ async fn create(admin: Admin, store: web::Data<Store>, body: web::Bytes) -> Resu
 pub(super) enum Failed {
     Settings(ApiError, FormData),
     Scope(ApiError, FormData),
+    ScopeRequirement(ApiError, FormData),
     Secret(ApiError),
     /// A token-exchange rule (see `token_exchange`).
     Exchange(ApiError, FormData),
@@ -201,15 +241,22 @@ fn detail_page(
             .fact("Created", time(connection.created_at))
             .fact("Updated", time(connection.updated_at)),
     );
-    let (display_name, description, format, resource_uri) = match &failed {
-        Some(Failed::Settings(_, f)) => {
-            (f.text("display_name"), f.text("description"), f.optional("access_token_format"), f.text("resource_uri"))
-        }
+    let (display_name, description, format, resource_uri, acr, max_age) = match &failed {
+        Some(Failed::Settings(_, f)) => (
+            f.text("display_name"),
+            f.text("description"),
+            f.optional("access_token_format"),
+            f.text("resource_uri"),
+            f.optional("required_acr"),
+            f.text("required_max_age"),
+        ),
         _ => (
             connection.display_name.clone(),
             connection.description.clone(),
             connection.access_token_format.map(|f| f.as_str().to_owned()),
             connection.resource_uri.clone().unwrap_or_default(),
+            connection.requirement.map(|r| r.acr.as_str().to_owned()),
+            connection.requirement.and_then(|r| r.max_age).map(|m| m.to_string()).unwrap_or_default(),
         ),
     };
     let mut settings = Form::post(
@@ -220,6 +267,9 @@ fn detail_page(
             Field::textarea("description", "Description", description),
             format_field(format.as_deref()),
             resource_uri_field(resource_uri),
+            acr_field(acr.as_deref(), "None")
+                .help("What every token carrying this connection's scopes needs, unless a scope has its own."),
+            max_age_field(max_age),
         ],
     );
     if let Some(Failed::Settings(error, _)) = &failed {
@@ -228,7 +278,7 @@ fn detail_page(
     page.panels.push(Panel::new("Settings").form(settings));
     page.panels.push(metadata_panel(issuer, connection, scopes));
 
-    let mut table = Table::new(&["Scope", "Display name", "Description", ""], "No scopes.");
+    let mut table = Table::new(&["Scope", "Display name", "Description", "Requires", ""], "No scopes.");
     for scope in scopes {
         let action = if scope.name == connection.name {
             Cell::text("the connection's own scope")
@@ -242,10 +292,16 @@ fn detail_page(
                 .inline(),
             )
         };
+        let requires = match (scope.requirement, connection.requirement) {
+            (Some(own), _) => describe_requirement(Some(own)),
+            (None, Some(inherited)) => format!("{} (the connection's)", describe_requirement(Some(inherited))),
+            (None, None) => describe_requirement(None),
+        };
         table.rows.push(vec![
             Cell::mono(&scope.name),
             Cell::text(&scope.display_name),
             Cell::text(&scope.description),
+            Cell::text(requires),
             action,
         ]);
     }
@@ -263,13 +319,40 @@ fn detail_page(
             Field::text("display_name", "Display name", typed("display_name"))
                 .help("Shown on the consent page. Default: the name."),
             Field::textarea("description", "Description", typed("description")),
+            acr_field(Some(typed("required_acr").as_str()), "The connection's")
+                .help("What every token carrying this scope needs; empty: the connection's requirement."),
+            max_age_field(typed("required_max_age")),
         ],
     );
     if let Some(Failed::Scope(error, _)) = &failed {
         add = add.with_error(error.body.field.as_deref(), error.body.message.clone());
     }
+    let requirement_typed = |name: &str| match &failed {
+        Some(Failed::ScopeRequirement(_, f)) => f.text(name),
+        _ => String::new(),
+    };
+    let chosen = requirement_typed("scope");
+    let scope_choices =
+        scopes.iter().map(|s| Choice::new(s.name.as_str(), s.name.as_str(), s.name == chosen)).collect();
+    let mut requirement = Form::post(
+        format!("{base}/scopes/requirement"),
+        "Save requirement",
+        vec![
+            Field::select("scope", "Scope", scope_choices),
+            acr_field(Some(requirement_typed("required_acr").as_str()), "The connection's"),
+            max_age_field(requirement_typed("required_max_age")),
+        ],
+    );
+    if let Some(Failed::ScopeRequirement(error, _)) = &failed {
+        requirement = requirement.with_error(error.body.field.as_deref(), error.body.message.clone());
+    }
     page.panels.push(Panel::new("API scopes").table(table));
     page.panels.push(Panel::new("Add an API scope").form(add));
+    page.panels.push(
+        Panel::new("A scope's requirement")
+            .intro("The authentication a token carrying the scope needs: a level, and how recent the sign-in must be. Authorize asks the user for what is missing; a refresh past the recency leaves the scope out (docs/authentication.md).")
+            .form(requirement),
+    );
 
     let mut rotate = Form::post(
         format!("{base}/secret"),
@@ -349,9 +432,14 @@ async fn update(
         description: form.optional("description"),
         access_token_format: form.optional("access_token_format"),
         resource_uri: form.optional("resource_uri"),
+        required_acr: form.optional("required_acr"),
+        required_max_age: None,
     };
     let (who, db, cid) = (admin.clone(), store.clone(), id.clone());
-    let outcome = attempt(move || update_connection(&db, &who, &cid, input)).await?;
+    let max_age = form.integer("required_max_age");
+    let outcome =
+        attempt(move || update_connection(&db, &who, &cid, ConnectionUpdate { required_max_age: max_age?, ..input }))
+            .await?;
     respond(&admin, store, signing, id, outcome.map(drop).map_err(|e| Failed::Settings(e, form)), "saved").await
 }
 
@@ -368,10 +456,42 @@ async fn add_scope(
         name: form.text("name"),
         display_name: form.optional("display_name"),
         description: form.optional("description"),
+        required_acr: form.optional("required_acr"),
+        required_max_age: None,
     };
     let (who, db, cid) = (admin.clone(), store.clone(), id.clone());
-    let outcome = attempt(move || add_connection_scope(&db, &who, &cid, input)).await?;
+    let max_age = form.integer("required_max_age");
+    let outcome =
+        attempt(move || add_connection_scope(&db, &who, &cid, ApiScopeBody { required_max_age: max_age?, ..input }))
+            .await?;
     respond(&admin, store, signing, id, outcome.map(drop).map_err(|e| Failed::Scope(e, form)), "scope_added").await
+}
+
+/// Sets the requirement of the scope chosen, keeping its display name and description.
+async fn set_scope_requirement(
+    admin: Admin,
+    store: web::Data<Store>,
+    signing: web::Data<crate::api::TokenSigning>,
+    id: web::Path<String>,
+    body: web::Bytes,
+) -> Result<HttpResponse, ConsoleError> {
+    let id = ConnectionId::from(id.into_inner());
+    let form = admin.form(&body)?;
+    let (name, acr, max_age) = (form.text("scope"), form.optional("required_acr"), form.integer("required_max_age"));
+    let (who, db, cid) = (admin.clone(), store.clone(), id.clone());
+    let outcome = attempt(move || {
+        let scope = db.read_transaction(|c| scopes::get_scope(c, &name))?;
+        let input = ApiScopeUpdate {
+            display_name: Some(scope.display_name),
+            description: Some(scope.description),
+            required_acr: acr,
+            required_max_age: max_age?,
+        };
+        update_connection_scope(&db, &who, &cid, &name, input)
+    })
+    .await?;
+    let outcome = outcome.map(drop).map_err(|e| Failed::ScopeRequirement(e, form));
+    respond(&admin, store, signing, id, outcome, "scope_saved").await
 }
 
 async fn delete_scope(

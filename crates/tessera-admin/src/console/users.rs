@@ -26,9 +26,11 @@ use crate::api::users::{
 use crate::api::{ApiError, BrowserSessionPolicy, OutboxWake};
 
 mod access;
+mod factors;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     access::routes(cfg);
+    factors::routes(cfg);
     cfg.route("/users", web::get().to(list))
         .route("/users", web::post().to(create))
         .route("/users/new", web::get().to(new))
@@ -68,6 +70,7 @@ fn notice(code: Option<&str>) -> Option<String> {
             "session_ended" => "The session was ended.",
             "sessions_ended" => "Every session of the user was ended.",
             "consent_revoked" => "The consent was revoked, with the tokens it held.",
+            "factors_reset" => "The user's factors were removed and every session of theirs ended.",
             "verification_sent" => "A verification link is on its way to the user.",
             "recovery_link_sent" => "A password recovery link is on its way to the user.",
             _ => return None,
@@ -184,14 +187,17 @@ struct Loaded {
     all_roles: Vec<Role>,
     memberships: Vec<Membership>,
     access: access::Access,
+    factors: crate::api::users::factors::FactorsView,
 }
 
 fn load(store: &Store, policy: BrowserSessionPolicy, id: &UserId) -> Result<Loaded, ConsoleError> {
     let access = access::load(store, policy, id)?;
+    let factors = factors::load(store, id)?;
     Ok(store.read_transaction(|c| {
         let user = users::get(c, id)?;
         Ok(Loaded {
             access,
+            factors,
             claims: users::claim_values(c, &user)?,
             types: scopes::list_claim_types(c)?,
             roles: users::roles(c, id)?,
@@ -350,6 +356,7 @@ fn detail_page(admin: &Admin, l: &Loaded, failed: Option<Failed>) -> Page {
     }
     page.panels
         .push(Panel::new("Organizations").intro("Memberships are managed on each organization's page.").table(orgs));
+    page.panels.push(factors::panel(&base, &l.factors));
     page.panels.extend(access::panels(&base, &l.access));
     page.panels.push(
         Panel::new("Delete")

@@ -416,6 +416,63 @@ both_backends! {
         assert_eq!(b.get(&edit).await.status, StatusCode::NOT_FOUND);
     }
 
+    async fn requirements_are_set_beside_each_scope_and_the_sign_in_policy_on_the_application(store: Store) {
+        let (mut b, _, _) = signed_in(&store).await;
+        // A connection's requirement, checked and shown beside its scopes.
+        let bad = [("name", "payments-api"), ("required_acr", "aal3")];
+        let answer = b.submit("/admin/connections/new", "/admin/connections", &bad).await;
+        assert_eq!(answer.status, StatusCode::BAD_REQUEST);
+        field_error(&answer.body, "f-required_acr");
+        let bad = [("name", "payments-api"), ("required_acr", "2fa"), ("required_max_age", "soon")];
+        let answer = b.submit("/admin/connections/new", "/admin/connections", &bad).await;
+        assert_eq!(answer.status, StatusCode::BAD_REQUEST);
+        assert!(field_error(&answer.body, "f-required_max_age").contains("whole number"));
+        let good = [("name", "payments-api"), ("required_acr", "2fa"), ("required_max_age", "600")];
+        let answer = b.submit("/admin/connections/new", "/admin/connections", &good).await;
+        assert_eq!(answer.status, StatusCode::OK, "{}", answer.body);
+        let connection =
+            store.read_transaction(|c| tessera_store::connections::find_by_name(c, "payments-api")).unwrap().unwrap();
+        let requirement = connection.requirement.unwrap();
+        assert_eq!((requirement.acr.as_str(), requirement.max_age), ("2fa", Some(600)));
+        let page = format!("/admin/connections/{}", connection.id);
+        let scope = [("name", "payments.transfer"), ("required_acr", "phr"), ("required_max_age", "300")];
+        let answer = b.submit(&page, &format!("{page}/scopes"), &scope).await;
+        assert_eq!(answer.status, StatusCode::SEE_OTHER, "{}", answer.body);
+        let shown = b.get(&page).await.body;
+        assert!(shown.contains("phr within 300 s"), "the scope's own: {shown}");
+        assert!(shown.contains("2fa within 600 s (the connection&#39;s)"), "the inherited one: {shown}");
+        // A scope's requirement set, and refused with its field named.
+        let answer = b.submit(&page, &format!("{page}/scopes/requirement"), &[("scope", "payments.transfer"), ("required_max_age", "0")]).await;
+        assert_eq!(answer.status, StatusCode::BAD_REQUEST);
+        field_error(&answer.body, "f-required_max_age");
+        let answer = b.submit(&page, &format!("{page}/scopes/requirement"), &[("scope", "payments.transfer"), ("required_acr", "")]).await;
+        assert_eq!(answer.status, StatusCode::SEE_OTHER, "{}", answer.body);
+        let scope = store.read_transaction(|c| tessera_store::scopes::get_scope(c, "payments.transfer")).unwrap();
+        assert_eq!(scope.requirement, None, "cleared: the connection's applies");
+        assert_eq!(audit_events(&store, "connection.update_scope").len(), 1);
+
+        // An application's sign-in policy: the server's by default, one of three, or refused.
+        let fields = [
+            ("name", "Payments"), ("app_type", "web"), ("redirect_uris", "https://pay.example/cb"),
+            ("grant_types", "authorization_code"), ("token_endpoint_auth_method", "client_secret_basic"),
+            ("allowed_scopes", "openid"), ("access_token_format", "jwt"), ("id_token_signed_response_alg", "ES256"),
+            ("access_token_lifetime", "3600"), ("id_token_lifetime", "3600"), ("refresh_token_lifetime", "86400"),
+            ("authorization_code_lifetime", "60"), ("enabled", "true"), ("app_metadata", "{}"),
+        ];
+        assert!(b.get("/admin/applications/new").await.body.contains("name=\"sign_in_policy\""));
+        let mut bad = fields.to_vec();
+        bad.push(("sign_in_policy", "sms"));
+        let answer = b.submit("/admin/applications/new", "/admin/applications", &bad).await;
+        assert_eq!(answer.status, StatusCode::BAD_REQUEST);
+        field_error(&answer.body, "f-sign_in_policy");
+        let mut strict = fields.to_vec();
+        strict.push(("sign_in_policy", "passkey"));
+        let answer = b.submit("/admin/applications/new", "/admin/applications", &strict).await;
+        assert_eq!(answer.status, StatusCode::OK, "{}", answer.body);
+        let created = audit_events(&store, "application.create");
+        assert_eq!(created[0].summary["sign_in_policy"], "passkey");
+    }
+
     async fn connections_claims_scopes_and_users_are_managed(store: Store) {
         let (mut b, _, rotations) = signed_in(&store).await;
         // An API connection: the scope of the same name appears, the secret is shown once.
@@ -744,7 +801,7 @@ both_backends! {
         use tessera_store::connections::{self, NewApiConnection};
         let (mut b, _, _) = signed_in(&store).await;
         let now = tessera_testkit::NOW;
-        let new = |name: &str| NewApiConnection { name: name.into(), display_name: name.into(), description: String::new(), access_token_format: None, resource_uri: None };
+        let new = |name: &str| NewApiConnection { name: name.into(), display_name: name.into(), description: String::new(), access_token_format: None, resource_uri: None, requirement: None };
         store.write_transaction(|c| connections::create(c, &new("orders-api"), "h1", now)).unwrap();
         let billing = store.write_transaction(|c| connections::create(c, &new("billing-api"), "h2", now)).unwrap();
         let mut settings = tessera_testkit::apps::machine_app("Orders backend", &["orders-api"]);

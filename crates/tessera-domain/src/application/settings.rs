@@ -12,6 +12,7 @@ use serde_json::{Map, Value};
 use thiserror::Error;
 
 use super::{ApplicationType, ClientAuthMethod, Consistency, GrantType, SigningAlgorithm, TokenFormat, check_jwks};
+use crate::assurance::SignInPolicy;
 use crate::claims::ClaimName;
 use crate::lifetime::TokenLifetimes;
 use crate::names::{DisplayName, ScopeName};
@@ -131,6 +132,11 @@ pub struct ApplicationInput {
     /// Whether this application's sign-in page offers registration (when the server's
     /// `registration_enabled` allows it). Default true.
     pub self_registration: Option<bool>,
+    /// How strongly users must sign in to this application: `password`, `second_factor`
+    /// or `passkey`; the stricter of this and the server's `sign_in_policy` applies
+    /// (docs/authentication.md, "Sign-in policy"). Default: null, the server's.
+    #[cfg_attr(feature = "openapi", schema(example = "second_factor"))]
+    pub sign_in_policy: Option<String>,
     /// A JSON object of your own data.
     #[cfg_attr(feature = "openapi", schema(value_type = Option<Object>))]
     pub app_metadata: Option<Value>,
@@ -167,6 +173,9 @@ pub struct ApplicationSettings {
     pub require_verified_email: bool,
     /// docs/accounts.md: the sign-in page offers registration (if the server allows it).
     pub self_registration: bool,
+    /// docs/authentication.md: this application's sign-in policy; `None` leaves it to the
+    /// server's (the stricter of the two applies, [`SignInPolicy::stricter`]).
+    pub sign_in_policy: Option<SignInPolicy>,
     pub jwks: Option<Value>,
     /// RFC 7591 §2: where the keys are published instead of `jwks`.
     pub jwks_uri: Option<String>,
@@ -348,6 +357,13 @@ impl ApplicationInput {
                 .unwrap_or(defaults.refresh_token_retry_grace),
         };
         lifetimes.validate().map_err(|e| SettingsError::new(e.setting(), e))?;
+        let sign_in_policy = self
+            .sign_in_policy
+            .as_deref()
+            .map(str::trim)
+            .filter(|p| !p.is_empty())
+            .map(|p| p.parse::<SignInPolicy>().map_err(|e| SettingsError::new("sign_in_policy", e)))
+            .transpose()?;
         let app_metadata = match self.app_metadata {
             Some(value @ Value::Object(_)) => value,
             Some(_) => return Err(SettingsError::new("app_metadata", "app_metadata must be a JSON object")),
@@ -371,6 +387,7 @@ impl ApplicationInput {
             backchannel_logout_session_required: self.backchannel_logout_session_required.unwrap_or(false),
             require_verified_email: self.require_verified_email.unwrap_or(false),
             self_registration: self.self_registration.unwrap_or(true),
+            sign_in_policy,
             jwks,
             jwks_uri,
             request_uris,

@@ -498,3 +498,14 @@ fn request_uris_are_https_urls_without_fragments_at_most_twenty() {
     let many = (0..21).map(|i| format!("https://billing.example.com/r/{i}")).collect();
     assert_eq!(with(many).unwrap_err().field, "request_uris");
 }
+
+#[test]
+fn the_sign_in_policy_is_the_servers_unless_given_and_an_unknown_one_names_the_field() {
+    assert_eq!(input("web").into_settings(None).unwrap().sign_in_policy, None);
+    let strict = ApplicationInput { sign_in_policy: Some("second_factor".into()), ..input("web") };
+    assert_eq!(strict.into_settings(None).unwrap().sign_in_policy, Some(crate::SignInPolicy::SecondFactor));
+    let empty = ApplicationInput { sign_in_policy: Some(" ".into()), ..input("web") };
+    assert_eq!(empty.into_settings(None).unwrap().sign_in_policy, None, "an empty form field is the server's");
+    let bad = ApplicationInput { sign_in_policy: Some("sms".into()), ..input("web") };
+    assert_eq!(bad.into_settings(None).unwrap_err().field, "sign_in_policy");
+}

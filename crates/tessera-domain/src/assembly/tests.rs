@@ -185,11 +185,13 @@ fn a_user_access_token_states_rfc_9068_claims_and_its_grant() {
         Value::Object(claims),
         json!({ "iss": "https://id.example", "sub": "u1", "aud": "orders", "client_id": "web",
                 "scope": "openid orders", "iat": 100, "nbf": 100, "exp": 3700, "jti": "j1",
-                "auth_time": 90, "amr": ["pwd"], "sid": "s1", "grant_id": "g1" })
+                "auth_time": 90, "acr": "1fa", "amr": ["pwd"], "sid": "s1", "grant_id": "g1" })
     );
     let none = access_token_claims(&facts(&scope, &[], &[]));
     assert_eq!(none["aud"], "https://id.example", "no connection: the issuer");
-    assert!(none.get("amr").is_none());
+    assert!(none.get("amr").is_none() && none.get("acr").is_none());
+    let strong = vec!["mfa".to_owned(), "otp".to_owned(), "pwd".to_owned()];
+    assert_eq!(access_token_claims(&facts(&scope, &one, &strong))["acr"], "2fa", "acr follows amr");
     let two = vec!["a".to_owned(), "b".to_owned()];
     assert_eq!(access_token_claims(&facts(&scope, &two, &[]))["aud"], json!(["a", "b"]));
 }
@@ -227,11 +229,11 @@ fn an_id_token_states_the_authentication_over_its_claims() {
         sid: None,
         amr: &amr,
     };
-    let given = json!({ "email": "a@example.com", "sub": "forged", "iss": "x", "sid": "forged" });
+    let given = json!({ "email": "a@example.com", "sub": "forged", "iss": "x", "sid": "forged", "acr": "phr" });
     let claims = id_token_claims(&facts, given.as_object().cloned().unwrap());
     assert_eq!(
         Value::Object(claims),
         json!({ "iss": "https://id.example", "sub": "u1", "aud": "web", "azp": "web", "iat": 100, "exp": 3700,
-                "auth_time": 90, "nonce": "n", "amr": ["pwd"], "email": "a@example.com" })
+                "auth_time": 90, "nonce": "n", "acr": "1fa", "amr": ["pwd"], "email": "a@example.com" })
     );
 }

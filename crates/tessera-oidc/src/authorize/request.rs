@@ -4,8 +4,9 @@
 //! (failures redirect to the client with `error`, `error_description`, `state`, `iss`).
 
 use serde::{Deserialize, Serialize};
+use serde_json::Value;
 use tessera_domain::{
-    AllowedScopes, ApplicationType, ClientId, GrantType, RedirectUri, ResolvedScopes, ScopeCatalog, ScopeSet,
+    Acr, AllowedScopes, ApplicationType, ClientId, GrantType, RedirectUri, ResolvedScopes, ScopeCatalog, ScopeSet,
     access_token_audience_and_scope, resolve_requested,
 };
 use tessera_store::applications::Application;
@@ -45,6 +46,15 @@ pub struct AuthorizationRequest {
     /// RFC 9449 §10: the thumbprint of the DPoP key the code must be redeemed with.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dpop_jkt: Option<String>,
+    /// OIDC Core §3.1.2.1 `acr_values`: the weakest level asked that Tessera knows (any
+    /// of the values is acceptable; unknown ones are ignored).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub acr_values: Option<Acr>,
+    /// OIDC Core §5.5.1.1: the level an essential `acr` of the `claims` parameter's
+    /// `id_token` member asks (the weakest of its `value`/`values` Tessera knows). Not
+    /// meeting it is `unmet_authentication_requirements`, never a weaker token.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub essential_acr: Option<Acr>,
     /// A sign-in begun for this request and not finished (docs/authentication.md,
     /// "Signing in"): the first factor was right, a second is due on the factor page.
     /// Kept server-side with the request, which belongs to one browser session; the
@@ -239,6 +249,71 @@ pub fn check_dpop_jkt(params: &Params) -> Result<Option<String>, Refusal> {
     }
 }
 
+/// OIDC Core §3.1.2.1 `acr_values`: space-separated, in order of preference, any of them
+/// acceptable: the weakest level Tessera knows ([`Acr::weakest_of`]); unknown values are
+/// ignored, and a request naming none Tessera knows asks for no level.
+pub fn check_acr_values(params: &Params) -> Result<Option<Acr>, Refusal> {
+    Ok(check_text(params, "acr_values")?.as_deref().and_then(Acr::weakest_of))
+}
+
+/// The error of OpenID Connect Unmet Authentication Requirements 1.0 §2: the
+/// authentication the request insists on cannot be had.
+pub const UNMET_AUTHENTICATION_REQUIREMENTS: &str = "unmet_authentication_requirements";
+
+/// OIDC Core §5.5: the `claims` parameter, a JSON object; malformed JSON or members of
+/// the wrong type are `invalid_request`. Tessera reads one thing from it, `id_token.acr`
+/// requested as essential with `value` or `values` (§5.5.1.1): the weakest of those
+/// levels Tessera knows, which the authentication must then reach; essential values none
+/// of which Tessera knows can never be met (`unmet_authentication_requirements`). Every
+/// other member is ignored: the claims a token carries follow its scopes
+/// (docs/authentication.md).
+pub fn check_claims(params: &Params) -> Result<Option<Acr>, Refusal> {
+    let Some(raw) = params.get("claims") else { return Ok(None) };
+    let malformed = |what: &str| Refusal::new("invalid_request", format!("claims is not valid: {what}"));
+    let claims: Value = serde_json::from_str(raw).map_err(|_| malformed("not JSON"))?;
+    let Value::Object(claims) = claims else { return Err(malformed("not a JSON object")) };
+    let acr = match claims.get("id_token") {
+        None | Some(Value::Null) => return Ok(None),
+        Some(Value::Object(id_token)) => id_token.get("acr"),
+        Some(_) => return Err(malformed("id_token must be an object")),
+    };
+    let request = match acr {
+        None | Some(Value::Null) => return Ok(None),
+        Some(Value::Object(request)) => request,
+        Some(_) => return Err(malformed("id_token.acr must be null or an object")),
+    };
+    let essential = match request.get("essential") {
+        None | Some(Value::Null) => false,
+        Some(Value::Bool(flag)) => *flag,
+        Some(_) => return Err(malformed("essential must be true or false")),
+    };
+    let mut values: Vec<&str> = Vec::new();
+    match request.get("value") {
+        None | Some(Value::Null) => {}
+        Some(Value::String(value)) => values.push(value),
+        Some(_) => return Err(malformed("id_token.acr.value must be a string")),
+    }
+    match request.get("values") {
+        None | Some(Value::Null) => {}
+        Some(Value::Array(items)) => {
+            for item in items {
+                values.push(item.as_str().ok_or_else(|| malformed("id_token.acr.values must be strings"))?);
+            }
+        }
+        Some(_) => return Err(malformed("id_token.acr.values must be an array")),
+    }
+    if !essential || values.is_empty() {
+        return Ok(None);
+    }
+    match values.iter().filter_map(|v| v.parse::<Acr>().ok()).min() {
+        Some(acr) => Ok(Some(acr)),
+        None => Err(Refusal::new(
+            UNMET_AUTHENTICATION_REQUIREMENTS,
+            "the essential acr values requested are none of 1fa, 2fa, phr (acr_values_supported)",
+        )),
+    }
+}
+
 /// Free-text parameters carried through, bounded in size.
 pub fn check_text(params: &Params, name: &str) -> Result<Option<String>, Refusal> {
     match params.get(name) {
@@ -308,6 +383,44 @@ mod tests {
         assert_eq!(check_max_age(&params("max_age=0")).unwrap(), Some(0));
         assert!(check_max_age(&params("max_age=-1")).is_err());
         assert!(check_max_age(&params("max_age=abc")).is_err());
+    }
+
+    #[test]
+    fn acr_values_ask_for_the_weakest_known_level() {
+        assert_eq!(check_acr_values(&params("acr_values=phr+2fa")).unwrap(), Some(Acr::TwoFactor));
+        assert_eq!(check_acr_values(&params("acr_values=urn%3Agold")).unwrap(), None);
+        assert_eq!(check_acr_values(&params("")).unwrap(), None);
+    }
+
+    fn claims(json: &str) -> Result<Option<Acr>, Refusal> {
+        let encoded: String = url::form_urlencoded::byte_serialize(json.as_bytes()).collect();
+        check_claims(&params(&format!("claims={encoded}")))
+    }
+
+    #[test]
+    fn only_an_essential_acr_of_the_claims_parameter_asks_for_a_level() {
+        assert_eq!(
+            claims(r#"{"id_token":{"acr":{"essential":true,"values":["phr","2fa"]}}}"#).unwrap(),
+            Some(Acr::TwoFactor)
+        );
+        assert_eq!(
+            claims(r#"{"id_token":{"acr":{"essential":true,"value":"phr"}}}"#).unwrap(),
+            Some(Acr::PhishingResistant)
+        );
+        assert_eq!(claims(r#"{"id_token":{"acr":{"values":["phr"]}}}"#).unwrap(), None, "voluntary");
+        assert_eq!(claims(r#"{"id_token":{"acr":{"essential":true}}}"#).unwrap(), None, "no value asked");
+        assert_eq!(claims(r#"{"userinfo":{"email":null},"id_token":{"acr":null}}"#).unwrap(), None);
+        let unknown = claims(r#"{"id_token":{"acr":{"essential":true,"values":["urn:gold"]}}}"#).unwrap_err();
+        assert_eq!(unknown.error, UNMET_AUTHENTICATION_REQUIREMENTS);
+        for malformed in [
+            "{",
+            "[]",
+            r#"{"id_token":1}"#,
+            r#"{"id_token":{"acr":{"essential":"yes"}}}"#,
+            r#"{"id_token":{"acr":{"values":[1]}}}"#,
+        ] {
+            assert_eq!(claims(malformed).unwrap_err().error, "invalid_request", "{malformed}");
+        }
     }
 
     #[test]

@@ -178,6 +178,8 @@ fn enter_code(state: &OidcState, cookie: Option<&str>, form: &Params, client_ip:
             resources: device.resources.clone(),
             device: Some(device.device_code_hash.clone()),
             dpop_jkt: None,
+            acr_values: None,
+            essential_acr: None,
             first_factor: None,
         };
         let handle = generate_secret();

@@ -39,8 +39,8 @@ use crate::session::{self, Device};
 use crate::state::{OidcState, now};
 use crate::view::{Deferred, see_other};
 
-/// The factor page (mounted by `crate::configure`).
-pub(crate) const FACTOR_PATH: &str = "/login/factor";
+/// The factor page (mounted by `crate::configure`), where authorize sends a step-up.
+pub(crate) use crate::assurance::FACTOR_PATH;
 /// Seconds a passkey ceremony may take between its options and the browser's answer.
 pub(crate) const CEREMONY_LIFETIME: i64 = 5 * 60;
 
@@ -79,9 +79,19 @@ pub(crate) fn subject(conn: &mut AnyConnection, pending: &Pending, now: i64) -> 
 }
 
 /// The level and recency the pending request needs: `crate::assurance::requirement_for`
-/// (the sign-in policy, `acr_values`, the essential `acr`, the API scopes' requirements).
-pub(crate) fn requirement(_state: &OidcState, _pending: &Pending) -> Option<Requirement> {
-    None
+/// (the sign-in policy, `acr_values`, the essential `acr`, the API scopes' requirements),
+/// with the configuration from memory, or read on the caller's connection when due.
+pub(crate) fn requirement(
+    conn: &mut AnyConnection,
+    state: &OidcState,
+    pending: &Pending,
+    now: i64,
+) -> StoreResult<Option<Requirement>> {
+    let config = match state.store.config_if_current() {
+        Some(config) => config,
+        None => std::sync::Arc::new(tessera_store::config::Config::load(conn, now)?),
+    };
+    Ok(crate::assurance::requirement_for(state, &config, &pending.app, &pending.request))
 }
 
 /// What the factor page asks of the subject.
@@ -138,7 +148,7 @@ pub(crate) fn situation(
     let Some(subject) = subject(conn, pending, now)? else { return Ok(None) };
     let factors = stored_factors::summary(conn, &subject.user.id)?;
     let need = need(
-        requirement(state, pending),
+        requirement(conn, state, pending, now)?,
         &subject.progress,
         &factors,
         state.factors.relying_party.is_some(),

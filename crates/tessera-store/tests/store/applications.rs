@@ -26,6 +26,7 @@ pub fn web_app() -> ApplicationSettings {
         backchannel_logout_session_required: true,
         require_verified_email: false,
         self_registration: true,
+        sign_in_policy: None,
         jwks: None,
         jwks_uri: Some("https://library.example/jwks.json".into()),
         request_uris: vec!["https://library.example/requests/a".into(), "https://library.example/requests/b".into()],
@@ -42,6 +43,7 @@ crate::both_backends! {
     fn application_round_trips_every_setting(store: Store) {
         store.write_transaction(|c| connections::create(c, &NewApiConnection {
             name: "library-api".into(), display_name: "Library".into(), description: String::new(), access_token_format: None, resource_uri: None,
+            requirement: None,
         }, "h", NOW)).unwrap();
         store.write_transaction(|c| scopes::create_claim_type(c, &ClaimTypeInput {
             name: "library_card".into(), display_name: "Library card".into(), description: String::new(),
@@ -116,6 +118,7 @@ crate::both_backends! {
     fn deleting_a_scope_removes_it_from_applications(store: Store) {
         let conn = store.write_transaction(|c| connections::create(c, &NewApiConnection {
             name: "orders".into(), display_name: "Orders".into(), description: String::new(), access_token_format: None, resource_uri: None,
+            requirement: None,
         }, "h", NOW)).unwrap();
         let mut settings = web_app();
         settings.allowed_scopes.push("orders".into());

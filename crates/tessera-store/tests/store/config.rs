@@ -29,6 +29,7 @@ fn connection(name: &str) -> NewApiConnection {
         description: String::new(),
         access_token_format: None,
         resource_uri: None,
+        requirement: None,
     }
 }
 

@@ -12,6 +12,7 @@ fn library() -> NewApiConnection {
         description: "Books".into(),
         access_token_format: None,
         resource_uri: None,
+        requirement: None,
     }
 }
 
@@ -34,7 +35,7 @@ crate::both_backends! {
 
     fn further_scopes_belong_to_the_connection_and_go_with_it(store: Store) {
         let connection = store.write_transaction(|c| connections::create(c, &library(), "hash1", NOW)).unwrap();
-        let extra = NewApiScope { name: "library-api-checked-books".into(), display_name: "Checked books".into(), description: String::new() };
+        let extra = NewApiScope { name: "library-api-checked-books".into(), display_name: "Checked books".into(), description: String::new(), requirement: None };
         store.write_transaction(|c| scopes::create_api_scope(c, &connection.id, &extra, NOW)).unwrap();
         let owned = store.read_transaction(|c| scopes::scopes_of_connection(c, &connection.id)).unwrap();
         assert_eq!(owned.iter().map(|s| s.name.as_str()).collect::<Vec<_>>(), ["library-api", "library-api-checked-books"]);
@@ -86,6 +87,7 @@ crate::both_backends! {
             description: String::new(),
             access_token_format: None,
             resource_uri: Some(uri.into()),
+            requirement: None,
         };
         match store.write_transaction(|c| connections::update(c, &other.id, &taken, NOW)) {
             Err(StoreError::Conflict { field }) => assert_eq!(field, "resource_uri"),
@@ -109,12 +111,12 @@ crate::both_backends! {
     fn update_changes_display_name_and_format(store: Store) {
         let connection = store.write_transaction(|c| connections::create(c, &library(), "h", NOW)).unwrap();
         let updated = store
-            .write_transaction(|c| connections::update(c, &connection.id, &tessera_domain::ConnectionSettings { display_name: "Books".into(), description: "All books".into(), access_token_format: Some(TokenFormat::Reference), resource_uri: None }, NOW + 1))
+            .write_transaction(|c| connections::update(c, &connection.id, &tessera_domain::ConnectionSettings { display_name: "Books".into(), description: "All books".into(), access_token_format: Some(TokenFormat::Reference), resource_uri: None, requirement: None }, NOW + 1))
             .unwrap();
         assert_eq!(updated.name, "library-api");
         assert_eq!(updated.display_name, "Books");
         assert_eq!(updated.access_token_format, Some(TokenFormat::Reference));
-        assert!(matches!(store.write_transaction(|c| connections::update(c, &ConnectionId::from("nope"), &tessera_domain::ConnectionSettings { display_name: "a".into(), description: "b".into(), access_token_format: None, resource_uri: None }, NOW)), Err(StoreError::NotFound { .. })));
+        assert!(matches!(store.write_transaction(|c| connections::update(c, &ConnectionId::from("nope"), &tessera_domain::ConnectionSettings { display_name: "a".into(), description: "b".into(), access_token_format: None, resource_uri: None, requirement: None }, NOW)), Err(StoreError::NotFound { .. })));
     }
 
     fn list_paginates(store: Store) {

@@ -11,6 +11,7 @@ fn connection(name: &str) -> NewApiConnection {
         description: String::new(),
         access_token_format: None,
         resource_uri: None,
+        requirement: None,
     }
 }
 

@@ -67,3 +67,41 @@ fn mail_goes_to_files_in_the_data_folder_unless_smtp_is_configured() {
     let error = with(RawSettings { issuer_name: "".into(), ..RawSettings::default() });
     assert_eq!(error.unwrap_err().setting, "issuer_name");
 }
+
+#[test]
+fn the_sign_in_policy_defaults_to_password_and_an_unknown_one_is_refused_naming_the_setting() {
+    assert_eq!(with(RawSettings::default()).unwrap().sign_in_policy, tessera_domain::SignInPolicy::Password);
+    let strict = with(RawSettings { sign_in_policy: "passkey".into(), ..RawSettings::default() }).unwrap();
+    assert_eq!(strict.sign_in_policy, tessera_domain::SignInPolicy::Passkey);
+    let error = with(RawSettings { sign_in_policy: "sms".into(), ..RawSettings::default() }).unwrap_err();
+    assert_eq!(error.setting, "sign_in_policy");
+}
+
+#[test]
+fn webauthn_settings_default_to_the_issuer_and_are_checked_when_set() {
+    let defaults = with(RawSettings::default()).unwrap();
+    assert_eq!(defaults.webauthn, WebauthnSettings::default());
+    let party = defaults.webauthn.relying_party(defaults.issuer.as_str(), "Tessera").unwrap();
+    assert_eq!(party.rp_id(), "localhost");
+    // An issuer on an IP address is no error: passkeys are simply unavailable.
+    let by_address = with(RawSettings { issuer: "http://127.0.0.1:8080".into(), ..RawSettings::default() }).unwrap();
+    assert!(by_address.webauthn.relying_party(by_address.issuer.as_str(), "Tessera").is_err());
+    let shared = with(RawSettings {
+        issuer: "https://id.example.com".into(),
+        webauthn_rp_id: Some("example.com".into()),
+        webauthn_origins: vec!["https://id.example.com".into(), "https://login.example.com".into()],
+        ..RawSettings::default()
+    })
+    .unwrap();
+    assert_eq!(shared.webauthn.rp_id.as_deref(), Some("example.com"));
+    let foreign = RawSettings {
+        issuer: "https://id.example.com".into(),
+        webauthn_rp_id: Some("other.org".into()),
+        ..RawSettings::default()
+    };
+    assert_eq!(with(foreign).unwrap_err().setting, "webauthn_rp_id");
+    let ip = RawSettings { webauthn_rp_id: Some("127.0.0.1".into()), ..RawSettings::default() };
+    assert_eq!(with(ip).unwrap_err().setting, "webauthn_rp_id");
+    let path = RawSettings { webauthn_origins: vec!["http://localhost:8080/login".into()], ..RawSettings::default() };
+    assert_eq!(with(path).unwrap_err().setting, "webauthn_origins");
+}

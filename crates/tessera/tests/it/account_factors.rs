@@ -104,6 +104,27 @@ fn shown_codes(body: &str) -> Vec<String> {
     body.split("<code>").skip(1).map(|part| part[..part.find("</code>").unwrap()].to_owned()).collect()
 }
 
+/// A console session of the bootstrap administrator (who has no second factor): its cookie.
+fn console_session(w: &World) -> String {
+    let admin_password = w.app.bootstrap_password.clone().unwrap();
+    let page = Reply::read(http().get(w.app.url("/admin/sign-in")).send().unwrap());
+    let cookie = page
+        .set_cookies()
+        .iter()
+        .find(|c| c.starts_with("tessera_admin_signin="))
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_owned();
+    let csrf = hidden(&page.body, "csrf");
+    let form = [("csrf", csrf.as_str()), ("login", "admin"), ("password", admin_password.as_str()), ("next", "/admin")];
+    let reply =
+        Reply::read(http().post(w.app.url("/admin/sign-in")).header("cookie", &cookie).form(&form).send().unwrap());
+    assert_eq!(reply.see_other(), "/admin", "{}", reply.body);
+    reply.set_cookies().iter().find(|c| c.starts_with("tessera_admin=")).unwrap().split(';').next().unwrap().to_owned()
+}
+
 crate::both_backends! {
     fn an_authenticator_app_is_enrolled_with_a_code_computed_from_the_shown_secret(db: TestDatabase) {
         let w = world(&db);
@@ -332,5 +353,29 @@ crate::both_backends! {
         assert!(events(&w, "admin.sign_in").iter().any(|e| e.summary["second_factor"] == "recovery_code"));
         let (pending, csrf) = console_password_step();
         assert_eq!(send_code(&pending, &csrf, &codes[0]).status, 200, "a recovery code is single use");
+    }
+
+    fn the_console_user_page_shows_the_factors_and_resets_them(db: TestDatabase) {
+        let w = world(&db);
+        let b = signed_in_as(&w, "alice", PASSWORD);
+        enrol_totp(&b);
+        let session = console_session(&w);
+        let user_page = format!("/admin/users/{}", w.alice);
+        let page = Reply::read(http().get(w.app.url(&user_page)).header("cookie", &session).send().unwrap());
+        assert_eq!(page.status, 200, "{}", page.body);
+        assert!(page.body.contains("Sign-in factors") && page.body.contains("set up since"), "{}", page.body);
+        assert!(page.body.contains(&format!("{user_page}/factors/reset")));
+        let csrf = hidden(&page.body, "csrf");
+        let forged = Reply::read(http().post(w.app.url(&format!("{user_page}/factors/reset"))).header("cookie", &session).form(&[("csrf", "forged")]).send().unwrap());
+        assert!(forged.status >= 400, "{}", forged.status);
+        assert!(w.store.read_transaction(|c| factors::summary(c, &w.alice)).unwrap().totp);
+        let reset = Reply::read(http().post(w.app.url(&format!("{user_page}/factors/reset"))).header("cookie", &session).form(&[("csrf", csrf.as_str())]).send().unwrap());
+        assert!(reset.see_other().starts_with(&format!("{user_page}?notice=factors_reset")), "{}", reset.body);
+        assert_eq!(w.store.read_transaction(|c| factors::summary(c, &w.alice)).unwrap(), factors::Summary::default());
+        let audited = events(&w, "user.factors_reset");
+        assert_eq!(audited.len(), 1);
+        assert!(audited[0].actor.starts_with("user:"), "{}", audited[0].actor);
+        assert_ne!(audited[0].actor, format!("user:{}", w.alice), "the administrator acted");
+        assert_eq!(b.get("/account").see_other(), "/account/sign-in", "the user's sessions ended");
     }
 }

@@ -51,6 +51,7 @@ fn register(store: &Store) -> (String, String) {
         description: String::new(),
         access_token_format: None,
         resource_uri: None,
+        requirement: None,
     };
     let now = tessera::now();
     store.write_transaction(|c| connections::create(c, &new, connection_secret.hash().as_str(), now)).unwrap();

@@ -12,6 +12,7 @@ mod account;
 mod account_factors;
 mod accounts;
 mod api;
+mod assurance;
 mod authorize;
 mod backchannel_logout;
 mod backup;

@@ -152,6 +152,7 @@ crate::both_backends! {
             display_name: "Orders".into(),
             description: String::new(),
             access_token_format: None, resource_uri: None,
+            requirement: None,
         };
         store.write_transaction(|c| tessera_store::connections::create(c, &connection, secret.hash().as_str(), now)).unwrap();
         let robot = apps::machine_app("Robot", &["orders-api"]);

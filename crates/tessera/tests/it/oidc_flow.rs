@@ -80,6 +80,7 @@ pub fn fixture(db: &common::TestDatabase, format: TokenFormat) -> Fixture {
             description: String::new(),
             access_token_format: None,
             resource_uri: None,
+            requirement: None,
         };
         store.write_transaction(|c| tessera_store::connections::create(c, &new, "unused", now)).unwrap();
     }

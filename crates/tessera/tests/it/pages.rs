@@ -555,7 +555,7 @@ crate::both_backends! {
         let w = world(&db);
         with_fussy_app(&w);
         let api_secret = generate_secret();
-        let new = connections::NewApiConnection { name: "orders-api".into(), display_name: "Orders".into(), description: String::new(), access_token_format: None, resource_uri: None };
+        let new = connections::NewApiConnection { name: "orders-api".into(), display_name: "Orders".into(), description: String::new(), access_token_format: None, resource_uri: None, requirement: None };
         w.store.write_transaction(|c| connections::create(c, &new, api_secret.hash().as_str(), tessera::now())).unwrap();
         let mut replies: Vec<(String, Reply)> = Vec::new();
         // Pages along a whole flow.

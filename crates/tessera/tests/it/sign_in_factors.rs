@@ -1,14 +1,18 @@
 //! Signing in with a second factor (docs/authentication.md, "Signing in" and "Step-up"):
 //! the password then a TOTP code (computed here with `tessera-factors`) or a recovery
 //! code on `/login/factor`; what a wrong, reused or throttled code gets; a user with a
-//! factor cannot skip the page; enrolment during sign-in; parallel submissions of one
-//! code. Every test runs on SQLite and Postgres.
+//! factor cannot skip the page; enrolment during sign-in under a `second_factor` policy;
+//! step-up through `acr_values`; parallel submissions of one code; the account page's own
+//! sign-in. Every test runs on SQLite and Postgres.
 
 use std::time::Duration;
 
+use diesel::prelude::*;
 use serde_json::Value;
+use tessera_domain::SignInPolicy;
 use tessera_factors::TotpSecret;
 use tessera_factors::totp::STEP_SECONDS;
+use tessera_store::applications::{self, ApplicationSettings};
 use tessera_store::{audit, factors, throttle};
 use tessera_testkit::smtp::SmtpServer;
 
@@ -58,6 +62,20 @@ fn enrol_totp(w: &World) -> TotpSecret {
     let done = b.post("/account/security/totp/confirm", &[("csrf", &csrf), ("code", &code)]);
     assert_eq!(done.see_other(), "/account?notice=totp-enabled", "{}", done.body);
     secret
+}
+
+/// Makes the browser's session a sign-in of 10 minutes ago.
+fn age_session(w: &World, b: &Browser) {
+    let (_, cookie) = b.cookie().unwrap();
+    let hash = tessera_tokens::SecretHash::of(&cookie);
+    let old = tessera::now() - 600;
+    let aged = w.store.write_transaction(|c| {
+        diesel::update(tessera_store::schema::browser_sessions::table.find(hash.as_str()))
+            .set(tessera_store::schema::browser_sessions::auth_time.eq(Some(old)))
+            .execute(c)
+            .map_err(tessera_store::StoreError::from)
+    });
+    assert_eq!(aged.unwrap(), 1);
 }
 
 /// Makes alice's recovery codes on the account page: the codes shown.
@@ -137,6 +155,7 @@ crate::both_backends! {
         assert_eq!(done.set_cookies().len(), 1, "a new session id");
         let tokens = finish(&w, &b, done);
         assert_eq!(amr_of(&tokens["id_token"]), ["mfa", "otp", "pwd"]);
+        assert_eq!(payload(tokens["id_token"].as_str().unwrap())["acr"], "2fa");
         let two_factors = serde_json::json!(["mfa", "otp", "pwd"]);
         assert!(events(&w, "user.sign_in").iter().any(|e| e.summary["amr"] == two_factors && e.summary["client_id"] == "webapp"));
     }
@@ -272,5 +291,76 @@ crate::both_backends! {
         let again = b.post("/account/sign-in/factor", &[("csrf", &csrf), ("code", &next_code(&secret))]);
         assert_eq!(again.see_other(), "/account/sign-in");
         assert!(again.set_cookies().is_empty());
+    }
+
+    fn a_second_factor_policy_leads_a_password_only_user_through_enrolment(db: TestDatabase) {
+        let w = world(&db);
+        let app = w.store.read_transaction(|c| applications::find_by_client_id(c, &"webapp".into())).unwrap().unwrap();
+        let settings = ApplicationSettings { sign_in_policy: Some(SignInPolicy::SecondFactor), ..app.settings };
+        w.store.write_transaction(|c| applications::update(c, &app.id, &settings, tessera::now())).unwrap();
+        let b = Browser::new(&w.app);
+        let after_password = password_step(&b, &[]);
+        assert!(after_password.set_cookies().is_empty(), "not signed in before the second factor");
+        let factor = b.get(&after_password.see_other());
+        let enrol = factor.see_other();
+        assert!(enrol.starts_with("/login/enrol?request="), "{enrol}");
+        let page = b.get(&enrol);
+        assert_eq!(page.status, 200, "{}", page.body);
+        assert!(page.body.contains("Set up an authenticator app"), "{}", page.body);
+        assert!(!page.body.contains("Add a passkey"), "no passkeys on an IP issuer");
+        let (request, csrf) = (hidden(&page.body, "request"), hidden(&page.body, "csrf"));
+        let setup = b.post("/login/enrol/totp", &[("request", &request), ("csrf", &csrf)]);
+        assert_eq!(setup.status, 200, "{}", setup.body);
+        assert!(setup.body.contains("<svg"), "the QR code is drawn inline");
+        let secret = TotpSecret::from_base32(&element_text(&setup.body, "totp-secret")).unwrap();
+        let wrong = b.post("/login/enrol/totp", &[("request", &request), ("csrf", &csrf), ("code", &wrong_code(&secret))]);
+        assert_eq!(wrong.status, 400, "{}", wrong.body);
+        let code = secret.code_at(tessera::now());
+        let done = b.post("/login/enrol/totp", &[("request", &request), ("csrf", &csrf), ("code", &code)]);
+        assert_eq!(done.see_other(), format!("/login/enrol/recovery-codes?request={request}"), "{}", done.body);
+        assert_eq!(done.set_cookies().len(), 1, "signed in: a new session id");
+        assert_eq!(events(&w, "user.totp_enabled").len(), 1);
+        let offer = b.get(&done.see_other());
+        assert_eq!(offer.status, 200, "{}", offer.body);
+        let csrf = hidden(&offer.body, "csrf");
+        let made = b.post("/login/enrol/recovery-codes", &[("request", &request), ("csrf", &csrf)]);
+        assert_eq!(made.status, 200, "{}", made.body);
+        assert_eq!(shown_codes(&made.body).len(), 10);
+        assert_eq!(w.store.read_transaction(|c| factors::recovery_codes::count_left(c, &w.alice)).unwrap(), 10);
+        let resumed = b.get(&format!("/connect/authorize/resume?request={request}"));
+        let tokens = finish(&w, &b, resumed);
+        assert_eq!(amr_of(&tokens["id_token"]), ["mfa", "otp", "pwd"]);
+        assert_eq!(payload(tokens["id_token"].as_str().unwrap())["acr"], "2fa");
+    }
+
+    fn acr_values_step_a_password_session_up_with_only_the_code(db: TestDatabase) {
+        let w = world(&db);
+        // A session signed in with the password alone, before an authenticator app was set up.
+        let b = account_browser(&w);
+        assert_eq!(account_post(&b, "/account/security/totp", &[]).see_other(), "/account/security/totp");
+        let page = b.get("/account/security/totp");
+        let secret = TotpSecret::from_base32(&element_text(&page.body, "totp-secret")).unwrap();
+        let csrf = hidden(&page.body, "csrf");
+        let confirmed = b.post("/account/security/totp/confirm", &[("csrf", &csrf), ("code", &secret.code_at(tessera::now()))]);
+        assert_eq!(confirmed.see_other(), "/account?notice=totp-enabled");
+        age_session(&w, &b);
+        let before = payload(tokens(&w, &b, &[])["id_token"].as_str().unwrap());
+        assert_eq!(before["amr"], serde_json::json!(["pwd"]));
+        assert_eq!(before["acr"], "1fa");
+        let start = b.get(&authorize_path("webapp", REDIRECT, &[("acr_values", "2fa")]));
+        let location = start.see_other();
+        assert!(location.starts_with("/login/factor?request="), "{location}");
+        let page = b.get(&location);
+        assert!(page.body.contains("Confirm it is you"), "{}", page.body);
+        assert!(!page.body.contains("name=\"password\""), "no password asked");
+        let (request, csrf) = (hidden(&page.body, "request"), hidden(&page.body, "csrf"));
+        let done = send_code(&b, &request, &csrf, &next_code(&secret));
+        assert_eq!(done.see_other(), format!("/connect/authorize/resume?request={request}"), "{}", done.body);
+        let tokens = finish(&w, &b, done);
+        let after = payload(tokens["id_token"].as_str().unwrap());
+        assert_eq!(after["amr"], serde_json::json!(["mfa", "otp", "pwd"]));
+        assert_eq!(after["acr"], "2fa");
+        assert!(after["auth_time"].as_i64().unwrap() > before["auth_time"].as_i64().unwrap(), "{before} {after}");
+        assert_eq!(after["sid"], before["sid"], "the same session, stepped up");
     }
 }

@@ -99,10 +99,16 @@ fn fixture(db: &common::TestDatabase) -> Fixture {
             description: String::new(),
             access_token_format: None,
             resource_uri: None,
+            requirement: None,
         };
         let created = w.store.write_transaction(|c| connections::create(c, &new, secret.hash().as_str(), now)).unwrap();
         if let Some(extra) = extra {
-            let scope = NewApiScope { name: extra.into(), display_name: extra.into(), description: String::new() };
+            let scope = NewApiScope {
+                name: extra.into(),
+                display_name: extra.into(),
+                description: String::new(),
+                requirement: None,
+            };
             w.store.write_transaction(|c| scopes::create_api_scope(c, &created.id, &scope, now)).unwrap();
         }
         connections.push((name.to_owned(), created.id, secret.expose().to_owned()));

@@ -85,10 +85,16 @@ impl Tessera {
                 description: String::new(),
                 access_token_format: None,
                 resource_uri: None,
+                requirement: None,
             };
             let connection =
                 store.write_transaction(|c| connections::create(c, &new, secret.hash().as_str(), now)).unwrap();
-            let scope = NewApiScope { name: extra.into(), display_name: extra.into(), description: String::new() };
+            let scope = NewApiScope {
+                name: extra.into(),
+                display_name: extra.into(),
+                description: String::new(),
+                requirement: None,
+            };
             store.write_transaction(|c| scopes::create_api_scope(c, &connection.id, &scope, now)).unwrap();
             secrets.push((name.to_owned(), secret.expose().to_owned()));
         }
@@ -183,6 +189,7 @@ impl Tessera {
             required_scope: self.orders.0.clone(),
             public_url: "http://127.0.0.1".into(),
             resource_metadata: None,
+            step_up: Vec::new(),
         }
     }
 
@@ -303,6 +310,7 @@ pub fn example_with_metadata(tessera: &Tessera) -> (Example, Value) {
         description: String::new(),
         access_token_format: None,
         resource_uri: Some(url),
+        requirement: None,
     };
     store.write_transaction(|c| connections::update(c, &orders.id, &settings, tessera::now())).unwrap();
     let document = tessera_admin::api::connections::metadata_document(store, &tessera.base, &orders.id).unwrap();

@@ -7,7 +7,8 @@ use std::collections::BTreeMap;
 use serde_json::{Map, Value, json};
 use tessera_auth::{Channel, PasswordAttempt, Reservations, Verdict};
 use tessera_claims::UserProfile;
-use tessera_domain::{GrantId, ScopeSet, resolve_requested};
+use tessera_domain::assurance::amr;
+use tessera_domain::{GrantId, ScopeSet, SignInPolicy, resolve_requested, within_reach};
 use tessera_store::users::User;
 use tessera_store::{audit, users};
 use tessera_store::{grants, grants::NewGrant, refresh_tokens};
@@ -46,6 +47,13 @@ impl Grant for Password {
             tessera_domain::allowed_scopes(&app.settings.allowed_scopes, &app.settings.grant_types, config.catalog());
         let resolved = resolve_requested(&requested, config.catalog(), &allowed)
             .map_err(|e| OAuthError::invalid_scope(e.to_string()))?;
+        // docs/authentication.md: a password is one factor; a sign-in policy asking more
+        // cannot be met here, and API scopes requiring more are not granted.
+        if state.settings.sign_in_policy.stricter(app.settings.sign_in_policy) != SignInPolicy::Password {
+            return Err(OAuthError::unauthorized_client(
+                "this application's sign-in policy asks more than a password, which the password grant cannot present",
+            ));
+        }
         let needs_profile = custom_claims::needs_profile(config, app);
         let user = state.store.read_statement(|c| users::find_by_login(c, &login))?;
         let attempt = PasswordAttempt {
@@ -79,7 +87,8 @@ impl Grant for Password {
                 return Err(OAuthError::invalid_grant("the username or password is incorrect"));
             }
         };
-        let scope = resolved.granted();
+        let scope =
+            within_reach(&resolved.granted(), |s| config.scope_requirement(s), &[amr::PWD.to_owned()], Some(now), now);
         let (claims, profile) = state.store.read_transaction(|c| {
             let claims = users::claim_values(c, &user)?;
             let profile = needs_profile.then(|| custom_claims::user_profile(c, &user, &claims)).transpose()?;

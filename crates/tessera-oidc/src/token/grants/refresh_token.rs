@@ -3,14 +3,16 @@
 //! except for a retry: the token rotated last, presented again by its client within the
 //! application's `refresh_token_retry_grace_seconds` while its successor is unused,
 //! spends that successor and gets new tokens (a rotation whose answer was lost; see
-//! `tessera_store::redeem::retry_rotation`). The scope may narrow, never widen. A token
-//! of another client is `invalid_grant`.
+//! `tessera_store::redeem::retry_rotation`). The scope may narrow, never widen, and an
+//! API scope whose requirement the grant's authentication no longer meets (a recency
+//! passed, a level raised) is left out of the new access token while the grant keeps it
+//! (docs/authentication.md). A token of another client is `invalid_grant`.
 
 use std::collections::BTreeMap;
 
 use serde_json::{Value, json};
 use tessera_claims::{IssuedClaims, UserProfile};
-use tessera_domain::{ScopeSet, narrow};
+use tessera_domain::{ScopeSet, narrow, within_reach};
 use tessera_store::applications::Application;
 use tessera_store::redeem::{self, NotRotated, Rotate};
 use tessera_store::users::User;
@@ -106,6 +108,15 @@ impl Grant for RefreshToken {
         // The scope may narrow, never widen.
         let granted = ScopeSet::parse(&grant.scope).map_err(|_| OAuthError::server_error())?;
         let scope = narrow(&granted, &requested).map_err(|e| OAuthError::invalid_scope(e.to_string()))?;
+        // docs/authentication.md: no API scope past its required recency, or past a level
+        // raised since the grant's authentication; the grant keeps them for a step-up
+        // through authorize, and the response's `scope` says what was issued (§5.1).
+        let scope = within_reach(&scope, |s| request.config.scope_requirement(s), &grant.amr, grant.auth_time, now);
+        if scope.is_empty() {
+            return Err(OAuthError::invalid_grant(
+                "the grant's authentication no longer meets the requirement of its scopes: the user must sign in again",
+            ));
+        }
         let resources = if requested_resources.is_empty() { grant.resources.clone() } else { requested_resources };
         let profile = profile_if_needed(state, request.config, app, &user, &claims)?;
         let rotation = Rotation { grant, user, claims, profile, scope, resources, retry };

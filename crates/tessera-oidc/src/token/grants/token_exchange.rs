@@ -20,7 +20,7 @@
 
 use serde_json::{Map, Value, json};
 use tessera_domain::token_exchange::{ACCESS_TOKEN_TYPE, act_for, exchanged_expiry, exchanged_token_claims};
-use tessera_domain::{AccessTokenFacts, ExchangeRefusal, GrantId, ScopeSet, TokenFormat, UserId};
+use tessera_domain::{AccessTokenFacts, ExchangeRefusal, GrantId, ScopeSet, TokenFormat, UserId, within_reach};
 use tessera_store::audit::{self, NewAuditEvent};
 use tessera_store::connections::ApiConnection;
 
@@ -100,6 +100,20 @@ impl Grant for TokenExchange {
         if scope.is_empty() {
             return Err(OAuthError::invalid_scope("none of the rule's scopes exist on the target API any more"));
         }
+        // docs/authentication.md: a user's token carries into the exchange no API scope
+        // whose requirement (level, recency) its authentication no longer meets.
+        let scope = if subject.contains_key("grant_id") {
+            let auth_time = subject.get("auth_time").and_then(Value::as_i64);
+            within_reach(&scope, |s| request.config.scope_requirement(s), &amr_of(&subject), auth_time, now)
+        } else {
+            scope
+        };
+        if scope.is_empty() {
+            return Err(OAuthError::invalid_scope(
+                "the subject token's authentication does not meet the requirement of the scopes to exchange for \
+                 (a level, or a recency that has passed): the user must sign in again",
+            ));
+        }
 
         let actor = match actor_token {
             None => None,
@@ -131,11 +145,7 @@ impl Grant for TokenExchange {
         let Checked { target, scope, subject, act, expires_at, format, source_audience } = checked;
         let sub = subject.get("sub").and_then(Value::as_str).unwrap_or_default().to_owned();
         let grant_id = subject.get("grant_id").and_then(Value::as_str).map(|g| GrantId::from(g.to_owned()));
-        let amr: Vec<String> = subject
-            .get("amr")
-            .and_then(Value::as_array)
-            .map(|a| a.iter().filter_map(|v| v.as_str().map(str::to_owned)).collect())
-            .unwrap_or_default();
+        let amr = amr_of(&subject);
         let jti = tessera_tokens::jwt::new_jti();
         let audience = [target.clone()];
         let facts = AccessTokenFacts {
@@ -282,4 +292,13 @@ fn refuse(
         error,
         request.now,
     )
+}
+
+/// RFC 8176 `amr` of a token's claims (none when absent or malformed).
+fn amr_of(claims: &Map<String, Value>) -> Vec<String> {
+    claims
+        .get("amr")
+        .and_then(Value::as_array)
+        .map(|a| a.iter().filter_map(|v| v.as_str().map(str::to_owned)).collect())
+        .unwrap_or_default()
 }

@@ -36,6 +36,7 @@ fn fixture(db: &common::TestDatabase) -> Fixture {
         description: String::new(),
         access_token_format: None,
         resource_uri: None,
+        requirement: None,
     };
     w.store.write_transaction(|c| connections::create(c, &new, connection_secret.hash().as_str(), now)).unwrap();
     let app = w.store.read_transaction(|c| applications::find_by_client_id(c, &"webapp".into())).unwrap().unwrap();

@@ -43,6 +43,7 @@ fn fixture_with(db: &common::TestDatabase, time_limit_ms: u64, fetch_hosts: Vec<
         description: String::new(),
         access_token_format: None,
         resource_uri: None,
+        requirement: None,
     };
     w.store.write_transaction(|c| connections::create(c, &new, connection_secret.hash().as_str(), now)).unwrap();
     let app = w.store.read_transaction(|c| applications::find_by_client_id(c, &"webapp".into())).unwrap().unwrap();

@@ -65,6 +65,7 @@ pub fn register(store: &Store) -> Fixture {
                 description: String::new(),
                 access_token_format: None,
                 resource_uri: None,
+                requirement: None,
             };
             connections::create(c, &connection, &hash, now)?;
             let robot = ApplicationSettings {

@@ -61,10 +61,16 @@ fn world_on(db: &TestDatabase, app: TestApp) -> World {
             description: String::new(),
             access_token_format: None,
             resource_uri: None,
+            requirement: None,
         };
         let connection =
             store.write_transaction(|c| connections::create(c, &new, secret.hash().as_str(), NOW)).unwrap();
-        let scope = NewApiScope { name: extra.into(), display_name: extra.into(), description: String::new() };
+        let scope = NewApiScope {
+            name: extra.into(),
+            display_name: extra.into(),
+            description: String::new(),
+            requirement: None,
+        };
         store.write_transaction(|c| scopes::create_api_scope(c, &connection.id, &scope, NOW)).unwrap();
         secrets.push((name.to_owned(), secret.expose().to_owned()));
     }

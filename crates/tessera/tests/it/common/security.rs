@@ -438,10 +438,15 @@ pub fn with_api(w: &World) -> String {
         description: String::new(),
         access_token_format: None,
         resource_uri: None,
+        requirement: None,
     };
     let connection = w.store.write_transaction(|c| connections::create(c, &new, secret.hash().as_str(), now)).unwrap();
-    let scope =
-        NewApiScope { name: "orders.read".into(), display_name: "Read orders".into(), description: String::new() };
+    let scope = NewApiScope {
+        name: "orders.read".into(),
+        display_name: "Read orders".into(),
+        description: String::new(),
+        requirement: None,
+    };
     w.store.write_transaction(|c| scopes::create_api_scope(c, &connection.id, &scope, now)).unwrap();
     for (client, format) in [("jwtapp", TokenFormat::Jwt), ("refapp", TokenFormat::Reference)] {
         let mut settings = web_app(&[REDIRECT], &[LOGOUT]);

@@ -29,9 +29,15 @@ fn world(db: &common::TestDatabase) -> World {
             description: String::new(),
             access_token_format: None,
             resource_uri: None,
+            requirement: None,
         };
         let connection = store.write_transaction(|c| connections::create(c, &new, "unused", NOW)).unwrap();
-        let scope = NewApiScope { name: extra.into(), display_name: extra.into(), description: String::new() };
+        let scope = NewApiScope {
+            name: extra.into(),
+            display_name: extra.into(),
+            description: String::new(),
+            requirement: None,
+        };
         store.write_transaction(|c| scopes::create_api_scope(c, &connection.id, &scope, NOW)).unwrap();
     }
     World { app, store }
@@ -192,7 +198,7 @@ crate::both_backends! {
     fn an_api_connection_format_wins_for_its_own_tokens(db: TestDatabase) {
         let world = world(&db);
         let orders = world.store.read_transaction(|c| connections::find_by_name(c, "orders-api")).unwrap().unwrap();
-        world.store.write_transaction(|c| connections::update(c, &orders.id, &tessera_domain::ConnectionSettings { display_name: "Orders".into(), description: "".into(), access_token_format: Some(TokenFormat::Reference), resource_uri: None }, NOW)).unwrap();
+        world.store.write_transaction(|c| connections::update(c, &orders.id, &tessera_domain::ConnectionSettings { display_name: "Orders".into(), description: "".into(), access_token_format: Some(TokenFormat::Reference), resource_uri: None, requirement: None }, NOW)).unwrap();
         let secret = register(&world, "machine", &machine(&["orders-api", "billing-api"]));
         let only_orders = post(&world, Some(("machine", &secret)), &[("grant_type", "client_credentials"), ("scope", "orders-api")]);
         assert!(!only_orders.1["access_token"].as_str().unwrap().contains('.'), "a reference token");
@@ -257,7 +263,7 @@ crate::both_backends! {
         let mut migrate = store.conn().unwrap();
         tessera_store::migrate(&mut migrate, NOW).unwrap();
         drop(migrate);
-        let new = NewApiConnection { name: "orders-api".into(), display_name: "Orders".into(), description: String::new(), access_token_format: None, resource_uri: None };
+        let new = NewApiConnection { name: "orders-api".into(), display_name: "Orders".into(), description: String::new(), access_token_format: None, resource_uri: None, requirement: None };
         store.write_transaction(|c| connections::create(c, &new, "unused", NOW)).unwrap();
         let dir = std::env::temp_dir().join(format!("tessera-inline-{}", uuid::Uuid::now_v7().simple()));
         let mut raw = common::settings_for(&db, &dir);

@@ -61,6 +61,7 @@ fn world(db: &common::TestDatabase) -> World {
         description: String::new(),
         access_token_format: None,
         resource_uri: None,
+        requirement: None,
     };
     store.write_transaction(|c| connections::create(c, &new, "unused", now)).unwrap();
     let settings = apps::settings(ApplicationInput {

@@ -44,6 +44,7 @@ fn world_on(db: &common::TestDatabase, app: TestApp) -> World {
         description: String::new(),
         access_token_format: None,
         resource_uri: None,
+        requirement: None,
     };
     store.write_transaction(|c| connections::create(c, &new, "unused", now)).unwrap();
     let key = signing::generate(SigningAlgorithm::ES256).unwrap();
