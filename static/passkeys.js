@@ -133,11 +133,11 @@
     return options;
   }
 
-  async function run(form, conditional) {
+  async function run(form, conditional, signal) {
     const options = await fetchOptions(form);
     const credential = form.dataset.passkey === "register"
       ? await register(options)
-      : await authenticate(options, { conditional: !!conditional });
+      : await authenticate(options, { conditional: !!conditional, signal: signal });
     form.elements.ceremony.value = options.ceremony;
     form.elements.credential.value = credential;
     HTMLFormElement.prototype.submit.call(form);
@@ -160,15 +160,24 @@
       if (button) button.disabled = true;
       return;
     }
+    // The conditional request started at load, if any: a browser runs one request at a
+    // time, so the button's request aborts it first.
+    let pending = null;
     form.addEventListener("submit", function (event) {
       event.preventDefault();
+      if (pending) {
+        pending.abort();
+        pending = null;
+      }
       run(form, false).catch(function (error) { failure(form, error); });
     });
     if (form.dataset.passkeyConditional === "true") {
       conditionalSupported().then(function (available) {
+        if (!available) return;
+        pending = new AbortController();
         // A conditional request ends without a sign-in when the user types a password
-        // instead: nothing to report.
-        if (available) run(form, true).catch(function () {});
+        // instead, or presses the button: nothing to report.
+        run(form, true, pending.signal).catch(function () {});
       });
     }
   }

@@ -13,4 +13,6 @@ pub mod sign_in;
 pub use account_links::{AccountMail, AccountSettings, Sent};
 pub use password_policy::{MinScoreOutOfRange, PasswordPolicy, PasswordRefused, Weakness};
 pub use second_factor::{CodeAttempt, CodeVerdict, check_code};
-pub use sign_in::{Channel, PasswordAttempt, Reservations, Verdict, check_password, locked_message};
+pub use sign_in::{
+    Admission, Channel, PasswordAttempt, Reservations, Verdict, check_password, locked_message, reserve,
+};

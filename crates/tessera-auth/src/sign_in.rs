@@ -136,20 +136,29 @@ pub enum Verdict {
     Locked { until: i64 },
 }
 
-/// Reserves the attempt, then checks the password: see the module's comment.
-pub fn check_password(
-    store: &Store,
-    hasher: &PasswordHasher,
-    attempt: &PasswordAttempt<'_>,
-    now: i64,
-) -> StoreResult<Verdict> {
+/// Whether an attempt may be evaluated: see [`reserve`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Admission {
+    /// Counted in both buckets: evaluate the attempt, and on success give the
+    /// reservations back ([`Reservations::refund`]) in the write that signs in.
+    Reserved(Reservations),
+    /// A bucket is locked: do not evaluate; sign-in may be tried again at `until`.
+    Locked { until: i64 },
+}
+
+/// Issue 18 §7: reserves one attempt in the client address's bucket, then the account's
+/// (the buckets of the module's comment), before anything is checked. Every factor's
+/// attempt goes through here: a password ([`check_password`]), a one-time code
+/// (`crate::check_code`), a passkey assertion (the sign-in pages). `attempt.password` is
+/// not read.
+pub fn reserve(store: &Store, attempt: &PasswordAttempt<'_>, now: i64) -> StoreResult<Admission> {
     let ip_key = attempt.ip_key();
     let ip = store.write_statement(|c| throttle::reserve(c, &ip_key, IP_LIMIT, now))?;
     if let Reservation::Locked { until, refused, audit } = ip {
         if audit {
             store.write_transaction(|c| refusal_event(c, attempt, "ip", until, refused, now))?;
         }
-        return Ok(Verdict::Locked { until });
+        return Ok(Admission::Locked { until });
     }
     let account_key = attempt.account_key();
     let account = store.write_statement(|c| throttle::reserve(c, &account_key, ACCOUNT_LIMIT, now))?;
@@ -162,12 +171,26 @@ pub fn check_password(
             }
             Ok(())
         })?;
-        return Ok(Verdict::Locked { until });
+        return Ok(Admission::Locked { until });
     }
+    Ok(Admission::Reserved(Reservations { ip, account }))
+}
+
+/// Reserves the attempt, then checks the password: see the module's comment.
+pub fn check_password(
+    store: &Store,
+    hasher: &PasswordHasher,
+    attempt: &PasswordAttempt<'_>,
+    now: i64,
+) -> StoreResult<Verdict> {
+    let reservations = match reserve(store, attempt, now)? {
+        Admission::Reserved(reservations) => reservations,
+        Admission::Locked { until } => return Ok(Verdict::Locked { until }),
+    };
     // The hash is checked even for a name that is no account (same timing).
     let stored = attempt.user.and_then(|u| u.password_hash.as_deref());
     Ok(if hasher.verify(attempt.password, stored) && attempt.user.is_some() {
-        Verdict::Matched(Reservations { ip, account })
+        Verdict::Matched(reservations)
     } else {
         Verdict::Wrong
     })

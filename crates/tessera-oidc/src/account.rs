@@ -18,6 +18,7 @@ pub mod profile;
 pub mod security;
 pub mod sessions;
 pub mod sign_in;
+pub mod sign_in_factor;
 
 use std::collections::{BTreeMap, BTreeSet};
 

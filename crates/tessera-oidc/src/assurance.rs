@@ -108,6 +108,7 @@ mod tests {
             resources: Vec::new(),
             device: None,
             dpop_jkt: None,
+            first_factor: None,
             acr_values: None,
             essential_acr,
         }

@@ -312,6 +312,7 @@ pub(crate) fn check_rest(
         dpop_jkt: request::check_dpop_jkt(params)?,
         acr_values,
         essential_acr,
+        first_factor: None,
     })
 }
 
@@ -336,6 +337,15 @@ pub(crate) fn decide(
             see_other(&format!("{path}?request={handle}"))
         }
     };
+    // docs/authentication.md "Signing in": a sign-in half done (the password was right,
+    // a second factor is due) continues on the factor page, whatever the session holds.
+    if request.first_factor.is_some() {
+        return Ok(ask(
+            crate::interaction::factor::FACTOR_PATH,
+            "interaction_required",
+            "the user must present a second factor",
+        ));
+    }
     // A user deleted or disabled since signing in must sign in again; a store failure
     // is an error (503 when the database is away), never `login_required`.
     let user = match &session.user_id {

@@ -1,11 +1,14 @@
-//! The pages a user meets during an authorization: sign in, registration, required
-//! claims and consent, and the device verification page (RFC 8628) that starts such an
+//! The pages a user meets during an authorization: sign in, the second factor or step-up
+//! (`factor`) and enrolment during sign-in (`enrol`), registration, required claims and
+//! consent, and the device verification page (RFC 8628) that starts such an
 //! authorization from a user code. Each handler loads the pending request (which must belong to
 //! this browser's session), checks the form's CSRF token, does its one step, and sends
 //! the browser back to `/connect/authorize/resume`.
 
 pub mod consent;
 pub mod device;
+pub mod enrol;
+pub mod factor;
 pub mod recovery;
 pub mod register;
 pub mod required_claims;

@@ -135,6 +135,23 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .route(web::post().to(interaction::sign_in::submit)),
         )
         .service(
+            web::resource(interaction::factor::FACTOR_PATH)
+                .route(web::get().to(interaction::factor::show))
+                .route(web::post().to(interaction::factor::submit)),
+        )
+        .route("/login/factor/passkey", web::post().to(interaction::factor::passkey_options))
+        .route("/login/passkey/options", web::post().to(interaction::sign_in::passkey_options))
+        .route("/login/passkey", web::post().to(interaction::sign_in::passkey))
+        .route(interaction::enrol::ENROL_PATH, web::get().to(interaction::enrol::show))
+        .route("/login/enrol/totp", web::post().to(interaction::enrol::submit_totp))
+        .route("/login/enrol/passkey/options", web::post().to(interaction::enrol::passkey_options))
+        .route("/login/enrol/passkey", web::post().to(interaction::enrol::submit_passkey))
+        .service(
+            web::resource(interaction::enrol::RECOVERY_CODES_PATH)
+                .route(web::get().to(interaction::enrol::show_recovery_codes))
+                .route(web::post().to(interaction::enrol::make_recovery_codes)),
+        )
+        .service(
             web::resource("/login/forgot")
                 .route(web::get().to(interaction::recovery::show_forgot))
                 .route(web::post().to(interaction::recovery::submit_forgot)),
@@ -150,6 +167,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .route(web::get().to(account::forgot::show))
                 .route(web::post().to(account::forgot::submit)),
         )
+        .route("/account/sign-in/factor", web::post().to(account::sign_in_factor::submit))
+        .route("/account/sign-in/factor/passkey", web::post().to(account::sign_in_factor::passkey_options))
         .route("/account/sign-out", web::post().to(account::sign_in::sign_out))
         .route("/account/profile", web::post().to(account::profile::submit_profile))
         .route("/account/email", web::post().to(account::profile::submit_email))

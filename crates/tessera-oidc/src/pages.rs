@@ -87,6 +87,8 @@ pub struct SignInPage {
     pub error: Option<String>,
     pub registration_enabled: bool,
     pub notice: Option<String>,
+    /// Passkeys may sign in (the issuer is a valid relying party).
+    pub passkeys: bool,
 }
 
 /// The registration form, posted to `/register`.
@@ -328,6 +330,7 @@ mod tests {
             error: Some("Wrong username or password.".into()),
             registration_enabled: true,
             notice: Some("Your account was created.".into()),
+            passkeys: true,
         }
     }
 
@@ -514,7 +517,16 @@ mod tests {
     fn sign_in_page_has_its_fields_and_links_to_registration() {
         let html = render(&sign_in());
         assert!(html.contains(r#"<label for="login">Username or email</label>"#));
-        assert!(html.contains(r#"name="login" value="alice" autocomplete="username""#));
+        // Conditional UI (docs/authentication.md, "Signing in"): the browser offers passkeys
+        // in the login field's autofill, and a button asks for one.
+        assert!(html.contains(r#"name="login" value="alice" autocomplete="username webauthn""#));
+        assert!(html.contains(
+            r#"data-passkey="authenticate" data-options="/login/passkey/options" data-passkey-conditional="true""#
+        ));
+        assert!(html.contains(r#"<script src="/static/passkeys.js" defer></script>"#));
+        let no_passkeys = render(&SignInPage { passkeys: false, ..sign_in() });
+        assert!(no_passkeys.contains(r#"name="login" value="alice" autocomplete="username""#));
+        assert!(!no_passkeys.contains("data-passkey") && !no_passkeys.contains("<script"));
         assert!(html.contains(r#"type="password" id="password" name="password" autocomplete="current-password""#));
         assert!(html.contains(r#"<button type="submit" class="primary">Sign in</button>"#));
         assert!(html.contains(r#"<a href="/register?request=req-123">"#));
@@ -700,6 +712,7 @@ mod tests {
                 error: Some(hostile()),
                 registration_enabled: true,
                 notice: Some(hostile()),
+                passkeys: true,
             }),
             render(&RegisterPage {
                 request: hostile(),

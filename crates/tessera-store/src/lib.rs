@@ -70,6 +70,7 @@ pub mod management_keys;
 pub mod mappings;
 pub mod organizations;
 pub mod outbox;
+pub mod pending_sign_ins;
 pub mod purge;
 pub mod pushed_authorization_requests;
 pub mod redeem;

@@ -589,6 +589,16 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    pending_sign_ins (session_id_hash) {
+        session_id_hash -> Text,
+        user_id -> Text,
+        amr -> Text,
+        started_at -> BigInt,
+        expires_at -> BigInt,
+    }
+}
+
 diesel::allow_tables_to_appear_in_same_query!(
     instance,
     initial_access_tokens,
@@ -636,4 +646,5 @@ diesel::allow_tables_to_appear_in_same_query!(
     totp_secrets,
     recovery_codes,
     webauthn_ceremonies,
+    pending_sign_ins,
 );

@@ -4,13 +4,21 @@
 //! (`tessera_auth::check_password`: per account and per client address, reserved
 //! before the hash), and success starts a new session (a new id) and comes back to
 //! `/account`.
+//!
+//! A user with a second factor (TOTP or a passkey) is asked for it as on the sign-in page
+//! of an authorization (docs/authentication.md, "Signing in"): after the password the
+//! browser's session stays anonymous, the password waits server-side in
+//! `tessera_store::pending_sign_ins` (bound to that session, 5 minutes), and the factor
+//! form (`/account/sign-in/factor`) takes a TOTP or recovery code, or the user's passkey,
+//! through the same throttle. Else the account page would sign in with the password
+//! alone, and a factor could be removed there without ever being presented.
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;
 use serde_json::json;
 use tessera_auth::{Channel, PasswordAttempt, Verdict};
-use tessera_store::{StoreResult, audit, browser_sessions, users};
+use tessera_store::{StoreResult, audit, browser_sessions, pending_sign_ins, users};
 
 use super::{PATH, Submitted, forged, signed_in};
 use crate::error::{bad_form, run_blocking};
@@ -32,6 +40,9 @@ pub struct AccountSignInPage {
     pub error: Option<String>,
     pub notice: Option<String>,
 }
+
+/// Seconds a right password waits for its second factor.
+pub(crate) const FACTOR_LIFETIME: i64 = 5 * 60;
 
 /// Where a recovery link asked for on the account page leads once the password is set.
 pub(crate) const AFTER_RECOVERY: &str = "/account/sign-in?notice=password-reset";
@@ -140,6 +151,13 @@ fn sign_in(state: &OidcState, submitted: &Submitted, device: &Device) -> StoreRe
     state.store.write_transaction(|c| match (&user, &reservations) {
         (Some(user), Some(reservations)) => {
             reservations.refund(c)?;
+            if tessera_store::factors::summary(c, &user.id)?.has_second_factor() {
+                let hash = tessera_tokens::SecretHash::of(&session_id);
+                let amr = vec!["pwd".to_owned()];
+                pending_sign_ins::begin(c, hash.as_str(), &user.id, &amr, now + FACTOR_LIFETIME, now)?;
+                let page = super::sign_in_factor::page(c, state, &session_id, user, None)?;
+                return Ok((Deferred::page(page), None));
+            }
             let (new_id, _) = session::start(
                 c,
                 Some(&session_id),

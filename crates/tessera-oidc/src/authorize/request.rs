@@ -55,6 +55,20 @@ pub struct AuthorizationRequest {
     /// meeting it is `unmet_authentication_requirements`, never a weaker token.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub essential_acr: Option<Acr>,
+    /// A sign-in begun for this request and not finished (docs/authentication.md,
+    /// "Signing in"): the first factor was right, a second is due on the factor page.
+    /// Kept server-side with the request, which belongs to one browser session; the
+    /// session itself is not signed in until the second factor.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub first_factor: Option<FirstFactor>,
+}
+
+/// The first factor of a sign-in that needs a second: whose, what it proved (`amr`), when.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FirstFactor {
+    pub user_id: tessera_domain::UserId,
+    pub amr: Vec<String>,
+    pub at: i64,
 }
 
 impl AuthorizationRequest {

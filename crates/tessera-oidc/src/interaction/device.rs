@@ -180,6 +180,7 @@ fn enter_code(state: &OidcState, cookie: Option<&str>, form: &Params, client_ip:
             dpop_jkt: None,
             acr_values: None,
             essential_acr: None,
+            first_factor: None,
         };
         let handle = generate_secret();
         authorization_requests::create_request(

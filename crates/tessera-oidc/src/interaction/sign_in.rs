@@ -1,15 +1,33 @@
-//! The sign-in page: username or email and password (argon2id). Attempts are throttled
-//! per account and per client IP by `tessera_auth::sign_in` (reserved before the hash, so
-//! parallel attempts cannot pass the limit), and an unknown user gets the same message,
-//! status and timing as a wrong password. Success starts a new session (a new id).
+//! The sign-in page: username or email and password (argon2id), or a passkey alone
+//! (docs/authentication.md, "Signing in"). Attempts are throttled per account and per
+//! client IP by `tessera_auth::sign_in` (reserved before the hash or the assertion is
+//! checked, so parallel attempts cannot pass the limit), and an unknown user gets the
+//! same message, status and timing as a wrong password.
+//!
+//! A right password signs in only when nothing more is due: a user with a second factor
+//! (always), or a request whose requirement needs one, goes on to the factor page
+//! (`super::factor`) with the password kept as the request's first factor; the session
+//! stays as it was. Success starts a new session (a new id).
+//!
+//! A passkey alone: "Sign in with a passkey", and conditional UI (the browser offers the
+//! passkeys in the login field's autofill, `autocomplete="username webauthn"`), both a
+//! discoverable WebAuthn get through `static/passkeys.js`. The user handle finds the user;
+//! user verification is required (the passkey is then two kinds of factor, `phr`); a
+//! disabled user is refused like an unknown passkey.
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde_json::json;
-use tessera_auth::{Channel, PasswordAttempt, Verdict};
-use tessera_store::{StoreError, users};
+use tessera_auth::{Admission, Channel, PasswordAttempt, Verdict};
+use tessera_domain::assurance::{self, Factor};
+use tessera_store::factors::ceremonies::{self, Kind};
+use tessera_store::factors::{self as stored_factors, passkeys as stored_passkeys};
+use tessera_store::{StoreError, StoreResult, users};
+use tessera_tokens::SecretHash;
 
+use super::factor::{FACTOR_PATH, Need, Progress, ceremony_answer, json_error};
 use super::{audit_user, handle_from_query, resume_location};
+use crate::authorize::request::FirstFactor;
 use crate::authorize::{Pending, load_pending, save_pending};
 use crate::error::{bad_form, expired, run_blocking};
 use crate::form::Params;
@@ -35,6 +53,7 @@ fn page(
         error,
         registration_enabled: state.settings.registration_enabled && pending.app.settings.self_registration,
         notice,
+        passkeys: state.factors.relying_party.is_some(),
     }
 }
 
@@ -128,6 +147,25 @@ fn sign_in(
     state.store.write_transaction(|c| match (&user, reservations) {
         (Some(user), Some(reservations)) => {
             reservations.refund(c)?;
+            let amr = assurance::record(&[], Factor::Password, true);
+            let progress = Progress { amr: amr.clone(), auth_time: now, first_factor: true };
+            let factors = stored_factors::summary(c, &user.id)?;
+            let need = super::factor::need(
+                super::factor::requirement(c, state, &pending, now)?,
+                &progress,
+                &factors,
+                state.factors.relying_party.is_some(),
+                state.factors.master_key.is_some(),
+                now,
+            );
+            if need != Need::Nothing {
+                // Not signed in yet: the password waits, with this request, for the
+                // factor page.
+                let mut pending = pending;
+                pending.request.first_factor = Some(FirstFactor { user_id: user.id.clone(), amr, at: now });
+                save_pending(c, &pending)?;
+                return Ok((see_other(&format!("{FACTOR_PATH}?request={}", pending.handle)), None));
+            }
             let (new_id, _session) = session::start(
                 c,
                 Some(&pending.session_id),
@@ -168,6 +206,170 @@ fn sign_in(
                 ),
                 None,
             ))
+        }
+    })
+}
+
+/// `POST /login/passkey/options`: the options of a discoverable WebAuthn get (no user
+/// yet), for "Sign in with a passkey" and conditional UI.
+pub(crate) async fn passkey_options(
+    request: HttpRequest,
+    body: web::Bytes,
+    state: web::Data<OidcState>,
+) -> HttpResponse {
+    let cookie = session::presented_id(&request, &state.settings);
+    let Ok(form) = Params::from_page_form(&body) else {
+        return json_error(StatusCode::BAD_REQUEST, "The form could not be read.").into_response();
+    };
+    let state = state.into_inner();
+    run_blocking(
+        move || {
+            let now = now();
+            let Some(party) = state.factors.relying_party.as_deref() else {
+                return Ok(json_error(StatusCode::NOT_FOUND, "Passkeys are not available on this server."));
+            };
+            let pending = state
+                .store
+                .read_transaction(|c| load_pending(c, &state, form.get("request"), cookie.as_deref(), now))?;
+            let Some(pending) = pending else {
+                return Ok(json_error(StatusCode::BAD_REQUEST, "This sign-in has expired. Start again."));
+            };
+            if !session::csrf_matches(&pending.session_id, form.get("csrf")) {
+                return Ok(json_error(StatusCode::FORBIDDEN, "This form has expired. Start again."));
+            }
+            let ceremony = party.start_discoverable().map_err(|e| StoreError::Corrupt(format!("passkeys: {e}")))?;
+            ceremony_answer(&state, ceremony, Kind::Discoverable, None, now)
+        },
+        Deferred::into_response,
+    )
+    .await
+}
+
+const WRONG_PASSKEY: &str = "This passkey could not be used to sign in. Try again, or use your password.";
+
+/// `POST /login/passkey`: the browser's answer to a discoverable get.
+pub(crate) async fn passkey(request: HttpRequest, body: web::Bytes, state: web::Data<OidcState>) -> HttpResponse {
+    let cookie = session::presented_id(&request, &state.settings);
+    let Ok(form) = Params::from_page_form(&body) else { return bad_form().into_response() };
+    let device = session::Device::of(&request);
+    let state = state.into_inner();
+    let worker = state.clone();
+    run_blocking(
+        move || passkey_sign_in(&worker, &form, cookie.as_deref(), &device),
+        move |outcome| super::factor::with_cookie(&state, outcome),
+    )
+    .await
+}
+
+fn passkey_sign_in(
+    state: &OidcState,
+    form: &Params,
+    cookie: Option<&str>,
+    device: &session::Device,
+) -> StoreResult<Outcome> {
+    let now = now();
+    let client_ip = device.client_ip.as_deref();
+    let Some(pending) = state.store.read_transaction(|c| load_pending(c, state, form.get("request"), cookie, now))?
+    else {
+        return Ok((expired(), None));
+    };
+    if !session::csrf_matches(&pending.session_id, form.get("csrf")) {
+        return Ok((bad_form(), None));
+    }
+    let refused = |status: StatusCode, message: &str| {
+        Deferred::client_page(status, page(&pending, state, "", Some(message.to_owned()), None), pending.redirect_uri())
+    };
+    let Some(party) = state.factors.relying_party.as_deref() else {
+        return Ok((refused(StatusCode::BAD_REQUEST, WRONG_PASSKEY), None));
+    };
+    let response = form.get("credential").unwrap_or("");
+    // The passkey names its user (the user handle) and itself; both must agree with
+    // what is stored before the assertion is worth checking.
+    let discovered = party.identify(response).ok();
+    let found = match &discovered {
+        Some(discovered) => state.store.read_transaction(|c| {
+            let Some(stored) = stored_passkeys::find_by_credential_id(c, &discovered.credential_id)? else {
+                return Ok(None);
+            };
+            let user = users::find(c, &stored.user_id)?;
+            Ok(user.map(|user| (stored, user)))
+        })?,
+        None => None,
+    };
+    let found = found.filter(|(stored, _)| {
+        discovered
+            .as_ref()
+            .is_some_and(|d| tessera_factors::passkeys::user_handle(stored.user_id.as_str()) == d.user_handle)
+    });
+    let client_id = pending.app.client_id.clone();
+    let login = match (&found, &discovered) {
+        (Some((_, user)), _) => user.username.to_lowercase(),
+        (None, Some(d)) => format!("passkey:{}", d.credential_id.chars().take(100).collect::<String>()),
+        (None, None) => "passkey:".to_owned(),
+    };
+    let attempt = PasswordAttempt {
+        login: &login,
+        user: found.as_ref().map(|(_, user)| user),
+        password: "",
+        client_ip,
+        channel: Channel::LoginPage { client_id: &client_id },
+    };
+    let reservations = match tessera_auth::reserve(&state.store, &attempt, now)? {
+        Admission::Locked { until } => {
+            let message = tessera_auth::locked_message(until, now);
+            return Ok((refused(StatusCode::TOO_MANY_REQUESTS, &message).retry_after(until - now), None));
+        }
+        Admission::Reserved(reservations) => reservations,
+    };
+    let hash = SecretHash::of(form.get("ceremony").unwrap_or(""));
+    let ceremony = state.store.write_statement(|c| ceremonies::take(c, hash.as_str(), Kind::Discoverable, now))?;
+    let verified = match (&found, ceremony) {
+        (Some((stored, user)), Some(ceremony)) if !user.disabled => {
+            match party.finish_discoverable(response, &ceremony.state, &stored.credential) {
+                // A passkey alone must have verified the user (UV): else it is one factor.
+                Ok(used) if matches!(used.factor, Factor::Passkey { user_verified: true, .. }) => Some(used),
+                Ok(_) => None,
+                Err(error) => {
+                    tracing::info!(%error, "a passkey sign-in was refused");
+                    None
+                }
+            }
+        }
+        _ => None,
+    };
+    state.store.write_transaction(|c| match (&found, &verified) {
+        (Some((stored, user)), Some(used)) => {
+            reservations.refund(c)?;
+            stored_passkeys::record_use(c, &stored.id, used.updated_credential.as_deref(), now)?;
+            let amr = assurance::record(&[], used.factor, true);
+            let (new_id, _) = session::start(
+                c,
+                Some(&pending.session_id),
+                Some((&user.id, now, amr.clone(), device)),
+                &state.settings,
+                now,
+            )?;
+            let mut pending = pending.clone();
+            pending.request.first_factor = None;
+            pending.request.signed_in_at = Some(now);
+            save_pending(c, &pending)?;
+            let summary = json!({ "client_id": pending.app.client_id, "amr": amr });
+            audit_user(c, &user.id, "user.sign_in", summary, client_ip, now)?;
+            Ok((see_other(&resume_location(&pending.handle)), Some(new_id)))
+        }
+        _ => {
+            tessera_store::audit::record(
+                c,
+                &tessera_store::audit::NewAuditEvent {
+                    actor: "anonymous",
+                    action: "user.sign_in_failed",
+                    target: &attempt.target(),
+                    summary: json!({ "client_id": pending.app.client_id, "factor": "passkey" }),
+                    client_ip,
+                },
+                now,
+            )?;
+            Ok((refused(StatusCode::BAD_REQUEST, WRONG_PASSKEY), None))
         }
     })
 }

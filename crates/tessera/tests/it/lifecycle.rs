@@ -24,7 +24,7 @@ use crate::console::Chromium;
 /// The applications' redirect URI: a loopback server answering every request with a
 /// plain page (the script reads the code from the address bar). It lives as long as the
 /// test process.
-fn callback_receiver() -> String {
+pub(crate) fn callback_receiver() -> String {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let address = listener.local_addr().unwrap();
     std::thread::spawn(move || {
