@@ -12,7 +12,7 @@ pub mod sign_in;
 
 pub use account_links::{AccountMail, AccountSettings, Sent};
 pub use password_policy::{MinScoreOutOfRange, PasswordPolicy, PasswordRefused, Weakness};
-pub use second_factor::{CodeAttempt, CodeVerdict, check_code};
+pub use second_factor::{CodeAttempt, CodeVerdict, Confirmation, check_code, check_confirmation};
 pub use sign_in::{
     Admission, Channel, PasswordAttempt, Reservations, Verdict, check_password, locked_message, reserve,
 };

@@ -13,12 +13,11 @@
 use tessera_domain::assurance::Factor;
 use tessera_factors::{TotpSecret, recovery_codes};
 use tessera_store::factors::{recovery_codes as stored_codes, totp};
-use tessera_store::throttle::{self, ACCOUNT_LIMIT, IP_LIMIT, Reservation};
 use tessera_store::users::User;
 use tessera_store::{Store, StoreError, StoreResult};
 use tessera_tokens::MasterKey;
 
-use crate::sign_in::{Channel, PasswordAttempt, Reservations, refusal_event};
+use crate::sign_in::{Admission, Channel, PasswordAttempt, Reservations, reserve};
 
 /// One attempt at a second factor by a user whose password (or other first factor) was
 /// right.
@@ -44,6 +43,17 @@ pub enum CodeVerdict {
     Locked { until: i64 },
 }
 
+/// The attempt as the throttle sees it: the user's, by the name they are known by.
+fn as_password<'a>(attempt: &CodeAttempt<'a>, login: &'a str) -> PasswordAttempt<'a> {
+    PasswordAttempt {
+        login,
+        user: Some(attempt.user),
+        password: "",
+        client_ip: attempt.client_ip,
+        channel: attempt.channel,
+    }
+}
+
 /// Reserves the attempt, then checks the code: see the module's comment. `master_key`
 /// opens the user's TOTP secret.
 pub fn check_code(
@@ -53,34 +63,10 @@ pub fn check_code(
     now: i64,
 ) -> StoreResult<CodeVerdict> {
     let login = attempt.user.username.to_lowercase();
-    let as_password = PasswordAttempt {
-        login: &login,
-        user: Some(attempt.user),
-        password: "",
-        client_ip: attempt.client_ip,
-        channel: attempt.channel,
+    let reservations = match reserve(store, &as_password(attempt, &login), now)? {
+        Admission::Locked { until } => return Ok(CodeVerdict::Locked { until }),
+        Admission::Reserved(reservations) => reservations,
     };
-    let ip_key = format!("ip:{}", attempt.client_ip.unwrap_or("unknown"));
-    let ip = store.write_statement(|c| throttle::reserve(c, &ip_key, IP_LIMIT, now))?;
-    if let Reservation::Locked { until, refused, audit } = ip {
-        if audit {
-            store.write_transaction(|c| refusal_event(c, &as_password, "ip", until, refused, now))?;
-        }
-        return Ok(CodeVerdict::Locked { until });
-    }
-    let account_key = as_password.account_key();
-    let account = store.write_statement(|c| throttle::reserve(c, &account_key, ACCOUNT_LIMIT, now))?;
-    if let Reservation::Locked { until, refused, audit } = account {
-        store.write_transaction(|c| {
-            throttle::refund(c, &ip)?;
-            if audit {
-                refusal_event(c, &as_password, "account", until, refused, now)?;
-            }
-            Ok(())
-        })?;
-        return Ok(CodeVerdict::Locked { until });
-    }
-    let reservations = Reservations::new(ip, account);
     let user_id = &attempt.user.id;
     let typed: String = attempt.code.chars().filter(|c| !c.is_whitespace()).collect();
     let looks_like_totp =
@@ -103,4 +89,46 @@ pub fn check_code(
         return Ok(CodeVerdict::Matched { factor: Factor::RecoveryCode, reservations });
     }
     Ok(CodeVerdict::Wrong)
+}
+
+/// What the first code typed to confirm a new authenticator app came to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Confirmation {
+    /// The code is one of the pending secret's: confirm it with `totp::confirm` at `step`
+    /// and give the reservations back in the same write.
+    Right { step: i64, reservations: Reservations },
+    /// A wrong or stale code; the attempt stays counted.
+    Wrong,
+    /// Too many attempts: the code was not checked.
+    Locked { until: i64 },
+    /// The user has no pending secret (confirmed meanwhile, removed, never begun).
+    NothingPending,
+}
+
+/// The code typed to confirm a pending TOTP secret (account page or enrolment during
+/// sign-in): reserved in the sign-in throttle before it is checked, as a code at sign-in
+/// is, so that a stolen session cannot try codes against a secret it did not see. The
+/// write that confirms is the caller's (it records the change in the same transaction).
+pub fn check_confirmation(
+    store: &Store,
+    master_key: &MasterKey,
+    attempt: &CodeAttempt<'_>,
+    now: i64,
+) -> StoreResult<Confirmation> {
+    let user_id = &attempt.user.id;
+    let Some(pending) = store.read_statement(|c| totp::find(c, user_id))?.filter(|t| t.confirmed_at.is_none()) else {
+        return Ok(Confirmation::NothingPending);
+    };
+    let login = attempt.user.username.to_lowercase();
+    let reservations = match reserve(store, &as_password(attempt, &login), now)? {
+        Admission::Locked { until } => return Ok(Confirmation::Locked { until }),
+        Admission::Reserved(reservations) => reservations,
+    };
+    let secret = TotpSecret::open(&pending.secret, master_key, user_id.as_str())
+        .map_err(|e| StoreError::Corrupt(format!("the TOTP secret of user {user_id}: {e}")))?;
+    let typed: String = attempt.code.chars().filter(|c| !c.is_whitespace()).collect();
+    Ok(match secret.verify(&typed, now, Some(pending.last_used_step)) {
+        Some(step) => Confirmation::Right { step, reservations },
+        None => Confirmation::Wrong,
+    })
 }

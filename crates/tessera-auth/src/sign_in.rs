@@ -110,10 +110,6 @@ pub struct Reservations {
 }
 
 impl Reservations {
-    pub(crate) fn new(ip: Reservation, account: Reservation) -> Reservations {
-        Reservations { ip, account }
-    }
-
     /// Gives both reservations back: call it in the write that signs the person in, so
     /// that a sign-in and its refund happen together.
     pub fn refund(&self, conn: &mut AnyConnection) -> StoreResult<()> {

@@ -5,6 +5,7 @@
 //! this browser's session), checks the form's CSRF token, does its one step, and sends
 //! the browser back to `/connect/authorize/resume`.
 
+pub mod ceremonies;
 pub mod consent;
 pub mod device;
 pub mod enrol;

@@ -15,6 +15,7 @@ pub mod recovery_codes;
 pub mod totp;
 
 use actix_web::http::StatusCode;
+use actix_web::{HttpRequest, HttpResponse, web};
 use serde_json::Value;
 use tessera_auth::Reservations;
 use tessera_store::factors::{passkeys as stored_passkeys, recovery_codes as stored_codes, totp as stored_totp};
@@ -22,9 +23,10 @@ use tessera_store::users::User;
 use tessera_store::{AnyConnection, StoreResult};
 
 use super::password::{Current, check_current};
-use super::{Account, AccountPage, page, refused, time};
+use super::{Account, AccountPage, Submitted, forged, page, refused, signed_in, time, to_sign_in};
+use crate::error::{bad_form, run_blocking};
 use crate::interaction::audit_user;
-use crate::state::OidcState;
+use crate::state::{OidcState, now};
 use crate::view::Deferred;
 
 /// Seconds after a sign-in during which adding or removing a factor needs no password.
@@ -214,4 +216,39 @@ pub(crate) fn wake_mail(state: &OidcState, queued: bool) {
             accounts.wake();
         }
     }
+}
+
+/// What a change on the Security section answers, and whether it queued mail.
+pub(crate) type Answer = (Deferred, bool);
+
+/// A form posted on the Security section: the form is read, then, off the async
+/// threads, the session's account is found and the form's CSRF token checked before
+/// `change` runs with them; mail it queued is sent at once.
+pub(crate) async fn change(
+    request: HttpRequest,
+    body: web::Bytes,
+    state: web::Data<OidcState>,
+    change: fn(&OidcState, &Submitted, Account, i64) -> StoreResult<Answer>,
+) -> HttpResponse {
+    let Some(submitted) = Submitted::read(&request, &body, &state) else { return bad_form().into_response() };
+    let state = state.into_inner();
+    let waker = state.clone();
+    run_blocking(
+        move || {
+            let now = now();
+            let cookie = submitted.cookie.as_deref();
+            let Some(account) = state.store.read_transaction(|c| signed_in(c, &state, cookie, now))? else {
+                return Ok((to_sign_in(), false));
+            };
+            if !account.posted(&submitted.form) {
+                return Ok((forged(), false));
+            }
+            change(&state, &submitted, account, now)
+        },
+        move |(answer, queued)| {
+            wake_mail(&waker, queued);
+            answer.into_response()
+        },
+    )
+    .await
 }

@@ -8,7 +8,6 @@
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
-use askama::Template;
 use serde_json::json;
 use tessera_auth::{Admission, Channel, CodeAttempt, CodeVerdict, PasswordAttempt};
 use tessera_domain::assurance::{self, Factor};
@@ -23,25 +22,14 @@ use super::sign_in::{Outcome, with_cookie};
 use super::{PATH, SIGN_IN_PATH, Submitted};
 use crate::error::{bad_form, run_blocking};
 use crate::interaction::audit_user;
-use crate::interaction::factor::{ceremony_answer, json_error, verify_passkey, wake_mail};
+use crate::interaction::ceremonies::{ceremony_answer, json_error, verify_passkey};
+use crate::interaction::factor::{FactorPage, WRONG_CODE, WRONG_PASSKEY, wake_mail};
 use crate::session::{self, Device};
 use crate::state::{OidcState, now};
 use crate::view::{Deferred, see_other};
 
-const WRONG_CODE: &str = "This code is not right, or was used already. Type the code your app shows now, or a \
-                          recovery code.";
-const WRONG_PASSKEY: &str = "This passkey could not be used. Try again, or use another way.";
-
-#[derive(Template)]
-#[template(path = "login/factor_account.html")]
-pub struct AccountFactorPage {
-    pub csrf: String,
-    pub username: String,
-    pub totp: bool,
-    pub recovery_code: bool,
-    pub passkey: bool,
-    pub error: Option<String>,
-}
+/// Where the factor form posts.
+const FACTOR_PATH: &str = "/account/sign-in/factor";
 
 /// The factor form for `user`, on the session `session_id`.
 pub(crate) fn page(
@@ -50,14 +38,18 @@ pub(crate) fn page(
     session_id: &str,
     user: &User,
     error: Option<String>,
-) -> StoreResult<AccountFactorPage> {
+) -> StoreResult<FactorPage> {
     let factors = stored_factors::summary(conn, &user.id)?;
-    Ok(AccountFactorPage {
+    Ok(FactorPage {
+        action: FACTOR_PATH,
+        request: None,
         csrf: session::csrf_token(session_id),
+        client_name: None,
         username: user.username.clone(),
         totp: factors.totp && state.factors.master_key.is_some(),
         recovery_code: factors.recovery_codes_left > 0 && state.factors.master_key.is_some(),
         passkey: factors.passkeys > 0 && state.factors.relying_party.is_some(),
+        step_up: false,
         error,
     })
 }

@@ -15,7 +15,9 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;
 use serde_json::json;
+use tessera_auth::{Channel, CodeAttempt, Confirmation};
 use tessera_domain::assurance::Factor;
+use tessera_factors::RelyingParty;
 use tessera_factors::TotpSecret;
 use tessera_factors::passkeys::PasskeyUser;
 use tessera_store::factors::ceremonies::{self, Kind};
@@ -25,7 +27,8 @@ use tessera_store::users::User;
 use tessera_store::{AnyConnection, StoreError, StoreResult};
 use tessera_tokens::SecretHash;
 
-use super::factor::{Need, Outcome, Subject, ceremony_answer, finish, json_error, situation, wake_mail, with_cookie};
+use super::ceremonies::{ceremony_answer, json_error};
+use super::factor::{Need, Outcome, Subject, finish, situation, wake_mail};
 use super::{audit_user, handle_from_query, resume_location};
 use crate::account::security::RECENT_SIGN_IN;
 use crate::authorize::{Pending, load_pending};
@@ -164,19 +167,7 @@ fn totp_page(
 /// `POST /login/enrol/totp`: without `code`, a new pending secret and its setup page;
 /// with `code`, the first code that turns it on.
 pub(crate) async fn submit_totp(request: HttpRequest, body: web::Bytes, state: web::Data<OidcState>) -> HttpResponse {
-    let cookie = session::presented_id(&request, &state.settings);
-    let Ok(form) = Params::from_page_form(&body) else { return bad_form().into_response() };
-    let device = Device::of(&request);
-    let state = state.into_inner();
-    let worker = state.clone();
-    run_blocking(
-        move || enrol_totp(&worker, &form, cookie.as_deref(), &device),
-        move |outcome| {
-            wake_mail(&state);
-            with_cookie(&state, outcome)
-        },
-    )
-    .await
+    super::factor::sign_in_step(request, body, state, enrol_totp).await
 }
 
 fn enrol_totp(state: &OidcState, form: &Params, cookie: Option<&str>, device: &Device) -> StoreResult<Outcome> {
@@ -202,24 +193,34 @@ fn enrol_totp(state: &OidcState, form: &Params, cookie: Option<&str>, device: &D
         })?;
         return Ok((shown(&pending, page), None));
     };
-    let Some(stored) = state.store.read_statement(|c| totp::find(c, &user.id))?.filter(|t| t.confirmed_at.is_none())
-    else {
-        return Ok((see_other(&format!("{ENROL_PATH}?request={}", pending.handle)), None));
-    };
-    let secret = TotpSecret::open(&stored.secret, key, user.id.as_str())
-        .map_err(|e| StoreError::Corrupt(format!("the TOTP secret of user {}: {e}", user.id)))?;
-    let wrong = |message: &str| -> StoreResult<Outcome> {
+    let wrong = |status: StatusCode, message: &str| -> StoreResult<Deferred> {
         let page = state.store.read_transaction(|c| totp_page(c, state, &pending, user, Some(message.to_owned())))?;
-        Ok((shown_status(&pending, StatusCode::BAD_REQUEST, page), None))
-    };
-    let Some(step) = secret.verify(code, now, Some(stored.last_used_step)) else {
-        return wrong("This code is not right. Type the 6 digits your app shows now.");
+        Ok(shown_status(&pending, status, page))
     };
     let client_ip = device.client_ip.as_deref();
+    let channel = Channel::LoginPage { client_id: &pending.app.client_id };
+    let attempt = CodeAttempt { user, code, client_ip, channel };
+    let (step, reservations) = match tessera_auth::check_confirmation(&state.store, key, &attempt, now)? {
+        Confirmation::NothingPending => {
+            return Ok((see_other(&format!("{ENROL_PATH}?request={}", pending.handle)), None));
+        }
+        Confirmation::Locked { until } => {
+            let message = tessera_auth::locked_message(until, now);
+            return Ok((wrong(StatusCode::TOO_MANY_REQUESTS, &message)?.retry_after(until - now), None));
+        }
+        Confirmation::Wrong => {
+            return Ok((
+                wrong(StatusCode::BAD_REQUEST, "This code is not right. Type the 6 digits your app shows now.")?,
+                None,
+            ));
+        }
+        Confirmation::Right { step, reservations } => (step, reservations),
+    };
     let outcome = state.store.write_transaction(|c| {
         if !totp::confirm(c, &user.id, step, now)? {
             return Ok(None);
         }
+        reservations.refund(c)?;
         added(
             c,
             state,
@@ -234,7 +235,7 @@ fn enrol_totp(state: &OidcState, form: &Params, cookie: Option<&str>, device: &D
         finish(c, state, pending.clone(), &subject, Some(Factor::Totp), device, now).map(Some)
     })?;
     match outcome {
-        None => wrong("This code was used already. Wait for the next one."),
+        None => Ok((wrong(StatusCode::BAD_REQUEST, "This code was used already. Wait for the next one.")?, None)),
         Some((_, cookie)) => Ok((see_other(&format!("{RECOVERY_CODES_PATH}?request={}", pending.handle)), cookie)),
     }
 }
@@ -280,40 +281,35 @@ pub(crate) async fn passkey_options(
     body: web::Bytes,
     state: web::Data<OidcState>,
 ) -> HttpResponse {
-    let cookie = session::presented_id(&request, &state.settings);
-    let Ok(form) = Params::from_page_form(&body) else {
-        return json_error(StatusCode::BAD_REQUEST, "The form could not be read.").into_response();
+    super::ceremonies::answer_passkey_options(request, body, state, registration_options).await
+}
+
+fn registration_options(
+    state: &OidcState,
+    party: &RelyingParty,
+    form: &Params,
+    cookie: Option<&str>,
+    now: i64,
+) -> StoreResult<Deferred> {
+    let (pending, subject) = match load(state, form.get("request"), cookie, now)? {
+        Ok((pending, subject, _, true)) => (pending, subject),
+        _ => return Ok(json_error(StatusCode::BAD_REQUEST, "No passkey can be added here. Start again.")),
     };
-    let state = state.into_inner();
-    run_blocking(
-        move || {
-            let now = now();
-            let Some(party) = state.factors.relying_party.as_deref() else {
-                return Ok(json_error(StatusCode::NOT_FOUND, "Passkeys are not available on this server."));
-            };
-            let (pending, subject) = match load(&state, form.get("request"), cookie.as_deref(), now)? {
-                Ok((pending, subject, _, true)) => (pending, subject),
-                _ => return Ok(json_error(StatusCode::BAD_REQUEST, "No passkey can be added here. Start again.")),
-            };
-            if !session::csrf_matches(&pending.session_id, form.get("csrf")) {
-                return Ok(json_error(StatusCode::FORBIDDEN, "This form has expired. Start again."));
-            }
-            let user = &subject.user;
-            let existing = state.store.read_statement(|c| stored_passkeys::list_of_user(c, &user.id))?;
-            let credentials: Vec<&str> = existing.iter().map(|p| p.credential.as_str()).collect();
-            let passkey_user = PasskeyUser {
-                user_id: user.id.as_str(),
-                name: user.email.as_deref().unwrap_or(&user.username),
-                display_name: &user.username,
-            };
-            let ceremony = party
-                .start_registration(passkey_user, &credentials)
-                .map_err(|e| StoreError::Corrupt(format!("passkeys: {e}")))?;
-            ceremony_answer(&state, ceremony, Kind::Registration, Some(&user.id), now)
-        },
-        Deferred::into_response,
-    )
-    .await
+    if !session::csrf_matches(&pending.session_id, form.get("csrf")) {
+        return Ok(json_error(StatusCode::FORBIDDEN, "This form has expired. Start again."));
+    }
+    let user = &subject.user;
+    let existing = state.store.read_statement(|c| stored_passkeys::list_of_user(c, &user.id))?;
+    let credentials: Vec<&str> = existing.iter().map(|p| p.credential.as_str()).collect();
+    let passkey_user = PasskeyUser {
+        user_id: user.id.as_str(),
+        name: user.email.as_deref().unwrap_or(&user.username),
+        display_name: &user.username,
+    };
+    let ceremony = party
+        .start_registration(passkey_user, &credentials)
+        .map_err(|e| StoreError::Corrupt(format!("passkeys: {e}")))?;
+    ceremony_answer(state, ceremony, Kind::Registration, Some(&user.id), now)
 }
 
 /// `POST /login/enrol/passkey`: the browser's new passkey.
@@ -322,19 +318,7 @@ pub(crate) async fn submit_passkey(
     body: web::Bytes,
     state: web::Data<OidcState>,
 ) -> HttpResponse {
-    let cookie = session::presented_id(&request, &state.settings);
-    let Ok(form) = Params::from_page_form(&body) else { return bad_form().into_response() };
-    let device = Device::of(&request);
-    let state = state.into_inner();
-    let worker = state.clone();
-    run_blocking(
-        move || enrol_passkey(&worker, &form, cookie.as_deref(), &device),
-        move |outcome| {
-            wake_mail(&state);
-            with_cookie(&state, outcome)
-        },
-    )
-    .await
+    super::factor::sign_in_step(request, body, state, enrol_passkey).await
 }
 
 fn enrol_passkey(state: &OidcState, form: &Params, cookie: Option<&str>, device: &Device) -> StoreResult<Outcome> {

@@ -19,18 +19,18 @@
 //! passkey assertions by `tessera_auth::reserve` before the assertion is verified.
 
 use actix_web::http::StatusCode;
-use actix_web::http::header::{CacheControl, CacheDirective};
 use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;
 use serde_json::json;
 use tessera_auth::{Admission, Channel, CodeAttempt, CodeVerdict, PasswordAttempt};
 use tessera_domain::assurance::{self, Factor, Requirement, Step};
-use tessera_store::factors::ceremonies::{self, Kind, NewCeremony};
+use tessera_factors::RelyingParty;
+use tessera_store::factors::ceremonies::Kind;
 use tessera_store::factors::{self as stored_factors, Summary, passkeys as stored_passkeys, recovery_codes};
 use tessera_store::users::User;
 use tessera_store::{AnyConnection, StoreError, StoreResult, browser_sessions, users};
-use tessera_tokens::{SecretHash, generate_secret};
 
+use super::ceremonies::{ceremony_answer, json_error, verify_passkey};
 use super::{audit_user, handle_from_query, resume_location};
 use crate::authorize::{Pending, load_pending, save_pending};
 use crate::error::{bad_form, expired, run_blocking};
@@ -41,12 +41,9 @@ use crate::view::{Deferred, see_other};
 
 /// The factor page (mounted by `crate::configure`), where authorize sends a step-up.
 pub(crate) use crate::assurance::FACTOR_PATH;
-/// Seconds a passkey ceremony may take between its options and the browser's answer.
-pub(crate) const CEREMONY_LIFETIME: i64 = 5 * 60;
-
-const WRONG_CODE: &str = "This code is not right, or was used already. Type the code your app shows now, or a \
+pub(crate) const WRONG_CODE: &str = "This code is not right, or was used already. Type the code your app shows now, or a \
                           recovery code.";
-const WRONG_PASSKEY: &str = "This passkey could not be used. Try again, or use another way.";
+pub(crate) const WRONG_PASSKEY: &str = "This passkey could not be used. Try again, or use another way.";
 
 /// Who is signing in on the factor page, and what they proved so far.
 pub(crate) struct Subject {
@@ -158,12 +155,19 @@ pub(crate) fn situation(
     Ok(Some((subject, need)))
 }
 
+/// `templates/login/factor.html`: the second factor of an authorization's sign-in or
+/// step-up, or of the account page's own sign-in (`crate::account::sign_in_factor`).
 #[derive(Template)]
 #[template(path = "login/factor.html")]
 pub struct FactorPage {
-    pub request: String,
+    /// Where the forms post ([`FACTOR_PATH`] or the account page's); passkey options
+    /// at `{action}/passkey`.
+    pub action: &'static str,
+    /// The authorization request's handle; `None` on the account page.
+    pub request: Option<String>,
     pub csrf: String,
-    pub client_name: String,
+    /// The application signed in to; `None` on the account page.
+    pub client_name: Option<String>,
     pub username: String,
     pub totp: bool,
     pub recovery_code: bool,
@@ -179,9 +183,10 @@ fn page(pending: &Pending, subject: &Subject, need: Need, error: Option<String>)
         Need::Nothing | Need::Enrol { .. } => (false, false, false),
     };
     FactorPage {
-        request: pending.handle.clone(),
+        action: FACTOR_PATH,
+        request: Some(pending.handle.clone()),
         csrf: session::csrf_token(&pending.session_id),
-        client_name: pending.app.settings.name.clone(),
+        client_name: Some(pending.app.settings.name.clone()),
         username: subject.user.username.clone(),
         totp,
         recovery_code,
@@ -255,13 +260,25 @@ pub(crate) fn with_cookie(state: &OidcState, (response, cookie): Outcome) -> Htt
 /// `POST /login/factor`: a `code` (TOTP or recovery code), or a passkey's `ceremony`
 /// and `credential`.
 pub(crate) async fn submit(request: HttpRequest, body: web::Bytes, state: web::Data<OidcState>) -> HttpResponse {
+    sign_in_step(request, body, state, present).await
+}
+
+/// A form posted on the sign-in pages that may sign the user in: `step` runs off the
+/// async threads with the form, the session cookie and the device; the answer sets the
+/// new session cookie, and mail the step queued is sent at once.
+pub(crate) async fn sign_in_step(
+    request: HttpRequest,
+    body: web::Bytes,
+    state: web::Data<OidcState>,
+    step: fn(&OidcState, &Params, Option<&str>, &Device) -> StoreResult<Outcome>,
+) -> HttpResponse {
     let cookie = session::presented_id(&request, &state.settings);
     let Ok(form) = Params::from_page_form(&body) else { return bad_form().into_response() };
     let device = Device::of(&request);
     let state = state.into_inner();
     let worker = state.clone();
     run_blocking(
-        move || present(&worker, &form, cookie.as_deref(), &device),
+        move || step(&worker, &form, cookie.as_deref(), &device),
         move |outcome| {
             wake_mail(&state);
             with_cookie(&state, outcome)
@@ -374,37 +391,6 @@ fn failed(
     })
 }
 
-/// Takes the ceremony of this user's passkey authentication and verifies the browser's
-/// answer against the passkey it names (which must be the user's): the factor, or `None`
-/// when anything is wrong. The passkey's counter and backup state are recorded.
-pub(crate) fn verify_passkey(
-    state: &OidcState,
-    party: &tessera_factors::RelyingParty,
-    user: &User,
-    ceremony: &str,
-    credential: &str,
-    now: i64,
-) -> StoreResult<Option<Factor>> {
-    let hash = SecretHash::of(ceremony);
-    let taken = state.store.write_statement(|c| ceremonies::take(c, hash.as_str(), Kind::Authentication, now))?;
-    let Some(taken) = taken.filter(|t| t.user_id.as_ref() == Some(&user.id)) else { return Ok(None) };
-    let Ok(credential_id) = party.credential_id_of(credential) else { return Ok(None) };
-    let stored = state.store.read_statement(|c| stored_passkeys::find_by_credential_id(c, &credential_id))?;
-    let Some(stored) = stored.filter(|p| p.user_id == user.id) else { return Ok(None) };
-    match party.finish_authentication(credential, &taken.state, &stored.credential) {
-        Ok(used) => {
-            state.store.write_statement(|c| {
-                stored_passkeys::record_use(c, &stored.id, used.updated_credential.as_deref(), now)
-            })?;
-            Ok(Some(used.factor))
-        }
-        Err(error) => {
-            tracing::info!(%error, "a passkey assertion was refused");
-            Ok(None)
-        }
-    }
-}
-
 /// Finishes a factor in the caller's write: a half-done sign-in starts its session (a
 /// new id, `amr` of both factors, `auth_time` now); a step-up adds the factor to the
 /// session's `amr` and sets its `auth_time` to now. Audited `user.sign_in` with the
@@ -453,45 +439,6 @@ pub(crate) fn finish(
     Ok((see_other(&resume_location(&pending.handle)), new_cookie))
 }
 
-/// A JSON answer for `static/passkeys.js`, never cached.
-pub(crate) fn json_answer(status: StatusCode, body: serde_json::Value) -> Deferred {
-    Deferred::new(move || {
-        HttpResponse::build(status).insert_header(CacheControl(vec![CacheDirective::NoStore])).json(body)
-    })
-}
-
-pub(crate) fn json_error(status: StatusCode, message: &str) -> Deferred {
-    json_answer(status, json!({ "error": message }))
-}
-
-/// Keeps a passkey ceremony's state (single use, [`CEREMONY_LIFETIME`]) and answers its
-/// options with the ceremony's id added, as `static/passkeys.js` expects.
-pub(crate) fn ceremony_answer(
-    state: &OidcState,
-    ceremony: tessera_factors::Ceremony,
-    kind: Kind,
-    user: Option<&tessera_domain::UserId>,
-    now: i64,
-) -> StoreResult<Deferred> {
-    let id = generate_secret();
-    let hash = id.hash();
-    state.store.write_statement(|c| {
-        let new = NewCeremony {
-            id_hash: hash.as_str(),
-            user_id: user,
-            kind,
-            state: &ceremony.state,
-            expires_at: now + CEREMONY_LIFETIME,
-        };
-        ceremonies::start(c, &new, now)
-    })?;
-    let mut body = ceremony.options;
-    if let Some(object) = body.as_object_mut() {
-        object.insert("ceremony".into(), json!(id.expose()));
-    }
-    Ok(json_answer(StatusCode::OK, body))
-}
-
 /// `POST /login/factor/passkey`: the options of a WebAuthn get over the subject's
 /// passkeys, when the page offers a passkey.
 pub(crate) async fn passkey_options(
@@ -499,42 +446,37 @@ pub(crate) async fn passkey_options(
     body: web::Bytes,
     state: web::Data<OidcState>,
 ) -> HttpResponse {
-    let cookie = session::presented_id(&request, &state.settings);
-    let Ok(form) = Params::from_page_form(&body) else {
-        return json_error(StatusCode::BAD_REQUEST, "The form could not be read.").into_response();
+    super::ceremonies::answer_passkey_options(request, body, state, factor_passkey_options).await
+}
+
+fn factor_passkey_options(
+    state: &OidcState,
+    party: &RelyingParty,
+    form: &Params,
+    cookie: Option<&str>,
+    now: i64,
+) -> StoreResult<Deferred> {
+    let loaded = state.store.read_transaction(|c| {
+        let Some(pending) = load_pending(c, state, form.get("request"), cookie, now)? else {
+            return Ok(None);
+        };
+        let Some((subject, need)) = situation(c, state, &pending, now)? else { return Ok(None) };
+        let passkeys = stored_passkeys::list_of_user(c, &subject.user.id)?;
+        Ok(Some((pending, subject, need, passkeys)))
+    })?;
+    let Some((pending, subject, need, passkeys)) = loaded else {
+        return Ok(json_error(StatusCode::BAD_REQUEST, "This sign-in has expired. Start again."));
     };
-    let state = state.into_inner();
-    run_blocking(
-        move || {
-            let now = now();
-            let Some(party) = state.factors.relying_party.as_deref() else {
-                return Ok(json_error(StatusCode::NOT_FOUND, "Passkeys are not available on this server."));
-            };
-            let loaded = state.store.read_transaction(|c| {
-                let Some(pending) = load_pending(c, &state, form.get("request"), cookie.as_deref(), now)? else {
-                    return Ok(None);
-                };
-                let Some((subject, need)) = situation(c, &state, &pending, now)? else { return Ok(None) };
-                let passkeys = stored_passkeys::list_of_user(c, &subject.user.id)?;
-                Ok(Some((pending, subject, need, passkeys)))
-            })?;
-            let Some((pending, subject, need, passkeys)) = loaded else {
-                return Ok(json_error(StatusCode::BAD_REQUEST, "This sign-in has expired. Start again."));
-            };
-            if !session::csrf_matches(&pending.session_id, form.get("csrf")) {
-                return Ok(json_error(StatusCode::FORBIDDEN, "This form has expired. Start again."));
-            }
-            if !matches!(need, Need::Present { passkey: true, .. }) || passkeys.is_empty() {
-                return Ok(json_error(StatusCode::BAD_REQUEST, "No passkey is asked for here."));
-            }
-            let credentials: Vec<&str> = passkeys.iter().map(|p| p.credential.as_str()).collect();
-            let ceremony =
-                party.start_authentication(&credentials).map_err(|e| StoreError::Corrupt(format!("passkeys: {e}")))?;
-            ceremony_answer(&state, ceremony, Kind::Authentication, Some(&subject.user.id), now)
-        },
-        Deferred::into_response,
-    )
-    .await
+    if !session::csrf_matches(&pending.session_id, form.get("csrf")) {
+        return Ok(json_error(StatusCode::FORBIDDEN, "This form has expired. Start again."));
+    }
+    if !matches!(need, Need::Present { passkey: true, .. }) || passkeys.is_empty() {
+        return Ok(json_error(StatusCode::BAD_REQUEST, "No passkey is asked for here."));
+    }
+    let credentials: Vec<&str> = passkeys.iter().map(|p| p.credential.as_str()).collect();
+    let ceremony =
+        party.start_authentication(&credentials).map_err(|e| StoreError::Corrupt(format!("passkeys: {e}")))?;
+    ceremony_answer(state, ceremony, Kind::Authentication, Some(&subject.user.id), now)
 }
 
 #[cfg(test)]

@@ -20,12 +20,14 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use serde_json::json;
 use tessera_auth::{Admission, Channel, PasswordAttempt, Verdict};
 use tessera_domain::assurance::{self, Factor};
+use tessera_factors::RelyingParty;
 use tessera_store::factors::ceremonies::{self, Kind};
 use tessera_store::factors::{self as stored_factors, passkeys as stored_passkeys};
 use tessera_store::{StoreError, StoreResult, users};
 use tessera_tokens::SecretHash;
 
-use super::factor::{FACTOR_PATH, Need, Progress, ceremony_answer, json_error};
+use super::ceremonies::{ceremony_answer, json_error};
+use super::factor::{FACTOR_PATH, Need, Progress};
 use super::{audit_user, handle_from_query, resume_location};
 use crate::authorize::request::FirstFactor;
 use crate::authorize::{Pending, load_pending, save_pending};
@@ -217,48 +219,32 @@ pub(crate) async fn passkey_options(
     body: web::Bytes,
     state: web::Data<OidcState>,
 ) -> HttpResponse {
-    let cookie = session::presented_id(&request, &state.settings);
-    let Ok(form) = Params::from_page_form(&body) else {
-        return json_error(StatusCode::BAD_REQUEST, "The form could not be read.").into_response();
+    super::ceremonies::answer_passkey_options(request, body, state, discoverable_options).await
+}
+
+fn discoverable_options(
+    state: &OidcState,
+    party: &RelyingParty,
+    form: &Params,
+    cookie: Option<&str>,
+    now: i64,
+) -> StoreResult<Deferred> {
+    let pending = state.store.read_transaction(|c| load_pending(c, state, form.get("request"), cookie, now))?;
+    let Some(pending) = pending else {
+        return Ok(json_error(StatusCode::BAD_REQUEST, "This sign-in has expired. Start again."));
     };
-    let state = state.into_inner();
-    run_blocking(
-        move || {
-            let now = now();
-            let Some(party) = state.factors.relying_party.as_deref() else {
-                return Ok(json_error(StatusCode::NOT_FOUND, "Passkeys are not available on this server."));
-            };
-            let pending = state
-                .store
-                .read_transaction(|c| load_pending(c, &state, form.get("request"), cookie.as_deref(), now))?;
-            let Some(pending) = pending else {
-                return Ok(json_error(StatusCode::BAD_REQUEST, "This sign-in has expired. Start again."));
-            };
-            if !session::csrf_matches(&pending.session_id, form.get("csrf")) {
-                return Ok(json_error(StatusCode::FORBIDDEN, "This form has expired. Start again."));
-            }
-            let ceremony = party.start_discoverable().map_err(|e| StoreError::Corrupt(format!("passkeys: {e}")))?;
-            ceremony_answer(&state, ceremony, Kind::Discoverable, None, now)
-        },
-        Deferred::into_response,
-    )
-    .await
+    if !session::csrf_matches(&pending.session_id, form.get("csrf")) {
+        return Ok(json_error(StatusCode::FORBIDDEN, "This form has expired. Start again."));
+    }
+    let ceremony = party.start_discoverable().map_err(|e| StoreError::Corrupt(format!("passkeys: {e}")))?;
+    ceremony_answer(state, ceremony, Kind::Discoverable, None, now)
 }
 
 const WRONG_PASSKEY: &str = "This passkey could not be used to sign in. Try again, or use your password.";
 
 /// `POST /login/passkey`: the browser's answer to a discoverable get.
 pub(crate) async fn passkey(request: HttpRequest, body: web::Bytes, state: web::Data<OidcState>) -> HttpResponse {
-    let cookie = session::presented_id(&request, &state.settings);
-    let Ok(form) = Params::from_page_form(&body) else { return bad_form().into_response() };
-    let device = session::Device::of(&request);
-    let state = state.into_inner();
-    let worker = state.clone();
-    run_blocking(
-        move || passkey_sign_in(&worker, &form, cookie.as_deref(), &device),
-        move |outcome| super::factor::with_cookie(&state, outcome),
-    )
-    .await
+    super::factor::sign_in_step(request, body, state, passkey_sign_in).await
 }
 
 fn passkey_sign_in(

@@ -3,7 +3,8 @@
 //! code on `/login/factor`; what a wrong, reused or throttled code gets; a user with a
 //! factor cannot skip the page; enrolment during sign-in under a `second_factor` policy;
 //! step-up through `acr_values`; parallel submissions of one code; the account page's own
-//! sign-in. Every test runs on SQLite and Postgres.
+//! sign-in; wrong codes confirming a new authenticator app count in the throttle. Every
+//! test runs on SQLite and Postgres.
 
 use std::time::Duration;
 
@@ -196,6 +197,29 @@ crate::both_backends! {
         // The password form is locked too: the same bucket.
         let again = Browser::new(&w.app);
         assert_eq!(password_step(&again, &[]).status, 429);
+    }
+
+    fn wrong_codes_confirming_a_new_app_are_throttled_like_wrong_passwords(db: TestDatabase) {
+        let w = world(&db);
+        let b = account_browser(&w);
+        assert_eq!(account_post(&b, "/account/security/totp", &[]).see_other(), "/account/security/totp");
+        let page = b.get("/account/security/totp");
+        let secret = TotpSecret::from_base32(&element_text(&page.body, "totp-secret")).unwrap();
+        let csrf = hidden(&page.body, "csrf");
+        let wrong = wrong_code(&secret);
+        for attempt in 0..throttle::ACCOUNT_LIMIT.attempts {
+            let refused = b.post("/account/security/totp/confirm", &[("csrf", &csrf), ("code", &wrong)]);
+            assert_eq!(refused.status, 400, "attempt {attempt}: {}", refused.body);
+        }
+        // Locked: even the right code is not checked, and the secret stays pending.
+        let code = secret.code_at(tessera::now());
+        let locked = b.post("/account/security/totp/confirm", &[("csrf", &csrf), ("code", &code)]);
+        assert_eq!(locked.status, 429, "{}", locked.body);
+        assert!(locked.header("retry-after").is_some_and(|s| s.parse::<i64>().unwrap() > 0));
+        assert!(locked.body.contains("Too many failed sign-ins"), "{}", locked.body);
+        assert!(w.store.read_transaction(|c| factors::totp::find_confirmed(c, &w.alice)).unwrap().is_none());
+        // The same bucket as the password form's.
+        assert_eq!(password_step(&Browser::new(&w.app), &[]).status, 429);
     }
 
     fn a_recovery_code_signs_in_once_and_its_use_is_mailed(db: TestDatabase) {

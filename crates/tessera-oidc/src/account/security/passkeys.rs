@@ -11,7 +11,6 @@
 //! audited (`user.passkey_added`) and mailed, and the page says so (303).
 
 use actix_web::http::StatusCode;
-use actix_web::http::header::{CacheControl, CacheDirective};
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde_json::json;
 use tessera_factors::passkeys::PasskeyUser;
@@ -20,27 +19,15 @@ use tessera_store::factors::passkeys::{self, NewPasskey};
 use tessera_store::{StoreError, StoreResult};
 use tessera_tokens::{SecretHash, generate_secret};
 
-use super::super::{Submitted, done, forged, signed_in, to_sign_in};
-use super::{Change, Proof, prove, record, refuse, wake_mail};
+use super::super::{Account, Submitted, done, forged, signed_in, to_sign_in};
+use super::{Answer, Change, Proof, prove, record, refuse};
 use crate::error::{bad_form, run_blocking};
+use crate::interaction::ceremonies::{CEREMONY_LIFETIME, json_answer, json_error};
 use crate::state::{OidcState, now};
 use crate::view::Deferred;
 
-/// Seconds a registration may take between its options and the browser's answer.
-pub const CEREMONY_LIFETIME: i64 = 5 * 60;
 /// The longest passkey name kept, in characters.
 pub const NAME_LIMIT: usize = 64;
-
-/// A JSON answer for `passkeys.js`, never cached.
-fn json_answer(status: StatusCode, body: serde_json::Value) -> Deferred {
-    Deferred::new(move || {
-        HttpResponse::build(status).insert_header(CacheControl(vec![CacheDirective::NoStore])).json(body)
-    })
-}
-
-fn json_error(status: StatusCode, message: &str) -> Deferred {
-    json_answer(status, json!({ "error": message }))
-}
 
 /// A passkey's name as typed: trimmed, without control characters, at most
 /// [`NAME_LIMIT`] characters; empty becomes "Passkey".
@@ -112,28 +99,11 @@ fn start(state: &OidcState, submitted: &Submitted) -> StoreResult<Deferred> {
 
 /// `POST /account/security/passkeys`: the browser's answer to a registration.
 pub(crate) async fn add(request: HttpRequest, body: web::Bytes, state: web::Data<OidcState>) -> HttpResponse {
-    let Some(submitted) = Submitted::read(&request, &body, &state) else { return bad_form().into_response() };
-    let state = state.into_inner();
-    let waker = state.clone();
-    run_blocking(
-        move || finish(&state, &submitted),
-        move |(answer, queued)| {
-            wake_mail(&waker, queued);
-            answer.into_response()
-        },
-    )
-    .await
+    super::change(request, body, state, finish).await
 }
 
-fn finish(state: &OidcState, submitted: &Submitted) -> StoreResult<(Deferred, bool)> {
-    let now = now();
+fn finish(state: &OidcState, submitted: &Submitted, account: Account, now: i64) -> StoreResult<Answer> {
     let form = &submitted.form;
-    let Some(account) = state.store.read_transaction(|c| signed_in(c, state, submitted.cookie.as_deref(), now))? else {
-        return Ok((to_sign_in(), false));
-    };
-    if !account.posted(form) {
-        return Ok((forged(), false));
-    }
     let problem = |message: &str| {
         let message = message.to_owned();
         refuse(state, &account, StatusCode::BAD_REQUEST, None, |p| p.passkeys = Some(message), now)
@@ -214,28 +184,11 @@ pub(crate) async fn rename(request: HttpRequest, body: web::Bytes, state: web::D
 /// `POST /account/security/passkeys/remove` with `id` (and the current password unless
 /// the sign-in is recent).
 pub(crate) async fn remove(request: HttpRequest, body: web::Bytes, state: web::Data<OidcState>) -> HttpResponse {
-    let Some(submitted) = Submitted::read(&request, &body, &state) else { return bad_form().into_response() };
-    let state = state.into_inner();
-    let waker = state.clone();
-    run_blocking(
-        move || removal(&state, &submitted),
-        move |(answer, queued)| {
-            wake_mail(&waker, queued);
-            answer.into_response()
-        },
-    )
-    .await
+    super::change(request, body, state, removal).await
 }
 
-fn removal(state: &OidcState, submitted: &Submitted) -> StoreResult<(Deferred, bool)> {
-    let now = now();
+fn removal(state: &OidcState, submitted: &Submitted, account: Account, now: i64) -> StoreResult<Answer> {
     let form = &submitted.form;
-    let Some(account) = state.store.read_transaction(|c| signed_in(c, state, submitted.cookie.as_deref(), now))? else {
-        return Ok((to_sign_in(), false));
-    };
-    if !account.posted(form) {
-        return Ok((forged(), false));
-    }
     let client_ip = submitted.client_ip.as_deref();
     let proof: Proof = match prove(state, &account, form.get("current_password"), client_ip, "passkey_removed", now)? {
         Ok(proof) => proof,

@@ -11,10 +11,9 @@ use tessera_factors::recovery_codes;
 use tessera_store::StoreResult;
 use tessera_store::factors::recovery_codes as stored;
 
-use super::super::{Submitted, forged, signed_in, to_sign_in};
-use super::{Change, prove, record, refuse, wake_mail};
-use crate::error::{bad_form, run_blocking};
-use crate::state::{OidcState, now};
+use super::super::{Account, Submitted, signed_in, to_sign_in};
+use super::{Answer, Change, prove, record, refuse};
+use crate::state::OidcState;
 use crate::view::Deferred;
 
 /// `templates/account/security_recovery_codes.html`: the new codes, shown once.
@@ -28,28 +27,11 @@ pub struct RecoveryCodesPage {
 
 /// `POST /account/security/recovery-codes`.
 pub(crate) async fn generate(request: HttpRequest, body: web::Bytes, state: web::Data<OidcState>) -> HttpResponse {
-    let Some(submitted) = Submitted::read(&request, &body, &state) else { return bad_form().into_response() };
-    let state = state.into_inner();
-    let waker = state.clone();
-    run_blocking(
-        move || make(&state, &submitted),
-        move |(answer, queued)| {
-            wake_mail(&waker, queued);
-            answer.into_response()
-        },
-    )
-    .await
+    super::change(request, body, state, make).await
 }
 
-fn make(state: &OidcState, submitted: &Submitted) -> StoreResult<(Deferred, bool)> {
-    let now = now();
+fn make(state: &OidcState, submitted: &Submitted, account: Account, now: i64) -> StoreResult<Answer> {
     let form = &submitted.form;
-    let Some(account) = state.store.read_transaction(|c| signed_in(c, state, submitted.cookie.as_deref(), now))? else {
-        return Ok((to_sign_in(), false));
-    };
-    if !account.posted(form) {
-        return Ok((forged(), false));
-    }
     let client_ip = submitted.client_ip.as_deref();
     let proof = match prove(state, &account, form.get("current_password"), client_ip, "recovery_codes_generated", now)?
     {

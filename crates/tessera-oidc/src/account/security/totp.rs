@@ -14,13 +14,14 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;
 use serde_json::json;
+use tessera_auth::{Channel, CodeAttempt, Confirmation};
 use tessera_factors::TotpSecret;
 use tessera_store::StoreResult;
 use tessera_store::factors::totp;
 
-use super::super::{Account, Submitted, done, forged, signed_in, to_sign_in};
-use super::{Change, prove, record, refuse, wake_mail};
-use crate::error::{bad_form, run_blocking};
+use super::super::{Account, Submitted, done, signed_in, to_sign_in};
+use super::{Answer, Change, prove, record, refuse};
+use crate::error::run_blocking;
 use crate::session;
 use crate::state::{OidcState, now};
 use crate::view::{Deferred, see_other};
@@ -69,28 +70,21 @@ fn enrolment(state: &OidcState, account: &Account, error: Option<String>) -> Sto
 
 /// `POST /account/security/totp`: a new pending secret.
 pub(crate) async fn begin(request: HttpRequest, body: web::Bytes, state: web::Data<OidcState>) -> HttpResponse {
-    let Some(submitted) = Submitted::read(&request, &body, &state) else { return bad_form().into_response() };
-    let state = state.into_inner();
-    run_blocking(move || start(&state, &submitted), Deferred::into_response).await
+    super::change(request, body, state, start).await
 }
 
-fn start(state: &OidcState, submitted: &Submitted) -> StoreResult<Deferred> {
-    let now = now();
+fn start(state: &OidcState, submitted: &Submitted, account: Account, now: i64) -> StoreResult<Answer> {
     let form = &submitted.form;
-    let Some(account) = state.store.read_transaction(|c| signed_in(c, state, submitted.cookie.as_deref(), now))? else {
-        return Ok(to_sign_in());
+    let problem = |status, retry_after, message: String| -> StoreResult<Answer> {
+        Ok((refuse(state, &account, status, retry_after, |p| p.totp = Some(message), now)?, false))
     };
-    if !account.posted(form) {
-        return Ok(forged());
-    }
     let Some(key) = state.factors.master_key.as_deref() else {
-        let message = "Authenticator apps are not available on this server.".to_owned();
-        return refuse(state, &account, StatusCode::BAD_REQUEST, None, |p| p.totp = Some(message), now);
+        return problem(StatusCode::BAD_REQUEST, None, "Authenticator apps are not available on this server.".into());
     };
     let client_ip = submitted.client_ip.as_deref();
     let proof = match prove(state, &account, form.get("current_password"), client_ip, "totp_enabled", now)? {
         Ok(proof) => proof,
-        Err(r) => return refuse(state, &account, r.status, r.retry_after, |p| p.totp = Some(r.message), now),
+        Err(r) => return problem(r.status, r.retry_after, r.message),
     };
     let secret = TotpSecret::generate();
     let sealed =
@@ -100,10 +94,10 @@ fn start(state: &OidcState, submitted: &Submitted) -> StoreResult<Deferred> {
         totp::begin(c, &account.user.id, &sealed, now)
     })?;
     if !begun {
-        let message = "An authenticator app is set up already. Remove it first to set up another.".to_owned();
-        return refuse(state, &account, StatusCode::BAD_REQUEST, None, |p| p.totp = Some(message), now);
+        let message = "An authenticator app is set up already. Remove it first to set up another.";
+        return problem(StatusCode::BAD_REQUEST, None, message.into());
     }
-    Ok(see_other(PATH))
+    Ok((see_other(PATH), false))
 }
 
 /// `GET /account/security/totp`.
@@ -128,52 +122,40 @@ pub(crate) async fn show(request: HttpRequest, state: web::Data<OidcState>) -> H
 
 /// `POST /account/security/totp/confirm` with `code`.
 pub(crate) async fn confirm(request: HttpRequest, body: web::Bytes, state: web::Data<OidcState>) -> HttpResponse {
-    let Some(submitted) = Submitted::read(&request, &body, &state) else { return bad_form().into_response() };
-    let state = state.into_inner();
-    let waker = state.clone();
-    run_blocking(
-        move || confirmation(&state, &submitted),
-        move |(answer, queued)| {
-            wake_mail(&waker, queued);
-            answer.into_response()
-        },
-    )
-    .await
+    super::change(request, body, state, confirmation).await
 }
 
-fn confirmation(state: &OidcState, submitted: &Submitted) -> StoreResult<(Deferred, bool)> {
-    let now = now();
+fn confirmation(state: &OidcState, submitted: &Submitted, account: Account, now: i64) -> StoreResult<Answer> {
     let form = &submitted.form;
-    let Some(account) = state.store.read_transaction(|c| signed_in(c, state, submitted.cookie.as_deref(), now))? else {
-        return Ok((to_sign_in(), false));
-    };
-    if !account.posted(form) {
-        return Ok((forged(), false));
-    }
     let Some(key) = state.factors.master_key.as_deref() else { return Ok((see_other(super::super::PATH), false)) };
-    let Some(pending) =
-        state.store.read_transaction(|c| totp::find(c, &account.user.id))?.filter(|t| t.confirmed_at.is_none())
-    else {
-        return Ok((see_other(super::super::PATH), false));
-    };
-    let secret = TotpSecret::open(&pending.secret, key, account.user.id.as_str())
-        .map_err(|e| tessera_store::StoreError::Corrupt(e.to_string()))?;
-    let wrong = |message: &str| -> StoreResult<(Deferred, bool)> {
+    let again = |status: StatusCode, message: &str| -> StoreResult<Deferred> {
         let page = enrolment(state, &account, Some(message.to_owned()))?;
-        Ok((
-            page.map_or_else(|| see_other(super::super::PATH), |p| Deferred::page_status(StatusCode::BAD_REQUEST, p)),
-            false,
-        ))
+        Ok(page.map_or_else(|| see_other(super::super::PATH), |p| Deferred::page_status(status, p)))
     };
-    let Some(step) = secret.verify(form.get("code").unwrap_or(""), now, Some(pending.last_used_step)) else {
-        return wrong("This code is not right. Type the 6 digits your app shows now.");
-    };
+    let wrong =
+        |message: &str| -> StoreResult<(Deferred, bool)> { Ok((again(StatusCode::BAD_REQUEST, message)?, false)) };
     let client_ip = submitted.client_ip.as_deref();
+    let attempt = CodeAttempt {
+        user: &account.user,
+        code: form.get("code").unwrap_or(""),
+        client_ip,
+        channel: Channel::AccountPage,
+    };
+    let (step, reservations) = match tessera_auth::check_confirmation(&state.store, key, &attempt, now)? {
+        Confirmation::NothingPending => return Ok((see_other(super::super::PATH), false)),
+        Confirmation::Locked { until } => {
+            let message = tessera_auth::locked_message(until, now);
+            return Ok((again(StatusCode::TOO_MANY_REQUESTS, &message)?.retry_after(until - now), false));
+        }
+        Confirmation::Wrong => return wrong("This code is not right. Type the 6 digits your app shows now."),
+        Confirmation::Right { step, reservations } => (step, reservations),
+    };
     let confirmed = state.store.write_transaction(|c| {
         let Some(account) = signed_in(c, state, submitted.cookie.as_deref(), now)? else { return Ok(None) };
         if !totp::confirm(c, &account.user.id, step, now)? {
             return Ok(Some(None));
         }
+        reservations.refund(c)?;
         let change = Change {
             action: "user.totp_enabled",
             summary: json!({ "page": "account" }),
@@ -192,28 +174,11 @@ fn confirmation(state: &OidcState, submitted: &Submitted) -> StoreResult<(Deferr
 
 /// `POST /account/security/totp/remove`.
 pub(crate) async fn remove(request: HttpRequest, body: web::Bytes, state: web::Data<OidcState>) -> HttpResponse {
-    let Some(submitted) = Submitted::read(&request, &body, &state) else { return bad_form().into_response() };
-    let state = state.into_inner();
-    let waker = state.clone();
-    run_blocking(
-        move || removal(&state, &submitted),
-        move |(answer, queued)| {
-            wake_mail(&waker, queued);
-            answer.into_response()
-        },
-    )
-    .await
+    super::change(request, body, state, removal).await
 }
 
-fn removal(state: &OidcState, submitted: &Submitted) -> StoreResult<(Deferred, bool)> {
-    let now = now();
+fn removal(state: &OidcState, submitted: &Submitted, account: Account, now: i64) -> StoreResult<Answer> {
     let form = &submitted.form;
-    let Some(account) = state.store.read_transaction(|c| signed_in(c, state, submitted.cookie.as_deref(), now))? else {
-        return Ok((to_sign_in(), false));
-    };
-    if !account.posted(form) {
-        return Ok((forged(), false));
-    }
     let client_ip = submitted.client_ip.as_deref();
     let proof = match prove(state, &account, form.get("current_password"), client_ip, "totp_disabled", now)? {
         Ok(proof) => proof,
