@@ -51,14 +51,20 @@ fn element_text(html: &str, id: &str) -> String {
     html[start..start + html[start..].find('<').unwrap()].to_owned()
 }
 
+/// Begins setting up an authenticator app on the account page of `b`: the secret shown,
+/// and the CSRF token of the confirmation form.
+fn begin_totp(b: &Browser) -> (TotpSecret, String) {
+    assert_eq!(account_post(b, "/account/security/totp", &[]).see_other(), "/account/security/totp");
+    let page = b.get("/account/security/totp");
+    let secret = TotpSecret::from_base32(&element_text(&page.body, "totp-secret")).unwrap();
+    (secret, hidden(&page.body, "csrf"))
+}
+
 /// Enrols an authenticator app for alice on the account page: the secret. The code of
 /// the current step is spent by the enrolment.
 fn enrol_totp(w: &World) -> TotpSecret {
     let b = account_browser(w);
-    assert_eq!(account_post(&b, "/account/security/totp", &[]).see_other(), "/account/security/totp");
-    let page = b.get("/account/security/totp");
-    let secret = TotpSecret::from_base32(&element_text(&page.body, "totp-secret")).unwrap();
-    let csrf = hidden(&page.body, "csrf");
+    let (secret, csrf) = begin_totp(&b);
     let code = secret.code_at(tessera::now());
     let done = b.post("/account/security/totp/confirm", &[("csrf", &csrf), ("code", &code)]);
     assert_eq!(done.see_other(), "/account?notice=totp-enabled", "{}", done.body);
@@ -202,10 +208,7 @@ crate::both_backends! {
     fn wrong_codes_confirming_a_new_app_are_throttled_like_wrong_passwords(db: TestDatabase) {
         let w = world(&db);
         let b = account_browser(&w);
-        assert_eq!(account_post(&b, "/account/security/totp", &[]).see_other(), "/account/security/totp");
-        let page = b.get("/account/security/totp");
-        let secret = TotpSecret::from_base32(&element_text(&page.body, "totp-secret")).unwrap();
-        let csrf = hidden(&page.body, "csrf");
+        let (secret, csrf) = begin_totp(&b);
         let wrong = wrong_code(&secret);
         for attempt in 0..throttle::ACCOUNT_LIMIT.attempts {
             let refused = b.post("/account/security/totp/confirm", &[("csrf", &csrf), ("code", &wrong)]);
@@ -361,10 +364,7 @@ crate::both_backends! {
         let w = world(&db);
         // A session signed in with the password alone, before an authenticator app was set up.
         let b = account_browser(&w);
-        assert_eq!(account_post(&b, "/account/security/totp", &[]).see_other(), "/account/security/totp");
-        let page = b.get("/account/security/totp");
-        let secret = TotpSecret::from_base32(&element_text(&page.body, "totp-secret")).unwrap();
-        let csrf = hidden(&page.body, "csrf");
+        let (secret, csrf) = begin_totp(&b);
         let confirmed = b.post("/account/security/totp/confirm", &[("csrf", &csrf), ("code", &secret.code_at(tessera::now()))]);
         assert_eq!(confirmed.see_other(), "/account?notice=totp-enabled");
         age_session(&w, &b);

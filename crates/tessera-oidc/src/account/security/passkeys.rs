@@ -3,7 +3,7 @@
 //!
 //! `POST /account/security/passkeys/options` takes the form (CSRF token, and the current
 //! password unless the sign-in is recent), starts a WebAuthn registration, keeps its
-//! state as a ceremony of this user (single use, [`CEREMONY_LIFETIME`]) and answers JSON
+//! state as a ceremony of this user (single use, [`crate::interaction::ceremonies::CEREMONY_LIFETIME`]) and answers JSON
 //! for `static/passkeys.js`: `{"ceremony": id, "publicKey": {…}}`, or `{"error": …}`
 //! with 400, 403 or 429. The browser creates the credential and posts the form again to
 //! `POST /account/security/passkeys` with `ceremony` and `credential` (the JSON of the
@@ -14,15 +14,15 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde_json::json;
 use tessera_factors::passkeys::PasskeyUser;
-use tessera_store::factors::ceremonies::{self, Kind, NewCeremony};
+use tessera_store::factors::ceremonies::{self, Kind};
 use tessera_store::factors::passkeys::{self, NewPasskey};
 use tessera_store::{StoreError, StoreResult};
-use tessera_tokens::{SecretHash, generate_secret};
+use tessera_tokens::SecretHash;
 
 use super::super::{Account, Submitted, done, forged, signed_in, to_sign_in};
 use super::{Answer, Change, Proof, prove, record, refuse};
 use crate::error::{bad_form, run_blocking};
-use crate::interaction::ceremonies::{CEREMONY_LIFETIME, json_answer, json_error};
+use crate::interaction::ceremonies::{ceremony_answer, json_error};
 use crate::state::{OidcState, now};
 use crate::view::Deferred;
 
@@ -77,24 +77,9 @@ fn start(state: &OidcState, submitted: &Submitted) -> StoreResult<Deferred> {
     };
     let ceremony =
         party.start_registration(user, &credentials).map_err(|e| StoreError::Corrupt(format!("passkeys: {e}")))?;
-    let id = generate_secret();
-    let hash = id.hash();
-    state.store.write_transaction(|c| {
-        proof.settle(c)?;
-        let new = NewCeremony {
-            id_hash: hash.as_str(),
-            user_id: Some(&account.user.id),
-            kind: Kind::Registration,
-            state: &ceremony.state,
-            expires_at: now + CEREMONY_LIFETIME,
-        };
-        ceremonies::start(c, &new, now)
-    })?;
-    let mut body = ceremony.options;
-    if let Some(object) = body.as_object_mut() {
-        object.insert("ceremony".into(), json!(id.expose()));
-    }
-    Ok(json_answer(StatusCode::OK, body))
+    // The password's reservation is given back whatever follows (it was right).
+    state.store.write_transaction(|c| proof.settle(c))?;
+    ceremony_answer(state, ceremony, Kind::Registration, Some(&account.user.id), now)
 }
 
 /// `POST /account/security/passkeys`: the browser's answer to a registration.
