@@ -8,6 +8,7 @@
 use tessera_domain::{Acr, Requirement, ScopeSet, SignInPolicy, Step};
 use tessera_store::applications::Application;
 use tessera_store::config::Config;
+use tessera_store::{AnyConnection, StoreResult};
 
 use crate::authorize::request::{AuthorizationRequest, UNMET_AUTHENTICATION_REQUIREMENTS};
 use crate::state::OidcState;
@@ -36,6 +37,22 @@ pub(crate) fn requirement_for(
     let asked = request.acr_values.max(request.essential_acr).map(|acr| Requirement { acr, max_age: None });
     let scopes = ScopeSet::parse(&request.scope).ok().and_then(|scope| scope_requirement(config, &scope));
     Requirement::combine(Requirement::combine(policy, asked), scopes)
+}
+
+/// [`requirement_for`] with the configuration from memory, or, when it is due for a look,
+/// read on `conn`: callers hold a transaction, and take no second pooled connection.
+pub(crate) fn requirement_on(
+    conn: &mut AnyConnection,
+    state: &OidcState,
+    app: &Application,
+    request: &AuthorizationRequest,
+    now: i64,
+) -> StoreResult<Option<Requirement>> {
+    let config = match state.store.config_if_current() {
+        Some(config) => config,
+        None => std::sync::Arc::new(Config::load(conn, now)?),
+    };
+    Ok(requirement_for(state, &config, app, request))
 }
 
 /// The combined requirement of the API scopes in `scope` (what the console's claims

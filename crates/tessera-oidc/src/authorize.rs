@@ -364,14 +364,8 @@ pub(crate) fn decide(
         return Ok(ask("/login", "login_required", "the user must sign in"));
     };
     // docs/authentication.md: the level and recency the policy, the request and its API
-    // scopes need, before anything else is asked of the user. The configuration comes
-    // from memory; when it is due for a look, it is read on this transaction's own
-    // connection (callers hold a write transaction: no second pooled connection).
-    let config = match state.store.config_if_current() {
-        Some(config) => config,
-        None => std::sync::Arc::new(Config::load(conn, now)?),
-    };
-    let requirement = assurance::requirement_for(state, &config, app, request);
+    // scopes need, before anything else is asked of the user.
+    let requirement = assurance::requirement_on(conn, state, app, request, now)?;
     if let Some(step) = assurance::step_up(requirement, request, &session.amr, session.auth_time, now) {
         return Ok(ask(step.path, step.error, step.description));
     }

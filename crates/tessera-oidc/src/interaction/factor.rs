@@ -75,22 +75,6 @@ pub(crate) fn subject(conn: &mut AnyConnection, pending: &Pending, now: i64) -> 
     Ok(users::find(conn, &user_id)?.filter(|u| !u.disabled).map(|user| Subject { user, progress }))
 }
 
-/// The level and recency the pending request needs: `crate::assurance::requirement_for`
-/// (the sign-in policy, `acr_values`, the essential `acr`, the API scopes' requirements),
-/// with the configuration from memory, or read on the caller's connection when due.
-pub(crate) fn requirement(
-    conn: &mut AnyConnection,
-    state: &OidcState,
-    pending: &Pending,
-    now: i64,
-) -> StoreResult<Option<Requirement>> {
-    let config = match state.store.config_if_current() {
-        Some(config) => config,
-        None => std::sync::Arc::new(tessera_store::config::Config::load(conn, now)?),
-    };
-    Ok(crate::assurance::requirement_for(state, &config, &pending.app, &pending.request))
-}
-
 /// What the factor page asks of the subject.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Need {
@@ -145,7 +129,7 @@ pub(crate) fn situation(
     let Some(subject) = subject(conn, pending, now)? else { return Ok(None) };
     let factors = stored_factors::summary(conn, &subject.user.id)?;
     let need = need(
-        requirement(conn, state, pending, now)?,
+        crate::assurance::requirement_on(conn, state, &pending.app, &pending.request, now)?,
         &subject.progress,
         &factors,
         state.factors.relying_party.is_some(),

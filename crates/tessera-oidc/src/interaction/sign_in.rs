@@ -153,7 +153,7 @@ fn sign_in(
             let progress = Progress { amr: amr.clone(), auth_time: now, first_factor: true };
             let factors = stored_factors::summary(c, &user.id)?;
             let need = super::factor::need(
-                super::factor::requirement(c, state, &pending, now)?,
+                crate::assurance::requirement_on(c, state, &pending.app, &pending.request, now)?,
                 &progress,
                 &factors,
                 state.factors.relying_party.is_some(),
