@@ -1,8 +1,6 @@
 //! One connection type over both backends: diesel's `MultiConnection` derive dispatches
 //! every query built with the DSL to the backend the connection was opened on.
 
-use diesel::prelude::*;
-
 /// A connection to either backend. Queries are written once against this type.
 #[derive(diesel::MultiConnection)]
 pub enum AnyConnection {
