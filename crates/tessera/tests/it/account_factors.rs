@@ -45,7 +45,7 @@ fn post(b: &Browser, path: &str, fields: &[(&str, &str)]) -> Reply {
 }
 
 /// The text of the element whose id is `id`.
-fn element_text(html: &str, id: &str) -> String {
+pub(crate) fn element_text(html: &str, id: &str) -> String {
     let marker = format!("id=\"{id}\"");
     let at = html.find(&marker).unwrap_or_else(|| panic!("no #{id} in {html}"));
     let start = at + html[at..].find('>').unwrap() + 1;
@@ -86,7 +86,7 @@ fn enrol_totp(b: &Browser) -> TotpSecret {
 }
 
 /// Makes the browser's session a sign-in of 10 minutes ago.
-fn age_session(w: &World, b: &Browser) {
+pub(crate) fn age_session(w: &World, b: &Browser) {
     let (_, cookie) = b.cookie().unwrap();
     let hash = tessera_tokens::SecretHash::of(&cookie);
     let old = tessera::now() - 600;
@@ -100,7 +100,7 @@ fn age_session(w: &World, b: &Browser) {
 }
 
 /// The codes shown on the recovery codes page.
-fn shown_codes(body: &str) -> Vec<String> {
+pub(crate) fn shown_codes(body: &str) -> Vec<String> {
     body.split("<code>").skip(1).map(|part| part[..part.find("</code>").unwrap()].to_owned()).collect()
 }
 

@@ -8,7 +8,6 @@
 
 use std::time::Duration;
 
-use diesel::prelude::*;
 use serde_json::Value;
 use tessera_domain::SignInPolicy;
 use tessera_factors::TotpSecret;
@@ -17,6 +16,7 @@ use tessera_store::applications::{self, ApplicationSettings};
 use tessera_store::{audit, factors, throttle};
 use tessera_testkit::smtp::SmtpServer;
 
+use crate::account_factors::{age_session, element_text, shown_codes};
 use crate::common::security::*;
 use crate::common::{TestApp, settings_for};
 
@@ -43,14 +43,6 @@ fn account_post(b: &Browser, path: &str, fields: &[(&str, &str)]) -> Reply {
     b.post(path, &form)
 }
 
-/// The text of the element whose id is `id`.
-fn element_text(html: &str, id: &str) -> String {
-    let marker = format!("id=\"{id}\"");
-    let at = html.find(&marker).unwrap_or_else(|| panic!("no #{id} in {html}"));
-    let start = at + html[at..].find('>').unwrap() + 1;
-    html[start..start + html[start..].find('<').unwrap()].to_owned()
-}
-
 /// Begins setting up an authenticator app on the account page of `b`: the secret shown,
 /// and the CSRF token of the confirmation form.
 fn begin_totp(b: &Browser) -> (TotpSecret, String) {
@@ -71,30 +63,12 @@ fn enrol_totp(w: &World) -> TotpSecret {
     secret
 }
 
-/// Makes the browser's session a sign-in of 10 minutes ago.
-fn age_session(w: &World, b: &Browser) {
-    let (_, cookie) = b.cookie().unwrap();
-    let hash = tessera_tokens::SecretHash::of(&cookie);
-    let old = tessera::now() - 600;
-    let aged = w.store.write_transaction(|c| {
-        diesel::update(tessera_store::schema::browser_sessions::table.find(hash.as_str()))
-            .set(tessera_store::schema::browser_sessions::auth_time.eq(Some(old)))
-            .execute(c)
-            .map_err(tessera_store::StoreError::from)
-    });
-    assert_eq!(aged.unwrap(), 1);
-}
-
 /// Makes alice's recovery codes on the account page: the codes shown.
 fn make_recovery_codes(w: &World) -> Vec<String> {
     let b = account_browser(w);
     let made = account_post(&b, "/account/security/recovery-codes", &[]);
     assert_eq!(made.status, 200, "{}", made.body);
     shown_codes(&made.body)
-}
-
-fn shown_codes(body: &str) -> Vec<String> {
-    body.split("<code>").skip(1).map(|part| part[..part.find("</code>").unwrap()].to_owned()).collect()
 }
 
 /// A code of the step after the current one (the current one may be spent already).
