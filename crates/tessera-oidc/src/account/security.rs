@@ -223,12 +223,12 @@ pub(crate) type Answer = (Deferred, bool);
 
 /// A form posted on the Security section: the form is read, then, off the async
 /// threads, the session's account is found and the form's CSRF token checked before
-/// `change` runs with them; mail it queued is sent at once.
+/// `apply` runs with them; mail it queued is sent at once.
 pub(crate) async fn change(
     request: HttpRequest,
     body: web::Bytes,
     state: web::Data<OidcState>,
-    change: fn(&OidcState, &Submitted, Account, i64) -> StoreResult<Answer>,
+    apply: fn(&OidcState, &Submitted, Account, i64) -> StoreResult<Answer>,
 ) -> HttpResponse {
     let Some(submitted) = Submitted::read(&request, &body, &state) else { return bad_form().into_response() };
     let state = state.into_inner();
@@ -243,7 +243,7 @@ pub(crate) async fn change(
             if !account.posted(&submitted.form) {
                 return Ok((forged(), false));
             }
-            change(&state, &submitted, account, now)
+            apply(&state, &submitted, account, now)
         },
         move |(answer, queued)| {
             wake_mail(&waker, queued);
