@@ -11,10 +11,10 @@ mod support;
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use reqwest::blocking::{Client, Response};
+use reqwest::blocking::Client;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
-use support::{DpopKey, Tessera, challenge, example_with_metadata};
+use support::{DpopKey, Tessera, browser, challenge, example_with_metadata, hidden, location};
 use tessera::settings::RawSettings;
 use tessera_store::users::{self, NewUser};
 use tessera_testkit::TestDatabase;
@@ -24,23 +24,6 @@ const PASSWORD: &str = "correct horse battery staple 42";
 /// A native client's loopback redirect URI (RFC 8252 §7.3); nothing listens there: the
 /// agent reads the code from the redirect.
 const REDIRECT: &str = "http://127.0.0.1/callback";
-
-/// The browser the user signs in with: cookies kept, redirects shown to the test.
-fn browser() -> Client {
-    Client::builder().redirect(reqwest::redirect::Policy::none()).cookie_store(true).build().unwrap()
-}
-
-fn location(response: &Response) -> String {
-    response.headers().get("location").map(|v| v.to_str().unwrap().to_owned()).unwrap_or_default()
-}
-
-/// The value of the hidden input `name` in `html`.
-fn hidden(html: &str, name: &str) -> String {
-    let at = html.find(&format!("name=\"{name}\"")).unwrap_or_else(|| panic!("no field {name} in {html}"));
-    let tag = &html[html[..at].rfind('<').unwrap()..at + html[at..].find('>').unwrap()];
-    let value = &tag[tag.find("value=\"").unwrap_or_else(|| panic!("no value in {tag}")) + 7..];
-    value[..value.find('"').unwrap()].replace("&#x2f;", "/").replace("&amp;", "&")
-}
 
 /// `resource_metadata="…"` of a `WWW-Authenticate` challenge (RFC 9728 §5.1).
 fn resource_metadata(challenge: &str) -> String {

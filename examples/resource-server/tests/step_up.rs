@@ -21,10 +21,10 @@ mod support;
 
 use std::collections::HashMap;
 
-use reqwest::blocking::{Client, Response};
+use reqwest::blocking::Client;
 use resource_server::{Config, Level, StepUpRule};
 use serde_json::Value;
-use support::{Example, Tessera, challenge};
+use support::{Example, Tessera, browser, challenge, hidden, location};
 use tessera_domain::ClientId;
 use tessera_domain::{Acr, Requirement};
 use tessera_factors::TotpSecret;
@@ -42,22 +42,6 @@ const REDIRECT: &str = "http://127.0.0.1/callback";
 const MAX_AGE: i64 = 2;
 /// The API scope that requires `2fa` within [`MAX_AGE`] at Tessera.
 const TRANSFER: &str = "orders.transfer";
-
-fn browser() -> Client {
-    Client::builder().redirect(reqwest::redirect::Policy::none()).cookie_store(true).build().unwrap()
-}
-
-fn location(response: &Response) -> String {
-    response.headers().get("location").map(|v| v.to_str().unwrap().to_owned()).unwrap_or_default()
-}
-
-/// The value of the hidden input `name` in `html`.
-fn hidden(html: &str, name: &str) -> String {
-    let at = html.find(&format!("name=\"{name}\"")).unwrap_or_else(|| panic!("no field {name} in {html}"));
-    let tag = &html[html[..at].rfind('<').unwrap()..at + html[at..].find('>').unwrap()];
-    let value = &tag[tag.find("value=\"").unwrap_or_else(|| panic!("no value in {tag}")) + 7..];
-    value[..value.find('"').unwrap()].replace("&#x2f;", "/").replace("&amp;", "&")
-}
 
 /// The parameter `name` of a challenge (`name="value"` or `name=value`).
 fn parameter(challenge: &str, name: &str) -> String {

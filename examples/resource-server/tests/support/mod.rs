@@ -22,6 +22,24 @@ use tessera_testkit::TestDatabase;
 use tessera_testkit::apps;
 use tessera_tokens::generate_secret;
 
+/// The browser a user signs in with: cookies kept, redirects shown to the test.
+pub fn browser() -> reqwest::blocking::Client {
+    reqwest::blocking::Client::builder().redirect(reqwest::redirect::Policy::none()).cookie_store(true).build().unwrap()
+}
+
+/// The `Location` of an answer, or "".
+pub fn location(response: &reqwest::blocking::Response) -> String {
+    response.headers().get("location").map(|v| v.to_str().unwrap().to_owned()).unwrap_or_default()
+}
+
+/// The value of the hidden input `name` in `html`.
+pub fn hidden(html: &str, name: &str) -> String {
+    let at = html.find(&format!("name=\"{name}\"")).unwrap_or_else(|| panic!("no field {name} in {html}"));
+    let tag = &html[html[..at].rfind('<').unwrap()..at + html[at..].find('>').unwrap()];
+    let value = &tag[tag.find("value=\"").unwrap_or_else(|| panic!("no value in {tag}")) + 7..];
+    value[..value.find('"').unwrap()].replace("&#x2f;", "/").replace("&amp;", "&")
+}
+
 /// Tessera on an ephemeral port, with the connections and applications above.
 pub struct Tessera {
     server: Option<RunningServer>,
